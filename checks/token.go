@@ -1,0 +1,144 @@
+package checks
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// TokenPrefix starts every probe token. It names the format version, so that
+// a later format can be told apart.
+const TokenPrefix = "lp1"
+
+// tokenEncoding is lower-case base32 without padding: case-insensitive on
+// decode, and made only of characters that survive Subject headers, quoted
+// subjects in notices and the local part of a Message-ID.
+var tokenEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+const (
+	tokenIDBytes  = 10 // 80 bits of randomness: 16 characters
+	tokenMACBytes = 15 // 120 bits of HMAC-SHA256: 24 characters
+)
+
+// tokenPattern finds candidate tokens in any text: a header, a quoted subject
+// or the local part of a Message-ID.
+var tokenPattern = regexp.MustCompile(`(?i)\blp1\.[a-z2-7]{16}\.[0-9]{1,12}\.[a-z2-7]{2,200}\.[a-z2-7]{24}\b`)
+
+// Token identifies one probe: a random id, the list it was posted to and the
+// time it was sent. Encoded and signed, it is verifiable without any state.
+type Token struct {
+	ID     string
+	List   string
+	SentAt time.Time
+}
+
+// ErrForged is returned by Signer.Verify for a token whose signature does not
+// match: it was not made with this signing key, or it was altered.
+var ErrForged = errors.New("probe token signature does not verify")
+
+// Signer signs and verifies probe tokens with an HMAC-SHA256 key.
+type Signer struct {
+	key []byte
+}
+
+// MinSigningKeyLen is the shortest signing key NewSigner accepts.
+const MinSigningKeyLen = 16
+
+// NewSigner returns a Signer for key, which must be at least MinSigningKeyLen
+// bytes long. Surrounding white space (a trailing newline in a key file) is
+// ignored.
+func NewSigner(key []byte) (*Signer, error) {
+	k := []byte(strings.TrimSpace(string(key)))
+	if len(k) < MinSigningKeyLen {
+		return nil, fmt.Errorf("signing key is %d bytes long, want at least %d", len(k), MinSigningKeyLen)
+	}
+	return &Signer{key: k}, nil
+}
+
+// NewToken returns a token with a fresh random id for a probe of list sent at
+// sentAt (kept to the second).
+func (s *Signer) NewToken(list string, sentAt time.Time) Token {
+	var id [tokenIDBytes]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error()) // rand.Read never fails on supported platforms
+	}
+	return Token{ID: tokenEncoding.EncodeToString(id[:]), List: strings.ToLower(list), SentAt: sentAt.Truncate(time.Second)}
+}
+
+// Encode returns the signed text form of t:
+// lp1.<id>.<unix seconds>.<base32 list>.<base32 MAC>.
+func (s *Signer) Encode(t Token) string {
+	body := fmt.Sprintf("%s.%s.%d.%s", TokenPrefix, strings.ToLower(t.ID), t.SentAt.Unix(), tokenEncoding.EncodeToString([]byte(strings.ToLower(t.List))))
+	return body + "." + tokenEncoding.EncodeToString(s.mac(body))
+}
+
+func (s *Signer) mac(body string) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(body))
+	return m.Sum(nil)[:tokenMACBytes]
+}
+
+// Verify checks an encoded token and returns what it carries. It returns
+// ErrForged when the signature does not match, and another error when the
+// text is not a token at all.
+func (s *Signer) Verify(encoded string) (Token, error) {
+	t, body, sig, err := parseToken(encoded)
+	if err != nil {
+		return Token{}, err
+	}
+	if !hmac.Equal(sig, s.mac(body)) {
+		return Token{}, ErrForged
+	}
+	return t, nil
+}
+
+// ParseToken decodes an encoded token without verifying its signature: what
+// it claims, for display when no signing key is at hand.
+func ParseToken(encoded string) (Token, error) {
+	t, _, _, err := parseToken(encoded)
+	return t, err
+}
+
+func parseToken(encoded string) (t Token, body string, sig []byte, err error) {
+	s := strings.ToLower(strings.TrimSpace(encoded))
+	if !tokenPattern.MatchString(s) || tokenPattern.FindString(s) != s {
+		return Token{}, "", nil, fmt.Errorf("%q is not a probe token", encoded)
+	}
+	parts := strings.Split(s, ".")
+	secs, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil {
+		return Token{}, "", nil, fmt.Errorf("probe token time %q: %w", parts[2], err)
+	}
+	list, err := tokenEncoding.DecodeString(parts[3])
+	if err != nil {
+		return Token{}, "", nil, fmt.Errorf("probe token list: %w", err)
+	}
+	sig, err = tokenEncoding.DecodeString(parts[4])
+	if err != nil || len(sig) != tokenMACBytes {
+		return Token{}, "", nil, fmt.Errorf("probe token signature is malformed")
+	}
+	t = Token{ID: parts[1], List: string(list), SentAt: time.Unix(secs, 0)}
+	return t, strings.Join(parts[:4], "."), sig, nil
+}
+
+// FindTokens returns every candidate probe token in text, lower-cased and in
+// order of appearance, without duplicates. Candidates are not verified.
+func FindTokens(text string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range tokenPattern.FindAllString(text, -1) {
+		m = strings.ToLower(m)
+		if !seen[m] {
+			seen[m] = true
+			out = append(out, m)
+		}
+	}
+	return out
+}
