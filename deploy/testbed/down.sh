@@ -1,0 +1,42 @@
+#!/bin/bash
+# down.sh stops what up.sh started: Mailman, Postfix and Dovecot, each by the
+# pid file up.sh used, never by process name. Packages, mailboxes, secrets
+# and the Mailman database stay, so the next up.sh is fast.
+set -euo pipefail
+
+STATE=${LISTPROBE_TESTBED_STATE:-/var/lib/listprobe-testbed}
+RUN=${LISTPROBE_TESTBED_RUN:-/run/listprobe-testbed}
+
+say() { printf 'testbed: %s\n' "$*" >&2; }
+
+# stop NAME PIDFILE: send TERM to the pid in PIDFILE and wait for it to go.
+stop() {
+	local name=$1 pidfile=$2 pid i
+	[ -s "$pidfile" ] || return 0
+	pid=$(tr -d ' \n' <"$pidfile")
+	case $pid in '' | *[!0-9]*) say "$pidfile holds no pid"; return 0 ;; esac
+	if ! kill -0 "$pid" 2>/dev/null; then
+		rm -f "$pidfile"
+		return 0
+	fi
+	say "stopping $name (pid $pid)"
+	kill -TERM "$pid"
+	for i in $(seq 1 300); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		say "$name (pid $pid) did not stop within 30s"
+		return 1
+	fi
+	rm -f "$pidfile"
+}
+
+# The env file says "the testbed is up": remove it first, so tests skip
+# instead of talking to half-stopped servers.
+rm -f "$RUN/env"
+rc=0
+stop mailman "$RUN/mailman/master.pid" || rc=1
+stop postfix "$RUN/postfix.pid" || rc=1
+stop dovecot "$RUN/dovecot/master.pid" || rc=1
+exit $rc
