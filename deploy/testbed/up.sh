@@ -118,14 +118,19 @@ configure_dovecot() {
 	chgrp dovecot "$users"
 	mv "$users" "$STATE/dovecot/users"
 	sed -e "s|@STATE@|$STATE|g" -e "s|@RUN@|$RUN|g" -e "s|@MAIL_DOMAIN@|$MAIL_DOMAIN|g" \
-		"$HERE/dovecot.conf.in" >"$STATE/dovecot/dovecot.conf"
+		-e "s|@MTA_HOSTNAME@|$MTA_HOSTNAME|g" "$HERE/dovecot.conf.in" >"$STATE/dovecot/dovecot.conf"
 }
 
 # --- Postfix -----------------------------------------------------------------
 
 configure_postfix() {
 	# Debian's master.cf chroots the services, which fails here.
-	postconf -F '*/*/chroot = n'
+	# (postconf -F reorders master.cf each time: only when needed.)
+	local chroots
+	chroots=$(postconf -F '*/*/chroot')
+	if printf '%s\n' "$chroots" | grep -qv ' = n$'; then
+		postconf -F '*/*/chroot = n'
+	fi
 	# Submission with SASL through Dovecot; STARTTLS offered, not required,
 	# since this is loopback only.
 	postconf -M "submission/inet=submission inet n - n - - smtpd"
@@ -187,6 +192,19 @@ configure_mailman() {
 
 # --- starting and stopping ----------------------------------------------------
 
+# changed NAME FILES...: the files differ from when NAME last (re)loaded them.
+changed() {
+	local name=$1 sum
+	shift
+	sum=$(cat "$@" | sha256sum | cut -d' ' -f1)
+	[ "$(cat "$RUN/$name.confsum" 2>/dev/null)" != "$sum" ]
+}
+loaded() {
+	local name=$1
+	shift
+	cat "$@" | sha256sum | cut -d' ' -f1 >"$RUN/$name.confsum"
+}
+
 # alive PIDFILE: the pid in PIDFILE names a running process.
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -209,24 +227,34 @@ banner() {
 
 start_dovecot() {
 	mkdir -p "$RUN"
+	local conf="$STATE/dovecot/dovecot.conf $STATE/dovecot/users"
 	if alive "$RUN/dovecot/master.pid"; then
-		doveadm -c "$STATE/dovecot/dovecot.conf" reload >>"$LOG/dovecot.log" 2>&1 || true
+		if changed dovecot $conf; then
+			say "reloading dovecot"
+			doveadm -c "$STATE/dovecot/dovecot.conf" reload </dev/null >>"$LOG/dovecot.log" 2>&1
+		fi
 	else
 		say "starting dovecot"
 		dovecot -c "$STATE/dovecot/dovecot.conf" </dev/null >>"$LOG/dovecot.log" 2>&1
 	fi
+	loaded dovecot $conf
 	wait_port 143 dovecot
 	banner 143 '^\* OK' "dovecot IMAP"
 }
 
 start_postfix() {
+	local conf="/etc/postfix/main.cf /etc/postfix/master.cf"
 	if alive /var/spool/postfix/pid/master.pid; then
-		postfix reload </dev/null >>"$LOG/postfix-start.log" 2>&1
+		if changed postfix $conf; then
+			say "reloading postfix"
+			postfix reload </dev/null >>"$LOG/postfix-start.log" 2>&1
+		fi
 	else
 		say "starting postfix"
 		postfix check </dev/null >>"$LOG/postfix-start.log" 2>&1 || die "postfix check failed, see $LOG/postfix-start.log"
 		postfix start </dev/null >>"$LOG/postfix-start.log" 2>&1 || die "postfix start failed, see $LOG/postfix-start.log"
 	fi
+	loaded postfix $conf
 	# Record the pid we own, so down.sh stops exactly this master.
 	local i
 	for i in $(seq 1 100); do alive /var/spool/postfix/pid/master.pid && break; sleep 0.1; done
