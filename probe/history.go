@@ -1,0 +1,127 @@
+package probe
+
+import (
+	"sync"
+	"time"
+)
+
+// History keeps recent probe results per list for the status page. Like
+// blackbox_exporter it keeps failures longer than successes: a list's last
+// few successes, and more of its failures.
+type History struct {
+	mu        sync.Mutex
+	okLimit   int
+	failLimit int
+	lists     map[string]*listHistory
+	byID      map[string]*Result
+}
+
+type listHistory struct {
+	ok, failed []*Result // oldest first
+	late       []LateCopy
+}
+
+// LateCopy is a probe copy that arrived after its probe's timeout.
+type LateCopy struct {
+	ID     string
+	SeenAt time.Time
+}
+
+// NewHistory keeps okLimit successes and failLimit failures per list.
+func NewHistory(okLimit, failLimit int) *History {
+	return &History{okLimit: okLimit, failLimit: failLimit, lists: map[string]*listHistory{}, byID: map[string]*Result{}}
+}
+
+// Add records a finished probe.
+func (h *History) Add(r *Result) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	lh := h.list(r.List)
+	ring, limit := &lh.ok, h.okLimit
+	if !r.OK {
+		ring, limit = &lh.failed, h.failLimit
+	}
+	*ring = append(*ring, r)
+	h.byID[r.ID] = r
+	if len(*ring) > limit {
+		delete(h.byID, (*ring)[0].ID)
+		*ring = (*ring)[1:]
+	}
+}
+
+// LateDelivery records a copy of probe id that arrived after its timeout.
+func (h *History) LateDelivery(list, id string, at time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	lh := h.list(list)
+	lh.late = append(lh.late, LateCopy{ID: id, SeenAt: at})
+	if len(lh.late) > h.failLimit {
+		lh.late = lh.late[1:]
+	}
+}
+
+func (h *History) list(name string) *listHistory {
+	lh := h.lists[name]
+	if lh == nil {
+		lh = &listHistory{}
+		h.lists[name] = lh
+	}
+	return lh
+}
+
+// Recent returns a list's kept results, newest first.
+func (h *History) Recent(list string) []*Result {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	lh := h.lists[list]
+	if lh == nil {
+		return nil
+	}
+	out := make([]*Result, 0, len(lh.ok)+len(lh.failed))
+	i, j := len(lh.ok)-1, len(lh.failed)-1
+	for i >= 0 || j >= 0 {
+		if j < 0 || (i >= 0 && lh.ok[i].Finished.After(lh.failed[j].Finished)) {
+			out = append(out, lh.ok[i])
+			i--
+		} else {
+			out = append(out, lh.failed[j])
+			j--
+		}
+	}
+	return out
+}
+
+// Last returns the list's newest result, or nil.
+func (h *History) Last(list string) *Result {
+	if r := h.Recent(list); len(r) > 0 {
+		return r[0]
+	}
+	return nil
+}
+
+// LastDelivered returns the list's newest kept delivered result, or nil.
+func (h *History) LastDelivered(list string) *Result {
+	for _, r := range h.Recent(list) {
+		if r.Outcome == Delivered {
+			return r
+		}
+	}
+	return nil
+}
+
+// Late returns the late copies of a list, oldest first.
+func (h *History) Late(list string) []LateCopy {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if lh := h.lists[list]; lh != nil {
+		return append([]LateCopy(nil), lh.late...)
+	}
+	return nil
+}
+
+// Get returns the kept result of probe id, or nil.
+func (h *History) Get(id string) *Result {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.byID[id]
+}

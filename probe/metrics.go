@@ -1,0 +1,334 @@
+package probe
+
+import (
+	"runtime"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// ModerationActions are the values Mailman 3 takes for a moderation action.
+var ModerationActions = []string{"accept", "hold", "reject", "discard", "defer"}
+
+// Build information, set by the linker (-ldflags -X) or left at defaults.
+var (
+	Version  = "dev"
+	Revision = "unknown"
+)
+
+// Metrics holds every metric listprobe exports, on a registry of its own.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	probes          *prometheus.CounterVec
+	success         *prometheus.GaugeVec
+	lastOutcome     *prometheus.GaugeVec
+	expected        *prometheus.GaugeVec
+	lastReason      *prometheus.GaugeVec
+	latency         *prometheus.HistogramVec
+	submitDuration  *prometheus.HistogramVec
+	lastProbe       *prometheus.GaugeVec
+	lastDelivered   *prometheus.GaugeVec
+	late            *prometheus.CounterVec
+	forged          *prometheus.CounterVec
+	mailboxUp       *prometheus.GaugeVec
+	reloadOK        prometheus.Gauge
+	reloadTime      prometheus.Gauge
+	noticeLimit     *prometheus.GaugeVec
+	mailmanUp       *prometheus.GaugeVec
+	mailmanHeld     *prometheus.GaugeVec
+	memberAction    *prometheus.GaugeVec
+	nonmemberAction *prometheus.GaugeVec
+	ownAction       *prometheus.GaugeVec
+	emergency       *prometheus.GaugeVec
+
+	mu            sync.Mutex
+	reasons       map[string]prometheus.Labels // list -> labels of its listprobe_last_reason_info series
+	lists         map[string]bool              // the configured lists
+	knownAccounts []string                     // the configured accounts with a mailbox
+}
+
+// NewMetrics registers every metric on a new registry, with the Go and
+// process collectors.
+func NewMetrics() *Metrics {
+	latencyBuckets := []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600}
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "listprobe_probes_total", Help: "Probes finished, by list and outcome.",
+		}, []string{"list", "outcome"}),
+		success: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_probe_success", Help: "1 when the list's last probe outcome matched its expectation, 0 otherwise.",
+		}, []string{"list"}),
+		lastOutcome: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_last_outcome", Help: "The outcome of the list's last probe: 1 for that outcome, 0 for the others.",
+		}, []string{"list", "outcome"}),
+		expected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_probe_expected", Help: "The outcome the list is expected to have: 1 for it, 0 for the others.",
+		}, []string{"list", "outcome"}),
+		lastReason: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_last_reason_info", Help: "Always 1: the outcome and reason of the list's last probe, one series per list.",
+		}, []string{"list", "outcome", "reason"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "listprobe_delivery_latency_seconds", Help: "Time from the post's acceptance by SMTP to its copy seen in the reader mailbox.",
+			Buckets: latencyBuckets,
+		}, []string{"list"}),
+		submitDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "listprobe_submit_duration_seconds", Help: "Duration of the SMTP conversation that posts a probe.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"list"}),
+		lastProbe: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_last_probe_timestamp_seconds", Help: "When the list's last probe finished, in seconds since the epoch.",
+		}, []string{"list"}),
+		lastDelivered: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_last_delivered_timestamp_seconds", Help: "When a probe copy of the list was last delivered in time, in seconds since the epoch (0: never).",
+		}, []string{"list"}),
+		late: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "listprobe_late_deliveries_total", Help: "Probe copies that arrived after their probe's timeout.",
+		}, []string{"list"}),
+		forged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "listprobe_forged_messages_total", Help: "Messages carrying a probe token whose signature does not verify, by mailbox account.",
+		}, []string{"mailbox"}),
+		mailboxUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_mailbox_up", Help: "1 while the account's IMAP session is logged in and watching.",
+		}, []string{"account"}),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "listprobe_config_last_reload_successful", Help: "1 when the last configuration reload succeeded.",
+		}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "listprobe_config_last_reload_success_timestamp_seconds", Help: "When the configuration was last loaded successfully.",
+		}),
+		noticeLimit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_notice_limit_reached_timestamp_seconds", Help: "When the list server last told the poster it sends no more notices today (0: never); holds after it are silent.",
+		}, []string{"list"}),
+		mailmanUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_mailman_up", Help: "1 when the last Mailman REST read of the list worked.",
+		}, []string{"list"}),
+		mailmanHeld: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_mailman_held_messages", Help: "Posts waiting in the list's moderation queue, probes or not.",
+		}, []string{"list"}),
+		memberAction: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_mailman_default_member_action", Help: "The list's default_member_action: 1 for the current action, 0 for the others.",
+		}, []string{"list", "action"}),
+		nonmemberAction: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_mailman_default_nonmember_action", Help: "The list's default_nonmember_action: 1 for the current action, 0 for the others.",
+		}, []string{"list", "action"}),
+		ownAction: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_mailman_member_moderation_action", Help: "The probe poster's own moderation_action on the list (default: none, the list default applies).",
+		}, []string{"list", "action"}),
+		emergency: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_mailman_emergency", Help: "1 when the list's emergency moderation is on.",
+		}, []string{"list"}),
+		reasons: map[string]prometheus.Labels{},
+	}
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "listprobe_build_info", Help: "A metric with a constant 1 value labeled by version, revision and goversion of listprobe.",
+		ConstLabels: prometheus.Labels{"version": Version, "revision": Revision, "goversion": runtime.Version()},
+	})
+	buildInfo.Set(1)
+	m.Registry.MustRegister(
+		m.probes, m.success, m.lastOutcome, m.expected, m.lastReason, m.latency, m.submitDuration,
+		m.lastProbe, m.lastDelivered, m.late, m.forged, m.mailboxUp, m.reloadOK, m.reloadTime,
+		m.noticeLimit, m.mailmanUp, m.mailmanHeld, m.memberAction, m.nonmemberAction, m.ownAction,
+		m.emergency, buildInfo,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Configure creates every series of the lists and accounts of cfg at their
+// zero values, and deletes the series of lists and accounts it no longer has.
+func (m *Metrics) Configure(cfg *Config) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	lists := map[string]bool{}
+	for _, l := range cfg.Lists {
+		lists[l.Address] = true
+		for _, o := range Outcomes {
+			m.probes.WithLabelValues(l.Address, string(o))
+			m.lastOutcome.WithLabelValues(l.Address, string(o))
+		}
+		for _, o := range []Outcome{Delivered, Held} {
+			v := 0.0
+			if o == l.Expect {
+				v = 1
+			}
+			m.expected.WithLabelValues(l.Address, string(o)).Set(v)
+		}
+		m.success.WithLabelValues(l.Address)
+		m.latency.WithLabelValues(l.Address)
+		m.submitDuration.WithLabelValues(l.Address)
+		m.lastProbe.WithLabelValues(l.Address)
+		m.lastDelivered.WithLabelValues(l.Address)
+		m.late.WithLabelValues(l.Address)
+		m.noticeLimit.WithLabelValues(l.Address)
+		if l.Mailman != "" {
+			m.mailmanUp.WithLabelValues(l.Address)
+			m.mailmanHeld.WithLabelValues(l.Address)
+			m.emergency.WithLabelValues(l.Address)
+			for _, a := range ModerationActions {
+				m.memberAction.WithLabelValues(l.Address, a)
+				m.nonmemberAction.WithLabelValues(l.Address, a)
+				m.ownAction.WithLabelValues(l.Address, a)
+			}
+			m.ownAction.WithLabelValues(l.Address, "default")
+		}
+	}
+	accounts := map[string]bool{}
+	for name, a := range cfg.Accounts {
+		if a.IMAP != nil {
+			accounts[name] = true
+			m.mailboxUp.WithLabelValues(name)
+			m.forged.WithLabelValues(name)
+		}
+	}
+	// Forget the lists and accounts that are gone.
+	for _, vec := range []interface {
+		DeletePartialMatch(prometheus.Labels) int
+	}{m.probes, m.success, m.lastOutcome, m.expected, m.lastReason, m.latency, m.submitDuration, m.lastProbe,
+		m.lastDelivered, m.late, m.noticeLimit, m.mailmanUp, m.mailmanHeld, m.emergency, m.memberAction,
+		m.nonmemberAction, m.ownAction} {
+		for _, l := range m.knownLists() {
+			if !lists[l] {
+				vec.DeletePartialMatch(prometheus.Labels{"list": l})
+			}
+		}
+	}
+	for _, a := range m.knownAccounts {
+		if !accounts[a] {
+			m.mailboxUp.DeletePartialMatch(prometheus.Labels{"account": a})
+			m.forged.DeletePartialMatch(prometheus.Labels{"mailbox": a})
+		}
+	}
+	for l := range m.reasons {
+		if !lists[l] {
+			delete(m.reasons, l)
+		}
+	}
+	m.lists = lists
+	m.knownAccounts = sortedKeys(accounts)
+}
+
+func (m *Metrics) knownLists() []string { return sortedKeys(m.lists) }
+
+// Record counts a finished probe.
+func (m *Metrics) Record(r *Result) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := r.List
+	m.probes.WithLabelValues(l, string(r.Outcome)).Inc()
+	for _, o := range Outcomes {
+		v := 0.0
+		if o == r.Outcome {
+			v = 1
+		}
+		m.lastOutcome.WithLabelValues(l, string(o)).Set(v)
+	}
+	if r.OK {
+		m.success.WithLabelValues(l).Set(1)
+	} else {
+		m.success.WithLabelValues(l).Set(0)
+	}
+	if old, ok := m.reasons[l]; ok {
+		m.lastReason.Delete(old)
+	}
+	labels := prometheus.Labels{"list": l, "outcome": string(r.Outcome), "reason": shorten(r.Reason, 120)}
+	m.lastReason.With(labels).Set(1)
+	m.reasons[l] = labels
+	if r.SubmitDuration > 0 {
+		m.submitDuration.WithLabelValues(l).Observe(r.SubmitDuration.Seconds())
+	}
+	if r.Outcome == Delivered && r.Latency != nil {
+		m.latency.WithLabelValues(l).Observe(*r.Latency)
+		m.lastDelivered.WithLabelValues(l).Set(float64(r.Finished.UnixNano()) / 1e9)
+	}
+	m.lastProbe.WithLabelValues(l).Set(float64(r.Finished.UnixNano()) / 1e9)
+}
+
+// LateDelivery counts a copy that arrived after its probe's timeout.
+func (m *Metrics) LateDelivery(list string) { m.late.WithLabelValues(list).Inc() }
+
+// Forged counts a message with a forged token seen in an account's mailbox.
+func (m *Metrics) Forged(account string) { m.forged.WithLabelValues(account).Inc() }
+
+// MailboxUp sets the state of an account's IMAP session.
+func (m *Metrics) MailboxUp(account string, up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.mailboxUp.WithLabelValues(account).Set(v)
+}
+
+// NoticeLimit records that the list server stopped sending notices for today.
+func (m *Metrics) NoticeLimit(list string, at time.Time) {
+	m.noticeLimit.WithLabelValues(list).Set(float64(at.Unix()))
+}
+
+// Reloaded records the result of a configuration (re)load.
+func (m *Metrics) Reloaded(ok bool) {
+	if ok {
+		m.reloadOK.Set(1)
+		m.reloadTime.SetToCurrentTime()
+	} else {
+		m.reloadOK.Set(0)
+	}
+}
+
+// MailmanState is what Mailman's REST API said about a list.
+type MailmanState struct {
+	Up                     bool
+	Held                   int
+	DefaultMemberAction    string
+	DefaultNonmemberAction string
+	MemberAction           string // "" or "default" when the member has none of its own
+	Emergency              bool
+}
+
+// Mailman records the moderation state of a list.
+func (m *Metrics) Mailman(list string, s MailmanState) {
+	if !s.Up {
+		m.mailmanUp.WithLabelValues(list).Set(0)
+		return
+	}
+	m.mailmanUp.WithLabelValues(list).Set(1)
+	m.mailmanHeld.WithLabelValues(list).Set(float64(s.Held))
+	e := 0.0
+	if s.Emergency {
+		e = 1
+	}
+	m.emergency.WithLabelValues(list).Set(e)
+	own := s.MemberAction
+	if own == "" {
+		own = "default"
+	}
+	for _, a := range append(ModerationActions, "default") {
+		set := func(vec *prometheus.GaugeVec, cur string) {
+			if a == "default" && vec != m.ownAction {
+				return
+			}
+			v := 0.0
+			if a == cur {
+				v = 1
+			}
+			vec.WithLabelValues(list, a).Set(v)
+		}
+		set(m.memberAction, s.DefaultMemberAction)
+		set(m.nonmemberAction, s.DefaultNonmemberAction)
+		set(m.ownAction, own)
+	}
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,41 @@
+package probe
+
+import "time"
+
+// Outcome is what became of one probe.
+type Outcome string
+
+// The outcomes of DESIGN.md.
+const (
+	Delivered  Outcome = "delivered"   // the list's copy arrived, signature valid, before the timeout
+	Held       Outcome = "held"        // the list server held the post for moderation
+	Rejected   Outcome = "rejected"    // the post was refused for good
+	Lost       Outcome = "lost"        // no copy and no evidence before the timeout
+	SendFailed Outcome = "send_failed" // the post could not be handed over
+	Error      Outcome = "error"       // listprobe could not observe the result
+)
+
+// Outcomes lists every outcome, in the order of DESIGN.md.
+var Outcomes = []Outcome{Delivered, Held, Rejected, Lost, SendFailed, Error}
+
+// Result is the record of one finished probe.
+type Result struct {
+	ID        string    `json:"-"` // the token id
+	List      string    `json:"list"`
+	Outcome   Outcome   `json:"outcome"`
+	Expected  Outcome   `json:"expected"`
+	OK        bool      `json:"ok"`
+	Reason    string    `json:"reason"`
+	Evidence  string    `json:"evidence"`
+	Latency   *float64  `json:"latency_seconds"` // seconds; nil unless delivered
+	MessageID string    `json:"message_id"`
+	SentAt    time.Time `json:"sent_at"`
+
+	// For the status page and metrics, not in once's JSON.
+	Token          string        `json:"-"`
+	SubmitReply    string        `json:"-"`
+	SubmitDuration time.Duration `json:"-"`
+	Started        time.Time     `json:"-"`
+	Finished       time.Time     `json:"-"`
+	Log            string        `json:"-"`
+}
