@@ -2,11 +2,55 @@
 // listprobe's demo, tests and benchmarks: an SMTP submission server
 // (go-smtp), an IMAP server (go-imap's imapmemserver) and a list simulator
 // that behaves like Mailman 3 where listprobe can tell: subject prefix,
-// footer, List-* headers, and per-list policy.
+// footer, List-* headers, hold and rejection notices, and per-list policy.
+//
+// # Servers
+//
+// Start listens on 127.0.0.1 with random ports. SMTP is plain text (no TLS,
+// loopback only) and requires AUTH PLAIN with an Account's address and
+// password before MAIL (530 5.7.0 otherwise). A recipient must be an
+// Account (the mail goes to its INBOX) or a List (the post goes to the list
+// simulator); any other recipient is refused with 550 5.1.1. IMAP is plain
+// text too, one user per Account (username = address) with an INBOX.
+//
+// # Lists
+//
+// A post to a List is processed after the SMTP transaction, like Mailman's
+// queue runners do, according to the list's Policy:
+//
+//   - Deliver: every subscriber gets the Mailman 3 copy: "[Name] " subject
+//     prefix, footer, List-Id and the other RFC 2369 fields, Precedence:
+//     list, X-Mailman-Version, X-Mailman-Rule-Misses, the original
+//     Message-ID and every original field kept; envelope sender (and so
+//     Return-Path) the list's -bounces address.
+//   - Hold: the post is kept (see World.Held) and the poster gets Mailman
+//     3's "Your message to LIST awaits moderator approval" notice from the
+//     -bounces address, unless the post carries Precedence bulk/list/junk,
+//     X-No-Ack, X-Ack: no, Auto-Submitted other than "no" or a List-*
+//     field (Mailman then stays silent), or the day's autoresponse limit
+//     is reached (Options.MaxAutoresponsesPerDay).
+//   - Reject: the poster gets Mailman 3's rejection notice from the -owner
+//     address with the post attached.
+//   - Drop: nothing at all.
+//   - Delay: like Deliver, List.Delay later.
+//
+// Mail to a list's -bounces, -owner, -request, -join or -leave address is
+// accepted and discarded.
 package sandbox
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"github.com/emersion/go-smtp"
 )
 
 // Policy is what a simulated list does with a member's post.
@@ -21,13 +65,27 @@ const (
 	Delay   Policy = "delay"   // deliver after List.Delay
 )
 
+func (p Policy) valid() bool {
+	switch p {
+	case Deliver, Hold, Reject, Drop, Delay:
+		return true
+	}
+	return false
+}
+
 // List is one simulated mailing list.
 type List struct {
-	Address     string // posting address, e.g. "healthy@lists.example.org"
-	Policy      Policy
-	Delay       time.Duration // for Delay
-	HoldReason  string        // for Hold; default "The message comes from a moderated member"
-	Subscribers []string      // addresses that receive copies
+	Address string // posting address, e.g. "healthy@lists.example.org"
+	// Policy is what the list does with posts. Default: Deliver.
+	Policy Policy
+	Delay  time.Duration // for Delay; must be positive when Policy is Delay
+	// HoldReason is the moderation reason in hold notices and Held.
+	// Default: DefaultHoldReason.
+	HoldReason string
+	// RejectReason is the reason in rejection notices. Default:
+	// DefaultHoldReason (a member whose moderation action is reject).
+	RejectReason string
+	Subscribers  []string // addresses that receive copies; each must be an Account
 }
 
 // Account is one mailbox user: it can log in to SMTP and IMAP with its
@@ -41,40 +99,408 @@ type Account struct {
 type Options struct {
 	Accounts []Account
 	Lists    []List
-	// NoIdle makes the IMAP server refuse IDLE, so clients must poll.
+	// NoIdle makes the IMAP server refuse IDLE, so clients must poll. The
+	// IMAP server library acknowledges IDLE with a continuation request
+	// before the session can refuse it, so a client sees the refusal (a
+	// tagged NO) when it ends the IDLE with DONE, and no update in between.
 	NoIdle bool
+	// MaxAutoresponsesPerDay is Mailman's [mta] max_autoresponses_per_day:
+	// how many hold notices one poster gets from one list per day before a
+	// "Last autoresponse notification for today" and then silence.
+	// Mailman's default is 10. Default here: 0, unlimited.
+	MaxAutoresponsesPerDay int
+	// Hostname names the server in Received fields. Default:
+	// "mail.example.org".
+	Hostname string
+	// Logger receives the servers' error logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// StoredMessage is one message in a sandbox mailbox.
+type StoredMessage struct {
+	UID   uint32
+	Flags []string // IMAP flags as stored, e.g. `\Seen`
+	Raw   []byte
+}
+
+// HeldMessage is one post a list holds for moderation, with the fields
+// Mailman 3's REST API shows for it (lists/<list>/held).
+type HeldMessage struct {
+	RequestID int       // request_id, from 1 per list
+	MessageID string    // message_id, angle brackets included
+	Sender    string    // sender, lower case
+	Subject   string    // subject, decoded
+	Reason    string    // reason
+	HoldDate  time.Time // hold_date
+	Raw       []byte    // the held message as stored, rule headers included
 }
 
 // World is a running mail world.
 type World struct {
 	SMTPAddr string // host:port of the SMTP submission server (no TLS, AUTH PLAIN)
 	IMAPAddr string // host:port of the IMAP server (no TLS)
+
+	log      *slog.Logger
+	hostname string
+	maxAuto  int
+
+	accounts map[string]Account             // by lower-case address
+	users    map[string]*imapmemserver.User // by lower-case address
+	lists    map[string]*listState          // by lower-case posting address
+	aliases  map[string]*listState          // -bounces, -owner... addresses
+	mem      *imapmemserver.Server
+
+	smtp     *smtp.Server
+	smtpLn   *trackingListener
+	smtpDone chan struct{}
+
+	imapMu   sync.Mutex // serialises StopIMAP, StartIMAP and Close
+	public   *imapService
+	internal *imapService
+	noIdle   bool
+
+	mu       sync.Mutex // guards the fields below and every listState
+	closed   bool
+	tasks    sync.WaitGroup // list processing and pending delayed deliveries
+	timers   map[uint64]*time.Timer
+	timerSeq uint64
+	queueSeq uint64
+	autoSent map[string]int // "list\x00sender\x00date" -> notices sent
+}
+
+// listState is a list and its run-time state, guarded by World.mu.
+type listState struct {
+	List
+	names  listNames
+	subs   []string
+	held   []HeldMessage
+	heldID int
 }
 
 // Start starts a world on 127.0.0.1 with random ports.
-func Start(opts Options) (*World, error) { panic("not implemented") }
-
-// Close stops the servers.
-func (w *World) Close() error { return nil }
-
-// SetPolicy changes what list does with the next posts.
-func (w *World) SetPolicy(list string, p Policy) {}
-
-// Append puts a raw message into address's INBOX as if delivered.
-func (w *World) Append(address string, raw []byte) error { return nil }
-
-// Messages returns the raw messages in address's INBOX with their flags.
-func (w *World) Messages(address string) ([]StoredMessage, error) { return nil, nil }
-
-// StoredMessage is one message in a sandbox mailbox.
-type StoredMessage struct {
-	UID   uint32
-	Flags []string
-	Raw   []byte
+func Start(opts Options) (*World, error) {
+	w := &World{
+		log:      opts.Logger,
+		hostname: opts.Hostname,
+		maxAuto:  opts.MaxAutoresponsesPerDay,
+		accounts: map[string]Account{},
+		users:    map[string]*imapmemserver.User{},
+		lists:    map[string]*listState{},
+		aliases:  map[string]*listState{},
+		mem:      imapmemserver.New(),
+		noIdle:   opts.NoIdle,
+		timers:   map[uint64]*time.Timer{},
+		autoSent: map[string]int{},
+	}
+	if w.log == nil {
+		w.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if w.hostname == "" {
+		w.hostname = "mail.example.org"
+	}
+	if err := w.configure(opts); err != nil {
+		return nil, err
+	}
+	if err := w.startSMTP(); err != nil {
+		return nil, err
+	}
+	var err error
+	if w.internal, err = w.startIMAP("127.0.0.1:0", false); err != nil {
+		w.stopSMTP()
+		return nil, err
+	}
+	if w.public, err = w.startIMAP("127.0.0.1:0", opts.NoIdle); err != nil {
+		w.internal.stop()
+		w.stopSMTP()
+		return nil, err
+	}
+	w.IMAPAddr = w.public.addr
+	return w, nil
 }
 
-// StopIMAP closes the IMAP listener and every open IMAP connection;
-// StartIMAP listens again on the same address. Mail that arrives in
-// between is kept.
-func (w *World) StopIMAP() error  { return nil }
-func (w *World) StartIMAP() error { return nil }
+func (w *World) configure(opts Options) error {
+	if len(opts.Accounts) == 0 {
+		return errors.New("sandbox: Options.Accounts is empty")
+	}
+	for i, a := range opts.Accounts {
+		addr, err := parseAddress(a.Address)
+		if err != nil {
+			return fmt.Errorf("sandbox: Accounts[%d].Address: %w", i, err)
+		}
+		if a.Password == "" {
+			return fmt.Errorf("sandbox: Accounts[%d] (%s): Password is empty", i, addr)
+		}
+		if _, dup := w.accounts[addr]; dup {
+			return fmt.Errorf("sandbox: Accounts[%d]: address %s appears twice", i, addr)
+		}
+		w.accounts[addr] = Account{Address: addr, Password: a.Password}
+		u := imapmemserver.NewUser(addr, a.Password)
+		if err := u.Create("INBOX", nil); err != nil {
+			return fmt.Errorf("sandbox: create INBOX of %s: %w", addr, err)
+		}
+		w.mem.AddUser(u)
+		w.users[addr] = u
+	}
+	for i, l := range opts.Lists {
+		addr, err := parseAddress(l.Address)
+		if err != nil {
+			return fmt.Errorf("sandbox: Lists[%d].Address: %w", i, err)
+		}
+		if _, dup := w.accounts[addr]; dup {
+			return fmt.Errorf("sandbox: Lists[%d].Address %s is also an account", i, addr)
+		}
+		if _, dup := w.lists[addr]; dup {
+			return fmt.Errorf("sandbox: Lists[%d]: address %s appears twice", i, addr)
+		}
+		if l.Policy == "" {
+			l.Policy = Deliver
+		}
+		if !l.Policy.valid() {
+			return fmt.Errorf("sandbox: Lists[%d] (%s): unknown Policy %q", i, addr, l.Policy)
+		}
+		if l.Policy == Delay && l.Delay <= 0 {
+			return fmt.Errorf("sandbox: Lists[%d] (%s): Policy delay needs a positive Delay", i, addr)
+		}
+		if l.Delay < 0 {
+			return fmt.Errorf("sandbox: Lists[%d] (%s): Delay is negative", i, addr)
+		}
+		st := &listState{List: l, names: newListNames(addr)}
+		st.Address = addr
+		for j, s := range l.Subscribers {
+			sa, err := parseAddress(s)
+			if err != nil {
+				return fmt.Errorf("sandbox: Lists[%d].Subscribers[%d]: %w", i, j, err)
+			}
+			if _, ok := w.accounts[sa]; !ok {
+				return fmt.Errorf("sandbox: Lists[%d].Subscribers[%d] %s is not an account", i, j, sa)
+			}
+			st.subs = append(st.subs, sa)
+		}
+		w.lists[addr] = st
+		for _, alias := range []string{st.names.bounces(), st.names.owner(), st.names.request(), st.names.join(), st.names.leave()} {
+			if _, clash := w.accounts[alias]; clash {
+				return fmt.Errorf("sandbox: Lists[%d] (%s): its address %s is also an account", i, addr, alias)
+			}
+			w.aliases[alias] = st
+		}
+	}
+	for addr := range w.lists {
+		if _, clash := w.aliases[addr]; clash {
+			return fmt.Errorf("sandbox: list address %s is another list's service address", addr)
+		}
+	}
+	return nil
+}
+
+// parseAddress returns the lower-case bare address of s.
+func parseAddress(s string) (string, error) {
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not an email address: %w", s, err)
+	}
+	if a.Name != "" || !strings.Contains(a.Address, "@") {
+		return "", fmt.Errorf("%q is not a bare email address", s)
+	}
+	return strings.ToLower(a.Address), nil
+}
+
+// Close stops the servers and pending deliveries, and returns when every
+// goroutine of the world has ended. Delayed copies not yet delivered are
+// dropped.
+func (w *World) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	for id, t := range w.timers {
+		if t.Stop() {
+			w.tasks.Done()
+		}
+		delete(w.timers, id)
+	}
+	w.mu.Unlock()
+
+	err := w.stopSMTP()
+	w.tasks.Wait()
+
+	w.imapMu.Lock()
+	defer w.imapMu.Unlock()
+	if w.public != nil {
+		w.public.stop()
+		w.public = nil
+	}
+	w.internal.stop()
+	return err
+}
+
+// SetPolicy changes what list does with the next posts. An unknown list or
+// policy is ignored (and logged): the signature has no error to keep the
+// call convenient in tests.
+func (w *World) SetPolicy(list string, p Policy) {
+	addr := strings.ToLower(strings.TrimSpace(list))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st, ok := w.lists[addr]
+	if !ok || !p.valid() || (p == Delay && st.Delay <= 0) {
+		w.log.Error("sandbox: SetPolicy ignored", "list", list, "policy", string(p))
+		return
+	}
+	st.Policy = p
+}
+
+// Policy returns the current policy of list, or "" for an unknown list.
+func (w *World) Policy(list string) Policy {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if st, ok := w.lists[strings.ToLower(strings.TrimSpace(list))]; ok {
+		return st.Policy
+	}
+	return ""
+}
+
+// Held returns the posts list holds for moderation, oldest first.
+func (w *World) Held(list string) []HeldMessage {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st, ok := w.lists[strings.ToLower(strings.TrimSpace(list))]
+	if !ok {
+		return nil
+	}
+	out := make([]HeldMessage, len(st.held))
+	copy(out, st.held)
+	for i := range out {
+		out[i].Raw = append([]byte(nil), out[i].Raw...)
+	}
+	return out
+}
+
+// DiscardHeld drops a held post, as a moderator's "discard" does, and
+// reports whether it was held.
+func (w *World) DiscardHeld(list string, requestID int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st, ok := w.lists[strings.ToLower(strings.TrimSpace(list))]
+	if !ok {
+		return false
+	}
+	for i, h := range st.held {
+		if h.RequestID == requestID {
+			st.held = append(st.held[:i], st.held[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// Append puts a raw message into address's INBOX as if delivered (the
+// bytes are stored as given).
+func (w *World) Append(address string, raw []byte) error {
+	addr := strings.ToLower(strings.TrimSpace(address))
+	if _, ok := w.users[addr]; !ok {
+		return fmt.Errorf("sandbox: append to %s: no such account", address)
+	}
+	return w.store(addr, raw)
+}
+
+// Messages returns the raw messages in address's INBOX with their flags,
+// in UID order. It reads them over IMAP (EXAMINE, BODY.PEEK) from a
+// private listener that StopIMAP does not stop, so the flags are the ones
+// the server stores and reading sets none.
+func (w *World) Messages(address string) ([]StoredMessage, error) {
+	addr := strings.ToLower(strings.TrimSpace(address))
+	acct, ok := w.accounts[addr]
+	if !ok {
+		return nil, fmt.Errorf("sandbox: messages of %s: no such account", address)
+	}
+	w.imapMu.Lock()
+	internal := w.internal
+	w.imapMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), internalReadTimeout)
+	defer cancel()
+	return readMailbox(ctx, internal.addr, acct)
+}
+
+// StopIMAP closes the IMAP listener and every open IMAP connection, so a
+// client sees its connection drop, even in the middle of IDLE. Mail that
+// arrives while IMAP is stopped is kept.
+func (w *World) StopIMAP() error {
+	w.imapMu.Lock()
+	defer w.imapMu.Unlock()
+	if w.public == nil {
+		return errors.New("sandbox: IMAP is already stopped")
+	}
+	w.public.stop()
+	w.public = nil
+	return nil
+}
+
+// StartIMAP listens again on the same address as before StopIMAP, with the
+// same mailboxes.
+func (w *World) StartIMAP() error {
+	w.mu.Lock()
+	closed := w.closed
+	w.mu.Unlock()
+	if closed {
+		return errors.New("sandbox: world is closed")
+	}
+	w.imapMu.Lock()
+	defer w.imapMu.Unlock()
+	if w.public != nil {
+		return errors.New("sandbox: IMAP is already running")
+	}
+	svc, err := w.startIMAP(w.IMAPAddr, w.noIdle)
+	if err != nil {
+		return err
+	}
+	w.public = svc
+	return nil
+}
+
+// spawn runs f in a goroutine that Close waits for; it reports false (and
+// does not run f) once the world is closed.
+func (w *World) spawn(f func()) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return false
+	}
+	w.tasks.Add(1)
+	go func() {
+		defer w.tasks.Done()
+		f()
+	}()
+	return true
+}
+
+// after runs f after d unless the world closes first.
+func (w *World) after(d time.Duration, f func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	w.timerSeq++
+	id := w.timerSeq
+	w.tasks.Add(1)
+	w.timers[id] = time.AfterFunc(d, func() {
+		defer w.tasks.Done()
+		w.mu.Lock()
+		delete(w.timers, id)
+		closed := w.closed
+		w.mu.Unlock()
+		if !closed {
+			f()
+		}
+	})
+}
+
+// queueID returns a Postfix-like queue id for Received fields.
+func (w *World) queueID() string {
+	w.mu.Lock()
+	w.queueSeq++
+	n := w.queueSeq
+	w.mu.Unlock()
+	return fmt.Sprintf("4S%010X", n)
+}

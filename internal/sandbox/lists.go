@@ -1,0 +1,153 @@
+package sandbox
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// post runs a list's policy on a post that SMTP accepted.
+func (w *World) post(st *listState, envelopeFrom string, raw []byte, received string) {
+	w.mu.Lock()
+	policy, delay := st.Policy, st.Delay
+	holdReason, rejectReason := st.HoldReason, st.RejectReason
+	subs := append([]string(nil), st.subs...)
+	names := st.names
+	w.mu.Unlock()
+	if holdReason == "" {
+		holdReason = DefaultHoldReason
+	}
+	if rejectReason == "" {
+		rejectReason = DefaultHoldReason
+	}
+
+	m, err := parseMessage(raw)
+	if err != nil {
+		// Mailman's LMTP runner refuses what it cannot parse; after SMTP
+		// accepted it, the post is lost.
+		w.log.Error("sandbox: list post unparseable, dropped", "list", names.fqdn, "err", err)
+		return
+	}
+	m.prepend("Received", received, "\t")
+	incoming(m, envelopeFrom)
+	sender := headerSender(m, envelopeFrom)
+	now := time.Now()
+
+	switch policy {
+	case Drop:
+		w.log.Info("sandbox: post dropped", "list", names.fqdn, "message_id", m.get("Message-ID"))
+	case Deliver:
+		w.explode(names, subs, m)
+	case Delay:
+		w.after(delay, func() { w.explode(names, subs, m) })
+	case Hold:
+		markModerated(m)
+		w.mu.Lock()
+		st.heldID++
+		st.held = append(st.held, HeldMessage{
+			RequestID: st.heldID,
+			MessageID: m.get("Message-ID"),
+			Sender:    sender,
+			Subject:   oneline(m.get("Subject")),
+			Reason:    holdReason,
+			HoldDate:  now.UTC(),
+			Raw:       m.bytes(),
+		})
+		w.mu.Unlock()
+		if sender == "" || !canAcknowledge(m) {
+			return
+		}
+		notice := holdNotice(names, sender, m.get("Subject"), holdReason, now)
+		if !w.autorespond(names, sender, now) {
+			notice = nil
+			if n := w.noMoreToday(names, sender, now); n != nil {
+				notice = n
+			}
+		}
+		if notice != nil {
+			w.sendLocal(names, sender, notice)
+		}
+	case Reject:
+		markModerated(m)
+		if sender == "" {
+			return
+		}
+		w.sendLocal(names, sender, rejectNotice(names, sender, m, rejectReason, now))
+	}
+}
+
+// explode delivers the list copy to every subscriber.
+func (w *World) explode(n listNames, subs []string, post *rawMessage) {
+	copyMsg := listCopy(n, post)
+	for _, rcpt := range subs {
+		w.sendLocal(n, rcpt, copyMsg)
+	}
+}
+
+// sendLocal hands a message from the list server to the local MTA for
+// rcpt, with the list's -bounces address as envelope sender, as Mailman's
+// outgoing runner does.
+func (w *World) sendLocal(n listNames, rcpt string, m *rawMessage) {
+	if _, ok := w.users[rcpt]; !ok {
+		// Mail to an address outside the sandbox leaves the world.
+		return
+	}
+	now := time.Now()
+	received := fmt.Sprintf("from %s (localhost [127.0.0.1]) by %s (listprobe sandbox) with ESMTP id %s for <%s>; %s",
+		n.domain, w.hostname, w.queueID(), rcpt, rfc2822Date(now))
+	if err := w.deliver(rcpt, n.bounces(), m.bytes(), received); err != nil {
+		w.log.Error("sandbox: list delivery failed", "list", n.fqdn, "rcpt", rcpt, "err", err)
+	}
+}
+
+// canAcknowledge is Mailman's app/replybot.py can_acknowledge, which the
+// hold chain asks before notifying the poster.
+func canAcknowledge(m *rawMessage) bool {
+	switch strings.ToLower(strings.TrimSpace(m.get("Precedence"))) {
+	case "bulk", "junk", "list":
+		return false
+	}
+	if m.has("X-No-Ack") || strings.EqualFold(strings.TrimSpace(m.get("X-Ack")), "no") {
+		return false
+	}
+	if as := strings.TrimSpace(m.get("Auto-Submitted")); as != "" && !strings.EqualFold(as, "no") {
+		return false
+	}
+	for _, f := range m.fields {
+		if strings.HasPrefix(strings.ToLower(f.key), "list-") {
+			return false
+		}
+	}
+	return true
+}
+
+// autorespond is hold.py autorespond_to_sender for the normal case: it
+// counts the notice and reports whether it may be sent.
+func (w *World) autorespond(n listNames, sender string, now time.Time) bool {
+	if w.maxAuto <= 0 {
+		return true
+	}
+	key := n.fqdn + "\x00" + sender + "\x00" + now.UTC().Format(time.DateOnly)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.autoSent[key] < w.maxAuto {
+		w.autoSent[key]++
+		return true
+	}
+	return false
+}
+
+// noMoreToday returns the "Last autoresponse notification for today"
+// notice the first time the limit is passed on a day, and nil afterwards.
+func (w *World) noMoreToday(n listNames, sender string, now time.Time) *rawMessage {
+	key := n.fqdn + "\x00" + sender + "\x00" + now.UTC().Format(time.DateOnly)
+	w.mu.Lock()
+	count := w.autoSent[key]
+	if count != w.maxAuto {
+		w.mu.Unlock()
+		return nil
+	}
+	w.autoSent[key]++
+	w.mu.Unlock()
+	return noMoreTodayNotice(n, sender, count, now)
+}

@@ -1,0 +1,632 @@
+package sandbox
+
+// This file reproduces what Mailman 3.3 writes, from its source:
+// handlers/cook_headers.py, subject_prefix.py, rfc_2369.py, decorate.py;
+// chains/accept.py, hold.py, reject.py; app/bounces.py (bounce_message);
+// email/message.py (UserNotification); pipelines/virgin.py; the en
+// templates list:user:notice:hold, list:user:notice:rejected,
+// list:user:notice:no-more-today and list:member:regular:footer; and
+// utilities/string.py (expand, wrap). Where a client can tell, the bytes
+// are the same; what a client cannot tell (queues, the database) is not
+// simulated.
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base32"
+	"encoding/base64"
+	"fmt"
+	"math/big"
+	"mime"
+	"mime/quotedprintable"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// MailmanVersion is the version the simulated lists announce in
+// X-Mailman-Version.
+const MailmanVersion = "3.3.8"
+
+// DefaultHoldReason is Mailman's moderation reason when a member's
+// moderation action is hold (rules/moderation.py), the reason of the real
+// incident where every member post was held.
+const DefaultHoldReason = "The message comes from a moderated member"
+
+// listNames are the addresses and names Mailman derives from a list's
+// posting address.
+type listNames struct {
+	fqdn        string // posting address, lower case
+	local       string // list_name
+	domain      string // mail_host
+	displayName string // list_name capitalised, Mailman's default
+	listID      string // list_name.mail_host
+}
+
+func newListNames(address string) listNames {
+	address = strings.ToLower(address)
+	local, domain, _ := strings.Cut(address, "@")
+	return listNames{fqdn: address, local: local, domain: domain, displayName: pyCapitalize(local), listID: local + "." + domain}
+}
+
+func (n listNames) sub(suffix string) string { return n.local + "-" + suffix + "@" + n.domain }
+func (n listNames) bounces() string          { return n.sub("bounces") }
+func (n listNames) owner() string            { return n.sub("owner") }
+func (n listNames) request() string          { return n.sub("request") }
+func (n listNames) join() string             { return n.sub("join") }
+func (n listNames) leave() string            { return n.sub("leave") }
+func (n listNames) subjectPrefix() string    { return "[" + n.displayName + "] " }
+
+// pyCapitalize is Python's str.capitalize: first character upper case, the
+// rest lower case.
+func pyCapitalize(s string) string {
+	r := []rune(strings.ToLower(s))
+	if len(r) > 0 {
+		r[0] = unicode.ToUpper(r[0])
+	}
+	return string(r)
+}
+
+// The rules of Mailman's built-in posting chain (chains/builtin.py) in
+// order, as they appear in X-Mailman-Rule-Misses.
+var (
+	rulesBeforeMemberModeration = []string{"dmarc-mitigation", "no-senders", "approved", "emergency", "loop", "banned-address"}
+	rulesAfterMemberModeration  = []string{"nonmember-moderation", "administrivia", "implicit-dest", "max-recipients", "max-size", "news-moderation", "no-subject", "suspicious-header"}
+)
+
+// messageIDHash is utilities/email.py add_message_hash: base32 of the SHA-1
+// of the Message-ID without angle brackets.
+func messageIDHash(messageID string) string {
+	id := strings.TrimSpace(messageID)
+	if strings.HasPrefix(id, "<") && strings.HasSuffix(id, ">") {
+		id = id[1 : len(id)-1]
+	}
+	sum := sha1.Sum([]byte(id))
+	return base32.StdEncoding.EncodeToString(sum[:])
+}
+
+// incoming adds what Mailman's LMTP runner adds to every post it receives.
+func incoming(m *rawMessage, envelopeFrom string) {
+	m.add("X-MailFrom", envelopeFrom)
+	if id := m.get("Message-ID"); id != "" {
+		h := messageIDHash(id)
+		m.del("Message-ID-Hash")
+		m.add("Message-ID-Hash", h)
+		m.del("X-Message-ID-Hash")
+		m.add("X-Message-ID-Hash", h)
+	}
+}
+
+// markModerated adds the rule headers the hold and reject chains add when
+// the member-moderation rule hit.
+func markModerated(m *rawMessage) {
+	m.add("X-Mailman-Rule-Hits", "member-moderation")
+	m.add("X-Mailman-Rule-Misses", strings.Join(rulesBeforeMemberModeration, "; "))
+}
+
+// listCopy turns an accepted post into the copy subscribers receive: the
+// accept chain, the posting pipeline (cook-headers, subject-prefix,
+// rfc-2369) and the decoration done at delivery (the footer).
+func listCopy(n listNames, post *rawMessage) *rawMessage {
+	m := post.clone()
+	// chains/accept.py
+	misses := append(append(append([]string(nil), rulesBeforeMemberModeration...), "member-moderation"), rulesAfterMemberModeration...)
+	m.add("X-Mailman-Rule-Misses", strings.Join(misses, "; "))
+	// handlers/cook_headers.py
+	if !m.has("X-Mailman-Version") {
+		m.add("X-Mailman-Version", MailmanVersion)
+	}
+	if !m.has("Precedence") {
+		m.add("Precedence", "list")
+	}
+	if rt := m.get("Reply-To"); rt != "" { // no munging: re-added at the bottom
+		m.del("Reply-To")
+		m.add("Reply-To", rt)
+	}
+	// handlers/subject_prefix.py
+	subject := prefixSubject(n.subjectPrefix(), m.get("Subject"))
+	m.del("Subject")
+	if isASCII(subject) {
+		m.addFolded("Subject", subject, "\t")
+	} else {
+		m.addFolded("Subject", mime.QEncoding.Encode("utf-8", subject), "\t")
+	}
+	// handlers/rfc_2369.py, full list headers
+	addListHeaders(m, n, true)
+	// handlers/decorate.py, at delivery
+	decorate(m, footer(n))
+	return m
+}
+
+var rePattern = regexp.MustCompile(`(?i)^\s*((RE|AW|SV|VS)(\[\d+\])?\s*:\s*)+`)
+
+// prefixSubject is subject_prefix.py for ASCII subjects: remove any copy
+// of the prefix, keep one "Re: " after it.
+func prefixSubject(prefix, subject string) string {
+	text := strings.Join(strings.Split(strings.ReplaceAll(decodeHeader(subject), "\r\n", "\n"), "\n"), "")
+	if strings.TrimSpace(text) == "" {
+		text = "(no subject)"
+	} else {
+		text = strings.ReplaceAll(text, prefix, "")
+	}
+	recolon := ""
+	if loc := rePattern.FindStringIndex(text); loc != nil {
+		text = text[loc[1]:]
+		recolon = "Re: "
+	}
+	return prefix + recolon + text
+}
+
+// addListHeaders is rfc_2369.py. Notices (reduced) get no List-Post.
+func addListHeaders(m *rawMessage, n listNames, full bool) {
+	m.del("List-Id")
+	m.add("List-Id", "<"+n.listID+">")
+	type kv struct{ k, v string }
+	hs := []kv{
+		{"List-Help", "<mailto:" + n.request() + "?subject=help>"},
+		{"List-Owner", "<mailto:" + n.owner() + ">"},
+		{"List-Unsubscribe", "<mailto:" + n.leave() + ">"},
+		{"List-Subscribe", "<mailto:" + n.join() + ">"},
+	}
+	if full {
+		hs = append(hs, kv{"List-Post", "<mailto:" + n.fqdn + ">"})
+	}
+	for _, h := range hs {
+		m.del(h.k)
+	}
+	// Added sorted by name, as Mailman does.
+	for _, k := range []string{"List-Help", "List-Owner", "List-Post", "List-Subscribe", "List-Unsubscribe"} {
+		for _, h := range hs {
+			if h.k == k {
+				m.add(h.k, h.v)
+			}
+		}
+	}
+}
+
+// footer is the en list:member:regular:footer template, expanded.
+func footer(n listNames) string {
+	return "_______________________________________________\n" +
+		n.displayName + " mailing list -- " + n.fqdn + "\n" +
+		"To unsubscribe send an email to " + n.leave() + "\n"
+}
+
+// decorate appends the footer like decorate.py: to a text/plain body by
+// concatenation, to multipart/mixed as a last part, and otherwise by
+// wrapping the message in a multipart/mixed.
+func decorate(m *rawMessage, foot string) {
+	ct := m.get("Content-Type")
+	mediaType, params, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil {
+		mediaType, params = "text/plain", map[string]string{}
+	}
+	switch {
+	case mediaType == "text/plain":
+		if decorateText(m, params, foot) {
+			return
+		}
+	case mediaType == "multipart/mixed" && params["boundary"] != "":
+		decorateMixed(m, params["boundary"], foot)
+		return
+	}
+	decorateWrap(m, foot)
+}
+
+func decorateText(m *rawMessage, params map[string]string, foot string) bool {
+	mcset := strings.ToLower(params["charset"])
+	if mcset == "" {
+		mcset = "us-ascii"
+	}
+	old, err := decodeBody(m.get("Content-Transfer-Encoding"), m.body)
+	if err != nil {
+		return false
+	}
+	text := strings.ReplaceAll(string(old), "\r\n", "\n")
+	if mcset != "us-ascii" && mcset != "ascii" && mcset != "utf-8" && !isASCII(text) {
+		return false // a charset we would have to transcode: let decorate wrap it
+	}
+	sep := ""
+	if !strings.HasSuffix(text, "\n") {
+		sep = "\n"
+	}
+	payload := text + sep + foot
+	m.del("Content-Transfer-Encoding")
+	if isASCII(payload) {
+		setContentTypeParam(m, "charset", "us-ascii")
+		m.add("Content-Transfer-Encoding", "7bit")
+		m.body = []byte(strings.ReplaceAll(payload, "\n", "\r\n"))
+	} else {
+		setContentTypeParam(m, "charset", "utf-8")
+		m.add("Content-Transfer-Encoding", "base64")
+		m.body = base64Lines([]byte(payload))
+	}
+	return true
+}
+
+// setContentTypeParam is Python's Message.set_param on Content-Type: the
+// field keeps its place, parameters are quoted.
+func setContentTypeParam(m *rawMessage, key, value string) {
+	ct := m.get("Content-Type")
+	mediaType, params, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil {
+		if !m.has("MIME-Version") {
+			m.add("MIME-Version", "1.0")
+		}
+		m.add("Content-Type", fmt.Sprintf("text/plain; %s=%q", key, value))
+		return
+	}
+	params[key] = value
+	var b strings.Builder
+	b.WriteString(mediaType)
+	for k, v := range params {
+		if k == key {
+			continue
+		}
+		fmt.Fprintf(&b, "; %s=%q", k, v)
+	}
+	fmt.Fprintf(&b, "; %s=%q", key, value)
+	m.replace("Content-Type", b.String())
+}
+
+func decodeBody(cte string, body []byte) ([]byte, error) {
+	switch strings.ToLower(strings.TrimSpace(cte)) {
+	case "quoted-printable":
+		var out bytes.Buffer
+		_, err := out.ReadFrom(quotedprintable.NewReader(bytes.NewReader(body)))
+		return out.Bytes(), err
+	case "base64":
+		clean := bytes.Map(func(r rune) rune {
+			if r == '\r' || r == '\n' || r == ' ' || r == '\t' {
+				return -1
+			}
+			return r
+		}, body)
+		return base64.StdEncoding.DecodeString(string(clean))
+	default:
+		return body, nil
+	}
+}
+
+// base64Lines encodes b in 76-column lines, as Python's email package does.
+func base64Lines(b []byte) []byte {
+	enc := base64.StdEncoding.EncodeToString(b)
+	var out bytes.Buffer
+	for len(enc) > 76 {
+		out.WriteString(enc[:76])
+		out.WriteString("\r\n")
+		enc = enc[76:]
+	}
+	out.WriteString(enc)
+	out.WriteString("\r\n")
+	return out.Bytes()
+}
+
+// footerPart is the text/plain part decorate.py attaches to multiparts.
+func footerPart(foot string) string {
+	return "Content-Type: text/plain; charset=\"us-ascii\"\r\n" +
+		"MIME-Version: 1.0\r\n" +
+		"Content-Transfer-Encoding: 7bit\r\n" +
+		"Content-Disposition: inline\r\n\r\n" +
+		strings.ReplaceAll(foot, "\n", "\r\n")
+}
+
+func decorateMixed(m *rawMessage, boundary, foot string) {
+	end := []byte("\r\n--" + boundary + "--")
+	i := bytes.LastIndex(m.body, end)
+	if i < 0 {
+		decorateWrap(m, foot)
+		return
+	}
+	var b bytes.Buffer
+	b.Write(m.body[:i])
+	b.WriteString("\r\n--" + boundary + "\r\n")
+	b.WriteString(footerPart(foot))
+	b.Write(m.body[i:])
+	m.body = b.Bytes()
+}
+
+func decorateWrap(m *rawMessage, foot string) {
+	var inner bytes.Buffer
+	for _, f := range m.fields {
+		if strings.HasPrefix(strings.ToLower(f.key), "content-") {
+			inner.Write(f.raw)
+		}
+	}
+	inner.WriteString("\r\n")
+	inner.Write(m.body)
+	boundary := pythonBoundary()
+	var b bytes.Buffer
+	b.WriteString("--" + boundary + "\r\n")
+	b.Write(inner.Bytes())
+	if !bytes.HasSuffix(inner.Bytes(), []byte("\r\n")) {
+		b.WriteString("\r\n")
+	}
+	b.WriteString("--" + boundary + "\r\n")
+	b.WriteString(footerPart(foot))
+	b.WriteString("\r\n--" + boundary + "--\r\n")
+	m.del("Content-Type")
+	m.del("Content-Transfer-Encoding")
+	m.del("Content-Disposition")
+	m.add("Content-Type", fmt.Sprintf("multipart/mixed; boundary=%q", boundary))
+	m.body = b.Bytes()
+}
+
+// pythonBoundary makes a boundary the way Python's email generator does:
+// fifteen "=", nineteen digits, "==".
+func pythonBoundary() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return fmt.Sprintf("===============%019d==", n)
+}
+
+// makeMsgID is Python's email.utils.make_msgid on a host named domain.
+func makeMsgID(now time.Time, domain string) string {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
+	if err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return fmt.Sprintf("<%d.%d.%s@%s>", now.UnixNano()/1e7, os.Getpid(), n.String(), domain)
+}
+
+// rfc2822Date is Python's email.utils.formatdate.
+func rfc2822Date(t time.Time) string { return t.Format("Mon, 02 Jan 2006 15:04:05 -0700") }
+
+// userNotification starts a Mailman UserNotification: a text/plain message
+// in us-ascii, or the headers of a multipart one when text is "".
+func userNotification(to, from, subject, text string) *rawMessage {
+	m := &rawMessage{}
+	if text != "" {
+		m.add("MIME-Version", "1.0")
+		m.add("Content-Type", `text/plain; charset="us-ascii"`)
+		m.add("Content-Transfer-Encoding", "7bit")
+	}
+	m.add("Subject", subject)
+	m.add("From", from)
+	m.add("To", to)
+	if text != "" {
+		m.body = []byte(strings.ReplaceAll(strings.TrimRight(text, "\n")+"\n", "\n", "\r\n"))
+	}
+	return m
+}
+
+// sendNotification is UserNotification.send followed by the virgin
+// pipeline (cook-headers, rfc-2369 with reduced list headers).
+func sendNotification(m *rawMessage, n listNames, now time.Time) {
+	if !m.has("Message-ID") {
+		m.add("Message-ID", makeMsgID(now, n.domain))
+	}
+	if !m.has("Date") {
+		m.add("Date", rfc2822Date(now))
+	}
+	if !m.has("Precedence") {
+		m.add("Precedence", "bulk")
+	}
+	if !m.has("X-Mailman-Version") {
+		m.add("X-Mailman-Version", MailmanVersion)
+	}
+	addListHeaders(m, n, false)
+}
+
+// holdNotice is the notice chains/hold.py sends the poster.
+func holdNotice(n listNames, sender, originalSubject, reason string, now time.Time) *rawMessage {
+	subject := "(no subject)"
+	if originalSubject != "" {
+		subject = oneline(originalSubject)
+	}
+	text := wrap(expand(holdTemplate, map[string]string{
+		"listname": n.fqdn,
+		"subject":  subject,
+		"reasons":  composeReasons([]string{reason}, 66),
+	}), 70)
+	m := userNotification(sender, n.bounces(), "Your message to "+n.fqdn+" awaits moderator approval", text)
+	sendNotification(m, n, now)
+	return m
+}
+
+// noMoreTodayNotice is what autorespond_to_sender sends instead of the
+// notice that would pass the day's limit.
+func noMoreTodayNotice(n listNames, sender string, count int, now time.Time) *rawMessage {
+	text := wrap(expand(noMoreTodayTemplate, map[string]string{
+		"listname":     n.fqdn,
+		"sender_email": sender,
+		"count":        fmt.Sprint(count),
+		"owneremail":   n.owner(),
+	}), 70)
+	m := userNotification(sender, n.owner(), "Last autoresponse notification for today", text)
+	sendNotification(m, n, now)
+	return m
+}
+
+// rejectNotice is app/bounces.py bounce_message with the reject chain's
+// RejectMessage: the original subject, a text part from the
+// list:user:notice:rejected template and the post attached.
+func rejectNotice(n listNames, sender string, post *rawMessage, reason string, now time.Time) *rawMessage {
+	subject := post.get("Subject")
+	if subject == "" {
+		subject = "(no subject)"
+	}
+	m := userNotification(sender, n.owner(), oneline(subject), "")
+	boundary := pythonBoundary()
+	m.add("MIME-Version", "1.0")
+	m.add("Content-Type", fmt.Sprintf("multipart/mixed; boundary=%q", boundary))
+	sendNotification(m, n, now)
+	notice := expand(rejectedTemplate, map[string]string{"listname": n.displayName, "reasons": reason})
+	var b bytes.Buffer
+	b.WriteString("--" + boundary + "\r\n")
+	b.WriteString("Content-Type: text/plain; charset=\"us-ascii\"\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: 7bit\r\n\r\n")
+	b.WriteString(strings.ReplaceAll(notice, "\n", "\r\n"))
+	b.WriteString("\r\n--" + boundary + "\r\n")
+	b.WriteString("Content-Type: message/rfc822\r\nMIME-Version: 1.0\r\n\r\n")
+	orig := post.bytes()
+	b.Write(orig)
+	if !bytes.HasSuffix(orig, []byte("\r\n")) {
+		b.WriteString("\r\n")
+	}
+	b.WriteString("\r\n--" + boundary + "--\r\n")
+	m.body = b.Bytes()
+	return m
+}
+
+// The en templates of Mailman 3.3.
+const (
+	holdTemplate = `Your mail to '$listname' with the subject
+
+    $subject
+
+Is being held until the list moderator can review it for approval.
+
+The message is being held because:
+
+$reasons
+
+Either the message will get posted to the list, or you will receive
+notification of the moderator's decision.
+`
+	rejectedTemplate = `Your message to the $listname mailing-list was rejected for the following
+reasons:
+
+$reasons
+
+The original message as received by Mailman is attached.
+`
+	noMoreTodayTemplate = `We have received a message from your address <$sender_email>
+requesting an automated response from the $listname mailing list.
+
+The number we have seen today: $count.  In order to avoid problems such as
+mail loops between email robots, we will not be sending you any further
+responses today.  Please try again tomorrow.
+
+If you believe this message is in error, or if you have any questions,
+please contact the list owner at $owneremail.
+`
+)
+
+var placeholder = regexp.MustCompile(`\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))`)
+
+// expand is Python's string.Template.safe_substitute: unknown placeholders
+// stay as they are.
+func expand(tmpl string, vars map[string]string) string {
+	return placeholder.ReplaceAllStringFunc(tmpl, func(s string) string {
+		name := strings.Trim(s, "${}")
+		if v, ok := vars[name]; ok {
+			return v
+		}
+		return s
+	})
+}
+
+// composeReasons is hold.py _compose_reasons: each reason indented four
+// spaces and wrapped.
+func composeReasons(reasons []string, column int) string {
+	out := make([]string, len(reasons))
+	for i, r := range reasons {
+		out[i] = "    " + wrap(r, column)
+	}
+	return strings.Join(out, "\n")
+}
+
+// wrap is Mailman's utilities/string.py wrap: fill each paragraph to
+// column, leave indented paragraphs as they are, keep blank lines.
+func wrap(text string, column int) string {
+	lines := strings.SplitAfter(text, "\n")
+	if len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	var paragraphs [][]string
+	var para []string
+	lastIndented := false
+	flush := func() {
+		if len(para) > 0 {
+			paragraphs = append(paragraphs, para)
+		}
+		para = nil
+	}
+	for _, line := range lines {
+		indented := len(line) > 0 && strings.ContainsRune(" \t\n\r\v\f", rune(line[0]))
+		switch {
+		case line == "\n":
+			flush()
+			paragraphs = append(paragraphs, []string{"\n"})
+			lastIndented = false
+		case lastIndented != indented:
+			flush()
+			para = []string{line}
+			lastIndented = indented
+		default:
+			para = append(para, line)
+		}
+	}
+	flush()
+	var out strings.Builder
+	addBreak := false
+	for _, p := range paragraphs {
+		if addBreak {
+			out.WriteString("\n")
+			addBreak = false
+		}
+		text := strings.Join(p, "")
+		switch {
+		case text == "\n":
+			out.WriteString("\n")
+		case strings.ContainsRune(" \t", rune(text[0])):
+			out.WriteString(text)
+		default:
+			out.WriteString(fill(text, column))
+			addBreak = true
+		}
+	}
+	return out.String()
+}
+
+// fill is textwrap.fill: words separated by runs of white space (each
+// white space character becomes a space), greedy up to width, the white
+// space at a line break dropped.
+func fill(text string, width int) string {
+	text = strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return ' '
+		}
+		return r
+	}, text)
+	// Chunks alternate words and white space runs.
+	var chunks []string
+	for len(text) > 0 {
+		i := strings.IndexByte(text, ' ')
+		if i == 0 {
+			j := 0
+			for j < len(text) && text[j] == ' ' {
+				j++
+			}
+			chunks = append(chunks, text[:j])
+			text = text[j:]
+			continue
+		}
+		if i < 0 {
+			i = len(text)
+		}
+		chunks = append(chunks, text[:i])
+		text = text[i:]
+	}
+	var lines []string
+	var cur strings.Builder
+	for _, c := range chunks {
+		isSpace := strings.TrimLeft(c, " ") == ""
+		if cur.Len() == 0 && isSpace {
+			continue // no white space at the start of a line
+		}
+		if cur.Len()+len(c) > width && cur.Len() > 0 && !isSpace {
+			lines = append(lines, strings.TrimRight(cur.String(), " "))
+			cur.Reset()
+		}
+		cur.WriteString(c)
+	}
+	if s := strings.TrimRight(cur.String(), " "); s != "" {
+		lines = append(lines, s)
+	}
+	return strings.Join(lines, "\n")
+}
