@@ -1,12 +1,24 @@
 package checks
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 )
 
 // MailboxOptions says which IMAP mailbox to watch and how.
@@ -30,13 +42,20 @@ type MailboxOptions struct {
 	// BodyLimit bounds the body bytes fetched per message. Default 256 KiB.
 	BodyLimit int64
 	// OnState is called with true when a session is logged in with the
-	// mailbox selected and false when it ends. Nil: not called.
+	// mailbox selected, and with false and the reason when it ends or when
+	// an attempt to start one fails (so every failed attempt is seen, even
+	// while already down). When Run ends because its context ended, the last
+	// call is OnState(false, nil). Calls come from Run's goroutine, one at a
+	// time. Nil: not called.
 	OnState func(up bool, err error)
 	// Logger receives connection events. Nil: discard.
 	Logger *slog.Logger
 }
 
 // Message is one new message seen in a watched mailbox.
+//
+// Header and Body are shared by every subscriber: read them, do not modify
+// them.
 type Message struct {
 	UID         uint32
 	UIDValidity uint32
@@ -54,34 +73,816 @@ var WatchedHeaderFields = []string{
 	"List-Id", "List-Post", "X-Mailman-Version", "X-List-Administrivia", "X-Failed-Recipients",
 }
 
+// Defaults of MailboxOptions, and the session's internal bounds.
+const (
+	defaultPollInterval = 10 * time.Second
+	defaultIdleRefresh  = 9 * time.Minute
+	defaultBodyLimit    = 256 << 10
+
+	// mailboxCommandTimeout bounds one command round (dial and greeting,
+	// LOGIN, SELECT, one FETCH, ending IDLE...). imapclient has no timeout
+	// between responses, so without it a server that stops answering
+	// without closing the connection would stall the session for good.
+	mailboxCommandTimeout = time.Minute
+	// mailboxFetchBatch is how many messages one UID FETCH asks for.
+	mailboxFetchBatch = 64
+	// mailboxRecoveryMargin widens the window of messages reported again
+	// after a UIDVALIDITY change, for clock skew between listprobe and the
+	// server (INTERNALDATE is the server's clock).
+	mailboxRecoveryMargin = 5 * time.Minute
+	// mailboxRecentWindow is how long the Message-IDs of reported messages
+	// are remembered, so that recovery after a UIDVALIDITY change does not
+	// report them twice.
+	mailboxRecentWindow = time.Hour
+)
+
 // Mailbox keeps one long-lived IMAP session to a mailbox and tells its
 // subscribers about every message that arrives while it runs. It uses IDLE
 // when the server offers it and polls when it does not. It fetches only new
 // UIDs (those above the highest seen at the start of the session, or since
 // the last UIDVALIDITY change), never sets \Seen, and reconnects with
 // backoff when the session fails.
+//
+// # What counts as new
+//
+// The first session reports only messages whose UID is at least the
+// UIDNEXT the server announced when the mailbox was selected: what was
+// there before listprobe started is not news. Later sessions (after a
+// reconnect) resume from the UID after the last one reported, so a probe's
+// copy that arrived while the connection was down is still reported.
+//
+// If UIDVALIDITY changed in between (the mailbox was recreated or its UIDs
+// renumbered), UIDs say nothing any more. Starting from the new UIDNEXT
+// would silently miss copies that arrived during the outage and report a
+// healthy list as "lost"; reporting every message would flood subscribers
+// with old mail. So Mailbox reports the messages whose INTERNALDATE is no
+// older than the last moment the previous session was known to be working
+// (less a margin for clock skew), skipping those whose Message-ID it
+// reported within the last hour, and then continues from the new UIDNEXT.
+//
+// # Sessions
+//
+// One goroutine (Run's) owns the IMAP client. It IDLEs when the server
+// offers IDLE and renews the command every IdleRefresh; an EXISTS response
+// ends the IDLE, the new UIDs are fetched, and IDLE resumes. When the server
+// refuses IDLE (a NO or BAD to the command, or when it ends), the session
+// polls every PollInterval with NOOP and a UID FETCH from the next UID.
+// Delete requests go to the same goroutine, which interrupts IDLE to serve
+// them, so that no two commands ever race on the connection.
 type Mailbox struct {
 	opts MailboxOptions
+	log  *slog.Logger
+
+	// Bounds of the reconnection backoff and of one command round; tests
+	// shorten them.
+	backoffMin, backoffMax time.Duration
+	cmdTimeout             time.Duration
+
+	running atomic.Bool
+	up      atomic.Bool
+	polling atomic.Bool // the current session polls rather than IDLEs
+
+	reqs chan *mailboxDeleteRequest
+
+	subMu sync.Mutex
+	subs  map[*mailboxSubscriber]struct{}
+	subWG sync.WaitGroup // the subscribers' goroutines
+
+	// Where to resume, owned by Run's goroutine.
+	started     bool
+	uidValidity uint32
+	next        imap.UID             // the lowest UID not yet reported
+	lastGood    time.Time            // when a session last completed a round
+	recent      map[string]time.Time // Message-ID of reported messages -> when
 }
 
 // NewMailbox returns a Mailbox for opts; call Run to start it.
-func NewMailbox(opts MailboxOptions) *Mailbox { return &Mailbox{opts: opts} }
+func NewMailbox(opts MailboxOptions) *Mailbox {
+	if opts.TLS == "" {
+		opts.TLS = TLSImplicit
+	}
+	if opts.Mailbox == "" {
+		opts.Mailbox = "INBOX"
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = defaultPollInterval
+	}
+	if opts.IdleRefresh <= 0 {
+		opts.IdleRefresh = defaultIdleRefresh
+	}
+	if opts.BodyLimit <= 0 {
+		opts.BodyLimit = defaultBodyLimit
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Mailbox{
+		opts:       opts,
+		log:        log.With("mailbox", opts.Username+"@"+opts.Address+"/"+opts.Mailbox),
+		backoffMin: time.Second,
+		backoffMax: time.Minute,
+		cmdTimeout: mailboxCommandTimeout,
+		reqs:       make(chan *mailboxDeleteRequest),
+		subs:       make(map[*mailboxSubscriber]struct{}),
+		recent:     make(map[string]time.Time),
+	}
+}
 
-// Run keeps the session up until ctx ends. It returns ctx.Err().
-func (m *Mailbox) Run(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+// Run keeps the session up until ctx ends. It returns ctx.Err(), or at once
+// an error naming the field when the options cannot work (bad address,
+// unknown TLS mode). Run must not be called again while it runs.
+func (m *Mailbox) Run(ctx context.Context) error {
+	if !m.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("imap %s: Run called twice", m.opts.Address)
+	}
+	defer m.running.Store(false)
+	if err := m.validate(); err != nil {
+		m.setState(false, err)
+		return err
+	}
+
+	backoff := m.backoffMin
+	for {
+		wasUp, err := m.runSession(ctx)
+		if ctx.Err() != nil {
+			m.setState(false, nil)
+			return ctx.Err()
+		}
+		if wasUp {
+			backoff = m.backoffMin
+		}
+		err = fmt.Errorf("imap %s: %w", m.opts.Address, err)
+		m.log.Warn("imap session ended", "err", err, "retry_in", backoff)
+		m.setState(false, err)
+
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, m.backoffMax)
+	}
+}
 
 // Subscribe returns a channel of the messages that arrive from now on, and a
 // function that ends the subscription. A slow subscriber does not block the
-// session: each subscriber has its own unbounded queue.
-func (m *Mailbox) Subscribe() (<-chan Message, func()) { return nil, func() {} }
+// session: each subscriber has its own unbounded queue. The function closes
+// the channel and stops the goroutine that feeds it; calling it again does
+// nothing.
+func (m *Mailbox) Subscribe() (<-chan Message, func()) {
+	s := &mailboxSubscriber{
+		out:  make(chan Message),
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
+	}
+	m.subMu.Lock()
+	m.subs[s] = struct{}{}
+	m.subMu.Unlock()
+	m.subWG.Add(1)
+	go func() {
+		defer m.subWG.Done()
+		s.run()
+	}()
+	return s.out, func() {
+		s.once.Do(func() {
+			m.subMu.Lock()
+			delete(m.subs, s)
+			m.subMu.Unlock()
+			close(s.done)
+		})
+	}
+}
 
 // Up reports whether a session is currently logged in and watching.
-func (m *Mailbox) Up() bool { return false }
+func (m *Mailbox) Up() bool { return m.up.Load() }
 
 // Delete removes the messages with these UIDs (of this UIDVALIDITY) with
 // UID STORE +FLAGS (\Deleted) and UID EXPUNGE, which touches no other
 // message. It refuses (and deletes nothing) when the server lacks UIDPLUS,
 // and does nothing when the mailbox's UIDVALIDITY has changed since.
+//
+// It fails at once when no session is up. The deletion runs in the
+// watching session, between two IDLE commands; if ctx ends after the
+// session took the request, the deletion may still happen.
 func (m *Mailbox) Delete(ctx context.Context, uidValidity uint32, uids ...uint32) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	var set imap.UIDSet
+	for _, uid := range uids {
+		if uid == 0 {
+			return fmt.Errorf("imap %s: delete: UID 0 is not a message", m.opts.Address)
+		}
+		set.AddNum(imap.UID(uid))
+	}
+	if !m.Up() {
+		return fmt.Errorf("imap %s: delete: mailbox session is down", m.opts.Address)
+	}
+	req := &mailboxDeleteRequest{uidValidity: uidValidity, uids: set, done: make(chan error, 1)}
+	select {
+	case m.reqs <- req:
+	case <-ctx.Done():
+		return fmt.Errorf("imap %s: delete: %w", m.opts.Address, ctx.Err())
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("imap %s: delete: %w", m.opts.Address, ctx.Err())
+	}
+}
+
+// mailboxDeleteRequest asks the session goroutine to delete messages.
+type mailboxDeleteRequest struct {
+	uidValidity uint32
+	uids        imap.UIDSet
+	done        chan error // buffered: the session never waits for Delete
+}
+
+func (m *Mailbox) validate() error {
+	if _, _, err := net.SplitHostPort(m.opts.Address); err != nil {
+		return fmt.Errorf("imap mailbox: bad address %q: %w", m.opts.Address, err)
+	}
+	switch m.opts.TLS {
+	case TLSImplicit, TLSStartTLS, TLSNone:
+	default:
+		return fmt.Errorf("imap %s: unknown TLS mode %q (want %q, %q or %q)", m.opts.Address, m.opts.TLS, TLSImplicit, TLSStartTLS, TLSNone)
+	}
 	return nil
+}
+
+func (m *Mailbox) setState(up bool, err error) {
+	was := m.up.Swap(up)
+	if up && !was {
+		m.log.Info("imap session up", "polling", m.polling.Load())
+	}
+	if m.opts.OnState != nil {
+		m.opts.OnState(up, err)
+	}
+}
+
+// mailboxSession is one connection, owned by Run's goroutine.
+type mailboxSession struct {
+	c           *imapclient.Client
+	signal      chan struct{} // an EXISTS arrived: there may be new mail
+	caps        imap.CapSet
+	uidValidity uint32
+	timeout     time.Duration
+}
+
+// notify records that new mail may have arrived. It runs in the client's
+// reading goroutine, which must never block.
+func (s *mailboxSession) notify() {
+	select {
+	case s.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (s *mailboxSession) drain() {
+	select {
+	case <-s.signal:
+	default:
+	}
+}
+
+// do runs one command round and closes the connection if it takes longer
+// than the session's timeout.
+func (s *mailboxSession) do(f func() error) error {
+	var timedOut atomic.Bool
+	t := time.AfterFunc(s.timeout, func() {
+		timedOut.Store(true)
+		s.c.Close()
+	})
+	err := f()
+	t.Stop()
+	if err != nil && timedOut.Load() {
+		return fmt.Errorf("no answer within %v: %w", s.timeout, err)
+	}
+	return err
+}
+
+// dial connects and waits for the greeting, bounded by the command timeout.
+func (m *Mailbox) dial(ctx context.Context, s *mailboxSession) (*imapclient.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cmdTimeout)
+	defer cancel()
+	host, _, _ := net.SplitHostPort(m.opts.Address)
+	tlsConfig := clientTLSConfig(m.opts.TLSConfig, host)
+	options := &imapclient.Options{
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(data *imapclient.UnilateralDataMailbox) {
+				if data.NumMessages != nil {
+					s.notify()
+				}
+			},
+		},
+	}
+
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", m.opts.Address)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	// The handshake and the greeting know no context: close the
+	// connection if they outlast it.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	var c *imapclient.Client
+	switch m.opts.TLS {
+	case TLSImplicit:
+		if tlsConfig.NextProtos == nil {
+			tlsConfig.NextProtos = []string{"imap"}
+		}
+		tc := tls.Client(conn, tlsConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		c = imapclient.New(tc, options)
+	case TLSStartTLS:
+		// imapclient sends STARTTLS whatever the server advertises and
+		// fails if the server refuses: never a silent downgrade.
+		options.TLSConfig = tlsConfig
+		c, err = imapclient.NewStartTLS(conn, options)
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("starttls: %w", err)
+		}
+	default:
+		c = imapclient.New(conn, options)
+	}
+	if err := c.WaitGreeting(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("greeting: %w", err)
+	}
+	if !stop() {
+		c.Close()
+		return nil, fmt.Errorf("connect: %w", ctx.Err())
+	}
+	return c, nil
+}
+
+// runSession runs one session until it fails or ctx ends. wasUp says
+// whether it got as far as watching the mailbox.
+func (m *Mailbox) runSession(ctx context.Context) (wasUp bool, err error) {
+	s := &mailboxSession{signal: make(chan struct{}, 1), timeout: m.cmdTimeout}
+	s.c, err = m.dial(ctx, s)
+	if err != nil {
+		return false, err
+	}
+	defer s.c.Close()
+	stop := context.AfterFunc(ctx, func() { s.c.Close() })
+	defer stop()
+
+	if err := s.do(func() error { return s.c.Login(m.opts.Username, m.opts.Password).Wait() }); err != nil {
+		return false, fmt.Errorf("login as %s: %w", m.opts.Username, err)
+	}
+	var sel *imap.SelectData
+	err = s.do(func() (err error) {
+		sel, err = s.c.Select(m.opts.Mailbox, nil).Wait()
+		if err == nil {
+			s.caps = s.c.Caps()
+		}
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("select %s: %w", m.opts.Mailbox, err)
+	}
+	s.uidValidity = sel.UIDValidity
+	if err := m.resume(s, sel); err != nil {
+		return false, err
+	}
+
+	m.polling.Store(!s.caps.Has(imap.CapIdle))
+	m.setState(true, nil)
+	if err := m.fetchNew(s); err != nil {
+		return true, err
+	}
+
+	for {
+		var req *mailboxDeleteRequest
+		if m.polling.Load() {
+			req, err = m.poll(ctx, s)
+		} else {
+			req, err = m.idle(ctx, s)
+		}
+		if err == nil && req != nil {
+			req.done <- m.deleteNow(s, req)
+			req = nil
+		}
+		if err == nil {
+			err = m.fetchNew(s)
+		}
+		if err != nil {
+			if req != nil {
+				req.done <- fmt.Errorf("imap %s: delete: %w", m.opts.Address, err)
+			}
+			return true, err
+		}
+	}
+}
+
+// idle runs one IDLE command until new mail, a delete request, the refresh
+// time or the end of the connection. A server that refuses IDLE switches
+// the session to polling.
+func (m *Mailbox) idle(ctx context.Context, s *mailboxSession) (*mailboxDeleteRequest, error) {
+	var cmd *imapclient.IdleCommand
+	err := s.do(func() (err error) {
+		cmd, err = s.c.Idle()
+		return err
+	})
+	if err != nil {
+		return nil, m.idleFailed(ctx, err)
+	}
+	m.lastGood = time.Now()
+
+	var req *mailboxDeleteRequest
+	timer := time.NewTimer(m.opts.IdleRefresh)
+	select {
+	case <-s.signal:
+	case <-timer.C:
+	case req = <-m.reqs:
+	case <-s.c.Closed():
+	case <-ctx.Done():
+	}
+	timer.Stop()
+
+	err = s.do(func() error {
+		if err := cmd.Close(); err != nil {
+			return err
+		}
+		return cmd.Wait()
+	})
+	if err != nil {
+		err = m.idleFailed(ctx, err)
+		if err != nil && req != nil {
+			req.done <- fmt.Errorf("imap %s: delete: %w", m.opts.Address, err)
+			req = nil
+		}
+		return req, err
+	}
+	return req, nil
+}
+
+// idleFailed switches to polling when the server answered IDLE with NO or
+// BAD, and otherwise reports the connection's failure.
+func (m *Mailbox) idleFailed(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var imapErr *imap.Error
+	if errors.As(err, &imapErr) {
+		m.log.Warn("imap server refused IDLE: polling instead", "err", err, "interval", m.opts.PollInterval)
+		m.polling.Store(true)
+		return nil
+	}
+	return fmt.Errorf("idle: %w", err)
+}
+
+// poll waits PollInterval (or for a delete request) and asks the server for
+// news with NOOP.
+func (m *Mailbox) poll(ctx context.Context, s *mailboxSession) (*mailboxDeleteRequest, error) {
+	var req *mailboxDeleteRequest
+	timer := time.NewTimer(m.opts.PollInterval)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-s.signal:
+	case req = <-m.reqs:
+		return req, nil
+	case <-s.c.Closed():
+		return nil, errors.New("connection closed")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err := s.do(func() error { return s.c.Noop().Wait() }); err != nil {
+		return nil, fmt.Errorf("noop: %w", err)
+	}
+	return nil, nil
+}
+
+// deleteNow serves a Delete request in the session.
+func (m *Mailbox) deleteNow(s *mailboxSession, req *mailboxDeleteRequest) error {
+	if !s.caps.Has(imap.CapUIDPlus) {
+		// Plain EXPUNGE would also remove what other clients flagged
+		// \Deleted: without UID EXPUNGE, delete nothing.
+		return fmt.Errorf("imap %s: delete: server offers neither UIDPLUS nor IMAP4rev2: refusing to expunge", m.opts.Address)
+	}
+	if req.uidValidity != s.uidValidity {
+		m.log.Info("imap delete skipped: UIDVALIDITY changed", "asked", req.uidValidity, "now", s.uidValidity)
+		return nil
+	}
+	err := s.do(func() error {
+		store := &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}
+		if err := s.c.Store(req.uids, store, nil).Close(); err != nil {
+			return fmt.Errorf("uid store %v: %w", req.uids, err)
+		}
+		if err := s.c.UIDExpunge(req.uids).Close(); err != nil {
+			return fmt.Errorf("uid expunge %v: %w", req.uids, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("imap %s: delete: %w", m.opts.Address, err)
+	}
+	m.log.Debug("imap deleted", "uids", req.uids.String())
+	return nil
+}
+
+// resume decides where this session starts reporting: see the type's
+// documentation.
+func (m *Mailbox) resume(s *mailboxSession, sel *imap.SelectData) error {
+	uidNext := sel.UIDNext
+	if uidNext == 0 {
+		// UIDNEXT is required of IMAP4rev1 servers but not always sent.
+		var err error
+		if uidNext, err = m.highestUID(s, sel.NumMessages); err != nil {
+			return err
+		}
+		uidNext++
+	}
+	switch {
+	case !m.started:
+		m.started, m.uidValidity, m.next = true, sel.UIDValidity, uidNext
+	case sel.UIDValidity == m.uidValidity:
+		// Resume from m.next: what arrived while disconnected is above it.
+	default:
+		m.log.Warn("imap UIDVALIDITY changed: reporting messages that arrived since the last session",
+			"old", m.uidValidity, "new", sel.UIDValidity, "since", m.lastGood)
+		uids, err := m.uidsArrivedSince(s, m.lastGood.Add(-mailboxRecoveryMargin), uidNext)
+		if err != nil {
+			return fmt.Errorf("after UIDVALIDITY change: %w", err)
+		}
+		if err := m.deliver(s, uids, true, nil); err != nil {
+			return fmt.Errorf("after UIDVALIDITY change: %w", err)
+		}
+		m.uidValidity, m.next = sel.UIDValidity, uidNext
+	}
+	if m.next == 0 {
+		m.next = 1
+	}
+	return nil
+}
+
+// highestUID returns the UID of the last message, 0 for an empty mailbox.
+func (m *Mailbox) highestUID(s *mailboxSession, numMessages uint32) (imap.UID, error) {
+	if numMessages == 0 {
+		return 0, nil
+	}
+	var uid imap.UID
+	err := s.do(func() error {
+		bufs, err := s.c.Fetch(imap.SeqSetNum(numMessages), &imap.FetchOptions{UID: true}).Collect()
+		for _, b := range bufs {
+			uid = max(uid, b.UID)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("fetch last UID: %w", err)
+	}
+	return uid, nil
+}
+
+// uidsArrivedSince returns the UIDs below uidNext of the messages whose
+// INTERNALDATE is not before since.
+func (m *Mailbox) uidsArrivedSince(s *mailboxSession, since time.Time, uidNext imap.UID) ([]imap.UID, error) {
+	var uids []imap.UID
+	err := s.do(func() error {
+		// SEARCH SINCE compares dates in the server's time zone: ask for a
+		// day more and filter on the exact INTERNALDATE.
+		data, err := s.c.UIDSearch(&imap.SearchCriteria{Since: since.Add(-24 * time.Hour)}, nil).Wait()
+		if err != nil {
+			return fmt.Errorf("uid search since: %w", err)
+		}
+		candidates := data.AllUIDs()
+		if len(candidates) == 0 {
+			return nil
+		}
+		bufs, err := s.c.Fetch(imap.UIDSetNum(candidates...), &imap.FetchOptions{UID: true, InternalDate: true}).Collect()
+		if err != nil {
+			return fmt.Errorf("fetch internaldate: %w", err)
+		}
+		for _, b := range bufs {
+			if b.UID < uidNext && !b.InternalDate.Before(since) {
+				uids = append(uids, b.UID)
+			}
+		}
+		return nil
+	})
+	slices.Sort(uids)
+	return uids, err
+}
+
+// fetchNew reports the messages from m.next on.
+func (m *Mailbox) fetchNew(s *mailboxSession) error {
+	s.drain()
+	var uids []imap.UID
+	err := s.do(func() error {
+		// "n:*" also matches the last message when every UID is below n:
+		// keep only the UIDs really at or above n.
+		bufs, err := s.c.Fetch(imap.UIDSet{{Start: m.next, Stop: 0}}, &imap.FetchOptions{UID: true}).Collect()
+		for _, b := range bufs {
+			if b.UID >= m.next {
+				uids = append(uids, b.UID)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("uid fetch %d:*: %w", m.next, err)
+	}
+	slices.Sort(uids)
+	uids = slices.Compact(uids)
+	err = m.deliver(s, uids, false, func(uid imap.UID) { m.next = max(m.next, uid+1) })
+	if err != nil {
+		return err
+	}
+	if n := len(uids); n > 0 {
+		// Also past the messages expunged between the two fetches.
+		m.next = max(m.next, uids[n-1]+1)
+	}
+	m.lastGood = time.Now()
+	return nil
+}
+
+// deliver fetches the watched header fields (and the body when WantBody
+// says so) of uids, in order, and hands each message to the subscribers.
+// With skipRecent, messages whose Message-ID was reported recently are not
+// reported again. delivered is called after each message.
+func (m *Mailbox) deliver(s *mailboxSession, uids []imap.UID, skipRecent bool, delivered func(imap.UID)) error {
+	headerSection := &imap.FetchItemBodySection{
+		Specifier:    imap.PartSpecifierHeader,
+		HeaderFields: WatchedHeaderFields,
+		Peek:         true, // never set \Seen
+	}
+	bodySection := &imap.FetchItemBodySection{
+		Specifier: imap.PartSpecifierText,
+		Peek:      true,
+		// One byte more than the limit tells a body of exactly BodyLimit
+		// bytes from a longer one.
+		Partial: &imap.SectionPartial{Offset: 0, Size: m.opts.BodyLimit + 1},
+	}
+	m.pruneRecent()
+
+	for batch := range slices.Chunk(uids, mailboxFetchBatch) {
+		msgs := make(map[imap.UID]*Message, len(batch))
+		var wantBody []imap.UID
+		err := s.do(func() error {
+			bufs, err := s.c.Fetch(imap.UIDSetNum(batch...), &imap.FetchOptions{
+				UID:         true,
+				BodySection: []*imap.FetchItemBodySection{headerSection},
+			}).Collect()
+			if err != nil {
+				return fmt.Errorf("uid fetch header fields: %w", err)
+			}
+			for _, b := range bufs {
+				raw := b.FindBodySection(headerSection)
+				if raw == nil && len(b.BodySection) == 1 {
+					raw = b.BodySection[0].Bytes
+				}
+				h, err := parseWatchedHeader(raw)
+				if err != nil {
+					m.log.Debug("imap message with a malformed header", "uid", b.UID, "err", err)
+				}
+				msgs[b.UID] = &Message{UID: uint32(b.UID), UIDValidity: s.uidValidity, Header: h}
+				if m.opts.WantBody != nil && m.opts.WantBody(h) {
+					wantBody = append(wantBody, b.UID)
+				}
+			}
+			if len(wantBody) == 0 {
+				return nil
+			}
+			bufs, err = s.c.Fetch(imap.UIDSetNum(wantBody...), &imap.FetchOptions{
+				UID:         true,
+				BodySection: []*imap.FetchItemBodySection{bodySection},
+			}).Collect()
+			if err != nil {
+				return fmt.Errorf("uid fetch body: %w", err)
+			}
+			for _, b := range bufs {
+				msg := msgs[b.UID]
+				if msg == nil {
+					continue
+				}
+				body := b.FindBodySection(bodySection)
+				if body == nil && len(b.BodySection) == 1 {
+					body = b.BodySection[0].Bytes
+				}
+				if body == nil {
+					body = []byte{}
+				}
+				if int64(len(body)) > m.opts.BodyLimit {
+					body, msg.Truncated = body[:m.opts.BodyLimit], true
+				}
+				msg.Body = body
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+
+		now := time.Now()
+		for _, uid := range batch {
+			msg := msgs[uid]
+			if msg == nil {
+				continue // expunged in the meantime
+			}
+			id := msg.Header.Get("Message-Id")
+			if skipRecent && id != "" {
+				if _, ok := m.recent[id]; ok {
+					continue
+				}
+			}
+			if id != "" {
+				m.recent[id] = now
+			}
+			msg.SeenAt = now
+			m.publish(*msg)
+			if delivered != nil {
+				delivered(uid)
+			}
+		}
+	}
+	return nil
+}
+
+// pruneRecent forgets the Message-IDs reported before the recent window.
+func (m *Mailbox) pruneRecent() {
+	cutoff := time.Now().Add(-mailboxRecentWindow)
+	for id, t := range m.recent {
+		if t.Before(cutoff) {
+			delete(m.recent, id)
+		}
+	}
+}
+
+// parseWatchedHeader parses the header fields returned for
+// BODY.PEEK[HEADER.FIELDS (...)]. A malformed field ends the parse; the
+// fields before it are kept.
+func parseWatchedHeader(raw []byte) (mail.Header, error) {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	return mail.Header{Header: message.Header{Header: h}}, err
+}
+
+// publish queues msg for every subscriber.
+func (m *Mailbox) publish(msg Message) {
+	m.subMu.Lock()
+	defer m.subMu.Unlock()
+	for s := range m.subs {
+		s.push(msg)
+	}
+}
+
+// mailboxSubscriber is one subscription: an unbounded queue and the
+// goroutine that feeds its channel from it.
+type mailboxSubscriber struct {
+	out  chan Message
+	wake chan struct{} // capacity 1: the queue is not empty
+	done chan struct{} // closed by the cancel function
+	once sync.Once
+
+	mu    sync.Mutex
+	queue []Message
+}
+
+func (s *mailboxSubscriber) push(msg Message) {
+	s.mu.Lock()
+	s.queue = append(s.queue, msg)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *mailboxSubscriber) run() {
+	defer close(s.out)
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 {
+			s.queue = nil // let a burst's backing array go
+			s.mu.Unlock()
+			select {
+			case <-s.wake:
+				continue
+			case <-s.done:
+				return
+			}
+		}
+		msg := s.queue[0]
+		s.queue[0] = Message{}
+		s.queue = s.queue[1:]
+		s.mu.Unlock()
+
+		select {
+		case s.out <- msg:
+		case <-s.done:
+			return
+		}
+	}
 }
