@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/listprobe/listprobe/internal/sandbox"
+	"github.com/listprobe/listprobe/probe"
+)
+
+// demo starts the sandbox mail world, writes a configuration for it into a
+// temporary directory, and serves it like serve does.
+func demo(ctx context.Context, logger *slog.Logger, webFlags *web.FlagConfig, schedule string, timeout time.Duration, stdout, stderr io.Writer) int {
+	opts := sandbox.DemoOptions()
+	world, err := sandbox.Start(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "listprobe demo: starting the mail world: %v\n", err)
+		return exitFailing
+	}
+	defer world.Close()
+
+	dir, err := os.MkdirTemp("", "listprobe-demo-")
+	if err != nil {
+		fmt.Fprintf(stderr, "listprobe demo: %v\n", err)
+		return exitFailing
+	}
+	defer os.RemoveAll(dir)
+	configFile, err := writeDemoConfig(dir, world, opts, schedule, timeout)
+	if err != nil {
+		fmt.Fprintf(stderr, "listprobe demo: %v\n", err)
+		return exitFailing
+	}
+	addr := (*webFlags.WebListenAddresses)[0]
+	host := addr
+	if strings.HasPrefix(host, ":") {
+		host = "127.0.0.1" + host
+	}
+	fmt.Fprintf(stdout, "listprobe demo: mail world on SMTP %s and IMAP %s; config %s\n", world.SMTPAddr, world.IMAPAddr, configFile)
+	fmt.Fprintf(stdout, "listprobe demo: status page http://%s/ , metrics http://%s/metrics (Ctrl-C stops)\n", host, host)
+	return serve(ctx, logger, configFile, webFlags, stderr, func(svc *probe.Service) {
+		// Probe every list once right away so the page fills in seconds.
+		rt := svc.Runtime()
+		for _, l := range rt.Config().Lists {
+			go rt.Probe(ctx, l)
+		}
+	})
+}
+
+// writeDemoConfig writes a config with its secret files for the world.
+func writeDemoConfig(dir string, world *sandbox.World, opts sandbox.Options, schedule string, timeout time.Duration) (string, error) {
+	key := make([]byte, 32)
+	rand.Read(key)
+	secret := func(name, value string) (string, error) {
+		p := filepath.Join(dir, name)
+		return p, os.WriteFile(p, []byte(value+"\n"), 0o600)
+	}
+	keyFile, err := secret("signing.key", hex.EncodeToString(key))
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Written by listprobe demo for its built-in mail world.\nglobal:\n  schedule: %q\n  timeout: %s\n  signing_key_file: %s\n  poll_interval: 2s\naccounts:\n", schedule, timeout, keyFile)
+	names := map[string]string{}
+	for _, a := range opts.Accounts {
+		name := a.Address[:strings.IndexByte(a.Address, '@')]
+		names[a.Address] = name
+		pw, err := secret(name+".password", a.Password)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "  %s:\n    address: %s\n    cleanup: true\n", name, a.Address)
+		fmt.Fprintf(&b, "    smtp: { address: %q, tls: none, auth: plain, username: %s, password_file: %s }\n", world.SMTPAddr, a.Address, pw)
+		fmt.Fprintf(&b, "    imap: { address: %q, tls: none, username: %s, password_file: %s }\n", world.IMAPAddr, a.Address, pw)
+	}
+	b.WriteString("lists:\n")
+	for _, l := range opts.Lists {
+		fmt.Fprintf(&b, "  - address: %s\n    poster: member\n    reader: reader\n", l.Address)
+	}
+	p := filepath.Join(dir, "listprobe.yml")
+	return p, os.WriteFile(p, []byte(b.String()), 0o600)
+}

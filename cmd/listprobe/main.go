@@ -1,0 +1,271 @@
+// Command listprobe proves, end to end and continuously, that mailing lists
+// deliver: it posts signed test messages as a list member, reads the list's
+// copies back as a subscriber, and exports what became of each probe as
+// Prometheus metrics.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/listprobe/listprobe/probe"
+)
+
+// DefaultListenAddress is where serve and demo listen unless told otherwise.
+const DefaultListenAddress = ":9781"
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes of once, check-config and explain.
+const (
+	exitOK      = 0
+	exitFailing = 1
+	exitUsage   = 2
+)
+
+// run is the whole program, with its arguments and output streams, so that
+// tests can drive it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := kingpin.New("listprobe", "Proves that mailing lists deliver: posts signed probes as a member, reads the copies back as a subscriber, and exports the outcomes as Prometheus metrics.")
+	app.UsageWriter(stderr)
+	app.ErrorWriter(stderr)
+	app.Terminate(nil)
+	app.HelpFlag.Short('h')
+	logConfig := &promslog.Config{Writer: stderr}
+	promslogflag.AddFlags(app, logConfig)
+
+	serveCmd := app.Command("serve", "Run every list's probe on its schedule and serve metrics and a status page.")
+	serveConfig := serveCmd.Flag("config.file", "listprobe configuration file.").Required().String()
+	serveWeb := kingpinflag.AddFlags(serveCmd, DefaultListenAddress)
+
+	onceCmd := app.Command("once", "Probe the lists now, wait for each outcome and print them; exit 1 if any outcome is not the expected one.")
+	onceConfig := onceCmd.Flag("config.file", "listprobe configuration file.").Required().String()
+	onceLists := onceCmd.Flag("list", "Probe only this list (its posting address). Repeatable; default: every list.").Strings()
+	onceOutput := onceCmd.Flag("output", "Output format: text or json.").Default("text").Enum("text", "json")
+
+	checkCmd := app.Command("check-config", "Validate a configuration file and explain its errors.")
+	checkConfig := checkCmd.Flag("config.file", "listprobe configuration file.").Required().String()
+
+	explainCmd := app.Command("explain", "Say what listprobe makes of saved messages (.eml): probe copy, hold notice, moderator notice, rejection, bounce, notice-limit warning or unrelated.")
+	explainConfig := explainCmd.Flag("config.file", "listprobe configuration file, for the signing key that verifies probe tokens.").String()
+	explainOutput := explainCmd.Flag("output", "Output format: text or json.").Default("text").Enum("text", "json")
+	explainFiles := explainCmd.Arg("file", "Saved messages.").Required().Strings()
+
+	demoCmd := app.Command("demo", "Start a built-in mail world on loopback (lists that deliver, hold, reject, drop and lag) and run serve against it.")
+	demoWeb := kingpinflag.AddFlags(demoCmd, "127.0.0.1:9781")
+	demoSchedule := demoCmd.Flag("demo.schedule", "Schedule of the demo's probes.").Default("@every 30s").String()
+	demoTimeout := demoCmd.Flag("demo.timeout", "Timeout of the demo's probes.").Default("20s").Duration()
+
+	versionCmd := app.Command("version", "Print version information.")
+
+	cmd, err := app.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "listprobe: %v (see --help)\n", err)
+		return exitUsage
+	}
+	if cmd == "" { // --help
+		return exitOK
+	}
+	logger := promslog.New(logConfig)
+
+	switch cmd {
+	case serveCmd.FullCommand():
+		return serve(ctx, logger, *serveConfig, serveWeb, stderr, nil)
+	case onceCmd.FullCommand():
+		return once(ctx, logger, *onceConfig, *onceLists, *onceOutput, stdout, stderr)
+	case checkCmd.FullCommand():
+		return checkConfigFile(*checkConfig, stdout, stderr)
+	case explainCmd.FullCommand():
+		return explain(*explainConfig, *explainFiles, *explainOutput, stdout, stderr)
+	case demoCmd.FullCommand():
+		return demo(ctx, logger, demoWeb, *demoSchedule, *demoTimeout, stdout, stderr)
+	case versionCmd.FullCommand():
+		fmt.Fprintf(stdout, "listprobe, version %s (revision: %s)\n  go version: %s\n  platform: %s/%s\n", probe.Version, probe.Revision, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return exitOK
+	}
+	return exitUsage
+}
+
+// serve runs the service until ctx ends or SIGINT/SIGTERM; SIGHUP reloads.
+// started, when not nil, is called once the configuration is loaded.
+func serve(ctx context.Context, logger *slog.Logger, configFile string, webFlags *web.FlagConfig, stderr io.Writer, started func(*probe.Service)) int {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if _, err := probe.LoadFile(configFile); err != nil {
+		fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
+		return exitUsage
+	}
+	svc := probe.NewService(configFile, logger)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	srv := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		errc <- svc.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		if err := web.ListenAndServe(srv, webFlags, logger); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("web server: %w", err)
+		}
+	}()
+	if started != nil {
+		go func() {
+			for !svc.Ready() && ctx.Err() == nil {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if ctx.Err() == nil {
+				started(svc)
+			}
+		}()
+	}
+	code := exitOK
+loop:
+	for {
+		select {
+		case <-hup:
+			logger.Info("SIGHUP: reloading the configuration")
+			if err := svc.Reload(ctx); err != nil {
+				logger.Error("reload failed", "err", err)
+			}
+		case err := <-errc:
+			if err != nil {
+				logger.Error("listprobe stops", "err", err)
+				code = exitFailing
+			}
+			break loop
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	stop()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(shutdownCtx)
+	wg.Wait()
+	return code
+}
+
+func checkConfigFile(file string, stdout, stderr io.Writer) int {
+	cfg, err := probe.LoadFile(file)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return exitUsage
+	}
+	fmt.Fprintf(stdout, "%s: valid: %d lists, %d accounts\n", file, len(cfg.Lists), len(cfg.Accounts))
+	return exitOK
+}
+
+func once(ctx context.Context, logger *slog.Logger, configFile string, lists []string, output string, stdout, stderr io.Writer) int {
+	cfg, err := probe.LoadFile(configFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
+		return exitUsage
+	}
+	selected := cfg.Lists
+	if len(lists) > 0 {
+		selected = nil
+		for _, name := range lists {
+			var found *probe.ListConfig
+			for _, l := range cfg.Lists {
+				if strings.EqualFold(l.Address, name) {
+					found = l
+				}
+			}
+			if found == nil {
+				fmt.Fprintf(stderr, "listprobe: --list %s: no such list in %s\n", name, configFile)
+				return exitUsage
+			}
+			selected = append(selected, found)
+		}
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rt := probe.NewRuntime(cfg, probe.NewMetrics(), probe.NewHistory(1, 1), logger)
+	rt.Start(ctx)
+	defer rt.Stop()
+
+	results := make([]*probe.Result, len(selected))
+	var wg sync.WaitGroup
+	for i, l := range selected {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = rt.Probe(ctx, l)
+		}()
+	}
+	wg.Wait()
+
+	code := exitOK
+	for _, r := range results {
+		if !r.OK {
+			code = exitFailing
+		}
+	}
+	if output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(struct {
+			Results []*probe.Result `json:"results"`
+		}{results})
+		return code
+	}
+	for _, r := range results {
+		verdict := "OK"
+		if !r.OK {
+			verdict = "FAIL"
+		}
+		latency := ""
+		if r.Latency != nil {
+			latency = fmt.Sprintf(" in %.2fs", *r.Latency)
+		}
+		fmt.Fprintf(stdout, "%-4s %s: %s%s (expected %s): %s\n", verdict, r.List, r.Outcome, latency, r.Expected, r.Reason)
+	}
+	return code
+}
+
+// freeLoopbackPort returns a port that was free on 127.0.0.1 a moment ago.
+func freeLoopbackPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func sortedStrings(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
