@@ -1,9 +1,18 @@
 package checks
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // MailmanOptions says how to reach a Mailman 3 REST API.
@@ -19,12 +28,158 @@ type MailmanOptions struct {
 
 // Mailman is a client for the parts of the Mailman 3 REST API that listprobe
 // uses: the held-message queue and the moderation settings of a list.
+//
+// Lists are named by their posting address (probe@lists.example.org); the
+// client turns that into Mailman's list_id (probe.lists.example.org).
+//
+// A few methods change a list (SetListConfig, SetMemberModeration,
+// CreateList, Subscribe, DeleteList). listprobe itself never calls them:
+// they exist so that testbeds and tests can put a real list into the states
+// listprobe must recognise.
 type Mailman struct {
 	opts MailmanOptions
 }
 
-// NewMailman returns a client for opts.
-func NewMailman(opts MailmanOptions) *Mailman { return &Mailman{opts: opts} }
+// NewMailman returns a client for opts. It does not contact the server; a
+// bad URL is reported by the first request.
+func NewMailman(opts MailmanOptions) *Mailman {
+	if opts.Client == nil {
+		opts.Client = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &Mailman{opts: opts}
+}
+
+// mailmanMaxBody bounds a REST response. A held queue lists each held post
+// in full, so it can be large, but not unbounded.
+const mailmanMaxBody = 64 << 20
+
+// MailmanError is a REST request that Mailman answered with an HTTP error.
+// It names the request's path and status, never the credentials.
+type MailmanError struct {
+	Method string
+	Path   string // the URL path, e.g. /3.1/lists/probe.lists.example.org/held
+	Status int    // HTTP status code
+	// Description is Mailman's own explanation when the body carries one
+	// ("title" and "description" of its JSON error body).
+	Description string
+}
+
+func (e *MailmanError) Error() string {
+	s := fmt.Sprintf("mailman REST %s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
+	if e.Description != "" {
+		s += ": " + e.Description
+	}
+	return s
+}
+
+// IsNotFound reports whether err is Mailman answering 404: no such list,
+// member or held request.
+func IsNotFound(err error) bool {
+	var me *MailmanError
+	return errors.As(err, &me) && me.Status == http.StatusNotFound
+}
+
+// MailmanListID returns Mailman's list_id for a list's posting address:
+// the address with its "@" replaced by ".".
+func MailmanListID(list string) (string, error) {
+	local, domain, ok := strings.Cut(list, "@")
+	if !ok || local == "" || domain == "" || strings.ContainsAny(list, "/ \t\r\n") {
+		return "", fmt.Errorf("mailman list address %q: want local@domain", list)
+	}
+	return local + "." + domain, nil
+}
+
+// endpoint joins the API root and path segments, escaping each segment.
+func (c *Mailman) endpoint(segments ...string) (*url.URL, error) {
+	base, err := url.Parse(c.opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("mailman URL: %w", err)
+	}
+	if base.Scheme != "http" && base.Scheme != "https" || base.Host == "" {
+		return nil, fmt.Errorf("mailman URL %q: want http:// or https:// with a host", base.Redacted())
+	}
+	base.User = nil
+	u := *base
+	p := strings.TrimRight(base.Path, "/")
+	rp := strings.TrimRight(base.EscapedPath(), "/")
+	for _, s := range segments {
+		p += "/" + s
+		rp += "/" + url.PathEscape(s)
+	}
+	u.Path, u.RawPath = p, rp
+	u.RawQuery, u.Fragment = "", ""
+	return &u, nil
+}
+
+// do sends one request and decodes a JSON answer into out (if not nil).
+// form, when not nil, is sent as application/x-www-form-urlencoded, the
+// encoding every Mailman 3 version accepts.
+func (c *Mailman) do(ctx context.Context, method string, form url.Values, out any, segments ...string) error {
+	u, err := c.endpoint(segments...)
+	if err != nil {
+		return err
+	}
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return fmt.Errorf("mailman REST %s %s: %w", method, u.EscapedPath(), err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.SetBasicAuth(c.opts.Username, c.opts.Password)
+	resp, err := c.opts.Client.Do(req)
+	if err != nil {
+		// net/http strips any password from the URL in its errors, and
+		// the basic-auth header never appears in them.
+		return fmt.Errorf("mailman REST %s %s: %w", method, u.EscapedPath(), err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, mailmanMaxBody+1))
+	if err != nil {
+		return fmt.Errorf("mailman REST %s %s: reading the answer: %w", method, u.EscapedPath(), err)
+	}
+	if len(data) > mailmanMaxBody {
+		return fmt.Errorf("mailman REST %s %s: answer larger than %d bytes", method, u.EscapedPath(), mailmanMaxBody)
+	}
+	if resp.StatusCode >= 300 {
+		return &MailmanError{Method: method, Path: u.EscapedPath(), Status: resp.StatusCode, Description: mailmanErrorText(data)}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("mailman REST %s %s: decoding the answer: %w", method, u.EscapedPath(), err)
+	}
+	return nil
+}
+
+// mailmanErrorText pulls the explanation out of an error body: Mailman
+// answers {"title": "404 Not Found", "description": "..."} or plain text.
+func mailmanErrorText(data []byte) string {
+	var e struct {
+		Title       string `json:"title"`
+		Description string `json:"description"`
+	}
+	if json.Unmarshal(data, &e) == nil && (e.Title != "" || e.Description != "") {
+		if e.Description != "" {
+			return e.Description
+		}
+		return e.Title
+	}
+	s := strings.TrimSpace(string(data))
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	if strings.HasPrefix(s, "<") { // an HTML error page says nothing useful
+		return ""
+	}
+	return s
+}
 
 // HeldMessage is one post in a list's moderation queue.
 type HeldMessage struct {
@@ -33,17 +188,136 @@ type HeldMessage struct {
 	Sender    string
 	Subject   string
 	Reason    string
+	// Reasons are all the reasons Mailman recorded (its
+	// "moderation_reasons"); Reason is the first.
+	Reasons []string
+	// RuleHits are the moderation rules that matched, e.g.
+	// "member-moderation", "emergency", "nonmember-moderation".
+	RuleHits []string
+	// HoldDate is when Mailman held the post (UTC); zero if it did not say.
+	HoldDate time.Time
+	// Message is the held post as Mailman stores it (its "msg"), headers
+	// and body; the probe token can be verified from its header.
+	Message string
+}
+
+// heldEntry is a held message as the REST API writes it.
+type heldEntry struct {
+	RequestID int      `json:"request_id"`
+	MessageID string   `json:"message_id"`
+	Sender    string   `json:"sender"`
+	Subject   string   `json:"subject"`
+	Reason    string   `json:"reason"`
+	HoldDate  string   `json:"hold_date"`
+	Msg       string   `json:"msg"`
+	Reasons   []string `json:"moderation_reasons"`
+	RuleHits  []string `json:"rule_hits"`
+}
+
+func (e heldEntry) held() HeldMessage {
+	h := HeldMessage{
+		RequestID: e.RequestID,
+		MessageID: e.MessageID,
+		Sender:    e.Sender,
+		Subject:   e.Subject,
+		Reason:    e.Reason,
+		Reasons:   e.Reasons,
+		RuleHits:  e.RuleHits,
+		Message:   e.Msg,
+	}
+	// Mailman writes naive UTC timestamps ("2026-11-25T16:05:12.345678").
+	for _, layout := range []string{"2006-01-02T15:04:05.999999", time.RFC3339Nano} {
+		if t, err := time.ParseInLocation(layout, e.HoldDate, time.UTC); err == nil {
+			h.HoldDate = t.UTC()
+			break
+		}
+	}
+	return h
 }
 
 // Held returns every post held for moderation on list (its posting address).
 func (c *Mailman) Held(ctx context.Context, list string) ([]HeldMessage, error) {
-	return nil, errors.New("not implemented")
+	id, err := MailmanListID(list)
+	if err != nil {
+		return nil, err
+	}
+	// "entries" is absent, not empty, when nothing is held.
+	var page struct {
+		TotalSize int         `json:"total_size"`
+		Entries   []heldEntry `json:"entries"`
+	}
+	if err := c.do(ctx, http.MethodGet, nil, &page, "lists", id, "held"); err != nil {
+		return nil, err
+	}
+	out := make([]HeldMessage, 0, len(page.Entries))
+	for _, e := range page.Entries {
+		out = append(out, e.held())
+	}
+	return out, nil
+}
+
+// HeldCount returns how many posts are held for moderation on list, without
+// fetching them: the depth of the moderation queue.
+func (c *Mailman) HeldCount(ctx context.Context, list string) (int, error) {
+	id, err := MailmanListID(list)
+	if err != nil {
+		return 0, err
+	}
+	var n struct {
+		Count int `json:"count"`
+	}
+	if err := c.do(ctx, http.MethodGet, nil, &n, "lists", id, "held", "count"); err != nil {
+		return 0, err
+	}
+	return n.Count, nil
 }
 
 // Discard discards the held post requestID of list. Callers discard only
 // probes: listprobe never accepts a held post.
+//
+// Mailman reuses request ids once a request is gone, so an id read a while
+// ago may name another post by now: DiscardMessage checks the Message-ID
+// first.
 func (c *Mailman) Discard(ctx context.Context, list string, requestID int) error {
-	return errors.New("not implemented")
+	id, err := MailmanListID(list)
+	if err != nil {
+		return err
+	}
+	form := url.Values{"action": {"discard"}}
+	return c.do(ctx, http.MethodPost, form, nil, "lists", id, "held", strconv.Itoa(requestID))
+}
+
+// DiscardMessage discards the held post of list whose Message-ID is
+// messageID (angle brackets optional), after reading the request back to
+// make sure requestID still names that post. It reports false, and discards
+// nothing, when no such post is held.
+func (c *Mailman) DiscardMessage(ctx context.Context, list string, requestID int, messageID string) (bool, error) {
+	id, err := MailmanListID(list)
+	if err != nil {
+		return false, err
+	}
+	var e heldEntry
+	if err := c.do(ctx, http.MethodGet, nil, &e, "lists", id, "held", strconv.Itoa(requestID)); err != nil {
+		if IsNotFound(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	if !sameMessageID(e.MessageID, messageID) {
+		return false, nil
+	}
+	if err := c.Discard(ctx, list, requestID); err != nil {
+		if IsNotFound(err) { // a moderator was quicker
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+func sameMessageID(a, b string) bool {
+	trim := func(s string) string { return strings.Trim(strings.TrimSpace(s), "<>") }
+	return trim(a) != "" && trim(a) == trim(b)
 }
 
 // ListModeration is the part of a list's configuration that decides whether
@@ -52,15 +326,187 @@ type ListModeration struct {
 	DefaultMemberAction    string // accept, hold, reject, discard, defer
 	DefaultNonmemberAction string
 	Emergency              bool
+	// RespondToPostRequests is whether the poster of a held post is told
+	// (the hold notice). With it and AdminImmedNotify both false a hold is
+	// silent: only the REST held queue shows it.
+	RespondToPostRequests bool
+	// AdminImmedNotify is whether the moderators are told of each held post.
+	AdminImmedNotify bool
 }
 
 // Moderation returns list's moderation settings.
 func (c *Mailman) Moderation(ctx context.Context, list string) (ListModeration, error) {
-	return ListModeration{}, errors.New("not implemented")
+	id, err := MailmanListID(list)
+	if err != nil {
+		return ListModeration{}, err
+	}
+	var cfg struct {
+		DefaultMemberAction    string `json:"default_member_action"`
+		DefaultNonmemberAction string `json:"default_nonmember_action"`
+		Emergency              bool   `json:"emergency"`
+		RespondToPostRequests  bool   `json:"respond_to_post_requests"`
+		AdminImmedNotify       bool   `json:"admin_immed_notify"`
+	}
+	if err := c.do(ctx, http.MethodGet, nil, &cfg, "lists", id, "config"); err != nil {
+		return ListModeration{}, err
+	}
+	return ListModeration(cfg), nil
+}
+
+// member is the part of a membership resource the client uses.
+type member struct {
+	MemberID         json.RawMessage `json:"member_id"` // a hex string in API 3.1, an integer in 3.0
+	ModerationAction string          `json:"moderation_action"`
+}
+
+func (m member) id() string {
+	var s string
+	if json.Unmarshal(m.MemberID, &s) == nil {
+		return s
+	}
+	return string(bytes.TrimSpace(m.MemberID))
+}
+
+func (c *Mailman) membership(ctx context.Context, list, role, address string) (member, error) {
+	id, err := MailmanListID(list)
+	if err != nil {
+		return member{}, err
+	}
+	var m member
+	err = c.do(ctx, http.MethodGet, nil, &m, "lists", id, role, address)
+	return m, err
 }
 
 // MemberModeration returns the moderation_action of address's membership of
 // list, or "" when the member has none of its own (the list default applies).
+// An address that is not a member is an error for which IsNotFound is true.
 func (c *Mailman) MemberModeration(ctx context.Context, list, address string) (string, error) {
-	return "", errors.New("not implemented")
+	m, err := c.membership(ctx, list, "member", address)
+	if err != nil {
+		return "", err
+	}
+	return m.ModerationAction, nil
+}
+
+// SetMemberModeration sets the moderation_action of address's membership of
+// list; "" removes it, so that the list's default_member_action applies.
+// For testbeds and tests.
+func (c *Mailman) SetMemberModeration(ctx context.Context, list, address, action string) error {
+	m, err := c.membership(ctx, list, "member", address)
+	if err != nil {
+		return err
+	}
+	mid := m.id()
+	if mid == "" {
+		return fmt.Errorf("mailman membership of %s in %s: no member_id in the answer", address, list)
+	}
+	return c.do(ctx, http.MethodPatch, url.Values{"moderation_action": {action}}, nil, "members", mid)
+}
+
+// ListConfig returns list's whole configuration as Mailman reports it. For
+// testbeds and tests, e.g. to restore settings after changing them.
+func (c *Mailman) ListConfig(ctx context.Context, list string) (map[string]any, error) {
+	id, err := MailmanListID(list)
+	if err != nil {
+		return nil, err
+	}
+	var cfg map[string]any
+	if err := c.do(ctx, http.MethodGet, nil, &cfg, "lists", id, "config"); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// SetListConfig changes the named settings of list (a PATCH of its
+// configuration): values are strings, bools, integers or string slices,
+// e.g. {"default_member_action": "hold", "emergency": true}. For testbeds
+// and tests.
+func (c *Mailman) SetListConfig(ctx context.Context, list string, settings map[string]any) error {
+	id, err := MailmanListID(list)
+	if err != nil {
+		return err
+	}
+	if len(settings) == 0 {
+		return nil
+	}
+	form := url.Values{}
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		switch v := settings[k].(type) {
+		case string:
+			form.Add(k, v)
+		case bool:
+			form.Add(k, strconv.FormatBool(v))
+		case int:
+			form.Add(k, strconv.Itoa(v))
+		case int64:
+			form.Add(k, strconv.FormatInt(v, 10))
+		case float64: // what ListConfig decodes numbers into
+			form.Add(k, strconv.FormatFloat(v, 'f', -1, 64))
+		case []string:
+			for _, s := range v {
+				form.Add(k, s)
+			}
+		case []any:
+			for _, s := range v {
+				form.Add(k, fmt.Sprint(s))
+			}
+		case nil:
+			form.Add(k, "")
+		default:
+			return fmt.Errorf("mailman config %s of %s: cannot send a %T", k, list, v)
+		}
+	}
+	return c.do(ctx, http.MethodPatch, form, nil, "lists", id, "config")
+}
+
+// CreateList creates list (its posting address) and its domain when
+// missing. For testbeds and tests.
+func (c *Mailman) CreateList(ctx context.Context, list string) error {
+	if _, err := MailmanListID(list); err != nil {
+		return err
+	}
+	_, domain, _ := strings.Cut(list, "@")
+	if err := c.do(ctx, http.MethodGet, nil, nil, "domains", domain); IsNotFound(err) {
+		if err := c.do(ctx, http.MethodPost, url.Values{"mail_host": {domain}}, nil, "domains"); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, url.Values{"fqdn_listname": {list}}, nil, "lists")
+}
+
+// DeleteList deletes list with its members and held posts. For testbeds
+// and tests.
+func (c *Mailman) DeleteList(ctx context.Context, list string) error {
+	id, err := MailmanListID(list)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodDelete, nil, nil, "lists", id)
+}
+
+// Subscribe adds address to list in role ("member", "owner" or
+// "moderator"), pre-verified and pre-approved, without a welcome message.
+// For testbeds and tests.
+func (c *Mailman) Subscribe(ctx context.Context, list, address, role string) error {
+	id, err := MailmanListID(list)
+	if err != nil {
+		return err
+	}
+	form := url.Values{
+		"list_id":              {id},
+		"subscriber":           {address},
+		"role":                 {role},
+		"pre_verified":         {"true"},
+		"pre_confirmed":        {"true"},
+		"pre_approved":         {"true"},
+		"send_welcome_message": {"false"},
+	}
+	return c.do(ctx, http.MethodPost, form, nil, "members")
 }
