@@ -159,13 +159,15 @@ type World struct {
 	internal *imapService
 	noIdle   bool
 
-	mu       sync.Mutex // guards the fields below and every listState
-	closed   bool
-	tasks    sync.WaitGroup // list processing and pending delayed deliveries
-	timers   map[uint64]*time.Timer
-	timerSeq uint64
-	queueSeq uint64
-	autoSent map[string]int // "list\x00sender\x00date" -> notices sent
+	mu        sync.Mutex // guards the fields below and every listState
+	closed    bool
+	tasks     sync.WaitGroup // list processing and pending delayed deliveries
+	timers    map[uint64]*time.Timer
+	timerSeq  uint64
+	queueSeq  uint64
+	autoSent  map[string]int // "list\x00sender\x00date" -> notices sent
+	queue     []func()       // list posts waiting for the runner
+	queueCond *sync.Cond
 }
 
 // listState is a list and its run-time state, guarded by World.mu.
@@ -192,6 +194,7 @@ func Start(opts Options) (*World, error) {
 		timers:   map[uint64]*time.Timer{},
 		autoSent: map[string]int{},
 	}
+	w.queueCond = sync.NewCond(&w.mu)
 	if w.log == nil {
 		w.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -215,6 +218,8 @@ func Start(opts Options) (*World, error) {
 		return nil, err
 	}
 	w.IMAPAddr = w.public.addr
+	w.tasks.Add(1)
+	go w.runQueue()
 	return w, nil
 }
 
@@ -314,6 +319,7 @@ func (w *World) Close() error {
 		return nil
 	}
 	w.closed = true
+	w.queueCond.Broadcast()
 	for id, t := range w.timers {
 		if t.Stop() {
 			w.tasks.Done()
@@ -458,20 +464,39 @@ func (w *World) StartIMAP() error {
 	return nil
 }
 
-// spawn runs f in a goroutine that Close waits for; it reports false (and
-// does not run f) once the world is closed.
-func (w *World) spawn(f func()) bool {
+// enqueue hands f to the world's runner, which runs queued work one item
+// at a time in order, as Mailman's queue runners process posts first in,
+// first out. It reports false (and drops f) once the world is closed.
+func (w *World) enqueue(f func()) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return false
 	}
-	w.tasks.Add(1)
-	go func() {
-		defer w.tasks.Done()
-		f()
-	}()
+	w.queue = append(w.queue, f)
+	w.queueCond.Signal()
 	return true
+}
+
+// runQueue is the runner goroutine. On Close it finishes the work already
+// queued, then returns.
+func (w *World) runQueue() {
+	defer w.tasks.Done()
+	for {
+		w.mu.Lock()
+		for len(w.queue) == 0 && !w.closed {
+			w.queueCond.Wait()
+		}
+		if len(w.queue) == 0 {
+			w.mu.Unlock()
+			return
+		}
+		f := w.queue[0]
+		w.queue[0] = nil
+		w.queue = w.queue[1:]
+		w.mu.Unlock()
+		f()
+	}
 }
 
 // after runs f after d unless the world closes first.

@@ -158,7 +158,7 @@ func (s *submitSession) Data(r io.Reader) error {
 		if st, ok := s.w.lists[rcpt]; ok {
 			post := append([]byte(nil), raw...)
 			from := s.from
-			s.w.spawn(func() { s.w.post(st, from, post, received) })
+			s.w.enqueue(func() { s.w.post(st, from, post, received) })
 		}
 		// Mail to a list's service addresses is accepted and discarded.
 	}

@@ -1,0 +1,66 @@
+package sandbox
+
+import "time"
+
+// The accounts of the demo world. Their passwords are public on purpose:
+// the demo world listens only on loopback and lives as long as the
+// process.
+const (
+	DemoMember            = "member@example.org"    // posts to every list; subscribed member
+	DemoMemberPassword    = "member-demo-password"  // DemoMember's SMTP and IMAP password
+	DemoReader            = "reader@example.org"    // subscriber that receives the list copies
+	DemoReaderPassword    = "reader-demo-password"  // DemoReader's IMAP password
+	DemoModerator         = "moderator@example.org" // a moderator's mailbox, for completeness
+	DemoModeratorPassword = "moderator-demo-password"
+)
+
+// The lists of the demo world, one per thing a list can do to a post.
+const (
+	DemoHealthy   = "healthy@lists.example.org"   // delivers every post
+	DemoModerated = "moderated@lists.example.org" // holds every member post
+	DemoSlow      = "slow@lists.example.org"      // delivers after DemoSlowDelay
+	DemoBlackhole = "blackhole@lists.example.org" // drops every post without a word
+	DemoClosed    = "closed@lists.example.org"    // rejects every post with a notice
+)
+
+// DemoSlowDelay is how late DemoSlow delivers: long enough to show in the
+// latency histogram, far shorter than any sensible probe timeout.
+const DemoSlowDelay = 3 * time.Second
+
+// DemoOptions returns the world `listprobe demo` runs against:
+//
+//   - healthy@lists.example.org delivers each post to reader@example.org
+//     with Mailman 3's prefix, footer and List-* fields (outcome delivered);
+//   - moderated@lists.example.org holds every member post, the real
+//     incident where default_member_action was set to hold: the poster gets
+//     Mailman 3's "awaits moderator approval" notice (outcome held);
+//   - slow@lists.example.org delivers DemoSlowDelay late (delivered, with
+//     latency);
+//   - blackhole@lists.example.org drops posts silently (outcome lost once
+//     the probe times out);
+//   - closed@lists.example.org rejects posts with Mailman 3's rejection
+//     notice (outcome rejected).
+//
+// member@example.org (password "member-demo-password") posts and reads its
+// notices over IMAP; reader@example.org (password "reader-demo-password")
+// is the subscriber whose mailbox receives the copies;
+// moderator@example.org exists for completeness. IMAP IDLE works, and the
+// number of hold notices per day is not limited, so that a demo left
+// running keeps showing "held".
+func DemoOptions() Options {
+	subs := []string{DemoReader}
+	return Options{
+		Accounts: []Account{
+			{Address: DemoMember, Password: DemoMemberPassword},
+			{Address: DemoReader, Password: DemoReaderPassword},
+			{Address: DemoModerator, Password: DemoModeratorPassword},
+		},
+		Lists: []List{
+			{Address: DemoHealthy, Policy: Deliver, Subscribers: subs},
+			{Address: DemoModerated, Policy: Hold, HoldReason: DefaultHoldReason, Subscribers: subs},
+			{Address: DemoSlow, Policy: Delay, Delay: DemoSlowDelay, Subscribers: subs},
+			{Address: DemoBlackhole, Policy: Drop, Subscribers: subs},
+			{Address: DemoClosed, Policy: Reject, Subscribers: subs},
+		},
+	}
+}
