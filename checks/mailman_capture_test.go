@@ -1,0 +1,272 @@
+package checks
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// TestMailmanCaptureEvidence drives the real testbed into each state that
+// produces a notice or a copy and saves the message listprobe receives,
+// as it arrives over IMAP, into the directory named by
+// LISTPROBE_CAPTURE_EVIDENCE (normally checks/testdata/evidence). It runs
+// only when that variable is set: the files are committed, and rerunning it
+// makes new ones with new tokens.
+//
+// The probe posts are real probes (Compose) whose tokens are signed with
+// mailmanEvidenceKey, so a parser test can verify the tokens it finds.
+//
+//	LISTPROBE_CAPTURE_EVIDENCE=$PWD/testdata/evidence go test -run TestMailmanCaptureEvidence -v ./checks/
+func TestMailmanCaptureEvidence(t *testing.T) {
+	dir := os.Getenv("LISTPROBE_CAPTURE_EVIDENCE")
+	if dir == "" {
+		t.Skip("set LISTPROBE_CAPTURE_EVIDENCE=DIR to capture real notices from the testbed")
+	}
+	env := mailmanTestbedEnv(t)
+	c := mailmanTestbedClient(t, env)
+	signer, err := NewSigner([]byte(mailmanEvidenceKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	save := func(t *testing.T, name string, raw []byte) {
+		t.Helper()
+		raw = scrubTestbedHost(raw)
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("saved %s (%d bytes)", path, len(raw))
+	}
+	probe := func(t *testing.T, list string) (token string, msg []byte) {
+		t.Helper()
+		tok := signer.Encode(signer.NewToken(list, time.Now()))
+		msg, err := Compose(ProbeMessage{From: env["LISTPROBE_TESTBED_MEMBER"], List: list, Token: tok, Date: time.Now()}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok, msg
+	}
+	subjectAndText := func(subject, text string) *imap.SearchCriteria {
+		return &imap.SearchCriteria{
+			Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: subject}},
+			Text:   []string{text},
+		}
+	}
+
+	t.Run("list copy to the reader", func(t *testing.T) {
+		list := newMailmanTestList(t, c, env)
+		tok, msg := probe(t, list)
+		start := time.Now()
+		sendToMailmanTestbed(t, env, "MEMBER", list, msg)
+		accepted := time.Now()
+		raw := fetchFromTestbedMailbox(t, env, "READER", &imap.SearchCriteria{Text: []string{tok}})
+		t.Logf("submission took %s; copy visible over IMAP %s after the post was accepted", accepted.Sub(start), time.Since(accepted))
+		save(t, "probe_copy-mailman3-real-list-copy.eml", raw)
+	})
+
+	t.Run("hold notice and moderator notice for a moderated member", func(t *testing.T) {
+		list := newMailmanTestList(t, c, env)
+		setMailmanTestConfig(t, c, list, map[string]any{"default_member_action": "hold"})
+		tok, msg := probe(t, list)
+		sendToMailmanTestbed(t, env, "MEMBER", list, msg)
+		save(t, "hold_notice-mailman3-real-moderated-member.eml",
+			fetchFromTestbedMailbox(t, env, "MEMBER", subjectAndText("awaits moderator approval", tok)))
+		save(t, "moderator_notice-mailman3-real-moderated-member.eml",
+			fetchFromTestbedMailbox(t, env, "MODERATOR", subjectAndText("requires approval", tok)))
+	})
+
+	t.Run("hold notice for emergency moderation", func(t *testing.T) {
+		list := newMailmanTestList(t, c, env)
+		setMailmanTestConfig(t, c, list, map[string]any{"emergency": true})
+		tok, msg := probe(t, list)
+		sendToMailmanTestbed(t, env, "MEMBER", list, msg)
+		save(t, "hold_notice-mailman3-real-emergency.eml",
+			fetchFromTestbedMailbox(t, env, "MEMBER", subjectAndText("awaits moderator approval", tok)))
+		save(t, "moderator_notice-mailman3-real-emergency.eml",
+			fetchFromTestbedMailbox(t, env, "MODERATOR", subjectAndText("requires approval", tok)))
+	})
+
+	t.Run("hold notice for a non-member", func(t *testing.T) {
+		list := newMailmanTestList(t, c, env)
+		// The probe account is not subscribed to this list.
+		if err := c.DeleteList(mailmanTestContext(t), list); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CreateList(mailmanTestContext(t), list); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Subscribe(mailmanTestContext(t), list, env["LISTPROBE_TESTBED_MODERATOR"], "owner"); err != nil {
+			t.Fatal(err)
+		}
+		tok, msg := probe(t, list)
+		sendToMailmanTestbed(t, env, "MEMBER", list, msg)
+		save(t, "hold_notice-mailman3-real-nonmember.eml",
+			fetchFromTestbedMailbox(t, env, "MEMBER", subjectAndText("awaits moderator approval", tok)))
+	})
+
+	t.Run("rejection by default_member_action reject", func(t *testing.T) {
+		list := newMailmanTestList(t, c, env)
+		setMailmanTestConfig(t, c, list, map[string]any{"default_member_action": "reject"})
+		tok, msg := probe(t, list)
+		sendToMailmanTestbed(t, env, "MEMBER", list, msg)
+		save(t, "rejection-mailman3-real-member-reject.eml",
+			fetchFromTestbedMailbox(t, env, "MEMBER", &imap.SearchCriteria{Text: []string{tok},
+				Not: []imap.SearchCriteria{{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "awaits moderator approval"}}}}}))
+	})
+
+	t.Run("rejection by a moderator through REST", func(t *testing.T) {
+		list := newMailmanTestList(t, c, env)
+		setMailmanTestConfig(t, c, list, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false})
+		tok, msg := probe(t, list)
+		sendToMailmanTestbed(t, env, "MEMBER", list, msg)
+		p := ProbeMessage{Token: tok, From: env["LISTPROBE_TESTBED_MEMBER"]}
+		h := waitMailmanHeld(t, c, list, p.MessageID())
+		if err := c.moderate(mailmanTestContext(t), list, h.RequestID, "reject", "Probe posts are not welcome here"); err != nil {
+			t.Fatal(err)
+		}
+		save(t, "rejection-mailman3-real-moderator-reject.eml",
+			fetchFromTestbedMailbox(t, env, "MEMBER", &imap.SearchCriteria{Text: []string{tok}}))
+	})
+
+	t.Run("last autoresponse notification after 10 hold notices", func(t *testing.T) {
+		list := newMailmanTestList(t, c, env)
+		setMailmanTestConfig(t, c, list, map[string]any{"default_member_action": "hold"})
+		var toks []string
+		for i := 0; i < 12; i++ {
+			tok, msg := probe(t, list)
+			toks = append(toks, tok)
+			sendToMailmanTestbed(t, env, "MEMBER", list, msg)
+		}
+		raw := fetchFromTestbedMailbox(t, env, "MEMBER", subjectAndText("Last autoresponse notification for today", list))
+		save(t, "notice_limit-mailman3-real-last-autoresponse.eml", raw)
+		// Every post is held all the same: REST still sees the 11th and 12th.
+		for _, tok := range toks {
+			p := ProbeMessage{Token: tok, From: env["LISTPROBE_TESTBED_MEMBER"]}
+			waitMailmanHeld(t, c, list, p.MessageID())
+		}
+		// Ten hold notices, then the last-notification one, then none.
+		n := countInTestbedMailbox(t, env, "MEMBER", subjectAndText("awaits moderator approval", list))
+		t.Logf("%d hold notices for 12 held posts", n)
+		if n != 10 {
+			t.Errorf("%d hold notices for 12 held posts, want 10 (max_autoresponses_per_day)", n)
+		}
+	})
+
+	t.Run("postfix DSN for an unknown list address", func(t *testing.T) {
+		rcpt := "no-such-list@" + env["LISTPROBE_TESTBED_LIST_DOMAIN"]
+		tok, msg := probe(t, rcpt)
+		sendToMailmanTestbed(t, env, "MEMBER", rcpt, msg)
+		save(t, "bounce-mailman3-real-postfix-dsn-unknown-list.eml",
+			fetchFromTestbedMailbox(t, env, "MEMBER", &imap.SearchCriteria{
+				Header: []imap.SearchCriteriaHeaderField{{Key: "From", Value: "MAILER-DAEMON"}},
+				Text:   []string{tok},
+			}))
+	})
+}
+
+// mailmanEvidenceKey signs the probe tokens in the captured evidence files
+// (checks/testdata/evidence/*-mailman3-real-*.eml).
+const mailmanEvidenceKey = "listprobe-evidence-test-key-0123456789"
+
+// moderate applies a moderator's action to a held post; tests use it to
+// produce a moderator's rejection notice (listprobe itself only discards).
+func (c *Mailman) moderate(ctx context.Context, list string, requestID int, action, comment string) error {
+	id, err := MailmanListID(list)
+	if err != nil {
+		return err
+	}
+	form := url.Values{"action": {action}}
+	if comment != "" {
+		form.Set("comment", comment)
+	}
+	return c.do(ctx, http.MethodPost, form, nil, "lists", id, "held", strconv.Itoa(requestID))
+}
+
+// scrubTestbedHost replaces the machine's own host name, should Mailman
+// have put it in a Message-ID, with a .test name.
+func scrubTestbedHost(raw []byte) []byte {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		return raw
+	}
+	for _, pat := range []string{"@" + host + ">", "@" + host + "."} {
+		raw = bytes.ReplaceAll(raw, []byte(pat), []byte(strings.Replace(pat, host, "mail.example.test", 1)))
+	}
+	return raw
+}
+
+// dialTestbedMailbox logs account in to the testbed's IMAP server and
+// opens its INBOX read-only.
+func dialTestbedMailbox(t *testing.T, env map[string]string, account string) *imapclient.Client {
+	t.Helper()
+	c, err := imapclient.DialInsecure(env["LISTPROBE_TESTBED_IMAP"], nil)
+	if err != nil {
+		t.Fatalf("testbed IMAP: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	pw := mailmanTestbedSecret(t, env, "LISTPROBE_TESTBED_"+account+"_PASSWORD_FILE")
+	if err := c.Login(env["LISTPROBE_TESTBED_"+account], pw).Wait(); err != nil {
+		t.Fatalf("testbed IMAP login as %s: %v", env["LISTPROBE_TESTBED_"+account], err)
+	}
+	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func searchTestbedMailbox(t *testing.T, c *imapclient.Client, criteria *imap.SearchCriteria) []imap.UID {
+	t.Helper()
+	// A read-only SELECT again, so that new mail is seen.
+	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := c.UIDSearch(criteria, nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data.AllUIDs()
+}
+
+// fetchFromTestbedMailbox waits for the one message in account's INBOX
+// that matches criteria and returns it whole (fetched with BODY.PEEK).
+func fetchFromTestbedMailbox(t *testing.T, env map[string]string, account string, criteria *imap.SearchCriteria) []byte {
+	t.Helper()
+	c := dialTestbedMailbox(t, env, account)
+	deadline := time.Now().Add(60 * time.Second)
+	var uids []imap.UID
+	for {
+		uids = searchTestbedMailbox(t, c, criteria)
+		if len(uids) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(uids) != 1 {
+		t.Fatalf("%d messages in %s's INBOX match %+v, want 1", len(uids), account, criteria)
+	}
+	section := &imap.FetchItemBodySection{Peek: true}
+	msgs, err := c.Fetch(imap.UIDSetNum(uids[0]), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{section}}).Collect()
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("fetching UID %d: %v (%d messages)", uids[0], err, len(msgs))
+	}
+	return msgs[0].FindBodySection(section)
+}
+
+// countInTestbedMailbox waits a moment for stragglers, then counts the
+// messages in account's INBOX that match criteria.
+func countInTestbedMailbox(t *testing.T, env map[string]string, account string, criteria *imap.SearchCriteria) int {
+	t.Helper()
+	c := dialTestbedMailbox(t, env, account)
+	time.Sleep(2 * time.Second)
+	return len(searchTestbedMailbox(t, c, criteria))
+}
