@@ -109,11 +109,46 @@ var errIdleDisabled = &imap.Error{
 	Text: "IDLE is disabled on this server, poll instead",
 }
 
+// idleRecheck is how often Idle leaves and re-enters the memory server's
+// IDLE to poll: imapmemserver loses an update queued between the
+// continuation request and the start of its IDLE loop (it only wakes on
+// updates queued after), and a real server does not.
+const idleRecheck = time.Second
+
 func (s *countedSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	if s.noIdle {
 		return errIdleDisabled
 	}
-	return s.SessionIMAP4rev2.Idle(w, stop)
+	for {
+		if err := s.SessionIMAP4rev2.Poll(w, true); err != nil {
+			return err
+		}
+		inner := make(chan struct{})
+		done := make(chan struct{})
+		t := time.NewTimer(idleRecheck)
+		go func() {
+			select {
+			case <-stop:
+			case <-t.C:
+			case <-done:
+			}
+			close(inner)
+		}()
+		err := s.SessionIMAP4rev2.Idle(w, inner)
+		if err != nil {
+			close(done)
+			t.Stop()
+			return err
+		}
+		<-inner // Idle may return at once when no mailbox is selected
+		close(done)
+		t.Stop()
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+	}
 }
 
 // readMailbox reads every message of acct's INBOX over IMAP without
