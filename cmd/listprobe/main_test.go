@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
+	"github.com/listprobe/listprobe/internal/sandbox"
+)
+
+// runCmd runs listprobe with args and returns its exit code and output.
+func runCmd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// demoConfig starts the demo mail world and writes a config for it.
+func demoConfig(t *testing.T, timeout time.Duration) (string, *sandbox.World) {
+	t.Helper()
+	opts := sandbox.DemoOptions()
+	w, err := sandbox.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	file, err := writeDemoConfig(t.TempDir(), w, opts, "@every 1h", timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file, w
+}
+
+func TestOnceHealthyListExitsZero(t *testing.T) {
+	file, _ := demoConfig(t, 20*time.Second)
+	code, out, errOut := runCmd(t, "once", "--config.file="+file, "--list=healthy@lists.example.org", "--log.level=error")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if !strings.HasPrefix(out, "OK   healthy@lists.example.org: delivered in ") {
+		t.Errorf("output: %q", out)
+	}
+}
+
+// The deploy pipeline's check: a list that holds member posts fails it.
+func TestOnceJSONAndExitOneWhenAListMisbehaves(t *testing.T) {
+	file, _ := demoConfig(t, 5*time.Second)
+	code, out, errOut := runCmd(t, "once", "--config.file="+file, "--list=healthy@lists.example.org", "--list=moderated@lists.example.org", "--list=blackhole@lists.example.org", "--output=json", "--log.level=error")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	// Exactly the documented shape.
+	var doc struct {
+		Results []map[string]json.RawMessage `json:"results"`
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	if len(doc.Results) != 3 {
+		t.Fatalf("%d results", len(doc.Results))
+	}
+	keys := []string{"list", "outcome", "expected", "ok", "reason", "evidence", "latency_seconds", "message_id", "sent_at"}
+	want := map[string]struct {
+		outcome string
+		ok      bool
+	}{
+		"healthy@lists.example.org":   {"delivered", true},
+		"moderated@lists.example.org": {"held", false},
+		"blackhole@lists.example.org": {"lost", false},
+	}
+	for _, r := range doc.Results {
+		if len(r) != len(keys) {
+			t.Errorf("result has keys %v, want %v", mapKeys(r), keys)
+		}
+		for _, k := range keys {
+			if _, ok := r[k]; !ok {
+				t.Errorf("result lacks %q", k)
+			}
+		}
+		var list, outcome string
+		var ok bool
+		json.Unmarshal(r["list"], &list)
+		json.Unmarshal(r["outcome"], &outcome)
+		json.Unmarshal(r["ok"], &ok)
+		if w := want[list]; w.outcome != outcome || w.ok != ok {
+			t.Errorf("%s: outcome %s ok %v, want %s %v", list, outcome, ok, w.outcome, w.ok)
+		}
+		latencyNull := string(r["latency_seconds"]) == "null"
+		if latencyNull != (outcome != "delivered") {
+			t.Errorf("%s: latency_seconds %s with outcome %s", list, r["latency_seconds"], outcome)
+		}
+		var sentAt time.Time
+		if err := json.Unmarshal(r["sent_at"], &sentAt); err != nil || sentAt.IsZero() {
+			t.Errorf("sent_at %s: %v", r["sent_at"], err)
+		}
+	}
+	var moderated map[string]json.RawMessage
+	for _, r := range doc.Results {
+		if strings.Contains(string(r["list"]), "moderated") {
+			moderated = r
+		}
+	}
+	if !strings.Contains(string(moderated["reason"]), "The message comes from a moderated member") {
+		t.Errorf("held reason = %s", moderated["reason"])
+	}
+}
+
+func mapKeys(m map[string]json.RawMessage) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestOnceUsageAndConfigErrorsExitTwo(t *testing.T) {
+	file, _ := demoConfig(t, 5*time.Second)
+	for name, args := range map[string][]string{
+		"unknown list":  {"once", "--config.file=" + file, "--list=nope@lists.example.org"},
+		"missing file":  {"once", "--config.file=/nonexistent/listprobe.yml"},
+		"bad flag":      {"once", "--config.file=" + file, "--output=xml"},
+		"no subcommand": {},
+		"bad config":    {"once", "--config.file=../../probe/testdata/config/bad-cron.yml"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, _, errOut := runCmd(t, args...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2; stderr: %s", code, errOut)
+			}
+			if errOut == "" {
+				t.Error("no explanation on stderr")
+			}
+		})
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	code, out, _ := runCmd(t, "check-config", "--config.file=../../probe/testdata/config/good.yml")
+	if code != 0 || !strings.Contains(out, "valid: 2 lists") {
+		t.Errorf("good config: exit %d, %q", code, out)
+	}
+	code, _, errOut := runCmd(t, "check-config", "--config.file=../../probe/testdata/config/bad-unknown-account.yml")
+	if code != 2 || !strings.Contains(errOut, `bad-unknown-account.yml:12: lists[0].poster: unknown account "membr"`) {
+		t.Errorf("bad config: exit %d, %q", code, errOut)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCmd(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "listprobe, version ") || !strings.Contains(out, "go version: go") {
+		t.Errorf("exit %d, %q", code, out)
+	}
+}
+
+func TestExplainJSON(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile, _ := demoConfig(t, 5*time.Second)
+	plain := filepath.Join(dir, "plain.eml")
+	os.WriteFile(plain, []byte("From: a@example.org\r\nTo: b@example.org\r\nSubject: hello\r\n\r\nhi\r\n"), 0o600)
+	code, out, errOut := runCmd(t, "explain", "--config.file="+cfgFile, "--output=json", plain)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var doc struct {
+		Messages []explained `json:"messages"`
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(doc.Messages) != 1 || doc.Messages[0].Kind != "unrelated" || doc.Messages[0].Signature != "absent" {
+		t.Errorf("explain = %+v", doc.Messages)
+	}
+	if code, _, _ := runCmd(t, "explain", filepath.Join(dir, "missing.eml")); code != 2 {
+		t.Errorf("unreadable file: exit %d, want 2", code)
+	}
+}
+
+// serve end to end: endpoints, a reload that fails keeps the old config.
+func TestServeEndpointsAndReload(t *testing.T) {
+	file, _ := demoConfig(t, 5*time.Second)
+	port, err := freeLoopbackPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var code int
+	go func() {
+		defer wg.Done()
+		code = run(ctx, []string{"serve", "--config.file=" + file, "--web.listen-address=" + addr, "--log.level=error"}, io.Discard, io.Discard)
+	}()
+	defer func() {
+		cancel()
+		wg.Wait()
+		if code != 0 {
+			t.Errorf("serve exit %d", code)
+		}
+	}()
+	base := "http://" + addr
+	get := func(path string) (int, string) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if status, _ := get("/-/ready"); status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("never ready")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if status, _ := get("/-/healthy"); status != 200 {
+		t.Errorf("/-/healthy %d", status)
+	}
+	status, page := get("/")
+	if status != 200 || !strings.Contains(page, "healthy@lists.example.org") || !strings.Contains(page, "moderated@lists.example.org") {
+		t.Errorf("status page %d: %s", status, page)
+	}
+	status, metrics := get("/metrics")
+	if status != 200 || !strings.Contains(metrics, `listprobe_probes_total{list="healthy@lists.example.org",outcome="send_failed"} 0`) {
+		t.Errorf("/metrics %d lacks zeroed series", status)
+	}
+	if problems, err := promlint.New(strings.NewReader(metrics)).Lint(); err != nil || len(problems) > 0 {
+		t.Errorf("promlint: %v %v", err, problems)
+	}
+	for _, secret := range []string{"member-demo-password", "reader-demo-password"} {
+		if strings.Contains(page+metrics, secret) {
+			t.Errorf("%s shows on a web page", secret)
+		}
+	}
+	if !strings.Contains(metrics, "listprobe_config_last_reload_successful 1") {
+		t.Error("reload gauge not 1 after start")
+	}
+
+	// Break the config: reload fails, the old one keeps running.
+	good, _ := os.ReadFile(file)
+	os.WriteFile(file, []byte("global: {unknown: 1}\n"), 0o600)
+	resp, err := http.Post(base+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 500 || !strings.Contains(string(body), `unknown field "unknown"`) {
+		t.Errorf("failed reload answered %d %s", resp.StatusCode, body)
+	}
+	_, metrics = get("/metrics")
+	if !strings.Contains(metrics, "listprobe_config_last_reload_successful 0") || !strings.Contains(metrics, `list="healthy@lists.example.org"`) {
+		t.Error("after a failed reload: gauge not 0 or the old lists are gone")
+	}
+	// Fix it, dropping a list: reload succeeds and the list's series go.
+	fixed := strings.Replace(string(good), "  - address: blackhole@lists.example.org\n    poster: member\n    reader: reader\n", "", 1)
+	os.WriteFile(file, []byte(fixed), 0o600)
+	resp, err = http.Post(base+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	_, metrics = get("/metrics")
+	if resp.StatusCode != 200 || !strings.Contains(metrics, "listprobe_config_last_reload_successful 1") || strings.Contains(metrics, "blackhole@") {
+		t.Errorf("after a good reload: status %d, blackhole still there: %v", resp.StatusCode, strings.Contains(metrics, "blackhole@"))
+	}
+
+	// /probe runs one probe now (blackbox's multi-target pattern).
+	status, out := get("/probe?list=healthy@lists.example.org")
+	if status != 200 || !strings.Contains(out, "listprobe_probe_success 1") || !strings.Contains(out, `listprobe_probe_outcome{outcome="delivered"} 1`) {
+		t.Errorf("/probe: %d %s", status, out)
+	}
+	status, out = get("/probe?list=moderated@lists.example.org&debug=true")
+	if status != 200 || !strings.Contains(out, "Outcome: held") || !strings.Contains(out, "posting probe") {
+		t.Errorf("/probe debug: %d %s", status, out)
+	}
+	if status, _ := get("/probe?list=nope@example.org"); status != 400 {
+		t.Errorf("/probe of an unknown list: %d", status)
+	}
+}
