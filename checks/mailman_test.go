@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -66,6 +68,18 @@ func mailmanTestbedEnv(t *testing.T) map[string]string {
 	}
 	if env["LISTPROBE_TESTBED"] != "1" {
 		t.Fatalf("%s does not say LISTPROBE_TESTBED=1", path)
+	}
+	// An env file left behind by a testbed that is gone (a machine whose
+	// daemons were killed) is the same as no testbed.
+	if u, err := url.Parse(env["LISTPROBE_TESTBED_MAILMAN_URL"]); err == nil && u.Host != "" {
+		conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("CI=true but the testbed's Mailman REST does not answer: %v", err)
+			}
+			t.Skipf("%s exists but the testbed's Mailman REST does not answer (run deploy/testbed/up.sh): %v", path, err)
+		}
+		conn.Close()
 	}
 	return env
 }
