@@ -16,7 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
+	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/internal/sandbox"
+	"github.com/listprobe/listprobe/probe"
 )
 
 // runCmd runs listprobe with args and returns its exit code and output.
@@ -297,5 +299,47 @@ func TestServeEndpointsAndReload(t *testing.T) {
 	}
 	if status, _ := get("/probe?list=nope@example.org"); status != 400 {
 		t.Errorf("/probe of an unknown list: %d", status)
+	}
+}
+
+func TestExplainVerifiesProbeSignatures(t *testing.T) {
+	cfgFile, _ := demoConfig(t, 5*time.Second)
+	cfg, err := probe.LoadFile(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name string, s *checks.Signer) (string, string) {
+		tok := s.NewToken("healthy@lists.example.org", time.Now())
+		raw, err := checks.Compose(checks.ProbeMessage{From: "member@example.org", List: "healthy@lists.example.org", Token: s.Encode(tok), Date: time.Now()}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, raw, 0o600)
+		return p, tok.ID
+	}
+	genuine, id := write("genuine.eml", cfg.Signer())
+	other, _ := checks.NewSigner([]byte("somebody-elses-key-123456"))
+	forged, _ := write("forged.eml", other)
+
+	code, out, _ := runCmd(t, "explain", "--config.file="+cfgFile, genuine, forged)
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("output: %q", out)
+	}
+	if !strings.Contains(lines[0], "probe_copy") || !strings.Contains(lines[0], "signature=valid") || !strings.Contains(lines[0], "probe="+id) || !strings.Contains(lines[0], "list=healthy@lists.example.org") {
+		t.Errorf("genuine: %s", lines[0])
+	}
+	if !strings.Contains(lines[1], "signature=invalid") {
+		t.Errorf("forged: %s", lines[1])
+	}
+	// Without the key the signature cannot be checked.
+	_, out, _ = runCmd(t, "explain", genuine)
+	if !strings.Contains(out, "signature=unchecked") {
+		t.Errorf("no key: %s", out)
 	}
 }
