@@ -697,6 +697,7 @@ func (m *Mailbox) fetchNew(s *mailboxSession) error {
 	}
 	slices.Sort(uids)
 	uids = slices.Compact(uids)
+	m.log.Debug("imap new UIDs", "from", m.next, "uids", uids)
 	err = m.deliver(s, uids, false, func(uid imap.UID) { m.next = max(m.next, uid+1) })
 	if err != nil {
 		return err
