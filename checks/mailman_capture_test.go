@@ -207,7 +207,7 @@ func scrubTestbedHost(raw []byte) []byte {
 
 // dialTestbedMailbox logs account in to the testbed's IMAP server and
 // opens its INBOX read-only.
-func dialTestbedMailbox(t *testing.T, env map[string]string, account string) *imapclient.Client {
+func dialTestbedMailbox(t testing.TB, env map[string]string, account string) *imapclient.Client {
 	t.Helper()
 	c, err := imapclient.DialInsecure(env["LISTPROBE_TESTBED_IMAP"], nil)
 	if err != nil {
@@ -224,7 +224,7 @@ func dialTestbedMailbox(t *testing.T, env map[string]string, account string) *im
 	return c
 }
 
-func searchTestbedMailbox(t *testing.T, c *imapclient.Client, criteria *imap.SearchCriteria) []imap.UID {
+func searchTestbedMailbox(t testing.TB, c *imapclient.Client, criteria *imap.SearchCriteria) []imap.UID {
 	t.Helper()
 	// A read-only SELECT again, so that new mail is seen.
 	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
@@ -239,7 +239,7 @@ func searchTestbedMailbox(t *testing.T, c *imapclient.Client, criteria *imap.Sea
 
 // fetchFromTestbedMailbox waits for the one message in account's INBOX
 // that matches criteria and returns it whole (fetched with BODY.PEEK).
-func fetchFromTestbedMailbox(t *testing.T, env map[string]string, account string, criteria *imap.SearchCriteria) []byte {
+func fetchFromTestbedMailbox(t testing.TB, env map[string]string, account string, criteria *imap.SearchCriteria) []byte {
 	t.Helper()
 	c := dialTestbedMailbox(t, env, account)
 	deadline := time.Now().Add(60 * time.Second)
@@ -264,7 +264,7 @@ func fetchFromTestbedMailbox(t *testing.T, env map[string]string, account string
 
 // countInTestbedMailbox waits a moment for stragglers, then counts the
 // messages in account's INBOX that match criteria.
-func countInTestbedMailbox(t *testing.T, env map[string]string, account string, criteria *imap.SearchCriteria) int {
+func countInTestbedMailbox(t testing.TB, env map[string]string, account string, criteria *imap.SearchCriteria) int {
 	t.Helper()
 	c := dialTestbedMailbox(t, env, account)
 	time.Sleep(2 * time.Second)

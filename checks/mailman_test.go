@@ -34,7 +34,7 @@ const mailmanTestbedEnvFile = "/run/listprobe-testbed/env"
 // mailmanTestbedEnv returns the testbed's variables: from the environment
 // when LISTPROBE_TESTBED=1 is set there, otherwise from the file up.sh
 // wrote ($LISTPROBE_TESTBED_ENV or /run/listprobe-testbed/env).
-func mailmanTestbedEnv(t *testing.T) map[string]string {
+func mailmanTestbedEnv(t testing.TB) map[string]string {
 	t.Helper()
 	env := map[string]string{}
 	if os.Getenv("LISTPROBE_TESTBED") == "1" && os.Getenv("LISTPROBE_TESTBED_MAILMAN_URL") != "" {
@@ -85,7 +85,7 @@ func mailmanTestbedEnv(t *testing.T) map[string]string {
 }
 
 // mailmanTestbedSecret reads the password file that env names under key.
-func mailmanTestbedSecret(t *testing.T, env map[string]string, key string) string {
+func mailmanTestbedSecret(t testing.TB, env map[string]string, key string) string {
 	t.Helper()
 	path := env[key]
 	if path == "" {
@@ -99,7 +99,7 @@ func mailmanTestbedSecret(t *testing.T, env map[string]string, key string) strin
 }
 
 // mailmanTestbedClient returns a REST client for the testbed's Mailman.
-func mailmanTestbedClient(t *testing.T, env map[string]string) *Mailman {
+func mailmanTestbedClient(t testing.TB, env map[string]string) *Mailman {
 	t.Helper()
 	return NewMailman(MailmanOptions{
 		URL:      env["LISTPROBE_TESTBED_MAILMAN_URL"],
@@ -108,7 +108,7 @@ func mailmanTestbedClient(t *testing.T, env map[string]string) *Mailman {
 	})
 }
 
-func mailmanTestContext(t *testing.T) context.Context {
+func mailmanTestContext(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
@@ -118,7 +118,7 @@ func mailmanTestContext(t *testing.T) context.Context {
 // newMailmanTestList creates a list of the test's own on the testbed's list
 // domain, with the member and the reader subscribed and the moderator as
 // owner, and deletes it when the test ends.
-func newMailmanTestList(t *testing.T, c *Mailman, env map[string]string) string {
+func newMailmanTestList(t testing.TB, c *Mailman, env map[string]string) string {
 	t.Helper()
 	ctx := mailmanTestContext(t)
 	var rnd [4]byte
@@ -155,7 +155,7 @@ func newMailmanTestList(t *testing.T, c *Mailman, env map[string]string) string 
 
 // setMailmanTestConfig changes list settings and puts the old values back
 // when the test ends.
-func setMailmanTestConfig(t *testing.T, c *Mailman, list string, settings map[string]any) {
+func setMailmanTestConfig(t testing.TB, c *Mailman, list string, settings map[string]any) {
 	t.Helper()
 	ctx := mailmanTestContext(t)
 	old, err := c.ListConfig(ctx, list)
@@ -184,7 +184,7 @@ func setMailmanTestConfig(t *testing.T, c *Mailman, list string, settings map[st
 // postToMailmanTestbed submits a small plain post from account (e.g.
 // "MEMBER") to rcpt through the testbed's submission port and returns its
 // Message-ID.
-func postToMailmanTestbed(t *testing.T, env map[string]string, account, rcpt, subject string) string {
+func postToMailmanTestbed(t testing.TB, env map[string]string, account, rcpt, subject string) string {
 	t.Helper()
 	from := env["LISTPROBE_TESTBED_"+account]
 	var rnd [8]byte
@@ -201,7 +201,7 @@ func postToMailmanTestbed(t *testing.T, env map[string]string, account, rcpt, su
 }
 
 // sendToMailmanTestbed submits msg from account to rcpt with AUTH PLAIN.
-func sendToMailmanTestbed(t *testing.T, env map[string]string, account, rcpt string, msg []byte) {
+func sendToMailmanTestbed(t testing.TB, env map[string]string, account, rcpt string, msg []byte) {
 	t.Helper()
 	from := env["LISTPROBE_TESTBED_"+account]
 	pw := mailmanTestbedSecret(t, env, "LISTPROBE_TESTBED_"+account+"_PASSWORD_FILE")
@@ -222,7 +222,7 @@ func sendToMailmanTestbed(t *testing.T, env map[string]string, account, rcpt str
 }
 
 // waitMailmanHeld waits until the post messageID is held on list.
-func waitMailmanHeld(t *testing.T, c *Mailman, list, messageID string) HeldMessage {
+func waitMailmanHeld(t testing.TB, c *Mailman, list, messageID string) HeldMessage {
 	t.Helper()
 	ctx := mailmanTestContext(t)
 	deadline := time.Now().Add(30 * time.Second)
@@ -243,7 +243,7 @@ func waitMailmanHeld(t *testing.T, c *Mailman, list, messageID string) HeldMessa
 	}
 }
 
-func mailmanHeldIDs(t *testing.T, c *Mailman, list string) []string {
+func mailmanHeldIDs(t testing.TB, c *Mailman, list string) []string {
 	t.Helper()
 	held, err := c.Held(mailmanTestContext(t), list)
 	if err != nil {
