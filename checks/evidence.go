@@ -300,7 +300,7 @@ func classifyMailman(h mail.Header, s sender, pb *parsedBody) (Evidence, bool) {
 			ev.Reason = indentedReasons(text[loc[1]:])
 			ev.Manager = guess(true)
 		} else if loc := reMM2ReasonHeld.FindStringIndex(text); loc != nil {
-			ev.Reason = collapse(firstParagraph(text[loc[1]:]))
+			ev.Reason = unwrap(firstParagraph(text[loc[1]:]))
 			ev.Manager = guess(false)
 		} else {
 			// Mailman 3 sends it from -bounces, Mailman 2.1 from -owner.
@@ -327,7 +327,7 @@ func classifyMailman(h mail.Header, s sender, pb *parsedBody) (Evidence, bool) {
 			ev.Reason = indentedReasons(text[loc[1]:])
 			ev.Manager = guess(true)
 		} else if loc := reMM2ReasonLine.FindStringIndex(text); loc != nil {
-			ev.Reason = collapse(firstParagraph(text[loc[1]:]))
+			ev.Reason = unwrap(firstParagraph(text[loc[1]:]))
 			ev.Manager = guess(false)
 		} else {
 			ev.Manager = guess(true)
@@ -342,7 +342,7 @@ func classifyMailman(h mail.Header, s sender, pb *parsedBody) (Evidence, bool) {
 			ev.List = strings.ToLower(m[1])
 		}
 		if loc := reRefuseReason.FindStringIndex(text); loc != nil {
-			ev.Reason = strings.Trim(collapse(firstParagraph(text[loc[1]:])), `"`)
+			ev.Reason = strings.Trim(unwrap(firstParagraph(text[loc[1]:])), `"`)
 		}
 		var tokens []string
 		for _, e := range pb.attached {
@@ -383,7 +383,7 @@ func classifyMailman(h mail.Header, s sender, pb *parsedBody) (Evidence, bool) {
 		ev.Reason = lineReasons(rest)
 		ev.Manager = guess(true)
 	} else {
-		ev.Reason = collapse(text)
+		ev.Reason = unwrap(text)
 		ev.Manager = guess(false)
 	}
 	return ev, true
@@ -405,12 +405,12 @@ func indentedReasons(rest string) string {
 		if !started || line[0] == ' ' || line[0] == '\t' {
 			reasons = append(reasons, strings.TrimSpace(line))
 		} else {
-			reasons[len(reasons)-1] += " " + strings.TrimSpace(line)
+			reasons[len(reasons)-1] += "\n" + strings.TrimSpace(line)
 		}
 		started = true
 	}
 	for i := range reasons {
-		reasons[i] = collapse(reasons[i])
+		reasons[i] = unwrap(reasons[i])
 	}
 	return strings.Join(reasons, "; ")
 }
@@ -433,12 +433,12 @@ func lineReasons(rest string) string {
 		if newReason || len(reasons) == 0 {
 			reasons = append(reasons, t)
 		} else {
-			reasons[len(reasons)-1] += " " + t
+			reasons[len(reasons)-1] += "\n" + t
 		}
 		prev = t
 	}
 	for i := range reasons {
-		reasons[i] = collapse(reasons[i])
+		reasons[i] = unwrap(reasons[i])
 	}
 	return strings.Join(reasons, "; ")
 }
@@ -495,27 +495,23 @@ func classifyReport(h mail.Header, pb *parsedBody, reportType string) (Evidence,
 		return classifyMDN(h, pb)
 	}
 	var failed []reportBlock
-	delayedOnly := false
+	recipients := 0
 	for _, block := range pb.reports {
 		action := strings.ToLower(block.get("action"))
 		status := block.get("status")
-		if block.get("final-recipient") == "" && action == "" {
-			continue // the per-message block
+		if action == "" && status == "" {
+			continue // the per-message block, or a recipient's cut short
 		}
-		switch {
-		case strings.HasPrefix(action, "failed"), action == "" && strings.HasPrefix(status, "5"):
+		recipients++
+		if strings.HasPrefix(action, "failed") || action == "" && strings.HasPrefix(status, "5") {
 			failed = append(failed, block)
-		case strings.HasPrefix(action, "delayed"):
-			delayedOnly = true
 		}
 	}
-	if len(failed) == 0 {
-		// Delay warnings and success reports say nothing final. A report
-		// with no readable status block but a returned message from a mail
-		// server is still a bounce.
-		if delayedOnly || len(pb.reports) > 0 {
-			return Evidence{}, false
-		}
+	if len(failed) == 0 && recipients > 0 {
+		// Delay warnings ("delayed") and success reports ("delivered",
+		// "relayed", "expanded") say nothing final. A report whose
+		// recipient blocks were cut off is still a bounce.
+		return Evidence{}, false
 	}
 	ev := Evidence{Kind: KindBounce, Manager: ManagerDSN}
 	var finalRecipient string
@@ -750,6 +746,14 @@ func addressOf(v string) string {
 // their text, and the wrapping carries no meaning.
 func collapse(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+var reHyphenBreak = regexp.MustCompile(`(\w)-\n[ \t]*(\w)`)
+
+// unwrap is collapse for wrapped prose: Python's textwrap, which Mailman
+// uses, also breaks lines after the hyphen of "test-owner".
+func unwrap(s string) string {
+	return collapse(reHyphenBreak.ReplaceAllString(s, "$1-$2"))
 }
 
 func truncate(s string, n int) string {

@@ -1,0 +1,467 @@
+package checks
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+)
+
+// evidenceFixtureKey signed the tokens in testdata/evidence (see
+// generate.py there); hold_notice-mailman3-forged-token.eml carries one
+// signed with another key.
+const evidenceFixtureKey = "listprobe-evidence-fixture-key-1"
+
+const evidenceFixtureDir = "testdata/evidence"
+
+// evidenceTokens are the tokens the fixtures carry, by probe id.
+var evidenceTokens = map[string]string{
+	"copymm3listcopy2": "lp1.copymm3listcopy2.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.u7fx5m7tbwaqxpxqpuqxpcje",
+	"copysubjectonly2": "lp1.copysubjectonly2.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.7kqobxpt5vqlphy5xbwnh7fc",
+	"holdmm3moderated": "lp1.holdmm3moderated.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.b6crh6nft2rlpdbcypsrrdxx",
+	"holdmm3nonmember": "lp1.holdmm3nonmember.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.ztvajezu5dbapvedngblytnf",
+	"holdmm2nonmember": "lp1.holdmm2nonmember.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.lkplhtvnj62vqd7cno5glgmb",
+	"holdforgedtoken2": "lp1.holdforgedtoken2.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.lwklyuxmycz2lbsiccsi43j3",
+	"modmm3moderated2": "lp1.modmm3moderated2.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.4uf6feo3hu7z5i2qt3vbxvvr",
+	"modmm2nonmember2": "lp1.modmm2nonmember2.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.5u7xjkptelyjhbwxzpnn7gqj",
+	"rejmm3automatic2": "lp1.rejmm3automatic2.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.rlxq7nsbiiejwaryij5rnf7q",
+	"rejmm3moderator2": "lp1.rejmm3moderator2.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.7ylpavy4eym7w6q532gosipy",
+	"rejmm2nonmember2": "lp1.rejmm2nonmember2.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.igxjbd2pmnb2fk7jmemdtvcu",
+	"rejmm2moderator2": "lp1.rejmm2moderator2.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.uxv6fwltvfm3kbhd7odirwgu",
+	"bouncepostfixunk": "lp1.bouncepostfixunk.1700000000.nzxwy2ltoragy2ltorzs4zlymfwxa3dffzxxezy.ea5basqqsbxouryrn26ty4km",
+	"bouncepostfixhdr": "lp1.bouncepostfixhdr.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.tctyabucpntuf5uobpexpgt6",
+	"bounceeximreject": "lp1.bounceeximreject.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.jkjc2u5wndp5ps3trsflikcp",
+	"bouncedovecotqta": "lp1.bouncedovecotqta.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.oz62to7qwdpnejdc5iuieguv",
+	"bouncemtaqmail22": "lp1.bouncemtaqmail22.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.mfqe4qqo2mkmj7gautuz6b5i",
+	"bouncesievereje2": "lp1.bouncesievereje2.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.5ntixqbr6zheli257vikdpuq",
+}
+
+// evidenceExpectation is what Classify must make of one fixture beyond its
+// kind (which the file name gives).
+type evidenceExpectation struct {
+	manager string
+	list    string
+	reason  string
+	tokens  []string // probe ids, in the order Classify reports them
+	forged  bool     // the tokens do not verify with evidenceFixtureKey
+}
+
+var evidenceExpectations = map[string]evidenceExpectation{
+	"probe_copy-mailman3-list-copy.eml": {
+		list: "test@lists.example.org", tokens: []string{"copymm3listcopy2"},
+	},
+	"probe_copy-stripped-headers.eml": {
+		list: "test@lists.example.org", tokens: []string{"copysubjectonly2"},
+	},
+	"hold_notice-mailman3-moderated-member.eml": {
+		manager: "mailman3", list: "test@lists.example.org",
+		reason: "The message comes from a moderated member", tokens: []string{"holdmm3moderated"},
+	},
+	"hold_notice-mailman3-nonmember-base64.eml": {
+		manager: "mailman3", list: "test@lists.example.org",
+		reason: "The message is not from a list member; The message is larger than the 40 KB maximum size",
+		tokens: []string{"holdmm3nonmember"},
+	},
+	"hold_notice-mailman3-forged-token.eml": {
+		manager: "mailman3", list: "test@lists.example.org",
+		reason: "The message comes from a moderated member", tokens: []string{"holdforgedtoken2"}, forged: true,
+	},
+	"hold_notice-mailman3-someone-elses-post.eml": {
+		manager: "mailman3", list: "test@lists.example.org", reason: "The message is not from a list member",
+	},
+	"hold_notice-mailman2-nonmember.eml": {
+		manager: "mailman2", list: "test@lists.example.org",
+		reason: "Post by non-member to a members-only list", tokens: []string{"holdmm2nonmember"},
+	},
+	"moderator_notice-mailman3-moderated-member.eml": {
+		manager: "mailman3", list: "test@lists.example.org",
+		reason: "The message comes from a moderated member", tokens: []string{"modmm3moderated2"},
+	},
+	"moderator_notice-mailman3-someone-elses-post.eml": {
+		manager: "mailman3", list: "test@lists.example.org", reason: "The message is not from a list member",
+	},
+	"moderator_notice-mailman2-nonmember.eml": {
+		manager: "mailman2", list: "test@lists.example.org",
+		reason: "Post by non-member to a members-only list", tokens: []string{"modmm2nonmember2"},
+	},
+	"rejection-mailman3-moderated-member.eml": {
+		manager: "mailman3", list: "test@lists.example.org",
+		reason: "The message comes from a moderated member", tokens: []string{"rejmm3automatic2"},
+	},
+	"rejection-mailman3-moderator-refused.eml": {
+		manager: "mailman3", list: "test@lists.example.org",
+		reason: "Automated test posts are not wanted on this list, please stop sending them",
+		tokens: []string{"rejmm3moderator2"},
+	},
+	"rejection-mailman2-nonmember.eml": {
+		manager: "mailman2", list: "test@lists.example.org",
+		reason: "Your message has been rejected, probably because you are not subscribed to the mailing list " +
+			"and the list's policy is to prohibit non-members from posting to it. If you think that your messages " +
+			"are being rejected in error, contact the mailing list owner at test-owner@lists.example.org.",
+		tokens: []string{"rejmm2nonmember2"},
+	},
+	"rejection-mailman2-moderator-refused.eml": {
+		manager: "mailman2", list: "test@lists.example.org",
+		reason: "Non-members are not allowed to post messages to this list.", tokens: []string{"rejmm2moderator2"},
+	},
+	"notice_limit-mailman3.eml": {manager: "mailman3", list: "test@lists.example.org"},
+	"notice_limit-mailman2.eml": {manager: "mailman2", list: "test@lists.example.org"},
+	"bounce-postfix-unknown-list.eml": {
+		manager: "dsn", list: "nolist@lists.example.org",
+		reason: "550 5.1.1 <nolist@lists.example.org>: Recipient address rejected: User unknown in local recipient table",
+		tokens: []string{"bouncepostfixunk"},
+	},
+	"bounce-postfix-headers-only.eml": {
+		manager: "dsn", list: "test@lists.example.org",
+		reason: "552 5.3.4 Message size exceeds fixed limit", tokens: []string{"bouncepostfixhdr"},
+	},
+	"bounce-exim-rejected.eml": {
+		manager: "dsn", list: "test@lists.example.org",
+		reason: "550 5.7.1 Posting to this list is restricted", tokens: []string{"bounceeximreject"},
+	},
+	"bounce-dovecot-quota.eml": {
+		manager: "dsn", list: "test@lists.example.org",
+		reason: "5.2.2 Your message to <test@lists.example.org> was automatically rejected: " +
+			"Quota exceeded (mailbox for user is full)",
+		tokens: []string{"bouncedovecotqta"},
+	},
+	"bounce-dovecot-sieve-reject.eml": {
+		manager: "dsn", list: "test@lists.example.org",
+		reason: "Your message to <test@lists.example.org> was automatically rejected: " +
+			"Posts from monitoring accounts are not accepted here",
+		tokens: []string{"bouncesievereje2"},
+	},
+	"bounce-mta-qmail-plain.eml": {
+		manager: "mta", list: "test@lists.example.org",
+		reason: "Remote host said: 550 5.1.1 <test@lists.example.org>: Recipient address rejected: list closed",
+		tokens: []string{"bouncemtaqmail22"},
+	},
+	"unrelated-forwarded-hold-notice.eml":     {},
+	"unrelated-reply-quoting-hold-notice.eml": {},
+	"unrelated-reply-to-probe-copy.eml":       {},
+	"unrelated-postfix-delay-warning.eml":     {},
+	"unrelated-mailman3-welcome.eml":          {},
+}
+
+// splitEvidenceFixture splits a raw message into the header fields a
+// Mailbox fetches (WatchedHeaderFields) and the raw body, as Classify gets
+// them in production.
+func splitEvidenceFixture(t testing.TB, raw []byte) (mail.Header, []byte) {
+	t.Helper()
+	r := bytes.NewReader(raw)
+	br := bufio.NewReader(r)
+	full, err := textproto.ReadHeader(br)
+	if err != nil {
+		t.Fatalf("reading header: %v", err)
+	}
+	body := raw[len(raw)-br.Buffered()-r.Len():]
+	return watchedOnly(full), body
+}
+
+// watchedOnly keeps the fields of WatchedHeaderFields, in their order.
+func watchedOnly(full textproto.Header) mail.Header {
+	var h textproto.Header
+	fields := full.Fields()
+	var kept [][2]string
+	for fields.Next() {
+		for _, w := range WatchedHeaderFields {
+			if strings.EqualFold(fields.Key(), w) {
+				raw, err := fields.Raw()
+				if err == nil {
+					kept = append(kept, [2]string{fields.Key(), string(raw)})
+				} else {
+					kept = append(kept, [2]string{fields.Key(), fields.Key() + ": " + fields.Value() + "\r\n"})
+				}
+			}
+		}
+	}
+	// textproto.Header.AddRaw prepends: add in reverse to keep the order.
+	for i := len(kept) - 1; i >= 0; i-- {
+		h.AddRaw([]byte(kept[i][1]))
+	}
+	return mail.Header{Header: message.Header{Header: h}}
+}
+
+// withLineEnds returns raw with every line ending rewritten as nl.
+func withLineEnds(raw []byte, nl string) []byte {
+	s := strings.ReplaceAll(string(raw), "\r\n", "\n")
+	return []byte(strings.ReplaceAll(s, "\n", nl))
+}
+
+func evidenceFixtures(t testing.TB) []string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(evidenceFixtureDir, "*.eml"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no fixtures in %s: %v", evidenceFixtureDir, err)
+	}
+	return paths
+}
+
+// kindFromFixtureName reads the expected kind from a fixture's name: the
+// part before the first "-".
+func kindFromFixtureName(name string) (Kind, bool) {
+	prefix, _, _ := strings.Cut(name, "-")
+	k := Kind(prefix)
+	switch k {
+	case KindProbeCopy, KindHoldNotice, KindModeratorNotice, KindRejection, KindBounce, KindNoticeLimit, KindUnrelated:
+		return k, true
+	}
+	return "", false
+}
+
+// TestClassifyEvidenceFixtures walks every saved message, including any
+// captured from a real server and dropped in later with the same naming,
+// and checks the kind its name promises, with LF and with CRLF line ends.
+func TestClassifyEvidenceFixtures(t *testing.T) {
+	signer, err := NewSigner([]byte(evidenceFixtureKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, path := range evidenceFixtures(t) {
+		name := filepath.Base(path)
+		seen[name] = true
+		t.Run(name, func(t *testing.T) {
+			want, ok := kindFromFixtureName(name)
+			if !ok {
+				t.Fatalf("fixture name %q does not start with a kind followed by \"-\"", name)
+			}
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var first Evidence
+			for i, nl := range []string{"\n", "\r\n"} {
+				h, body := splitEvidenceFixture(t, withLineEnds(raw, nl))
+				got := Classify(h, body)
+				if got.Kind != want {
+					t.Fatalf("line ends %q: Classify kind = %q, want %q (evidence %+v)", nl, got.Kind, want, got)
+				}
+				if i == 0 {
+					first = got
+				} else if !reflect.DeepEqual(got, first) {
+					t.Errorf("CRLF and LF give different evidence:\n LF   %+v\n CRLF %+v", first, got)
+				}
+			}
+			if want == KindUnrelated && (first.Manager != "" || len(first.Tokens) > 0) {
+				t.Errorf("unrelated message carries evidence: %+v", first)
+			}
+			exp, ok := evidenceExpectations[name]
+			if !ok {
+				t.Logf("no expectation table entry for %s: kind checked only", name)
+				return
+			}
+			checkEvidence(t, signer, first, exp)
+		})
+	}
+	for name := range evidenceExpectations {
+		if !seen[name] {
+			t.Errorf("expectation for %s, but no such fixture", name)
+		}
+	}
+}
+
+func checkEvidence(t *testing.T, signer *Signer, got Evidence, exp evidenceExpectation) {
+	t.Helper()
+	if got.Manager != exp.manager {
+		t.Errorf("Manager = %q, want %q", got.Manager, exp.manager)
+	}
+	if got.List != exp.list {
+		t.Errorf("List = %q, want %q", got.List, exp.list)
+	}
+	if got.Reason != exp.reason {
+		t.Errorf("Reason = %q\n want %q", got.Reason, exp.reason)
+	}
+	var want []string
+	for _, id := range exp.tokens {
+		want = append(want, evidenceTokens[id])
+	}
+	if !slices.Equal(got.Tokens, want) {
+		t.Errorf("Tokens = %q\n want %q", got.Tokens, want)
+	}
+	for _, tok := range got.Tokens {
+		decoded, err := signer.Verify(tok)
+		switch {
+		case exp.forged && !errors.Is(err, ErrForged):
+			t.Errorf("token %s verifies (err %v), want ErrForged", tok, err)
+		case !exp.forged && err != nil:
+			t.Errorf("token %s does not verify: %v", tok, err)
+		case !exp.forged && exp.list != "" && exp.manager != "dsn" && decoded.List != exp.list:
+			t.Errorf("token names list %q, evidence names %q", decoded.List, exp.list)
+		}
+	}
+}
+
+// TestClassifyHumanQuotingANoticeIsUnrelated makes sure words alone never
+// make a notice: the same text as a real hold notice, sent by a person.
+func TestClassifyHumanQuotingANoticeIsUnrelated(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(evidenceFixtureDir, "hold_notice-mailman2-nonmember.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, body := splitEvidenceFixture(t, raw)
+	if got := Classify(h, body); got.Kind != KindHoldNotice {
+		t.Fatalf("the notice itself: kind %q, want hold_notice", got.Kind)
+	}
+	h.Set("From", "Alice <alice@example.org>")
+	h.Del("X-Mailman-Version")
+	h.Del("X-List-Administrivia")
+	h.Del("Precedence")
+	if got := Classify(h, body); got.Kind != KindUnrelated || len(got.Tokens) != 0 {
+		t.Errorf("the same words from a person: %+v, want unrelated without tokens", got)
+	}
+	// From the list's robot address but without any of Mailman's header
+	// fields: not enough either.
+	h.Set("From", "test-bounces@lists.example.org")
+	if got := Classify(h, body); got.Kind != KindUnrelated {
+		t.Errorf("robot address without Mailman's fields: kind %q, want unrelated", got.Kind)
+	}
+}
+
+// TestClassifyNoticeWithoutBody covers a notice whose body was not fetched:
+// the kind still shows, but there is nothing to name the probe.
+func TestClassifyNoticeWithoutBody(t *testing.T) {
+	for name, want := range map[string]Kind{
+		"hold_notice-mailman3-nonmember-base64.eml": KindHoldNotice,
+		"notice_limit-mailman2.eml":                 KindNoticeLimit,
+		"moderator_notice-mailman2-nonmember.eml":   KindModeratorNotice,
+	} {
+		raw, err := os.ReadFile(filepath.Join(evidenceFixtureDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := splitEvidenceFixture(t, raw)
+		got := Classify(h, nil)
+		if got.Kind != want || len(got.Tokens) != 0 {
+			t.Errorf("%s without body: %+v, want kind %q and no tokens", name, got, want)
+		}
+	}
+}
+
+// TestClassifyTruncatedBounce cuts a bounce at every line: Classify must
+// not fail, and once the returned message's Message-ID is in, it names the
+// probe.
+func TestClassifyTruncatedBounce(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(evidenceFixtureDir, "bounce-postfix-unknown-list.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, body := splitEvidenceFixture(t, raw)
+	token := evidenceTokens["bouncepostfixunk"]
+	idAt := bytes.Index(body, []byte("Message-ID: <"+token))
+	if idAt < 0 {
+		t.Fatal("fixture lost its returned Message-ID")
+	}
+	for cut := 0; cut <= len(body); cut++ {
+		if cut != len(body) && body[cut] != '\n' {
+			continue
+		}
+		got := Classify(h, body[:cut])
+		if got.Kind != KindBounce {
+			t.Fatalf("cut at %d: kind %q, want bounce", cut, got.Kind)
+		}
+		if cut > idAt+len("Message-ID: <"+token+"@example.org>") && !slices.Contains(got.Tokens, token) {
+			t.Fatalf("cut at %d, after the returned Message-ID: tokens %q lack the probe's", cut, got.Tokens)
+		}
+	}
+}
+
+// TestLooksLikeNotice: every notice and bounce fixture is worth its body,
+// probe copies are not.
+func TestLooksLikeNotice(t *testing.T) {
+	for _, path := range evidenceFixtures(t) {
+		name := filepath.Base(path)
+		kind, _ := kindFromFixtureName(name)
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := splitEvidenceFixture(t, raw)
+		got := LooksLikeNotice(h)
+		switch kind {
+		case KindProbeCopy:
+			if got {
+				t.Errorf("%s: LooksLikeNotice = true for a probe copy", name)
+			}
+		case KindUnrelated:
+		default:
+			if !got {
+				t.Errorf("%s: LooksLikeNotice = false for a %s", name, kind)
+			}
+		}
+	}
+}
+
+func TestOriginalMessageIDs(t *testing.T) {
+	for name, want := range map[string][]string{
+		"bounce-postfix-unknown-list.eml":                {"<" + evidenceTokens["bouncepostfixunk"] + "@example.org>"},
+		"bounce-dovecot-sieve-reject.eml":                {"<" + evidenceTokens["bouncesievereje2"] + "@example.org>"},
+		"moderator_notice-mailman3-moderated-member.eml": {"<" + evidenceTokens["modmm3moderated2"] + "@example.org>"},
+		"hold_notice-mailman3-moderated-member.eml":      nil,
+	} {
+		raw, err := os.ReadFile(filepath.Join(evidenceFixtureDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, body := splitEvidenceFixture(t, raw)
+		if got := OriginalMessageIDs(h, body); !slices.Equal(got, want) {
+			t.Errorf("%s: OriginalMessageIDs = %q, want %q", name, got, want)
+		}
+	}
+}
+
+// FuzzClassify feeds arbitrary messages to the parsers: they must never
+// panic, and what they report must be one of the known kinds.
+func FuzzClassify(f *testing.F) {
+	paths, _ := filepath.Glob(filepath.Join(evidenceFixtureDir, "*.eml"))
+	for _, p := range paths {
+		if raw, err := os.ReadFile(p); err == nil {
+			f.Add(raw)
+		}
+	}
+	f.Add([]byte("Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\nFrom: MAILER-DAEMON@x\r\n\r\n--x\r\nContent-Type: message/delivery-status\r\n\r\nAction: failed\r\n--x\r\nContent-Type: message/rfc822\r\n\r\nSubject: "))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		r := bytes.NewReader(raw)
+		br := bufio.NewReader(r)
+		full, err := textproto.ReadHeader(br)
+		if err != nil {
+			full = textproto.Header{}
+		}
+		h := watchedOnly(full)
+		body := raw[len(raw)-br.Buffered()-r.Len():]
+		ev := Classify(h, body)
+		if _, ok := kindFromFixtureName(string(ev.Kind) + "-"); !ok {
+			t.Fatalf("unknown kind %q", ev.Kind)
+		}
+		for _, tok := range ev.Tokens {
+			if len(FindTokens(tok)) != 1 {
+				t.Fatalf("reported token %q is not a token", tok)
+			}
+		}
+		LooksLikeNotice(h)
+		OriginalMessageIDs(h, body)
+	})
+}
+
+func BenchmarkClassifyHoldNotice(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join(evidenceFixtureDir, "hold_notice-mailman3-nonmember-base64.eml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, body := splitEvidenceFixture(b, raw)
+	b.ReportAllocs()
+	for b.Loop() {
+		if ev := Classify(h, body); ev.Kind != KindHoldNotice {
+			b.Fatalf("kind %q", ev.Kind)
+		}
+	}
+}
