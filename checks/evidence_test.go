@@ -255,6 +255,7 @@ func TestClassifyEvidenceFixtures(t *testing.T) {
 			if want == KindUnrelated && (first.Manager != "" || len(first.Tokens) > 0) {
 				t.Errorf("unrelated message carries evidence: %+v", first)
 			}
+			checkEvidenceInvariants(t, raw, first)
 			exp, ok := evidenceExpectations[name]
 			if !ok {
 				t.Logf("no expectation table entry for %s: kind checked only", name)
@@ -266,6 +267,44 @@ func TestClassifyEvidenceFixtures(t *testing.T) {
 	for name := range evidenceExpectations {
 		if !seen[name] {
 			t.Errorf("expectation for %s, but no such fixture", name)
+		}
+	}
+}
+
+// checkEvidenceInvariants holds for every fixture, including those captured
+// later without a table entry: evidence names its manager, list and reason,
+// a token is reported wherever the raw message plainly carries one, and a
+// token claims the list the evidence names.
+func checkEvidenceInvariants(t *testing.T, raw []byte, ev Evidence) {
+	t.Helper()
+	switch ev.Kind {
+	case KindUnrelated:
+		return
+	case KindProbeCopy:
+		if ev.Manager != "" {
+			t.Errorf("probe copy with Manager %q", ev.Manager)
+		}
+	default:
+		if ev.Manager == "" {
+			t.Errorf("%s without Manager", ev.Kind)
+		}
+	}
+	if ev.List == "" {
+		t.Errorf("%s names no list", ev.Kind)
+	}
+	if ev.Kind != KindNoticeLimit && ev.Kind != KindProbeCopy && ev.Reason == "" {
+		t.Errorf("%s gives no reason", ev.Kind)
+	}
+	plain := strings.NewReplacer("=\r\n", "", "=\n", "").Replace(string(raw))
+	if ev.Kind != KindNoticeLimit && len(FindTokens(plain)) > 0 && len(ev.Tokens) == 0 {
+		t.Errorf("%s carries a token but Classify reports none", ev.Kind)
+	}
+	for _, tok := range ev.Tokens {
+		claimed, err := ParseToken(tok)
+		if err != nil {
+			t.Errorf("reported token %q does not parse: %v", tok, err)
+		} else if claimed.List != ev.List {
+			t.Errorf("token claims list %q, evidence names %q", claimed.List, ev.List)
 		}
 	}
 }
