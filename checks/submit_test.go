@@ -302,8 +302,8 @@ func TestSubmitRequiresSTARTTLSWhenAsked(t *testing.T) {
 	if se.Stage != StageTLS || se.Permanent {
 		t.Errorf("Stage = %q, Permanent = %v; want tls, not permanent", se.Stage, se.Permanent)
 	}
-	if !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "STARTTLS") {
-		t.Errorf("error %q should name the server and STARTTLS", err)
+	if !errors.Is(err, errSTARTTLSNotOffered) || !strings.Contains(err.Error(), addr) {
+		t.Errorf("error %q should name the server and say it does not offer STARTTLS", err)
 	}
 	if mails, received, _ := be.snapshot(); mails != 0 || len(received) != 0 {
 		t.Errorf("server saw %d MAIL commands and %d messages in clear text, want none", mails, len(received))
