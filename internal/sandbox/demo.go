@@ -10,7 +10,7 @@ const (
 	DemoMemberPassword    = "member-demo-password"  // DemoMember's SMTP and IMAP password
 	DemoReader            = "reader@example.org"    // subscriber that receives the list copies
 	DemoReaderPassword    = "reader-demo-password"  // DemoReader's IMAP password
-	DemoModerator         = "moderator@example.org" // a moderator's mailbox, for completeness
+	DemoModerator         = "moderator@example.org" // moderates DemoModerated: gets its "requires approval" notices
 	DemoModeratorPassword = "moderator-demo-password"
 )
 
@@ -44,7 +44,9 @@ const DemoSlowDelay = 3 * time.Second
 // member@example.org (password "member-demo-password") posts and reads its
 // notices over IMAP; reader@example.org (password "reader-demo-password")
 // is the subscriber whose mailbox receives the copies;
-// moderator@example.org exists for completeness. IMAP IDLE works, and the
+// moderator@example.org (password "moderator-demo-password") moderates
+// moderated@lists.example.org and gets Mailman's "requires approval"
+// notice for each held post. IMAP IDLE works, and the
 // number of hold notices per day is not limited, so that a demo left
 // running keeps showing "held".
 func DemoOptions() Options {
@@ -57,7 +59,7 @@ func DemoOptions() Options {
 		},
 		Lists: []List{
 			{Address: DemoHealthy, Policy: Deliver, Subscribers: subs},
-			{Address: DemoModerated, Policy: Hold, HoldReason: DefaultHoldReason, Subscribers: subs},
+			{Address: DemoModerated, Policy: Hold, HoldReason: DefaultHoldReason, Subscribers: subs, Moderators: []string{DemoModerator}},
 			{Address: DemoSlow, Policy: Delay, Delay: DemoSlowDelay, Subscribers: subs},
 			{Address: DemoBlackhole, Policy: Drop, Subscribers: subs},
 			{Address: DemoClosed, Policy: Reject, Subscribers: subs},

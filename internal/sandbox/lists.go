@@ -12,6 +12,7 @@ func (w *World) post(st *listState, envelopeFrom string, raw []byte, received st
 	policy, delay := st.Policy, st.Delay
 	holdReason, rejectReason := st.HoldReason, st.RejectReason
 	subs := append([]string(nil), st.subs...)
+	mods := append([]string(nil), st.mods...)
 	names := st.names
 	w.mu.Unlock()
 	if holdReason == "" {
@@ -54,18 +55,20 @@ func (w *World) post(st *listState, envelopeFrom string, raw []byte, received st
 			Raw:       m.bytes(),
 		})
 		w.mu.Unlock()
-		if sender == "" || !canAcknowledge(m) {
-			return
-		}
-		notice := holdNotice(names, sender, m.get("Subject"), holdReason, now)
-		if !w.autorespond(names, sender, now) {
-			notice = nil
-			if n := w.noMoreToday(names, sender, now); n != nil {
-				notice = n
+		if sender != "" && canAcknowledge(m) {
+			notice := holdNotice(names, sender, m.get("Subject"), holdReason, now)
+			if !w.autorespond(names, sender, now) {
+				notice = w.noMoreToday(names, sender, now) // nil past the warning
+			}
+			if notice != nil {
+				w.sendLocal(names, sender, notice)
 			}
 		}
-		if notice != nil {
-			w.sendLocal(names, sender, notice)
+		if len(mods) > 0 {
+			notice := moderatorNotice(names, sender, m, holdReason, now)
+			for _, mod := range mods {
+				w.sendLocal(names, mod, notice)
+			}
 		}
 	case Reject:
 		markModerated(m)

@@ -130,9 +130,9 @@ func listCopy(n listNames, post *rawMessage) *rawMessage {
 	subject := prefixSubject(n.subjectPrefix(), m.get("Subject"))
 	m.del("Subject")
 	if isASCII(subject) {
-		m.addFolded("Subject", subject, "\t")
+		m.add("Subject", subject)
 	} else {
-		m.addFolded("Subject", mime.QEncoding.Encode("utf-8", subject), "\t")
+		m.add("Subject", mime.QEncoding.Encode("utf-8", subject))
 	}
 	// handlers/rfc_2369.py, full list headers
 	addListHeaders(m, n, true)
@@ -341,10 +341,7 @@ func decorateWrap(m *rawMessage, foot string) {
 	var b bytes.Buffer
 	b.WriteString("--" + boundary + "\r\n")
 	b.Write(inner.Bytes())
-	if !bytes.HasSuffix(inner.Bytes(), []byte("\r\n")) {
-		b.WriteString("\r\n")
-	}
-	b.WriteString("--" + boundary + "\r\n")
+	b.WriteString("\r\n--" + boundary + "\r\n")
 	b.WriteString(footerPart(foot))
 	b.WriteString("\r\n--" + boundary + "--\r\n")
 	m.del("Content-Type")
@@ -416,7 +413,14 @@ func sendNotification(m *rawMessage, n listNames, now time.Time) {
 func holdNotice(n listNames, sender, originalSubject, reason string, now time.Time) *rawMessage {
 	subject := "(no subject)"
 	if originalSubject != "" {
-		subject = oneline(originalSubject)
+		// Mailman encodes the subject to the list's charset (us-ascii)
+		// with errors="replace".
+		subject = strings.Map(func(r rune) rune {
+			if r >= 0x80 {
+				return '?'
+			}
+			return r
+		}, oneline(originalSubject))
 	}
 	text := wrap(expand(holdTemplate, map[string]string{
 		"listname": n.fqdn,
@@ -472,8 +476,80 @@ func rejectNotice(n listNames, sender string, post *rawMessage, reason string, n
 	return m
 }
 
+// moderatorNotice is the notice chains/hold.py sends the list's owners and
+// moderators when admin_immed_notify is on (the default): the request text,
+// the held message, and a "confirm" message to reply to.
+func moderatorNotice(n listNames, sender string, held *rawMessage, reason string, now time.Time) *rawMessage {
+	subject := "(no subject)"
+	if s := held.get("Subject"); s != "" {
+		subject = oneline(s)
+	}
+	m := userNotification(n.owner(), n.owner(), n.fqdn+" post from "+sender+" requires approval", "")
+	boundary := pythonBoundary()
+	m.add("MIME-Version", "1.0")
+	m.add("Content-Type", fmt.Sprintf("multipart/mixed; boundary=%q", boundary))
+	sendNotification(m, n, now)
+	text := expand(adminPostTemplate, map[string]string{
+		"listname":     n.fqdn,
+		"sender_email": sender,
+		"subject":      subject,
+		"reasons":      composeReasons([]string{reason}, 55),
+	})
+	confirm := wrap(confirmText, 70)
+	var b bytes.Buffer
+	b.WriteString("--" + boundary + "\r\n")
+	b.WriteString("Content-Type: text/plain; charset=\"us-ascii\"\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: 7bit\r\n\r\n")
+	b.WriteString(strings.ReplaceAll(text, "\n", "\r\n"))
+	b.WriteString("\r\n--" + boundary + "\r\n")
+	b.WriteString("Content-Type: message/rfc822\r\nMIME-Version: 1.0\r\n\r\n")
+	orig := held.bytes()
+	b.Write(orig)
+	if !bytes.HasSuffix(orig, []byte("\r\n")) {
+		b.WriteString("\r\n")
+	}
+	b.WriteString("\r\n--" + boundary + "\r\n")
+	b.WriteString("Content-Type: message/rfc822\r\nMIME-Version: 1.0\r\n\r\n")
+	b.WriteString("Content-Type: text/plain; charset=\"us-ascii\"\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: 7bit\r\n")
+	b.WriteString("Subject: confirm " + pendingToken() + "\r\n")
+	b.WriteString("From: " + n.request() + "\r\n")
+	b.WriteString("Date: " + rfc2822Date(now) + "\r\n")
+	b.WriteString("Message-ID: " + makeMsgID(now, n.domain) + "\r\n\r\n")
+	b.WriteString(strings.ReplaceAll(confirm, "\n", "\r\n"))
+	b.WriteString("\r\n\r\n--" + boundary + "--\r\n")
+	m.body = b.Bytes()
+	return m
+}
+
+// pendingToken is a Mailman pendings token: 40 hexadecimal digits.
+func pendingToken() string {
+	var b [20]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return fmt.Sprintf("%x", b)
+}
+
 // The en templates of Mailman 3.3.
 const (
+	adminPostTemplate = `As list administrator, your authorization is requested for the
+following mailing list posting:
+
+    List:    $listname
+    From:    $sender_email
+    Subject: $subject
+
+The message is being held because:
+
+$reasons
+
+At your convenience, visit your dashboard to approve or deny the
+request.
+`
+	confirmText = `If you reply to this message, keeping the Subject: header intact, Mailman will
+discard the held message.  Do this if the message is spam.  If you reply to
+this message and include an Approved: header with the list password in it, the
+message will be approved for posting to the list.  The Approved: header can
+also appear in the first line of the body of the reply.`
 	holdTemplate = `Your mail to '$listname' with the subject
 
     $subject

@@ -102,15 +102,10 @@ func (m *rawMessage) del(key string) {
 	m.fields = out
 }
 
-// add appends a field at the bottom of the header, folded like Python's
-// email package folds long values (at white space, 78 columns).
+// add appends a field at the bottom of the header. Mailman sends
+// msg.as_string(), which does not fold header fields, so neither does add.
 func (m *rawMessage) add(key, value string) {
-	m.fields = append(m.fields, rawField{key: key, value: value, raw: []byte(foldField(key, value, " "))})
-}
-
-// addFolded appends a field folded with continuation white space cont.
-func (m *rawMessage) addFolded(key, value, cont string) {
-	m.fields = append(m.fields, rawField{key: key, value: value, raw: []byte(foldField(key, value, cont))})
+	m.fields = append(m.fields, rawField{key: key, value: value, raw: []byte(key + ": " + value + "\r\n")})
 }
 
 // prepend inserts a field at the top, as MTAs do with Received and
@@ -125,7 +120,7 @@ func (m *rawMessage) prepend(key, value, cont string) {
 func (m *rawMessage) replace(key, value string) {
 	for i, f := range m.fields {
 		if strings.EqualFold(f.key, key) {
-			m.fields[i] = rawField{key: f.key, value: value, raw: []byte(foldField(f.key, value, " "))}
+			m.fields[i] = rawField{key: f.key, value: value, raw: []byte(f.key + ": " + value + "\r\n")}
 			return
 		}
 	}
@@ -149,8 +144,7 @@ func (m *rawMessage) clone() *rawMessage {
 	return c
 }
 
-// maxLineLen is Python's email.header MAXLINELEN, which Mailman's Header
-// objects fold to.
+// maxLineLen is where MTAs fold the fields they add (Received).
 const maxLineLen = 78
 
 // foldField renders "Key: value\r\n", folding at spaces so that no line is

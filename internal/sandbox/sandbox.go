@@ -23,9 +23,10 @@
 //     list, X-Mailman-Version, X-Mailman-Rule-Misses, the original
 //     Message-ID and every original field kept; envelope sender (and so
 //     Return-Path) the list's -bounces address.
-//   - Hold: the post is kept (see World.Held) and the poster gets Mailman
-//     3's "Your message to LIST awaits moderator approval" notice from the
-//     -bounces address, unless the post carries Precedence bulk/list/junk,
+//   - Hold: the post is kept (see World.Held), the List.Moderators get
+//     Mailman 3's "LIST post from SENDER requires approval" notice, and the
+//     poster gets its "Your message to LIST awaits moderator approval"
+//     notice from the -bounces address, unless the post carries Precedence bulk/list/junk,
 //     X-No-Ack, X-Ack: no, Auto-Submitted other than "no" or a List-*
 //     field (Mailman then stays silent), or the day's autoresponse limit
 //     is reached (Options.MaxAutoresponsesPerDay).
@@ -86,6 +87,9 @@ type List struct {
 	// DefaultHoldReason (a member whose moderation action is reject).
 	RejectReason string
 	Subscribers  []string // addresses that receive copies; each must be an Account
+	// Moderators receive Mailman's "post from X requires approval" notice
+	// for each held post. Each must be an Account. Default: none.
+	Moderators []string
 }
 
 // Account is one mailbox user: it can log in to SMTP and IMAP with its
@@ -175,6 +179,7 @@ type listState struct {
 	List
 	names  listNames
 	subs   []string
+	mods   []string
 	held   []HeldMessage
 	heldID int
 }
@@ -280,6 +285,16 @@ func (w *World) configure(opts Options) error {
 				return fmt.Errorf("sandbox: Lists[%d].Subscribers[%d] %s is not an account", i, j, sa)
 			}
 			st.subs = append(st.subs, sa)
+		}
+		for j, s := range l.Moderators {
+			ma, err := parseAddress(s)
+			if err != nil {
+				return fmt.Errorf("sandbox: Lists[%d].Moderators[%d]: %w", i, j, err)
+			}
+			if _, ok := w.accounts[ma]; !ok {
+				return fmt.Errorf("sandbox: Lists[%d].Moderators[%d] %s is not an account", i, j, ma)
+			}
+			st.mods = append(st.mods, ma)
 		}
 		w.lists[addr] = st
 		for _, alias := range []string{st.names.bounces(), st.names.owner(), st.names.request(), st.names.join(), st.names.leave()} {

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/mail"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -584,5 +585,66 @@ func TestStartRejectsBadOptions(t *testing.T) {
 				t.Errorf("error %q, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestModeratorGetsRequiresApprovalNotice(t *testing.T) {
+	w := startSandboxWorld(t, DemoOptions())
+	subject := "listprobe delivery test lp1.mod.token"
+	mustSubmitAsMember(t, w, DemoModerated, sandboxPost(DemoMember, DemoModerated, subject, "<lp1.mod.token@example.org>"))
+	msgs := waitInbox(t, w, DemoModerator, DemoModeratorPassword, 1)
+	h := msgs[0].header(t)
+	for k, want := range map[string]string{
+		"Subject":    "moderated@lists.example.org post from member@example.org requires approval",
+		"From":       "moderated-owner@lists.example.org",
+		"To":         "moderated-owner@lists.example.org",
+		"Precedence": "bulk",
+		"List-Id":    "<moderated.lists.example.org>",
+	} {
+		if got := h.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	_, params, err := mime.ParseMediaType(h.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := multipart.NewReader(strings.NewReader(msgs[0].body(t)), params["boundary"])
+	var parts []string
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		var b bytes.Buffer
+		b.ReadFrom(p)
+		parts = append(parts, p.Header.Get("Content-Type")+"\n"+b.String())
+	}
+	if len(parts) != 3 {
+		t.Fatalf("%d parts, want 3 (request, held message, confirm)", len(parts))
+	}
+	wantText := strings.ReplaceAll(`text/plain; charset="us-ascii"
+As list administrator, your authorization is requested for the
+following mailing list posting:
+
+    List:    moderated@lists.example.org
+    From:    member@example.org
+    Subject: listprobe delivery test lp1.mod.token
+
+The message is being held because:
+
+    The message comes from a moderated member
+
+At your convenience, visit your dashboard to approve or deny the
+request.
+`, "\n", "\r\n")
+	if parts[0] != strings.Replace(wantText, "\r\n", "\n", 1) {
+		t.Errorf("request text:\n%q\nwant:\n%q", parts[0], wantText)
+	}
+	if !strings.HasPrefix(parts[1], "message/rfc822\n") || !strings.Contains(parts[1], "Message-ID: <lp1.mod.token@example.org>\r\n") {
+		t.Errorf("second part is not the held message:\n%s", parts[1])
+	}
+	if !regexp.MustCompile(`(?m)^Subject: confirm [0-9a-f]{40}\r$`).MatchString(parts[2]) || !strings.Contains(parts[2], "From: moderated-request@lists.example.org") {
+		t.Errorf("third part is not the confirm message:\n%s", parts[2])
 	}
 }
