@@ -486,9 +486,13 @@ func (rt *Runtime) cleanupEvidence(logger *slog.Logger, l *ListConfig, messageID
 			if m == nil || !m.DiscardHeld {
 				continue
 			}
-			if err := rt.mailman[l.Mailman].Discard(ctx, l.Address, e.heldID); err != nil {
+			// Discards only if the request still holds this probe: Mailman
+			// reuses request ids.
+			ok, err := rt.mailman[l.Mailman].DiscardMessage(ctx, l.Address, e.heldID, messageID)
+			switch {
+			case err != nil:
 				logger.Warn("discarding held probe failed", "request_id", e.heldID, "err", err)
-			} else {
+			case ok:
 				logger.Debug("discarded held probe", "request_id", e.heldID, "message_id", messageID)
 			}
 		case e.account != "":

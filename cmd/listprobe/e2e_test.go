@@ -1,0 +1,451 @@
+package main
+
+// End-to-end tests against the real Postfix + Dovecot + Mailman 3 stack
+// that deploy/testbed/up.sh starts on loopback. Without it they skip, unless
+// CI=true, where a missing stack is a failure.
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/probe"
+)
+
+// testbed is what up.sh wrote into its env file.
+type testbed map[string]string
+
+func (tb testbed) get(t *testing.T, key string) string {
+	t.Helper()
+	v := tb["LISTPROBE_TESTBED_"+key]
+	if v == "" {
+		t.Fatalf("testbed env lacks LISTPROBE_TESTBED_%s", key)
+	}
+	return v
+}
+
+func (tb testbed) secret(t *testing.T, who string) string {
+	t.Helper()
+	b, err := os.ReadFile(tb.get(t, who+"_PASSWORD_FILE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func needTestbed(t *testing.T) testbed {
+	t.Helper()
+	file := os.Getenv("LISTPROBE_TESTBED_ENV")
+	if file == "" {
+		file = "/run/listprobe-testbed/env"
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but the real-stack testbed is not up (%v): run deploy/testbed/up.sh first", err)
+		}
+		t.Skipf("no real-stack testbed (%v); start it with sudo deploy/testbed/up.sh", err)
+	}
+	defer f.Close()
+	tb := testbed{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			tb[k] = strings.Trim(v, `"'`)
+		}
+	}
+	return tb
+}
+
+// e2eList is a fresh Mailman list for one test, with the testbed's member
+// and reader subscribed and its moderator as moderator, deleted at the end.
+type e2eList struct {
+	tb      testbed
+	address string
+	mm      *checks.Mailman
+	dir     string
+}
+
+func newE2EList(t *testing.T, tb testbed, settings map[string]any) *e2eList {
+	t.Helper()
+	mm := checks.NewMailman(checks.MailmanOptions{URL: tb.get(t, "MAILMAN_URL"), Username: tb.get(t, "MAILMAN_USER"), Password: tb.secret(t, "MAILMAN")})
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	if len(name) > 30 {
+		name = name[:30]
+	}
+	address := fmt.Sprintf("e2e-%s-%s@%s", name, hex.EncodeToString(suffix), tb.get(t, "LIST_DOMAIN"))
+	ctx := context.Background()
+	if err := mm.CreateList(ctx, address); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mm.DeleteList(context.Background(), address) })
+	for who, role := range map[string]string{"MEMBER": "member", "READER": "member", "MODERATOR": "moderator"} {
+		if err := mm.Subscribe(ctx, address, tb.get(t, who), role); err != nil {
+			t.Fatalf("subscribe %s: %v", who, err)
+		}
+	}
+	if len(settings) > 0 {
+		if err := mm.SetListConfig(ctx, address, settings); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &e2eList{tb: tb, address: address, mm: mm, dir: t.TempDir()}
+}
+
+// config writes a listprobe config for the list; extra is added to the
+// list's entry, mailman says whether the REST API is configured.
+func (l *e2eList) config(t *testing.T, timeout time.Duration, mailman bool, extra string) string {
+	t.Helper()
+	tb := l.tb
+	key := filepath.Join(l.dir, "signing.key")
+	os.WriteFile(key, []byte("e2e-signing-key-0123456789abcdef"), 0o600)
+	var b strings.Builder
+	fmt.Fprintf(&b, "global:\n  schedule: \"@every 1h\"\n  timeout: %s\n  signing_key_file: %s\n  poll_interval: 1s\naccounts:\n", timeout, key)
+	account := func(name, who string, smtp bool) {
+		fmt.Fprintf(&b, "  %s:\n    address: %s\n    cleanup: true\n", name, tb.get(t, who))
+		if smtp {
+			fmt.Fprintf(&b, "    smtp: { address: %q, tls: starttls, ca_file: %s, auth: plain, username: %s, password_file: %s }\n", tb.get(t, "SMTP"), tb.get(t, "CA_FILE"), tb.get(t, who), tb.get(t, who+"_PASSWORD_FILE"))
+		}
+		fmt.Fprintf(&b, "    imap: { address: %q, tls: starttls, ca_file: %s, username: %s, password_file: %s }\n", tb.get(t, "IMAP"), tb.get(t, "CA_FILE"), tb.get(t, who), tb.get(t, who+"_PASSWORD_FILE"))
+	}
+	account("member", "MEMBER", true)
+	account("reader", "READER", false)
+	account("moderator", "MODERATOR", false)
+	if mailman {
+		fmt.Fprintf(&b, "mailman:\n  testbed: { url: %q, username: %s, password_file: %s, discard_held: true, refresh: 1s }\n", tb.get(t, "MAILMAN_URL"), tb.get(t, "MAILMAN_USER"), tb.get(t, "MAILMAN_PASSWORD_FILE"))
+	}
+	fmt.Fprintf(&b, "lists:\n  - address: %s\n    poster: member\n    reader: reader\n    moderator: moderator\n", l.address)
+	if mailman {
+		b.WriteString("    mailman: testbed\n")
+	}
+	b.WriteString(extra)
+	file := filepath.Join(l.dir, "listprobe.yml")
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+type onceResult struct {
+	List      string   `json:"list"`
+	Outcome   string   `json:"outcome"`
+	Expected  string   `json:"expected"`
+	OK        bool     `json:"ok"`
+	Reason    string   `json:"reason"`
+	Evidence  string   `json:"evidence"`
+	Latency   *float64 `json:"latency_seconds"`
+	MessageID string   `json:"message_id"`
+	SentAt    string   `json:"sent_at"`
+}
+
+// once runs `listprobe once --output=json` and returns its exit code and
+// its one result.
+func (l *e2eList) once(t *testing.T, file string) (int, onceResult) {
+	t.Helper()
+	code, out, errOut := runCmd(t, "once", "--config.file="+file, "--output=json", "--log.level=warn")
+	var doc struct{ Results []onceResult }
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Results) != 1 {
+		t.Fatalf("once: exit %d, %v\nstdout: %s\nstderr: %s", code, err, out, errOut)
+	}
+	t.Logf("once: exit %d: %+v", code, doc.Results[0])
+	return code, doc.Results[0]
+}
+
+func wantE2E(t *testing.T, r onceResult, outcome, reason string) {
+	t.Helper()
+	if r.Outcome != outcome || !strings.Contains(r.Reason, reason) {
+		t.Fatalf("outcome %s (%q, evidence %q), want %s with reason containing %q", r.Outcome, r.Reason, r.Evidence, outcome, reason)
+	}
+}
+
+func TestE2EHealthyListDelivers(t *testing.T) {
+	tb := needTestbed(t)
+	l := newE2EList(t, tb, nil)
+	timeout := 60 * time.Second
+	code, r := l.once(t, l.config(t, timeout, true, ""))
+	wantE2E(t, r, "delivered", "")
+	if code != 0 || r.Latency == nil || *r.Latency >= timeout.Seconds() {
+		t.Errorf("exit %d, latency %v", code, r.Latency)
+	}
+}
+
+// The real incident, replayed: a setting makes Mailman hold every member post.
+func TestE2EIncidentDefaultMemberActionHold(t *testing.T) {
+	tb := needTestbed(t)
+	l := newE2EList(t, tb, nil)
+	file := l.config(t, 60*time.Second, false, "")
+	ctx := context.Background()
+	if err := l.mm.SetListConfig(ctx, l.address, map[string]any{"default_member_action": "hold"}); err != nil {
+		t.Fatal(err)
+	}
+	// Members subscribed before the change keep their own action: the
+	// incident is the list default applying to them.
+	for _, who := range []string{"MEMBER", "READER"} {
+		if err := l.mm.SetMemberModeration(ctx, l.address, tb.get(t, who), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, r := l.once(t, file)
+	wantE2E(t, r, "held", "The message comes from a moderated member")
+	if code != 1 {
+		t.Errorf("once exit %d, want 1", code)
+	}
+	if !strings.Contains(r.Evidence, "hold notice") {
+		t.Errorf("evidence %q: without mailman: configured the hold notice decides", r.Evidence)
+	}
+	if err := l.mm.SetListConfig(ctx, l.address, map[string]any{"default_member_action": "defer"}); err != nil {
+		t.Fatal(err)
+	}
+	code, r = l.once(t, file)
+	wantE2E(t, r, "delivered", "")
+	if code != 0 {
+		t.Errorf("once exit %d after the fix", code)
+	}
+}
+
+func TestE2EEmergencyModeration(t *testing.T) {
+	tb := needTestbed(t)
+	l := newE2EList(t, tb, map[string]any{"emergency": true})
+	_, r := l.once(t, l.config(t, 60*time.Second, false, ""))
+	wantE2E(t, r, "held", "mergency")
+}
+
+// With both notice settings off a hold is silent: only REST can tell.
+func TestE2ESilentHold(t *testing.T) {
+	tb := needTestbed(t)
+	l := newE2EList(t, tb, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false, "admin_immed_notify": false})
+	for _, who := range []string{"MEMBER", "READER"} {
+		l.mm.SetMemberModeration(context.Background(), l.address, tb.get(t, who), "")
+	}
+	_, r := l.once(t, l.config(t, 30*time.Second, true, ""))
+	wantE2E(t, r, "held", "moderated member")
+	if !strings.Contains(r.Evidence, "Mailman REST") {
+		t.Errorf("evidence %q, want the REST held queue", r.Evidence)
+	}
+	// Without REST nothing can see it: lost, never delivered.
+	_, r = l.once(t, l.config(t, 10*time.Second, false, ""))
+	wantE2E(t, r, "lost", "")
+}
+
+func TestE2EMemberActionRejectAndDiscard(t *testing.T) {
+	tb := needTestbed(t)
+	l := newE2EList(t, tb, nil)
+	file := l.config(t, 30*time.Second, false, "")
+	ctx := context.Background()
+	if err := l.mm.SetMemberModeration(ctx, l.address, tb.get(t, "MEMBER"), "reject"); err != nil {
+		t.Fatal(err)
+	}
+	_, r := l.once(t, file)
+	wantE2E(t, r, "rejected", "")
+	if r.Reason == "" {
+		t.Error("rejected without the notice's reason")
+	}
+	if err := l.mm.SetMemberModeration(ctx, l.address, tb.get(t, "MEMBER"), "discard"); err != nil {
+		t.Fatal(err)
+	}
+	_, r = l.once(t, l.config(t, 10*time.Second, false, ""))
+	wantE2E(t, r, "lost", "")
+}
+
+func TestE2EDefaultMemberActionReject(t *testing.T) {
+	tb := needTestbed(t)
+	l := newE2EList(t, tb, map[string]any{"default_member_action": "reject"})
+	for _, who := range []string{"MEMBER", "READER"} {
+		l.mm.SetMemberModeration(context.Background(), l.address, tb.get(t, who), "")
+	}
+	_, r := l.once(t, l.config(t, 30*time.Second, false, ""))
+	wantE2E(t, r, "rejected", "")
+}
+
+// After max_autoresponses_per_day (10) hold notices Mailman sends one "Last
+// autoresponse notification for today" and then nothing: REST still tells.
+func TestE2ENoticeCap(t *testing.T) {
+	tb := needTestbed(t)
+	l := newE2EList(t, tb, map[string]any{"default_member_action": "hold"})
+	l.mm.SetMemberModeration(context.Background(), l.address, tb.get(t, "MEMBER"), "")
+	cfg, err := probe.LoadFile(l.config(t, 30*time.Second, true, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := probe.NewMetrics()
+	metrics.Configure(cfg)
+	rt := probe.NewRuntime(cfg, metrics, probe.NewHistory(20, 20), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rt.Start(context.Background())
+	defer rt.Stop()
+	list := rt.List(l.address)
+	for i := 1; i <= 12; i++ {
+		r := rt.Probe(context.Background(), list)
+		if r.Outcome != probe.Held {
+			t.Fatalf("probe %d: %s (%s)", i, r.Outcome, r.Reason)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for rt.NoticeLimit(l.address).IsZero() {
+		if time.Now().After(deadline) {
+			t.Fatal("the 'Last autoresponse notification for today' notice was not recognised")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n, err := testutil.GatherAndCount(metrics.Registry, "listprobe_notice_limit_reached_timestamp_seconds"); err != nil || n != 1 {
+		t.Errorf("notice limit metric: %d %v", n, err)
+	}
+}
+
+// Cleanup discards held probes through REST and deletes delivered copies,
+// and touches nothing else.
+func TestE2ECleanupTouchesOnlyProbes(t *testing.T) {
+	tb := needTestbed(t)
+	l := newE2EList(t, tb, nil)
+	ctx := context.Background()
+	outsider := tb.get(t, "OUTSIDER")
+	submit := func(to, subject string) string {
+		msgID := fmt.Sprintf("<ordinary-%d@example.test>", time.Now().UnixNano())
+		raw := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: %s\r\nDate: %s\r\n\r\nAn ordinary message.\r\n", outsider, to, subject, msgID, time.Now().Format(time.RFC1123Z))
+		pw := tb.secret(t, "OUTSIDER")
+		_, err := checks.Submit(ctx, &checks.SubmitOptions{Address: tb.get(t, "SMTP"), TLS: checks.TLSNone, Auth: func() sasl.Client { return sasl.NewPlainClient("", outsider, pw) }}, outsider, []string{to}, []byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msgID
+	}
+	// A non-member's post is held (default_nonmember_action=hold).
+	othersPost := submit(l.address, "a question from a non-member")
+	waitHeld := func(msgID string) bool {
+		held, err := l.mm.Held(ctx, l.address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range held {
+			if strings.Trim(h.MessageID, "<>") == strings.Trim(msgID, "<>") {
+				return true
+			}
+		}
+		return false
+	}
+	waitUntil(t, 30*time.Second, "the non-member post held", func() bool { return waitHeld(othersPost) })
+	ordinary := submit(tb.get(t, "READER"), "lunch?")
+	waitUntil(t, 30*time.Second, "the ordinary message in the reader's mailbox", func() bool { return len(imapSearch(t, tb, "READER", ordinary)) == 1 })
+
+	// A delivered probe: its copy is deleted, the ordinary message stays.
+	file := l.config(t, 60*time.Second, true, "")
+	_, r := l.once(t, file)
+	wantE2E(t, r, "delivered", "")
+	waitUntil(t, 30*time.Second, "the probe copy deleted", func() bool { return len(imapSearch(t, tb, "READER", r.MessageID)) == 0 })
+	if n := len(imapSearch(t, tb, "READER", ordinary)); n != 1 {
+		t.Errorf("the ordinary message is gone (%d left)", n)
+	}
+	// A held probe is discarded through REST; the other held post stays.
+	l.mm.SetMemberModeration(ctx, l.address, tb.get(t, "MEMBER"), "hold")
+	_, r = l.once(t, file)
+	wantE2E(t, r, "held", "")
+	if waitHeld(r.MessageID) {
+		t.Error("the held probe is still in the moderation queue")
+	}
+	if !waitHeld(othersPost) {
+		t.Error("the non-member's held post was touched")
+	}
+}
+
+// The moderation settings show as metrics before any probe is sent.
+func TestE2EModerationMetricsFollowSettings(t *testing.T) {
+	tb := needTestbed(t)
+	l := newE2EList(t, tb, nil)
+	cfg, err := probe.LoadFile(l.config(t, 30*time.Second, true, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := probe.NewMetrics()
+	metrics.Configure(cfg)
+	rt := probe.NewRuntime(cfg, metrics, probe.NewHistory(1, 1), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rt.Start(context.Background())
+	defer rt.Stop()
+	gauge := func(name, action string) float64 {
+		mfs, err := metrics.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				match := true
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == "action" && lp.GetValue() != action {
+						match = false
+					}
+				}
+				if match {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+		return -1
+	}
+	waitUntil(t, 20*time.Second, "default_member_action defer", func() bool { return gauge("listprobe_mailman_default_member_action", "defer") == 1 })
+	if gauge("listprobe_mailman_emergency", "") != 0 || gauge("listprobe_mailman_up", "") != 1 {
+		t.Error("emergency or up wrong at start")
+	}
+	if err := l.mm.SetListConfig(context.Background(), l.address, map[string]any{"default_member_action": "hold", "emergency": true}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 20*time.Second, "default_member_action hold", func() bool {
+		return gauge("listprobe_mailman_default_member_action", "hold") == 1 && gauge("listprobe_mailman_default_member_action", "defer") == 0
+	})
+	waitUntil(t, 20*time.Second, "emergency 1", func() bool { return gauge("listprobe_mailman_emergency", "") == 1 })
+	if err := l.mm.SetMemberModeration(context.Background(), l.address, tb.get(t, "MEMBER"), "reject"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 20*time.Second, "member moderation reject", func() bool { return gauge("listprobe_mailman_member_moderation_action", "reject") == 1 })
+}
+
+// imapSearch returns the UIDs of messages in who's INBOX with this
+// Message-ID, looked up read-only (EXAMINE) so that nothing is marked.
+func imapSearch(t *testing.T, tb testbed, who, messageID string) []imap.UID {
+	t.Helper()
+	c, err := imapclient.DialInsecure(tb.get(t, "IMAP"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(tb.get(t, who), tb.secret(t, who)).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: strings.Trim(messageID, "<>")}}}, nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data.AllUIDs()
+}
+
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
