@@ -697,7 +697,9 @@ func (m *Mailbox) fetchNew(s *mailboxSession) error {
 	}
 	slices.Sort(uids)
 	uids = slices.Compact(uids)
-	m.log.Debug("imap new UIDs", "from", m.next, "uids", uids)
+	if len(uids) > 0 {
+		m.log.Debug("imap new messages", "from_uid", m.next, "count", len(uids))
+	}
 	err = m.deliver(s, uids, false, func(uid imap.UID) { m.next = max(m.next, uid+1) })
 	if err != nil {
 		return err
