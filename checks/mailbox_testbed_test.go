@@ -1,0 +1,214 @@
+package checks
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+)
+
+// These tests talk to the real Postfix + Dovecot testbed that
+// deploy/testbed/up.sh starts; they start nothing themselves. Without the
+// testbed they skip, except under CI=true, where they fail.
+
+// mailboxTestbedEnv returns the testbed's variables: from the environment
+// when LISTPROBE_TESTBED=1 is set there, otherwise from the file up.sh
+// wrote ($LISTPROBE_TESTBED_ENV or /run/listprobe-testbed/env).
+func mailboxTestbedEnv(t testing.TB) map[string]string {
+	t.Helper()
+	missing := func(format string, args ...any) {
+		t.Helper()
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but the real-stack testbed is not usable (run deploy/testbed/up.sh): "+format, args...)
+		}
+		t.Skipf("real-stack testbed not usable (deploy/testbed/up.sh): "+format, args...)
+	}
+	env := map[string]string{}
+	if os.Getenv("LISTPROBE_TESTBED") == "1" && os.Getenv("LISTPROBE_TESTBED_IMAP") != "" {
+		for _, kv := range os.Environ() {
+			if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "LISTPROBE_TESTBED") {
+				env[k] = v
+			}
+		}
+	} else {
+		path := os.Getenv("LISTPROBE_TESTBED_ENV")
+		if path == "" {
+			path = "/run/listprobe-testbed/env"
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			missing("%v", err)
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "="); ok && !strings.HasPrefix(k, "#") {
+				env[k] = v
+			}
+		}
+		if err := sc.Err(); err != nil {
+			t.Fatalf("reading %s: %v", path, err)
+		}
+	}
+	for _, key := range []string{"LISTPROBE_TESTBED_IMAP", "LISTPROBE_TESTBED_SMTP"} {
+		conn, err := net.DialTimeout("tcp", env[key], 5*time.Second)
+		if err != nil {
+			missing("%s (%q) does not answer: %v", key, env[key], err)
+		}
+		conn.Close()
+	}
+	return env
+}
+
+// mailboxTestbedSecret reads the password file that env names under key.
+func mailboxTestbedSecret(t testing.TB, env map[string]string, key string) string {
+	t.Helper()
+	b, err := os.ReadFile(env[key])
+	if err != nil {
+		t.Fatalf("testbed secret %s: %v", key, err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// mailboxTestbedTLS trusts the testbed's self-signed certificate.
+func mailboxTestbedTLS(t testing.TB, env map[string]string) *tls.Config {
+	t.Helper()
+	pem, err := os.ReadFile(env["LISTPROBE_TESTBED_CA_FILE"])
+	if err != nil {
+		t.Fatalf("testbed CA: %v", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatalf("no certificate in %s", env["LISTPROBE_TESTBED_CA_FILE"])
+	}
+	return &tls.Config{RootCAs: roots, ServerName: env["LISTPROBE_TESTBED_TLS_SERVER_NAME"]}
+}
+
+// The whole path through real servers: Submit to Postfix over STARTTLS with
+// AUTH, Dovecot delivers, Mailbox (IDLE over STARTTLS) reports the message
+// without setting \Seen, and Delete removes it with UID EXPUNGE.
+func TestMailboxTestbedSeesMessageSubmittedThroughPostfix(t *testing.T) {
+	env := mailboxTestbedEnv(t)
+	tlsConfig := mailboxTestbedTLS(t, env)
+	reader, member := env["LISTPROBE_TESTBED_READER"], env["LISTPROBE_TESTBED_MEMBER"]
+	readerPassword := mailboxTestbedSecret(t, env, "LISTPROBE_TESTBED_READER_PASSWORD_FILE")
+	memberPassword := mailboxTestbedSecret(t, env, "LISTPROBE_TESTBED_MEMBER_PASSWORD_FILE")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	up := make(chan error, 100)
+	m := NewMailbox(MailboxOptions{
+		Address:   env["LISTPROBE_TESTBED_IMAP"],
+		TLS:       TLSStartTLS,
+		TLSConfig: tlsConfig,
+		Username:  reader,
+		Password:  readerPassword,
+		OnState: func(isUp bool, err error) {
+			if isUp {
+				up <- nil
+			} else if err != nil {
+				up <- err
+			}
+		},
+	})
+	msgs, unsubscribe := m.Subscribe()
+	defer unsubscribe()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { m.Run(runCtx); close(done) }()
+	defer func() { stop(); <-done }()
+	select {
+	case err := <-up:
+		if err != nil {
+			t.Fatalf("mailbox session: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("mailbox session never came up")
+	}
+	if m.polling.Load() {
+		t.Error("Dovecot offers IDLE, yet the session polls")
+	}
+
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	subject := "mailbox testbed " + hex.EncodeToString(rnd[:])
+	msg := "From: " + member + "\r\nTo: " + reader + "\r\nSubject: " + subject +
+		"\r\nMessage-ID: <" + hex.EncodeToString(rnd[:]) + "@example.test>\r\n\r\nA test of listprobe's checks package.\r\n"
+	sub, err := Submit(ctx, &SubmitOptions{
+		Address:   env["LISTPROBE_TESTBED_SMTP"],
+		TLS:       TLSStartTLS,
+		TLSConfig: tlsConfig,
+		Auth:      func() sasl.Client { return sasl.NewPlainClient("", member, memberPassword) },
+	}, member, []string{reader}, []byte(msg))
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	if !strings.HasPrefix(sub.Reply, "250 ") {
+		t.Errorf("Reply = %q", sub.Reply)
+	}
+
+	var got Message
+	for got.UID == 0 {
+		select {
+		case msg := <-msgs:
+			if msg.Header.Get("Subject") == subject {
+				got = msg
+			}
+		case <-ctx.Done():
+			t.Fatal("the submitted message never showed up in the reader's mailbox")
+		}
+	}
+	if from := got.Header.Get("From"); from != member {
+		t.Errorf("From = %q", from)
+	}
+
+	other, err := imapclient.DialStartTLS(env["LISTPROBE_TESTBED_IMAP"], &imapclient.Options{TLSConfig: tlsConfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Login(reader, readerPassword).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	uidFlags := func() ([]imap.Flag, bool) {
+		bufs, err := other.Fetch(imap.UIDSetNum(imap.UID(got.UID)), &imap.FetchOptions{UID: true, Flags: true}).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range bufs {
+			if b.UID == imap.UID(got.UID) {
+				return b.Flags, true
+			}
+		}
+		return nil, false
+	}
+	if flags, ok := uidFlags(); !ok || slices.Contains(flags, imap.FlagSeen) {
+		t.Errorf("message present %v with flags %v: want present, without \\Seen", ok, flags)
+	}
+
+	if err := m.Delete(ctx, got.UIDValidity, got.UID); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if err := other.Noop().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := uidFlags(); ok {
+		t.Errorf("UID %d is still there after Delete", got.UID)
+	}
+}
