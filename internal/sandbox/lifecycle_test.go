@@ -1,0 +1,58 @@
+package sandbox
+
+import (
+	"runtime"
+	"testing"
+	"time"
+)
+
+func TestCloseLeavesNoGoroutineBehind(t *testing.T) {
+	// Let goroutines of earlier tests (clients closed in their cleanups)
+	// finish before taking the baseline.
+	time.Sleep(100 * time.Millisecond)
+	baseline := runtime.NumGoroutine()
+
+	opts := DemoOptions()
+	opts.Lists[2].Delay = time.Hour // a delayed copy still pending at Close
+	w, err := Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSubmitAsMember(t, w, DemoSlow, sandboxPost(DemoMember, DemoSlow, "pending", "<pending@example.org>"))
+	mustSubmitAsMember(t, w, DemoModerated, sandboxPost(DemoMember, DemoModerated, "held", "<held@example.org>"))
+	mustSubmitAsMember(t, w, DemoHealthy, sandboxPost(DemoMember, DemoHealthy, "copy", "<copy@example.org>"))
+	waitInbox(t, w, DemoReader, DemoReaderPassword, 1)
+	// A client that stays connected and idling when the world closes.
+	c := sandboxIMAPLogin(t, w.IMAPAddr, DemoMember, DemoMemberPassword, nil)
+	if _, err := c.Idle(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.StopIMAP(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.StartIMAP(); err != nil {
+		t.Fatal(err)
+	}
+	c2 := sandboxIMAPLogin(t, w.IMAPAddr, DemoMember, DemoMemberPassword, nil)
+	if _, err := c2.Idle(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []interface{ Close() error }{c, c2} {
+		cl.Close()
+	}
+	<-c.Closed()
+	<-c2.Closed()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > baseline {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("%d goroutines after Close, %d before Start:\n%s", runtime.NumGoroutine(), baseline, buf[:n])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
