@@ -182,3 +182,18 @@ func wantSMTPCode(t *testing.T, err error, code int, enhanced smtp.EnhancedCode)
 		t.Fatalf("SMTP reply %d %v %q, want %d %v", se.Code, se.EnhancedCode, se.Message, code, enhanced)
 	}
 }
+
+// drainSandboxQueue returns once the list runner has processed every post
+// submitted so far: it queues a marker behind them and waits for it.
+func drainSandboxQueue(t *testing.T, w *World) {
+	t.Helper()
+	done := make(chan struct{})
+	if !w.enqueue(func() { close(done) }) {
+		t.Fatal("world is closed")
+	}
+	select {
+	case <-done:
+	case <-time.After(waitTimeout):
+		t.Fatal("list runner did not drain its queue")
+	}
+}
