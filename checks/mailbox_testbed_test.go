@@ -16,6 +16,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-sasl"
 )
 
@@ -116,6 +117,8 @@ func TestMailboxTestbedSeesMessageSubmittedThroughPostfix(t *testing.T) {
 		TLSConfig: tlsConfig,
 		Username:  reader,
 		Password:  readerPassword,
+		WantBody:  func(h mail.Header) bool { return strings.HasPrefix(h.Get("Subject"), "mailbox testbed ") },
+		BodyLimit: 16,
 		OnState: func(isUp bool, err error) {
 			if isUp {
 				up <- nil
@@ -173,6 +176,9 @@ func TestMailboxTestbedSeesMessageSubmittedThroughPostfix(t *testing.T) {
 	}
 	if from := got.Header.Get("From"); from != member {
 		t.Errorf("From = %q", from)
+	}
+	if string(got.Body) != "A test of listpr" || !got.Truncated {
+		t.Errorf("Body = %q, Truncated = %v; want the first 16 bytes, truncated", got.Body, got.Truncated)
 	}
 
 	other, err := imapclient.DialStartTLS(env["LISTPROBE_TESTBED_IMAP"], &imapclient.Options{TLSConfig: tlsConfig})
