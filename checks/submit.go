@@ -33,7 +33,9 @@ type SubmitOptions struct {
 	// Auth returns a fresh SASL client for one conversation; nil means no
 	// authentication.
 	Auth func() sasl.Client
-	// LocalName is the EHLO name. Default "localhost".
+	// LocalName is the EHLO name. Default "localhost". With TLSStartTLS it
+	// names the client in the EHLO over TLS only: go-smtp says "localhost"
+	// in the EHLO that precedes STARTTLS.
 	LocalName string
 }
 
