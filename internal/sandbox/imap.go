@@ -49,15 +49,23 @@ func (w *World) startIMAP(addr string, noIdle bool) (*imapService, error) {
 		svc.active++
 		svc.mu.Unlock()
 	}
+	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}}
+	if noIdle {
+		// IMAP4rev2 implies IDLE: announce IMAP4rev1 and the extensions
+		// of IMAP4rev2 the memory server implements, and hide IDLE.
+		caps = imap.CapSet{imap.CapIMAP4rev1: {}}
+		for _, c := range []imap.Cap{imap.CapNamespace, imap.CapUIDPlus, imap.CapESearch, imap.CapSearchRes,
+			imap.CapListExtended, imap.CapListStatus, imap.CapMove, imap.CapStatusSize} {
+			caps[c] = struct{}{}
+		}
+		svc.ln.wrap = func(c net.Conn) net.Conn { return newNoIdleConn(c) }
+	}
 	svc.srv = imapserver.New(&imapserver.Options{
 		NewSession: func(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			sess := w.mem.NewSession().(imapserver.SessionIMAP4rev2)
 			return &countedSession{SessionIMAP4rev2: sess, svc: svc, noIdle: noIdle}, nil, nil
 		},
-		Caps: imap.CapSet{
-			imap.CapIMAP4rev1: {},
-			imap.CapIMAP4rev2: {},
-		},
+		Caps:         caps,
 		Logger:       slogPrintf{w.log},
 		InsecureAuth: true, // loopback only, no TLS
 	})

@@ -103,10 +103,11 @@ type Account struct {
 type Options struct {
 	Accounts []Account
 	Lists    []List
-	// NoIdle makes the IMAP server refuse IDLE, so clients must poll. The
-	// IMAP server library acknowledges IDLE with a continuation request
-	// before the session can refuse it, so a client sees the refusal (a
-	// tagged NO) when it ends the IDLE with DONE, and no update in between.
+	// NoIdle makes the IMAP server one without the IDLE extension, so
+	// clients must poll: IDLE is absent from its capabilities (IMAP4rev2,
+	// which implies IDLE, is not announced either) and an IDLE command is
+	// answered "BAD Unknown command" at once. (The session's Idle also
+	// refuses, should a command reach it.) Default: IDLE works.
 	NoIdle bool
 	// MaxAutoresponsesPerDay is Mailman's [mta] max_autoresponses_per_day:
 	// how many hold notices one poster gets from one list per day before a

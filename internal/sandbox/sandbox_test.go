@@ -363,25 +363,35 @@ func TestMailToAccountGoesToItsInbox(t *testing.T) {
 	}
 }
 
-func TestNoIdleRefusesIdleAndPollingStillWorks(t *testing.T) {
+func TestNoIdleServerHasNoIdleAndPollingWorks(t *testing.T) {
 	opts := DemoOptions()
 	opts.NoIdle = true
 	w := startSandboxWorld(t, opts)
 	c := sandboxIMAPLogin(t, w.IMAPAddr, DemoReader, DemoReaderPassword, nil)
-	idle, err := c.Idle()
+	caps, err := c.Capability().Wait()
 	if err != nil {
-		t.Fatalf("IDLE: %v", err) // refused only when it ends, see Options.NoIdle
+		t.Fatal(err)
 	}
-	if err := idle.Close(); err != nil {
-		t.Fatalf("IDLE DONE: %v", err)
+	if caps.Has(imap.CapIdle) || caps.Has(imap.CapIMAP4rev2) {
+		t.Errorf("capabilities %v announce IDLE", caps)
 	}
-	err = idle.Wait()
+	if !caps.Has(imap.CapUIDPlus) || !caps.Has(imap.CapMove) {
+		t.Errorf("capabilities %v lack UIDPLUS or MOVE", caps)
+	}
+	if c.Caps().Has(imap.CapIdle) {
+		t.Errorf("the client learnt IDLE from the LOGIN response: %v", c.Caps())
+	}
+	// A client that tries anyway is refused at once.
+	_, err = c.Idle()
 	var ie *imap.Error
-	if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo {
-		t.Fatalf("IDLE ended with %v, want a NO response", err)
+	if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeBad {
+		t.Fatalf("IDLE returned %v, want a BAD response", err)
 	}
-	// The session is still usable: polling sees new mail.
-	if err := w.Append(DemoReader, sandboxPost(DemoMember, DemoReader, "polled", "<p@example.org>")); err != nil {
+	// The session is still usable: polling sees new mail, and literals
+	// that look like IDLE or capabilities pass untouched.
+	tricky := sandboxPost(DemoMember, DemoReader, "polled", "<p@example.org>")
+	tricky = append(tricky, []byte("a1 IDLE\r\n* CAPABILITY IMAP4rev1 IDLE\r\n")...)
+	if err := w.Append(DemoReader, tricky); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Noop().Wait(); err != nil {
@@ -389,6 +399,27 @@ func TestNoIdleRefusesIdleAndPollingStillWorks(t *testing.T) {
 	}
 	if n := c.Mailbox().NumMessages; n != 1 {
 		t.Errorf("NOOP sees %d messages, want 1", n)
+	}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(msgs[0].BodySection[0].Bytes, tricky) {
+		t.Errorf("message altered on its way through:\n%q\nwant\n%q", msgs[0].BodySection[0].Bytes, tricky)
+	}
+	// APPEND from the client with the same bytes arrives intact too.
+	cmd := c.Append("INBOX", int64(len(tricky)), nil)
+	cmd.Write(tricky)
+	cmd.Close()
+	if _, err := cmd.Wait(); err != nil {
+		t.Fatalf("APPEND: %v", err)
+	}
+	stored, err := w.Messages(DemoReader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 2 || !bytes.Equal(stored[1].Raw, tricky) {
+		t.Errorf("appended message altered")
 	}
 }
 

@@ -205,6 +205,9 @@ type trackingListener struct {
 	// onAccept, if set, is called for each accepted connection before it
 	// is handed to the server.
 	onAccept func()
+	// wrap, if set, wraps each accepted connection before it is handed to
+	// the server.
+	wrap func(net.Conn) net.Conn
 }
 
 func newTrackingListener(ln net.Listener) *trackingListener {
@@ -228,6 +231,9 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 		l.onAccept()
 	}
 	l.mu.Unlock()
+	if l.wrap != nil {
+		return l.wrap(tc), nil
+	}
 	return tc, nil
 }
 
