@@ -60,6 +60,8 @@ install_packages() {
 		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 		chmod 755 /usr/sbin/policy-rc.d
 		own_policy=1
+		# Do not leave it behind if the install is interrupted.
+		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 	fi
 	local apt="apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold"
 	# apt-get update only when the package lists are missing or stale (the
@@ -69,7 +71,10 @@ install_packages() {
 		apt-get update -q >>"$LOG/apt.log" 2>&1 || { [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d; die "apt-get update failed, see $LOG/apt.log"; }
 		$apt $missing >>"$LOG/apt.log" 2>&1 || { [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d; die "apt-get install failed, see $LOG/apt.log"; }
 	fi
-	[ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
+	if [ -n "$own_policy" ]; then
+		rm -f /usr/sbin/policy-rc.d
+		trap - EXIT
+	fi
 	return 0
 }
 
@@ -210,8 +215,8 @@ alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 # wait_port PORT NAME: wait until something accepts on 127.0.0.1:PORT.
 wait_port() {
-	local i
-	for i in $(seq 1 300); do
+	local deadline=$((SECONDS + 120))
+	while [ "$SECONDS" -lt "$deadline" ]; do
 		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
 		sleep 0.1
 	done
@@ -295,10 +300,16 @@ start_mailman() {
 			</dev/null >>"$LOG/mailman-start.log" 2>&1) || die "mailman start failed, see $LOG/mailman-start.log"
 	fi
 	local i pid
-	for i in $(seq 1 300); do alive "$pidfile" && break; sleep 0.1; done
+	for i in $(seq 1 600); do alive "$pidfile" && break; sleep 0.1; done
+	alive "$pidfile" || die "mailman master did not start, see $LOG/mailman-start.log"
 	pid=$(cat "$pidfile")
-	for i in $(seq 1 600); do runners_started "$pid" && break; sleep 0.1; done
-	runners_started "$pid" || die "mailman runners did not all start, see /var/log/mailman3/mailman.log"
+	# About 2s on an idle machine, but a minute on a loaded 2-core one.
+	local deadline=$((SECONDS + 300))
+	until runners_started "$pid"; do
+		[ "$SECONDS" -lt "$deadline" ] || die "mailman runners did not all start within 300s, see /var/log/mailman3/mailman.log"
+		alive "$pidfile" || die "mailman master exited, see /var/log/mailman3/mailman.log and $LOG/mailman-start.log"
+		sleep 0.1
+	done
 	wait_port "$REST_PORT" "mailman REST"
 	wait_port 8024 "mailman LMTP"
 	banner 8024 '^220 ' "mailman LMTP"
@@ -309,7 +320,8 @@ stop_mailman() {
 	alive "$pidfile" || return 0
 	pid=$(cat "$pidfile")
 	kill -TERM "$pid"
-	for i in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	for i in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	! kill -0 "$pid" 2>/dev/null || die "mailman master $pid did not stop within 60s"
 }
 
 # --- Mailman content: domain, list, members, via REST -------------------------
@@ -318,18 +330,20 @@ rest() {
 	# rest METHOD PATH [curl args...]: prints the body, fails on HTTP >= 400.
 	local m=$1 p=$2
 	shift 2
-	curl -sS --fail-with-body -u "$REST_USER:$(cat "$SECRETS/mailman-rest")" \
+	# The credentials come from a 0600 file, not the command line (ps).
+	curl -sS --fail-with-body -K "$SECRETS/curl-rest" \
 		-X "$m" "http://127.0.0.1:$REST_PORT/3.1$p" "$@"
 }
 
 rest_status() {
-	curl -s -o /dev/null -w '%{http_code}' -u "$REST_USER:$(cat "$SECRETS/mailman-rest")" \
+	curl -s -o /dev/null -w '%{http_code}' -K "$SECRETS/curl-rest" \
 		"http://127.0.0.1:$REST_PORT/3.1$1"
 }
 
 populate_mailman() {
-	local i
-	for i in $(seq 1 100); do
+	(umask 077 && printf 'user = "%s:%s"\n' "$REST_USER" "$(cat "$SECRETS/mailman-rest")" >"$SECRETS/curl-rest")
+	local deadline=$((SECONDS + 60))
+	while [ "$SECONDS" -lt "$deadline" ]; do
 		[ "$(rest_status /system/versions)" = 200 ] && break
 		sleep 0.1
 	done
