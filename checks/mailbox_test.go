@@ -46,7 +46,8 @@ type mailboxTestServer struct {
 	refuseIdle bool
 	tlsConfig  *tls.Config // non-nil: implicit TLS
 
-	idleCalls atomic.Int64 // IDLE commands the server refused
+	idleCalls  atomic.Int64 // IDLE commands the server refused
+	stallFetch atomic.Bool  // FETCH hangs, like a server that stopped answering
 
 	mu   sync.Mutex
 	addr string
@@ -73,7 +74,10 @@ func startMailboxServer(t testing.TB, opts mailboxTestServerOptions) *mailboxTes
 	}
 	s := &mailboxTestServer{t: t, mem: mem, user: user, caps: caps, refuseIdle: opts.refuseIdle, tlsConfig: opts.tlsConfig, addr: "127.0.0.1:0"}
 	s.start()
-	t.Cleanup(s.stop)
+	t.Cleanup(func() {
+		s.stallFetch.Store(false)
+		s.stop()
+	})
 	return s
 }
 
@@ -113,6 +117,19 @@ func (s *mailboxPolledIdleSession) Idle(w *imapserver.UpdateWriter, stop <-chan 
 	}
 }
 
+// mailboxStallingSession hangs in FETCH while stall is set.
+type mailboxStallingSession struct {
+	imapserver.Session
+	stall *atomic.Bool
+}
+
+func (s *mailboxStallingSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	for s.stall.Load() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return s.Session.Fetch(w, numSet, options)
+}
+
 func (s *mailboxTestServer) start() {
 	s.t.Helper()
 	s.mu.Lock()
@@ -120,6 +137,7 @@ func (s *mailboxTestServer) start() {
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			sess := s.mem.NewSession()
+			sess = &mailboxStallingSession{Session: sess, stall: &s.stallFetch}
 			if s.refuseIdle {
 				sess = &mailboxNoIdleSession{Session: sess, calls: &s.idleCalls}
 			} else {
@@ -209,7 +227,7 @@ type mailboxTestState struct {
 
 // runTestMailbox starts a Mailbox for the server's INBOX in clear text, with
 // short backoff, subscribed before Run so that nothing is missed.
-func runTestMailbox(t *testing.T, addr string, edit func(*MailboxOptions)) *mailboxTestRun {
+func runTestMailbox(t *testing.T, addr string, edit func(*MailboxOptions), tune ...func(*Mailbox)) *mailboxTestRun {
 	t.Helper()
 	r := &mailboxTestRun{states: make(chan mailboxTestState, 1000)}
 	opts := MailboxOptions{
@@ -234,6 +252,9 @@ func runTestMailbox(t *testing.T, addr string, edit func(*MailboxOptions)) *mail
 	}
 	r.m = NewMailbox(opts)
 	r.m.backoffMin, r.m.backoffMax = 10*time.Millisecond, 50*time.Millisecond
+	for _, f := range tune {
+		f(r.m)
+	}
 	msgs, cancelSub := r.m.Subscribe()
 	r.msgs = msgs
 
@@ -435,6 +456,22 @@ func TestMailboxReconnectsAfterServerRestartAndReportsWhatArrivedMeanwhile(t *te
 	if total, unseen := srv.unseen(t); total != 4 || unseen != 4 {
 		t.Errorf("%d of %d messages unseen", unseen, total)
 	}
+}
+
+func TestMailboxGivesUpOnAServerThatStopsAnswering(t *testing.T) {
+	srv := startMailboxServer(t, mailboxTestServerOptions{})
+	r := runTestMailbox(t, srv.address(), nil, func(m *Mailbox) { m.cmdTimeout = 200 * time.Millisecond })
+	r.waitState(t, true)
+
+	srv.stallFetch.Store(true)
+	srv.deliver(t, mailboxTestMessage("while stalled", "x\r\n"), nil)
+	err := r.waitState(t, false)
+	if err == nil || !strings.Contains(err.Error(), "no answer within") || !strings.Contains(err.Error(), srv.address()) {
+		t.Fatalf("OnState(false, %v): want a timeout naming the server", err)
+	}
+	srv.stallFetch.Store(false)
+	r.waitState(t, true)
+	r.expectSubjects(t, "while stalled")
 }
 
 func TestMailboxDeleteRemovesExactlyTheNamedUIDs(t *testing.T) {
