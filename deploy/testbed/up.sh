@@ -369,6 +369,47 @@ populate_mailman() {
 	done
 }
 
+# write_config writes a listprobe configuration that probes the testbed's
+# list, for trying listprobe by hand (listprobe once --config.file=...).
+write_config() {
+	secret signing-key >/dev/null
+	local cfg=$STATE/listprobe.yml acct
+	{
+		cat <<-EOF
+			# listprobe configuration for the testbed (written by deploy/testbed/up.sh).
+			global:
+			  schedule: "@every 1m"
+			  timeout: 30s
+			  signing_key_file: $SECRETS/signing-key
+			accounts:
+		EOF
+		for acct in member reader moderator; do
+			cat <<-EOF
+				  $acct:
+				    address: $acct@$MAIL_DOMAIN
+				    cleanup: true
+			EOF
+			[ "$acct" = member ] && cat <<-EOF
+				    smtp: { address: "127.0.0.1:587", tls: starttls, ca_file: $STATE/tls/cert.pem, auth: plain, username: $acct@$MAIL_DOMAIN, password_file: $SECRETS/$acct }
+			EOF
+			cat <<-EOF
+				    imap: { address: "127.0.0.1:143", tls: starttls, ca_file: $STATE/tls/cert.pem, username: $acct@$MAIL_DOMAIN, password_file: $SECRETS/$acct }
+			EOF
+		done
+		cat <<-EOF
+			mailman:
+			  testbed: { url: "http://127.0.0.1:$REST_PORT/3.1", username: $REST_USER, password_file: $SECRETS/mailman-rest }
+			lists:
+			  - address: $LIST
+			    poster: member
+			    reader: reader
+			    moderator: moderator
+			    mailman: testbed
+		EOF
+	} >"$cfg.new"
+	mv "$cfg.new" "$cfg"
+}
+
 write_env() {
 	local env=$RUN/env tmp
 	tmp=$env.new
@@ -394,6 +435,8 @@ write_env() {
 		echo "LISTPROBE_TESTBED_MAILMAN_PASSWORD_FILE=$SECRETS/mailman-rest"
 		echo "LISTPROBE_TESTBED_MAILMAN_LOG=/var/log/mailman3/mailman.log"
 		echo "LISTPROBE_TESTBED_POSTFIX_LOG=$LOG/postfix.log"
+		echo "LISTPROBE_TESTBED_CONFIG=$STATE/listprobe.yml"
+		echo "LISTPROBE_TESTBED_SIGNING_KEY_FILE=$SECRETS/signing-key"
 	} >"$tmp"
 	mv "$tmp" "$env"
 	cat "$env"
@@ -416,5 +459,6 @@ start_dovecot
 start_postfix
 start_mailman
 populate_mailman
+write_config
 write_env
 say "up in $(awk -v a="$START_TIME" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')s"
