@@ -100,6 +100,16 @@ func LooksLikeNotice(h mail.Header) bool {
 // address or MAILER-DAEMON, Auto-Submitted, the manager's own header
 // fields), not by their words alone.
 func Classify(h mail.Header, body []byte) Evidence {
+	ev := classify(h, body)
+	ev.Reason = truncate(ev.Reason, maxReasonLen)
+	return ev
+}
+
+// maxReasonLen bounds Evidence.Reason: real reasons are a line or two, and
+// the reason ends up in logs, JSON output and the status page.
+const maxReasonLen = 1000
+
+func classify(h mail.Header, body []byte) Evidence {
 	s := senderOf(h)
 	mt, params, _ := h.ContentType()
 	mt = strings.ToLower(mt)
@@ -393,7 +403,7 @@ func classifyMailman(h mail.Header, s sender, pb *parsedBody) (Evidence, bool) {
 // line indented by four spaces, and its wrapped continuation lines are not
 // indented. The block ends at the first blank line after it starts.
 func indentedReasons(rest string) string {
-	var reasons []string
+	var reasons [][]string
 	started := false
 	for _, line := range strings.Split(rest, "\n") {
 		if strings.TrimSpace(line) == "" {
@@ -403,16 +413,22 @@ func indentedReasons(rest string) string {
 			continue
 		}
 		if !started || line[0] == ' ' || line[0] == '\t' {
-			reasons = append(reasons, strings.TrimSpace(line))
+			reasons = append(reasons, []string{strings.TrimSpace(line)})
 		} else {
-			reasons[len(reasons)-1] += "\n" + strings.TrimSpace(line)
+			reasons[len(reasons)-1] = append(reasons[len(reasons)-1], strings.TrimSpace(line))
 		}
 		started = true
 	}
-	for i := range reasons {
-		reasons[i] = unwrap(reasons[i])
+	return joinReasons(reasons)
+}
+
+// joinReasons unwraps each reason's lines and joins the reasons with "; ".
+func joinReasons(reasons [][]string) string {
+	out := make([]string, len(reasons))
+	for i, lines := range reasons {
+		out[i] = unwrap(strings.Join(lines, "\n"))
 	}
-	return strings.Join(reasons, "; ")
+	return strings.Join(out, "; ")
 }
 
 // lineReasons reads the reasons of Mailman 3's rejection notice, one per
@@ -420,7 +436,7 @@ func indentedReasons(rest string) string {
 // long line that does not end a sentence, continues the reason before it
 // (Mailman wraps long reasons).
 func lineReasons(rest string) string {
-	var reasons []string
+	var reasons [][]string
 	prev := ""
 	for _, line := range strings.Split(rest, "\n") {
 		t := strings.TrimSpace(line)
@@ -431,16 +447,13 @@ func lineReasons(rest string) string {
 		first := t[0]
 		newReason := prev == "" || (first >= 'A' && first <= 'Z' && (len(prev) < 60 || strings.HasSuffix(prev, ".")))
 		if newReason || len(reasons) == 0 {
-			reasons = append(reasons, t)
+			reasons = append(reasons, []string{t})
 		} else {
-			reasons[len(reasons)-1] += "\n" + t
+			reasons[len(reasons)-1] = append(reasons[len(reasons)-1], t)
 		}
 		prev = t
 	}
-	for i := range reasons {
-		reasons[i] = unwrap(reasons[i])
-	}
-	return strings.Join(reasons, "; ")
+	return joinReasons(reasons)
 }
 
 // firstParagraph returns the first run of non-blank lines in rest.
@@ -891,8 +904,16 @@ func readAttached(data []byte, headersOnly bool) attachedMessage {
 func readReportBlocks(data []byte) []reportBlock {
 	var blocks []reportBlock
 	var cur reportBlock
+	var value []string // the lines of the last field of cur
+	flushField := func() {
+		if len(cur) > 0 && len(value) > 1 {
+			cur[len(cur)-1].value = strings.Join(value, " ")
+		}
+		value = nil
+	}
 	for _, line := range strings.Split(normalizeNL(string(data)), "\n") {
 		if strings.TrimSpace(line) == "" {
+			flushField()
 			if len(cur) > 0 {
 				blocks = append(blocks, cur)
 				cur = nil
@@ -900,15 +921,18 @@ func readReportBlocks(data []byte) []reportBlock {
 			continue
 		}
 		if (line[0] == ' ' || line[0] == '\t') && len(cur) > 0 {
-			cur[len(cur)-1].value += " " + strings.TrimSpace(line)
+			value = append(value, strings.TrimSpace(line))
 			continue
 		}
 		k, v, ok := strings.Cut(line, ":")
 		if !ok {
 			continue
 		}
+		flushField()
 		cur = append(cur, reportField{key: strings.ToLower(strings.TrimSpace(k)), value: strings.TrimSpace(v)})
+		value = []string{cur[len(cur)-1].value}
 	}
+	flushField()
 	if len(cur) > 0 {
 		blocks = append(blocks, cur)
 	}
