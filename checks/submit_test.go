@@ -78,13 +78,14 @@ type submitTestBackend struct {
 }
 
 type submitTestMessage struct {
+	helo string // the EHLO name in force at MAIL
 	from string
 	to   []string
 	data []byte
 }
 
 func (be *submitTestBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	s := &submitTestSession{be: be}
+	s := &submitTestSession{be: be, conn: c}
 	if be.username == "" {
 		return s, nil
 	}
@@ -98,8 +99,9 @@ func (be *submitTestBackend) snapshot() (mails int, received []submitTestMessage
 }
 
 type submitTestSession struct {
-	be  *submitTestBackend
-	cur submitTestMessage
+	be   *submitTestBackend
+	conn *smtp.Conn
+	cur  submitTestMessage
 }
 
 func (s *submitTestSession) Reset()        { s.cur = submitTestMessage{} }
@@ -116,6 +118,7 @@ func (s *submitTestSession) Mail(from string, opts *smtp.MailOptions) error {
 		return s.be.mailErr
 	}
 	s.cur.from = from
+	s.cur.helo = s.conn.Hostname()
 	return nil
 }
 
@@ -249,6 +252,9 @@ func TestSubmitDeliversOverSTARTTLSWithAuth(t *testing.T) {
 	got := received[0]
 	if got.from != "member@example.org" || len(got.to) != 1 || got.to[0] != "list@lists.example.org" {
 		t.Errorf("envelope = %q -> %q", got.from, got.to)
+	}
+	if got.helo != "probe.example.org" {
+		t.Errorf("EHLO name over TLS = %q, want LocalName", got.helo)
 	}
 	if string(got.data) != submitTestMsg {
 		t.Errorf("data = %q, want %q", got.data, submitTestMsg)
