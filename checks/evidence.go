@@ -504,8 +504,12 @@ func firstOriginal(pb *parsedBody) *attachedMessage {
 
 // classifyReport reads a multipart/report from a mail server.
 func classifyReport(h mail.Header, pb *parsedBody, reportType string) (Evidence, bool) {
-	if reportType == "disposition-notification" || (reportType == "" && len(pb.reports) == 0 && len(pb.mdn) > 0) {
+	switch {
+	case reportType == "disposition-notification" || (reportType == "" && len(pb.reports) == 0 && len(pb.mdn) > 0):
 		return classifyMDN(h, pb)
+	case reportType != "" && reportType != "delivery-status" && reportType != "global-delivery-status":
+		// Abuse feedback (ARF), TLS reports and the like are no bounces.
+		return Evidence{}, false
 	}
 	var failed []reportBlock
 	recipients := 0

@@ -366,6 +366,28 @@ func TestClassifyHumanQuotingANoticeIsUnrelated(t *testing.T) {
 	}
 }
 
+// TestClassifyReportOfAnotherType: a mail server's abuse feedback report
+// (RFC 5965) quotes the probe but is no bounce.
+func TestClassifyReportOfAnotherType(t *testing.T) {
+	tok := evidenceTokens["bouncepostfixunk"]
+	raw := "From: MAILER-DAEMON@mail.example.org\r\nAuto-Submitted: auto-generated\r\n" +
+		"Subject: FW: listprobe delivery test " + tok + "\r\n" +
+		"Content-Type: multipart/report; report-type=feedback-report; boundary=arf\r\n\r\n" +
+		"--arf\r\nContent-Type: text/plain\r\n\r\nThis is an email abuse report.\r\n" +
+		"--arf\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n\r\n" +
+		"--arf\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <" + tok + "@example.org>\r\n\r\nbody\r\n--arf--\r\n"
+	h, body := splitEvidenceFixture(t, []byte(raw))
+	if got := Classify(h, body); got.Kind != KindUnrelated {
+		t.Errorf("feedback report: %+v, want unrelated", got)
+	}
+	// The same report as a delivery status report is a bounce.
+	raw = strings.Replace(raw, "report-type=feedback-report", "report-type=delivery-status", 1)
+	h, body = splitEvidenceFixture(t, []byte(raw))
+	if got := Classify(h, body); got.Kind != KindBounce || !slices.Equal(got.Tokens, []string{tok}) {
+		t.Errorf("as a delivery status report: %+v, want a bounce naming %s", got, tok)
+	}
+}
+
 // TestClassifyNoticeWithoutBody covers a notice whose body was not fetched:
 // the kind still shows, but there is nothing to name the probe.
 func TestClassifyNoticeWithoutBody(t *testing.T) {

@@ -14,7 +14,11 @@ Python's email package as Mailman uses it:
   -bounces), the no-more-today notice from -owner; and the English templates
   list:user:notice:hold, list:admin:action:post, list:user:notice:rejected,
   list:user:notice:refuse, list:user:notice:no-more-today.
-  One hold notice uses the older 3.1/3.2 form (us-ascii, 7bit, no List-*).
+  Mailman 3.3.8 (the *-real-* files, captured from the testbed) writes
+  its notices in us-ascii, 7bit, with a plain subject; the utf-8/base64 form
+  is what UserNotification writes once it forces utf-8, as later code does,
+  and it checks that Classify decodes a body whose Content-Transfer-Encoding
+  field it was not given. One hold notice uses the 3.1/3.2 form (no List-*).
 - Mailman 2.1: Handlers/Hold.py (postheld.txt from -owner, postauth.txt
   moderator notice), Bouncer.BounceMessage, ListAdmin.__refuse (refuse.txt),
   MailList.autorespondToSender (nomoretoday.txt), CookHeaders
