@@ -1,0 +1,629 @@
+package deploy
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"go.yaml.in/yaml/v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	sigsyaml "sigs.k8s.io/yaml"
+)
+
+var update = flag.Bool("update", false, "rewrite kubernetes/prometheusrule.yaml from prometheus/alerts.yml")
+
+const (
+	alertsFile         = "prometheus/alerts.yml"
+	alertsTestFile     = "prometheus/alerts_test.yml"
+	prometheusRuleFile = "kubernetes/prometheusrule.yaml"
+	kustomizeDir       = "kubernetes"
+)
+
+// requireTool returns the path of a command line tool, skipping the test
+// when it is missing, except in CI (CI=true) where a missing tool is a
+// failure: the check would otherwise pass by not running.
+func requireTool(t *testing.T, name, debianPackage string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s not found (Debian package %s); CI must have it", name, debianPackage)
+	}
+	t.Skipf("%s not found (Debian package %s)", name, debianPackage)
+	return ""
+}
+
+func runCheckScript(t *testing.T, script string) string {
+	t.Helper()
+	cmd := exec.Command("bash", script)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, out.String())
+	}
+	return out.String()
+}
+
+func TestPromtoolChecksAndUnitTestsPass(t *testing.T) {
+	requireTool(t, "promtool", "prometheus")
+	out := runCheckScript(t, "prometheus/check.sh")
+	if !strings.Contains(out, "SUCCESS") {
+		t.Errorf("prometheus/check.sh printed no SUCCESS:\n%s", out)
+	}
+}
+
+func TestSystemdUnitVerifiesAndIsHardened(t *testing.T) {
+	requireTool(t, "systemd-analyze", "systemd")
+	out := runCheckScript(t, "systemd/check.sh")
+	i := strings.Index(out, "Overall exposure level")
+	if i < 0 {
+		t.Fatalf("systemd/check.sh printed no exposure level:\n%s", out)
+	}
+	t.Logf("systemd-analyze security: %s", strings.TrimSpace(strings.SplitN(out[i:], "\n", 2)[0]))
+}
+
+// ruleFile is the top level of a Prometheus rule file. Decoding it into the
+// operator's PrometheusRuleSpec checks it against the CRD's Go types too.
+func readAlertRules(t *testing.T) monitoringv1.PrometheusRuleSpec {
+	t.Helper()
+	raw, err := os.ReadFile(alertsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec monitoringv1.PrometheusRuleSpec
+	if err := sigsyaml.UnmarshalStrict(raw, &spec); err != nil {
+		t.Fatalf("%s: %v", alertsFile, err)
+	}
+	return spec
+}
+
+// prometheusRuleYAML is the PrometheusRule that carries alerts.yml: the
+// rules file indented under spec, comments and all, so that it reads the
+// same as the rules file.
+func prometheusRuleYAML(t *testing.T) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(alertsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	b.WriteString("# Generated from deploy/prometheus/alerts.yml by\n")
+	b.WriteString("#   go test ./deploy -run TestPrometheusRuleMatchesAlerts -update\n")
+	b.WriteString("# Do not edit: edit alerts.yml and regenerate.\n")
+	b.WriteString("apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: listprobe\nspec:\n")
+	for _, line := range strings.SplitAfter(string(raw), "\n") {
+		if strings.TrimSpace(line) == "" {
+			b.WriteString(strings.TrimLeft(line, " \t"))
+			continue
+		}
+		b.WriteString("  " + line)
+	}
+	return b.Bytes()
+}
+
+func TestPrometheusRuleMatchesAlerts(t *testing.T) {
+	if *update {
+		if err := os.WriteFile(prometheusRuleFile, prometheusRuleYAML(t), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile(prometheusRuleFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rule monitoringv1.PrometheusRule
+	if err := sigsyaml.UnmarshalStrict(raw, &rule); err != nil {
+		t.Fatalf("%s: %v", prometheusRuleFile, err)
+	}
+	want := readAlertRules(t)
+	if !reflect.DeepEqual(rule.Spec.Groups, want.Groups) {
+		t.Errorf("%s differs from %s; regenerate with -update", prometheusRuleFile, alertsFile)
+	}
+	if !bytes.Equal(raw, prometheusRuleYAML(t)) {
+		t.Errorf("%s is not the generated text of %s; regenerate with -update", prometheusRuleFile, alertsFile)
+	}
+}
+
+// Each alert must have a promtool case where it fires and one where it does
+// not: a rule that can never fire, or always fires, passes neither.
+func TestEveryAlertHasFiringAndQuietTests(t *testing.T) {
+	var tests struct {
+		Tests []struct {
+			AlertRuleTest []struct {
+				Alertname string           `yaml:"alertname"`
+				ExpAlerts []map[string]any `yaml:"exp_alerts"`
+			} `yaml:"alert_rule_test"`
+		} `yaml:"tests"`
+	}
+	raw, err := os.ReadFile(alertsTestFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &tests); err != nil {
+		t.Fatalf("%s: %v", alertsTestFile, err)
+	}
+	firing, quiet := map[string]bool{}, map[string]bool{}
+	for _, tc := range tests.Tests {
+		for _, a := range tc.AlertRuleTest {
+			if len(a.ExpAlerts) > 0 {
+				firing[a.Alertname] = true
+			} else {
+				quiet[a.Alertname] = true
+			}
+		}
+	}
+	spec := readAlertRules(t)
+	alerts := 0
+	for _, g := range spec.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			alerts++
+			if !firing[r.Alert] {
+				t.Errorf("alert %s has no promtool test where it fires", r.Alert)
+			}
+			if !quiet[r.Alert] {
+				t.Errorf("alert %s has no promtool test where it stays quiet", r.Alert)
+			}
+			checkAlertConventions(t, g.Name, r)
+		}
+	}
+	if alerts < 10 {
+		t.Errorf("%d alerts in %s", alerts, alertsFile)
+	}
+}
+
+func checkAlertConventions(t *testing.T, group string, r monitoringv1.Rule) {
+	t.Helper()
+	name := group + "/" + r.Alert
+	if r.Alert[0] < 'A' || r.Alert[0] > 'Z' || strings.ContainsAny(r.Alert, "_- ") {
+		t.Errorf("%s: alert name is not CamelCase", name)
+	}
+	if r.For == nil {
+		t.Errorf("%s: no for:", name)
+	}
+	if !slices.Contains([]string{"critical", "warning", "info"}, r.Labels["severity"]) {
+		t.Errorf("%s: severity %q", name, r.Labels["severity"])
+	}
+	for _, key := range []string{"summary", "description"} {
+		if strings.TrimSpace(r.Annotations[key]) == "" {
+			t.Errorf("%s: no %s annotation", name, key)
+		}
+	}
+	// The annotations must say which list (or account, mailbox, instance).
+	if !strings.Contains(r.Annotations["summary"], "{{ $labels.") {
+		t.Errorf("%s: summary names no label", name)
+	}
+}
+
+// renderKustomize renders the base in-process, as `kubectl kustomize` would,
+// and returns each object as YAML keyed by kind/name.
+func renderKustomize(t *testing.T) map[string][]byte {
+	t.Helper()
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	resources, err := k.Run(filesys.MakeFsOnDisk(), kustomizeDir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", kustomizeDir, err)
+	}
+	out := map[string][]byte{}
+	for _, r := range resources.Resources() {
+		y, err := r.AsYAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[r.GetKind()+"/"+r.GetName()] = y
+	}
+	return out
+}
+
+// decodeStrict decodes a rendered object into its Go type; unknown fields
+// are errors, as a typo in a manifest would be silently dropped otherwise.
+func decodeStrict(t *testing.T, key string, raw []byte, into any) {
+	t.Helper()
+	if err := sigsyaml.UnmarshalStrict(raw, into); err != nil {
+		t.Fatalf("%s: strict decode: %v\n%s", key, err, raw)
+	}
+}
+
+type renderedObjects struct {
+	deployment     appsv1.Deployment
+	service        corev1.Service
+	configMap      corev1.ConfigMap
+	secret         corev1.Secret
+	serviceMonitor monitoringv1.ServiceMonitor
+	prometheusRule monitoringv1.PrometheusRule
+}
+
+func decodeRendered(t *testing.T) (renderedObjects, map[string][]byte) {
+	t.Helper()
+	objs := renderKustomize(t)
+	var r renderedObjects
+	seen := map[string]int{}
+	for key, raw := range objs {
+		kind := strings.SplitN(key, "/", 2)[0]
+		seen[kind]++
+		switch kind {
+		case "Deployment":
+			decodeStrict(t, key, raw, &r.deployment)
+		case "Service":
+			decodeStrict(t, key, raw, &r.service)
+		case "ConfigMap":
+			decodeStrict(t, key, raw, &r.configMap)
+		case "Secret":
+			decodeStrict(t, key, raw, &r.secret)
+		case "ServiceMonitor":
+			decodeStrict(t, key, raw, &r.serviceMonitor)
+		case "PrometheusRule":
+			decodeStrict(t, key, raw, &r.prometheusRule)
+		default:
+			t.Errorf("%s: kind the test does not decode", key)
+		}
+	}
+	for _, kind := range []string{"Deployment", "Service", "ConfigMap", "Secret", "ServiceMonitor", "PrometheusRule"} {
+		if seen[kind] != 1 {
+			t.Errorf("%d objects of kind %s, want 1", seen[kind], kind)
+		}
+	}
+	return r, objs
+}
+
+func TestKustomizeRendersStrictTypedObjects(t *testing.T) {
+	r, objs := decodeRendered(t)
+
+	for key, raw := range objs {
+		var meta struct {
+			Metadata struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"metadata"`
+		}
+		if err := sigsyaml.Unmarshal(raw, &meta); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range []string{"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component", "app.kubernetes.io/part-of"} {
+			if meta.Metadata.Labels[l] == "" {
+				t.Errorf("%s: no label %s", key, l)
+			}
+		}
+	}
+
+	d := r.deployment
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
+		t.Errorf("Deployment: replicas %v, want 1 (two probers probe twice)", d.Spec.Replicas)
+	}
+	pod := d.Spec.Template.Spec
+	if pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot {
+		t.Error("Deployment: pod does not require runAsNonRoot")
+	}
+	if pod.SecurityContext == nil || pod.SecurityContext.RunAsUser == nil || *pod.SecurityContext.RunAsUser == 0 {
+		t.Error("Deployment: pod runs as uid 0 or an unset uid")
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("Deployment: %d containers", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	sc := c.SecurityContext
+	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		t.Error("Deployment: root filesystem is not read-only")
+	}
+	if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Error("Deployment: privilege escalation allowed")
+	}
+	if sc == nil || sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+		t.Error("Deployment: capabilities not dropped")
+	}
+	if len(c.Ports) != 1 || c.Ports[0].Name != "metrics" {
+		t.Errorf("Deployment: ports %+v, want one named metrics", c.Ports)
+	}
+	for probeName, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
+		want := map[string]string{"liveness": "/-/healthy", "readiness": "/-/ready"}[probeName]
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != want || p.HTTPGet.Port.StrVal != "metrics" {
+			t.Errorf("Deployment: %s probe is not GET %s on port metrics: %+v", probeName, want, p)
+		}
+	}
+
+	// The Secret and the generated ConfigMap (hash-suffixed name) are the
+	// ones mounted, as files.
+	volumes := map[string]corev1.Volume{}
+	for _, v := range pod.Volumes {
+		volumes[v.Name] = v
+	}
+	mounted := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		mounted[m.Name] = m.MountPath
+		if !m.ReadOnly {
+			t.Errorf("Deployment: volume %s mounted writable", m.Name)
+		}
+	}
+	var secretMounted, configMounted bool
+	for name, v := range volumes {
+		if v.Secret != nil && v.Secret.SecretName == r.secret.Name && mounted[name] != "" {
+			secretMounted = true
+		}
+		if v.ConfigMap != nil && v.ConfigMap.Name == r.configMap.Name && mounted[name] != "" {
+			configMounted = true
+		}
+	}
+	if !secretMounted {
+		t.Errorf("Deployment: Secret %s is not mounted as files", r.secret.Name)
+	}
+	if !configMounted {
+		t.Errorf("Deployment: ConfigMap %s is not mounted", r.configMap.Name)
+	}
+	if _, ok := r.configMap.Data["listprobe.yml"]; !ok {
+		t.Errorf("ConfigMap: no listprobe.yml, keys %v", mapsKeys(r.configMap.Data))
+	}
+	if !slices.ContainsFunc(c.Args, func(a string) bool { return a == "--config.file="+mounted["config"]+"/listprobe.yml" }) {
+		t.Errorf("Deployment: args %v do not name the mounted config", c.Args)
+	}
+
+	// Service, ServiceMonitor and Deployment agree on the port name and the
+	// labels.
+	if len(r.service.Spec.Ports) != 1 || r.service.Spec.Ports[0].Name != "metrics" || r.service.Spec.Ports[0].TargetPort.StrVal != "metrics" {
+		t.Errorf("Service: ports %+v, want one named metrics targeting metrics", r.service.Spec.Ports)
+	}
+	if !labelsMatch(r.service.Spec.Selector, d.Spec.Template.Labels) || len(r.service.Spec.Selector) == 0 {
+		t.Errorf("Service: selector %v does not select the pods %v", r.service.Spec.Selector, d.Spec.Template.Labels)
+	}
+	if !labelsMatch(d.Spec.Selector.MatchLabels, d.Spec.Template.Labels) || len(d.Spec.Selector.MatchLabels) == 0 {
+		t.Errorf("Deployment: selector %v does not select its pods %v", d.Spec.Selector.MatchLabels, d.Spec.Template.Labels)
+	}
+	sm := r.serviceMonitor
+	if !labelsMatch(sm.Spec.Selector.MatchLabels, r.service.Labels) || len(sm.Spec.Selector.MatchLabels) == 0 {
+		t.Errorf("ServiceMonitor: selector %v does not select the Service %v", sm.Spec.Selector.MatchLabels, r.service.Labels)
+	}
+	if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != "metrics" {
+		t.Errorf("ServiceMonitor: endpoints %+v, want port metrics", sm.Spec.Endpoints)
+	}
+	if !reflect.DeepEqual(r.prometheusRule.Spec.Groups, readAlertRules(t).Groups) {
+		t.Error("rendered PrometheusRule groups differ from prometheus/alerts.yml")
+	}
+}
+
+func labelsMatch(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func mapsKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// The strict decoding above must reject a misspelt field; check it does on
+// a Deployment with one.
+func TestStrictDecodeRejectsUnknownField(t *testing.T) {
+	raw := []byte("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\nspec:\n  replica: 1\n")
+	var d appsv1.Deployment
+	err := sigsyaml.UnmarshalStrict(raw, &d)
+	if err == nil || !strings.Contains(err.Error(), "replica") {
+		t.Errorf("misspelt field accepted: %v", err)
+	}
+}
+
+// composeFile is the part of the compose specification compose.yaml uses;
+// decoding with KnownFields makes anything else an error.
+type composeFile struct {
+	Name     string                    `yaml:"name"`
+	Services map[string]composeService `yaml:"services"`
+	Volumes  map[string]struct{}       `yaml:"volumes"`
+	Secrets  map[string]struct {
+		File string `yaml:"file"`
+	} `yaml:"secrets"`
+}
+
+type composeService struct {
+	Build *struct {
+		Context    string `yaml:"context"`
+		Dockerfile string `yaml:"dockerfile"`
+	} `yaml:"build"`
+	Image       string            `yaml:"image"`
+	Command     []string          `yaml:"command"`
+	Restart     string            `yaml:"restart"`
+	ReadOnly    bool              `yaml:"read_only"`
+	User        string            `yaml:"user"`
+	CapDrop     []string          `yaml:"cap_drop"`
+	SecurityOpt []string          `yaml:"security_opt"`
+	Ports       []string          `yaml:"ports"`
+	Volumes     []string          `yaml:"volumes"`
+	Secrets     []string          `yaml:"secrets"`
+	Environment map[string]string `yaml:"environment"`
+	Tmpfs       []string          `yaml:"tmpfs"`
+	DependsOn   []string          `yaml:"depends_on"`
+}
+
+func decodeYAMLStrict(t *testing.T, path string, into any) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(into); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// bindMounts maps container paths to host paths (relative to the compose
+// file's directory) for one service.
+func bindMounts(t *testing.T, s composeService) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, v := range s.Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) < 2 {
+			t.Errorf("volume %q has no target", v)
+			continue
+		}
+		if !strings.HasPrefix(parts[0], ".") {
+			continue // a named volume
+		}
+		out[parts[1]] = filepath.Join("compose", parts[0])
+	}
+	return out
+}
+
+func TestComposeStackIsConsistent(t *testing.T) {
+	var c composeFile
+	decodeYAMLStrict(t, "compose/compose.yaml", &c)
+	for _, name := range []string{"listprobe", "prometheus", "grafana"} {
+		if _, ok := c.Services[name]; !ok {
+			t.Fatalf("compose.yaml: no service %s", name)
+		}
+	}
+	// Every bind-mounted file or directory is in the repository.
+	for name, s := range c.Services {
+		for target, host := range bindMounts(t, s) {
+			if _, err := os.Stat(host); err != nil {
+				t.Errorf("compose.yaml: service %s mounts %s at %s: %v", name, host, target, err)
+			}
+		}
+	}
+	lp := c.Services["listprobe"]
+	if lp.Build == nil || lp.Build.Dockerfile != "deploy/container/Containerfile" {
+		t.Errorf("compose.yaml: listprobe is not built from deploy/container/Containerfile")
+	} else if _, err := os.Stat(filepath.Join("compose", lp.Build.Context, lp.Build.Dockerfile)); err != nil {
+		t.Errorf("compose.yaml: build file: %v", err)
+	}
+	if !lp.ReadOnly || lp.User == "" || strings.HasPrefix(lp.User, "0") || !slices.Contains(lp.CapDrop, "ALL") {
+		t.Errorf("compose.yaml: listprobe is not read-only, non-root, without capabilities: %+v", lp)
+	}
+
+	// Prometheus loads the rules from where prometheus.yml says, and scrapes
+	// the listprobe service on the port it listens on.
+	var promConfig struct {
+		RuleFiles     []string `yaml:"rule_files"`
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	raw, err := os.ReadFile("prometheus/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &promConfig); err != nil {
+		t.Fatal(err)
+	}
+	promMounts := bindMounts(t, c.Services["prometheus"])
+	for _, rf := range promConfig.RuleFiles {
+		if host := promMounts[rf]; filepath.Clean(host) != filepath.Clean(alertsFile) {
+			t.Errorf("compose.yaml: rule file %s is %q in the prometheus container, want %s", rf, host, alertsFile)
+		}
+	}
+	var target string
+	for _, sc := range promConfig.ScrapeConfigs {
+		if sc.JobName == "listprobe" && len(sc.StaticConfigs) > 0 && len(sc.StaticConfigs[0].Targets) > 0 {
+			target = sc.StaticConfigs[0].Targets[0]
+		}
+	}
+	if target == "" {
+		t.Fatal("prometheus.yml: no listprobe job with a target")
+	}
+	port := target[strings.LastIndex(target, ":"):]
+	if !strings.HasPrefix(target, "listprobe:") || !slices.ContainsFunc(lp.Command, func(a string) bool { return a == "--web.listen-address="+port }) {
+		t.Errorf("prometheus.yml scrapes %s but listprobe runs %v", target, lp.Command)
+	}
+
+	// Grafana gets the provisioning files and finds the dashboard where the
+	// provider looks.
+	var provider struct {
+		Providers []struct {
+			Options struct {
+				Path string `yaml:"path"`
+			} `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	raw, err = os.ReadFile("../dashboards/provisioning/dashboards/listprobe.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &provider); err != nil {
+		t.Fatal(err)
+	}
+	grafanaMounts := bindMounts(t, c.Services["grafana"])
+	if filepath.Clean(grafanaMounts["/etc/grafana/provisioning"]) != filepath.Clean("../dashboards/provisioning") {
+		t.Errorf("compose.yaml: grafana provisioning mount %q", grafanaMounts["/etc/grafana/provisioning"])
+	}
+	if len(provider.Providers) != 1 {
+		t.Fatalf("dashboard provider file: %d providers", len(provider.Providers))
+	}
+	dashboard := provider.Providers[0].Options.Path + "/list-health.json"
+	if filepath.Clean(grafanaMounts[dashboard]) != filepath.Clean("../dashboards/list-health.json") {
+		t.Errorf("compose.yaml: %s in the grafana container is %q", dashboard, grafanaMounts[dashboard])
+	}
+
+	// The override for `listprobe demo` is valid YAML and only swaps the
+	// command (its !reset tags are compose's, not decodable into structs).
+	var demo yaml.Node
+	raw, err = os.ReadFile("compose/compose.demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &demo); err != nil {
+		t.Fatalf("compose.demo.yaml: %v", err)
+	}
+	if !strings.Contains(string(raw), `command: ["demo", "--web.listen-address=`+port+`"]`) {
+		t.Errorf("compose.demo.yaml does not run listprobe demo on %s", port)
+	}
+}
+
+// The example configs of compose and Kubernetes are the same but for where
+// the secrets are mounted.
+func TestExampleConfigsAgree(t *testing.T) {
+	compose, err := os.ReadFile("compose/listprobe.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kube, err := os.ReadFile("kubernetes/listprobe.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	strip := func(b []byte) string {
+		var lines []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(l, "#") {
+				lines = append(lines, l)
+			}
+		}
+		return strings.ReplaceAll(strings.Join(lines, "\n"), "/run/secrets/listprobe/", "/run/secrets/")
+	}
+	if strip(compose) != strip(kube) {
+		t.Error("compose/listprobe.yml and kubernetes/listprobe.yml differ beyond the secrets path")
+	}
+	for _, b := range [][]byte{compose, kube} {
+		var cfg map[string]any
+		if err := yaml.Unmarshal(b, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range []string{"global", "accounts", "lists"} {
+			if _, ok := cfg[key]; !ok {
+				t.Errorf("example config has no %s", key)
+			}
+		}
+	}
+}
