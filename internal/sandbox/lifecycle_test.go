@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 )
 
 func TestCloseLeavesNoGoroutineBehind(t *testing.T) {
@@ -37,9 +39,21 @@ func TestCloseLeavesNoGoroutineBehind(t *testing.T) {
 	if _, err := c2.Idle(); err != nil {
 		t.Fatal(err)
 	}
+	// And an SMTP client in the middle of a session.
+	sc, err := smtp.Dial(w.SMTPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Hello("client.example.org"); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := sc.Noop(); err == nil {
+		t.Error("SMTP session survived Close")
+	}
+	sc.Close()
 	for _, cl := range []interface{ Close() error }{c, c2} {
 		cl.Close()
 	}

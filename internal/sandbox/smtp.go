@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -192,83 +191,4 @@ func (w *World) store(address string, raw []byte) error {
 		return fmt.Errorf("sandbox: store into INBOX of %s: %w", address, err)
 	}
 	return nil
-}
-
-// trackingListener remembers the connections it accepted so that they can
-// all be closed at once: the servers' own Close misses connections whose
-// goroutine has not registered yet.
-type trackingListener struct {
-	net.Listener
-	mu     sync.Mutex
-	conns  map[*trackedConn]struct{}
-	closed bool
-	// onAccept, if set, is called for each accepted connection before it
-	// is handed to the server.
-	onAccept func()
-	// wrap, if set, wraps each accepted connection before it is handed to
-	// the server.
-	wrap func(net.Conn) net.Conn
-}
-
-func newTrackingListener(ln net.Listener) *trackingListener {
-	return &trackingListener{Listener: ln, conns: map[*trackedConn]struct{}{}}
-}
-
-func (l *trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	tc := &trackedConn{Conn: c, l: l}
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		c.Close()
-		return nil, net.ErrClosed
-	}
-	l.conns[tc] = struct{}{}
-	if l.onAccept != nil {
-		l.onAccept()
-	}
-	l.mu.Unlock()
-	if l.wrap != nil {
-		return l.wrap(tc), nil
-	}
-	return tc, nil
-}
-
-func (l *trackingListener) Close() error {
-	l.mu.Lock()
-	l.closed = true
-	l.mu.Unlock()
-	return l.Listener.Close()
-}
-
-func (l *trackingListener) closeConns() {
-	l.mu.Lock()
-	conns := make([]*trackedConn, 0, len(l.conns))
-	for c := range l.conns {
-		conns = append(conns, c)
-	}
-	l.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-type trackedConn struct {
-	net.Conn
-	l    *trackingListener
-	once sync.Once
-}
-
-func (c *trackedConn) Close() error {
-	var err error
-	c.once.Do(func() {
-		err = c.Conn.Close()
-		c.l.mu.Lock()
-		delete(c.l.conns, c)
-		c.l.mu.Unlock()
-	})
-	return err
 }
