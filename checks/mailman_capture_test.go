@@ -76,7 +76,7 @@ func TestMailmanCaptureEvidence(t *testing.T) {
 
 	t.Run("hold notice and moderator notice for a moderated member", func(t *testing.T) {
 		list := newMailmanTestList(t, c, env)
-		setMailmanTestConfig(t, c, list, map[string]any{"default_member_action": "hold"})
+		setMailmanTestConfig(t, c, list, map[string]any{"default_member_action": "hold", "admin_immed_notify": true})
 		tok, msg := probe(t, list)
 		sendToMailmanTestbed(t, env, "MEMBER", list, msg)
 		save(t, "hold_notice-mailman3-real-moderated-member.eml",
@@ -87,7 +87,7 @@ func TestMailmanCaptureEvidence(t *testing.T) {
 
 	t.Run("hold notice for emergency moderation", func(t *testing.T) {
 		list := newMailmanTestList(t, c, env)
-		setMailmanTestConfig(t, c, list, map[string]any{"emergency": true})
+		setMailmanTestConfig(t, c, list, map[string]any{"emergency": true, "admin_immed_notify": true})
 		tok, msg := probe(t, list)
 		sendToMailmanTestbed(t, env, "MEMBER", list, msg)
 		save(t, "hold_notice-mailman3-real-emergency.eml",
@@ -106,6 +106,9 @@ func TestMailmanCaptureEvidence(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := c.Subscribe(mailmanTestContext(t), list, env["LISTPROBE_TESTBED_MODERATOR"], "owner"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetListConfig(mailmanTestContext(t), list, map[string]any{"admin_immed_notify": false}); err != nil {
 			t.Fatal(err)
 		}
 		tok, msg := probe(t, list)
