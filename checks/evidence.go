@@ -169,7 +169,7 @@ func OriginalMessageIDs(h mail.Header, body []byte) []string {
 			add(e.header.Get("Message-Id"))
 		}
 	}
-	for _, block := range pb.reports {
+	for _, block := range append(pb.reports, pb.mdn...) {
 		for _, f := range block {
 			if f.key == "original-message-id" {
 				add(f.value)

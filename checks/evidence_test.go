@@ -478,6 +478,18 @@ func TestOriginalMessageIDs(t *testing.T) {
 			t.Errorf("%s: OriginalMessageIDs = %q, want %q", name, got, want)
 		}
 	}
+	// An MDN whose returned header block was cut off still names the
+	// original in Original-Message-ID.
+	raw, err := os.ReadFile(filepath.Join(evidenceFixtureDir, "bounce-dovecot-sieve-reject.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, body := splitEvidenceFixture(t, raw)
+	body = body[:bytes.Index(body, []byte("Content-Type: message/rfc822"))]
+	want := []string{"<" + evidenceTokens["bouncesievereje2"] + "@example.org>"}
+	if got := OriginalMessageIDs(h, body); !slices.Equal(got, want) {
+		t.Errorf("truncated MDN: OriginalMessageIDs = %q, want %q", got, want)
+	}
 }
 
 // FuzzClassify feeds arbitrary messages to the parsers: they must never
