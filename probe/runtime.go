@@ -42,6 +42,7 @@ type finishedProbe struct {
 	list    string
 	outcome Outcome
 	at      time.Time
+	late    bool // its late copy was counted: a copy seen again (after a UIDVALIDITY change) is not counted twice
 }
 
 // finishedRetention is how long a finished probe is remembered, so that a copy
@@ -240,6 +241,11 @@ func (rt *Runtime) dispatch(ctx context.Context, wm *watchedMailbox, msg checks.
 		rt.mu.Lock()
 		p := rt.pending[t.ID]
 		fin, wasFinished := rt.finished[t.ID]
+		countLate := wasFinished && !fin.late && ev.Kind == checks.KindProbeCopy && fin.outcome != Delivered && rt.isReaderOf(account, fin.list)
+		if countLate {
+			fin.late = true
+			rt.finished[t.ID] = fin
+		}
 		rt.mu.Unlock()
 		switch {
 		case p != nil:
@@ -250,7 +256,7 @@ func (rt *Runtime) dispatch(ctx context.Context, wm *watchedMailbox, msg checks.
 			}
 		case wasFinished:
 			cleanupNow = true
-			if ev.Kind == checks.KindProbeCopy && fin.outcome != Delivered && rt.isReaderOf(account, fin.list) {
+			if countLate {
 				rt.metrics.LateDelivery(fin.list)
 				rt.history.LateDelivery(fin.list, t.ID, msg.SeenAt)
 				rt.logger.Warn("late delivery", "list", fin.list, "recorded_outcome", fin.outcome, "late_by", msg.SeenAt.Sub(fin.at).Round(time.Millisecond))
