@@ -197,9 +197,10 @@ func senderOf(h mail.Header) sender {
 		s.address = strings.ToLower(m)
 	}
 	local, domain, _ := strings.Cut(s.address, "@")
-	if s.address == "" {
-		// "From: MAILER-DAEMON" without a domain, as some servers write it.
-		local = strings.ToLower(strings.TrimSpace(raw))
+	if f := strings.Fields(raw); s.address == "" && len(f) > 0 {
+		// "From: MAILER-DAEMON (Mail Delivery System)" without a domain, as
+		// some servers write it.
+		local = strings.ToLower(strings.Trim(f[0], "<>\""))
 	}
 	switch local {
 	case "mailer-daemon", "mailerdaemon", "mailer_daemon", "postmaster", "mdaemon":

@@ -388,6 +388,20 @@ func TestClassifyReportOfAnotherType(t *testing.T) {
 	}
 }
 
+// TestClassifyMailerDaemonWithoutDomain: some servers write From without a
+// domain; the bounce is still one.
+func TestClassifyMailerDaemonWithoutDomain(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(evidenceFixtureDir, "bounce-mta-qmail-plain.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, body := splitEvidenceFixture(t, raw)
+	h.Set("From", "MAILER-DAEMON (Mail Delivery System)")
+	if got := Classify(h, body); got.Kind != KindBounce || got.Manager != ManagerMTA {
+		t.Errorf("From without domain: %+v, want an mta bounce", got)
+	}
+}
+
 // TestClassifyNoticeWithoutBody covers a notice whose body was not fetched:
 // the kind still shows, but there is nothing to name the probe.
 func TestClassifyNoticeWithoutBody(t *testing.T) {
