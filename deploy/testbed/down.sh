@@ -9,13 +9,15 @@ RUN=${LISTPROBE_TESTBED_RUN:-/run/listprobe-testbed}
 
 say() { printf 'testbed: %s\n' "$*" >&2; }
 
-# stop NAME PIDFILE: send TERM to the pid in PIDFILE and wait for it to go.
+# stop NAME PIDFILE PROGRAM: send TERM to the pid in PIDFILE, if that
+# process runs PROGRAM (a stale pid file must not make us kill whatever
+# reused the pid), and wait for it to go.
 stop() {
-	local name=$1 pidfile=$2 pid i
+	local name=$1 pidfile=$2 want=$3 pid i
 	[ -s "$pidfile" ] || return 0
 	pid=$(tr -d ' \n' <"$pidfile")
 	case $pid in '' | *[!0-9]*) say "$pidfile holds no pid"; return 0 ;; esac
-	if ! kill -0 "$pid" 2>/dev/null; then
+	if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$want"; then
 		rm -f "$pidfile"
 		return 0
 	fi
@@ -36,7 +38,7 @@ stop() {
 # instead of talking to half-stopped servers.
 rm -f "$RUN/env"
 rc=0
-stop mailman "$RUN/mailman/master.pid" || rc=1
-stop postfix "$RUN/postfix.pid" || rc=1
-stop dovecot "$RUN/dovecot/master.pid" || rc=1
+stop mailman "$RUN/mailman/master.pid" /usr/lib/mailman3/bin/master || rc=1
+stop postfix "$RUN/postfix.pid" /usr/lib/postfix/sbin/master || rc=1
+stop dovecot "$RUN/dovecot/master.pid" /usr/sbin/dovecot || rc=1
 exit $rc

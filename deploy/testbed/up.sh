@@ -210,8 +210,21 @@ loaded() {
 	cat "$@" | sha256sum | cut -d' ' -f1 >"$RUN/$name.confsum"
 }
 
-# alive PIDFILE: the pid in PIDFILE names a running process.
-alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# alive PIDFILE: the pid in PIDFILE names a running process that is the
+# daemon the file belongs to (a stale file whose pid was reused by some
+# other process does not count).
+alive() {
+	local pid want
+	[ -s "$1" ] || return 1
+	pid=$(tr -d ' \n' <"$1")
+	case $pid in '' | *[!0-9]*) return 1 ;; esac
+	case $1 in
+	*/dovecot/*) want=/usr/sbin/dovecot ;;
+	*/mailman/*) want=/usr/lib/mailman3/bin/master ;;
+	*) want=/usr/lib/postfix/sbin/master ;;
+	esac
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$want"
+}
 
 # wait_port PORT NAME: wait until something accepts on 127.0.0.1:PORT.
 wait_port() {
