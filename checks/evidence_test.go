@@ -402,6 +402,33 @@ func TestClassifyMailerDaemonWithoutDomain(t *testing.T) {
 	}
 }
 
+// TestClassifyReplyToProbeIsUnrelated: a person answering a probe copies
+// its subject; the answer is no copy of the probe, even when the list or the
+// mail client dropped In-Reply-To and References.
+func TestClassifyReplyToProbeIsUnrelated(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(evidenceFixtureDir, "unrelated-reply-to-probe-copy.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, body := splitEvidenceFixture(t, raw)
+	h.Del("In-Reply-To")
+	h.Del("References")
+	for _, subject := range []string{
+		"Re: [Test] listprobe delivery test " + evidenceTokens["copysubjectonly2"],
+		"[Test] AW: listprobe delivery test " + evidenceTokens["copysubjectonly2"],
+		"Fwd: listprobe delivery test " + evidenceTokens["copysubjectonly2"],
+	} {
+		h.Set("Subject", subject)
+		if got := Classify(h, body); got.Kind != KindUnrelated {
+			t.Errorf("subject %q: %+v, want unrelated", subject, got)
+		}
+	}
+	h.Set("Subject", "[Test] listprobe delivery test "+evidenceTokens["copysubjectonly2"])
+	if got := Classify(h, body); got.Kind != KindProbeCopy {
+		t.Errorf("the probe's own subject: kind %q, want probe_copy", got.Kind)
+	}
+}
+
 // TestClassifyNoticeWithoutBody covers a notice whose body was not fetched:
 // the kind still shows, but there is nothing to name the probe.
 func TestClassifyNoticeWithoutBody(t *testing.T) {
