@@ -69,7 +69,7 @@ type Message struct {
 // enough to recognise probe copies, notices and bounces.
 var WatchedHeaderFields = []string{
 	"From", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
-	TokenHeader, "Content-Type", "Auto-Submitted", "Precedence", "Sender",
+	TokenHeader, "Content-Type", "Content-Transfer-Encoding", "Auto-Submitted", "Precedence", "Sender",
 	"List-Id", "List-Post", "X-Mailman-Version", "X-List-Administrivia", "X-Failed-Recipients",
 }
 
