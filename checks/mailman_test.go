@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
@@ -507,5 +508,76 @@ func TestMailmanRejectsBadListAddressAndURL(t *testing.T) {
 	}
 	if id, err := MailmanListID("probe-test@lists.example.test"); err != nil || id != "probe-test.lists.example.test" {
 		t.Errorf("MailmanListID = %q, %v", id, err)
+	}
+}
+
+// holdNoticesFor counts the hold notices in the member's mailbox that quote
+// subject.
+func holdNoticesFor(t testing.TB, env map[string]string, subject string) int {
+	t.Helper()
+	c := dialTestbedMailbox(t, env, "MEMBER")
+	return len(searchTestbedMailbox(t, c, &imap.SearchCriteria{
+		Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "awaits moderator approval"}},
+		Text:   []string{subject},
+	}))
+}
+
+// Mailman handles posts one at a time in arrival order, so once the notice
+// for a later post is in the mailbox, a notice for an earlier one would be
+// there too.
+func TestMailmanSilentHoldIsVisibleOnlyThroughREST(t *testing.T) {
+	env := mailmanTestbedEnv(t)
+	c := mailmanTestbedClient(t, env)
+	list := newMailmanTestList(t, c, env)
+	stamp := time.Now().Format("150405.000000")
+
+	setMailmanTestConfig(t, c, list, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false})
+	silentSubject := "checks silent hold " + stamp
+	silent := postToMailmanTestbed(t, env, "MEMBER", list, silentSubject)
+	h := waitMailmanHeld(t, c, list, silent)
+	if h.Reason != "The message comes from a moderated member" {
+		t.Errorf("silent hold reason %q", h.Reason)
+	}
+
+	if err := c.SetListConfig(mailmanTestContext(t), list, map[string]any{"respond_to_post_requests": true}); err != nil {
+		t.Fatal(err)
+	}
+	markerSubject := "checks marker hold " + stamp
+	postToMailmanTestbed(t, env, "MEMBER", list, markerSubject)
+	fetchFromTestbedMailbox(t, env, "MEMBER", &imap.SearchCriteria{
+		Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "awaits moderator approval"}},
+		Text:   []string{markerSubject},
+	})
+	if n := holdNoticesFor(t, env, silentSubject); n != 0 {
+		t.Errorf("%d hold notices for a post held with respond_to_post_requests=false", n)
+	}
+}
+
+func TestMailmanDiscardActionNeitherHoldsNorDelivers(t *testing.T) {
+	env := mailmanTestbedEnv(t)
+	c := mailmanTestbedClient(t, env)
+	list := newMailmanTestList(t, c, env)
+	stamp := time.Now().Format("150405.000000")
+
+	setMailmanTestConfig(t, c, list, map[string]any{"default_member_action": "discard"})
+	discardedSubject := "checks discarded post " + stamp
+	discarded := postToMailmanTestbed(t, env, "MEMBER", list, discardedSubject)
+	// The marker comes from a non-member, whose posts are held by default:
+	// changing the list's settings now could apply to the first post too,
+	// since Mailman reads them when it processes a post, not when it
+	// receives it.
+	marker := postToMailmanTestbed(t, env, "OUTSIDER", list, "checks marker after discard "+stamp)
+	waitMailmanHeld(t, c, list, marker)
+	for _, id := range mailmanHeldIDs(t, c, list) {
+		if id == discarded {
+			t.Errorf("discarded post %s is in the held queue", discarded)
+		}
+	}
+	if n := holdNoticesFor(t, env, discardedSubject); n != 0 {
+		t.Errorf("%d hold notices for a discarded post", n)
+	}
+	reader := dialTestbedMailbox(t, env, "READER")
+	if uids := searchTestbedMailbox(t, reader, &imap.SearchCriteria{Text: []string{discardedSubject}}); len(uids) != 0 {
+		t.Errorf("discarded post reached the reader")
 	}
 }
