@@ -72,9 +72,9 @@ func (e *MailmanError) Error() string {
 	return s
 }
 
-// IsNotFound reports whether err is Mailman answering 404: no such list,
+// IsMailmanNotFound reports whether err is Mailman answering 404: no such list,
 // member or held request.
-func IsNotFound(err error) bool {
+func IsMailmanNotFound(err error) bool {
 	var me *MailmanError
 	return errors.As(err, &me) && me.Status == http.StatusNotFound
 }
@@ -201,8 +201,8 @@ type HeldMessage struct {
 	Message string
 }
 
-// heldEntry is a held message as the REST API writes it.
-type heldEntry struct {
+// mailmanHeldEntry is a held message as the REST API writes it.
+type mailmanHeldEntry struct {
 	RequestID int      `json:"request_id"`
 	MessageID string   `json:"message_id"`
 	Sender    string   `json:"sender"`
@@ -214,7 +214,7 @@ type heldEntry struct {
 	RuleHits  []string `json:"rule_hits"`
 }
 
-func (e heldEntry) held() HeldMessage {
+func (e mailmanHeldEntry) held() HeldMessage {
 	h := HeldMessage{
 		RequestID: e.RequestID,
 		MessageID: e.MessageID,
@@ -243,8 +243,8 @@ func (c *Mailman) Held(ctx context.Context, list string) ([]HeldMessage, error) 
 	}
 	// "entries" is absent, not empty, when nothing is held.
 	var page struct {
-		TotalSize int         `json:"total_size"`
-		Entries   []heldEntry `json:"entries"`
+		TotalSize int                `json:"total_size"`
+		Entries   []mailmanHeldEntry `json:"entries"`
 	}
 	if err := c.do(ctx, http.MethodGet, nil, &page, "lists", id, "held"); err != nil {
 		return nil, err
@@ -296,18 +296,18 @@ func (c *Mailman) DiscardMessage(ctx context.Context, list string, requestID int
 	if err != nil {
 		return false, err
 	}
-	var e heldEntry
+	var e mailmanHeldEntry
 	if err := c.do(ctx, http.MethodGet, nil, &e, "lists", id, "held", strconv.Itoa(requestID)); err != nil {
-		if IsNotFound(err) {
+		if IsMailmanNotFound(err) {
 			return false, nil
 		}
 		return false, err
 	}
-	if !sameMessageID(e.MessageID, messageID) {
+	if !mailmanSameMessageID(e.MessageID, messageID) {
 		return false, nil
 	}
 	if err := c.Discard(ctx, list, requestID); err != nil {
-		if IsNotFound(err) { // a moderator was quicker
+		if IsMailmanNotFound(err) { // a moderator was quicker
 			return false, nil
 		}
 		return false, err
@@ -315,7 +315,7 @@ func (c *Mailman) DiscardMessage(ctx context.Context, list string, requestID int
 	return true, nil
 }
 
-func sameMessageID(a, b string) bool {
+func mailmanSameMessageID(a, b string) bool {
 	trim := func(s string) string { return strings.Trim(strings.TrimSpace(s), "<>") }
 	return trim(a) != "" && trim(a) == trim(b)
 }
@@ -354,12 +354,12 @@ func (c *Mailman) Moderation(ctx context.Context, list string) (ListModeration, 
 }
 
 // member is the part of a membership resource the client uses.
-type member struct {
+type mailmanMember struct {
 	MemberID         json.RawMessage `json:"member_id"` // a hex string in API 3.1, an integer in 3.0
 	ModerationAction string          `json:"moderation_action"`
 }
 
-func (m member) id() string {
+func (m mailmanMember) id() string {
 	var s string
 	if json.Unmarshal(m.MemberID, &s) == nil {
 		return s
@@ -367,19 +367,19 @@ func (m member) id() string {
 	return string(bytes.TrimSpace(m.MemberID))
 }
 
-func (c *Mailman) membership(ctx context.Context, list, role, address string) (member, error) {
+func (c *Mailman) membership(ctx context.Context, list, role, address string) (mailmanMember, error) {
 	id, err := MailmanListID(list)
 	if err != nil {
-		return member{}, err
+		return mailmanMember{}, err
 	}
-	var m member
+	var m mailmanMember
 	err = c.do(ctx, http.MethodGet, nil, &m, "lists", id, role, address)
 	return m, err
 }
 
 // MemberModeration returns the moderation_action of address's membership of
 // list, or "" when the member has none of its own (the list default applies).
-// An address that is not a member is an error for which IsNotFound is true.
+// An address that is not a member is an error for which IsMailmanNotFound is true.
 func (c *Mailman) MemberModeration(ctx context.Context, list, address string) (string, error) {
 	m, err := c.membership(ctx, list, "member", address)
 	if err != nil {
@@ -471,7 +471,7 @@ func (c *Mailman) CreateList(ctx context.Context, list string) error {
 		return err
 	}
 	_, domain, _ := strings.Cut(list, "@")
-	if err := c.do(ctx, http.MethodGet, nil, nil, "domains", domain); IsNotFound(err) {
+	if err := c.do(ctx, http.MethodGet, nil, nil, "domains", domain); IsMailmanNotFound(err) {
 		if err := c.do(ctx, http.MethodPost, url.Values{"mail_host": {domain}}, nil, "domains"); err != nil {
 			return err
 		}

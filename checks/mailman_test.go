@@ -177,7 +177,7 @@ func setMailmanTestConfig(t testing.TB, c *Mailman, list string, settings map[st
 	}
 	t.Cleanup(func() {
 		err := c.SetListConfig(context.Background(), list, restore)
-		if err != nil && !IsNotFound(err) {
+		if err != nil && !IsMailmanNotFound(err) {
 			t.Errorf("restoring %s settings: %v", list, err)
 		}
 	})
@@ -358,7 +358,7 @@ func TestMailmanDiscardRemovesOnlyTheNamedPost(t *testing.T) {
 		t.Errorf("second DiscardMessage = %v, %v; want false, nil", ok, err)
 	}
 	err = c.Discard(ctx, list, mineHeld.RequestID)
-	if !IsNotFound(err) {
+	if !IsMailmanNotFound(err) {
 		t.Errorf("Discard of a discarded request: %v; want a 404", err)
 	}
 	if err := c.Discard(ctx, list, otherHeld.RequestID); err != nil {
@@ -427,7 +427,7 @@ func TestMailmanMemberModerationReadsBackChanges(t *testing.T) {
 		}
 	}
 	_, err := c.MemberModeration(ctx, list, env["LISTPROBE_TESTBED_OUTSIDER"])
-	if !IsNotFound(err) {
+	if !IsMailmanNotFound(err) {
 		t.Errorf("MemberModeration of a non-member: %v; want a 404", err)
 	}
 }
@@ -469,7 +469,7 @@ func TestMailmanErrorsNamePathAndStatusNotPassword(t *testing.T) {
 
 	c := mailmanTestbedClient(t, env)
 	_, err = c.Moderation(ctx, "no-such-list@"+env["LISTPROBE_TESTBED_LIST_DOMAIN"])
-	if !IsNotFound(err) || !strings.Contains(err.Error(), "/3.1/lists/no-such-list."+env["LISTPROBE_TESTBED_LIST_DOMAIN"]+"/config") {
+	if !IsMailmanNotFound(err) || !strings.Contains(err.Error(), "/3.1/lists/no-such-list."+env["LISTPROBE_TESTBED_LIST_DOMAIN"]+"/config") {
 		t.Errorf("unknown list: %v; want a 404 naming the path", err)
 	}
 	err = c.SetListConfig(ctx, list, map[string]any{"default_member_action": "sometimes"})
