@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"debug/elf"
 	"flag"
 	"os"
 	"os/exec"
@@ -625,5 +626,88 @@ func TestExampleConfigsAgree(t *testing.T) {
 				t.Errorf("example config has no %s", key)
 			}
 		}
+	}
+}
+
+// buildListprobe builds cmd/listprobe with the given environment and flags
+// into a temporary directory and returns the binary's path.
+func buildListprobe(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "listprobe")
+	cmd := exec.Command("go", append(append([]string{"build"}, args...), "-o", bin, "../cmd/listprobe")...)
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/listprobe: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// The example configs must pass listprobe's own check, with their secret
+// files present (made up here, under a temporary directory).
+func TestExampleConfigsPassCheckConfig(t *testing.T) {
+	bin := buildListprobe(t, nil)
+	for file, secretsDir := range map[string]string{
+		"compose/listprobe.yml":    "/run/secrets/",
+		"kubernetes/listprobe.yml": "/run/secrets/listprobe/",
+	} {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		for _, name := range []string{"member_password", "reader_password", "signing_key"} {
+			if !strings.Contains(string(raw), secretsDir+name) {
+				t.Errorf("%s does not use the secret %s%s", file, secretsDir, name)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), []byte("an example secret of 32 bytes!!\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		config := filepath.Join(dir, "listprobe.yml")
+		if err := os.WriteFile(config, []byte(strings.ReplaceAll(string(raw), secretsDir, dir+"/")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(bin, "check-config", "--config.file="+config).CombinedOutput()
+		if err != nil {
+			t.Errorf("listprobe check-config %s: %v\n%s", file, err, out)
+		}
+	}
+}
+
+// The Containerfile's build command, run here, must give a static binary:
+// the distroless "static" base has no libc and no dynamic loader.
+func TestContainerBuildIsStatic(t *testing.T) {
+	raw, err := os.ReadFile("container/Containerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var build string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "RUN "); ok && strings.Contains(rest, "go build") {
+			build = rest
+		}
+	}
+	if !strings.HasPrefix(build, "CGO_ENABLED=0 ") || !strings.Contains(build, " -o /out/listprobe ./cmd/listprobe") {
+		t.Fatalf("Containerfile's build command is not a CGO_ENABLED=0 build of ./cmd/listprobe to /out/listprobe: %q", build)
+	}
+	bin := filepath.Join(t.TempDir(), "listprobe")
+	build = strings.Replace(build, " -o /out/listprobe ./cmd/listprobe", " -o "+bin+" ./cmd/listprobe", 1)
+	cmd := exec.Command("bash", "-c", build)
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", build, err, out)
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Errorf("binary built like the Containerfile has a dynamic loader: not static")
+		}
+	}
+	if libs, err := f.ImportedLibraries(); err != nil || len(libs) > 0 {
+		t.Errorf("binary built like the Containerfile needs libraries %v (%v)", libs, err)
 	}
 }
