@@ -93,6 +93,11 @@ func MailmanListID(list string) (string, error) {
 func (c *Mailman) endpoint(segments ...string) (*url.URL, error) {
 	base, err := url.Parse(c.opts.URL)
 	if err != nil {
+		// url.Error repeats the whole URL, which may carry a password.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("mailman URL: %w", err)
 	}
 	if base.Scheme != "http" && base.Scheme != "https" || base.Host == "" {

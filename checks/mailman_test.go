@@ -497,7 +497,7 @@ func TestMailmanRejectsBadListAddressAndURL(t *testing.T) {
 			t.Errorf("list %q: %v; want a list address error", list, err)
 		}
 	}
-	for _, u := range []string{"", "127.0.0.1:8001/3.1", "ftp://127.0.0.1/3.1", "http://user:pw-in-url@/3.1"} {
+	for _, u := range []string{"", "127.0.0.1:8001/3.1", "ftp://127.0.0.1/3.1", "http://user:pw-in-url@/3.1", "http://user:pw-in-url@127.0.0.1:port/3.1", "http://user:pw-in-url@127.0.0.1/3.1\x7f"} {
 		_, err := NewMailman(MailmanOptions{URL: u}).Moderation(context.Background(), "probe@lists.example.test")
 		if err == nil || !strings.Contains(err.Error(), "mailman URL") {
 			t.Errorf("URL %q: %v; want a mailman URL error", u, err)
