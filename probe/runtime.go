@@ -204,7 +204,6 @@ type evidence struct {
 	seenAt  time.Time
 	uid     uint32
 	uidv    uint32
-	heldID  int // Mailman REST request id
 }
 
 type pendingProbe struct {
@@ -369,6 +368,9 @@ func (rt *Runtime) Probe(ctx context.Context, l *ListConfig) *Result {
 	rt.history.Add(res)
 
 	rt.cleanupEvidence(logger, l, msg.MessageID(), cleanup)
+	if res.Outcome == Held {
+		rt.discardHeld(logger, l, msg.MessageID())
+	}
 	return res
 }
 
@@ -452,10 +454,9 @@ func (rt *Runtime) decide(ctx context.Context, logger *slog.Logger, l *ListConfi
 				continue
 			}
 			for _, h := range held {
-				if strings.EqualFold(strings.Trim(h.MessageID, "<> "), strings.Trim(res.MessageID, "<>")) {
+				if sameMessageID(h.MessageID, res.MessageID) {
 					res.Outcome, res.Reason = Held, h.Reason
 					res.Evidence = fmt.Sprintf("Mailman REST held queue, request %d", h.RequestID)
-					*cleanup = append(*cleanup, evidence{kind: checks.KindHoldNotice, heldID: h.RequestID})
 					return
 				}
 			}
@@ -480,31 +481,48 @@ func (rt *Runtime) decide(ctx context.Context, logger *slog.Logger, l *ListConfi
 }
 
 // cleanupEvidence deletes the verified messages that decided or accompanied a
-// finished probe from the mailboxes of accounts with cleanup, and discards a
-// held probe through Mailman REST when that is configured.
+// finished probe from the mailboxes of accounts with cleanup.
 func (rt *Runtime) cleanupEvidence(logger *slog.Logger, l *ListConfig, messageID string, evs []evidence) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, e := range evs {
+		rt.deleteMessages(ctx, rt.mailboxes[e.account], e.uidv, e.uid)
+	}
+}
+
+// discardHeld discards a held probe through Mailman REST when the list's
+// server has discard_held, whatever evidence told listprobe it was held.
+// Only the request whose Message-ID is the probe's is discarded, after
+// reading it back: Mailman reuses request ids.
+func (rt *Runtime) discardHeld(logger *slog.Logger, l *ListConfig, messageID string) {
+	if l.Mailman == "" || !rt.cfg.Mailman[l.Mailman].DiscardHeld {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	mm := rt.mailman[l.Mailman]
+	held, err := mm.Held(ctx, l.Address)
+	if err != nil {
+		logger.Warn("reading the held queue to discard the probe failed", "err", err)
+		return
+	}
+	for _, h := range held {
+		if !sameMessageID(h.MessageID, messageID) {
+			continue
+		}
+		ok, err := mm.DiscardMessage(ctx, l.Address, h.RequestID, messageID)
 		switch {
-		case e.heldID != 0:
-			m := rt.cfg.Mailman[l.Mailman]
-			if m == nil || !m.DiscardHeld {
-				continue
-			}
-			// Discards only if the request still holds this probe: Mailman
-			// reuses request ids.
-			ok, err := rt.mailman[l.Mailman].DiscardMessage(ctx, l.Address, e.heldID, messageID)
-			switch {
-			case err != nil:
-				logger.Warn("discarding held probe failed", "request_id", e.heldID, "err", err)
-			case ok:
-				logger.Debug("discarded held probe", "request_id", e.heldID, "message_id", messageID)
-			}
-		case e.account != "":
-			rt.deleteMessages(ctx, rt.mailboxes[e.account], e.uidv, e.uid)
+		case err != nil:
+			logger.Warn("discarding held probe failed", "request_id", h.RequestID, "err", err)
+		case ok:
+			logger.Debug("discarded held probe", "request_id", h.RequestID, "message_id", messageID)
 		}
 	}
+}
+
+func sameMessageID(a, b string) bool {
+	trim := func(s string) string { return strings.Trim(strings.TrimSpace(s), "<>") }
+	return trim(a) != "" && strings.EqualFold(trim(a), trim(b))
 }
 
 func smtpReply(se *checks.SubmitError) string {
