@@ -434,3 +434,42 @@ func TestQueriesIncludeVariableAndMailmanMarks(t *testing.T) {
 		t.Errorf("queries: %d variable, %d Mailman REST, %d others", variable, mailman, other)
 	}
 }
+
+// Panels must lie inside Grafana's 24 columns and not overlap: a hand edit
+// that breaks the layout makes Grafana push panels around unpredictably.
+func TestPanelsDoNotOverlap(t *testing.T) {
+	type box struct {
+		name       string
+		x, y, w, h uint32
+	}
+	for name, raw := range dashboardFiles(t) {
+		panels, rows := strictPanels(t, name, raw)
+		var boxes []box
+		for _, r := range rows {
+			if r.GridPos == nil {
+				t.Errorf("%s: row %q has no gridPos", name, deref(r.Title))
+				continue
+			}
+			g := r.GridPos
+			boxes = append(boxes, box{"row " + deref(r.Title), g.X, g.Y, g.W, g.H})
+		}
+		for _, p := range panels {
+			if p.panel.GridPos == nil {
+				t.Errorf("%s: panel %q has no gridPos", name, title(p.panel))
+				continue
+			}
+			g := p.panel.GridPos
+			boxes = append(boxes, box{"panel " + title(p.panel), g.X, g.Y, g.W, g.H})
+		}
+		for i, a := range boxes {
+			if a.w == 0 || a.h == 0 || a.x+a.w > 24 {
+				t.Errorf("%s: %s at x=%d w=%d h=%d is outside the 24 columns or empty", name, a.name, a.x, a.w, a.h)
+			}
+			for _, b := range boxes[i+1:] {
+				if a.x < b.x+b.w && b.x < a.x+a.w && a.y < b.y+b.h && b.y < a.y+a.h {
+					t.Errorf("%s: %s and %s overlap", name, a.name, b.name)
+				}
+			}
+		}
+	}
+}

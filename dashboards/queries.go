@@ -38,8 +38,11 @@ type Query struct {
 
 // Variables are the values Grafana would substitute into a query.
 type Variables struct {
-	// List is what $list expands to: a regular expression over list
-	// addresses (Grafana joins a multi-value selection as (a|b)). Default ".+".
+	// List is what $list expands to inside the PromQL string: a regular
+	// expression over list addresses. Grafana joins a multi-value selection
+	// as (a|b) and escapes regexp metacharacters with a backslash that it
+	// doubles for the string literal, so a dot arrives as \\. in the text.
+	// Default ".+" (the dashboard's "All").
 	List string
 	// Range is $__range, the dashboard's time range. Default 1h.
 	Range time.Duration
