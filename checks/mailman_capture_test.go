@@ -1,3 +1,8 @@
+//go:build capture
+
+// This file is built only with -tags capture: it writes fixtures rather than
+// testing anything, so a normal or CI run neither compiles nor skips it.
+
 package checks
 
 import (
@@ -13,7 +18,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // TestMailmanCaptureEvidence drives the real testbed into each state that
@@ -26,7 +30,7 @@ import (
 // The probe posts are real probes (Compose) whose tokens are signed with
 // mailmanEvidenceKey, so a parser test can verify the tokens it finds.
 //
-//	LISTPROBE_CAPTURE_EVIDENCE=$PWD/testdata/evidence go test -run TestMailmanCaptureEvidence -v ./checks/
+//	LISTPROBE_CAPTURE_EVIDENCE=$PWD/testdata/evidence go test -tags capture -run TestMailmanCaptureEvidence -v ./checks/
 func TestMailmanCaptureEvidence(t *testing.T) {
 	dir := os.Getenv("LISTPROBE_CAPTURE_EVIDENCE")
 	if dir == "" {
@@ -210,66 +214,3 @@ func scrubTestbedHost(raw []byte) []byte {
 
 // dialTestbedMailbox logs account in to the testbed's IMAP server and
 // opens its INBOX read-only.
-func dialTestbedMailbox(t testing.TB, env map[string]string, account string) *imapclient.Client {
-	t.Helper()
-	c, err := imapclient.DialInsecure(env["LISTPROBE_TESTBED_IMAP"], nil)
-	if err != nil {
-		t.Fatalf("testbed IMAP: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	pw := mailmanTestbedSecret(t, env, "LISTPROBE_TESTBED_"+account+"_PASSWORD_FILE")
-	if err := c.Login(env["LISTPROBE_TESTBED_"+account], pw).Wait(); err != nil {
-		t.Fatalf("testbed IMAP login as %s: %v", env["LISTPROBE_TESTBED_"+account], err)
-	}
-	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func searchTestbedMailbox(t testing.TB, c *imapclient.Client, criteria *imap.SearchCriteria) []imap.UID {
-	t.Helper()
-	// A read-only SELECT again, so that new mail is seen.
-	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	data, err := c.UIDSearch(criteria, nil).Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data.AllUIDs()
-}
-
-// fetchFromTestbedMailbox waits for the one message in account's INBOX
-// that matches criteria and returns it whole (fetched with BODY.PEEK).
-func fetchFromTestbedMailbox(t testing.TB, env map[string]string, account string, criteria *imap.SearchCriteria) []byte {
-	t.Helper()
-	c := dialTestbedMailbox(t, env, account)
-	deadline := time.Now().Add(60 * time.Second)
-	var uids []imap.UID
-	for {
-		uids = searchTestbedMailbox(t, c, criteria)
-		if len(uids) > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if len(uids) != 1 {
-		t.Fatalf("%d messages in %s's INBOX match %+v, want 1", len(uids), account, criteria)
-	}
-	section := &imap.FetchItemBodySection{Peek: true}
-	msgs, err := c.Fetch(imap.UIDSetNum(uids[0]), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{section}}).Collect()
-	if err != nil || len(msgs) != 1 {
-		t.Fatalf("fetching UID %d: %v (%d messages)", uids[0], err, len(msgs))
-	}
-	return msgs[0].FindBodySection(section)
-}
-
-// countInTestbedMailbox waits a moment for stragglers, then counts the
-// messages in account's INBOX that match criteria.
-func countInTestbedMailbox(t testing.TB, env map[string]string, account string, criteria *imap.SearchCriteria) int {
-	t.Helper()
-	c := dialTestbedMailbox(t, env, account)
-	time.Sleep(2 * time.Second)
-	return len(searchTestbedMailbox(t, c, criteria))
-}
