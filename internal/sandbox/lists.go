@@ -6,22 +6,11 @@ import (
 	"time"
 )
 
-// post runs a list's policy on a post that SMTP accepted.
+// post runs the moderation part of the list's posting chain on a post that
+// SMTP accepted, then the chain it leads to: accept, hold, reject or
+// discard.
 func (w *World) post(st *listState, envelopeFrom string, raw []byte, received string) {
-	w.mu.Lock()
-	policy, delay := st.Policy, st.Delay
-	holdReason, rejectReason := st.HoldReason, st.RejectReason
-	subs := append([]string(nil), st.subs...)
-	mods := append([]string(nil), st.mods...)
-	names := st.names
-	w.mu.Unlock()
-	if holdReason == "" {
-		holdReason = DefaultHoldReason
-	}
-	if rejectReason == "" {
-		rejectReason = DefaultHoldReason
-	}
-
+	names := st.names // fixed at Start
 	m, err := parseMessage(raw)
 	if err != nil {
 		// Mailman's LMTP runner refuses what it cannot parse; after SMTP
@@ -29,34 +18,57 @@ func (w *World) post(st *listState, envelopeFrom string, raw []byte, received st
 		w.log.Error("sandbox: list post unparseable, dropped", "list", names.fqdn, "err", err)
 		return
 	}
+	originalSize := len(raw)
 	m.prepend("Received", received, "\t")
 	incoming(m, envelopeFrom)
 	sender := headerSender(m, envelopeFrom)
+	senders := messageSenders(m, envelopeFrom)
 	now := time.Now()
 
-	switch policy {
-	case Drop:
-		w.log.Info("sandbox: post dropped", "list", names.fqdn, "message_id", m.get("Message-ID"))
-	case Deliver:
-		w.explode(names, subs, m)
-	case Delay:
-		w.after(delay, func() { w.explode(names, subs, m) })
-	case Hold:
-		markModerated(m)
+	w.mu.Lock()
+	v := st.decide(senders)
+	delayed, delay := st.settings.delayed, st.Delay
+	respond, adminNotify := st.settings.respond, st.settings.adminNotify
+	subs := append([]string(nil), st.subs...)
+	mods := append([]string(nil), st.mods...)
+	w.mu.Unlock()
+
+	switch v.action {
+	case ActionDiscard:
+		w.log.Info("sandbox: post discarded", "list", names.fqdn, "message_id", m.get("Message-ID"))
+	case ActionAccept:
+		copyMsg := listCopyWith(names, m, v.hits, v.misses)
+		if delayed {
+			w.after(delay, func() { w.explode(names, subs, copyMsg) })
+		} else {
+			w.explode(names, subs, copyMsg)
+		}
+	case ActionHold:
+		markRules(m, v.hits, v.misses)
+		if v.sender == "" {
+			v.sender = sender
+		}
 		w.mu.Lock()
 		st.heldID++
 		st.held = append(st.held, HeldMessage{
-			RequestID: st.heldID,
-			MessageID: m.get("Message-ID"),
-			Sender:    sender,
-			Subject:   oneline(m.get("Subject")),
-			Reason:    holdReason,
-			HoldDate:  now.UTC(),
-			Raw:       m.bytes(),
+			RequestID:       st.heldID,
+			MessageID:       m.get("Message-ID"),
+			Sender:          sender,
+			Subject:         oneline(m.get("Subject")),
+			Reason:          v.reason,
+			HoldDate:        now.UTC(),
+			Raw:             m.bytes(),
+			RuleHits:        v.hits,
+			ruleMisses:      v.misses,
+			modAction:       v.modAction,
+			modSender:       v.sender,
+			originalSubject: m.get("Subject"),
+			originalSize:    originalSize,
+			received:        now.UTC(),
 		})
 		w.mu.Unlock()
-		if sender != "" && canAcknowledge(m) {
-			notice := holdNotice(names, sender, m.get("Subject"), holdReason, now)
+		if sender != "" && respond && canAcknowledge(m) {
+			notice := holdNotice(names, sender, m.get("Subject"), v.reason, now)
 			if !w.autorespond(names, sender, now) {
 				notice = w.noMoreToday(names, sender, now) // nil past the warning
 			}
@@ -64,24 +76,23 @@ func (w *World) post(st *listState, envelopeFrom string, raw []byte, received st
 				w.sendLocal(names, sender, notice)
 			}
 		}
-		if len(mods) > 0 {
-			notice := moderatorNotice(names, sender, m, holdReason, now)
+		if adminNotify && len(mods) > 0 {
+			notice := moderatorNotice(names, sender, m, v.reason, now)
 			for _, mod := range mods {
 				w.sendLocal(names, mod, notice)
 			}
 		}
-	case Reject:
-		markModerated(m)
+	case ActionReject:
+		markRules(m, v.hits, v.misses)
 		if sender == "" {
 			return
 		}
-		w.sendLocal(names, sender, rejectNotice(names, sender, m, rejectReason, now))
+		w.sendLocal(names, sender, rejectNotice(names, sender, m, v.reason, now))
 	}
 }
 
 // explode delivers the list copy to every subscriber.
-func (w *World) explode(n listNames, subs []string, post *rawMessage) {
-	copyMsg := listCopy(n, post)
+func (w *World) explode(n listNames, subs []string, copyMsg *rawMessage) {
 	for _, rcpt := range subs {
 		w.sendLocal(n, rcpt, copyMsg)
 	}

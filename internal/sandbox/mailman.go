@@ -100,21 +100,32 @@ func incoming(m *rawMessage, envelopeFrom string) {
 	}
 }
 
-// markModerated adds the rule headers the hold and reject chains add when
-// the member-moderation rule hit.
-func markModerated(m *rawMessage) {
-	m.add("X-Mailman-Rule-Hits", "member-moderation")
-	m.add("X-Mailman-Rule-Misses", strings.Join(rulesBeforeMemberModeration, "; "))
+// markRules adds the rule headers the hold, reject and accept chains add:
+// X-Mailman-Rule-Hits and X-Mailman-Rule-Misses, each only when not empty.
+func markRules(m *rawMessage, hits, misses []string) {
+	if len(hits) > 0 {
+		m.add("X-Mailman-Rule-Hits", strings.Join(hits, "; "))
+	}
+	if len(misses) > 0 {
+		m.add("X-Mailman-Rule-Misses", strings.Join(misses, "; "))
+	}
 }
 
-// listCopy turns an accepted post into the copy subscribers receive: the
-// accept chain, the posting pipeline (cook-headers, subject-prefix,
-// rfc-2369) and the decoration done at delivery (the footer).
+// listCopy turns a post that no rule stopped into the copy subscribers
+// receive.
 func listCopy(n listNames, post *rawMessage) *rawMessage {
+	return listCopyWith(n, post, nil, allRuleMisses())
+}
+
+// listCopyWith turns an accepted post into the copy subscribers receive:
+// the accept chain (its rule headers, none when hits and misses are empty,
+// as for a post a moderator approved, which skips the chains), the posting
+// pipeline (cook-headers, subject-prefix, rfc-2369) and the decoration done
+// at delivery (the footer).
+func listCopyWith(n listNames, post *rawMessage, hits, misses []string) *rawMessage {
 	m := post.clone()
 	// chains/accept.py
-	misses := append(append(append([]string(nil), rulesBeforeMemberModeration...), "member-moderation"), rulesAfterMemberModeration...)
-	m.add("X-Mailman-Rule-Misses", strings.Join(misses, "; "))
+	markRules(m, hits, misses)
 	// handlers/cook_headers.py
 	if !m.has("X-Mailman-Version") {
 		m.add("X-Mailman-Version", MailmanVersion)
@@ -476,6 +487,22 @@ func rejectNotice(n listNames, sender string, post *rawMessage, reason string, n
 	return m
 }
 
+// refuseNotice is app/moderator.py send_rejection, which a moderator's
+// "reject" of a held post sends the poster: the list:user:notice:refuse
+// template about the request 'Posting of your message titled "SUBJECT"',
+// from the -bounces address. reason is the moderator's comment.
+func refuseNotice(n listNames, sender, subject, reason string, now time.Time) *rawMessage {
+	text := wrap(expand(refuseTemplate, map[string]string{
+		"listname":    n.fqdn,
+		"request":     `Posting of your message titled "` + subject + `"`,
+		"reason":      reason,
+		"owner_email": n.owner(),
+	}), 70)
+	m := userNotification(sender, n.bounces(), `Request to mailing list "`+n.displayName+`" rejected`, text)
+	sendNotification(m, n, now)
+	return m
+}
+
 // moderatorNotice is the notice chains/hold.py sends the list's owners and
 // moderators when admin_immed_notify is on (the default): the request text,
 // the held message, and a "confirm" message to reply to.
@@ -569,6 +596,20 @@ reasons:
 $reasons
 
 The original message as received by Mailman is attached.
+`
+	refuseTemplate = `Your request to the $listname mailing list
+
+    $request
+
+has been rejected by the list moderator.  The moderator gave the
+following reason for rejecting your request:
+
+"$reason"
+
+Any questions or comments should be directed to the list administrator
+at:
+
+    $owner_email
 `
 	noMoreTodayTemplate = `We have received a message from your address <$sender_email>
 requesting an automated response from the $listname mailing list.

@@ -16,7 +16,18 @@
 // # Lists
 //
 // A post to a List is processed after the SMTP transaction, like Mailman's
-// queue runners do, according to the list's Policy:
+// queue runners do, by the moderation part of Mailman's posting chain:
+//
+//  1. emergency on: the post is held with EmergencyReason;
+//  2. the poster is a member: the member's own moderation_action if it has
+//     one, else the list's default_member_action, decides;
+//  3. otherwise the list's default_nonmember_action decides, with
+//     NonmemberReason.
+//
+// An action of accept or defer delivers, hold holds, reject sends the
+// rejection notice and discard drops. The Policy of a List is its
+// default_member_action under another name (Deliver and Delay are defer,
+// Hold is hold, Reject is reject, Drop is discard):
 //
 //   - Deliver: every subscriber gets the Mailman 3 copy: "[Name] " subject
 //     prefix, footer, List-Id and the other RFC 2369 fields, Precedence:
@@ -37,6 +48,22 @@
 //
 // Mail to a list's -bounces, -owner, -request, -join or -leave address is
 // accepted and discarded.
+//
+// # Members
+//
+// A list's members are its Subscribers and Members; a List that names no
+// Members has every Account as a member besides (Mailman: delivery
+// disabled), so that any account posts as a member unless a test says
+// otherwise. The poster's From:, envelope sender, Reply-To: and Sender:
+// (Mailman's msg.senders) are looked up.
+//
+// # REST API
+//
+// Start also serves the part of Mailman 3.3's REST API that listprobe uses,
+// at World.MailmanURL with HTTP basic authentication (see rest.go): the held
+// queue and its moderation, the moderation settings of a list's
+// configuration and the members' moderation_action. It reads and changes
+// the same state as the list simulator, SetPolicy and Held.
 package sandbox
 
 import (
@@ -77,7 +104,8 @@ func (p Policy) valid() bool {
 // List is one simulated mailing list.
 type List struct {
 	Address string // posting address, e.g. "healthy@lists.example.org"
-	// Policy is what the list does with posts. Default: Deliver.
+	// Policy is what the list does with members' posts: its initial
+	// default_member_action. Default: Deliver.
 	Policy Policy
 	Delay  time.Duration // for Delay; must be positive when Policy is Delay
 	// HoldReason is the moderation reason in hold notices and Held.
@@ -90,6 +118,23 @@ type List struct {
 	// Moderators receive Mailman's "post from X requires approval" notice
 	// for each held post. Each must be an Account. Default: none.
 	Moderators []string
+	// Members are members that receive no copies (Mailman: delivery
+	// disabled): they post as members. Subscribers are members too. When
+	// Members is empty every Account is a member. Default: empty.
+	Members []string
+	// NonmemberAction is the initial default_nonmember_action, what the
+	// list does with a post from a non-member. Default: ActionHold,
+	// Mailman's default.
+	NonmemberAction Action
+	// Emergency is the initial emergency setting: hold every post.
+	Emergency bool
+	// NoHoldNotice starts the list with respond_to_post_requests off: the
+	// poster of a held post is not told.
+	NoHoldNotice bool
+	// NoModeratorNotice starts the list with admin_immed_notify off: the
+	// Moderators are not told of held posts. With NoHoldNotice too, a hold
+	// is silent: only Held and the REST held queue show it.
+	NoModeratorNotice bool
 }
 
 // Account is one mailbox user: it can log in to SMTP and IMAP with its
@@ -119,7 +164,19 @@ type Options struct {
 	Hostname string
 	// Logger receives the servers' error logs. Default: discard.
 	Logger *slog.Logger
+	// MailmanUsername and MailmanPassword are the REST API's credentials
+	// (Mailman's [webservice] admin_user and admin_pass). Default:
+	// DefaultMailmanUsername and DefaultMailmanPassword.
+	MailmanUsername string
+	MailmanPassword string
 }
+
+// The REST API's default credentials. They are public on purpose: the API
+// listens only on loopback and lives as long as the world.
+const (
+	DefaultMailmanUsername = "restadmin"
+	DefaultMailmanPassword = "restpass"
+)
 
 // StoredMessage is one message in a sandbox mailbox.
 type StoredMessage struct {
@@ -138,12 +195,27 @@ type HeldMessage struct {
 	Reason    string    // reason
 	HoldDate  time.Time // hold_date
 	Raw       []byte    // the held message as stored, rule headers included
+	// RuleHits are the rules that stopped the post (rule_hits), e.g.
+	// "member-moderation", "emergency" or "nonmember-moderation".
+	RuleHits []string
+
+	ruleMisses      []string // rule_misses
+	modAction       string   // member_moderation_action
+	modSender       string   // moderation_sender
+	originalSubject string   // the Subject field as it came (original_subject)
+	originalSize    int      // original_size
+	received        time.Time
 }
 
 // World is a running mail world.
 type World struct {
 	SMTPAddr string // host:port of the SMTP submission server (no TLS, AUTH PLAIN)
 	IMAPAddr string // host:port of the IMAP server (no TLS)
+	// MailmanURL is the root of the REST API with its version, e.g.
+	// "http://127.0.0.1:40123/3.1" (API 3.0 is served beside it).
+	MailmanURL      string
+	MailmanUsername string // the REST API's basic-auth user
+	MailmanPassword string // the REST API's basic-auth password
 
 	log      *slog.Logger
 	hostname string
@@ -153,7 +225,9 @@ type World struct {
 	users    map[string]*imapmemserver.User // by lower-case address
 	lists    map[string]*listState          // by lower-case posting address
 	aliases  map[string]*listState          // -bounces, -owner... addresses
+	byID     map[string]*listState          // by list_id
 	mem      *imapmemserver.Server
+	rest     *restServer
 
 	smtp     *smtp.Server
 	smtpLn   *trackingListener
@@ -173,16 +247,21 @@ type World struct {
 	autoSent  map[string]int // "list\x00sender\x00date" -> notices sent
 	queue     []func()       // list posts waiting for the runner
 	queueCond *sync.Cond
+	memberIDs map[string]*membership // every roster entry by member_id
 }
 
 // listState is a list and its run-time state, guarded by World.mu.
 type listState struct {
 	List
-	names  listNames
-	subs   []string
-	mods   []string
-	held   []HeldMessage
-	heldID int
+	names       listNames
+	subs        []string
+	mods        []string
+	held        []HeldMessage
+	heldID      int
+	settings    listSettings
+	members     map[string]*membership // role member, by address
+	moderators  map[string]*membership // role moderator, by address
+	rosterOrder []*membership          // every entry in the order added
 }
 
 // Start starts a world on 127.0.0.1 with random ports.
@@ -199,6 +278,17 @@ func Start(opts Options) (*World, error) {
 		noIdle:   opts.NoIdle,
 		timers:   map[uint64]*time.Timer{},
 		autoSent: map[string]int{},
+		byID:     map[string]*listState{},
+
+		memberIDs:       map[string]*membership{},
+		MailmanUsername: opts.MailmanUsername,
+		MailmanPassword: opts.MailmanPassword,
+	}
+	if w.MailmanUsername == "" {
+		w.MailmanUsername = DefaultMailmanUsername
+	}
+	if w.MailmanPassword == "" {
+		w.MailmanPassword = DefaultMailmanPassword
 	}
 	w.queueCond = sync.NewCond(&w.mu)
 	if w.log == nil {
@@ -224,6 +314,13 @@ func Start(opts Options) (*World, error) {
 		return nil, err
 	}
 	w.IMAPAddr = w.public.addr
+	if w.rest, err = w.startREST(); err != nil {
+		w.public.stop()
+		w.internal.stop()
+		w.stopSMTP()
+		return nil, err
+	}
+	w.MailmanURL = w.rest.base + "/3.1"
 	w.tasks.Add(1)
 	go w.runQueue()
 	return w, nil
@@ -275,8 +372,16 @@ func (w *World) configure(opts Options) error {
 		if l.Delay < 0 {
 			return fmt.Errorf("sandbox: Lists[%d] (%s): Delay is negative", i, addr)
 		}
-		st := &listState{List: l, names: newListNames(addr)}
+		nonmember, err := parseAction(l.NonmemberAction, ActionHold)
+		if err != nil {
+			return fmt.Errorf("sandbox: Lists[%d] (%s): NonmemberAction: %w", i, addr, err)
+		}
+		st := &listState{List: l, names: newListNames(addr),
+			members: map[string]*membership{}, moderators: map[string]*membership{}}
 		st.Address = addr
+		st.settings = listSettings{nonmemberAction: nonmember, emergency: l.Emergency,
+			respond: !l.NoHoldNotice, adminNotify: !l.NoModeratorNotice}
+		st.settings.setPolicy(l.Policy)
 		for j, s := range l.Subscribers {
 			sa, err := parseAddress(s)
 			if err != nil {
@@ -296,8 +401,25 @@ func (w *World) configure(opts Options) error {
 				return fmt.Errorf("sandbox: Lists[%d].Moderators[%d] %s is not an account", i, j, ma)
 			}
 			st.mods = append(st.mods, ma)
+			w.addMembership(st, ma, "moderator")
+		}
+		for _, s := range st.subs {
+			w.addMembership(st, s, "member")
+		}
+		for j, s := range l.Members {
+			ma, err := parseAddress(s)
+			if err != nil {
+				return fmt.Errorf("sandbox: Lists[%d].Members[%d]: %w", i, j, err)
+			}
+			w.addMembership(st, ma, "member")
+		}
+		if len(l.Members) == 0 {
+			for _, a := range opts.Accounts {
+				w.addMembership(st, strings.ToLower(a.Address), "member")
+			}
 		}
 		w.lists[addr] = st
+		w.byID[st.names.listID] = st
 		for _, alias := range []string{st.names.bounces(), st.names.owner(), st.names.request(), st.names.join(), st.names.leave()} {
 			if _, clash := w.accounts[alias]; clash {
 				return fmt.Errorf("sandbox: Lists[%d] (%s): its address %s is also an account", i, addr, alias)
@@ -345,6 +467,7 @@ func (w *World) Close() error {
 	w.mu.Unlock()
 
 	err := w.stopSMTP()
+	w.rest.close()
 	w.tasks.Wait()
 
 	w.imapMu.Lock()
@@ -369,15 +492,19 @@ func (w *World) SetPolicy(list string, p Policy) {
 		w.log.Error("sandbox: SetPolicy ignored", "list", list, "policy", string(p))
 		return
 	}
-	st.Policy = p
+	st.settings.setPolicy(p)
 }
 
-// Policy returns the current policy of list, or "" for an unknown list.
+// Policy returns the current policy of list, or "" for an unknown list. It
+// follows default_member_action, whoever set it (SetPolicy or a REST
+// PATCH): hold is Hold, reject Reject, discard Drop, and accept or defer
+// Deliver (Delay if the list was set to Delay). It does not show the
+// emergency setting or members' own moderation actions.
 func (w *World) Policy(list string) Policy {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if st, ok := w.lists[strings.ToLower(strings.TrimSpace(list))]; ok {
-		return st.Policy
+		return st.settings.policy()
 	}
 	return ""
 }
@@ -391,11 +518,18 @@ func (w *World) Held(list string) []HeldMessage {
 		return nil
 	}
 	out := make([]HeldMessage, len(st.held))
-	copy(out, st.held)
-	for i := range out {
-		out[i].Raw = append([]byte(nil), out[i].Raw...)
+	for i, h := range st.held {
+		out[i] = h.clone()
 	}
 	return out
+}
+
+// clone copies h deeply enough for the caller to keep.
+func (h HeldMessage) clone() HeldMessage {
+	h.Raw = append([]byte(nil), h.Raw...)
+	h.RuleHits = append([]string(nil), h.RuleHits...)
+	h.ruleMisses = append([]string(nil), h.ruleMisses...)
+	return h
 }
 
 // DiscardHeld drops a held post, as a moderator's "discard" does, and
@@ -486,6 +620,11 @@ func (w *World) StartIMAP() error {
 func (w *World) enqueue(f func()) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.enqueueLocked(f)
+}
+
+// enqueueLocked is enqueue with w.mu held.
+func (w *World) enqueueLocked(f func()) bool {
 	if w.closed {
 		return false
 	}
