@@ -449,3 +449,15 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// A post to an address Mailman does not know is accepted by Postfix and then
+// bounced with a DSN: the probe is rejected, with the MTA's reason.
+func TestE2EBounceIsRejected(t *testing.T) {
+	tb := needTestbed(t)
+	l := &e2eList{tb: tb, address: "nosuchlist-" + hex.EncodeToString([]byte(t.Name()[:4])) + "@" + tb.get(t, "LIST_DOMAIN"), dir: t.TempDir()}
+	code, r := l.once(t, l.config(t, 60*time.Second, false, ""))
+	wantE2E(t, r, "rejected", "550")
+	if code != 1 || !strings.Contains(r.Evidence, "bounce") {
+		t.Errorf("exit %d, evidence %q", code, r.Evidence)
+	}
+}
