@@ -261,8 +261,10 @@ func (rt *Runtime) dispatch(ctx context.Context, wm *watchedMailbox, msg checks.
 				rt.logger.Warn("late delivery", "list", fin.list, "recorded_outcome", fin.outcome, "late_by", msg.SeenAt.Sub(fin.at).Round(time.Millisecond))
 			}
 		default:
-			// One of ours from before this process started.
-			cleanupNow = true
+			// Signed with our key but not sent by this process: an earlier
+			// run, or another listprobe (a `once` beside `serve`) whose
+			// copy must not vanish before it sees it. Left alone.
+			rt.logger.Debug("probe of another process or an earlier run", "account", account, "list", t.List, "kind", ev.Kind, "uid", msg.UID)
 		}
 	}
 	if cleanupNow && wm.account.Cleanup {
