@@ -34,7 +34,7 @@ type testWorld struct {
 
 // startTestWorld starts a sandbox with the member, reader and moderator
 // accounts and the given lists, each subscribed by the reader.
-func startTestWorld(t *testing.T, opts sandbox.Options) *testWorld {
+func startTestWorld(t testing.TB, opts sandbox.Options) *testWorld {
 	t.Helper()
 	opts.Accounts = []sandbox.Account{
 		{Address: testMember, Password: "member-pw"},
@@ -62,7 +62,7 @@ func startTestWorld(t *testing.T, opts sandbox.Options) *testWorld {
 
 // config writes a config for the world's lists with the given timeout and
 // extra YAML lines per list, and loads it.
-func (w *testWorld) config(t *testing.T, timeout time.Duration, lists []sandbox.List, tweak func(string) string) *Config {
+func (w *testWorld) config(t testing.TB, timeout time.Duration, lists []sandbox.List, tweak func(string) string) *Config {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "global:\n  schedule: \"@every 1h\"\n  timeout: %s\n  signing_key_file: signing.key\n  poll_interval: 200ms\naccounts:\n", timeout)
@@ -88,7 +88,7 @@ func (w *testWorld) config(t *testing.T, timeout time.Duration, lists []sandbox.
 	return cfg
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
