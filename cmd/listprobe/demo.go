@@ -82,9 +82,18 @@ func writeDemoConfig(dir string, world *sandbox.World, opts sandbox.Options, sch
 		fmt.Fprintf(&b, "    smtp: { address: %q, tls: none, auth: plain, username: %s, password_file: %s }\n", world.SMTPAddr, a.Address, pw)
 		fmt.Fprintf(&b, "    imap: { address: %q, tls: none, username: %s, password_file: %s }\n", world.IMAPAddr, a.Address, pw)
 	}
+	restUser, restPass := opts.MailmanUsername, opts.MailmanPassword
+	if restUser == "" {
+		restUser, restPass = sandbox.DefaultMailmanUsername, sandbox.DefaultMailmanPassword
+	}
+	restPW, err := secret("mailman.password", restPass)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(&b, "mailman:\n  demo: { url: %q, username: %s, password_file: %s, discard_held: true, refresh: 10s }\n", world.MailmanURL, restUser, restPW)
 	b.WriteString("lists:\n")
 	for _, l := range opts.Lists {
-		fmt.Fprintf(&b, "  - address: %s\n    poster: member\n    reader: reader\n", l.Address)
+		fmt.Fprintf(&b, "  - address: %s\n    poster: member\n    reader: reader\n    moderator: moderator\n    mailman: demo\n", l.Address)
 	}
 	p := filepath.Join(dir, "listprobe.yml")
 	return p, os.WriteFile(p, []byte(b.String()), 0o600)
