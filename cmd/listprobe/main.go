@@ -51,7 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := kingpin.New("listprobe", "Proves that mailing lists deliver: posts signed probes as a member, reads the copies back as a subscriber, and exports the outcomes as Prometheus metrics.")
 	app.UsageWriter(stderr)
 	app.ErrorWriter(stderr)
-	app.Terminate(nil)
+	helped := false
+	app.Terminate(func(int) { helped = true })
 	app.HelpFlag.Short('h')
 	logConfig := &promslog.Config{Writer: stderr}
 	promslogflag.AddFlags(app, logConfig)
@@ -85,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "listprobe: %v (see --help)\n", err)
 		return exitUsage
 	}
-	if cmd == "" { // --help
+	if helped || cmd == "" { // --help, or --help-long and friends
 		return exitOK
 	}
 	logger := promslog.New(logConfig)

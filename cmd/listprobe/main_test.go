@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -278,7 +279,10 @@ func TestServeEndpointsAndReload(t *testing.T) {
 	}
 	// Fix it, dropping a list, and send SIGHUP: the reload succeeds and
 	// the list's series go.
-	fixed := strings.Replace(string(good), "  - address: blackhole@lists.example.org\n    poster: member\n    reader: reader\n", "", 1)
+	fixed := regexp.MustCompile(`(?m)^  - address: blackhole@lists.example.org\n(    .*\n)*`).ReplaceAllString(string(good), "")
+	if fixed == string(good) {
+		t.Fatal("could not remove the blackhole list from the demo config")
+	}
 	os.WriteFile(file, []byte(fixed), 0o600)
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -357,5 +361,14 @@ func TestExplainVerifiesProbeSignatures(t *testing.T) {
 	_, out, _ = runCmd(t, "explain", genuine)
 	if !strings.Contains(out, "signature=unchecked") {
 		t.Errorf("no key: %s", out)
+	}
+}
+
+func TestHelpOfEveryCommandExitsZero(t *testing.T) {
+	for _, cmd := range []string{"serve", "once", "check-config", "explain", "demo", "version"} {
+		code, _, errOut := runCmd(t, cmd, "--help")
+		if code != 0 || !strings.Contains(errOut, "usage: listprobe "+cmd) {
+			t.Errorf("%s --help: exit %d, %q", cmd, code, errOut)
+		}
 	}
 }
