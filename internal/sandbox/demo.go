@@ -49,8 +49,21 @@ const DemoSlowDelay = 3 * time.Second
 // notice for each held post. IMAP IDLE works, and the
 // number of hold notices per day is not limited, so that a demo left
 // running keeps showing "held".
+//
+// Each list's members are reader@example.org (delivery on) and
+// member@example.org (delivery disabled, as a probe account usually is);
+// moderator@example.org is a non-member. The lists' Mailman settings, as
+// the REST API at World.MailmanURL shows them (user DefaultMailmanUsername,
+// password DefaultMailmanPassword): default_member_action defer (healthy,
+// slow), hold (moderated), discard (blackhole) and reject (closed);
+// everywhere default_nonmember_action hold, emergency off,
+// respond_to_post_requests and admin_immed_notify on. So the REST held
+// queue of moderated@lists.example.org holds each probe with the reason
+// "The message comes from a moderated member", and a PATCH of a list's
+// settings changes what the next probe meets.
 func DemoOptions() Options {
 	subs := []string{DemoReader}
+	members := []string{DemoMember}
 	return Options{
 		Accounts: []Account{
 			{Address: DemoMember, Password: DemoMemberPassword},
@@ -58,11 +71,11 @@ func DemoOptions() Options {
 			{Address: DemoModerator, Password: DemoModeratorPassword},
 		},
 		Lists: []List{
-			{Address: DemoHealthy, Policy: Deliver, Subscribers: subs},
-			{Address: DemoModerated, Policy: Hold, HoldReason: DefaultHoldReason, Subscribers: subs, Moderators: []string{DemoModerator}},
-			{Address: DemoSlow, Policy: Delay, Delay: DemoSlowDelay, Subscribers: subs},
-			{Address: DemoBlackhole, Policy: Drop, Subscribers: subs},
-			{Address: DemoClosed, Policy: Reject, Subscribers: subs},
+			{Address: DemoHealthy, Policy: Deliver, Subscribers: subs, Members: members},
+			{Address: DemoModerated, Policy: Hold, HoldReason: DefaultHoldReason, Subscribers: subs, Members: members, Moderators: []string{DemoModerator}},
+			{Address: DemoSlow, Policy: Delay, Delay: DemoSlowDelay, Subscribers: subs, Members: members},
+			{Address: DemoBlackhole, Policy: Drop, Subscribers: subs, Members: members},
+			{Address: DemoClosed, Policy: Reject, Subscribers: subs, Members: members},
 		},
 	}
 }

@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"io"
+	"net/http"
 	"runtime"
 	"testing"
 	"time"
@@ -39,6 +41,12 @@ func TestCloseLeavesNoGoroutineBehind(t *testing.T) {
 	if _, err := c2.Idle(); err != nil {
 		t.Fatal(err)
 	}
+	// A REST client whose keep-alive connection is still open.
+	tr := &http.Transport{}
+	hc := &http.Client{Transport: tr}
+	if status, _ := restGet(t, hc, w, "/lists/moderated.lists.example.org/held"); status != http.StatusOK {
+		t.Fatalf("REST held: %d", status)
+	}
 	// And an SMTP client in the middle of a session.
 	sc, err := smtp.Dial(w.SMTPAddr)
 	if err != nil {
@@ -54,6 +62,10 @@ func TestCloseLeavesNoGoroutineBehind(t *testing.T) {
 		t.Error("SMTP session survived Close")
 	}
 	sc.Close()
+	if _, err := hc.Get(w.MailmanURL + "/lists"); err == nil {
+		t.Error("REST still answers after Close")
+	}
+	tr.CloseIdleConnections()
 	for _, cl := range []interface{ Close() error }{c, c2} {
 		cl.Close()
 	}
@@ -69,4 +81,25 @@ func TestCloseLeavesNoGoroutineBehind(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// restGet sends an authenticated GET below the world's MailmanURL with hc
+// and reads the whole answer, so that the connection can be reused.
+func restGet(t *testing.T, hc *http.Client, w *World, path string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, w.MailmanURL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(w.MailmanUsername, w.MailmanPassword)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
 }

@@ -45,6 +45,10 @@ func (w *World) post(st *listState, envelopeFrom string, raw []byte, received st
 		}
 	case ActionHold:
 		markRules(m, v.hits, v.misses)
+		if !m.has("Message-ID") {
+			// app/moderator.py hold_message: the message store needs one.
+			m.add("Message-ID", makeMsgID(now, w.hostname))
+		}
 		if v.sender == "" {
 			v.sender = sender
 		}

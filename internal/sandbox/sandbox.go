@@ -34,17 +34,25 @@
 //     list, X-Mailman-Version, X-Mailman-Rule-Misses, the original
 //     Message-ID and every original field kept; envelope sender (and so
 //     Return-Path) the list's -bounces address.
-//   - Hold: the post is kept (see World.Held), the List.Moderators get
-//     Mailman 3's "LIST post from SENDER requires approval" notice, and the
-//     poster gets its "Your message to LIST awaits moderator approval"
-//     notice from the -bounces address, unless the post carries Precedence bulk/list/junk,
-//     X-No-Ack, X-Ack: no, Auto-Submitted other than "no" or a List-*
-//     field (Mailman then stays silent), or the day's autoresponse limit
-//     is reached (Options.MaxAutoresponsesPerDay).
+//   - Hold: the post is kept (see World.Held and the REST held queue), the
+//     List.Moderators get Mailman 3's "LIST post from SENDER requires
+//     approval" notice unless admin_immed_notify is off, and the poster gets
+//     its "Your message to LIST awaits moderator approval" notice from the
+//     -bounces address unless respond_to_post_requests is off, the post
+//     carries Precedence bulk/list/junk, X-No-Ack, X-Ack: no,
+//     Auto-Submitted other than "no" or a List-* field (Mailman then stays
+//     silent), or the day's autoresponse limit is reached
+//     (Options.MaxAutoresponsesPerDay).
 //   - Reject: the poster gets Mailman 3's rejection notice from the -owner
 //     address with the post attached.
 //   - Drop: nothing at all.
-//   - Delay: like Deliver, List.Delay later.
+//   - Delay: like Deliver, List.Delay later. The delay is no Mailman
+//     setting: it stays when REST changes default_member_action, and
+//     applies to every accepted post (members' and non-members').
+//
+// A held post that a moderator accepts through REST is delivered at once
+// with X-Mailman-Approved-At; one rejected gets the poster Mailman's
+// 'Request to mailing list "Name" rejected' notice.
 //
 // Mail to a list's -bounces, -owner, -request, -join or -leave address is
 // accepted and discarded.
