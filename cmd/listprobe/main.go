@@ -82,11 +82,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	versionCmd := app.Command("version", "Print version information.")
 
 	cmd, err := app.Parse(args)
+	if helped {
+		return exitOK
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "listprobe: %v (see --help)\n", err)
 		return exitUsage
 	}
-	if helped || cmd == "" { // --help, or --help-long and friends
+	if cmd == "" {
 		return exitOK
 	}
 	logger := promslog.New(logConfig)
