@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	versionCmd := app.Command("version", "Print version information.")
 
 	cmd, err := app.Parse(args)
-	if helped {
+	if helped && askedForHelp(args) {
 		return exitOK
 	}
 	if err != nil {
@@ -272,4 +272,15 @@ func sortedStrings(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// askedForHelp reports whether the arguments ask for help, as opposed to
+// kingpin showing the usage because no command was given.
+func askedForHelp(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || strings.HasPrefix(a, "--help") {
+			return true
+		}
+	}
+	return false
 }
