@@ -26,6 +26,11 @@ func (w *World) post(st *listState, envelopeFrom string, raw []byte, received st
 	now := time.Now()
 
 	w.mu.Lock()
+	if st.deleted {
+		w.mu.Unlock()
+		w.log.Info("sandbox: post to a deleted list dropped", "list", names.fqdn)
+		return
+	}
 	v := st.decide(senders)
 	delayed, delay := st.settings.delayed, st.Delay
 	respond, adminNotify := st.settings.respond, st.settings.adminNotify

@@ -102,7 +102,7 @@ type membership struct {
 	id      string // member_id: a UUID, 32 hexadecimal digits
 	list    *listState
 	address string // lower case
-	role    string // "member" or "moderator"
+	role    string // "member", "moderator" or "owner"
 	// action is the member's own moderation_action; "" means the list's
 	// default_member_action applies.
 	action       Action
@@ -120,13 +120,24 @@ func newMemberID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// roster returns st's roster of role ("member", "moderator" or "owner"),
+// nil for another role.
+func (st *listState) roster(role string) map[string]*membership {
+	switch role {
+	case "member":
+		return st.members
+	case "moderator":
+		return st.moderators
+	case "owner":
+		return st.owners
+	}
+	return nil
+}
+
 // addMembership adds address to st's roster in role, once. Call with
 // World.mu held or before the world starts.
 func (w *World) addMembership(st *listState, address, role string) *membership {
-	roster := st.members
-	if role == "moderator" {
-		roster = st.moderators
-	}
+	roster := st.roster(role)
 	if m, ok := roster[address]; ok {
 		return m
 	}

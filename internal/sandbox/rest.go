@@ -27,9 +27,8 @@ package sandbox
 // respond_to_post_requests, admin_immed_notify), all writable, and the
 // list's read-only names (fqdn_listname, list_name, mail_host and the
 // addresses); Mailman's other attributes are not served, so a PATCH naming
-// one is answered 400 "Unknown attribute". Creating and deleting lists,
-// domains and subscriptions is not served: a world's lists and members are
-// fixed when it starts.
+// one is answered 400 "Unknown attribute". Creating lists and domains,
+// deleting lists and subscribing are in rest_admin.go.
 
 import (
 	"context"
@@ -154,13 +153,15 @@ func (c *restCall) link(path string) string {
 	return c.s.base + "/" + c.api + "/" + path
 }
 
-// answer is what a resource returns: a status with a JSON body, or 204.
+// answer is what a resource returns: a status with a JSON body, or 204, or
+// 201 with a Location.
 type answer struct {
-	status int
-	body   any
+	status   int
+	body     any
+	location string
 }
 
-func ok(body map[string]any) answer { return answer{http.StatusOK, etag(body)} }
+func ok(body map[string]any) answer { return answer{status: http.StatusOK, body: etag(body)} }
 
 var noContent = answer{status: http.StatusNoContent}
 
@@ -192,8 +193,11 @@ func (s *restServer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, re)
 		return
 	}
-	if a.status == http.StatusNoContent {
-		rw.WriteHeader(http.StatusNoContent)
+	if a.location != "" {
+		rw.Header().Set("Location", a.location)
+	}
+	if a.body == nil {
+		rw.WriteHeader(a.status)
 		return
 	}
 	writeJSON(rw, a.status, a.body)
@@ -244,6 +248,8 @@ func (c *restCall) route(segs []string) (answer, error) {
 		}), nil
 	case "lists":
 		return c.lists(segs[1:])
+	case "domains":
+		return c.domains(segs[1:])
 	case "members":
 		return c.members(segs[1:])
 	}
@@ -252,6 +258,8 @@ func (c *restCall) route(segs []string) (answer, error) {
 
 // findList returns the list named by a list_id or a posting address.
 func (w *World) findList(ident string) *listState {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	ident = strings.ToLower(ident)
 	if strings.Contains(ident, "@") {
 		return w.lists[ident]
@@ -262,8 +270,11 @@ func (w *World) findList(ident string) *listState {
 func (c *restCall) lists(segs []string) (answer, error) {
 	w := c.s.w
 	if len(segs) == 0 {
-		if err := c.allow(http.MethodGet); err != nil {
+		if err := c.allow(http.MethodGet, http.MethodPost); err != nil {
 			return answer{}, err
+		}
+		if c.r.Method == http.MethodPost {
+			return c.createList()
 		}
 		w.mu.Lock()
 		all := make([]*listState, 0, len(w.lists))
@@ -280,11 +291,14 @@ func (c *restCall) lists(segs []string) (answer, error) {
 	}
 	st := w.findList(segs[0])
 	if len(segs) == 1 {
-		if err := c.allow(http.MethodGet); err != nil {
+		if err := c.allow(http.MethodGet, http.MethodDelete); err != nil {
 			return answer{}, err
 		}
 		if st == nil {
 			return answer{}, errNotFoundHere
+		}
+		if c.r.Method == http.MethodDelete {
+			return c.deleteList(st)
 		}
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -318,13 +332,7 @@ func (c *restCall) lists(segs []string) (answer, error) {
 		return c.collection(entries)
 	case len(rest) == 2 && validRole(rest[0]):
 		w.mu.Lock()
-		var m *membership
-		switch rest[0] {
-		case "member":
-			m = st.members[strings.ToLower(rest[1])]
-		case "moderator":
-			m = st.moderators[strings.ToLower(rest[1])]
-		}
+		m := st.roster(rest[0])[strings.ToLower(rest[1])]
 		w.mu.Unlock()
 		if m == nil {
 			return answer{}, errNotFound
@@ -839,8 +847,11 @@ func (c *restCall) config(st *listState, attr string) (answer, error) {
 func (c *restCall) members(segs []string) (answer, error) {
 	w := c.s.w
 	if len(segs) == 0 {
-		if err := c.allow(http.MethodGet); err != nil {
+		if err := c.allow(http.MethodGet, http.MethodPost); err != nil {
 			return answer{}, err
+		}
+		if c.r.Method == http.MethodPost {
+			return c.subscribe()
 		}
 		w.mu.Lock()
 		all := make([]*membership, 0, len(w.memberIDs))

@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-message"
 	gomail "github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
+	"github.com/emersion/go-smtp"
 
 	"github.com/listprobe/listprobe/checks"
 )
@@ -523,5 +524,60 @@ func TestRESTMemberLookupAndAPI30(t *testing.T) {
 	}
 	if a, err := restClient(t, w).MemberModeration(ctx, DemoModerated, DemoReader); err != nil || a != "discard" {
 		t.Errorf("after a 3.0 PATCH the 3.1 API shows %q, %v", a, err)
+	}
+}
+
+func TestRESTListSetupLikeATestbed(t *testing.T) {
+	w := startSandboxWorld(t, DemoOptions())
+	mm, ctx := restClient(t, w), restContext(t)
+	const list = "fresh@lists.example.org"
+	if err := mm.CreateList(ctx, list); err != nil {
+		t.Fatalf("CreateList: %v", err)
+	}
+	if err := mm.CreateList(ctx, list); err == nil || !strings.Contains(err.Error(), "Mailing list exists") {
+		t.Errorf("second CreateList: %v", err)
+	}
+	if err := mm.CreateList(ctx, "other@newdomain.example.org"); err != nil {
+		t.Fatalf("CreateList in a new domain: %v", err)
+	}
+	// A new list has no members: the member's post is a non-member's.
+	if _, err := mm.MemberModeration(ctx, list, DemoMember); !checks.IsMailmanNotFound(err) {
+		t.Errorf("new list already has the member: %v", err)
+	}
+	for _, s := range []struct{ addr, role string }{{DemoReader, "member"}, {DemoMember, "member"}, {DemoModerator, "moderator"}} {
+		if err := mm.Subscribe(ctx, list, s.addr, s.role); err != nil {
+			t.Fatalf("Subscribe %s as %s: %v", s.addr, s.role, err)
+		}
+	}
+	var me *checks.MailmanError
+	if err := mm.Subscribe(ctx, list, DemoReader, "member"); !errors.As(err, &me) || me.Status != http.StatusConflict {
+		t.Errorf("second Subscribe: %v, want 409", err)
+	}
+
+	postAndSettle(t, w, list, "first post", "<fresh-1@example.org>")
+	if s := waitInbox(t, w, DemoReader, DemoReaderPassword, 1)[0].header(t).Get("Subject"); s != "[Fresh] first post" {
+		t.Errorf("reader got %q", s)
+	}
+	if err := mm.SetListConfig(ctx, list, map[string]any{"default_member_action": "hold"}); err != nil {
+		t.Fatal(err)
+	}
+	postAndSettle(t, w, list, "second post", "<fresh-2@example.org>")
+	if held, err := mm.Held(ctx, list); err != nil || len(held) != 1 || held[0].MessageID != "<fresh-2@example.org>" {
+		t.Errorf("Held = %+v, %v", held, err)
+	}
+	if s := waitInbox(t, w, DemoModerator, DemoModeratorPassword, 1)[0].header(t).Get("Subject"); s != list+" post from "+DemoMember+" requires approval" {
+		t.Errorf("subscribed moderator got %q", s)
+	}
+
+	if err := mm.DeleteList(ctx, list); err != nil {
+		t.Fatalf("DeleteList: %v", err)
+	}
+	if _, err := mm.Held(ctx, list); !checks.IsMailmanNotFound(err) {
+		t.Errorf("Held of a deleted list: %v, want 404", err)
+	}
+	err := sandboxSubmit(t, w, DemoMember, DemoMemberPassword, DemoMember, []string{list}, sandboxPost(DemoMember, list, "too late", "<fresh-3@example.org>"))
+	wantSMTPCode(t, err, 550, smtp.EnhancedCode{5, 1, 1})
+	if len(w.Held(list)) != 0 || w.Policy(list) != "" {
+		t.Errorf("World still knows the deleted list")
 	}
 }

@@ -234,6 +234,7 @@ type World struct {
 	lists    map[string]*listState          // by lower-case posting address
 	aliases  map[string]*listState          // -bounces, -owner... addresses
 	byID     map[string]*listState          // by list_id
+	domains  map[string]bool                // mail hosts of lists, and those created through REST
 	mem      *imapmemserver.Server
 	rest     *restServer
 
@@ -269,6 +270,8 @@ type listState struct {
 	settings    listSettings
 	members     map[string]*membership // role member, by address
 	moderators  map[string]*membership // role moderator, by address
+	owners      map[string]*membership // role owner, by address (REST only)
+	deleted     bool                   // deleted through REST: posts still queued are dropped
 	rosterOrder []*membership          // every entry in the order added
 }
 
@@ -287,6 +290,7 @@ func Start(opts Options) (*World, error) {
 		timers:   map[uint64]*time.Timer{},
 		autoSent: map[string]int{},
 		byID:     map[string]*listState{},
+		domains:  map[string]bool{},
 
 		memberIDs:       map[string]*membership{},
 		MailmanUsername: opts.MailmanUsername,
@@ -384,8 +388,7 @@ func (w *World) configure(opts Options) error {
 		if err != nil {
 			return fmt.Errorf("sandbox: Lists[%d] (%s): NonmemberAction: %w", i, addr, err)
 		}
-		st := &listState{List: l, names: newListNames(addr),
-			members: map[string]*membership{}, moderators: map[string]*membership{}}
+		st := newListState(l, addr)
 		st.Address = addr
 		st.settings = listSettings{nonmemberAction: nonmember, emergency: l.Emergency,
 			respond: !l.NoHoldNotice, adminNotify: !l.NoModeratorNotice}
@@ -428,6 +431,7 @@ func (w *World) configure(opts Options) error {
 		}
 		w.lists[addr] = st
 		w.byID[st.names.listID] = st
+		w.domains[st.names.domain] = true
 		for _, alias := range []string{st.names.bounces(), st.names.owner(), st.names.request(), st.names.join(), st.names.leave()} {
 			if _, clash := w.accounts[alias]; clash {
 				return fmt.Errorf("sandbox: Lists[%d] (%s): its address %s is also an account", i, addr, alias)
@@ -441,6 +445,12 @@ func (w *World) configure(opts Options) error {
 		}
 	}
 	return nil
+}
+
+// newListState returns the state of list l at addr with empty rosters.
+func newListState(l List, addr string) *listState {
+	return &listState{List: l, names: newListNames(addr),
+		members: map[string]*membership{}, moderators: map[string]*membership{}, owners: map[string]*membership{}}
 }
 
 // parseAddress returns the lower-case bare address of s.

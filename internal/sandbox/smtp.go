@@ -115,8 +115,10 @@ func (s *submitSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	}
 	addr := strings.ToLower(to)
 	_, isAccount := s.w.accounts[addr]
+	s.w.mu.Lock() // lists come and go through the REST API
 	_, isList := s.w.lists[addr]
 	_, isAlias := s.w.aliases[addr]
+	s.w.mu.Unlock()
 	if !isAccount && !isList && !isAlias {
 		// Postfix's wording for an unknown virtual mailbox.
 		return &smtp.SMTPError{
@@ -154,7 +156,10 @@ func (s *submitSession) Data(r io.Reader) error {
 			}
 			continue
 		}
-		if st, ok := s.w.lists[rcpt]; ok {
+		s.w.mu.Lock()
+		st, ok := s.w.lists[rcpt]
+		s.w.mu.Unlock()
+		if ok {
 			post := append([]byte(nil), raw...)
 			from := s.from
 			s.w.enqueue(func() { s.w.post(st, from, post, received) })
