@@ -102,10 +102,14 @@ func newE2EList(t *testing.T, tb testbed, settings map[string]any) *e2eList {
 			t.Fatalf("subscribe %s: %v", who, err)
 		}
 	}
-	if len(settings) > 0 {
-		if err := mm.SetListConfig(ctx, address, settings); err != nil {
-			t.Fatal(err)
-		}
+	// Moderator notices stay off unless a test wants them: Mailman shunts a
+	// notice to the -owner address of a list deleted while it is in flight.
+	all := map[string]any{"admin_immed_notify": false}
+	for k, v := range settings {
+		all[k] = v
+	}
+	if err := mm.SetListConfig(ctx, address, all); err != nil {
+		t.Fatal(err)
 	}
 	return &e2eList{tb: tb, address: address, mm: mm, dir: t.TempDir()}
 }
@@ -459,5 +463,20 @@ func TestE2EBounceIsRejected(t *testing.T) {
 	wantE2E(t, r, "rejected", "550")
 	if code != 1 || !strings.Contains(r.Evidence, "bounce") {
 		t.Errorf("exit %d, evidence %q", code, r.Evidence)
+	}
+}
+
+// With the poster's hold notice off and no REST configured, the moderator's
+// "post from ... requires approval" notice is the evidence of the hold.
+func TestE2EModeratorNoticeIsEvidence(t *testing.T) {
+	tb := needTestbed(t)
+	l := newE2EList(t, tb, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false, "admin_immed_notify": true})
+	for _, who := range []string{"MEMBER", "READER"} {
+		l.mm.SetMemberModeration(context.Background(), l.address, tb.get(t, who), "")
+	}
+	_, r := l.once(t, l.config(t, 60*time.Second, false, ""))
+	wantE2E(t, r, "held", "The message comes from a moderated member")
+	if !strings.Contains(r.Evidence, "moderator notice in moderator's mailbox") {
+		t.Errorf("evidence %q, want the moderator notice", r.Evidence)
 	}
 }
