@@ -116,11 +116,15 @@ type List struct {
 	// default_member_action. Default: Deliver.
 	Policy Policy
 	Delay  time.Duration // for Delay; must be positive when Policy is Delay
-	// HoldReason is the moderation reason in hold notices and Held.
+	// HoldReason is the moderation reason in hold notices and Held when
+	// a member's post is held (so a test can play another rule that
+	// holds, e.g. "Message has implicit destination"). Emergency and
+	// non-member holds give EmergencyReason and NonmemberReason.
 	// Default: DefaultHoldReason.
 	HoldReason string
-	// RejectReason is the reason in rejection notices. Default:
-	// DefaultHoldReason (a member whose moderation action is reject).
+	// RejectReason is the reason in rejection notices of members' posts.
+	// Default: DefaultHoldReason (a member whose moderation action is
+	// reject).
 	RejectReason string
 	Subscribers  []string // addresses that receive copies; each must be an Account
 	// Moderators receive Mailman's "post from X requires approval" notice
@@ -498,7 +502,11 @@ func (w *World) Close() error {
 	return err
 }
 
-// SetPolicy changes what list does with the next posts. An unknown list or
+// SetPolicy changes what list does with the next members' posts: it sets
+// default_member_action, as a REST PATCH does (Deliver and Delay: defer,
+// Hold: hold, Reject: reject, Drop: discard), and whether accepted posts
+// arrive List.Delay late. Emergency, default_nonmember_action and
+// members' own moderation actions stay as they are. An unknown list or
 // policy is ignored (and logged): the signature has no error to keep the
 // call convenient in tests.
 func (w *World) SetPolicy(list string, p Policy) {
