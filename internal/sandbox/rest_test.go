@@ -581,3 +581,47 @@ func TestRESTListSetupLikeATestbed(t *testing.T) {
 		t.Errorf("World still knows the deleted list")
 	}
 }
+
+func TestStartRejectsBadModerationOptions(t *testing.T) {
+	acct := []Account{{Address: "a@example.org", Password: "p"}}
+	for _, tc := range []struct {
+		name string
+		list List
+		want string
+	}{
+		{"unknown nonmember action", List{Address: "l@lists.example.org", NonmemberAction: "moderate"}, `Lists[0] (l@lists.example.org): NonmemberAction: unknown action "moderate"`},
+		{"bad member address", List{Address: "l@lists.example.org", Members: []string{"not an address"}}, "Lists[0].Members[0]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := Start(Options{Accounts: acct, Lists: []List{tc.list}})
+			if err == nil {
+				w.Close()
+				t.Fatal("Start succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestListOptionsSetInitialMailmanSettings(t *testing.T) {
+	opts := DemoOptions()
+	opts.Lists[0].Emergency = true
+	opts.Lists[0].NoHoldNotice = true
+	opts.Lists[0].NoModeratorNotice = true
+	opts.Lists[0].NonmemberAction = ActionReject
+	w := startSandboxWorld(t, opts)
+	got, err := restClient(t, w).Moderation(restContext(t), DemoHealthy)
+	want := checks.ListModeration{DefaultMemberAction: "defer", DefaultNonmemberAction: "reject", Emergency: true}
+	if err != nil || got != want {
+		t.Errorf("Moderation = %+v, %v; want %+v", got, err, want)
+	}
+	postAndSettle(t, w, DemoHealthy, "emergency from the start", "<initial-emergency@example.org>")
+	if held := w.Held(DemoHealthy); len(held) != 1 || held[0].Reason != EmergencyReason {
+		t.Errorf("Held = %+v", held)
+	}
+	if n := len(waitInbox(t, w, DemoMember, DemoMemberPassword, 0)); n != 0 {
+		t.Errorf("member got %d notices with NoHoldNotice", n)
+	}
+}
