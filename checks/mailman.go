@@ -194,7 +194,8 @@ type HeldMessage struct {
 	Subject   string
 	Reason    string
 	// Reasons are all the reasons Mailman recorded (its
-	// "moderation_reasons"); Reason is the first.
+	// "moderation_reasons"); Reason is Mailman's own summary, the reasons
+	// joined with "; ".
 	Reasons []string
 	// RuleHits are the moderation rules that matched, e.g.
 	// "member-moderation", "emergency", "nonmember-moderation".
@@ -215,8 +216,27 @@ type mailmanHeldEntry struct {
 	Reason    string   `json:"reason"`
 	HoldDate  string   `json:"hold_date"`
 	Msg       string   `json:"msg"`
-	Reasons   []string `json:"moderation_reasons"`
-	RuleHits  []string `json:"rule_hits"`
+	Reasons   []json.RawMessage `json:"moderation_reasons"`
+	RuleHits  []string          `json:"rule_hits"`
+}
+
+// mailmanReason decodes one of moderation_reasons: a string, or (Mailman
+// 3.3.5 and later, for the *_these_nonmembers rules) a format string and its
+// arguments, ["The sender is in the nonmember {} list", "hold"].
+func mailmanReason(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var parts []any
+	if json.Unmarshal(raw, &parts) != nil || len(parts) == 0 {
+		return strings.TrimSpace(string(raw))
+	}
+	format, _ := parts[0].(string)
+	for _, arg := range parts[1:] {
+		format = strings.Replace(format, "{}", fmt.Sprint(arg), 1)
+	}
+	return format
 }
 
 func (e mailmanHeldEntry) held() HeldMessage {
@@ -226,9 +246,11 @@ func (e mailmanHeldEntry) held() HeldMessage {
 		Sender:    e.Sender,
 		Subject:   e.Subject,
 		Reason:    e.Reason,
-		Reasons:   e.Reasons,
 		RuleHits:  e.RuleHits,
 		Message:   e.Msg,
+	}
+	for _, r := range e.Reasons {
+		h.Reasons = append(h.Reasons, mailmanReason(r))
 	}
 	// Mailman writes naive UTC timestamps ("2026-11-25T16:05:12.345678").
 	for _, layout := range []string{"2006-01-02T15:04:05.999999", time.RFC3339Nano} {
