@@ -234,7 +234,7 @@ func (rt *Runtime) dispatch(ctx context.Context, wm *watchedMailbox, msg checks.
 		tokens = append(tokens, t)
 	}
 	// Every token verified: the message is about our own probes.
-	var cleanupNow bool
+	var cleanupNow, foreign bool
 	for _, t := range tokens {
 		e := evidence{kind: ev.Kind, manager: ev.Manager, reason: ev.Reason, account: account, seenAt: msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity}
 		rt.mu.Lock()
@@ -265,9 +265,10 @@ func (rt *Runtime) dispatch(ctx context.Context, wm *watchedMailbox, msg checks.
 			// run, or another listprobe (a `once` beside `serve`) whose
 			// copy must not vanish before it sees it. Left alone.
 			rt.logger.Debug("probe of another process or an earlier run", "account", account, "list", t.List, "kind", ev.Kind, "uid", msg.UID)
+			foreign = true
 		}
 	}
-	if cleanupNow && wm.account.Cleanup {
+	if cleanupNow && !foreign && wm.account.Cleanup {
 		rt.deleteMessages(ctx, wm, msg.UIDValidity, msg.UID)
 	}
 }
