@@ -204,6 +204,8 @@ type evidence struct {
 	seenAt  time.Time
 	uid     uint32
 	uidv    uint32
+	// deletable: every probe the message names is this process's.
+	deletable bool
 }
 
 type pendingProbe struct {
@@ -233,10 +235,19 @@ func (rt *Runtime) dispatch(ctx context.Context, wm *watchedMailbox, msg checks.
 		}
 		tokens = append(tokens, t)
 	}
-	// Every token verified: the message is about our own probes.
-	var cleanupNow, foreign bool
+	// Every token verified: the message is about our own probes. It may be
+	// deleted only if every probe it names is this process's.
+	rt.mu.Lock()
+	foreign := false
 	for _, t := range tokens {
-		e := evidence{kind: ev.Kind, manager: ev.Manager, reason: ev.Reason, account: account, seenAt: msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity}
+		_, pending := rt.pending[t.ID]
+		_, finished := rt.finished[t.ID]
+		foreign = foreign || (!pending && !finished)
+	}
+	rt.mu.Unlock()
+	var cleanupNow bool
+	for _, t := range tokens {
+		e := evidence{kind: ev.Kind, manager: ev.Manager, reason: ev.Reason, account: account, seenAt: msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity, deletable: !foreign}
 		rt.mu.Lock()
 		p := rt.pending[t.ID]
 		fin, wasFinished := rt.finished[t.ID]
@@ -265,7 +276,6 @@ func (rt *Runtime) dispatch(ctx context.Context, wm *watchedMailbox, msg checks.
 			// run, or another listprobe (a `once` beside `serve`) whose
 			// copy must not vanish before it sees it. Left alone.
 			rt.logger.Debug("probe of another process or an earlier run", "account", account, "list", t.List, "kind", ev.Kind, "uid", msg.UID)
-			foreign = true
 		}
 	}
 	if cleanupNow && !foreign && wm.account.Cleanup {
@@ -427,7 +437,7 @@ func (rt *Runtime) decide(ctx context.Context, logger *slog.Logger, l *ListConfi
 	for {
 		select {
 		case e := <-p.evidence:
-			if e.account != "" && rt.cfg.Accounts[e.account].Cleanup {
+			if e.deletable && rt.cfg.Accounts[e.account].Cleanup {
 				*cleanup = append(*cleanup, e)
 			}
 			switch e.kind {
