@@ -209,13 +209,13 @@ type HeldMessage struct {
 
 // mailmanHeldEntry is a held message as the REST API writes it.
 type mailmanHeldEntry struct {
-	RequestID int      `json:"request_id"`
-	MessageID string   `json:"message_id"`
-	Sender    string   `json:"sender"`
-	Subject   string   `json:"subject"`
-	Reason    string   `json:"reason"`
-	HoldDate  string   `json:"hold_date"`
-	Msg       string   `json:"msg"`
+	RequestID int               `json:"request_id"`
+	MessageID string            `json:"message_id"`
+	Sender    string            `json:"sender"`
+	Subject   string            `json:"subject"`
+	Reason    string            `json:"reason"`
+	HoldDate  string            `json:"hold_date"`
+	Msg       string            `json:"msg"`
 	Reasons   []json.RawMessage `json:"moderation_reasons"`
 	RuleHits  []string          `json:"rule_hits"`
 }
