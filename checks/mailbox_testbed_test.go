@@ -1,13 +1,11 @@
 package checks
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"net"
 	"os"
 	"slices"
 	"strings"
@@ -18,70 +16,13 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-sasl"
+
+	"github.com/listprobe/listprobe/internal/testbed"
 )
 
 // These tests talk to the real Postfix + Dovecot testbed that
 // deploy/testbed/up.sh starts; they start nothing themselves. Without the
 // testbed they skip, except under CI=true, where they fail.
-
-// mailboxTestbedEnv returns the testbed's variables: from the environment
-// when LISTPROBE_TESTBED=1 is set there, otherwise from the file up.sh
-// wrote ($LISTPROBE_TESTBED_ENV or /run/listprobe-testbed/env).
-func mailboxTestbedEnv(t testing.TB) map[string]string {
-	t.Helper()
-	missing := func(format string, args ...any) {
-		t.Helper()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but the real-stack testbed is not usable (run deploy/testbed/up.sh): "+format, args...)
-		}
-		t.Skipf("real-stack testbed not usable (deploy/testbed/up.sh): "+format, args...)
-	}
-	env := map[string]string{}
-	if os.Getenv("LISTPROBE_TESTBED") == "1" && os.Getenv("LISTPROBE_TESTBED_IMAP") != "" {
-		for _, kv := range os.Environ() {
-			if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "LISTPROBE_TESTBED") {
-				env[k] = v
-			}
-		}
-	} else {
-		path := os.Getenv("LISTPROBE_TESTBED_ENV")
-		if path == "" {
-			path = "/run/listprobe-testbed/env"
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			missing("%v", err)
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "="); ok && !strings.HasPrefix(k, "#") {
-				env[k] = v
-			}
-		}
-		if err := sc.Err(); err != nil {
-			t.Fatalf("reading %s: %v", path, err)
-		}
-	}
-	for _, key := range []string{"LISTPROBE_TESTBED_IMAP", "LISTPROBE_TESTBED_SMTP"} {
-		conn, err := net.DialTimeout("tcp", env[key], 5*time.Second)
-		if err != nil {
-			missing("%s (%q) does not answer: %v", key, env[key], err)
-		}
-		conn.Close()
-	}
-	return env
-}
-
-// mailboxTestbedSecret reads the password file that env names under key.
-func mailboxTestbedSecret(t testing.TB, env map[string]string, key string) string {
-	t.Helper()
-	b, err := os.ReadFile(env[key])
-	if err != nil {
-		t.Fatalf("testbed secret %s: %v", key, err)
-	}
-	return strings.TrimSpace(string(b))
-}
 
 // mailboxTestbedTLS trusts the testbed's self-signed certificate.
 func mailboxTestbedTLS(t testing.TB, env map[string]string) *tls.Config {
@@ -101,11 +42,11 @@ func mailboxTestbedTLS(t testing.TB, env map[string]string) *tls.Config {
 // AUTH, Dovecot delivers, Mailbox (IDLE over STARTTLS) reports the message
 // without setting \Seen, and Delete removes it with UID EXPUNGE.
 func TestMailboxTestbedSeesMessageSubmittedThroughPostfix(t *testing.T) {
-	env := mailboxTestbedEnv(t)
+	env := testbed.Load(t)
 	tlsConfig := mailboxTestbedTLS(t, env)
 	reader, member := env["LISTPROBE_TESTBED_READER"], env["LISTPROBE_TESTBED_MEMBER"]
-	readerPassword := mailboxTestbedSecret(t, env, "LISTPROBE_TESTBED_READER_PASSWORD_FILE")
-	memberPassword := mailboxTestbedSecret(t, env, "LISTPROBE_TESTBED_MEMBER_PASSWORD_FILE")
+	readerPassword := testbed.Env(env).Secret(t, "LISTPROBE_TESTBED_READER_PASSWORD_FILE")
+	memberPassword := testbed.Env(env).Secret(t, "LISTPROBE_TESTBED_MEMBER_PASSWORD_FILE")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/listprobe/listprobe/internal/testbed"
 )
 
 // BenchmarkMailmanTestbedDelivery measures, on the real testbed, the time
@@ -12,7 +14,7 @@ import (
 // copy being visible in the reader's IMAP mailbox (polled every 10ms):
 // Postfix -> Mailman LMTP -> Mailman's runners -> Postfix -> Dovecot LMTP.
 func BenchmarkMailmanTestbedDelivery(b *testing.B) {
-	env := mailmanTestbedEnv(b)
+	env := testbed.Load(b)
 	c := mailmanTestbedClient(b, env)
 	list := newMailmanTestList(b, c, env)
 	reader := dialTestbedMailbox(b, env, "READER")
@@ -41,7 +43,7 @@ func BenchmarkMailmanTestbedDelivery(b *testing.B) {
 // BenchmarkMailmanTestbedHold measures the time from a post being accepted
 // to its appearance in the list's REST held queue (polled every 10ms).
 func BenchmarkMailmanTestbedHold(b *testing.B) {
-	env := mailmanTestbedEnv(b)
+	env := testbed.Load(b)
 	c := mailmanTestbedClient(b, env)
 	list := newMailmanTestList(b, c, env)
 	setMailmanTestConfig(b, c, list, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false, "admin_immed_notify": false})
@@ -75,7 +77,7 @@ func BenchmarkMailmanTestbedHold(b *testing.B) {
 // BenchmarkMailmanTestbedHeldQuery measures one GET of a held queue of 20
 // posts, the request listprobe makes per pending probe and poll.
 func BenchmarkMailmanTestbedHeldQuery(b *testing.B) {
-	env := mailmanTestbedEnv(b)
+	env := testbed.Load(b)
 	c := mailmanTestbedClient(b, env)
 	list := newMailmanTestList(b, c, env)
 	setMailmanTestConfig(b, c, list, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false, "admin_immed_notify": false})

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/listprobe/listprobe/internal/testbed"
 )
 
 // TestMailmanCaptureEvidence drives the real testbed into each state that
@@ -36,7 +38,7 @@ func TestMailmanCaptureEvidence(t *testing.T) {
 	if dir == "" {
 		t.Skip("set LISTPROBE_CAPTURE_EVIDENCE=DIR to capture real notices from the testbed")
 	}
-	env := mailmanTestbedEnv(t)
+	env := testbed.Load(t)
 	c := mailmanTestbedClient(t, env)
 	signer, err := NewSigner([]byte(mailmanEvidenceKey))
 	if err != nil {

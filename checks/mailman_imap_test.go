@@ -6,6 +6,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/listprobe/listprobe/internal/testbed"
 )
 
 // IMAP helpers for the tests against the real testbed.
@@ -17,7 +19,7 @@ func dialTestbedMailbox(t testing.TB, env map[string]string, account string) *im
 		t.Fatalf("testbed IMAP: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
-	pw := mailmanTestbedSecret(t, env, "LISTPROBE_TESTBED_"+account+"_PASSWORD_FILE")
+	pw := testbed.Env(env).Secret(t, "LISTPROBE_TESTBED_"+account+"_PASSWORD_FILE")
 	if err := c.Login(env["LISTPROBE_TESTBED_"+account], pw).Wait(); err != nil {
 		t.Fatalf("testbed IMAP login as %s: %v", env["LISTPROBE_TESTBED_"+account], err)
 	}

@@ -1,16 +1,12 @@
 package checks
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +14,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/listprobe/listprobe/internal/testbed"
 )
 
 // These tests talk to the real Postfix + Dovecot + Mailman 3 testbed that
@@ -28,84 +26,13 @@ import (
 // it, so that tests elsewhere that use the testbed's main list (and its
 // per-sender cap of hold notices) are not disturbed.
 
-// mailmanTestbedEnvFile is where up.sh writes the testbed's variables while
-// the testbed runs (down.sh removes it).
-const mailmanTestbedEnvFile = "/run/listprobe-testbed/env"
-
-// mailmanTestbedEnv returns the testbed's variables: from the environment
-// when LISTPROBE_TESTBED=1 is set there, otherwise from the file up.sh
-// wrote ($LISTPROBE_TESTBED_ENV or /run/listprobe-testbed/env).
-func mailmanTestbedEnv(t testing.TB) map[string]string {
-	t.Helper()
-	env := map[string]string{}
-	if os.Getenv("LISTPROBE_TESTBED") == "1" && os.Getenv("LISTPROBE_TESTBED_MAILMAN_URL") != "" {
-		for _, kv := range os.Environ() {
-			if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "LISTPROBE_TESTBED") {
-				env[k] = v
-			}
-		}
-		return env
-	}
-	path := os.Getenv("LISTPROBE_TESTBED_ENV")
-	if path == "" {
-		path = mailmanTestbedEnvFile
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but the real-stack testbed is not up (run deploy/testbed/up.sh): %v", err)
-		}
-		t.Skipf("real-stack testbed not up (deploy/testbed/up.sh): %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "="); ok && !strings.HasPrefix(k, "#") {
-			env[k] = v
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("reading %s: %v", path, err)
-	}
-	if env["LISTPROBE_TESTBED"] != "1" {
-		t.Fatalf("%s does not say LISTPROBE_TESTBED=1", path)
-	}
-	// An env file left behind by a testbed that is gone (a machine whose
-	// daemons were killed) is the same as no testbed.
-	if u, err := url.Parse(env["LISTPROBE_TESTBED_MAILMAN_URL"]); err == nil && u.Host != "" {
-		conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
-		if err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("CI=true but the testbed's Mailman REST does not answer: %v", err)
-			}
-			t.Skipf("%s exists but the testbed's Mailman REST does not answer (run deploy/testbed/up.sh): %v", path, err)
-		}
-		conn.Close()
-	}
-	return env
-}
-
-// mailmanTestbedSecret reads the password file that env names under key.
-func mailmanTestbedSecret(t testing.TB, env map[string]string, key string) string {
-	t.Helper()
-	path := env[key]
-	if path == "" {
-		t.Fatalf("testbed env has no %s", key)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("testbed secret %s: %v", key, err)
-	}
-	return strings.TrimSpace(string(b))
-}
-
 // mailmanTestbedClient returns a REST client for the testbed's Mailman.
 func mailmanTestbedClient(t testing.TB, env map[string]string) *Mailman {
 	t.Helper()
 	return NewMailman(MailmanOptions{
 		URL:      env["LISTPROBE_TESTBED_MAILMAN_URL"],
 		Username: env["LISTPROBE_TESTBED_MAILMAN_USER"],
-		Password: mailmanTestbedSecret(t, env, "LISTPROBE_TESTBED_MAILMAN_PASSWORD_FILE"),
+		Password: testbed.Env(env).Secret(t, "LISTPROBE_TESTBED_MAILMAN_PASSWORD_FILE"),
 	})
 }
 
@@ -209,7 +136,7 @@ func postToMailmanTestbed(t testing.TB, env map[string]string, account, rcpt, su
 func sendToMailmanTestbed(t testing.TB, env map[string]string, account, rcpt string, msg []byte) {
 	t.Helper()
 	from := env["LISTPROBE_TESTBED_"+account]
-	pw := mailmanTestbedSecret(t, env, "LISTPROBE_TESTBED_"+account+"_PASSWORD_FILE")
+	pw := testbed.Env(env).Secret(t, "LISTPROBE_TESTBED_"+account+"_PASSWORD_FILE")
 	c, err := smtp.Dial(env["LISTPROBE_TESTBED_SMTP"])
 	if err != nil {
 		t.Fatalf("testbed submission: %v", err)
@@ -262,7 +189,7 @@ func mailmanHeldIDs(t testing.TB, c *Mailman, list string) []string {
 }
 
 func TestMailmanHeldQueueHoldsPostOfModeratedMember(t *testing.T) {
-	env := mailmanTestbedEnv(t)
+	env := testbed.Load(t)
 	c := mailmanTestbedClient(t, env)
 	ctx := mailmanTestContext(t)
 	list := newMailmanTestList(t, c, env)
@@ -306,7 +233,7 @@ func TestMailmanHeldQueueHoldsPostOfModeratedMember(t *testing.T) {
 }
 
 func TestMailmanHeldReasonForEmergencyModeration(t *testing.T) {
-	env := mailmanTestbedEnv(t)
+	env := testbed.Load(t)
 	c := mailmanTestbedClient(t, env)
 	list := newMailmanTestList(t, c, env)
 
@@ -323,7 +250,7 @@ func TestMailmanHeldReasonForEmergencyModeration(t *testing.T) {
 }
 
 func TestMailmanDiscardRemovesOnlyTheNamedPost(t *testing.T) {
-	env := mailmanTestbedEnv(t)
+	env := testbed.Load(t)
 	c := mailmanTestbedClient(t, env)
 	ctx := mailmanTestContext(t)
 	list := newMailmanTestList(t, c, env)
@@ -370,7 +297,7 @@ func TestMailmanDiscardRemovesOnlyTheNamedPost(t *testing.T) {
 }
 
 func TestMailmanModerationReadsBackChanges(t *testing.T) {
-	env := mailmanTestbedEnv(t)
+	env := testbed.Load(t)
 	c := mailmanTestbedClient(t, env)
 	ctx := mailmanTestContext(t)
 	list := newMailmanTestList(t, c, env)
@@ -403,7 +330,7 @@ func TestMailmanModerationReadsBackChanges(t *testing.T) {
 }
 
 func TestMailmanMemberModerationReadsBackChanges(t *testing.T) {
-	env := mailmanTestbedEnv(t)
+	env := testbed.Load(t)
 	c := mailmanTestbedClient(t, env)
 	ctx := mailmanTestContext(t)
 	list := newMailmanTestList(t, c, env)
@@ -433,7 +360,7 @@ func TestMailmanMemberModerationReadsBackChanges(t *testing.T) {
 }
 
 func TestMailmanMemberModerationHoldsPost(t *testing.T) {
-	env := mailmanTestbedEnv(t)
+	env := testbed.Load(t)
 	c := mailmanTestbedClient(t, env)
 	ctx := mailmanTestContext(t)
 	list := newMailmanTestList(t, c, env)
@@ -452,7 +379,7 @@ func TestMailmanMemberModerationHoldsPost(t *testing.T) {
 }
 
 func TestMailmanErrorsNamePathAndStatusNotPassword(t *testing.T) {
-	env := mailmanTestbedEnv(t)
+	env := testbed.Load(t)
 	ctx := mailmanTestContext(t)
 	list := env["LISTPROBE_TESTBED_LIST"]
 
@@ -526,7 +453,7 @@ func holdNoticesFor(t testing.TB, env map[string]string, subject string) int {
 // for a later post is in the mailbox, a notice for an earlier one would be
 // there too.
 func TestMailmanSilentHoldIsVisibleOnlyThroughREST(t *testing.T) {
-	env := mailmanTestbedEnv(t)
+	env := testbed.Load(t)
 	c := mailmanTestbedClient(t, env)
 	list := newMailmanTestList(t, c, env)
 	stamp := time.Now().Format("150405.000000")
@@ -554,7 +481,7 @@ func TestMailmanSilentHoldIsVisibleOnlyThroughREST(t *testing.T) {
 }
 
 func TestMailmanDiscardActionNeitherHoldsNorDelivers(t *testing.T) {
-	env := mailmanTestbedEnv(t)
+	env := testbed.Load(t)
 	c := mailmanTestbedClient(t, env)
 	list := newMailmanTestList(t, c, env)
 	stamp := time.Now().Format("150405.000000")

@@ -5,7 +5,6 @@ package main
 // CI=true, where a missing stack is a failure.
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -25,80 +24,36 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/internal/testbed"
 	"github.com/listprobe/listprobe/probe"
 )
-
-// testbed is what up.sh wrote into its env file.
-type testbed map[string]string
-
-func (tb testbed) get(t *testing.T, key string) string {
-	t.Helper()
-	v := tb["LISTPROBE_TESTBED_"+key]
-	if v == "" {
-		t.Fatalf("testbed env lacks LISTPROBE_TESTBED_%s", key)
-	}
-	return v
-}
-
-func (tb testbed) secret(t *testing.T, who string) string {
-	t.Helper()
-	b, err := os.ReadFile(tb.get(t, who+"_PASSWORD_FILE"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(b))
-}
-
-func needTestbed(t *testing.T) testbed {
-	t.Helper()
-	file := os.Getenv("LISTPROBE_TESTBED_ENV")
-	if file == "" {
-		file = "/run/listprobe-testbed/env"
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but the real-stack testbed is not up (%v): run deploy/testbed/up.sh first", err)
-		}
-		t.Skipf("no real-stack testbed (%v); start it with sudo deploy/testbed/up.sh", err)
-	}
-	defer f.Close()
-	tb := testbed{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			tb[k] = strings.Trim(v, `"'`)
-		}
-	}
-	return tb
-}
 
 // e2eList is a fresh Mailman list for one test, with the testbed's member
 // and reader subscribed and its moderator as moderator, deleted at the end.
 type e2eList struct {
-	tb      testbed
+	tb      testbed.Env
 	address string
 	mm      *checks.Mailman
 	dir     string
 }
 
-func newE2EList(t *testing.T, tb testbed, settings map[string]any) *e2eList {
+func newE2EList(t *testing.T, tb testbed.Env, settings map[string]any) *e2eList {
 	t.Helper()
-	mm := checks.NewMailman(checks.MailmanOptions{URL: tb.get(t, "MAILMAN_URL"), Username: tb.get(t, "MAILMAN_USER"), Password: tb.secret(t, "MAILMAN")})
+	mm := checks.NewMailman(checks.MailmanOptions{URL: tb.Get(t, "MAILMAN_URL"), Username: tb.Get(t, "MAILMAN_USER"), Password: tb.Secret(t, "MAILMAN_PASSWORD_FILE")})
 	suffix := make([]byte, 4)
 	rand.Read(suffix)
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	if len(name) > 30 {
 		name = name[:30]
 	}
-	address := fmt.Sprintf("e2e-%s-%s@%s", name, hex.EncodeToString(suffix), tb.get(t, "LIST_DOMAIN"))
+	address := fmt.Sprintf("e2e-%s-%s@%s", name, hex.EncodeToString(suffix), tb.Get(t, "LIST_DOMAIN"))
 	ctx := context.Background()
 	if err := mm.CreateList(ctx, address); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mm.DeleteList(context.Background(), address) })
 	for who, role := range map[string]string{"MEMBER": "member", "READER": "member", "MODERATOR": "moderator"} {
-		if err := mm.Subscribe(ctx, address, tb.get(t, who), role); err != nil {
+		if err := mm.Subscribe(ctx, address, tb.Get(t, who), role); err != nil {
 			t.Fatalf("subscribe %s: %v", who, err)
 		}
 	}
@@ -124,17 +79,17 @@ func (l *e2eList) config(t *testing.T, timeout time.Duration, mailman bool, extr
 	var b strings.Builder
 	fmt.Fprintf(&b, "global:\n  schedule: \"@every 1h\"\n  timeout: %s\n  signing_key_file: %s\n  poll_interval: 1s\naccounts:\n", timeout, key)
 	account := func(name, who string, smtp bool) {
-		fmt.Fprintf(&b, "  %s:\n    address: %s\n    cleanup: true\n", name, tb.get(t, who))
+		fmt.Fprintf(&b, "  %s:\n    address: %s\n    cleanup: true\n", name, tb.Get(t, who))
 		if smtp {
-			fmt.Fprintf(&b, "    smtp: { address: %q, tls: starttls, ca_file: %s, auth: plain, username: %s, password_file: %s }\n", tb.get(t, "SMTP"), tb.get(t, "CA_FILE"), tb.get(t, who), tb.get(t, who+"_PASSWORD_FILE"))
+			fmt.Fprintf(&b, "    smtp: { address: %q, tls: starttls, ca_file: %s, auth: plain, username: %s, password_file: %s }\n", tb.Get(t, "SMTP"), tb.Get(t, "CA_FILE"), tb.Get(t, who), tb.Get(t, who+"_PASSWORD_FILE"))
 		}
-		fmt.Fprintf(&b, "    imap: { address: %q, tls: starttls, ca_file: %s, username: %s, password_file: %s }\n", tb.get(t, "IMAP"), tb.get(t, "CA_FILE"), tb.get(t, who), tb.get(t, who+"_PASSWORD_FILE"))
+		fmt.Fprintf(&b, "    imap: { address: %q, tls: starttls, ca_file: %s, username: %s, password_file: %s }\n", tb.Get(t, "IMAP"), tb.Get(t, "CA_FILE"), tb.Get(t, who), tb.Get(t, who+"_PASSWORD_FILE"))
 	}
 	account("member", "MEMBER", true)
 	account("reader", "READER", false)
 	account("moderator", "MODERATOR", false)
 	if mailman {
-		fmt.Fprintf(&b, "mailman:\n  testbed: { url: %q, username: %s, password_file: %s, discard_held: true, refresh: 1s }\n", tb.get(t, "MAILMAN_URL"), tb.get(t, "MAILMAN_USER"), tb.get(t, "MAILMAN_PASSWORD_FILE"))
+		fmt.Fprintf(&b, "mailman:\n  testbed: { url: %q, username: %s, password_file: %s, discard_held: true, refresh: 1s }\n", tb.Get(t, "MAILMAN_URL"), tb.Get(t, "MAILMAN_USER"), tb.Get(t, "MAILMAN_PASSWORD_FILE"))
 	}
 	fmt.Fprintf(&b, "lists:\n  - address: %s\n    poster: member\n    reader: reader\n    moderator: moderator\n", l.address)
 	if mailman {
@@ -181,7 +136,7 @@ func wantE2E(t *testing.T, r onceResult, outcome, reason string) {
 }
 
 func TestE2EHealthyListDelivers(t *testing.T) {
-	tb := needTestbed(t)
+	tb := testbed.Load(t)
 	l := newE2EList(t, tb, nil)
 	timeout := 60 * time.Second
 	code, r := l.once(t, l.config(t, timeout, true, ""))
@@ -193,7 +148,7 @@ func TestE2EHealthyListDelivers(t *testing.T) {
 
 // The real incident, replayed: a setting makes Mailman hold every member post.
 func TestE2EIncidentDefaultMemberActionHold(t *testing.T) {
-	tb := needTestbed(t)
+	tb := testbed.Load(t)
 	l := newE2EList(t, tb, nil)
 	file := l.config(t, 60*time.Second, false, "")
 	ctx := context.Background()
@@ -203,7 +158,7 @@ func TestE2EIncidentDefaultMemberActionHold(t *testing.T) {
 	// Members subscribed before the change keep their own action: the
 	// incident is the list default applying to them.
 	for _, who := range []string{"MEMBER", "READER"} {
-		if err := l.mm.SetMemberModeration(ctx, l.address, tb.get(t, who), ""); err != nil {
+		if err := l.mm.SetMemberModeration(ctx, l.address, tb.Get(t, who), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -226,7 +181,7 @@ func TestE2EIncidentDefaultMemberActionHold(t *testing.T) {
 }
 
 func TestE2EEmergencyModeration(t *testing.T) {
-	tb := needTestbed(t)
+	tb := testbed.Load(t)
 	l := newE2EList(t, tb, map[string]any{"emergency": true})
 	_, r := l.once(t, l.config(t, 60*time.Second, false, ""))
 	wantE2E(t, r, "held", "mergency")
@@ -234,10 +189,10 @@ func TestE2EEmergencyModeration(t *testing.T) {
 
 // With both notice settings off a hold is silent: only REST can tell.
 func TestE2ESilentHold(t *testing.T) {
-	tb := needTestbed(t)
+	tb := testbed.Load(t)
 	l := newE2EList(t, tb, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false, "admin_immed_notify": false})
 	for _, who := range []string{"MEMBER", "READER"} {
-		l.mm.SetMemberModeration(context.Background(), l.address, tb.get(t, who), "")
+		l.mm.SetMemberModeration(context.Background(), l.address, tb.Get(t, who), "")
 	}
 	_, r := l.once(t, l.config(t, 30*time.Second, true, ""))
 	wantE2E(t, r, "held", "moderated member")
@@ -250,11 +205,11 @@ func TestE2ESilentHold(t *testing.T) {
 }
 
 func TestE2EMemberActionRejectAndDiscard(t *testing.T) {
-	tb := needTestbed(t)
+	tb := testbed.Load(t)
 	l := newE2EList(t, tb, nil)
 	file := l.config(t, 30*time.Second, false, "")
 	ctx := context.Background()
-	if err := l.mm.SetMemberModeration(ctx, l.address, tb.get(t, "MEMBER"), "reject"); err != nil {
+	if err := l.mm.SetMemberModeration(ctx, l.address, tb.Get(t, "MEMBER"), "reject"); err != nil {
 		t.Fatal(err)
 	}
 	_, r := l.once(t, file)
@@ -262,7 +217,7 @@ func TestE2EMemberActionRejectAndDiscard(t *testing.T) {
 	if r.Reason == "" {
 		t.Error("rejected without the notice's reason")
 	}
-	if err := l.mm.SetMemberModeration(ctx, l.address, tb.get(t, "MEMBER"), "discard"); err != nil {
+	if err := l.mm.SetMemberModeration(ctx, l.address, tb.Get(t, "MEMBER"), "discard"); err != nil {
 		t.Fatal(err)
 	}
 	_, r = l.once(t, l.config(t, 10*time.Second, false, ""))
@@ -270,10 +225,10 @@ func TestE2EMemberActionRejectAndDiscard(t *testing.T) {
 }
 
 func TestE2EDefaultMemberActionReject(t *testing.T) {
-	tb := needTestbed(t)
+	tb := testbed.Load(t)
 	l := newE2EList(t, tb, map[string]any{"default_member_action": "reject"})
 	for _, who := range []string{"MEMBER", "READER"} {
-		l.mm.SetMemberModeration(context.Background(), l.address, tb.get(t, who), "")
+		l.mm.SetMemberModeration(context.Background(), l.address, tb.Get(t, who), "")
 	}
 	_, r := l.once(t, l.config(t, 30*time.Second, false, ""))
 	wantE2E(t, r, "rejected", "")
@@ -282,9 +237,9 @@ func TestE2EDefaultMemberActionReject(t *testing.T) {
 // After max_autoresponses_per_day (10) hold notices Mailman sends one "Last
 // autoresponse notification for today" and then nothing: REST still tells.
 func TestE2ENoticeCap(t *testing.T) {
-	tb := needTestbed(t)
+	tb := testbed.Load(t)
 	l := newE2EList(t, tb, map[string]any{"default_member_action": "hold"})
-	l.mm.SetMemberModeration(context.Background(), l.address, tb.get(t, "MEMBER"), "")
+	l.mm.SetMemberModeration(context.Background(), l.address, tb.Get(t, "MEMBER"), "")
 	cfg, err := probe.LoadFile(l.config(t, 30*time.Second, true, ""))
 	if err != nil {
 		t.Fatal(err)
@@ -316,15 +271,15 @@ func TestE2ENoticeCap(t *testing.T) {
 // Cleanup discards held probes through REST and deletes delivered copies,
 // and touches nothing else.
 func TestE2ECleanupTouchesOnlyProbes(t *testing.T) {
-	tb := needTestbed(t)
+	tb := testbed.Load(t)
 	l := newE2EList(t, tb, nil)
 	ctx := context.Background()
-	outsider := tb.get(t, "OUTSIDER")
+	outsider := tb.Get(t, "OUTSIDER")
 	submit := func(to, subject string) string {
 		msgID := fmt.Sprintf("<ordinary-%d@example.test>", time.Now().UnixNano())
 		raw := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: %s\r\nDate: %s\r\n\r\nAn ordinary message.\r\n", outsider, to, subject, msgID, time.Now().Format(time.RFC1123Z))
-		pw := tb.secret(t, "OUTSIDER")
-		_, err := checks.Submit(ctx, &checks.SubmitOptions{Address: tb.get(t, "SMTP"), TLS: checks.TLSNone, Auth: func() sasl.Client { return sasl.NewPlainClient("", outsider, pw) }}, outsider, []string{to}, []byte(raw))
+		pw := tb.Secret(t, "OUTSIDER_PASSWORD_FILE")
+		_, err := checks.Submit(ctx, &checks.SubmitOptions{Address: tb.Get(t, "SMTP"), TLS: checks.TLSNone, Auth: func() sasl.Client { return sasl.NewPlainClient("", outsider, pw) }}, outsider, []string{to}, []byte(raw))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -345,7 +300,7 @@ func TestE2ECleanupTouchesOnlyProbes(t *testing.T) {
 		return false
 	}
 	waitUntil(t, 30*time.Second, "the non-member post held", func() bool { return waitHeld(othersPost) })
-	ordinary := submit(tb.get(t, "READER"), "lunch?")
+	ordinary := submit(tb.Get(t, "READER"), "lunch?")
 	waitUntil(t, 30*time.Second, "the ordinary message in the reader's mailbox", func() bool { return len(imapSearch(t, tb, "READER", ordinary)) == 1 })
 
 	// A delivered probe: its copy is deleted, the ordinary message stays.
@@ -357,7 +312,7 @@ func TestE2ECleanupTouchesOnlyProbes(t *testing.T) {
 		t.Errorf("the ordinary message is gone (%d left)", n)
 	}
 	// A held probe is discarded through REST; the other held post stays.
-	l.mm.SetMemberModeration(ctx, l.address, tb.get(t, "MEMBER"), "hold")
+	l.mm.SetMemberModeration(ctx, l.address, tb.Get(t, "MEMBER"), "hold")
 	_, r = l.once(t, file)
 	wantE2E(t, r, "held", "")
 	if waitHeld(r.MessageID) {
@@ -370,7 +325,7 @@ func TestE2ECleanupTouchesOnlyProbes(t *testing.T) {
 
 // The moderation settings show as metrics before any probe is sent.
 func TestE2EModerationMetricsFollowSettings(t *testing.T) {
-	tb := needTestbed(t)
+	tb := testbed.Load(t)
 	l := newE2EList(t, tb, nil)
 	cfg, err := probe.LoadFile(l.config(t, 30*time.Second, true, ""))
 	if err != nil {
@@ -415,7 +370,7 @@ func TestE2EModerationMetricsFollowSettings(t *testing.T) {
 		return gauge("listprobe_mailman_default_member_action", "hold") == 1 && gauge("listprobe_mailman_default_member_action", "defer") == 0
 	})
 	waitUntil(t, 20*time.Second, "emergency 1", func() bool { return gauge("listprobe_mailman_emergency", "") == 1 })
-	if err := l.mm.SetMemberModeration(context.Background(), l.address, tb.get(t, "MEMBER"), "reject"); err != nil {
+	if err := l.mm.SetMemberModeration(context.Background(), l.address, tb.Get(t, "MEMBER"), "reject"); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, 20*time.Second, "member moderation reject", func() bool { return gauge("listprobe_mailman_member_moderation_action", "reject") == 1 })
@@ -423,14 +378,14 @@ func TestE2EModerationMetricsFollowSettings(t *testing.T) {
 
 // imapSearch returns the UIDs of messages in who's INBOX with this
 // Message-ID, looked up read-only (EXAMINE) so that nothing is marked.
-func imapSearch(t *testing.T, tb testbed, who, messageID string) []imap.UID {
+func imapSearch(t *testing.T, tb testbed.Env, who, messageID string) []imap.UID {
 	t.Helper()
-	c, err := imapclient.DialInsecure(tb.get(t, "IMAP"), nil)
+	c, err := imapclient.DialInsecure(tb.Get(t, "IMAP"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Login(tb.get(t, who), tb.secret(t, who)).Wait(); err != nil {
+	if err := c.Login(tb.Get(t, who), tb.Secret(t, who+"_PASSWORD_FILE")).Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
@@ -457,8 +412,8 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 // A post to an address Mailman does not know is accepted by Postfix and then
 // bounced with a DSN: the probe is rejected, with the MTA's reason.
 func TestE2EBounceIsRejected(t *testing.T) {
-	tb := needTestbed(t)
-	l := &e2eList{tb: tb, address: "nosuchlist-" + hex.EncodeToString([]byte(t.Name()[:4])) + "@" + tb.get(t, "LIST_DOMAIN"), dir: t.TempDir()}
+	tb := testbed.Load(t)
+	l := &e2eList{tb: tb, address: "nosuchlist-" + hex.EncodeToString([]byte(t.Name()[:4])) + "@" + tb.Get(t, "LIST_DOMAIN"), dir: t.TempDir()}
 	code, r := l.once(t, l.config(t, 60*time.Second, false, ""))
 	wantE2E(t, r, "rejected", "550")
 	if code != 1 || !strings.Contains(r.Evidence, "bounce") {
@@ -469,10 +424,10 @@ func TestE2EBounceIsRejected(t *testing.T) {
 // With the poster's hold notice off and no REST configured, the moderator's
 // "post from ... requires approval" notice is the evidence of the hold.
 func TestE2EModeratorNoticeIsEvidence(t *testing.T) {
-	tb := needTestbed(t)
+	tb := testbed.Load(t)
 	l := newE2EList(t, tb, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false, "admin_immed_notify": true})
 	for _, who := range []string{"MEMBER", "READER"} {
-		l.mm.SetMemberModeration(context.Background(), l.address, tb.get(t, who), "")
+		l.mm.SetMemberModeration(context.Background(), l.address, tb.Get(t, who), "")
 	}
 	_, r := l.once(t, l.config(t, 60*time.Second, false, ""))
 	wantE2E(t, r, "held", "The message comes from a moderated member")
