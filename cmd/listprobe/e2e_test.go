@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -434,4 +435,96 @@ func TestE2EModeratorNoticeIsEvidence(t *testing.T) {
 	if !strings.Contains(r.Evidence, "moderator notice in moderator's mailbox") {
 		t.Errorf("evidence %q, want the moderator notice", r.Evidence)
 	}
+}
+
+// A member who asked for acknowledgements gets Mailman's "post
+// acknowledgment" with the probe's subject quoted. It is neither a hold nor
+// a rejection: the probe is delivered, and explain calls it unrelated.
+func TestE2EPostAcknowledgementIsNotEvidence(t *testing.T) {
+	tb := testbed.Load(t)
+	l := newE2EList(t, tb, nil)
+	// PATCH the member's preferences: not something listprobe ever does,
+	// so the client has no method for it.
+	listID, _ := checks.MailmanListID(l.address)
+	base := tb.Get(t, "MAILMAN_URL")
+	req, _ := http.NewRequest(http.MethodGet, base+"/lists/"+listID+"/member/"+tb.Get(t, "MEMBER"), nil)
+	req.SetBasicAuth(tb.Get(t, "MAILMAN_USER"), tb.Secret(t, "MAILMAN_PASSWORD_FILE"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var member struct {
+		SelfLink string `json:"self_link"`
+	}
+	json.NewDecoder(resp.Body).Decode(&member)
+	resp.Body.Close()
+	if member.SelfLink == "" {
+		t.Fatalf("member lookup: %s", resp.Status)
+	}
+	req, _ = http.NewRequest(http.MethodPatch, member.SelfLink+"/preferences", strings.NewReader("acknowledge_posts=true"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(tb.Get(t, "MAILMAN_USER"), tb.Secret(t, "MAILMAN_PASSWORD_FILE"))
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode/100 != 2 {
+		t.Fatalf("set acknowledge_posts: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+
+	// Cleanup off for the member, so that the acknowledgement stays to be read.
+	file := l.config(t, 60*time.Second, false, "")
+	cfg, _ := os.ReadFile(file)
+	os.WriteFile(file, []byte(strings.Replace(string(cfg), "  member:\n    address: "+tb.Get(t, "MEMBER")+"\n    cleanup: true\n", "  member:\n    address: "+tb.Get(t, "MEMBER")+"\n    cleanup: false\n", 1)), 0o600)
+	_, r := l.once(t, file)
+	wantE2E(t, r, "delivered", "")
+
+	var ack []byte
+	waitUntil(t, 30*time.Second, "the post acknowledgement", func() bool {
+		ack = imapFetchBySubject(t, tb, "MEMBER", "post acknowledgment", strings.Trim(r.MessageID, "<>")[:40])
+		return ack != nil
+	})
+	path := filepath.Join(t.TempDir(), "ack.eml")
+	os.WriteFile(path, ack, 0o600)
+	code, out, _ := runCmd(t, "explain", "--output=json", path)
+	var doc struct{ Messages []explained }
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 0 || len(doc.Messages) != 1 {
+		t.Fatalf("explain: %d %v %s", code, err, out)
+	}
+	if doc.Messages[0].Kind != "unrelated" {
+		t.Errorf("a post acknowledgement is %s:\n%s", doc.Messages[0].Kind, ack)
+	}
+}
+
+// imapFetchBySubject returns the newest message in who's INBOX whose Subject
+// contains subject and whose text contains text, read with BODY.PEEK.
+func imapFetchBySubject(t *testing.T, tb testbed.Env, who, subject, text string) []byte {
+	t.Helper()
+	c, err := imapclient.DialInsecure(tb.Get(t, "IMAP"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(tb.Get(t, who), tb.Secret(t, who+"_PASSWORD_FILE")).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := c.UIDSearch(&imap.SearchCriteria{
+		Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: subject}},
+		Text:   []string{text},
+	}, nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	uids := data.AllUIDs()
+	if len(uids) == 0 {
+		return nil
+	}
+	msgs, err := c.Fetch(imap.UIDSetNum(uids[len(uids)-1]), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("fetch: %v", err)
+	}
+	for _, b := range msgs[0].BodySection {
+		return b.Bytes
+	}
+	return nil
 }
