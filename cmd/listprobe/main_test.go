@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -253,6 +254,7 @@ func TestServeEndpointsAndReload(t *testing.T) {
 	if problems, err := promlint.New(strings.NewReader(metrics)).Lint(); err != nil || len(problems) > 0 {
 		t.Errorf("promlint: %v %v", err, problems)
 	}
+	promtoolCheckMetrics(t, metrics)
 	for _, secret := range []string{"member-demo-password", "reader-demo-password"} {
 		if strings.Contains(page+metrics, secret) {
 			t.Errorf("%s shows on a web page", secret)
@@ -382,4 +384,23 @@ func freeLoopbackPort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// promtoolCheckMetrics runs Prometheus' own linter, `promtool check
+// metrics`, on an exposition (Debian package prometheus; required in CI).
+func promtoolCheckMetrics(t *testing.T, exposition string) {
+	t.Helper()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true but promtool is missing: apt-get install prometheus")
+		}
+		t.Log("promtool not installed: skipping promtool check metrics")
+		return
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(exposition)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
 }
