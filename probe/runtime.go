@@ -437,6 +437,7 @@ func (rt *Runtime) decide(ctx context.Context, logger *slog.Logger, l *ListConfi
 	for {
 		select {
 		case e := <-p.evidence:
+			logger.Debug("evidence", "kind", e.kind, "manager", e.manager, "account", e.account, "uid", e.uid, "reason", e.reason, "seen_at", e.seenAt.UTC().Format(time.RFC3339Nano))
 			if e.deletable && rt.cfg.Accounts[e.account].Cleanup {
 				*cleanup = append(*cleanup, e)
 			}
@@ -468,6 +469,7 @@ func (rt *Runtime) decide(ctx context.Context, logger *slog.Logger, l *ListConfi
 			}
 			for _, h := range held {
 				if sameMessageID(h.MessageID, res.MessageID) {
+					logger.Debug("evidence", "kind", "mailman_rest_held", "request_id", h.RequestID, "reason", h.Reason, "rule_hits", strings.Join(h.RuleHits, ","), "hold_date", h.HoldDate)
 					res.Outcome, res.Reason = Held, h.Reason
 					res.Evidence = fmt.Sprintf("Mailman REST held queue, request %d", h.RequestID)
 					return
