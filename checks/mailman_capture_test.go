@@ -216,3 +216,12 @@ func scrubTestbedHost(raw []byte) []byte {
 
 // dialTestbedMailbox logs account in to the testbed's IMAP server and
 // opens its INBOX read-only.
+
+// countInTestbedMailbox waits a moment for stragglers, then counts the
+// messages in account's INBOX that match criteria.
+func countInTestbedMailbox(t testing.TB, env map[string]string, account string, criteria *imap.SearchCriteria) int {
+	t.Helper()
+	c := dialTestbedMailbox(t, env, account)
+	time.Sleep(2 * time.Second)
+	return len(searchTestbedMailbox(t, c, criteria))
+}

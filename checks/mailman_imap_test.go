@@ -66,12 +66,3 @@ func fetchFromTestbedMailbox(t testing.TB, env map[string]string, account string
 	}
 	return msgs[0].FindBodySection(section)
 }
-
-// countInTestbedMailbox waits a moment for stragglers, then counts the
-// messages in account's INBOX that match criteria.
-func countInTestbedMailbox(t testing.TB, env map[string]string, account string, criteria *imap.SearchCriteria) int {
-	t.Helper()
-	c := dialTestbedMailbox(t, env, account)
-	time.Sleep(2 * time.Second)
-	return len(searchTestbedMailbox(t, c, criteria))
-}

@@ -35,7 +35,8 @@ func TestTokenRoundTrip(t *testing.T) {
 	if _, err := s.Verify(strings.ToUpper(enc)); err != nil {
 		t.Errorf("upper-cased token does not verify: %v", err)
 	}
-	if s.NewToken("a@example.org", sent).ID == s.NewToken("a@example.org", sent).ID {
+	first, second := s.NewToken("a@example.org", sent), s.NewToken("a@example.org", sent)
+	if first.ID == second.ID {
 		t.Error("two tokens share an id")
 	}
 }

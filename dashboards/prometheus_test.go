@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,7 +35,10 @@ func TestQueriesAgainstRealPrometheus(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "listprobe")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to build listprobe: %v", err)
+	}
 	if out, err := exec.Command(goBin, "build", "-o", bin, "../cmd/listprobe").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -70,9 +70,8 @@ type AccountConfig struct {
 	SMTP    *SMTPConfig `yaml:"smtp"`
 	IMAP    *IMAPConfig `yaml:"imap"`
 
-	name     string
-	dkimKey  crypto.Signer
-	position int
+	name    string
+	dkimKey crypto.Signer
 }
 
 // DKIMConfig makes listprobe sign its posts with DKIM.
@@ -142,7 +141,6 @@ type ListConfig struct {
 	Timeout   Duration `yaml:"timeout"`
 
 	schedule cron.Schedule
-	position int
 }
 
 // Secret holds a password or key. It never prints, even inside a struct
@@ -448,7 +446,6 @@ func (c *Config) validate(v *validator) {
 			v.errorf(path, "list is empty")
 			continue
 		}
-		l.position = i
 		if l.Address == "" {
 			v.errorf(join(path, "address"), "is required")
 		} else if err := checkAddress(l.Address); err != nil {

@@ -171,16 +171,16 @@ func (wm *watchedMailbox) setState(up bool, err error) {
 	wm.changed = make(chan struct{})
 }
 
-func (wm *watchedMailbox) state() (bool, error, <-chan struct{}) {
+func (wm *watchedMailbox) state() (bool, <-chan struct{}, error) {
 	wm.mu.Lock()
 	defer wm.mu.Unlock()
-	return wm.up, wm.err, wm.changed
+	return wm.up, wm.changed, wm.err
 }
 
 // waitUp waits until the session is up or ctx ends.
 func (wm *watchedMailbox) waitUp(ctx context.Context) error {
 	for {
-		up, err, changed := wm.state()
+		up, changed, err := wm.state()
 		if up {
 			return nil
 		}
@@ -476,7 +476,7 @@ func (rt *Runtime) decide(ctx context.Context, logger *slog.Logger, l *ListConfi
 				}
 			}
 		case <-ctx.Done():
-			if up, err, _ := reader.state(); !up {
+			if up, _, err := reader.state(); !up {
 				res.Outcome, res.Evidence = Error, "reader mailbox"
 				res.Reason = fmt.Sprintf("reader mailbox %s was unreachable at the deadline: %v", reader.account.Address, err)
 				return
