@@ -487,6 +487,13 @@ func (rt *Runtime) decide(ctx context.Context, logger *slog.Logger, l *ListConfi
 			}
 			res.Outcome = Lost
 			res.Reason = fmt.Sprintf("no copy and no evidence within %s", l.EffectiveTimeout(rt.cfg.Global))
+			for _, name := range []string{l.Poster, l.Moderator} {
+				if wm := rt.mailboxes[name]; wm != nil && name != l.Reader {
+					if up, _, err := wm.state(); !up {
+						res.Reason += fmt.Sprintf("; note: %s's mailbox was unreachable (%v), so notices sent there could not be seen", name, err)
+					}
+				}
+			}
 			if at := rt.NoticeLimit(l.Address); !at.IsZero() && time.Since(at) < 24*time.Hour {
 				res.Reason += fmt.Sprintf("; note: the list server said at %s that it sends the poster no more notices today, so a hold would be silent", at.UTC().Format(time.RFC3339))
 			}
