@@ -29,7 +29,7 @@ type Runtime struct {
 
 	mu       sync.Mutex
 	pending  map[string]*pendingProbe // by token id
-	finished map[string]finishedProbe // recently finished, by token id, for late copies
+	finished *finishedProbes          // recently finished, for late copies; shared across reloads
 	limits   map[string]time.Time     // list -> when the poster was told "no more notices today"
 
 	loaded time.Time
@@ -49,6 +49,64 @@ type finishedProbe struct {
 // arriving after its timeout is counted as late rather than ignored.
 const finishedRetention = 24 * time.Hour
 
+// finishedProbes remembers the probes this process finished, by token id. A
+// reload hands it to the new runtime, so that a late copy of a probe sent
+// before the reload is still counted, and still cleaned up.
+type finishedProbes struct {
+	mu        sync.Mutex
+	m         map[string]finishedProbe
+	lastPrune time.Time
+}
+
+func newFinishedProbes() *finishedProbes {
+	return &finishedProbes{m: map[string]finishedProbe{}}
+}
+
+func (f *finishedProbes) get(id string) (finishedProbe, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.m[id]
+	return p, ok
+}
+
+// markLate reports whether the probe's late copy is to be counted now: the
+// probe is known, was not delivered in time, and its late copy was not
+// counted before (a copy reported again after a UIDVALIDITY change).
+func (f *finishedProbes) markLate(id string) (finishedProbe, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.m[id]
+	if !ok || p.late || p.outcome == Delivered {
+		return p, false
+	}
+	p.late = true
+	f.m[id] = p
+	return p, true
+}
+
+func (f *finishedProbes) add(id string, p finishedProbe) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.m[id] = p
+	if p.at.Sub(f.lastPrune) < time.Minute {
+		return
+	}
+	f.lastPrune = p.at
+	for id, old := range f.m {
+		if p.at.Sub(old.at) > finishedRetention {
+			delete(f.m, id)
+		}
+	}
+}
+
+// AdoptFinished makes rt remember the probes that prev finished: used when a
+// reload replaces prev by rt.
+func (rt *Runtime) AdoptFinished(prev *Runtime) {
+	if prev != nil {
+		rt.finished = prev.finished
+	}
+}
+
 // NewRuntime prepares a runtime for cfg; Start starts it.
 func NewRuntime(cfg *Config, metrics *Metrics, history *History, logger *slog.Logger) *Runtime {
 	rt := &Runtime{
@@ -59,7 +117,7 @@ func NewRuntime(cfg *Config, metrics *Metrics, history *History, logger *slog.Lo
 		mailboxes: map[string]*watchedMailbox{},
 		mailman:   map[string]*checks.Mailman{},
 		pending:   map[string]*pendingProbe{},
-		finished:  map[string]finishedProbe{},
+		finished:  newFinishedProbes(),
 		limits:    map[string]time.Time{},
 		loaded:    time.Now(),
 	}
@@ -237,26 +295,25 @@ func (rt *Runtime) dispatch(ctx context.Context, wm *watchedMailbox, msg checks.
 	}
 	// Every token verified: the message is about our own probes. It may be
 	// deleted only if every probe it names is this process's.
-	rt.mu.Lock()
 	foreign := false
 	for _, t := range tokens {
+		rt.mu.Lock()
 		_, pending := rt.pending[t.ID]
-		_, finished := rt.finished[t.ID]
+		rt.mu.Unlock()
+		_, finished := rt.finished.get(t.ID)
 		foreign = foreign || (!pending && !finished)
 	}
-	rt.mu.Unlock()
 	var cleanupNow bool
 	for _, t := range tokens {
 		e := evidence{kind: ev.Kind, manager: ev.Manager, reason: ev.Reason, account: account, seenAt: msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity, deletable: !foreign}
 		rt.mu.Lock()
 		p := rt.pending[t.ID]
-		fin, wasFinished := rt.finished[t.ID]
-		countLate := wasFinished && !fin.late && ev.Kind == checks.KindProbeCopy && fin.outcome != Delivered && rt.isReaderOf(account, fin.list)
-		if countLate {
-			fin.late = true
-			rt.finished[t.ID] = fin
-		}
 		rt.mu.Unlock()
+		fin, wasFinished := rt.finished.get(t.ID)
+		countLate := false
+		if wasFinished && ev.Kind == checks.KindProbeCopy && rt.isReaderOf(account, fin.list) {
+			fin, countLate = rt.finished.markLate(t.ID)
+		}
 		switch {
 		case p != nil:
 			select {
@@ -357,14 +414,11 @@ func (rt *Runtime) Probe(ctx context.Context, l *ListConfig) *Result {
 
 	res.Finished = time.Now()
 	res.OK = res.Outcome == res.Expected
+	// Known as finished before it stops being pending, so that a copy
+	// arriving in between is never taken for another process's.
+	rt.finished.add(tok.ID, finishedProbe{list: l.Address, outcome: res.Outcome, at: res.Finished})
 	rt.mu.Lock()
 	delete(rt.pending, tok.ID)
-	rt.finished[tok.ID] = finishedProbe{list: l.Address, outcome: res.Outcome, at: res.Finished}
-	for id, f := range rt.finished {
-		if res.Finished.Sub(f.at) > finishedRetention {
-			delete(rt.finished, id)
-		}
-	}
 	rt.mu.Unlock()
 
 	latency := ""

@@ -126,6 +126,9 @@ func (s *Service) reload(ctx context.Context) error {
 func (s *Service) apply(ctx context.Context, cfg *Config) {
 	s.metrics.Configure(cfg)
 	rt := NewRuntime(cfg, s.metrics, s.history, s.logger)
+	s.mu.Lock()
+	rt.AdoptFinished(s.rt)
+	s.mu.Unlock()
 	rt.Start(context.WithoutCancel(ctx))
 	c := cron.New(cron.WithLogger(cronLogger{s.logger}))
 	for _, l := range cfg.Lists {
