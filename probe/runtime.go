@@ -453,6 +453,21 @@ func (rt *Runtime) decide(ctx context.Context, logger *slog.Logger, l *ListConfi
 		res.Outcome, res.Reason, res.Evidence = Error, err.Error(), "reader mailbox"
 		return
 	}
+	// The poster's and moderator's sessions report only mail that arrives
+	// while they watch: a notice that came before they were up would be
+	// missed. Wait for them too, but not for long: they are optional
+	// evidence.
+	for _, name := range []string{l.Poster, l.Moderator} {
+		wm := rt.mailboxes[name]
+		if wm == nil || name == l.Reader {
+			continue
+		}
+		upCtx, upCancel := context.WithTimeout(ctx, min(10*time.Second, l.EffectiveTimeout(rt.cfg.Global)/4))
+		if err := wm.waitUp(upCtx); err != nil {
+			logger.Warn("posting although a notice mailbox is down: holds and bounces sent there will not be seen", "err", err)
+		}
+		upCancel()
+	}
 
 	var dkimOpts *checks.DKIMOptions
 	if poster.DKIM != nil {
