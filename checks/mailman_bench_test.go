@@ -17,14 +17,14 @@ func BenchmarkMailmanTestbedDelivery(b *testing.B) {
 	env := testbed.Load(b)
 	c := mailmanTestbedClient(b, env)
 	list := newMailmanTestList(b, c, env)
-	reader := dialTestbedMailbox(b, env, "READER")
+	reader := testbed.Env(env).Mailbox(b, "READER")
 	var total time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		msgID := postToMailmanTestbed(b, env, "MEMBER", list, "checks delivery benchmark")
 		accepted := time.Now()
 		for {
-			uids := searchTestbedMailbox(b, reader, &imap.SearchCriteria{
+			uids := testbed.Search(b, reader, &imap.SearchCriteria{
 				Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: msgID}},
 			})
 			if len(uids) > 0 {

@@ -221,7 +221,7 @@ func scrubTestbedHost(raw []byte) []byte {
 // messages in account's INBOX that match criteria.
 func countInTestbedMailbox(t testing.TB, env map[string]string, account string, criteria *imap.SearchCriteria) int {
 	t.Helper()
-	c := dialTestbedMailbox(t, env, account)
+	c := testbed.Env(env).Mailbox(t, account)
 	time.Sleep(2 * time.Second)
-	return len(searchTestbedMailbox(t, c, criteria))
+	return len(testbed.Search(t, c, criteria))
 }

@@ -442,8 +442,8 @@ func TestMailmanRejectsBadListAddressAndURL(t *testing.T) {
 // subject.
 func holdNoticesFor(t testing.TB, env map[string]string, subject string) int {
 	t.Helper()
-	c := dialTestbedMailbox(t, env, "MEMBER")
-	return len(searchTestbedMailbox(t, c, &imap.SearchCriteria{
+	c := testbed.Env(env).Mailbox(t, "MEMBER")
+	return len(testbed.Search(t, c, &imap.SearchCriteria{
 		Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "awaits moderator approval"}},
 		Text:   []string{subject},
 	}))
@@ -503,8 +503,8 @@ func TestMailmanDiscardActionNeitherHoldsNorDelivers(t *testing.T) {
 	if n := holdNoticesFor(t, env, discardedSubject); n != 0 {
 		t.Errorf("%d hold notices for a discarded post", n)
 	}
-	reader := dialTestbedMailbox(t, env, "READER")
-	if uids := searchTestbedMailbox(t, reader, &imap.SearchCriteria{Text: []string{discardedSubject}}); len(uids) != 0 {
+	reader := testbed.Env(env).Mailbox(t, "READER")
+	if uids := testbed.Search(t, reader, &imap.SearchCriteria{Text: []string{discardedSubject}}); len(uids) != 0 {
 		t.Errorf("discarded post reached the reader")
 	}
 }

@@ -302,14 +302,15 @@ func TestE2ECleanupTouchesOnlyProbes(t *testing.T) {
 	}
 	waitUntil(t, 30*time.Second, "the non-member post held", func() bool { return waitHeld(othersPost) })
 	ordinary := submit(tb.Get(t, "READER"), "lunch?")
-	waitUntil(t, 30*time.Second, "the ordinary message in the reader's mailbox", func() bool { return len(imapSearch(t, tb, "READER", ordinary)) == 1 })
+	reader := tb.Mailbox(t, "READER")
+	waitUntil(t, 30*time.Second, "the ordinary message in the reader's mailbox", func() bool { return len(imapSearch(t, reader, ordinary)) == 1 })
 
 	// A delivered probe: its copy is deleted, the ordinary message stays.
 	file := l.config(t, 60*time.Second, true, "")
 	_, r := l.once(t, file)
 	wantE2E(t, r, "delivered", "")
-	waitUntil(t, 30*time.Second, "the probe copy deleted", func() bool { return len(imapSearch(t, tb, "READER", r.MessageID)) == 0 })
-	if n := len(imapSearch(t, tb, "READER", ordinary)); n != 1 {
+	waitUntil(t, 30*time.Second, "the probe copy deleted", func() bool { return len(imapSearch(t, reader, r.MessageID)) == 0 })
+	if n := len(imapSearch(t, reader, ordinary)); n != 1 {
 		t.Errorf("the ordinary message is gone (%d left)", n)
 	}
 	// A held probe is discarded through REST; the other held post stays.
@@ -377,26 +378,11 @@ func TestE2EModerationMetricsFollowSettings(t *testing.T) {
 	waitUntil(t, 20*time.Second, "member moderation reject", func() bool { return gauge("listprobe_mailman_member_moderation_action", "reject") == 1 })
 }
 
-// imapSearch returns the UIDs of messages in who's INBOX with this
-// Message-ID, looked up read-only (EXAMINE) so that nothing is marked.
-func imapSearch(t *testing.T, tb testbed.Env, who, messageID string) []imap.UID {
+// imapSearch returns the UIDs of the messages with this Message-ID in the
+// INBOX c has selected read-only.
+func imapSearch(t *testing.T, c *imapclient.Client, messageID string) []imap.UID {
 	t.Helper()
-	c, err := imapclient.DialInsecure(tb.Get(t, "IMAP"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(tb.Get(t, who), tb.Secret(t, who+"_PASSWORD_FILE")).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	data, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: strings.Trim(messageID, "<>")}}}, nil).Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data.AllUIDs()
+	return testbed.Search(t, c, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: strings.Trim(messageID, "<>")}}})
 }
 
 func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -477,8 +463,9 @@ func TestE2EPostAcknowledgementIsNotEvidence(t *testing.T) {
 	wantE2E(t, r, "delivered", "")
 
 	var ack []byte
+	memberBox := tb.Mailbox(t, "MEMBER")
 	waitUntil(t, 30*time.Second, "the post acknowledgement", func() bool {
-		ack = imapFetchBySubject(t, tb, "MEMBER", "post acknowledgment", strings.Trim(r.MessageID, "<>")[:40])
+		ack = imapFetchBySubject(t, memberBox, "post acknowledgment", strings.Trim(r.MessageID, "<>")[:40])
 		return ack != nil
 	})
 	path := filepath.Join(t.TempDir(), "ack.eml")
@@ -493,38 +480,22 @@ func TestE2EPostAcknowledgementIsNotEvidence(t *testing.T) {
 	}
 }
 
-// imapFetchBySubject returns the newest message in who's INBOX whose Subject
-// contains subject and whose text contains text, read with BODY.PEEK.
-func imapFetchBySubject(t *testing.T, tb testbed.Env, who, subject, text string) []byte {
+// imapFetchBySubject returns the newest message in the INBOX c has selected
+// whose Subject contains subject and whose text contains text, read with
+// BODY.PEEK.
+func imapFetchBySubject(t *testing.T, c *imapclient.Client, subject, text string) []byte {
 	t.Helper()
-	c, err := imapclient.DialInsecure(tb.Get(t, "IMAP"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(tb.Get(t, who), tb.Secret(t, who+"_PASSWORD_FILE")).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	data, err := c.UIDSearch(&imap.SearchCriteria{
+	uids := testbed.Search(t, c, &imap.SearchCriteria{
 		Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: subject}},
 		Text:   []string{text},
-	}, nil).Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
-	uids := data.AllUIDs()
+	})
 	if len(uids) == 0 {
 		return nil
 	}
-	msgs, err := c.Fetch(imap.UIDSetNum(uids[len(uids)-1]), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+	section := &imap.FetchItemBodySection{Peek: true}
+	msgs, err := c.Fetch(imap.UIDSetNum(uids[len(uids)-1]), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{section}}).Collect()
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("fetch: %v", err)
 	}
-	for _, b := range msgs[0].BodySection {
-		return b.Bytes
-	}
-	return nil
+	return msgs[0].FindBodySection(section)
 }

@@ -15,6 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // DefaultEnvFile is where up.sh writes the variables.
@@ -108,4 +111,37 @@ func (e Env) Secret(t testing.TB, name string) string {
 		t.Fatalf("testbed secret %s: %v", name, err)
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// Mailbox logs in to the INBOX of account ("MEMBER", "READER"...) on the
+// testbed's IMAP server and selects it read-only, so that nothing a test
+// looks at is marked. The connection is closed when the test ends.
+func (e Env) Mailbox(t testing.TB, account string) *imapclient.Client {
+	t.Helper()
+	c, err := imapclient.DialInsecure(e.Get(t, "IMAP"), nil)
+	if err != nil {
+		t.Fatalf("testbed IMAP: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Login(e.Get(t, account), e.Secret(t, account+"_PASSWORD_FILE")).Wait(); err != nil {
+		t.Fatalf("testbed IMAP login as %s: %v", e.Get(t, account), err)
+	}
+	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Search selects the INBOX again (read-only, so that new mail is seen) and
+// returns the UIDs of the messages that match criteria.
+func Search(t testing.TB, c *imapclient.Client, criteria *imap.SearchCriteria) []imap.UID {
+	t.Helper()
+	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := c.UIDSearch(criteria, nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data.AllUIDs()
 }
