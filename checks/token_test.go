@@ -111,3 +111,19 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// FuzzVerify: no text makes Verify panic, and only the real signature
+// verifies.
+func FuzzVerify(f *testing.F) {
+	s := testSigner(f, "token-test-key-0123456789")
+	f.Add(s.Encode(s.NewToken("users@lists.example.org", time.Unix(1764086400, 0))))
+	f.Add("lp1.aaaaaaaaaaaaaaaa.1.aa.aaaaaaaaaaaaaaaaaaaaaaaa")
+	f.Add("lp1.aaaaaaaaaaaaaaaa.99999999999999.zz.aaaaaaaaaaaaaaaaaaaaaaaa")
+	f.Fuzz(func(t *testing.T, text string) {
+		tok, err := s.Verify(text)
+		if err == nil && s.Encode(tok) != strings.ToLower(strings.TrimSpace(text)) {
+			t.Errorf("%q verified as %+v, which encodes differently", text, tok)
+		}
+		FindTokens(text)
+	})
+}
