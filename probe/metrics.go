@@ -152,13 +152,7 @@ func (m *Metrics) Configure(cfg *Config) {
 			m.probes.WithLabelValues(l.Address, string(o))
 			m.lastOutcome.WithLabelValues(l.Address, string(o))
 		}
-		for _, o := range []Outcome{Delivered, Held} {
-			v := 0.0
-			if o == l.Expect {
-				v = 1
-			}
-			m.expected.WithLabelValues(l.Address, string(o)).Set(v)
-		}
+		setStates(m.expected, l.Address, outcomeNames([]Outcome{Delivered, Held}), string(l.Expect))
 		m.success.WithLabelValues(l.Address)
 		m.latency.WithLabelValues(l.Address)
 		m.submitDuration.WithLabelValues(l.Address)
@@ -221,13 +215,7 @@ func (m *Metrics) Record(r *Result) {
 	defer m.mu.Unlock()
 	l := r.List
 	m.probes.WithLabelValues(l, string(r.Outcome)).Inc()
-	for _, o := range Outcomes {
-		v := 0.0
-		if o == r.Outcome {
-			v = 1
-		}
-		m.lastOutcome.WithLabelValues(l, string(o)).Set(v)
-	}
+	setStates(m.lastOutcome, l, outcomeNames(Outcomes), string(r.Outcome))
 	if r.OK {
 		m.success.WithLabelValues(l).Set(1)
 	} else {
@@ -306,20 +294,27 @@ func (m *Metrics) Mailman(list string, s MailmanState) {
 	if own == "" {
 		own = "default"
 	}
-	for _, a := range append(ModerationActions, "default") {
-		set := func(vec *prometheus.GaugeVec, cur string) {
-			if a == "default" && vec != m.ownAction {
-				return
-			}
-			v := 0.0
-			if a == cur {
-				v = 1
-			}
-			vec.WithLabelValues(list, a).Set(v)
+	setStates(m.memberAction, list, ModerationActions, s.DefaultMemberAction)
+	setStates(m.nonmemberAction, list, ModerationActions, s.DefaultNonmemberAction)
+	setStates(m.ownAction, list, append(ModerationActions[:len(ModerationActions):len(ModerationActions)], "default"), own)
+}
+
+func outcomeNames(os []Outcome) []string {
+	names := make([]string, len(os))
+	for i, o := range os {
+		names[i] = string(o)
+	}
+	return names
+}
+
+// setStates sets a state set: 1 for the current state, 0 for the others.
+func setStates(vec *prometheus.GaugeVec, list string, states []string, current string) {
+	for _, st := range states {
+		v := 0.0
+		if st == current {
+			v = 1
 		}
-		set(m.memberAction, s.DefaultMemberAction)
-		set(m.nonmemberAction, s.DefaultNonmemberAction)
-		set(m.ownAction, own)
+		vec.WithLabelValues(list, st).Set(v)
 	}
 }
 

@@ -666,24 +666,32 @@ func (rt *Runtime) watchModeration(ctx context.Context, l *ListConfig) {
 }
 
 func (rt *Runtime) readModeration(ctx context.Context, l *ListConfig) {
-	mm := rt.mailman[l.Mailman]
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var s MailmanState
-	held, err := mm.Held(ctx, l.Address)
-	if err == nil {
-		var mod checks.ListModeration
-		mod, err = mm.Moderation(ctx, l.Address)
-		if err == nil {
-			s = MailmanState{Up: true, Held: len(held), DefaultMemberAction: mod.DefaultMemberAction, DefaultNonmemberAction: mod.DefaultNonmemberAction, Emergency: mod.Emergency}
-			s.MemberAction, err = mm.MemberModeration(ctx, l.Address, rt.cfg.Accounts[l.Poster].Address)
-		}
-	}
-	if err != nil {
-		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			rt.logger.Warn("reading Mailman moderation state failed", "list", l.Address, "err", err)
-		}
-		s = MailmanState{}
+	s, err := rt.moderationState(ctx, l)
+	if err != nil && !errors.Is(ctx.Err(), context.Canceled) {
+		rt.logger.Warn("reading Mailman moderation state failed", "list", l.Address, "err", err)
 	}
 	rt.metrics.Mailman(l.Address, s)
+}
+
+// moderationState reads the list's queue depth and moderation settings; on
+// error the state says the REST API is not up.
+func (rt *Runtime) moderationState(ctx context.Context, l *ListConfig) (MailmanState, error) {
+	mm := rt.mailman[l.Mailman]
+	// The count only: the queue may hold many large posts.
+	held, err := mm.HeldCount(ctx, l.Address)
+	if err != nil {
+		return MailmanState{}, err
+	}
+	mod, err := mm.Moderation(ctx, l.Address)
+	if err != nil {
+		return MailmanState{}, err
+	}
+	own, err := mm.MemberModeration(ctx, l.Address, rt.cfg.Accounts[l.Poster].Address)
+	if err != nil {
+		return MailmanState{}, err
+	}
+	return MailmanState{Up: true, Held: held, DefaultMemberAction: mod.DefaultMemberAction,
+		DefaultNonmemberAction: mod.DefaultNonmemberAction, MemberAction: own, Emergency: mod.Emergency}, nil
 }

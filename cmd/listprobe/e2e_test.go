@@ -70,6 +70,19 @@ func newE2EList(t *testing.T, tb testbed.Env, settings map[string]any) *e2eList 
 	return &e2eList{tb: tb, address: address, mm: mm, dir: t.TempDir()}
 }
 
+// listDefaultApplies clears the member's and the reader's own moderation
+// actions, which Mailman copies from the list default at subscription, so
+// that the list's default_member_action is what applies to them: the
+// incident's situation.
+func (l *e2eList) listDefaultApplies(t *testing.T) {
+	t.Helper()
+	for _, who := range []string{"MEMBER", "READER"} {
+		if err := l.mm.SetMemberModeration(context.Background(), l.address, l.tb.Get(t, who), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // config writes a listprobe config for the list; extra is added to the
 // list's entry, mailman says whether the REST API is configured.
 func (l *e2eList) config(t *testing.T, timeout time.Duration, mailman bool, extra string) string {
@@ -156,13 +169,7 @@ func TestE2EIncidentDefaultMemberActionHold(t *testing.T) {
 	if err := l.mm.SetListConfig(ctx, l.address, map[string]any{"default_member_action": "hold"}); err != nil {
 		t.Fatal(err)
 	}
-	// Members subscribed before the change keep their own action: the
-	// incident is the list default applying to them.
-	for _, who := range []string{"MEMBER", "READER"} {
-		if err := l.mm.SetMemberModeration(ctx, l.address, tb.Get(t, who), ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	l.listDefaultApplies(t)
 	code, r := l.once(t, file)
 	wantE2E(t, r, "held", "The message comes from a moderated member")
 	if code != 1 {
@@ -192,9 +199,7 @@ func TestE2EEmergencyModeration(t *testing.T) {
 func TestE2ESilentHold(t *testing.T) {
 	tb := testbed.Load(t)
 	l := newE2EList(t, tb, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false, "admin_immed_notify": false})
-	for _, who := range []string{"MEMBER", "READER"} {
-		l.mm.SetMemberModeration(context.Background(), l.address, tb.Get(t, who), "")
-	}
+	l.listDefaultApplies(t)
 	_, r := l.once(t, l.config(t, 30*time.Second, true, ""))
 	wantE2E(t, r, "held", "moderated member")
 	if !strings.Contains(r.Evidence, "Mailman REST") {
@@ -228,9 +233,7 @@ func TestE2EMemberActionRejectAndDiscard(t *testing.T) {
 func TestE2EDefaultMemberActionReject(t *testing.T) {
 	tb := testbed.Load(t)
 	l := newE2EList(t, tb, map[string]any{"default_member_action": "reject"})
-	for _, who := range []string{"MEMBER", "READER"} {
-		l.mm.SetMemberModeration(context.Background(), l.address, tb.Get(t, who), "")
-	}
+	l.listDefaultApplies(t)
 	_, r := l.once(t, l.config(t, 30*time.Second, false, ""))
 	wantE2E(t, r, "rejected", "")
 }
@@ -240,7 +243,7 @@ func TestE2EDefaultMemberActionReject(t *testing.T) {
 func TestE2ENoticeCap(t *testing.T) {
 	tb := testbed.Load(t)
 	l := newE2EList(t, tb, map[string]any{"default_member_action": "hold"})
-	l.mm.SetMemberModeration(context.Background(), l.address, tb.Get(t, "MEMBER"), "")
+	l.listDefaultApplies(t)
 	cfg, err := probe.LoadFile(l.config(t, 30*time.Second, true, ""))
 	if err != nil {
 		t.Fatal(err)
@@ -413,9 +416,7 @@ func TestE2EBounceIsRejected(t *testing.T) {
 func TestE2EModeratorNoticeIsEvidence(t *testing.T) {
 	tb := testbed.Load(t)
 	l := newE2EList(t, tb, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false, "admin_immed_notify": true})
-	for _, who := range []string{"MEMBER", "READER"} {
-		l.mm.SetMemberModeration(context.Background(), l.address, tb.Get(t, who), "")
-	}
+	l.listDefaultApplies(t)
 	_, r := l.once(t, l.config(t, 60*time.Second, false, ""))
 	wantE2E(t, r, "held", "The message comes from a moderated member")
 	if !strings.Contains(r.Evidence, "moderator notice in moderator's mailbox") {

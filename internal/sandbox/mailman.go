@@ -472,16 +472,7 @@ func rejectNotice(n listNames, sender string, post *rawMessage, reason string, n
 	sendNotification(m, n, now)
 	notice := expand(rejectedTemplate, map[string]string{"listname": n.displayName, "reasons": reason})
 	var b bytes.Buffer
-	b.WriteString("--" + boundary + "\r\n")
-	b.WriteString("Content-Type: text/plain; charset=\"us-ascii\"\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: 7bit\r\n\r\n")
-	b.WriteString(strings.ReplaceAll(notice, "\n", "\r\n"))
-	b.WriteString("\r\n--" + boundary + "\r\n")
-	b.WriteString("Content-Type: message/rfc822\r\nMIME-Version: 1.0\r\n\r\n")
-	orig := post.bytes()
-	b.Write(orig)
-	if !bytes.HasSuffix(orig, []byte("\r\n")) {
-		b.WriteString("\r\n")
-	}
+	writeNoticeParts(&b, boundary, notice, post)
 	b.WriteString("\r\n--" + boundary + "--\r\n")
 	m.body = b.Bytes()
 	return m
@@ -524,16 +515,7 @@ func moderatorNotice(n listNames, sender string, held *rawMessage, reason string
 	})
 	confirm := wrap(confirmText, 70)
 	var b bytes.Buffer
-	b.WriteString("--" + boundary + "\r\n")
-	b.WriteString("Content-Type: text/plain; charset=\"us-ascii\"\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: 7bit\r\n\r\n")
-	b.WriteString(strings.ReplaceAll(text, "\n", "\r\n"))
-	b.WriteString("\r\n--" + boundary + "\r\n")
-	b.WriteString("Content-Type: message/rfc822\r\nMIME-Version: 1.0\r\n\r\n")
-	orig := held.bytes()
-	b.Write(orig)
-	if !bytes.HasSuffix(orig, []byte("\r\n")) {
-		b.WriteString("\r\n")
-	}
+	writeNoticeParts(&b, boundary, text, held)
 	b.WriteString("\r\n--" + boundary + "\r\n")
 	b.WriteString("Content-Type: message/rfc822\r\nMIME-Version: 1.0\r\n\r\n")
 	b.WriteString("Content-Type: text/plain; charset=\"us-ascii\"\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: 7bit\r\n")
@@ -746,4 +728,20 @@ func fill(text string, width int) string {
 		lines = append(lines, s)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// writeNoticeParts writes the first two parts of a Mailman notice as
+// Python's email package does: the notice text, then the message it is
+// about as message/rfc822. The caller writes what follows the second part.
+func writeNoticeParts(b *bytes.Buffer, boundary, text string, about *rawMessage) {
+	b.WriteString("--" + boundary + "\r\n")
+	b.WriteString("Content-Type: text/plain; charset=\"us-ascii\"\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: 7bit\r\n\r\n")
+	b.WriteString(strings.ReplaceAll(text, "\n", "\r\n"))
+	b.WriteString("\r\n--" + boundary + "\r\n")
+	b.WriteString("Content-Type: message/rfc822\r\nMIME-Version: 1.0\r\n\r\n")
+	orig := about.bytes()
+	b.Write(orig)
+	if !bytes.HasSuffix(orig, []byte("\r\n")) {
+		b.WriteString("\r\n")
+	}
 }
