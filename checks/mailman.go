@@ -120,9 +120,17 @@ func (c *Mailman) endpoint(segments ...string) (*url.URL, error) {
 // form, when not nil, is sent as application/x-www-form-urlencoded, the
 // encoding every Mailman 3 version accepts.
 func (c *Mailman) do(ctx context.Context, method string, form url.Values, out any, segments ...string) error {
+	return c.doQuery(ctx, method, nil, form, out, segments...)
+}
+
+// doQuery is do with a query string.
+func (c *Mailman) doQuery(ctx context.Context, method string, query, form url.Values, out any, segments ...string) error {
 	u, err := c.endpoint(segments...)
 	if err != nil {
 		return err
+	}
+	if query != nil {
+		u.RawQuery = query.Encode()
 	}
 	var body io.Reader
 	if form != nil {
@@ -279,6 +287,36 @@ func (c *Mailman) Held(ctx context.Context, list string) ([]HeldMessage, error) 
 	out := make([]HeldMessage, 0, len(page.Entries))
 	for _, e := range page.Entries {
 		out = append(out, e.held())
+	}
+	return out, nil
+}
+
+// HeldNewest returns the newest posts held for moderation on list, at most
+// about 2n of them, given total, the queue depth HeldCount returned. Mailman
+// lists held posts oldest first and sends each one whole, so reading only
+// the tail keeps a probe's look at a long queue of large posts cheap: a
+// probe held just now is among the newest.
+func (c *Mailman) HeldNewest(ctx context.Context, list string, total, n int) ([]HeldMessage, error) {
+	id, err := MailmanListID(list)
+	if err != nil {
+		return nil, err
+	}
+	if total <= 0 || n <= 0 {
+		return nil, nil
+	}
+	last := (total + n - 1) / n
+	var out []HeldMessage
+	for page := max(last-1, 1); page <= last; page++ {
+		var p struct {
+			Entries []mailmanHeldEntry `json:"entries"`
+		}
+		q := url.Values{"count": {fmt.Sprint(n)}, "page": {fmt.Sprint(page)}}
+		if err := c.doQuery(ctx, http.MethodGet, q, nil, &p, "lists", id, "held"); err != nil {
+			return nil, err
+		}
+		for _, e := range p.Entries {
+			out = append(out, e.held())
+		}
 	}
 	return out, nil
 }

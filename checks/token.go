@@ -72,6 +72,40 @@ func (s *Signer) NewToken(list string, sentAt time.Time) Token {
 	return Token{ID: tokenEncoding.EncodeToString(id[:]), List: strings.ToLower(list), SentAt: sentAt.Truncate(time.Second)}
 }
 
+// NewTokenWithOrigin is NewToken with the first two bytes of the id set to
+// origin, so that the process that sent a probe can later recognise it as
+// its own (after a restart, say) without keeping state. The other 64 bits
+// of the id stay random.
+func (s *Signer) NewTokenWithOrigin(list string, sentAt time.Time, origin [2]byte) Token {
+	var id [tokenIDBytes]byte
+	if _, err := rand.Read(id[2:]); err != nil {
+		panic("crypto/rand failed: " + err.Error()) // rand.Read never fails on supported platforms
+	}
+	id[0], id[1] = origin[0], origin[1]
+	return Token{ID: tokenEncoding.EncodeToString(id[:]), List: strings.ToLower(list), SentAt: sentAt.Truncate(time.Second)}
+}
+
+// Origin returns an origin for NewTokenWithOrigin that names label (a
+// process's role and instance) under this signing key: the same for every
+// run of that process, unguessable without the key, and with its high bit
+// set, so that it never equals a random origin with the high bit clear.
+func (s *Signer) Origin(label string) [2]byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte("listprobe origin\x00" + label))
+	sum := m.Sum(nil)
+	return [2]byte{sum[0] | 0x80, sum[1]}
+}
+
+// Origin returns the first two bytes of the token's id: the origin
+// NewTokenWithOrigin put there (random for NewToken).
+func (t Token) Origin() ([2]byte, bool) {
+	id, err := tokenEncoding.DecodeString(strings.ToLower(t.ID))
+	if err != nil || len(id) != tokenIDBytes {
+		return [2]byte{}, false
+	}
+	return [2]byte{id[0], id[1]}, true
+}
+
 // Encode returns the signed text form of t:
 // lp1.<id>.<unix seconds>.<base32 list>.<base32 MAC>.
 func (s *Signer) Encode(t Token) string {

@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -29,19 +28,15 @@ func BenchmarkProbe(b *testing.B) {
 				}
 			}
 			cfg := w.config(b, time.Minute, lists, nil)
-			m := NewMetrics()
-			m.Configure(cfg)
-			rt := NewRuntime(cfg, m, NewHistory(10, 50), testLogger(b))
-			rt.Start(context.Background())
-			defer rt.Stop()
+			rt := startRuntime(b, cfg)
 			b.ResetTimer()
 			for b.Loop() {
 				var wg sync.WaitGroup
-				for _, l := range rt.cfg.Lists {
+				for _, l := range rt.Config().Lists {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						if r := rt.Probe(context.Background(), l); r.Outcome != Delivered {
+						if r := probeList(b, rt, l.Address); r.Outcome != Delivered {
 							b.Errorf("%s: %s %s", l.Address, r.Outcome, r.Reason)
 						}
 					}()

@@ -26,8 +26,10 @@ var statusTemplate = template.Must(template.New("status.html").Funcs(template.Fu
 }).ParseFS(webFiles, "web/status.html"))
 
 // Handler serves /metrics, the status page at /, one probe's page at
-// /result?id=, an on-demand probe at /probe?list=, /-/healthy, /-/ready and
-// POST /-/reload.
+// /result?id=, /-/healthy and /-/ready; and, only when enabled in Options,
+// an on-demand probe at /probe?list= and POST /-/reload: like Prometheus'
+// --web.enable-lifecycle, anything that makes listprobe act (here: post to
+// a list's subscribers) is off unless asked for.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{Registry: s.metrics.Registry}))
@@ -41,14 +43,26 @@ func (s *Service) Handler() http.Handler {
 		}
 		fmt.Fprintln(w, "Ready")
 	})
-	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.Reload(r.Context()); err != nil {
-			http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
-		fmt.Fprintln(w, "Reloaded")
-	})
-	mux.HandleFunc("GET /probe", s.serveProbe)
+	if s.opts.EnableLifecycle {
+		mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
+			if err := s.Reload(r.Context()); err != nil {
+				http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
+				return
+			}
+			fmt.Fprintln(w, "Reloaded")
+		})
+	} else {
+		mux.HandleFunc("/-/reload", func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "Lifecycle API is not enabled: start listprobe with --web.enable-lifecycle", http.StatusForbidden)
+		})
+	}
+	if s.opts.EnableProbe {
+		mux.HandleFunc("GET /probe", s.serveProbe)
+	} else {
+		mux.HandleFunc("/probe", func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "On-demand probes are not enabled: start listprobe with --web.enable-probe", http.StatusForbidden)
+		})
+	}
 	mux.HandleFunc("GET /result", s.serveResult)
 	mux.HandleFunc("GET /{$}", s.serveStatus)
 	return mux
@@ -74,14 +88,14 @@ type pageView struct {
 
 func (s *Service) page() pageView {
 	var v pageView
-	rt := s.Runtime()
-	if rt == nil {
+	cfg := s.Config()
+	if cfg == nil {
 		v.Error = "no configuration loaded yet"
 		return v
 	}
-	v.ConfigFile = rt.cfg.File
-	v.Loaded = rt.loaded.UTC().Format("2006-01-02 15:04:05 MST")
-	for _, l := range rt.cfg.Lists {
+	v.ConfigFile = cfg.File
+	v.Loaded = s.Loaded().UTC().Format("2006-01-02 15:04:05 MST")
+	for _, l := range cfg.Lists {
 		lv := listView{Address: l.Address, Expect: l.Expect, Recent: s.history.Recent(l.Address), Late: len(s.history.Late(l.Address))}
 		if len(lv.Recent) > 0 {
 			lv.Last = lv.Recent[0]
@@ -89,7 +103,7 @@ func (s *Service) page() pageView {
 		if d := s.history.LastDelivered(l.Address); d != nil {
 			lv.LastDelivered = d.Finished
 		}
-		if at := rt.NoticeLimit(l.Address); !at.IsZero() && time.Since(at) < 24*time.Hour {
+		if at := s.NoticeLimit(l.Address); !at.IsZero() && time.Since(at) < 24*time.Hour {
 			lv.NoticeLimit = "Mailman sends the poster no more notices today (since " + at.UTC().Format("15:04 MST") + "): holds are silent"
 		}
 		v.Lists = append(v.Lists, lv)
@@ -124,13 +138,27 @@ func (s *Service) serveProbe(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "list parameter is missing", http.StatusBadRequest)
 		return
 	}
-	res, err := s.ProbeNow(r.Context(), list)
+	res, age, err := s.ProbeNow(r.Context(), list)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		code := http.StatusBadRequest
+		if r.Context().Err() != nil {
+			// The client went away (a scrape timeout): the probe goes on
+			// and records its outcome; there is nobody to answer.
+			code = http.StatusServiceUnavailable
+		}
+		http.Error(w, err.Error(), code)
 		return
+	}
+	if age > 0 {
+		// Within the on-demand interval: the last probe's result, not a
+		// new post.
+		w.Header().Set("Age", fmt.Sprint(int(age.Seconds())))
 	}
 	if r.URL.Query().Get("debug") == "true" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if age > 0 {
+			fmt.Fprintf(w, "Result of the probe that finished %s ago (on-demand probes of a list are at most one per %s)\n", age.Round(time.Second), s.opts.OnDemandMinInterval)
+		}
 		fmt.Fprintf(w, "Outcome: %s (expected %s)\nReason: %s\nEvidence: %s\n\nLogs for the probe:\n%s", res.Outcome, res.Expected, res.Reason, res.Evidence, res.Log)
 		return
 	}

@@ -1,7 +1,9 @@
 package probe
 
 import (
+	"regexp"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -214,6 +216,11 @@ func (m *Metrics) Record(r *Result) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	l := r.List
+	if !m.lists[l] {
+		// Removed by a reload while its probe was in flight: recording it
+		// would bring back the series Configure deleted.
+		return
+	}
 	m.probes.WithLabelValues(l, string(r.Outcome)).Inc()
 	setStates(m.lastOutcome, l, outcomeNames(Outcomes), string(r.Outcome))
 	if r.OK {
@@ -224,7 +231,7 @@ func (m *Metrics) Record(r *Result) {
 	if old, ok := m.reasons[l]; ok {
 		m.lastReason.Delete(old)
 	}
-	labels := prometheus.Labels{"list": l, "outcome": string(r.Outcome), "reason": shorten(r.Reason, 120)}
+	labels := prometheus.Labels{"list": l, "outcome": string(r.Outcome), "reason": reasonLabel(r)}
 	m.lastReason.With(labels).Set(1)
 	m.reasons[l] = labels
 	if r.SubmitDuration > 0 {
@@ -238,13 +245,31 @@ func (m *Metrics) Record(r *Result) {
 }
 
 // LateDelivery counts a copy that arrived after its probe's timeout.
-func (m *Metrics) LateDelivery(list string) { m.late.WithLabelValues(list).Inc() }
+func (m *Metrics) LateDelivery(list string) {
+	if m.configured(list) {
+		m.late.WithLabelValues(list).Inc()
+	}
+}
+
+// configured reports whether list is in the running configuration; series
+// of other lists are never created.
+func (m *Metrics) configured(list string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lists[list]
+}
 
 // Forged counts a message with a forged token seen in an account's mailbox.
 func (m *Metrics) Forged(account string) { m.forged.WithLabelValues(account).Inc() }
 
 // MailboxUp sets the state of an account's IMAP session.
 func (m *Metrics) MailboxUp(account string, up bool) {
+	m.mu.Lock()
+	known := slices.Contains(m.knownAccounts, account)
+	m.mu.Unlock()
+	if !known {
+		return
+	}
 	v := 0.0
 	if up {
 		v = 1
@@ -254,6 +279,9 @@ func (m *Metrics) MailboxUp(account string, up bool) {
 
 // NoticeLimit records that the list server stopped sending notices for today.
 func (m *Metrics) NoticeLimit(list string, at time.Time) {
+	if !m.configured(list) {
+		return
+	}
 	m.noticeLimit.WithLabelValues(list).Set(float64(at.Unix()))
 }
 
@@ -275,10 +303,22 @@ type MailmanState struct {
 	DefaultNonmemberAction string
 	MemberAction           string // "" or "default" when the member has none of its own
 	Emergency              bool
+	// Since is when the settings above were first read with these values
+	// (or when the API was first found down).
+	Since time.Time
+}
+
+// sameSettings reports whether s and o say the same about the list.
+func (s MailmanState) sameSettings(o MailmanState) bool {
+	s.Since, o.Since = time.Time{}, time.Time{}
+	return s == o
 }
 
 // Mailman records the moderation state of a list.
 func (m *Metrics) Mailman(list string, s MailmanState) {
+	if !m.configured(list) {
+		return
+	}
 	if !s.Up {
 		m.mailmanUp.WithLabelValues(list).Set(0)
 		return
@@ -317,6 +357,23 @@ func setStates(vec *prometheus.GaugeVec, list string, states []string, current s
 		vec.WithLabelValues(list, st).Set(v)
 	}
 }
+
+// reasonLabel is a probe's reason as the value of the reason label of
+// listprobe_last_reason_info: the list server's own sentence stays (alerts
+// quote it), but whatever changes from probe to probe (latencies, times,
+// queue ids, Message-IDs, tokens) is left out, so that a list keeps a
+// bounded set of series. The exact text is on the page, in the JSON and in
+// the log.
+func reasonLabel(r *Result) string {
+	if r.Outcome == Delivered {
+		return "copy seen in the reader's mailbox"
+	}
+	s := readable(r.Reason)
+	s = volatileText.ReplaceAllString(s, "…")
+	return shorten(s, 120)
+}
+
+var volatileText = regexp.MustCompile(`(?i)<[^<>\s]*>|\blp1\.[a-z2-7.]+|\b\d{4}-\d\d-\d\d[T ][\d:.]+(Z|[+-]\d\d:?\d\d)?|\b\d+(\.\d+)?(ms|s|m|h)\b|\b\d+(h\d+)?m\d+(\.\d+)?s\b|\bqueued as \S+|\bid=\S+|\b[0-9a-f]{8,}\b|\b\d{5,}\b`)
 
 func shorten(s string, n int) string {
 	if len(s) <= n {

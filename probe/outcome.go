@@ -1,6 +1,9 @@
 package probe
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Outcome is what became of one probe.
 type Outcome string
@@ -32,10 +35,26 @@ type Result struct {
 	SentAt    time.Time `json:"sent_at"`
 
 	// For the status page and metrics, not in once's JSON.
+	Posted         bool          `json:"-"` // the post reached the SMTP server's DATA stage
 	Token          string        `json:"-"`
 	SubmitReply    string        `json:"-"`
 	SubmitDuration time.Duration `json:"-"`
 	Started        time.Time     `json:"-"`
 	Finished       time.Time     `json:"-"`
 	Log            string        `json:"-"`
+}
+
+// MarshalJSON writes once's JSON shape: message_id and sent_at are null
+// when nothing was posted.
+func (r *Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	out := struct {
+		*plain
+		MessageID *string    `json:"message_id"`
+		SentAt    *time.Time `json:"sent_at"`
+	}{plain: (*plain)(r)}
+	if r.Posted {
+		out.MessageID, out.SentAt = &r.MessageID, &r.SentAt
+	}
+	return json.Marshal(out)
 }

@@ -95,24 +95,25 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// startRuntime starts a runtime for cfg and stops it at the end of the test.
-func startRuntime(t *testing.T, cfg *Config) *Runtime {
+// startRuntime starts a service for cfg, without a schedule, and stops it
+// at the end of the test.
+func startRuntime(t testing.TB, cfg *Config) *Service {
 	t.Helper()
-	m := NewMetrics()
-	m.Configure(cfg)
-	rt := NewRuntime(cfg, m, NewHistory(10, 50), testLogger(t))
-	rt.Start(context.Background())
-	t.Cleanup(rt.Stop)
-	return rt
+	svc := NewService("", testLogger(t), nil)
+	svc.Start(context.Background(), cfg)
+	t.Cleanup(svc.Stop)
+	return svc
 }
 
-func probeList(t *testing.T, rt *Runtime, list string) *Result {
+// probeList runs one probe of list now, as the schedule would.
+func probeList(t testing.TB, svc *Service, list string) *Result {
 	t.Helper()
-	l := rt.List(list)
+	cfg := svc.Config()
+	l := cfg.List(list)
 	if l == nil {
 		t.Fatalf("no list %s", list)
 	}
-	return rt.Probe(context.Background(), l)
+	return svc.runProbe(cfg, l)
 }
 
 func wantOutcome(t *testing.T, r *Result, want Outcome, reason string) {

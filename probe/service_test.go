@@ -23,7 +23,7 @@ func TestServiceSchedulesWithoutOverlap(t *testing.T) {
 	w.config(t, 900*time.Millisecond, lists, func(s string) string {
 		return strings.Replace(s, `schedule: "@every 1h"`, `schedule: "@every 1s"`, 1)
 	})
-	svc := NewService(w.file, testLogger(t))
+	svc := NewService(w.file, testLogger(t), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -72,7 +72,7 @@ func TestLateCopyAfterReloadIsCounted(t *testing.T) {
 	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: 2 * time.Second}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
 	w.config(t, 500*time.Millisecond, lists, nil)
-	svc := NewService(w.file, testLogger(t))
+	svc := NewService(w.file, testLogger(t), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -85,7 +85,7 @@ func TestLateCopyAfterReloadIsCounted(t *testing.T) {
 	up := svc.Metrics().mailboxUp.WithLabelValues("reader")
 	waitFor(t, 10*time.Second, "reader mailbox up", func() bool { return testutil.ToFloat64(up) == 1 })
 
-	r, err := svc.ProbeNow(ctx, "slow@lists.example.org")
+	r, _, err := svc.ProbeNow(ctx, "slow@lists.example.org")
 	if err != nil {
 		t.Fatal(err)
 	}

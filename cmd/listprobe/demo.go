@@ -20,9 +20,9 @@ import (
 
 // demo starts the sandbox mail world, writes a configuration for it into a
 // temporary directory, and serves it like serve does.
-func demo(ctx context.Context, logger *slog.Logger, webFlags *web.FlagConfig, schedule string, timeout time.Duration, stdout, stderr io.Writer) int {
-	opts := sandbox.DemoOptions()
-	world, err := sandbox.Start(opts)
+func demo(ctx context.Context, logger *slog.Logger, webFlags *web.FlagConfig, opts *probe.Options, schedule string, timeout time.Duration, stdout, stderr io.Writer) int {
+	worldOpts := sandbox.DemoOptions()
+	world, err := sandbox.Start(worldOpts)
 	if err != nil {
 		fmt.Fprintf(stderr, "listprobe demo: starting the mail world: %v\n", err)
 		return exitFailing
@@ -35,7 +35,7 @@ func demo(ctx context.Context, logger *slog.Logger, webFlags *web.FlagConfig, sc
 		return exitFailing
 	}
 	defer os.RemoveAll(dir)
-	configFile, err := writeDemoConfig(dir, world, opts, schedule, timeout)
+	configFile, err := writeDemoConfig(dir, world, worldOpts, schedule, timeout)
 	if err != nil {
 		fmt.Fprintf(stderr, "listprobe demo: %v\n", err)
 		return exitFailing
@@ -47,11 +47,13 @@ func demo(ctx context.Context, logger *slog.Logger, webFlags *web.FlagConfig, sc
 	}
 	fmt.Fprintf(stdout, "listprobe demo: mail world on SMTP %s and IMAP %s; config %s\n", world.SMTPAddr, world.IMAPAddr, configFile)
 	fmt.Fprintf(stdout, "listprobe demo: status page http://%s/ , metrics http://%s/metrics (Ctrl-C stops)\n", host, host)
-	return serve(ctx, logger, configFile, webFlags, stderr, func(svc *probe.Service) {
+	// The demo's lists are the sandbox's own: on-demand probes and reloads
+	// harm nobody there, so the page's buttons and /probe work.
+	opts.EnableProbe, opts.EnableLifecycle = true, true
+	return serve(ctx, logger, configFile, webFlags, opts, stderr, func(svc *probe.Service) {
 		// Probe every list once right away so the page fills in seconds.
-		rt := svc.Runtime()
-		for _, l := range rt.Config().Lists {
-			go rt.Probe(ctx, l)
+		for _, l := range svc.Config().Lists {
+			go svc.ProbeNow(ctx, l.Address)
 		}
 	})
 }

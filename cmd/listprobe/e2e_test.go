@@ -248,14 +248,15 @@ func TestE2ENoticeCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	metrics := probe.NewMetrics()
-	metrics.Configure(cfg)
-	rt := probe.NewRuntime(cfg, metrics, probe.NewHistory(20, 20), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	rt.Start(context.Background())
+	rt := probe.NewService("", slog.New(slog.NewTextHandler(io.Discard, nil)), &probe.Options{OnDemandMinInterval: time.Nanosecond})
+	rt.Start(context.Background(), cfg)
 	defer rt.Stop()
-	list := rt.List(l.address)
+	metrics := rt.Metrics()
 	for i := 1; i <= 12; i++ {
-		r := rt.Probe(context.Background(), list)
+		r, _, err := rt.ProbeNow(context.Background(), l.address)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if r.Outcome != probe.Held {
 			t.Fatalf("probe %d: %s (%s)", i, r.Outcome, r.Reason)
 		}
@@ -336,11 +337,10 @@ func TestE2EModerationMetricsFollowSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	metrics := probe.NewMetrics()
-	metrics.Configure(cfg)
-	rt := probe.NewRuntime(cfg, metrics, probe.NewHistory(1, 1), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	rt.Start(context.Background())
+	rt := probe.NewService("", slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	rt.Start(context.Background(), cfg)
 	defer rt.Stop()
+	metrics := rt.Metrics()
 	gauge := func(name, action string) float64 {
 		mfs, err := metrics.Registry.Gather()
 		if err != nil {

@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	serveCmd := app.Command("serve", "Run every list's probe on its schedule and serve metrics and a status page.")
 	serveConfig := serveCmd.Flag("config.file", "listprobe configuration file.").Required().String()
 	serveWeb := kingpinflag.AddFlags(serveCmd, DefaultListenAddress)
+	serveOpts := addServiceFlags(serveCmd)
 
 	onceCmd := app.Command("once", "Probe the lists now, wait for each outcome and print them; exit 1 if any outcome is not the expected one.")
 	onceConfig := onceCmd.Flag("config.file", "listprobe configuration file.").Required().String()
@@ -74,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	demoCmd := app.Command("demo", "Start a built-in mail world on loopback (lists that deliver, hold, reject, drop and lag) and run serve against it.")
 	demoWeb := kingpinflag.AddFlags(demoCmd, "127.0.0.1:9781")
+	demoOpts := addServiceFlags(demoCmd)
 	demoSchedule := demoCmd.Flag("demo.schedule", "Schedule of the demo's probes.").Default("@every 30s").String()
 	demoTimeout := demoCmd.Flag("demo.timeout", "Timeout of the demo's probes.").Default("20s").Duration()
 
@@ -94,7 +96,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	switch cmd {
 	case serveCmd.FullCommand():
-		return serve(ctx, logger, *serveConfig, serveWeb, stderr, nil)
+		opts, err := serveOpts()
+		if err != nil {
+			fmt.Fprintf(stderr, "listprobe: %v\n", err)
+			return exitUsage
+		}
+		return serve(ctx, logger, *serveConfig, serveWeb, opts, stderr, nil)
 	case onceCmd.FullCommand():
 		return once(ctx, logger, *onceConfig, *onceLists, *onceOutput, stdout, stderr)
 	case checkCmd.FullCommand():
@@ -102,7 +109,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case explainCmd.FullCommand():
 		return explain(*explainConfig, *explainFiles, *explainOutput, stdout, stderr)
 	case demoCmd.FullCommand():
-		return demo(ctx, logger, demoWeb, *demoSchedule, *demoTimeout, stdout, stderr)
+		opts, err := demoOpts()
+		if err != nil {
+			fmt.Fprintf(stderr, "listprobe: %v\n", err)
+			return exitUsage
+		}
+		return demo(ctx, logger, demoWeb, opts, *demoSchedule, *demoTimeout, stdout, stderr)
 	case versionCmd.FullCommand():
 		fmt.Fprintf(stdout, "listprobe, version %s (revision: %s)\n  go version: %s\n  platform: %s/%s\n", probe.Version, probe.Revision, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK
@@ -112,14 +124,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // serve runs the service until ctx ends or SIGINT/SIGTERM; SIGHUP reloads.
 // started, when not nil, is called once the configuration is loaded.
-func serve(ctx context.Context, logger *slog.Logger, configFile string, webFlags *web.FlagConfig, stderr io.Writer, started func(*probe.Service)) int {
+func serve(ctx context.Context, logger *slog.Logger, configFile string, webFlags *web.FlagConfig, opts *probe.Options, stderr io.Writer, started func(*probe.Service)) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if _, err := probe.LoadFile(configFile); err != nil {
 		fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
 		return exitUsage
 	}
-	svc := probe.NewService(configFile, logger)
+	svc := probe.NewService(configFile, logger, opts)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -210,20 +222,7 @@ func once(ctx context.Context, logger *slog.Logger, configFile string, lists []s
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rt := probe.NewRuntime(cfg, probe.NewMetrics(), probe.NewHistory(1, 1), logger)
-	rt.Start(ctx)
-	defer rt.Stop()
-
-	results := make([]*probe.Result, len(selected))
-	var wg sync.WaitGroup
-	for i, l := range selected {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = rt.Probe(ctx, l)
-		}()
-	}
-	wg.Wait()
+	results := probe.Once(ctx, cfg, selected, logger, nil)
 
 	code := exitOK
 	for _, r := range results {

@@ -197,9 +197,10 @@ func TestExplainJSON(t *testing.T) {
 	}
 }
 
-// serve end to end: endpoints, a reload that fails keeps the old config.
-func TestServeEndpointsAndReload(t *testing.T) {
-	file, _ := demoConfig(t, 5*time.Second)
+// startServe runs serve on a free loopback port until the test ends and
+// returns a GET function for its endpoints, once it is ready.
+func startServe(t *testing.T, file string, flags ...string) (base string, get func(path string) (int, string)) {
+	t.Helper()
 	port, err := freeLoopbackPort()
 	if err != nil {
 		t.Fatal(err)
@@ -211,17 +212,18 @@ func TestServeEndpointsAndReload(t *testing.T) {
 	var code int
 	go func() {
 		defer wg.Done()
-		code = run(ctx, []string{"serve", "--config.file=" + file, "--web.listen-address=" + addr, "--log.level=error"}, io.Discard, io.Discard)
+		args := append([]string{"serve", "--config.file=" + file, "--web.listen-address=" + addr, "--log.level=error"}, flags...)
+		code = run(ctx, args, io.Discard, io.Discard)
 	}()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
 		if code != 0 {
 			t.Errorf("serve exit %d", code)
 		}
-	}()
-	base := "http://" + addr
-	get := func(path string) (int, string) {
+	})
+	base = "http://" + addr
+	get = func(path string) (int, string) {
 		resp, err := http.Get(base + path)
 		if err != nil {
 			return 0, err.Error()
@@ -240,6 +242,39 @@ func TestServeEndpointsAndReload(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return base, get
+}
+
+// Without --web.enable-probe and --web.enable-lifecycle nothing a request
+// can send makes listprobe post or reload: a GET from anywhere (an <img> tag
+// on another site) must not mail a list's subscribers.
+func TestServeRefusesProbeAndReloadUnlessEnabled(t *testing.T) {
+	file, w := demoConfig(t, 5*time.Second)
+	base, get := startServe(t, file)
+	for _, path := range []string{"/probe?list=healthy@lists.example.org", "/probe?list=healthy@lists.example.org&debug=true"} {
+		if status, body := get(path); status != http.StatusForbidden || !strings.Contains(body, "--web.enable-probe") {
+			t.Errorf("GET %s: %d %s, want 403 naming --web.enable-probe", path, status, body)
+		}
+	}
+	resp, err := http.Post(base+"/-/reload", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST /-/reload: %d, want 403", resp.StatusCode)
+	}
+	// An enabled /probe answers only once the copy arrived: had the
+	// requests posted, the reader would hold the copies by now.
+	if msgs, err := w.Messages(sandbox.DemoReader); err != nil || len(msgs) != 0 {
+		t.Errorf("the reader got %d messages from refused requests (%v)", len(msgs), err)
+	}
+}
+
+// serve end to end: endpoints, a reload that fails keeps the old config.
+func TestServeEndpointsAndReload(t *testing.T) {
+	file, _ := demoConfig(t, 5*time.Second)
+	base, get := startServe(t, file, "--web.enable-probe", "--web.enable-lifecycle")
 	if status, _ := get("/-/healthy"); status != 200 {
 		t.Errorf("/-/healthy %d", status)
 	}
@@ -290,7 +325,7 @@ func TestServeEndpointsAndReload(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, metrics = get("/metrics")
 		if strings.Contains(metrics, "listprobe_config_last_reload_successful 1") && !strings.Contains(metrics, "blackhole@") {

@@ -1,0 +1,350 @@
+package probe
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/listprobe/listprobe/checks"
+)
+
+// Mailman REST timings.
+const (
+	// heldPollInterval is how often the held-queue depth of a list is read
+	// while one of its probes is pending.
+	heldPollInterval = 2 * time.Second
+	// heldRescan is how often the newest held posts are read again while a
+	// probe is pending even though the queue depth did not change (a post
+	// released as the probe's was held leaves the depth unchanged).
+	heldRescan = 20 * time.Second
+	// heldTail is how many of the newest held posts are read: Mailman sends
+	// each held post whole, so a probe never reads a long queue.
+	heldTail = 10
+	// restTimeout bounds one round of REST requests.
+	restTimeout = 30 * time.Second
+)
+
+// mailmanWatcher is the one reader of a Mailman server's REST API. It reads
+// its lists' moderation settings and queue depth every refresh (for the
+// metrics, whether or not a probe is pending) and, while probes of a list are
+// pending, watches that list's held queue and hands a held probe to it as
+// evidence. Its cost does not grow with the number of pending probes.
+type mailmanWatcher struct {
+	name    string
+	key     string
+	client  *checks.Mailman
+	refresh time.Duration
+	logger  *slog.Logger
+	metrics *Metrics
+	reg     *registry
+	cancel  context.CancelFunc
+
+	mu    sync.Mutex
+	lists map[string]string       // list address -> poster address, for its refresh
+	state map[string]MailmanState // last state read, by list
+	wake  chan struct{}           // a probe became pending
+}
+
+func mailmanKey(m *MailmanConfig) string {
+	pw := sha256.Sum256([]byte(m.Password()))
+	return fmt.Sprintf("%s|%s|%x|%s|%v|%s", m.URL, m.Username, pw[:8], m.CAFile, m.InsecureSkipVerify, time.Duration(m.Refresh))
+}
+
+func newMailmanWatcher(name string, m *MailmanConfig, logger *slog.Logger, metrics *Metrics, reg *registry) *mailmanWatcher {
+	return &mailmanWatcher{
+		name: name,
+		key:  mailmanKey(m),
+		client: checks.NewMailman(checks.MailmanOptions{
+			URL:      m.URL,
+			Username: m.Username,
+			Password: m.Password(),
+			Client:   &http.Client{Timeout: restTimeout, Transport: &http.Transport{TLSClientConfig: m.TLSConfig()}},
+		}),
+		refresh: time.Duration(m.Refresh),
+		logger:  logger.With("mailman", name),
+		metrics: metrics,
+		reg:     reg,
+		lists:   map[string]string{},
+		state:   map[string]MailmanState{},
+		wake:    make(chan struct{}, 1),
+	}
+}
+
+// setLists says which lists the watcher reads, with their posters.
+func (w *mailmanWatcher) setLists(lists map[string]string) {
+	w.mu.Lock()
+	w.lists = lists
+	for l := range w.state {
+		if _, ok := lists[l]; !ok {
+			delete(w.state, l)
+		}
+	}
+	w.mu.Unlock()
+	w.poke()
+}
+
+// poke tells the watcher a probe became pending or its lists changed.
+func (w *mailmanWatcher) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// State returns the last moderation state read for list.
+func (w *mailmanWatcher) State(list string) (MailmanState, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s, ok := w.state[list]
+	return s, ok
+}
+
+type heldWatch struct {
+	count    int
+	fetched  time.Time
+	probeIDs map[string]bool // the pending probes the last fetch looked for
+}
+
+func (w *mailmanWatcher) run(ctx context.Context) {
+	refresh := time.NewTimer(0)
+	defer refresh.Stop()
+	poll := time.NewTicker(heldPollInterval)
+	defer poll.Stop()
+	watches := map[string]*heldWatch{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-refresh.C:
+			w.refreshAll(ctx)
+			refresh.Reset(w.refresh)
+		case <-w.wake:
+			w.watchHeld(ctx, watches)
+		case <-poll.C:
+			w.watchHeld(ctx, watches)
+		}
+	}
+}
+
+func (w *mailmanWatcher) refreshAll(ctx context.Context) {
+	w.mu.Lock()
+	lists := make(map[string]string, len(w.lists))
+	for l, p := range w.lists {
+		lists[l] = p
+	}
+	w.mu.Unlock()
+	for list, poster := range lists {
+		rctx, cancel := context.WithTimeout(ctx, restTimeout)
+		s, err := w.moderationState(rctx, list, poster)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			w.logger.Warn("reading Mailman moderation state failed", "list", list, "err", err)
+		}
+		w.mu.Lock()
+		_, still := w.lists[list]
+		if old, ok := w.state[list]; ok && old.sameSettings(s) {
+			s.Since = old.Since // since when the settings have had these values
+		}
+		if still {
+			w.state[list] = s
+		}
+		w.mu.Unlock()
+		if still {
+			w.metrics.Mailman(list, s)
+		}
+	}
+}
+
+// moderationState reads the list's queue depth and moderation settings; on
+// error the state says the REST API is not up.
+func (w *mailmanWatcher) moderationState(ctx context.Context, list, poster string) (MailmanState, error) {
+	held, err := w.client.HeldCount(ctx, list)
+	if err != nil {
+		return MailmanState{Since: time.Now()}, err
+	}
+	mod, err := w.client.Moderation(ctx, list)
+	if err != nil {
+		return MailmanState{Since: time.Now()}, err
+	}
+	own, err := w.client.MemberModeration(ctx, list, poster)
+	if err != nil {
+		return MailmanState{Since: time.Now()}, err
+	}
+	return MailmanState{Up: true, Held: held, DefaultMemberAction: mod.DefaultMemberAction,
+		DefaultNonmemberAction: mod.DefaultNonmemberAction, MemberAction: own, Emergency: mod.Emergency, Since: time.Now()}, nil
+}
+
+// watchHeld looks at the held queue of every list with pending probes of
+// this server: the depth every time, the newest held posts when the depth
+// changed, a new probe is pending, or heldRescan passed.
+func (w *mailmanWatcher) watchHeld(ctx context.Context, watches map[string]*heldWatch) {
+	w.mu.Lock()
+	var lists []string
+	for l := range w.lists {
+		lists = append(lists, l)
+	}
+	w.mu.Unlock()
+	active := map[string]bool{}
+	for _, list := range lists {
+		pending := w.reg.pendingFor(list)
+		if len(pending) == 0 {
+			continue
+		}
+		active[list] = true
+		hw := watches[list]
+		if hw == nil {
+			hw = &heldWatch{count: -1}
+			watches[list] = hw
+		}
+		rctx, cancel := context.WithTimeout(ctx, restTimeout)
+		err := w.lookForHeld(rctx, list, pending, hw)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			w.logger.Warn("reading the held queue for a pending probe failed", "list", list, "err", err)
+			w.metrics.Mailman(list, MailmanState{Up: false})
+		}
+	}
+	for l := range watches {
+		if !active[l] {
+			delete(watches, l)
+		}
+	}
+}
+
+func (w *mailmanWatcher) lookForHeld(ctx context.Context, list string, pending []*pendingProbe, hw *heldWatch) error {
+	count, err := w.client.HeldCount(ctx, list)
+	if err != nil {
+		return err
+	}
+	newProbe := false
+	for _, p := range pending {
+		if !hw.probeIDs[p.token.ID] {
+			newProbe = true
+		}
+	}
+	if count == 0 || (count == hw.count && !newProbe && time.Since(hw.fetched) < heldRescan) {
+		hw.count = count
+		return nil
+	}
+	held, err := w.client.HeldNewest(ctx, list, count, heldTail)
+	if err != nil {
+		return err
+	}
+	hw.count, hw.fetched = count, time.Now()
+	hw.probeIDs = map[string]bool{}
+	for _, p := range pending {
+		hw.probeIDs[p.token.ID] = true
+		for _, h := range held {
+			if !sameMessageID(h.MessageID, p.messageID) {
+				continue
+			}
+			e := evidence{kind: checks.KindHoldNotice, manager: "mailman3-rest", reason: h.Reason, seenAt: time.Now(), requestID: h.RequestID}
+			if !p.deliver(e) {
+				w.logger.Warn("dropped evidence for a busy probe", "list", list, "kind", "mailman_rest_held")
+			}
+		}
+	}
+	return nil
+}
+
+// discardHeld discards a held probe through REST. Only the request whose
+// Message-ID is the probe's is discarded, after reading it back: Mailman
+// reuses request ids.
+func (w *mailmanWatcher) discardHeld(ctx context.Context, logger *slog.Logger, list, messageID string) {
+	count, err := w.client.HeldCount(ctx, list)
+	if err == nil {
+		var held []checks.HeldMessage
+		held, err = w.client.HeldNewest(ctx, list, count, heldTail)
+		for _, h := range held {
+			if !sameMessageID(h.MessageID, messageID) {
+				continue
+			}
+			ok, derr := w.client.DiscardMessage(ctx, list, h.RequestID, messageID)
+			switch {
+			case derr != nil:
+				logger.Warn("discarding held probe failed", "request_id", h.RequestID, "err", derr)
+			case ok:
+				logger.Debug("discarded held probe", "request_id", h.RequestID, "message_id", messageID)
+			}
+		}
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		logger.Warn("reading the held queue to discard the probe failed", "err", err)
+	}
+}
+
+// mailmanWatchers is the service's set of Mailman watchers, one per server,
+// reconciled with each configuration like the mailbox sessions.
+type mailmanWatchers struct {
+	logger  *slog.Logger
+	metrics *Metrics
+	reg     *registry
+	ctx     context.Context
+	wg      sync.WaitGroup
+
+	mu sync.Mutex
+	m  map[string]*mailmanWatcher
+}
+
+func (mw *mailmanWatchers) reconcile(cfg *Config) {
+	mw.mu.Lock()
+	defer mw.mu.Unlock()
+	if mw.m == nil {
+		mw.m = map[string]*mailmanWatcher{}
+	}
+	for name, m := range cfg.Mailman {
+		old := mw.m[name]
+		if old == nil || old.key != mailmanKey(m) {
+			if old != nil {
+				old.cancel()
+			}
+			w := newMailmanWatcher(name, m, mw.logger, mw.metrics, mw.reg)
+			ctx, cancel := context.WithCancel(mw.ctx)
+			w.cancel = cancel
+			mw.wg.Add(1)
+			go func() {
+				defer mw.wg.Done()
+				w.run(ctx)
+			}()
+			mw.m[name] = w
+		}
+		lists := map[string]string{}
+		for _, l := range cfg.Lists {
+			if l.Mailman == name {
+				lists[l.Address] = cfg.Accounts[l.Poster].Address
+			}
+		}
+		mw.m[name].setLists(lists)
+	}
+	for name, w := range mw.m {
+		if _, ok := cfg.Mailman[name]; !ok {
+			w.cancel()
+			delete(mw.m, name)
+		}
+	}
+}
+
+func (mw *mailmanWatchers) get(name string) *mailmanWatcher {
+	mw.mu.Lock()
+	defer mw.mu.Unlock()
+	return mw.m[name]
+}
+
+func (mw *mailmanWatchers) stop() {
+	mw.mu.Lock()
+	ws := mw.m
+	mw.m = nil
+	mw.mu.Unlock()
+	for _, w := range ws {
+		w.cancel()
+	}
+	mw.wg.Wait()
+}

@@ -1,0 +1,381 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+
+	"github.com/listprobe/listprobe/checks"
+)
+
+// Probe timings that are not settings.
+const (
+	// readerWait is the longest a probe waits for its reader's session
+	// before giving up without posting (less when the timeout is shorter).
+	readerWait = 30 * time.Second
+	// noticeWait is the longest a probe waits for the poster's and the
+	// moderator's sessions (optional evidence) before posting anyway; at
+	// most a quarter of the probe's timeout.
+	noticeWait = 10 * time.Second
+	// cleanupTimeout bounds the deletions and REST discards after a probe.
+	cleanupTimeout = time.Minute
+	// noticeLimitWindow is how long a "no more notices today" warning from
+	// the list server is taken to last.
+	noticeLimitWindow = 24 * time.Hour
+)
+
+// run is one probe in progress: what its stages share.
+type run struct {
+	cfg      *Config
+	list     *ListConfig
+	poster   *AccountConfig
+	logger   *slog.Logger
+	res      *Result
+	pending  *pendingProbe
+	msg      checks.ProbeMessage
+	raw      []byte
+	accepted time.Time // when SMTP accepted the post
+
+	reader, posterBox, moderatorBox *mailboxSession
+	mailman                         *mailmanWatcher
+	failFast                        bool
+	timeout                         time.Duration // the list's effective timeout
+	noticeLimit                     time.Time     // when the poster was last told "no more notices today"
+
+	cleanup []evidence // messages to delete once the outcome is recorded
+}
+
+// A stage is one step of a probe, in the style of blackbox_exporter's probe
+// functions: it does its part and reports whether the outcome is decided
+// (set in r.res). The stages run in order until one decides.
+type stage struct {
+	name string
+	run  func(ctx context.Context, r *run) (decided bool)
+}
+
+// probeStages are the stages of every probe. Cleaning up comes after the
+// outcome is recorded, whatever stage decided it.
+var probeStages = []stage{
+	{"sessions", waitSessions},
+	{"compose", composeProbe},
+	{"submit", submitProbe},
+	{"await", awaitEvidence},
+}
+
+// waitSessions waits for the reader's session: a probe that nobody could
+// read back would say nothing about the list and only leave mail behind, so
+// it is not posted. The poster's and moderator's sessions report only mail
+// that arrives while they watch, so a notice that came before they were up
+// would be missed: they are waited for too, briefly, as they are optional.
+func waitSessions(ctx context.Context, r *run) bool {
+	wait := min(readerWait, time.Until(r.res.Started.Add(r.timeout)))
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	err := r.reader.waitUp(wctx, r.failFast)
+	cancel()
+	if err != nil {
+		r.res.Outcome, r.res.Reason, r.res.Evidence = Error, err.Error(), "reader mailbox"
+		return true
+	}
+	for _, s := range []*mailboxSession{r.posterBox, r.moderatorBox} {
+		if s == nil || s == r.reader {
+			continue
+		}
+		wctx, cancel := context.WithTimeout(ctx, min(noticeWait, r.timeout/4))
+		if err := s.waitUp(wctx, r.failFast); err != nil {
+			r.logger.Warn("posting although a notice mailbox is down: holds and bounces sent there will not be seen", "err", err)
+		}
+		cancel()
+	}
+	return false
+}
+
+// composeProbe writes and signs the probe message.
+func composeProbe(_ context.Context, r *run) bool {
+	var dkimOpts *checks.DKIMOptions
+	if d := r.poster.DKIM; d != nil {
+		dkimOpts = &checks.DKIMOptions{Domain: d.Domain, Selector: d.Selector, Key: r.poster.dkimKey}
+	}
+	raw, err := checks.Compose(r.msg, dkimOpts)
+	if err != nil {
+		r.res.Outcome, r.res.Reason, r.res.Evidence = SendFailed, err.Error(), "compose"
+		return true
+	}
+	r.raw = raw
+	return false
+}
+
+// submitProbe posts the probe over SMTP. A permanent refusal is the list
+// (or its MTA) rejecting the post; anything else that fails is send_failed.
+func submitProbe(ctx context.Context, r *run) bool {
+	r.logger.Debug("posting probe", "smtp", r.poster.SMTP.Address, "message_id", r.res.MessageID)
+	sub, err := checks.Submit(ctx, submitOptions(r.poster), r.poster.Address, []string{r.list.Address}, r.raw)
+	if err != nil {
+		var se *checks.SubmitError
+		if errors.As(err, &se) {
+			r.res.SubmitReply = readable(se.Message)
+			// Only once DATA began can the message have reached the server.
+			r.res.Posted = se.Stage == checks.StageData
+			if se.Permanent {
+				r.res.Outcome, r.res.Reason, r.res.Evidence = Rejected, smtpReply(se), "SMTP reply to "+strings.ToUpper(se.Stage)
+				return true
+			}
+		}
+		r.res.Outcome, r.res.Reason, r.res.Evidence = SendFailed, readable(err.Error()), "SMTP submission"
+		return true
+	}
+	r.res.Posted = true
+	r.res.SubmitReply, r.res.SubmitDuration = readable(sub.Reply), sub.Duration
+	r.accepted = sub.AcceptedAt
+	r.logger.Debug("probe accepted", "reply", r.res.SubmitReply, "submit_duration", sub.Duration)
+	return false
+}
+
+// awaitEvidence waits for the copy, a notice, a bounce or the Mailman held
+// queue to decide the outcome, until the probe's deadline.
+func awaitEvidence(ctx context.Context, r *run) bool {
+	if r.mailman != nil {
+		r.mailman.poke()
+	}
+	for {
+		select {
+		case e := <-r.pending.evidence:
+			r.logger.Debug("evidence", "kind", e.kind, "manager", e.manager, "account", e.account, "uid", e.uid, "reason", e.reason, "seen_at", e.seenAt.UTC().Format(time.RFC3339Nano))
+			if e.deletable && e.account != "" {
+				r.cleanup = append(r.cleanup, e)
+			}
+			if decide(r, e) {
+				return true
+			}
+		case <-ctx.Done():
+			r.deadline(ctx)
+			return true
+		}
+	}
+}
+
+// decide applies one piece of evidence to the probe, reporting whether it
+// decided the outcome.
+func decide(r *run, e evidence) bool {
+	res := r.res
+	switch e.kind {
+	case checks.KindProbeCopy:
+		if e.account != r.list.Reader {
+			r.logger.Debug("probe copy in a mailbox that is not the reader's", "account", e.account)
+			return false
+		}
+		if !e.approvedAt.IsZero() {
+			after := max(e.approvedAt.Sub(r.accepted), 0).Round(time.Second)
+			res.Outcome, res.Evidence = Held, "list copy released by a moderator"
+			res.Reason = fmt.Sprintf("held, then approved by a moderator after %s", after)
+			return true
+		}
+		lat := max(e.seenAt.Sub(r.accepted), 0).Seconds()
+		res.Outcome, res.Latency = Delivered, &lat
+		res.Reason = fmt.Sprintf("copy seen in %s's mailbox %.3fs after SMTP accepted the post", e.account, lat)
+		res.Evidence = "list copy in reader mailbox"
+		return true
+	case checks.KindHoldNotice, checks.KindModeratorNotice:
+		res.Outcome, res.Reason = Held, e.reason
+		if e.account == "" {
+			res.Evidence = fmt.Sprintf("Mailman REST held queue, request %d", e.requestID)
+		} else {
+			res.Evidence = fmt.Sprintf("%s %s in %s's mailbox", e.manager, strings.ReplaceAll(string(e.kind), "_", " "), e.account)
+		}
+		return true
+	case checks.KindRejection, checks.KindBounce:
+		res.Outcome, res.Reason = Rejected, e.reason
+		res.Evidence = fmt.Sprintf("%s %s in %s's mailbox", e.manager, e.kind, e.account)
+		return true
+	}
+	return false
+}
+
+// deadline decides a probe whose time ran out: lost, unless listprobe could
+// not have seen the copy.
+func (r *run) deadline(ctx context.Context) {
+	res := r.res
+	if up, _, err := r.reader.State(); !up {
+		res.Outcome, res.Evidence = Error, "reader mailbox"
+		res.Reason = fmt.Sprintf("reader mailbox %s was unreachable at the deadline", r.reader.address)
+		if err != nil {
+			res.Reason += ": " + readable(err.Error())
+		}
+		return
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		res.Outcome, res.Reason, res.Evidence = Error, "probe cancelled before an outcome", ""
+		return
+	}
+	res.Outcome = Lost
+	res.Reason = fmt.Sprintf("no copy and no evidence within %s", r.timeout)
+	for _, s := range []*mailboxSession{r.posterBox, r.moderatorBox} {
+		if s == nil || s == r.reader {
+			continue
+		}
+		if up, _, err := s.State(); !up {
+			res.Reason += fmt.Sprintf("; note: %s's mailbox was unreachable (%v), so notices sent there could not be seen", s.name, err)
+		}
+	}
+	if at := r.noticeLimit; !at.IsZero() && time.Since(at) < noticeLimitWindow {
+		res.Reason += fmt.Sprintf("; note: the list server said at %s that it sends the poster no more notices today, so a hold would be silent", at.UTC().Format(time.RFC3339))
+	}
+}
+
+// probe runs one probe of list now and records it. ctx ends it early (the
+// service stopping); the probe's own timeout comes from the list.
+func (s *Service) probe(ctx context.Context, cfg *Config, l *ListConfig) (res *Result) {
+	start := time.Now()
+	var buf logBuffer
+	logger := slog.New(teeHandler{s.logger.Handler(), slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})}).With("list", l.Address)
+
+	tok := cfg.signer.NewTokenWithOrigin(l.Address, start, cfg.signer.Origin(s.opts.Instance))
+	poster := cfg.Accounts[l.Poster]
+	msg := checks.ProbeMessage{From: poster.Address, List: l.Address, Token: cfg.signer.Encode(tok), Date: start}
+	res = &Result{ID: tok.ID, List: l.Address, Expected: l.Expect, MessageID: msg.MessageID(), SentAt: start.UTC().Truncate(time.Second), Token: msg.Token, Started: start}
+	r := &run{cfg: cfg, list: l, poster: poster, logger: logger, res: res, msg: msg, failFast: s.opts.FailFast, timeout: l.EffectiveTimeout(cfg.Global),
+		pending: &pendingProbe{list: l, cfg: cfg, token: tok, messageID: msg.MessageID(), evidence: make(chan evidence, evidenceBuffer)}}
+	r.reader = s.sessions.acquire(l.Reader)
+	r.posterBox = s.sessions.acquire(l.Poster)
+	if l.Moderator != "" {
+		r.moderatorBox = s.sessions.acquire(l.Moderator)
+	}
+	defer func() {
+		for _, b := range []*mailboxSession{r.reader, r.posterBox, r.moderatorBox} {
+			s.sessions.release(b)
+		}
+	}()
+	if l.Mailman != "" {
+		r.mailman = s.mailman.get(l.Mailman)
+	}
+	r.noticeLimit = s.NoticeLimit(l.Address)
+	// Registered before posting, so that a copy arriving before the SMTP
+	// conversation ends is not missed.
+	s.reg.add(r.pending)
+
+	ctx, cancel := context.WithDeadline(ctx, start.Add(r.timeout))
+	defer cancel()
+	s.runStages(ctx, r)
+
+	res.Finished = time.Now()
+	res.OK = res.Outcome == res.Expected
+	if !res.Posted {
+		res.MessageID, res.SentAt = "", time.Time{}
+	}
+	s.reg.finish(r.pending, res.Outcome, res.Finished)
+
+	latency := ""
+	if res.Latency != nil {
+		latency = fmt.Sprintf("%.3fs", *res.Latency)
+	}
+	level := slog.LevelInfo
+	if !res.OK {
+		level = slog.LevelWarn
+	}
+	logger.Log(context.Background(), level, "probe finished", "outcome", res.Outcome, "expected", res.Expected, "reason", res.Reason, "latency", latency, "message_id", res.MessageID)
+	res.Log = buf.String()
+	s.metrics.Record(res)
+	s.history.Add(res)
+
+	s.cleanupAfter(r)
+	return res
+}
+
+// runStages runs the probe's stages until one decides. A stage that panics
+// decides the outcome as error, with the panic, instead of ending the
+// process: one bad message must not stop every other list's probes.
+func (s *Service) runStages(ctx context.Context, r *run) {
+	stages := s.stages
+	if stages == nil {
+		stages = probeStages
+	}
+	for _, st := range stages {
+		if s.runStage(ctx, r, st) {
+			return
+		}
+	}
+	r.res.Outcome, r.res.Reason = Error, "no stage decided the outcome"
+}
+
+func (s *Service) runStage(ctx context.Context, r *run, st stage) (decided bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.logger.Error("probe stage panicked", "stage", st.name, "panic", p, "stack", string(debug.Stack()))
+			r.res.Outcome, r.res.Evidence = Error, "listprobe internal error"
+			r.res.Reason = readable(fmt.Sprintf("internal error in the %s stage: %v", st.name, p))
+			decided = true
+		}
+	}()
+	return st.run(ctx, r)
+}
+
+// cleanupAfter deletes the verified messages that decided or accompanied a
+// finished probe from the mailboxes of accounts with cleanup, and discards a
+// held probe through Mailman REST where the server allows it.
+func (s *Service) cleanupAfter(r *run) {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	for _, e := range r.cleanup {
+		if a := r.cfg.Accounts[e.account]; a == nil || !a.Cleanup {
+			continue
+		}
+		s.deleteMessage(ctx, e.account, e.uidv, e.uid)
+	}
+	if r.res.Outcome == Held && r.mailman != nil && r.cfg.Mailman[r.list.Mailman].DiscardHeld {
+		r.mailman.discardHeld(ctx, r.logger, r.list.Address, r.res.MessageID)
+	}
+}
+
+// deleteMessage deletes one message from the current session of account.
+func (s *Service) deleteMessage(ctx context.Context, account string, uidv, uid uint32) {
+	b := s.sessions.acquire(account)
+	if b == nil {
+		return
+	}
+	defer s.sessions.release(b)
+	if err := b.box.Delete(ctx, uidv, uid); err != nil {
+		s.logger.Warn("cleanup failed", "account", account, "uid", uid, "err", err)
+	}
+}
+
+func smtpReply(se *checks.SubmitError) string {
+	if se.Code == 0 {
+		return readable(se.Message)
+	}
+	s := fmt.Sprintf("%d", se.Code)
+	if se.EnhancedCode != [3]int{} {
+		s += fmt.Sprintf(" %d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
+	}
+	return s + " " + readable(se.Message)
+}
+
+func submitOptions(a *AccountConfig) *checks.SubmitOptions {
+	s := a.SMTP
+	opts := &checks.SubmitOptions{Address: s.Address, TLS: s.TLS, TLSConfig: s.TLSConfig(), LocalName: "listprobe.localhost"}
+	user, pass := s.Username, s.Password()
+	switch s.Auth {
+	case "plain":
+		opts.Auth = func() sasl.Client { return sasl.NewPlainClient("", user, pass) }
+	case "login":
+		opts.Auth = func() sasl.Client { return sasl.NewLoginClient(user, pass) }
+	case "oauthbearer":
+		opts.Auth = func() sasl.Client {
+			return sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: user, Token: pass})
+		}
+	case "anonymous":
+		opts.Auth = func() sasl.Client { return sasl.NewAnonymousClient(a.Address) }
+	case "external":
+		opts.Auth = func() sasl.Client { return sasl.NewExternalClient(user) }
+	}
+	return opts
+}
+
+func sameMessageID(a, b string) bool {
+	trim := func(s string) string { return strings.Trim(strings.TrimSpace(s), "<>") }
+	return trim(a) != "" && strings.EqualFold(trim(a), trim(b))
+}

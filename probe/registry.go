@@ -1,0 +1,159 @@
+package probe
+
+import (
+	"sync"
+	"time"
+
+	"github.com/listprobe/listprobe/checks"
+)
+
+// finishedRetention is how long a finished probe is remembered, so that a
+// copy arriving after its timeout is counted as late, and cleaned up,
+// rather than ignored.
+const finishedRetention = 24 * time.Hour
+
+// evidenceBuffer is how many pieces of evidence a pending probe can have
+// waiting: a copy, a few notices and bounces. More are dropped with a
+// warning; the first that decides is all a probe needs.
+const evidenceBuffer = 16
+
+// evidence is one thing seen about a pending probe.
+type evidence struct {
+	kind    checks.Kind
+	manager string
+	reason  string
+	account string // the mailbox it was seen in; "" for Mailman REST
+	seenAt  time.Time
+	uid     uint32
+	uidv    uint32
+	// deletable: the message is proven to be the probe's own copy or a
+	// notice the list server wrote about it, and every probe it names is
+	// this process's.
+	deletable bool
+	// approvedAt is set on a copy a moderator released.
+	approvedAt time.Time
+	// requestID is the Mailman held request, for REST evidence.
+	requestID int
+}
+
+// pendingProbe is a probe waiting for its outcome.
+type pendingProbe struct {
+	list      *ListConfig
+	cfg       *Config // the configuration the probe started with
+	token     checks.Token
+	messageID string
+	evidence  chan evidence
+}
+
+// finishedProbe is what is remembered of a probe once it has an outcome.
+type finishedProbe struct {
+	list    string
+	outcome Outcome
+	at      time.Time
+	signer  *checks.Signer
+	late    bool // its late copy was counted: a copy seen again (after a UIDVALIDITY change) is not counted twice
+}
+
+// registry holds the probes of this process: pending ones, which evidence is
+// routed to, and recently finished ones, whose late copies are counted and
+// cleaned up. It belongs to the service, so a reload does not forget them.
+type registry struct {
+	mu        sync.Mutex
+	pending   map[string]*pendingProbe // by token id
+	finished  map[string]finishedProbe // by token id
+	lastPrune time.Time
+}
+
+func newRegistry() *registry {
+	return &registry{pending: map[string]*pendingProbe{}, finished: map[string]finishedProbe{}}
+}
+
+func (r *registry) add(p *pendingProbe) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pending[p.token.ID] = p
+}
+
+// finish moves a pending probe to the finished ones. It is known as finished
+// before it stops being pending, so that a copy arriving in between is never
+// taken for another process's.
+func (r *registry) finish(p *pendingProbe, outcome Outcome, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.finished[p.token.ID] = finishedProbe{list: p.list.Address, outcome: outcome, at: at, signer: p.cfg.signer}
+	delete(r.pending, p.token.ID)
+	if at.Sub(r.lastPrune) < time.Minute {
+		return
+	}
+	r.lastPrune = at
+	for id, old := range r.finished {
+		if at.Sub(old.at) > finishedRetention {
+			delete(r.finished, id)
+		}
+	}
+}
+
+// claim records a probe sent by an earlier run of this process (before a
+// restart) as finished with an unknown outcome, so that its copy is counted
+// late and cleaned up. It reports false if the probe is known already.
+func (r *registry) claim(id, list string, sentAt time.Time, signer *checks.Signer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.pending[id]; ok {
+		return
+	}
+	if _, ok := r.finished[id]; ok {
+		return
+	}
+	r.finished[id] = finishedProbe{list: list, outcome: Lost, at: sentAt, signer: signer}
+}
+
+// lookup returns the pending or finished probe with this id.
+func (r *registry) lookup(id string) (*pendingProbe, finishedProbe, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p, ok := r.pending[id]; ok {
+		return p, finishedProbe{}, true
+	}
+	f, ok := r.finished[id]
+	return nil, f, ok
+}
+
+// markLate reports whether the probe's late copy is to be counted now: the
+// probe is finished, its outcome was lost (a held or rejected probe whose
+// copy turns up was released or resent by someone, not late), and its late
+// copy was not counted before.
+func (r *registry) markLate(id string) (finishedProbe, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f, ok := r.finished[id]
+	if !ok || f.late || f.outcome != Lost {
+		return f, false
+	}
+	f.late = true
+	r.finished[id] = f
+	return f, true
+}
+
+// pendingFor returns the pending probes of list.
+func (r *registry) pendingFor(list string) []*pendingProbe {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*pendingProbe
+	for _, p := range r.pending {
+		if p.list.Address == list {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// deliver hands evidence to a pending probe without blocking.
+func (p *pendingProbe) deliver(e evidence) bool {
+	select {
+	case p.evidence <- e:
+		return true
+	default:
+		return false
+	}
+}

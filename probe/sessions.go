@@ -1,0 +1,265 @@
+package probe
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/listprobe/listprobe/checks"
+)
+
+// mailboxSession is the one long-lived IMAP session of an account, shared by
+// every probe that reads that mailbox. It belongs to the service's session
+// set, not to a configuration: a reload that leaves the account's connection
+// settings alone keeps it, so no mail is missed and no probe loses it.
+type mailboxSession struct {
+	name    string
+	key     string // the connection settings it was started with
+	address string // the account's mail address, for messages
+	server  string // host:port of its IMAP server, for messages
+	box     *checks.Mailbox
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when its goroutines have ended
+
+	mu        sync.Mutex
+	up        bool
+	failed    bool // an attempt to log in has failed since the last success
+	err       error
+	since     time.Time
+	changed   chan struct{} // closed and replaced at every change
+	users     int           // probes holding it
+	retired   bool          // replaced or removed by a reload: stops when unused
+	reporting bool          // owns listprobe_mailbox_up{account=name}
+}
+
+func (s *mailboxSession) setState(up bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if up != s.up {
+		s.since = time.Now()
+	}
+	s.up, s.err = up, err
+	s.failed = !up && err != nil
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// State says whether the session is up, since when, and why not.
+func (s *mailboxSession) State() (up bool, since time.Time, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.up, s.since, s.err
+}
+
+// waitUp waits until the session is up or ctx ends. With failFast it also
+// gives up at the first failed login: `once` has no time to wait for a
+// refused port or a wrong password to heal.
+func (s *mailboxSession) waitUp(ctx context.Context, failFast bool) error {
+	for {
+		s.mu.Lock()
+		up, failed, changed, err := s.up, s.failed, s.changed, s.err
+		s.mu.Unlock()
+		if up {
+			return nil
+		}
+		if failFast && failed {
+			return fmt.Errorf("%s mailbox %s at %s is unreachable: %w", s.name, s.address, s.server, err)
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = errors.New("no session yet")
+			}
+			return fmt.Errorf("%s mailbox %s at %s is unreachable: %w", s.name, s.address, s.server, err)
+		case <-changed:
+		}
+	}
+}
+
+// sessionKey identifies an account's connection settings: a session is kept
+// across a reload exactly when its key is unchanged. The password is part of
+// it, hashed so that the key can be compared without holding the secret.
+func sessionKey(a *AccountConfig, poll time.Duration) string {
+	i := a.IMAP
+	pw := sha256.Sum256([]byte(i.Password()))
+	return fmt.Sprintf("%s|%s|%s|%s|%v|%s|%x|%s|%s|%v", a.Address, i.Address, i.TLS, i.CAFile, i.InsecureSkipVerify,
+		i.Username, pw[:8], i.Mailbox, poll, !a.Cleanup)
+}
+
+// sessions is the service's set of mailbox sessions, one per account with an
+// IMAP server, reconciled with each configuration.
+type sessions struct {
+	logger  *slog.Logger
+	metrics *Metrics
+	// onMessage is called for every new message of every session, from that
+	// session's own goroutine.
+	onMessage func(s *mailboxSession, msg checks.Message)
+
+	ctx context.Context
+	wg  sync.WaitGroup
+
+	mu    sync.Mutex
+	boxes map[string]*mailboxSession // the current session of each account
+}
+
+func newSessions(ctx context.Context, logger *slog.Logger, metrics *Metrics, onMessage func(*mailboxSession, checks.Message)) *sessions {
+	return &sessions{ctx: ctx, logger: logger, metrics: metrics, onMessage: onMessage, boxes: map[string]*mailboxSession{}}
+}
+
+// reconcile makes the sessions match cfg: unchanged accounts keep their
+// session, changed ones get a new one, and the sessions of changed and
+// removed accounts stop once no probe holds them.
+func (ss *sessions) reconcile(cfg *Config) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	poll := time.Duration(cfg.Global.PollInterval)
+	want := map[string]bool{}
+	for name, a := range cfg.Accounts {
+		if a.IMAP == nil {
+			continue
+		}
+		want[name] = true
+		key := sessionKey(a, poll)
+		if old := ss.boxes[name]; old != nil {
+			if old.key == key {
+				continue
+			}
+			ss.retireLocked(old)
+		}
+		ss.boxes[name] = ss.start(name, key, a, poll)
+	}
+	for name, old := range ss.boxes {
+		if !want[name] {
+			ss.retireLocked(old)
+			delete(ss.boxes, name)
+		}
+	}
+}
+
+// retireLocked stops s reporting and lets it end once unused.
+func (ss *sessions) retireLocked(s *mailboxSession) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retired, s.reporting = true, false
+	if s.users == 0 {
+		s.cancel()
+	}
+}
+
+func (ss *sessions) start(name, key string, a *AccountConfig, poll time.Duration) *mailboxSession {
+	ctx, cancel := context.WithCancel(ss.ctx)
+	s := &mailboxSession{name: name, key: key, address: a.Address, server: a.IMAP.Address, cancel: cancel,
+		done: make(chan struct{}), changed: make(chan struct{}), reporting: true, since: time.Now()}
+	logger := ss.logger.With("account", name)
+	s.box = checks.NewMailbox(checks.MailboxOptions{
+		Address:      a.IMAP.Address,
+		TLS:          a.IMAP.TLS,
+		TLSConfig:    a.IMAP.TLSConfig(),
+		Username:     a.IMAP.Username,
+		Password:     a.IMAP.Password(),
+		Mailbox:      a.IMAP.Mailbox,
+		PollInterval: poll,
+		WantBody:     checks.LooksLikeNotice,
+		OnState: func(up bool, err error) {
+			s.setState(up, err)
+			s.mu.Lock()
+			reporting := s.reporting
+			s.mu.Unlock()
+			if !reporting {
+				return
+			}
+			ss.metrics.MailboxUp(name, up)
+			if up {
+				logger.Info("mailbox session up", "imap", a.IMAP.Address)
+			} else if err != nil {
+				logger.Warn("mailbox session down", "imap", a.IMAP.Address, "err", err)
+			}
+		},
+		Logger: logger,
+	})
+	msgs, unsubscribe := s.box.Subscribe()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	ss.wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.box.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		defer unsubscribe()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case msg, ok := <-msgs:
+				if !ok {
+					return
+				}
+				ss.onMessage(s, msg)
+			}
+		}
+	}()
+	go func() {
+		defer ss.wg.Done()
+		wg.Wait()
+		close(s.done)
+	}()
+	return s
+}
+
+// acquire returns the current session of account and holds it until
+// release; nil if the account has no IMAP server.
+func (ss *sessions) acquire(account string) *mailboxSession {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s := ss.boxes[account]
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	s.users++
+	s.mu.Unlock()
+	return s
+}
+
+// release lets go of a session acquire returned.
+func (ss *sessions) release(s *mailboxSession) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users--
+	if s.users == 0 && s.retired {
+		s.cancel()
+	}
+}
+
+// get returns the current session of account without holding it.
+func (ss *sessions) get(account string) *mailboxSession {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.boxes[account]
+}
+
+// stop ends every session and waits for them.
+func (ss *sessions) stop() {
+	ss.mu.Lock()
+	for _, s := range ss.boxes {
+		s.mu.Lock()
+		s.retired = true
+		s.mu.Unlock()
+		s.cancel()
+	}
+	ss.boxes = map[string]*mailboxSession{}
+	ss.mu.Unlock()
+	ss.wg.Wait()
+}
+
+// wait waits for every session, retired ones included, to end.
+func (ss *sessions) wait() { ss.wg.Wait() }

@@ -1,0 +1,40 @@
+package probe
+
+import (
+	"strings"
+	"time"
+)
+
+// List returns the configured list with this address, or nil.
+func (c *Config) List(address string) *ListConfig {
+	for _, l := range c.Lists {
+		if strings.EqualFold(l.Address, address) {
+			return l
+		}
+	}
+	return nil
+}
+
+// subset returns a copy of c with only these lists, and only the accounts
+// and Mailman servers they use: a shard, or the lists `once` was asked for,
+// opens no session it does not need.
+func (c *Config) subset(lists []*ListConfig) *Config {
+	sub := *c
+	sub.Lists = lists
+	sub.Accounts = map[string]*AccountConfig{}
+	sub.Mailman = map[string]*MailmanConfig{}
+	for _, l := range lists {
+		for _, name := range []string{l.Poster, l.Reader, l.Moderator} {
+			if a := c.Accounts[name]; a != nil {
+				sub.Accounts[name] = a
+			}
+		}
+		if m := c.Mailman[l.Mailman]; m != nil {
+			sub.Mailman[l.Mailman] = m
+		}
+	}
+	return &sub
+}
+
+// Interval is the shortest time between two runs of the list's schedule.
+func (l *ListConfig) Interval() time.Duration { return minInterval(l.schedule) }
