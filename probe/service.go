@@ -351,11 +351,21 @@ func shardOf(list string, count int) int {
 	for i := range count {
 		h := fnv.New64a()
 		fmt.Fprintf(h, "%s\x00%d", strings.ToLower(list), i)
-		if v := h.Sum64(); i == 0 || v > bestH {
+		if v := mix64(h.Sum64()); i == 0 || v > bestH {
 			best, bestH = i, v
 		}
 	}
 	return best
+}
+
+// mix64 is SplitMix64's finalizer: FNV alone spreads the weights of
+// similar keys too little for rendezvous hashing to be fair.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // ProbeNow runs one probe of list now with the running configuration, as

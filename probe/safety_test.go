@@ -1,0 +1,250 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/listprobe/listprobe/internal/sandbox"
+)
+
+// refusingBackend is an SMTP server that answers every RCPT TO with one
+// reply: a server in another language, or a broken one.
+type refusingBackend struct{ reply *smtp.SMTPError }
+
+func (b refusingBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return refusingSession(b), nil }
+
+type refusingSession refusingBackend
+
+func (refusingSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (refusingSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(string, string, string) error { return nil }), nil
+}
+func (refusingSession) Mail(string, *smtp.MailOptions) error   { return nil }
+func (s refusingSession) Rcpt(string, *smtp.RcptOptions) error { return s.reply }
+func (refusingSession) Data(r io.Reader) error                 { _, err := io.Copy(io.Discard, r); return err }
+func (refusingSession) Reset()                                 {}
+func (refusingSession) Logout() error                          { return nil }
+
+func startRefusingSMTP(t *testing.T, reply *smtp.SMTPError) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := smtp.NewServer(refusingBackend{reply})
+	srv.Domain = "mx.example.org"
+	srv.AllowInsecureAuth = true
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().String()
+}
+
+// Text a server sends in its own 8-bit charset (a German "später", a
+// French "refusé" in Latin-1, a broken UTF-8 sequence, control characters)
+// reaches the reason label readable and valid: client_golang panics on an
+// invalid UTF-8 label value, and that used to end serve.
+func TestEightBitSMTPReplyIsReadableAndNeverPanics(t *testing.T) {
+	for _, tc := range []struct{ reply, want string }{
+		{"Bitte sp\xe4ter erneut versuchen", "Bitte später erneut versuchen"},
+		{"Destinataire refus\xe9 temporairement", "Destinataire refusé temporairement"},
+		{"bad \xc3\x28 sequence\x00 and\x1b[31m escape", "bad Ã( sequence and [31m escape"},
+		{"Greylisted \xe2\x80\x94 try later", "Greylisted — try later"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			lists := []sandbox.List{{Address: "healthy@lists.example.org", Policy: sandbox.Deliver}}
+			w := startTestWorld(t, sandbox.Options{Lists: lists})
+			smtpAddr := startRefusingSMTP(t, &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: tc.reply})
+			cfg := w.config(t, 5*time.Second, lists, func(s string) string {
+				return strings.Replace(s, fmt.Sprintf("smtp: { address: %q", w.SMTPAddr), fmt.Sprintf("smtp: { address: %q", smtpAddr), 1)
+			})
+			svc := startRuntime(t, cfg)
+			r := probeList(t, svc, "healthy@lists.example.org")
+			wantOutcome(t, r, SendFailed, tc.want)
+			if !utf8.ValidString(r.Reason) || !utf8.ValidString(r.SubmitReply) {
+				t.Errorf("reason %q or reply %q is not valid UTF-8", r.Reason, r.SubmitReply)
+			}
+			// Gathering is where an invalid label value would panic.
+			if _, err := svc.Metrics().Registry.Gather(); err != nil {
+				t.Fatal(err)
+			}
+			if r.Posted || r.MessageID != "" {
+				t.Errorf("a post refused at RCPT counts as posted (message_id %q)", r.MessageID)
+			}
+		})
+	}
+}
+
+// Nothing that changes from probe to probe goes into a label: two delivered
+// probes leave one listprobe_last_reason_info series with a fixed reason.
+func TestReasonLabelStaysBounded(t *testing.T) {
+	lists := []sandbox.List{{Address: "healthy@lists.example.org", Policy: sandbox.Deliver}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	svc := startRuntime(t, w.config(t, 20*time.Second, lists, nil))
+	for range 3 {
+		wantOutcome(t, probeList(t, svc, "healthy@lists.example.org"), Delivered, "s after SMTP accepted")
+	}
+	want := `
+# HELP listprobe_last_reason_info Always 1: the outcome and reason of the list's last probe, one series per list.
+# TYPE listprobe_last_reason_info gauge
+listprobe_last_reason_info{list="healthy@lists.example.org",outcome="delivered",reason="copy seen in the reader's mailbox"} 1
+`
+	if err := testutil.GatherAndCompare(svc.Metrics().Registry, strings.NewReader(want), "listprobe_last_reason_info"); err != nil {
+		t.Error(err)
+	}
+	for _, tc := range []struct{ reason, want string }{
+		{"held, then approved by a moderator after 12s", "held, then approved by a moderator after …"},
+		{"250 2.0.0 Ok: queued as 4Xz7YqLm2Pz9", "250 2.0.0 Ok: …"},
+		{"no copy and no evidence within 4m0s; note: the list server said at 2026-12-02T01:02:03Z that it sends", "no copy and no evidence within …; note: the list server said at … that it sends"},
+		{"550 5.1.1 <lp1.abcdefghijklmnop.1700000000.abc.defghijklmnopqrstuvwxyz23@example.org>: unknown", "550 5.1.1 …: unknown"},
+		{"The message comes from a moderated member", "The message comes from a moderated member"},
+	} {
+		if got := reasonLabel(&Result{Outcome: Held, Reason: tc.reason}); got != tc.want {
+			t.Errorf("reasonLabel(%q) = %q, want %q", tc.reason, got, tc.want)
+		}
+	}
+}
+
+// A probe that panics is recorded as error with the panic, and the next
+// probe of the list runs as usual.
+func TestPanickingProbeDoesNotStopTheNext(t *testing.T) {
+	lists := []sandbox.List{{Address: "healthy@lists.example.org", Policy: sandbox.Deliver}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	svc := startRuntime(t, w.config(t, 20*time.Second, lists, nil))
+	svc.stages = []stage{probeStages[0], {"compose", func(context.Context, *run) bool {
+		var m map[string]int
+		m["boom"]++ // a nil map write, like any bug in a parser
+		return false
+	}}}
+	r := probeList(t, svc, "healthy@lists.example.org")
+	wantOutcome(t, r, Error, "internal error in the compose stage")
+	if got := testutil.ToFloat64(svc.Metrics().probes.WithLabelValues("healthy@lists.example.org", "error")); got != 1 {
+		t.Errorf("error probes = %v, want 1", got)
+	}
+	svc.stages = nil
+	wantOutcome(t, probeList(t, svc, "healthy@lists.example.org"), Delivered, "")
+}
+
+// 20 concurrent on-demand requests for one list share one probe: the list's
+// subscribers get one post. A request within the interval gets that result
+// with its age, and no post.
+func TestOnDemandProbesAreSingleFlightAndRateLimited(t *testing.T) {
+	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: 300 * time.Millisecond}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	w.config(t, 10*time.Second, lists, nil)
+	svc := NewService(w.file, testLogger(t), &Options{EnableProbe: true})
+	runService(t, svc)
+
+	var wg sync.WaitGroup
+	results := make([]*Result, 20)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, _, err := svc.ProbeNow(context.Background(), "slow@lists.example.org")
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = r
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		if r == nil || r != results[0] {
+			t.Fatal("concurrent requests did not share one probe")
+		}
+	}
+	wantOutcome(t, results[0], Delivered, "")
+	r, age, err := svc.ProbeNow(context.Background(), "slow@lists.example.org")
+	if err != nil || r != results[0] || age <= 0 {
+		t.Errorf("a request within the interval got %p (age %s, %v), want the last result %p with its age", r, age, err, results[0])
+	}
+	if n := testutil.ToFloat64(svc.Metrics().probes.WithLabelValues("slow@lists.example.org", "delivered")); n != 1 {
+		t.Errorf("%v probes were run, want 1", n)
+	}
+	msgs, err := w.Messages(testReader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The reader has cleanup: the one copy is deleted once recorded.
+	if len(msgs) > 1 {
+		t.Errorf("the reader got %d copies", len(msgs))
+	}
+}
+
+// A /probe request whose client goes away (a scrape timeout) does not turn
+// into an error outcome: the probe finishes and records what happened.
+func TestOnDemandProbeOutlivesItsRequest(t *testing.T) {
+	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: time.Second}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	w.config(t, 10*time.Second, lists, nil)
+	svc := NewService(w.file, testLogger(t), &Options{EnableProbe: true})
+	runService(t, svc)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, _, err := svc.ProbeNow(ctx, "slow@lists.example.org"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ProbeNow with a short request: %v, want the request's deadline", err)
+	}
+	delivered := svc.Metrics().probes.WithLabelValues("slow@lists.example.org", "delivered")
+	waitFor(t, 10*time.Second, "the probe delivered after its request left", func() bool { return testutil.ToFloat64(delivered) == 1 })
+	if n := testutil.ToFloat64(svc.Metrics().probes.WithLabelValues("slow@lists.example.org", "error")); n != 0 {
+		t.Errorf("%v error outcomes", n)
+	}
+}
+
+// Two replicas over one config probe every list exactly once between them,
+// and a third replica moves only the lists that must move.
+func TestShardsProbeEveryListExactlyOnce(t *testing.T) {
+	var lists []sandbox.List
+	for i := range 12 {
+		lists = append(lists, sandbox.List{Address: fmt.Sprintf("l%02d@lists.example.org", i), Policy: sandbox.Deliver})
+	}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	cfg := w.config(t, 20*time.Second, lists, nil)
+	probed := map[string]int{}
+	for i := range 2 {
+		svc := NewService("", testLogger(t), &Options{ShardIndex: i, ShardCount: 2, Instance: fmt.Sprint("shard", i)})
+		svc.Start(context.Background(), cfg)
+		t.Cleanup(svc.Stop)
+		mine := svc.Config().Lists
+		if len(mine) == 0 || len(mine) == len(lists) {
+			t.Errorf("shard %d has %d of %d lists", i, len(mine), len(lists))
+		}
+		for _, l := range mine {
+			wantOutcome(t, probeList(t, svc, l.Address), Delivered, "")
+			probed[l.Address]++
+		}
+	}
+	for _, l := range lists {
+		if probed[l.Address] != 1 {
+			t.Errorf("%s probed %d times", l.Address, probed[l.Address])
+		}
+	}
+	// Rendezvous hashing: going from 2 to 3 shards moves only lists to the
+	// new shard, never between the old ones.
+	moved := 0
+	for i := range 1000 {
+		a := fmt.Sprintf("list%d@lists.example.org", i)
+		from, to := shardOf(a, 2), shardOf(a, 3)
+		if from != to {
+			moved++
+			if to != 2 {
+				t.Fatalf("%s moved from shard %d to old shard %d", a, from, to)
+			}
+		}
+	}
+	if moved < 250 || moved > 420 {
+		t.Errorf("%d of 1000 lists moved to the third shard, want about a third", moved)
+	}
+}
