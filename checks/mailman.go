@@ -1,7 +1,6 @@
 package checks
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -32,10 +30,8 @@ type MailmanOptions struct {
 // Lists are named by their posting address (probe@lists.example.org); the
 // client turns that into Mailman's list_id (probe.lists.example.org).
 //
-// A few methods change a list (SetListConfig, SetMemberModeration,
-// CreateList, Subscribe, DeleteList). listprobe itself never calls them:
-// they exist so that testbeds and tests can put a real list into the states
-// listprobe must recognise.
+// It only reads, and discards held probes. Tests change lists through
+// internal/testbed's MailmanAdmin.
 type Mailman struct {
 	opts MailmanOptions
 }
@@ -420,16 +416,7 @@ func (c *Mailman) Moderation(ctx context.Context, list string) (ListModeration, 
 
 // member is the part of a membership resource the client uses.
 type mailmanMember struct {
-	MemberID         json.RawMessage `json:"member_id"` // a hex string in API 3.1, an integer in 3.0
-	ModerationAction string          `json:"moderation_action"`
-}
-
-func (m mailmanMember) id() string {
-	var s string
-	if json.Unmarshal(m.MemberID, &s) == nil {
-		return s
-	}
-	return string(bytes.TrimSpace(m.MemberID))
+	ModerationAction string `json:"moderation_action"`
 }
 
 func (c *Mailman) membership(ctx context.Context, list, role, address string) (mailmanMember, error) {
@@ -451,127 +438,4 @@ func (c *Mailman) MemberModeration(ctx context.Context, list, address string) (s
 		return "", err
 	}
 	return m.ModerationAction, nil
-}
-
-// SetMemberModeration sets the moderation_action of address's membership of
-// list; "" removes it, so that the list's default_member_action applies.
-// For testbeds and tests.
-func (c *Mailman) SetMemberModeration(ctx context.Context, list, address, action string) error {
-	m, err := c.membership(ctx, list, "member", address)
-	if err != nil {
-		return err
-	}
-	mid := m.id()
-	if mid == "" {
-		return fmt.Errorf("mailman membership of %s in %s: no member_id in the answer", address, list)
-	}
-	return c.do(ctx, http.MethodPatch, url.Values{"moderation_action": {action}}, nil, "members", mid)
-}
-
-// ListConfig returns list's whole configuration as Mailman reports it. For
-// testbeds and tests, e.g. to restore settings after changing them.
-func (c *Mailman) ListConfig(ctx context.Context, list string) (map[string]any, error) {
-	id, err := MailmanListID(list)
-	if err != nil {
-		return nil, err
-	}
-	var cfg map[string]any
-	if err := c.do(ctx, http.MethodGet, nil, &cfg, "lists", id, "config"); err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
-
-// SetListConfig changes the named settings of list (a PATCH of its
-// configuration): values are strings, bools, integers or string slices,
-// e.g. {"default_member_action": "hold", "emergency": true}. For testbeds
-// and tests.
-func (c *Mailman) SetListConfig(ctx context.Context, list string, settings map[string]any) error {
-	id, err := MailmanListID(list)
-	if err != nil {
-		return err
-	}
-	if len(settings) == 0 {
-		return nil
-	}
-	form := url.Values{}
-	keys := make([]string, 0, len(settings))
-	for k := range settings {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		switch v := settings[k].(type) {
-		case string:
-			form.Add(k, v)
-		case bool:
-			form.Add(k, strconv.FormatBool(v))
-		case int:
-			form.Add(k, strconv.Itoa(v))
-		case int64:
-			form.Add(k, strconv.FormatInt(v, 10))
-		case float64: // what ListConfig decodes numbers into
-			form.Add(k, strconv.FormatFloat(v, 'f', -1, 64))
-		case []string:
-			for _, s := range v {
-				form.Add(k, s)
-			}
-		case []any:
-			for _, s := range v {
-				form.Add(k, fmt.Sprint(s))
-			}
-		case nil:
-			form.Add(k, "")
-		default:
-			return fmt.Errorf("mailman config %s of %s: cannot send a %T", k, list, v)
-		}
-	}
-	return c.do(ctx, http.MethodPatch, form, nil, "lists", id, "config")
-}
-
-// CreateList creates list (its posting address) and its domain when
-// missing. For testbeds and tests.
-func (c *Mailman) CreateList(ctx context.Context, list string) error {
-	if _, err := MailmanListID(list); err != nil {
-		return err
-	}
-	_, domain, _ := strings.Cut(list, "@")
-	if err := c.do(ctx, http.MethodGet, nil, nil, "domains", domain); IsMailmanNotFound(err) {
-		if err := c.do(ctx, http.MethodPost, url.Values{"mail_host": {domain}}, nil, "domains"); err != nil {
-			return err
-		}
-	} else if err != nil {
-		return err
-	}
-	return c.do(ctx, http.MethodPost, url.Values{"fqdn_listname": {list}}, nil, "lists")
-}
-
-// DeleteList deletes list with its members and held posts. For testbeds
-// and tests.
-func (c *Mailman) DeleteList(ctx context.Context, list string) error {
-	id, err := MailmanListID(list)
-	if err != nil {
-		return err
-	}
-	return c.do(ctx, http.MethodDelete, nil, nil, "lists", id)
-}
-
-// Subscribe adds address to list in role ("member", "owner" or
-// "moderator"), pre-verified and pre-approved, without a welcome message.
-// For testbeds and tests.
-func (c *Mailman) Subscribe(ctx context.Context, list, address, role string) error {
-	id, err := MailmanListID(list)
-	if err != nil {
-		return err
-	}
-	form := url.Values{
-		"list_id":              {id},
-		"subscriber":           {address},
-		"role":                 {role},
-		"pre_verified":         {"true"},
-		"pre_confirmed":        {"true"},
-		"pre_approved":         {"true"},
-		"send_welcome_message": {"false"},
-	}
-	return c.do(ctx, http.MethodPost, form, nil, "members")
 }

@@ -105,16 +105,17 @@ func TestMailmanCaptureEvidence(t *testing.T) {
 	t.Run("hold notice for a non-member", func(t *testing.T) {
 		list := newMailmanTestList(t, c, env)
 		// The probe account is not subscribed to this list.
-		if err := c.DeleteList(mailmanTestContext(t), list); err != nil {
+		admin := mailmanAdmin(c)
+		if err := admin.DeleteList(mailmanTestContext(t), list); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.CreateList(mailmanTestContext(t), list); err != nil {
+		if err := admin.CreateList(mailmanTestContext(t), list); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Subscribe(mailmanTestContext(t), list, env["LISTPROBE_TESTBED_MODERATOR"], "owner"); err != nil {
+		if err := admin.Subscribe(mailmanTestContext(t), list, env["LISTPROBE_TESTBED_MODERATOR"], "owner"); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.SetListConfig(mailmanTestContext(t), list, map[string]any{"admin_immed_notify": false}); err != nil {
+		if err := admin.SetListConfig(mailmanTestContext(t), list, map[string]any{"admin_immed_notify": false}); err != nil {
 			t.Fatal(err)
 		}
 		tok, msg := probe(t, list)

@@ -36,6 +36,12 @@ func mailmanTestbedClient(t testing.TB, env map[string]string) *Mailman {
 	})
 }
 
+// mailmanAdmin returns the testbed's REST admin client for the server c
+// reads: tests change lists through it, listprobe's client only reads.
+func mailmanAdmin(c *Mailman) *testbed.MailmanAdmin {
+	return &testbed.MailmanAdmin{URL: c.opts.URL, Username: c.opts.Username, Password: c.opts.Password}
+}
+
 func mailmanTestContext(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -46,9 +52,10 @@ func mailmanTestContext(t testing.TB) context.Context {
 // newMailmanTestList creates a list of the test's own on the testbed's list
 // domain, with the member and the reader subscribed and the moderator as
 // owner, and deletes it when the test ends.
-func newMailmanTestList(t testing.TB, c *Mailman, env map[string]string) string {
+func newMailmanTestList(t testing.TB, mm *Mailman, env map[string]string) string {
 	t.Helper()
 	ctx := mailmanTestContext(t)
+	c := mailmanAdmin(mm)
 	var rnd [4]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		t.Fatal(err)
@@ -87,9 +94,10 @@ func newMailmanTestList(t testing.TB, c *Mailman, env map[string]string) string 
 
 // setMailmanTestConfig changes list settings and puts the old values back
 // when the test ends.
-func setMailmanTestConfig(t testing.TB, c *Mailman, list string, settings map[string]any) {
+func setMailmanTestConfig(t testing.TB, mm *Mailman, list string, settings map[string]any) {
 	t.Helper()
 	ctx := mailmanTestContext(t)
+	c := mailmanAdmin(mm)
 	old, err := c.ListConfig(ctx, list)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +112,7 @@ func setMailmanTestConfig(t testing.TB, c *Mailman, list string, settings map[st
 	}
 	t.Cleanup(func() {
 		err := c.SetListConfig(context.Background(), list, restore)
-		if err != nil && !IsMailmanNotFound(err) {
+		if err != nil && !testbed.IsNotFound(err) {
 			t.Errorf("restoring %s settings: %v", list, err)
 		}
 	})
@@ -342,7 +350,7 @@ func TestMailmanMemberModerationReadsBackChanges(t *testing.T) {
 		{"discard", "discard"},
 		{"", ""},
 	} {
-		if err := c.SetMemberModeration(ctx, list, member, step.set); err != nil {
+		if err := mailmanAdmin(c).SetMemberModeration(ctx, list, member, step.set); err != nil {
 			t.Fatal(err)
 		}
 		got, err := c.MemberModeration(ctx, list, member)
@@ -366,10 +374,11 @@ func TestMailmanMemberModerationHoldsPost(t *testing.T) {
 	list := newMailmanTestList(t, c, env)
 	member := env["LISTPROBE_TESTBED_MEMBER"]
 
-	if err := c.SetMemberModeration(ctx, list, member, "hold"); err != nil {
+	admin := mailmanAdmin(c)
+	if err := admin.SetMemberModeration(ctx, list, member, "hold"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.SetMemberModeration(context.Background(), list, member, "") })
+	t.Cleanup(func() { _ = admin.SetMemberModeration(context.Background(), list, member, "") })
 	msgID := postToMailmanTestbed(t, env, "MEMBER", list, "checks post of a moderated member")
 	h := waitMailmanHeld(t, c, list, msgID)
 	t.Logf("member moderation hold reason %q, rules %q", h.Reason, h.RuleHits)
@@ -399,8 +408,9 @@ func TestMailmanErrorsNamePathAndStatusNotPassword(t *testing.T) {
 	if !IsMailmanNotFound(err) || !strings.Contains(err.Error(), "/3.1/lists/no-such-list."+env["LISTPROBE_TESTBED_LIST_DOMAIN"]+"/config") {
 		t.Errorf("unknown list: %v; want a 404 naming the path", err)
 	}
-	err = c.SetListConfig(ctx, list, map[string]any{"default_member_action": "sometimes"})
-	if !errors.As(err, &me) || me.Status != http.StatusBadRequest || me.Description == "" {
+	err = mailmanAdmin(c).SetListConfig(ctx, list, map[string]any{"default_member_action": "sometimes"})
+	var re *testbed.RESTError
+	if !errors.As(err, &re) || re.Status != http.StatusBadRequest || re.Description == "" {
 		t.Errorf("invalid setting: %v; want a 400 with Mailman's explanation", err)
 	}
 }
@@ -466,7 +476,7 @@ func TestMailmanSilentHoldIsVisibleOnlyThroughREST(t *testing.T) {
 		t.Errorf("silent hold reason %q", h.Reason)
 	}
 
-	if err := c.SetListConfig(mailmanTestContext(t), list, map[string]any{"respond_to_post_requests": true}); err != nil {
+	if err := mailmanAdmin(c).SetListConfig(mailmanTestContext(t), list, map[string]any{"respond_to_post_requests": true}); err != nil {
 		t.Fatal(err)
 	}
 	markerSubject := "checks marker hold " + stamp

@@ -35,12 +35,14 @@ type e2eList struct {
 	tb      testbed.Env
 	address string
 	mm      *checks.Mailman
+	admin   *testbed.MailmanAdmin
 	dir     string
 }
 
 func newE2EList(t *testing.T, tb testbed.Env, settings map[string]any) *e2eList {
 	t.Helper()
 	mm := checks.NewMailman(checks.MailmanOptions{URL: tb.Get(t, "MAILMAN_URL"), Username: tb.Get(t, "MAILMAN_USER"), Password: tb.Secret(t, "MAILMAN_PASSWORD_FILE")})
+	admin := tb.MailmanAdmin(t)
 	suffix := make([]byte, 4)
 	rand.Read(suffix)
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
@@ -49,12 +51,12 @@ func newE2EList(t *testing.T, tb testbed.Env, settings map[string]any) *e2eList 
 	}
 	address := fmt.Sprintf("e2e-%s-%s@%s", name, hex.EncodeToString(suffix), tb.Get(t, "LIST_DOMAIN"))
 	ctx := context.Background()
-	if err := mm.CreateList(ctx, address); err != nil {
+	if err := admin.CreateList(ctx, address); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { mm.DeleteList(context.Background(), address) })
+	t.Cleanup(func() { admin.DeleteList(context.Background(), address) })
 	for who, role := range map[string]string{"MEMBER": "member", "READER": "member", "MODERATOR": "moderator"} {
-		if err := mm.Subscribe(ctx, address, tb.Get(t, who), role); err != nil {
+		if err := admin.Subscribe(ctx, address, tb.Get(t, who), role); err != nil {
 			t.Fatalf("subscribe %s: %v", who, err)
 		}
 	}
@@ -64,10 +66,10 @@ func newE2EList(t *testing.T, tb testbed.Env, settings map[string]any) *e2eList 
 	for k, v := range settings {
 		all[k] = v
 	}
-	if err := mm.SetListConfig(ctx, address, all); err != nil {
+	if err := admin.SetListConfig(ctx, address, all); err != nil {
 		t.Fatal(err)
 	}
-	return &e2eList{tb: tb, address: address, mm: mm, dir: t.TempDir()}
+	return &e2eList{tb: tb, address: address, mm: mm, admin: admin, dir: t.TempDir()}
 }
 
 // listDefaultApplies clears the member's and the reader's own moderation
@@ -77,7 +79,7 @@ func newE2EList(t *testing.T, tb testbed.Env, settings map[string]any) *e2eList 
 func (l *e2eList) listDefaultApplies(t *testing.T) {
 	t.Helper()
 	for _, who := range []string{"MEMBER", "READER"} {
-		if err := l.mm.SetMemberModeration(context.Background(), l.address, l.tb.Get(t, who), ""); err != nil {
+		if err := l.admin.SetMemberModeration(context.Background(), l.address, l.tb.Get(t, who), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -166,7 +168,7 @@ func TestE2EIncidentDefaultMemberActionHold(t *testing.T) {
 	l := newE2EList(t, tb, nil)
 	file := l.config(t, 60*time.Second, false, "")
 	ctx := context.Background()
-	if err := l.mm.SetListConfig(ctx, l.address, map[string]any{"default_member_action": "hold"}); err != nil {
+	if err := l.admin.SetListConfig(ctx, l.address, map[string]any{"default_member_action": "hold"}); err != nil {
 		t.Fatal(err)
 	}
 	l.listDefaultApplies(t)
@@ -178,7 +180,7 @@ func TestE2EIncidentDefaultMemberActionHold(t *testing.T) {
 	if !strings.Contains(r.Evidence, "hold notice") {
 		t.Errorf("evidence %q: without mailman: configured the hold notice decides", r.Evidence)
 	}
-	if err := l.mm.SetListConfig(ctx, l.address, map[string]any{"default_member_action": "defer"}); err != nil {
+	if err := l.admin.SetListConfig(ctx, l.address, map[string]any{"default_member_action": "defer"}); err != nil {
 		t.Fatal(err)
 	}
 	code, r = l.once(t, file)
@@ -215,7 +217,7 @@ func TestE2EMemberActionRejectAndDiscard(t *testing.T) {
 	l := newE2EList(t, tb, nil)
 	file := l.config(t, 30*time.Second, false, "")
 	ctx := context.Background()
-	if err := l.mm.SetMemberModeration(ctx, l.address, tb.Get(t, "MEMBER"), "reject"); err != nil {
+	if err := l.admin.SetMemberModeration(ctx, l.address, tb.Get(t, "MEMBER"), "reject"); err != nil {
 		t.Fatal(err)
 	}
 	_, r := l.once(t, file)
@@ -223,7 +225,7 @@ func TestE2EMemberActionRejectAndDiscard(t *testing.T) {
 	if r.Reason == "" {
 		t.Error("rejected without the notice's reason")
 	}
-	if err := l.mm.SetMemberModeration(ctx, l.address, tb.Get(t, "MEMBER"), "discard"); err != nil {
+	if err := l.admin.SetMemberModeration(ctx, l.address, tb.Get(t, "MEMBER"), "discard"); err != nil {
 		t.Fatal(err)
 	}
 	_, r = l.once(t, l.config(t, 10*time.Second, false, ""))
@@ -318,7 +320,7 @@ func TestE2ECleanupTouchesOnlyProbes(t *testing.T) {
 		t.Errorf("the ordinary message is gone (%d left)", n)
 	}
 	// A held probe is discarded through REST; the other held post stays.
-	l.mm.SetMemberModeration(ctx, l.address, tb.Get(t, "MEMBER"), "hold")
+	l.admin.SetMemberModeration(ctx, l.address, tb.Get(t, "MEMBER"), "hold")
 	_, r = l.once(t, file)
 	wantE2E(t, r, "held", "")
 	if waitHeld(r.MessageID) {
@@ -368,14 +370,14 @@ func TestE2EModerationMetricsFollowSettings(t *testing.T) {
 	if gauge("listprobe_mailman_emergency", "") != 0 || gauge("listprobe_mailman_up", "") != 1 {
 		t.Error("emergency or up wrong at start")
 	}
-	if err := l.mm.SetListConfig(context.Background(), l.address, map[string]any{"default_member_action": "hold", "emergency": true}); err != nil {
+	if err := l.admin.SetListConfig(context.Background(), l.address, map[string]any{"default_member_action": "hold", "emergency": true}); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, 20*time.Second, "default_member_action hold", func() bool {
 		return gauge("listprobe_mailman_default_member_action", "hold") == 1 && gauge("listprobe_mailman_default_member_action", "defer") == 0
 	})
 	waitUntil(t, 20*time.Second, "emergency 1", func() bool { return gauge("listprobe_mailman_emergency", "") == 1 })
-	if err := l.mm.SetMemberModeration(context.Background(), l.address, tb.Get(t, "MEMBER"), "reject"); err != nil {
+	if err := l.admin.SetMemberModeration(context.Background(), l.address, tb.Get(t, "MEMBER"), "reject"); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, 20*time.Second, "member moderation reject", func() bool { return gauge("listprobe_mailman_member_moderation_action", "reject") == 1 })

@@ -12,6 +12,7 @@ import (
 
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/internal/sandbox"
+	"github.com/listprobe/listprobe/internal/testbed"
 )
 
 // The incident listprobe exists for, through the world's Mailman REST API:
@@ -26,8 +27,9 @@ func ExampleWorld_Held() {
 	defer w.Close()
 	ctx := context.Background()
 	mm := checks.NewMailman(checks.MailmanOptions{URL: w.MailmanURL, Username: w.MailmanUsername, Password: w.MailmanPassword})
+	admin := &testbed.MailmanAdmin{URL: w.MailmanURL, Username: w.MailmanUsername, Password: w.MailmanPassword}
 
-	if err := mm.SetListConfig(ctx, sandbox.DemoHealthy, map[string]any{"default_member_action": "hold"}); err != nil {
+	if err := admin.SetListConfig(ctx, sandbox.DemoHealthy, map[string]any{"default_member_action": "hold"}); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("policy:", w.Policy(sandbox.DemoHealthy))

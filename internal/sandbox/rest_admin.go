@@ -1,7 +1,7 @@
 package sandbox
 
 // This file serves the REST calls that set a list up, which testbeds and
-// tests make through checks.Mailman (CreateList, DeleteList, Subscribe):
+// tests make through testbed.MailmanAdmin (CreateList, DeleteList, Subscribe):
 // Mailman 3.3's rest/domains.py, AllLists.on_post and AList.on_delete in
 // rest/lists.py, and AllMembers.on_post in rest/members.py.
 //

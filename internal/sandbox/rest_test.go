@@ -19,7 +19,14 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/internal/testbed"
 )
+
+// restAdmin is the tests' REST admin client pointed at the world: it
+// changes lists, which listprobe's own client never does.
+func restAdmin(w *World) *testbed.MailmanAdmin {
+	return &testbed.MailmanAdmin{URL: w.MailmanURL, Username: w.MailmanUsername, Password: w.MailmanPassword}
+}
 
 // restClient is listprobe's own Mailman client pointed at the world.
 func restClient(t *testing.T, w *World) *checks.Mailman {
@@ -176,7 +183,7 @@ func TestRESTModerationReadsBackPatchedSettings(t *testing.T) {
 	if err != nil || got != want {
 		t.Fatalf("Moderation at start = %+v, %v; want Mailman's defaults %+v", got, err, want)
 	}
-	if err := mm.SetListConfig(ctx, DemoHealthy, map[string]any{
+	if err := restAdmin(w).SetListConfig(ctx, DemoHealthy, map[string]any{
 		"default_member_action": "reject", "default_nonmember_action": "discard", "emergency": true,
 		"respond_to_post_requests": false, "admin_immed_notify": false,
 	}); err != nil {
@@ -198,13 +205,13 @@ func TestRESTModerationReadsBackPatchedSettings(t *testing.T) {
 	if a, err := mm.MemberModeration(ctx, DemoHealthy, DemoMember); err != nil || a != "" {
 		t.Fatalf("MemberModeration at start = %q, %v; want none", a, err)
 	}
-	if err := mm.SetMemberModeration(ctx, DemoHealthy, DemoMember, "hold"); err != nil {
+	if err := restAdmin(w).SetMemberModeration(ctx, DemoHealthy, DemoMember, "hold"); err != nil {
 		t.Fatal(err)
 	}
 	if a, err := mm.MemberModeration(ctx, DemoHealthy, DemoMember); err != nil || a != "hold" {
 		t.Errorf("MemberModeration after PATCH = %q, %v", a, err)
 	}
-	if err := mm.SetMemberModeration(ctx, DemoHealthy, DemoMember, ""); err != nil {
+	if err := restAdmin(w).SetMemberModeration(ctx, DemoHealthy, DemoMember, ""); err != nil {
 		t.Fatal(err)
 	}
 	if a, err := mm.MemberModeration(ctx, DemoHealthy, DemoMember); err != nil || a != "" {
@@ -219,7 +226,7 @@ func TestRESTPatchDefaultMemberActionHoldsThenDelivers(t *testing.T) {
 	w := startSandboxWorld(t, DemoOptions())
 	mm, ctx := restClient(t, w), restContext(t)
 
-	if err := mm.SetListConfig(ctx, DemoHealthy, map[string]any{"default_member_action": "hold"}); err != nil {
+	if err := restAdmin(w).SetListConfig(ctx, DemoHealthy, map[string]any{"default_member_action": "hold"}); err != nil {
 		t.Fatal(err)
 	}
 	if p := w.Policy(DemoHealthy); p != Hold {
@@ -238,7 +245,7 @@ func TestRESTPatchDefaultMemberActionHoldsThenDelivers(t *testing.T) {
 		t.Errorf("reader got %d copies of a held post", n)
 	}
 
-	if err := mm.SetListConfig(ctx, DemoHealthy, map[string]any{"default_member_action": "defer"}); err != nil {
+	if err := restAdmin(w).SetListConfig(ctx, DemoHealthy, map[string]any{"default_member_action": "defer"}); err != nil {
 		t.Fatal(err)
 	}
 	if p := w.Policy(DemoHealthy); p != Deliver {
@@ -254,7 +261,7 @@ func TestRESTPatchDefaultMemberActionHoldsThenDelivers(t *testing.T) {
 func TestRESTEmergencyHoldsMemberPosts(t *testing.T) {
 	w := startSandboxWorld(t, DemoOptions())
 	mm, ctx := restClient(t, w), restContext(t)
-	if err := mm.SetListConfig(ctx, DemoHealthy, map[string]any{"emergency": true}); err != nil {
+	if err := restAdmin(w).SetListConfig(ctx, DemoHealthy, map[string]any{"emergency": true}); err != nil {
 		t.Fatal(err)
 	}
 	postAndSettle(t, w, DemoHealthy, "in an emergency", "<emergency@example.org>")
@@ -277,7 +284,7 @@ func TestRESTEmergencyHoldsMemberPosts(t *testing.T) {
 func TestRESTSilentHoldSendsNoNoticeButShowsInHeld(t *testing.T) {
 	w := startSandboxWorld(t, DemoOptions())
 	mm, ctx := restClient(t, w), restContext(t)
-	if err := mm.SetListConfig(ctx, DemoModerated, map[string]any{"respond_to_post_requests": false, "admin_immed_notify": false}); err != nil {
+	if err := restAdmin(w).SetListConfig(ctx, DemoModerated, map[string]any{"respond_to_post_requests": false, "admin_immed_notify": false}); err != nil {
 		t.Fatal(err)
 	}
 	postAndSettle(t, w, DemoModerated, "silently held", "<silent@example.org>")
@@ -292,7 +299,7 @@ func TestRESTSilentHoldSendsNoNoticeButShowsInHeld(t *testing.T) {
 	}
 
 	// Only the poster's notice back on: the moderator stays uninformed.
-	if err := mm.SetListConfig(ctx, DemoModerated, map[string]any{"respond_to_post_requests": true}); err != nil {
+	if err := restAdmin(w).SetListConfig(ctx, DemoModerated, map[string]any{"respond_to_post_requests": true}); err != nil {
 		t.Fatal(err)
 	}
 	postAndSettle(t, w, DemoModerated, "held with a notice", "<notice@example.org>")
@@ -306,8 +313,8 @@ func TestRESTSilentHoldSendsNoNoticeButShowsInHeld(t *testing.T) {
 
 func TestRESTMemberModerationActionOverridesListDefault(t *testing.T) {
 	w := startSandboxWorld(t, DemoOptions())
-	mm, ctx := restClient(t, w), restContext(t)
-	if err := mm.SetMemberModeration(ctx, DemoHealthy, DemoMember, "hold"); err != nil {
+	ctx := restContext(t)
+	if err := restAdmin(w).SetMemberModeration(ctx, DemoHealthy, DemoMember, "hold"); err != nil {
 		t.Fatal(err)
 	}
 	postAndSettle(t, w, DemoHealthy, "moderated member", "<member-hold@example.org>")
@@ -316,7 +323,7 @@ func TestRESTMemberModerationActionOverridesListDefault(t *testing.T) {
 	}
 	// accept on a member passes even a list that holds everyone else.
 	w.SetPolicy(DemoHealthy, Hold)
-	if err := mm.SetMemberModeration(ctx, DemoHealthy, DemoMember, "accept"); err != nil {
+	if err := restAdmin(w).SetMemberModeration(ctx, DemoHealthy, DemoMember, "accept"); err != nil {
 		t.Fatal(err)
 	}
 	postAndSettle(t, w, DemoHealthy, "trusted member", "<member-accept@example.org>")
@@ -347,7 +354,7 @@ func TestRESTNonmemberPostFollowsDefaultNonmemberAction(t *testing.T) {
 		t.Errorf("member lookup of a non-member: %v, want 404", err)
 	}
 
-	if err := mm.SetListConfig(ctx, DemoHealthy, map[string]any{"default_nonmember_action": "defer"}); err != nil {
+	if err := restAdmin(w).SetListConfig(ctx, DemoHealthy, map[string]any{"default_nonmember_action": "defer"}); err != nil {
 		t.Fatal(err)
 	}
 	postAndSettle(t, w, DemoHealthy, "outside but welcome", "<welcome@example.org>")
@@ -517,7 +524,7 @@ func TestRESTMemberLookupAndAPI30(t *testing.T) {
 		t.Errorf("API 3.0 member_id %v is not an integer", m["member_id"])
 	}
 	// The 3.0 client sets a member's action through the integer id too.
-	mm30 := checks.NewMailman(checks.MailmanOptions{URL: strings.TrimSuffix(w.MailmanURL, "3.1") + "3.0", Username: w.MailmanUsername, Password: w.MailmanPassword})
+	mm30 := &testbed.MailmanAdmin{URL: strings.TrimSuffix(w.MailmanURL, "3.1") + "3.0", Username: w.MailmanUsername, Password: w.MailmanPassword}
 	ctx := restContext(t)
 	if err := mm30.SetMemberModeration(ctx, DemoModerated, DemoReader, "discard"); err != nil {
 		t.Fatal(err)
@@ -531,13 +538,13 @@ func TestRESTListSetupLikeATestbed(t *testing.T) {
 	w := startSandboxWorld(t, DemoOptions())
 	mm, ctx := restClient(t, w), restContext(t)
 	const list = "fresh@lists.example.org"
-	if err := mm.CreateList(ctx, list); err != nil {
+	if err := restAdmin(w).CreateList(ctx, list); err != nil {
 		t.Fatalf("CreateList: %v", err)
 	}
-	if err := mm.CreateList(ctx, list); err == nil || !strings.Contains(err.Error(), "Mailing list exists") {
+	if err := restAdmin(w).CreateList(ctx, list); err == nil || !strings.Contains(err.Error(), "Mailing list exists") {
 		t.Errorf("second CreateList: %v", err)
 	}
-	if err := mm.CreateList(ctx, "other@newdomain.example.org"); err != nil {
+	if err := restAdmin(w).CreateList(ctx, "other@newdomain.example.org"); err != nil {
 		t.Fatalf("CreateList in a new domain: %v", err)
 	}
 	// A new list has no members: the member's post is a non-member's.
@@ -545,12 +552,12 @@ func TestRESTListSetupLikeATestbed(t *testing.T) {
 		t.Errorf("new list already has the member: %v", err)
 	}
 	for _, s := range []struct{ addr, role string }{{DemoReader, "member"}, {DemoMember, "member"}, {DemoModerator, "moderator"}} {
-		if err := mm.Subscribe(ctx, list, s.addr, s.role); err != nil {
+		if err := restAdmin(w).Subscribe(ctx, list, s.addr, s.role); err != nil {
 			t.Fatalf("Subscribe %s as %s: %v", s.addr, s.role, err)
 		}
 	}
-	var me *checks.MailmanError
-	if err := mm.Subscribe(ctx, list, DemoReader, "member"); !errors.As(err, &me) || me.Status != http.StatusConflict {
+	var me *testbed.RESTError
+	if err := restAdmin(w).Subscribe(ctx, list, DemoReader, "member"); !errors.As(err, &me) || me.Status != http.StatusConflict {
 		t.Errorf("second Subscribe: %v, want 409", err)
 	}
 
@@ -558,7 +565,7 @@ func TestRESTListSetupLikeATestbed(t *testing.T) {
 	if s := waitInbox(t, w, DemoReader, DemoReaderPassword, 1)[0].header(t).Get("Subject"); s != "[Fresh] first post" {
 		t.Errorf("reader got %q", s)
 	}
-	if err := mm.SetListConfig(ctx, list, map[string]any{"default_member_action": "hold"}); err != nil {
+	if err := restAdmin(w).SetListConfig(ctx, list, map[string]any{"default_member_action": "hold"}); err != nil {
 		t.Fatal(err)
 	}
 	postAndSettle(t, w, list, "second post", "<fresh-2@example.org>")
@@ -569,7 +576,7 @@ func TestRESTListSetupLikeATestbed(t *testing.T) {
 		t.Errorf("subscribed moderator got %q", s)
 	}
 
-	if err := mm.DeleteList(ctx, list); err != nil {
+	if err := restAdmin(w).DeleteList(ctx, list); err != nil {
 		t.Fatalf("DeleteList: %v", err)
 	}
 	if _, err := mm.Held(ctx, list); !checks.IsMailmanNotFound(err) {

@@ -1,0 +1,248 @@
+package testbed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// MailmanAdmin changes lists through Mailman 3's REST API: creates and
+// deletes them, subscribes members, changes settings. Tests and testbeds use
+// it to put a real list into the states listprobe must recognise; listprobe
+// itself only reads (checks.Mailman), which is why these calls live here and
+// not in the production client.
+//
+// Lists are named by their posting address, as in checks.Mailman.
+type MailmanAdmin struct {
+	URL      string // API root with its version, e.g. http://127.0.0.1:8001/3.1
+	Username string
+	Password string
+	Client   *http.Client // nil: a client with a 30s timeout
+}
+
+// MailmanAdmin returns an admin client for the testbed's Mailman.
+func (e Env) MailmanAdmin(t testing.TB) *MailmanAdmin {
+	t.Helper()
+	return &MailmanAdmin{URL: e.Get(t, "MAILMAN_URL"), Username: e.Get(t, "MAILMAN_USER"), Password: e.Secret(t, "MAILMAN_PASSWORD_FILE")}
+}
+
+// RESTError is an HTTP error answer of the REST API. It names the request,
+// never the credentials.
+type RESTError struct {
+	Method, Path string
+	Status       int
+	Description  string // Mailman's "description" (or "title", or the plain body)
+}
+
+func (e *RESTError) Error() string {
+	s := fmt.Sprintf("mailman REST %s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
+	if e.Description != "" {
+		s += ": " + e.Description
+	}
+	return s
+}
+
+// IsNotFound reports whether err is a 404 answer: no such list or member.
+func IsNotFound(err error) bool {
+	var re *RESTError
+	return errors.As(err, &re) && re.Status == http.StatusNotFound
+}
+
+func listID(list string) (string, error) {
+	local, domain, ok := strings.Cut(list, "@")
+	if !ok || local == "" || domain == "" || strings.ContainsAny(list, "/ \t\r\n") {
+		return "", fmt.Errorf("mailman list address %q: want local@domain", list)
+	}
+	return local + "." + domain, nil
+}
+
+func (c *MailmanAdmin) do(ctx context.Context, method string, form url.Values, out any, segments ...string) error {
+	base, err := url.Parse(c.URL)
+	if err != nil || base.Host == "" {
+		return fmt.Errorf("mailman admin URL: not an http(s) URL with a host")
+	}
+	u := *base
+	u.User = nil
+	p, rp := strings.TrimRight(base.Path, "/"), strings.TrimRight(base.EscapedPath(), "/")
+	for _, s := range segments {
+		p += "/" + s
+		rp += "/" + url.PathEscape(s)
+	}
+	u.Path, u.RawPath = p, rp
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return fmt.Errorf("mailman REST %s %s: %w", method, u.EscapedPath(), err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.SetBasicAuth(c.Username, c.Password)
+	client := c.Client
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("mailman REST %s %s: %w", method, u.EscapedPath(), err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("mailman REST %s %s: reading the answer: %w", method, u.EscapedPath(), err)
+	}
+	if resp.StatusCode >= 300 {
+		re := &RESTError{Method: method, Path: u.EscapedPath(), Status: resp.StatusCode}
+		var e struct{ Title, Description string }
+		if json.Unmarshal(data, &e) == nil && (e.Title != "" || e.Description != "") {
+			re.Description = e.Description
+			if re.Description == "" {
+				re.Description = e.Title
+			}
+		} else if s := strings.TrimSpace(string(data)); !strings.HasPrefix(s, "<") && len(s) <= 200 {
+			re.Description = s
+		}
+		return re
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("mailman REST %s %s: decoding the answer: %w", method, u.EscapedPath(), err)
+	}
+	return nil
+}
+
+// CreateList creates list, and its domain when missing.
+func (c *MailmanAdmin) CreateList(ctx context.Context, list string) error {
+	if _, err := listID(list); err != nil {
+		return err
+	}
+	_, domain, _ := strings.Cut(list, "@")
+	if err := c.do(ctx, http.MethodGet, nil, nil, "domains", domain); IsNotFound(err) {
+		if err := c.do(ctx, http.MethodPost, url.Values{"mail_host": {domain}}, nil, "domains"); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, url.Values{"fqdn_listname": {list}}, nil, "lists")
+}
+
+// DeleteList deletes list with its members and held posts.
+func (c *MailmanAdmin) DeleteList(ctx context.Context, list string) error {
+	id, err := listID(list)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodDelete, nil, nil, "lists", id)
+}
+
+// Subscribe adds address to list in role ("member", "owner" or
+// "moderator"), pre-verified and pre-approved, without a welcome message.
+func (c *MailmanAdmin) Subscribe(ctx context.Context, list, address, role string) error {
+	id, err := listID(list)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, url.Values{
+		"list_id": {id}, "subscriber": {address}, "role": {role},
+		"pre_verified": {"true"}, "pre_confirmed": {"true"}, "pre_approved": {"true"},
+		"send_welcome_message": {"false"},
+	}, nil, "members")
+}
+
+// ListConfig returns list's whole configuration, e.g. to restore settings
+// after a test changed them.
+func (c *MailmanAdmin) ListConfig(ctx context.Context, list string) (map[string]any, error) {
+	id, err := listID(list)
+	if err != nil {
+		return nil, err
+	}
+	var cfg map[string]any
+	if err := c.do(ctx, http.MethodGet, nil, &cfg, "lists", id, "config"); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// SetListConfig changes the named settings of list (a PATCH): values are
+// strings, bools, numbers, string slices or nil (empty), e.g.
+// {"default_member_action": "hold", "emergency": true}.
+func (c *MailmanAdmin) SetListConfig(ctx context.Context, list string, settings map[string]any) error {
+	id, err := listID(list)
+	if err != nil {
+		return err
+	}
+	if len(settings) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	form := url.Values{}
+	for _, k := range keys {
+		switch v := settings[k].(type) {
+		case string:
+			form.Add(k, v)
+		case bool:
+			form.Add(k, strconv.FormatBool(v))
+		case int:
+			form.Add(k, strconv.Itoa(v))
+		case int64:
+			form.Add(k, strconv.FormatInt(v, 10))
+		case float64: // what ListConfig decodes numbers into
+			form.Add(k, strconv.FormatFloat(v, 'f', -1, 64))
+		case []string:
+			for _, s := range v {
+				form.Add(k, s)
+			}
+		case []any:
+			for _, s := range v {
+				form.Add(k, fmt.Sprint(s))
+			}
+		case nil:
+			form.Add(k, "")
+		default:
+			return fmt.Errorf("mailman config %s of %s: cannot send a %T", k, list, v)
+		}
+	}
+	return c.do(ctx, http.MethodPatch, form, nil, "lists", id, "config")
+}
+
+// SetMemberModeration sets the moderation_action of address's membership of
+// list; "" removes it, so that the list's default_member_action applies.
+func (c *MailmanAdmin) SetMemberModeration(ctx context.Context, list, address, action string) error {
+	id, err := listID(list)
+	if err != nil {
+		return err
+	}
+	var m struct {
+		MemberID json.RawMessage `json:"member_id"` // hex string in API 3.1, integer in 3.0
+	}
+	if err := c.do(ctx, http.MethodGet, nil, &m, "lists", id, "member", address); err != nil {
+		return err
+	}
+	var mid string
+	if json.Unmarshal(m.MemberID, &mid) != nil {
+		mid = strings.TrimSpace(string(m.MemberID))
+	}
+	if mid == "" || mid == "null" {
+		return fmt.Errorf("mailman membership of %s in %s: no member_id in the answer", address, list)
+	}
+	return c.do(ctx, http.MethodPatch, url.Values{"moderation_action": {action}}, nil, "members", mid)
+}
