@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -104,8 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case demoCmd.FullCommand():
 		return demo(ctx, logger, demoWeb, *demoSchedule, *demoTimeout, stdout, stderr)
 	case versionCmd.FullCommand():
-		fmt.Fprintf(stdout, "listprobe, version %s (revision: %s)\n  go version: %s\n  platform: %s/%s\n", probe.Version, probe.Revision, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-		return exitOK
+		return printVersion(stdout)
 	}
 	return exitUsage
 }
