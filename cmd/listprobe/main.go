@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -38,8 +37,9 @@ func main() {
 // Exit codes of once, check-config and explain.
 const (
 	exitOK      = 0
-	exitFailing = 1
+	exitFailing = 1 // once: some list's outcome is not the expected one
 	exitUsage   = 2
+	exitBlind   = 3 // once: listprobe could not observe (an error outcome), and no list failed
 )
 
 // run is the whole program, with its arguments and output streams, so that
@@ -181,74 +181,6 @@ func checkConfigFile(file string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: valid: %d lists, %d accounts\n", file, len(cfg.Lists), len(cfg.Accounts))
 	return exitOK
-}
-
-func once(ctx context.Context, logger *slog.Logger, configFile string, lists []string, output string, stdout, stderr io.Writer) int {
-	cfg, err := probe.LoadFile(configFile)
-	if err != nil {
-		fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
-		return exitUsage
-	}
-	selected := cfg.Lists
-	if len(lists) > 0 {
-		selected = nil
-		for _, name := range lists {
-			var found *probe.ListConfig
-			for _, l := range cfg.Lists {
-				if strings.EqualFold(l.Address, name) {
-					found = l
-				}
-			}
-			if found == nil {
-				fmt.Fprintf(stderr, "listprobe: --list %s: no such list in %s\n", name, configFile)
-				return exitUsage
-			}
-			selected = append(selected, found)
-		}
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	rt := probe.NewRuntime(cfg, probe.NewMetrics(), probe.NewHistory(1, 1), logger)
-	rt.Start(ctx)
-	defer rt.Stop()
-
-	results := make([]*probe.Result, len(selected))
-	var wg sync.WaitGroup
-	for i, l := range selected {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = rt.Probe(ctx, l)
-		}()
-	}
-	wg.Wait()
-
-	code := exitOK
-	for _, r := range results {
-		if !r.OK {
-			code = exitFailing
-		}
-	}
-	if output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(struct {
-			Results []*probe.Result `json:"results"`
-		}{results})
-		return code
-	}
-	for _, r := range results {
-		verdict := "OK"
-		if !r.OK {
-			verdict = "FAIL"
-		}
-		latency := ""
-		if r.Latency != nil {
-			latency = fmt.Sprintf(" in %.2fs", *r.Latency)
-		}
-		fmt.Fprintf(stdout, "%-4s %s: %s%s (expected %s): %s\n", verdict, r.List, r.Outcome, latency, r.Expected, r.Reason)
-	}
-	return code
 }
 
 // askedForHelp reports whether the arguments ask for help, as opposed to
