@@ -392,8 +392,12 @@ func (s *Service) ProbeNow(ctx context.Context, list string) (res *Result, age t
 // Once probes the lists of cfg now, in parallel, and returns their results
 // in order: what `listprobe once` does. Only the sessions the lists need are
 // opened, and a mailbox that refuses the first login fails its probes at
-// once.
-func Once(ctx context.Context, cfg *Config, lists []*ListConfig, logger *slog.Logger, opts *Options) []*Result {
+// once. progress, when not nil, is told when the probe of lists[i] starts
+// (done false) and ends (done true).
+func Once(ctx context.Context, cfg *Config, lists []*ListConfig, logger *slog.Logger, opts *Options, progress func(i int, done bool)) []*Result {
+	if progress == nil {
+		progress = func(int, bool) {}
+	}
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -416,7 +420,9 @@ func Once(ctx context.Context, cfg *Config, lists []*ListConfig, logger *slog.Lo
 		go func() {
 			defer wg.Done()
 			defer s.probes.Done()
+			progress(i, false)
 			results[i] = s.runProbe(s.Config(), s.Config().List(l.Address))
+			progress(i, true)
 		}()
 	}
 	wg.Wait()

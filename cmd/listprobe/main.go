@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,8 +37,9 @@ func main() {
 // Exit codes of once, check-config and explain.
 const (
 	exitOK      = 0
-	exitFailing = 1
+	exitFailing = 1 // once: some list's outcome is not the expected one
 	exitUsage   = 2
+	exitBlind   = 3 // once: listprobe could not observe (an error outcome), and no list failed
 )
 
 // run is the whole program, with its arguments and output streams, so that
@@ -116,8 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return demo(ctx, logger, demoWeb, opts, *demoSchedule, *demoTimeout, stdout, stderr)
 	case versionCmd.FullCommand():
-		fmt.Fprintf(stdout, "listprobe, version %s (revision: %s)\n  go version: %s\n  platform: %s/%s\n", probe.Version, probe.Revision, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-		return exitOK
+		return printVersion(stdout)
 	}
 	return exitUsage
 }
@@ -195,61 +193,6 @@ func checkConfigFile(file string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: valid: %d lists, %d accounts\n", file, len(cfg.Lists), len(cfg.Accounts))
 	return exitOK
-}
-
-func once(ctx context.Context, logger *slog.Logger, configFile string, lists []string, output string, stdout, stderr io.Writer) int {
-	cfg, err := probe.LoadFile(configFile)
-	if err != nil {
-		fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
-		return exitUsage
-	}
-	selected := cfg.Lists
-	if len(lists) > 0 {
-		selected = nil
-		for _, name := range lists {
-			var found *probe.ListConfig
-			for _, l := range cfg.Lists {
-				if strings.EqualFold(l.Address, name) {
-					found = l
-				}
-			}
-			if found == nil {
-				fmt.Fprintf(stderr, "listprobe: --list %s: no such list in %s\n", name, configFile)
-				return exitUsage
-			}
-			selected = append(selected, found)
-		}
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	results := probe.Once(ctx, cfg, selected, logger, nil)
-
-	code := exitOK
-	for _, r := range results {
-		if !r.OK {
-			code = exitFailing
-		}
-	}
-	if output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(struct {
-			Results []*probe.Result `json:"results"`
-		}{results})
-		return code
-	}
-	for _, r := range results {
-		verdict := "OK"
-		if !r.OK {
-			verdict = "FAIL"
-		}
-		latency := ""
-		if r.Latency != nil {
-			latency = fmt.Sprintf(" in %.2fs", *r.Latency)
-		}
-		fmt.Fprintf(stdout, "%-4s %s: %s%s (expected %s): %s\n", verdict, r.List, r.Outcome, latency, r.Expected, r.Reason)
-	}
-	return code
 }
 
 // askedForHelp reports whether the arguments ask for help, as opposed to

@@ -1,23 +1,32 @@
-package dashboards
+// Package dashboardtest checks listprobe's Grafana dashboards (the JSON
+// files in the repository's dashboards/ directory): strict decoding into
+// Grafana's own model, PromQL parsing, and every query evaluated by a real
+// Prometheus scraping `listprobe demo`.
+//
+// It lives in the tools module so that the Grafana SDK and Prometheus'
+// parser are not dependencies of the listprobe module itself.
+package dashboardtest
 
 import (
-	"embed"
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 )
 
-//go:embed *.json
-var files embed.FS
+// RepoRoot is the listprobe repository, relative to this package's
+// directory (where go test runs its tests).
+const RepoRoot = "../.."
 
 // FS returns the dashboard JSON files, one per dashboard, at the root of the
-// returned file system; a provisioning or screenshot test can serve them.
-func FS() fs.FS { return files }
+// returned file system, read from the repository's dashboards/ directory.
+func FS() fs.FS { return os.DirFS(filepath.Join(RepoRoot, "dashboards")) }
 
 // Query is one PromQL query of a dashboard: a panel target, or the query
 // behind a template variable.
@@ -117,18 +126,19 @@ type panelModel struct {
 	Panels []panelModel `json:"panels"`
 }
 
-// Queries returns every query of every embedded dashboard, in file and panel
+// Queries returns every query of every dashboard, in file and panel
 // order. A label_values(METRIC, LABEL) variable query is returned as the
 // series selector METRIC: it has data exactly when the variable has values.
 func Queries() ([]Query, error) {
+	files := FS()
 	names, err := fs.Glob(files, "*.json")
 	if err != nil {
-		return nil, fmt.Errorf("list embedded dashboards: %w", err)
+		return nil, fmt.Errorf("list dashboards: %w", err)
 	}
 	sort.Strings(names)
 	var out []Query
 	for _, name := range names {
-		raw, err := files.ReadFile(name)
+		raw, err := fs.ReadFile(files, name)
 		if err != nil {
 			return nil, fmt.Errorf("read dashboard %s: %w", name, err)
 		}

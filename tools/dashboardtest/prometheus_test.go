@@ -1,4 +1,4 @@
-package dashboards
+package dashboardtest
 
 import (
 	"context"
@@ -39,14 +39,16 @@ func TestQueriesAgainstRealPrometheus(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the go command is needed to build listprobe: %v", err)
 	}
-	if out, err := exec.Command(goBin, "build", "-o", bin, "../cmd/listprobe").CombinedOutput(); err != nil {
+	build := exec.Command(goBin, "build", "-o", bin, "./cmd/listprobe")
+	build.Dir = RepoRoot
+	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	lpAddr := freeAddr(t)
 	promAddr := freeAddr(t)
 	startProcess(t, filepath.Join(dir, "listprobe.log"), bin, "demo", "--web.listen-address="+lpAddr,
 		"--demo.schedule=@every 5s", "--demo.timeout=3s", "--log.level=warn")
-	rules, err := filepath.Abs("../deploy/prometheus/alerts.yml")
+	rules, err := filepath.Abs(filepath.Join(RepoRoot, "deploy/prometheus/alerts.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,17 @@
-package deploy
+// Package deploytest checks listprobe's deployment files (the repository's
+// deploy/ directory): the Prometheus alert rules, the systemd unit, the
+// container image, the compose stack and the kustomize base and overlays. It
+// renders and strictly decodes the files and runs the tools that check them
+// (promtool, systemd-analyze). It lives in the tools module so that
+// kustomize, k8s.io/api and prometheus-operator are not dependencies of the
+// listprobe module itself.
+package deploytest
 
 import (
 	"bytes"
 	"debug/elf"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +28,17 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	sigsyaml "sigs.k8s.io/yaml"
 )
+
+// TestMain runs the tests from the repository's deploy/ directory, so that
+// the paths below read as they do in the repository.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if err := os.Chdir("../../deploy"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
 
 var update = flag.Bool("update", false, "rewrite kubernetes/prometheusrule.yaml from prometheus/alerts.yml")
 
@@ -102,7 +121,7 @@ func prometheusRuleYAML(t *testing.T) []byte {
 	}
 	var b bytes.Buffer
 	b.WriteString("# Generated from deploy/prometheus/alerts.yml by\n")
-	b.WriteString("#   go test ./deploy -run TestPrometheusRuleMatchesAlerts -update\n")
+	b.WriteString("#   go -C tools test ./deploytest -run TestPrometheusRuleMatchesAlerts -update\n")
 	b.WriteString("# Do not edit: edit alerts.yml and regenerate.\n")
 	b.WriteString("apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: listprobe\nspec:\n")
 	for _, line := range strings.SplitAfter(string(raw), "\n") {

@@ -1,4 +1,4 @@
-package dashboards
+package dashboardtest
 
 import (
 	"encoding/json"
@@ -86,7 +86,7 @@ func dashboardFiles(t *testing.T) map[string][]byte {
 		t.Fatal(err)
 	}
 	if len(names) == 0 {
-		t.Fatal("no dashboard embedded")
+		t.Fatal("no dashboard in dashboards/")
 	}
 	out := map[string][]byte{}
 	for _, name := range names {

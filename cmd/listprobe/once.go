@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/listprobe/listprobe/probe"
+)
+
+func once(ctx context.Context, logger *slog.Logger, configFile string, lists []string, output string, stdout, stderr io.Writer) int {
+	cfg, err := probe.LoadFile(configFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
+		return exitUsage
+	}
+	selected := cfg.Lists
+	if len(lists) > 0 {
+		selected = nil
+		for _, name := range lists {
+			var found *probe.ListConfig
+			for _, l := range cfg.Lists {
+				if strings.EqualFold(l.Address, name) {
+					found = l
+				}
+			}
+			if found == nil {
+				fmt.Fprintf(stderr, "listprobe: --list %s: no such list in %s\n", name, configFile)
+				return exitUsage
+			}
+			selected = append(selected, found)
+		}
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	names := make([]string, len(selected))
+	for i, l := range selected {
+		names[i] = l.Address
+	}
+	progress := newOnceProgress(names)
+	if len(selected) > 1 && isTerminal(stderr) {
+		defer progress.show(stderr, time.Second)()
+	}
+	results := probe.Once(ctx, cfg, selected, logger, nil, func(i int, done bool) {
+		if done {
+			progress.finished(i)
+		} else {
+			progress.started(i, time.Now())
+		}
+	})
+	return printOnce(results, output, stdout)
+}
+
+// onceExit is once's exit code for these results: a list that is not as
+// expected fails the run (1); an outcome that says only that listprobe could
+// not look (error) gets its own code (3), so that a deploy pipeline can tell
+// "the list is broken" from "the prober is".
+func onceExit(results []*probe.Result) int {
+	code := exitOK
+	for _, r := range results {
+		switch {
+		case r.OK:
+		case r.Outcome == probe.Error:
+			if code == exitOK {
+				code = exitBlind
+			}
+		default:
+			code = exitFailing
+		}
+	}
+	return code
+}
+
+// printOnce writes the results in the chosen format and returns the exit
+// code.
+func printOnce(results []*probe.Result, output string, stdout io.Writer) int {
+	code := onceExit(results)
+	if output == "json" {
+		// probe.Result writes message_id and sent_at as null when nothing
+		// was posted.
+		doc := struct {
+			Results []*probe.Result `json:"results"`
+		}{results}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(doc)
+		return code
+	}
+	for _, r := range results {
+		verdict := "OK"
+		switch {
+		case r.OK:
+		case r.Outcome == probe.Error:
+			verdict = "ERR"
+		default:
+			verdict = "FAIL"
+		}
+		latency := ""
+		if r.Latency != nil {
+			latency = fmt.Sprintf(" in %.2fs", *r.Latency)
+		}
+		fmt.Fprintf(stdout, "%-4s %s: %s%s (expected %s): %s\n", verdict, r.List, r.Outcome, latency, r.Expected, r.Reason)
+	}
+	return code
+}
+
+// isTerminal reports whether w is a terminal, where a progress line helps a
+// person waiting; in a pipe or a log file it would only be noise.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// onceProgress tracks which of once's probes are still pending.
+type onceProgress struct {
+	mu      sync.Mutex
+	names   []string
+	start   []time.Time // zero until the probe starts
+	done    []bool
+	ndone   int
+	written bool // a progress line is on the terminal
+}
+
+func newOnceProgress(names []string) *onceProgress {
+	return &onceProgress{names: names, start: make([]time.Time, len(names)), done: make([]bool, len(names))}
+}
+
+func (p *onceProgress) started(i int, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.start[i] = at
+}
+
+func (p *onceProgress) finished(i int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.done[i] {
+		p.done[i] = true
+		p.ndone++
+	}
+}
+
+// line says how many lists are done and which pending one has waited
+// longest, e.g. "listprobe once: 3/5 lists done; waiting 42s for
+// dev@lists.example.org and 1 more".
+func (p *onceProgress) line(now time.Time) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := fmt.Sprintf("listprobe once: %d/%d lists done", p.ndone, len(p.names))
+	slowest, pending := -1, 0
+	for i := range p.names {
+		if p.done[i] || p.start[i].IsZero() {
+			continue
+		}
+		pending++
+		if slowest < 0 || p.start[i].Before(p.start[slowest]) {
+			slowest = i
+		}
+	}
+	if slowest >= 0 {
+		s += fmt.Sprintf("; waiting %s for %s", now.Sub(p.start[slowest]).Truncate(time.Second), p.names[slowest])
+		if pending > 1 {
+			s += fmt.Sprintf(" and %d more", pending-1)
+		}
+	}
+	return s
+}
+
+// show redraws the progress line on w every interval until the returned
+// function is called, which erases it.
+func (p *onceProgress) show(w io.Writer, interval time.Duration) (stop func()) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ticker := time.NewTicker(interval)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case now := <-ticker.C:
+				// \r and "erase to end of line": one line, redrawn in place.
+				fmt.Fprintf(w, "\r\x1b[K%s", p.line(now))
+				p.mu.Lock()
+				p.written = true
+				p.mu.Unlock()
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		wg.Wait()
+		if p.written {
+			fmt.Fprint(w, "\r\x1b[K")
+		}
+	}
+}
