@@ -2,7 +2,6 @@ package probe
 
 import (
 	"regexp"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -10,16 +9,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/listprobe/listprobe/internal/version"
 )
 
 // ModerationActions are the values Mailman 3 takes for a moderation action.
 var ModerationActions = []string{"accept", "hold", "reject", "discard", "defer"}
-
-// Build information, set by the linker (-ldflags -X) or left at defaults.
-var (
-	Version  = "dev"
-	Revision = "unknown"
-)
 
 // Metrics holds every metric listprobe exports, on a registry of its own.
 type Metrics struct {
@@ -126,9 +121,10 @@ func NewMetrics() *Metrics {
 		}, []string{"list"}),
 		reasons: map[string]prometheus.Labels{},
 	}
+	build := version.Get()
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "listprobe_build_info", Help: "A metric with a constant 1 value labeled by version, revision and goversion of listprobe.",
-		ConstLabels: prometheus.Labels{"version": Version, "revision": Revision, "goversion": runtime.Version()},
+		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion},
 	})
 	buildInfo.Set(1)
 	m.Registry.MustRegister(
