@@ -182,6 +182,9 @@ func decide(r *run, e evidence) bool {
 		return true
 	case checks.KindHoldNotice, checks.KindModeratorNotice:
 		res.Outcome, res.Reason = Held, e.reason
+		if st, ok := r.mailmanState(); ok && !st.Poster.Subscribed {
+			res.Reason += "; note: the poster " + r.poster.Address + " is not a member of the list, so its posts are held as a non-member's"
+		}
 		if e.account == "" {
 			res.Evidence = fmt.Sprintf("Mailman REST held queue, request %d", e.requestID)
 		} else {
@@ -214,6 +217,14 @@ func (r *run) deadline(ctx context.Context) {
 	}
 	res.Outcome = Lost
 	res.Reason = fmt.Sprintf("no copy and no evidence within %s", r.timeout)
+	if st, ok := r.mailmanState(); ok {
+		if why := cannotReceive(st.Reader); why != "" {
+			// The probe's own account is the cause: say so instead of
+			// blaming the list.
+			res.Reason = fmt.Sprintf("no copy within %s: the reader %s (Mailman says so since %s at the latest); the list itself may be fine",
+				r.timeout, why, st.Since.UTC().Format(time.RFC3339))
+		}
+	}
 	for _, s := range []*mailboxSession{r.posterBox, r.moderatorBox} {
 		if s == nil || s == r.reader {
 			continue
@@ -225,6 +236,31 @@ func (r *run) deadline(ctx context.Context) {
 	if at := r.noticeLimit; !at.IsZero() && time.Since(at) < noticeLimitWindow {
 		res.Reason += fmt.Sprintf("; note: the list server said at %s that it sends the poster no more notices today, so a hold would be silent", at.UTC().Format(time.RFC3339))
 	}
+}
+
+// mailmanState is what the list's Mailman watcher last read, when it could.
+func (r *run) mailmanState() (MailmanState, bool) {
+	if r.mailman == nil {
+		return MailmanState{}, false
+	}
+	st, ok := r.mailman.State(r.list.Address)
+	return st, ok && st.Up
+}
+
+// cannotReceive says why a reader gets no copies of the list's posts, or ""
+// when, as far as the list server says, it does.
+func cannotReceive(m MemberState) string {
+	switch {
+	case !m.Subscribed:
+		return "is not subscribed to the list"
+	case m.DeliveryStatus == "by_bounces":
+		return "has its delivery disabled by bounces (delivery_status by_bounces)"
+	case m.DeliveryStatus != "" && m.DeliveryStatus != "enabled":
+		return "has its delivery disabled (delivery_status " + m.DeliveryStatus + ")"
+	case m.DeliveryMode != "" && m.DeliveryMode != "regular":
+		return "receives digests (delivery_mode " + m.DeliveryMode + "), not each post"
+	}
+	return ""
 }
 
 // probe runs one probe of list now and records it. ctx ends it early (the

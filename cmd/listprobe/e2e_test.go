@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -501,4 +502,54 @@ func imapFetchBySubject(t *testing.T, c *imapclient.Client, subject, text string
 		t.Fatalf("fetch: %v", err)
 	}
 	return msgs[0].FindBodySection(section)
+}
+
+// The probe's own reader can be the cause: Mailman disables delivery to a
+// member whose mailbox bounced. The probe is lost, but its reason says why,
+// and the membership shows in the metrics.
+func TestE2EReaderDeliveryDisabledByBounces(t *testing.T) {
+	tb := testbed.Load(t)
+	l := newE2EList(t, tb, nil)
+	if err := l.admin.SetMemberPreferences(context.Background(), l.address, tb.Get(t, "READER"), url.Values{"delivery_status": {"by_bounces"}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := probe.LoadFile(l.config(t, 15*time.Second, true, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := probe.NewService("", slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	svc.Start(context.Background(), cfg)
+	defer svc.Stop()
+	want := fmt.Sprintf(`
+# HELP listprobe_mailman_member_delivery_status The delivery_status of the probe's poster's or reader's membership: 1 for the current status, 0 for the others (by_bounces: Mailman stopped delivering to it).
+# TYPE listprobe_mailman_member_delivery_status gauge
+listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="by_bounces"} 0
+listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="by_moderator"} 0
+listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="by_user"} 0
+listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="enabled"} 1
+listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="unknown"} 0
+listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="by_bounces"} 1
+listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="by_moderator"} 0
+listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="by_user"} 0
+listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="enabled"} 0
+listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="unknown"} 0
+`, l.address)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := testutil.GatherAndCompare(svc.Metrics().Registry, strings.NewReader(want), "listprobe_mailman_member_delivery_status")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r, _, err := svc.ProbeNow(context.Background(), l.address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Outcome != probe.Lost || !strings.Contains(r.Reason, "has its delivery disabled by bounces") {
+		t.Fatalf("outcome %s (%q), want lost naming the reader's delivery disabled by bounces", r.Outcome, r.Reason)
+	}
 }
