@@ -380,8 +380,11 @@ func TestClassifyReportOfAnotherType(t *testing.T) {
 	if got := Classify(h, body); got.Kind != KindUnrelated {
 		t.Errorf("feedback report: %+v, want unrelated", got)
 	}
-	// The same report as a delivery status report is a bounce.
+	// The same report as a delivery status report about the list is a
+	// bounce.
 	raw = strings.Replace(raw, "report-type=feedback-report", "report-type=delivery-status", 1)
+	raw = strings.Replace(raw, "message/feedback-report", "message/delivery-status", 1)
+	raw = strings.Replace(raw, "Feedback-Type: abuse\r\n", "Reporting-MTA: dns; mail.example.org\r\n\r\nFinal-Recipient: rfc822; nolist@lists.example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n", 1)
 	h, body = splitEvidenceFixture(t, []byte(raw))
 	if got := Classify(h, body); got.Kind != KindBounce || !slices.Equal(got.Tokens, []string{tok}) {
 		t.Errorf("as a delivery status report: %+v, want a bounce naming %s", got, tok)
@@ -423,9 +426,15 @@ func TestClassifyReplyToProbeIsUnrelated(t *testing.T) {
 			t.Errorf("subject %q: %+v, want unrelated", subject, got)
 		}
 	}
+	// The probe's own subject from a person is no copy either; from the
+	// list itself (an anonymous list) it is.
 	h.Set("Subject", "[Test] listprobe delivery test "+evidenceTokens["copysubjectonly2"])
-	if got := Classify(h, body); got.Kind != KindProbeCopy {
-		t.Errorf("the probe's own subject: kind %q, want probe_copy", got.Kind)
+	if got := Classify(h, body); got.Kind != KindUnrelated {
+		t.Errorf("the probe's own subject from a person: kind %q, want unrelated", got.Kind)
+	}
+	h.Set("From", "Test <test@lists.example.org>")
+	if got := Classify(h, body); got.Kind != KindProbeCopy || got.Copy != CopyFromList {
+		t.Errorf("the probe's own subject from the list: %+v, want a probe_copy from the list", got)
 	}
 }
 
