@@ -343,4 +343,3 @@ func firstOriginal(pb *parsedBody) *attachedMessage {
 	}
 	return nil
 }
-
