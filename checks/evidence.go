@@ -167,6 +167,16 @@ func ListIDOf(list string) string {
 	return strings.ToLower(strings.Replace(strings.TrimSpace(list), "@", ".", 1))
 }
 
+// ClassifyHeaderFields are the header fields Classify and Hops read: a
+// Mailbox that hands them messages must fetch at least these (it fetches
+// WatchedHeaderFields, which should include them).
+var ClassifyHeaderFields = []string{
+	"From", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
+	TokenHeader, "Content-Type", "Content-Transfer-Encoding", "Auto-Submitted", "Precedence", "Sender",
+	"List-Id", "List-Post", "X-Mailman-Version", "X-List-Administrivia", "X-Failed-Recipients",
+	"Reply-To", "X-Original-From", "Received", "X-Mailman-Approved-At", "X-Validation-By",
+}
+
 // maxReasonLen bounds Evidence.Reason: real reasons are a line or two, and
 // the reason ends up in logs, JSON output and the status page.
 const maxReasonLen = 1000
