@@ -340,6 +340,9 @@ func TestClassifyEvidenceFixtures(t *testing.T) {
 // quotes one (a notice of another list).
 func checkEvidenceInvariants(t *testing.T, raw []byte, ev Evidence, namesNoProbe bool) {
 	t.Helper()
+	for _, s := range []string{ev.Reason, ev.List, ev.Manager, ev.From, ev.ListID, ev.Recipient} {
+		checkReadable(t, s)
+	}
 	switch ev.Kind {
 	case KindUnrelated:
 		return

@@ -34,7 +34,9 @@ func decodeUndeclared(b []byte) string {
 	if utf8.Valid(b) {
 		s = string(b)
 	} else if dec, err := charmap.Windows1252.NewDecoder().Bytes(b); err == nil {
-		s = string(dec)
+		// The five bytes Windows-1252 leaves undefined decode as U+FFFD;
+		// like C1 controls, they carry nothing readable.
+		s = strings.ReplaceAll(string(dec), "\uFFFD", "")
 	} else {
 		s = string(b)
 	}
@@ -74,10 +76,13 @@ func dropControls(s string) string {
 	}
 	s = normalizeNL(s)
 	return strings.Map(func(r rune) rune {
-		if isDroppedControl(r) {
-			return -1
+		switch {
+		case !isDroppedControl(r):
+			return r
+		case unicode.IsSpace(r): // form feed, vertical tab, NEL
+			return ' '
 		}
-		return r
+		return -1
 	}, s)
 }
 
