@@ -255,4 +255,3 @@ func TestSenderRoles(t *testing.T) {
 		t.Errorf("site robot of its own domain only")
 	}
 }
-
