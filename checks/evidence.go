@@ -232,8 +232,7 @@ func LooksLikeNotice(h mail.Header) bool {
 	if s.mailerDaemon || s.role != "" {
 		return true
 	}
-	mt, _, _ := h.ContentType()
-	if strings.EqualFold(mt, "multipart/report") || h.Has("X-Failed-Recipients") {
+	if mt, _ := contentType(h); mt == "multipart/report" || h.Has("X-Failed-Recipients") {
 		return true
 	}
 	if strings.TrimSpace(h.Get(TokenHeader)) != "" {
@@ -280,8 +279,7 @@ func Classify(h mail.Header, body []byte) Evidence {
 
 func classify(m *incoming) Evidence {
 	h, s := m.h, m.sender
-	mt, params, _ := h.ContentType()
-	mt = strings.ToLower(mt)
+	mt, params := contentType(h)
 
 	if mt == "multipart/report" && (s.mailerDaemon || s.address == "" || autoSubmitted(h) || h.Has("X-Failed-Recipients")) {
 		if ev, ok := classifyReport(m, strings.ToLower(params["report-type"])); ok {
@@ -429,6 +427,13 @@ func fieldText(h mail.Header, key string) string {
 		v = v[:maxFieldBytes]
 	}
 	return v
+}
+
+// contentType returns the lower-cased media type and the parameters of
+// the Content-Type field, read within maxFieldBytes.
+func contentType(h mail.Header) (string, map[string]string) {
+	mt, params, _ := mime.ParseMediaType(fieldText(h, "Content-Type"))
+	return strings.ToLower(mt), params
 }
 
 var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}

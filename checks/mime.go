@@ -74,6 +74,11 @@ func parseBody(h mail.Header, body []byte) *parsedBody {
 		body = body[:maxBodyBytes]
 	}
 	hdr := message.Header{Header: h.Header.Header.Copy()}
+	for _, key := range []string{"Content-Type", "Content-Transfer-Encoding"} {
+		if v := hdr.Get(key); len(v) > maxFieldBytes {
+			hdr.Set(key, v[:maxFieldBytes])
+		}
+	}
 	mt, _, _ := hdr.ContentType()
 	mt = strings.ToLower(mt)
 	if !hdr.Has("Content-Transfer-Encoding") && (mt == "" || strings.HasPrefix(mt, "text/")) {
