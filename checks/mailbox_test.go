@@ -390,6 +390,13 @@ func (r *mailboxTestRun) expectSubjects(t *testing.T, want ...string) []Message 
 // reader of the same account.
 func mailboxTestClient(t *testing.T, addr string) (*imapclient.Client, *imap.SelectData) {
 	t.Helper()
+	return mailboxTestClientMode(t, addr, false)
+}
+
+// mailboxTestClientMode is mailboxTestClient with the mailbox opened
+// read-only (EXAMINE) or not.
+func mailboxTestClientMode(t *testing.T, addr string, readOnly bool) (*imapclient.Client, *imap.SelectData) {
+	t.Helper()
 	c, err := imapclient.DialInsecure(addr, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -398,7 +405,7 @@ func mailboxTestClient(t *testing.T, addr string) (*imapclient.Client, *imap.Sel
 	if err := c.Login(mailboxTestUser, mailboxTestPassword).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	sel, err := c.Select("INBOX", nil).Wait()
+	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: readOnly}).Wait()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,10 +413,10 @@ func mailboxTestClient(t *testing.T, addr string) (*imapclient.Client, *imap.Sel
 }
 
 // mailboxFlags returns every message's flags by UID, read with a second
-// client (FETCH FLAGS does not set \Seen).
+// client that opens the mailbox read-only (and FETCH FLAGS sets nothing).
 func mailboxFlags(t *testing.T, addr string) map[imap.UID][]imap.Flag {
 	t.Helper()
-	c, sel := mailboxTestClient(t, addr)
+	c, sel := mailboxTestClientMode(t, addr, true)
 	flags := make(map[imap.UID][]imap.Flag)
 	if sel.NumMessages == 0 {
 		return flags
