@@ -48,6 +48,14 @@ type mailboxTestServer struct {
 
 	idleCalls  atomic.Int64 // IDLE commands the server refused
 	stallFetch atomic.Bool  // FETCH hangs, like a server that stopped answering
+	silentIdle bool         // IDLE never reports anything, like a server that delays it
+
+	idles     chan struct{}                            // one value per IDLE command started, when silentIdle
+	fetchHook atomic.Pointer[func(*imap.FetchOptions)] // called before each FETCH
+
+	recMu            sync.Mutex
+	selects          []bool // ReadOnly of every SELECT/EXAMINE, in order
+	stores, expunges int
 
 	mu   sync.Mutex
 	addr string
@@ -57,6 +65,7 @@ type mailboxTestServer struct {
 type mailboxTestServerOptions struct {
 	caps       imap.CapSet // nil: IMAP4rev1 + UIDPLUS
 	refuseIdle bool        // the session's Idle fails, so IDLE ends in NO
+	silentIdle bool        // the session's Idle reports nothing until it ends
 	tlsConfig  *tls.Config
 }
 
@@ -72,7 +81,8 @@ func startMailboxServer(t testing.TB, opts mailboxTestServerOptions) *mailboxTes
 	if caps == nil {
 		caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}
 	}
-	s := &mailboxTestServer{t: t, mem: mem, user: user, caps: caps, refuseIdle: opts.refuseIdle, tlsConfig: opts.tlsConfig, addr: "127.0.0.1:0"}
+	s := &mailboxTestServer{t: t, mem: mem, user: user, caps: caps, refuseIdle: opts.refuseIdle, silentIdle: opts.silentIdle,
+		tlsConfig: opts.tlsConfig, addr: "127.0.0.1:0", idles: make(chan struct{}, 1000)}
 	s.start()
 	t.Cleanup(func() {
 		s.stallFetch.Store(false)
@@ -117,6 +127,59 @@ func (s *mailboxPolledIdleSession) Idle(w *imapserver.UpdateWriter, stop <-chan 
 	}
 }
 
+// mailboxSilentIdleSession is an imapmemserver session whose IDLE tells
+// nothing until the client ends it, an extreme of Dovecot, which tells
+// about half a second late.
+type mailboxSilentIdleSession struct {
+	imapserver.Session
+	started chan<- struct{}
+}
+
+func (s *mailboxSilentIdleSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	select {
+	case s.started <- struct{}{}:
+	default:
+	}
+	<-stop
+	return nil
+}
+
+// mailboxRecordingSession records what a client asked that could change
+// the mailbox: SELECT or EXAMINE, STORE, EXPUNGE; and calls the server's
+// fetch hook.
+type mailboxRecordingSession struct {
+	imapserver.Session
+	srv *mailboxTestServer
+}
+
+func (s *mailboxRecordingSession) Select(mailbox string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	s.srv.recMu.Lock()
+	s.srv.selects = append(s.srv.selects, options != nil && options.ReadOnly)
+	s.srv.recMu.Unlock()
+	return s.Session.Select(mailbox, options)
+}
+
+func (s *mailboxRecordingSession) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+	s.srv.recMu.Lock()
+	s.srv.stores++
+	s.srv.recMu.Unlock()
+	return s.Session.Store(w, numSet, flags, options)
+}
+
+func (s *mailboxRecordingSession) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+	s.srv.recMu.Lock()
+	s.srv.expunges++
+	s.srv.recMu.Unlock()
+	return s.Session.Expunge(w, uids)
+}
+
+func (s *mailboxRecordingSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	if hook := s.srv.fetchHook.Load(); hook != nil {
+		(*hook)(options)
+	}
+	return s.Session.Fetch(w, numSet, options)
+}
+
 // mailboxStallingSession hangs in FETCH while stall is set.
 type mailboxStallingSession struct {
 	imapserver.Session
@@ -138,9 +201,13 @@ func (s *mailboxTestServer) start() {
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			sess := s.mem.NewSession()
 			sess = &mailboxStallingSession{Session: sess, stall: &s.stallFetch}
-			if s.refuseIdle {
+			sess = &mailboxRecordingSession{Session: sess, srv: s}
+			switch {
+			case s.refuseIdle:
 				sess = &mailboxNoIdleSession{Session: sess, calls: &s.idleCalls}
-			} else {
+			case s.silentIdle:
+				sess = &mailboxSilentIdleSession{Session: sess, started: s.idles}
+			default:
 				sess = &mailboxPolledIdleSession{Session: sess}
 			}
 			return sess, nil, nil
@@ -323,6 +390,13 @@ func (r *mailboxTestRun) expectSubjects(t *testing.T, want ...string) []Message 
 // reader of the same account.
 func mailboxTestClient(t *testing.T, addr string) (*imapclient.Client, *imap.SelectData) {
 	t.Helper()
+	return mailboxTestClientMode(t, addr, false)
+}
+
+// mailboxTestClientMode is mailboxTestClient with the mailbox opened
+// read-only (EXAMINE) or not.
+func mailboxTestClientMode(t *testing.T, addr string, readOnly bool) (*imapclient.Client, *imap.SelectData) {
+	t.Helper()
 	c, err := imapclient.DialInsecure(addr, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -331,7 +405,7 @@ func mailboxTestClient(t *testing.T, addr string) (*imapclient.Client, *imap.Sel
 	if err := c.Login(mailboxTestUser, mailboxTestPassword).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	sel, err := c.Select("INBOX", nil).Wait()
+	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: readOnly}).Wait()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,10 +413,10 @@ func mailboxTestClient(t *testing.T, addr string) (*imapclient.Client, *imap.Sel
 }
 
 // mailboxFlags returns every message's flags by UID, read with a second
-// client (FETCH FLAGS does not set \Seen).
+// client that opens the mailbox read-only (and FETCH FLAGS sets nothing).
 func mailboxFlags(t *testing.T, addr string) map[imap.UID][]imap.Flag {
 	t.Helper()
-	c, sel := mailboxTestClient(t, addr)
+	c, sel := mailboxTestClientMode(t, addr, true)
 	flags := make(map[imap.UID][]imap.Flag)
 	if sel.NumMessages == 0 {
 		return flags
