@@ -91,11 +91,10 @@ type Message struct {
 
 // WatchedHeaderFields are the header fields fetched for every new message:
 // enough to recognise probe copies, notices and bounces.
-var WatchedHeaderFields = []string{
-	"From", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
-	TokenHeader, "Content-Type", "Content-Transfer-Encoding", "Auto-Submitted", "Precedence", "Sender",
-	"List-Id", "List-Post", "X-Mailman-Version", "X-List-Administrivia", "X-Failed-Recipients",
-}
+//
+// They are the fields Classify and Hops read: one list, so that a field the
+// classifier learns to read is never missing from what the mailbox fetches.
+var WatchedHeaderFields = ClassifyHeaderFields
 
 // Defaults of MailboxOptions, and the session's internal bounds.
 const (

@@ -3,6 +3,7 @@ package probe
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -42,6 +43,7 @@ type Metrics struct {
 	nonmemberAction  *prometheus.GaugeVec
 	ownAction        *prometheus.GaugeVec
 	emergency        *prometheus.GaugeVec
+	hopSeconds       *prometheus.GaugeVec
 	memberSubscribed *prometheus.GaugeVec
 	memberDelivery   *prometheus.GaugeVec
 	memberMode       *prometheus.GaugeVec
@@ -123,6 +125,9 @@ func NewMetrics() *Metrics {
 		emergency: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "listprobe_mailman_emergency", Help: "1 when the list's emergency moderation is on.",
 		}, []string{"list"}),
+		hopSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_last_hop_seconds", Help: "Seconds between one Received hop of the last delivered copy and the one before it (hop 1 is the first server; Received dates have one-second resolution).",
+		}, []string{"list", "hop"}),
 		memberSubscribed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "listprobe_mailman_member_subscribed", Help: "1 when the probe's poster or reader (role) is a member of the list, as Mailman says.",
 		}, []string{"list", "role"}),
@@ -144,7 +149,7 @@ func NewMetrics() *Metrics {
 		m.probes, m.success, m.lastOutcome, m.expected, m.lastReason, m.latency, m.submitDuration,
 		m.lastProbe, m.lastDelivered, m.late, m.forged, m.mailboxUp, m.reloadOK, m.reloadTime,
 		m.noticeLimit, m.mailmanUp, m.mailmanHeld, m.memberAction, m.nonmemberAction, m.ownAction,
-		m.emergency, m.memberSubscribed, m.memberDelivery, m.memberMode, buildInfo,
+		m.emergency, m.hopSeconds, m.memberSubscribed, m.memberDelivery, m.memberMode, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -196,7 +201,7 @@ func (m *Metrics) Configure(cfg *Config) {
 		DeletePartialMatch(prometheus.Labels) int
 	}{m.probes, m.success, m.lastOutcome, m.expected, m.lastReason, m.latency, m.submitDuration, m.lastProbe,
 		m.lastDelivered, m.late, m.noticeLimit, m.mailmanUp, m.mailmanHeld, m.emergency, m.memberAction,
-		m.nonmemberAction, m.ownAction, m.memberSubscribed, m.memberDelivery, m.memberMode} {
+		m.nonmemberAction, m.ownAction, m.hopSeconds, m.memberSubscribed, m.memberDelivery, m.memberMode} {
 		for _, l := range m.knownLists() {
 			if !lists[l] {
 				vec.DeletePartialMatch(prometheus.Labels{"list": l})
@@ -247,6 +252,13 @@ func (m *Metrics) Record(r *Result) {
 		m.submitDuration.WithLabelValues(l).Observe(r.SubmitDuration.Seconds())
 	}
 	if r.Outcome == Delivered && r.Latency != nil {
+		m.hopSeconds.DeletePartialMatch(prometheus.Labels{"list": l})
+		for i, h := range r.Hops {
+			if i >= maxHopSeries {
+				break
+			}
+			m.hopSeconds.WithLabelValues(l, strconv.Itoa(i+1)).Set(h.Seconds)
+		}
 		m.latency.WithLabelValues(l).Observe(*r.Latency)
 		m.lastDelivered.WithLabelValues(l).Set(float64(r.Finished.UnixNano()) / 1e9)
 	}
@@ -398,6 +410,10 @@ func setStates(vec *prometheus.GaugeVec, list string, states []string, current s
 		vec.WithLabelValues(list, st).Set(v)
 	}
 }
+
+// maxHopSeries bounds the hop label: a list copy passes a handful of
+// servers (submission, the list server, the reader's mailbox).
+const maxHopSeries = 8
 
 // reasonLabel is a probe's reason as the value of the reason label of
 // listprobe_last_reason_info: the list server's own sentence stays (alerts

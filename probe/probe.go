@@ -48,7 +48,8 @@ type run struct {
 	timeout                         time.Duration // the list's effective timeout
 	noticeLimit                     time.Time     // when the poster was last told "no more notices today"
 
-	cleanup []evidence // messages to delete once the outcome is recorded
+	cleanup    []evidence // messages to delete once the outcome is recorded
+	expectDone func()     // ends the reader's expectation of the copy
 }
 
 // A stage is one step of a probe, in the style of blackbox_exporter's probe
@@ -114,6 +115,12 @@ func composeProbe(_ context.Context, r *run) bool {
 // (or its MTA) rejecting the post; anything else that fails is send_failed.
 func submitProbe(ctx context.Context, r *run) bool {
 	r.logger.Debug("posting probe", "smtp", r.poster.SMTP.Address, "message_id", r.res.MessageID)
+	// From now on the copy is due: the reader's session asks the server
+	// instead of waiting for IDLE to tell it, which Dovecot does about half
+	// a second late. The expectation ends with the probe.
+	if deadline, ok := ctx.Deadline(); ok {
+		r.expectDone = r.reader.box.Expect(deadline)
+	}
 	sub, err := checks.Submit(ctx, submitOptions(r.poster), r.poster.Address, []string{r.list.Address}, r.raw)
 	if err != nil {
 		var se *checks.SubmitError
@@ -169,12 +176,17 @@ func decide(r *run, e evidence) bool {
 			r.logger.Debug("probe copy in a mailbox that is not the reader's", "account", e.account)
 			return false
 		}
-		if !e.approvedAt.IsZero() {
-			after := max(e.approvedAt.Sub(r.accepted), 0).Round(time.Second)
+		if e.approved {
+			// Released by a moderator: the list held it, and how long the
+			// moderator took is not the list's latency.
 			res.Outcome, res.Evidence = Held, "list copy released by a moderator"
-			res.Reason = fmt.Sprintf("held, then approved by a moderator after %s", after)
+			res.Reason = "held, then approved by a moderator"
+			if !e.approvedAt.IsZero() {
+				res.Reason += fmt.Sprintf(" after %s", max(e.approvedAt.Sub(r.accepted), 0).Round(time.Second))
+			}
 			return true
 		}
+		res.Hops = hopsOf(e.hops)
 		lat := max(e.seenAt.Sub(r.accepted), 0).Seconds()
 		res.Outcome, res.Latency = Delivered, &lat
 		res.Reason = fmt.Sprintf("copy seen in %s's mailbox %.3fs after SMTP accepted the post", e.account, lat)
@@ -191,7 +203,19 @@ func decide(r *run, e evidence) bool {
 			res.Evidence = fmt.Sprintf("%s %s in %s's mailbox", e.manager, strings.ReplaceAll(string(e.kind), "_", " "), e.account)
 		}
 		return true
-	case checks.KindRejection, checks.KindBounce:
+	case checks.KindBounce:
+		// A bounce rejects the post only when what failed was the
+		// delivery to the list; a subscriber's bounce says nothing of the
+		// post. A bounce that names no recipient counts only in the
+		// poster's mailbox, where the post's own bounces go.
+		if !strings.EqualFold(e.recipient, r.list.Address) && (e.recipient != "" || e.account != r.list.Poster) {
+			r.logger.Debug("bounce of another recipient", "recipient", e.recipient)
+			return false
+		}
+		res.Outcome, res.Reason = Rejected, e.reason
+		res.Evidence = fmt.Sprintf("%s %s in %s's mailbox", e.manager, e.kind, e.account)
+		return true
+	case checks.KindRejection:
 		res.Outcome, res.Reason = Rejected, e.reason
 		res.Evidence = fmt.Sprintf("%s %s in %s's mailbox", e.manager, e.kind, e.account)
 		return true
@@ -236,6 +260,20 @@ func (r *run) deadline(ctx context.Context) {
 	if at := r.noticeLimit; !at.IsZero() && time.Since(at) < noticeLimitWindow {
 		res.Reason += fmt.Sprintf("; note: the list server said at %s that it sends the poster no more notices today, so a hold would be silent", at.UTC().Format(time.RFC3339))
 	}
+}
+
+// hopsOf turns a copy's Received chain into the result's hops, each with
+// the seconds since the one before.
+func hopsOf(hs []checks.Hop) []Hop {
+	var out []Hop
+	for i, h := range hs {
+		hop := Hop{By: h.By, With: h.With, At: h.At}
+		if i > 0 && !h.At.IsZero() && !hs[i-1].At.IsZero() {
+			hop.Seconds = h.At.Sub(hs[i-1].At).Seconds()
+		}
+		out = append(out, hop)
+	}
+	return out
 }
 
 // mailmanState is what the list's Mailman watcher last read, when it could.
@@ -297,6 +335,9 @@ func (s *Service) probe(ctx context.Context, cfg *Config, l *ListConfig) (res *R
 	ctx, cancel := context.WithDeadline(ctx, start.Add(r.timeout))
 	defer cancel()
 	s.runStages(ctx, r)
+	if r.expectDone != nil {
+		r.expectDone()
+	}
 
 	res.Finished = time.Now()
 	res.OK = res.Outcome == res.Expected
