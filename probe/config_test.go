@@ -138,6 +138,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad-mailman-bad-port.yml", `bad-mailman-bad-port.yml:11: mailman.main.url: is not an http or https URL like https://lists.example.org/3.1`},
 		{"bad-password-in-env.yml", `bad-password-in-env.yml:6: accounts.member.smtp.password_env: the environment variable it names is not set or is empty`},
 		{"bad-password-in-file.yml", `bad-password-in-file.yml:6: accounts.member.smtp.password_file: cannot read the secret file: no such file or directory (a relative path is taken from the config file's directory, testdata/config)`},
+		{"bad-pasted-secret.yml", `bad-pasted-secret.yml:6: accounts.member.smtp: a key without a value that is not a known field (not shown: it may be a secret pasted by mistake); known fields: address, tls, ca_file, insecure_skip_verify, server_name, username, password_file, password_env, auth`},
 		{"bad-address-url.yml", `bad-address-url.yml:6: accounts.member.smtp.address: must be host:port, without a scheme, user name or password`},
 		// Passwords in clear text to a host that is not loopback.
 		{"bad-plaintext-smtp.yml", `bad-plaintext-smtp.yml:6: accounts.member.smtp.tls: none would send the password (SMTP AUTH plain) to smtp.example.org unencrypted; use tls or starttls, or set accounts.member.allow_plaintext: true if the network is trusted`},

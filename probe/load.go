@@ -246,7 +246,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 			seen[key] = k.Line
 			idx, ok := info.byKey[key]
 			if !ok {
-				d.unknownField(k, field, key, info.keys)
+				d.unknownField(k, val, field, key, info.keys)
 				return
 			}
 			d.decode(val, v.FieldByIndex(idx), join2(field, key))
@@ -401,15 +401,24 @@ func (d *decoder) pairs(n *yaml.Node, f func(k, v *yaml.Node)) {
 
 // unknownField reports a key the type does not have, with the closest
 // known key when one is close.
-func (d *decoder) unknownField(k *yaml.Node, parent, key string, known []string) {
+func (d *decoder) unknownField(k, val *yaml.Node, parent, key string, known []string) {
 	field := join2(parent, key)
+	s, near := closest(key, known)
 	switch {
+	case isNull(val) && !near:
+		// A lone word in a mapping ({ address: x, hunter2 }) may be a
+		// secret pasted in the wrong place: not echoed.
+		already := d.failed[parent]
+		d.errorf(k, parent, "a key without a value that is not a known field (not shown: it may be a secret pasted by mistake); known fields: %s", strings.Join(known, ", "))
+		if !already {
+			delete(d.failed, parent) // the rest of the mapping is still checked
+		}
 	case key == "password" || strings.HasSuffix(key, "_password"):
 		// Someone tried to write the secret inline.
 		d.errorf(k, field, "unknown field; passwords are read from password_file or password_env, never written in the config")
 		d.failed[join2(parent, "password_file")] = true
 	default:
-		if s, ok := closest(key, known); ok {
+		if near {
 			d.errorf(k, field, "unknown field; did you mean %q?", s)
 			// A missing field that the typo meant is not a second error.
 			d.failed[join2(parent, s)] = true

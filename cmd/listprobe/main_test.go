@@ -317,7 +317,7 @@ func TestServeEndpointsAndReload(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 500 || !strings.Contains(string(body), `unknown field "unknown"`) {
+	if resp.StatusCode != 500 || !strings.Contains(string(body), `global.unknown: unknown field`) {
 		t.Errorf("failed reload answered %d %s", resp.StatusCode, body)
 	}
 	_, metrics = get("/metrics")
