@@ -36,9 +36,8 @@ func (o *LoadOptions) minInterval() time.Duration {
 }
 
 // loadFileOptions are the options LoadFile uses. Only this package's tests
-// change them (see TestMain), because service_test.go runs schedules of a
-// second through Service, which loads with LoadFile; remove this once
-// Service takes LoadOptions.
+// change them (see TestMain), so that their configs may have schedules of a
+// second; programs pass LoadOptions (Options.Load for a Service).
 var loadFileOptions *LoadOptions
 
 // LoadFile reads, decodes and validates a config file, and reads the secrets

@@ -37,6 +37,9 @@ type Options struct {
 	// FailFast makes a probe give up at the first failed login of a
 	// mailbox it needs instead of waiting for it to heal (for `once`).
 	FailFast bool
+	// Load are the options the configuration file is loaded with; nil
+	// for the defaults (the built-in demo allows shorter schedules).
+	Load *LoadOptions
 	// Instance names this process among those sharing a signing key, so
 	// that after a restart it recognises the probes its earlier run sent
 	// (their late copies are counted and cleaned up). Default: the host
@@ -136,7 +139,7 @@ func (s *Service) Ready() bool { return s.ready.Load() }
 // flight and the sessions to end. It returns an error only when the first
 // load fails.
 func (s *Service) Run(ctx context.Context) error {
-	cfg, err := LoadFile(s.file)
+	cfg, err := s.load()
 	if err != nil {
 		s.metrics.Reloaded(false)
 		return err
@@ -206,8 +209,16 @@ func (s *Service) Reload(ctx context.Context) error {
 	}
 }
 
+// load reads the configuration file with the service's load options.
+func (s *Service) load() (*Config, error) {
+	if s.opts.Load != nil {
+		return LoadFileWith(s.file, s.opts.Load)
+	}
+	return LoadFile(s.file)
+}
+
 func (s *Service) reload() error {
-	cfg, err := LoadFile(s.file)
+	cfg, err := s.load()
 	if err != nil {
 		s.metrics.Reloaded(false)
 		s.logger.Error("config reload failed, keeping the running config", "file", s.file, "err", err)

@@ -125,7 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func serve(ctx context.Context, logger *slog.Logger, configFile string, webFlags *web.FlagConfig, opts *probe.Options, stderr io.Writer, started func(*probe.Service)) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if _, err := probe.LoadFile(configFile); err != nil {
+	if _, err := probe.LoadFileWith(configFile, opts.Load); err != nil {
 		fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
 		return exitUsage
 	}
