@@ -89,7 +89,23 @@ func TestOnceJSONAndExitOneWhenAListMisbehaves(t *testing.T) {
 		"blackhole@lists.example.org": {"lost", false},
 	}
 	for _, r := range doc.Results {
-		if len(r) != len(keys) {
+		// A delivered result adds the hops of its copy's Received chain.
+		n := len(keys)
+		if string(r["outcome"]) == `"delivered"` {
+			n++
+			var hops []map[string]json.RawMessage
+			if err := json.Unmarshal(r["hops"], &hops); err != nil || len(hops) == 0 {
+				t.Errorf("delivered result: hops %s (%v), want the copy's Received hops", r["hops"], err)
+			}
+			for _, h := range hops {
+				for _, k := range []string{"by", "with", "at", "seconds"} {
+					if _, ok := h[k]; !ok {
+						t.Errorf("hop %v lacks %q", mapKeys(h), k)
+					}
+				}
+			}
+		}
+		if len(r) != n {
 			t.Errorf("result has keys %v, want %v", mapKeys(r), keys)
 		}
 		for _, k := range keys {
