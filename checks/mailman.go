@@ -364,7 +364,7 @@ func (c *Mailman) DiscardMessage(ctx context.Context, list string, requestID int
 		}
 		return false, err
 	}
-	if !mailmanSameMessageID(e.MessageID, messageID) {
+	if !SameMessageID(e.MessageID, messageID) {
 		return false, nil
 	}
 	if err := c.Discard(ctx, list, requestID); err != nil {
@@ -374,11 +374,6 @@ func (c *Mailman) DiscardMessage(ctx context.Context, list string, requestID int
 		return false, err
 	}
 	return true, nil
-}
-
-func mailmanSameMessageID(a, b string) bool {
-	trim := func(s string) string { return strings.Trim(strings.TrimSpace(s), "<>") }
-	return trim(a) != "" && trim(a) == trim(b)
 }
 
 // ListModeration is the part of a list's configuration that decides whether

@@ -252,7 +252,7 @@ func (w *mailmanWatcher) lookForHeld(ctx context.Context, list string, pending [
 	for _, p := range pending {
 		hw.probeIDs[p.token.ID] = true
 		for _, h := range held {
-			if !sameMessageID(h.MessageID, p.messageID) {
+			if !checks.SameMessageID(h.MessageID, p.messageID) {
 				continue
 			}
 			e := evidence{kind: checks.KindHoldNotice, manager: "mailman3-rest", reason: h.Reason, seenAt: time.Now(), requestID: h.RequestID}
@@ -273,7 +273,7 @@ func (w *mailmanWatcher) discardHeld(ctx context.Context, logger *slog.Logger, l
 		var held []checks.HeldMessage
 		held, err = w.client.HeldNewest(ctx, list, count, heldTail)
 		for _, h := range held {
-			if !sameMessageID(h.MessageID, messageID) {
+			if !checks.SameMessageID(h.MessageID, messageID) {
 				continue
 			}
 			ok, derr := w.client.DiscardMessage(ctx, list, h.RequestID, messageID)

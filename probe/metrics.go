@@ -306,6 +306,11 @@ func (m *Metrics) NoticeLimit(list string, at time.Time) {
 	m.noticeLimit.WithLabelValues(list).Set(float64(at.Unix()))
 }
 
+// NoticeLimitGauge returns the list's listprobe_notice_limit_reached_timestamp_seconds.
+func (m *Metrics) NoticeLimitGauge(list string) prometheus.Gauge {
+	return m.noticeLimit.WithLabelValues(list)
+}
+
 // Reloaded records the result of a configuration (re)load.
 func (m *Metrics) Reloaded(ok bool) {
 	if ok {

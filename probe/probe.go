@@ -156,7 +156,7 @@ func awaitEvidence(ctx context.Context, r *run) bool {
 			if e.deletable && e.account != "" {
 				r.cleanup = append(r.cleanup, e)
 			}
-			if decide(r, e) {
+			if applyEvidence(r, e) {
 				return true
 			}
 		case <-ctx.Done():
@@ -166,9 +166,9 @@ func awaitEvidence(ctx context.Context, r *run) bool {
 	}
 }
 
-// decide applies one piece of evidence to the probe, reporting whether it
-// decided the outcome.
-func decide(r *run, e evidence) bool {
+// applyEvidence applies one piece of evidence to the probe, reporting
+// whether it decided the outcome.
+func applyEvidence(r *run, e evidence) bool {
 	res := r.res
 	switch e.kind {
 	case checks.KindProbeCopy:
@@ -450,9 +450,4 @@ func submitOptions(a *AccountConfig) *checks.SubmitOptions {
 		opts.Auth = func() sasl.Client { return sasl.NewExternalClient(user) }
 	}
 	return opts
-}
-
-func sameMessageID(a, b string) bool {
-	trim := func(s string) string { return strings.Trim(strings.TrimSpace(s), "<>") }
-	return trim(a) != "" && strings.EqualFold(trim(a), trim(b))
 }
