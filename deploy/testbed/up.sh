@@ -43,6 +43,7 @@ die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (it installs packages and starts daemons)"
 START_TIME=$(date +%s.%N)
+REWRITTEN=""
 
 # --- packages ---------------------------------------------------------------
 
@@ -203,7 +204,15 @@ install_whole() {
 		cp -p "$dest" "$keep"
 		say "kept the previous $dest as $keep"
 	fi
-	if cmp -s "$new" "$dest"; then rm -f "$new"; else mv "$new" "$dest"; fi
+	if cmp -s "$new" "$dest"; then
+		rm -f "$new"
+	else
+		mv "$new" "$dest"
+		# Someone changed the file since up.sh wrote it, and may have
+		# reloaded the daemon with it: reload even if the new file is the
+		# one up.sh loaded last.
+		REWRITTEN="$REWRITTEN $dest"
+	fi
 }
 
 configure_postfix() {
@@ -306,7 +315,7 @@ start_dovecot() {
 start_postfix() {
 	local conf="/etc/postfix/main.cf /etc/postfix/master.cf $STATE/postfix/transport.regexp $STATE/tls/cert.pem"
 	if alive /var/spool/postfix/pid/master.pid; then
-		if changed postfix $conf; then
+		if changed postfix $conf || [[ $REWRITTEN == */etc/postfix/* ]]; then
 			say "reloading postfix"
 			postfix reload </dev/null >>"$LOG/postfix-start.log" 2>&1
 		fi
