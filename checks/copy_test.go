@@ -255,3 +255,34 @@ func TestSenderRoles(t *testing.T) {
 		t.Errorf("site robot of its own domain only")
 	}
 }
+
+// TestListManagerRegistry: a list manager's rules plug in by registering
+// them; Classify asks them about mail from a list's robot addresses, keeps
+// only tokens of that list's probes, and LooksLikeNotice asks them too.
+func TestListManagerRegistry(t *testing.T) {
+	saved := listManagers
+	t.Cleanup(func() { listManagers = saved })
+	registerListManager(listManager{
+		name:      "example",
+		looksLike: func(h mail.Header) bool { return h.Has("X-Example-Manager") },
+		classify: func(m *incoming) (Evidence, bool) {
+			if m.subject != "Example hold" {
+				return Evidence{}, false
+			}
+			return Evidence{Kind: KindHoldNotice, Manager: "example", List: m.sender.list, Reason: "held",
+				Tokens: FindTokens(m.parsed().text())}, true
+		},
+	})
+	var h mail.Header
+	h.Set("X-Example-Manager", "1")
+	if !LooksLikeNotice(h) {
+		t.Error("LooksLikeNotice does not ask the registered manager")
+	}
+	h.Set("From", "test-owner@lists.example.org")
+	h.Set("Subject", "Example hold")
+	ours, theirs := evidenceTokens["copysubjectonly2"], "lp1.otherlistsprobe2.1700000000.n52gqzlsibwgs43uomxgk6dbnvygyzjon5zgo.zm5olnd5ikjquqlwkhlfnos3"
+	ev := Classify(h, []byte(ours+"\r\n"+theirs+"\r\n"))
+	if ev.Kind != KindHoldNotice || ev.Manager != "example" || len(ev.Tokens) != 1 || ev.Tokens[0] != ours {
+		t.Errorf("%+v, want the example manager's hold naming only the list's own probe", ev)
+	}
+}
