@@ -286,3 +286,56 @@ func TestListManagerRegistry(t *testing.T) {
 		t.Errorf("%+v, want the example manager's hold naming only the list's own probe", ev)
 	}
 }
+
+// TestRealListRewrites: the copies the testbed's Mailman 3.3.8 made of
+// probes when it rewrote them (captured by TestCaptureListRewrites) are
+// the member's copies of the list's probes, each carrying its probe the
+// way that rewrite does; and the approved one says so.
+func TestRealListRewrites(t *testing.T) {
+	signer, err := NewSigner([]byte("listprobe-evidence-test-key-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]Copy{
+		"probe_copy-mailman3-real-list-copy.eml":             CopyByMessageID,
+		"probe_copy-mailman3-real-anonymous-list.eml":        CopyFromList,
+		"probe_copy-mailman3-real-dmarc-munge-from.eml":      CopyByMessageID,
+		"probe_copy-mailman3-real-wrap-message.eml":          CopyWrapped,
+		"probe_copy-mailman3-real-approved-by-moderator.eml": CopyByMessageID,
+	} {
+		header, body := fixture(t, name)
+		h := header()
+		if !LooksLikeNotice(h) {
+			body = nil // the body a Mailbox would not fetch
+		}
+		ev := Classify(h, body)
+		if ev.Kind != KindProbeCopy || ev.Copy != want || len(ev.Tokens) != 1 {
+			t.Errorf("%s: %+v, want a copy by %q", name, ev, want)
+			continue
+		}
+		tok, err := signer.Verify(ev.Tokens[0])
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !ev.IsCopyOf(tok.List, "member@example.test") || !ev.Deletable(tok.List, "member@example.test") {
+			t.Errorf("%s: not the member's copy of %s: %+v", name, tok.List, ev)
+		}
+		if ev.IsCopyOf("checks-00000000@lists.example.test", "member@example.test") {
+			t.Errorf("%s: a copy of another list", name)
+		}
+		if approved := name == "probe_copy-mailman3-real-approved-by-moderator.eml"; ev.Approved != approved || approved && ev.ApprovedAt.IsZero() {
+			t.Errorf("%s: approved %v at %v", name, ev.Approved, ev.ApprovedAt)
+		}
+		// Mailman drops the Received fields of the post when it makes a
+		// new message (anonymous_list, wrap_message): only its own hop and
+		// the reader's delivery are left.
+		minHops := 3
+		if want == CopyFromList || want == CopyWrapped {
+			minHops = 2
+		}
+		if hops := Hops(h); len(hops) < minHops || hops[len(hops)-1].With != "LMTP" || hops[len(hops)-1].At.IsZero() {
+			t.Errorf("%s: hops %+v, want at least %d ending with LMTP delivery", name, hops, minHops)
+		}
+	}
+}
