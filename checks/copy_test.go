@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/emersion/go-message/mail"
@@ -336,6 +337,27 @@ func TestRealListRewrites(t *testing.T) {
 		}
 		if hops := Hops(h); len(hops) < minHops || hops[len(hops)-1].With != "LMTP" || hops[len(hops)-1].At.IsZero() {
 			t.Errorf("%s: hops %+v, want at least %d ending with LMTP delivery", name, hops, minHops)
+		}
+	}
+}
+
+// TestBounceOfAPersonsMessage: a bounce returning a person's message that
+// answers or quotes a probe names no probe, even though the returned body
+// and subject carry its token; the same bounce of the probe itself does.
+func TestBounceOfAPersonsMessage(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(evidenceFixtureDir, "bounce-postfix-unknown-list.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := evidenceTokens["bouncepostfixunk"]
+	s := string(raw)
+	for _, r := range []*strings.Replacer{
+		strings.NewReplacer("Subject: listprobe", "Subject: Re: listprobe", "Message-ID: <"+tok, "Message-ID: <re-"+tok, "X-Listprobe-Token: "+tok, "X-Listprobe-Token: none"),
+		strings.NewReplacer("Subject: listprobe", "Subject: AW: listprobe", "Message-ID: <"+tok, "Message-ID: <CAF00-"+tok, "X-Listprobe-Token: "+tok+"\n", ""),
+	} {
+		h, body := splitEvidenceFixture(t, []byte(r.Replace(s)))
+		if ev := Classify(h, body); len(ev.Tokens) > 0 || ev.Deletable("nolist@lists.example.org", "probe@example.org") {
+			t.Errorf("bounce of a person's reply: %+v, want no probe named", ev)
 		}
 	}
 }
