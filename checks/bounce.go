@@ -18,7 +18,6 @@ var (
 	reSMTPReply      = regexp.MustCompile(`\b[45]\d\d[ -]|\b[45]\.\d{1,3}\.\d{1,3}\b`)
 	reAngleRecipient = regexp.MustCompile(`(?m)^\s*<([^>\s]+@[^>\s]+)>:`)
 	reDelayWarning   = regexp.MustCompile(`(?i)\b(delayed|delay|warning)\b`)
-	reCopyOfMessage  = regexp.MustCompile(`(?im)^.*(copy of the message|below this line|original message follows|returned message|message headers follow).*$`)
 	reDiagnosticType = regexp.MustCompile(`^(?i)[a-z0-9-]+\s*;\s*`)
 )
 
@@ -157,11 +156,11 @@ func classifyPlainBounce(m *incoming) Evidence {
 	pb := m.parsed()
 	text := pb.text()
 	explanation := text
-	if loc := reCopyOfMessage.FindStringIndex(text); loc != nil {
-		explanation = text[:loc[0]]
+	if start, end, ok := copyOfMessageLine(text); ok {
+		explanation = text[:start]
 		if len(pb.attached) == 0 {
 			// The returned message follows the marker as text (qmail).
-			pb.attached = append(pb.attached, readAttached([]byte(strings.TrimLeft(text[loc[1]:], "\n")), false))
+			pb.attached = append(pb.attached, readAttached([]byte(strings.TrimLeft(text[end:], "\n")), false))
 		}
 	}
 	ev := Evidence{Kind: KindBounce, Manager: ManagerMTA}
@@ -183,6 +182,26 @@ func classifyPlainBounce(m *incoming) Evidence {
 		ev.List = ev.Recipient
 	}
 	return ev
+}
+
+// reCopyOfMessage finds the words that introduce the returned message in
+// a plain bounce; copyOfMessageLine widens the match to its line (a
+// leading "^.*" in the expression would cost a scan per byte).
+var reCopyOfMessage = regexp.MustCompile(`(?i)copy of the message|below this line|original message follows|returned message|message headers follow`)
+
+// copyOfMessageLine finds the first line of text that introduces the
+// returned message, and returns where it starts and ends.
+func copyOfMessageLine(text string) (start, end int, ok bool) {
+	loc := reCopyOfMessage.FindStringIndex(text)
+	if loc == nil {
+		return 0, 0, false
+	}
+	start = strings.LastIndexByte(text[:loc[0]], '\n') + 1
+	end = len(text)
+	if i := strings.IndexByte(text[loc[0]:], '\n'); i >= 0 {
+		end = loc[0] + i
+	}
+	return start, end, true
 }
 
 // smtpReason returns the first line of text that carries an SMTP reply or

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/emersion/go-message/mail"
@@ -253,5 +254,110 @@ func TestSenderRoles(t *testing.T) {
 	h.Set("From", "mailman@lists.example.org")
 	if s := senderOf(h); !s.robotOf(testList) || s.robotOf("test@other.example.org") {
 		t.Errorf("site robot of its own domain only")
+	}
+}
+
+// TestListManagerRegistry: a list manager's rules plug in by registering
+// them; Classify asks them about mail from a list's robot addresses, keeps
+// only tokens of that list's probes, and LooksLikeNotice asks them too.
+func TestListManagerRegistry(t *testing.T) {
+	saved := listManagers
+	t.Cleanup(func() { listManagers = saved })
+	registerListManager(listManager{
+		name:      "example",
+		looksLike: func(h mail.Header) bool { return h.Has("X-Example-Manager") },
+		classify: func(m *incoming) (Evidence, bool) {
+			if m.subject != "Example hold" {
+				return Evidence{}, false
+			}
+			return Evidence{Kind: KindHoldNotice, Manager: "example", List: m.sender.list, Reason: "held",
+				Tokens: FindTokens(m.parsed().text())}, true
+		},
+	})
+	var h mail.Header
+	h.Set("X-Example-Manager", "1")
+	if !LooksLikeNotice(h) {
+		t.Error("LooksLikeNotice does not ask the registered manager")
+	}
+	h.Set("From", "test-owner@lists.example.org")
+	h.Set("Subject", "Example hold")
+	ours, theirs := evidenceTokens["copysubjectonly2"], "lp1.otherlistsprobe2.1700000000.n52gqzlsibwgs43uomxgk6dbnvygyzjon5zgo.zm5olnd5ikjquqlwkhlfnos3"
+	ev := Classify(h, []byte(ours+"\r\n"+theirs+"\r\n"))
+	if ev.Kind != KindHoldNotice || ev.Manager != "example" || len(ev.Tokens) != 1 || ev.Tokens[0] != ours {
+		t.Errorf("%+v, want the example manager's hold naming only the list's own probe", ev)
+	}
+}
+
+// TestRealListRewrites: the copies the testbed's Mailman 3.3.8 made of
+// probes when it rewrote them (captured by TestCaptureListRewrites) are
+// the member's copies of the list's probes, each carrying its probe the
+// way that rewrite does; and the approved one says so.
+func TestRealListRewrites(t *testing.T) {
+	signer, err := NewSigner([]byte("listprobe-evidence-test-key-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]Copy{
+		"probe_copy-mailman3-real-list-copy.eml":             CopyByMessageID,
+		"probe_copy-mailman3-real-anonymous-list.eml":        CopyFromList,
+		"probe_copy-mailman3-real-dmarc-munge-from.eml":      CopyByMessageID,
+		"probe_copy-mailman3-real-wrap-message.eml":          CopyWrapped,
+		"probe_copy-mailman3-real-approved-by-moderator.eml": CopyByMessageID,
+	} {
+		header, body := fixture(t, name)
+		h := header()
+		if !LooksLikeNotice(h) {
+			body = nil // the body a Mailbox would not fetch
+		}
+		ev := Classify(h, body)
+		if ev.Kind != KindProbeCopy || ev.Copy != want || len(ev.Tokens) != 1 {
+			t.Errorf("%s: %+v, want a copy by %q", name, ev, want)
+			continue
+		}
+		tok, err := signer.Verify(ev.Tokens[0])
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !ev.IsCopyOf(tok.List, "member@example.test") || !ev.Deletable(tok.List, "member@example.test") {
+			t.Errorf("%s: not the member's copy of %s: %+v", name, tok.List, ev)
+		}
+		if ev.IsCopyOf("checks-00000000@lists.example.test", "member@example.test") {
+			t.Errorf("%s: a copy of another list", name)
+		}
+		if approved := name == "probe_copy-mailman3-real-approved-by-moderator.eml"; ev.Approved != approved || approved && ev.ApprovedAt.IsZero() {
+			t.Errorf("%s: approved %v at %v", name, ev.Approved, ev.ApprovedAt)
+		}
+		// Mailman drops the Received fields of the post when it makes a
+		// new message (anonymous_list, wrap_message): only its own hop and
+		// the reader's delivery are left.
+		minHops := 3
+		if want == CopyFromList || want == CopyWrapped {
+			minHops = 2
+		}
+		if hops := Hops(h); len(hops) < minHops || hops[len(hops)-1].With != "LMTP" || hops[len(hops)-1].At.IsZero() {
+			t.Errorf("%s: hops %+v, want at least %d ending with LMTP delivery", name, hops, minHops)
+		}
+	}
+}
+
+// TestBounceOfAPersonsMessage: a bounce returning a person's message that
+// answers or quotes a probe names no probe, even though the returned body
+// and subject carry its token; the same bounce of the probe itself does.
+func TestBounceOfAPersonsMessage(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(evidenceFixtureDir, "bounce-postfix-unknown-list.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := evidenceTokens["bouncepostfixunk"]
+	s := string(raw)
+	for _, r := range []*strings.Replacer{
+		strings.NewReplacer("Subject: listprobe", "Subject: Re: listprobe", "Message-ID: <"+tok, "Message-ID: <re-"+tok, "X-Listprobe-Token: "+tok, "X-Listprobe-Token: none"),
+		strings.NewReplacer("Subject: listprobe", "Subject: AW: listprobe", "Message-ID: <"+tok, "Message-ID: <CAF00-"+tok, "X-Listprobe-Token: "+tok+"\n", ""),
+	} {
+		h, body := splitEvidenceFixture(t, []byte(r.Replace(s)))
+		if ev := Classify(h, body); len(ev.Tokens) > 0 || ev.Deletable("nolist@lists.example.org", "probe@example.org") {
+			t.Errorf("bounce of a person's reply: %+v, want no probe named", ev)
+		}
 	}
 }

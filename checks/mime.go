@@ -24,6 +24,7 @@ const (
 	maxDepth      = 8       // of nested multiparts
 	maxParts      = 64      // MIME parts visited, in document order
 	maxFieldBytes = 16 << 10
+	maxTextBytes  = 64 << 10 // of the text a notice or bounce wrote itself
 )
 
 // parsedBody is what the classifier reads of a body: the text the sender
@@ -38,8 +39,11 @@ type parsedBody struct {
 	parts    int           // MIME parts visited (at most maxParts+1)
 }
 
+// text returns the text parts, at most maxTextBytes of them: notices and
+// bounce explanations are a few lines, and the regular expressions that
+// read them must not run over megabytes.
 func (pb *parsedBody) text() string {
-	return strings.Join(pb.texts, "\n\n")
+	return truncate(strings.Join(pb.texts, "\n\n"), maxTextBytes)
 }
 
 // attachedMessage is a message/rfc822 part or a text/rfc822-headers part.
