@@ -90,7 +90,6 @@ func testbedFolder(t *testing.T, env testbed.Env, n int) (*imapclient.Client, st
 	return c, folder
 }
 
-
 // appendTo appends msg to folder and returns when the server has it.
 func appendTo(t *testing.T, c *imapclient.Client, folder, msg string) {
 	t.Helper()
