@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -260,4 +261,76 @@ func TestMailboxTestbedOtherMailCostsABoundedHeaderFetch(t *testing.T) {
 			t.Error("fetched the body of an ordinary list post")
 		}
 	})
+}
+
+// A read-only watcher on Dovecot leaves \Recent and \Seen to the mailbox's
+// owner: a human moderator who opens the mailbox afterwards still sees both
+// messages as recent and unread, what a read-write SELECT by the watcher
+// would have taken from them. And Delete refuses.
+func TestMailboxTestbedReadOnlyLeavesRecentAndSeen(t *testing.T) {
+	env := testbed.Load(t)
+	admin, folder := testbedFolder(t, env, 0)
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	tag := hex.EncodeToString(rnd[:])
+	appendTo(t, admin, folder, "From: alice@example.test\r\nSubject: for the moderator\r\nMessage-ID: <human-"+tag+"@example.test>\r\n\r\nHello.\r\n")
+
+	var traffic lineCounter
+	up := make(chan error, 100)
+	m := NewMailbox(MailboxOptions{
+		Address:     env.Get(t, "IMAP"),
+		TLS:         TLSNone,
+		Username:    env.Get(t, "OUTSIDER"),
+		Password:    env.Secret(t, "OUTSIDER_PASSWORD_FILE"),
+		Mailbox:     folder,
+		ReadOnly:    true,
+		WantBody:    func(mail.Header) bool { return true },
+		DialContext: traffic.dial,
+		OnState: func(isUp bool, err error) {
+			if isUp {
+				up <- nil
+			} else if err != nil {
+				up <- err
+			}
+		},
+	})
+	msgs, unsubscribe := m.Subscribe()
+	defer unsubscribe()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { m.Run(runCtx); close(done) }()
+	defer func() { stop(); <-done }()
+	if err := <-up; err != nil {
+		t.Fatalf("read-only session: %v", err)
+	}
+	id := "<notice-" + tag + "@example.test>"
+	appendTo(t, admin, folder, "From: probe-test-owner@lists.example.test\r\nSubject: a notice\r\nMessage-ID: "+id+"\r\n\r\nYour post awaits approval.\r\n")
+	notice := waitMessage(t, msgs, id)
+	if string(notice.Body) != "Your post awaits approval.\r\n" {
+		t.Errorf("body %q", notice.Body)
+	}
+	if err := m.Delete(ctx, notice.UIDValidity, notice.UID); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("Delete in a read-only mailbox: %v, want a refusal", err)
+	}
+	stop()
+	<-done
+
+	// The moderator opens the folder read-write.
+	if _, err := admin.Select(folder, nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	bufs, err := admin.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bufs) != 2 {
+		t.Fatalf("%d messages in %s, want 2", len(bufs), folder)
+	}
+	for _, b := range bufs {
+		if !slices.Contains(b.Flags, imap.Flag(`\Recent`)) || slices.Contains(b.Flags, imap.FlagSeen) {
+			t.Errorf("UID %d has flags %v: want \\Recent and no \\Seen", b.UID, b.Flags)
+		}
+	}
 }
