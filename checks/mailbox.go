@@ -664,17 +664,24 @@ func (m *Mailbox) idle(ctx context.Context, s *mailboxSession) (req *mailboxDele
 	m.lastGood = time.Now()
 
 	timer := time.NewTimer(m.opts.IdleRefresh)
-	select {
-	case <-s.signal:
-		s.notify() // still to be fetched
-	case <-timer.C:
-		// A server that drops IDLE notifications would go unnoticed
-		// for good: look once per refresh.
-		fetch = true
-	case req = <-m.reqs:
-	case <-m.expectWake:
-	case <-s.c.Closed():
-	case <-ctx.Done():
+wait:
+	for {
+		select {
+		case <-s.signal:
+			s.notify() // still to be fetched
+		case <-timer.C:
+			// A server that drops IDLE notifications would go
+			// unnoticed for good: look once per refresh.
+			fetch = true
+		case req = <-m.reqs:
+		case <-m.expectWake:
+			if _, expecting := m.expectInterval(time.Now()); !expecting {
+				continue // an expectation ended: nothing to ask
+			}
+		case <-s.c.Closed():
+		case <-ctx.Done():
+		}
+		break wait
 	}
 	timer.Stop()
 
