@@ -54,7 +54,7 @@ type MailboxOptions struct {
 	HeaderLimit int64
 	// ExpectInterval is how soon the session asks the server for news after
 	// Expect, when a message is due; the interval then grows with the time
-	// since Expect (a twentieth of it) up to ExpectMaxInterval. Defaults
+	// since Expect (a fortieth of it) up to ExpectMaxInterval. Defaults
 	// 25ms and 1s.
 	ExpectInterval, ExpectMaxInterval time.Duration
 	// DialContext opens the connection to Address. Nil: a net.Dialer.
@@ -106,10 +106,15 @@ const (
 	defaultExpectInterval    = 25 * time.Millisecond
 	defaultExpectMaxInterval = time.Second
 	// expectBackoffRatio sets how the interval between questions grows
-	// while a message is due: a twentieth of the time since Expect, so the
-	// error on a latency is at most 5 % of it (and ExpectInterval for the
-	// fast ones) and a copy due for a minute costs about a hundred NOOPs.
-	expectBackoffRatio = 20
+	// while a message is due: a fortieth of the time since Expect, so the
+	// session learns of a message at most 2.5 % of its latency late (and
+	// at most ExpectInterval for those under a second: within 50 ms up to
+	// 2 s). With the default intervals that costs one NOOP every 25 ms for
+	// the first second, then 40·ln(t/1s) more: a copy that comes after
+	// 0.5 s costs 20, after 2 s about 70, and one that never comes within
+	// 30 s about 180, where a plain 1 s poller would send 30 and be up to
+	// a second late.
+	expectBackoffRatio = 40
 
 	// mailboxCommandTimeout bounds one command round (dial and greeting,
 	// LOGIN, SELECT, one FETCH, ending IDLE...). imapclient has no timeout
@@ -663,17 +668,24 @@ func (m *Mailbox) idle(ctx context.Context, s *mailboxSession) (req *mailboxDele
 	m.lastGood = time.Now()
 
 	timer := time.NewTimer(m.opts.IdleRefresh)
-	select {
-	case <-s.signal:
-		s.notify() // still to be fetched
-	case <-timer.C:
-		// A server that drops IDLE notifications would go unnoticed
-		// for good: look once per refresh.
-		fetch = true
-	case req = <-m.reqs:
-	case <-m.expectWake:
-	case <-s.c.Closed():
-	case <-ctx.Done():
+wait:
+	for {
+		select {
+		case <-s.signal:
+			s.notify() // still to be fetched
+		case <-timer.C:
+			// A server that drops IDLE notifications would go
+			// unnoticed for good: look once per refresh.
+			fetch = true
+		case req = <-m.reqs:
+		case <-m.expectWake:
+			if _, expecting := m.expectInterval(time.Now()); !expecting {
+				continue // an expectation ended: nothing to ask
+			}
+		case <-s.c.Closed():
+		case <-ctx.Done():
+		}
+		break wait
 	}
 	timer.Stop()
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
+	"net"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -66,40 +67,46 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 	defer cancel()
 
 	// Mailbox, as listprobe runs it, counting the lines it writes: one per
-	// command, and one per DONE that ends an IDLE.
+	// command, and one per DONE that ends an IDLE. In clear text on
+	// loopback, so that the lines can be counted.
 	var lines lineCounter
-	up := make(chan error, 100)
-	// In clear text on loopback, so that the lines can be counted.
-	m := NewMailbox(MailboxOptions{
-		Address:     env.Get(b, "IMAP"),
-		TLS:         TLSNone,
-		Username:    reader,
-		Password:    readerPassword,
-		DialContext: lines.dial,
-		OnState: func(isUp bool, err error) {
-			if isUp {
-				up <- nil
-			} else if err != nil {
-				up <- err
-			}
-		},
-	})
-	msgs, unsubscribe := m.Subscribe()
-	defer unsubscribe()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { m.Run(runCtx); close(done) }()
-	defer func() { stop(); <-done }()
-	if err := <-up; err != nil {
-		b.Fatalf("mailbox session: %v", err)
+	start := func(dial func(context.Context, string, string) (net.Conn, error)) (*Mailbox, <-chan Message) {
+		up := make(chan error, 100)
+		m := NewMailbox(MailboxOptions{
+			Address:     env.Get(b, "IMAP"),
+			TLS:         TLSNone,
+			Username:    reader,
+			Password:    readerPassword,
+			DialContext: dial,
+			OnState: func(isUp bool, err error) {
+				if isUp {
+					up <- nil
+				} else if err != nil {
+					up <- err
+				}
+			},
+		})
+		msgs, unsubscribe := m.Subscribe()
+		b.Cleanup(unsubscribe)
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { m.Run(runCtx); close(done) }()
+		b.Cleanup(func() { stop(); <-done })
+		if err := <-up; err != nil {
+			b.Fatalf("mailbox session: %v", err)
+		}
+		return m, msgs
 	}
+	m, msgs := start(lines.dial)
+	// The same without Expect: IDLE alone, as listprobe did before.
+	_, idleMsgs := start(nil)
 
 	poller := startSecondPoller(b, ctx, env.Get(b, "IMAP"), reader, readerPassword)
 
 	type result struct {
-		id                              string
-		accepted, truth, mailbox, polls time.Time
-		commands                        int64
+		id                                    string
+		accepted, truth, mailbox, idle, polls time.Time
+		commands                              int64
 	}
 	var results []result
 	var uids []uint32
@@ -140,30 +147,44 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 		}
 		expectDone()
 		commands := lines.count() - before
+		var idled Message
+		for idled.UID == 0 {
+			select {
+			case msg := <-idleMsgs:
+				if msg.Header.Get("Message-Id") == id {
+					idled = msg
+				}
+			case <-ctx.Done():
+				b.Fatalf("probe %d: the IDLE-only watcher never saw %s", i, id)
+			}
+		}
 		uids, uidValidity = append(uids, got.UID), got.UIDValidity
 		polled := poller.wait(b, ctx, id)
 		truth := maildirDeliveryTime(b, maildir, id, sub.AcceptedAt.Add(-time.Second))
-		results = append(results, result{id: id, accepted: sub.AcceptedAt, truth: truth, mailbox: got.SeenAt, polls: polled, commands: commands})
+		results = append(results, result{id: id, accepted: sub.AcceptedAt, truth: truth, mailbox: got.SeenAt, idle: idled.SeenAt, polls: polled, commands: commands})
 	}
 	if err := m.Delete(ctx, uidValidity, uids...); err != nil {
 		b.Errorf("deleting the bench's copies: %v", err)
 	}
 
-	var mailboxErr, pollerErr, delivery []time.Duration
+	var mailboxErr, idleErr, pollerErr, delivery []time.Duration
 	var commands []int64
 	for _, r := range results {
 		mailboxErr = append(mailboxErr, r.mailbox.Sub(r.truth))
 		pollerErr = append(pollerErr, r.polls.Sub(r.truth))
+		idleErr = append(idleErr, r.idle.Sub(r.truth))
 		commands = append(commands, r.commands)
 		delivery = append(delivery, r.truth.Sub(r.accepted))
 	}
 	dp50, dp90, dmax := percentiles(delivery)
 	mp50, mp90, mmax := percentiles(mailboxErr)
 	pp50, pp90, pmax := percentiles(pollerErr)
+	ip50, ip90, imax := percentiles(idleErr)
 	slices.Sort(commands)
 	b.Logf("latency error against the Maildir delivery time, %d probes through %s:", len(results), list)
 	b.Logf("%-28s %9s %9s %9s", "", "p50", "p90", "max")
 	b.Logf("%-28s %9s %9s %9s", "Mailbox (IDLE + Expect)", ms(mp50), ms(mp90), ms(mmax))
+	b.Logf("%-28s %9s %9s %9s", "Mailbox, IDLE alone", ms(ip50), ms(ip90), ms(imax))
 	b.Logf("%-28s %9s %9s %9s", "plain poller, every 1 s", ms(pp50), ms(pp90), ms(pmax))
 	b.Logf("%-28s %9s %9s %9s", "(delivery: SMTP to Maildir)", ms(dp50), ms(dp90), ms(dmax))
 	b.Logf("Mailbox IMAP commands per probe (SMTP acceptance to the copy): min %d, median %d, max %d",

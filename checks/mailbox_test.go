@@ -46,9 +46,10 @@ type mailboxTestServer struct {
 	refuseIdle bool
 	tlsConfig  *tls.Config // non-nil: implicit TLS
 
-	idleCalls  atomic.Int64 // IDLE commands the server refused
-	stallFetch atomic.Bool  // FETCH hangs, like a server that stopped answering
-	silentIdle bool         // IDLE never reports anything, like a server that delays it
+	idleCalls  atomic.Int64  // IDLE commands the server refused
+	refused    chan struct{} // one value per refused IDLE
+	stallFetch mailboxGate   // FETCH hangs while closed, like a server that stopped answering
+	silentIdle bool          // IDLE never reports anything, like a server that delays it
 
 	idles     chan struct{}                            // one value per IDLE command started, when silentIdle
 	fetchHook atomic.Pointer[func(*imap.FetchOptions)] // called before each FETCH
@@ -82,10 +83,10 @@ func startMailboxServer(t testing.TB, opts mailboxTestServerOptions) *mailboxTes
 		caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}
 	}
 	s := &mailboxTestServer{t: t, mem: mem, user: user, caps: caps, refuseIdle: opts.refuseIdle, silentIdle: opts.silentIdle,
-		tlsConfig: opts.tlsConfig, addr: "127.0.0.1:0", idles: make(chan struct{}, 1000)}
+		tlsConfig: opts.tlsConfig, addr: "127.0.0.1:0", idles: make(chan struct{}, 1000), refused: make(chan struct{}, 1000)}
 	s.start()
 	t.Cleanup(func() {
-		s.stallFetch.Store(false)
+		s.stallFetch.open()
 		s.stop()
 	})
 	return s
@@ -95,11 +96,16 @@ func startMailboxServer(t testing.TB, opts mailboxTestServerOptions) *mailboxTes
 // server that does not really support it.
 type mailboxNoIdleSession struct {
 	imapserver.Session
-	calls *atomic.Int64
+	calls   *atomic.Int64
+	refused chan<- struct{}
 }
 
 func (s *mailboxNoIdleSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	s.calls.Add(1)
+	select {
+	case s.refused <- struct{}{}:
+	default:
+	}
 	return &imap.Error{Type: imap.StatusResponseTypeNo, Text: "IDLE is not available here"}
 }
 
@@ -180,17 +186,48 @@ func (s *mailboxRecordingSession) Fetch(w *imapserver.FetchWriter, numSet imap.N
 	return s.Session.Fetch(w, numSet, options)
 }
 
-// mailboxStallingSession hangs in FETCH while stall is set.
+// mailboxStallingSession hangs in FETCH while its gate is closed.
 type mailboxStallingSession struct {
 	imapserver.Session
-	stall *atomic.Bool
+	stall *mailboxGate
 }
 
 func (s *mailboxStallingSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
-	for s.stall.Load() {
-		time.Sleep(5 * time.Millisecond)
-	}
+	s.stall.wait()
 	return s.Session.Fetch(w, numSet, options)
+}
+
+// mailboxGate holds back whoever waits on it while it is closed. The zero
+// value is open.
+type mailboxGate struct {
+	mu     sync.Mutex
+	closed chan struct{} // nil while open
+}
+
+func (g *mailboxGate) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed == nil {
+		g.closed = make(chan struct{})
+	}
+}
+
+func (g *mailboxGate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed != nil {
+		close(g.closed)
+		g.closed = nil
+	}
+}
+
+func (g *mailboxGate) wait() {
+	g.mu.Lock()
+	ch := g.closed
+	g.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
 }
 
 func (s *mailboxTestServer) start() {
@@ -204,7 +241,7 @@ func (s *mailboxTestServer) start() {
 			sess = &mailboxRecordingSession{Session: sess, srv: s}
 			switch {
 			case s.refuseIdle:
-				sess = &mailboxNoIdleSession{Session: sess, calls: &s.idleCalls}
+				sess = &mailboxNoIdleSession{Session: sess, calls: &s.idleCalls, refused: s.refused}
 			case s.silentIdle:
 				sess = &mailboxSilentIdleSession{Session: sess, started: s.idles}
 			default:
@@ -473,15 +510,18 @@ func TestMailboxPollsWhenIDLEIsRefused(t *testing.T) {
 	})
 	r.waitState(t, true)
 
+	// Once the server has refused IDLE, the session switches to polling
+	// before it fetches anything again: a message delivered after the
+	// refusal is reported by a polling session.
+	select {
+	case <-srv.refused:
+	case <-time.After(mailboxTestWait):
+		t.Fatal("the session never tried IDLE")
+	}
 	srv.deliver(t, mailboxTestMessage("polled", "hello\r\n"), nil)
 	r.expectSubjects(t, "polled")
-	for deadline := time.Now().Add(mailboxTestWait); !r.m.polling.Load(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the session did not switch to polling")
-		}
-	}
-	if srv.idleCalls.Load() == 0 {
-		t.Error("the session polls without having tried IDLE")
+	if !r.m.polling.Load() {
+		t.Fatal("the session did not switch to polling")
 	}
 	calls := srv.idleCalls.Load()
 	srv.deliver(t, mailboxTestMessage("polled again", "hello\r\n"), nil)
@@ -537,13 +577,13 @@ func TestMailboxGivesUpOnAServerThatStopsAnswering(t *testing.T) {
 	r := runTestMailbox(t, srv.address(), nil, func(m *Mailbox) { m.cmdTimeout = 200 * time.Millisecond })
 	r.waitState(t, true)
 
-	srv.stallFetch.Store(true)
+	srv.stallFetch.close()
 	srv.deliver(t, mailboxTestMessage("while stalled", "x\r\n"), nil)
 	err := r.waitState(t, false)
 	if err == nil || !strings.Contains(err.Error(), "no answer within") || !strings.Contains(err.Error(), srv.address()) {
 		t.Fatalf("OnState(false, %v): want a timeout naming the server", err)
 	}
-	srv.stallFetch.Store(false)
+	srv.stallFetch.open()
 	r.waitState(t, true)
 	r.expectSubjects(t, "while stalled")
 }
