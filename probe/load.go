@@ -245,7 +245,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 			seen[key] = k.Line
 			idx, ok := info.byKey[key]
 			if !ok {
-				d.unknownField(k, val, field, key, info.keys)
+				d.unknownField(n, k, val, field, key, info.keys)
 				return
 			}
 			d.decode(val, v.FieldByIndex(idx), join2(field, key))
@@ -400,7 +400,7 @@ func (d *decoder) pairs(n *yaml.Node, f func(k, v *yaml.Node)) {
 
 // unknownField reports a key the type does not have, with the closest
 // known key when one is close.
-func (d *decoder) unknownField(k, val *yaml.Node, parent, key string, known []string) {
+func (d *decoder) unknownField(mapping, k, val *yaml.Node, parent, key string, known []string) {
 	field := join2(parent, key)
 	s, near := closest(key, known)
 	switch {
@@ -415,15 +415,24 @@ func (d *decoder) unknownField(k, val *yaml.Node, parent, key string, known []st
 	case key == "password" || strings.HasSuffix(key, "_password"):
 		// Someone tried to write the secret inline.
 		d.errorf(k, field, "unknown field; passwords are read from password_file or password_env, never written in the config")
-		d.failed[join2(parent, "password_file")] = true
+		d.suppressMissing(mapping, parent, "password_file")
 	default:
 		if near {
 			d.errorf(k, field, "unknown field; did you mean %q?", s)
-			// A missing field that the typo meant is not a second error.
-			d.failed[join2(parent, s)] = true
+			d.suppressMissing(mapping, parent, s)
 		} else {
 			d.errorf(k, field, "unknown field; known fields: %s", strings.Join(known, ", "))
 		}
+	}
+}
+
+// suppressMissing keeps validation from saying that the field key, which
+// a reported unknown key stood for, is missing ("is required"): one
+// mistake, one error. A field that is there is still checked.
+func (d *decoder) suppressMissing(mapping *yaml.Node, parent, key string) {
+	budget := 1000
+	if k, _ := mappingValue(mapping, key, &budget); k == nil {
+		d.failed[join2(parent, key)] = true
 	}
 }
 
