@@ -69,10 +69,11 @@ func build(versionOverride, outDir string) (string, error) {
 	// -buildvcs=true overrides a GOFLAGS=-buildvcs=false, so a git clone's
 	// commit always gets into the binary.
 	args := []string{"build", "-trimpath", "-buildvcs=true"}
+	ldflags := "-s -w"
 	if versionOverride != "" {
-		args = append(args, "-ldflags=-X "+versionVar+"="+versionOverride)
+		ldflags += " -X " + versionVar + "=" + versionOverride
 	}
-	args = append(args, "-o", bin, "./cmd/listprobe")
+	args = append(args, "-ldflags="+ldflags, "-o", bin, "./cmd/listprobe")
 	cmd := exec.Command("go", args...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+packageArch)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
