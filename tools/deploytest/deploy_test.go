@@ -612,38 +612,43 @@ func TestComposeStackIsConsistent(t *testing.T) {
 	}
 }
 
-// The example configs of compose and Kubernetes are the same but for where
-// the secrets are mounted.
+// exampleConfigs are the example listprobe.yml files and where each expects
+// its secrets (a directory, or the credential prefix of the systemd unit).
+var exampleConfigs = map[string]string{
+	"compose/listprobe.yml":    "/run/secrets/",
+	"kubernetes/listprobe.yml": "/run/secrets/listprobe/",
+	"systemd/listprobe.yml":    "/run/credentials/listprobe.service/secrets_",
+}
+
+// The example configs say the same thing, apart from their comments and
+// where the secrets are.
 func TestExampleConfigsAgree(t *testing.T) {
-	compose, err := os.ReadFile("compose/listprobe.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kube, err := os.ReadFile("kubernetes/listprobe.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	strip := func(b []byte) string {
+	normal := map[string]string{}
+	for file, secrets := range exampleConfigs {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var lines []string
-		for _, l := range strings.Split(string(b), "\n") {
+		for _, l := range strings.Split(string(raw), "\n") {
 			if !strings.HasPrefix(l, "#") {
 				lines = append(lines, l)
 			}
 		}
-		return strings.ReplaceAll(strings.Join(lines, "\n"), "/run/secrets/listprobe/", "/run/secrets/")
-	}
-	if strip(compose) != strip(kube) {
-		t.Error("compose/listprobe.yml and kubernetes/listprobe.yml differ beyond the secrets path")
-	}
-	for _, b := range [][]byte{compose, kube} {
+		normal[file] = strings.ReplaceAll(strings.Join(lines, "\n"), secrets, "SECRETS/")
 		var cfg map[string]any
-		if err := yaml.Unmarshal(b, &cfg); err != nil {
-			t.Fatal(err)
+		if err := yaml.Unmarshal(raw, &cfg); err != nil {
+			t.Fatalf("%s: %v", file, err)
 		}
 		for _, key := range []string{"global", "accounts", "lists"} {
 			if _, ok := cfg[key]; !ok {
-				t.Errorf("example config has no %s", key)
+				t.Errorf("%s has no %s", file, key)
 			}
+		}
+	}
+	for file, n := range normal {
+		if n != normal["compose/listprobe.yml"] {
+			t.Errorf("%s and compose/listprobe.yml differ beyond the secrets path", file)
 		}
 	}
 }
@@ -665,10 +670,7 @@ func buildListprobe(t *testing.T, env []string, args ...string) string {
 // files present (made up here, under a temporary directory).
 func TestExampleConfigsPassCheckConfig(t *testing.T) {
 	bin := buildListprobe(t, nil)
-	for file, secretsDir := range map[string]string{
-		"compose/listprobe.yml":    "/run/secrets/",
-		"kubernetes/listprobe.yml": "/run/secrets/listprobe/",
-	} {
+	for file, secretsDir := range exampleConfigs {
 		raw, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
