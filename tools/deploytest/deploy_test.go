@@ -1077,10 +1077,20 @@ func TestContainerBuildIsStatic(t *testing.T) {
 	}
 	bin := filepath.Join(t.TempDir(), "listprobe")
 	build = strings.Replace(build, " -o /out/listprobe ./cmd/listprobe", " -o "+bin+" ./cmd/listprobe", 1)
+	// The image's ARGs, as `docker build --build-arg` would set them.
+	for _, arg := range []string{"ARG VERSION=", "ARG REVISION="} {
+		if !strings.Contains(string(raw), "\n"+arg) {
+			t.Errorf("Containerfile has no %q", arg)
+		}
+	}
 	cmd := exec.Command("bash", "-c", build)
 	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "VERSION=v9.9.9-test", "REVISION=feedfacefeedfacefeedfacefeedfacefeedface")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", build, err, out)
+	}
+	if out, err := exec.Command(bin, "version").Output(); err != nil || !strings.HasPrefix(string(out), "listprobe, version v9.9.9-test (revision: feedfacefeedfacefeedfacefeedfacefeedface") {
+		t.Errorf("the image's binary, built with VERSION and REVISION, says %q (%v)", out, err)
 	}
 	f, err := elf.Open(bin)
 	if err != nil {
