@@ -950,8 +950,13 @@ func TestComposeStackIsConsistent(t *testing.T) {
 		t.Fatal(err)
 	}
 	grafanaMounts := bindMounts(t, c.Services["grafana"])
-	if filepath.Clean(grafanaMounts["/etc/grafana/provisioning"]) != filepath.Clean("../dashboards/provisioning") {
-		t.Errorf("compose.yaml: grafana provisioning mount %q", grafanaMounts["/etc/grafana/provisioning"])
+	for inside, want := range map[string]string{
+		"/etc/grafana/provisioning/dashboards":  "../dashboards/provisioning/dashboards",
+		"/etc/grafana/provisioning/datasources": "../dashboards/optional/datasources",
+	} {
+		if filepath.Clean(grafanaMounts[inside]) != filepath.Clean(want) {
+			t.Errorf("compose.yaml: grafana's %s is %q, want %s", inside, grafanaMounts[inside], want)
+		}
 	}
 	if len(provider.Providers) != 1 {
 		t.Fatalf("dashboard provider file: %d providers", len(provider.Providers))
