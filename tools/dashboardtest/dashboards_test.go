@@ -38,10 +38,10 @@ const (
 	histogram
 )
 
-// exportedMetrics lists the metric families listprobe exports (the contract
-// in DESIGN.md and the extensions in notes/METRICS.md). It is the one place
-// the dashboard tests know them: replace its body by a gather from the real
-// registry of package probe once that exists.
+// exportedMetrics lists the metric families listprobe exports (the README's
+// Metrics table). It is the one place the dashboard tests know them; the
+// test against a real Prometheus scraping `listprobe demo` catches a name
+// here that the binary does not export.
 func exportedMetrics() map[string]metricType {
 	return map[string]metricType{
 		"listprobe_probes_total":                                 counter,
