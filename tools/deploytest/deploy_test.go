@@ -265,19 +265,19 @@ func decodeStrict(t *testing.T, key string, raw []byte, into any) {
 }
 
 type renderedObjects struct {
-	raw             map[string][]byte
-	deployments     []appsv1.Deployment
-	statefulSets    []appsv1.StatefulSet
-	services        map[string]corev1.Service
-	configMap       corev1.ConfigMap
-	secrets         []corev1.Secret
-	serviceMonitor  monitoringv1.ServiceMonitor
-	prometheusRule  monitoringv1.PrometheusRule
-	workloadName    string
-	replicas        *int32
-	workloadLabels  map[string]string // the workload's selector
-	pod             corev1.PodTemplateSpec
-	workloadKind    string
+	raw            map[string][]byte
+	deployments    []appsv1.Deployment
+	statefulSets   []appsv1.StatefulSet
+	services       map[string]corev1.Service
+	configMap      corev1.ConfigMap
+	secrets        []corev1.Secret
+	serviceMonitor monitoringv1.ServiceMonitor
+	prometheusRule monitoringv1.PrometheusRule
+	workloadName   string
+	replicas       *int32
+	workloadLabels map[string]string // the workload's selector
+	pod            corev1.PodTemplateSpec
+	workloadKind   string
 }
 
 func decodeRendered(t *testing.T, dir string) renderedObjects {
@@ -984,9 +984,9 @@ func TestComposeStackIsConsistent(t *testing.T) {
 // exampleConfigs are the example listprobe.yml files and where each expects
 // its secrets (a directory, or the credential prefix of the systemd unit).
 var exampleConfigs = map[string]string{
-	"compose/listprobe.yml":    "/run/secrets/",
+	"compose/listprobe.yml":         "/run/secrets/",
 	"kubernetes/base/listprobe.yml": "/run/secrets/listprobe/",
-	"systemd/listprobe.yml":    "/run/credentials/listprobe.service/secrets_",
+	"systemd/listprobe.yml":         "/run/credentials/listprobe.service/secrets_",
 }
 
 // The example configs say the same thing, apart from their comments and
