@@ -135,7 +135,8 @@ func (s *Service) page() pageView {
 		bad := len(why.Mailboxes) > 0
 		if l.Mailman != "" {
 			if st, ok := s.MailmanState(l.Address); ok {
-				why.Mailman = mailmanExplained(l, cfg, st)
+				poster, reader, known := membersOf(st)
+				why.Mailman = mailmanExplained(l, cfg, st, poster, reader, known)
 				bad = bad || why.Mailman.anyBad()
 			}
 		}
@@ -229,8 +230,9 @@ func redact(cfg *Config, text string) string {
 }
 
 // mailmanExplained lays out a list's Mailman settings and its probe
-// accounts' membership, marking what makes a probe fail.
-func mailmanExplained(l *ListConfig, cfg *Config, st MailmanState) *mailmanView {
+// accounts' membership (when membersKnown), marking what makes a probe
+// fail.
+func mailmanExplained(l *ListConfig, cfg *Config, st MailmanState, poster, reader MemberState, membersKnown bool) *mailmanView {
 	mv := &mailmanView{Server: l.Mailman, Up: st.Up}
 	if !st.Since.IsZero() {
 		mv.Since = st.Since.UTC().Format(pageTime)
@@ -238,7 +240,6 @@ func mailmanExplained(l *ListConfig, cfg *Config, st MailmanState) *mailmanView 
 	if !st.Up {
 		return mv
 	}
-	poster, reader, membersKnown := membersOf(st)
 	own := st.MemberAction
 	ownSet := own != "" && own != "default"
 	posterMember := !membersKnown || poster.Subscribed
