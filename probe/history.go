@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"math"
 	"sync"
 	"time"
 )
@@ -19,6 +20,66 @@ type History struct {
 type listHistory struct {
 	ok, failed []*Result // oldest first
 	late       []LateCopy
+	samples    sampleRing // every outcome, for the latency chart
+}
+
+// MaxSamples is how many probes of a list the latency chart shows: with the
+// default five-minute schedule, the last five hours. Each costs 16 bytes,
+// so 10,000 lists keep about 10 MB of them.
+const MaxSamples = 60
+
+// Sample is one finished probe as the latency chart sees it.
+type Sample struct {
+	At      time.Time // when the probe finished
+	Outcome Outcome
+	OK      bool    // the outcome was the expected one
+	Latency float64 // seconds; NaN unless delivered with a known latency
+}
+
+// sample is a Sample packed small: a list's chart keeps many of them.
+type sample struct {
+	at      int64 // Unix milliseconds
+	latency float32
+	outcome uint8 // index in Outcomes; len(Outcomes) for an unknown one
+	ok      bool
+}
+
+// sampleRing keeps the last MaxSamples samples of a list.
+type sampleRing struct {
+	buf  []sample
+	next int // where the next sample goes once buf is full
+}
+
+func (r *sampleRing) add(res *Result) {
+	s := sample{at: res.Finished.UnixMilli(), latency: float32(math.NaN()), outcome: uint8(len(Outcomes)), ok: res.OK}
+	for i, o := range Outcomes {
+		if o == res.Outcome {
+			s.outcome = uint8(i)
+		}
+	}
+	if res.Latency != nil {
+		s.latency = float32(*res.Latency)
+	}
+	if len(r.buf) < MaxSamples {
+		r.buf = append(r.buf, s)
+		return
+	}
+	r.buf[r.next] = s
+	r.next = (r.next + 1) % MaxSamples
+}
+
+// all returns the samples oldest first.
+func (r *sampleRing) all() []Sample {
+	out := make([]Sample, 0, len(r.buf))
+	for i := range r.buf {
+		s := r.buf[(r.next+i)%len(r.buf)]
+		o := Outcome("unknown")
+		if int(s.outcome) < len(Outcomes) {
+			o = Outcomes[s.outcome]
+		}
+		out = append(out, Sample{At: time.UnixMilli(s.at), Outcome: o, OK: s.ok, Latency: float64(s.latency)})
+	}
+	return out
 }
 
 // LateCopy is a probe copy that arrived after its probe's timeout.
@@ -37,6 +98,7 @@ func (h *History) Add(r *Result) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	lh := h.list(r.List)
+	lh.samples.add(r)
 	ring, limit := &lh.ok, h.okLimit
 	if !r.OK {
 		ring, limit = &lh.failed, h.failLimit
@@ -73,6 +135,33 @@ func (h *History) list(name string) *listHistory {
 func (h *History) Recent(list string) []*Result {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.recentLocked(list)
+}
+
+// Snapshot returns, as of one moment, a list's kept results (newest
+// first), its chart samples (oldest first) and its late copies (oldest
+// first): the status page shows them side by side, so they must agree.
+func (h *History) Snapshot(list string) (recent []*Result, samples []Sample, late []LateCopy) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	lh := h.lists[list]
+	if lh == nil {
+		return nil, nil, nil
+	}
+	return h.recentLocked(list), lh.samples.all(), append([]LateCopy(nil), lh.late...)
+}
+
+// Samples returns the list's last MaxSamples probes, oldest first.
+func (h *History) Samples(list string) []Sample {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if lh := h.lists[list]; lh != nil {
+		return lh.samples.all()
+	}
+	return nil
+}
+
+func (h *History) recentLocked(list string) []*Result {
 	lh := h.lists[list]
 	if lh == nil {
 		return nil

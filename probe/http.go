@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bytes"
 	"embed"
 	"fmt"
 	"html/template"
@@ -22,7 +23,8 @@ var statusTemplate = template.Must(template.New("status.html").Funcs(template.Fu
 		}
 		return fmt.Sprintf("%.2fs", *r.Latency)
 	},
-	"duration": func(r *Result) string { return r.Finished.Sub(r.Started).Round(time.Millisecond).String() },
+	"duration":   func(r *Result) string { return r.Finished.Sub(r.Started).Round(time.Millisecond).String() },
+	"maxSamples": func() int { return MaxSamples },
 }).ParseFS(webFiles, "web/status.html"))
 
 // Handler serves /metrics, the status page at /, one probe's page at
@@ -68,54 +70,30 @@ func (s *Service) Handler() http.Handler {
 	return mux
 }
 
-type listView struct {
-	Address       string
-	Expect        Outcome
-	Last          *Result
-	Recent        []*Result
-	LastDelivered time.Time
-	NoticeLimit   string
-	Late          int
+// pageHeaders are sent with every HTML page: it has no script and loads
+// nothing, so the browser is told to run none and load nothing either.
+func pageHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
 }
 
-type pageView struct {
-	Lists      []listView
-	Result     *Result
-	ConfigFile string
-	Loaded     string
-	Error      string
-}
-
-func (s *Service) page() pageView {
-	var v pageView
-	cfg := s.Config()
-	if cfg == nil {
-		v.Error = "no configuration loaded yet"
-		return v
+// render executes the template into a buffer first, so that a failure
+// gives a clean error page rather than half a page.
+func render(w http.ResponseWriter, v pageView) {
+	var b bytes.Buffer
+	if err := statusTemplate.Execute(&b, v); err != nil {
+		http.Error(w, "rendering the page: "+err.Error(), http.StatusInternalServerError)
+		return
 	}
-	v.ConfigFile = cfg.File
-	v.Loaded = s.Loaded().UTC().Format("2006-01-02 15:04:05 MST")
-	for _, l := range cfg.Lists {
-		lv := listView{Address: l.Address, Expect: l.Expect, Recent: s.history.Recent(l.Address), Late: len(s.history.Late(l.Address))}
-		if len(lv.Recent) > 0 {
-			lv.Last = lv.Recent[0]
-		}
-		if d := s.history.LastDelivered(l.Address); d != nil {
-			lv.LastDelivered = d.Finished
-		}
-		if at := s.NoticeLimit(l.Address); !at.IsZero() && time.Since(at) < 24*time.Hour {
-			lv.NoticeLimit = "Mailman sends the poster no more notices today (since " + at.UTC().Format("15:04 MST") + "): holds are silent"
-		}
-		v.Lists = append(v.Lists, lv)
-	}
-	return v
+	pageHeaders(w)
+	w.Write(b.Bytes())
 }
 
 func (s *Service) serveStatus(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := statusTemplate.Execute(w, s.page()); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-	}
+	render(w, s.page())
 }
 
 func (s *Service) serveResult(w http.ResponseWriter, r *http.Request) {
@@ -124,10 +102,7 @@ func (s *Service) serveResult(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such probe result (it may have aged out of the history)", http.StatusNotFound)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := statusTemplate.Execute(w, pageView{Result: res}); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-	}
+	render(w, pageView{Result: res, Hops: hopViews(hopsOf(res))})
 }
 
 // serveProbe runs one probe now and answers with its result as metrics, as

@@ -1,0 +1,293 @@
+package probe
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+var chartStart = time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC)
+
+func delivered(i int, latency float64) Sample {
+	return Sample{At: chartStart.Add(time.Duration(i) * 5 * time.Minute), Outcome: Delivered, OK: true, Latency: latency}
+}
+
+func failed(i int, o Outcome) Sample {
+	return Sample{At: chartStart.Add(time.Duration(i) * 5 * time.Minute), Outcome: o, Latency: math.NaN()}
+}
+
+// svgShape is what renderChart found in the chart's SVG.
+type svgShape struct {
+	svg            bool
+	title          string
+	dots, bands    int
+	bandClasses    map[string]int
+	polylinePoints int
+	texts          []string
+}
+
+// renderChart draws c with the page's own template and checks, as an XML
+// parser reads it, that every coordinate is a finite number inside the
+// chart.
+func renderChart(t *testing.T, c Chart) (string, svgShape) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := statusTemplate.ExecuteTemplate(&b, "chart", c); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, bad := range []string{"NaN", "Inf", "e+", "e-"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("chart contains %q:\n%s", bad, out)
+		}
+	}
+	shape := svgShape{bandClasses: map[string]int{}}
+	if !strings.HasPrefix(out, "<svg") {
+		return out, shape
+	}
+	shape.svg = true
+	d := xml.NewDecoder(strings.NewReader(out))
+	var stack []string
+	inBound := func(name, v string, max float64) {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || f < 0 || f > max {
+			t.Errorf("%s=%q is not a coordinate within 0..%v", name, v, max)
+		}
+	}
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("chart is not well-formed SVG: %v\n%s", err, out)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			stack = append(stack, tok.Name.Local)
+			for _, a := range tok.Attr {
+				switch a.Name.Local {
+				case "x", "x1", "x2", "cx", "width":
+					inBound(a.Name.Local, a.Value, chartWidth)
+				case "y", "y1", "y2", "cy", "height":
+					inBound(a.Name.Local, a.Value, chartHeight)
+				case "points":
+					for _, p := range strings.Fields(a.Value) {
+						x, y, ok := strings.Cut(p, ",")
+						if !ok {
+							t.Errorf("point %q", p)
+						}
+						inBound("x", x, chartWidth)
+						inBound("y", y, chartHeight)
+						shape.polylinePoints++
+					}
+				case "class":
+					if tok.Name.Local == "rect" {
+						shape.bandClasses[a.Value]++
+					}
+				}
+			}
+			switch tok.Name.Local {
+			case "circle":
+				shape.dots++
+			case "rect":
+				shape.bands++
+			}
+		case xml.EndElement:
+			stack = stack[:len(stack)-1]
+		case xml.CharData:
+			text := strings.TrimSpace(string(tok))
+			if len(stack) == 2 && stack[1] == "title" {
+				shape.title = text
+			}
+			if len(stack) > 0 && stack[len(stack)-1] == "text" {
+				shape.texts = append(shape.texts, text)
+			}
+		}
+	}
+	return out, shape
+}
+
+func TestChartOfEmptyHistorySaysSo(t *testing.T) {
+	c := latencyChart("users@lists.example.org", nil)
+	if c.Probes != 0 || len(c.Dots) != 0 || len(c.Bands) != 0 || c.Line != "" {
+		t.Errorf("empty chart has marks: %+v", c)
+	}
+	out, shape := renderChart(t, c)
+	if shape.svg {
+		t.Errorf("an empty history draws an SVG:\n%s", out)
+	}
+	if !strings.Contains(out, "No probes of users@lists.example.org yet") {
+		t.Errorf("empty chart says %q", out)
+	}
+}
+
+func TestChartDrawsDeliveredLatenciesOnAScale(t *testing.T) {
+	samples := []Sample{delivered(0, 0.5), delivered(1, 3), delivered(2, 0), delivered(3, 1.2)}
+	c := latencyChart("users@lists.example.org", samples)
+	_, shape := renderChart(t, c)
+	if shape.dots != 4 || shape.bands != 0 || shape.polylinePoints != 4 {
+		t.Fatalf("dots %d, bands %d, line points %d; want 4, 0, 4", shape.dots, shape.bands, shape.polylinePoints)
+	}
+	// 3 s is the slowest: the scale goes to 5 s, 3 s is at 3/5 of the
+	// height, 0 s on the axis.
+	if c.YMax != "5 s" {
+		t.Errorf("scale top %q, want 5 s", c.YMax)
+	}
+	wantY := float64(plotBottom - 0.6*(plotBottom-plotTop))
+	if got := float64(c.Dots[1].Y); math.Abs(got-wantY) > 0.05 {
+		t.Errorf("3 s drawn at y=%v, want %v", got, wantY)
+	}
+	if c.Dots[2].Y != plotBottom {
+		t.Errorf("0 s drawn at y=%v, want the axis %v", c.Dots[2].Y, plotBottom)
+	}
+	// Oldest left, newest right, evenly spaced.
+	for i := 1; i < len(c.Dots); i++ {
+		if c.Dots[i].X <= c.Dots[i-1].X {
+			t.Errorf("dot %d at x=%v is not right of dot %d at x=%v", i, c.Dots[i].X, i-1, c.Dots[i-1].X)
+		}
+	}
+	for _, want := range []string{"Latency of the last 4 probes of users@lists.example.org", "4 delivered", "slowest 3.000 s", "0 failed"} {
+		if !strings.Contains(shape.title, want) {
+			t.Errorf("title %q does not say %q", shape.title, want)
+		}
+	}
+	if !strings.Contains(c.Dots[1].Label, "2026-11-25 16:05:00 UTC: delivered in 3.000 s") {
+		t.Errorf("dot label %q", c.Dots[1].Label)
+	}
+	if texts := strings.Join(shape.texts, "|"); texts != "5 s|0|16:00 UTC|16:15 UTC" {
+		t.Errorf("axis labels %q", texts)
+	}
+}
+
+func TestChartOfOnlyFailuresHasNoLatencyScale(t *testing.T) {
+	samples := []Sample{failed(0, Lost), failed(1, Held), failed(2, Rejected), failed(3, SendFailed), failed(4, Error)}
+	c := latencyChart("users@lists.example.org", samples)
+	out, shape := renderChart(t, c)
+	if shape.dots != 0 || shape.bands != 5 || shape.polylinePoints != 0 {
+		t.Fatalf("dots %d, bands %d, line %d; want 0, 5, 0:\n%s", shape.dots, shape.bands, shape.polylinePoints, out)
+	}
+	if shape.bandClasses["bad"] != 4 || shape.bandClasses["err"] != 1 {
+		t.Errorf("band classes %v, want 4 bad and 1 err (listprobe could not observe)", shape.bandClasses)
+	}
+	if c.YMax != "" || strings.Contains(out, "y-max") {
+		t.Errorf("a chart without deliveries shows a latency scale %q", c.YMax)
+	}
+	if !strings.Contains(shape.title, "0 delivered, 4 failed, 1 not observed") {
+		t.Errorf("title %q", shape.title)
+	}
+}
+
+func TestChartOfExpectedHoldIsNotAFailure(t *testing.T) {
+	s := failed(0, Held)
+	s.OK = true
+	c := latencyChart("announce@lists.example.org", []Sample{s})
+	_, shape := renderChart(t, c)
+	if shape.bandClasses["ok"] != 1 || !strings.Contains(shape.title, "0 failed, 1 as expected without delivery") {
+		t.Errorf("band classes %v, title %q", shape.bandClasses, shape.title)
+	}
+	if shape.texts[len(shape.texts)-1] != "16:00 UTC" {
+		t.Errorf("one probe: labels %q", shape.texts)
+	}
+}
+
+// Whatever the history holds, the chart stays within its box, holds no
+// NaN, and draws at most MaxSamples marks.
+func TestChartIsBoundedWhateverTheSamples(t *testing.T) {
+	odd := []float64{math.NaN(), math.Inf(1), math.Inf(-1), -5, 0, 1e-9, 0.25, 3, 1e300, math.MaxFloat64, 4e6}
+	var samples []Sample
+	for i := range 1000 {
+		s := delivered(i, odd[i%len(odd)])
+		switch i % 7 {
+		case 3:
+			s = failed(i, Lost)
+		case 5:
+			s.OK = false // delivered to an announcement list
+		}
+		samples = append(samples, s)
+	}
+	c := latencyChart("users@lists.example.org", samples)
+	out, shape := renderChart(t, c)
+	if c.Probes != MaxSamples || shape.dots+shape.bands != MaxSamples {
+		t.Errorf("%d probes drawn as %d dots and %d bands, want %d in all", c.Probes, shape.dots, shape.bands, MaxSamples)
+	}
+	if len(out) > 32<<10 {
+		t.Errorf("chart of %d samples is %d bytes", len(samples), len(out))
+	}
+	// Non-finite latencies are drawn as probes without a latency.
+	for _, d := range c.Dots {
+		if strings.Contains(d.Label, "NaN") || strings.Contains(d.Label, "Inf") {
+			t.Errorf("dot label %q", d.Label)
+		}
+	}
+	// The newest samples are the ones drawn.
+	if want := chartTime(samples[len(samples)-1].At, samples[len(samples)-MaxSamples].At); c.XLast != want {
+		t.Errorf("newest label %q, want %q", c.XLast, want)
+	}
+}
+
+func TestChartLabelsDatesWhenItSpansDays(t *testing.T) {
+	a := delivered(0, 1)
+	b := delivered(1, 1)
+	b.At = a.At.Add(30 * time.Hour)
+	c := latencyChart("users@lists.example.org", []Sample{a, b})
+	if c.XFirst != "Nov 25 16:00" || c.XLast != "Nov 26 22:00" {
+		t.Errorf("labels %q .. %q", c.XFirst, c.XLast)
+	}
+}
+
+func TestNiceCeil(t *testing.T) {
+	for _, tc := range []struct{ in, want float64 }{
+		{0, 0.01}, {-1, 0.01}, {math.NaN(), 0.01}, {0.002, 0.01}, {0.011, 0.02}, {0.3, 0.5}, {1, 1}, {1.01, 2}, {3, 5}, {7, 10}, {60, 100}, {240, 500},
+	} {
+		if got := niceCeil(tc.in); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("niceCeil(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		in   float64
+		want string
+	}{{0.01, "10 ms"}, {0.5, "500 ms"}, {1, "1 s"}, {50, "50 s"}, {500, "8 min"}} {
+		if got := formatSeconds(tc.in); got != tc.want {
+			t.Errorf("formatSeconds(%v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestHistoryKeepsTheLastSamplesOldestFirst(t *testing.T) {
+	h := NewHistory(2, 3)
+	for i := range MaxSamples + 7 {
+		lat := float64(i)
+		r := &Result{ID: fmt.Sprint(i), List: "users@lists.example.org", Outcome: Delivered, OK: true, Latency: &lat, Finished: chartStart.Add(time.Duration(i) * time.Minute)}
+		if i%5 == 0 {
+			r.Outcome, r.OK, r.Latency = Lost, false, nil
+		}
+		h.Add(r)
+	}
+	recent, samples, late := h.Snapshot("users@lists.example.org")
+	if len(samples) != MaxSamples || len(recent) != 5 || len(late) != 0 {
+		t.Fatalf("%d samples, %d results, %d late; want %d, 5, 0", len(samples), len(recent), len(late), MaxSamples)
+	}
+	for i, s := range samples {
+		n := i + 7
+		if !s.At.Equal(chartStart.Add(time.Duration(n) * time.Minute)) {
+			t.Fatalf("sample %d at %v, want probe %d's time", i, s.At, n)
+		}
+		if n%5 == 0 {
+			if s.Outcome != Lost || s.OK || !math.IsNaN(s.Latency) {
+				t.Errorf("sample %d = %+v, want lost without latency", i, s)
+			}
+		} else if s.Outcome != Delivered || !s.OK || s.Latency != float64(n) {
+			t.Errorf("sample %d = %+v, want delivered in %d s", i, s, n)
+		}
+	}
+	if got := h.Samples("other@lists.example.org"); got != nil {
+		t.Errorf("unknown list has samples %v", got)
+	}
+}

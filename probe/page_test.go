@@ -1,0 +1,363 @@
+package probe
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/listprobe/listprobe/internal/sandbox"
+)
+
+// getPage fetches path from the service's handler and returns the body;
+// it fails the test unless the status is want.
+func getPage(t *testing.T, svc *Service, path string, want int) (string, http.Header) {
+	t.Helper()
+	srv := httptest.NewServer(svc.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != want {
+		t.Fatalf("GET %s: %s, want %d:\n%s", path, resp.Status, want, b)
+	}
+	return string(b), resp.Header
+}
+
+// section returns the part of the page from the first occurrence of start
+// to the next occurrence of end after it.
+func section(t *testing.T, page, start, end string) string {
+	t.Helper()
+	i := strings.Index(page, start)
+	if i < 0 {
+		t.Fatalf("page has no %q:\n%s", start, page)
+	}
+	j := strings.Index(page[i:], end)
+	if j < 0 {
+		t.Fatalf("page has no %q after %q", end, start)
+	}
+	return page[i : i+j]
+}
+
+// mailmanConfig adds the world's Mailman REST API to a test config and
+// configures every list with it.
+func (w *testWorld) mailmanConfig(t *testing.T) func(string) string {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(w.dir, "mailman"), []byte(w.MailmanPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func(text string) string {
+		text = strings.ReplaceAll(text, "    reader: reader\n", "    reader: reader\n    mailman: main\n")
+		return strings.Replace(text, "lists:\n", fmt.Sprintf("mailman:\n  main: { url: %q, username: %s, password_file: mailman, refresh: 200ms }\nlists:\n", w.MailmanURL, w.MailmanUsername), 1)
+	}
+}
+
+func TestStatusPageWithoutConfigLoaded(t *testing.T) {
+	svc := NewService("", testLogger(t), nil)
+	page, h := getPage(t, svc, "/", http.StatusOK)
+	if !strings.Contains(page, "no configuration loaded yet") {
+		t.Errorf("page does not say no configuration is loaded:\n%s", page)
+	}
+	if strings.Contains(page, "<table") {
+		t.Errorf("page without a configuration shows a table:\n%s", page)
+	}
+	if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("Content-Security-Policy %q", csp)
+	}
+	getPage(t, svc, "/result?id=nothing", http.StatusNotFound)
+}
+
+// The incident, on the page: a held list shows the Mailman setting that
+// holds it, since when, and a chart with one failed probe.
+func TestStatusPageExplainsHeldListWithMailmanSettings(t *testing.T) {
+	lists := []sandbox.List{
+		{Address: "users@lists.example.org", Policy: sandbox.Hold, Members: []string{testMember}},
+		{Address: "healthy@lists.example.org", Policy: sandbox.Deliver, Members: []string{testMember}},
+	}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	rt := startRuntime(t, w.config(t, 20*time.Second, lists, w.mailmanConfig(t)))
+	wantOutcome(t, probeList(t, rt, "users@lists.example.org"), Held, "moderated member")
+	wantOutcome(t, probeList(t, rt, "healthy@lists.example.org"), Delivered, "")
+	wantOutcome(t, probeList(t, rt, "healthy@lists.example.org"), Delivered, "")
+	waitFor(t, 10*time.Second, "Mailman settings read", func() bool {
+		st, ok := rt.MailmanState("users@lists.example.org")
+		return ok && st.Up
+	})
+
+	page, h := getPage(t, rt, "/", http.StatusOK)
+	if strings.Contains(strings.ToLower(page), "<script") {
+		t.Error("the page has a script")
+	}
+	if !strings.Contains(h.Get("Content-Security-Policy"), "script-src") && !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Errorf("no script policy: %q", h.Get("Content-Security-Policy"))
+	}
+	why := section(t, page, `<tr class="why" data-list="users@lists.example.org">`, "</tr>")
+	for _, want := range []string{
+		"Mailman settings (main), seen with these values since " + time.Now().UTC().Format("2006-01-02"),
+		`default member action</span> <span class="value bad">hold</span>`,
+		"every member&#39;s post waits for a moderator",
+		`poster&#39;s moderation action</span> <span class="value">none</span>`,
+		`emergency moderation</span> <span class="value">off</span>`,
+		`held posts in the queue</span> <span class="value">`,
+	} {
+		if !strings.Contains(why, want) {
+			t.Errorf("the held list's explanation lacks %q:\n%s", want, why)
+		}
+	}
+	// The held list's chart: one probe, drawn as one failure band.
+	row := section(t, page, "<strong>users@lists.example.org</strong>", "</tr>")
+	if !strings.Contains(row, `data-probes="1"`) || strings.Count(row, `<rect class="bad"`) != 1 || strings.Contains(row, "<circle") {
+		t.Errorf("the held list's chart is not one failure:\n%s", row)
+	}
+	// The healthy list: no explanation, two delivered dots joined by a line.
+	if strings.Contains(page, `data-list="healthy@lists.example.org"`) {
+		t.Error("a healthy list gets an explanation")
+	}
+	row = section(t, page, "<strong>healthy@lists.example.org</strong>", "</tr>")
+	if !strings.Contains(row, `data-probes="2"`) || strings.Count(row, `<circle class="ok"`) != 2 || !strings.Contains(row, "<polyline") {
+		t.Errorf("the healthy list's chart is not two deliveries:\n%s", row)
+	}
+	// Every mailbox session, up.
+	boxes := section(t, page, `<table class="mailboxes">`, "</table>")
+	for _, want := range []string{"<td>member</td><td>member@example.org</td><td>poster of 2 lists</td><td><span class=\"ok\">up</span>", "<td>reader</td><td>reader@example.org</td><td>reader of 2 lists</td><td><span class=\"ok\">up</span>"} {
+		if !strings.Contains(boxes, want) {
+			t.Errorf("mailboxes lack %q:\n%s", want, boxes)
+		}
+	}
+
+	// The probe's own page.
+	id := rt.History().Last("users@lists.example.org").ID
+	res, _ := getPage(t, rt, "/result?id="+id, http.StatusOK)
+	if !strings.Contains(res, "Probe of users@lists.example.org") || !strings.Contains(res, "The message comes from a moderated member") {
+		t.Errorf("result page:\n%s", res)
+	}
+}
+
+// A list whose reader mailbox cannot be reached says so, with the error,
+// instead of "no probe yet".
+func TestStatusPageShowsReaderMailboxDown(t *testing.T) {
+	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	cfg := w.config(t, 3*time.Second, lists, nil)
+	if err := w.StopIMAP(); err != nil {
+		t.Fatal(err)
+	}
+	rt := startRuntime(t, cfg)
+	waitFor(t, 10*time.Second, "the reader session to fail", func() bool {
+		_, _, err, ok := rt.MailboxState("reader")
+		return ok && err != nil
+	})
+	page, _ := getPage(t, rt, "/", http.StatusOK)
+	row := section(t, page, "<strong>users@lists.example.org</strong>", "</tr>")
+	if strings.Contains(row, "no probe yet") || !strings.Contains(row, `<td class="bad">reader mailbox reader@example.org down since `) {
+		t.Errorf("the list's row does not say its reader mailbox is down:\n%s", row)
+	}
+	why := section(t, page, `<tr class="why" data-list="users@lists.example.org">`, "</tr>")
+	if !strings.Contains(why, "reader mailbox reader@example.org") || !strings.Contains(why, `<span class="bad">down</span>`) || !strings.Contains(why, w.IMAPAddr) {
+		t.Errorf("the explanation does not show the reader session down with its error:\n%s", why)
+	}
+	boxes := section(t, page, `<table class="mailboxes">`, "</table>")
+	if !strings.Contains(boxes, `<td>reader</td><td>reader@example.org</td><td>reader of 1 list</td><td><span class="bad">down</span>`) {
+		t.Errorf("mailboxes:\n%s", boxes)
+	}
+	if strings.Contains(page, "reader-pw") || strings.Contains(page, "member-pw") {
+		t.Error("the page shows a password")
+	}
+
+	// The probe fails as error, and the page keeps saying why.
+	wantOutcome(t, probeList(t, rt, "users@lists.example.org"), Error, "reader@example.org")
+	page, _ = getPage(t, rt, "/", http.StatusOK)
+	row = section(t, page, "<strong>users@lists.example.org</strong>", "</tr>")
+	if !strings.Contains(row, ">error<") || strings.Count(row, `<rect class="err"`) != 1 {
+		t.Errorf("the list's row after the probe:\n%s", row)
+	}
+	if !strings.Contains(page, `data-list="users@lists.example.org"`) {
+		t.Error("no explanation after the failed probe")
+	}
+}
+
+// Text from servers and mailboxes reaches the page only escaped, and the
+// page never shows a configured secret.
+func TestStatusPageEscapesServerText(t *testing.T) {
+	hostile := `<script>alert("x")</script><img src=x onerror=alert(1)>`
+	v := pageView{
+		ConfigFile: "/etc/listprobe/listprobe.yml",
+		Lists: []listView{{
+			Address: "users@lists.example.org", Expect: Delivered, NoProbe: hostile, NoProbeBad: true,
+			Chart: latencyChart("users@lists.example.org", []Sample{{At: chartStart, Outcome: Lost}}),
+			Why: &whyView{
+				Mailboxes: []sessionView{{Account: "reader", Address: "reader@example.org", State: "down", Err: hostile}},
+				Mailman: &mailmanView{Server: "main", Up: true, Since: "now", Settings: []settingView{{Name: "default member action", Value: hostile, Note: hostile, Bad: true}},
+					Members: []memberView{{Role: "reader", Address: hostile, Items: []settingView{{Name: "delivery status", Value: hostile}}}}},
+			},
+		}},
+		Mailboxes: []sessionView{{Account: "reader", Address: "reader@example.org", State: "down", Err: hostile}},
+	}
+	var b bytes.Buffer
+	if err := statusTemplate.Execute(&b, v); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	if strings.Contains(page, "<script") || strings.Contains(page, "<img") {
+		t.Errorf("hostile text reached the page unescaped:\n%s", page)
+	}
+	if n := strings.Count(page, "&lt;script&gt;"); n != 7 {
+		t.Errorf("hostile text shown escaped %d times, want 7", n)
+	}
+
+	r := &Result{List: "users@lists.example.org", Outcome: Delivered, OK: true, Reason: hostile, Log: hostile, Started: chartStart, Finished: chartStart.Add(time.Second)}
+	b.Reset()
+	if err := statusTemplate.Execute(&b, pageView{Result: r, Hops: hopViews([]Hop{{By: hostile, With: "ESMTPSA", At: chartStart}})}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "<script") {
+		t.Errorf("hostile text reached the result page unescaped:\n%s", b.String())
+	}
+}
+
+func TestRedactHidesConfiguredSecrets(t *testing.T) {
+	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	cfg := w.config(t, 3*time.Second, lists, nil)
+	for _, tc := range []struct{ in, want string }{
+		{`imap: LOGIN failed: NO [AUTHENTICATIONFAILED] bad password "reader-pw"`, `imap: LOGIN failed: NO [AUTHENTICATIONFAILED] bad password "[redacted]"`},
+		{"member-pw and moderator-pw", "[redacted] and [redacted]"},
+		{"dial tcp 127.0.0.1:1: connect: connection refused", "dial tcp 127.0.0.1:1: connect: connection refused"},
+	} {
+		if got := redact(cfg, tc.in); got != tc.want {
+			t.Errorf("redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if got := redact(cfg, strings.Repeat("x", 1000)); len(got) > 310 {
+		t.Errorf("a long error is %d bytes on the page", len(got))
+	}
+	// A session error that quotes a password shows without it.
+	rt := startRuntime(t, cfg)
+	waitFor(t, 10*time.Second, "the reader session up", func() bool {
+		up, _, _, _ := rt.MailboxState("reader")
+		return up
+	})
+	sv, ok := rt.sessionView(cfg, "reader", cfg.Accounts["reader"])
+	if !ok || sv.Account != "reader" {
+		t.Fatalf("no session view for the reader: %+v", sv)
+	}
+	rt.sessions.get("reader").setState(false, errors.New("server said: wrong password reader-pw\r\n\x1b[31m"))
+	sv, _ = rt.sessionView(cfg, "reader", cfg.Accounts["reader"])
+	if sv.State != "down" || sv.Err != "server said: wrong password [redacted] [31m" {
+		t.Errorf("session view %+v", sv)
+	}
+}
+
+// Mailman's settings are marked as the cause exactly when they explain a
+// failed probe: the list's default applies only when the poster has no
+// action of its own and is a member.
+func TestMailmanExplainedMarksTheCause(t *testing.T) {
+	cfg := &Config{Accounts: map[string]*AccountConfig{"member": {Address: testMember}, "reader": {Address: testReader}}}
+	l := &ListConfig{Address: "users@lists.example.org", Poster: "member", Reader: "reader", Mailman: "main"}
+	since := chartStart
+	ok := MailmanState{Up: true, DefaultMemberAction: "defer", DefaultNonmemberAction: "hold", MemberAction: "", Since: since}
+	member := MemberState{Subscribed: true, DeliveryMode: "regular", DeliveryStatus: "enabled", ModerationAction: "default"}
+	with := func(f func(*MailmanState)) MailmanState { s := ok; f(&s); return s }
+	for _, tc := range []struct {
+		name           string
+		st             MailmanState
+		poster, reader MemberState
+		known          bool
+		bad            []string // the settings marked, as "name=value"
+	}{
+		{"healthy list", ok, member, member, true, nil},
+		{"membership unknown", ok, MemberState{}, MemberState{}, false, nil},
+		{"default member action hold", with(func(s *MailmanState) { s.DefaultMemberAction = "hold" }), member, member, true, []string{"default member action=hold"}},
+		{"default member action discard", with(func(s *MailmanState) { s.DefaultMemberAction = "discard" }), member, member, true, []string{"default member action=discard"}},
+		{"poster's own action overrides the default", with(func(s *MailmanState) { s.DefaultMemberAction = "hold"; s.MemberAction = "accept" }), member, member, true, nil},
+		{"poster's own action reject", with(func(s *MailmanState) { s.MemberAction = "reject" }), member, member, true, []string{"poster's moderation action=reject"}},
+		{"emergency", with(func(s *MailmanState) { s.Emergency = true }), member, member, true, []string{"emergency moderation=on"}},
+		{"poster unsubscribed: the non-member action", with(func(s *MailmanState) { s.DefaultMemberAction = "hold" }), MemberState{}, member, true,
+			[]string{"default non-member action=hold", "poster subscribed=no"}},
+		{"reader on digests", ok, member, MemberState{Subscribed: true, DeliveryMode: "mime_digests", DeliveryStatus: "enabled"}, true, []string{"reader delivery mode=mime_digests"}},
+		{"reader disabled by bounces", ok, member, MemberState{Subscribed: true, DeliveryMode: "regular", DeliveryStatus: "by_bounces"}, true, []string{"reader delivery status=by_bounces"}},
+		{"reader unsubscribed", ok, member, MemberState{}, true, []string{"reader subscribed=no"}},
+		// A poster's own delivery being off is how probe accounts are set up.
+		{"poster delivery disabled", ok, MemberState{Subscribed: true, DeliveryMode: "regular", DeliveryStatus: "by_user"}, member, true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mv := mailmanExplained(l, cfg, tc.st, tc.poster, tc.reader, tc.known)
+			var bad []string
+			for _, s := range mv.Settings {
+				if s.Bad {
+					bad = append(bad, s.Name+"="+s.Value)
+				}
+			}
+			for _, m := range mv.Members {
+				for _, s := range m.Items {
+					if s.Bad {
+						bad = append(bad, m.Role+" "+s.Name+"="+s.Value)
+					}
+				}
+			}
+			if strings.Join(bad, ", ") != strings.Join(tc.bad, ", ") {
+				t.Errorf("marked %q, want %q", bad, tc.bad)
+			}
+			if mv.anyBad() != (len(tc.bad) > 0) {
+				t.Errorf("anyBad = %v", mv.anyBad())
+			}
+			if len(mv.Members) > 0 != tc.known {
+				t.Errorf("%d members shown, membership known: %v", len(mv.Members), tc.known)
+			}
+			if mv.Since != "2026-11-25 16:00:00 UTC" {
+				t.Errorf("since %q", mv.Since)
+			}
+		})
+	}
+	down := mailmanExplained(l, cfg, MailmanState{Since: since}, member, member, true)
+	if down.Up || !down.anyBad() || len(down.Settings) != 0 {
+		t.Errorf("Mailman down: %+v", down)
+	}
+}
+
+func TestResultPageShowsHopsWithTheirResolution(t *testing.T) {
+	r := &Result{ID: "x", List: "users@lists.example.org", Outcome: Delivered, OK: true, Started: chartStart, Finished: chartStart.Add(2 * time.Second)}
+	hops := []Hop{
+		{By: "smtp.example.org", With: "ESMTPSA", At: chartStart},
+		{By: "lists.example.org", With: "ESMTP", At: chartStart.Add(time.Second), Seconds: 1},
+		{By: "", With: "LMTP", At: time.Time{}, Seconds: 0},
+	}
+	var b bytes.Buffer
+	if err := statusTemplate.Execute(&b, pageView{Result: r, Hops: hopViews(hops)}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	table := section(t, page, `<table class="hops">`, "</table>")
+	for _, want := range []string{
+		"<td>0</td><td><code>smtp.example.org</code></td><td>ESMTPSA</td><td>2026-11-25 16:00:00 UTC</td><td>–</td>",
+		"<td>1</td><td><code>lists.example.org</code></td><td>ESMTP</td><td>2026-11-25 16:00:01 UTC</td><td>&#43;1 s</td>",
+		"<td>2</td><td><code>–</code></td><td>LMTP</td><td>–</td><td>&#43;0 s</td>",
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("hops table lacks %q:\n%s", want, table)
+		}
+	}
+	if !strings.Contains(page, "resolution of one second") {
+		t.Error("the page does not say Received dates have one-second resolution")
+	}
+	b.Reset()
+	if err := statusTemplate.Execute(&b, pageView{Result: r}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "Hops") {
+		t.Error("a result without hops shows a hops table")
+	}
+}

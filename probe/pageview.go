@@ -1,0 +1,388 @@
+package probe
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The status page's view: everything the template shows, computed here so
+// that the template only lays it out and html/template escapes every value.
+
+type pageView struct {
+	Lists      []listView
+	Mailboxes  []sessionView
+	Result     *Result
+	Hops       []hopView
+	ConfigFile string
+	Loaded     string
+	Error      string
+}
+
+type listView struct {
+	Address       string
+	Expect        Outcome
+	Last          *Result
+	Recent        []*Result
+	LastDelivered time.Time
+	NoticeLimit   string
+	Late          int
+	Chart         Chart
+	// NoProbe says why the list has no result yet; Bad when that is a
+	// problem (its reader mailbox is down) rather than a matter of time.
+	NoProbe    string
+	NoProbeBad bool
+	// Why explains a failing list, or a list whose probes are bound to
+	// fail; nil when there is nothing to explain.
+	Why *whyView
+}
+
+// whyView is what the list server and listprobe's own sessions say about a
+// list: the settings that explain a failure, the probe accounts'
+// membership, and the mailboxes the probe needs that are not up.
+type whyView struct {
+	Mailboxes []sessionView // the list's mailboxes that are not up
+	Mailman   *mailmanView
+}
+
+type mailmanView struct {
+	Server   string // the name of the mailman: entry
+	Up       bool
+	Since    string // since when the settings (or the outage) have been seen
+	Settings []settingView
+	Members  []memberView // empty when Mailman's answer did not include them
+}
+
+// settingView is one setting of the list server and what it means for the
+// probes; Bad marks the settings that explain a failure.
+type settingView struct {
+	Name, Value, Note string
+	Bad               bool
+}
+
+type memberView struct {
+	Role    string // poster or reader
+	Address string
+	Items   []settingView
+}
+
+// sessionView is the state of an account's mailbox session.
+type sessionView struct {
+	Account string
+	Address string
+	Uses    string // what the lists use it for
+	State   string // up, down, connecting
+	Up      bool
+	Since   string
+	Err     string
+}
+
+// hopView is one hop of a probe copy's Received chain.
+type hopView struct {
+	By, With, At, Seconds string
+}
+
+const pageTime = "2006-01-02 15:04:05 MST"
+
+func (s *Service) page() pageView {
+	var v pageView
+	cfg := s.Config()
+	if cfg == nil {
+		v.Error = "no configuration loaded yet"
+		return v
+	}
+	v.ConfigFile = cfg.File
+	v.Loaded = s.Loaded().UTC().Format(pageTime)
+	sessions := map[string]sessionView{}
+	for name, a := range cfg.Accounts {
+		if sv, ok := s.sessionView(cfg, name, a); ok {
+			sessions[name] = sv
+			v.Mailboxes = append(v.Mailboxes, sv)
+		}
+	}
+	slices.SortFunc(v.Mailboxes, func(a, b sessionView) int { return strings.Compare(a.Account, b.Account) })
+	for _, l := range cfg.Lists {
+		recent, samples, late := s.history.Snapshot(l.Address)
+		lv := listView{Address: l.Address, Expect: l.Expect, Recent: recent, Late: len(late), Chart: latencyChart(l.Address, samples)}
+		if len(recent) > 0 {
+			lv.Last = recent[0]
+		}
+		for _, r := range recent {
+			if r.Outcome == Delivered {
+				lv.LastDelivered = r.Finished
+				break
+			}
+		}
+		if at := s.NoticeLimit(l.Address); !at.IsZero() && time.Since(at) < 24*time.Hour {
+			lv.NoticeLimit = "Mailman sends the poster no more notices today (since " + at.UTC().Format("15:04 MST") + "): holds are silent"
+		}
+		why := &whyView{}
+		for _, name := range []string{l.Poster, l.Reader, l.Moderator} {
+			if sv, ok := sessions[name]; ok && !sv.Up && !slices.ContainsFunc(why.Mailboxes, func(o sessionView) bool { return o.Account == name }) {
+				why.Mailboxes = append(why.Mailboxes, sv)
+			}
+		}
+		lv.NoProbe = "no probe yet"
+		if r, ok := sessions[l.Reader]; ok && !r.Up {
+			lv.NoProbe, lv.NoProbeBad = fmt.Sprintf("reader mailbox %s %s", r.Address, r.State), true
+			if r.Since != "" {
+				lv.NoProbe += " since " + r.Since
+			}
+		}
+		failing := lv.Last != nil && !lv.Last.OK
+		bad := len(why.Mailboxes) > 0
+		if l.Mailman != "" {
+			if st, ok := s.MailmanState(l.Address); ok {
+				poster, reader, known := membersOf(st)
+				why.Mailman = mailmanExplained(l, cfg, st, poster, reader, known)
+				bad = bad || why.Mailman.anyBad()
+			}
+		}
+		if failing || bad {
+			lv.Why = why
+		}
+		v.Lists = append(v.Lists, lv)
+	}
+	return v
+}
+
+// sessionView returns the state of an account's session; ok is false when
+// it has none (no IMAP server configured, or not started).
+func (s *Service) sessionView(cfg *Config, name string, a *AccountConfig) (sessionView, bool) {
+	up, since, err, ok := s.MailboxState(name)
+	if !ok {
+		return sessionView{}, false
+	}
+	sv := sessionView{Account: name, Address: a.Address, Up: up, Uses: accountUses(cfg, name)}
+	switch {
+	case up:
+		sv.State = "up"
+	case err != nil:
+		sv.State = "down"
+	default:
+		sv.State = "connecting"
+	}
+	if !since.IsZero() {
+		sv.Since = since.UTC().Format(pageTime)
+	}
+	if err != nil && !up {
+		sv.Err = redact(cfg, readable(err.Error()))
+	}
+	return sv, true
+}
+
+// accountUses says what the lists use an account for: "poster of 2 lists,
+// reader of 1 list".
+func accountUses(cfg *Config, name string) string {
+	var posts, reads, moderates int
+	for _, l := range cfg.Lists {
+		if l.Poster == name {
+			posts++
+		}
+		if l.Reader == name {
+			reads++
+		}
+		if l.Moderator == name {
+			moderates++
+		}
+	}
+	var uses []string
+	for _, u := range []struct {
+		n    int
+		role string
+	}{{posts, "poster"}, {reads, "reader"}, {moderates, "moderator"}} {
+		if u.n > 0 {
+			uses = append(uses, fmt.Sprintf("%s of %d %s", u.role, u.n, plural(u.n, "list", "lists")))
+		}
+	}
+	if len(uses) == 0 {
+		return "no list"
+	}
+	return strings.Join(uses, ", ")
+}
+
+// redact blanks out every configured secret in text that came from a
+// server or a library: none is expected there, but a page must never show
+// one, whatever a server echoes back. Errors are shortened, too.
+func redact(cfg *Config, text string) string {
+	var secrets []string
+	for _, a := range cfg.Accounts {
+		if a.IMAP != nil {
+			secrets = append(secrets, a.IMAP.Password())
+		}
+		if a.SMTP != nil {
+			secrets = append(secrets, a.SMTP.Password())
+		}
+	}
+	for _, m := range cfg.Mailman {
+		secrets = append(secrets, m.Password())
+	}
+	for _, sec := range secrets {
+		// A very short secret would blank out ordinary words; it is no
+		// secret worth the name either.
+		if len(sec) >= 4 {
+			text = strings.ReplaceAll(text, sec, "[redacted]")
+		}
+	}
+	return shorten(text, 300)
+}
+
+// mailmanExplained lays out a list's Mailman settings and its probe
+// accounts' membership (when membersKnown), marking what makes a probe
+// fail.
+func mailmanExplained(l *ListConfig, cfg *Config, st MailmanState, poster, reader MemberState, membersKnown bool) *mailmanView {
+	mv := &mailmanView{Server: l.Mailman, Up: st.Up}
+	if !st.Since.IsZero() {
+		mv.Since = st.Since.UTC().Format(pageTime)
+	}
+	if !st.Up {
+		return mv
+	}
+	own := st.MemberAction
+	ownSet := own != "" && own != "default"
+	posterMember := !membersKnown || poster.Subscribed
+
+	member := settingView{Name: "default member action", Value: st.DefaultMemberAction}
+	if note := actionNote(st.DefaultMemberAction, "every member's post"); note != "" {
+		switch {
+		case ownSet:
+			member.Note = "the poster's own action applies instead"
+		case !posterMember:
+			member.Note = "the poster is not a member: the non-member action applies"
+		default:
+			member.Note, member.Bad = note, true
+		}
+	}
+	ownView := settingView{Name: "poster's moderation action", Value: own}
+	if !ownSet {
+		ownView.Value = "none"
+	} else if note := actionNote(own, "the poster's every post"); note != "" {
+		ownView.Note, ownView.Bad = note, true
+	}
+	emergency := settingView{Name: "emergency moderation", Value: "off"}
+	if st.Emergency {
+		emergency.Value, emergency.Note, emergency.Bad = "on", "every post waits for a moderator", true
+	}
+	nonmember := settingView{Name: "default non-member action", Value: st.DefaultNonmemberAction}
+	if !posterMember {
+		if note := actionNote(st.DefaultNonmemberAction, "the poster's every post, as a non-member's,"); note != "" {
+			nonmember.Note, nonmember.Bad = note, true
+		}
+	}
+	queue := settingView{Name: "held posts in the queue", Value: fmt.Sprint(st.Held)}
+	mv.Settings = []settingView{member, ownView, emergency, nonmember, queue}
+	if membersKnown {
+		mv.Members = []memberView{
+			memberExplained("poster", accountAddress(cfg, l.Poster), poster, false),
+			memberExplained("reader", accountAddress(cfg, l.Reader), reader, true),
+		}
+	}
+	return mv
+}
+
+// actionNote says what a moderation action does to whose posts; "" when
+// it lets them through.
+func actionNote(action, whose string) string {
+	switch action {
+	case "hold":
+		return whose + " waits for a moderator"
+	case "reject":
+		return whose + " is refused"
+	case "discard":
+		return whose + " is dropped without a word"
+	}
+	return ""
+}
+
+func memberExplained(role, address string, m MemberState, reader bool) memberView {
+	mv := memberView{Role: role, Address: address}
+	sub := settingView{Name: "subscribed", Value: "yes"}
+	if !m.Subscribed {
+		sub.Value, sub.Bad = "no", true
+		sub.Note = "its posts are a non-member's"
+		if reader {
+			sub.Note = "it gets no copies"
+		}
+		mv.Items = append(mv.Items, sub)
+		return mv
+	}
+	mv.Items = append(mv.Items, sub)
+	mode := settingView{Name: "delivery mode", Value: orUnknown(m.DeliveryMode)}
+	if reader && m.DeliveryMode != "" && m.DeliveryMode != "regular" {
+		mode.Note, mode.Bad = "digests: it gets no copy of a single post", true
+	}
+	status := settingView{Name: "delivery status", Value: orUnknown(m.DeliveryStatus)}
+	if reader && m.DeliveryStatus != "" && m.DeliveryStatus != "enabled" {
+		status.Bad = true
+		status.Note = "delivery to it is disabled"
+		if m.DeliveryStatus == "by_bounces" {
+			status.Note = "Mailman disabled delivery to it after its mailbox bounced"
+		}
+	}
+	action := settingView{Name: "moderation action", Value: m.ModerationAction}
+	if action.Value == "" || action.Value == "default" {
+		action.Value = "none"
+	} else if note := actionNote(m.ModerationAction, "its every post"); note != "" && !reader {
+		action.Note, action.Bad = note, true
+	}
+	mv.Items = append(mv.Items, mode, status, action)
+	return mv
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+func accountAddress(cfg *Config, name string) string {
+	if a := cfg.Accounts[name]; a != nil {
+		return a.Address
+	}
+	return name
+}
+
+func (mv *mailmanView) anyBad() bool {
+	if !mv.Up {
+		return true
+	}
+	for _, s := range mv.Settings {
+		if s.Bad {
+			return true
+		}
+	}
+	for _, m := range mv.Members {
+		for _, s := range m.Items {
+			if s.Bad {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hopViews lays out a probe copy's hops, oldest first.
+func hopViews(hops []Hop) []hopView {
+	out := make([]hopView, 0, len(hops))
+	for i, h := range hops {
+		hv := hopView{By: orDash(readable(h.By)), With: orDash(readable(h.With)), At: "–", Seconds: "–"}
+		if !h.At.IsZero() {
+			hv.At = h.At.UTC().Format(pageTime)
+		}
+		if !math.IsNaN(h.Seconds) && !math.IsInf(h.Seconds, 0) && (i > 0 || h.Seconds != 0) {
+			hv.Seconds = fmt.Sprintf("%+.0f s", h.Seconds)
+		}
+		out = append(out, hv)
+	}
+	return out
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
