@@ -250,6 +250,9 @@ func (s *Service) apply(cfg *Config) {
 	}
 	s.mu.Unlock()
 	s.logger.Info("config loaded", "file", cfg.File, "lists", len(cfg.Lists), "accounts", len(cfg.Accounts))
+	for _, w := range cfg.Warnings() {
+		s.logger.Warn("config: "+w.Msg, "file", w.File, "line", w.Line, "field", w.Field)
+	}
 }
 
 // schedule replaces the schedule with cfg's. Probes the old schedule started

@@ -556,3 +556,43 @@ listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="unknow
 		t.Fatalf("outcome %s (%q), want lost naming the reader's delivery disabled by bounces", r.Outcome, r.Reason)
 	}
 }
+
+// TLS is verified: a probe whose servers' certificates come from a CA that
+// is not the one configured fails, naming the verification failure, and
+// ca_file is what fixes it. (Every other end-to-end test already posts
+// with STARTTLS and reads over STARTTLS, verified against the testbed CA.)
+func TestE2ECertificateFromAnotherCAFails(t *testing.T) {
+	tb := testbed.Load(t)
+	l := newE2EList(t, tb, nil)
+	good := tb.Get(t, "CA_FILE")
+	other := tb.Get(t, "OTHER_CA_FILE")
+	file := l.config(t, 30*time.Second, false, "")
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the member's SMTP server with the other CA: send_failed.
+	smtpOther := strings.Replace(string(raw), "tls: starttls, ca_file: "+good+", auth: plain", "tls: starttls, ca_file: "+other+", auth: plain", 1)
+	if smtpOther == string(raw) {
+		t.Fatal("could not rewrite the SMTP ca_file")
+	}
+	os.WriteFile(file, []byte(smtpOther), 0o600)
+	code, r := l.once(t, file)
+	wantE2E(t, r, "send_failed", "certificate")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	// Every server with the other CA: the reader cannot be read, so
+	// nothing is posted and listprobe says it could not observe (exit 3).
+	allOther := strings.ReplaceAll(string(raw), "ca_file: "+good, "ca_file: "+other)
+	os.WriteFile(file, []byte(allOther), 0o600)
+	code, r = l.once(t, file)
+	wantE2E(t, r, "error", "certificate")
+	if code != 3 || r.MessageID != "" {
+		t.Errorf("exit %d, message_id %q: want 3 and nothing posted (null)", code, r.MessageID)
+	}
+	// The right CA fixes it.
+	os.WriteFile(file, raw, 0o600)
+	_, r = l.once(t, file)
+	wantE2E(t, r, "delivered", "")
+}
