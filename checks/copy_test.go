@@ -221,8 +221,8 @@ func TestListIDOf(t *testing.T) {
 		t.Errorf("ListIDOf = %q", got)
 	}
 	header, _ := fixture(t, "unrelated-reply-to-probe-copy.eml")
-	if got := listIDOf(header()); got != "test.lists.example.org" {
-		t.Errorf("listIDOf(List-Id: Test list <test.lists.example.org>) = %q", got)
+	if got := listIDField(header()); got != "test.lists.example.org" {
+		t.Errorf("listIDField(List-Id: Test list <test.lists.example.org>) = %q", got)
 	}
 }
 

@@ -216,7 +216,7 @@ func (m *incoming) parsed() *parsedBody {
 // fromList reports whether the message comes from list itself: From is the
 // list's posting address and List-Id is the list's.
 func (m *incoming) fromList(list string) bool {
-	return list != "" && strings.EqualFold(m.sender.address, list) && listIDOf(m.h) == ListIDOf(list)
+	return list != "" && strings.EqualFold(m.sender.address, list) && listIDField(m.h) == ListIDOf(list)
 }
 
 // LooksLikeNotice reports whether a message with this header may be a
@@ -262,7 +262,7 @@ func Classify(h mail.Header, body []byte) Evidence {
 		ev.Kind = KindUnrelated
 	}
 	ev.From = m.sender.address
-	ev.ListID = listIDOf(h)
+	ev.ListID = listIDField(h)
 	ev.Reason = truncate(oneLine(ev.Reason), maxReasonLen)
 	ev.List = truncate(oneLine(ev.List), 320)
 	ev.Recipient = truncate(oneLine(ev.Recipient), 320)

@@ -148,10 +148,10 @@ func decodedField(raw string) string {
 	return collapse(readableString(s))
 }
 
-// listIDOf returns the identifier of the List-Id field, lower-cased and
+// listIDField returns the identifier of the List-Id field, lower-cased and
 // without angle brackets: "Test list <test.lists.example.org>" gives
 // "test.lists.example.org".
-func listIDOf(h mail.Header) string {
+func listIDField(h mail.Header) string {
 	id := fieldText(h, "List-Id")
 	if i := strings.LastIndexByte(id, '<'); i >= 0 {
 		id = id[i+1:]
