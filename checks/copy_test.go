@@ -83,6 +83,8 @@ func TestClassifyCopyNeedsTheList(t *testing.T) {
 		{"Test <test@lists.example.org>", ""},
 		{"test-request@lists.example.org", "<test.lists.example.org>"},
 		{"test-owner@lists.example.org", "<test.lists.example.org>"},
+		{"Test <test@lists.example.org>, Mallory <mallory@example.org>", "<test.lists.example.org>"},
+		{"test@lists.example.org mallory@example.org", "<test.lists.example.org>"},
 	} {
 		h := header()
 		h.Set("From", tc.from)

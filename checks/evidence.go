@@ -216,7 +216,7 @@ func (m *incoming) parsed() *parsedBody {
 // fromList reports whether the message comes from list itself: From is the
 // list's posting address and List-Id is the list's.
 func (m *incoming) fromList(list string) bool {
-	return list != "" && strings.EqualFold(m.sender.address, list) && listIDField(m.h) == ListIDOf(list)
+	return list != "" && m.sender.authors == 1 && strings.EqualFold(m.sender.address, list) && listIDField(m.h) == ListIDOf(list)
 }
 
 // LooksLikeNotice reports whether a message with this header may be a

@@ -26,6 +26,9 @@ type sender struct {
 	role   string
 	list   string
 	domain string
+	// authors counts the addresses in From: a message "from" the list and
+	// someone else at once is no message of the list's.
+	authors int
 }
 
 // robotOf reports whether the sender is one of list's robot addresses, or
@@ -66,8 +69,10 @@ func senderOf(h mail.Header) sender {
 	raw := fieldText(h, "From")
 	if addrs, err := addressParser.ParseList(raw); err == nil && len(addrs) > 0 {
 		s.address = strings.ToLower(addrs[0].Address)
-	} else if m := reAddress.FindString(raw); m != "" {
-		s.address = strings.ToLower(m)
+		s.authors = len(addrs)
+	} else if m := reAddress.FindAllString(raw, 2); len(m) > 0 {
+		s.address = strings.ToLower(m[0])
+		s.authors = len(m)
 	}
 	s.address = readableString(s.address)
 	local, domain, _ := strings.Cut(s.address, "@")
