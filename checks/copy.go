@@ -188,7 +188,7 @@ func probeCopyList(h mail.Header, token string) string {
 			}
 		}
 	}
-	if id := listIDOf(h); id != "" {
+	if id := listIDField(h); id != "" {
 		if name, host, ok := strings.Cut(id, "."); ok && name != "" && host != "" {
 			return name + "@" + host
 		}

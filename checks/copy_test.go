@@ -83,6 +83,8 @@ func TestClassifyCopyNeedsTheList(t *testing.T) {
 		{"Test <test@lists.example.org>", ""},
 		{"test-request@lists.example.org", "<test.lists.example.org>"},
 		{"test-owner@lists.example.org", "<test.lists.example.org>"},
+		{"Test <test@lists.example.org>, Mallory <mallory@example.org>", "<test.lists.example.org>"},
+		{"test@lists.example.org mallory@example.org", "<test.lists.example.org>"},
 	} {
 		h := header()
 		h.Set("From", tc.from)
@@ -221,8 +223,8 @@ func TestListIDOf(t *testing.T) {
 		t.Errorf("ListIDOf = %q", got)
 	}
 	header, _ := fixture(t, "unrelated-reply-to-probe-copy.eml")
-	if got := listIDOf(header()); got != "test.lists.example.org" {
-		t.Errorf("listIDOf(List-Id: Test list <test.lists.example.org>) = %q", got)
+	if got := listIDField(header()); got != "test.lists.example.org" {
+		t.Errorf("listIDField(List-Id: Test list <test.lists.example.org>) = %q", got)
 	}
 }
 

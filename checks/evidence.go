@@ -1,14 +1,9 @@
 package checks
 
 import (
-	"io"
-	"mime"
-	netmail "net/mail"
-	"regexp"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 )
 
@@ -221,7 +216,7 @@ func (m *incoming) parsed() *parsedBody {
 // fromList reports whether the message comes from list itself: From is the
 // list's posting address and List-Id is the list's.
 func (m *incoming) fromList(list string) bool {
-	return list != "" && strings.EqualFold(m.sender.address, list) && listIDOf(m.h) == ListIDOf(list)
+	return list != "" && m.sender.authors == 1 && strings.EqualFold(m.sender.address, list) && listIDField(m.h) == ListIDOf(list)
 }
 
 // LooksLikeNotice reports whether a message with this header may be a
@@ -267,7 +262,7 @@ func Classify(h mail.Header, body []byte) Evidence {
 		ev.Kind = KindUnrelated
 	}
 	ev.From = m.sender.address
-	ev.ListID = listIDOf(h)
+	ev.ListID = listIDField(h)
 	ev.Reason = truncate(oneLine(ev.Reason), maxReasonLen)
 	ev.List = truncate(oneLine(ev.List), 320)
 	ev.Recipient = truncate(oneLine(ev.Recipient), 320)
@@ -318,164 +313,4 @@ func robotTokens(s sender, tokens []string) []string {
 		}
 	}
 	return out
-}
-
-// sender is what the From field says about who wrote a message.
-type sender struct {
-	address      string // lower-case address, "" when there is none
-	mailerDaemon bool   // MAILER-DAEMON, postmaster: a mail server writing about delivery
-	// role is the robot role of the address: "owner", "bounces",
-	// "request"... for a list's robot (list is then that list's posting
-	// address), "site" for a list server's own robot (mailman@, sympa@) at
-	// domain. "" for anyone else.
-	role   string
-	list   string
-	domain string
-}
-
-// robotOf reports whether the sender is one of list's robot addresses, or
-// the robot of the list server that runs it.
-func (s sender) robotOf(list string) bool {
-	switch s.role {
-	case "":
-		return false
-	case "site":
-		_, domain, _ := strings.Cut(list, "@")
-		return strings.EqualFold(domain, s.domain)
-	}
-	return strings.EqualFold(s.list, list)
-}
-
-// The local-part suffixes of a list's robot addresses: Mailman 2.1 and 3
-// (-bounces, -owner, -request, -admin, -confirm, -join, -leave,
-// -subscribe, -unsubscribe), Sympa (-editor, -request, -owner). mlmmj uses
-// "+" instead of "-" (list+owner, list+bounces-...).
-var robotSuffixes = []string{"bounces", "owner", "request", "admin", "confirm", "join", "leave", "subscribe", "unsubscribe", "editor", "moderate", "help"}
-
-// siteRobots are the local parts of a list server's own addresses.
-var siteRobots = map[string]bool{"mailman": true, "mailman-bounces": true, "mailman-owner": true, "sympa": true, "sympa-request": true, "mlmmj": true}
-
-var reAddress = regexp.MustCompile(`[^\s<>"(),;:@]+@[^\s<>"(),;:@]+`)
-
-var addressParser = netmail.AddressParser{WordDecoder: &mime.WordDecoder{CharsetReader: charsetReader}}
-
-func charsetReader(charset string, input io.Reader) (io.Reader, error) {
-	if message.CharsetReader == nil {
-		return input, nil
-	}
-	return message.CharsetReader(strings.ToLower(charset), input)
-}
-
-func senderOf(h mail.Header) sender {
-	var s sender
-	raw := fieldText(h, "From")
-	if addrs, err := addressParser.ParseList(raw); err == nil && len(addrs) > 0 {
-		s.address = strings.ToLower(addrs[0].Address)
-	} else if m := reAddress.FindString(raw); m != "" {
-		s.address = strings.ToLower(m)
-	}
-	s.address = readableString(s.address)
-	local, domain, _ := strings.Cut(s.address, "@")
-	if f := strings.Fields(raw); s.address == "" && len(f) > 0 {
-		// "From: MAILER-DAEMON (Mail Delivery System)" without a domain, as
-		// some servers write it.
-		local = strings.ToLower(strings.Trim(f[0], "<>\""))
-	}
-	switch local {
-	case "mailer-daemon", "mailerdaemon", "mailer_daemon", "postmaster", "mdaemon":
-		s.mailerDaemon = true
-	}
-	if domain == "" {
-		return s
-	}
-	s.domain = domain
-	if siteRobots[local] {
-		s.role = "site"
-		return s
-	}
-	if base, ext, ok := strings.Cut(local, "+"); ok && base != "" {
-		// mlmmj's robots (list+owner, list+bounces-12) or VERP
-		// (list-bounces+probe=example.org).
-		for _, role := range robotSuffixes {
-			if ext == role || strings.HasPrefix(ext, role+"-") {
-				s.role, s.list = role, base+"@"+domain
-				return s
-			}
-		}
-		local = base
-	}
-	for _, role := range robotSuffixes {
-		if base, ok := strings.CutSuffix(local, "-"+role); ok && base != "" {
-			s.role, s.list = role, base+"@"+domain
-			return s
-		}
-	}
-	return s
-}
-
-// autoSubmitted reports an RFC 3834 Auto-Submitted field other than "no".
-func autoSubmitted(h mail.Header) bool {
-	v := strings.ToLower(strings.TrimSpace(h.Get("Auto-Submitted")))
-	return v != "" && !strings.HasPrefix(v, "no")
-}
-
-// fieldText returns the raw value of a header field, cut to maxFieldBytes:
-// a 20 MB field must not make 20 MB of work.
-func fieldText(h mail.Header, key string) string {
-	v := h.Get(key)
-	if len(v) > maxFieldBytes {
-		v = v[:maxFieldBytes]
-	}
-	return v
-}
-
-// contentType returns the lower-cased media type and the parameters of
-// the Content-Type field, read within maxFieldBytes.
-func contentType(h mail.Header) (string, map[string]string) {
-	mt, params, _ := mime.ParseMediaType(fieldText(h, "Content-Type"))
-	return strings.ToLower(mt), params
-}
-
-var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
-
-// decodedSubject returns the Subject as one line of UTF-8: RFC 2047 words
-// decoded in their declared charsets, raw 8-bit bytes read as ReadableText
-// reads them.
-func decodedSubject(h mail.Header) string {
-	return decodedField(fieldText(h, "Subject"))
-}
-
-func decodedField(raw string) string {
-	s, err := wordDecoder.DecodeHeader(raw)
-	if err != nil {
-		s = raw
-	}
-	return collapse(readableString(s))
-}
-
-// listIDOf returns the identifier of the List-Id field, lower-cased and
-// without angle brackets: "Test list <test.lists.example.org>" gives
-// "test.lists.example.org".
-func listIDOf(h mail.Header) string {
-	id := fieldText(h, "List-Id")
-	if i := strings.LastIndexByte(id, '<'); i >= 0 {
-		id = id[i+1:]
-		if j := strings.IndexByte(id, '>'); j >= 0 {
-			id = id[:j]
-		}
-	}
-	return strings.ToLower(strings.TrimSpace(readableString(id)))
-}
-
-// addressOf reads the address out of "rfc822; user@example.org" or
-// "<user@example.org>".
-func addressOf(v string) string {
-	if i := strings.IndexByte(v, ';'); i >= 0 {
-		v = v[i+1:]
-	}
-	v = strings.TrimSpace(v)
-	if a, err := netmail.ParseAddress(v); err == nil {
-		return strings.ToLower(a.Address)
-	}
-	return strings.ToLower(reAddress.FindString(v))
 }

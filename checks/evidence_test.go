@@ -672,7 +672,17 @@ func FuzzClassify(f *testing.F) {
 				t.Fatalf("reported token %q is not a token", tok)
 			}
 		}
+		for _, s := range []string{ev.Reason, ev.List, ev.From, ev.ListID, ev.Recipient} {
+			checkReadable(t, s)
+		}
+		if ev.Kind == KindUnrelated && (len(ev.Tokens) > 0 || ev.Copy != CopyNone) {
+			t.Fatalf("unrelated with evidence: %+v", ev)
+		}
+		if (ev.Kind == KindProbeCopy) != (ev.Copy != CopyNone) {
+			t.Fatalf("kind %s with copy %q", ev.Kind, ev.Copy)
+		}
 		LooksLikeNotice(h)
+		Hops(h)
 		OriginalMessageIDs(h, body)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
@@ -29,6 +30,11 @@ type explained struct {
 	// Copy says how a probe copy carries its probe (message_id, from_list,
 	// wrapped); absent for other kinds.
 	Copy string `json:"copy,omitempty"`
+	// Deletable says whether listprobe would delete the message once its
+	// probe is recorded (a copy of the list's probe from its poster, or a
+	// notice the list's robots wrote about it). Only with --config.file,
+	// for a probe of a configured list whose signature is valid.
+	Deletable *bool `json:"deletable,omitempty"`
 }
 
 // The signature verdicts of explain.
@@ -50,14 +56,14 @@ func explain(configFile string, files []string, output string, stdout, stderr io
 
 // explainFrom is explain with its standard input, which "-" names.
 func explainFrom(stdin io.Reader, configFile string, files []string, output string, stdout, stderr io.Writer) int {
-	var signer *checks.Signer
+	var cfg *probe.Config
 	if configFile != "" {
-		cfg, err := probe.LoadFile(configFile)
+		var err error
+		cfg, err = probe.LoadFile(configFile)
 		if err != nil {
 			fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
 			return exitUsage
 		}
-		signer = cfg.Signer()
 	}
 	code := exitOK
 	var out []explained
@@ -71,7 +77,7 @@ func explainFrom(stdin io.Reader, configFile string, files []string, output stri
 		raw, err := readMessage(f, stdin)
 		var e explained
 		if err == nil {
-			e, err = explainMessage(f, raw, signer)
+			e, err = explainMessage(f, raw, cfg)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "listprobe: %v\n", err)
@@ -110,6 +116,9 @@ func explainFrom(stdin io.Reader, configFile string, files []string, output stri
 			fmt.Fprintf(stdout, " probe=%s", e.ProbeID)
 		}
 		fmt.Fprintf(stdout, " signature=%s", e.Signature)
+		if e.Deletable != nil {
+			fmt.Fprintf(stdout, " deletable=%t", *e.Deletable)
+		}
 		if e.Reason != "" {
 			fmt.Fprintf(stdout, " reason=%q", e.Reason)
 		}
@@ -189,7 +198,11 @@ func binaryShare(b []byte) float64 {
 	return float64(n) / float64(len(b))
 }
 
-func explainMessage(file string, raw []byte, signer *checks.Signer) (explained, error) {
+func explainMessage(file string, raw []byte, cfg *probe.Config) (explained, error) {
+	var signer *checks.Signer
+	if cfg != nil {
+		signer = cfg.Signer()
+	}
 	br := bufio.NewReader(bytes.NewReader(raw))
 	h, err := textproto.ReadHeader(br)
 	if why := notMail(raw, h, err); why != "" {
@@ -208,13 +221,14 @@ func explainMessage(file string, raw []byte, signer *checks.Signer) (explained, 
 	if signer != nil {
 		e.Signature = sigValid
 	}
+	var tokenList string // the list the first token names
 	for _, s := range ev.Tokens {
 		t, err := checks.ParseToken(s)
 		if err != nil {
 			continue
 		}
 		if e.ProbeID == "" {
-			e.ProbeID = t.ID
+			e.ProbeID, tokenList = t.ID, t.List
 			if e.List == "" {
 				e.List = t.List
 			}
@@ -225,5 +239,24 @@ func explainMessage(file string, raw []byte, signer *checks.Signer) (explained, 
 			}
 		}
 	}
+	if e.Signature == sigValid {
+		if list, poster, ok := configuredList(cfg, tokenList); ok {
+			d := ev.Deletable(list, poster)
+			e.Deletable = &d
+		}
+	}
 	return e, nil
+}
+
+// configuredList finds the list a probe token names among the configured
+// lists, with its poster's address.
+func configuredList(cfg *probe.Config, list string) (address, poster string, ok bool) {
+	for _, l := range cfg.Lists {
+		if strings.EqualFold(l.Address, list) {
+			if a := cfg.Accounts[l.Poster]; a != nil {
+				return l.Address, a.Address, true
+			}
+		}
+	}
+	return "", "", false
 }

@@ -182,3 +182,65 @@ func TestExplainUncheckedSignatureHint(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
 }
+
+// With the configuration, explain says whether listprobe would delete a
+// message: the list's copy from the configured poster and the list's own
+// notices yes, a forward or a digest naming the probe no, and a probe of a
+// list that is not configured says nothing.
+func TestExplainDeletable(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "key"), []byte("listprobe-evidence-fixture-key-1"), 0o600)
+	t.Setenv("LISTPROBE_EXPLAIN_TEST_PW", "unused")
+	cfg := filepath.Join(dir, "listprobe.yml")
+	os.WriteFile(cfg, []byte(`global: { signing_key_file: key }
+accounts:
+  member: { address: probe@example.org, smtp: { address: "127.0.0.1:1", tls: none }, imap: { address: "127.0.0.1:1", tls: none, username: member, password_env: LISTPROBE_EXPLAIN_TEST_PW } }
+lists:
+  - { address: test@lists.example.org, poster: member, reader: member }
+`), 0o600)
+	ev := "../../checks/testdata/evidence/"
+	want := map[string]*bool{}
+	yes, no := true, false
+	// The list's copy, passed on by someone else with its Message-ID kept
+	// (a mail client's "redirect"): named, verified, not deletable.
+	raw, err := os.ReadFile(ev + "probe_copy-mailman3-list-copy.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	redirected := filepath.Join(dir, "redirected.eml")
+	os.WriteFile(redirected, bytes.Replace(raw, []byte("From: probe@example.org"), []byte("From: mallory@example.org"), 1), 0o600)
+	want[redirected] = &no
+	for name, d := range map[string]*bool{
+		"probe_copy-mailman3-list-copy.eml":         &yes,
+		"probe_copy-mailman3-anonymous-list.eml":    &yes,
+		"probe_copy-mailman3-wrap-message.eml":      &yes,
+		"hold_notice-mailman3-moderated-member.eml": &yes,
+		"bounce-exim-latin1-diagnostic.eml":         &yes,
+		"unrelated-forward-italian-i.eml":           nil,
+		"unrelated-mailman3-mime-digest.eml":        nil,
+		"bounce-postfix-unknown-list.eml":           nil, // nolist@ is not configured
+	} {
+		want[ev+name] = d
+	}
+	var files []string
+	for f := range want {
+		files = append(files, f)
+	}
+	code, out, errOut := runCmd(t, append([]string{"explain", "--output=json", "--config.file=" + cfg}, files...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var doc struct{ Messages []explained }
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Messages) != len(files) {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, m := range doc.Messages {
+		w := want[m.File]
+		switch {
+		case w == nil && m.Deletable != nil:
+			t.Errorf("%s: deletable=%v, want nothing said", m.File, *m.Deletable)
+		case w != nil && (m.Deletable == nil || *m.Deletable != *w):
+			t.Errorf("%s: deletable=%v, want %v", m.File, m.Deletable, *w)
+		}
+	}
+}
