@@ -1,8 +1,12 @@
 package testbed
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
+	"strconv"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -93,4 +97,14 @@ func wait(t testing.TB, addr string, open bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// Moderate takes a moderator's action (accept, discard, reject, defer) on a
+// held post of list, as a moderator would in Postorius.
+func (c *MailmanAdmin) Moderate(ctx context.Context, list string, requestID int, action string) error {
+	id, err := listID(list)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, url.Values{"action": {action}}, nil, "lists", id, "held", strconv.Itoa(requestID))
 }
