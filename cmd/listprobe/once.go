@@ -52,8 +52,9 @@ func once(ctx context.Context, logger *slog.Logger, configFile string, lists []s
 		names[i] = l.Address
 	}
 	progress := newOnceProgress(names)
+	stopProgress := func() {}
 	if len(selected) > 1 && isTerminal(stderr) {
-		defer progress.show(stderr, time.Second)()
+		stopProgress = progress.show(stderr, time.Second)
 	}
 	results := make([]*probe.Result, len(selected))
 	var wg sync.WaitGroup
@@ -67,6 +68,8 @@ func once(ctx context.Context, logger *slog.Logger, configFile string, lists []s
 		}()
 	}
 	wg.Wait()
+	// Erase the progress line before the results go to the same terminal.
+	stopProgress()
 	return printOnce(results, output, stdout)
 }
 
@@ -90,11 +93,14 @@ func onceExit(results []*probe.Result) int {
 	return code
 }
 
-// posted reports whether the probe was handed to the list's server: only
-// then do its Message-ID and send time name something that exists. It relies
-// on probe.Result leaving SentAt zero when nothing was posted.
+// posted reports whether the list's server accepted the probe over SMTP:
+// only then do its Message-ID and send time name a post that exists. A zero
+// SentAt means nothing was posted; a send_failed probe was not handed over;
+// and the probe records the SMTP conversation's duration only for a post the
+// server accepted (the reader's mailbox being down stops a probe before it
+// posts, with SentAt still set to its start).
 func posted(r *probe.Result) bool {
-	return !r.SentAt.IsZero() && r.Outcome != probe.SendFailed
+	return !r.SentAt.IsZero() && r.Outcome != probe.SendFailed && r.SubmitDuration > 0
 }
 
 // onceJSONResult is one element of once's JSON "results": the probe's own

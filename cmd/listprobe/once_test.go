@@ -69,16 +69,22 @@ func TestOnceJSONMessageIDAndSentAtNullWhenNothingPosted(t *testing.T) {
 	sent := time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
 	latency := 0.42
 	delivered := result("a@lists.example.org", probe.Delivered, probe.Delivered)
-	delivered.MessageID, delivered.SentAt, delivered.Latency = "<lp1.x@example.org>", sent, &latency
+	delivered.MessageID, delivered.SentAt, delivered.Latency, delivered.SubmitDuration = "<lp1.x@example.org>", sent, &latency, 80*time.Millisecond
 	refused := result("b@lists.example.org", probe.SendFailed, probe.Delivered)
 	refused.MessageID, refused.SentAt, refused.Reason = "<lp1.y@example.org>", sent, "smtp submit to 127.0.0.1:587: connection refused"
 	blind := result("c@lists.example.org", probe.Error, probe.Delivered)
 	blind.MessageID, blind.Reason = "<lp1.z@example.org>", "reader mailbox 127.0.0.1:993: connection refused"
 	held := result("d@lists.example.org", probe.Held, probe.Delivered)
-	held.MessageID, held.SentAt = "<lp1.w@example.org>", sent
+	held.MessageID, held.SentAt, held.SubmitDuration = "<lp1.w@example.org>", sent, 50*time.Millisecond
+	// Stopped before posting, with the probe's start as SentAt.
+	unposted := result("e@lists.example.org", probe.Error, probe.Delivered)
+	unposted.MessageID, unposted.SentAt = "<lp1.v@example.org>", sent
+	// Refused by the submission server: nothing reached the list.
+	refusedForGood := result("f@lists.example.org", probe.Rejected, probe.Delivered)
+	refusedForGood.MessageID, refusedForGood.SentAt = "<lp1.u@example.org>", sent
 
 	var out bytes.Buffer
-	printOnce([]*probe.Result{delivered, refused, blind, held}, "json", &out)
+	printOnce([]*probe.Result{delivered, refused, blind, held, unposted, refusedForGood}, "json", &out)
 	var doc struct {
 		Results []map[string]json.RawMessage `json:"results"`
 	}
@@ -88,7 +94,7 @@ func TestOnceJSONMessageIDAndSentAtNullWhenNothingPosted(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := []string{"list", "outcome", "expected", "ok", "reason", "evidence", "latency_seconds", "message_id", "sent_at"}
-	wantPosted := map[string]bool{`"a@lists.example.org"`: true, `"b@lists.example.org"`: false, `"c@lists.example.org"`: false, `"d@lists.example.org"`: true}
+	wantPosted := map[string]bool{`"a@lists.example.org"`: true, `"b@lists.example.org"`: false, `"c@lists.example.org"`: false, `"d@lists.example.org"`: true, `"e@lists.example.org"`: false, `"f@lists.example.org"`: false}
 	if len(doc.Results) != len(wantPosted) {
 		t.Fatalf("%d results", len(doc.Results))
 	}
@@ -130,6 +136,23 @@ func TestOnceExitsThreeWhenTheReaderMailboxIsDown(t *testing.T) {
 	// Not a terminal: no progress line.
 	if strings.Contains(errOut, "lists done") {
 		t.Errorf("progress on a stderr that is not a terminal: %q", errOut)
+	}
+
+	// Nothing was posted: the JSON says so.
+	code, out, errOut = runCmd(t, "once", "--config.file="+file, "--list=healthy@lists.example.org", "--output=json", "--log.level=error")
+	if code != exitBlind {
+		t.Errorf("--output=json: exit %d, want %d; stderr: %s", code, exitBlind, errOut)
+	}
+	var doc struct {
+		Results []map[string]json.RawMessage `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Results) != 1 {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, k := range []string{"message_id", "sent_at", "latency_seconds"} {
+		if got := string(doc.Results[0][k]); got != "null" {
+			t.Errorf("%s = %s for a probe that was never posted, want null", k, got)
+		}
 	}
 }
 
