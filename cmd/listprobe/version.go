@@ -6,7 +6,15 @@ import (
 	"runtime"
 
 	"github.com/listprobe/listprobe/internal/version"
+	"github.com/listprobe/listprobe/probe"
 )
+
+// listprobe_build_info says what `listprobe version` says. Set once, before
+// anything creates the metrics.
+func init() {
+	v := version.Get()
+	probe.Version, probe.Revision = v.Version, v.Revision
+}
 
 // printVersion is `listprobe version`: the same values as the
 // listprobe_build_info metric, from the Go build information.
