@@ -182,7 +182,7 @@ func TestOnceProgressRedrawsAndErasesItsLine(t *testing.T) {
 	p := newOnceProgress([]string{"a@lists.example.org", "b@lists.example.org"})
 	p.started(0, time.Now())
 	var buf syncBuffer
-	stop := p.show(&buf, time.Millisecond)
+	stop := p.show(&statusWriter{w: &buf}, time.Millisecond)
 	for !strings.Contains(buf.String(), "0/2 lists done") {
 		time.Sleep(time.Millisecond)
 	}
@@ -193,6 +193,22 @@ func TestOnceProgressRedrawsAndErasesItsLine(t *testing.T) {
 	}
 	if strings.Contains(got, "\n") {
 		t.Errorf("progress output %q adds lines", got)
+	}
+}
+
+// A log line written while the progress line is drawn goes above it, whole,
+// and the progress line comes back below it.
+func TestStatusWriterKeepsLogLinesApartFromTheProgressLine(t *testing.T) {
+	var buf bytes.Buffer
+	sw := &statusWriter{w: &buf}
+	sw.Write([]byte("before\n"))
+	sw.setStatus("1/2 lists done")
+	sw.Write([]byte("level=WARN msg=\"probe finished\"\n"))
+	sw.setStatus("")
+	sw.Write([]byte("after\n"))
+	want := "before\n" + "\r\x1b[K1/2 lists done" + "\r\x1b[Klevel=WARN msg=\"probe finished\"\n1/2 lists done" + "\r\x1b[K" + "after\n"
+	if got := buf.String(); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
 
