@@ -18,6 +18,9 @@ import (
 	"github.com/listprobe/listprobe/probe"
 )
 
+// once is `listprobe once`: it probes the selected lists (every list by
+// default) in parallel, waits for every outcome and prints them; the exit
+// code says whether every list is as expected (see onceExit).
 func once(ctx context.Context, logger *slog.Logger, configFile string, lists []string, output string, stdout, stderr io.Writer) int {
 	cfg, err := probe.LoadFile(configFile)
 	if err != nil {
@@ -48,8 +51,13 @@ func once(ctx context.Context, logger *slog.Logger, configFile string, lists []s
 		names[i] = l.Address
 	}
 	progress := newOnceProgress(names)
+	stopProgress := func() {}
 	if len(selected) > 1 && isTerminal(stderr) {
-		defer progress.show(stderr, time.Second)()
+		sw, ok := stderr.(*statusWriter)
+		if !ok {
+			sw = &statusWriter{w: stderr}
+		}
+		stopProgress = progress.show(sw, time.Second)
 	}
 	results := probe.Once(ctx, cfg, selected, logger, nil, func(i int, done bool) {
 		if done {
@@ -58,6 +66,8 @@ func once(ctx context.Context, logger *slog.Logger, configFile string, lists []s
 			progress.started(i, time.Now())
 		}
 	})
+	// Erase the progress line before the results go to the same terminal.
+	stopProgress()
 	return printOnce(results, output, stdout)
 }
 
@@ -117,18 +127,56 @@ func printOnce(results []*probe.Result, output string, stdout io.Writer) int {
 // isTerminal reports whether w is a terminal, where a progress line helps a
 // person waiting; in a pipe or a log file it would only be noise.
 func isTerminal(w io.Writer) bool {
+	if sw, ok := w.(*statusWriter); ok {
+		w = sw.w
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// statusWriter is stderr with an optional status line at the bottom: what
+// others write (log lines) goes above it, and the line is drawn again after
+// each complete line, so that the two never run into each other.
+type statusWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	status string // "" when no line is drawn
+}
+
+// erase is "carriage return, erase to the end of the line".
+const erase = "\r\x1b[K"
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.status == "" {
+		return s.w.Write(p)
+	}
+	io.WriteString(s.w, erase)
+	n, err := s.w.Write(p)
+	if len(p) > 0 && p[len(p)-1] == '\n' {
+		io.WriteString(s.w, s.status)
+	}
+	return n, err
+}
+
+// setStatus draws line in place of the previous one; "" erases it.
+func (s *statusWriter) setStatus(line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.status != "" || line != "" {
+		io.WriteString(s.w, erase+line)
+	}
+	s.status = line
+}
+
 // onceProgress tracks which of once's probes are still pending.
 type onceProgress struct {
-	mu      sync.Mutex
-	names   []string
-	start   []time.Time // zero until the probe starts
-	done    []bool
-	ndone   int
-	written bool // a progress line is on the terminal
+	mu    sync.Mutex
+	names []string
+	start []time.Time // zero until the probe starts
+	done  []bool
+	ndone int
 }
 
 func newOnceProgress(names []string) *onceProgress {
@@ -176,9 +224,9 @@ func (p *onceProgress) line(now time.Time) string {
 	return s
 }
 
-// show redraws the progress line on w every interval until the returned
+// show draws the progress line on w every interval until the returned
 // function is called, which erases it.
-func (p *onceProgress) show(w io.Writer, interval time.Duration) (stop func()) {
+func (p *onceProgress) show(w *statusWriter, interval time.Duration) (stop func()) {
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -191,19 +239,13 @@ func (p *onceProgress) show(w io.Writer, interval time.Duration) (stop func()) {
 			case <-quit:
 				return
 			case now := <-ticker.C:
-				// \r and "erase to end of line": one line, redrawn in place.
-				fmt.Fprintf(w, "\r\x1b[K%s", p.line(now))
-				p.mu.Lock()
-				p.written = true
-				p.mu.Unlock()
+				w.setStatus(p.line(now))
 			}
 		}
 	}()
 	return func() {
 		close(quit)
 		wg.Wait()
-		if p.written {
-			fmt.Fprint(w, "\r\x1b[K")
-		}
+		w.setStatus("")
 	}
 }

@@ -76,9 +76,15 @@ func TestOnceJSONMessageIDAndSentAtNullWhenNothingPosted(t *testing.T) {
 	blind.MessageID, blind.Reason = "<lp1.z@example.org>", "reader mailbox 127.0.0.1:993: connection refused"
 	held := result("d@lists.example.org", probe.Held, probe.Delivered)
 	held.MessageID, held.SentAt, held.Posted = "<lp1.w@example.org>", sent, true
+	// Stopped before posting, with the probe's start as SentAt.
+	unposted := result("e@lists.example.org", probe.Error, probe.Delivered)
+	unposted.MessageID, unposted.SentAt = "<lp1.v@example.org>", sent
+	// Refused by the submission server: nothing reached the list.
+	refusedForGood := result("f@lists.example.org", probe.Rejected, probe.Delivered)
+	refusedForGood.MessageID, refusedForGood.SentAt = "<lp1.u@example.org>", sent
 
 	var out bytes.Buffer
-	printOnce([]*probe.Result{delivered, refused, blind, held}, "json", &out)
+	printOnce([]*probe.Result{delivered, refused, blind, held, unposted, refusedForGood}, "json", &out)
 	var doc struct {
 		Results []map[string]json.RawMessage `json:"results"`
 	}
@@ -88,7 +94,7 @@ func TestOnceJSONMessageIDAndSentAtNullWhenNothingPosted(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := []string{"list", "outcome", "expected", "ok", "reason", "evidence", "latency_seconds", "message_id", "sent_at"}
-	wantPosted := map[string]bool{`"a@lists.example.org"`: true, `"b@lists.example.org"`: false, `"c@lists.example.org"`: false, `"d@lists.example.org"`: true}
+	wantPosted := map[string]bool{`"a@lists.example.org"`: true, `"b@lists.example.org"`: false, `"c@lists.example.org"`: false, `"d@lists.example.org"`: true, `"e@lists.example.org"`: false, `"f@lists.example.org"`: false}
 	if len(doc.Results) != len(wantPosted) {
 		t.Fatalf("%d results", len(doc.Results))
 	}
@@ -131,6 +137,23 @@ func TestOnceExitsThreeWhenTheReaderMailboxIsDown(t *testing.T) {
 	if strings.Contains(errOut, "lists done") {
 		t.Errorf("progress on a stderr that is not a terminal: %q", errOut)
 	}
+
+	// Nothing was posted: the JSON says so.
+	code, out, errOut = runCmd(t, "once", "--config.file="+file, "--list=healthy@lists.example.org", "--output=json", "--log.level=error")
+	if code != exitBlind {
+		t.Errorf("--output=json: exit %d, want %d; stderr: %s", code, exitBlind, errOut)
+	}
+	var doc struct {
+		Results []map[string]json.RawMessage `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Results) != 1 {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, k := range []string{"message_id", "sent_at", "latency_seconds"} {
+		if got := string(doc.Results[0][k]); got != "null" {
+			t.Errorf("%s = %s for a probe that was never posted, want null", k, got)
+		}
+	}
 }
 
 func TestOnceProgressLine(t *testing.T) {
@@ -159,7 +182,7 @@ func TestOnceProgressRedrawsAndErasesItsLine(t *testing.T) {
 	p := newOnceProgress([]string{"a@lists.example.org", "b@lists.example.org"})
 	p.started(0, time.Now())
 	var buf syncBuffer
-	stop := p.show(&buf, time.Millisecond)
+	stop := p.show(&statusWriter{w: &buf}, time.Millisecond)
 	for !strings.Contains(buf.String(), "0/2 lists done") {
 		time.Sleep(time.Millisecond)
 	}
@@ -170,6 +193,22 @@ func TestOnceProgressRedrawsAndErasesItsLine(t *testing.T) {
 	}
 	if strings.Contains(got, "\n") {
 		t.Errorf("progress output %q adds lines", got)
+	}
+}
+
+// A log line written while the progress line is drawn goes above it, whole,
+// and the progress line comes back below it.
+func TestStatusWriterKeepsLogLinesApartFromTheProgressLine(t *testing.T) {
+	var buf bytes.Buffer
+	sw := &statusWriter{w: &buf}
+	sw.Write([]byte("before\n"))
+	sw.setStatus("1/2 lists done")
+	sw.Write([]byte("level=WARN msg=\"probe finished\"\n"))
+	sw.setStatus("")
+	sw.Write([]byte("after\n"))
+	want := "before\n" + "\r\x1b[K1/2 lists done" + "\r\x1b[Klevel=WARN msg=\"probe finished\"\n1/2 lists done" + "\r\x1b[K" + "after\n"
+	if got := buf.String(); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
 

@@ -9,7 +9,8 @@ import (
 )
 
 // printVersion is `listprobe version`: the same values as the
-// listprobe_build_info metric, from the Go build information.
+// listprobe_build_info metric (probe takes them from internal/version too),
+// from the Go build information.
 func printVersion(stdout io.Writer) int {
 	v := version.Get()
 	fmt.Fprintln(stdout, v.String())

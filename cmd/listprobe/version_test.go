@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/listprobe/listprobe/internal/version"
+	"github.com/listprobe/listprobe/probe"
 )
 
 func gitOutput(t *testing.T, args ...string) (string, error) {
@@ -80,4 +81,30 @@ func TestVersionCommandPrintsBuildInfo(t *testing.T) {
 			t.Errorf("version output lacks %q:\n%s", want, stdout.String())
 		}
 	}
+}
+
+// listprobe_build_info carries the values `listprobe version` prints.
+func TestBuildInfoMetricMatchesVersion(t *testing.T) {
+	families, err := probe.NewMetrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := version.Get()
+	for _, f := range families {
+		if f.GetName() != "listprobe_build_info" {
+			continue
+		}
+		labels := map[string]string{}
+		for _, l := range f.GetMetric()[0].GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		want := map[string]string{"version": v.Version, "revision": v.Revision, "goversion": v.GoVersion}
+		for k, w := range want {
+			if labels[k] != w {
+				t.Errorf("listprobe_build_info{%s=%q}, want %q", k, labels[k], w)
+			}
+		}
+		return
+	}
+	t.Fatal("no listprobe_build_info")
 }

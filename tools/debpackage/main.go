@@ -42,7 +42,7 @@ const (
 
 func main() {
 	version := flag.String("version", "", "Package and binary version for a release build, e.g. 1.2.0 (default: from the Go build information)")
-	out := flag.String("out", "dist", "Directory for the package, relative to the repository root")
+	out := flag.String("out", "dist", "Directory for the package (relative: to the repository root)")
 	flag.Parse()
 	path, err := build(*version, *out)
 	if err != nil {
@@ -131,7 +131,10 @@ func build(versionOverride, outDir string) (string, error) {
 	if err := f.Close(); err != nil {
 		return "", err
 	}
-	return filepath.Join(root, path), nil
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(root, path)
+	}
+	return path, nil
 }
 
 // repoRoot finds the listprobe repository above the working directory.
