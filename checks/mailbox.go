@@ -377,17 +377,17 @@ func (m *Mailbox) wakeExpect() {
 func (m *Mailbox) expectInterval(now time.Time) (time.Duration, bool) {
 	m.expMu.Lock()
 	defer m.expMu.Unlock()
-	interval, any := m.opts.ExpectMaxInterval, false
+	interval, expecting := m.opts.ExpectMaxInterval, false
 	for e := range m.expects {
 		if !now.Before(e.until) {
 			delete(m.expects, e)
 			continue
 		}
-		any = true
+		expecting = true
 		iv := max(now.Sub(e.start)/expectBackoffRatio, m.opts.ExpectInterval)
 		interval = min(interval, iv)
 	}
-	return interval, any
+	return interval, expecting
 }
 
 // Delete removes the messages with these UIDs (of this UIDVALIDITY) with
@@ -726,20 +726,26 @@ func (m *Mailbox) idleFailed(ctx context.Context, err error) error {
 // poll waits PollInterval (or for a delete request or an expectation) and
 // asks the server for news with NOOP; the new UIDs are then fetched.
 func (m *Mailbox) poll(ctx context.Context, s *mailboxSession) (*mailboxDeleteRequest, bool, error) {
-	var req *mailboxDeleteRequest
 	timer := time.NewTimer(m.opts.PollInterval)
 	defer timer.Stop()
-	select {
-	case <-timer.C:
-	case <-s.signal:
-	case req = <-m.reqs:
-		return req, false, nil
-	case <-m.expectWake:
-		return nil, false, nil
-	case <-s.c.Closed():
-		return nil, false, errors.New("connection closed")
-	case <-ctx.Done():
-		return nil, false, ctx.Err()
+wait:
+	for {
+		select {
+		case <-timer.C:
+		case <-s.signal:
+		case req := <-m.reqs:
+			return req, false, nil
+		case <-m.expectWake:
+			if _, expecting := m.expectInterval(time.Now()); expecting {
+				return nil, false, nil
+			}
+			continue // an expectation ended: keep the pace
+		case <-s.c.Closed():
+			return nil, false, errors.New("connection closed")
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+		break wait
 	}
 	if err := s.noop(); err != nil {
 		return nil, false, err

@@ -106,7 +106,7 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 	type result struct {
 		id                                    string
 		accepted, truth, mailbox, idle, polls time.Time
-		commands                        int64
+		commands                              int64
 	}
 	var results []result
 	var uids []uint32
