@@ -57,7 +57,9 @@ type MailboxOptions struct {
 	// since Expect (a fortieth of it) up to ExpectMaxInterval. Defaults
 	// 25ms and 1s.
 	ExpectInterval, ExpectMaxInterval time.Duration
-	// DialContext opens the connection to Address. Nil: a net.Dialer.
+	// DialContext opens the TCP connection to Address; TLS, when asked
+	// for, runs over it. Nil: a net.Dialer. (Tests count the session's
+	// bytes with it; a deployment may pick a source address.)
 	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
 	// OnState is called with true when a session is logged in with the
 	// mailbox selected, and with false and the reason when it ends or when
