@@ -57,7 +57,9 @@ type MailboxOptions struct {
 	// since Expect (a fortieth of it) up to ExpectMaxInterval. Defaults
 	// 25ms and 1s.
 	ExpectInterval, ExpectMaxInterval time.Duration
-	// DialContext opens the connection to Address. Nil: a net.Dialer.
+	// DialContext opens the TCP connection to Address; TLS, when asked
+	// for, runs over it. Nil: a net.Dialer. (Tests count the session's
+	// bytes with it; a deployment may pick a source address.)
 	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
 	// OnState is called with true when a session is logged in with the
 	// mailbox selected, and with false and the reason when it ends or when
@@ -376,17 +378,17 @@ func (m *Mailbox) wakeExpect() {
 func (m *Mailbox) expectInterval(now time.Time) (time.Duration, bool) {
 	m.expMu.Lock()
 	defer m.expMu.Unlock()
-	interval, any := m.opts.ExpectMaxInterval, false
+	interval, expecting := m.opts.ExpectMaxInterval, false
 	for e := range m.expects {
 		if !now.Before(e.until) {
 			delete(m.expects, e)
 			continue
 		}
-		any = true
+		expecting = true
 		iv := max(now.Sub(e.start)/expectBackoffRatio, m.opts.ExpectInterval)
 		interval = min(interval, iv)
 	}
-	return interval, any
+	return interval, expecting
 }
 
 // Delete removes the messages with these UIDs (of this UIDVALIDITY) with
@@ -725,20 +727,26 @@ func (m *Mailbox) idleFailed(ctx context.Context, err error) error {
 // poll waits PollInterval (or for a delete request or an expectation) and
 // asks the server for news with NOOP; the new UIDs are then fetched.
 func (m *Mailbox) poll(ctx context.Context, s *mailboxSession) (*mailboxDeleteRequest, bool, error) {
-	var req *mailboxDeleteRequest
 	timer := time.NewTimer(m.opts.PollInterval)
 	defer timer.Stop()
-	select {
-	case <-timer.C:
-	case <-s.signal:
-	case req = <-m.reqs:
-		return req, false, nil
-	case <-m.expectWake:
-		return nil, false, nil
-	case <-s.c.Closed():
-		return nil, false, errors.New("connection closed")
-	case <-ctx.Done():
-		return nil, false, ctx.Err()
+wait:
+	for {
+		select {
+		case <-timer.C:
+		case <-s.signal:
+		case req := <-m.reqs:
+			return req, false, nil
+		case <-m.expectWake:
+			if _, expecting := m.expectInterval(time.Now()); expecting {
+				return nil, false, nil
+			}
+			continue // an expectation ended: keep the pace
+		case <-s.c.Closed():
+			return nil, false, errors.New("connection closed")
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+		break wait
 	}
 	if err := s.noop(); err != nil {
 		return nil, false, err

@@ -59,9 +59,13 @@ func ExampleMailbox() {
 	for !<-up {
 	}
 
+	// A probe was just accepted by the list server: its copy is due, so
+	// the session asks the server itself rather than wait for IDLE.
+	expected := m.Expect(time.Now().Add(time.Minute))
 	raw := "From: list@lists.example.org\r\nSubject: hello\r\n\r\nhi\r\n"
 	user.Append("INBOX", bytes.NewReader([]byte(raw)), &imap.AppendOptions{})
 	msg := <-msgs
+	expected()
 	fmt.Println("new message:", msg.Header.Get("Subject"), "from", msg.Header.Get("From"))
 
 	// Once the caller has verified that the message is its own probe:

@@ -193,3 +193,28 @@ func TestMailboxSeenAtIsWhenTheUIDCame(t *testing.T) {
 		t.Errorf("SeenAt %v is not before the header fetch was answered (%v)", msg.SeenAt, fetching)
 	}
 }
+
+// A server without IDLE is polled every PollInterval; a message that is due
+// is asked for at once all the same.
+func TestMailboxExpectWithoutIDLE(t *testing.T) {
+	srv := startMailboxServer(t, mailboxTestServerOptions{refuseIdle: true})
+	r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) {
+		o.IdleRefresh = 20 * time.Millisecond // the server refuses IDLE when it ends
+		// PollInterval stays an hour: only Expect can find the message.
+	})
+	r.waitState(t, true)
+	<-srv.refused
+	// The session fetches once after the refusal, then polls.
+	for range len(srv.fetched) {
+		<-srv.fetched // the fetch at the start of the session
+	}
+	<-srv.fetched
+	if !r.m.polling.Load() {
+		t.Fatal("the session does not poll")
+	}
+
+	srv.deliver(t, mailboxTestMessage("due", "x\r\n"), nil)
+	done := r.m.Expect(time.Now().Add(time.Minute))
+	defer done()
+	r.expectSubjects(t, "due")
+}

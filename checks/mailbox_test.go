@@ -53,6 +53,7 @@ type mailboxTestServer struct {
 
 	idles     chan struct{}                            // one value per IDLE command started, when silentIdle
 	fetchHook atomic.Pointer[func(*imap.FetchOptions)] // called before each FETCH
+	fetched   chan struct{}                            // one value per FETCH answered
 
 	recMu            sync.Mutex
 	selects          []bool // ReadOnly of every SELECT/EXAMINE, in order
@@ -83,7 +84,7 @@ func startMailboxServer(t testing.TB, opts mailboxTestServerOptions) *mailboxTes
 		caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}
 	}
 	s := &mailboxTestServer{t: t, mem: mem, user: user, caps: caps, refuseIdle: opts.refuseIdle, silentIdle: opts.silentIdle,
-		tlsConfig: opts.tlsConfig, addr: "127.0.0.1:0", idles: make(chan struct{}, 1000), refused: make(chan struct{}, 1000)}
+		tlsConfig: opts.tlsConfig, addr: "127.0.0.1:0", idles: make(chan struct{}, 1000), refused: make(chan struct{}, 1000), fetched: make(chan struct{}, 1000)}
 	s.start()
 	t.Cleanup(func() {
 		s.stallFetch.open()
@@ -183,7 +184,12 @@ func (s *mailboxRecordingSession) Fetch(w *imapserver.FetchWriter, numSet imap.N
 	if hook := s.srv.fetchHook.Load(); hook != nil {
 		(*hook)(options)
 	}
-	return s.Session.Fetch(w, numSet, options)
+	err := s.Session.Fetch(w, numSet, options)
+	select {
+	case s.srv.fetched <- struct{}{}:
+	default:
+	}
+	return err
 }
 
 // mailboxStallingSession hangs in FETCH while its gate is closed.
