@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -138,5 +140,42 @@ func TestMailmanAdminRoundTrip(t *testing.T) {
 	bad := &MailmanAdmin{URL: c.URL, Username: c.Username, Password: "wrong-password-271828"}
 	if _, err := bad.ListConfig(ctx, e.Get(t, "LIST")); err == nil || strings.Contains(err.Error(), "wrong-password") || !strings.Contains(err.Error(), "401") {
 		t.Errorf("wrong password: %v; want a 401 that does not repeat the password", err)
+	}
+}
+
+// Mailman's DMARC mitigation needs the public suffix list, which the
+// testbed reads from Debian's publicsuffix package: without it Mailman
+// shunts the post and the reader gets nothing.
+func TestMailmanDMARCMungeFromDelivers(t *testing.T) {
+	e := Load(t)
+	ctx := testContext(t)
+	c := e.MailmanAdmin(t)
+	local := "tb-dmarc-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	list := local + "@" + e.Get(t, "LIST_DOMAIN")
+	if err := c.CreateList(ctx, list); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.DeleteList(context.Background(), list) })
+	for _, who := range []string{"MEMBER", "READER"} {
+		if err := c.Subscribe(ctx, list, e.Get(t, who), "member"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetMemberModeration(ctx, list, e.Get(t, who), "accept"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.SetListConfig(ctx, list, map[string]any{
+		"dmarc_mitigate_action": "munge_from", "dmarc_mitigate_unconditionally": true, "admin_immed_notify": false,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	subject := "testbed dmarc " + local
+	e.Submit(t, "MEMBER", list, []byte("From: "+e.Get(t, "MEMBER")+"\r\nTo: "+list+"\r\nSubject: "+subject+
+		"\r\nMessage-ID: <"+local+"@example.test>\r\n\r\nmunge me\r\n"))
+	raw := string(e.WaitMessage(t, "READER", &imap.SearchCriteria{
+		Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: subject}},
+	}, 60*time.Second))
+	if !strings.Contains(raw, "\nFrom: member--- via ") || !strings.Contains(raw, "<"+list+">") {
+		t.Errorf("the copy's From is not munged:\n%s", raw)
 	}
 }
