@@ -36,7 +36,7 @@ ACCOUNTS="member reader moderator outsider listmaster"
 REST_PORT=8001
 REST_USER=restadmin
 MAILMAN_CFG=$STATE/mailman/mailman.cfg
-PKGS="postfix dovecot-imapd dovecot-lmtpd mailman3 publicsuffix sympa dbconfig-sqlite3 mlmmj curl openssl"
+PKGS="postfix dovecot-imapd dovecot-lmtpd mailman3 publicsuffix sympa dbconfig-sqlite3 mlmmj curl openssl sqlite3"
 
 say() { printf 'testbed: %s\n' "$*" >&2; }
 die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }
@@ -375,6 +375,14 @@ start_mailman() {
 		alive "$pidfile" || die "mailman master exited, see /var/log/mailman3/mailman.log and $LOG/mailman-start.log"
 		sleep 0.1
 	done
+	# WAL: readers (the runners) no longer block a writer (REST) until they
+	# end their transaction. The mode is kept in the database file; set as
+	# list, so that the -wal and -shm files are Mailman's.
+	local db=/var/lib/mailman3/data/mailman.db
+	if [ "$(runuser -u list -- sqlite3 "$db" 'PRAGMA journal_mode;' 2>/dev/null)" != wal ]; then
+		runuser -u list -- sqlite3 -cmd '.timeout 30000' "$db" 'PRAGMA journal_mode=WAL;' >>"$LOG/mailman-start.log" 2>&1 ||
+			say "warning: could not put Mailman's database in WAL mode, see $LOG/mailman-start.log"
+	fi
 	wait_port "$REST_PORT" "mailman REST"
 	wait_port 8024 "mailman LMTP"
 	banner 8024 '^220 ' "mailman LMTP"
