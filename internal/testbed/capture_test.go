@@ -93,6 +93,14 @@ func TestCaptureSympaMlmmjEvidence(t *testing.T) {
 		save(t, "sympa-probe_copy-list-copy.eml", e.WaitMessage(t, "READER", text(tok), wait))
 	})
 
+	t.Run("sympa list copy with DMARC protection", func(t *testing.T) {
+		list := e.NewSympaList(t)
+		check(e.SympaSetDMARCProtection(ctx, list, true))
+		tok, msg := probe(t, "MEMBER", list, nil)
+		e.Submit(t, "MEMBER", list, msg)
+		save(t, "sympa-probe_copy-dmarc-protection.eml", e.WaitMessage(t, "READER", text(tok), wait))
+	})
+
 	for _, lang := range []string{"en", "fr"} {
 		t.Run("sympa moderated "+lang, func(t *testing.T) {
 			list := e.NewSympaList(t)

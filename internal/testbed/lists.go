@@ -59,6 +59,13 @@ func (e Env) SympaSet(ctx context.Context, list, param, value string) error {
 	return e.ListCtl(ctx, "sympa", "set", list, param, value)
 }
 
+// SympaSetDMARCProtection makes list rewrite every post's From to the
+// list (dmarc_protection mode all: "poster" (via X Mailing List)
+// <list@...>, with X-Original-From) or not.
+func (e Env) SympaSetDMARCProtection(ctx context.Context, list string, on bool) error {
+	return e.ListCtl(ctx, "sympa", "dmarc", list, onOff(on))
+}
+
 // MlmmjSetModerated makes every post to list wait for a moderator
 // (control/moderated) or not.
 func (e Env) MlmmjSetModerated(ctx context.Context, list string, on bool) error {

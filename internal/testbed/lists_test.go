@@ -57,6 +57,19 @@ func TestSympaSwitches(t *testing.T) {
 			t.Errorf("send %s, want %s", got, step.want)
 		}
 	}
+	if err := e.SympaSetDMARCProtection(ctx, list, true); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join("/var/lib/sympa/list_data", list[:strings.IndexByte(list, '@')], "config")
+	if b, _ := os.ReadFile(cfg); !strings.Contains(string(b), "\ndmarc_protection\nmode all\n") || sympaSend(t, list) != "public" {
+		t.Errorf("dmarc on: config\n%s", b)
+	}
+	if err := e.SympaSetDMARCProtection(ctx, list, false); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(cfg); strings.Contains(string(b), "dmarc_protection") {
+		t.Errorf("dmarc off: config still has it\n%s", b)
+	}
 	if err := e.SympaSet(ctx, list, "send", "public; rm -rf /"); err == nil || !strings.Contains(err.Error(), "value") {
 		t.Errorf("a value with shell syntax: %v, want refused", err)
 	}
