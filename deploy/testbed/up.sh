@@ -552,9 +552,11 @@ verify_delivery() {
 		pending=$still
 		[ -z "$pending" ] || sleep 0.1
 	done
+	# Every check message, this run's and any an interrupted run left: the
+	# header and its "testbed-check-" value are up.sh's own.
 	for a in $ACCOUNTS; do
 		doveadm -c "$STATE/dovecot/dovecot.conf" expunge -u "$a@$MAIL_DOMAIN" mailbox INBOX \
-			header X-Listprobe-Testbed-Check "$token" >>"$LOG/verify.log" 2>&1 || true
+			header X-Listprobe-Testbed-Check testbed-check- >>"$LOG/verify.log" 2>&1 || true
 	done
 	if [ -n "$failed" ]; then
 		printf 'testbed: error: a message to these accounts was not delivered:%s\n' "$failed" >&2
