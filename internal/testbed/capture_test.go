@@ -119,13 +119,7 @@ func TestCaptureSympaMlmmjEvidence(t *testing.T) {
 			}, wait))
 
 			// The moderator rejects it by mail, as the request says.
-			key := regexp.MustCompile(`REJECT ` + regexp.QuoteMeta(local) + ` ([0-9a-f]+)`).FindSubmatch(request)
-			if key == nil {
-				t.Fatal("no REJECT command in the moderator's request")
-			}
-			cmd := "From: " + e.Get(t, "MODERATOR") + "\r\nTo: sympa@" + e.Get(t, "SYMPA_DOMAIN") +
-				"\r\nSubject: REJECT " + local + " " + string(key[1]) + "\r\n\r\n"
-			e.Submit(t, "MODERATOR", "sympa@"+e.Get(t, "SYMPA_DOMAIN"), []byte(cmd))
+			e.SympaModerate(t, request, "REJECT")
 			save(t, "sympa-rejection-moderator-"+lang+".eml", e.WaitMessage(t, "MEMBER", &imap.SearchCriteria{
 				Header: []imap.SearchCriteriaHeaderField{{Key: "From", Value: local + "-request"}},
 			}, wait))

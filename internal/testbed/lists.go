@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -124,4 +125,44 @@ func (e Env) newList(t testing.TB, manager, domainVar string) string {
 		}
 	})
 	return list
+}
+
+var (
+	sympaCommand = regexp.MustCompile(`(?m)^(?:DISTRIBUTE|REJECT) ([a-z0-9][a-z0-9._-]*) ([0-9a-f]{32})\s*$`)
+	mlmmjAddress = regexp.MustCompile(`<([a-z0-9][a-z0-9_-]*)\+(release|reject)-([0-9a-f]+)@([a-z0-9.-]+)>`)
+)
+
+// SympaModerate answers the Sympa moderation request a moderator received
+// (the whole message, as WaitMessage returns it) the way a moderator does:
+// a mail from the moderator to sympa@ with the subject "DISTRIBUTE list key"
+// or "REJECT list key". action is "DISTRIBUTE" or "REJECT".
+func (e Env) SympaModerate(t testing.TB, request []byte, action string) {
+	t.Helper()
+	if action != "DISTRIBUTE" && action != "REJECT" {
+		t.Fatalf("Sympa moderation action %q: want DISTRIBUTE or REJECT", action)
+	}
+	m := sympaCommand.FindSubmatch(request)
+	if m == nil {
+		t.Fatal("no DISTRIBUTE or REJECT command in the moderation request")
+	}
+	robot := "sympa@" + e.Get(t, "SYMPA_DOMAIN")
+	cmd := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: %s %s %s\r\n\r\n", e.Get(t, "MODERATOR"), robot, action, m[1], m[2])
+	e.Submit(t, "MODERATOR", robot, []byte(cmd))
+}
+
+// MlmmjModerate answers an mlmmj moderation request the way a moderator
+// does: a mail to the request's list+release-COOKIE@ or list+reject-COOKIE@
+// address. action is "release" or "reject" (mlmmj tells the sender nothing
+// of a rejection).
+func (e Env) MlmmjModerate(t testing.TB, request []byte, action string) {
+	t.Helper()
+	for _, m := range mlmmjAddress.FindAllSubmatch(request, -1) {
+		if string(m[2]) != action {
+			continue
+		}
+		to := fmt.Sprintf("%s+%s-%s@%s", m[1], m[2], m[3], m[4])
+		e.Submit(t, "MODERATOR", to, []byte("From: "+e.Get(t, "MODERATOR")+"\r\nTo: "+to+"\r\nSubject: "+action+"\r\n\r\n"))
+		return
+	}
+	t.Fatalf("no +%s- address in the mlmmj moderation request", action)
 }

@@ -192,3 +192,47 @@ func TestMailmanDMARCMungeFromDelivers(t *testing.T) {
 		t.Errorf("the copy's From is not munged:\n%s", raw)
 	}
 }
+
+// post sends a small post with a unique subject from account to list and
+// returns the subject.
+func post(t *testing.T, e Env, account, list, what string) string {
+	t.Helper()
+	subject := "testbed " + what + " " + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	e.Submit(t, account, list, []byte("From: "+e.Get(t, account)+"\r\nTo: "+list+"\r\nSubject: "+subject+
+		"\r\nMessage-ID: <"+strings.ReplaceAll(subject, " ", ".")+"@example.test>\r\n\r\nhello\r\n"))
+	return subject
+}
+
+func bySubject(s string) *imap.SearchCriteria {
+	return &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: s}}}
+}
+
+// A moderated Sympa list holds the member's post until the moderator
+// distributes it; then the reader gets it.
+func TestSympaModeratedPostIsDistributedByTheModerator(t *testing.T) {
+	e := Load(t)
+	ctx := testContext(t)
+	list := e.NewSympaList(t)
+	if err := e.SympaSetModerated(ctx, list, true); err != nil {
+		t.Fatal(err)
+	}
+	subject := post(t, e, "MEMBER", list, "sympa moderated")
+	request := e.WaitMessage(t, "MODERATOR", &imap.SearchCriteria{Text: []string{subject}}, 90*time.Second)
+	e.SympaModerate(t, request, "DISTRIBUTE")
+	e.WaitMessage(t, "READER", bySubject(subject), 90*time.Second)
+}
+
+// A moderated mlmmj list holds the member's post until the moderator
+// releases it.
+func TestMlmmjModeratedPostIsReleasedByTheModerator(t *testing.T) {
+	e := Load(t)
+	ctx := testContext(t)
+	list := e.NewMlmmjList(t)
+	if err := e.MlmmjSetModerated(ctx, list, true); err != nil {
+		t.Fatal(err)
+	}
+	subject := post(t, e, "MEMBER", list, "mlmmj moderated")
+	request := e.WaitMessage(t, "MODERATOR", &imap.SearchCriteria{Text: []string{subject}}, 60*time.Second)
+	e.MlmmjModerate(t, request, "release")
+	e.WaitMessage(t, "READER", bySubject(subject), 60*time.Second)
+}
