@@ -135,6 +135,17 @@ func TestCaptureSympaMlmmjEvidence(t *testing.T) {
 		})
 	}
 
+	t.Run("sympa closed", func(t *testing.T) {
+		list := e.NewSympaList(t)
+		check(e.SympaSet(ctx, list, "send", "closed"))
+		tok, msg := probe(t, "MEMBER", list, nil)
+		e.Submit(t, "MEMBER", list, msg)
+		save(t, "sympa-rejection-closed-en.eml", e.WaitMessage(t, "MEMBER", &imap.SearchCriteria{
+			Header: []imap.SearchCriteriaHeaderField{{Key: "From", Value: "sympa"}},
+			Text:   []string{tok},
+		}, wait))
+	})
+
 	t.Run("mlmmj list copy", func(t *testing.T) {
 		list := e.NewMlmmjList(t)
 		tok, msg := probe(t, "MEMBER", list, nil)
