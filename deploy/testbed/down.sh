@@ -44,5 +44,8 @@ for d in sympa_msg bulk archived bounced task_manager; do
 done
 stop mailman "$RUN/mailman/master.pid" /usr/lib/mailman3/bin/master || rc=1
 stop postfix "$RUN/postfix.pid" /usr/lib/postfix/sbin/master || rc=1
+# A Postfix restarted since up.sh ran (the fault suite does "postfix start")
+# has a new pid, which Postfix's own pid file names.
+stop postfix /var/spool/postfix/pid/master.pid /usr/lib/postfix/sbin/master || rc=1
 stop dovecot "$RUN/dovecot/master.pid" /usr/sbin/dovecot || rc=1
 exit $rc

@@ -36,7 +36,7 @@ ACCOUNTS="member reader moderator outsider listmaster"
 REST_PORT=8001
 REST_USER=restadmin
 MAILMAN_CFG=$STATE/mailman/mailman.cfg
-PKGS="postfix dovecot-imapd dovecot-lmtpd mailman3 publicsuffix sympa dbconfig-sqlite3 mlmmj curl openssl"
+PKGS="postfix dovecot-imapd dovecot-lmtpd mailman3 publicsuffix sympa dbconfig-sqlite3 mlmmj curl openssl sqlite3"
 
 say() { printf 'testbed: %s\n' "$*" >&2; }
 die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }
@@ -375,6 +375,14 @@ start_mailman() {
 		alive "$pidfile" || die "mailman master exited, see /var/log/mailman3/mailman.log and $LOG/mailman-start.log"
 		sleep 0.1
 	done
+	# WAL: readers (the runners) no longer block a writer (REST) until they
+	# end their transaction. The mode is kept in the database file; set as
+	# list, so that the -wal and -shm files are Mailman's.
+	local db=/var/lib/mailman3/data/mailman.db
+	if [ "$(runuser -u list -- sqlite3 "$db" 'PRAGMA journal_mode;' 2>/dev/null)" != wal ]; then
+		runuser -u list -- sqlite3 -cmd '.timeout 30000' "$db" 'PRAGMA journal_mode=WAL;' >>"$LOG/mailman-start.log" 2>&1 ||
+			say "warning: could not put Mailman's database in WAL mode, see $LOG/mailman-start.log"
+	fi
 	wait_port "$REST_PORT" "mailman REST"
 	wait_port 8024 "mailman LMTP"
 	banner 8024 '^220 ' "mailman LMTP"
@@ -500,26 +508,32 @@ configure_mlmmj() {
 # --- delivery check -----------------------------------------------------------
 
 # verify_delivery sends a message to every account through Postfix (SMTP
-# on port 25, as any other mail) and waits until each is in its Maildir.
-# It then expunges exactly those messages. A leftover Postfix setting, a
-# broken LMTP socket or a Dovecot user database that does not know the
-# account all end here, loudly, instead of as "lost" probes later.
+# on port 25, as any other mail) and waits until each is in its Maildir;
+# then it posts to each list manager's list as the member and waits for the
+# reader's copy. It expunges exactly those messages afterwards. A leftover
+# Postfix setting, a broken LMTP socket, a Dovecot user database that does
+# not know the account or a list manager that does not deliver all end
+# here, loudly, instead of as "lost" probes later.
 verify_delivery() {
-	local token a addr failed="" pending="" deadline msgfile
+	local token t key rcpt box from failed="" pending="" deadline msgfile out
 	token=testbed-check-$(date +%s)-$$-$RANDOM
+	# key:recipient:mailbox that must receive it:envelope sender
+	local targets="" a
+	for a in $ACCOUNTS; do targets="$targets $a:$a@$MAIL_DOMAIN:$a:"; done
+	targets="$targets mailman:$LIST:reader:member@$MAIL_DOMAIN sympa:$SYMPA_LIST:reader:member@$MAIL_DOMAIN mlmmj:$MLMMJ_LIST:reader:member@$MAIL_DOMAIN"
 	msgfile=$(mktemp)
-	for a in $ACCOUNTS; do
-		addr=$a@$MAIL_DOMAIN
-		printf 'From: up.sh <postmaster@%s>\r\nTo: <%s>\r\nSubject: listprobe testbed delivery check %s\r\nMessage-ID: <%s.%s@%s>\r\nX-Listprobe-Testbed-Check: %s\r\n\r\nup.sh checks that mail to this account is delivered; it expunges this message itself.\r\n' \
-			"$MAIL_DOMAIN" "$addr" "$token" "$token" "$a" "$MTA_HOSTNAME" "$token" >"$msgfile"
-		# The null sender: a failure must not bounce anywhere.
-		local out
-		if out=$(curl -sS --max-time 30 "smtp://127.0.0.1:25/$MTA_HOSTNAME" --mail-from "" \
-			--mail-rcpt "$addr" -T "$msgfile" 2>&1); then
-			pending="$pending $a"
+	for t in $targets; do
+		IFS=: read -r key rcpt box from <<<"$t"
+		# Accounts get mail from the null sender (a failure must not bounce
+		# anywhere); lists a post from their member.
+		printf 'From: %s\r\nTo: <%s>\r\nSubject: listprobe testbed delivery check %s %s\r\nMessage-ID: <%s.%s@%s>\r\nX-Listprobe-Testbed-Check: %s\r\n\r\nup.sh checks that mail to this address is delivered; it expunges this message itself.\r\n' \
+			"${from:-up.sh <postmaster@$MAIL_DOMAIN>}" "$rcpt" "$token" "$key" "$token" "$key" "$MTA_HOSTNAME" "$token" >"$msgfile"
+		if out=$(curl -sS --max-time 30 "smtp://127.0.0.1:25/$MTA_HOSTNAME" --mail-from "$from" \
+			--mail-rcpt "$rcpt" -T "$msgfile" 2>&1); then
+			pending="$pending $t"
 		else
-			printf 'testbed: Postfix refused a message to %s: %s\n' "$addr" "$out" >&2
-			failed="$failed $a(refused)"
+			printf 'testbed: Postfix refused a message to %s: %s\n' "$rcpt" "$out" >&2
+			failed="$failed $key(refused)"
 		fi
 	done
 	rm -f "$msgfile"
@@ -527,38 +541,43 @@ verify_delivery() {
 	local still q status
 	while [ -n "$pending" ]; do
 		still=""
-		for a in $pending; do
-			if grep -rqsF "X-Listprobe-Testbed-Check: $token" "$STATE/mail/$MAIL_DOMAIN/$a/Maildir/new" "$STATE/mail/$MAIL_DOMAIN/$a/Maildir/cur"; then
+		for t in $pending; do
+			IFS=: read -r key rcpt box from <<<"$t"
+			if grep -rqsF "<$token.$key@" "$STATE/mail/$MAIL_DOMAIN/$box/Maildir/new" "$STATE/mail/$MAIL_DOMAIN/$box/Maildir/cur"; then
 				continue
 			fi
 			# Postfix gave up on it, or delivered it somewhere else.
 			# (|| true: a message not logged yet is not an error here.)
-			q=$(grep -F "message-id=<$token.$a@" "$LOG/postfix.log" | sed -n 's/.*: \([0-9A-F]\{6,\}\): .*/\1/p' | tail -n1 || true)
+			q=$(grep -F "message-id=<$token.$key@" "$LOG/postfix.log" | sed -n 's/.*: \([0-9A-F]\{6,\}\): .*/\1/p' | head -n1 || true)
 			status=""
 			[ -z "$q" ] || status=$(grep -F " $q: to=" "$LOG/postfix.log" | sed -n 's/.*status=\([a-z]*\).*/\1/p' | tail -n1 || true)
 			case $status in
-			bounced | deferred | undeliverable) failed="$failed $a($status)" ;;
-			*) [ "$SECONDS" -lt "$deadline" ] && still="$still $a" || failed="$failed $a(not-in-mailbox-after-60s)" ;;
+			bounced | deferred | undeliverable) failed="$failed $key($status)" ;;
+			*) [ "$SECONDS" -lt "$deadline" ] && still="$still $t" || failed="$failed $key(not-in-$box's-mailbox-after-60s)" ;;
 			esac
 		done
 		pending=$still
 		[ -z "$pending" ] || sleep 0.1
 	done
+	# Every check message and list copy of one, this run's and any an
+	# interrupted run left: the header and its "testbed-check-" value, or
+	# the Subject, are up.sh's own.
 	for a in $ACCOUNTS; do
 		doveadm -c "$STATE/dovecot/dovecot.conf" expunge -u "$a@$MAIL_DOMAIN" mailbox INBOX \
-			header X-Listprobe-Testbed-Check "$token" >>"$LOG/verify.log" 2>&1 || true
+			'(' header X-Listprobe-Testbed-Check testbed-check- OR subject "listprobe testbed delivery check testbed-check-" ')' \
+			>>"$LOG/verify.log" 2>&1 || true
 	done
 	if [ -n "$failed" ]; then
-		printf 'testbed: error: a message to these accounts was not delivered:%s\n' "$failed" >&2
+		printf 'testbed: error: a message to these accounts or lists was not delivered:%s\n' "$failed" >&2
 		printf 'testbed: what Postfix logged for them (%s):\n' "$LOG/postfix.log" >&2
 		local f
 		for f in $failed; do
-			a=${f%%(*}
-			for q in $(grep -F "message-id=<$token.$a@" "$LOG/postfix.log" | sed -n 's/.*: \([0-9A-F]\{6,\}\): .*/\1/p' | sort -u || true); do
+			key=${f%%(*}
+			for q in $(grep -F "message-id=<$token.$key@" "$LOG/postfix.log" | sed -n 's/.*: \([0-9A-F]\{6,\}\): .*/\1/p' | sort -u || true); do
 				grep -F " $q: " "$LOG/postfix.log" | grep -v "message-id=\|client=\|removed$" | tail -n 4 >&2 || true
 			done
 		done
-		die "hint: up.sh writes /etc/postfix/main.cf and master.cf whole (the earlier ones are kept as *.before-listprobe-testbed); check 'postconf -n', $LOG/dovecot.log and $LOG/verify.log"
+		die "hint: up.sh writes /etc/postfix/main.cf and master.cf whole (the earlier ones are kept as *.before-listprobe-testbed); check 'postconf -n', $LOG/dovecot.log, $LOG/verify.log, /var/log/mailman3/mailman.log and $LOG/sympa-*.log"
 	fi
 }
 

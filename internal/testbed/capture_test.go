@@ -93,6 +93,14 @@ func TestCaptureSympaMlmmjEvidence(t *testing.T) {
 		save(t, "sympa-probe_copy-list-copy.eml", e.WaitMessage(t, "READER", text(tok), wait))
 	})
 
+	t.Run("sympa list copy with DMARC protection", func(t *testing.T) {
+		list := e.NewSympaList(t)
+		check(e.SympaSetDMARCProtection(ctx, list, true))
+		tok, msg := probe(t, "MEMBER", list, nil)
+		e.Submit(t, "MEMBER", list, msg)
+		save(t, "sympa-probe_copy-dmarc-protection.eml", e.WaitMessage(t, "READER", text(tok), wait))
+	})
+
 	for _, lang := range []string{"en", "fr"} {
 		t.Run("sympa moderated "+lang, func(t *testing.T) {
 			list := e.NewSympaList(t)
@@ -111,13 +119,7 @@ func TestCaptureSympaMlmmjEvidence(t *testing.T) {
 			}, wait))
 
 			// The moderator rejects it by mail, as the request says.
-			key := regexp.MustCompile(`REJECT ` + regexp.QuoteMeta(local) + ` ([0-9a-f]+)`).FindSubmatch(request)
-			if key == nil {
-				t.Fatal("no REJECT command in the moderator's request")
-			}
-			cmd := "From: " + e.Get(t, "MODERATOR") + "\r\nTo: sympa@" + e.Get(t, "SYMPA_DOMAIN") +
-				"\r\nSubject: REJECT " + local + " " + string(key[1]) + "\r\n\r\n"
-			e.Submit(t, "MODERATOR", "sympa@"+e.Get(t, "SYMPA_DOMAIN"), []byte(cmd))
+			e.SympaModerate(t, request, "REJECT")
 			save(t, "sympa-rejection-moderator-"+lang+".eml", e.WaitMessage(t, "MEMBER", &imap.SearchCriteria{
 				Header: []imap.SearchCriteriaHeaderField{{Key: "From", Value: local + "-request"}},
 			}, wait))
@@ -132,6 +134,17 @@ func TestCaptureSympaMlmmjEvidence(t *testing.T) {
 			save(t, "sympa-rejection-subscribers-only-"+lang+".eml", e.WaitMessage(t, "OUTSIDER", text(tok), wait))
 		})
 	}
+
+	t.Run("sympa closed", func(t *testing.T) {
+		list := e.NewSympaList(t)
+		check(e.SympaSet(ctx, list, "send", "closed"))
+		tok, msg := probe(t, "MEMBER", list, nil)
+		e.Submit(t, "MEMBER", list, msg)
+		save(t, "sympa-rejection-closed-en.eml", e.WaitMessage(t, "MEMBER", &imap.SearchCriteria{
+			Header: []imap.SearchCriteriaHeaderField{{Key: "From", Value: "sympa"}},
+			Text:   []string{tok},
+		}, wait))
+	})
 
 	t.Run("mlmmj list copy", func(t *testing.T) {
 		list := e.NewMlmmjList(t)

@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +61,13 @@ func (e Env) SympaSet(ctx context.Context, list, param, value string) error {
 	return e.ListCtl(ctx, "sympa", "set", list, param, value)
 }
 
+// SympaSetDMARCProtection makes list rewrite every post's From to the
+// list (dmarc_protection mode all: "poster" (via X Mailing List)
+// <list@...>, with X-Original-From) or not.
+func (e Env) SympaSetDMARCProtection(ctx context.Context, list string, on bool) error {
+	return e.ListCtl(ctx, "sympa", "dmarc", list, onOff(on))
+}
+
 // MlmmjSetModerated makes every post to list wait for a moderator
 // (control/moderated) or not.
 func (e Env) MlmmjSetModerated(ctx context.Context, list string, on bool) error {
@@ -97,8 +106,23 @@ func (e Env) NewMlmmjList(t testing.TB) string {
 	return e.newList(t, "mlmmj", "MLMMJ_DOMAIN")
 }
 
+// NeedRoot skips the test unless it runs as root (listctl edits the list
+// managers' files as their users), except under CI=true, where it fails:
+// CI runs the tests as root.
+func NeedRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("CI=true but the tests do not run as root: the Sympa and mlmmj helpers need root")
+	}
+	t.Skip("the Sympa and mlmmj helpers need root (sudo go test ...)")
+}
+
 func (e Env) newList(t testing.TB, manager, domainVar string) string {
 	t.Helper()
+	NeedRoot(t)
 	var rnd [4]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		t.Fatal(err)
@@ -117,4 +141,44 @@ func (e Env) newList(t testing.TB, manager, domainVar string) string {
 		}
 	})
 	return list
+}
+
+var (
+	sympaCommand = regexp.MustCompile(`(?m)^(?:DISTRIBUTE|REJECT) ([a-z0-9][a-z0-9._-]*) ([0-9a-f]{32})\s*$`)
+	mlmmjAddress = regexp.MustCompile(`<([a-z0-9][a-z0-9_-]*)\+(release|reject)-([0-9a-f]+)@([a-z0-9.-]+)>`)
+)
+
+// SympaModerate answers the Sympa moderation request a moderator received
+// (the whole message, as WaitMessage returns it) the way a moderator does:
+// a mail from the moderator to sympa@ with the subject "DISTRIBUTE list key"
+// or "REJECT list key". action is "DISTRIBUTE" or "REJECT".
+func (e Env) SympaModerate(t testing.TB, request []byte, action string) {
+	t.Helper()
+	if action != "DISTRIBUTE" && action != "REJECT" {
+		t.Fatalf("Sympa moderation action %q: want DISTRIBUTE or REJECT", action)
+	}
+	m := sympaCommand.FindSubmatch(request)
+	if m == nil {
+		t.Fatal("no DISTRIBUTE or REJECT command in the moderation request")
+	}
+	robot := "sympa@" + e.Get(t, "SYMPA_DOMAIN")
+	cmd := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: %s %s %s\r\n\r\n", e.Get(t, "MODERATOR"), robot, action, m[1], m[2])
+	e.Submit(t, "MODERATOR", robot, []byte(cmd))
+}
+
+// MlmmjModerate answers an mlmmj moderation request the way a moderator
+// does: a mail to the request's list+release-COOKIE@ or list+reject-COOKIE@
+// address. action is "release" or "reject" (mlmmj tells the sender nothing
+// of a rejection).
+func (e Env) MlmmjModerate(t testing.TB, request []byte, action string) {
+	t.Helper()
+	for _, m := range mlmmjAddress.FindAllSubmatch(request, -1) {
+		if string(m[2]) != action {
+			continue
+		}
+		to := fmt.Sprintf("%s+%s-%s@%s", m[1], m[2], m[3], m[4])
+		e.Submit(t, "MODERATOR", to, []byte("From: "+e.Get(t, "MODERATOR")+"\r\nTo: "+to+"\r\nSubject: "+action+"\r\n\r\n"))
+		return
+	}
+	t.Fatalf("no +%s- address in the mlmmj moderation request", action)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -54,6 +56,19 @@ func TestSympaSwitches(t *testing.T) {
 		if got := sympaSend(t, list); got != step.want {
 			t.Errorf("send %s, want %s", got, step.want)
 		}
+	}
+	if err := e.SympaSetDMARCProtection(ctx, list, true); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join("/var/lib/sympa/list_data", list[:strings.IndexByte(list, '@')], "config")
+	if b, _ := os.ReadFile(cfg); !strings.Contains(string(b), "\ndmarc_protection\nmode all\n") || sympaSend(t, list) != "public" {
+		t.Errorf("dmarc on: config\n%s", b)
+	}
+	if err := e.SympaSetDMARCProtection(ctx, list, false); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(cfg); strings.Contains(string(b), "dmarc_protection") {
+		t.Errorf("dmarc off: config still has it\n%s", b)
 	}
 	if err := e.SympaSet(ctx, list, "send", "public; rm -rf /"); err == nil || !strings.Contains(err.Error(), "value") {
 		t.Errorf("a value with shell syntax: %v, want refused", err)
@@ -139,4 +154,85 @@ func TestMailmanAdminRoundTrip(t *testing.T) {
 	if _, err := bad.ListConfig(ctx, e.Get(t, "LIST")); err == nil || strings.Contains(err.Error(), "wrong-password") || !strings.Contains(err.Error(), "401") {
 		t.Errorf("wrong password: %v; want a 401 that does not repeat the password", err)
 	}
+}
+
+// Mailman's DMARC mitigation needs the public suffix list, which the
+// testbed reads from Debian's publicsuffix package: without it Mailman
+// shunts the post and the reader gets nothing.
+func TestMailmanDMARCMungeFromDelivers(t *testing.T) {
+	e := Load(t)
+	ctx := testContext(t)
+	c := e.MailmanAdmin(t)
+	local := "tb-dmarc-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	list := local + "@" + e.Get(t, "LIST_DOMAIN")
+	if err := c.CreateList(ctx, list); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.DeleteList(context.Background(), list) })
+	for _, who := range []string{"MEMBER", "READER"} {
+		if err := c.Subscribe(ctx, list, e.Get(t, who), "member"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetMemberModeration(ctx, list, e.Get(t, who), "accept"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.SetListConfig(ctx, list, map[string]any{
+		"dmarc_mitigate_action": "munge_from", "dmarc_mitigate_unconditionally": true, "admin_immed_notify": false,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	subject := "testbed dmarc " + local
+	e.Submit(t, "MEMBER", list, []byte("From: "+e.Get(t, "MEMBER")+"\r\nTo: "+list+"\r\nSubject: "+subject+
+		"\r\nMessage-ID: <"+local+"@example.test>\r\n\r\nmunge me\r\n"))
+	raw := string(e.WaitMessage(t, "READER", &imap.SearchCriteria{
+		Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: subject}},
+	}, 60*time.Second))
+	if !strings.Contains(raw, "\nFrom: member--- via ") || !strings.Contains(raw, "<"+list+">") {
+		t.Errorf("the copy's From is not munged:\n%s", raw)
+	}
+}
+
+// post sends a small post with a unique subject from account to list and
+// returns the subject.
+func post(t *testing.T, e Env, account, list, what string) string {
+	t.Helper()
+	subject := "testbed " + what + " " + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	e.Submit(t, account, list, []byte("From: "+e.Get(t, account)+"\r\nTo: "+list+"\r\nSubject: "+subject+
+		"\r\nMessage-ID: <"+strings.ReplaceAll(subject, " ", ".")+"@example.test>\r\n\r\nhello\r\n"))
+	return subject
+}
+
+func bySubject(s string) *imap.SearchCriteria {
+	return &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: s}}}
+}
+
+// A moderated Sympa list holds the member's post until the moderator
+// distributes it; then the reader gets it.
+func TestSympaModeratedPostIsDistributedByTheModerator(t *testing.T) {
+	e := Load(t)
+	ctx := testContext(t)
+	list := e.NewSympaList(t)
+	if err := e.SympaSetModerated(ctx, list, true); err != nil {
+		t.Fatal(err)
+	}
+	subject := post(t, e, "MEMBER", list, "sympa moderated")
+	request := e.WaitMessage(t, "MODERATOR", &imap.SearchCriteria{Text: []string{subject}}, 90*time.Second)
+	e.SympaModerate(t, request, "DISTRIBUTE")
+	e.WaitMessage(t, "READER", bySubject(subject), 90*time.Second)
+}
+
+// A moderated mlmmj list holds the member's post until the moderator
+// releases it.
+func TestMlmmjModeratedPostIsReleasedByTheModerator(t *testing.T) {
+	e := Load(t)
+	ctx := testContext(t)
+	list := e.NewMlmmjList(t)
+	if err := e.MlmmjSetModerated(ctx, list, true); err != nil {
+		t.Fatal(err)
+	}
+	subject := post(t, e, "MEMBER", list, "mlmmj moderated")
+	request := e.WaitMessage(t, "MODERATOR", &imap.SearchCriteria{Text: []string{subject}}, 60*time.Second)
+	e.MlmmjModerate(t, request, "release")
+	e.WaitMessage(t, "READER", bySubject(subject), 60*time.Second)
 }
