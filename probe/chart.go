@@ -17,6 +17,11 @@ const (
 	plotTop     = 6.0
 	plotBottom  = chartHeight - 14.0
 
+	// minChartSlots is the narrowest a probe's column gets wide: a short
+	// history fills the chart from the right, newest last, instead of
+	// stretching one probe across it.
+	minChartSlots = 12
+
 	// maxChartSeconds caps the latency scale: no real latency comes near
 	// it, and a garbage value must not push the others to zero or make
 	// the coordinates overflow.
@@ -38,7 +43,8 @@ type Chart struct {
 	// Plot area and axis labels.
 	Left, Right, Top, Bottom px
 	YMax, YZero              string // latency at the top and bottom of the plot; YMax "" when nothing was delivered
-	XFirst, XLast            string // when the oldest and newest probes finished
+	XFirst, XLast            string // when the oldest and newest probes finished; XFirst "" when it would crowd XLast
+	XFirstAt                 px     // where the oldest probe is drawn
 	// Line joins the delivered probes' latencies, oldest first ("" when
 	// fewer than two).
 	Line string
@@ -63,7 +69,7 @@ type ChartBand struct {
 }
 
 // latencyChart lays out a list's samples (oldest first); at most the newest
-// MaxSamples are drawn, evenly spaced.
+// MaxSamples are drawn, evenly spaced, the newest at the right.
 func latencyChart(list string, samples []Sample) Chart {
 	if len(samples) > MaxSamples {
 		samples = samples[len(samples)-MaxSamples:]
@@ -91,16 +97,22 @@ func latencyChart(list string, samples []Sample) Chart {
 		// Without a delivered probe there is no latency to scale.
 		c.YMax = formatSeconds(top)
 	}
-	c.XFirst, c.XLast = chartTime(samples[0].At, samples[len(samples)-1].At), chartTime(samples[len(samples)-1].At, samples[0].At)
+	slots := max(len(samples), minChartSlots)
+	slot := (plotRight - plotLeft) / float64(slots)
+	first := plotLeft + float64(slots-len(samples))*slot
 
-	slot := (plotRight - plotLeft) / float64(len(samples))
+	c.XLast = chartTime(samples[len(samples)-1].At, samples[0].At)
+	// Each time label takes about 50 px of the 9 px font.
+	if xFirst := chartTime(samples[0].At, samples[len(samples)-1].At); xFirst != c.XLast && plotRight-first >= 110 {
+		c.XFirst, c.XFirstAt = xFirst, px(first)
+	}
 	gap := 0.0
 	if slot >= 4 {
 		gap = 1
 	}
 	var line []string
 	for i, s := range samples {
-		left := plotLeft + float64(i)*slot
+		left := first + float64(i)*slot
 		when := s.At.UTC().Format("2006-01-02 15:04:05 MST")
 		if lat, ok := chartLatency(s); ok {
 			y := plotBottom - lat/top*(plotBottom-plotTop)

@@ -161,8 +161,27 @@ func TestChartDrawsDeliveredLatenciesOnAScale(t *testing.T) {
 	if !strings.Contains(c.Dots[1].Label, "2026-11-25 16:05:00 UTC: delivered in 3.000 s") {
 		t.Errorf("dot label %q", c.Dots[1].Label)
 	}
-	if texts := strings.Join(shape.texts, "|"); texts != "5 s|0|16:00 UTC|16:15 UTC" {
+	// Four probes fill the right third: no room for the oldest one's time.
+	if texts := strings.Join(shape.texts, "|"); texts != "5 s|0|16:15 UTC" {
 		t.Errorf("axis labels %q", texts)
+	}
+	if last := c.Dots[3]; math.Abs(float64(last.X)-(plotRight-(plotRight-plotLeft)/minChartSlots/2)) > 0.05 {
+		t.Errorf("the newest probe is drawn at x=%v, not in the rightmost column", last.X)
+	}
+}
+
+func TestChartOfALongHistoryLabelsBothEnds(t *testing.T) {
+	var samples []Sample
+	for i := range 20 {
+		samples = append(samples, delivered(i, 0.2))
+	}
+	c := latencyChart("users@lists.example.org", samples)
+	_, shape := renderChart(t, c)
+	if texts := strings.Join(shape.texts, "|"); texts != "200 ms|0|16:00 UTC|17:35 UTC" {
+		t.Errorf("axis labels %q", texts)
+	}
+	if c.Dots[0].X >= c.Dots[1].X || float64(c.Dots[0].X) > plotLeft+(plotRight-plotLeft)/20 {
+		t.Errorf("the oldest of 20 probes is drawn at x=%v", c.Dots[0].X)
 	}
 }
 
@@ -233,10 +252,12 @@ func TestChartIsBoundedWhateverTheSamples(t *testing.T) {
 }
 
 func TestChartLabelsDatesWhenItSpansDays(t *testing.T) {
-	a := delivered(0, 1)
-	b := delivered(1, 1)
-	b.At = a.At.Add(30 * time.Hour)
-	c := latencyChart("users@lists.example.org", []Sample{a, b})
+	var samples []Sample
+	for i := range minChartSlots {
+		samples = append(samples, delivered(i, 1))
+	}
+	samples[len(samples)-1].At = samples[0].At.Add(30 * time.Hour)
+	c := latencyChart("users@lists.example.org", samples)
 	if c.XFirst != "Nov 25 16:00" || c.XLast != "Nov 26 22:00" {
 		t.Errorf("labels %q .. %q", c.XFirst, c.XLast)
 	}
