@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -87,17 +88,26 @@ func renderChart(t *testing.T, c Chart) (string, svgShape) {
 						inBound("y", y, chartHeight)
 						shape.polylinePoints++
 					}
-				case "class":
-					if tok.Name.Local == "rect" {
-						shape.bandClasses[a.Value]++
-					}
+				case "d":
+					checkPath(t, a.Value)
 				}
 			}
-			switch tok.Name.Local {
-			case "circle":
-				shape.dots++
-			case "rect":
-				shape.bands++
+			if tok.Name.Local == "path" {
+				class, d, marks := attr(tok, "class"), attr(tok, "d"), attr(tok, "data-marks")
+				n := strings.Count(d, "M")
+				if fmt.Sprint(n) != marks {
+					t.Errorf("path %q draws %d marks, says %s", d, n, marks)
+				}
+				kind, cls, _ := strings.Cut(class, " ")
+				switch kind {
+				case "dot":
+					shape.dots += n
+				case "band":
+					shape.bands += n
+					shape.bandClasses[cls] += n
+				default:
+					t.Errorf("path of class %q", class)
+				}
 			}
 		case xml.EndElement:
 			stack = stack[:len(stack)-1]
@@ -112,6 +122,40 @@ func renderChart(t *testing.T, c Chart) (string, svgShape) {
 		}
 	}
 	return out, shape
+}
+
+func attr(e xml.StartElement, name string) string {
+	for _, a := range e.Attr {
+		if a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+var pathStep = regexp.MustCompile(`M([-0-9.]+),([-0-9.]+)(?:h([-0-9.]+)v([-0-9.]+)h-([-0-9.]+)Z|a2.2,2.2 0 1,0 4.4,0a2.2,2.2 0 1,0 -4.4,0Z)`)
+
+// checkPath checks that a band's or dot's path stays inside the chart.
+func checkPath(t *testing.T, d string) {
+	t.Helper()
+	rest := pathStep.ReplaceAllStringFunc(d, func(step string) string {
+		m := pathStep.FindStringSubmatch(step)
+		x, _ := strconv.ParseFloat(m[1], 64)
+		y, _ := strconv.ParseFloat(m[2], 64)
+		right, bottom := x+4.4, y
+		if m[3] != "" {
+			w, _ := strconv.ParseFloat(m[3], 64)
+			h, _ := strconv.ParseFloat(m[4], 64)
+			right, bottom = x+w, y+h
+		}
+		if !(x >= 0 && y >= 2.2 && right <= chartWidth && bottom <= chartHeight-2.2) {
+			t.Errorf("mark %q is not inside the chart", step)
+		}
+		return ""
+	})
+	if rest != "" {
+		t.Errorf("path %q has steps that are not marks: %q", d, rest)
+	}
 }
 
 func TestChartOfEmptyHistorySaysSo(t *testing.T) {
@@ -158,8 +202,8 @@ func TestChartDrawsDeliveredLatenciesOnAScale(t *testing.T) {
 			t.Errorf("title %q does not say %q", shape.title, want)
 		}
 	}
-	if !strings.Contains(c.Dots[1].Label, "2026-11-25 16:05:00 UTC: delivered in 3.000 s") {
-		t.Errorf("dot label %q", c.Dots[1].Label)
+	if !strings.Contains(shape.title, "newest 1.200 s") || !strings.Contains(shape.title, "from 2026-11-25 16:00 UTC to 2026-11-25 16:15 UTC") {
+		t.Errorf("title %q", shape.title)
 	}
 	// Four probes fill the right third: no room for the oldest one's time.
 	if texts := strings.Join(shape.texts, "|"); texts != "5 s|0|16:15 UTC" {
@@ -240,10 +284,17 @@ func TestChartIsBoundedWhateverTheSamples(t *testing.T) {
 		t.Errorf("chart of %d samples is %d bytes", len(samples), len(out))
 	}
 	// Non-finite latencies are drawn as probes without a latency.
-	for _, d := range c.Dots {
-		if strings.Contains(d.Label, "NaN") || strings.Contains(d.Label, "Inf") {
-			t.Errorf("dot label %q", d.Label)
+	finite := 0
+	for _, s := range samples[len(samples)-MaxSamples:] {
+		if s.Outcome == Delivered && !math.IsNaN(s.Latency) && !math.IsInf(s.Latency, 0) {
+			finite++
 		}
+	}
+	if shape.dots != finite {
+		t.Errorf("%d dots, want one for each of the %d finite latencies", shape.dots, finite)
+	}
+	if c.YMax != "12 d" {
+		t.Errorf("scale top %q, want the cap's", c.YMax)
 	}
 	// The newest samples are the ones drawn.
 	if want := chartTime(samples[len(samples)-1].At, samples[len(samples)-MaxSamples].At); c.XLast != want {
@@ -274,7 +325,7 @@ func TestNiceCeil(t *testing.T) {
 	for _, tc := range []struct {
 		in   float64
 		want string
-	}{{0.01, "10 ms"}, {0.5, "500 ms"}, {1, "1 s"}, {50, "50 s"}, {500, "8 min"}} {
+	}{{0.01, "10 ms"}, {0.5, "500 ms"}, {1, "1 s"}, {50, "50 s"}, {500, "8 min"}, {20000, "6 h"}, {1e6, "12 d"}} {
 		if got := formatSeconds(tc.in); got != tc.want {
 			t.Errorf("formatSeconds(%v) = %q, want %q", tc.in, got, tc.want)
 		}

@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +52,17 @@ func section(t *testing.T, page, start, end string) string {
 		t.Fatalf("page has no %q after %q", end, start)
 	}
 	return page[i : i+j]
+}
+
+// chartMarks returns how many marks of a kind and class the chart in html
+// draws.
+func chartMarks(html, kind, class string) int {
+	m := regexp.MustCompile(`<path class="` + kind + " " + class + `" data-marks="(\d+)"`).FindStringSubmatch(html)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
 }
 
 // mailmanConfig adds the world's Mailman REST API to a test config and
@@ -119,7 +132,7 @@ func TestStatusPageExplainsHeldListWithMailmanSettings(t *testing.T) {
 	}
 	// The held list's chart: one probe, drawn as one failure band.
 	row := section(t, page, "<strong>users@lists.example.org</strong>", "</tr>")
-	if !strings.Contains(row, `data-probes="1"`) || strings.Count(row, `<rect class="bad"`) != 1 || strings.Contains(row, "<circle") {
+	if !strings.Contains(row, `data-probes="1"`) || chartMarks(row, "band", "bad") != 1 || strings.Contains(row, `class="dot`) {
 		t.Errorf("the held list's chart is not one failure:\n%s", row)
 	}
 	// The healthy list: no explanation, two delivered dots joined by a line.
@@ -127,7 +140,7 @@ func TestStatusPageExplainsHeldListWithMailmanSettings(t *testing.T) {
 		t.Error("a healthy list gets an explanation")
 	}
 	row = section(t, page, "<strong>healthy@lists.example.org</strong>", "</tr>")
-	if !strings.Contains(row, `data-probes="2"`) || strings.Count(row, `<circle class="ok"`) != 2 || !strings.Contains(row, "<polyline") {
+	if !strings.Contains(row, `data-probes="2"`) || chartMarks(row, "dot", "ok") != 2 || !strings.Contains(row, "<polyline") {
 		t.Errorf("the healthy list's chart is not two deliveries:\n%s", row)
 	}
 	// Every mailbox session, up.
@@ -181,7 +194,7 @@ func TestStatusPageShowsReaderMailboxDown(t *testing.T) {
 	wantOutcome(t, probeList(t, rt, "users@lists.example.org"), Error, "reader@example.org")
 	page, _ = getPage(t, rt, "/", http.StatusOK)
 	row = section(t, page, "<strong>users@lists.example.org</strong>", "</tr>")
-	if !strings.Contains(row, ">error<") || strings.Count(row, `<rect class="err"`) != 1 {
+	if !strings.Contains(row, ">error<") || chartMarks(row, "band", "err") != 1 {
 		t.Errorf("the list's row after the probe:\n%s", row)
 	}
 	if !strings.Contains(page, `data-list="users@lists.example.org"`) {
@@ -250,12 +263,12 @@ func TestRedactHidesConfiguredSecrets(t *testing.T) {
 		up, _, _, _ := rt.MailboxState("reader")
 		return up
 	})
-	sv, ok := rt.sessionView(cfg, "reader", cfg.Accounts["reader"])
+	sv, ok := rt.sessionView(cfg, "reader", cfg.Accounts["reader"], "")
 	if !ok || sv.Account != "reader" {
 		t.Fatalf("no session view for the reader: %+v", sv)
 	}
 	rt.sessions.get("reader").setState(false, errors.New("server said: wrong password reader-pw\r\n\x1b[31m"))
-	sv, _ = rt.sessionView(cfg, "reader", cfg.Accounts["reader"])
+	sv, _ = rt.sessionView(cfg, "reader", cfg.Accounts["reader"], "")
 	if sv.State != "down" || sv.Err != "server said: wrong password [redacted] [31m" {
 		t.Errorf("session view %+v", sv)
 	}
@@ -360,4 +373,36 @@ func TestResultPageShowsHopsWithTheirResolution(t *testing.T) {
 	if strings.Contains(b.String(), "Hops") {
 		t.Error("a result without hops shows a hops table")
 	}
+}
+
+// BenchmarkStatusPage renders the status page of 1,000 lists with full
+// histories: the cost of one page load, and its size per list.
+func BenchmarkStatusPage(b *testing.B) {
+	const lists = 1000
+	cfg := &Config{File: "bench.yml", Accounts: map[string]*AccountConfig{"member": {Address: testMember}, "reader": {Address: testReader}}}
+	svc := NewService("", testLogger(b), nil)
+	for i := range lists {
+		l := &ListConfig{Address: fmt.Sprintf("list%d@lists.example.org", i), Poster: "member", Reader: "reader", Expect: Delivered}
+		cfg.Lists = append(cfg.Lists, l)
+		for j := range MaxSamples {
+			lat := float64(j%7) / 3
+			r := &Result{ID: fmt.Sprintf("%d-%d", i, j), List: l.Address, Outcome: Delivered, OK: true, Latency: &lat,
+				Reason: "copy seen", Started: chartStart, Finished: chartStart.Add(time.Duration(j) * time.Minute)}
+			if j%9 == 0 {
+				r.Outcome, r.OK, r.Latency, r.Reason = Held, false, nil, "The message comes from a moderated member"
+			}
+			svc.history.Add(r)
+		}
+	}
+	svc.cfg.Store(cfg)
+	rec := httptest.NewRecorder()
+	svc.serveStatus(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != http.StatusOK {
+		b.Fatal(rec.Code)
+	}
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		svc.serveStatus(rec, httptest.NewRequest("GET", "/", nil))
+	}
+	b.ReportMetric(float64(rec.Body.Len())/lists, "bytes/list")
 }

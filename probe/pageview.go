@@ -95,9 +95,10 @@ func (s *Service) page() pageView {
 	}
 	v.ConfigFile = cfg.File
 	v.Loaded = s.Loaded().UTC().Format(pageTime)
+	uses := accountUses(cfg)
 	sessions := map[string]sessionView{}
 	for name, a := range cfg.Accounts {
-		if sv, ok := s.sessionView(cfg, name, a); ok {
+		if sv, ok := s.sessionView(cfg, name, a, uses[name]); ok {
 			sessions[name] = sv
 			v.Mailboxes = append(v.Mailboxes, sv)
 		}
@@ -134,7 +135,7 @@ func (s *Service) page() pageView {
 		failing := lv.Last != nil && !lv.Last.OK
 		bad := len(why.Mailboxes) > 0
 		if l.Mailman != "" {
-			if st, ok := s.MailmanState(l.Address); ok {
+			if st, ok := s.mailmanStateOf(l); ok {
 				poster, reader, known := membersOf(st)
 				why.Mailman = mailmanExplained(l, cfg, st, poster, reader, known)
 				bad = bad || why.Mailman.anyBad()
@@ -148,14 +149,28 @@ func (s *Service) page() pageView {
 	return v
 }
 
+// mailmanStateOf is MailmanState for a list the caller already holds: the
+// page reads every list's, and Config.List is a linear search, which would
+// make the page quadratic in the number of lists.
+func (s *Service) mailmanStateOf(l *ListConfig) (MailmanState, bool) {
+	if l.Mailman == "" || s.mailman == nil {
+		return MailmanState{}, false
+	}
+	w := s.mailman.get(l.Mailman)
+	if w == nil {
+		return MailmanState{}, false
+	}
+	return w.State(l.Address)
+}
+
 // sessionView returns the state of an account's session; ok is false when
 // it has none (no IMAP server configured, or not started).
-func (s *Service) sessionView(cfg *Config, name string, a *AccountConfig) (sessionView, bool) {
+func (s *Service) sessionView(cfg *Config, name string, a *AccountConfig, uses string) (sessionView, bool) {
 	up, since, err, ok := s.MailboxState(name)
 	if !ok {
 		return sessionView{}, false
 	}
-	sv := sessionView{Account: name, Address: a.Address, Up: up, Uses: accountUses(cfg, name)}
+	sv := sessionView{Account: name, Address: a.Address, Up: up, Uses: uses}
 	switch {
 	case up:
 		sv.State = "up"
@@ -173,34 +188,44 @@ func (s *Service) sessionView(cfg *Config, name string, a *AccountConfig) (sessi
 	return sv, true
 }
 
-// accountUses says what the lists use an account for: "poster of 2 lists,
-// reader of 1 list".
-func accountUses(cfg *Config, name string) string {
-	var posts, reads, moderates int
+// accountUses says, for each account, what the lists use it for: "poster
+// of 2 lists, reader of 1 list".
+func accountUses(cfg *Config) map[string]string {
+	type counts struct{ posts, reads, moderates int }
+	by := map[string]*counts{}
+	count := func(name string) *counts {
+		c := by[name]
+		if c == nil {
+			c = &counts{}
+			by[name] = c
+		}
+		return c
+	}
 	for _, l := range cfg.Lists {
-		if l.Poster == name {
-			posts++
-		}
-		if l.Reader == name {
-			reads++
-		}
-		if l.Moderator == name {
-			moderates++
+		count(l.Poster).posts++
+		count(l.Reader).reads++
+		if l.Moderator != "" {
+			count(l.Moderator).moderates++
 		}
 	}
-	var uses []string
-	for _, u := range []struct {
-		n    int
-		role string
-	}{{posts, "poster"}, {reads, "reader"}, {moderates, "moderator"}} {
-		if u.n > 0 {
-			uses = append(uses, fmt.Sprintf("%s of %d %s", u.role, u.n, plural(u.n, "list", "lists")))
+	out := map[string]string{}
+	for name := range cfg.Accounts {
+		c := count(name)
+		var uses []string
+		for _, u := range []struct {
+			n    int
+			role string
+		}{{c.posts, "poster"}, {c.reads, "reader"}, {c.moderates, "moderator"}} {
+			if u.n > 0 {
+				uses = append(uses, fmt.Sprintf("%s of %d %s", u.role, u.n, plural(u.n, "list", "lists")))
+			}
+		}
+		out[name] = "no list"
+		if len(uses) > 0 {
+			out[name] = strings.Join(uses, ", ")
 		}
 	}
-	if len(uses) == 0 {
-		return "no list"
-	}
-	return strings.Join(uses, ", ")
+	return out
 }
 
 // redact blanks out every configured secret in text that came from a

@@ -131,7 +131,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 			continue
 		}
 		probes, _ := strconv.Atoi(m[1])
-		dots, bands := strings.Count(svg, "<circle "), strings.Count(svg, `<rect class="bad"`)
+		dots, bands := chartMarks(svg, "dot", "ok"), chartMarks(svg, "band", "bad")
 		pills := strings.Count(row, `class="pill `)
 		if probes < 1 || dots+bands != probes || pills != probes {
 			t.Errorf("%s: chart of %d probes has %d dots and %d failure bands; the row has %d outcomes", tc.list, probes, dots, bands, pills)
@@ -210,6 +210,20 @@ var (
 	probesTotal = regexp.MustCompile(`(?m)^listprobe_probes_total\{list="([^"]+)",outcome="[^"]+"\} (\d+)$`)
 	dataProbes  = regexp.MustCompile(`data-probes="(\d+)"`)
 )
+
+// chartMarks returns how many marks of a kind and class a chart draws, as
+// its path says and as the path's subpaths count them.
+func chartMarks(svg, kind, class string) int {
+	m := regexp.MustCompile(`<path class="` + kind + " " + class + `" data-marks="(\d+)" d="([^"]*)"`).FindStringSubmatch(svg)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	if strings.Count(m[2], "M") != n {
+		return -1
+	}
+	return n
+}
 
 func near(v, want uint32) bool { return v+3 >= want && v <= want+3 }
 
