@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -405,4 +406,66 @@ func BenchmarkStatusPage(b *testing.B) {
 		svc.serveStatus(rec, httptest.NewRequest("GET", "/", nil))
 	}
 	b.ReportMetric(float64(rec.Body.Len())/lists, "bytes/list")
+}
+
+// A held list that listprobe reads no settings of says where to look.
+func TestStatusPageHintsAtMailmanWhenItHasNoSettings(t *testing.T) {
+	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Hold, Members: []string{testMember}}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	rt := startRuntime(t, w.config(t, 20*time.Second, lists, nil))
+	wantOutcome(t, probeList(t, rt, "users@lists.example.org"), Held, "moderated member")
+	page, _ := getPage(t, rt, "/", http.StatusOK)
+	why := section(t, page, `<tr class="why" data-list="users@lists.example.org">`, "</tr>")
+	if !strings.Contains(why, "give it a mailman: entry") || strings.Contains(why, "Mailman settings") {
+		t.Errorf("explanation of a held list without mailman:\n%s", why)
+	}
+}
+
+// A reader mailbox that is still connecting is no failure: the list says
+// it has no probe yet, in grey, and gets no explanation.
+func TestStatusPageConnectingReaderIsNotDown(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		// Accept and say nothing: the IMAP greeting never comes.
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	cfg := w.config(t, 3*time.Second, lists, func(text string) string {
+		// Only the reader's IMAP server goes silent.
+		i := strings.Index(text, "  reader:\n")
+		return text[:i] + strings.Replace(text[i:], w.IMAPAddr, silent.Addr().String(), 1)
+	})
+	rt := startRuntime(t, cfg)
+	page, _ := getPage(t, rt, "/", http.StatusOK)
+	if _, _, err, _ := rt.MailboxState("reader"); err != nil {
+		t.Skipf("the reader session failed before the page was read: %v", err)
+	}
+	row := section(t, page, "<strong>users@lists.example.org</strong>", "</tr>")
+	if !strings.Contains(row, `<td class="muted">no probe yet: reader mailbox reader@example.org connecting</td>`) {
+		t.Errorf("row of a list whose reader is connecting:\n%s", row)
+	}
+	if strings.Contains(page, `<tr class="why"`) {
+		t.Errorf("a connecting mailbox gets an explanation:\n%s", page)
+	}
+	boxes := section(t, page, `<table class="mailboxes">`, "</table>")
+	if !strings.Contains(boxes, `<td>reader</td><td>reader@example.org</td><td>reader of 1 list</td><td><span class="muted">connecting</span>`) {
+		t.Errorf("mailboxes:\n%s", boxes)
+	}
 }

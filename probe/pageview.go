@@ -43,8 +43,11 @@ type listView struct {
 // list: the settings that explain a failure, the probe accounts'
 // membership, and the mailboxes the probe needs that are not up.
 type whyView struct {
-	Mailboxes []sessionView // the list's mailboxes that are not up
+	Mailboxes []sessionView // the list's mailboxes that are down
 	Mailman   *mailmanView
+	// Hint says where to look when listprobe reads nothing that explains
+	// a failure.
+	Hint string
 }
 
 type mailmanView struct {
@@ -120,16 +123,21 @@ func (s *Service) page() pageView {
 			lv.NoticeLimit = "Mailman sends the poster no more notices today (since " + at.UTC().Format("15:04 MST") + "): holds are silent"
 		}
 		why := &whyView{}
+		// A session still connecting (at start, after a reload) is no
+		// failure yet; one whose login or connection failed is.
 		for _, name := range []string{l.Poster, l.Reader, l.Moderator} {
-			if sv, ok := sessions[name]; ok && !sv.Up && !slices.ContainsFunc(why.Mailboxes, func(o sessionView) bool { return o.Account == name }) {
+			if sv, ok := sessions[name]; ok && sv.State == "down" && !slices.ContainsFunc(why.Mailboxes, func(o sessionView) bool { return o.Account == name }) {
 				why.Mailboxes = append(why.Mailboxes, sv)
 			}
 		}
 		lv.NoProbe = "no probe yet"
 		if r, ok := sessions[l.Reader]; ok && !r.Up {
-			lv.NoProbe, lv.NoProbeBad = fmt.Sprintf("reader mailbox %s %s", r.Address, r.State), true
-			if r.Since != "" {
-				lv.NoProbe += " since " + r.Since
+			lv.NoProbe = fmt.Sprintf("no probe yet: reader mailbox %s %s", r.Address, r.State)
+			if r.State == "down" {
+				lv.NoProbe, lv.NoProbeBad = fmt.Sprintf("reader mailbox %s down", r.Address), true
+				if r.Since != "" {
+					lv.NoProbe += " since " + r.Since
+				}
 			}
 		}
 		failing := lv.Last != nil && !lv.Last.OK
@@ -140,14 +148,20 @@ func (s *Service) page() pageView {
 				why.Mailman = mailmanExplained(l, cfg, st, poster, reader, known)
 				bad = bad || why.Mailman.anyBad()
 			}
+		} else if failing && listFailure(lv.Last.Outcome) {
+			why.Hint = "listprobe reads none of this list's settings: give it a mailman: entry to see which setting holds, rejects or drops its posts."
 		}
-		if failing || bad {
+		if (failing || bad) && (len(why.Mailboxes) > 0 || why.Mailman != nil || why.Hint != "") {
 			lv.Why = why
 		}
 		v.Lists = append(v.Lists, lv)
 	}
 	return v
 }
+
+// listFailure reports whether an outcome is the list server's doing (as
+// opposed to the post not being handed over, or listprobe not seeing).
+func listFailure(o Outcome) bool { return o == Held || o == Rejected || o == Lost }
 
 // mailmanStateOf is MailmanState for a list the caller already holds: the
 // page reads every list's, and Config.List is a linear search, which would
