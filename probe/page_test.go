@@ -356,9 +356,9 @@ func TestResultPageShowsHopsWithTheirResolution(t *testing.T) {
 	page := b.String()
 	table := section(t, page, `<table class="hops">`, "</table>")
 	for _, want := range []string{
-		"<td>0</td><td><code>smtp.example.org</code></td><td>ESMTPSA</td><td>2026-11-25 16:00:00 UTC</td><td>–</td>",
-		"<td>1</td><td><code>lists.example.org</code></td><td>ESMTP</td><td>2026-11-25 16:00:01 UTC</td><td>&#43;1 s</td>",
-		"<td>2</td><td><code>–</code></td><td>LMTP</td><td>–</td><td>&#43;0 s</td>",
+		"<td>1</td><td><code>smtp.example.org</code></td><td>ESMTPSA</td><td>2026-11-25 16:00:00 UTC</td><td>–</td>",
+		"<td>2</td><td><code>lists.example.org</code></td><td>ESMTP</td><td>2026-11-25 16:00:01 UTC</td><td>&#43;1 s</td>",
+		"<td>3</td><td><code>–</code></td><td>LMTP</td><td>–</td><td>&#43;0 s</td>",
 	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("hops table lacks %q:\n%s", want, table)

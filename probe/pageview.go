@@ -84,6 +84,7 @@ type sessionView struct {
 
 // hopView is one hop of a probe copy's Received chain.
 type hopView struct {
+	N                     int // from 1
 	By, With, At, Seconds string
 }
 
@@ -403,11 +404,18 @@ func (mv *mailmanView) anyBad() bool {
 	return false
 }
 
+// maxPageHops bounds the hops a probe's page shows: the newest, which are
+// the list's and the reader's, whatever a copy carries.
+const maxPageHops = 32
+
 // hopViews lays out a probe copy's hops, oldest first.
 func hopViews(hops []Hop) []hopView {
+	if len(hops) > maxPageHops {
+		hops = hops[len(hops)-maxPageHops:]
+	}
 	out := make([]hopView, 0, len(hops))
 	for i, h := range hops {
-		hv := hopView{By: orDash(readable(h.By)), With: orDash(readable(h.With)), At: "–", Seconds: "–"}
+		hv := hopView{N: i + 1, By: orDash(readable(h.By)), With: orDash(readable(h.With)), At: "–", Seconds: "–"}
 		if !h.At.IsZero() {
 			hv.At = h.At.UTC().Format(pageTime)
 		}
