@@ -2,6 +2,8 @@ package probe
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -55,6 +57,25 @@ func section(t *testing.T, page, start, end string) string {
 	return page[i : i+j]
 }
 
+// checkCSP checks that the page runs no script, loads nothing, and allows
+// exactly its own style sheet.
+func checkCSP(t *testing.T, page string, h http.Header) {
+	t.Helper()
+	csp := h.Get("Content-Security-Policy")
+	if !strings.HasPrefix(csp, "default-src 'none'; ") || strings.Contains(csp, "unsafe") || strings.Contains(csp, "script-src") {
+		t.Errorf("Content-Security-Policy %q", csp)
+	}
+	_, style, _ := strings.Cut(page, "<style>")
+	style, _, _ = strings.Cut(style, "</style>")
+	sum := sha256.Sum256([]byte(style))
+	if want := "style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; !strings.Contains(csp, want) {
+		t.Errorf("Content-Security-Policy %q does not allow the page's style sheet (%s)", csp, want)
+	}
+	if h.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("X-Content-Type-Options %q", h.Get("X-Content-Type-Options"))
+	}
+}
+
 // chartMarks returns how many marks of a kind and class the chart in html
 // draws.
 func chartMarks(html, kind, class string) int {
@@ -88,9 +109,7 @@ func TestStatusPageWithoutConfigLoaded(t *testing.T) {
 	if strings.Contains(page, "<table") {
 		t.Errorf("page without a configuration shows a table:\n%s", page)
 	}
-	if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
-		t.Errorf("Content-Security-Policy %q", csp)
-	}
+	checkCSP(t, page, h)
 	getPage(t, svc, "/result?id=nothing", http.StatusNotFound)
 }
 
@@ -115,9 +134,7 @@ func TestStatusPageExplainsHeldListWithMailmanSettings(t *testing.T) {
 	if strings.Contains(strings.ToLower(page), "<script") {
 		t.Error("the page has a script")
 	}
-	if !strings.Contains(h.Get("Content-Security-Policy"), "script-src") && !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'none'") {
-		t.Errorf("no script policy: %q", h.Get("Content-Security-Policy"))
-	}
+	checkCSP(t, page, h)
 	why := section(t, page, `<tr class="why" data-list="users@lists.example.org">`, "</tr>")
 	for _, want := range []string{
 		"Mailman settings (main), seen with these values since " + time.Now().UTC().Format("2006-01-02"),
