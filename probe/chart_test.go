@@ -363,3 +363,17 @@ func TestHistoryKeepsTheLastSamplesOldestFirst(t *testing.T) {
 		t.Errorf("unknown list has samples %v", got)
 	}
 }
+
+func TestHistoryRetainForgetsRemovedLists(t *testing.T) {
+	h := NewHistory(2, 3)
+	for i, list := range []string{"kept@lists.example.org", "removed@lists.example.org", "kept@lists.example.org", "removed@lists.example.org"} {
+		h.Add(&Result{ID: fmt.Sprint(i), List: list, Outcome: Lost, Finished: chartStart.Add(time.Duration(i) * time.Minute)})
+	}
+	h.Retain(func(list string) bool { return list == "kept@lists.example.org" })
+	if h.Get("1") != nil || h.Get("3") != nil || h.Samples("removed@lists.example.org") != nil || h.Last("removed@lists.example.org") != nil {
+		t.Error("a removed list's history is still there")
+	}
+	if h.Get("0") == nil || h.Get("2") == nil || len(h.Samples("kept@lists.example.org")) != 2 {
+		t.Error("a kept list's history is gone")
+	}
+}
