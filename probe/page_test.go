@@ -486,3 +486,27 @@ func TestStatusPageConnectingReaderIsNotDown(t *testing.T) {
 		t.Errorf("mailboxes:\n%s", boxes)
 	}
 }
+
+// An account without an IMAP server is listed as having no session.
+func TestStatusPageSaysWhichAccountsHaveNoMailbox(t *testing.T) {
+	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	cfg := w.config(t, 3*time.Second, lists, func(text string) string {
+		// The member posts only.
+		i := strings.Index(text, "  reader:\n")
+		j := strings.LastIndex(text[:i], "    imap:")
+		return text[:j] + text[i:]
+	})
+	if cfg.Accounts["member"].IMAP != nil {
+		t.Fatal("the member still has an IMAP server")
+	}
+	rt := startRuntime(t, cfg)
+	page, _ := getPage(t, rt, "/", http.StatusOK)
+	boxes := section(t, page, `<table class="mailboxes">`, "</table>")
+	if !strings.Contains(boxes, `<td>member</td><td>member@example.org</td><td>poster of 1 list</td><td><span class="muted">none</span><br><span class="muted">no imap: configured`) {
+		t.Errorf("mailboxes:\n%s", boxes)
+	}
+	if strings.Contains(page, `<tr class="why"`) {
+		t.Error("an account without a mailbox is explained as a failure")
+	}
+}

@@ -76,7 +76,7 @@ type sessionView struct {
 	Account string
 	Address string
 	Uses    string // what the lists use it for
-	State   string // up, down, connecting
+	State   string // up, down, connecting; none without an IMAP server
 	Up      bool
 	Since   string
 	Err     string
@@ -105,6 +105,11 @@ func (s *Service) page() pageView {
 		if sv, ok := s.sessionView(cfg, name, a, uses[name]); ok {
 			sessions[name] = sv
 			v.Mailboxes = append(v.Mailboxes, sv)
+		} else if a.IMAP == nil {
+			// Worth saying: a poster without a mailbox gets its hold
+			// notices and bounces unread.
+			v.Mailboxes = append(v.Mailboxes, sessionView{Account: name, Address: a.Address, Uses: uses[name], State: "none",
+				Err: "no imap: configured: listprobe reads no notices or bounces sent to it"})
 		}
 	}
 	slices.SortFunc(v.Mailboxes, func(a, b sessionView) int { return strings.Compare(a.Account, b.Account) })
