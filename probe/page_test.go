@@ -148,6 +148,9 @@ func TestStatusPageExplainsHeldListWithMailmanSettings(t *testing.T) {
 			t.Errorf("the held list's explanation lacks %q:\n%s", want, why)
 		}
 	}
+	if strings.Contains(why, "None of the settings") {
+		t.Error("the hold is explained, yet the page says nothing explains it")
+	}
 	// The held list's chart: one probe, drawn as one failure band.
 	row := section(t, page, "<strong>users@lists.example.org</strong>", "</tr>")
 	if !strings.Contains(row, `data-probes="1"`) || chartMarks(row, "band", "bad") != 1 || strings.Contains(row, `class="dot`) {
@@ -435,6 +438,25 @@ func TestStatusPageHintsAtMailmanWhenItHasNoSettings(t *testing.T) {
 	why := section(t, page, `<tr class="why" data-list="users@lists.example.org">`, "</tr>")
 	if !strings.Contains(why, "give it a mailman: entry") || strings.Contains(why, "Mailman settings") {
 		t.Errorf("explanation of a held list without mailman:\n%s", why)
+	}
+}
+
+// A list that loses posts although its Mailman settings let them through
+// says that none of them explains it.
+func TestStatusPageSaysWhenNoSettingExplainsAFailure(t *testing.T) {
+	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver, Members: []string{testMember}}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	rt := startRuntime(t, w.config(t, 20*time.Second, lists, w.mailmanConfig(t)))
+	waitFor(t, 10*time.Second, "Mailman settings read", func() bool {
+		st, ok := rt.MailmanState("users@lists.example.org")
+		return ok && st.Up
+	})
+	// The list server loses it after accepting it, whatever its settings.
+	rt.history.Add(&Result{ID: "lost-1", List: "users@lists.example.org", Outcome: Lost, Expected: Delivered, Reason: "no copy and no evidence within 20s", Started: time.Now(), Finished: time.Now()})
+	page, _ := getPage(t, rt, "/", http.StatusOK)
+	why := section(t, page, `<tr class="why" data-list="users@lists.example.org">`, "</tr>")
+	if !strings.Contains(why, "None of the settings listprobe reads explains this") || strings.Contains(why, "value bad") {
+		t.Errorf("explanation of a list lost with harmless settings:\n%s", why)
 	}
 }
 

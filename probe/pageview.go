@@ -153,6 +153,9 @@ func (s *Service) page() pageView {
 				poster, reader, known := membersOf(st)
 				why.Mailman = mailmanExplained(l, cfg, st, poster, reader, known)
 				bad = bad || why.Mailman.anyBad()
+				if failing && listFailure(lv.Last.Outcome) && !why.Mailman.anyBad() {
+					why.Hint = "None of the settings listprobe reads explains this: look at the list server's logs and mail queues."
+				}
 			}
 		} else if failing && listFailure(lv.Last.Outcome) {
 			why.Hint = "listprobe reads none of this list's settings: give it a mailman: entry to see which setting holds, rejects or drops its posts."
