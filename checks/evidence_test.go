@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
@@ -43,6 +44,14 @@ var evidenceTokens = map[string]string{
 	"bouncedovecotqta": "lp1.bouncedovecotqta.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.oz62to7qwdpnejdc5iuieguv",
 	"bouncemtaqmail22": "lp1.bouncemtaqmail22.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.mfqe4qqo2mkmj7gautuz6b5i",
 	"bouncesievereje2": "lp1.bouncesievereje2.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.5ntixqbr6zheli257vikdpuq",
+	"copydmarcmunge22": "lp1.copydmarcmunge22.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.w6nty2t4oynecnwkyavpej73",
+	"copywrapmessage2": "lp1.copywrapmessage2.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.6qckiuhzbbaoi3evjkhnnann",
+	"copyanonymous222": "lp1.copyanonymous222.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.embtgblbkcur7e3c5ebtgy3h",
+	"copysympavia2222": "lp1.copysympavia2222.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.jcxzdo2wo6e2ajyue7qboxsi",
+	"copyapproved2222": "lp1.copyapproved2222.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.7gootnfpfjya744b43co3ei3",
+	"bouncelostheader": "lp1.bouncelostheader.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.jdofvuydfe5wvywhsuavlysb",
+	"dsnlatindiagnost": "lp1.dsnlatindiagnost.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.gwqaest3gurmuuancyu2e72n",
+	"dsnisojapanese22": "lp1.dsnisojapanese22.1700000000.orsxg5canruxg5dtfzsxqylnobwgkltpojtq.urtxjsi2hxktgvjxx72uoz7f",
 }
 
 // evidenceExpectation is what Classify must make of one fixture beyond its
@@ -53,15 +62,62 @@ type evidenceExpectation struct {
 	reason  string
 	tokens  []string // probe ids, in the order Classify reports them
 	forged  bool     // the tokens do not verify with evidenceFixtureKey
+	copy    Copy     // how a probe copy carries its probe
+	// fromList: a copy whose From is the list itself (IsCopyOf holds for
+	// any poster); otherwise a copy must come from the poster.
+	fromList  bool
+	recipient string // a bounce's failed recipient
+	approved  string // a copy's X-Mailman-Approved-At, RFC 3339; "-" approved without a time
 }
 
 var evidenceExpectations = map[string]evidenceExpectation{
 	"probe_copy-mailman3-list-copy.eml": {
-		list: "test@lists.example.org", tokens: []string{"copymm3listcopy2"},
+		list: "test@lists.example.org", tokens: []string{"copymm3listcopy2"}, copy: CopyByMessageID,
 	},
 	"probe_copy-stripped-headers.eml": {
-		list: "test@lists.example.org", tokens: []string{"copysubjectonly2"},
+		list: "test@lists.example.org", tokens: []string{"copysubjectonly2"}, copy: CopyFromList, fromList: true,
 	},
+	"probe_copy-mailman3-dmarc-munge-from.eml": {
+		list: "test@lists.example.org", tokens: []string{"copydmarcmunge22"}, copy: CopyByMessageID, fromList: true,
+	},
+	"probe_copy-mailman3-wrap-message.eml": {
+		list: "test@lists.example.org", tokens: []string{"copywrapmessage2"}, copy: CopyWrapped, fromList: true,
+	},
+	"probe_copy-mailman3-anonymous-list.eml": {
+		list: "test@lists.example.org", tokens: []string{"copyanonymous222"}, copy: CopyFromList, fromList: true,
+	},
+	"probe_copy-sympa-dmarc-via.eml": {
+		list: "test@lists.example.org", tokens: []string{"copysympavia2222"}, copy: CopyByMessageID, fromList: true,
+	},
+	"probe_copy-mailman3-approved-by-moderator.eml": {
+		list: "test@lists.example.org", tokens: []string{"copyapproved2222"}, copy: CopyByMessageID,
+		approved: "2023-11-14T22:15:05Z",
+	},
+	"hold_notice-mailman3-other-lists-probe.eml": {
+		manager: "mailman3", list: "other@lists.example.org", reason: "The message comes from a moderated member",
+	},
+	"bounce-postfix-returned-header-lost-token.eml": {
+		manager: "dsn", list: "test@lists.example.org", recipient: "test@lists.example.org",
+		reason: "550 5.7.1 Posting to this list is restricted", tokens: []string{"bouncelostheader"},
+	},
+	"bounce-exim-latin1-diagnostic.eml": {
+		manager: "dsn", list: "test@lists.example.org", recipient: "test@lists.example.org",
+		reason: "550 5.1.1 Empfänger unbekannt, bitte später nicht erneut versuchen", tokens: []string{"dsnlatindiagnost"},
+	},
+	"bounce-iso-2022-jp-notification.eml": {
+		manager: "dsn", list: "test@lists.example.org", recipient: "test@lists.example.org",
+		reason: "5.1.1 配送できませんでした: 宛先のメーリングリストは存在しません", tokens: []string{"dsnisojapanese22"},
+	},
+	"unrelated-forward-outlook-spanish-rv.eml":    {},
+	"unrelated-forward-italian-i.eml":             {},
+	"unrelated-forward-netscape-attached.eml":     {},
+	"unrelated-forward-pine-fwd-suffix.eml":       {},
+	"unrelated-reply-quoting-probe-in-body.eml":   {},
+	"unrelated-probe-attached-by-person.eml":      {},
+	"unrelated-mailman3-mime-digest.eml":          {},
+	"unrelated-mailman2-plain-digest.eml":         {},
+	"unrelated-anonymous-list-reply-to-probe.eml": {},
+	"unrelated-dsn-for-one-subscriber.eml":        {},
 	"hold_notice-mailman3-moderated-member.eml": {
 		manager: "mailman3", list: "test@lists.example.org",
 		reason: "The message comes from a moderated member", tokens: []string{"holdmm3moderated"},
@@ -167,21 +223,25 @@ func splitEvidenceFixture(t testing.TB, raw []byte) (mail.Header, []byte) {
 	return watchedOnly(full), body
 }
 
-// watchedOnly keeps the fields of WatchedHeaderFields, in their order.
+// watchedOnly keeps the fields a Mailbox fetches and Classify reads
+// (WatchedHeaderFields and ClassifyHeaderFields), in their order.
 func watchedOnly(full textproto.Header) mail.Header {
 	var h textproto.Header
+	wanted := map[string]bool{}
+	for _, w := range append(slices.Clone(WatchedHeaderFields), ClassifyHeaderFields...) {
+		wanted[strings.ToLower(w)] = true
+	}
 	fields := full.Fields()
 	var kept [][2]string
 	for fields.Next() {
-		for _, w := range WatchedHeaderFields {
-			if strings.EqualFold(fields.Key(), w) {
-				raw, err := fields.Raw()
-				if err == nil {
-					kept = append(kept, [2]string{fields.Key(), string(raw)})
-				} else {
-					kept = append(kept, [2]string{fields.Key(), fields.Key() + ": " + fields.Value() + "\r\n"})
-				}
-			}
+		if !wanted[strings.ToLower(fields.Key())] {
+			continue
+		}
+		raw, err := fields.Raw()
+		if err == nil {
+			kept = append(kept, [2]string{fields.Key(), string(raw)})
+		} else {
+			kept = append(kept, [2]string{fields.Key(), fields.Key() + ": " + fields.Value() + "\r\n"})
 		}
 	}
 	// textproto.Header.AddRaw prepends: add in reverse to keep the order.
@@ -255,8 +315,8 @@ func TestClassifyEvidenceFixtures(t *testing.T) {
 			if want == KindUnrelated && (first.Manager != "" || len(first.Tokens) > 0) {
 				t.Errorf("unrelated message carries evidence: %+v", first)
 			}
-			checkEvidenceInvariants(t, raw, first)
 			exp, ok := evidenceExpectations[name]
+			checkEvidenceInvariants(t, raw, first, ok && len(exp.tokens) == 0)
 			if !ok {
 				t.Logf("no expectation table entry for %s: kind checked only", name)
 				return
@@ -275,8 +335,14 @@ func TestClassifyEvidenceFixtures(t *testing.T) {
 // later without a table entry: evidence names its manager, list and reason,
 // a token is reported wherever the raw message plainly carries one, and a
 // token claims the list the evidence names.
-func checkEvidenceInvariants(t *testing.T, raw []byte, ev Evidence) {
+//
+// namesNoProbe: the table says the message names no probe although it
+// quotes one (a notice of another list).
+func checkEvidenceInvariants(t *testing.T, raw []byte, ev Evidence, namesNoProbe bool) {
 	t.Helper()
+	for _, s := range []string{ev.Reason, ev.List, ev.Manager, ev.From, ev.ListID, ev.Recipient} {
+		checkReadable(t, s)
+	}
 	switch ev.Kind {
 	case KindUnrelated:
 		return
@@ -296,7 +362,7 @@ func checkEvidenceInvariants(t *testing.T, raw []byte, ev Evidence) {
 		t.Errorf("%s gives no reason", ev.Kind)
 	}
 	plain := strings.NewReplacer("=\r\n", "", "=\n", "").Replace(string(raw))
-	if ev.Kind != KindNoticeLimit && len(FindTokens(plain)) > 0 && len(ev.Tokens) == 0 {
+	if ev.Kind != KindNoticeLimit && !namesNoProbe && len(FindTokens(plain)) > 0 && len(ev.Tokens) == 0 {
 		t.Errorf("%s carries a token but Classify reports none", ev.Kind)
 	}
 	for _, tok := range ev.Tokens {
@@ -319,6 +385,40 @@ func checkEvidence(t *testing.T, signer *Signer, got Evidence, exp evidenceExpec
 	}
 	if got.Reason != exp.reason {
 		t.Errorf("Reason = %q\n want %q", got.Reason, exp.reason)
+	}
+	if got.Copy != exp.copy {
+		t.Errorf("Copy = %q, want %q", got.Copy, exp.copy)
+	}
+	if got.Kind == KindBounce && got.Recipient != exp.recipient && exp.recipient != "" {
+		t.Errorf("Recipient = %q, want %q", got.Recipient, exp.recipient)
+	}
+	switch {
+	case exp.approved == "" && got.Approved:
+		t.Errorf("Approved at %v, want not approved", got.ApprovedAt)
+	case exp.approved == "-" && (!got.Approved || !got.ApprovedAt.IsZero()):
+		t.Errorf("Approved = %v at %v, want approved without a time", got.Approved, got.ApprovedAt)
+	case exp.approved != "" && exp.approved != "-" && (!got.Approved || got.ApprovedAt.UTC().Format(time.RFC3339) != exp.approved):
+		t.Errorf("Approved = %v at %v, want approved at %s", got.Approved, got.ApprovedAt, exp.approved)
+	}
+	if got.Kind == KindProbeCopy {
+		list := exp.list
+		if !got.IsCopyOf(list, "probe@example.org") {
+			t.Errorf("IsCopyOf(%s, probe@example.org) = false for %+v", list, got)
+		}
+		if got.IsCopyOf(list, "someone@example.org") != exp.fromList {
+			t.Errorf("IsCopyOf(%s, another poster) = %v, want %v (a copy from the list itself)", list, !exp.fromList, exp.fromList)
+		}
+		if got.IsCopyOf("other@lists.example.org", "probe@example.org") {
+			t.Errorf("IsCopyOf(another list) holds")
+		}
+	}
+	if len(exp.tokens) > 0 && !exp.forged && got.Kind != KindProbeCopy {
+		if !got.Deletable(exp.list, "probe@example.org") && exp.manager != "dsn" {
+			t.Errorf("a %s of the list's robot naming its probe is not Deletable", got.Kind)
+		}
+		if got.Deletable("other@lists.example.org", "probe@example.org") {
+			t.Errorf("Deletable for another list")
+		}
 	}
 	var want []string
 	for _, id := range exp.tokens {
@@ -380,8 +480,11 @@ func TestClassifyReportOfAnotherType(t *testing.T) {
 	if got := Classify(h, body); got.Kind != KindUnrelated {
 		t.Errorf("feedback report: %+v, want unrelated", got)
 	}
-	// The same report as a delivery status report is a bounce.
+	// The same report as a delivery status report about the list is a
+	// bounce.
 	raw = strings.Replace(raw, "report-type=feedback-report", "report-type=delivery-status", 1)
+	raw = strings.Replace(raw, "message/feedback-report", "message/delivery-status", 1)
+	raw = strings.Replace(raw, "Feedback-Type: abuse\r\n", "Reporting-MTA: dns; mail.example.org\r\n\r\nFinal-Recipient: rfc822; nolist@lists.example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n", 1)
 	h, body = splitEvidenceFixture(t, []byte(raw))
 	if got := Classify(h, body); got.Kind != KindBounce || !slices.Equal(got.Tokens, []string{tok}) {
 		t.Errorf("as a delivery status report: %+v, want a bounce naming %s", got, tok)
@@ -423,9 +526,15 @@ func TestClassifyReplyToProbeIsUnrelated(t *testing.T) {
 			t.Errorf("subject %q: %+v, want unrelated", subject, got)
 		}
 	}
+	// The probe's own subject from a person is no copy either; from the
+	// list itself (an anonymous list) it is.
 	h.Set("Subject", "[Test] listprobe delivery test "+evidenceTokens["copysubjectonly2"])
-	if got := Classify(h, body); got.Kind != KindProbeCopy {
-		t.Errorf("the probe's own subject: kind %q, want probe_copy", got.Kind)
+	if got := Classify(h, body); got.Kind != KindUnrelated {
+		t.Errorf("the probe's own subject from a person: kind %q, want unrelated", got.Kind)
+	}
+	h.Set("From", "Test <test@lists.example.org>")
+	if got := Classify(h, body); got.Kind != KindProbeCopy || got.Copy != CopyFromList {
+		t.Errorf("the probe's own subject from the list: %+v, want a probe_copy from the list", got)
 	}
 }
 
@@ -491,7 +600,9 @@ func TestLooksLikeNotice(t *testing.T) {
 		got := LooksLikeNotice(h)
 		switch kind {
 		case KindProbeCopy:
-			if got {
+			// A copy that kept the probe's token field needs no body; one
+			// the list rewrote (anonymous, wrapped) may be fetched whole.
+			if got && h.Has(TokenHeader) {
 				t.Errorf("%s: LooksLikeNotice = true for a probe copy", name)
 			}
 		case KindUnrelated:
@@ -561,7 +672,17 @@ func FuzzClassify(f *testing.F) {
 				t.Fatalf("reported token %q is not a token", tok)
 			}
 		}
+		for _, s := range []string{ev.Reason, ev.List, ev.From, ev.ListID, ev.Recipient} {
+			checkReadable(t, s)
+		}
+		if ev.Kind == KindUnrelated && (len(ev.Tokens) > 0 || ev.Copy != CopyNone) {
+			t.Fatalf("unrelated with evidence: %+v", ev)
+		}
+		if (ev.Kind == KindProbeCopy) != (ev.Copy != CopyNone) {
+			t.Fatalf("kind %s with copy %q", ev.Kind, ev.Copy)
+		}
 		LooksLikeNotice(h)
+		Hops(h)
 		OriginalMessageIDs(h, body)
 	})
 }

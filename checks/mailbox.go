@@ -36,11 +36,29 @@ type MailboxOptions struct {
 	// IdleRefresh is how long one IDLE command lasts before it is renewed
 	// (RFC 2177 asks for less than 29 minutes). Default 9m.
 	IdleRefresh time.Duration
+	// ReadOnly opens the mailbox with EXAMINE instead of SELECT: the
+	// session then changes nothing, not even \Recent, which a read-write
+	// SELECT takes from the other clients of a shared mailbox (a human
+	// moderator's), and Delete refuses. Default false.
+	ReadOnly bool
 	// WantBody reports whether a message with this header should also have
 	// its body fetched (with BODY.PEEK, up to BodyLimit bytes). Nil: never.
 	WantBody func(h mail.Header) bool
 	// BodyLimit bounds the body bytes fetched per message. Default 256 KiB.
 	BodyLimit int64
+	// HeaderLimit bounds the bytes of watched header fields fetched per
+	// message (a partial fetch, BODY.PEEK[HEADER.FIELDS (...)]<0.N>), so a
+	// message with a huge header field costs no more than a small one.
+	// Longer headers are cut after the last whole field that fits and the
+	// Message says HeaderTruncated. Default 64 KiB.
+	HeaderLimit int64
+	// ExpectInterval is how soon the session asks the server for news after
+	// Expect, when a message is due; the interval then grows with the time
+	// since Expect (a fortieth of it) up to ExpectMaxInterval. Defaults
+	// 25ms and 1s.
+	ExpectInterval, ExpectMaxInterval time.Duration
+	// DialContext opens the connection to Address. Nil: a net.Dialer.
+	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
 	// OnState is called with true when a session is logged in with the
 	// mailbox selected, and with false and the reason when it ends or when
 	// an attempt to start one fails (so every failed attempt is seen, even
@@ -62,30 +80,51 @@ type Message struct {
 	Header      mail.Header // the header fields listed in WatchedHeaderFields
 	Body        []byte      // the raw body (after the header), nil unless WantBody said so; at most BodyLimit bytes
 	Truncated   bool        // the body was longer than BodyLimit
-	SeenAt      time.Time   // when listprobe saw it
+	// HeaderTruncated says the watched header fields were longer than
+	// HeaderLimit: Header holds the whole fields that fitted.
+	HeaderTruncated bool
+	// SeenAt is when the session learnt of the message: when the first
+	// server response naming its UID arrived (not when its header fields
+	// had been fetched).
+	SeenAt time.Time
 }
 
 // WatchedHeaderFields are the header fields fetched for every new message:
 // enough to recognise probe copies, notices and bounces.
-var WatchedHeaderFields = []string{
-	"From", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
-	TokenHeader, "Content-Type", "Content-Transfer-Encoding", "Auto-Submitted", "Precedence", "Sender",
-	"List-Id", "List-Post", "X-Mailman-Version", "X-List-Administrivia", "X-Failed-Recipients",
-}
+//
+// They are the fields Classify and Hops read: one list, so that a field the
+// classifier learns to read is never missing from what the mailbox fetches.
+var WatchedHeaderFields = ClassifyHeaderFields
 
 // Defaults of MailboxOptions, and the session's internal bounds.
 const (
 	defaultPollInterval = 10 * time.Second
 	defaultIdleRefresh  = 9 * time.Minute
 	defaultBodyLimit    = 256 << 10
+	defaultHeaderLimit  = 64 << 10
+
+	defaultExpectInterval    = 25 * time.Millisecond
+	defaultExpectMaxInterval = time.Second
+	// expectBackoffRatio sets how the interval between questions grows
+	// while a message is due: a fortieth of the time since Expect, so the
+	// session learns of a message at most 2.5 % of its latency late (and
+	// at most ExpectInterval for those under a second: within 50 ms up to
+	// 2 s). With the default intervals that costs one NOOP every 25 ms for
+	// the first second, then 40·ln(t/1s) more: a copy that comes after
+	// 0.5 s costs 20, after 2 s about 70, and one that never comes within
+	// 30 s about 180, where a plain 1 s poller would send 30 and be up to
+	// a second late.
+	expectBackoffRatio = 40
 
 	// mailboxCommandTimeout bounds one command round (dial and greeting,
 	// LOGIN, SELECT, one FETCH, ending IDLE...). imapclient has no timeout
 	// between responses, so without it a server that stops answering
 	// without closing the connection would stall the session for good.
 	mailboxCommandTimeout = time.Minute
-	// mailboxFetchBatch is how many messages one UID FETCH asks for.
-	mailboxFetchBatch = 64
+	// mailboxFetchBatch is how many messages one UID FETCH asks for. With
+	// the header and body limits it bounds what one batch holds in memory
+	// (16 × (64 KiB + 256 KiB) by default).
+	mailboxFetchBatch = 16
 	// mailboxRecoveryMargin widens the window of messages reported again
 	// after a UIDVALIDITY change, for clock skew between listprobe and the
 	// server (INTERNALDATE is the server's clock).
@@ -129,6 +168,25 @@ const (
 // polls every PollInterval with NOOP and a UID FETCH from the next UID.
 // Delete requests go to the same goroutine, which interrupts IDLE to serve
 // them, so that no two commands ever race on the connection.
+//
+// # When a message is due
+//
+// Servers delay IDLE notifications (Dovecot by about half a second after a
+// delivery, to batch changes), which would add that much to every latency
+// measured with IDLE. While a caller says with Expect that a message is
+// due, the session leaves IDLE and asks the server itself with NOOP, first
+// after ExpectInterval and then less and less often (see
+// ExpectMaxInterval), fetching the new UIDs as soon as a NOOP answer says
+// the mailbox grew. When nothing is expected any more it goes back to IDLE.
+// A message that IDLE reports first is reported at once all the same.
+//
+// # Bounded cost
+//
+// Every new message costs one partial fetch of its watched header fields
+// (at most HeaderLimit bytes) and, only when WantBody says so, one of its
+// body (at most BodyLimit bytes); fetches go in batches of 16 messages
+// whose responses are read one message at a time, whatever the messages
+// hold and however large the mailbox is.
 type Mailbox struct {
 	opts MailboxOptions
 	log  *slog.Logger
@@ -143,6 +201,10 @@ type Mailbox struct {
 	polling atomic.Bool // the current session polls rather than IDLEs
 
 	reqs chan *mailboxDeleteRequest
+
+	expMu      sync.Mutex
+	expects    map[*mailboxExpectation]struct{}
+	expectWake chan struct{} // capacity 1: the set of expectations changed
 
 	subMu sync.Mutex
 	subs  map[*mailboxSubscriber]struct{}
@@ -173,6 +235,16 @@ func NewMailbox(opts MailboxOptions) *Mailbox {
 	if opts.BodyLimit <= 0 {
 		opts.BodyLimit = defaultBodyLimit
 	}
+	if opts.HeaderLimit <= 0 {
+		opts.HeaderLimit = defaultHeaderLimit
+	}
+	if opts.ExpectInterval <= 0 {
+		opts.ExpectInterval = defaultExpectInterval
+	}
+	if opts.ExpectMaxInterval <= 0 {
+		opts.ExpectMaxInterval = defaultExpectMaxInterval
+	}
+	opts.ExpectMaxInterval = max(opts.ExpectMaxInterval, opts.ExpectInterval)
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -184,6 +256,8 @@ func NewMailbox(opts MailboxOptions) *Mailbox {
 		backoffMax: time.Minute,
 		cmdTimeout: mailboxCommandTimeout,
 		reqs:       make(chan *mailboxDeleteRequest),
+		expects:    make(map[*mailboxExpectation]struct{}),
+		expectWake: make(chan struct{}, 1),
 		subs:       make(map[*mailboxSubscriber]struct{}),
 		recent:     make(map[string]time.Time),
 	}
@@ -259,17 +333,77 @@ func (m *Mailbox) Subscribe() (<-chan Message, func()) {
 // Up reports whether a session is currently logged in and watching.
 func (m *Mailbox) Up() bool { return m.up.Load() }
 
+// Expect says that a message is due in the mailbox from now on (a probe's
+// copy right after the list server accepted the post, a notice): until
+// done is called or until passes, the session asks the server for news at
+// a short, growing interval instead of waiting for IDLE to tell it (see
+// the type's documentation). Call done as soon as the message has come;
+// calling it again does nothing. Expectations may overlap: the session
+// asks as often as the most recent one wants. Expect may be called before
+// Run and while the session is down; it takes effect when it is up.
+func (m *Mailbox) Expect(until time.Time) (done func()) {
+	e := &mailboxExpectation{start: time.Now(), until: until}
+	m.expMu.Lock()
+	m.expects[e] = struct{}{}
+	m.expMu.Unlock()
+	m.wakeExpect()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			m.expMu.Lock()
+			delete(m.expects, e)
+			m.expMu.Unlock()
+			m.wakeExpect()
+		})
+	}
+}
+
+// mailboxExpectation is one Expect call.
+type mailboxExpectation struct {
+	start, until time.Time
+}
+
+func (m *Mailbox) wakeExpect() {
+	select {
+	case m.expectWake <- struct{}{}:
+	default:
+	}
+}
+
+// expectInterval returns how long after the last question to the server
+// the next one is due, and false when no message is expected. Expired
+// expectations are forgotten.
+func (m *Mailbox) expectInterval(now time.Time) (time.Duration, bool) {
+	m.expMu.Lock()
+	defer m.expMu.Unlock()
+	interval, any := m.opts.ExpectMaxInterval, false
+	for e := range m.expects {
+		if !now.Before(e.until) {
+			delete(m.expects, e)
+			continue
+		}
+		any = true
+		iv := max(now.Sub(e.start)/expectBackoffRatio, m.opts.ExpectInterval)
+		interval = min(interval, iv)
+	}
+	return interval, any
+}
+
 // Delete removes the messages with these UIDs (of this UIDVALIDITY) with
 // UID STORE +FLAGS (\Deleted) and UID EXPUNGE, which touches no other
 // message. It refuses (and deletes nothing) when the server lacks UIDPLUS,
 // and does nothing when the mailbox's UIDVALIDITY has changed since.
 //
-// It fails at once when no session is up. The deletion runs in the
+// It fails at once when no session is up, and always when the mailbox is
+// open read-only (MailboxOptions.ReadOnly). The deletion runs in the
 // watching session, between two IDLE commands; if ctx ends after the
 // session took the request, the deletion may still happen.
 func (m *Mailbox) Delete(ctx context.Context, uidValidity uint32, uids ...uint32) error {
 	if len(uids) == 0 {
 		return nil
+	}
+	if m.opts.ReadOnly {
+		return fmt.Errorf("imap %s: delete: mailbox %s of %s is open read-only", m.opts.Address, m.opts.Mailbox, m.opts.Username)
 	}
 	var set imap.UIDSet
 	for _, uid := range uids {
@@ -327,7 +461,8 @@ func (m *Mailbox) setState(up bool, err error) {
 // mailboxSession is one connection, owned by Run's goroutine.
 type mailboxSession struct {
 	c           *imapclient.Client
-	signal      chan struct{} // an EXISTS arrived: there may be new mail
+	signal      chan struct{} // an EXISTS or EXPUNGE arrived: there may be new mail
+	lastAsked   time.Time     // when the server was last asked for news
 	caps        imap.CapSet
 	uidValidity uint32
 	timeout     time.Duration
@@ -335,6 +470,9 @@ type mailboxSession struct {
 
 // notify records that new mail may have arrived. It runs in the client's
 // reading goroutine, which must never block.
+//
+// An EXPUNGE counts too: a server may announce one message expunged and
+// one delivered in the same breath without a changed EXISTS count.
 func (s *mailboxSession) notify() {
 	select {
 	case s.signal <- struct{}{}:
@@ -347,6 +485,22 @@ func (s *mailboxSession) drain() {
 	case <-s.signal:
 	default:
 	}
+}
+
+// notified reports whether the server announced a change since the last
+// drain, without consuming it.
+func (s *mailboxSession) notified() bool {
+	return len(s.signal) > 0
+}
+
+// noop asks the server for news; EXISTS and EXPUNGE in its answer reach
+// notify.
+func (s *mailboxSession) noop() error {
+	if err := s.do(func() error { return s.c.Noop().Wait() }); err != nil {
+		return fmt.Errorf("noop: %w", err)
+	}
+	s.lastAsked = time.Now()
+	return nil
 }
 
 // do runs one command round and closes the connection if it takes longer
@@ -378,11 +532,15 @@ func (m *Mailbox) dial(ctx context.Context, s *mailboxSession) (*imapclient.Clie
 					s.notify()
 				}
 			},
+			Expunge: func(uint32) { s.notify() },
 		},
 	}
 
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", m.opts.Address)
+	dialContext := m.opts.DialContext
+	if dialContext == nil {
+		dialContext = (&net.Dialer{}).DialContext
+	}
+	conn, err := dialContext(ctx, "tcp", m.opts.Address)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
@@ -443,13 +601,16 @@ func (m *Mailbox) runSession(ctx context.Context) (wasUp bool, err error) {
 	}
 	var sel *imap.SelectData
 	err = s.do(func() (err error) {
-		sel, err = s.c.Select(m.opts.Mailbox, nil).Wait()
+		sel, err = s.c.Select(m.opts.Mailbox, &imap.SelectOptions{ReadOnly: m.opts.ReadOnly}).Wait()
 		if err == nil {
 			s.caps = s.c.Caps()
 		}
 		return err
 	})
 	if err != nil {
+		if m.opts.ReadOnly {
+			return false, fmt.Errorf("examine %s: %w", m.opts.Mailbox, err)
+		}
 		return false, fmt.Errorf("select %s: %w", m.opts.Mailbox, err)
 	}
 	s.uidValidity = sel.UIDValidity
@@ -465,16 +626,21 @@ func (m *Mailbox) runSession(ctx context.Context) (wasUp bool, err error) {
 
 	for {
 		var req *mailboxDeleteRequest
-		if m.polling.Load() {
-			req, err = m.poll(ctx, s)
-		} else {
-			req, err = m.idle(ctx, s)
+		var fetch bool
+		switch _, expecting := m.expectInterval(time.Now()); {
+		case expecting:
+			req, fetch, err = m.expectPoll(ctx, s)
+		case m.polling.Load():
+			req, fetch, err = m.poll(ctx, s)
+		default:
+			req, fetch, err = m.idle(ctx, s)
 		}
 		if err == nil && req != nil {
 			req.done <- m.deleteNow(s, req)
 			req = nil
+			fetch = true
 		}
-		if err == nil {
+		if err == nil && (fetch || s.notified()) {
 			err = m.fetchNew(s)
 		}
 		if err != nil {
@@ -486,28 +652,40 @@ func (m *Mailbox) runSession(ctx context.Context) (wasUp bool, err error) {
 	}
 }
 
-// idle runs one IDLE command until new mail, a delete request, the refresh
-// time or the end of the connection. A server that refuses IDLE switches
-// the session to polling.
-func (m *Mailbox) idle(ctx context.Context, s *mailboxSession) (*mailboxDeleteRequest, error) {
+// idle runs one IDLE command until new mail, a delete request, an
+// expectation, the refresh time or the end of the connection. A server that
+// refuses IDLE switches the session to polling. fetch says that the new
+// UIDs should be fetched whatever the server said.
+func (m *Mailbox) idle(ctx context.Context, s *mailboxSession) (req *mailboxDeleteRequest, fetch bool, err error) {
 	var cmd *imapclient.IdleCommand
-	err := s.do(func() (err error) {
+	err = s.do(func() (err error) {
 		cmd, err = s.c.Idle()
 		return err
 	})
 	if err != nil {
-		return nil, m.idleFailed(ctx, err)
+		return nil, true, m.idleFailed(ctx, err)
 	}
 	m.lastGood = time.Now()
 
-	var req *mailboxDeleteRequest
 	timer := time.NewTimer(m.opts.IdleRefresh)
-	select {
-	case <-s.signal:
-	case <-timer.C:
-	case req = <-m.reqs:
-	case <-s.c.Closed():
-	case <-ctx.Done():
+wait:
+	for {
+		select {
+		case <-s.signal:
+			s.notify() // still to be fetched
+		case <-timer.C:
+			// A server that drops IDLE notifications would go
+			// unnoticed for good: look once per refresh.
+			fetch = true
+		case req = <-m.reqs:
+		case <-m.expectWake:
+			if _, expecting := m.expectInterval(time.Now()); !expecting {
+				continue // an expectation ended: nothing to ask
+			}
+		case <-s.c.Closed():
+		case <-ctx.Done():
+		}
+		break wait
 	}
 	timer.Stop()
 
@@ -517,15 +695,16 @@ func (m *Mailbox) idle(ctx context.Context, s *mailboxSession) (*mailboxDeleteRe
 		}
 		return cmd.Wait()
 	})
+	s.lastAsked = time.Now()
 	if err != nil {
 		err = m.idleFailed(ctx, err)
 		if err != nil && req != nil {
 			req.done <- fmt.Errorf("imap %s: delete: %w", m.opts.Address, err)
 			req = nil
 		}
-		return req, err
+		return req, true, err
 	}
-	return req, nil
+	return req, fetch, nil
 }
 
 // idleFailed switches to polling when the server answered IDLE with NO or
@@ -543,9 +722,9 @@ func (m *Mailbox) idleFailed(ctx context.Context, err error) error {
 	return fmt.Errorf("idle: %w", err)
 }
 
-// poll waits PollInterval (or for a delete request) and asks the server for
-// news with NOOP.
-func (m *Mailbox) poll(ctx context.Context, s *mailboxSession) (*mailboxDeleteRequest, error) {
+// poll waits PollInterval (or for a delete request or an expectation) and
+// asks the server for news with NOOP; the new UIDs are then fetched.
+func (m *Mailbox) poll(ctx context.Context, s *mailboxSession) (*mailboxDeleteRequest, bool, error) {
 	var req *mailboxDeleteRequest
 	timer := time.NewTimer(m.opts.PollInterval)
 	defer timer.Stop()
@@ -553,20 +732,61 @@ func (m *Mailbox) poll(ctx context.Context, s *mailboxSession) (*mailboxDeleteRe
 	case <-timer.C:
 	case <-s.signal:
 	case req = <-m.reqs:
-		return req, nil
+		return req, false, nil
+	case <-m.expectWake:
+		return nil, false, nil
 	case <-s.c.Closed():
-		return nil, errors.New("connection closed")
+		return nil, false, errors.New("connection closed")
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, false, ctx.Err()
 	}
-	if err := s.do(func() error { return s.c.Noop().Wait() }); err != nil {
-		return nil, fmt.Errorf("noop: %w", err)
+	if err := s.noop(); err != nil {
+		return nil, false, err
 	}
-	return nil, nil
+	return nil, true, nil
+}
+
+// expectPoll waits until the next question to the server is due while a
+// message is expected (or for a delete request or a change of
+// expectations), and asks with NOOP. A server answers NOOP with EXISTS when
+// the mailbox grew, so the new UIDs are fetched only then: one command per
+// question while nothing arrives.
+func (m *Mailbox) expectPoll(ctx context.Context, s *mailboxSession) (*mailboxDeleteRequest, bool, error) {
+	now := time.Now()
+	interval, expecting := m.expectInterval(now)
+	if !expecting {
+		return nil, false, nil
+	}
+	if wait := s.lastAsked.Add(interval).Sub(now); wait > 0 {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-s.signal:
+			return nil, true, nil
+		case req := <-m.reqs:
+			return req, false, nil
+		case <-m.expectWake:
+			// A new expectation asks sooner; a finished one may end
+			// the polling.
+			return nil, false, nil
+		case <-s.c.Closed():
+			return nil, false, errors.New("connection closed")
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+	if err := s.noop(); err != nil {
+		return nil, false, err
+	}
+	return nil, false, nil
 }
 
 // deleteNow serves a Delete request in the session.
 func (m *Mailbox) deleteNow(s *mailboxSession, req *mailboxDeleteRequest) error {
+	if m.opts.ReadOnly {
+		return fmt.Errorf("imap %s: delete: mailbox %s of %s is open read-only", m.opts.Address, m.opts.Mailbox, m.opts.Username)
+	}
 	if !s.caps.Has(imap.CapUIDPlus) {
 		// Plain EXPUNGE would also remove what other clients flagged
 		// \Deleted: without UID EXPUNGE, delete nothing.
@@ -617,7 +837,7 @@ func (m *Mailbox) resume(s *mailboxSession, sel *imap.SelectData) error {
 		if err != nil {
 			return fmt.Errorf("after UIDVALIDITY change: %w", err)
 		}
-		if err := m.deliver(s, uids, true, nil); err != nil {
+		if err := m.deliver(s, uids, nil, true, nil); err != nil {
 			return fmt.Errorf("after UIDVALIDITY change: %w", err)
 		}
 		m.uidValidity, m.next = sel.UIDValidity, uidNext
@@ -681,26 +901,39 @@ func (m *Mailbox) uidsArrivedSince(s *mailboxSession, since time.Time, uidNext i
 func (m *Mailbox) fetchNew(s *mailboxSession) error {
 	s.drain()
 	var uids []imap.UID
+	seen := make(map[imap.UID]time.Time)
 	err := s.do(func() error {
 		// "n:*" also matches the last message when every UID is below n:
-		// keep only the UIDs really at or above n.
-		bufs, err := s.c.Fetch(imap.UIDSet{{Start: m.next, Stop: 0}}, &imap.FetchOptions{UID: true}).Collect()
-		for _, b := range bufs {
+		// keep only the UIDs really at or above n. The responses are
+		// read one by one so that each message's SeenAt is when its UID
+		// came, not when the last one did.
+		cmd := s.c.Fetch(imap.UIDSet{{Start: m.next, Stop: 0}}, &imap.FetchOptions{UID: true})
+		defer cmd.Close()
+		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+			at := time.Now()
+			b, err := msg.Collect()
+			if err != nil {
+				return err
+			}
 			if b.UID >= m.next {
 				uids = append(uids, b.UID)
+				if _, ok := seen[b.UID]; !ok {
+					seen[b.UID] = at
+				}
 			}
 		}
-		return err
+		return cmd.Close()
 	})
 	if err != nil {
 		return fmt.Errorf("uid fetch %d:*: %w", m.next, err)
 	}
+	s.lastAsked = time.Now()
 	slices.Sort(uids)
 	uids = slices.Compact(uids)
 	if len(uids) > 0 {
 		m.log.Debug("imap new messages", "from_uid", m.next, "count", len(uids))
 	}
-	err = m.deliver(s, uids, false, func(uid imap.UID) { m.next = max(m.next, uid+1) })
+	err = m.deliver(s, uids, seen, false, func(uid imap.UID) { m.next = max(m.next, uid+1) })
 	if err != nil {
 		return err
 	}
@@ -714,20 +947,27 @@ func (m *Mailbox) fetchNew(s *mailboxSession) error {
 
 // deliver fetches the watched header fields (and the body when WantBody
 // says so) of uids, in order, and hands each message to the subscribers.
-// With skipRecent, messages whose Message-ID was reported recently are not
-// reported again. delivered is called after each message.
-func (m *Mailbox) deliver(s *mailboxSession, uids []imap.UID, skipRecent bool, delivered func(imap.UID)) error {
+// seen holds when the session learnt of a UID; a UID missing from it is
+// seen when its header fields arrive. With skipRecent, messages whose
+// Message-ID was reported recently are not reported again. delivered is
+// called after each message.
+//
+// Each batch's responses are read one message at a time, and every part is
+// a partial fetch: what one batch holds is bounded by the limits, whatever
+// the messages hold.
+func (m *Mailbox) deliver(s *mailboxSession, uids []imap.UID, seen map[imap.UID]time.Time, skipRecent bool, delivered func(imap.UID)) error {
 	headerSection := &imap.FetchItemBodySection{
 		Specifier:    imap.PartSpecifierHeader,
 		HeaderFields: WatchedHeaderFields,
 		Peek:         true, // never set \Seen
+		// One byte more than the limit tells a header of exactly
+		// HeaderLimit bytes from a longer one.
+		Partial: &imap.SectionPartial{Offset: 0, Size: m.opts.HeaderLimit + 1},
 	}
 	bodySection := &imap.FetchItemBodySection{
 		Specifier: imap.PartSpecifierText,
 		Peek:      true,
-		// One byte more than the limit tells a body of exactly BodyLimit
-		// bytes from a longer one.
-		Partial: &imap.SectionPartial{Offset: 0, Size: m.opts.BodyLimit + 1},
+		Partial:   &imap.SectionPartial{Offset: 0, Size: m.opts.BodyLimit + 1},
 	}
 	m.pruneRecent()
 
@@ -735,41 +975,41 @@ func (m *Mailbox) deliver(s *mailboxSession, uids []imap.UID, skipRecent bool, d
 		msgs := make(map[imap.UID]*Message, len(batch))
 		var wantBody []imap.UID
 		err := s.do(func() error {
-			bufs, err := s.c.Fetch(imap.UIDSetNum(batch...), &imap.FetchOptions{
+			err := fetchEach(s.c.Fetch(imap.UIDSetNum(batch...), &imap.FetchOptions{
 				UID:         true,
 				BodySection: []*imap.FetchItemBodySection{headerSection},
-			}).Collect()
-			if err != nil {
-				return fmt.Errorf("uid fetch header fields: %w", err)
-			}
-			for _, b := range bufs {
+			}), func(b *imapclient.FetchMessageBuffer, at time.Time) {
+				at = seenAt(seen, b.UID, at)
 				raw := b.FindBodySection(headerSection)
 				if raw == nil && len(b.BodySection) == 1 {
 					raw = b.BodySection[0].Bytes
 				}
+				raw, truncated := cutHeader(raw, m.opts.HeaderLimit)
 				h, err := parseWatchedHeader(raw)
 				if err != nil {
 					m.log.Debug("imap message with a malformed header", "uid", b.UID, "err", err)
 				}
-				msgs[b.UID] = &Message{UID: uint32(b.UID), UIDValidity: s.uidValidity, Header: h}
+				if truncated {
+					m.log.Debug("imap message with watched header fields over the limit", "uid", b.UID, "limit", m.opts.HeaderLimit)
+				}
+				msgs[b.UID] = &Message{UID: uint32(b.UID), UIDValidity: s.uidValidity, Header: h, HeaderTruncated: truncated, SeenAt: at}
 				if m.opts.WantBody != nil && m.opts.WantBody(h) {
 					wantBody = append(wantBody, b.UID)
 				}
+			})
+			if err != nil {
+				return fmt.Errorf("uid fetch header fields: %w", err)
 			}
 			if len(wantBody) == 0 {
 				return nil
 			}
-			bufs, err = s.c.Fetch(imap.UIDSetNum(wantBody...), &imap.FetchOptions{
+			err = fetchEach(s.c.Fetch(imap.UIDSetNum(wantBody...), &imap.FetchOptions{
 				UID:         true,
 				BodySection: []*imap.FetchItemBodySection{bodySection},
-			}).Collect()
-			if err != nil {
-				return fmt.Errorf("uid fetch body: %w", err)
-			}
-			for _, b := range bufs {
+			}), func(b *imapclient.FetchMessageBuffer, _ time.Time) {
 				msg := msgs[b.UID]
 				if msg == nil {
-					continue
+					return
 				}
 				body := b.FindBodySection(bodySection)
 				if body == nil && len(b.BodySection) == 1 {
@@ -782,6 +1022,9 @@ func (m *Mailbox) deliver(s *mailboxSession, uids []imap.UID, skipRecent bool, d
 					body, msg.Truncated = body[:m.opts.BodyLimit], true
 				}
 				msg.Body = body
+			})
+			if err != nil {
+				return fmt.Errorf("uid fetch body: %w", err)
 			}
 			return nil
 		})
@@ -804,7 +1047,6 @@ func (m *Mailbox) deliver(s *mailboxSession, uids []imap.UID, skipRecent bool, d
 			if id != "" {
 				m.recent[id] = now
 			}
-			msg.SeenAt = now
 			m.publish(*msg)
 			if delivered != nil {
 				delivered(uid)
@@ -812,6 +1054,51 @@ func (m *Mailbox) deliver(s *mailboxSession, uids []imap.UID, skipRecent bool, d
 		}
 	}
 	return nil
+}
+
+// seenAt returns when the session learnt of uid: from seen, or at.
+func seenAt(seen map[imap.UID]time.Time, uid imap.UID, at time.Time) time.Time {
+	if t, ok := seen[uid]; ok {
+		return t
+	}
+	return at
+}
+
+// fetchEach reads cmd's responses one message at a time, calling f with
+// each and the time its response came, so that no more than one message's
+// data is held by the reading. It always consumes the whole command.
+func fetchEach(cmd *imapclient.FetchCommand, f func(b *imapclient.FetchMessageBuffer, at time.Time)) error {
+	defer cmd.Close()
+	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+		at := time.Now()
+		b, err := msg.Collect()
+		if err != nil {
+			return err
+		}
+		f(b, at)
+	}
+	return cmd.Close()
+}
+
+// cutHeader bounds raw header fields to limit bytes. A longer header is cut
+// at the start of the last field that begins within the limit, so that
+// every field kept is whole (a field's continuation lines begin with a space
+// or a tab), and ends with the empty line that ends a header. truncated
+// says it was cut.
+func cutHeader(raw []byte, limit int64) (_ []byte, truncated bool) {
+	if int64(len(raw)) <= limit {
+		return raw, false
+	}
+	raw = raw[:limit+1] // the byte after the limit says whether a line starts there
+	end := 0
+	for i := 0; i < len(raw)-1; i++ {
+		if raw[i] == '\n' && raw[i+1] != ' ' && raw[i+1] != '\t' {
+			end = i + 1
+		}
+	}
+	cut := make([]byte, end, end+2)
+	copy(cut, raw[:end])
+	return append(cut, '\r', '\n'), true
 }
 
 // pruneRecent forgets the Message-IDs reported before the recent window.

@@ -46,8 +46,17 @@ type mailboxTestServer struct {
 	refuseIdle bool
 	tlsConfig  *tls.Config // non-nil: implicit TLS
 
-	idleCalls  atomic.Int64 // IDLE commands the server refused
-	stallFetch atomic.Bool  // FETCH hangs, like a server that stopped answering
+	idleCalls  atomic.Int64  // IDLE commands the server refused
+	refused    chan struct{} // one value per refused IDLE
+	stallFetch mailboxGate   // FETCH hangs while closed, like a server that stopped answering
+	silentIdle bool          // IDLE never reports anything, like a server that delays it
+
+	idles     chan struct{}                            // one value per IDLE command started, when silentIdle
+	fetchHook atomic.Pointer[func(*imap.FetchOptions)] // called before each FETCH
+
+	recMu            sync.Mutex
+	selects          []bool // ReadOnly of every SELECT/EXAMINE, in order
+	stores, expunges int
 
 	mu   sync.Mutex
 	addr string
@@ -57,6 +66,7 @@ type mailboxTestServer struct {
 type mailboxTestServerOptions struct {
 	caps       imap.CapSet // nil: IMAP4rev1 + UIDPLUS
 	refuseIdle bool        // the session's Idle fails, so IDLE ends in NO
+	silentIdle bool        // the session's Idle reports nothing until it ends
 	tlsConfig  *tls.Config
 }
 
@@ -72,10 +82,11 @@ func startMailboxServer(t testing.TB, opts mailboxTestServerOptions) *mailboxTes
 	if caps == nil {
 		caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}
 	}
-	s := &mailboxTestServer{t: t, mem: mem, user: user, caps: caps, refuseIdle: opts.refuseIdle, tlsConfig: opts.tlsConfig, addr: "127.0.0.1:0"}
+	s := &mailboxTestServer{t: t, mem: mem, user: user, caps: caps, refuseIdle: opts.refuseIdle, silentIdle: opts.silentIdle,
+		tlsConfig: opts.tlsConfig, addr: "127.0.0.1:0", idles: make(chan struct{}, 1000), refused: make(chan struct{}, 1000)}
 	s.start()
 	t.Cleanup(func() {
-		s.stallFetch.Store(false)
+		s.stallFetch.open()
 		s.stop()
 	})
 	return s
@@ -85,11 +96,16 @@ func startMailboxServer(t testing.TB, opts mailboxTestServerOptions) *mailboxTes
 // server that does not really support it.
 type mailboxNoIdleSession struct {
 	imapserver.Session
-	calls *atomic.Int64
+	calls   *atomic.Int64
+	refused chan<- struct{}
 }
 
 func (s *mailboxNoIdleSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	s.calls.Add(1)
+	select {
+	case s.refused <- struct{}{}:
+	default:
+	}
 	return &imap.Error{Type: imap.StatusResponseTypeNo, Text: "IDLE is not available here"}
 }
 
@@ -117,17 +133,101 @@ func (s *mailboxPolledIdleSession) Idle(w *imapserver.UpdateWriter, stop <-chan 
 	}
 }
 
-// mailboxStallingSession hangs in FETCH while stall is set.
+// mailboxSilentIdleSession is an imapmemserver session whose IDLE tells
+// nothing until the client ends it, an extreme of Dovecot, which tells
+// about half a second late.
+type mailboxSilentIdleSession struct {
+	imapserver.Session
+	started chan<- struct{}
+}
+
+func (s *mailboxSilentIdleSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	select {
+	case s.started <- struct{}{}:
+	default:
+	}
+	<-stop
+	return nil
+}
+
+// mailboxRecordingSession records what a client asked that could change
+// the mailbox: SELECT or EXAMINE, STORE, EXPUNGE; and calls the server's
+// fetch hook.
+type mailboxRecordingSession struct {
+	imapserver.Session
+	srv *mailboxTestServer
+}
+
+func (s *mailboxRecordingSession) Select(mailbox string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	s.srv.recMu.Lock()
+	s.srv.selects = append(s.srv.selects, options != nil && options.ReadOnly)
+	s.srv.recMu.Unlock()
+	return s.Session.Select(mailbox, options)
+}
+
+func (s *mailboxRecordingSession) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+	s.srv.recMu.Lock()
+	s.srv.stores++
+	s.srv.recMu.Unlock()
+	return s.Session.Store(w, numSet, flags, options)
+}
+
+func (s *mailboxRecordingSession) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+	s.srv.recMu.Lock()
+	s.srv.expunges++
+	s.srv.recMu.Unlock()
+	return s.Session.Expunge(w, uids)
+}
+
+func (s *mailboxRecordingSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	if hook := s.srv.fetchHook.Load(); hook != nil {
+		(*hook)(options)
+	}
+	return s.Session.Fetch(w, numSet, options)
+}
+
+// mailboxStallingSession hangs in FETCH while its gate is closed.
 type mailboxStallingSession struct {
 	imapserver.Session
-	stall *atomic.Bool
+	stall *mailboxGate
 }
 
 func (s *mailboxStallingSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
-	for s.stall.Load() {
-		time.Sleep(5 * time.Millisecond)
-	}
+	s.stall.wait()
 	return s.Session.Fetch(w, numSet, options)
+}
+
+// mailboxGate holds back whoever waits on it while it is closed. The zero
+// value is open.
+type mailboxGate struct {
+	mu     sync.Mutex
+	closed chan struct{} // nil while open
+}
+
+func (g *mailboxGate) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed == nil {
+		g.closed = make(chan struct{})
+	}
+}
+
+func (g *mailboxGate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed != nil {
+		close(g.closed)
+		g.closed = nil
+	}
+}
+
+func (g *mailboxGate) wait() {
+	g.mu.Lock()
+	ch := g.closed
+	g.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
 }
 
 func (s *mailboxTestServer) start() {
@@ -138,9 +238,13 @@ func (s *mailboxTestServer) start() {
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			sess := s.mem.NewSession()
 			sess = &mailboxStallingSession{Session: sess, stall: &s.stallFetch}
-			if s.refuseIdle {
-				sess = &mailboxNoIdleSession{Session: sess, calls: &s.idleCalls}
-			} else {
+			sess = &mailboxRecordingSession{Session: sess, srv: s}
+			switch {
+			case s.refuseIdle:
+				sess = &mailboxNoIdleSession{Session: sess, calls: &s.idleCalls, refused: s.refused}
+			case s.silentIdle:
+				sess = &mailboxSilentIdleSession{Session: sess, started: s.idles}
+			default:
 				sess = &mailboxPolledIdleSession{Session: sess}
 			}
 			return sess, nil, nil
@@ -323,6 +427,13 @@ func (r *mailboxTestRun) expectSubjects(t *testing.T, want ...string) []Message 
 // reader of the same account.
 func mailboxTestClient(t *testing.T, addr string) (*imapclient.Client, *imap.SelectData) {
 	t.Helper()
+	return mailboxTestClientMode(t, addr, false)
+}
+
+// mailboxTestClientMode is mailboxTestClient with the mailbox opened
+// read-only (EXAMINE) or not.
+func mailboxTestClientMode(t *testing.T, addr string, readOnly bool) (*imapclient.Client, *imap.SelectData) {
+	t.Helper()
 	c, err := imapclient.DialInsecure(addr, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -331,7 +442,7 @@ func mailboxTestClient(t *testing.T, addr string) (*imapclient.Client, *imap.Sel
 	if err := c.Login(mailboxTestUser, mailboxTestPassword).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	sel, err := c.Select("INBOX", nil).Wait()
+	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: readOnly}).Wait()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,10 +450,10 @@ func mailboxTestClient(t *testing.T, addr string) (*imapclient.Client, *imap.Sel
 }
 
 // mailboxFlags returns every message's flags by UID, read with a second
-// client (FETCH FLAGS does not set \Seen).
+// client that opens the mailbox read-only (and FETCH FLAGS sets nothing).
 func mailboxFlags(t *testing.T, addr string) map[imap.UID][]imap.Flag {
 	t.Helper()
-	c, sel := mailboxTestClient(t, addr)
+	c, sel := mailboxTestClientMode(t, addr, true)
 	flags := make(map[imap.UID][]imap.Flag)
 	if sel.NumMessages == 0 {
 		return flags
@@ -399,15 +510,18 @@ func TestMailboxPollsWhenIDLEIsRefused(t *testing.T) {
 	})
 	r.waitState(t, true)
 
+	// Once the server has refused IDLE, the session switches to polling
+	// before it fetches anything again: a message delivered after the
+	// refusal is reported by a polling session.
+	select {
+	case <-srv.refused:
+	case <-time.After(mailboxTestWait):
+		t.Fatal("the session never tried IDLE")
+	}
 	srv.deliver(t, mailboxTestMessage("polled", "hello\r\n"), nil)
 	r.expectSubjects(t, "polled")
-	for deadline := time.Now().Add(mailboxTestWait); !r.m.polling.Load(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the session did not switch to polling")
-		}
-	}
-	if srv.idleCalls.Load() == 0 {
-		t.Error("the session polls without having tried IDLE")
+	if !r.m.polling.Load() {
+		t.Fatal("the session did not switch to polling")
 	}
 	calls := srv.idleCalls.Load()
 	srv.deliver(t, mailboxTestMessage("polled again", "hello\r\n"), nil)
@@ -463,13 +577,13 @@ func TestMailboxGivesUpOnAServerThatStopsAnswering(t *testing.T) {
 	r := runTestMailbox(t, srv.address(), nil, func(m *Mailbox) { m.cmdTimeout = 200 * time.Millisecond })
 	r.waitState(t, true)
 
-	srv.stallFetch.Store(true)
+	srv.stallFetch.close()
 	srv.deliver(t, mailboxTestMessage("while stalled", "x\r\n"), nil)
 	err := r.waitState(t, false)
 	if err == nil || !strings.Contains(err.Error(), "no answer within") || !strings.Contains(err.Error(), srv.address()) {
 		t.Fatalf("OnState(false, %v): want a timeout naming the server", err)
 	}
-	srv.stallFetch.Store(false)
+	srv.stallFetch.open()
 	r.waitState(t, true)
 	r.expectSubjects(t, "while stalled")
 }

@@ -364,7 +364,7 @@ func (c *Mailman) DiscardMessage(ctx context.Context, list string, requestID int
 		}
 		return false, err
 	}
-	if !mailmanSameMessageID(e.MessageID, messageID) {
+	if !SameMessageID(e.MessageID, messageID) {
 		return false, nil
 	}
 	if err := c.Discard(ctx, list, requestID); err != nil {
@@ -374,11 +374,6 @@ func (c *Mailman) DiscardMessage(ctx context.Context, list string, requestID int
 		return false, err
 	}
 	return true, nil
-}
-
-func mailmanSameMessageID(a, b string) bool {
-	trim := func(s string) string { return strings.Trim(strings.TrimSpace(s), "<>") }
-	return trim(a) != "" && trim(a) == trim(b)
 }
 
 // ListModeration is the part of a list's configuration that decides whether
@@ -416,7 +411,20 @@ func (c *Mailman) Moderation(ctx context.Context, list string) (ListModeration, 
 
 // member is the part of a membership resource the client uses.
 type mailmanMember struct {
-	ModerationAction string `json:"moderation_action"`
+	ModerationAction string          `json:"moderation_action"`
+	DeliveryMode     string          `json:"delivery_mode"`
+	MemberID         json.RawMessage `json:"member_id"` // hex string in API 3.1, integer in 3.0
+}
+
+func (m mailmanMember) memberID() string {
+	var id string
+	if json.Unmarshal(m.MemberID, &id) != nil {
+		id = strings.TrimSpace(string(m.MemberID))
+	}
+	if id == "null" {
+		return ""
+	}
+	return id
 }
 
 func (c *Mailman) membership(ctx context.Context, list, role, address string) (mailmanMember, error) {
@@ -427,6 +435,54 @@ func (c *Mailman) membership(ctx context.Context, list, role, address string) (m
 	var m mailmanMember
 	err = c.do(ctx, http.MethodGet, nil, &m, "lists", id, role, address)
 	return m, err
+}
+
+// Membership is what a list server says about one address's membership of
+// a list: whether it is subscribed, and what it gets.
+type Membership struct {
+	Subscribed bool
+	// ModerationAction is the member's own moderation action, "" when the
+	// list default applies.
+	ModerationAction string
+	// DeliveryMode is regular, plaintext_digests, mime_digests or
+	// summary_digests; DeliveryStatus is enabled, by_user, by_bounces,
+	// by_moderator or unknown. "" when the server did not say.
+	DeliveryMode, DeliveryStatus string
+}
+
+// Membership reads address's membership of list. An address that is not a
+// member is not an error: Subscribed is false. The delivery status comes
+// from the member's combined preferences (its own, its address's, its
+// user's and the system's), where Mailman keeps it.
+func (c *Mailman) Membership(ctx context.Context, list, address string) (Membership, error) {
+	m, err := c.membership(ctx, list, "member", address)
+	if IsMailmanNotFound(err) {
+		return Membership{}, nil
+	}
+	if err != nil {
+		return Membership{}, err
+	}
+	out := Membership{Subscribed: true, ModerationAction: m.ModerationAction, DeliveryMode: m.DeliveryMode}
+	mid := m.memberID()
+	if mid == "" {
+		return out, nil
+	}
+	var prefs struct {
+		DeliveryMode   string `json:"delivery_mode"`
+		DeliveryStatus string `json:"delivery_status"`
+	}
+	err = c.do(ctx, http.MethodGet, nil, &prefs, "members", mid, "all", "preferences")
+	if IsMailmanNotFound(err) {
+		return out, nil
+	}
+	if err != nil {
+		return Membership{}, err
+	}
+	if prefs.DeliveryMode != "" {
+		out.DeliveryMode = prefs.DeliveryMode
+	}
+	out.DeliveryStatus = prefs.DeliveryStatus
+	return out, nil
 }
 
 // MemberModeration returns the moderation_action of address's membership of

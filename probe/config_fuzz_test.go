@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -19,10 +20,31 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Add([]byte("global: {timeout: -5m}\nlists: [~, {}]\naccounts: {a: ~}\n"))
 	f.Add([]byte("lists:\n  - address: a@b.c\n    schedule: \"@every 0s\"\n"))
+	f.Add([]byte("global: &g\n  <<: *g\n"))
+	f.Add([]byte("lists:\n  - &l {address: a@b.c, poster: m}\n  - <<: *l\n    reader: r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Load("testdata/config/fuzz.yml", data)
-		if err == nil && cfg == nil {
+		if err != nil {
+			// Every problem is a ConfigError naming the file.
+			var errs ConfigErrors
+			if !errors.As(err, &errs) || len(errs) == 0 {
+				t.Fatalf("error is not ConfigErrors: %T %v", err, err)
+			}
+			for _, e := range errs {
+				if e.File != "testdata/config/fuzz.yml" || e.Msg == "" {
+					t.Fatalf("error without file or message: %+v", e)
+				}
+			}
+			return
+		}
+		if cfg == nil {
 			t.Fatal("no config and no error")
+		}
+		// What loads can be scheduled, no faster than the floor.
+		for _, l := range cfg.Lists {
+			if l.CronSchedule() == nil || l.Interval() < DefaultMinInterval || l.EffectiveTimeout(cfg.Global) >= l.Interval() {
+				t.Fatalf("list %s loaded with schedule %v, interval %s, timeout %s", l.Address, l.CronSchedule(), l.Interval(), l.EffectiveTimeout(cfg.Global))
+			}
 		}
 	})
 }

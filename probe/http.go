@@ -119,7 +119,7 @@ func (s *Service) serveResult(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such probe result (it may have aged out of the history)", http.StatusNotFound)
 		return
 	}
-	render(w, pageView{Result: res, Hops: hopViews(hopsOf(res))})
+	render(w, pageView{Result: res, Hops: hopViews(res.Hops)})
 }
 
 // serveProbe runs one probe now and answers with its result as metrics, as

@@ -45,7 +45,7 @@ type mailmanWatcher struct {
 	cancel  context.CancelFunc
 
 	mu    sync.Mutex
-	lists map[string]string       // list address -> poster address, for its refresh
+	lists map[string]listMembers  // list address -> the probe accounts whose membership is read
 	state map[string]MailmanState // last state read, by list
 	wake  chan struct{}           // a probe became pending
 }
@@ -69,14 +69,17 @@ func newMailmanWatcher(name string, m *MailmanConfig, logger *slog.Logger, metri
 		logger:  logger.With("mailman", name),
 		metrics: metrics,
 		reg:     reg,
-		lists:   map[string]string{},
+		lists:   map[string]listMembers{},
 		state:   map[string]MailmanState{},
 		wake:    make(chan struct{}, 1),
 	}
 }
 
-// setLists says which lists the watcher reads, with their posters.
-func (w *mailmanWatcher) setLists(lists map[string]string) {
+// listMembers are the probe's own accounts on a list.
+type listMembers struct{ poster, reader string }
+
+// setLists says which lists the watcher reads, with their probe accounts.
+func (w *mailmanWatcher) setLists(lists map[string]listMembers) {
 	w.mu.Lock()
 	w.lists = lists
 	for l := range w.state {
@@ -133,14 +136,14 @@ func (w *mailmanWatcher) run(ctx context.Context) {
 
 func (w *mailmanWatcher) refreshAll(ctx context.Context) {
 	w.mu.Lock()
-	lists := make(map[string]string, len(w.lists))
-	for l, p := range w.lists {
-		lists[l] = p
+	lists := make(map[string]listMembers, len(w.lists))
+	for l, m := range w.lists {
+		lists[l] = m
 	}
 	w.mu.Unlock()
-	for list, poster := range lists {
+	for list, members := range lists {
 		rctx, cancel := context.WithTimeout(ctx, restTimeout)
-		s, err := w.moderationState(rctx, list, poster)
+		s, err := w.moderationState(rctx, list, members)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -163,9 +166,10 @@ func (w *mailmanWatcher) refreshAll(ctx context.Context) {
 	}
 }
 
-// moderationState reads the list's queue depth and moderation settings; on
-// error the state says the REST API is not up.
-func (w *mailmanWatcher) moderationState(ctx context.Context, list, poster string) (MailmanState, error) {
+// moderationState reads the list's queue depth, moderation settings and the
+// probe accounts' memberships; on error the state says the REST API is not
+// up.
+func (w *mailmanWatcher) moderationState(ctx context.Context, list string, members listMembers) (MailmanState, error) {
 	held, err := w.client.HeldCount(ctx, list)
 	if err != nil {
 		return MailmanState{Since: time.Now()}, err
@@ -174,12 +178,17 @@ func (w *mailmanWatcher) moderationState(ctx context.Context, list, poster strin
 	if err != nil {
 		return MailmanState{Since: time.Now()}, err
 	}
-	own, err := w.client.MemberModeration(ctx, list, poster)
+	poster, err := w.client.Membership(ctx, list, members.poster)
+	if err != nil {
+		return MailmanState{Since: time.Now()}, err
+	}
+	reader, err := w.client.Membership(ctx, list, members.reader)
 	if err != nil {
 		return MailmanState{Since: time.Now()}, err
 	}
 	return MailmanState{Up: true, Held: held, DefaultMemberAction: mod.DefaultMemberAction,
-		DefaultNonmemberAction: mod.DefaultNonmemberAction, MemberAction: own, Emergency: mod.Emergency, Since: time.Now()}, nil
+		DefaultNonmemberAction: mod.DefaultNonmemberAction, MemberAction: poster.ModerationAction, Emergency: mod.Emergency,
+		Poster: poster, Reader: reader, Since: time.Now()}, nil
 }
 
 // watchHeld looks at the held queue of every list with pending probes of
@@ -243,7 +252,7 @@ func (w *mailmanWatcher) lookForHeld(ctx context.Context, list string, pending [
 	for _, p := range pending {
 		hw.probeIDs[p.token.ID] = true
 		for _, h := range held {
-			if !sameMessageID(h.MessageID, p.messageID) {
+			if !checks.SameMessageID(h.MessageID, p.messageID) {
 				continue
 			}
 			e := evidence{kind: checks.KindHoldNotice, manager: "mailman3-rest", reason: h.Reason, seenAt: time.Now(), requestID: h.RequestID}
@@ -264,7 +273,7 @@ func (w *mailmanWatcher) discardHeld(ctx context.Context, logger *slog.Logger, l
 		var held []checks.HeldMessage
 		held, err = w.client.HeldNewest(ctx, list, count, heldTail)
 		for _, h := range held {
-			if !sameMessageID(h.MessageID, messageID) {
+			if !checks.SameMessageID(h.MessageID, messageID) {
 				continue
 			}
 			ok, derr := w.client.DiscardMessage(ctx, list, h.RequestID, messageID)
@@ -316,10 +325,10 @@ func (mw *mailmanWatchers) reconcile(cfg *Config) {
 			}()
 			mw.m[name] = w
 		}
-		lists := map[string]string{}
+		lists := map[string]listMembers{}
 		for _, l := range cfg.Lists {
 			if l.Mailman == name {
-				lists[l.Address] = cfg.Accounts[l.Poster].Address
+				lists[l.Address] = listMembers{poster: cfg.Accounts[l.Poster].Address, reader: cfg.Accounts[l.Reader].Address}
 			}
 		}
 		mw.m[name].setLists(lists)

@@ -3,6 +3,7 @@ package probe
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/internal/version"
 )
 
@@ -20,27 +22,31 @@ var ModerationActions = []string{"accept", "hold", "reject", "discard", "defer"}
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	probes          *prometheus.CounterVec
-	success         *prometheus.GaugeVec
-	lastOutcome     *prometheus.GaugeVec
-	expected        *prometheus.GaugeVec
-	lastReason      *prometheus.GaugeVec
-	latency         *prometheus.HistogramVec
-	submitDuration  *prometheus.HistogramVec
-	lastProbe       *prometheus.GaugeVec
-	lastDelivered   *prometheus.GaugeVec
-	late            *prometheus.CounterVec
-	forged          *prometheus.CounterVec
-	mailboxUp       *prometheus.GaugeVec
-	reloadOK        prometheus.Gauge
-	reloadTime      prometheus.Gauge
-	noticeLimit     *prometheus.GaugeVec
-	mailmanUp       *prometheus.GaugeVec
-	mailmanHeld     *prometheus.GaugeVec
-	memberAction    *prometheus.GaugeVec
-	nonmemberAction *prometheus.GaugeVec
-	ownAction       *prometheus.GaugeVec
-	emergency       *prometheus.GaugeVec
+	probes           *prometheus.CounterVec
+	success          *prometheus.GaugeVec
+	lastOutcome      *prometheus.GaugeVec
+	expected         *prometheus.GaugeVec
+	lastReason       *prometheus.GaugeVec
+	latency          *prometheus.HistogramVec
+	submitDuration   *prometheus.HistogramVec
+	lastProbe        *prometheus.GaugeVec
+	lastDelivered    *prometheus.GaugeVec
+	late             *prometheus.CounterVec
+	forged           *prometheus.CounterVec
+	mailboxUp        *prometheus.GaugeVec
+	reloadOK         prometheus.Gauge
+	reloadTime       prometheus.Gauge
+	noticeLimit      *prometheus.GaugeVec
+	mailmanUp        *prometheus.GaugeVec
+	mailmanHeld      *prometheus.GaugeVec
+	memberAction     *prometheus.GaugeVec
+	nonmemberAction  *prometheus.GaugeVec
+	ownAction        *prometheus.GaugeVec
+	emergency        *prometheus.GaugeVec
+	hopSeconds       *prometheus.GaugeVec
+	memberSubscribed *prometheus.GaugeVec
+	memberDelivery   *prometheus.GaugeVec
+	memberMode       *prometheus.GaugeVec
 
 	mu            sync.Mutex
 	reasons       map[string]prometheus.Labels // list -> labels of its listprobe_last_reason_info series
@@ -119,6 +125,18 @@ func NewMetrics() *Metrics {
 		emergency: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "listprobe_mailman_emergency", Help: "1 when the list's emergency moderation is on.",
 		}, []string{"list"}),
+		hopSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_last_hop_seconds", Help: "Seconds between one Received hop of the last delivered copy and the one before it (hop 1 is the first server; Received dates have one-second resolution).",
+		}, []string{"list", "hop"}),
+		memberSubscribed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_mailman_member_subscribed", Help: "1 when the probe's poster or reader (role) is a member of the list, as Mailman says.",
+		}, []string{"list", "role"}),
+		memberDelivery: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_mailman_member_delivery_status", Help: "The delivery_status of the probe's poster's or reader's membership: 1 for the current status, 0 for the others (by_bounces: Mailman stopped delivering to it).",
+		}, []string{"list", "role", "status"}),
+		memberMode: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_mailman_member_delivery_mode", Help: "The delivery_mode of the probe's poster's or reader's membership: 1 for the current mode, 0 for the others (a reader on digests gets no copies).",
+		}, []string{"list", "role", "mode"}),
 		reasons: map[string]prometheus.Labels{},
 	}
 	build := version.Get()
@@ -131,7 +149,7 @@ func NewMetrics() *Metrics {
 		m.probes, m.success, m.lastOutcome, m.expected, m.lastReason, m.latency, m.submitDuration,
 		m.lastProbe, m.lastDelivered, m.late, m.forged, m.mailboxUp, m.reloadOK, m.reloadTime,
 		m.noticeLimit, m.mailmanUp, m.mailmanHeld, m.memberAction, m.nonmemberAction, m.ownAction,
-		m.emergency, buildInfo,
+		m.emergency, m.hopSeconds, m.memberSubscribed, m.memberDelivery, m.memberMode, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -183,7 +201,7 @@ func (m *Metrics) Configure(cfg *Config) {
 		DeletePartialMatch(prometheus.Labels) int
 	}{m.probes, m.success, m.lastOutcome, m.expected, m.lastReason, m.latency, m.submitDuration, m.lastProbe,
 		m.lastDelivered, m.late, m.noticeLimit, m.mailmanUp, m.mailmanHeld, m.emergency, m.memberAction,
-		m.nonmemberAction, m.ownAction} {
+		m.nonmemberAction, m.ownAction, m.hopSeconds, m.memberSubscribed, m.memberDelivery, m.memberMode} {
 		for _, l := range m.knownLists() {
 			if !lists[l] {
 				vec.DeletePartialMatch(prometheus.Labels{"list": l})
@@ -234,6 +252,13 @@ func (m *Metrics) Record(r *Result) {
 		m.submitDuration.WithLabelValues(l).Observe(r.SubmitDuration.Seconds())
 	}
 	if r.Outcome == Delivered && r.Latency != nil {
+		m.hopSeconds.DeletePartialMatch(prometheus.Labels{"list": l})
+		for i, h := range r.Hops {
+			if i >= maxHopSeries {
+				break
+			}
+			m.hopSeconds.WithLabelValues(l, strconv.Itoa(i+1)).Set(h.Seconds)
+		}
 		m.latency.WithLabelValues(l).Observe(*r.Latency)
 		m.lastDelivered.WithLabelValues(l).Set(float64(r.Finished.UnixNano()) / 1e9)
 	}
@@ -281,6 +306,11 @@ func (m *Metrics) NoticeLimit(list string, at time.Time) {
 	m.noticeLimit.WithLabelValues(list).Set(float64(at.Unix()))
 }
 
+// NoticeLimitGauge returns the list's listprobe_notice_limit_reached_timestamp_seconds.
+func (m *Metrics) NoticeLimitGauge(list string) prometheus.Gauge {
+	return m.noticeLimit.WithLabelValues(list)
+}
+
 // Reloaded records the result of a configuration (re)load.
 func (m *Metrics) Reloaded(ok bool) {
 	if ok {
@@ -299,10 +329,22 @@ type MailmanState struct {
 	DefaultNonmemberAction string
 	MemberAction           string // "" or "default" when the member has none of its own
 	Emergency              bool
+	// Poster and Reader are the probe accounts' memberships of the list.
+	Poster, Reader MemberState
 	// Since is when the settings above were first read with these values
 	// (or when the API was first found down).
 	Since time.Time
 }
+
+// MemberState is what the list server says of a probe account's
+// membership.
+type MemberState = checks.Membership
+
+// The delivery modes and statuses of a Mailman 3 membership.
+var (
+	DeliveryModes    = []string{"regular", "plaintext_digests", "mime_digests", "summary_digests"}
+	DeliveryStatuses = []string{"enabled", "by_user", "by_bounces", "by_moderator", "unknown"}
+)
 
 // sameSettings reports whether s and o say the same about the list.
 func (s MailmanState) sameSettings(o MailmanState) bool {
@@ -333,6 +375,26 @@ func (m *Metrics) Mailman(list string, s MailmanState) {
 	setStates(m.memberAction, list, ModerationActions, s.DefaultMemberAction)
 	setStates(m.nonmemberAction, list, ModerationActions, s.DefaultNonmemberAction)
 	setStates(m.ownAction, list, append(ModerationActions[:len(ModerationActions):len(ModerationActions)], "default"), own)
+	for role, ms := range map[string]MemberState{"poster": s.Poster, "reader": s.Reader} {
+		v := 0.0
+		if ms.Subscribed {
+			v = 1
+		}
+		m.memberSubscribed.WithLabelValues(list, role).Set(v)
+		setMemberStates(m.memberDelivery, list, role, DeliveryStatuses, ms.DeliveryStatus)
+		setMemberStates(m.memberMode, list, role, DeliveryModes, ms.DeliveryMode)
+	}
+}
+
+// setMemberStates is setStates for a membership's state set.
+func setMemberStates(vec *prometheus.GaugeVec, list, role string, states []string, current string) {
+	for _, st := range states {
+		v := 0.0
+		if st == current {
+			v = 1
+		}
+		vec.WithLabelValues(list, role, st).Set(v)
+	}
 }
 
 func outcomeNames(os []Outcome) []string {
@@ -353,6 +415,10 @@ func setStates(vec *prometheus.GaugeVec, list string, states []string, current s
 		vec.WithLabelValues(list, st).Set(v)
 	}
 }
+
+// maxHopSeries bounds the hop label: a list copy passes a handful of
+// servers (submission, the list server, the reader's mailbox).
+const maxHopSeries = 8
 
 // reasonLabel is a probe's reason as the value of the reason label of
 // listprobe_last_reason_info: the list server's own sentence stays (alerts

@@ -33,6 +33,8 @@ type Result struct {
 	Latency   *float64  `json:"latency_seconds"` // seconds; nil unless delivered
 	MessageID string    `json:"message_id"`
 	SentAt    time.Time `json:"sent_at"`
+	// Hops is a delivered copy's Received chain, oldest first.
+	Hops []Hop `json:"hops,omitempty"`
 
 	// For the status page and metrics, not in once's JSON.
 	Posted         bool          `json:"-"` // the post reached the SMTP server's DATA stage
@@ -57,4 +59,14 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		out.MessageID, out.SentAt = &r.MessageID, &r.SentAt
 	}
 	return json.Marshal(out)
+}
+
+// Hop is one server a list copy passed, from its Received field. Received
+// dates have one-second resolution, so Seconds (since the previous hop) is
+// whole seconds.
+type Hop struct {
+	By      string    `json:"by"`
+	With    string    `json:"with"`
+	At      time.Time `json:"at"`
+	Seconds float64   `json:"seconds"`
 }

@@ -441,3 +441,8 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// membersOf returns the probe accounts' memberships Mailman reported.
+func membersOf(st MailmanState) (poster, reader MemberState, known bool) {
+	return st.Poster, st.Reader, st.Up
+}

@@ -48,7 +48,8 @@ type run struct {
 	timeout                         time.Duration // the list's effective timeout
 	noticeLimit                     time.Time     // when the poster was last told "no more notices today"
 
-	cleanup []evidence // messages to delete once the outcome is recorded
+	cleanup    []evidence // messages to delete once the outcome is recorded
+	expectDone func()     // ends the reader's expectation of the copy
 }
 
 // A stage is one step of a probe, in the style of blackbox_exporter's probe
@@ -114,6 +115,12 @@ func composeProbe(_ context.Context, r *run) bool {
 // (or its MTA) rejecting the post; anything else that fails is send_failed.
 func submitProbe(ctx context.Context, r *run) bool {
 	r.logger.Debug("posting probe", "smtp", r.poster.SMTP.Address, "message_id", r.res.MessageID)
+	// From now on the copy is due: the reader's session asks the server
+	// instead of waiting for IDLE to tell it, which Dovecot does about half
+	// a second late. The expectation ends with the probe.
+	if deadline, ok := ctx.Deadline(); ok {
+		r.expectDone = r.reader.box.Expect(deadline)
+	}
 	sub, err := checks.Submit(ctx, submitOptions(r.poster), r.poster.Address, []string{r.list.Address}, r.raw)
 	if err != nil {
 		var se *checks.SubmitError
@@ -149,7 +156,7 @@ func awaitEvidence(ctx context.Context, r *run) bool {
 			if e.deletable && e.account != "" {
 				r.cleanup = append(r.cleanup, e)
 			}
-			if decide(r, e) {
+			if applyEvidence(r, e) {
 				return true
 			}
 		case <-ctx.Done():
@@ -159,9 +166,9 @@ func awaitEvidence(ctx context.Context, r *run) bool {
 	}
 }
 
-// decide applies one piece of evidence to the probe, reporting whether it
-// decided the outcome.
-func decide(r *run, e evidence) bool {
+// applyEvidence applies one piece of evidence to the probe, reporting
+// whether it decided the outcome.
+func applyEvidence(r *run, e evidence) bool {
 	res := r.res
 	switch e.kind {
 	case checks.KindProbeCopy:
@@ -169,12 +176,17 @@ func decide(r *run, e evidence) bool {
 			r.logger.Debug("probe copy in a mailbox that is not the reader's", "account", e.account)
 			return false
 		}
-		if !e.approvedAt.IsZero() {
-			after := max(e.approvedAt.Sub(r.accepted), 0).Round(time.Second)
+		if e.approved {
+			// Released by a moderator: the list held it, and how long the
+			// moderator took is not the list's latency.
 			res.Outcome, res.Evidence = Held, "list copy released by a moderator"
-			res.Reason = fmt.Sprintf("held, then approved by a moderator after %s", after)
+			res.Reason = "held, then approved by a moderator"
+			if !e.approvedAt.IsZero() {
+				res.Reason += fmt.Sprintf(" after %s", max(e.approvedAt.Sub(r.accepted), 0).Round(time.Second))
+			}
 			return true
 		}
+		res.Hops = hopsOf(e.hops)
 		lat := max(e.seenAt.Sub(r.accepted), 0).Seconds()
 		res.Outcome, res.Latency = Delivered, &lat
 		res.Reason = fmt.Sprintf("copy seen in %s's mailbox %.3fs after SMTP accepted the post", e.account, lat)
@@ -182,13 +194,28 @@ func decide(r *run, e evidence) bool {
 		return true
 	case checks.KindHoldNotice, checks.KindModeratorNotice:
 		res.Outcome, res.Reason = Held, e.reason
+		if st, ok := r.mailmanState(); ok && !st.Poster.Subscribed {
+			res.Reason += "; note: the poster " + r.poster.Address + " is not a member of the list, so its posts are held as a non-member's"
+		}
 		if e.account == "" {
 			res.Evidence = fmt.Sprintf("Mailman REST held queue, request %d", e.requestID)
 		} else {
 			res.Evidence = fmt.Sprintf("%s %s in %s's mailbox", e.manager, strings.ReplaceAll(string(e.kind), "_", " "), e.account)
 		}
 		return true
-	case checks.KindRejection, checks.KindBounce:
+	case checks.KindBounce:
+		// A bounce rejects the post only when what failed was the
+		// delivery to the list; a subscriber's bounce says nothing of the
+		// post. A bounce that names no recipient counts only in the
+		// poster's mailbox, where the post's own bounces go.
+		if !strings.EqualFold(e.recipient, r.list.Address) && (e.recipient != "" || e.account != r.list.Poster) {
+			r.logger.Debug("bounce of another recipient", "recipient", e.recipient)
+			return false
+		}
+		res.Outcome, res.Reason = Rejected, e.reason
+		res.Evidence = fmt.Sprintf("%s %s in %s's mailbox", e.manager, e.kind, e.account)
+		return true
+	case checks.KindRejection:
 		res.Outcome, res.Reason = Rejected, e.reason
 		res.Evidence = fmt.Sprintf("%s %s in %s's mailbox", e.manager, e.kind, e.account)
 		return true
@@ -214,6 +241,14 @@ func (r *run) deadline(ctx context.Context) {
 	}
 	res.Outcome = Lost
 	res.Reason = fmt.Sprintf("no copy and no evidence within %s", r.timeout)
+	if st, ok := r.mailmanState(); ok {
+		if why := cannotReceive(st.Reader); why != "" {
+			// The probe's own account is the cause: say so instead of
+			// blaming the list.
+			res.Reason = fmt.Sprintf("no copy within %s: the reader %s (Mailman says so since %s at the latest); the list itself may be fine",
+				r.timeout, why, st.Since.UTC().Format(time.RFC3339))
+		}
+	}
 	for _, s := range []*mailboxSession{r.posterBox, r.moderatorBox} {
 		if s == nil || s == r.reader {
 			continue
@@ -225,6 +260,45 @@ func (r *run) deadline(ctx context.Context) {
 	if at := r.noticeLimit; !at.IsZero() && time.Since(at) < noticeLimitWindow {
 		res.Reason += fmt.Sprintf("; note: the list server said at %s that it sends the poster no more notices today, so a hold would be silent", at.UTC().Format(time.RFC3339))
 	}
+}
+
+// hopsOf turns a copy's Received chain into the result's hops, each with
+// the seconds since the one before.
+func hopsOf(hs []checks.Hop) []Hop {
+	var out []Hop
+	for i, h := range hs {
+		hop := Hop{By: h.By, With: h.With, At: h.At}
+		if i > 0 && !h.At.IsZero() && !hs[i-1].At.IsZero() {
+			hop.Seconds = h.At.Sub(hs[i-1].At).Seconds()
+		}
+		out = append(out, hop)
+	}
+	return out
+}
+
+// mailmanState is what the list's Mailman watcher last read, when it could.
+func (r *run) mailmanState() (MailmanState, bool) {
+	if r.mailman == nil {
+		return MailmanState{}, false
+	}
+	st, ok := r.mailman.State(r.list.Address)
+	return st, ok && st.Up
+}
+
+// cannotReceive says why a reader gets no copies of the list's posts, or ""
+// when, as far as the list server says, it does.
+func cannotReceive(m MemberState) string {
+	switch {
+	case !m.Subscribed:
+		return "is not subscribed to the list"
+	case m.DeliveryStatus == "by_bounces":
+		return "has its delivery disabled by bounces (delivery_status by_bounces)"
+	case m.DeliveryStatus != "" && m.DeliveryStatus != "enabled":
+		return "has its delivery disabled (delivery_status " + m.DeliveryStatus + ")"
+	case m.DeliveryMode != "" && m.DeliveryMode != "regular":
+		return "receives digests (delivery_mode " + m.DeliveryMode + "), not each post"
+	}
+	return ""
 }
 
 // probe runs one probe of list now and records it. ctx ends it early (the
@@ -261,6 +335,9 @@ func (s *Service) probe(ctx context.Context, cfg *Config, l *ListConfig) (res *R
 	ctx, cancel := context.WithDeadline(ctx, start.Add(r.timeout))
 	defer cancel()
 	s.runStages(ctx, r)
+	if r.expectDone != nil {
+		r.expectDone()
+	}
 
 	res.Finished = time.Now()
 	res.OK = res.Outcome == res.Expected
@@ -373,9 +450,4 @@ func submitOptions(a *AccountConfig) *checks.SubmitOptions {
 		opts.Auth = func() sasl.Client { return sasl.NewExternalClient(user) }
 	}
 	return opts
-}
-
-func sameMessageID(a, b string) bool {
-	trim := func(s string) string { return strings.Trim(strings.TrimSpace(s), "<>") }
-	return trim(a) != "" && strings.EqualFold(trim(a), trim(b))
 }

@@ -30,8 +30,14 @@ type evidence struct {
 	// notice the list server wrote about it, and every probe it names is
 	// this process's.
 	deletable bool
-	// approvedAt is set on a copy a moderator released.
+	// approved is set on a copy a moderator released, approvedAt when the
+	// list manager recorded the time.
+	approved   bool
 	approvedAt time.Time
+	// recipient is, for a bounce, the address whose delivery failed.
+	recipient string
+	// hops is a copy's Received chain, oldest first.
+	hops []checks.Hop
 	// requestID is the Mailman held request, for REST evidence.
 	requestID int
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/internal/sandbox"
@@ -144,8 +145,21 @@ func TestHealthyListIsDelivered(t *testing.T) {
 	if got := testutil.ToFloat64(rt.metrics.success.WithLabelValues("healthy@lists.example.org")); got != 1 {
 		t.Errorf("listprobe_probe_success = %v", got)
 	}
-	if n := testutil.CollectAndCount(rt.metrics.latency); n != 1 {
-		t.Errorf("latency histogram has %d series", n)
+	// The histogram series exists from the start: count its observations.
+	want := fmt.Sprintf(`
+# HELP listprobe_delivery_latency_seconds Time from the post's acceptance by SMTP to its copy seen in the reader mailbox.
+# TYPE listprobe_delivery_latency_seconds histogram
+listprobe_delivery_latency_seconds_count{list="healthy@lists.example.org"} 1
+listprobe_delivery_latency_seconds_sum{list="healthy@lists.example.org"} %v
+`, *r.Latency)
+	got, err := testutil.CollectAndFormat(rt.metrics.latency, expfmt.TypeTextPlain, "listprobe_delivery_latency_seconds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(want), "\n")[2:] {
+		if !strings.Contains(string(got), line) {
+			t.Errorf("latency histogram lacks %q:\n%s", line, got)
+		}
 	}
 }
 

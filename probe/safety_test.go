@@ -59,7 +59,7 @@ func TestEightBitSMTPReplyIsReadableAndNeverPanics(t *testing.T) {
 	for _, tc := range []struct{ reply, want string }{
 		{"Bitte sp\xe4ter erneut versuchen", "Bitte später erneut versuchen"},
 		{"Destinataire refus\xe9 temporairement", "Destinataire refusé temporairement"},
-		{"bad \xc3\x28 sequence\x00 and\x1b[31m escape", "bad Ã( sequence and [31m escape"},
+		{"bad \xc3\x28 sequence\x00 and\x1b[31m escape", "bad Ã( sequence and[31m escape"},
 		{"Greylisted \xe2\x80\x94 try later", "Greylisted — try later"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {

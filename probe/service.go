@@ -37,6 +37,9 @@ type Options struct {
 	// FailFast makes a probe give up at the first failed login of a
 	// mailbox it needs instead of waiting for it to heal (for `once`).
 	FailFast bool
+	// Load are the options the configuration file is loaded with; nil
+	// for the defaults (the built-in demo allows shorter schedules).
+	Load *LoadOptions
 	// Instance names this process among those sharing a signing key, so
 	// that after a restart it recognises the probes its earlier run sent
 	// (their late copies are counted and cleaned up). Default: the host
@@ -136,7 +139,7 @@ func (s *Service) Ready() bool { return s.ready.Load() }
 // flight and the sessions to end. It returns an error only when the first
 // load fails.
 func (s *Service) Run(ctx context.Context) error {
-	cfg, err := LoadFile(s.file)
+	cfg, err := s.load()
 	if err != nil {
 		s.metrics.Reloaded(false)
 		return err
@@ -206,8 +209,16 @@ func (s *Service) Reload(ctx context.Context) error {
 	}
 }
 
+// load reads the configuration file with the service's load options.
+func (s *Service) load() (*Config, error) {
+	if s.opts.Load != nil {
+		return LoadFileWith(s.file, s.opts.Load)
+	}
+	return LoadFile(s.file)
+}
+
 func (s *Service) reload() error {
-	cfg, err := LoadFile(s.file)
+	cfg, err := s.load()
 	if err != nil {
 		s.metrics.Reloaded(false)
 		s.logger.Error("config reload failed, keeping the running config", "file", s.file, "err", err)
@@ -239,6 +250,9 @@ func (s *Service) apply(cfg *Config) {
 	}
 	s.mu.Unlock()
 	s.logger.Info("config loaded", "file", cfg.File, "lists", len(cfg.Lists), "accounts", len(cfg.Accounts))
+	for _, w := range cfg.Warnings() {
+		s.logger.Warn("config: "+w.Msg, "file", w.File, "line", w.Line, "field", w.Field)
+	}
 }
 
 // schedule replaces the schedule with cfg's. Probes the old schedule started
@@ -449,6 +463,8 @@ func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
 		tok     checks.Token
 		pending *pendingProbe
 		known   bool
+		list    string // the probe's list and poster, as configured
+		poster  string
 	}
 	var probes []named
 	for _, enc := range ev.Tokens {
@@ -477,7 +493,18 @@ func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
 			s.reg.claim(tok.ID, cfg.List(tok.List).Address, tok.SentAt, cfg.signer)
 			p, _, known = s.reg.lookup(tok.ID)
 		}
-		probes = append(probes, named{tok: tok, pending: p, known: known})
+		n := named{tok: tok, pending: p, known: known}
+		lc, pc := cfg, cfg
+		if p != nil {
+			lc, pc = p.cfg, p.cfg
+		}
+		if l := lc.List(tok.List); l != nil {
+			n.list = l.Address
+			if a := pc.Accounts[l.Poster]; a != nil {
+				n.poster = a.Address
+			}
+		}
+		probes = append(probes, n)
 	}
 	if len(probes) == 0 {
 		return
@@ -489,10 +516,27 @@ func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
 	for _, n := range probes {
 		foreign = foreign || !n.known
 	}
+	var hops []checks.Hop
+	if ev.Kind == checks.KindProbeCopy {
+		hops = checks.Hops(msg.Header)
+	}
 	cleanupNow := false
+	deletable := !foreign
+	for _, n := range probes {
+		// A verified token is necessary, not sufficient: a person's
+		// forward or reply, a digest, carry one too. Only the list's own
+		// copy counts as a delivery, and only what the list server wrote
+		// about the probe may be deleted.
+		if ev.Kind == checks.KindProbeCopy && !ev.IsCopyOf(n.list, n.poster) {
+			s.logger.Debug("message names a probe but is not the list's copy of it (a forward, a reply, a digest): left alone", "account", account, "uid", msg.UID, "list", n.list)
+			return
+		}
+		deletable = deletable && ev.Deletable(n.list, n.poster)
+	}
 	for _, n := range probes {
 		e := evidence{kind: ev.Kind, manager: ev.Manager, reason: readable(ev.Reason), account: account,
-			seenAt: msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity, deletable: !foreign}
+			seenAt: msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity, deletable: deletable,
+			approved: ev.Approved, approvedAt: ev.ApprovedAt, recipient: ev.Recipient, hops: hops}
 		switch {
 		case n.pending != nil:
 			if !n.pending.deliver(e) {
@@ -513,7 +557,7 @@ func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
 			s.logger.Debug("probe of another process or an earlier run", "account", account, "list", n.tok.List, "kind", ev.Kind, "uid", msg.UID)
 		}
 	}
-	if a := cfg.Accounts[account]; cleanupNow && !foreign && a != nil && a.Cleanup {
+	if a := cfg.Accounts[account]; cleanupNow && deletable && a != nil && a.Cleanup {
 		ctx, cancel := context.WithTimeout(s.ctx, cleanupTimeout)
 		defer cancel()
 		if err := box.box.Delete(ctx, msg.UIDValidity, msg.UID); err != nil {

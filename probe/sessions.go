@@ -163,7 +163,11 @@ func (ss *sessions) start(name, key string, a *AccountConfig, poll time.Duration
 		Password:     a.IMAP.Password(),
 		Mailbox:      a.IMAP.Mailbox,
 		PollInterval: poll,
-		WantBody:     checks.LooksLikeNotice,
+		// Without cleanup listprobe has nothing to change there: EXAMINE
+		// leaves \Recent and everything else of a human's mailbox (a
+		// moderator's) alone.
+		ReadOnly: !a.Cleanup,
+		WantBody: checks.LooksLikeNotice,
 		OnState: func(up bool, err error) {
 			s.setState(up, err)
 			s.mu.Lock()

@@ -1,9 +1,6 @@
 package probe
 
-import (
-	"strings"
-	"time"
-)
+import "strings"
 
 // List returns the configured list with this address, or nil.
 func (c *Config) List(address string) *ListConfig {
@@ -35,6 +32,3 @@ func (c *Config) subset(lists []*ListConfig) *Config {
 	}
 	return &sub
 }
-
-// Interval is the shortest time between two runs of the list's schedule.
-func (l *ListConfig) Interval() time.Duration { return minInterval(l.schedule) }

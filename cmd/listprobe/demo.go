@@ -50,6 +50,9 @@ func demo(ctx context.Context, logger *slog.Logger, webFlags *web.FlagConfig, op
 	// The demo's lists are the sandbox's own: on-demand probes and reloads
 	// harm nobody there, so the page's buttons and /probe work.
 	opts.EnableProbe, opts.EnableLifecycle = true, true
+	// The sandbox's lists have no subscribers to spare: probing them
+	// every half minute fills the page quickly.
+	opts.Load = &probe.LoadOptions{MinInterval: time.Second}
 	return serve(ctx, logger, configFile, webFlags, opts, stderr, func(svc *probe.Service) {
 		// Probe every list once right away so the page fills in seconds.
 		for _, l := range svc.Config().Lists {

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -270,8 +271,11 @@ func TestE2ENoticeCap(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if n, err := testutil.GatherAndCount(metrics.Registry, "listprobe_notice_limit_reached_timestamp_seconds"); err != nil || n != 1 {
-		t.Errorf("notice limit metric: %d %v", n, err)
+	// The series exists from the start at 0: check its value is the
+	// moment the warning was seen.
+	got := testutil.ToFloat64(metrics.NoticeLimitGauge(l.address))
+	if want := float64(rt.NoticeLimit(l.address).Unix()); got != want || got == 0 {
+		t.Errorf("listprobe_notice_limit_reached_timestamp_seconds = %v, want %v", got, want)
 	}
 }
 
@@ -501,4 +505,94 @@ func imapFetchBySubject(t *testing.T, c *imapclient.Client, subject, text string
 		t.Fatalf("fetch: %v", err)
 	}
 	return msgs[0].FindBodySection(section)
+}
+
+// The probe's own reader can be the cause: Mailman disables delivery to a
+// member whose mailbox bounced. The probe is lost, but its reason says why,
+// and the membership shows in the metrics.
+func TestE2EReaderDeliveryDisabledByBounces(t *testing.T) {
+	tb := testbed.Load(t)
+	l := newE2EList(t, tb, nil)
+	if err := l.admin.SetMemberPreferences(context.Background(), l.address, tb.Get(t, "READER"), url.Values{"delivery_status": {"by_bounces"}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := probe.LoadFile(l.config(t, 15*time.Second, true, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := probe.NewService("", slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	svc.Start(context.Background(), cfg)
+	defer svc.Stop()
+	want := fmt.Sprintf(`
+# HELP listprobe_mailman_member_delivery_status The delivery_status of the probe's poster's or reader's membership: 1 for the current status, 0 for the others (by_bounces: Mailman stopped delivering to it).
+# TYPE listprobe_mailman_member_delivery_status gauge
+listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="by_bounces"} 0
+listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="by_moderator"} 0
+listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="by_user"} 0
+listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="enabled"} 1
+listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="unknown"} 0
+listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="by_bounces"} 1
+listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="by_moderator"} 0
+listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="by_user"} 0
+listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="enabled"} 0
+listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="unknown"} 0
+`, l.address)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := testutil.GatherAndCompare(svc.Metrics().Registry, strings.NewReader(want), "listprobe_mailman_member_delivery_status")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r, _, err := svc.ProbeNow(context.Background(), l.address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Outcome != probe.Lost || !strings.Contains(r.Reason, "has its delivery disabled by bounces") {
+		t.Fatalf("outcome %s (%q), want lost naming the reader's delivery disabled by bounces", r.Outcome, r.Reason)
+	}
+}
+
+// TLS is verified: a probe whose servers' certificates come from a CA that
+// is not the one configured fails, naming the verification failure, and
+// ca_file is what fixes it. (Every other end-to-end test already posts
+// with STARTTLS and reads over STARTTLS, verified against the testbed CA.)
+func TestE2ECertificateFromAnotherCAFails(t *testing.T) {
+	tb := testbed.Load(t)
+	l := newE2EList(t, tb, nil)
+	good := tb.Get(t, "CA_FILE")
+	other := tb.Get(t, "OTHER_CA_FILE")
+	file := l.config(t, 30*time.Second, false, "")
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the member's SMTP server with the other CA: send_failed.
+	smtpOther := strings.Replace(string(raw), "tls: starttls, ca_file: "+good+", auth: plain", "tls: starttls, ca_file: "+other+", auth: plain", 1)
+	if smtpOther == string(raw) {
+		t.Fatal("could not rewrite the SMTP ca_file")
+	}
+	os.WriteFile(file, []byte(smtpOther), 0o600)
+	code, r := l.once(t, file)
+	wantE2E(t, r, "send_failed", "certificate")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	// Every server with the other CA: the reader cannot be read, so
+	// nothing is posted and listprobe says it could not observe (exit 3).
+	allOther := strings.ReplaceAll(string(raw), "ca_file: "+good, "ca_file: "+other)
+	os.WriteFile(file, []byte(allOther), 0o600)
+	code, r = l.once(t, file)
+	wantE2E(t, r, "error", "certificate")
+	if code != 3 || r.MessageID != "" {
+		t.Errorf("exit %d, message_id %q: want 3 and nothing posted (null)", code, r.MessageID)
+	}
+	// The right CA fixes it.
+	os.WriteFile(file, raw, 0o600)
+	_, r = l.once(t, file)
+	wantE2E(t, r, "delivered", "")
 }

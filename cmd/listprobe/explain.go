@@ -4,10 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"strings"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
@@ -26,6 +27,14 @@ type explained struct {
 	ProbeID   string `json:"probe_id"`
 	Signature string `json:"signature"`
 	Reason    string `json:"reason"`
+	// Copy says how a probe copy carries its probe (message_id, from_list,
+	// wrapped); absent for other kinds.
+	Copy string `json:"copy,omitempty"`
+	// Deletable says whether listprobe would delete the message once its
+	// probe is recorded (a copy of the list's probe from its poster, or a
+	// notice the list's robots wrote about it). Only with --config.file,
+	// for a probe of a configured list whose signature is valid.
+	Deletable *bool `json:"deletable,omitempty"`
 }
 
 // The signature verdicts of explain.
@@ -36,26 +45,50 @@ const (
 	sigAbsent    = "absent"
 )
 
+// maxExplainBytes bounds what explain reads of one message: saved mail is
+// rarely over a few megabytes, and a mistaken argument (a disk image) must
+// not fill memory.
+const maxExplainBytes = 64 << 20
+
 func explain(configFile string, files []string, output string, stdout, stderr io.Writer) int {
-	var signer *checks.Signer
+	return explainFrom(os.Stdin, configFile, files, output, stdout, stderr)
+}
+
+// explainFrom is explain with its standard input, which "-" names.
+func explainFrom(stdin io.Reader, configFile string, files []string, output string, stdout, stderr io.Writer) int {
+	var cfg *probe.Config
 	if configFile != "" {
-		cfg, err := probe.LoadFile(configFile)
+		var err error
+		cfg, err = probe.LoadFile(configFile)
 		if err != nil {
 			fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
 			return exitUsage
 		}
-		signer = cfg.Signer()
 	}
 	code := exitOK
 	var out []explained
+	unchecked := false
 	for _, f := range files {
-		e, err := explainFile(f, signer)
+		if f == "" {
+			// kingpin v2 hands the argument "-" over as "" (its lexer
+			// drops the value of a lone dash), and no file is named "".
+			f = "-"
+		}
+		raw, err := readMessage(f, stdin)
+		var e explained
+		if err == nil {
+			e, err = explainMessage(f, raw, cfg)
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "listprobe: %v\n", err)
 			code = exitUsage
 			continue
 		}
+		unchecked = unchecked || e.Signature == sigUnchecked
 		out = append(out, e)
+	}
+	if unchecked {
+		fmt.Fprintln(stderr, "listprobe: signature=unchecked: give --config.file=FILE to check probe signatures with that configuration's signing key")
 	}
 	if output == "json" {
 		enc := json.NewEncoder(stdout)
@@ -73,6 +106,9 @@ func explain(configFile string, files []string, output string, stdout, stderr io
 		if e.Manager != "" {
 			fmt.Fprintf(stdout, " (%s)", e.Manager)
 		}
+		if e.Copy != "" {
+			fmt.Fprintf(stdout, " copy=%s", e.Copy)
+		}
 		if e.List != "" {
 			fmt.Fprintf(stdout, " list=%s", e.List)
 		}
@@ -80,6 +116,9 @@ func explain(configFile string, files []string, output string, stdout, stderr io
 			fmt.Fprintf(stdout, " probe=%s", e.ProbeID)
 		}
 		fmt.Fprintf(stdout, " signature=%s", e.Signature)
+		if e.Deletable != nil {
+			fmt.Fprintf(stdout, " deletable=%t", *e.Deletable)
+		}
 		if e.Reason != "" {
 			fmt.Fprintf(stdout, " reason=%q", e.Reason)
 		}
@@ -88,22 +127,93 @@ func explain(configFile string, files []string, output string, stdout, stderr io
 	return code
 }
 
-func explainFile(file string, signer *checks.Signer) (explained, error) {
-	raw, err := os.ReadFile(file)
+// readMessage reads a saved message from a file, or from stdin for "-".
+func readMessage(file string, stdin io.Reader) ([]byte, error) {
+	var r io.Reader
+	if file == "-" {
+		r = stdin
+	} else {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	raw, err := io.ReadAll(io.LimitReader(r, maxExplainBytes+1))
 	if err != nil {
-		return explained{}, err
+		return nil, fmt.Errorf("%s: %w", displayName(file), err)
+	}
+	if len(raw) > maxExplainBytes {
+		return nil, fmt.Errorf("%s: not a mail message: larger than %d MiB", displayName(file), maxExplainBytes>>20)
+	}
+	return raw, nil
+}
+
+func displayName(file string) string {
+	if file == "-" {
+		return "standard input"
+	}
+	return file
+}
+
+// mailHeaderFields are fields of which every saved message has at least
+// one: without any, the input is no mail message.
+var mailHeaderFields = []string{"From", "Date", "Message-Id", "Subject", "To", "Received", "Return-Path", "Mime-Version", "Delivered-To", "Sender", "Content-Type"}
+
+// notMail says why raw is not a mail message, in words that never echo
+// its bytes (a binary would write garbage to the terminal), or "".
+func notMail(raw []byte, h textproto.Header, headerErr error) string {
+	head := raw[:min(len(raw), 512)]
+	switch {
+	case len(bytes.TrimSpace(raw)) == 0:
+		return "it is empty"
+	case bytes.HasPrefix(raw, []byte("\x7fELF")):
+		return "it is an ELF executable"
+	case bytes.IndexByte(head, 0) >= 0 || binaryShare(head) > 0.1:
+		return "it looks like " + http.DetectContentType(raw) + ", not text"
+	case headerErr != nil:
+		return "its first lines are no header fields"
+	}
+	for _, k := range mailHeaderFields {
+		if h.Has(k) {
+			return ""
+		}
+	}
+	return "it has none of the header fields of a mail message (From, Date, Message-ID, Subject...)"
+}
+
+// binaryShare is the share of bytes in b that are control characters
+// other than line ends and tabs.
+func binaryShare(b []byte) float64 {
+	if len(b) == 0 {
+		return 0
+	}
+	n := 0
+	for _, c := range b {
+		if c < 0x20 && c != '\n' && c != '\r' && c != '\t' || c == 0x7f {
+			n++
+		}
+	}
+	return float64(n) / float64(len(b))
+}
+
+func explainMessage(file string, raw []byte, cfg *probe.Config) (explained, error) {
+	var signer *checks.Signer
+	if cfg != nil {
+		signer = cfg.Signer()
 	}
 	br := bufio.NewReader(bytes.NewReader(raw))
 	h, err := textproto.ReadHeader(br)
-	if err != nil {
-		return explained{}, fmt.Errorf("%s: not a mail message: %w", file, err)
+	if why := notMail(raw, h, err); why != "" {
+		return explained{}, fmt.Errorf("%s: not a mail message: %s", displayName(file), why)
 	}
 	body, err := io.ReadAll(br)
 	if err != nil {
-		return explained{}, fmt.Errorf("%s: %w", file, err)
+		return explained{}, fmt.Errorf("%s: %w", displayName(file), err)
 	}
 	ev := checks.Classify(mail.Header{Header: message.Header{Header: h}}, body)
-	e := explained{File: file, Kind: string(ev.Kind), Manager: ev.Manager, List: ev.List, Reason: ev.Reason, Signature: sigAbsent}
+	e := explained{File: file, Kind: string(ev.Kind), Manager: ev.Manager, List: ev.List, Reason: ev.Reason, Copy: string(ev.Copy), Signature: sigAbsent}
 	if len(ev.Tokens) == 0 {
 		return e, nil
 	}
@@ -111,22 +221,42 @@ func explainFile(file string, signer *checks.Signer) (explained, error) {
 	if signer != nil {
 		e.Signature = sigValid
 	}
+	var tokenList string // the list the first token names
 	for _, s := range ev.Tokens {
 		t, err := checks.ParseToken(s)
 		if err != nil {
 			continue
 		}
 		if e.ProbeID == "" {
-			e.ProbeID = t.ID
+			e.ProbeID, tokenList = t.ID, t.List
 			if e.List == "" {
 				e.List = t.List
 			}
 		}
 		if signer != nil {
-			if _, err := signer.Verify(s); errors.Is(err, checks.ErrForged) || err != nil {
+			if _, err := signer.Verify(s); err != nil {
 				e.Signature = sigInvalid
 			}
 		}
 	}
+	if e.Signature == sigValid {
+		if list, poster, ok := configuredList(cfg, tokenList); ok {
+			d := ev.Deletable(list, poster)
+			e.Deletable = &d
+		}
+	}
 	return e, nil
+}
+
+// configuredList finds the list a probe token names among the configured
+// lists, with its poster's address.
+func configuredList(cfg *probe.Config, list string) (address, poster string, ok bool) {
+	for _, l := range cfg.Lists {
+		if strings.EqualFold(l.Address, list) {
+			if a := cfg.Accounts[l.Poster]; a != nil {
+				return l.Address, a.Address, true
+			}
+		}
+	}
+	return "", "", false
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // explainConfig writes a minimal config whose signing key is key.
@@ -71,6 +73,174 @@ func TestExplainEvidenceFixtures(t *testing.T) {
 			if m.Kind != "unrelated" && m.Kind != "notice_limit" && m.Kind != "probe_copy" && m.Reason == "" {
 				t.Errorf("%s: no reason", name)
 			}
+		}
+	}
+}
+
+// withStdin runs f with os.Stdin reading data.
+func withStdin(t *testing.T, data []byte, f func()) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "stdin")
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	saved := os.Stdin
+	os.Stdin = in
+	defer func() { os.Stdin = saved }()
+	f()
+}
+
+// "-" reads the message from standard input.
+func TestExplainStandardInput(t *testing.T) {
+	raw, err := os.ReadFile("../../checks/testdata/evidence/hold_notice-mailman3-moderated-member.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	withStdin(t, raw, func() {
+		code, out, errOut := runCmd(t, "explain", "--output=json", "--config.file="+explainConfig(t, "listprobe-evidence-fixture-key-1"), "-")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		var doc struct{ Messages []explained }
+		if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Messages) != 1 {
+			t.Fatalf("%v: %s", err, out)
+		}
+		m := doc.Messages[0]
+		if m.File != "-" || m.Kind != "hold_notice" || m.Signature != "valid" || m.ProbeID != "holdmm3moderated" {
+			t.Errorf("%+v", m)
+		}
+	})
+}
+
+// Input that is no mail message (an image, a program, random bytes, an
+// empty file, plain prose) is refused with exit 2, naming the file and
+// saying why, without echoing its bytes; the other files are still
+// explained.
+func TestExplainNotAMailMessage(t *testing.T) {
+	png := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00"), bytes.Repeat([]byte{0xde, 0xad, 0x1b, 0x07}, 64)...)
+	elf := append([]byte("\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00>\x00"), bytes.Repeat([]byte{0x1b, 0x5b, 0x32, 0x4a}, 64)...)
+	for name, data := range map[string][]byte{
+		"image.png":  png,
+		"a.out":      elf,
+		"random.bin": bytes.Repeat([]byte{0x00, 0x9b, 0x1b, 0xff, 0x07}, 100),
+		"empty.eml":  nil,
+		"notes.txt":  []byte("Dear diary,\n\ntoday nothing happened.\n"),
+		"config.yml": []byte("global:\n  schedule: x\nlists: []\n"),
+		"gzip.gz":    append([]byte("\x1f\x8b\x08\x00"), bytes.Repeat([]byte{0x03, 0x00, 0x1b}, 50)...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			bad := filepath.Join(dir, name)
+			os.WriteFile(bad, data, 0o600)
+			good := "../../checks/testdata/evidence/unrelated-mailman3-welcome.eml"
+			code, out, errOut := runCmd(t, "explain", bad, good)
+			if code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+			if !strings.Contains(errOut, bad+": not a mail message") {
+				t.Errorf("stderr %q does not say %s is not a mail message", errOut, bad)
+			}
+			for _, s := range []string{errOut, out} {
+				if !utf8.ValidString(s) || strings.ContainsAny(s, "\x00\x1b\x07\x7f\x89") || strings.Contains(s, "IHDR") {
+					t.Errorf("output echoes the input's bytes: %q", s)
+				}
+			}
+			if !strings.Contains(out, "unrelated-mailman3-welcome.eml: unrelated") {
+				t.Errorf("the good file was not explained: %q", out)
+			}
+		})
+	}
+	withStdin(t, png, func() {
+		code, _, errOut := runCmd(t, "explain", "-")
+		if code != 2 || !strings.Contains(errOut, "standard input: not a mail message") || strings.Contains(errOut, "IHDR") {
+			t.Errorf("PNG on stdin: exit %d, %q", code, errOut)
+		}
+	})
+}
+
+// Without --config.file the signature is unchecked, and explain says how
+// to check it.
+func TestExplainUncheckedSignatureHint(t *testing.T) {
+	code, out, errOut := runCmd(t, "explain", "../../checks/testdata/evidence/probe_copy-mailman3-wrap-message.eml")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "signature=unchecked") || !strings.Contains(out, "copy=wrapped") {
+		t.Errorf("stdout %q", out)
+	}
+	if !strings.Contains(errOut, "--config.file") {
+		t.Errorf("no hint that --config.file checks signatures: %q", errOut)
+	}
+	// With the configuration there is nothing to hint.
+	code, _, errOut = runCmd(t, "explain", "--config.file="+explainConfig(t, "listprobe-evidence-fixture-key-1"), "../../checks/testdata/evidence/probe_copy-mailman3-wrap-message.eml")
+	if code != 0 || strings.Contains(errOut, "--config.file") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// With the configuration, explain says whether listprobe would delete a
+// message: the list's copy from the configured poster and the list's own
+// notices yes, a forward or a digest naming the probe no, and a probe of a
+// list that is not configured says nothing.
+func TestExplainDeletable(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "key"), []byte("listprobe-evidence-fixture-key-1"), 0o600)
+	t.Setenv("LISTPROBE_EXPLAIN_TEST_PW", "unused")
+	cfg := filepath.Join(dir, "listprobe.yml")
+	os.WriteFile(cfg, []byte(`global: { signing_key_file: key }
+accounts:
+  member: { address: probe@example.org, smtp: { address: "127.0.0.1:1", tls: none }, imap: { address: "127.0.0.1:1", tls: none, username: member, password_env: LISTPROBE_EXPLAIN_TEST_PW } }
+lists:
+  - { address: test@lists.example.org, poster: member, reader: member }
+`), 0o600)
+	ev := "../../checks/testdata/evidence/"
+	want := map[string]*bool{}
+	yes, no := true, false
+	// The list's copy, passed on by someone else with its Message-ID kept
+	// (a mail client's "redirect"): named, verified, not deletable.
+	raw, err := os.ReadFile(ev + "probe_copy-mailman3-list-copy.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	redirected := filepath.Join(dir, "redirected.eml")
+	os.WriteFile(redirected, bytes.Replace(raw, []byte("From: probe@example.org"), []byte("From: mallory@example.org"), 1), 0o600)
+	want[redirected] = &no
+	for name, d := range map[string]*bool{
+		"probe_copy-mailman3-list-copy.eml":         &yes,
+		"probe_copy-mailman3-anonymous-list.eml":    &yes,
+		"probe_copy-mailman3-wrap-message.eml":      &yes,
+		"hold_notice-mailman3-moderated-member.eml": &yes,
+		"bounce-exim-latin1-diagnostic.eml":         &yes,
+		"unrelated-forward-italian-i.eml":           nil,
+		"unrelated-mailman3-mime-digest.eml":        nil,
+		"bounce-postfix-unknown-list.eml":           nil, // nolist@ is not configured
+	} {
+		want[ev+name] = d
+	}
+	var files []string
+	for f := range want {
+		files = append(files, f)
+	}
+	code, out, errOut := runCmd(t, append([]string{"explain", "--output=json", "--config.file=" + cfg}, files...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var doc struct{ Messages []explained }
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Messages) != len(files) {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, m := range doc.Messages {
+		w := want[m.File]
+		switch {
+		case w == nil && m.Deletable != nil:
+			t.Errorf("%s: deletable=%v, want nothing said", m.File, *m.Deletable)
+		case w != nil && (m.Deletable == nil || *m.Deletable != *w):
+			t.Errorf("%s: deletable=%v, want %v", m.File, m.Deletable, *w)
 		}
 	}
 }

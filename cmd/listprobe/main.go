@@ -125,7 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func serve(ctx context.Context, logger *slog.Logger, configFile string, webFlags *web.FlagConfig, opts *probe.Options, stderr io.Writer, started func(*probe.Service)) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if _, err := probe.LoadFile(configFile); err != nil {
+	if _, err := probe.LoadFileWith(configFile, opts.Load); err != nil {
 		fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
 		return exitUsage
 	}
@@ -185,11 +185,20 @@ loop:
 	return code
 }
 
+// checkConfigFile prints every problem of the config at once, one per line
+// in line order, and the settings that weaken security as warnings, which
+// do not make it invalid.
 func checkConfigFile(file string, stdout, stderr io.Writer) int {
 	cfg, err := probe.LoadFile(file)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
+		if errs, ok := errors.AsType[probe.ConfigErrors](err); ok && len(errs) > 1 {
+			fmt.Fprintf(stderr, "%s: %d errors\n", file, len(errs))
+		}
 		return exitUsage
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "%s:%d: warning: %s: %s\n", w.File, w.Line, w.Field, w.Msg)
 	}
 	fmt.Fprintf(stdout, "%s: valid: %d lists, %d accounts\n", file, len(cfg.Lists), len(cfg.Accounts))
 	return exitOK

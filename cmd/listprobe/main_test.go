@@ -89,7 +89,23 @@ func TestOnceJSONAndExitOneWhenAListMisbehaves(t *testing.T) {
 		"blackhole@lists.example.org": {"lost", false},
 	}
 	for _, r := range doc.Results {
-		if len(r) != len(keys) {
+		// A delivered result adds the hops of its copy's Received chain.
+		n := len(keys)
+		if string(r["outcome"]) == `"delivered"` {
+			n++
+			var hops []map[string]json.RawMessage
+			if err := json.Unmarshal(r["hops"], &hops); err != nil || len(hops) == 0 {
+				t.Errorf("delivered result: hops %s (%v), want the copy's Received hops", r["hops"], err)
+			}
+			for _, h := range hops {
+				for _, k := range []string{"by", "with", "at", "seconds"} {
+					if _, ok := h[k]; !ok {
+						t.Errorf("hop %v lacks %q", mapKeys(h), k)
+					}
+				}
+			}
+		}
+		if len(r) != n {
 			t.Errorf("result has keys %v, want %v", mapKeys(r), keys)
 		}
 		for _, k := range keys {
@@ -160,8 +176,52 @@ func TestCheckConfig(t *testing.T) {
 		t.Errorf("good config: exit %d, %q", code, out)
 	}
 	code, _, errOut := runCmd(t, "check-config", "--config.file=../../probe/testdata/config/bad-unknown-account.yml")
-	if code != 2 || !strings.Contains(errOut, `bad-unknown-account.yml:12: lists[0].poster: unknown account "membr"`) {
+	if code != 2 || errOut != "../../probe/testdata/config/bad-unknown-account.yml:12: lists[0].poster: unknown account \"membr\"; did you mean \"member\"? (known: member, reader)\n" {
 		t.Errorf("bad config: exit %d, %q", code, errOut)
+	}
+}
+
+// check-config reports every error of the file at once, in line order,
+// then how many there are.
+func TestCheckConfigReportsEveryError(t *testing.T) {
+	file := "../../probe/testdata/config/bad-several.yml"
+	code, out, errOut := runCmd(t, "check-config", "--config.file="+file)
+	want := strings.Join([]string{
+		file + `:2: global.schedual: unknown field; did you mean "schedule"?`,
+		file + `:7: accounts.member.smtp.tls: "ssl" is not tls, starttls or none`,
+		file + `:13: lists[0].poster: unknown account "membr"; did you mean "member"? (known: member, reader)`,
+		file + `:15: lists[0].timeout: "240" is not a duration like 90s or 5m`,
+		file + `:19: lists[1].expect: "bounced" is not delivered or held`,
+		file + `:20: lists[1].moderatr: unknown field; did you mean "moderator"?`,
+		file + `: 6 errors`,
+	}, "\n") + "\n"
+	if code != 2 || out != "" || errOut != want {
+		t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant:\n%s", code, out, errOut, want)
+	}
+}
+
+// A valid config that turns off certificate verification passes, with a
+// warning naming the line and field.
+func TestCheckConfigWarns(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"signing.key", "member.password", "reader.password"} {
+		data, err := os.ReadFile(filepath.Join("../../probe/testdata/config", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), data, 0o600)
+	}
+	good, err := os.ReadFile("../../probe/testdata/config/good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(good), "tls: tls, username: probe@example.org", "tls: tls, insecure_skip_verify: true, username: probe@example.org", 1)
+	file := filepath.Join(dir, "listprobe.yml")
+	os.WriteFile(file, []byte(text), 0o600)
+	code, out, errOut := runCmd(t, "check-config", "--config.file="+file)
+	want := file + ":10: warning: accounts.member.imap.insecure_skip_verify: the server's certificate is not verified: anyone on the path can read the password\n"
+	if code != 0 || !strings.Contains(out, "valid: 2 lists") || errOut != want {
+		t.Errorf("exit %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
 	}
 }
 
@@ -308,7 +368,7 @@ func TestServeEndpointsAndReload(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 500 || !strings.Contains(string(body), `unknown field "unknown"`) {
+	if resp.StatusCode != 500 || !strings.Contains(string(body), `global.unknown: unknown field`) {
 		t.Errorf("failed reload answered %d %s", resp.StatusCode, body)
 	}
 	_, metrics = get("/metrics")

@@ -1,7 +1,8 @@
 #!/bin/bash
-# down.sh stops what up.sh started: Mailman, Postfix and Dovecot, each by the
-# pid file up.sh used, never by process name. Packages, mailboxes, secrets
-# and the Mailman database stay, so the next up.sh is fast.
+# down.sh stops what up.sh started: Sympa's daemons, Mailman, Postfix and
+# Dovecot, each by the pid file it writes, never by process name. mlmmj has
+# no daemon (Postfix runs it per message). Packages, mailboxes, secrets,
+# lists and the databases stay, so the next up.sh is fast.
 set -euo pipefail
 
 STATE=${LISTPROBE_TESTBED_STATE:-/var/lib/listprobe-testbed}
@@ -38,6 +39,9 @@ stop() {
 # instead of talking to half-stopped servers.
 rm -f "$RUN/env"
 rc=0
+for d in sympa_msg bulk archived bounced task_manager; do
+	stop "sympa $d" "/run/sympa/$d.pid" "/usr/lib/sympa/bin/$d.pl" || rc=1
+done
 stop mailman "$RUN/mailman/master.pid" /usr/lib/mailman3/bin/master || rc=1
 stop postfix "$RUN/postfix.pid" /usr/lib/postfix/sbin/master || rc=1
 stop dovecot "$RUN/dovecot/master.pid" /usr/sbin/dovecot || rc=1

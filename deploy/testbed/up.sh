@@ -1,8 +1,9 @@
 #!/bin/bash
 # up.sh brings up a real mailing-list stack on loopback for listprobe's
-# end-to-end tests: Debian 12's Postfix, Dovecot and Mailman 3, started
-# without systemd. It is idempotent: a second run only checks that
-# everything answers. See README.md beside it.
+# end-to-end tests: Debian 12's Postfix, Dovecot, Mailman 3, Sympa and mlmmj,
+# started without systemd. It is idempotent: a second run only checks that
+# everything answers and that mail to every account is delivered. See
+# README.md beside it.
 #
 # Everything listens on 127.0.0.1 only; nothing is relayed anywhere else
 # (Postfix's default and relay transports are "error:", DNS is off).
@@ -20,6 +21,14 @@ LIST_NAME=probe-test
 LIST=$LIST_NAME@$LIST_DOMAIN
 LIST_ID=$LIST_NAME.$LIST_DOMAIN
 MTA_HOSTNAME=mail.example.test
+SYMPA_DOMAIN=sympa.example.test
+MLMMJ_DOMAIN=mlmmj.example.test
+SYMPA_LIST=probe-test@$SYMPA_DOMAIN
+MLMMJ_LIST=probe-test@$MLMMJ_DOMAIN
+MLMMJ_SPOOL=/var/spool/mlmmj
+SYMPA_DB=/var/lib/dbconfig-common/sqlite3/sympa/sympa
+SYMPA_BIN=/usr/lib/sympa/bin
+SYMPA_DAEMONS="sympa_msg bulk archived bounced task_manager"
 # Accounts with a Dovecot mailbox. member posts, reader is a subscriber that
 # only reads, moderator owns the list, outsider is not subscribed, listmaster
 # is Mailman's site owner.
@@ -27,13 +36,14 @@ ACCOUNTS="member reader moderator outsider listmaster"
 REST_PORT=8001
 REST_USER=restadmin
 MAILMAN_CFG=$STATE/mailman/mailman.cfg
-PKGS="postfix dovecot-imapd dovecot-lmtpd mailman3"
+PKGS="postfix dovecot-imapd dovecot-lmtpd mailman3 publicsuffix sympa dbconfig-sqlite3 mlmmj curl openssl"
 
 say() { printf 'testbed: %s\n' "$*" >&2; }
 die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (it installs packages and starts daemons)"
 START_TIME=$(date +%s.%N)
+REWRITTEN=""
 
 # --- packages ---------------------------------------------------------------
 
@@ -52,6 +62,10 @@ install_packages() {
 		postfix postfix/destinations string
 		mailman3 mailman3/dbconfig-install boolean false
 		mailman3 mailman3/database-type select sqlite3
+		sympa sympa/dbconfig-install boolean true
+		sympa sympa/database-type select sqlite3
+		sympa wwsympa/webserver_type select Other
+		wwsympa wwsympa/webserver_type select Other
 	EOF
 	# Package scripts try to start the daemons through /etc/init.d; a
 	# policy-rc.d that exits 101 keeps them down. Keep an existing one.
@@ -90,16 +104,56 @@ secret() {
 	cat "$f"
 }
 
-make_cert() {
-	[ -s "$STATE/tls/cert.pem" ] && return 0
+# make_ca NAME CN: a CA of the testbed's own in $STATE/tls/NAME.pem (key in
+# NAME-key.pem), made once.
+make_ca() {
+	local name=$1 cn=$2
+	[ -s "$STATE/tls/$name.pem" ] && [ -s "$STATE/tls/$name-key.pem" ] && return 0
+	(umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=$cn" \
+		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+		-keyout "$STATE/tls/$name-key.pem" -out "$STATE/tls/$name.pem" >>"$LOG/openssl.log" 2>&1) ||
+		die "making the $name certificate failed, see $LOG/openssl.log"
+	chmod 644 "$STATE/tls/$name.pem"
+}
+
+# issue CA OUT: a certificate for mail.example.test and 127.0.0.1 signed by
+# CA, in OUT.pem with its key in OUT-key.pem (or key.pem for "cert"),
+# unless the one there already verifies against CA.
+issue() {
+	local ca=$1 out=$2 key
+	key=$STATE/tls/$out-key.pem
+	[ "$out" = cert ] && key=$STATE/tls/key.pem
+	if [ -s "$STATE/tls/$out.pem" ] && [ -s "$key" ] &&
+		openssl verify -CAfile "$STATE/tls/$ca.pem" "$STATE/tls/$out.pem" >/dev/null 2>&1; then
+		return 0
+	fi
+	local ext=$STATE/tls/$out.ext
+	printf 'subjectAltName=DNS:%s,DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' \
+		"$MTA_HOSTNAME" >"$ext"
+	(umask 077 && openssl req -new -newkey rsa:2048 -nodes -subj "/CN=$MTA_HOSTNAME" \
+		-keyout "$key.new" -out "$STATE/tls/$out.csr" >>"$LOG/openssl.log" 2>&1 &&
+		openssl x509 -req -in "$STATE/tls/$out.csr" -CA "$STATE/tls/$ca.pem" -CAkey "$STATE/tls/$ca-key.pem" \
+			-CAcreateserial -days 3650 -extfile "$ext" -out "$STATE/tls/$out.pem.new" >>"$LOG/openssl.log" 2>&1) ||
+		die "issuing the $out certificate failed, see $LOG/openssl.log"
+	rm -f "$STATE/tls/$out.csr" "$ext"
+	chmod 644 "$STATE/tls/$out.pem.new"
+	chmod 640 "$key.new"
+	chgrp dovecot "$key.new" 2>/dev/null || true
+	mv "$key.new" "$key"
+	mv "$STATE/tls/$out.pem.new" "$STATE/tls/$out.pem"
+}
+
+# make_tls: the testbed's CA (ca.pem) and the certificate Postfix and
+# Dovecot serve (cert.pem, key.pem), issued by it; and a second, unrelated
+# CA (other-ca.pem) with a certificate of its own for the same names
+# (other-cert.pem), for tests of "a certificate from another CA fails".
+make_tls() {
 	mkdir -p "$STATE/tls"
-	(umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
-		-subj "/CN=$MTA_HOSTNAME" \
-		-addext "subjectAltName=DNS:$MTA_HOSTNAME,DNS:localhost,IP:127.0.0.1" \
-		-keyout "$STATE/tls/key.pem" -out "$STATE/tls/cert.pem" >>"$LOG/openssl.log" 2>&1)
-	chmod 644 "$STATE/tls/cert.pem"
-	chmod 640 "$STATE/tls/key.pem"
-	chgrp dovecot "$STATE/tls/key.pem" 2>/dev/null || true
+	chmod 755 "$STATE/tls"
+	make_ca ca "listprobe testbed CA"
+	make_ca other-ca "listprobe testbed other CA"
+	issue ca cert
+	issue other-ca other-cert
 }
 
 # --- Dovecot -----------------------------------------------------------------
@@ -122,57 +176,54 @@ configure_dovecot() {
 	done
 	chgrp dovecot "$users"
 	mv "$users" "$STATE/dovecot/users"
-	sed -e "s|@STATE@|$STATE|g" -e "s|@RUN@|$RUN|g" -e "s|@MAIL_DOMAIN@|$MAIL_DOMAIN|g" \
-		-e "s|@MTA_HOSTNAME@|$MTA_HOSTNAME|g" "$HERE/dovecot.conf.in" >"$STATE/dovecot/dovecot.conf"
+	subst "$HERE/dovecot.conf.in" >"$STATE/dovecot/dovecot.conf"
 }
 
 # --- Postfix -----------------------------------------------------------------
 
-configure_postfix() {
-	# Debian's master.cf chroots the services, which fails here.
-	# (postconf -F reorders master.cf each time: only when needed.)
-	local chroots
-	chroots=$(postconf -F '*/*/chroot')
-	if printf '%s\n' "$chroots" | grep -qv ' = n$'; then
-		postconf -F '*/*/chroot = n'
+# subst FILE: the template FILE with the testbed's values filled in.
+subst() {
+	sed -e "s|@STATE@|$STATE|g" -e "s|@RUN@|$RUN|g" -e "s|@MAIL_DOMAIN@|$MAIL_DOMAIN|g" \
+		-e "s|@MTA_HOSTNAME@|$MTA_HOSTNAME|g" -e "s|@LIST_DOMAIN@|$LIST_DOMAIN|g" \
+		-e "s|@SYMPA_DOMAIN_RE@|${SYMPA_DOMAIN//./\\\\.}|g" -e "s|@MLMMJ_DOMAIN_RE@|${MLMMJ_DOMAIN//./\\\\.}|g" \
+		-e "s|@SYMPA_DOMAIN@|$SYMPA_DOMAIN|g" -e "s|@MLMMJ_DOMAIN@|$MLMMJ_DOMAIN|g" \
+		-e "s|@MLMMJ_SPOOL@|$MLMMJ_SPOOL|g" -e "s|@SYMPA_DB@|$SYMPA_DB|g" "$1"
+}
+
+# install_whole TEMPLATE DEST: write DEST from TEMPLATE, whole. A DEST that
+# up.sh did not write (no "listprobe testbed" in its first line) is kept
+# once as DEST.before-listprobe-testbed, or with a time stamp if that
+# exists already.
+install_whole() {
+	local tpl=$1 dest=$2 new
+	new=$dest.listprobe-testbed.new
+	subst "$tpl" >"$new"
+	if [ -e "$dest" ] && ! head -n1 "$dest" | grep -q 'listprobe testbed'; then
+		local keep=$dest.before-listprobe-testbed
+		[ -e "$keep" ] && keep=$keep.$(date +%Y%m%d%H%M%S)
+		cp -p "$dest" "$keep"
+		say "kept the previous $dest as $keep"
 	fi
-	# Submission with SASL through Dovecot; STARTTLS offered, not required,
-	# since this is loopback only.
-	postconf -M "submission/inet=submission inet n - n - - smtpd"
-	postconf -P \
-		"submission/inet/syslog_name=postfix/submission" \
-		"submission/inet/smtpd_sasl_auth_enable=yes" \
-		"submission/inet/smtpd_tls_security_level=may" \
-		"submission/inet/smtpd_client_restrictions=permit_sasl_authenticated,reject" \
-		"submission/inet/smtpd_relay_restrictions=permit_sasl_authenticated,reject"
-	postconf -e \
-		"myhostname = $MTA_HOSTNAME" \
-		"mydomain = $MAIL_DOMAIN" \
-		"myorigin = \$myhostname" \
-		"mydestination = localhost" \
-		"inet_interfaces = 127.0.0.1" \
-		"inet_protocols = ipv4" \
-		"mynetworks = 127.0.0.0/8" \
-		"relayhost =" \
-		"default_transport = error:testbed delivers only on loopback" \
-		"relay_transport = error:testbed delivers only on loopback" \
-		"relay_domains = $MAIL_DOMAIN $LIST_DOMAIN" \
-		"transport_maps = inline:{ $MAIL_DOMAIN=lmtp:unix:$RUN/dovecot/lmtp, $LIST_DOMAIN=lmtp:inet:[127.0.0.1]:8024 }" \
-		"smtp_dns_support_level = disabled" \
-		"lmtp_dns_support_level = disabled" \
-		"smtp_host_lookup = native" \
-		"lmtp_host_lookup = native" \
-		"disable_dns_lookups = yes" \
-		"smtpd_sasl_type = dovecot" \
-		"smtpd_sasl_path = $RUN/dovecot/auth-postfix" \
-		"smtpd_sasl_auth_enable = no" \
-		"smtpd_tls_cert_file = $STATE/tls/cert.pem" \
-		"smtpd_tls_key_file = $STATE/tls/key.pem" \
-		"smtpd_tls_security_level = may" \
-		"smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated reject_unauth_destination" \
-		"maillog_file = $LOG/postfix.log" \
-		"delay_warning_time = 0" \
-		"recipient_delimiter = +"
+	if cmp -s "$new" "$dest"; then
+		rm -f "$new"
+	else
+		mv "$new" "$dest"
+		# Someone changed the file since up.sh wrote it, and may have
+		# reloaded the daemon with it: reload even if the new file is the
+		# one up.sh loaded last.
+		REWRITTEN="$REWRITTEN $dest"
+	fi
+}
+
+configure_postfix() {
+	# The whole main.cf and master.cf, not postconf -e over whatever an
+	# earlier configuration left (see postfix-main.cf.in).
+	mkdir -p "$STATE/postfix"
+	install_whole "$HERE/postfix-main.cf.in" /etc/postfix/main.cf
+	install_whole "$HERE/postfix-master.cf.in" /etc/postfix/master.cf
+	local tr=$STATE/postfix/transport.regexp
+	subst "$HERE/postfix-transport.regexp.in" >"$tr.new"
+	if cmp -s "$tr.new" "$tr"; then rm -f "$tr.new"; else mv "$tr.new" "$tr"; fi
 	[ -f /etc/aliases.db ] && [ /etc/aliases.db -nt /etc/aliases ] || newaliases
 }
 
@@ -221,6 +272,7 @@ alive() {
 	case $1 in
 	*/dovecot/*) want=/usr/sbin/dovecot ;;
 	*/mailman/*) want=/usr/lib/mailman3/bin/master ;;
+	*/sympa/*) want=$SYMPA_BIN/$(basename "$1" .pid).pl ;;
 	*) want=/usr/lib/postfix/sbin/master ;;
 	esac
 	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$want"
@@ -245,7 +297,7 @@ banner() {
 
 start_dovecot() {
 	mkdir -p "$RUN"
-	local conf="$STATE/dovecot/dovecot.conf $STATE/dovecot/users"
+	local conf="$STATE/dovecot/dovecot.conf $STATE/dovecot/users $STATE/tls/cert.pem"
 	if alive "$RUN/dovecot/master.pid"; then
 		if changed dovecot $conf; then
 			say "reloading dovecot"
@@ -261,9 +313,9 @@ start_dovecot() {
 }
 
 start_postfix() {
-	local conf="/etc/postfix/main.cf /etc/postfix/master.cf"
+	local conf="/etc/postfix/main.cf /etc/postfix/master.cf $STATE/postfix/transport.regexp $STATE/tls/cert.pem"
 	if alive /var/spool/postfix/pid/master.pid; then
-		if changed postfix $conf; then
+		if changed postfix $conf || [[ $REWRITTEN == */etc/postfix/* ]]; then
 			say "reloading postfix"
 			postfix reload </dev/null >>"$LOG/postfix-start.log" 2>&1
 		fi
@@ -382,6 +434,134 @@ populate_mailman() {
 	done
 }
 
+# --- Sympa -------------------------------------------------------------------
+
+configure_sympa() {
+	local new=/etc/sympa/sympa/sympa.conf.listprobe-testbed.new
+	subst "$HERE/sympa.conf.in" >"$new"
+	chown root:sympa "$new"
+	chmod 640 "$new"
+	if cmp -s "$new" /etc/sympa/sympa/sympa.conf; then rm -f "$new"; else mv "$new" /etc/sympa/sympa/sympa.conf; fi
+	mkdir -p /run/sympa
+	chown sympa:sympa /run/sympa
+}
+
+stop_sympa() {
+	local d pid i
+	for d in $SYMPA_DAEMONS; do
+		alive "/run/sympa/$d.pid" || continue
+		pid=$(tr -d ' \n' <"/run/sympa/$d.pid")
+		kill -TERM "$pid"
+		for i in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		! kill -0 "$pid" 2>/dev/null || die "sympa $d ($pid) did not stop within 30s"
+	done
+}
+
+# Sympa's daemons log only to syslog, and there is no /dev/log here: each
+# runs in the foreground (it still writes its pid file under /run/sympa)
+# with its log on stderr, sent to a file.
+start_sympa() {
+	local d conf="/etc/sympa/sympa/sympa.conf"
+	if changed sympa $conf; then
+		stop_sympa
+	fi
+	local started=""
+	for d in $SYMPA_DAEMONS; do
+		alive "/run/sympa/$d.pid" && continue
+		[ -z "$started" ] && say "starting sympa"
+		started=1
+		setsid runuser -u sympa -- "$SYMPA_BIN/$d.pl" --foreground </dev/null >>"$LOG/sympa-$d.log" 2>&1 &
+	done
+	loaded sympa $conf
+	local i
+	for d in $SYMPA_DAEMONS; do
+		for i in $(seq 1 300); do alive "/run/sympa/$d.pid" && break; sleep 0.1; done
+		alive "/run/sympa/$d.pid" || die "sympa $d did not start, see $LOG/sympa-$d.log"
+	done
+}
+
+sympa() { runuser -u sympa -- "$SYMPA_BIN/sympa.pl" "$@" 2>>"$LOG/sympa-cli.log"; }
+
+populate_sympa() {
+	"$STATE/bin/listctl" sympa create "$SYMPA_LIST" >>"$LOG/sympa-cli.log" 2>&1 ||
+		die "creating $SYMPA_LIST failed, see $LOG/sympa-cli.log"
+}
+
+# --- mlmmj --------------------------------------------------------------------
+
+configure_mlmmj() {
+	id mlmmj >/dev/null 2>&1 || useradd --system --home-dir "$MLMMJ_SPOOL" --no-create-home --shell /usr/sbin/nologin mlmmj
+	mkdir -p "$MLMMJ_SPOOL"
+	chown mlmmj:mlmmj "$MLMMJ_SPOOL"
+	"$STATE/bin/listctl" mlmmj create "$MLMMJ_LIST" >>"$LOG/mlmmj-cli.log" 2>&1 ||
+		die "creating $MLMMJ_LIST failed, see $LOG/mlmmj-cli.log"
+}
+
+# --- delivery check -----------------------------------------------------------
+
+# verify_delivery sends a message to every account through Postfix (SMTP
+# on port 25, as any other mail) and waits until each is in its Maildir.
+# It then expunges exactly those messages. A leftover Postfix setting, a
+# broken LMTP socket or a Dovecot user database that does not know the
+# account all end here, loudly, instead of as "lost" probes later.
+verify_delivery() {
+	local token a addr failed="" pending="" deadline msgfile
+	token=testbed-check-$(date +%s)-$$-$RANDOM
+	msgfile=$(mktemp)
+	for a in $ACCOUNTS; do
+		addr=$a@$MAIL_DOMAIN
+		printf 'From: up.sh <postmaster@%s>\r\nTo: <%s>\r\nSubject: listprobe testbed delivery check %s\r\nMessage-ID: <%s.%s@%s>\r\nX-Listprobe-Testbed-Check: %s\r\n\r\nup.sh checks that mail to this account is delivered; it expunges this message itself.\r\n' \
+			"$MAIL_DOMAIN" "$addr" "$token" "$token" "$a" "$MTA_HOSTNAME" "$token" >"$msgfile"
+		# The null sender: a failure must not bounce anywhere.
+		local out
+		if out=$(curl -sS --max-time 30 "smtp://127.0.0.1:25/$MTA_HOSTNAME" --mail-from "" \
+			--mail-rcpt "$addr" -T "$msgfile" 2>&1); then
+			pending="$pending $a"
+		else
+			printf 'testbed: Postfix refused a message to %s: %s\n' "$addr" "$out" >&2
+			failed="$failed $a(refused)"
+		fi
+	done
+	rm -f "$msgfile"
+	deadline=$((SECONDS + 60))
+	local still q status
+	while [ -n "$pending" ]; do
+		still=""
+		for a in $pending; do
+			if grep -rqsF "X-Listprobe-Testbed-Check: $token" "$STATE/mail/$MAIL_DOMAIN/$a/Maildir/new" "$STATE/mail/$MAIL_DOMAIN/$a/Maildir/cur"; then
+				continue
+			fi
+			# Postfix gave up on it, or delivered it somewhere else.
+			# (|| true: a message not logged yet is not an error here.)
+			q=$(grep -F "message-id=<$token.$a@" "$LOG/postfix.log" | sed -n 's/.*: \([0-9A-F]\{6,\}\): .*/\1/p' | tail -n1 || true)
+			status=""
+			[ -z "$q" ] || status=$(grep -F " $q: to=" "$LOG/postfix.log" | sed -n 's/.*status=\([a-z]*\).*/\1/p' | tail -n1 || true)
+			case $status in
+			bounced | deferred | undeliverable) failed="$failed $a($status)" ;;
+			*) [ "$SECONDS" -lt "$deadline" ] && still="$still $a" || failed="$failed $a(not-in-mailbox-after-60s)" ;;
+			esac
+		done
+		pending=$still
+		[ -z "$pending" ] || sleep 0.1
+	done
+	for a in $ACCOUNTS; do
+		doveadm -c "$STATE/dovecot/dovecot.conf" expunge -u "$a@$MAIL_DOMAIN" mailbox INBOX \
+			header X-Listprobe-Testbed-Check "$token" >>"$LOG/verify.log" 2>&1 || true
+	done
+	if [ -n "$failed" ]; then
+		printf 'testbed: error: a message to these accounts was not delivered:%s\n' "$failed" >&2
+		printf 'testbed: what Postfix logged for them (%s):\n' "$LOG/postfix.log" >&2
+		local f
+		for f in $failed; do
+			a=${f%%(*}
+			for q in $(grep -F "message-id=<$token.$a@" "$LOG/postfix.log" | sed -n 's/.*: \([0-9A-F]\{6,\}\): .*/\1/p' | sort -u || true); do
+				grep -F " $q: " "$LOG/postfix.log" | grep -v "message-id=\|client=\|removed$" | tail -n 4 >&2 || true
+			done
+		done
+		die "hint: up.sh writes /etc/postfix/main.cf and master.cf whole (the earlier ones are kept as *.before-listprobe-testbed); check 'postconf -n', $LOG/dovecot.log and $LOG/verify.log"
+	fi
+}
+
 # write_config writes a listprobe configuration that probes the testbed's
 # list, for trying listprobe by hand (listprobe once --config.file=...).
 write_config() {
@@ -403,10 +583,10 @@ write_config() {
 				    cleanup: true
 			EOF
 			[ "$acct" = member ] && cat <<-EOF
-				    smtp: { address: "127.0.0.1:587", tls: starttls, ca_file: $STATE/tls/cert.pem, auth: plain, username: $acct@$MAIL_DOMAIN, password_file: $SECRETS/$acct }
+				    smtp: { address: "127.0.0.1:587", tls: starttls, ca_file: $STATE/tls/ca.pem, auth: plain, username: $acct@$MAIL_DOMAIN, password_file: $SECRETS/$acct }
 			EOF
 			cat <<-EOF
-				    imap: { address: "127.0.0.1:143", tls: starttls, ca_file: $STATE/tls/cert.pem, username: $acct@$MAIL_DOMAIN, password_file: $SECRETS/$acct }
+				    imap: { address: "127.0.0.1:143", tls: starttls, ca_file: $STATE/tls/ca.pem, username: $acct@$MAIL_DOMAIN, password_file: $SECRETS/$acct }
 			EOF
 		done
 		cat <<-EOF
@@ -432,7 +612,12 @@ write_env() {
 		echo "LISTPROBE_TESTBED_SMTP=127.0.0.1:587"
 		echo "LISTPROBE_TESTBED_MTA=127.0.0.1:25"
 		echo "LISTPROBE_TESTBED_IMAP=127.0.0.1:143"
-		echo "LISTPROBE_TESTBED_CA_FILE=$STATE/tls/cert.pem"
+		echo "LISTPROBE_TESTBED_IMAPS=127.0.0.1:993"
+		echo "LISTPROBE_TESTBED_SUBMISSIONS=127.0.0.1:465"
+		echo "LISTPROBE_TESTBED_CA_FILE=$STATE/tls/ca.pem"
+		echo "LISTPROBE_TESTBED_OTHER_CA_FILE=$STATE/tls/other-ca.pem"
+		echo "LISTPROBE_TESTBED_OTHER_CERT_FILE=$STATE/tls/other-cert.pem"
+		echo "LISTPROBE_TESTBED_OTHER_KEY_FILE=$STATE/tls/other-cert-key.pem"
 		echo "LISTPROBE_TESTBED_TLS_SERVER_NAME=$MTA_HOSTNAME"
 		echo "LISTPROBE_TESTBED_LIST=$LIST"
 		echo "LISTPROBE_TESTBED_LIST_ID=$LIST_ID"
@@ -450,6 +635,14 @@ write_env() {
 		echo "LISTPROBE_TESTBED_POSTFIX_LOG=$LOG/postfix.log"
 		echo "LISTPROBE_TESTBED_CONFIG=$STATE/listprobe.yml"
 		echo "LISTPROBE_TESTBED_SIGNING_KEY_FILE=$SECRETS/signing-key"
+		echo "LISTPROBE_TESTBED_MAIL_DOMAIN=$MAIL_DOMAIN"
+		echo "LISTPROBE_TESTBED_LISTCTL=$STATE/bin/listctl"
+		echo "LISTPROBE_TESTBED_SYMPA_LIST=$SYMPA_LIST"
+		echo "LISTPROBE_TESTBED_SYMPA_DOMAIN=$SYMPA_DOMAIN"
+		echo "LISTPROBE_TESTBED_SYMPA_LOG_DIR=$LOG"
+		echo "LISTPROBE_TESTBED_MLMMJ_LIST=$MLMMJ_LIST"
+		echo "LISTPROBE_TESTBED_MLMMJ_DOMAIN=$MLMMJ_DOMAIN"
+		echo "LISTPROBE_TESTBED_MLMMJ_SPOOL=$MLMMJ_SPOOL"
 	} >"$tmp"
 	mv "$tmp" "$env"
 	cat "$env"
@@ -464,14 +657,21 @@ install_packages
 # The host name must resolve without DNS (Mailman and Postfix look it up).
 grep -qw "$(hostname)" /etc/hosts || echo "127.0.0.1 $(hostname)" >>/etc/hosts
 grep -qw "$MTA_HOSTNAME" /etc/hosts || echo "127.0.0.1 $MTA_HOSTNAME" >>/etc/hosts
-make_cert
+make_tls
+mkdir -p "$STATE/bin"
+install -m 755 "$HERE/listctl" "$STATE/bin/listctl"
 configure_dovecot
 configure_postfix
 configure_mailman
+configure_sympa
 start_dovecot
 start_postfix
 start_mailman
+start_sympa
 populate_mailman
+populate_sympa
+configure_mlmmj
+verify_delivery
 write_config
 write_env
 say "up in $(awk -v a="$START_TIME" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')s"

@@ -1,9 +1,14 @@
 package dashboardtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -14,6 +19,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 	"github.com/prometheus/prometheus/promql/parser"
+	"go.yaml.in/yaml/v3"
 )
 
 // schemaVersion is the Grafana dashboard schema the files are written for
@@ -32,10 +38,10 @@ const (
 	histogram
 )
 
-// exportedMetrics lists the metric families listprobe exports (the contract
-// in DESIGN.md and the extensions in notes/METRICS.md). It is the one place
-// the dashboard tests know them: replace its body by a gather from the real
-// registry of package probe once that exists.
+// exportedMetrics lists the metric families listprobe exports (the README's
+// Metrics table). It is the one place the dashboard tests know them; the
+// test against a real Prometheus scraping `listprobe demo` catches a name
+// here that the binary does not export.
 func exportedMetrics() map[string]metricType {
 	return map[string]metricType{
 		"listprobe_probes_total":                                 counter,
@@ -471,5 +477,80 @@ func TestPanelsDoNotOverlap(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The provisioning directory, mounted into a running Grafana, adds the
+// dashboards and nothing else: no data source that could replace or outrank
+// one the Grafana already has.
+func TestProvisioningAddsOnlyTheDashboards(t *testing.T) {
+	root := filepath.Join(RepoRoot, "dashboards", "provisioning")
+	var found []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		found = append(found, rel)
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var doc map[string]any
+		if err := yaml.Unmarshal(raw, &doc); err != nil {
+			return fmt.Errorf("%s: %w", rel, err)
+		}
+		for key := range doc {
+			if key != "apiVersion" && key != "providers" {
+				t.Errorf("provisioning/%s provisions %q: only dashboard providers belong here", rel, key)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(found, []string{"dashboards/listprobe.yaml"}) {
+		t.Errorf("provisioning/ holds %v, want only dashboards/listprobe.yaml", found)
+	}
+}
+
+// The optional data source is safe to add to a running Grafana: not the
+// default, and with a name and uid that no usual setup has.
+func TestOptionalDatasourceIsNotDefaultAndNamedApart(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(RepoRoot, "dashboards", "optional", "datasources", "listprobe-prometheus.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		APIVersion  int `yaml:"apiVersion"`
+		Datasources []struct {
+			Name      string         `yaml:"name"`
+			UID       string         `yaml:"uid"`
+			Type      string         `yaml:"type"`
+			Access    string         `yaml:"access"`
+			URL       string         `yaml:"url"`
+			IsDefault *bool          `yaml:"isDefault"`
+			Editable  bool           `yaml:"editable"`
+			JSONData  map[string]any `yaml:"jsonData"`
+		} `yaml:"datasources"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Datasources) != 1 {
+		t.Fatalf("%d data sources, want 1", len(doc.Datasources))
+	}
+	ds := doc.Datasources[0]
+	if ds.IsDefault == nil || *ds.IsDefault {
+		t.Error("the optional data source must say isDefault: false")
+	}
+	if ds.Type != "prometheus" || !strings.Contains(strings.ToLower(ds.Name), "listprobe") || !strings.HasPrefix(ds.UID, "listprobe") {
+		t.Errorf("data source %q (uid %q, type %q): want a prometheus data source named after listprobe, so it replaces none of a running Grafana's", ds.Name, ds.UID, ds.Type)
+	}
+	if !strings.Contains(string(raw), "OPTIONAL") {
+		t.Error("the file does not say it is optional")
 	}
 }

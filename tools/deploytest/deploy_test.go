@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -40,13 +41,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-var update = flag.Bool("update", false, "rewrite kubernetes/prometheusrule.yaml from prometheus/alerts.yml")
+var update = flag.Bool("update", false, "rewrite kubernetes/base/prometheusrule.yaml from prometheus/alerts.yml")
 
 const (
 	alertsFile         = "prometheus/alerts.yml"
 	alertsTestFile     = "prometheus/alerts_test.yml"
-	prometheusRuleFile = "kubernetes/prometheusrule.yaml"
-	kustomizeDir       = "kubernetes"
+	prometheusRuleFile = "kubernetes/base/prometheusrule.yaml"
+	kustomizeBase      = "kubernetes/base"
+	exampleOverlay     = "kubernetes/overlays/example"
+	shardedOverlay     = "kubernetes/overlays/sharded"
+	// secretName is the Secret the pods mount and the recipe creates.
+	secretName = "listprobe-secrets"
 )
 
 // requireTool returns the path of a command line tool, skipping the test
@@ -230,14 +235,14 @@ func checkAlertConventions(t *testing.T, group string, r monitoringv1.Rule) {
 	}
 }
 
-// renderKustomize renders the base in-process, as `kubectl kustomize` would,
-// and returns each object as YAML keyed by kind/name.
-func renderKustomize(t *testing.T) map[string][]byte {
+// renderKustomize renders a kustomization in-process, as `kubectl
+// kustomize` would, and returns each object as YAML keyed by kind/name.
+func renderKustomize(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	resources, err := k.Run(filesys.MakeFsOnDisk(), kustomizeDir)
+	resources, err := k.Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
-		t.Fatalf("kustomize build %s: %v", kustomizeDir, err)
+		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
 	out := map[string][]byte{}
 	for _, r := range resources.Resources() {
@@ -260,51 +265,100 @@ func decodeStrict(t *testing.T, key string, raw []byte, into any) {
 }
 
 type renderedObjects struct {
-	deployment     appsv1.Deployment
-	service        corev1.Service
+	raw            map[string][]byte
+	deployments    []appsv1.Deployment
+	statefulSets   []appsv1.StatefulSet
+	services       map[string]corev1.Service
 	configMap      corev1.ConfigMap
-	secret         corev1.Secret
+	secrets        []corev1.Secret
 	serviceMonitor monitoringv1.ServiceMonitor
 	prometheusRule monitoringv1.PrometheusRule
+	workloadName   string
+	replicas       *int32
+	workloadLabels map[string]string // the workload's selector
+	pod            corev1.PodTemplateSpec
+	workloadKind   string
 }
 
-func decodeRendered(t *testing.T) (renderedObjects, map[string][]byte) {
+func decodeRendered(t *testing.T, dir string) renderedObjects {
 	t.Helper()
-	objs := renderKustomize(t)
-	var r renderedObjects
+	r := renderedObjects{raw: renderKustomize(t, dir), services: map[string]corev1.Service{}}
 	seen := map[string]int{}
-	for key, raw := range objs {
+	for key, raw := range r.raw {
 		kind := strings.SplitN(key, "/", 2)[0]
 		seen[kind]++
 		switch kind {
 		case "Deployment":
-			decodeStrict(t, key, raw, &r.deployment)
+			var d appsv1.Deployment
+			decodeStrict(t, key, raw, &d)
+			r.deployments = append(r.deployments, d)
+		case "StatefulSet":
+			var s appsv1.StatefulSet
+			decodeStrict(t, key, raw, &s)
+			r.statefulSets = append(r.statefulSets, s)
 		case "Service":
-			decodeStrict(t, key, raw, &r.service)
+			var s corev1.Service
+			decodeStrict(t, key, raw, &s)
+			r.services[s.Name] = s
 		case "ConfigMap":
 			decodeStrict(t, key, raw, &r.configMap)
 		case "Secret":
-			decodeStrict(t, key, raw, &r.secret)
+			var s corev1.Secret
+			decodeStrict(t, key, raw, &s)
+			r.secrets = append(r.secrets, s)
 		case "ServiceMonitor":
 			decodeStrict(t, key, raw, &r.serviceMonitor)
 		case "PrometheusRule":
 			decodeStrict(t, key, raw, &r.prometheusRule)
 		default:
-			t.Errorf("%s: kind the test does not decode", key)
+			t.Errorf("%s: %s: kind the test does not decode", dir, key)
 		}
 	}
-	for _, kind := range []string{"Deployment", "Service", "ConfigMap", "Secret", "ServiceMonitor", "PrometheusRule"} {
+	for _, kind := range []string{"ConfigMap", "ServiceMonitor", "PrometheusRule"} {
 		if seen[kind] != 1 {
-			t.Errorf("%d objects of kind %s, want 1", seen[kind], kind)
+			t.Errorf("%s: %d objects of kind %s, want 1", dir, seen[kind], kind)
 		}
 	}
-	return r, objs
+	if _, ok := r.services["listprobe"]; !ok {
+		t.Errorf("%s: no Service listprobe", dir)
+	}
+	switch {
+	case len(r.deployments) == 1 && len(r.statefulSets) == 0:
+		d := r.deployments[0]
+		r.workloadKind, r.workloadName, r.replicas, r.workloadLabels, r.pod = "Deployment", d.Name, d.Spec.Replicas, d.Spec.Selector.MatchLabels, d.Spec.Template
+	case len(r.deployments) == 0 && len(r.statefulSets) == 1:
+		s := r.statefulSets[0]
+		r.workloadKind, r.workloadName, r.replicas, r.workloadLabels, r.pod = "StatefulSet", s.Name, s.Spec.Replicas, s.Spec.Selector.MatchLabels, s.Spec.Template
+	default:
+		t.Fatalf("%s: %d Deployments and %d StatefulSets, want one workload", dir, len(r.deployments), len(r.statefulSets))
+	}
+	return r
+}
+
+// shardCount returns the value of the container's --shard.count flag, or 0.
+func shardCount(t *testing.T, args []string) int32 {
+	t.Helper()
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--shard.count="); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("--shard.count=%q: %v", v, err)
+			}
+			return int32(n)
+		}
+	}
+	return 0
 }
 
 func TestKustomizeRendersStrictTypedObjects(t *testing.T) {
-	r, objs := decodeRendered(t)
+	for _, dir := range []string{kustomizeBase, exampleOverlay, shardedOverlay} {
+		t.Run(dir, func(t *testing.T) { checkRendered(t, dir) })
+	}
+}
 
-	for key, raw := range objs {
+func checkRendered(t *testing.T, dir string) {
+	r := decodeRendered(t, dir)
+	for key, raw := range r.raw {
 		var meta struct {
 			Metadata struct {
 				Labels map[string]string `json:"labels"`
@@ -318,45 +372,65 @@ func TestKustomizeRendersStrictTypedObjects(t *testing.T) {
 				t.Errorf("%s: no label %s", key, l)
 			}
 		}
+		if bytes.Contains(raw, []byte("REPLACE-ME")) {
+			t.Errorf("%s: a REPLACE-ME placeholder", key)
+		}
+	}
+	if len(r.secrets) != 0 {
+		t.Errorf("renders Secrets %v: the Secret comes from the recipe, not from the manifests", r.secrets[0].Name)
 	}
 
-	d := r.deployment
-	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
-		t.Errorf("Deployment: replicas %v, want 1 (two probers probe twice)", d.Spec.Replicas)
+	w := r.workloadKind
+	pod := r.pod.Spec
+	c0 := corev1.Container{}
+	if len(pod.Containers) == 1 {
+		c0 = pod.Containers[0]
+	} else {
+		t.Fatalf("%s: %d containers", w, len(pod.Containers))
 	}
-	pod := d.Spec.Template.Spec
+	shards := shardCount(t, c0.Args)
+	switch w {
+	case "Deployment":
+		if r.replicas == nil || *r.replicas != 1 || shards != 0 {
+			t.Errorf("Deployment: replicas %v, --shard.count %d; want 1 replica and no shards (two probers probe twice)", r.replicas, shards)
+		}
+	case "StatefulSet":
+		if r.replicas == nil || *r.replicas < 2 || *r.replicas != shards {
+			t.Errorf("StatefulSet: replicas %v and --shard.count=%d must agree (and be at least 2)", r.replicas, shards)
+		}
+	}
 	if pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot {
-		t.Error("Deployment: pod does not require runAsNonRoot")
+		t.Errorf("%s: pod does not require runAsNonRoot", w)
 	}
 	if pod.SecurityContext == nil || pod.SecurityContext.RunAsUser == nil || *pod.SecurityContext.RunAsUser == 0 {
-		t.Error("Deployment: pod runs as uid 0 or an unset uid")
+		t.Errorf("%s: pod runs as uid 0 or an unset uid", w)
 	}
-	if len(pod.Containers) != 1 {
-		t.Fatalf("Deployment: %d containers", len(pod.Containers))
-	}
-	c := pod.Containers[0]
+	c := c0
 	sc := c.SecurityContext
 	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
-		t.Error("Deployment: root filesystem is not read-only")
+		t.Errorf("%s: root filesystem is not read-only", w)
 	}
 	if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-		t.Error("Deployment: privilege escalation allowed")
+		t.Errorf("%s: privilege escalation allowed", w)
 	}
 	if sc == nil || sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
-		t.Error("Deployment: capabilities not dropped")
+		t.Errorf("%s: capabilities not dropped", w)
 	}
 	if len(c.Ports) != 1 || c.Ports[0].Name != "metrics" {
-		t.Errorf("Deployment: ports %+v, want one named metrics", c.Ports)
+		t.Errorf("%s: ports %+v, want one named metrics", w, c.Ports)
 	}
 	for probeName, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
 		want := map[string]string{"liveness": "/-/healthy", "readiness": "/-/ready"}[probeName]
 		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != want || p.HTTPGet.Port.StrVal != "metrics" {
-			t.Errorf("Deployment: %s probe is not GET %s on port metrics: %+v", probeName, want, p)
+			t.Errorf("%s: %s probe is not GET %s on port metrics: %+v", w, probeName, want, p)
 		}
 	}
 
-	// The Secret and the generated ConfigMap (hash-suffixed name) are the
-	// ones mounted, as files.
+	// The Secret of the recipe and the generated ConfigMap (hash-suffixed
+	// name) are the ones mounted, as files.
+	if mount, _ := secretMount(t, r); mount == "" {
+		t.Errorf("%s: Secret %s is not mounted as files", w, secretName)
+	}
 	volumes := map[string]corev1.Volume{}
 	for _, v := range pod.Volumes {
 		volumes[v.Name] = v
@@ -365,51 +439,341 @@ func TestKustomizeRendersStrictTypedObjects(t *testing.T) {
 	for _, m := range c.VolumeMounts {
 		mounted[m.Name] = m.MountPath
 		if !m.ReadOnly {
-			t.Errorf("Deployment: volume %s mounted writable", m.Name)
+			t.Errorf("%s: volume %s mounted writable", w, m.Name)
 		}
 	}
-	var secretMounted, configMounted bool
+	configMounted := false
 	for name, v := range volumes {
-		if v.Secret != nil && v.Secret.SecretName == r.secret.Name && mounted[name] != "" {
-			secretMounted = true
-		}
 		if v.ConfigMap != nil && v.ConfigMap.Name == r.configMap.Name && mounted[name] != "" {
 			configMounted = true
 		}
 	}
-	if !secretMounted {
-		t.Errorf("Deployment: Secret %s is not mounted as files", r.secret.Name)
-	}
 	if !configMounted {
-		t.Errorf("Deployment: ConfigMap %s is not mounted", r.configMap.Name)
+		t.Errorf("%s: ConfigMap %s is not mounted", w, r.configMap.Name)
 	}
 	if _, ok := r.configMap.Data["listprobe.yml"]; !ok {
 		t.Errorf("ConfigMap: no listprobe.yml, keys %v", mapsKeys(r.configMap.Data))
 	}
 	if !slices.ContainsFunc(c.Args, func(a string) bool { return a == "--config.file="+mounted["config"]+"/listprobe.yml" }) {
-		t.Errorf("Deployment: args %v do not name the mounted config", c.Args)
+		t.Errorf("%s: args %v do not name the mounted config", w, c.Args)
 	}
 
-	// Service, ServiceMonitor and Deployment agree on the port name and the
-	// labels.
-	if len(r.service.Spec.Ports) != 1 || r.service.Spec.Ports[0].Name != "metrics" || r.service.Spec.Ports[0].TargetPort.StrVal != "metrics" {
-		t.Errorf("Service: ports %+v, want one named metrics targeting metrics", r.service.Spec.Ports)
+	// Services, ServiceMonitor and the workload agree on the port name and
+	// the labels.
+	for name, svc := range r.services {
+		if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name != "metrics" || svc.Spec.Ports[0].TargetPort.StrVal != "metrics" {
+			t.Errorf("Service %s: ports %+v, want one named metrics targeting metrics", name, svc.Spec.Ports)
+		}
+		if !labelsMatch(svc.Spec.Selector, r.pod.Labels) || len(svc.Spec.Selector) == 0 {
+			t.Errorf("Service %s: selector %v does not select the pods %v", name, svc.Spec.Selector, r.pod.Labels)
+		}
 	}
-	if !labelsMatch(r.service.Spec.Selector, d.Spec.Template.Labels) || len(r.service.Spec.Selector) == 0 {
-		t.Errorf("Service: selector %v does not select the pods %v", r.service.Spec.Selector, d.Spec.Template.Labels)
-	}
-	if !labelsMatch(d.Spec.Selector.MatchLabels, d.Spec.Template.Labels) || len(d.Spec.Selector.MatchLabels) == 0 {
-		t.Errorf("Deployment: selector %v does not select its pods %v", d.Spec.Selector.MatchLabels, d.Spec.Template.Labels)
+	if !labelsMatch(r.workloadLabels, r.pod.Labels) || len(r.workloadLabels) == 0 {
+		t.Errorf("%s: selector %v does not select its pods %v", w, r.workloadLabels, r.pod.Labels)
 	}
 	sm := r.serviceMonitor
-	if !labelsMatch(sm.Spec.Selector.MatchLabels, r.service.Labels) || len(sm.Spec.Selector.MatchLabels) == 0 {
-		t.Errorf("ServiceMonitor: selector %v does not select the Service %v", sm.Spec.Selector.MatchLabels, r.service.Labels)
+	matched := 0
+	for _, svc := range r.services {
+		if labelsMatch(sm.Spec.Selector.MatchLabels, svc.Labels) {
+			matched++
+		}
+	}
+	// One Service only: a second (the StatefulSet's headless one) would make
+	// Prometheus scrape every pod twice.
+	if len(sm.Spec.Selector.MatchLabels) == 0 || matched != 1 || !labelsMatch(sm.Spec.Selector.MatchLabels, r.services["listprobe"].Labels) {
+		t.Errorf("ServiceMonitor: selector %v selects %d Services, want exactly Service listprobe", sm.Spec.Selector.MatchLabels, matched)
 	}
 	if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != "metrics" {
 		t.Errorf("ServiceMonitor: endpoints %+v, want port metrics", sm.Spec.Endpoints)
 	}
 	if !reflect.DeepEqual(r.prometheusRule.Spec.Groups, readAlertRules(t).Groups) {
 		t.Error("rendered PrometheusRule groups differ from prometheus/alerts.yml")
+	}
+}
+
+// secretMount returns where the pods mount the Secret secretName, and the
+// volume's item mapping (nil: every key is a file of its own name).
+func secretMount(t *testing.T, r renderedObjects) (string, []corev1.KeyToPath) {
+	t.Helper()
+	for _, v := range r.pod.Spec.Volumes {
+		if v.Secret == nil || v.Secret.SecretName != secretName {
+			continue
+		}
+		for _, c := range r.pod.Spec.Containers {
+			for _, m := range c.VolumeMounts {
+				if m.Name == v.Name {
+					return m.MountPath, v.Secret.Items
+				}
+			}
+		}
+	}
+	return "", nil
+}
+
+// objectMeta decodes the metadata every rendered object has.
+func objectMeta(t *testing.T, raw []byte) (namespace string, labels map[string]string) {
+	t.Helper()
+	var m struct {
+		Metadata struct {
+			Namespace string            `json:"namespace"`
+			Labels    map[string]string `json:"labels"`
+		} `json:"metadata"`
+	}
+	if err := sigsyaml.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m.Metadata.Namespace, m.Metadata.Labels
+}
+
+// The overlays set what a real cluster needs: a namespace on every object,
+// an image from a registry with a version tag, and the label the Prometheus
+// Operator's selectors match on the ServiceMonitor and the PrometheusRule.
+func TestOverlaysSetNamespaceImageAndOperatorLabels(t *testing.T) {
+	type settings struct{ namespace, image, smRelease, ruleRelease string }
+	got := map[string]settings{}
+	for _, dir := range []string{exampleOverlay, shardedOverlay} {
+		r := decodeRendered(t, dir)
+		var s settings
+		for key, raw := range r.raw {
+			ns, _ := objectMeta(t, raw)
+			if ns == "" {
+				t.Errorf("%s: %s has no namespace", dir, key)
+			}
+			if s.namespace != "" && ns != s.namespace {
+				t.Errorf("%s: %s in namespace %s, others in %s", dir, key, ns, s.namespace)
+			}
+			s.namespace = ns
+		}
+		s.image = r.pod.Spec.Containers[0].Image
+		name, tag, _ := strings.Cut(s.image, ":")
+		if !strings.Contains(name, "/") || tag == "" || tag == "latest" || strings.HasPrefix(name, "localhost/") {
+			t.Errorf("%s: image %q is not a registry image with a version tag", dir, s.image)
+		}
+		s.smRelease = r.serviceMonitor.Labels["release"]
+		s.ruleRelease = r.prometheusRule.Labels["release"]
+		if s.smRelease == "" || s.ruleRelease != s.smRelease {
+			t.Errorf("%s: ServiceMonitor release=%q, PrometheusRule release=%q: want the same Operator selector label on both", dir, s.smRelease, s.ruleRelease)
+		}
+		got[dir] = s
+	}
+	if got[exampleOverlay] != got[shardedOverlay] {
+		t.Errorf("the overlays disagree: example %+v, sharded %+v", got[exampleOverlay], got[shardedOverlay])
+	}
+}
+
+// The shards component swaps the Deployment for a StatefulSet running the
+// same pod, plus --shard.count, with the index left to the pod's ordinal.
+func TestShardsComponentRunsTheSamePodAsAStatefulSet(t *testing.T) {
+	single := decodeRendered(t, exampleOverlay)
+	sharded := decodeRendered(t, shardedOverlay)
+	if sharded.workloadKind != "StatefulSet" || single.workloadKind != "Deployment" {
+		t.Fatalf("example renders a %s, sharded a %s", single.workloadKind, sharded.workloadKind)
+	}
+	s := sharded.statefulSets[0]
+	if s.Name != single.workloadName {
+		t.Errorf("StatefulSet %s: pods would not be named %s-N after the Deployment", s.Name, single.workloadName)
+	}
+	if _, ok := sharded.services[s.Spec.ServiceName]; !ok {
+		t.Errorf("StatefulSet: serviceName %q is not a rendered Service", s.Spec.ServiceName)
+	}
+	if s.Spec.PodManagementPolicy != appsv1.ParallelPodManagement {
+		t.Errorf("StatefulSet: podManagementPolicy %q, want Parallel: shards do not depend on each other", s.Spec.PodManagementPolicy)
+	}
+	args := sharded.pod.Spec.Containers[0].Args
+	for _, a := range args {
+		if strings.HasPrefix(a, "--shard.index") {
+			t.Errorf("StatefulSet: %s: the index must come from the pod's host name, the same for every pod", a)
+		}
+	}
+	// Apart from the shard flag, the pod is the Deployment's.
+	a, b := single.pod.DeepCopy(), sharded.pod.DeepCopy()
+	b.Spec.Containers[0].Args = slices.DeleteFunc(b.Spec.Containers[0].Args, func(a string) bool { return strings.HasPrefix(a, "--shard.count=") })
+	if !reflect.DeepEqual(a, b) {
+		ya, _ := sigsyaml.Marshal(a)
+		yb, _ := sigsyaml.Marshal(b)
+		t.Errorf("the StatefulSet's pod differs from the Deployment's beyond --shard.count:\n%s\n---\n%s", ya, yb)
+	}
+}
+
+// secretRecipe returns the shell commands of README.md's Secret recipe.
+func secretRecipe(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(raw), "```")
+	for i := 1; i < len(blocks); i += 2 {
+		if !strings.Contains(blocks[i], "create secret generic") {
+			continue
+		}
+		var lines []string
+		for _, l := range strings.Split(blocks[i], "\n")[1:] { // after "sh"
+			lines = append(lines, strings.TrimSpace(l))
+		}
+		return strings.Join(lines, "\n")
+	}
+	t.Fatal("README.md has no code block with kubectl create secret generic")
+	return ""
+}
+
+// kubectlCall is one recorded kubectl invocation: its directory and args.
+type kubectlCall struct {
+	dir  string
+	args []string
+}
+
+// The README's recipe, run as written (with a kubectl that records its
+// arguments), makes exactly the Secret the example overlay mounts: same
+// name, namespace and keys, one for every secret file the config names,
+// and values that listprobe's check-config accepts.
+func TestSecretRecipeMakesTheSecretTheOverlayMounts(t *testing.T) {
+	tmp := t.TempDir()
+	bin, work, logDir := filepath.Join(tmp, "bin"), filepath.Join(tmp, "work"), filepath.Join(tmp, "log")
+	for _, d := range []string{bin, work, logDir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fake := "#!/bin/sh\nn=$(ls \"$KUBECTL_LOG\" | wc -l)\nprintf '%s\\0' \"$PWD\" \"$@\" > \"$KUBECTL_LOG/$n\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "kubectl"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	recipe := secretRecipe(t)
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", recipe)
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "KUBECTL_LOG="+logDir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the recipe fails: %v\n%s\n%s", err, recipe, out)
+	}
+	entries, err := os.ReadDir(logDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := make([]kubectlCall, len(entries))
+	for i := range entries {
+		raw, err := os.ReadFile(filepath.Join(logDir, strconv.Itoa(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Split(strings.TrimSuffix(string(raw), "\x00"), "\x00")
+		calls[i] = kubectlCall{dir: f[0], args: f[1:]}
+	}
+
+	// Parse the kubectl calls: the namespace, then the Secret in it.
+	var createdNamespace, namespace, name string
+	files := map[string]string{} // key -> file
+	for _, c := range calls {
+		var words []string
+		ns := ""
+		for i := 0; i < len(c.args); i++ {
+			a := c.args[i]
+			switch {
+			case a == "-n" || a == "--namespace":
+				i++
+				ns = c.args[i]
+			case strings.HasPrefix(a, "--namespace="):
+				ns = strings.TrimPrefix(a, "--namespace=")
+			case strings.HasPrefix(a, "--from-file="):
+				src := strings.TrimPrefix(a, "--from-file=")
+				key, path, ok := strings.Cut(src, "=")
+				if !ok {
+					key, path = filepath.Base(src), src
+				}
+				if !filepath.IsAbs(path) {
+					path = filepath.Join(c.dir, path)
+				}
+				files[key] = path
+			case strings.HasPrefix(a, "-"):
+				t.Errorf("recipe: kubectl flag %s the test does not know", a)
+			default:
+				words = append(words, a)
+			}
+		}
+		switch {
+		case len(words) == 3 && words[0] == "create" && words[1] == "namespace":
+			createdNamespace = words[2]
+		case len(words) == 4 && words[0] == "create" && words[1] == "secret" && words[2] == "generic":
+			if createdNamespace == "" || createdNamespace != ns {
+				t.Errorf("recipe: the Secret goes to namespace %q, created before it: %q", ns, createdNamespace)
+			}
+			namespace, name = ns, words[3]
+		default:
+			t.Errorf("recipe: kubectl %v: a call the test does not know", c.args)
+		}
+	}
+
+	r := decodeRendered(t, exampleOverlay)
+	ns, _ := objectMeta(t, r.raw["ConfigMap/"+r.configMap.Name])
+	if name != secretName || namespace != ns {
+		t.Errorf("recipe makes Secret %s in namespace %q; the overlay mounts %s in %q", name, namespace, secretName, ns)
+	}
+	mount, items := secretMount(t, r)
+	if mount == "" {
+		t.Fatalf("the overlay does not mount Secret %s", secretName)
+	}
+	if items != nil {
+		t.Fatalf("the overlay maps Secret keys to files (%v): the test expects each key as a file of its name", items)
+	}
+	config := r.configMap.Data["listprobe.yml"]
+	want := map[string]bool{}
+	var doc any
+	if err := yaml.Unmarshal([]byte(config), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for _, e := range v {
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case string:
+			if key, ok := strings.CutPrefix(v, mount+"/"); ok {
+				want[key] = true
+			}
+		}
+	}
+	walk(doc)
+	if len(want) == 0 {
+		t.Fatalf("the config names no file under %s", mount)
+	}
+	for key := range want {
+		if _, ok := files[key]; !ok {
+			t.Errorf("the config needs %s/%s; the recipe's Secret has no key %s", mount, key, key)
+		}
+	}
+	for key := range files {
+		if !want[key] {
+			t.Errorf("the recipe's Secret has key %s, which the config does not use", key)
+		}
+	}
+
+	// The values the recipe writes pass listprobe's own check.
+	secrets := t.TempDir()
+	for key, path := range files {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("recipe: --from-file=%s: %v", key, err)
+		}
+		if err := os.WriteFile(filepath.Join(secrets, key), raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if key, err := os.ReadFile(files["signing_key"]); err != nil || len(bytes.TrimSpace(key)) < 32 {
+		t.Errorf("recipe: signing_key is %d bytes (%v), want at least 32", len(bytes.TrimSpace(key)), err)
+	}
+	cfgFile := filepath.Join(secrets, "listprobe.yml")
+	if err := os.WriteFile(cfgFile, []byte(strings.ReplaceAll(config, mount+"/", secrets+"/")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lp := buildListprobe(t, nil)
+	if out, err := exec.Command(lp, "check-config", "--config.file="+cfgFile).CombinedOutput(); err != nil {
+		t.Errorf("listprobe check-config with the recipe's secrets: %v\n%s", err, out)
 	}
 }
 
@@ -586,8 +950,13 @@ func TestComposeStackIsConsistent(t *testing.T) {
 		t.Fatal(err)
 	}
 	grafanaMounts := bindMounts(t, c.Services["grafana"])
-	if filepath.Clean(grafanaMounts["/etc/grafana/provisioning"]) != filepath.Clean("../dashboards/provisioning") {
-		t.Errorf("compose.yaml: grafana provisioning mount %q", grafanaMounts["/etc/grafana/provisioning"])
+	for inside, want := range map[string]string{
+		"/etc/grafana/provisioning/dashboards":  "../dashboards/provisioning/dashboards",
+		"/etc/grafana/provisioning/datasources": "../dashboards/optional/datasources",
+	} {
+		if filepath.Clean(grafanaMounts[inside]) != filepath.Clean(want) {
+			t.Errorf("compose.yaml: grafana's %s is %q, want %s", inside, grafanaMounts[inside], want)
+		}
 	}
 	if len(provider.Providers) != 1 {
 		t.Fatalf("dashboard provider file: %d providers", len(provider.Providers))
@@ -612,38 +981,43 @@ func TestComposeStackIsConsistent(t *testing.T) {
 	}
 }
 
-// The example configs of compose and Kubernetes are the same but for where
-// the secrets are mounted.
+// exampleConfigs are the example listprobe.yml files and where each expects
+// its secrets (a directory, or the credential prefix of the systemd unit).
+var exampleConfigs = map[string]string{
+	"compose/listprobe.yml":         "/run/secrets/",
+	"kubernetes/base/listprobe.yml": "/run/secrets/listprobe/",
+	"systemd/listprobe.yml":         "/run/credentials/listprobe.service/secrets_",
+}
+
+// The example configs say the same thing, apart from their comments and
+// where the secrets are.
 func TestExampleConfigsAgree(t *testing.T) {
-	compose, err := os.ReadFile("compose/listprobe.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kube, err := os.ReadFile("kubernetes/listprobe.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	strip := func(b []byte) string {
+	normal := map[string]string{}
+	for file, secrets := range exampleConfigs {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var lines []string
-		for _, l := range strings.Split(string(b), "\n") {
+		for _, l := range strings.Split(string(raw), "\n") {
 			if !strings.HasPrefix(l, "#") {
 				lines = append(lines, l)
 			}
 		}
-		return strings.ReplaceAll(strings.Join(lines, "\n"), "/run/secrets/listprobe/", "/run/secrets/")
-	}
-	if strip(compose) != strip(kube) {
-		t.Error("compose/listprobe.yml and kubernetes/listprobe.yml differ beyond the secrets path")
-	}
-	for _, b := range [][]byte{compose, kube} {
+		normal[file] = strings.ReplaceAll(strings.Join(lines, "\n"), secrets, "SECRETS/")
 		var cfg map[string]any
-		if err := yaml.Unmarshal(b, &cfg); err != nil {
-			t.Fatal(err)
+		if err := yaml.Unmarshal(raw, &cfg); err != nil {
+			t.Fatalf("%s: %v", file, err)
 		}
 		for _, key := range []string{"global", "accounts", "lists"} {
 			if _, ok := cfg[key]; !ok {
-				t.Errorf("example config has no %s", key)
+				t.Errorf("%s has no %s", file, key)
 			}
+		}
+	}
+	for file, n := range normal {
+		if n != normal["compose/listprobe.yml"] {
+			t.Errorf("%s and compose/listprobe.yml differ beyond the secrets path", file)
 		}
 	}
 }
@@ -665,10 +1039,7 @@ func buildListprobe(t *testing.T, env []string, args ...string) string {
 // files present (made up here, under a temporary directory).
 func TestExampleConfigsPassCheckConfig(t *testing.T) {
 	bin := buildListprobe(t, nil)
-	for file, secretsDir := range map[string]string{
-		"compose/listprobe.yml":    "/run/secrets/",
-		"kubernetes/listprobe.yml": "/run/secrets/listprobe/",
-	} {
+	for file, secretsDir := range exampleConfigs {
 		raw, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
@@ -711,10 +1082,20 @@ func TestContainerBuildIsStatic(t *testing.T) {
 	}
 	bin := filepath.Join(t.TempDir(), "listprobe")
 	build = strings.Replace(build, " -o /out/listprobe ./cmd/listprobe", " -o "+bin+" ./cmd/listprobe", 1)
+	// The image's ARGs, as `docker build --build-arg` would set them.
+	for _, arg := range []string{"ARG VERSION=", "ARG REVISION="} {
+		if !strings.Contains(string(raw), "\n"+arg) {
+			t.Errorf("Containerfile has no %q", arg)
+		}
+	}
 	cmd := exec.Command("bash", "-c", build)
 	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "VERSION=v9.9.9-test", "REVISION=feedfacefeedfacefeedfacefeedfacefeedface")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", build, err, out)
+	}
+	if out, err := exec.Command(bin, "version").Output(); err != nil || !strings.HasPrefix(string(out), "listprobe, version v9.9.9-test (revision: feedfacefeedfacefeedfacefeedfacefeedface") {
+		t.Errorf("the image's binary, built with VERSION and REVISION, says %q (%v)", out, err)
 	}
 	f, err := elf.Open(bin)
 	if err != nil {

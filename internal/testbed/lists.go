@@ -1,0 +1,120 @@
+package testbed
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Sympa and mlmmj have no remote API: the testbed changes their lists with
+// listctl (deploy/testbed/listctl, installed by up.sh as
+// LISTPROBE_TESTBED_LISTCTL), which edits the list's files and runs the
+// servers' own commands, the ones deploy/testbed/README.md documents. It
+// needs root, like up.sh.
+
+// ListCtl runs listctl with args, e.g. ("sympa", "moderated", list, "on").
+// The error carries what listctl printed.
+func (e Env) ListCtl(ctx context.Context, args ...string) error {
+	path := e[Prefix+"LISTCTL"]
+	if path == "" {
+		return fmt.Errorf("testbed env has no %sLISTCTL (run deploy/testbed/up.sh again)", Prefix)
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("listctl %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+// SympaSetModerated makes every post to list wait for a moderator (Sympa's
+// "send editorkey") or not.
+func (e Env) SympaSetModerated(ctx context.Context, list string, on bool) error {
+	return e.ListCtl(ctx, "sympa", "moderated", list, onOff(on))
+}
+
+// SympaSetSubscribersOnly makes list refuse posts from non-subscribers
+// (Sympa's "send private") or not.
+func (e Env) SympaSetSubscribersOnly(ctx context.Context, list string, on bool) error {
+	return e.ListCtl(ctx, "sympa", "subscribers-only", list, onOff(on))
+}
+
+// SympaSet sets a one-line list parameter of list, e.g. ("lang", "fr"), and
+// makes Sympa read the list's configuration again.
+func (e Env) SympaSet(ctx context.Context, list, param, value string) error {
+	return e.ListCtl(ctx, "sympa", "set", list, param, value)
+}
+
+// MlmmjSetModerated makes every post to list wait for a moderator
+// (control/moderated) or not.
+func (e Env) MlmmjSetModerated(ctx context.Context, list string, on bool) error {
+	return e.ListCtl(ctx, "mlmmj", "moderated", list, onOff(on))
+}
+
+// MlmmjSetSubscribersOnly makes list deny posts from non-subscribers
+// (control/subonlypost) or not.
+func (e Env) MlmmjSetSubscribersOnly(ctx context.Context, list string, on bool) error {
+	return e.ListCtl(ctx, "mlmmj", "subscribers-only", list, onOff(on))
+}
+
+// MlmmjControl writes list's control file name with value; "" creates an
+// empty one (a boolean switched on), "-" removes it. E.g. ("maxmailsize",
+// "2000"), ("modnonsubposts", ""), ("tocc", "-").
+func (e Env) MlmmjControl(ctx context.Context, list, name, value string) error {
+	args := []string{"mlmmj", "control", list, name}
+	if value != "" {
+		args = append(args, value)
+	}
+	return e.ListCtl(ctx, args...)
+}
+
+// NewSympaList creates a Sympa list of the test's own on the testbed's
+// Sympa domain (member and reader subscribed, moderator owner and editor,
+// open to every poster) and deletes it when the test ends.
+func (e Env) NewSympaList(t testing.TB) string {
+	return e.newList(t, "sympa", "SYMPA_DOMAIN")
+}
+
+// NewMlmmjList creates an mlmmj list of the test's own on the testbed's
+// mlmmj domain (member and reader subscribed, moderator owner and
+// moderator, notifymod set, not moderated) and deletes it when the test
+// ends.
+func (e Env) NewMlmmjList(t testing.TB) string {
+	return e.newList(t, "mlmmj", "MLMMJ_DOMAIN")
+}
+
+func (e Env) newList(t testing.TB, manager, domainVar string) string {
+	t.Helper()
+	var rnd [4]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		t.Fatal(err)
+	}
+	list := "t-" + hex.EncodeToString(rnd[:]) + "@" + e.Get(t, domainVar)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := e.ListCtl(ctx, manager, "create", list); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := e.ListCtl(ctx, manager, "delete", list); err != nil {
+			t.Errorf("deleting test list: %v", err)
+		}
+	})
+	return list
+}
