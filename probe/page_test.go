@@ -143,6 +143,9 @@ func TestStatusPageExplainsHeldListWithMailmanSettings(t *testing.T) {
 		`poster&#39;s moderation action</span> <span class="value">none</span>`,
 		`emergency moderation</span> <span class="value">off</span>`,
 		`held posts in the queue</span> <span class="value">`,
+		`<span class="member-head">The poster member@example.org:</span>`,
+		`<span class="member-head">The reader reader@example.org:</span>`,
+		`subscribed</span> <span class="value">yes</span>`,
 	} {
 		if !strings.Contains(why, want) {
 			t.Errorf("the held list's explanation lacks %q:\n%s", want, why)
@@ -321,7 +324,7 @@ func TestMailmanExplainedMarksTheCause(t *testing.T) {
 		{"emergency", with(func(s *MailmanState) { s.Emergency = true }), member, member, true, []string{"emergency moderation=on"}},
 		{"poster unsubscribed: the non-member action", with(func(s *MailmanState) { s.DefaultMemberAction = "hold" }), MemberState{}, member, true,
 			[]string{"default non-member action=hold", "poster subscribed=no"}},
-		{"reader on digests", ok, member, MemberState{Subscribed: true, DeliveryMode: "mime_digests", DeliveryStatus: "enabled"}, true, []string{"reader delivery mode=mime_digests"}},
+		{"reader on digests", ok, member, MemberState{Subscribed: true, DeliveryMode: "mime_digests", DeliveryStatus: "enabled"}, true, []string{"reader delivery=mime_digests"}},
 		{"reader disabled by bounces", ok, member, MemberState{Subscribed: true, DeliveryMode: "regular", DeliveryStatus: "by_bounces"}, true, []string{"reader delivery status=by_bounces"}},
 		{"reader unsubscribed", ok, member, MemberState{}, true, []string{"reader subscribed=no"}},
 		// A poster's own delivery being off is how probe accounts are set up.

@@ -357,7 +357,7 @@ func memberExplained(role, address string, m MemberState, reader bool) memberVie
 		return mv
 	}
 	mv.Items = append(mv.Items, sub)
-	mode := settingView{Name: "delivery mode", Value: orUnknown(m.DeliveryMode)}
+	mode := settingView{Name: "delivery", Value: orUnknown(m.DeliveryMode)}
 	if reader && m.DeliveryMode != "" && m.DeliveryMode != "regular" {
 		mode.Note, mode.Bad = "digests: it gets no copy of a single post", true
 	}
@@ -369,7 +369,7 @@ func memberExplained(role, address string, m MemberState, reader bool) memberVie
 			status.Note = "Mailman disabled delivery to it after its mailbox bounced"
 		}
 	}
-	action := settingView{Name: "moderation action", Value: m.ModerationAction}
+	action := settingView{Name: "moderation", Value: m.ModerationAction}
 	if action.Value == "" || action.Value == "default" {
 		action.Value = "none"
 	} else if note := actionNote(m.ModerationAction, "its every post"); note != "" && !reader {

@@ -105,6 +105,12 @@ func TestStatusPageInBrowser(t *testing.T) {
 		!strings.Contains(why, `default member action</span> <span class="value bad">hold</span>`) {
 		t.Errorf("the holding list does not show the setting that holds it:\n%s", why)
 	}
+	// And the probe accounts' membership, as Mailman reports it.
+	for _, want := range []string{"The poster member@example.org:", "The reader reader@example.org:", `delivery</span> <span class="value">regular</span>`} {
+		if !strings.Contains(why, want) {
+			t.Errorf("the holding list's explanation lacks %q:\n%s", want, why)
+		}
+	}
 	if why := whyOf(dom, "closed@lists.example.org"); !strings.Contains(why, `<span class="value bad">reject</span>`) {
 		t.Errorf("the rejecting list does not show the setting that rejects:\n%s", why)
 	}
@@ -165,7 +171,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	browse("--window-size=1200,1000", "--screenshot="+shot)
+	browse("--window-size=1200,1200", "--screenshot="+shot)
 	data, err := os.ReadFile(shot)
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +180,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b := img.Bounds(); b.Dx() != 1200 || b.Dy() != 1000 {
+	if b := img.Bounds(); b.Dx() != 1200 || b.Dy() != 1200 {
 		t.Errorf("screenshot is %v", b)
 	}
 	// A page with text and coloured outcomes has many colours; a blank or
