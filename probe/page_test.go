@@ -175,9 +175,15 @@ func TestStatusPageExplainsHeldListWithMailmanSettings(t *testing.T) {
 		}
 	}
 
-	// The probe's own page.
+	// A delivered probe's page shows its copy's hops.
+	res, _ := getPage(t, rt, "/result?id="+rt.History().Last("healthy@lists.example.org").ID, http.StatusOK)
+	if hops := section(t, res, `<table class="hops">`, "</table>"); strings.Count(hops, "<tr>") < 2 || !strings.Contains(res, "resolution of one second") {
+		t.Errorf("the delivered probe's page shows no hops:\n%s", res)
+	}
+
+	// The held probe's own page.
 	id := rt.History().Last("users@lists.example.org").ID
-	res, _ := getPage(t, rt, "/result?id="+id, http.StatusOK)
+	res, _ = getPage(t, rt, "/result?id="+id, http.StatusOK)
 	if !strings.Contains(res, "Probe of users@lists.example.org") || !strings.Contains(res, "The message comes from a moderated member") {
 		t.Errorf("result page:\n%s", res)
 	}

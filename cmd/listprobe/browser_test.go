@@ -81,16 +81,17 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}
 
 	profile := t.TempDir()
-	browse := func(extra ...string) []byte {
+	browseURL := func(url string, extra ...string) []byte {
 		args := append(append(append([]string{}, chromiumArgs...), "--user-data-dir="+profile), extra...)
 		cmdCtx, cmdCancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cmdCancel()
-		out, err := exec.CommandContext(cmdCtx, browser, append(args, base)...).Output()
+		out, err := exec.CommandContext(cmdCtx, browser, append(args, url)...).Output()
 		if err != nil {
 			t.Fatalf("chromium %v: %v", extra, err)
 		}
 		return out
 	}
+	browse := func(extra ...string) []byte { return browseURL(base, extra...) }
 	dom := string(browse("--dump-dom"))
 	row := rowOf(dom, "moderated@lists.example.org")
 	if !strings.Contains(row, ">held<") || !strings.Contains(row, "The message comes from a moderated member") {
@@ -151,6 +152,16 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}
 	if svg := between(rowOf(dom, "slow@lists.example.org"), "<svg", "</svg>"); !strings.Contains(svg, `text-anchor="end">5 s</text>`) {
 		t.Errorf("the slow list's chart (3 s) is not scaled to 5 s:\n%s", svg)
+	}
+	// The healthy list's last probe: its copy's hops, with their resolution.
+	if m := resultLink.FindStringSubmatch(rowOf(dom, "healthy@lists.example.org")); m == nil {
+		t.Error("the healthy list's row links to no probe")
+	} else {
+		probe := string(browseURL(base+"result?id="+m[1], "--dump-dom"))
+		hops := between(probe, `<table class="hops">`, "</table>")
+		if strings.Count(hops, "<tr>") < 2 || !strings.Contains(hops, "ESMTP") || !strings.Contains(probe, "resolution of one second") {
+			t.Errorf("the probe's page shows no hops:\n%s", probe)
+		}
 	}
 	// Every mailbox session, with its state.
 	boxes := between(dom, `<table class="mailboxes">`, "</table>")
@@ -215,6 +226,7 @@ var (
 	mailmanUp   = regexp.MustCompile(`(?m)^listprobe_mailman_up\{[^}]*\} 1$`)
 	probesTotal = regexp.MustCompile(`(?m)^listprobe_probes_total\{list="([^"]+)",outcome="[^"]+"\} (\d+)$`)
 	dataProbes  = regexp.MustCompile(`data-probes="(\d+)"`)
+	resultLink  = regexp.MustCompile(`href="result\?id=([a-z0-9]+)"`)
 )
 
 // chartMarks returns how many marks of a kind and class a chart draws, as
