@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -87,17 +88,26 @@ func renderChart(t *testing.T, c Chart) (string, svgShape) {
 						inBound("y", y, chartHeight)
 						shape.polylinePoints++
 					}
-				case "class":
-					if tok.Name.Local == "rect" {
-						shape.bandClasses[a.Value]++
-					}
+				case "d":
+					checkPath(t, a.Value)
 				}
 			}
-			switch tok.Name.Local {
-			case "circle":
-				shape.dots++
-			case "rect":
-				shape.bands++
+			if tok.Name.Local == "path" {
+				class, d, marks := attr(tok, "class"), attr(tok, "d"), attr(tok, "data-marks")
+				n := strings.Count(d, "M")
+				if fmt.Sprint(n) != marks {
+					t.Errorf("path %q draws %d marks, says %s", d, n, marks)
+				}
+				kind, cls, _ := strings.Cut(class, " ")
+				switch kind {
+				case "dot":
+					shape.dots += n
+				case "band":
+					shape.bands += n
+					shape.bandClasses[cls] += n
+				default:
+					t.Errorf("path of class %q", class)
+				}
 			}
 		case xml.EndElement:
 			stack = stack[:len(stack)-1]
@@ -112,6 +122,40 @@ func renderChart(t *testing.T, c Chart) (string, svgShape) {
 		}
 	}
 	return out, shape
+}
+
+func attr(e xml.StartElement, name string) string {
+	for _, a := range e.Attr {
+		if a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+var pathStep = regexp.MustCompile(`M([-0-9.]+),([-0-9.]+)(?:h([-0-9.]+)v([-0-9.]+)h-([-0-9.]+)Z|a2.2,2.2 0 1,0 4.4,0a2.2,2.2 0 1,0 -4.4,0Z)`)
+
+// checkPath checks that a band's or dot's path stays inside the chart.
+func checkPath(t *testing.T, d string) {
+	t.Helper()
+	rest := pathStep.ReplaceAllStringFunc(d, func(step string) string {
+		m := pathStep.FindStringSubmatch(step)
+		x, _ := strconv.ParseFloat(m[1], 64)
+		y, _ := strconv.ParseFloat(m[2], 64)
+		right, bottom := x+4.4, y
+		if m[3] != "" {
+			w, _ := strconv.ParseFloat(m[3], 64)
+			h, _ := strconv.ParseFloat(m[4], 64)
+			right, bottom = x+w, y+h
+		}
+		if !(x >= 0 && y >= 2.2 && right <= chartWidth && bottom <= chartHeight-2.2) {
+			t.Errorf("mark %q is not inside the chart", step)
+		}
+		return ""
+	})
+	if rest != "" {
+		t.Errorf("path %q has steps that are not marks: %q", d, rest)
+	}
 }
 
 func TestChartOfEmptyHistorySaysSo(t *testing.T) {
@@ -158,11 +202,30 @@ func TestChartDrawsDeliveredLatenciesOnAScale(t *testing.T) {
 			t.Errorf("title %q does not say %q", shape.title, want)
 		}
 	}
-	if !strings.Contains(c.Dots[1].Label, "2026-11-25 16:05:00 UTC: delivered in 3.000 s") {
-		t.Errorf("dot label %q", c.Dots[1].Label)
+	if !strings.Contains(shape.title, "newest 1.200 s") || !strings.Contains(shape.title, "from 2026-11-25 16:00 UTC to 2026-11-25 16:15 UTC") {
+		t.Errorf("title %q", shape.title)
 	}
-	if texts := strings.Join(shape.texts, "|"); texts != "5 s|0|16:00 UTC|16:15 UTC" {
+	// Four probes fill the right third: no room for the oldest one's time.
+	if texts := strings.Join(shape.texts, "|"); texts != "5 s|0|16:15 UTC" {
 		t.Errorf("axis labels %q", texts)
+	}
+	if last := c.Dots[3]; math.Abs(float64(last.X)-(plotRight-(plotRight-plotLeft)/minChartSlots/2)) > 0.05 {
+		t.Errorf("the newest probe is drawn at x=%v, not in the rightmost column", last.X)
+	}
+}
+
+func TestChartOfALongHistoryLabelsBothEnds(t *testing.T) {
+	var samples []Sample
+	for i := range 20 {
+		samples = append(samples, delivered(i, 0.2))
+	}
+	c := latencyChart("users@lists.example.org", samples)
+	_, shape := renderChart(t, c)
+	if texts := strings.Join(shape.texts, "|"); texts != "200 ms|0|16:00 UTC|17:35 UTC" {
+		t.Errorf("axis labels %q", texts)
+	}
+	if c.Dots[0].X >= c.Dots[1].X || float64(c.Dots[0].X) > plotLeft+(plotRight-plotLeft)/20 {
+		t.Errorf("the oldest of 20 probes is drawn at x=%v", c.Dots[0].X)
 	}
 }
 
@@ -221,10 +284,17 @@ func TestChartIsBoundedWhateverTheSamples(t *testing.T) {
 		t.Errorf("chart of %d samples is %d bytes", len(samples), len(out))
 	}
 	// Non-finite latencies are drawn as probes without a latency.
-	for _, d := range c.Dots {
-		if strings.Contains(d.Label, "NaN") || strings.Contains(d.Label, "Inf") {
-			t.Errorf("dot label %q", d.Label)
+	finite := 0
+	for _, s := range samples[len(samples)-MaxSamples:] {
+		if s.Outcome == Delivered && !math.IsNaN(s.Latency) && !math.IsInf(s.Latency, 0) {
+			finite++
 		}
+	}
+	if shape.dots != finite {
+		t.Errorf("%d dots, want one for each of the %d finite latencies", shape.dots, finite)
+	}
+	if c.YMax != "12 d" {
+		t.Errorf("scale top %q, want the cap's", c.YMax)
 	}
 	// The newest samples are the ones drawn.
 	if want := chartTime(samples[len(samples)-1].At, samples[len(samples)-MaxSamples].At); c.XLast != want {
@@ -233,10 +303,12 @@ func TestChartIsBoundedWhateverTheSamples(t *testing.T) {
 }
 
 func TestChartLabelsDatesWhenItSpansDays(t *testing.T) {
-	a := delivered(0, 1)
-	b := delivered(1, 1)
-	b.At = a.At.Add(30 * time.Hour)
-	c := latencyChart("users@lists.example.org", []Sample{a, b})
+	var samples []Sample
+	for i := range minChartSlots {
+		samples = append(samples, delivered(i, 1))
+	}
+	samples[len(samples)-1].At = samples[0].At.Add(30 * time.Hour)
+	c := latencyChart("users@lists.example.org", samples)
 	if c.XFirst != "Nov 25 16:00" || c.XLast != "Nov 26 22:00" {
 		t.Errorf("labels %q .. %q", c.XFirst, c.XLast)
 	}
@@ -253,7 +325,7 @@ func TestNiceCeil(t *testing.T) {
 	for _, tc := range []struct {
 		in   float64
 		want string
-	}{{0.01, "10 ms"}, {0.5, "500 ms"}, {1, "1 s"}, {50, "50 s"}, {500, "8 min"}} {
+	}{{0.01, "10 ms"}, {0.5, "500 ms"}, {1, "1 s"}, {50, "50 s"}, {500, "8 min"}, {20000, "6 h"}, {1e6, "12 d"}} {
 		if got := formatSeconds(tc.in); got != tc.want {
 			t.Errorf("formatSeconds(%v) = %q, want %q", tc.in, got, tc.want)
 		}
@@ -289,5 +361,19 @@ func TestHistoryKeepsTheLastSamplesOldestFirst(t *testing.T) {
 	}
 	if got := h.Samples("other@lists.example.org"); got != nil {
 		t.Errorf("unknown list has samples %v", got)
+	}
+}
+
+func TestHistoryRetainForgetsRemovedLists(t *testing.T) {
+	h := NewHistory(2, 3)
+	for i, list := range []string{"kept@lists.example.org", "removed@lists.example.org", "kept@lists.example.org", "removed@lists.example.org"} {
+		h.Add(&Result{ID: fmt.Sprint(i), List: list, Outcome: Lost, Finished: chartStart.Add(time.Duration(i) * time.Minute)})
+	}
+	h.Retain(func(list string) bool { return list == "kept@lists.example.org" })
+	if h.Get("1") != nil || h.Get("3") != nil || h.Samples("removed@lists.example.org") != nil || h.Last("removed@lists.example.org") != nil {
+		t.Error("a removed list's history is still there")
+	}
+	if h.Get("0") == nil || h.Get("2") == nil || len(h.Samples("kept@lists.example.org")) != 2 {
+		t.Error("a kept list's history is gone")
 	}
 }

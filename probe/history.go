@@ -214,3 +214,22 @@ func (h *History) Get(id string) *Result {
 	defer h.mu.Unlock()
 	return h.byID[id]
 }
+
+// Retain forgets the lists keep says no to, with their results: after a
+// reload removed lists, their history would otherwise stay for good.
+func (h *History) Retain(keep func(list string) bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for name, lh := range h.lists {
+		if keep(name) {
+			continue
+		}
+		for _, r := range lh.ok {
+			delete(h.byID, r.ID)
+		}
+		for _, r := range lh.failed {
+			delete(h.byID, r.ID)
+		}
+		delete(h.lists, name)
+	}
+}

@@ -2,13 +2,18 @@ package probe
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +57,36 @@ func section(t *testing.T, page, start, end string) string {
 	return page[i : i+j]
 }
 
+// checkCSP checks that the page runs no script, loads nothing, and allows
+// exactly its own style sheet.
+func checkCSP(t *testing.T, page string, h http.Header) {
+	t.Helper()
+	csp := h.Get("Content-Security-Policy")
+	if !strings.HasPrefix(csp, "default-src 'none'; ") || strings.Contains(csp, "unsafe") || strings.Contains(csp, "script-src") {
+		t.Errorf("Content-Security-Policy %q", csp)
+	}
+	_, style, _ := strings.Cut(page, "<style>")
+	style, _, _ = strings.Cut(style, "</style>")
+	sum := sha256.Sum256([]byte(style))
+	if want := "style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; !strings.Contains(csp, want) {
+		t.Errorf("Content-Security-Policy %q does not allow the page's style sheet (%s)", csp, want)
+	}
+	if h.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("X-Content-Type-Options %q", h.Get("X-Content-Type-Options"))
+	}
+}
+
+// chartMarks returns how many marks of a kind and class the chart in html
+// draws.
+func chartMarks(html, kind, class string) int {
+	m := regexp.MustCompile(`<path class="` + kind + " " + class + `" data-marks="(\d+)"`).FindStringSubmatch(html)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
 // mailmanConfig adds the world's Mailman REST API to a test config and
 // configures every list with it.
 func (w *testWorld) mailmanConfig(t *testing.T) func(string) string {
@@ -74,9 +109,7 @@ func TestStatusPageWithoutConfigLoaded(t *testing.T) {
 	if strings.Contains(page, "<table") {
 		t.Errorf("page without a configuration shows a table:\n%s", page)
 	}
-	if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
-		t.Errorf("Content-Security-Policy %q", csp)
-	}
+	checkCSP(t, page, h)
 	getPage(t, svc, "/result?id=nothing", http.StatusNotFound)
 }
 
@@ -101,9 +134,7 @@ func TestStatusPageExplainsHeldListWithMailmanSettings(t *testing.T) {
 	if strings.Contains(strings.ToLower(page), "<script") {
 		t.Error("the page has a script")
 	}
-	if !strings.Contains(h.Get("Content-Security-Policy"), "script-src") && !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'none'") {
-		t.Errorf("no script policy: %q", h.Get("Content-Security-Policy"))
-	}
+	checkCSP(t, page, h)
 	why := section(t, page, `<tr class="why" data-list="users@lists.example.org">`, "</tr>")
 	for _, want := range []string{
 		"Mailman settings (main), seen with these values since " + time.Now().UTC().Format("2006-01-02"),
@@ -112,14 +143,20 @@ func TestStatusPageExplainsHeldListWithMailmanSettings(t *testing.T) {
 		`poster&#39;s moderation action</span> <span class="value">none</span>`,
 		`emergency moderation</span> <span class="value">off</span>`,
 		`held posts in the queue</span> <span class="value">`,
+		`<span class="member-head">The poster member@example.org:</span>`,
+		`<span class="member-head">The reader reader@example.org:</span>`,
+		`subscribed</span> <span class="value">yes</span>`,
 	} {
 		if !strings.Contains(why, want) {
 			t.Errorf("the held list's explanation lacks %q:\n%s", want, why)
 		}
 	}
+	if strings.Contains(why, "None of the settings") {
+		t.Error("the hold is explained, yet the page says nothing explains it")
+	}
 	// The held list's chart: one probe, drawn as one failure band.
 	row := section(t, page, "<strong>users@lists.example.org</strong>", "</tr>")
-	if !strings.Contains(row, `data-probes="1"`) || strings.Count(row, `<rect class="bad"`) != 1 || strings.Contains(row, "<circle") {
+	if !strings.Contains(row, `data-probes="1"`) || chartMarks(row, "band", "bad") != 1 || strings.Contains(row, `class="dot`) {
 		t.Errorf("the held list's chart is not one failure:\n%s", row)
 	}
 	// The healthy list: no explanation, two delivered dots joined by a line.
@@ -127,7 +164,7 @@ func TestStatusPageExplainsHeldListWithMailmanSettings(t *testing.T) {
 		t.Error("a healthy list gets an explanation")
 	}
 	row = section(t, page, "<strong>healthy@lists.example.org</strong>", "</tr>")
-	if !strings.Contains(row, `data-probes="2"`) || strings.Count(row, `<circle class="ok"`) != 2 || !strings.Contains(row, "<polyline") {
+	if !strings.Contains(row, `data-probes="2"`) || chartMarks(row, "dot", "ok") != 2 || !strings.Contains(row, "<polyline") {
 		t.Errorf("the healthy list's chart is not two deliveries:\n%s", row)
 	}
 	// Every mailbox session, up.
@@ -138,9 +175,15 @@ func TestStatusPageExplainsHeldListWithMailmanSettings(t *testing.T) {
 		}
 	}
 
-	// The probe's own page.
+	// A delivered probe's page shows its copy's hops.
+	res, _ := getPage(t, rt, "/result?id="+rt.History().Last("healthy@lists.example.org").ID, http.StatusOK)
+	if hops := section(t, res, `<table class="hops">`, "</table>"); strings.Count(hops, "<tr>") < 2 || !strings.Contains(res, "resolution of one second") {
+		t.Errorf("the delivered probe's page shows no hops:\n%s", res)
+	}
+
+	// The held probe's own page.
 	id := rt.History().Last("users@lists.example.org").ID
-	res, _ := getPage(t, rt, "/result?id="+id, http.StatusOK)
+	res, _ = getPage(t, rt, "/result?id="+id, http.StatusOK)
 	if !strings.Contains(res, "Probe of users@lists.example.org") || !strings.Contains(res, "The message comes from a moderated member") {
 		t.Errorf("result page:\n%s", res)
 	}
@@ -181,7 +224,7 @@ func TestStatusPageShowsReaderMailboxDown(t *testing.T) {
 	wantOutcome(t, probeList(t, rt, "users@lists.example.org"), Error, "reader@example.org")
 	page, _ = getPage(t, rt, "/", http.StatusOK)
 	row = section(t, page, "<strong>users@lists.example.org</strong>", "</tr>")
-	if !strings.Contains(row, ">error<") || strings.Count(row, `<rect class="err"`) != 1 {
+	if !strings.Contains(row, ">error<") || chartMarks(row, "band", "err") != 1 {
 		t.Errorf("the list's row after the probe:\n%s", row)
 	}
 	if !strings.Contains(page, `data-list="users@lists.example.org"`) {
@@ -250,12 +293,12 @@ func TestRedactHidesConfiguredSecrets(t *testing.T) {
 		up, _, _, _ := rt.MailboxState("reader")
 		return up
 	})
-	sv, ok := rt.sessionView(cfg, "reader", cfg.Accounts["reader"])
+	sv, ok := rt.sessionView(cfg, "reader", cfg.Accounts["reader"], "")
 	if !ok || sv.Account != "reader" {
 		t.Fatalf("no session view for the reader: %+v", sv)
 	}
 	rt.sessions.get("reader").setState(false, errors.New("server said: wrong password reader-pw\r\n\x1b[31m"))
-	sv, _ = rt.sessionView(cfg, "reader", cfg.Accounts["reader"])
+	sv, _ = rt.sessionView(cfg, "reader", cfg.Accounts["reader"], "")
 	if sv.State != "down" || sv.Err != "server said: wrong password [redacted] [31m" {
 		t.Errorf("session view %+v", sv)
 	}
@@ -287,7 +330,7 @@ func TestMailmanExplainedMarksTheCause(t *testing.T) {
 		{"emergency", with(func(s *MailmanState) { s.Emergency = true }), member, member, true, []string{"emergency moderation=on"}},
 		{"poster unsubscribed: the non-member action", with(func(s *MailmanState) { s.DefaultMemberAction = "hold" }), MemberState{}, member, true,
 			[]string{"default non-member action=hold", "poster subscribed=no"}},
-		{"reader on digests", ok, member, MemberState{Subscribed: true, DeliveryMode: "mime_digests", DeliveryStatus: "enabled"}, true, []string{"reader delivery mode=mime_digests"}},
+		{"reader on digests", ok, member, MemberState{Subscribed: true, DeliveryMode: "mime_digests", DeliveryStatus: "enabled"}, true, []string{"reader delivery=mime_digests"}},
 		{"reader disabled by bounces", ok, member, MemberState{Subscribed: true, DeliveryMode: "regular", DeliveryStatus: "by_bounces"}, true, []string{"reader delivery status=by_bounces"}},
 		{"reader unsubscribed", ok, member, MemberState{}, true, []string{"reader subscribed=no"}},
 		// A poster's own delivery being off is how probe accounts are set up.
@@ -342,9 +385,9 @@ func TestResultPageShowsHopsWithTheirResolution(t *testing.T) {
 	page := b.String()
 	table := section(t, page, `<table class="hops">`, "</table>")
 	for _, want := range []string{
-		"<td>0</td><td><code>smtp.example.org</code></td><td>ESMTPSA</td><td>2026-11-25 16:00:00 UTC</td><td>–</td>",
-		"<td>1</td><td><code>lists.example.org</code></td><td>ESMTP</td><td>2026-11-25 16:00:01 UTC</td><td>&#43;1 s</td>",
-		"<td>2</td><td><code>–</code></td><td>LMTP</td><td>–</td><td>&#43;0 s</td>",
+		"<td>1</td><td><code>smtp.example.org</code></td><td>ESMTPSA</td><td>2026-11-25 16:00:00 UTC</td><td>–</td>",
+		"<td>2</td><td><code>lists.example.org</code></td><td>ESMTP</td><td>2026-11-25 16:00:01 UTC</td><td>&#43;1 s</td>",
+		"<td>3</td><td><code>–</code></td><td>LMTP</td><td>–</td><td>&#43;0 s</td>",
 	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("hops table lacks %q:\n%s", want, table)
@@ -359,5 +402,142 @@ func TestResultPageShowsHopsWithTheirResolution(t *testing.T) {
 	}
 	if strings.Contains(b.String(), "Hops") {
 		t.Error("a result without hops shows a hops table")
+	}
+}
+
+// BenchmarkStatusPage renders the status page of 1,000 lists with full
+// histories: the cost of one page load, and its size per list.
+func BenchmarkStatusPage(b *testing.B) {
+	const lists = 1000
+	cfg := &Config{File: "bench.yml", Accounts: map[string]*AccountConfig{"member": {Address: testMember}, "reader": {Address: testReader}}}
+	svc := NewService("", testLogger(b), nil)
+	for i := range lists {
+		l := &ListConfig{Address: fmt.Sprintf("list%d@lists.example.org", i), Poster: "member", Reader: "reader", Expect: Delivered}
+		cfg.Lists = append(cfg.Lists, l)
+		for j := range MaxSamples {
+			lat := float64(j%7) / 3
+			r := &Result{ID: fmt.Sprintf("%d-%d", i, j), List: l.Address, Outcome: Delivered, OK: true, Latency: &lat,
+				Reason: "copy seen", Started: chartStart, Finished: chartStart.Add(time.Duration(j) * time.Minute)}
+			if j%9 == 0 {
+				r.Outcome, r.OK, r.Latency, r.Reason = Held, false, nil, "The message comes from a moderated member"
+			}
+			svc.history.Add(r)
+		}
+	}
+	svc.cfg.Store(cfg)
+	rec := httptest.NewRecorder()
+	svc.serveStatus(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != http.StatusOK {
+		b.Fatal(rec.Code)
+	}
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		svc.serveStatus(rec, httptest.NewRequest("GET", "/", nil))
+	}
+	b.ReportMetric(float64(rec.Body.Len())/lists, "bytes/list")
+}
+
+// A held list that listprobe reads no settings of says where to look.
+func TestStatusPageHintsAtMailmanWhenItHasNoSettings(t *testing.T) {
+	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Hold, Members: []string{testMember}}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	rt := startRuntime(t, w.config(t, 20*time.Second, lists, nil))
+	wantOutcome(t, probeList(t, rt, "users@lists.example.org"), Held, "moderated member")
+	page, _ := getPage(t, rt, "/", http.StatusOK)
+	why := section(t, page, `<tr class="why" data-list="users@lists.example.org">`, "</tr>")
+	if !strings.Contains(why, "give it a mailman: entry") || strings.Contains(why, "Mailman settings") {
+		t.Errorf("explanation of a held list without mailman:\n%s", why)
+	}
+}
+
+// A list that loses posts although its Mailman settings let them through
+// says that none of them explains it.
+func TestStatusPageSaysWhenNoSettingExplainsAFailure(t *testing.T) {
+	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver, Members: []string{testMember}}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	rt := startRuntime(t, w.config(t, 20*time.Second, lists, w.mailmanConfig(t)))
+	waitFor(t, 10*time.Second, "Mailman settings read", func() bool {
+		st, ok := rt.MailmanState("users@lists.example.org")
+		return ok && st.Up
+	})
+	// The list server loses it after accepting it, whatever its settings.
+	rt.history.Add(&Result{ID: "lost-1", List: "users@lists.example.org", Outcome: Lost, Expected: Delivered, Reason: "no copy and no evidence within 20s", Started: time.Now(), Finished: time.Now()})
+	page, _ := getPage(t, rt, "/", http.StatusOK)
+	why := section(t, page, `<tr class="why" data-list="users@lists.example.org">`, "</tr>")
+	if !strings.Contains(why, "None of the settings listprobe reads explains this") || strings.Contains(why, "value bad") {
+		t.Errorf("explanation of a list lost with harmless settings:\n%s", why)
+	}
+}
+
+// A reader mailbox that is still connecting is no failure: the list says
+// it has no probe yet, in grey, and gets no explanation.
+func TestStatusPageConnectingReaderIsNotDown(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		// Accept and say nothing: the IMAP greeting never comes.
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	cfg := w.config(t, 3*time.Second, lists, func(text string) string {
+		// Only the reader's IMAP server goes silent.
+		i := strings.Index(text, "  reader:\n")
+		return text[:i] + strings.Replace(text[i:], w.IMAPAddr, silent.Addr().String(), 1)
+	})
+	rt := startRuntime(t, cfg)
+	page, _ := getPage(t, rt, "/", http.StatusOK)
+	if _, _, err, _ := rt.MailboxState("reader"); err != nil {
+		t.Skipf("the reader session failed before the page was read: %v", err)
+	}
+	row := section(t, page, "<strong>users@lists.example.org</strong>", "</tr>")
+	if !strings.Contains(row, `<td class="muted">no probe yet: reader mailbox reader@example.org connecting</td>`) {
+		t.Errorf("row of a list whose reader is connecting:\n%s", row)
+	}
+	if strings.Contains(page, `<tr class="why"`) {
+		t.Errorf("a connecting mailbox gets an explanation:\n%s", page)
+	}
+	boxes := section(t, page, `<table class="mailboxes">`, "</table>")
+	if !strings.Contains(boxes, `<td>reader</td><td>reader@example.org</td><td>reader of 1 list</td><td><span class="muted">connecting</span>`) {
+		t.Errorf("mailboxes:\n%s", boxes)
+	}
+}
+
+// An account without an IMAP server is listed as having no session.
+func TestStatusPageSaysWhichAccountsHaveNoMailbox(t *testing.T) {
+	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	cfg := w.config(t, 3*time.Second, lists, func(text string) string {
+		// The member posts only.
+		i := strings.Index(text, "  reader:\n")
+		j := strings.LastIndex(text[:i], "    imap:")
+		return text[:j] + text[i:]
+	})
+	if cfg.Accounts["member"].IMAP != nil {
+		t.Fatal("the member still has an IMAP server")
+	}
+	rt := startRuntime(t, cfg)
+	page, _ := getPage(t, rt, "/", http.StatusOK)
+	boxes := section(t, page, `<table class="mailboxes">`, "</table>")
+	if !strings.Contains(boxes, `<td>member</td><td>member@example.org</td><td>poster of 1 list</td><td><span class="muted">none</span><br><span class="muted">no imap: configured`) {
+		t.Errorf("mailboxes:\n%s", boxes)
+	}
+	if strings.Contains(page, `<tr class="why"`) {
+		t.Error("an account without a mailbox is explained as a failure")
 	}
 }

@@ -43,8 +43,11 @@ type listView struct {
 // list: the settings that explain a failure, the probe accounts'
 // membership, and the mailboxes the probe needs that are not up.
 type whyView struct {
-	Mailboxes []sessionView // the list's mailboxes that are not up
+	Mailboxes []sessionView // the list's mailboxes that are down
 	Mailman   *mailmanView
+	// Hint says where to look when listprobe reads nothing that explains
+	// a failure.
+	Hint string
 }
 
 type mailmanView struct {
@@ -73,7 +76,7 @@ type sessionView struct {
 	Account string
 	Address string
 	Uses    string // what the lists use it for
-	State   string // up, down, connecting
+	State   string // up, down, connecting; none without an IMAP server
 	Up      bool
 	Since   string
 	Err     string
@@ -81,6 +84,7 @@ type sessionView struct {
 
 // hopView is one hop of a probe copy's Received chain.
 type hopView struct {
+	N                     int // from 1
 	By, With, At, Seconds string
 }
 
@@ -95,11 +99,17 @@ func (s *Service) page() pageView {
 	}
 	v.ConfigFile = cfg.File
 	v.Loaded = s.Loaded().UTC().Format(pageTime)
+	uses := accountUses(cfg)
 	sessions := map[string]sessionView{}
 	for name, a := range cfg.Accounts {
-		if sv, ok := s.sessionView(cfg, name, a); ok {
+		if sv, ok := s.sessionView(cfg, name, a, uses[name]); ok {
 			sessions[name] = sv
 			v.Mailboxes = append(v.Mailboxes, sv)
+		} else if a.IMAP == nil {
+			// Worth saying: a poster without a mailbox gets its hold
+			// notices and bounces unread.
+			v.Mailboxes = append(v.Mailboxes, sessionView{Account: name, Address: a.Address, Uses: uses[name], State: "none",
+				Err: "no imap: configured: listprobe reads no notices or bounces sent to it"})
 		}
 	}
 	slices.SortFunc(v.Mailboxes, func(a, b sessionView) int { return strings.Compare(a.Account, b.Account) })
@@ -119,28 +129,38 @@ func (s *Service) page() pageView {
 			lv.NoticeLimit = "Mailman sends the poster no more notices today (since " + at.UTC().Format("15:04 MST") + "): holds are silent"
 		}
 		why := &whyView{}
+		// A session still connecting (at start, after a reload) is no
+		// failure yet; one whose login or connection failed is.
 		for _, name := range []string{l.Poster, l.Reader, l.Moderator} {
-			if sv, ok := sessions[name]; ok && !sv.Up && !slices.ContainsFunc(why.Mailboxes, func(o sessionView) bool { return o.Account == name }) {
+			if sv, ok := sessions[name]; ok && sv.State == "down" && !slices.ContainsFunc(why.Mailboxes, func(o sessionView) bool { return o.Account == name }) {
 				why.Mailboxes = append(why.Mailboxes, sv)
 			}
 		}
 		lv.NoProbe = "no probe yet"
 		if r, ok := sessions[l.Reader]; ok && !r.Up {
-			lv.NoProbe, lv.NoProbeBad = fmt.Sprintf("reader mailbox %s %s", r.Address, r.State), true
-			if r.Since != "" {
-				lv.NoProbe += " since " + r.Since
+			lv.NoProbe = fmt.Sprintf("no probe yet: reader mailbox %s %s", r.Address, r.State)
+			if r.State == "down" {
+				lv.NoProbe, lv.NoProbeBad = fmt.Sprintf("reader mailbox %s down", r.Address), true
+				if r.Since != "" {
+					lv.NoProbe += " since " + r.Since
+				}
 			}
 		}
 		failing := lv.Last != nil && !lv.Last.OK
 		bad := len(why.Mailboxes) > 0
 		if l.Mailman != "" {
-			if st, ok := s.MailmanState(l.Address); ok {
+			if st, ok := s.mailmanStateOf(l); ok {
 				poster, reader, known := membersOf(st)
 				why.Mailman = mailmanExplained(l, cfg, st, poster, reader, known)
 				bad = bad || why.Mailman.anyBad()
+				if failing && listFailure(lv.Last.Outcome) && !why.Mailman.anyBad() {
+					why.Hint = "None of the settings listprobe reads explains this: look at the list server's logs and mail queues."
+				}
 			}
+		} else if failing && listFailure(lv.Last.Outcome) {
+			why.Hint = "listprobe reads none of this list's settings: give it a mailman: entry to see which setting holds, rejects or drops its posts."
 		}
-		if failing || bad {
+		if (failing || bad) && (len(why.Mailboxes) > 0 || why.Mailman != nil || why.Hint != "") {
 			lv.Why = why
 		}
 		v.Lists = append(v.Lists, lv)
@@ -148,14 +168,32 @@ func (s *Service) page() pageView {
 	return v
 }
 
+// listFailure reports whether an outcome is the list server's doing (as
+// opposed to the post not being handed over, or listprobe not seeing).
+func listFailure(o Outcome) bool { return o == Held || o == Rejected || o == Lost }
+
+// mailmanStateOf is MailmanState for a list the caller already holds: the
+// page reads every list's, and Config.List is a linear search, which would
+// make the page quadratic in the number of lists.
+func (s *Service) mailmanStateOf(l *ListConfig) (MailmanState, bool) {
+	if l.Mailman == "" || s.mailman == nil {
+		return MailmanState{}, false
+	}
+	w := s.mailman.get(l.Mailman)
+	if w == nil {
+		return MailmanState{}, false
+	}
+	return w.State(l.Address)
+}
+
 // sessionView returns the state of an account's session; ok is false when
 // it has none (no IMAP server configured, or not started).
-func (s *Service) sessionView(cfg *Config, name string, a *AccountConfig) (sessionView, bool) {
+func (s *Service) sessionView(cfg *Config, name string, a *AccountConfig, uses string) (sessionView, bool) {
 	up, since, err, ok := s.MailboxState(name)
 	if !ok {
 		return sessionView{}, false
 	}
-	sv := sessionView{Account: name, Address: a.Address, Up: up, Uses: accountUses(cfg, name)}
+	sv := sessionView{Account: name, Address: a.Address, Up: up, Uses: uses}
 	switch {
 	case up:
 		sv.State = "up"
@@ -173,34 +211,44 @@ func (s *Service) sessionView(cfg *Config, name string, a *AccountConfig) (sessi
 	return sv, true
 }
 
-// accountUses says what the lists use an account for: "poster of 2 lists,
-// reader of 1 list".
-func accountUses(cfg *Config, name string) string {
-	var posts, reads, moderates int
+// accountUses says, for each account, what the lists use it for: "poster
+// of 2 lists, reader of 1 list".
+func accountUses(cfg *Config) map[string]string {
+	type counts struct{ posts, reads, moderates int }
+	by := map[string]*counts{}
+	count := func(name string) *counts {
+		c := by[name]
+		if c == nil {
+			c = &counts{}
+			by[name] = c
+		}
+		return c
+	}
 	for _, l := range cfg.Lists {
-		if l.Poster == name {
-			posts++
-		}
-		if l.Reader == name {
-			reads++
-		}
-		if l.Moderator == name {
-			moderates++
+		count(l.Poster).posts++
+		count(l.Reader).reads++
+		if l.Moderator != "" {
+			count(l.Moderator).moderates++
 		}
 	}
-	var uses []string
-	for _, u := range []struct {
-		n    int
-		role string
-	}{{posts, "poster"}, {reads, "reader"}, {moderates, "moderator"}} {
-		if u.n > 0 {
-			uses = append(uses, fmt.Sprintf("%s of %d %s", u.role, u.n, plural(u.n, "list", "lists")))
+	out := map[string]string{}
+	for name := range cfg.Accounts {
+		c := count(name)
+		var uses []string
+		for _, u := range []struct {
+			n    int
+			role string
+		}{{c.posts, "poster"}, {c.reads, "reader"}, {c.moderates, "moderator"}} {
+			if u.n > 0 {
+				uses = append(uses, fmt.Sprintf("%s of %d %s", u.role, u.n, plural(u.n, "list", "lists")))
+			}
+		}
+		out[name] = "no list"
+		if len(uses) > 0 {
+			out[name] = strings.Join(uses, ", ")
 		}
 	}
-	if len(uses) == 0 {
-		return "no list"
-	}
-	return strings.Join(uses, ", ")
+	return out
 }
 
 // redact blanks out every configured secret in text that came from a
@@ -309,7 +357,7 @@ func memberExplained(role, address string, m MemberState, reader bool) memberVie
 		return mv
 	}
 	mv.Items = append(mv.Items, sub)
-	mode := settingView{Name: "delivery mode", Value: orUnknown(m.DeliveryMode)}
+	mode := settingView{Name: "delivery", Value: orUnknown(m.DeliveryMode)}
 	if reader && m.DeliveryMode != "" && m.DeliveryMode != "regular" {
 		mode.Note, mode.Bad = "digests: it gets no copy of a single post", true
 	}
@@ -321,7 +369,7 @@ func memberExplained(role, address string, m MemberState, reader bool) memberVie
 			status.Note = "Mailman disabled delivery to it after its mailbox bounced"
 		}
 	}
-	action := settingView{Name: "moderation action", Value: m.ModerationAction}
+	action := settingView{Name: "moderation", Value: m.ModerationAction}
 	if action.Value == "" || action.Value == "default" {
 		action.Value = "none"
 	} else if note := actionNote(m.ModerationAction, "its every post"); note != "" && !reader {
@@ -364,11 +412,18 @@ func (mv *mailmanView) anyBad() bool {
 	return false
 }
 
+// maxPageHops bounds the hops a probe's page shows: the newest, which are
+// the list's and the reader's, whatever a copy carries.
+const maxPageHops = 32
+
 // hopViews lays out a probe copy's hops, oldest first.
 func hopViews(hops []Hop) []hopView {
+	if len(hops) > maxPageHops {
+		hops = hops[len(hops)-maxPageHops:]
+	}
 	out := make([]hopView, 0, len(hops))
 	for i, h := range hops {
-		hv := hopView{By: orDash(readable(h.By)), With: orDash(readable(h.With)), At: "–", Seconds: "–"}
+		hv := hopView{N: i + 1, By: orDash(readable(h.By)), With: orDash(readable(h.With)), At: "–", Seconds: "–"}
 		if !h.At.IsZero() {
 			hv.At = h.At.UTC().Format(pageTime)
 		}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,8 +25,11 @@ var chromiumArgs = []string{"--headless", "--no-sandbox", "--disable-gpu", "--di
 
 // TestStatusPageInBrowser loads the status page of `listprobe demo` in a real
 // headless Chromium: the holding list must show as held with Mailman's
-// reason. It saves a screenshot; with LISTPROBE_SCREENSHOT_DIR set, there
-// (the README's docs/status-page.png is made this way).
+// reason and the setting that holds it, every list a latency chart with one
+// mark per probe, and the mailbox sessions. It saves a screenshot; with
+// LISTPROBE_SCREENSHOT_DIR set, there (the README's docs/status-page.png is
+// made this way: LISTPROBE_SCREENSHOT_DIR=$PWD/docs go test -run
+// TestStatusPageInBrowser ./cmd/listprobe).
 func TestStatusPageInBrowser(t *testing.T) {
 	browser, err := exec.LookPath("chromium")
 	if err != nil {
@@ -43,39 +48,50 @@ func TestStatusPageInBrowser(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		run(ctx, []string{"demo", fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--demo.schedule=@every 10s", "--demo.timeout=4s", "--log.level=error"}, io.Discard, io.Discard)
+		run(ctx, []string{"demo", fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--demo.schedule=@every 5s", "--demo.timeout=4s", "--log.level=error"}, io.Discard, io.Discard)
 	}()
 	defer func() { cancel(); wg.Wait() }()
 
-	// Wait until every demo list has an outcome (the blackhole list needs
-	// its timeout to pass).
-	deadline := time.Now().Add(60 * time.Second)
+	// Wait until every demo list has had three probes (the blackhole list
+	// needs its timeout to pass each time), so that the charts have a line
+	// to draw, and its Mailman settings were read.
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		resp, err := http.Get(base + "metrics")
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if strings.Count(string(b), "listprobe_last_reason_info{") == 5 {
+			probes := map[string]int{}
+			for _, m := range probesTotal.FindAllSubmatch(b, -1) {
+				n, _ := strconv.Atoi(string(m[2]))
+				probes[string(m[1])] += n
+			}
+			enough := len(probes) == 5
+			for _, n := range probes {
+				enough = enough && n >= 3
+			}
+			if enough && len(mailmanUp.FindAllIndex(b, -1)) == 5 {
 				break
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the demo lists never all got an outcome")
+			t.Fatal("the demo lists never all got three outcomes and their Mailman settings")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 
 	profile := t.TempDir()
-	browse := func(extra ...string) []byte {
+	browseURL := func(url string, extra ...string) []byte {
 		args := append(append(append([]string{}, chromiumArgs...), "--user-data-dir="+profile), extra...)
 		cmdCtx, cmdCancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cmdCancel()
-		out, err := exec.CommandContext(cmdCtx, browser, append(args, base)...).Output()
+		out, err := exec.CommandContext(cmdCtx, browser, append(args, url)...).Output()
 		if err != nil {
 			t.Fatalf("chromium %v: %v", extra, err)
 		}
 		return out
 	}
+	browse := func(extra ...string) []byte { return browseURL(base, extra...) }
 	dom := string(browse("--dump-dom"))
 	row := rowOf(dom, "moderated@lists.example.org")
 	if !strings.Contains(row, ">held<") || !strings.Contains(row, "The message comes from a moderated member") {
@@ -83,6 +99,79 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}
 	if row := rowOf(dom, "healthy@lists.example.org"); !strings.Contains(row, ">delivered<") {
 		t.Errorf("the healthy list's row does not show delivered:\n%s", row)
+	}
+	// Why it is held: Mailman's default member action, marked as the cause.
+	why := whyOf(dom, "moderated@lists.example.org")
+	if !strings.Contains(why, "Mailman settings (demo), seen with these values since") ||
+		!strings.Contains(why, `default member action</span> <span class="value bad">hold</span>`) {
+		t.Errorf("the holding list does not show the setting that holds it:\n%s", why)
+	}
+	// And the probe accounts' membership, as Mailman reports it.
+	for _, want := range []string{"The poster member@example.org:", "The reader reader@example.org:", `delivery</span> <span class="value">regular</span>`} {
+		if !strings.Contains(why, want) {
+			t.Errorf("the holding list's explanation lacks %q:\n%s", want, why)
+		}
+	}
+	if why := whyOf(dom, "closed@lists.example.org"); !strings.Contains(why, `<span class="value bad">reject</span>`) {
+		t.Errorf("the rejecting list does not show the setting that rejects:\n%s", why)
+	}
+	if why := whyOf(dom, "healthy@lists.example.org"); why != "" {
+		t.Errorf("the healthy list has an explanation:\n%s", why)
+	}
+	// Each list's chart: one mark per probe, as many as its pills of recent
+	// outcomes; dots for deliveries, bands for failures.
+	for _, tc := range []struct {
+		list          string
+		dots, failure bool
+	}{
+		{"healthy@lists.example.org", true, false},
+		{"slow@lists.example.org", true, false},
+		{"moderated@lists.example.org", false, true},
+		{"blackhole@lists.example.org", false, true},
+		{"closed@lists.example.org", false, true},
+	} {
+		row := rowOf(dom, tc.list)
+		svg := between(row, "<svg", "</svg>")
+		m := dataProbes.FindStringSubmatch(svg)
+		if m == nil {
+			t.Errorf("%s: no latency chart:\n%s", tc.list, row)
+			continue
+		}
+		probes, _ := strconv.Atoi(m[1])
+		dots, bands := chartMarks(svg, "dot", "ok"), chartMarks(svg, "band", "bad")
+		pills := strings.Count(row, `class="pill `)
+		if probes < 1 || dots+bands != probes || pills != probes {
+			t.Errorf("%s: chart of %d probes has %d dots and %d failure bands; the row has %d outcomes", tc.list, probes, dots, bands, pills)
+		}
+		if (dots > 0) != tc.dots || (bands > 0) != tc.failure {
+			t.Errorf("%s: %d dots, %d failure bands", tc.list, dots, bands)
+		}
+		if !strings.Contains(svg, "<title>Latency of the last ") || !strings.Contains(svg, `class="x-last"`) {
+			t.Errorf("%s: the chart has no title or time axis:\n%s", tc.list, svg)
+		}
+	}
+	if svg := between(rowOf(dom, "slow@lists.example.org"), "<svg", "</svg>"); !strings.Contains(svg, `text-anchor="end">5 s</text>`) {
+		t.Errorf("the slow list's chart (3 s) is not scaled to 5 s:\n%s", svg)
+	}
+	// The healthy list's last probe: its copy's hops, with their resolution.
+	if m := resultLink.FindStringSubmatch(rowOf(dom, "healthy@lists.example.org")); m == nil {
+		t.Error("the healthy list's row links to no probe")
+	} else {
+		probe := string(browseURL(base+"result?id="+m[1], "--dump-dom"))
+		hops := between(probe, `<table class="hops">`, "</table>")
+		if strings.Count(hops, "<tr>") < 2 || !strings.Contains(hops, "ESMTP") || !strings.Contains(probe, "resolution of one second") {
+			t.Errorf("the probe's page shows no hops:\n%s", probe)
+		}
+	}
+	// Every mailbox session, with its state.
+	boxes := between(dom, `<table class="mailboxes">`, "</table>")
+	for _, account := range []string{"member", "reader", "moderator"} {
+		if !strings.Contains(boxes, "<td>"+account+"</td>") {
+			t.Errorf("no session state of the %s mailbox:\n%s", account, boxes)
+		}
+	}
+	if strings.Count(boxes, `<span class="ok">up</span>`) != 3 {
+		t.Errorf("the mailbox sessions are not all up:\n%s", boxes)
 	}
 
 	dir := os.Getenv("LISTPROBE_SCREENSHOT_DIR")
@@ -93,7 +182,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	browse("--window-size=1200,720", "--screenshot="+shot)
+	browse("--window-size=1200,1200", "--screenshot="+shot)
 	data, err := os.ReadFile(shot)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +191,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b := img.Bounds(); b.Dx() != 1200 || b.Dy() != 720 {
+	if b := img.Bounds(); b.Dx() != 1200 || b.Dy() != 1200 {
 		t.Errorf("screenshot is %v", b)
 	}
 	// A page with text and coloured outcomes has many colours; a blank or
@@ -117,6 +206,62 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if len(colours) < 20 {
 		t.Errorf("screenshot has only %d colours: blank page?", len(colours))
 	}
+	// The browser drew the charts: the failure bands' colour (#b00020 at
+	// 40 % over white) fills three lists' charts.
+	band := 0
+	for y := 0; y < img.Bounds().Dy(); y++ {
+		for x := 0; x < img.Bounds().Dx(); x++ {
+			r, g, b, _ := img.At(x, y).RGBA()
+			if near(r>>8, 223) && near(g>>8, 153) && near(b>>8, 166) {
+				band++
+			}
+		}
+	}
+	if band < 3*1500 {
+		t.Errorf("only %d pixels of the failure bands' colour: charts not drawn?", band)
+	}
+}
+
+var (
+	mailmanUp   = regexp.MustCompile(`(?m)^listprobe_mailman_up\{[^}]*\} 1$`)
+	probesTotal = regexp.MustCompile(`(?m)^listprobe_probes_total\{list="([^"]+)",outcome="[^"]+"\} (\d+)$`)
+	dataProbes  = regexp.MustCompile(`data-probes="(\d+)"`)
+	resultLink  = regexp.MustCompile(`href="result\?id=([a-z0-9]+)"`)
+)
+
+// chartMarks returns how many marks of a kind and class a chart draws, as
+// its path says and as the path's subpaths count them.
+func chartMarks(svg, kind, class string) int {
+	m := regexp.MustCompile(`<path class="` + kind + " " + class + `" data-marks="(\d+)" d="([^"]*)"`).FindStringSubmatch(svg)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	if strings.Count(m[2], "M") != n {
+		return -1
+	}
+	return n
+}
+
+func near(v, want uint32) bool { return v+3 >= want && v <= want+3 }
+
+// whyOf returns the explanation row the status page shows under a list, or
+// "" if it has none.
+func whyOf(dom, list string) string {
+	return between(dom, `<tr class="why" data-list="`+list+`">`, "</tr>")
+}
+
+// between returns s from the first start to the next end, or "".
+func between(s, start, end string) string {
+	i := strings.Index(s, start)
+	if i < 0 {
+		return ""
+	}
+	j := strings.Index(s[i:], end)
+	if j < 0 {
+		return ""
+	}
+	return s[i : i+j]
 }
 
 // rowOf returns the table row of the status page that names list.
@@ -125,7 +270,7 @@ func rowOf(dom, list string) string {
 	if i < 0 {
 		return ""
 	}
-	start := strings.LastIndex(dom[:i], "<tr>")
+	start := strings.LastIndex(dom[:i], "<tr")
 	end := strings.Index(dom[i:], "</tr>")
 	if start < 0 || end < 0 {
 		return ""
