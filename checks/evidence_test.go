@@ -267,9 +267,19 @@ func evidenceFixtures(t testing.TB) []string {
 }
 
 // kindFromFixtureName reads the expected kind from a fixture's name: the
-// part before the first "-".
+// part before the first "-", or after a list manager's name
+// ("sympa-hold_notice-...", as the testbed's captures are named), where
+// "moderator_request" stands for a moderator_notice.
 func kindFromFixtureName(name string) (Kind, bool) {
-	prefix, _, _ := strings.Cut(name, "-")
+	prefix, rest, _ := strings.Cut(name, "-")
+	for _, lm := range listManagers {
+		if prefix == lm.name {
+			prefix, _, _ = strings.Cut(rest, "-")
+		}
+	}
+	if prefix == "moderator_request" {
+		prefix = string(KindModeratorNotice)
+	}
 	k := Kind(prefix)
 	switch k {
 	case KindProbeCopy, KindHoldNotice, KindModeratorNotice, KindRejection, KindBounce, KindNoticeLimit, KindUnrelated:
