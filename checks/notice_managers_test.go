@@ -482,3 +482,17 @@ func TestResentMessagesAreNeverCopiesOrNotices(t *testing.T) {
 		}
 	}
 }
+
+// A delivery status report that a list's robot address passes on without
+// Sympa's marks (no "X-Mailer: Sympa", no X-Sympa diagnostic) is not read
+// as Sympa's refusal.
+func TestSympaReportNeedsSympasMarks(t *testing.T) {
+	dsn := readFixture(t, "sympa-rejection-subscribers-only-en.eml")
+	other := replaceAll(t, dsn, "X-Mailer: Sympa 6.2.70\n", "", "Diagnostic-Code: X-Sympa; ", "Diagnostic-Code: smtp; 550 ")
+	if ev := classifyText(t, other); ev.Manager == ManagerSympa {
+		t.Errorf("%+v, want no Sympa notice", ev)
+	}
+	if ev := classifyText(t, replaceAll(t, dsn, "X-Mailer: Sympa 6.2.70\n", "")); ev.Manager != ManagerSympa || ev.Kind != KindRejection {
+		t.Errorf("with the X-Sympa diagnostic alone: %+v, want Sympa's rejection", ev)
+	}
+}

@@ -157,6 +157,11 @@ func classifySympaReport(m *incoming) (Evidence, bool) {
 	if block == nil {
 		return Evidence{}, false
 	}
+	if !sympaLooksLike(m.h) && !strings.HasPrefix(strings.ToLower(block.get("diagnostic-code")), "x-sympa") {
+		// Sympa's reports say "Diagnostic-Code: X-Sympa; ...": another
+		// report a robot address passes on is not Sympa's word.
+		return Evidence{}, false
+	}
 	status := strings.TrimSpace(block.get("status"))
 	ev := Evidence{Manager: ManagerSympa, Recipient: reportRecipient(block)}
 	switch {

@@ -142,6 +142,18 @@ func e2eIncidentAndRecovery(t *testing.T, mc listManagerCase) {
 	if !strings.HasPrefix(r.Evidence, mc.name+" ") {
 		t.Errorf("evidence %q does not name the list manager %s", r.Evidence, mc.name)
 	}
+	// The notice that decided names the probe and comes from the list's
+	// robot: cleanup deletes it.
+	if m := reEvidenceAccount.FindStringSubmatch(r.Evidence); m == nil {
+		t.Errorf("evidence %q names no mailbox", r.Evidence)
+	} else {
+		box := tb.Mailbox(t, strings.ToUpper(m[1]))
+		id := strings.Trim(r.MessageID, "<>")
+		id = id[:strings.IndexByte(id, '@')]
+		waitUntil(t, 30*time.Second, "the notice in "+m[1]+"'s mailbox cleaned up", func() bool {
+			return len(testbed.Search(t, box, &imap.SearchCriteria{Text: []string{id}, NotFlag: []imap.Flag{imap.FlagDeleted}})) == 0
+		})
+	}
 
 	if err := mc.setModerated(tb, ctx, list, false); err != nil {
 		t.Fatal(err)
@@ -209,6 +221,7 @@ func TestE2EMlmmjSilentHoldIsLost(t *testing.T) {
 func TestE2ESympaCleanupLeavesPeoplesMail(t *testing.T) { e2eCleanupLeavesPeoplesMail(t, sympaCase) }
 func TestE2EMlmmjCleanupLeavesPeoplesMail(t *testing.T) { e2eCleanupLeavesPeoplesMail(t, mlmmjCase) }
 
+var reEvidenceAccount = regexp.MustCompile(`in (\w+)'s mailbox`)
 var reMessageIDField = regexp.MustCompile(`(?im)^Message-ID:\s*(<[^>\s]+>)`)
 var reSubjectField = regexp.MustCompile(`(?im)^Subject:\s*(.+)$`)
 
