@@ -309,3 +309,36 @@ func decodeOnce(t *testing.T, out, errOut string, code int) onceResult {
 func crlf(raw []byte) string {
 	return string(bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n")))
 }
+
+// Sympa 6.2.70's notice to the poster ("Your message to the list 'X' has
+// been forwarded to the moderator(s)") names no probe: with no moderator
+// mailbox to read the request from, it is the only evidence of the hold,
+// tied to the probe by list, poster and time (Evidence.ByTime). It is never
+// deleted, since nothing in it proves which post it is about.
+func TestE2ESympaHoldNoticeMatchedByTime(t *testing.T) {
+	if os.Getenv("LISTPROBE_E2E_BY_TIME") != "1" {
+		// The probe layer does not match ByTime notices yet (probe/ is
+		// the lead's): remove this skip when it does.
+		t.Skip("set LISTPROBE_E2E_BY_TIME=1 once probe/ matches checks.Evidence.ByTime notices")
+	}
+	tb := testbed.Load(t)
+	list := tb.NewSympaList(t)
+	if err := tb.SympaSetModerated(context.Background(), list, true); err != nil {
+		t.Fatal(err)
+	}
+	code, r := onceManaged(t, managerConfig(t, tb, list, "MEMBER", "READER", "", 60*time.Second))
+	wantManaged(t, code, r, "held", "has been forwarded to the moderator(s)")
+	if !strings.Contains(r.Evidence, "by time") {
+		t.Errorf("evidence %q does not say the match was by time", r.Evidence)
+	}
+	member := tb.Mailbox(t, "MEMBER")
+	local := list[:strings.IndexByte(list, '@')]
+	notice := &imap.SearchCriteria{
+		Header: []imap.SearchCriteriaHeaderField{{Key: "From", Value: "sympa@"}},
+		Text:   []string{local},
+	}
+	time.Sleep(5 * time.Second) // give a wrong cleanup the time to happen
+	if n := len(testbed.Search(t, member, notice)); n != 1 {
+		t.Errorf("%d of Sympa's notices to the poster left, want 1: one that names no probe is never deleted", n)
+	}
+}
