@@ -496,3 +496,47 @@ func TestSympaReportNeedsSympasMarks(t *testing.T) {
 		t.Errorf("with the X-Sympa diagnostic alone: %+v, want Sympa's rejection", ev)
 	}
 }
+
+// Sympa's notices in the other languages of its 6.2.70 catalogues: the
+// real English notices with the translated wording (po/sympa/*.po).
+func TestSympaNoticesInOtherLanguages(t *testing.T) {
+	hold := readFixture(t, "sympa-hold_notice-editorkey-fr.eml")
+	rej := readFixture(t, "sympa-rejection-moderator-fr.eml")
+	tok := FindTokens(strings.NewReplacer("=\n", "").Replace(rej))[0]
+	holdBody := hold[strings.Index(hold, "Votre message pour"):]
+	rejBody := rej[strings.Index(rej, "Votre message pour"):]
+	for _, c := range []struct{ lang, holdSubject, holdText, rejSubject, rejText, rejReason string }{
+		{"de", "Nachrichtenverteilung", "Ihre Nachricht f=C3=BCr Liste t-9d6dcdda wurde an den/die Moderator(en) weitergeleitet\n",
+			"Ihre Nachricht wurde abgelehnt", "Ihre Nachricht an die Liste t-9d6dcdda@sympa.example.test wurde durch den\nModerator (moderator@example.test) abgelehnt.\n\n(Betreff Ihrer E-Mail: listprobe delivery test\n" + tok + ")\n",
+			"Ihre Nachricht an die Liste t-9d6dcdda@sympa.example.test wurde durch den Moderator (moderator@example.test) abgelehnt."},
+		{"es", "=?UTF-8?Q?Distribuci=C3=B3n_del_mensaje?=", "Hemos enviado al moderador tu mensaje a la lista 't-9d6dcdda'\n",
+			"Se ha rechazado tu mensaje", "Tu mensaje para la lista t-9d6dcdda@sympa.example.test fue rechazado por el moderador (moderator@example.test).\n\n(Asunto de tu mensaje: listprobe delivery test " + tok[:30] + "\n" + tok[30:] + ")\n",
+			"Tu mensaje para la lista t-9d6dcdda@sympa.example.test fue rechazado por el moderador (moderator@example.test)."},
+		{"ca", "=?UTF-8?Q?Distribuci=C3=B3_del_missatge?=", "El vostre missatge per a la llista =C2=ABt-9d6dcdda=C2=BB s'ha reenviat als moderadors\n",
+			"S'ha rebutjat el vostre missatge", "El vostre missatge per a la llista t-9d6dcdda@sympa.example.test ha estat rebutjat pel moderador (moderator@example.test).\n\n(Assumpte del vostre missatge: listprobe delivery test " + tok + ")\n",
+			"El vostre missatge per a la llista t-9d6dcdda@sympa.example.test ha estat rebutjat pel moderador (moderator@example.test)."},
+		{"ja", "=?UTF-8?B?44Oh44OD44K744O844K444Gu44KG44GP44GI?=", "=E3=81=82=E3=81=AA=E3=81=9F=E3=81=8C t-9d6dcdda =E3=83=A1=E3=83=BC=E3=83=AA=E3=83=B3=E3=82=B0=E3=83=AA=E3=82=B9=E3=83=88=E5=AE=9B=E3=81=A6=E3=81=AB=E9=80=81=E3=81=A3=E3=81=9F=E3=83=A1=E3=83=83=E3=82=BB=E3=83=BC=E3=82=B8=E3=82=92=E3=80=81=E3=83=A2=E3=83=87=E3=83=AC=E3=83=BC=E3=82=BF (=E3=81=9F=E3=81=A1) =E3=81=AB=E5=9B=9E=E9=80=81=E3=81=97=E3=81=BE=E3=81=97=E3=81=9F=E3=80=82\n",
+			"", "", ""},
+	} {
+		raw := replaceAll(t, hold, "Subject: Diffusion des messages", "Subject: "+c.holdSubject, holdBody, c.holdText)
+		ev := classifyText(t, raw)
+		if ev.Kind != KindHoldNotice || !ev.ByTime || ev.List != "t-9d6dcdda@sympa.example.test" || !strings.Contains(ev.Reason, "t-9d6dcdda") {
+			t.Errorf("%s hold notice: %+v", c.lang, ev)
+		}
+		if c.rejSubject == "" {
+			continue
+		}
+		raw = replaceAll(t, rej, "Subject: Rejet de votre message", "Subject: "+c.rejSubject, rejBody, c.rejText)
+		ev = classifyText(t, raw)
+		if ev.Kind != KindRejection || ev.List != "t-9d6dcdda@sympa.example.test" || len(ev.Tokens) != 1 || ev.Tokens[0] != tok || ev.Reason != c.rejReason {
+			t.Errorf("%s rejection: %+v", c.lang, ev)
+		}
+	}
+	// The moderators' request is known by its -editor recipient in any
+	// language, even one listprobe has no words for.
+	req := readFixture(t, "sympa-moderator_request-editorkey-en.eml")
+	other := replaceAll(t, req, "Subject: Message for list t-ae793767 from member@example.test to be\n approved", "Subject: =?UTF-8?B?5om/6KqN44GM5b+F6KaB?=")
+	if ev := classifyText(t, other); ev.Kind != KindModeratorNotice || ev.List != "t-ae793767@sympa.example.test" || len(ev.Tokens) != 1 {
+		t.Errorf("request with an unknown subject: %+v, want the moderators' request", ev)
+	}
+}
