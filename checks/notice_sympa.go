@@ -7,13 +7,13 @@ import (
 	"github.com/emersion/go-message/mail"
 )
 
-// The notices of Sympa 6.2, in English and French (the default language of
-// many installations): what the templates in default/mail_tt2 say
-// (message_report, moderate, reject, send_auth,
-// delivery_status_notification, report) and their translations in
-// po/sympa/fr.po. Sympa writes them from the server's own addresses
-// (sympa@, sympa-request@, and the sender notices of 6.2.70) or from the
-// list's -request address, with Auto-Submitted and "X-Mailer: Sympa".
+// The notices of Sympa 6.2, in English, French (the default language of
+// many installations) and the other languages of its catalogues: what the
+// templates in default/mail_tt2 say (message_report, moderate, reject,
+// send_auth, delivery_status_notification, report) and their translations
+// in po/sympa/*.po (see sympaTexts). Sympa writes them from the server's
+// own addresses (sympa@, sympa-request@) or from the list's -request
+// address, with Auto-Submitted and "X-Mailer: Sympa".
 //
 //   - To the poster, 6.2.70: "Message distribution" / "Diffusion des
 //     messages", one line: the post was forwarded to the moderators. It
@@ -21,8 +21,8 @@ import (
 //     ByTime. From 6.2.71 the same notice is a delivery status
 //     notification ("Message distribution: Forwarded", Status 2.3.0 or
 //     4.3.0) returning the post's header, which names the probe.
-//   - To the moderators: "Message for list X from Y to be approved" with
-//     the post attached whole.
+//   - To the moderators (list-editor@): "Message for list X from Y to be
+//     approved" with the post attached whole.
 //   - To the poster, a moderator refused: "Your message has been rejected",
 //     quoting the Subject only, no reason.
 //   - To the poster, refused by the list's scenario (subscribers only...)
@@ -35,7 +35,10 @@ import (
 // A list's copy carries Sympa's List-Id (<name.domain>) and keeps the
 // post's Message-ID; with dmarc_protection it is From "poster (via X
 // Mailing List)" <list@...> with the poster in X-Original-From and
-// Reply-To, which IsCopyOf accepts as From the list with its List-Id.
+// Reply-To, which IsCopyOf accepts as From the list with its List-Id. (With
+// dmarc_protection's other_email, From is an address that is neither the
+// poster nor the list: such a copy is not recognised, on purpose, as a
+// person's message could look the same.)
 func init() {
 	registerListManager(listManager{
 		name:      ManagerSympa,
