@@ -688,6 +688,9 @@ func FuzzClassify(f *testing.F) {
 		if ev.Kind == KindUnrelated && (len(ev.Tokens) > 0 || ev.Copy != CopyNone) {
 			t.Fatalf("unrelated with evidence: %+v", ev)
 		}
+		if ev.ByTime && (ev.Kind != KindHoldNotice || len(ev.Tokens) > 0 || ev.List == "" || ev.Deletable(ev.List, "")) {
+			t.Fatalf("a notice matched by time must be a hold naming its list and no probe, never deletable: %+v", ev)
+		}
 		if (ev.Kind == KindProbeCopy) != (ev.Copy != CopyNone) {
 			t.Fatalf("kind %s with copy %q", ev.Kind, ev.Copy)
 		}
