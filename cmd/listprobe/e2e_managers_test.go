@@ -342,3 +342,28 @@ func TestE2ESympaHoldNoticeMatchedByTime(t *testing.T) {
 		t.Errorf("%d of Sympa's notices to the poster left, want 1: one that names no probe is never deleted", n)
 	}
 }
+
+// A Sympa list that speaks French: the hold and the refusal are found the
+// same, with Sympa's French sentence as the reason.
+func TestE2ESympaFrench(t *testing.T) {
+	tb := testbed.Load(t)
+	ctx := context.Background()
+	list := tb.NewSympaList(t)
+	if err := tb.SympaSet(ctx, list, "lang", "fr"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.SympaSetModerated(ctx, list, true); err != nil {
+		t.Fatal(err)
+	}
+	code, r := onceManaged(t, managerConfig(t, tb, list, "MEMBER", "READER", "MODERATOR", 60*time.Second))
+	wantManaged(t, code, r, "held", "Message à modérer de "+tb.Get(t, "MEMBER")+" pour la liste", "a été transmis au(x) modérateur(s)")
+
+	if err := tb.SympaSetModerated(ctx, list, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.SympaSetSubscribersOnly(ctx, list, true); err != nil {
+		t.Fatal(err)
+	}
+	code, r = onceManaged(t, managerConfig(t, tb, list, "OUTSIDER", "READER", "", 60*time.Second))
+	wantManaged(t, code, r, "rejected", "La diffusion de messages dans la liste est réservée aux abonnés.")
+}
