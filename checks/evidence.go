@@ -27,6 +27,8 @@ const (
 	ManagerMailman2 = "mailman2" // a notice written by GNU Mailman 2.1
 	ManagerDSN      = "dsn"      // an RFC 3464 delivery status notification (or a Dovecot MDN rejection)
 	ManagerMTA      = "mta"      // a plain-text bounce from a mail server
+	ManagerSympa    = "sympa"    // a notice written by Sympa (6.2)
+	ManagerMlmmj    = "mlmmj"    // a notice written by mlmmj (1.3)
 )
 
 // Copy says how a message carries the probe it is a copy of. The classifier
@@ -66,8 +68,9 @@ const (
 type Evidence struct {
 	Kind Kind
 	// Manager names the software that wrote a notice: "mailman3",
-	// "mailman2", or for bounces "dsn" (RFC 3464) or "mta" (a plain-text
-	// bounce). Empty for probe copies and unrelated mail.
+	// "mailman2", "sympa", "mlmmj", or for bounces "dsn" (RFC 3464) or
+	// "mta" (a plain-text bounce). Empty for probe copies and unrelated
+	// mail.
 	Manager string
 	// List is the list's posting address when the message names it.
 	List string
@@ -97,6 +100,16 @@ type Evidence struct {
 	// time when the list manager records one, zero otherwise.
 	Approved   bool
 	ApprovedAt time.Time
+	// ByTime reports a notice that says which list it is about but names
+	// no probe, because the list server quotes neither the post's Subject
+	// nor its Message-ID: Sympa 6.2.70's "Your message to the list 'X'
+	// has been forwarded to the moderator(s)" to the poster. Kind and
+	// List are set and Tokens is empty. Such a notice can be tied to a
+	// probe only by its list, the mailbox it arrived in (the poster's) and
+	// its time: when exactly one probe of List from that poster is
+	// pending, and the result should say that the match was by time. It
+	// is never Deletable: nothing in it proves which post it is about.
+	ByTime bool
 }
 
 // IsCopyOf reports whether the message is the list's copy of a probe of
@@ -170,6 +183,7 @@ var ClassifyHeaderFields = []string{
 	TokenHeader, "Content-Type", "Content-Transfer-Encoding", "Auto-Submitted", "Precedence", "Sender",
 	"List-Id", "List-Post", "X-Mailman-Version", "X-List-Administrivia", "X-Failed-Recipients",
 	"Reply-To", "X-Original-From", "Received", "X-Mailman-Approved-At", "X-Validation-By",
+	"X-Mailer", "X-Loop", "Resent-From", "Resent-Sender", "Resent-Message-Id", "Resent-Date",
 }
 
 // maxReasonLen bounds Evidence.Reason: real reasons are a line or two, and
@@ -190,6 +204,10 @@ type listManager struct {
 	// (the sender says which list). It reports false when the message is
 	// none of this manager's notices.
 	classify func(m *incoming) (Evidence, bool)
+	// reports: the manager also writes notices as multipart/report
+	// (Sympa's delivery status notifications), so classify sees a
+	// robot's reports before they are read as mail servers' bounces.
+	reports bool
 }
 
 var listManagers []listManager
@@ -276,6 +294,17 @@ func classify(m *incoming) Evidence {
 	h, s := m.h, m.sender
 	mt, params := contentType(h)
 
+	if resent(h) {
+		// Someone sent this message on again (a "redirect" or "bounce" in
+		// a mail client keeps From and Message-ID and adds Resent-*): it
+		// is a person's act, neither the list's copy nor its notice.
+		return Evidence{Kind: KindUnrelated}
+	}
+	if mt == "multipart/report" && s.role != "" {
+		if ev, ok := managerNotice(m, true); ok {
+			return ev
+		}
+	}
 	if mt == "multipart/report" && (s.mailerDaemon || s.address == "" || autoSubmitted(h) || h.Has("X-Failed-Recipients")) {
 		if ev, ok := classifyReport(m, strings.ToLower(params["report-type"])); ok {
 			return bounceOfList(ev)
@@ -283,11 +312,8 @@ func classify(m *incoming) Evidence {
 		return Evidence{Kind: KindUnrelated}
 	}
 	if s.role != "" {
-		for _, lm := range listManagers {
-			if ev, ok := lm.classify(m); ok {
-				ev.Tokens = robotTokens(s, ev.Tokens)
-				return ev
-			}
+		if ev, ok := managerNotice(m, false); ok {
+			return ev
 		}
 		// Other mail from a list's robot addresses (welcome messages,
 		// digests, forwards of held posts) says nothing about a probe,
@@ -301,6 +327,32 @@ func classify(m *incoming) Evidence {
 		return ev
 	}
 	return Evidence{Kind: KindUnrelated}
+}
+
+// managerNotice asks each list manager whether its robot wrote the
+// message; reports limits the question to those that write reports.
+func managerNotice(m *incoming, reports bool) (Evidence, bool) {
+	for _, lm := range listManagers {
+		if reports && !lm.reports {
+			continue
+		}
+		if ev, ok := lm.classify(m); ok {
+			ev.Tokens = robotTokens(m.sender, ev.Tokens)
+			return ev, true
+		}
+	}
+	return Evidence{}, false
+}
+
+// resent reports Resent-* fields (RFC 5322 3.6.6): the message was
+// re-introduced into the mail system by someone other than its author.
+func resent(h mail.Header) bool {
+	for _, key := range []string{"Resent-From", "Resent-Sender", "Resent-Message-Id", "Resent-Date"} {
+		if h.Has(key) {
+			return true
+		}
+	}
+	return false
 }
 
 // robotTokens keeps the tokens of probes of the list whose robot sent the

@@ -267,9 +267,19 @@ func evidenceFixtures(t testing.TB) []string {
 }
 
 // kindFromFixtureName reads the expected kind from a fixture's name: the
-// part before the first "-".
+// part before the first "-", or after a list manager's name
+// ("sympa-hold_notice-...", as the testbed's captures are named), where
+// "moderator_request" stands for a moderator_notice.
 func kindFromFixtureName(name string) (Kind, bool) {
-	prefix, _, _ := strings.Cut(name, "-")
+	prefix, rest, _ := strings.Cut(name, "-")
+	for _, lm := range listManagers {
+		if prefix == lm.name {
+			prefix, _, _ = strings.Cut(rest, "-")
+		}
+	}
+	if prefix == "moderator_request" {
+		prefix = string(KindModeratorNotice)
+	}
 	k := Kind(prefix)
 	switch k {
 	case KindProbeCopy, KindHoldNotice, KindModeratorNotice, KindRejection, KindBounce, KindNoticeLimit, KindUnrelated:
@@ -677,6 +687,9 @@ func FuzzClassify(f *testing.F) {
 		}
 		if ev.Kind == KindUnrelated && (len(ev.Tokens) > 0 || ev.Copy != CopyNone) {
 			t.Fatalf("unrelated with evidence: %+v", ev)
+		}
+		if ev.ByTime && (ev.Kind != KindHoldNotice || len(ev.Tokens) > 0 || ev.List == "" || ev.Deletable(ev.List, "")) {
+			t.Fatalf("a notice matched by time must be a hold naming its list and no probe, never deletable: %+v", ev)
 		}
 		if (ev.Kind == KindProbeCopy) != (ev.Copy != CopyNone) {
 			t.Fatalf("kind %s with copy %q", ev.Kind, ev.Copy)

@@ -35,6 +35,10 @@ type explained struct {
 	// notice the list's robots wrote about it). Only with --config.file,
 	// for a probe of a configured list whose signature is valid.
 	Deletable *bool `json:"deletable,omitempty"`
+	// ByTime marks a notice that names its list but no probe (Sympa
+	// 6.2.70's "forwarded to the moderator(s)"): listprobe ties it to a
+	// probe only by list, poster and time, and never deletes it.
+	ByTime bool `json:"by_time,omitempty"`
 }
 
 // The signature verdicts of explain.
@@ -114,6 +118,9 @@ func explainFrom(stdin io.Reader, configFile string, files []string, output stri
 		}
 		if e.ProbeID != "" {
 			fmt.Fprintf(stdout, " probe=%s", e.ProbeID)
+		}
+		if e.ByTime {
+			fmt.Fprint(stdout, " probe=none(matched-by-time)")
 		}
 		fmt.Fprintf(stdout, " signature=%s", e.Signature)
 		if e.Deletable != nil {
@@ -213,7 +220,7 @@ func explainMessage(file string, raw []byte, cfg *probe.Config) (explained, erro
 		return explained{}, fmt.Errorf("%s: %w", displayName(file), err)
 	}
 	ev := checks.Classify(mail.Header{Header: message.Header{Header: h}}, body)
-	e := explained{File: file, Kind: string(ev.Kind), Manager: ev.Manager, List: ev.List, Reason: ev.Reason, Copy: string(ev.Copy), Signature: sigAbsent}
+	e := explained{File: file, Kind: string(ev.Kind), Manager: ev.Manager, List: ev.List, Reason: ev.Reason, Copy: string(ev.Copy), Signature: sigAbsent, ByTime: ev.ByTime}
 	if len(ev.Tokens) == 0 {
 		return e, nil
 	}
