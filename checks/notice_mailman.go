@@ -23,8 +23,17 @@ func init() {
 }
 
 func mailmanLooksLike(h mail.Header) bool {
-	if h.Has("X-Mailman-Version") || h.Has("X-List-Administrivia") {
+	if h.Has("X-List-Administrivia") {
 		return true
+	}
+	if h.Has("X-Mailman-Version") {
+		// Every post a Mailman list distributes carries the field too. A
+		// post (Precedence: list, List-Post) is worth its body only when
+		// its subject names a probe: a copy rewritten by wrap_message
+		// carries the probe attached. Other list traffic costs no body
+		// fetch.
+		post := strings.EqualFold(strings.TrimSpace(h.Get("Precedence")), "list") || h.Has("List-Post")
+		return !post || len(FindTokens(decodedSubject(h))) > 0
 	}
 	subject := decodedSubject(h)
 	for _, re := range []*regexp.Regexp{reHoldSubject, reModeratorSubject, reRefuseSubject, reLimitSubject} {

@@ -59,6 +59,13 @@ var managerFixtures = map[string]managerFixture{
 	"sympa-probe_copy-list-copy.eml": {
 		kind: KindProbeCopy, list: "t-c1e3f003@sympa.example.test", tokens: 1, poster: "member@example.test",
 	},
+	"sympa-probe_copy-dmarc-protection.eml": {
+		kind: KindProbeCopy, list: "t-2f12e18e@sympa.example.test", tokens: 1, poster: "member@example.test",
+	},
+	"sympa-rejection-closed-en.eml": {
+		kind: KindRejection, manager: "sympa", list: "t-3400d48b@sympa.example.test", tokens: 1, poster: "member@example.test",
+		reason: "Message distribution in this list is not allowed.",
+	},
 	"sympa-probe_copy-dmarc-name-via-list.eml": {
 		kind: KindProbeCopy, list: "t-3f47202c@sympa.example.test", tokens: 1, poster: "member@example.test",
 	},

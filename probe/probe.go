@@ -197,9 +197,12 @@ func applyEvidence(r *run, e evidence) bool {
 		if st, ok := r.mailmanState(); ok && !st.Poster.Subscribed {
 			res.Reason += "; note: the poster " + r.poster.Address + " is not a member of the list, so its posts are held as a non-member's"
 		}
-		if e.account == "" {
+		switch {
+		case e.account == "":
 			res.Evidence = fmt.Sprintf("Mailman REST held queue, request %d", e.requestID)
-		} else {
+		case e.byTime:
+			res.Evidence = fmt.Sprintf("%s %s in %s's mailbox, matched by time (it names no probe; this was the only pending probe of the list)", e.manager, strings.ReplaceAll(string(e.kind), "_", " "), e.account)
+		default:
 			res.Evidence = fmt.Sprintf("%s %s in %s's mailbox", e.manager, strings.ReplaceAll(string(e.kind), "_", " "), e.account)
 		}
 		return true
@@ -227,16 +230,18 @@ func applyEvidence(r *run, e evidence) bool {
 // not have seen the copy.
 func (r *run) deadline(ctx context.Context) {
 	res := r.res
+	// Cancelled (listprobe stopping) before its deadline: the sessions end
+	// too, so their state says nothing.
+	if errors.Is(ctx.Err(), context.Canceled) {
+		res.Outcome, res.Reason, res.Evidence = Error, "probe cancelled before an outcome", ""
+		return
+	}
 	if up, _, err := r.reader.State(); !up {
 		res.Outcome, res.Evidence = Error, "reader mailbox"
 		res.Reason = fmt.Sprintf("reader mailbox %s was unreachable at the deadline", r.reader.address)
 		if err != nil {
 			res.Reason += ": " + readable(err.Error())
 		}
-		return
-	}
-	if errors.Is(ctx.Err(), context.Canceled) {
-		res.Outcome, res.Reason, res.Evidence = Error, "probe cancelled before an outcome", ""
 		return
 	}
 	res.Outcome = Lost

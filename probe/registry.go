@@ -38,6 +38,9 @@ type evidence struct {
 	recipient string
 	// hops is a copy's Received chain, oldest first.
 	hops []checks.Hop
+	// byTime: a notice that names no probe, tied to the only pending probe
+	// of its list by the time it came.
+	byTime bool
 	// requestID is the Mailman held request, for REST evidence.
 	requestID int
 }

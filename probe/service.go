@@ -241,10 +241,15 @@ func (s *Service) apply(cfg *Config) {
 	s.sessions.reconcile(cfg)
 	s.mailman.reconcile(cfg)
 	s.cfg.Store(cfg)
+	keep := make(map[string]bool, len(cfg.Lists))
+	for _, l := range cfg.Lists {
+		keep[l.Address] = true
+	}
+	s.history.Retain(func(l string) bool { return keep[l] })
 	s.mu.Lock()
 	s.loaded = time.Now()
 	for l := range s.limits {
-		if cfg.List(l) == nil {
+		if !keep[l] {
 			delete(s.limits, l)
 		}
 	}
@@ -456,6 +461,10 @@ func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
 	if ev.Kind == checks.KindNoticeLimit {
 		s.noticeLimit(cfg, account, ev, msg.SeenAt)
 	}
+	if ev.ByTime && ev.Kind == checks.KindHoldNotice {
+		s.matchByTime(cfg, account, ev, msg)
+		return
+	}
 	if ev.Kind == checks.KindUnrelated || len(ev.Tokens) == 0 {
 		return
 	}
@@ -563,6 +572,36 @@ func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
 		if err := box.box.Delete(ctx, msg.UIDValidity, msg.UID); err != nil {
 			s.logger.Warn("cleanup failed", "account", account, "uid", msg.UID, "err", err)
 		}
+	}
+}
+
+// matchByTime ties a notice that names its list but no probe (Sympa 6.2's
+// "forwarded to the moderator(s)") to a probe: only when exactly one probe
+// of that list by this poster is pending, sent before the notice came.
+// Anything else is ambiguous and left alone; such a notice is never
+// deleted.
+func (s *Service) matchByTime(cfg *Config, account string, ev checks.Evidence, msg checks.Message) {
+	var match *pendingProbe
+	n := 0
+	for _, l := range cfg.Lists {
+		if !strings.EqualFold(l.Address, ev.List) || l.Poster != account {
+			continue
+		}
+		for _, p := range s.reg.pendingFor(l.Address) {
+			if p.list.Poster == account && !p.token.SentAt.After(msg.SeenAt) {
+				match = p
+				n++
+			}
+		}
+	}
+	if n != 1 {
+		s.logger.Debug("a notice that names no probe matches no single pending probe: left alone", "account", account, "list", ev.List, "pending", n)
+		return
+	}
+	e := evidence{kind: ev.Kind, manager: ev.Manager, reason: readable(ev.Reason), account: account,
+		seenAt: msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity, byTime: true}
+	if !match.deliver(e) {
+		s.logger.Warn("dropped evidence for a busy probe", "list", ev.List, "kind", ev.Kind)
 	}
 }
 

@@ -316,11 +316,6 @@ func crlf(raw []byte) string {
 // tied to the probe by list, poster and time (Evidence.ByTime). It is never
 // deleted, since nothing in it proves which post it is about.
 func TestE2ESympaHoldNoticeMatchedByTime(t *testing.T) {
-	if os.Getenv("LISTPROBE_E2E_BY_TIME") != "1" {
-		// The probe layer does not match ByTime notices yet (probe/ is
-		// the lead's): remove this skip when it does.
-		t.Skip("set LISTPROBE_E2E_BY_TIME=1 once probe/ matches checks.Evidence.ByTime notices")
-	}
 	tb := testbed.Load(t)
 	list := tb.NewSympaList(t)
 	if err := tb.SympaSetModerated(context.Background(), list, true); err != nil {
