@@ -6,9 +6,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -62,10 +63,21 @@ func (e Env) StartPostfix(t testing.TB) {
 	waitOpen(t, e.Get(t, "MTA"))
 }
 
+// run runs a daemon's control command. Its output goes to a file, not a
+// pipe: a daemon that forks keeps the pipe open, and waiting for its end
+// would wait for the daemon.
 func (e Env) run(t testing.TB, name string, args ...string) {
 	t.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	out, err := os.CreateTemp(t.TempDir(), name+"-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		b, _ := os.ReadFile(out.Name())
+		t.Fatalf("%s %v: %v\n%s", name, args, err, b)
 	}
 }
 
