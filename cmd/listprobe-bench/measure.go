@@ -127,16 +127,6 @@ func probeCounts(svc *probe.Service) map[string]map[probe.Outcome]int {
 	return out
 }
 
-func finishedProbes(svc *probe.Service) int {
-	n := 0
-	for _, byOutcome := range probeCounts(svc) {
-		for _, c := range byOutcome {
-			n += c
-		}
-	}
-	return n
-}
-
 // measure fills in the figures from the service's metrics and history and
 // the world's counters, at the end of the window.
 func (fig *figures) measure(svc *probe.Service, w *world, ticks []time.Time, due int, ready, end time.Time) {
