@@ -168,10 +168,6 @@ func (fig *figures) measure(svc *probe.Service, w *world, ticks []time.Time, due
 	// In flight: from each kept result's start to its finish. The history
 	// keeps a list's last 10 successes and 50 failures, enough for every
 	// probe of a run of up to ten runs of the schedule.
-	type event struct {
-		at    time.Time
-		delta int
-	}
 	var events []event
 	var startAfter []float64
 	lastStart := make([]float64, len(ticks))
@@ -200,17 +196,7 @@ func (fig *figures) measure(svc *probe.Service, w *world, ticks []time.Time, due
 			}
 		}
 	}
-	sort.Slice(events, func(i, j int) bool {
-		if !events[i].at.Equal(events[j].at) {
-			return events[i].at.Before(events[j].at)
-		}
-		return events[i].delta < events[j].delta // a finish before a start at the same instant
-	})
-	cur := 0
-	for _, e := range events {
-		cur += e.delta
-		fig.PeakInFlight = max(fig.PeakInFlight, cur)
-	}
+	fig.PeakInFlight = peakConcurrent(events)
 	fig.MaxInFlight = svcCap(fig.Settings)
 	if window := end.Sub(ready).Seconds(); window > 0 {
 		fig.CapBusyShare = busy / (float64(fig.MaxInFlight) * window)
@@ -228,6 +214,31 @@ func (fig *figures) measure(svc *probe.Service, w *world, ticks []time.Time, due
 	if kept > 0 {
 		fig.MeanLogBytes = float64(logBytes) / float64(kept)
 	}
+}
+
+// event is a probe starting (+1) or finishing (-1).
+type event struct {
+	at    time.Time
+	delta int
+}
+
+// peakConcurrent returns the most probes between their start and finish
+// at once. A probe that finishes at the instant another starts does not
+// overlap it.
+func peakConcurrent(events []event) int {
+	events = slices.Clone(events)
+	sort.Slice(events, func(i, j int) bool {
+		if !events[i].at.Equal(events[j].at) {
+			return events[i].at.Before(events[j].at)
+		}
+		return events[i].delta < events[j].delta
+	})
+	cur, peak := 0, 0
+	for _, e := range events {
+		cur += e.delta
+		peak = max(peak, cur)
+	}
+	return peak
 }
 
 func svcCap(settings map[string]any) int {
