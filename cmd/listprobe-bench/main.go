@@ -59,6 +59,7 @@ type settings struct {
 	mix         mix
 	maxInFlight int
 	mailman     bool
+	cleanup     bool
 	scrape      time.Duration
 	cpuProfile  string
 	jsonOut     bool
@@ -77,6 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (*settings, error) {
 	mixText := fs.String("mix", "deliver=86,delay=4,hold=4,reject=4,drop=2", "share of lists per sandbox policy: deliver, delay, hold, reject, drop")
 	fs.IntVar(&s.maxInFlight, "max-in-flight", 0, "probe.Options.MaxInFlight (0: listprobe's default)")
 	fs.BoolVar(&s.mailman, "mailman", true, "give every list Mailman REST access (held queue, moderation settings, discard_held)")
+	fs.BoolVar(&s.cleanup, "cleanup", true, "cleanup: true on the member and reader accounts (delete each probe's copy and notices once recorded)")
 	fs.DurationVar(&s.scrape, "scrape", 15*time.Second, "scrape /metrics this often, as Prometheus would (0: never)")
 	fs.StringVar(&s.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run to this file")
 	fs.BoolVar(&s.jsonOut, "json", false, "print the figures as JSON instead of text")
@@ -305,10 +307,10 @@ func writeConfig(dir string, s *settings, w *world) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global:\n  schedule: %q\n  timeout: %s\n  signing_key_file: %s\n", s.schedule, s.timeout, p("signing.key"))
 	b.WriteString("accounts:\n")
-	fmt.Fprintf(&b, "  member:\n    address: %s\n    cleanup: true\n", benchMember)
+	fmt.Fprintf(&b, "  member:\n    address: %s\n    cleanup: %v\n", benchMember, s.cleanup)
 	fmt.Fprintf(&b, "    smtp: { address: %q, tls: none, auth: plain, username: %s, password_file: %s }\n", w.SMTP, benchMember, p("member"))
 	fmt.Fprintf(&b, "    imap: { address: %q, tls: none, username: %s, password_file: %s }\n", w.IMAP, benchMember, p("member"))
-	fmt.Fprintf(&b, "  reader:\n    address: %s\n    cleanup: true\n", benchReader)
+	fmt.Fprintf(&b, "  reader:\n    address: %s\n    cleanup: %v\n", benchReader, s.cleanup)
 	fmt.Fprintf(&b, "    imap: { address: %q, tls: none, username: %s, password_file: %s }\n", w.IMAP, benchReader, p("reader"))
 	if s.mailman {
 		fmt.Fprintf(&b, "mailman:\n  main: { url: %q, username: %s, password_file: %s, discard_held: true }\n", w.MailmanURL, w.MailmanUsername, p("mailman"))

@@ -109,7 +109,7 @@ func TestPeakConcurrentCountsOverlapsOnly(t *testing.T) {
 func TestWriteConfigLoadsWithEveryListAndExpectation(t *testing.T) {
 	m, _ := parseMix("deliver=2,hold=1,drop=1")
 	lists := plan(8, m)
-	s := &settings{lists: 8, schedule: "* * * * *", timeout: 30 * time.Second, mix: m, mailman: true}
+	s := &settings{lists: 8, schedule: "* * * * *", timeout: 30 * time.Second, mix: m, mailman: true, cleanup: true}
 	w := &world{worldHello: worldHello{SMTP: "127.0.0.1:2525", IMAP: "127.0.0.1:1143", MailmanURL: "http://127.0.0.1:8001/3.1",
 		MailmanUsername: "restadmin", MailmanPassword: "restpass"}, lists: lists}
 	file, err := writeConfig(t.TempDir(), s, w)
@@ -119,6 +119,9 @@ func TestWriteConfigLoadsWithEveryListAndExpectation(t *testing.T) {
 	cfg, err := probe.LoadFile(file)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !cfg.Accounts["reader"].Cleanup || !cfg.Accounts["member"].Cleanup {
+		t.Errorf("-cleanup true: reader cleanup %v, member cleanup %v", cfg.Accounts["reader"].Cleanup, cfg.Accounts["member"].Cleanup)
 	}
 	if len(cfg.Lists) != len(lists) {
 		t.Fatalf("config has %d lists, want %d", len(cfg.Lists), len(lists))

@@ -90,7 +90,7 @@ func percentilesOf(v []float64) percentiles {
 func (s *settings) describe() map[string]any {
 	return map[string]any{
 		"lists": s.lists, "duration": s.duration.String(), "schedule": s.schedule, "timeout": s.timeout.String(),
-		"delay": s.delay.String(), "mix": s.mix.String(), "max_in_flight": s.maxInFlight, "mailman": s.mailman,
+		"delay": s.delay.String(), "mix": s.mix.String(), "max_in_flight": s.maxInFlight, "mailman": s.mailman, "cleanup": s.cleanup,
 		"scrape": s.scrape.String(),
 	}
 }

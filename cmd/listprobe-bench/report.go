@@ -23,8 +23,8 @@ func (fig *figures) writeText(out io.Writer) error {
 	if s["mailman"] == true {
 		mailman = "on (discard_held)"
 	}
-	p("listprobe-bench: %d lists, schedule %q, timeout %s, mix %s (delay %s), cap %d probes in flight, Mailman REST %s, /metrics scraped every %s",
-		s["lists"], s["schedule"], s["timeout"], s["mix"], s["delay"], fig.MaxInFlight, mailman, s["scrape"])
+	p("listprobe-bench: %d lists, schedule %q, timeout %s, mix %s (delay %s), cap %d probes in flight, Mailman REST %s, cleanup %v, /metrics scraped every %s",
+		s["lists"], s["schedule"], s["timeout"], s["mix"], s["delay"], fig.MaxInFlight, mailman, s["cleanup"], s["scrape"])
 	p("machine: %d CPUs, GOMAXPROCS %d, %s; load average %s at the start, %s at the end", fig.CPUs, fig.GOMAXPROCS, fig.GoVersion, fig.LoadStart, fig.LoadEnd)
 	p("")
 	p("probes:      %d runs of the schedule, %d probes due, %d finished, %d not finished (skipped while the list's previous probe was in flight, or still in flight)",
