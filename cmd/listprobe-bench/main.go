@@ -183,7 +183,9 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 		}
 	}
 	ready := time.Now()
+	atReady := getUsage(syscall.RUSAGE_SELF)
 	fig.StartupSeconds = ready.Sub(begun).Seconds()
+	fig.StartupCPUSeconds = (atReady.cpu() - before.cpu()).Seconds()
 	cfg := svc.Config()
 	progress("serve is ready after %.1fs; the schedule runs for %s", fig.StartupSeconds, s.duration)
 
@@ -251,6 +253,7 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 	fig.CPUSysSeconds = (after.Sys - before.Sys).Seconds()
 	if fig.Finished > 0 {
 		fig.CPUSecondsPerProbe = fig.CPUSeconds / float64(fig.Finished)
+		fig.RunCPUSecondsPerProbe = (after.cpu() - atReady.cpu()).Seconds() / float64(fig.Finished)
 	}
 	fig.PeakRSSMiB = float64(after.MaxRSSKiB) / 1024
 	fig.VmHWMMiB = vmHWM()

@@ -28,18 +28,20 @@ type figures struct {
 	LoadStart  string // /proc/loadavg's 1, 5 and 15 minute averages when the run began
 	LoadEnd    string // and when it was measured
 
-	StartupSeconds float64 // from NewService to Ready: config load, sessions, schedule
-	Runs           int     // runs of the schedule in the window
-	Due            int     // Runs × lists
-	Finished       int     // probes finished in the window (listprobe_probes_total)
-	NotFinished    int     // Due − Finished: skipped (a list's previous probe still in flight) or still in flight
-	Wrong          int     // finished probes whose outcome is not what the sandbox caused
-	WrongShare     float64
-	WrongExamples  []string
-	Outcomes       map[string]map[string]int // policy -> outcome -> probes
+	StartupSeconds    float64 // from NewService to Ready: config load, sessions, schedule
+	StartupCPUSeconds float64
+	Runs              int // runs of the schedule in the window
+	Due               int // Runs × lists
+	Finished          int // probes finished in the window (listprobe_probes_total)
+	NotFinished       int // Due − Finished: skipped (a list's previous probe still in flight) or still in flight
+	Wrong             int // finished probes whose outcome is not what the sandbox caused
+	WrongShare        float64
+	WrongExamples     []string
+	Outcomes          map[string]map[string]int // policy -> outcome -> probes
 
 	CPUSeconds, CPUUserSeconds, CPUSysSeconds float64 // listprobe's process, from NewService to the snapshot
 	CPUSecondsPerProbe                        float64
+	RunCPUSecondsPerProbe                     float64 // the same without the startup
 	PeakRSSMiB                                float64 // getrusage ru_maxrss
 	VmHWMMiB                                  float64 // /proc/self/status
 	HeapInuseMiB                              float64
