@@ -62,6 +62,7 @@ type settings struct {
 	cleanup     bool
 	scrape      time.Duration
 	cpuProfile  string
+	memProfile  string
 	jsonOut     bool
 	args        []string // as given, for the sandbox process
 }
@@ -81,6 +82,7 @@ func parseFlags(args []string, stderr io.Writer) (*settings, error) {
 	fs.BoolVar(&s.cleanup, "cleanup", true, "cleanup: true on the member and reader accounts (delete each probe's copy and notices once recorded)")
 	fs.DurationVar(&s.scrape, "scrape", 15*time.Second, "scrape /metrics this often, as Prometheus would (0: never)")
 	fs.StringVar(&s.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run to this file")
+	fs.StringVar(&s.memProfile, "memprofile", "", "write a heap profile at the end of the measured run to this file")
 	fs.BoolVar(&s.jsonOut, "json", false, "print the figures as JSON instead of text")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -261,6 +263,11 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 	runtime.ReadMemStats(&ms)
 	fig.HeapInuseMiB = float64(ms.HeapInuse) / (1 << 20)
 	fig.Goroutines = runtime.NumGoroutine()
+	if s.memProfile != "" {
+		if err := writeHeapProfile(s.memProfile); err != nil {
+			return nil, err
+		}
+	}
 	fig.Scrapes, fig.ScrapeSeconds, fig.ScrapeBytes, fig.ScrapeMaxSeconds = scrapes.result()
 	fig.StatusPageSeconds, fig.StatusPageBytes = timeGet(svc.Handler(), "/")
 	fig.Warnings = logs.warnings()
@@ -334,6 +341,19 @@ func writeConfig(dir string, s *settings, w *world) (string, error) {
 		return "", err
 	}
 	return file, nil
+}
+
+func writeHeapProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // loadAverage returns the first three fields of /proc/loadavg, or "".
