@@ -1,26 +1,33 @@
 //go:build unix
 
 // Command listprobe-bench measures what `listprobe serve` costs at scale:
-// it runs the probe service (probe.Service.Run, what serve runs) on a
-// schedule against an in-process-style sandbox mail world with thousands of
-// lists, and reports the CPU time per probe, the peak memory, the IMAP and
-// SMTP sessions opened, the most probes and SMTP connections in flight at
+// it runs the probe service as serve does (probe.Service.Run, with its
+// /metrics scraped like Prometheus would) against the sandbox mail world
+// (internal/sandbox) with thousands of lists for a few runs of a schedule,
+// and reports the CPU time per probe, the peak memory, the IMAP and SMTP
+// sessions opened, the most probes in flight and SMTP connections open at
 // once, how the schedule's jitter and the in-flight cap spread the probes,
-// and the share of probes whose outcome is not what the sandbox caused
-// (which must be 0).
+// and the share of probes whose outcome is not what the sandbox caused,
+// which must be 0 (the exit status is 1 otherwise).
 //
-// The full run of issue 9 (2,000 lists on a one-minute schedule for five
-// minutes):
+// Issue 9's run, 2,000 lists on a one-minute schedule for five minutes:
 //
 //	go run ./cmd/listprobe-bench -lists 2000 -duration 5m
 //
-// A quick check: go run ./cmd/listprobe-bench -lists 200 -duration 2m
+// and a quick check: go run ./cmd/listprobe-bench -lists 200 -duration 2m
 //
-// The sandbox (SMTP, IMAP, the list simulator and Mailman's REST API) runs
-// in a child process, so the CPU and memory figures are listprobe's alone.
-// Lists get policies in the proportions of -mix: most deliver, some deliver
-// late (within the timeout), some hold, some reject, some drop; the
-// expected outcome of each follows from its policy.
+// Lists get sandbox policies in the proportions of -mix (by default 86 %
+// deliver, 4 % deliver 5 s late, 4 % hold, 4 % reject, 2 % drop), and each
+// list's expected outcome follows from its policy: delivered, delivered,
+// held, rejected, lost.
+//
+// It is a command rather than a Go benchmark because it measures one long
+// run, not an operation repeated b.N times, and because getrusage must see
+// listprobe alone: the sandbox (SMTP, IMAP, the list simulator and
+// Mailman's REST API) runs in a child process, this program run again, so
+// its CPU time and memory are reported apart. Probes in flight are counted
+// from the service's history (each probe from its start to its outcome);
+// SMTP and IMAP connections are counted by the sandbox (sandbox.Stats).
 package main
 
 import (
