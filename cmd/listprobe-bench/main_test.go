@@ -182,3 +182,31 @@ func TestWorldProcessServesThePlanAndCountsSessions(t *testing.T) {
 		t.Errorf("the sandbox process did not end cleanly: %v", err)
 	}
 }
+
+func TestTallyCountsEveryOutcomeTheSandboxDidNotCause(t *testing.T) {
+	m, _ := parseMix("deliver=1,delay=1,hold=1,reject=1,drop=1")
+	lists := plan(5, m)
+	byPolicy := map[sandbox.Policy]string{}
+	for _, l := range lists {
+		byPolicy[l.Policy] = l.Address
+	}
+	counts := map[string]map[probe.Outcome]int{
+		byPolicy[sandbox.Deliver]: {probe.Delivered: 4, probe.Lost: 1},
+		byPolicy[sandbox.Delay]:   {probe.Delivered: 5},
+		byPolicy[sandbox.Hold]:    {probe.Held: 3, probe.Delivered: 2},
+		byPolicy[sandbox.Reject]:  {probe.Rejected: 5},
+		byPolicy[sandbox.Drop]:    {probe.Lost: 4, probe.Error: 1},
+		"not-in-the-plan@lists.example.org": {probe.Delivered: 7},
+	}
+	var fig figures
+	fig.tally(lists, counts, func(string, probe.Outcome) string { return "because" })
+	if fig.Finished != 25 || fig.Wrong != 4 {
+		t.Errorf("finished %d, wrong %d; want 25 and 4 (a lost copy of a delivering list, two deliveries of a holding one, an error of a dropping one)", fig.Finished, fig.Wrong)
+	}
+	if len(fig.WrongExamples) != 3 {
+		t.Errorf("examples %q, want one per wrong list and outcome", fig.WrongExamples)
+	}
+	if got := fig.Outcomes["hold"]["delivered"]; got != 2 {
+		t.Errorf("hold → delivered counted %d, want 2", got)
+	}
+}

@@ -134,34 +134,15 @@ func probeCounts(svc *probe.Service) map[string]map[probe.Outcome]int {
 func (fig *figures) measure(svc *probe.Service, w *world, ticks []time.Time, due int, ready, end time.Time) {
 	fig.Runs, fig.Due = len(ticks), due
 	fig.Outcomes = map[string]map[string]int{}
-	counts := probeCounts(svc)
 	hist := svc.History()
-	for _, l := range w.lists {
-		want := expectedOutcome(l.Policy)
-		byOutcome := fig.Outcomes[string(l.Policy)]
-		if byOutcome == nil {
-			byOutcome = map[string]int{}
-			fig.Outcomes[string(l.Policy)] = byOutcome
-		}
-		for outcome, n := range counts[l.Address] {
-			fig.Finished += n
-			byOutcome[string(outcome)] += n
-			if outcome == want {
-				continue
-			}
-			fig.Wrong += n
-			if len(fig.WrongExamples) < 10 {
-				reason := ""
-				for _, r := range hist.Recent(l.Address) {
-					if r.Outcome == outcome {
-						reason = r.Reason
-						break
-					}
-				}
-				fig.WrongExamples = append(fig.WrongExamples, fmt.Sprintf("%s: %s, want %s: %s", l.Address, outcome, want, reason))
+	fig.tally(w.lists, probeCounts(svc), func(list string, outcome probe.Outcome) string {
+		for _, r := range hist.Recent(list) {
+			if r.Outcome == outcome {
+				return r.Reason
 			}
 		}
-	}
+		return ""
+	})
 	fig.NotFinished = due - fig.Finished
 	if fig.Finished > 0 {
 		fig.WrongShare = float64(fig.Wrong) / float64(fig.Finished)
@@ -215,6 +196,34 @@ func (fig *figures) measure(svc *probe.Service, w *world, ticks []time.Time, due
 	}
 	if kept > 0 {
 		fig.MeanLogBytes = float64(logBytes) / float64(kept)
+	}
+}
+
+// tally counts the finished probes by policy and outcome, and those whose
+// outcome is not what the list's policy makes the sandbox cause; reason
+// gives a kept reason for a wrong one, for the report.
+func (fig *figures) tally(lists []benchList, counts map[string]map[probe.Outcome]int, reason func(list string, outcome probe.Outcome) string) {
+	if fig.Outcomes == nil {
+		fig.Outcomes = map[string]map[string]int{}
+	}
+	for _, l := range lists {
+		want := expectedOutcome(l.Policy)
+		byOutcome := fig.Outcomes[string(l.Policy)]
+		if byOutcome == nil {
+			byOutcome = map[string]int{}
+			fig.Outcomes[string(l.Policy)] = byOutcome
+		}
+		for outcome, n := range counts[l.Address] {
+			fig.Finished += n
+			byOutcome[string(outcome)] += n
+			if outcome == want {
+				continue
+			}
+			fig.Wrong += n
+			if len(fig.WrongExamples) < 10 {
+				fig.WrongExamples = append(fig.WrongExamples, fmt.Sprintf("%s: %s, want %s: %s", l.Address, outcome, want, reason(l.Address, outcome)))
+			}
+		}
 	}
 }
 
