@@ -191,11 +191,11 @@ func TestTallyCountsEveryOutcomeTheSandboxDidNotCause(t *testing.T) {
 		byPolicy[l.Policy] = l.Address
 	}
 	counts := map[string]map[probe.Outcome]int{
-		byPolicy[sandbox.Deliver]: {probe.Delivered: 4, probe.Lost: 1},
-		byPolicy[sandbox.Delay]:   {probe.Delivered: 5},
-		byPolicy[sandbox.Hold]:    {probe.Held: 3, probe.Delivered: 2},
-		byPolicy[sandbox.Reject]:  {probe.Rejected: 5},
-		byPolicy[sandbox.Drop]:    {probe.Lost: 4, probe.Error: 1},
+		byPolicy[sandbox.Deliver]:           {probe.Delivered: 4, probe.Lost: 1},
+		byPolicy[sandbox.Delay]:             {probe.Delivered: 5},
+		byPolicy[sandbox.Hold]:              {probe.Held: 3, probe.Delivered: 2},
+		byPolicy[sandbox.Reject]:            {probe.Rejected: 5},
+		byPolicy[sandbox.Drop]:              {probe.Lost: 4, probe.Error: 1},
 		"not-in-the-plan@lists.example.org": {probe.Delivered: 7},
 	}
 	var fig figures
