@@ -36,7 +36,8 @@ func (p slogPrintf) Printf(format string, args ...interface{}) {
 	p.l.Warn(fmt.Sprintf(format, args...))
 }
 
-func (w *World) startIMAP(addr string, noIdle bool) (*imapService, error) {
+// startIMAP serves IMAP on addr; count, if not nil, counts its connections.
+func (w *World) startIMAP(addr string, noIdle bool, count *connCounter) (*imapService, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: imap listen on %s: %w", addr, err)
@@ -44,6 +45,7 @@ func (w *World) startIMAP(addr string, noIdle bool) (*imapService, error) {
 	svc := &imapService{addr: ln.Addr().String(), served: make(chan struct{})}
 	svc.cond = sync.NewCond(&svc.mu)
 	svc.ln = newTrackingListener(ln)
+	svc.ln.count = count
 	svc.ln.onAccept = func() {
 		svc.mu.Lock()
 		svc.active++

@@ -19,6 +19,8 @@ type trackingListener struct {
 	// wrap, if set, wraps each accepted connection before it is handed to
 	// the server.
 	wrap func(net.Conn) net.Conn
+	// count, if set, counts the connections (for World.Stats).
+	count *connCounter
 }
 
 func newTrackingListener(ln net.Listener) *trackingListener {
@@ -38,6 +40,9 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 		return nil, net.ErrClosed
 	}
 	l.conns[tc] = struct{}{}
+	if l.count != nil {
+		l.count.accepted()
+	}
 	if l.onAccept != nil {
 		l.onAccept()
 	}
@@ -80,6 +85,9 @@ func (c *trackedConn) Close() error {
 		c.l.mu.Lock()
 		delete(c.l.conns, c)
 		c.l.mu.Unlock()
+		if c.l.count != nil {
+			c.l.count.closed()
+		}
 	})
 	return err
 }

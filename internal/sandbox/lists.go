@@ -10,6 +10,7 @@ import (
 // SMTP accepted, then the chain it leads to: accept, hold, reject or
 // discard.
 func (w *World) post(st *listState, envelopeFrom string, raw []byte, received string) {
+	w.listPosts.Add(1)
 	names := st.names // fixed at Start
 	m, err := parseMessage(raw)
 	if err != nil {

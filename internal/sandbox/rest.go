@@ -166,6 +166,7 @@ func ok(body map[string]any) answer { return answer{status: http.StatusOK, body:
 var noContent = answer{status: http.StatusNoContent}
 
 func (s *restServer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	s.w.restRequests.Add(1)
 	user, pass, hasAuth := r.BasicAuth()
 	if !hasAuth ||
 		subtle.ConstantTimeCompare([]byte(user), []byte(s.w.MailmanUsername)) != 1 ||

@@ -83,6 +83,7 @@ import (
 	"net/mail"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
@@ -261,6 +262,10 @@ type World struct {
 	queue     []func()       // list posts waiting for the runner
 	queueCond *sync.Cond
 	memberIDs map[string]*membership // every roster entry by member_id
+
+	// Counters for Stats.
+	smtpConns, imapConns            connCounter
+	restRequests, listPosts, stored atomic.Int64
 }
 
 // listState is a list and its run-time state, guarded by World.mu.
@@ -320,11 +325,11 @@ func Start(opts Options) (*World, error) {
 		return nil, err
 	}
 	var err error
-	if w.internal, err = w.startIMAP("127.0.0.1:0", false); err != nil {
+	if w.internal, err = w.startIMAP("127.0.0.1:0", false, nil); err != nil {
 		w.stopSMTP()
 		return nil, err
 	}
-	if w.public, err = w.startIMAP("127.0.0.1:0", opts.NoIdle); err != nil {
+	if w.public, err = w.startIMAP("127.0.0.1:0", opts.NoIdle, &w.imapConns); err != nil {
 		w.internal.stop()
 		w.stopSMTP()
 		return nil, err
@@ -632,7 +637,7 @@ func (w *World) StartIMAP() error {
 	if w.public != nil {
 		return errors.New("sandbox: IMAP is already running")
 	}
-	svc, err := w.startIMAP(w.IMAPAddr, w.noIdle)
+	svc, err := w.startIMAP(w.IMAPAddr, w.noIdle, &w.imapConns)
 	if err != nil {
 		return err
 	}

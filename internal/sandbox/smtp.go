@@ -42,6 +42,7 @@ func (w *World) startSMTP() error {
 	s.ErrorLog = slog.NewLogLogger(w.log.Handler(), slog.LevelWarn)
 	w.smtp = s
 	w.smtpLn = newTrackingListener(ln)
+	w.smtpLn.count = &w.smtpConns
 	w.SMTPAddr = ln.Addr().String()
 	w.smtpDone = make(chan struct{})
 	go func() {
@@ -195,5 +196,6 @@ func (w *World) store(address string, raw []byte) error {
 	if _, err := u.Append("INBOX", bytes.NewReader(raw), &imap.AppendOptions{Time: time.Now()}); err != nil {
 		return fmt.Errorf("sandbox: store into INBOX of %s: %w", address, err)
 	}
+	w.stored.Add(1)
 	return nil
 }
