@@ -49,6 +49,9 @@ type Config struct {
 	// secretFiles are the secret files read, checked by Warnings for their
 	// permissions.
 	secretFiles []secretFile
+	// byAddress finds a list by its lower-cased address (List is called
+	// per probe and per message: a scan would cost lists² per schedule).
+	byAddress map[string]*ListConfig
 }
 
 // GlobalConfig holds the defaults for every list.

@@ -78,6 +78,7 @@ func LoadWith(file string, data []byte, opts *LoadOptions) (*Config, error) {
 	}
 	cfg.warnings = v.warnings
 	cfg.secretFiles = v.secretFiles
+	cfg.index()
 	return cfg, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,6 +26,10 @@ const (
 	// heldTail is how many of the newest held posts are read: Mailman sends
 	// each held post whole, so a probe never reads a long queue.
 	heldTail = 10
+	// heldPollLists bounds the lists whose held queue one poll reads: with
+	// thousands of lists waiting on one server, they take turns rather
+	// than flood it.
+	heldPollLists = 20
 	// restTimeout bounds one round of REST requests.
 	restTimeout = 30 * time.Second
 )
@@ -47,7 +52,8 @@ type mailmanWatcher struct {
 	mu    sync.Mutex
 	lists map[string]listMembers  // list address -> the probe accounts whose membership is read
 	state map[string]MailmanState // last state read, by list
-	wake  chan struct{}           // a probe became pending
+	woken map[string]bool         // lists with a probe that became pending since the last look
+	wake  chan struct{}           // something was added to woken
 }
 
 func mailmanKey(m *MailmanConfig) string {
@@ -71,6 +77,7 @@ func newMailmanWatcher(name string, m *MailmanConfig, logger *slog.Logger, metri
 		reg:     reg,
 		lists:   map[string]listMembers{},
 		state:   map[string]MailmanState{},
+		woken:   map[string]bool{},
 		wake:    make(chan struct{}, 1),
 	}
 }
@@ -88,11 +95,14 @@ func (w *mailmanWatcher) setLists(lists map[string]listMembers) {
 		}
 	}
 	w.mu.Unlock()
-	w.poke()
 }
 
-// poke tells the watcher a probe became pending or its lists changed.
-func (w *mailmanWatcher) poke() {
+// poke tells the watcher a probe of list is now waiting for its outcome:
+// that list's held queue is looked at now rather than at the next poll.
+func (w *mailmanWatcher) poke(list string) {
+	w.mu.Lock()
+	w.woken[list] = true
+	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -113,23 +123,69 @@ type heldWatch struct {
 	probeIDs map[string]bool // the pending probes the last fetch looked for
 }
 
+// run reads the lists' settings every refresh, in a goroutine of its own
+// (one round costs three requests per list), and watches the held queues
+// of lists with pending probes: a list whose probe just started waiting at
+// once, every list with pending probes every heldPollInterval, at most
+// heldPollLists of them per poll, in turn.
 func (w *mailmanWatcher) run(ctx context.Context) {
-	refresh := time.NewTimer(0)
-	defer refresh.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTimer(0)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				w.refreshAll(ctx)
+				t.Reset(w.refresh)
+			}
+		}
+	}()
 	poll := time.NewTicker(heldPollInterval)
 	defer poll.Stop()
 	watches := map[string]*heldWatch{}
+	next := 0 // where the last capped poll stopped
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-refresh.C:
-			w.refreshAll(ctx)
-			refresh.Reset(w.refresh)
 		case <-w.wake:
-			w.watchHeld(ctx, watches)
+			w.mu.Lock()
+			lists := make([]string, 0, len(w.woken))
+			for l := range w.woken {
+				if _, ok := w.lists[l]; ok {
+					lists = append(lists, l)
+				}
+			}
+			w.woken = map[string]bool{}
+			w.mu.Unlock()
+			w.watchHeld(ctx, watches, lists)
 		case <-poll.C:
-			w.watchHeld(ctx, watches)
+			w.mu.Lock()
+			var active []string
+			for l := range w.lists {
+				if len(w.reg.pendingFor(l)) > 0 {
+					active = append(active, l)
+				}
+			}
+			w.mu.Unlock()
+			for l := range watches {
+				if !slices.Contains(active, l) {
+					delete(watches, l)
+				}
+			}
+			slices.Sort(active)
+			if len(active) > heldPollLists {
+				next %= len(active)
+				active = slices.Concat(active[next:], active[:next])[:heldPollLists]
+				next += heldPollLists
+			}
+			w.watchHeld(ctx, watches, active)
 		}
 	}
 }
@@ -191,23 +247,15 @@ func (w *mailmanWatcher) moderationState(ctx context.Context, list string, membe
 		Poster: poster, Reader: reader, Since: time.Now()}, nil
 }
 
-// watchHeld looks at the held queue of every list with pending probes of
-// this server: the depth every time, the newest held posts when the depth
+// watchHeld looks at the held queue of these lists for their pending
+// probes: the depth every time, the newest held posts when the depth
 // changed, a new probe is pending, or heldRescan passed.
-func (w *mailmanWatcher) watchHeld(ctx context.Context, watches map[string]*heldWatch) {
-	w.mu.Lock()
-	var lists []string
-	for l := range w.lists {
-		lists = append(lists, l)
-	}
-	w.mu.Unlock()
-	active := map[string]bool{}
+func (w *mailmanWatcher) watchHeld(ctx context.Context, watches map[string]*heldWatch, lists []string) {
 	for _, list := range lists {
 		pending := w.reg.pendingFor(list)
 		if len(pending) == 0 {
 			continue
 		}
-		active[list] = true
 		hw := watches[list]
 		if hw == nil {
 			hw = &heldWatch{count: -1}
@@ -219,11 +267,6 @@ func (w *mailmanWatcher) watchHeld(ctx context.Context, watches map[string]*held
 		if err != nil && ctx.Err() == nil {
 			w.logger.Warn("reading the held queue for a pending probe failed", "list", list, "err", err)
 			w.metrics.Mailman(list, MailmanState{Up: false})
-		}
-	}
-	for l := range watches {
-		if !active[l] {
-			delete(watches, l)
 		}
 	}
 }

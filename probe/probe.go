@@ -48,8 +48,9 @@ type run struct {
 	timeout                         time.Duration // the list's effective timeout
 	noticeLimit                     time.Time     // when the poster was last told "no more notices today"
 
-	cleanup    []evidence // messages to delete once the outcome is recorded
-	expectDone func()     // ends the reader's expectation of the copy
+	cleanup     []evidence // messages to delete once the outcome is recorded
+	expectDone  func()     // ends the reader's expectation of the copy
+	releaseSlot func()     // gives back the in-flight slot once the post is handed over
 }
 
 // A stage is one step of a probe, in the style of blackbox_exporter's probe
@@ -146,8 +147,11 @@ func submitProbe(ctx context.Context, r *run) bool {
 // awaitEvidence waits for the copy, a notice, a bounce or the Mailman held
 // queue to decide the outcome, until the probe's deadline.
 func awaitEvidence(ctx context.Context, r *run) bool {
+	if r.releaseSlot != nil {
+		r.releaseSlot()
+	}
 	if r.mailman != nil {
-		r.mailman.poke()
+		r.mailman.poke(r.list.Address)
 	}
 	for {
 		select {
@@ -308,7 +312,7 @@ func cannotReceive(m MemberState) string {
 
 // probe runs one probe of list now and records it. ctx ends it early (the
 // service stopping); the probe's own timeout comes from the list.
-func (s *Service) probe(ctx context.Context, cfg *Config, l *ListConfig) (res *Result) {
+func (s *Service) probe(ctx context.Context, cfg *Config, l *ListConfig, releaseSlot func()) (res *Result) {
 	start := time.Now()
 	var buf logBuffer
 	logger := slog.New(teeHandler{s.logger.Handler(), slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})}).With("list", l.Address)
@@ -317,7 +321,7 @@ func (s *Service) probe(ctx context.Context, cfg *Config, l *ListConfig) (res *R
 	poster := cfg.Accounts[l.Poster]
 	msg := checks.ProbeMessage{From: poster.Address, List: l.Address, Token: cfg.signer.Encode(tok), Date: start}
 	res = &Result{ID: tok.ID, List: l.Address, Expected: l.Expect, MessageID: msg.MessageID(), SentAt: start.UTC().Truncate(time.Second), Token: msg.Token, Started: start}
-	r := &run{cfg: cfg, list: l, poster: poster, logger: logger, res: res, msg: msg, failFast: s.opts.FailFast, timeout: l.EffectiveTimeout(cfg.Global),
+	r := &run{cfg: cfg, list: l, poster: poster, logger: logger, res: res, msg: msg, failFast: s.opts.FailFast, timeout: l.EffectiveTimeout(cfg.Global), releaseSlot: releaseSlot,
 		pending: &pendingProbe{list: l, cfg: cfg, token: tok, messageID: msg.MessageID(), evidence: make(chan evidence, evidenceBuffer)}}
 	r.reader = s.sessions.acquire(l.Reader)
 	r.posterBox = s.sessions.acquire(l.Poster)

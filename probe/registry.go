@@ -7,10 +7,15 @@ import (
 	"github.com/listprobe/listprobe/checks"
 )
 
-// finishedRetention is how long a finished probe is remembered, so that a
-// copy arriving after its timeout is counted as late, and cleaned up,
-// rather than ignored.
-const finishedRetention = 24 * time.Hour
+// How long a finished probe is remembered. A lost one, for a day, so that
+// a copy arriving after its timeout is counted as late and cleaned up. The
+// others only need to outlive stray duplicates and late notices about them
+// (a copy seen again after a UIDVALIDITY change, a slow bounce), so that
+// those are cleaned up too.
+const (
+	finishedRetention      = 24 * time.Hour
+	finishedShortRetention = time.Hour
+)
 
 // evidenceBuffer is how many pieces of evidence a pending probe can have
 // waiting: a copy, a few notices and bounces. More are dropped with a
@@ -68,19 +73,26 @@ type finishedProbe struct {
 // cleaned up. It belongs to the service, so a reload does not forget them.
 type registry struct {
 	mu        sync.Mutex
-	pending   map[string]*pendingProbe // by token id
-	finished  map[string]finishedProbe // by token id
+	pending   map[string]*pendingProbe            // by token id
+	byList    map[string]map[string]*pendingProbe // list address -> token id -> probe
+	finished  map[string]finishedProbe            // by token id
 	lastPrune time.Time
 }
 
 func newRegistry() *registry {
-	return &registry{pending: map[string]*pendingProbe{}, finished: map[string]finishedProbe{}}
+	return &registry{pending: map[string]*pendingProbe{}, byList: map[string]map[string]*pendingProbe{}, finished: map[string]finishedProbe{}}
 }
 
 func (r *registry) add(p *pendingProbe) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pending[p.token.ID] = p
+	l := r.byList[p.list.Address]
+	if l == nil {
+		l = map[string]*pendingProbe{}
+		r.byList[p.list.Address] = l
+	}
+	l[p.token.ID] = p
 }
 
 // finish moves a pending probe to the finished ones. It is known as finished
@@ -91,12 +103,22 @@ func (r *registry) finish(p *pendingProbe, outcome Outcome, at time.Time) {
 	defer r.mu.Unlock()
 	r.finished[p.token.ID] = finishedProbe{list: p.list.Address, outcome: outcome, at: at, signer: p.cfg.signer}
 	delete(r.pending, p.token.ID)
+	if l := r.byList[p.list.Address]; l != nil {
+		delete(l, p.token.ID)
+		if len(l) == 0 {
+			delete(r.byList, p.list.Address)
+		}
+	}
 	if at.Sub(r.lastPrune) < time.Minute {
 		return
 	}
 	r.lastPrune = at
 	for id, old := range r.finished {
-		if at.Sub(old.at) > finishedRetention {
+		keep := finishedShortRetention
+		if old.outcome == Lost {
+			keep = finishedRetention
+		}
+		if at.Sub(old.at) > keep {
 			delete(r.finished, id)
 		}
 	}
@@ -149,10 +171,8 @@ func (r *registry) pendingFor(list string) []*pendingProbe {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []*pendingProbe
-	for _, p := range r.pending {
-		if p.list.Address == list {
-			out = append(out, p)
-		}
+	for _, p := range r.byList[list] {
+		out = append(out, p)
 	}
 	return out
 }

@@ -248,3 +248,37 @@ func TestShardsProbeEveryListExactlyOnce(t *testing.T) {
 		t.Errorf("%d of 1000 lists moved to the third shard, want about a third", moved)
 	}
 }
+
+// The cap on probes in flight bounds posting, not waiting: a list whose
+// server drops every post holds no slot while its probe waits for the
+// timeout, so other lists are still probed.
+func TestWaitingProbesDoNotHoldInFlightSlots(t *testing.T) {
+	lists := []sandbox.List{
+		{Address: "blackhole@lists.example.org", Policy: sandbox.Drop},
+		{Address: "healthy@lists.example.org", Policy: sandbox.Deliver},
+	}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	cfg := w.config(t, 20*time.Second, lists, nil)
+	svc := NewService("", testLogger(t), &Options{MaxInFlight: 1})
+	svc.Start(context.Background(), cfg)
+	t.Cleanup(svc.Stop)
+	lost := make(chan *Result, 1)
+	go func() { lost <- probeList(t, svc, "blackhole@lists.example.org") }()
+	waitFor(t, 10*time.Second, "the blackhole probe waiting for its outcome", func() bool {
+		ps := svc.reg.pendingFor("blackhole@lists.example.org")
+		return len(ps) == 1 && len(svc.slots) == 0
+	})
+	done := make(chan *Result, 1)
+	go func() { done <- probeList(t, svc, "healthy@lists.example.org") }()
+	select {
+	case r := <-done:
+		wantOutcome(t, r, Delivered, "")
+	case <-time.After(15 * time.Second):
+		t.Fatal("the healthy list waited for the blackhole probe's slot")
+	}
+	select {
+	case r := <-lost:
+		t.Fatalf("the blackhole probe ended early: %s", r.Outcome)
+	default:
+	}
+}

@@ -312,21 +312,27 @@ func (s *Service) scheduled(list string, jitter time.Duration) {
 	s.runProbe(cfg, l)
 }
 
-// runProbe runs one probe once a slot is free: MaxInFlight bounds the
-// probes in flight, and waiting lists are served in turn.
+// runProbe runs one probe once a slot is free. MaxInFlight bounds the
+// probes being posted (waiting for sessions, composing, talking SMTP), and
+// waiting lists are served in turn; a probe gives its slot back once the
+// post is handed over, since waiting for the outcome costs nothing but a
+// registry entry, and a list server that holds or drops every post must
+// not starve the other lists of slots.
 func (s *Service) runProbe(cfg *Config, l *ListConfig) *Result {
 	select {
 	case s.slots <- struct{}{}:
 	case <-s.ctx.Done():
 		return &Result{List: l.Address, Expected: l.Expect, Outcome: Error, Reason: "listprobe stopped before the probe could start"}
 	}
-	defer func() { <-s.slots }()
-	return s.safeProbe(cfg, l)
+	var once sync.Once
+	release := func() { once.Do(func() { <-s.slots }) }
+	defer release()
+	return s.safeProbe(cfg, l, release)
 }
 
 // safeProbe runs a probe and turns a panic outside its stages into an error
 // outcome, so that the process and the other lists' probes go on.
-func (s *Service) safeProbe(cfg *Config, l *ListConfig) (res *Result) {
+func (s *Service) safeProbe(cfg *Config, l *ListConfig, releaseSlot func()) (res *Result) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.logger.Error("probe panicked", "list", l.Address, "panic", p, "stack", string(debug.Stack()))
@@ -336,7 +342,7 @@ func (s *Service) safeProbe(cfg *Config, l *ListConfig) (res *Result) {
 			s.history.Add(res)
 		}
 	}()
-	return s.probe(s.ctx, cfg, l)
+	return s.probe(s.ctx, cfg, l, releaseSlot)
 }
 
 // jitterFor spreads lists that share a schedule over up to a tenth of its

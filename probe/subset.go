@@ -4,6 +4,9 @@ import "strings"
 
 // List returns the configured list with this address, or nil.
 func (c *Config) List(address string) *ListConfig {
+	if c.byAddress != nil {
+		return c.byAddress[strings.ToLower(address)]
+	}
 	for _, l := range c.Lists {
 		if strings.EqualFold(l.Address, address) {
 			return l
@@ -12,12 +15,21 @@ func (c *Config) List(address string) *ListConfig {
 	return nil
 }
 
+// index builds the lookup List uses. A Config is not changed once loaded.
+func (c *Config) index() {
+	c.byAddress = make(map[string]*ListConfig, len(c.Lists))
+	for _, l := range c.Lists {
+		c.byAddress[strings.ToLower(l.Address)] = l
+	}
+}
+
 // subset returns a copy of c with only these lists, and only the accounts
 // and Mailman servers they use: a shard, or the lists `once` was asked for,
 // opens no session it does not need.
 func (c *Config) subset(lists []*ListConfig) *Config {
 	sub := *c
 	sub.Lists = lists
+	defer sub.index()
 	sub.Accounts = map[string]*AccountConfig{}
 	sub.Mailman = map[string]*MailmanConfig{}
 	for _, l := range lists {
