@@ -1,0 +1,90 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/listprobe/listprobe/internal/sandbox"
+	"github.com/listprobe/listprobe/internal/testbed"
+)
+
+// e2eWorld is a mail world an end-to-end scenario runs in: the real testbed
+// (Postfix, Dovecot, Mailman 3) or the in-process sandbox, which serves the
+// same Mailman 3 REST API. One harness, two worlds, as go-imap runs one
+// client suite against its in-memory server and a real Dovecot: the
+// scenarios they share cannot drift apart. testbed.Env is one; sandboxWorld
+// is the other.
+type e2eWorld interface {
+	// Get returns one of the testbed's variables (MEMBER, SMTP,
+	// MAILMAN_URL, ...); Secret reads the file a *_FILE variable names.
+	Get(t testing.TB, name string) string
+	Secret(t testing.TB, name string) string
+	MailmanAdmin(t testing.TB) *testbed.MailmanAdmin
+}
+
+var _ e2eWorld = testbed.Env{}
+
+// forEachWorld runs scenario in the sandbox and on the testbed (which skips
+// without the testbed, and fails under CI=true).
+func forEachWorld(t *testing.T, scenario func(t *testing.T, w e2eWorld)) {
+	t.Run("sandbox", func(t *testing.T) { scenario(t, startSandboxWorld(t)) })
+	t.Run("testbed", func(t *testing.T) { scenario(t, testbed.Load(t)) })
+}
+
+// sandboxWorld is the sandbox seen through the testbed's variables.
+type sandboxWorld struct {
+	w    *sandbox.World
+	vars map[string]string
+}
+
+func startSandboxWorld(t *testing.T) *sandboxWorld {
+	t.Helper()
+	accounts := map[string]string{"MEMBER": "member@example.org", "READER": "reader@example.org", "MODERATOR": "moderator@example.org", "OUTSIDER": "outsider@example.org"}
+	var opts sandbox.Options
+	dir := t.TempDir()
+	vars := map[string]string{"LIST_DOMAIN": "lists.example.org"}
+	for who, address := range accounts {
+		pw := who + "-password"
+		opts.Accounts = append(opts.Accounts, sandbox.Account{Address: address, Password: pw})
+		file := filepath.Join(dir, who)
+		if err := os.WriteFile(file, []byte(pw), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		vars[who], vars[who+"_PASSWORD_FILE"] = address, file
+	}
+	w, err := sandbox.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	rest := filepath.Join(dir, "mailman-rest")
+	if err := os.WriteFile(rest, []byte(w.MailmanPassword), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars["SMTP"], vars["IMAP"] = w.SMTPAddr, w.IMAPAddr
+	vars["MAILMAN_URL"], vars["MAILMAN_USER"], vars["MAILMAN_PASSWORD_FILE"] = w.MailmanURL, w.MailmanUsername, rest
+	return &sandboxWorld{w: w, vars: vars}
+}
+
+func (s *sandboxWorld) Get(t testing.TB, name string) string {
+	t.Helper()
+	v, ok := s.vars[name]
+	if !ok {
+		t.Fatalf("the sandbox world has no %s", name)
+	}
+	return v
+}
+
+func (s *sandboxWorld) Secret(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(s.Get(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func (s *sandboxWorld) MailmanAdmin(t testing.TB) *testbed.MailmanAdmin {
+	return &testbed.MailmanAdmin{URL: s.w.MailmanURL, Username: s.w.MailmanUsername, Password: s.w.MailmanPassword}
+}
