@@ -36,6 +36,12 @@ type MailboxOptions struct {
 	// IdleRefresh is how long one IDLE command lasts before it is renewed
 	// (RFC 2177 asks for less than 29 minutes). Default 9m.
 	IdleRefresh time.Duration
+	// ReportSince, when not zero, makes the first session also report the
+	// messages already there whose INTERNALDATE is at or after it: mail
+	// that came while the process was down, so that a restarted prober
+	// still sees the copies of the probes it sent before. Zero (the
+	// default): only what arrives from the first session on.
+	ReportSince time.Time
 	// ReadOnly opens the mailbox with EXAMINE instead of SELECT: the
 	// session then changes nothing, not even \Recent, which a read-write
 	// SELECT takes from the other clients of a shared mailbox (a human
@@ -835,7 +841,19 @@ func (m *Mailbox) resume(s *mailboxSession, sel *imap.SelectData) error {
 	}
 	switch {
 	case !m.started:
-		m.started, m.uidValidity, m.next = true, sel.UIDValidity, uidNext
+		// Started only once what came since ReportSince is reported: a
+		// first session that fails halfway tries again.
+		m.uidValidity = sel.UIDValidity
+		if !m.opts.ReportSince.IsZero() {
+			uids, err := m.uidsArrivedSince(s, m.opts.ReportSince, uidNext)
+			if err != nil {
+				return fmt.Errorf("messages since %s: %w", m.opts.ReportSince.UTC().Format(time.RFC3339), err)
+			}
+			if err := m.deliver(s, uids, nil, false, nil); err != nil {
+				return fmt.Errorf("messages since %s: %w", m.opts.ReportSince.UTC().Format(time.RFC3339), err)
+			}
+		}
+		m.started, m.next = true, uidNext
 	case sel.UIDValidity == m.uidValidity:
 		// Resume from m.next: what arrived while disconnected is above it.
 	default:

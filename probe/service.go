@@ -166,8 +166,18 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) Start(ctx context.Context, cfg *Config) {
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.sessions = newSessions(s.ctx, s.logger, s.metrics, s.onMessage)
+	if s.claim {
+		// What an earlier run may have left: copies of probes sent within
+		// the longest timeout before this start.
+		longest := time.Duration(0)
+		for _, l := range cfg.Lists {
+			longest = max(longest, l.EffectiveTimeout(cfg.Global))
+		}
+		s.sessions.reportSince = s.started.Add(-longest - time.Minute)
+	}
 	s.mailman = &mailmanWatchers{logger: s.logger, metrics: s.metrics, reg: s.reg, ctx: s.ctx}
 	s.apply(cfg)
+	s.sessions.reportSince = time.Time{}
 }
 
 // Stop stops the schedule, ends the probes in flight (as error: cancelled),

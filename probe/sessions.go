@@ -101,6 +101,11 @@ type sessions struct {
 
 	ctx context.Context
 	wg  sync.WaitGroup
+	// reportSince makes the sessions started with the first configuration
+	// report what came since then too (see checks.MailboxOptions), so that
+	// copies of an earlier run's probes that came while listprobe was down
+	// are counted late and cleaned up. Zero for later sessions.
+	reportSince time.Time
 
 	mu    sync.Mutex
 	boxes map[string]*mailboxSession // the current session of each account
@@ -166,8 +171,9 @@ func (ss *sessions) start(name, key string, a *AccountConfig, poll time.Duration
 		// Without cleanup listprobe has nothing to change there: EXAMINE
 		// leaves \Recent and everything else of a human's mailbox (a
 		// moderator's) alone.
-		ReadOnly: !a.Cleanup,
-		WantBody: checks.LooksLikeNotice,
+		ReadOnly:    !a.Cleanup,
+		ReportSince: ss.reportSince,
+		WantBody:    checks.LooksLikeNotice,
 		OnState: func(up bool, err error) {
 			s.setState(up, err)
 			s.mu.Lock()

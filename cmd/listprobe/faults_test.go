@@ -274,15 +274,26 @@ func (p *serveProcess) metric(t *testing.T, series string) string {
 
 // listprobe killed with SIGKILL in the middle of a probe (its post held by
 // the list, no notice sent), then restarted: when a moderator releases the
-// post, the restarted listprobe knows the copy as its own earlier run's
-// probe, counts it late and cleans it up, so nothing is left behind.
+// post, before or after the restart, the restarted listprobe knows the copy
+// as its own earlier run's probe, counts it late and cleans it up, so
+// nothing is left behind.
 func TestFaultKilledMidProbeAndRestarted(t *testing.T) {
+	bin := buildListprobe(t)
+	for _, tc := range []struct {
+		name      string
+		whileDown bool
+	}{{"copy after the restart", false}, {"copy while listprobe is down", true}} {
+		t.Run(tc.name, func(t *testing.T) { killedMidProbe(t, bin, tc.whileDown) })
+	}
+}
+
+func killedMidProbe(t *testing.T, bin string, releaseWhileDown bool) {
 	tb := testbed.Load(t)
 	l := newE2EList(t, tb, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false})
 	l.listDefaultApplies(t)
 	file := l.config(t, 2*time.Minute, false, "")
-	bin := buildListprobe(t)
 	ctx := context.Background()
+	reader := tb.Mailbox(t, "READER")
 
 	a := startServeProcess(t, bin, file)
 	go http.Get(a.base + "/probe?list=" + l.address)
@@ -305,16 +316,24 @@ func TestFaultKilledMidProbeAndRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.cmd.Wait()
+	release := func() {
+		if err := l.admin.Moderate(ctx, l.address, requestID, "accept"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if releaseWhileDown {
+		release()
+		waitUntil(t, 60*time.Second, "the released copy in the reader's mailbox", func() bool { return len(imapSearch(t, reader, messageID)) == 1 })
+	}
 
 	b := startServeProcess(t, bin, file)
 	series := fmt.Sprintf("listprobe_late_deliveries_total{list=%q}", l.address)
-	if v := b.metric(t, series); v != "0" {
-		t.Fatalf("%s = %q before the copy came", series, v)
-	}
-	if err := l.admin.Moderate(ctx, l.address, requestID, "accept"); err != nil {
-		t.Fatal(err)
+	if !releaseWhileDown {
+		if v := b.metric(t, series); v != "0" {
+			t.Fatalf("%s = %q before the copy came", series, v)
+		}
+		release()
 	}
 	waitUntil(t, 60*time.Second, "the released copy counted late by the restarted listprobe", func() bool { return b.metric(t, series) == "1" })
-	reader := tb.Mailbox(t, "READER")
 	waitUntil(t, 30*time.Second, "the copy cleaned up", func() bool { return len(imapSearch(t, reader, messageID)) == 0 })
 }
