@@ -931,3 +931,19 @@ func BenchmarkMailboxDelivery(b *testing.B) {
 		})
 	}
 }
+
+// With ReportSince, the first session also reports what came since then
+// (mail that arrived while a restarted prober was down), and nothing older.
+func TestMailboxReportSinceReportsWhatCameWhileDown(t *testing.T) {
+	srv := startMailboxServer(t, mailboxTestServerOptions{})
+	now := time.Now()
+	srv.deliver(t, mailboxTestMessage("last week", "old\r\n"), &imap.AppendOptions{Time: now.Add(-7 * 24 * time.Hour)})
+	srv.deliver(t, mailboxTestMessage("an hour ago", "old\r\n"), &imap.AppendOptions{Time: now.Add(-time.Hour)})
+	srv.deliver(t, mailboxTestMessage("while down", "a copy\r\n"), &imap.AppendOptions{Time: now.Add(-2 * time.Minute)})
+
+	r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) { o.ReportSince = now.Add(-5 * time.Minute) })
+	r.waitState(t, true)
+	r.expectSubjects(t, "while down") // the older ones would come first
+	srv.deliver(t, mailboxTestMessage("new", "hello\r\n"), nil)
+	r.expectSubjects(t, "new")
+}
