@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/textproto"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,7 +60,6 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 	reader, member, list := env.Get(b, "READER"), env.Get(b, "MEMBER"), env.Get(b, "LIST")
 	readerPassword := env.Secret(b, "READER_PASSWORD_FILE")
 	memberPassword := env.Secret(b, "MEMBER_PASSWORD_FILE")
-	maildir := testbedMaildir(b, env, reader)
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(probes)*30*time.Second)
 	defer cancel()
@@ -160,7 +158,7 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 		}
 		uids, uidValidity = append(uids, got.UID), got.UIDValidity
 		polled := poller.wait(b, ctx, id)
-		truth := maildirDeliveryTime(b, maildir, id, sub.AcceptedAt.Add(-time.Second))
+		truth := env.DeliveryTime(b, reader, id, sub.AcceptedAt.Add(-time.Second))
 		results = append(results, result{id: id, accepted: sub.AcceptedAt, truth: truth, mailbox: got.SeenAt, idle: idled.SeenAt, polls: polled, commands: commands})
 	}
 	if err := m.Delete(ctx, uidValidity, uids...); err != nil {
@@ -207,76 +205,6 @@ func percentiles(ds []time.Duration) (p50, p90, maximum time.Duration) {
 		return s[max(0, min(i, len(s)-1))]
 	}
 	return rank(0.5), rank(0.9), s[len(s)-1]
-}
-
-// testbedMaildir returns the Maildir of a testbed account: Dovecot's
-// home=$STATE/mail/%d/%n and mail_location=maildir:~/Maildir (see
-// deploy/testbed/dovecot.conf.in).
-func testbedMaildir(t testing.TB, env testbed.Env, address string) string {
-	t.Helper()
-	local, domain, ok := strings.Cut(address, "@")
-	if !ok {
-		t.Fatalf("testbed address %q has no domain", address)
-	}
-	return filepath.Join(env.Get(t, "STATE"), "mail", domain, local, "Maildir")
-}
-
-// maildirDeliveryTime finds the message with Message-ID id among the files
-// of maildir's new/ and cur/ named after since, and returns the delivery
-// time its name holds: "<seconds>.M<microseconds>P<pid>.<host>...".
-func maildirDeliveryTime(t testing.TB, maildir, id string, since time.Time) time.Time {
-	t.Helper()
-	for _, sub := range []string{"new", "cur"} {
-		entries, err := os.ReadDir(filepath.Join(maildir, sub))
-		if err != nil {
-			t.Fatalf("reading the reader's Maildir: %v", err)
-		}
-		for _, e := range entries {
-			at, ok := maildirNameTime(e.Name())
-			if !ok || at.Before(since) {
-				continue
-			}
-			if maildirMessageID(t, filepath.Join(maildir, sub, e.Name())) == id {
-				return at
-			}
-		}
-	}
-	t.Fatalf("no file in %s holds %s", maildir, id)
-	return time.Time{}
-}
-
-func maildirNameTime(name string) (time.Time, bool) {
-	secs, rest, ok := strings.Cut(name, ".M")
-	if !ok {
-		return time.Time{}, false
-	}
-	usecs, _, ok := strings.Cut(rest, "P")
-	if !ok {
-		return time.Time{}, false
-	}
-	s, err1 := strconv.ParseInt(secs, 10, 64)
-	us, err2 := strconv.ParseInt(usecs, 10, 64)
-	if err1 != nil || err2 != nil {
-		return time.Time{}, false
-	}
-	return time.Unix(s, us*1000), true
-}
-
-func maildirMessageID(t testing.TB, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return "" // moved from new/ to cur/ meanwhile
-		}
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h, err := textproto.NewReader(bufio.NewReader(f)).ReadMIMEHeader()
-	if err != nil && h == nil {
-		return ""
-	}
-	return h.Get("Message-Id")
 }
 
 // secondPoller is the plain poller other list monitors use: every second,

@@ -41,6 +41,7 @@ type Result struct {
 	Token          string        `json:"-"`
 	SubmitReply    string        `json:"-"`
 	SubmitDuration time.Duration `json:"-"`
+	AcceptedAt     time.Time     `json:"-"` // when SMTP accepted the post; latencies start here
 	Started        time.Time     `json:"-"`
 	Finished       time.Time     `json:"-"`
 	Log            string        `json:"-"`

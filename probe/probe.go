@@ -139,7 +139,7 @@ func submitProbe(ctx context.Context, r *run) bool {
 	}
 	r.res.Posted = true
 	r.res.SubmitReply, r.res.SubmitDuration = readable(sub.Reply), sub.Duration
-	r.accepted = sub.AcceptedAt
+	r.accepted, r.res.AcceptedAt = sub.AcceptedAt, sub.AcceptedAt
 	r.logger.Debug("probe accepted", "reply", r.res.SubmitReply, "submit_duration", sub.Duration)
 	return false
 }
