@@ -25,6 +25,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/internal/testbed"
@@ -675,4 +676,59 @@ func TestE2ELatencyMatchesTheMaildirDeliveryTime(t *testing.T) {
 	if p90 > 200*time.Millisecond || errs[0] < -50*time.Millisecond {
 		t.Errorf("latency errors against the Maildir delivery time %v: p90 %s, want under 200 ms (and none much before the truth)", errs, p90)
 	}
+}
+
+// A post the list held and a moderator then approved reaches the reader
+// with X-Mailman-Approved-At: it was held, and the moderator's delay is not
+// the list's latency, so the probe is held, never delivered.
+func TestScenarioCopyApprovedByAModeratorIsHeld(t *testing.T) {
+	forEachWorld(t, func(t *testing.T, w e2eWorld) {
+		// No notices: the approved copy is the only evidence.
+		l := newE2EList(t, w, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false})
+		l.listDefaultApplies(t)
+		cfg, err := probe.LoadFile(l.config(t, 60*time.Second, false, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc := probe.NewService("", slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		svc.Start(context.Background(), cfg)
+		defer svc.Stop()
+		res := make(chan *probe.Result, 1)
+		go func() {
+			r, _, err := svc.ProbeNow(context.Background(), l.address)
+			if err != nil {
+				t.Error(err)
+			}
+			res <- r
+		}()
+		ctx := context.Background()
+		var requestID int
+		waitUntil(t, 30*time.Second, "the probe held", func() bool {
+			held, err := l.mm.Held(ctx, l.address)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range held {
+				if strings.HasPrefix(strings.Trim(h.MessageID, "<>"), "lp1.") {
+					requestID = h.RequestID
+					return true
+				}
+			}
+			return false
+		})
+		if err := l.admin.Moderate(ctx, l.address, requestID, "accept"); err != nil {
+			t.Fatal(err)
+		}
+		r := <-res
+		if r.Outcome != probe.Held || !strings.Contains(r.Reason, "held, then approved by a moderator") || r.Latency != nil {
+			t.Fatalf("outcome %s (%q, latency %v), want held: approved by a moderator, no latency\n%s", r.Outcome, r.Reason, r.Latency, r.Log)
+		}
+		got, err := testutil.CollectAndFormat(svc.Metrics().Registry, expfmt.TypeTextPlain, "listprobe_delivery_latency_seconds")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("listprobe_delivery_latency_seconds_count{list=%q} 0\n", l.address); !strings.Contains(string(got), want) {
+			t.Errorf("the approved copy went into the latency histogram:\n%s", got)
+		}
+	})
 }
