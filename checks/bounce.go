@@ -85,11 +85,11 @@ func classifyReport(m *incoming, reportType string) (Evidence, bool) {
 		if diag := b.get("diagnostic-code"); diag != "" {
 			ev.Reason = collapse(reDiagnosticType.ReplaceAllString(diag, ""))
 		} else {
-			ev.Reason = collapse(strings.TrimSpace(b.get("status") + " " + truncate(collapse(pb.text()), 300)))
+			ev.Reason = collapse(strings.TrimSpace(b.get("status") + " " + Truncate(collapse(pb.text()), 300)))
 		}
 	}
 	if ev.Reason == "" {
-		ev.Reason = truncate(collapse(pb.text()), 300)
+		ev.Reason = Truncate(collapse(pb.text()), 300)
 	}
 	ev.List = list
 	if ev.List == "" {
@@ -133,7 +133,7 @@ func classifyMDN(m *incoming, pb *parsedBody) (Evidence, bool) {
 	if !strings.Contains(disposition, "deleted") && !strings.Contains(disposition, "denied") {
 		return Evidence{}, false
 	}
-	ev := Evidence{Kind: KindBounce, Manager: ManagerDSN, Reason: truncate(collapse(pb.text()), 300)}
+	ev := Evidence{Kind: KindBounce, Manager: ManagerDSN, Reason: Truncate(collapse(pb.text()), 300)}
 	ev.Tokens, ev.List = returnedProbeTokens(m.h, pb)
 	for _, block := range pb.mdn {
 		if r := addressOf(block.get("final-recipient")); r != "" && ev.Recipient == "" {

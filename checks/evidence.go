@@ -281,9 +281,9 @@ func Classify(h mail.Header, body []byte) Evidence {
 	}
 	ev.From = m.sender.address
 	ev.ListID = listIDField(h)
-	ev.Reason = truncate(oneLine(ev.Reason), maxReasonLen)
-	ev.List = truncate(oneLine(ev.List), 320)
-	ev.Recipient = truncate(oneLine(ev.Recipient), 320)
+	ev.Reason = Truncate(oneLine(ev.Reason), maxReasonLen)
+	ev.List = Truncate(oneLine(ev.List), 320)
+	ev.Recipient = Truncate(oneLine(ev.Recipient), 320)
 	if ev.Kind == KindProbeCopy {
 		ev.Approved, ev.ApprovedAt = approval(h)
 	}

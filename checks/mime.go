@@ -43,7 +43,7 @@ type parsedBody struct {
 // bounce explanations are a few lines, and the regular expressions that
 // read them must not run over megabytes.
 func (pb *parsedBody) text() string {
-	return truncate(strings.Join(pb.texts, "\n\n"), maxTextBytes)
+	return Truncate(strings.Join(pb.texts, "\n\n"), maxTextBytes)
 }
 
 // attachedMessage is a message/rfc822 part or a text/rfc822-headers part.

@@ -106,9 +106,10 @@ func unwrap(s string) string {
 	return collapse(reHyphenBreak.ReplaceAllString(s, "$1-$2"))
 }
 
-// truncate shortens s to at most n bytes, never inside a rune, and marks
-// the cut with "...".
-func truncate(s string, n int) string {
+// Truncate shortens s to at most n bytes, never inside a rune, and marks
+// the cut with "...". Text from servers goes through it before it reaches
+// a label, a log line or a page.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -78,16 +78,16 @@ func FuzzReadableText(f *testing.F) {
 func TestTruncateNeverSplitsARune(t *testing.T) {
 	s := strings.Repeat("ä", 10) // 2 bytes each
 	for n := 0; n <= len(s); n++ {
-		got := truncate(s, n)
+		got := Truncate(s, n)
 		if !utf8.ValidString(got) {
-			t.Errorf("truncate(%q, %d) = %q: invalid UTF-8", s, n, got)
+			t.Errorf("Truncate(%q, %d) = %q: invalid UTF-8", s, n, got)
 		}
 		if n < len(s) && len(strings.TrimSuffix(got, "...")) > n {
-			t.Errorf("truncate(%q, %d) = %q: longer than %d", s, n, got, n)
+			t.Errorf("Truncate(%q, %d) = %q: longer than %d", s, n, got, n)
 		}
 	}
-	if got := truncate("日本語", 4); got != "日..." {
-		t.Errorf("truncate(日本語, 4) = %q", got)
+	if got := Truncate("日本語", 4); got != "日..." {
+		t.Errorf("Truncate(日本語, 4) = %q", got)
 	}
 }
 

@@ -163,13 +163,7 @@ func (s *Service) serveProbe(w http.ResponseWriter, r *http.Request) {
 	if res.OK {
 		success.Set(1)
 	}
-	for _, o := range Outcomes {
-		v := 0.0
-		if o == res.Outcome {
-			v = 1
-		}
-		outcome.WithLabelValues(string(o)).Set(v)
-	}
+	setStates(outcome, nil, outcomeNames(Outcomes), string(res.Outcome))
 	duration.Set(res.Finished.Sub(res.Started).Seconds())
 	if res.Latency != nil {
 		latency.Set(*res.Latency)

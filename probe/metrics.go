@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -168,7 +167,7 @@ func (m *Metrics) Configure(cfg *Config) {
 			m.probes.WithLabelValues(l.Address, string(o))
 			m.lastOutcome.WithLabelValues(l.Address, string(o))
 		}
-		setStates(m.expected, l.Address, outcomeNames([]Outcome{Delivered, Held}), string(l.Expect))
+		setStates(m.expected, []string{l.Address}, outcomeNames([]Outcome{Delivered, Held}), string(l.Expect))
 		m.success.WithLabelValues(l.Address)
 		m.latency.WithLabelValues(l.Address)
 		m.submitDuration.WithLabelValues(l.Address)
@@ -236,7 +235,7 @@ func (m *Metrics) Record(r *Result) {
 		return
 	}
 	m.probes.WithLabelValues(l, string(r.Outcome)).Inc()
-	setStates(m.lastOutcome, l, outcomeNames(Outcomes), string(r.Outcome))
+	setStates(m.lastOutcome, []string{l}, outcomeNames(Outcomes), string(r.Outcome))
 	if r.OK {
 		m.success.WithLabelValues(l).Set(1)
 	} else {
@@ -382,28 +381,17 @@ func (m *Metrics) Mailman(list string, s MailmanState) {
 	if own == "" {
 		own = "default"
 	}
-	setStates(m.memberAction, list, ModerationActions, s.DefaultMemberAction)
-	setStates(m.nonmemberAction, list, ModerationActions, s.DefaultNonmemberAction)
-	setStates(m.ownAction, list, append(ModerationActions[:len(ModerationActions):len(ModerationActions)], "default"), own)
+	setStates(m.memberAction, []string{list}, ModerationActions, s.DefaultMemberAction)
+	setStates(m.nonmemberAction, []string{list}, ModerationActions, s.DefaultNonmemberAction)
+	setStates(m.ownAction, []string{list}, append(ModerationActions[:len(ModerationActions):len(ModerationActions)], "default"), own)
 	for role, ms := range map[string]MemberState{"poster": s.Poster, "reader": s.Reader} {
 		v := 0.0
 		if ms.Subscribed {
 			v = 1
 		}
 		m.memberSubscribed.WithLabelValues(list, role).Set(v)
-		setMemberStates(m.memberDelivery, list, role, DeliveryStatuses, ms.DeliveryStatus)
-		setMemberStates(m.memberMode, list, role, DeliveryModes, ms.DeliveryMode)
-	}
-}
-
-// setMemberStates is setStates for a membership's state set.
-func setMemberStates(vec *prometheus.GaugeVec, list, role string, states []string, current string) {
-	for _, st := range states {
-		v := 0.0
-		if st == current {
-			v = 1
-		}
-		vec.WithLabelValues(list, role, st).Set(v)
+		setStates(m.memberDelivery, []string{list, role}, DeliveryStatuses, ms.DeliveryStatus)
+		setStates(m.memberMode, []string{list, role}, DeliveryModes, ms.DeliveryMode)
 	}
 }
 
@@ -416,13 +404,14 @@ func outcomeNames(os []Outcome) []string {
 }
 
 // setStates sets a state set: 1 for the current state, 0 for the others.
-func setStates(vec *prometheus.GaugeVec, list string, states []string, current string) {
+// labels are the series' other label values, before the state's.
+func setStates(vec *prometheus.GaugeVec, labels []string, states []string, current string) {
 	for _, st := range states {
 		v := 0.0
 		if st == current {
 			v = 1
 		}
-		vec.WithLabelValues(list, st).Set(v)
+		vec.WithLabelValues(append(labels[:len(labels):len(labels)], st)...).Set(v)
 	}
 }
 
@@ -442,17 +431,7 @@ func reasonLabel(r *Result) string {
 	}
 	s := readable(r.Reason)
 	s = volatileText.ReplaceAllString(s, "…")
-	return shorten(s, 120)
+	return checks.Truncate(s, 120)
 }
 
 var volatileText = regexp.MustCompile(`(?i)<[^<>\s]*>|\blp1\.[a-z2-7.]+|\b\d{4}-\d\d-\d\d[T ][\d:.]+(Z|[+-]\d\d:?\d\d)?|\b\d+(\.\d+)?(ms|s|m|h)\b|\b\d+(h\d+)?m\d+(\.\d+)?s\b|\bqueued as \S+|\bid=\S+|\b[0-9a-f]{8,}\b|\b\d{5,}\b`)
-
-func shorten(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}

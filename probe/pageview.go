@@ -1,6 +1,8 @@
 package probe
 
 import (
+	"github.com/listprobe/listprobe/checks"
+
 	"fmt"
 	"math"
 	"slices"
@@ -274,7 +276,7 @@ func redact(cfg *Config, text string) string {
 			text = strings.ReplaceAll(text, sec, "[redacted]")
 		}
 	}
-	return shorten(text, 300)
+	return checks.Truncate(text, 300)
 }
 
 // mailmanExplained lays out a list's Mailman settings and its probe
