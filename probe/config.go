@@ -99,10 +99,10 @@ type DKIMConfig struct {
 // and the Mailman REST API.
 //
 // prometheus/common/config.TLSConfig was considered and not adopted: it
-// would nest these keys under tls_config (DESIGN.md keeps them flat, beside
-// tls: the mode), its ca_file replaces the system roots where ours adds to
-// them, its secrets have no password_env, and it decodes with yaml.v2
-// hooks that lose the field paths of our errors.
+// would nest these keys under tls_config (the documented config keeps them
+// flat, beside tls: the mode), its ca_file replaces the system roots where
+// ours adds to them, its secrets have no password_env, and it decodes with
+// yaml.v2 hooks that lose the field paths of our errors.
 type TLSSettings struct {
 	// CAFile adds a CA (PEM) to the system's roots.
 	CAFile string `yaml:"ca_file"`

@@ -8,7 +8,8 @@ import (
 // Outcome is what became of one probe.
 type Outcome string
 
-// The outcomes of DESIGN.md.
+// The outcomes a probe can have; their names are part of listprobe's
+// interface (metric labels, once's JSON, the config's expect).
 const (
 	Delivered  Outcome = "delivered"   // the list's copy arrived, signature valid, before the timeout
 	Held       Outcome = "held"        // the list server held the post for moderation
@@ -18,7 +19,7 @@ const (
 	Error      Outcome = "error"       // listprobe could not observe the result
 )
 
-// Outcomes lists every outcome, in the order of DESIGN.md.
+// Outcomes lists every outcome, in the order of the README's outcome table.
 var Outcomes = []Outcome{Delivered, Held, Rejected, Lost, SendFailed, Error}
 
 // Result is the record of one finished probe.
