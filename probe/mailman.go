@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -141,7 +142,7 @@ func (w *mailmanWatcher) run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				w.refreshAll(ctx)
+				w.safely("refreshing moderation settings", func() { w.refreshAll(ctx) })
 				t.Reset(w.refresh)
 			}
 		}
@@ -164,7 +165,7 @@ func (w *mailmanWatcher) run(ctx context.Context) {
 			}
 			w.woken = map[string]bool{}
 			w.mu.Unlock()
-			w.watchHeld(ctx, watches, lists)
+			w.safely("watching held queues", func() { w.watchHeld(ctx, watches, lists) })
 		case <-poll.C:
 			w.mu.Lock()
 			var active []string
@@ -185,9 +186,20 @@ func (w *mailmanWatcher) run(ctx context.Context) {
 				active = slices.Concat(active[next:], active[:next])[:heldPollLists]
 				next += heldPollLists
 			}
-			w.watchHeld(ctx, watches, active)
+			w.safely("watching held queues", func() { w.watchHeld(ctx, watches, active) })
 		}
 	}
+}
+
+// safely runs one round of REST reads; a panic (an answer no one foresaw)
+// ends the round, not the watcher or the process.
+func (w *mailmanWatcher) safely(what string, f func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.logger.Error(what+" panicked", "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
+	f()
 }
 
 func (w *mailmanWatcher) refreshAll(ctx context.Context) {

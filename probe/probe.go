@@ -195,6 +195,14 @@ func applyEvidence(r *run, e evidence) bool {
 		res.Outcome, res.Latency = Delivered, &lat
 		res.Reason = fmt.Sprintf("copy seen in %s's mailbox %.3fs after SMTP accepted the post", e.account, lat)
 		res.Evidence = "list copy in reader mailbox"
+		switch {
+		case e.copy == checks.CopyWrapped:
+			res.Evidence += " (the post wrapped in a message from the list)"
+		case e.copy == checks.CopyFromList:
+			res.Evidence += " (sent as the list, with a Message-ID of its own)"
+		case e.from != "" && !strings.EqualFold(e.from, r.poster.Address):
+			res.Evidence += " (From rewritten by the list)"
+		}
 		return true
 	case checks.KindHoldNotice, checks.KindModeratorNotice:
 		res.Outcome, res.Reason = Held, e.reason

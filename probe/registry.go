@@ -39,6 +39,9 @@ type evidence struct {
 	// list manager recorded the time.
 	approved   bool
 	approvedAt time.Time
+	// copy says how a copy carries its probe, from whom it came.
+	copy checks.Copy
+	from string
 	// recipient is, for a bounce, the address whose delivery failed.
 	recipient string
 	// hops is a copy's Received chain, oldest first.

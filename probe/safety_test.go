@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/internal/sandbox"
 )
 
@@ -280,5 +281,80 @@ func TestWaitingProbesDoNotHoldInFlightSlots(t *testing.T) {
 	case r := <-lost:
 		t.Fatalf("the blackhole probe ended early: %s", r.Outcome)
 	default:
+	}
+}
+
+// A panic while handling one message (a parser bug that a hostile message
+// found) loses that message only: the session, and the process, go on.
+func TestPanicOnAMessageKeepsTheSession(t *testing.T) {
+	lists := []sandbox.List{{Address: "healthy@lists.example.org", Policy: sandbox.Deliver}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	cfg := w.config(t, 20*time.Second, lists, nil)
+	seen := make(chan string, 10)
+	ss := newSessions(context.Background(), testLogger(t), NewMetrics(), func(_ *mailboxSession, msg checks.Message) {
+		subject := msg.Header.Get("Subject")
+		if subject == "boom" {
+			var m map[string]int
+			m["boom"]++
+		}
+		seen <- subject
+	})
+	ss.reconcile(cfg)
+	t.Cleanup(ss.stop)
+	reader := ss.get("reader")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := reader.waitUp(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, subject := range []string{"boom", "after"} {
+		if err := w.Append(testReader, []byte("From: a@example.org\r\nSubject: "+subject+"\r\nMessage-ID: <"+subject+"@example.org>\r\n\r\nx\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case s := <-seen:
+		if s != "after" {
+			t.Fatalf("got %q", s)
+		}
+	case <-ctx.Done():
+		t.Fatal("the message after the panicking one was never handled")
+	}
+	if up, _, _ := reader.State(); !up {
+		t.Error("the session went down")
+	}
+}
+
+// A DSN in Latin-1 (an undeclared 8-bit Diagnostic-Code, as German MTAs
+// send) rejects the probe with a readable reason, and the reason label is
+// valid UTF-8: before, it reached client_golang raw and ended serve.
+func TestLatin1BounceIsReadable(t *testing.T) {
+	lists := []sandbox.List{{Address: "blackhole@lists.example.org", Policy: sandbox.Drop}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	svc := startRuntime(t, w.config(t, 20*time.Second, lists, nil))
+	up := svc.metrics.mailboxUp.WithLabelValues("member")
+	waitFor(t, 10*time.Second, "member mailbox up", func() bool { return testutil.ToFloat64(up) == 1 })
+	res := make(chan *Result, 1)
+	go func() { res <- probeList(t, svc, "blackhole@lists.example.org") }()
+	waitFor(t, 5*time.Second, "the probe pending", func() bool { return len(svc.reg.pendingFor("blackhole@lists.example.org")) == 1 })
+	p := svc.reg.pendingFor("blackhole@lists.example.org")[0]
+	token := p.cfg.signer.Encode(p.token)
+	dsn := "From: MAILER-DAEMON@mx.example.org\r\nTo: member@example.org\r\nSubject: Unzustellbar\r\n" +
+		"Message-ID: <dsn-1@mx.example.org>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nIhre Nachricht konnte nicht zugestellt werden.\r\n" +
+		"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\n" +
+		"Final-Recipient: rfc822; blackhole@lists.example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n" +
+		"Diagnostic-Code: smtp; 550 5.1.1 Empf\xe4nger unbekannt\r\n" +
+		"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: member@example.org\r\nTo: blackhole@lists.example.org\r\n" +
+		"Subject: listprobe delivery test " + token + "\r\nMessage-ID: " + p.messageID + "\r\n" + checks.TokenHeader + ": " + token + "\r\n" +
+		"--b--\r\n"
+	if err := w.Append(testMember, []byte(dsn)); err != nil {
+		t.Fatal(err)
+	}
+	r := <-res
+	wantOutcome(t, r, Rejected, "Empfänger unbekannt")
+	if _, err := svc.Metrics().Registry.Gather(); err != nil {
+		t.Fatal(err)
 	}
 }

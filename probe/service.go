@@ -561,7 +561,7 @@ func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
 	for _, n := range probes {
 		e := evidence{kind: ev.Kind, manager: ev.Manager, reason: readable(ev.Reason), account: account,
 			seenAt: msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity, deletable: deletable,
-			approved: ev.Approved, approvedAt: ev.ApprovedAt, recipient: ev.Recipient, hops: hops}
+			approved: ev.Approved, approvedAt: ev.ApprovedAt, recipient: ev.Recipient, hops: hops, copy: ev.Copy, from: ev.From}
 		switch {
 		case n.pending != nil:
 			if !n.pending.deliver(e) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -210,7 +211,7 @@ func (ss *sessions) start(name, key string, a *AccountConfig, poll time.Duration
 				if !ok {
 					return
 				}
-				ss.onMessage(s, msg)
+				ss.dispatch(s, msg)
 			}
 		}
 	}()
@@ -220,6 +221,18 @@ func (ss *sessions) start(name, key string, a *AccountConfig, poll time.Duration
 		close(s.done)
 	}()
 	return s
+}
+
+// dispatch hands one message to onMessage. A panic there (a parser bug a
+// hostile message found) loses that message, not the session or the
+// process.
+func (ss *sessions) dispatch(s *mailboxSession, msg checks.Message) {
+	defer func() {
+		if p := recover(); p != nil {
+			ss.logger.Error("handling a message panicked; the message is ignored", "account", s.name, "uid", msg.UID, "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
+	ss.onMessage(s, msg)
 }
 
 // acquire returns the current session of account and holds it until

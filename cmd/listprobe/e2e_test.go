@@ -732,3 +732,40 @@ func TestScenarioCopyApprovedByAModeratorIsHeld(t *testing.T) {
 		}
 	})
 }
+
+// Lists rewrite their copies: DMARC mitigation munges From (poster in
+// Reply-To) or wraps the post in a message from the list, an anonymous list
+// replaces From and Message-ID. Each is still the list's copy: delivered,
+// and cleaned up.
+func TestE2ERewrittenCopiesAreDeliveredAndCleanedUp(t *testing.T) {
+	tb := testbed.Load(t)
+	for _, tc := range []struct {
+		name     string
+		settings map[string]any
+		evidence string
+	}{
+		{"dmarc munge_from", map[string]any{"dmarc_mitigate_action": "munge_from", "dmarc_mitigate_unconditionally": true}, "From rewritten by the list"},
+		{"dmarc wrap_message", map[string]any{"dmarc_mitigate_action": "wrap_message", "dmarc_mitigate_unconditionally": true}, "wrapped in a message from the list"},
+		{"anonymous_list", map[string]any{"anonymous_list": true}, "sent as the list"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newE2EList(t, tb, tc.settings)
+			code, r := l.once(t, l.config(t, 60*time.Second, false, ""))
+			wantE2E(t, r, "delivered", "")
+			if !strings.Contains(r.Evidence, tc.evidence) {
+				t.Errorf("evidence %q: the list did not rewrite the copy as %s does (%q)", r.Evidence, tc.name, tc.evidence)
+			}
+			if code != 0 {
+				t.Errorf("exit %d", code)
+			}
+			// The copy is gone from the reader's mailbox: nothing there
+			// still carries the probe's token in its subject.
+			reader := tb.Mailbox(t, "READER")
+			token := strings.Trim(r.MessageID, "<>")
+			token = token[:strings.LastIndexByte(token, '@')]
+			waitUntil(t, 30*time.Second, "the rewritten copy cleaned up", func() bool {
+				return len(testbed.Search(t, reader, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: token}}})) == 0
+			})
+		})
+	}
+}
