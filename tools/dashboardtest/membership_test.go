@@ -19,11 +19,10 @@ import (
 // of a list: its role, whether it is subscribed, and the current delivery
 // status and mode ("" when Mailman did not say: the state set is all 0).
 type membership struct {
-	list, role           string
-	subscribed           bool
-	status, mode         string
-	problem              int    // the problem code the table must show
-	wantStatus, wantMode string // the status and mode columns
+	list, role   string
+	subscribed   bool
+	status, mode string
+	problem      int // the problem code the table must show
 }
 
 var (
