@@ -66,6 +66,10 @@ func exportedMetrics() map[string]metricType {
 		"listprobe_mailman_member_moderation_action":             gauge,
 		"listprobe_mailman_emergency":                            gauge,
 		"listprobe_notice_limit_reached_timestamp_seconds":       gauge,
+		"listprobe_last_hop_seconds":                             gauge,
+		"listprobe_mailman_member_subscribed":                    gauge,
+		"listprobe_mailman_member_delivery_status":               gauge,
+		"listprobe_mailman_member_delivery_mode":                 gauge,
 	}
 }
 

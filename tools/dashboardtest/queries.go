@@ -87,8 +87,8 @@ func (q Query) PromQL(v Variables) string {
 }
 
 // UsesMailmanREST reports whether the query reads metrics that exist only for
-// lists with Mailman REST access (`mailman:` in the config). `listprobe demo`
-// has none, so such queries return no data there.
+// lists with Mailman REST access (`mailman:` in the config): a setup
+// without it shows no data in those panels. (`listprobe demo` has it.)
 func (q Query) UsesMailmanREST() bool {
 	return strings.Contains(q.Expr, "listprobe_mailman_")
 }
