@@ -252,11 +252,11 @@ func (m *Metrics) Record(r *Result) {
 	}
 	if r.Outcome == Delivered && r.Latency != nil {
 		m.hopSeconds.DeletePartialMatch(prometheus.Labels{"list": l})
-		for i, h := range r.Hops {
-			if i >= maxHopSeries {
-				break
-			}
-			m.hopSeconds.WithLabelValues(l, strconv.Itoa(i+1)).Set(h.Seconds)
+		// The last hops are the ones that matter (the list server, the
+		// reader's mailbox); a hop keeps its number in the chain.
+		first := max(len(r.Hops)-maxHopSeries, 0)
+		for i, h := range r.Hops[first:] {
+			m.hopSeconds.WithLabelValues(l, strconv.Itoa(first+i+1)).Set(h.Seconds)
 		}
 		m.latency.WithLabelValues(l).Observe(*r.Latency)
 		m.lastDelivered.WithLabelValues(l).Set(float64(r.Finished.UnixNano()) / 1e9)
@@ -415,8 +415,10 @@ func setStates(vec *prometheus.GaugeVec, labels []string, states []string, curre
 	}
 }
 
-// maxHopSeries bounds the hop label: a list copy passes a handful of
-// servers (submission, the list server, the reader's mailbox).
+// maxHopSeries bounds the hops exported per list: a list copy passes a
+// handful of servers (submission, the list server, the reader's mailbox);
+// with more, the last ones are kept (hop numbers stay below checks' cap of
+// 32 Received fields).
 const maxHopSeries = 8
 
 // reasonLabel is a probe's reason as the value of the reason label of
