@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/listprobe/listprobe/checks"
 )
 
@@ -143,5 +145,30 @@ func TestDeadlineBlamesTheReaderNotTheList(t *testing.T) {
 		if got := cannotReceive(tc.m); (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
 			t.Errorf("cannotReceive(%+v) = %q, want %q", tc.m, got, tc.want)
 		}
+	}
+}
+
+// listprobe_last_hop_seconds keeps the last hops of a long Received chain
+// (the list server's, the reader's mailbox's), numbered as in the chain, and
+// only the last probe's.
+func TestHopSecondsKeepTheLastHops(t *testing.T) {
+	m := NewMetrics()
+	cfg := &Config{Lists: []*ListConfig{{Address: "l@lists.example.org", Expect: Delivered}}, Accounts: map[string]*AccountConfig{}}
+	m.Configure(cfg)
+	lat := 1.0
+	var hops []Hop
+	for i := range 10 {
+		hops = append(hops, Hop{Seconds: float64(i)})
+	}
+	m.Record(&Result{List: "l@lists.example.org", Outcome: Delivered, Expected: Delivered, OK: true, Latency: &lat, Hops: hops})
+	if n := testutil.CollectAndCount(m.hopSeconds); n != maxHopSeries {
+		t.Errorf("%d hop series, want %d", n, maxHopSeries)
+	}
+	if got := testutil.ToFloat64(m.hopSeconds.WithLabelValues("l@lists.example.org", "10")); got != 9 {
+		t.Errorf("hop 10 = %v, want 9", got)
+	}
+	m.Record(&Result{List: "l@lists.example.org", Outcome: Delivered, Expected: Delivered, OK: true, Latency: &lat, Hops: hops[:2]})
+	if n := testutil.CollectAndCount(m.hopSeconds); n != 2 {
+		t.Errorf("%d hop series after a two-hop copy, want 2", n)
 	}
 }
