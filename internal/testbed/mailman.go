@@ -231,18 +231,28 @@ func (c *MailmanAdmin) SetMemberModeration(ctx context.Context, list, address, a
 	if err != nil {
 		return err
 	}
+	mid, err := c.memberID(ctx, id, list, address)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPatch, url.Values{"moderation_action": {action}}, nil, "members", mid)
+}
+
+// memberID returns the member_id of address's membership of the list with
+// this list_id.
+func (c *MailmanAdmin) memberID(ctx context.Context, id, list, address string) (string, error) {
 	var m struct {
 		MemberID json.RawMessage `json:"member_id"` // hex string in API 3.1, integer in 3.0
 	}
 	if err := c.do(ctx, http.MethodGet, nil, &m, "lists", id, "member", address); err != nil {
-		return err
+		return "", err
 	}
 	var mid string
 	if json.Unmarshal(m.MemberID, &mid) != nil {
 		mid = strings.TrimSpace(string(m.MemberID))
 	}
 	if mid == "" || mid == "null" {
-		return fmt.Errorf("mailman membership of %s in %s: no member_id in the answer", address, list)
+		return "", fmt.Errorf("mailman membership of %s in %s: no member_id in the answer", address, list)
 	}
-	return c.do(ctx, http.MethodPatch, url.Values{"moderation_action": {action}}, nil, "members", mid)
+	return mid, nil
 }

@@ -2,11 +2,8 @@ package testbed
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 )
 
 // SetMemberPreferences patches the preferences of address's membership of
@@ -17,18 +14,9 @@ func (c *MailmanAdmin) SetMemberPreferences(ctx context.Context, list, address s
 	if err != nil {
 		return err
 	}
-	var m struct {
-		MemberID json.RawMessage `json:"member_id"`
-	}
-	if err := c.do(ctx, http.MethodGet, nil, &m, "lists", id, "member", address); err != nil {
+	mid, err := c.memberID(ctx, id, list, address)
+	if err != nil {
 		return err
-	}
-	var mid string
-	if json.Unmarshal(m.MemberID, &mid) != nil {
-		mid = strings.TrimSpace(string(m.MemberID))
-	}
-	if mid == "" || mid == "null" {
-		return fmt.Errorf("mailman membership of %s in %s: no member_id in the answer", address, list)
 	}
 	return c.do(ctx, http.MethodPatch, prefs, nil, "members", mid, "preferences")
 }
