@@ -499,3 +499,43 @@ func promtoolCheckMetrics(t *testing.T, exposition string) {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }
+
+// once against a reader mailbox whose port refuses connections says so at
+// once, instead of retrying for half a minute: the outcome is error (exit
+// 3, listprobe could not observe), and nothing was posted.
+func TestOnceFailsFastWhenTheReaderIsRefused(t *testing.T) {
+	file, _ := demoConfig(t, 4*time.Minute)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := ln.Addr().String()
+	ln.Close() // nothing listens there now: connections are refused
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	i := strings.Index(text, "  reader:\n")
+	j := i + strings.Index(text[i:], "imap:")
+	k := j + strings.Index(text[j:], "address: ")
+	end := k + strings.Index(text[k:], ",")
+	text = text[:k] + fmt.Sprintf("address: %q", refused) + text[end:]
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	code, out, errOut := runCmd(t, "once", "--config.file="+file, "--list=healthy@lists.example.org", "--output=json", "--log.level=error")
+	took := time.Since(start)
+	if code != 3 {
+		t.Fatalf("exit %d, want 3\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if !strings.Contains(out, "connection refused") || !strings.Contains(out, `"message_id": null`) {
+		t.Errorf("output does not name the refusal or says something was posted:\n%s", out)
+	}
+	// The reader's wait is 30 s when failures may heal; a refused port
+	// must not cost it.
+	if took > 20*time.Second {
+		t.Errorf("once took %s against a refused port", took)
+	}
+}
