@@ -363,3 +363,33 @@ func TestBounceOfAPersonsMessage(t *testing.T) {
 		}
 	}
 }
+
+// A person who writes a list robot's address into From still sends with an
+// envelope of their own: the Return-Path the receiving server records then
+// disagrees with From, and such a notice is never deleted. The list's own
+// notices (envelope in the list's domain) and bounces (null sender) are.
+func TestDeletableNoticesNeedTheRobotsEnvelope(t *testing.T) {
+	for _, tc := range []struct {
+		fixture, list, returnPath string
+		deletable                 bool
+	}{
+		{"hold_notice-mailman3-moderated-member.eml", testList, "<test-bounces@lists.example.org>", true},
+		{"hold_notice-mailman3-moderated-member.eml", testList, "<TEST-bounces+probe=example.org@Lists.Example.Org>", true},
+		{"hold_notice-mailman3-moderated-member.eml", testList, "", true},
+		{"hold_notice-mailman3-moderated-member.eml", testList, "<mallory@example.net>", false},
+		{"rejection-mailman3-moderator-refused.eml", testList, "<mallory@lists.example.org.evil.example>", false},
+		{"bounce-postfix-headers-only.eml", testList, "<>", true},
+		{"bounce-postfix-headers-only.eml", testList, "<mallory@example.net>", false},
+	} {
+		header, body := fixture(t, tc.fixture)
+		h := header()
+		h.Del("Return-Path")
+		if tc.returnPath != "" {
+			h.Set("Return-Path", tc.returnPath)
+		}
+		ev := Classify(h, body)
+		if got := ev.Deletable(tc.list, "probe@example.org"); got != tc.deletable {
+			t.Errorf("%s with Return-Path %q: deletable %v, want %v (%+v)", tc.fixture, tc.returnPath, got, tc.deletable, ev)
+		}
+	}
+}

@@ -100,6 +100,10 @@ type Evidence struct {
 	// time when the list manager records one, zero otherwise.
 	Approved   bool
 	ApprovedAt time.Time
+	// ReturnPath is the envelope sender the receiving server recorded
+	// (Return-Path), lower-cased; "<>" for the null sender of bounces, ""
+	// when the field is missing.
+	ReturnPath string
 	// ByTime reports a notice that says which list it is about but names
 	// no probe, because the list server quotes neither the post's Subject
 	// nor its Message-ID: Sympa 6.2.70's "Your message to the list 'X'
@@ -146,11 +150,28 @@ func (e Evidence) Deletable(list, poster string) bool {
 	case KindProbeCopy:
 		return e.IsCopyOf(list, poster)
 	case KindHoldNotice, KindModeratorNotice, KindRejection:
-		return e.allTokensOf(list)
+		return e.allTokensOf(list) && e.envelopeFromSender()
 	case KindBounce:
-		return e.allTokensOf(list) && strings.EqualFold(e.Recipient, list)
+		return e.allTokensOf(list) && strings.EqualFold(e.Recipient, list) && e.envelopeFromSender()
 	}
 	return false
+}
+
+// envelopeFromSender reports whether the envelope agrees with From: a
+// list server's robot sends its notices with an envelope sender of its own
+// domain (Mailman's -bounces, Sympa's -owner, mlmmj's +bounces-…) and
+// bounces come from the null sender. A person who writes a robot's address
+// into From still sends from their own envelope: such a notice may decide
+// nothing worse than a probe, and is never deleted. Without Return-Path
+// (a server that does not record it) there is nothing to compare.
+func (e Evidence) envelopeFromSender() bool {
+	switch e.ReturnPath {
+	case "", "<>":
+		return true
+	}
+	_, rpDomain, _ := strings.Cut(e.ReturnPath, "@")
+	_, fromDomain, _ := strings.Cut(e.From, "@")
+	return rpDomain != "" && strings.EqualFold(rpDomain, fromDomain)
 }
 
 // allTokensOf reports whether the evidence names at least one probe and
@@ -183,7 +204,7 @@ var ClassifyHeaderFields = []string{
 	TokenHeader, "Content-Type", "Content-Transfer-Encoding", "Auto-Submitted", "Precedence", "Sender",
 	"List-Id", "List-Post", "X-Mailman-Version", "X-List-Administrivia", "X-Failed-Recipients",
 	"Reply-To", "X-Original-From", "Received", "X-Mailman-Approved-At", "X-Validation-By",
-	"X-Mailer", "X-Loop", "Resent-From", "Resent-Sender", "Resent-Message-Id", "Resent-Date",
+	"X-Mailer", "X-Loop", "Return-Path", "Resent-From", "Resent-Sender", "Resent-Message-Id", "Resent-Date",
 }
 
 // maxReasonLen bounds Evidence.Reason: real reasons are a line or two, and
@@ -284,6 +305,7 @@ func Classify(h mail.Header, body []byte) Evidence {
 	ev.Reason = Truncate(oneLine(ev.Reason), maxReasonLen)
 	ev.List = Truncate(oneLine(ev.List), 320)
 	ev.Recipient = Truncate(oneLine(ev.Recipient), 320)
+	ev.ReturnPath = returnPath(h)
 	if ev.Kind == KindProbeCopy {
 		ev.Approved, ev.ApprovedAt = approval(h)
 	}
@@ -365,4 +387,17 @@ func robotTokens(s sender, tokens []string) []string {
 		}
 	}
 	return out
+}
+
+// returnPath reads the Return-Path field: the envelope sender, "<>" for
+// the null sender, "" when absent or unreadable.
+func returnPath(h mail.Header) string {
+	v := strings.TrimSpace(fieldText(h, "Return-Path"))
+	if v == "" {
+		return ""
+	}
+	if strings.Trim(v, "<> ") == "" {
+		return "<>"
+	}
+	return Truncate(strings.ToLower(addressOf(v)), 320)
 }
