@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/listprobe/listprobe/internal/testbed"
 	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/tools/internal/proc"
 )
 
 // repoRoot is the listprobe repository, seen from this package's directory.
@@ -82,8 +82,8 @@ func TestModerationChangeAlertsWithinFiveMinutes(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	lpAddr, promAddr := freeAddr(t), freeAddr(t)
-	startProcess(t, filepath.Join(dir, "listprobe.log"), bin, "serve", "--config.file="+file, "--web.listen-address="+lpAddr, "--log.level=info")
+	lpAddr, promAddr := proc.FreeAddr(t), proc.FreeAddr(t)
+	proc.Start(t, filepath.Join(dir, "listprobe.log"), bin, "serve", "--config.file="+file, "--web.listen-address="+lpAddr, "--log.level=info")
 	lp := "http://" + lpAddr
 	waitFor(t, 30*time.Second, "listprobe serve ready", func() bool { return get(lp+"/-/ready") == nil })
 
@@ -92,7 +92,7 @@ func TestModerationChangeAlertsWithinFiveMinutes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), promConfig, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startProcess(t, filepath.Join(dir, "prometheus.log"), promBin,
+	proc.Start(t, filepath.Join(dir, "prometheus.log"), promBin,
 		"--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+promAddr)
@@ -425,41 +425,4 @@ func waitFor(t *testing.T, timeout time.Duration, what string, ok func() bool) {
 		}
 		time.Sleep(time.Second)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// startProcess runs a command with its output in logFile until the test
-// ends, and shows that output when the test failed.
-func startProcess(t *testing.T, logFile, name string, args ...string) {
-	t.Helper()
-	log, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		log.Close()
-		if t.Failed() {
-			out, _ := os.ReadFile(logFile)
-			t.Logf("%s output:\n%s", filepath.Base(name), strings.TrimSpace(string(out)))
-		}
-	})
 }

@@ -1,23 +1,22 @@
 package dashboardtest
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/listprobe/listprobe/tools/internal/proc"
 )
 
 // TestQueriesAgainstRealPrometheus runs `listprobe demo`, lets Debian's
@@ -52,10 +51,10 @@ func TestQueriesAgainstRealPrometheus(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	lpAddr := freeAddr(t)
-	promAddr := freeAddr(t)
+	lpAddr := proc.FreeAddr(t)
+	promAddr := proc.FreeAddr(t)
 	lpLog := filepath.Join(dir, "listprobe.log")
-	startProcess(t, lpLog, bin, "demo", "--web.listen-address="+lpAddr,
+	proc.Start(t, lpLog, bin, "demo", "--web.listen-address="+lpAddr,
 		"--demo.schedule=@every 5s", "--demo.timeout=3s", "--log.level=warn")
 	// Give the membership panels something to tell apart: the reader of
 	// the blackhole list goes on digests (it loses every probe anyway), and
@@ -80,7 +79,7 @@ scrape_configs:
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startProcess(t, filepath.Join(dir, "prometheus.log"), promBin,
+	proc.Start(t, filepath.Join(dir, "prometheus.log"), promBin,
 		"--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+promAddr)
@@ -358,40 +357,4 @@ func (p *promAPI) query(expr string) ([]promSample, error) {
 		return []promSample{{Value: v}}, err
 	}
 	return nil, fmt.Errorf("unexpected result type %s", doc.Data.ResultType)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-}
-
-// startProcess runs a command with its output in logFile until the test ends.
-func startProcess(t *testing.T, logFile, name string, args ...string) {
-	t.Helper()
-	log, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		log.Close()
-		if t.Failed() {
-			out, _ := os.ReadFile(logFile)
-			t.Logf("%s output:\n%s", filepath.Base(name), strings.TrimSpace(string(out)))
-		}
-	})
 }
