@@ -64,11 +64,7 @@ func newMailmanTestList(t testing.TB, mm *Mailman, env map[string]string) string
 	if err := c.CreateList(ctx, list); err != nil {
 		t.Fatalf("creating test list: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := c.DeleteList(context.Background(), list); err != nil {
-			t.Errorf("deleting test list: %v", err)
-		}
-	})
+	t.Cleanup(func() { c.RetireList(list) })
 	// No moderator notices unless a test asks for them: they go to the
 	// list's own -owner address, and one still queued in Mailman when the
 	// list is deleted makes its runner log an exception.

@@ -57,7 +57,7 @@ func newE2EList(t *testing.T, tb e2eWorld, settings map[string]any) *e2eList {
 	if err := admin.CreateList(ctx, address); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { admin.DeleteList(context.Background(), address) })
+	t.Cleanup(func() { admin.RetireList(address) })
 	for who, role := range map[string]string{"MEMBER": "member", "READER": "member", "MODERATOR": "moderator"} {
 		if err := admin.Subscribe(ctx, address, tb.Get(t, who), role); err != nil {
 			t.Fatalf("subscribe %s: %v", who, err)

@@ -168,7 +168,7 @@ func TestMailmanDMARCMungeFromDelivers(t *testing.T) {
 	if err := c.CreateList(ctx, list); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.DeleteList(context.Background(), list) })
+	t.Cleanup(func() { c.RetireList(list) })
 	for _, who := range []string{"MEMBER", "READER"} {
 		if err := c.Subscribe(ctx, list, e.Get(t, who), "member"); err != nil {
 			t.Fatal(err)

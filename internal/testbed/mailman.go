@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -138,7 +139,32 @@ func (c *MailmanAdmin) CreateList(ctx context.Context, list string) error {
 	} else if err != nil {
 		return err
 	}
-	return c.do(ctx, http.MethodPost, url.Values{"fqdn_listname": {list}}, nil, "lists")
+	// Mailman 3.3 creates lists badly in parallel (the test packages do):
+	// its lock on the MTA maps can expire under load and the request fails
+	// with a 500 after the list was made, or before. Look, and try again.
+	id, _ := listID(list)
+	var err error
+	for attempt := range 5 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Duration(attempt) * time.Second):
+			}
+		}
+		err = c.do(ctx, http.MethodPost, url.Values{"fqdn_listname": {list}}, nil, "lists")
+		if err == nil {
+			return nil
+		}
+		var re *RESTError
+		if !errors.As(err, &re) || re.Status < 500 {
+			return err
+		}
+		if c.do(ctx, http.MethodGet, nil, nil, "lists", id) == nil {
+			return nil // made after all
+		}
+	}
+	return err
 }
 
 // DeleteList deletes list with its members and held posts.
@@ -256,3 +282,32 @@ func (c *MailmanAdmin) memberID(ctx context.Context, id, list, address string) (
 	}
 	return mid, nil
 }
+
+// retireDelay is how long RetireList waits before deleting a list: long
+// enough for Mailman to have handled the list's mail in flight, and for the
+// next test to have created its own list.
+const retireDelay = 10 * time.Second
+
+var retiring sync.WaitGroup
+
+// RetireList deletes list retireDelay later, in the background. Deleting a
+// list at once is a trap on the testbed: Mailman 3.3 on SQLite gives the
+// next list the id of the newest list deleted, and mail of the deleted list
+// still in flight recreates rows under that id (ListArchiver), so that the
+// new list's posts are shunted ("Multiple rows were found when one or none
+// was required"). A list deleted once a newer one exists, and after its own
+// mail is done, gives nothing away. A package that retires lists waits for
+// them in TestMain with WaitRetired.
+func (c *MailmanAdmin) RetireList(list string) {
+	retiring.Add(1)
+	go func() {
+		defer retiring.Done()
+		time.Sleep(retireDelay)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c.DeleteList(ctx, list)
+	}()
+}
+
+// WaitRetired waits until the lists RetireList was given are deleted.
+func WaitRetired() { retiring.Wait() }

@@ -225,7 +225,7 @@ func newList(t *testing.T, tb testbed.Env, admin *testbed.MailmanAdmin, role, ac
 	if err := admin.CreateList(ctx, list); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { admin.DeleteList(context.Background(), list) })
+	t.Cleanup(func() { admin.RetireList(list) })
 	for _, who := range []string{"MEMBER", "READER"} {
 		if err := admin.Subscribe(ctx, list, tb.Get(t, who), "member"); err != nil {
 			t.Fatalf("subscribe %s to %s: %v", who, list, err)
