@@ -120,13 +120,7 @@ func testbedWatch(t *testing.T, env testbed.Env, folder string, traffic *lineCou
 		Mailbox:     folder,
 		WantBody:    wantBody,
 		DialContext: traffic.dial,
-		OnState: func(isUp bool, err error) {
-			if isUp {
-				up <- nil
-			} else if err != nil {
-				up <- err
-			}
-		},
+		OnState:     reportUp(up),
 	})
 	msgs, unsubscribe := m.Subscribe()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -278,13 +272,7 @@ func TestMailboxTestbedReadOnlyLeavesRecentAndSeen(t *testing.T) {
 		ReadOnly:    true,
 		WantBody:    func(mail.Header) bool { return true },
 		DialContext: traffic.dial,
-		OnState: func(isUp bool, err error) {
-			if isUp {
-				up <- nil
-			} else if err != nil {
-				up <- err
-			}
-		},
+		OnState:     reportUp(up),
 	})
 	msgs, unsubscribe := m.Subscribe()
 	defer unsubscribe()

@@ -76,13 +76,7 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 			Username:    reader,
 			Password:    readerPassword,
 			DialContext: dial,
-			OnState: func(isUp bool, err error) {
-				if isUp {
-					up <- nil
-				} else if err != nil {
-					up <- err
-				}
-			},
+			OnState:     reportUp(up),
 		})
 		msgs, unsubscribe := m.Subscribe()
 		b.Cleanup(unsubscribe)

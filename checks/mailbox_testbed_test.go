@@ -60,13 +60,7 @@ func TestMailboxTestbedSeesMessageSubmittedThroughPostfix(t *testing.T) {
 		Password:  readerPassword,
 		WantBody:  func(h mail.Header) bool { return strings.HasPrefix(h.Get("Subject"), "mailbox testbed ") },
 		BodyLimit: 16,
-		OnState: func(isUp bool, err error) {
-			if isUp {
-				up <- nil
-			} else if err != nil {
-				up <- err
-			}
-		},
+		OnState:   reportUp(up),
 	})
 	msgs, unsubscribe := m.Subscribe()
 	defer unsubscribe()
@@ -157,5 +151,17 @@ func TestMailboxTestbedSeesMessageSubmittedThroughPostfix(t *testing.T) {
 	}
 	if _, ok := uidFlags(); ok {
 		t.Errorf("UID %d is still there after Delete", got.UID)
+	}
+}
+
+// reportUp is an OnState that sends nil to up when a session is up and the
+// error when an attempt fails: a test waits on up for the first of them.
+func reportUp(up chan<- error) func(bool, error) {
+	return func(isUp bool, err error) {
+		if isUp {
+			up <- nil
+		} else if err != nil {
+			up <- err
+		}
 	}
 }

@@ -200,7 +200,7 @@ func TestStatusPageShowsReaderMailboxDown(t *testing.T) {
 	}
 	rt := startRuntime(t, cfg)
 	waitFor(t, 10*time.Second, "the reader session to fail", func() bool {
-		_, _, err, ok := rt.MailboxState("reader")
+		_, _, ok, err := rt.MailboxState("reader")
 		return ok && err != nil
 	})
 	page, _ := getPage(t, rt, "/", http.StatusOK)
@@ -502,7 +502,7 @@ func TestStatusPageConnectingReaderIsNotDown(t *testing.T) {
 	})
 	rt := startRuntime(t, cfg)
 	page, _ := getPage(t, rt, "/", http.StatusOK)
-	if _, _, err, _ := rt.MailboxState("reader"); err != nil {
+	if _, _, _, err := rt.MailboxState("reader"); err != nil {
 		t.Fatalf("the reader session failed before the page was read (the silent server should keep it connecting): %v", err)
 	}
 	row := section(t, page, "<strong>users@lists.example.org</strong>", "</tr>")

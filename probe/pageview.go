@@ -191,7 +191,7 @@ func (s *Service) mailmanStateOf(l *ListConfig) (MailmanState, bool) {
 // sessionView returns the state of an account's session; ok is false when
 // it has none (no IMAP server configured, or not started).
 func (s *Service) sessionView(cfg *Config, name string, a *AccountConfig, uses string) (sessionView, bool) {
-	up, since, err, ok := s.MailboxState(name)
+	up, since, ok, err := s.MailboxState(name)
 	if !ok {
 		return sessionView{}, false
 	}

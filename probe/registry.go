@@ -129,7 +129,7 @@ func (r *registry) finish(p *pendingProbe, outcome Outcome, at time.Time) {
 
 // claim records a probe sent by an earlier run of this process (before a
 // restart) as finished with an unknown outcome, so that its copy is counted
-// late and cleaned up. It reports false if the probe is known already.
+// late and cleaned up. A probe known already is left as it is.
 func (r *registry) claim(id, list string, sentAt time.Time, signer *checks.Signer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -672,16 +672,16 @@ func (s *Service) Loaded() time.Time {
 }
 
 // MailboxState returns the state of an account's session.
-func (s *Service) MailboxState(account string) (up bool, since time.Time, err error, ok bool) {
+func (s *Service) MailboxState(account string) (up bool, since time.Time, ok bool, err error) {
 	if s.sessions == nil {
-		return false, time.Time{}, nil, false
+		return false, time.Time{}, false, nil
 	}
 	b := s.sessions.get(account)
 	if b == nil {
-		return false, time.Time{}, nil, false
+		return false, time.Time{}, false, nil
 	}
 	up, since, err = b.State()
-	return up, since, err, true
+	return up, since, true, err
 }
 
 // MailmanState returns the last moderation state read for a list.

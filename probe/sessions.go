@@ -283,6 +283,3 @@ func (ss *sessions) stop() {
 	ss.mu.Unlock()
 	ss.wg.Wait()
 }
-
-// wait waits for every session, retired ones included, to end.
-func (ss *sessions) wait() { ss.wg.Wait() }
