@@ -55,6 +55,7 @@ const (
 // resolver (net.Resolver with PreferGo), over UDP with TCP on truncation.
 type Resolver struct {
 	net     *net.Resolver
+	server  string // the configured server, "" for the system's
 	timeout time.Duration
 	ttl     time.Duration
 	size    int
@@ -98,6 +99,7 @@ func NewResolver(opts ResolverOptions) (*Resolver, error) {
 		if err != nil {
 			return nil, err
 		}
+		r.server = server
 		r.net.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, network, server)
@@ -129,6 +131,10 @@ func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error)
 	defer cancel()
 	txts, err := r.net.LookupTXT(ctx, key+".")
 	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && r.server != "" {
+		// Go names the resolv.conf server it would have dialled.
+		dnsErr.Server = r.server
+	}
 	switch {
 	case err == nil:
 		r.store(key, txts, nil)
