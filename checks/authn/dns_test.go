@@ -36,14 +36,21 @@ func startDNS(t *testing.T) *testDNS {
 		txt: map[string][]string{}, servfail: map[string]bool{},
 		silent: map[string]bool{}, queries: map[string]int{},
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.addr = pc.LocalAddr().String()
-	ln, err := net.Listen("tcp", d.addr)
-	if err != nil {
-		t.Fatal(err)
+	// UDP and TCP on the same port: a free UDP port may be taken for TCP.
+	var pc net.PacketConn
+	var ln net.Listener
+	for attempt := 0; ln == nil; attempt++ {
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		d.addr = pc.LocalAddr().String()
+		if ln, err = net.Listen("tcp", d.addr); err != nil {
+			pc.Close()
+			if attempt == 20 {
+				t.Fatal(err)
+			}
+		}
 	}
 	udp := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(d.serve)}
 	tcp := &dns.Server{Listener: ln, Handler: dns.HandlerFunc(d.serve)}
