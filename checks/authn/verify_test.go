@@ -15,7 +15,7 @@ import (
 // poster's (Ed25519) served by a real DNS server on loopback, the poster's
 // domain publishing DMARC p=reject.
 type world struct {
-	t                  *testing.T
+	t                  testing.TB
 	dns                *testDNS
 	listKey, posterKey crypto.Signer
 }
@@ -26,7 +26,7 @@ const (
 	posterDMARC   = "_dmarc.poster.example"
 )
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{t: t, dns: startDNS(t), listKey: rsaKey(t, 0), posterKey: edKey(t)}
 	w.dns.set(listKeyName, keyRecord(t, w.listKey))
