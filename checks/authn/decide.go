@@ -122,10 +122,27 @@ func (s *state) decide() {
 		why = append(why, "no signature from "+strings.Join(s.listDomains(), " or ")+
 			", no trusted Authentication-Results for it, no Received hop from the list server")
 	}
-	if err := s.l.temporary(); err != nil {
-		why = append([]string{"DNS lookup failed: " + err.Error()}, why...)
+	if temp := s.pathTempError(); temp != "" {
+		s.v.TempError = "DNS lookup failed: " + temp
+		why = append([]string{s.v.TempError}, why...)
 	}
 	s.v.Reason = strings.Join(why, "; ")
+}
+
+// pathTempError is the DNS failure that kept a signature or ARC set of the
+// list's domains from being verified, or "".
+func (s *state) pathTempError() string {
+	for _, sig := range s.v.Signatures {
+		if s.isListDomain(sig.Domain) && sig.Result == ResultTempError {
+			return sig.Reason
+		}
+	}
+	for _, set := range s.v.ARC.Sets {
+		if s.isListDomain(set.Domain) && (set.Seal == ResultTempError || set.MessageSignature == ResultTempError) {
+			return set.Reason
+		}
+	}
+	return ""
 }
 
 // dkimPath finds a signature of the list's domains that this verification

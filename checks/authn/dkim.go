@@ -120,15 +120,27 @@ func fromDomain(fields []field) string {
 	if len(vs) != 1 {
 		return ""
 	}
+	addr := ""
 	list, err := mail.ParseAddressList(vs[0])
-	if err != nil || len(list) != 1 {
+	switch {
+	case err == nil && len(list) == 1:
+		addr = list[0].Address
+	case err == nil:
+		return ""
+	default:
+		// net/mail refuses display names in charsets it does not know
+		// (ISO-2022-JP): read the address between the last angle brackets.
+		i, j := strings.LastIndexByte(vs[0], '<'), strings.LastIndexByte(vs[0], '>')
+		if i < 0 || j < i || strings.Count(vs[0], "@") != 1 {
+			return ""
+		}
+		addr = vs[0][i+1 : j]
+	}
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 || strings.ContainsAny(addr[at+1:], " \t<>,;") {
 		return ""
 	}
-	at := strings.LastIndexByte(list[0].Address, '@')
-	if at < 0 {
-		return ""
-	}
-	return normDomain(list[0].Address[at+1:])
+	return normDomain(addr[at+1:])
 }
 
 // aligned reports whether domain d aligns with the From domain: equal in

@@ -207,7 +207,6 @@ type lookups struct {
 
 	mu      sync.Mutex
 	answers map[string]*lookupAnswer
-	tempErr error // the first temporary failure, if any
 }
 
 type lookupAnswer struct {
@@ -249,11 +248,6 @@ func (l *lookups) txt(name string) ([]string, error) {
 	}
 	if isTemporary(a.err) {
 		a.err = temporaryError(name, a.err)
-		l.mu.Lock()
-		if l.tempErr == nil {
-			l.tempErr = a.err
-		}
-		l.mu.Unlock()
 	}
 	close(a.done)
 	return a.txts, a.err
@@ -266,13 +260,6 @@ func temporaryError(name string, err error) error {
 		return dnsErr
 	}
 	return &net.DNSError{Err: err.Error(), Name: name, IsTemporary: true, IsTimeout: errors.Is(err, context.DeadlineExceeded)}
-}
-
-// temporary returns the first temporary DNS failure of the message.
-func (l *lookups) temporary() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.tempErr
 }
 
 // isTemporary reports whether err is a DNS failure that may go away: a

@@ -125,9 +125,11 @@ type Verdict struct {
 	// "DKIM signature of lists.example.test verifies", "DKIM signature of
 	// lists.example.test does not verify: body hash did not verify".
 	Reason string `json:"reason"`
-	// TempError is the DNS failure that kept a path from being checked:
-	// the message is then error-class evidence, neither believed nor
-	// disbelieved. Empty when DNS answered.
+	// TempError is the DNS failure that kept a path from being checked (a
+	// key of the list's domains could not be fetched) when no other path
+	// proved the message: it is then error-class evidence, neither
+	// believed nor disbelieved. Empty when authenticated, or when DNS
+	// answered every lookup that could have proved it.
 	TempError string `json:"temperror,omitempty"`
 	// BodyChecked says the body was complete, so body hashes were checked.
 	BodyChecked bool `json:"body_checked"`
@@ -212,9 +214,6 @@ func (s *state) run() {
 	s.checkDMARC()
 	s.checkListHeaders()
 	s.decide()
-	if err := s.l.temporary(); err != nil {
-		s.v.TempError = "DNS lookup failed: " + err.Error()
-	}
 }
 
 // listDomains are the d= domains whose signatures count as the list

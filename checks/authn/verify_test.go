@@ -251,6 +251,33 @@ func TestDNSFailureIsATempErrorNeverAPass(t *testing.T) {
 	}
 }
 
+func TestDNSFailureElsewhereDoesNotTaintTheVerdict(t *testing.T) {
+	w := newWorld(t)
+	w.dns.setServfail(posterDMARC)
+	o := w.opts()
+	o.ListHosts = nil
+	v := verify(t, w.signedCopy(), o)
+	if !v.Authenticated || v.TempError != "" {
+		t.Fatalf("verdict %v %q %q", v.Authenticated, v.Reason, v.TempError)
+	}
+	wantCheck(t, "dmarc", v.Checks.DMARC, ResultTempError, "poster.example")
+	// A body hash mismatch is definitive, whatever else DNS did.
+	v = verify(t, strings.Replace(w.signedCopy(), "Hello list.", "Forged.", 1), o)
+	if v.Authenticated || v.TempError != "" || !strings.HasPrefix(v.Reason, "DKIM signature of lists.example.test does not verify: body hash") {
+		t.Fatalf("altered: %v %q %q", v.Authenticated, v.Reason, v.TempError)
+	}
+}
+
+func TestFromWithAnUnknownCharsetStillHasADomain(t *testing.T) {
+	w := newWorld(t)
+	raw := strings.Replace(listCopy, "From: Poster <poster@poster.example>", "From: =?iso-2022-jp?B?GyRCJUYlOSVIGyhC?= <poster@poster.example>", 1)
+	v := verify(t, w.sign(raw, "lists.example.test", "list", w.listKey, listSigned), w.opts())
+	wantCheck(t, "dmarc", v.Checks.DMARC, ResultFail, "poster.example")
+	if !strings.HasPrefix(v.Checks.DMARC.Reason, "p=reject") {
+		t.Errorf("reason %q", v.Checks.DMARC.Reason)
+	}
+}
+
 func TestSilentDNSServerIsBoundedByTheTimeout(t *testing.T) {
 	w := newWorld(t)
 	w.dns.setSilent(listKeyName)
