@@ -120,7 +120,7 @@ func (s *state) readTrustedZone() {
 	}
 	var candidates []string
 	received := 0
-	for _, f := range s.fields {
+	for i, f := range s.fields {
 		switch f.lower {
 		case "authentication-results":
 			if len(candidates) < maxAuthResults {
@@ -136,6 +136,9 @@ func (s *state) readTrustedZone() {
 				continue
 			}
 			s.v.Received = &hop
+			if s.opts.AuthResultsBelowReceived && i+1 < len(s.fields) && s.fields[i+1].lower == "authentication-results" {
+				candidates = append(candidates, s.fields[i+1].value())
+			}
 			for _, c := range candidates {
 				s.v.AuthResults = append(s.v.AuthResults, s.parseAuthResults(c)...)
 			}

@@ -152,3 +152,31 @@ func TestStripComments(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// rspamd puts its Authentication-Results just below the receiver's
+// Received field (as captured on the testbed), where the sender's first
+// field would be: trusted only when the receiver says so, and only the one
+// field there.
+func TestAuthenticationResultsBelowTheEntryHop(t *testing.T) {
+	w := newWorld(t)
+	lmtp := "Received: from mail.example.test\r\n\tby mail.example.test with LMTP\r\n\tid YJQOB8uWFWuXKQAAg+zDdQ\r\n\t(envelope-from <list-bounces@lists.example.test>)\r\n\tfor <reader@example.test>; Sun, 06 Dec 2026 17:09:31 +0000\r\n"
+	entry := "Received: from lists.example.test (localhost [127.0.0.1])\r\n\tby mail.example.test (Postfix) with ESMTP id 1174EBE5EA\r\n\tfor <reader@example.test>; Sun,  6 Dec 2026 17:09:31 +0000 (UTC)\r\n"
+	ar := "Authentication-Results: mail.example.test;\r\n\tdkim=pass header.d=lists.example.test header.s=list header.b=abc;\r\n\tspf=pass (mail.example.test: domain of list-bounces@lists.example.test designates 127.0.0.1 as permitted sender) smtp.mailfrom=list-bounces@lists.example.test\r\n"
+	raw := lmtp + entry + ar + unsignedCopy
+	o := &Options{ListDomain: "lists.example.test", AuthServIDs: []string{"mail.example.test"}, Resolver: w.dns.resolver(t, 0)}
+	if v := verify(t, raw, o); v.Authenticated {
+		t.Fatalf("trusted below the entry hop by default: %q", v.Reason)
+	}
+	o.AuthResultsBelowReceived = true
+	v := verify(t, raw, o)
+	if !v.Authenticated || v.Path != PathAuthRes {
+		t.Fatalf("verdict %v %q", v.Authenticated, v.Reason)
+	}
+	wantCheck(t, "spf", v.Checks.SPF, ResultPass, "lists.example.test")
+	// The second field below is the sender's.
+	forged := strings.Replace(ar, "dkim=pass header.d=lists.example.test", "dkim=none", 1)
+	forged = strings.Replace(forged, "spf=pass", "spf=none", 1)
+	if v := verify(t, lmtp+entry+forged+ar+unsignedCopy, o); v.Authenticated {
+		t.Fatalf("the second field below the entry hop was trusted: %q", v.Reason)
+	}
+}

@@ -65,6 +65,15 @@ type Options struct {
 	// ReceiverHosts are the names the receiving server writes after "by"
 	// in its Received fields. Default: AuthServIDs.
 	ReceiverHosts []string
+	// AuthResultsBelowReceived also trusts the one field directly below
+	// the receiver's entry hop when it is an Authentication-Results: where
+	// rspamd's milter puts its own ("just after the first Received"). The
+	// sender's fields start at that very place, so turn this on only for
+	// a receiver that adds its results to every message, or removes the
+	// incoming ones from every message (rspamd's milter_headers removes
+	// them, except for the local and authenticated senders it skips by
+	// default). Default false: only the fields above the entry hop.
+	AuthResultsBelowReceived bool
 	// ListHosts are the list server's host names or IP addresses as the
 	// receiving server records the connection in its Received field (the
 	// reverse name or address in parentheses, never the HELO name).
