@@ -81,7 +81,7 @@ func chainStatus(sets []ARCSet) (Result, string) {
 			want = "none"
 		}
 		if set.CV != want {
-			return ResultFail, fmt.Sprintf("instance %d has cv=%s, want %s", set.Instance, set.CV, want)
+			return ResultFail, fmt.Sprintf("instance %d has cv=%q, want %s", set.Instance, set.CV, want)
 		}
 	}
 	temp := ""
@@ -251,7 +251,7 @@ func (s *state) checkAMS(f field) (Result, string) {
 		bodyCan = "simple"
 	}
 	if (headerCan != "simple" && headerCan != "relaxed") || (bodyCan != "simple" && bodyCan != "relaxed") {
-		return ResultPermError, "unknown canonicalization " + tags["c"]
+		return ResultPermError, fmt.Sprintf("unknown canonicalization %q", tags["c"])
 	}
 	if !s.msg.BodyComplete {
 		return ResultUnchecked, reasonNoBody

@@ -148,7 +148,7 @@ func TestLaterBrokenSetFailsTheChainButNotTheListsSet(t *testing.T) {
 	_, o := arcWorld(t)
 	raw := fixture(t, "arc-two.eml")
 	for _, tc := range []struct{ name, old, new, reason string }{
-		{"cv changed", "i=2; cv=pass", "i=2; cv=none", "instance 2 has cv=none, want pass"},
+		{"cv changed", "i=2; cv=pass", "i=2; cv=none", `instance 2 has cv="none", want pass`},
 		{"seal with h=", "i=2; cv=pass;", "i=2; cv=pass; h=from;", "must not have h="},
 	} {
 		v := verify(t, strings.Replace(raw, tc.old, tc.new, 1), o)

@@ -2,6 +2,7 @@ package authn
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"strings"
@@ -136,4 +137,30 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("authenticated by %s without DNS", v.Path)
 		}
 	})
+}
+
+// Nothing of the message reaches the verdict's strings raw: control
+// characters and line breaks become "?", lengths are cut.
+func TestVerdictStringsAreCleaned(t *testing.T) {
+	w := newWorld(t)
+	evil := "\x1b]0;owned\x07\x1b[2J"
+	raw := "DKIM-Signature: v=1; a=rsa-sha256; d=lists.example.test" + evil + "; s=x" + evil + "; h=from:" + evil + "; bh=AAAA; b=AAAA\r\n" +
+		"ARC-Seal: i=1; cv=" + evil + "; a=rsa-sha256; d=" + evil + strings.Repeat("x", 5000) + "; s=s; b=AAAA\r\n" +
+		"ARC-Message-Signature: i=1; a=rsa-sha256; d=a.example; s=s; h=from; bh=AAAA; b=AAAA\r\n" +
+		"ARC-Authentication-Results: i=1; a.example; none\r\n" +
+		"Received: from " + evil + " (" + evil + " [192.0.2.1]) by mx.example.org; date\r\n" + listCopy
+	v := verify(t, raw, w.opts())
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "\\u001b") || strings.Contains(string(b), "\\u0007") {
+		t.Fatalf("control characters in the verdict: %s", b)
+	}
+	if len(v.ARC.Sets) == 1 && len(v.ARC.Sets[0].Domain) > maxNameLen {
+		t.Errorf("domain of %d bytes", len(v.ARC.Sets[0].Domain))
+	}
+	if len(b) > 20000 {
+		t.Errorf("verdict of %d bytes", len(b))
+	}
 }

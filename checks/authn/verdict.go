@@ -168,11 +168,13 @@ func Verify(ctx context.Context, msg Message, opts *Options) *Verdict {
 	if err != nil {
 		v.Reason = "header not checked: " + err.Error()
 		v.Checks = uncheckedChecks(v.Reason)
+		cleanVerdict(v)
 		return v
 	}
 	l := newLookups(ctx, o.Resolver, o.MaxLookups)
 	s := &state{opts: o, fields: fields, msg: msg, l: l, v: v}
 	s.run()
+	cleanVerdict(v)
 	return v
 }
 
