@@ -190,3 +190,61 @@ func TestStrangerCannotRideOnTheListsARCSet(t *testing.T) {
 		t.Errorf("reason %q", v.Reason)
 	}
 }
+
+// A list copy captured on the testbed: Mailman 3.3.8 sealed it (ARC, with
+// dkimpy), OpenDKIM signed it for lists.example.test on the way out, rspamd
+// at the receiving Postfix added its Authentication-Results; the poster's
+// own signature broke when Mailman rewrote the message. The keys are the
+// testbed's, as its NSD served them (testdata/zone-testbed.txt).
+func TestTestbedMailmanCopyAgreesWithRspamd(t *testing.T) {
+	d := startDNS(t)
+	d.loadZone(t, filepath.Join("testdata", "zone-testbed.txt"))
+	o := &Options{ListDomain: "lists.example.test", AuthServIDs: []string{"mail.example.test"},
+		AuthResultsBelowReceived: true, Resolver: d.resolver(t, 0)}
+	raw := fixture(t, "testbed-mailman-copy.eml")
+	v := verify(t, raw, o)
+	if !v.Authenticated || v.Path != PathDKIM {
+		t.Fatalf("verdict %v %s %q", v.Authenticated, v.Path, v.Reason)
+	}
+	wantCheck(t, "dkim", v.Checks.DKIM, ResultPass, "lists.example.test")
+	wantCheck(t, "spf", v.Checks.SPF, ResultPass, "lists.example.test")
+	wantCheck(t, "dmarc", v.Checks.DMARC, ResultPass, "lists.example.test")
+	wantCheck(t, "arc", v.Checks.ARC, ResultPass, "lists.example.test")
+	wantCheck(t, "list_id", v.Checks.ListID, ResultPass, "tb-dmarc-171330941260.lists.example.test")
+	wantCheck(t, "one-click", v.Checks.OneClickUnsubscribe, ResultFail, "")
+	// Each DKIM result is rspamd's.
+	rspamd := map[string]string{}
+	for _, ar := range v.AuthResults {
+		if ar.Method == "dkim" {
+			rspamd[ar.Domain] = ar.Result
+		}
+	}
+	for _, sig := range v.Signatures {
+		r := sig.Result
+		if r == ResultPermError {
+			r = ResultFail
+		}
+		if rspamd[sig.Domain] != string(r) {
+			t.Errorf("%s: ours %s, rspamd's %s", sig.Domain, sig.Result, rspamd[sig.Domain])
+		}
+	}
+	if len(v.Signatures) != 2 || v.Signatures[1].Reason != "body hash did not verify" {
+		t.Errorf("signatures %+v", v.Signatures)
+	}
+	// Without the body: rspamd's word for the list's signature, the ARC
+	// seal still checked.
+	msg := SplitMessage([]byte(raw))
+	msg.Body, msg.BodyComplete = nil, false
+	v = Verify(context.Background(), msg, o)
+	if !v.Authenticated || v.Path != PathAuthRes || v.ARC.Sets[0].Seal != ResultPass {
+		t.Fatalf("header only: %v %s %q %+v", v.Authenticated, v.Path, v.Reason, v.ARC.Sets)
+	}
+	// The key removed from DNS: no longer authenticated by DKIM or ARC.
+	d.set("list._domainkey.lists.example.test")
+	d.set("arc._domainkey.lists.example.test")
+	o.AuthServIDs = nil
+	v = verify(t, raw, o)
+	if v.Authenticated || !strings.Contains(v.Reason, "DKIM signature of lists.example.test does not verify: no key for signature") {
+		t.Fatalf("without keys: %v %q", v.Authenticated, v.Reason)
+	}
+}
