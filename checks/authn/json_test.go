@@ -2,6 +2,8 @@ package authn
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -53,6 +55,51 @@ func BenchmarkVerifyListCopy(b *testing.B) {
 	for b.Loop() {
 		if v := Verify(b.Context(), msg, o); !v.Authenticated {
 			b.Fatal(v.Reason)
+		}
+	}
+}
+
+// BenchmarkVerifyHostile measures the worst message the bounds allow
+// through: a 64 KiB header of 1,000 fields, 8 signatures each signing 128
+// of them with a matching body hash and a real key (so that every header
+// hash is computed), and 50 ARC sets of distinct domains.
+func BenchmarkVerifyHostile(b *testing.B) {
+	w := newWorld(b)
+	bh, err := bodyHash([]byte("x\r\n"), "relaxed")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sb strings.Builder
+	h := strings.TrimSuffix(strings.Repeat("x-filler:", maxSignedFields-1), ":") + ":from"
+	for i := range maxSignatures {
+		d := fmt.Sprintf("d%d.example", i)
+		w.dns.set("s._domainkey."+d, keyRecord(b, w.listKey))
+		fmt.Fprintf(&sb, "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=%s; s=s; h=%s; bh=%s; b=AAAA\r\n", d, h, bh)
+	}
+	for i := range maxARCSets {
+		cv := "pass"
+		if i == 0 {
+			cv = "none"
+		}
+		fmt.Fprintf(&sb, "ARC-Seal: i=%d; cv=%s; a=rsa-sha256; d=a%d.example; s=s; b=AAAA\r\n", i+1, cv, i)
+		fmt.Fprintf(&sb, "ARC-Message-Signature: i=%d; a=rsa-sha256; d=a%d.example; s=s; h=from; bh=AAAA; b=AAAA\r\n", i+1, i)
+		fmt.Fprintf(&sb, "ARC-Authentication-Results: i=%d; a%d.example; none\r\n", i+1, i)
+	}
+	for sb.Len() < 60<<10 {
+		sb.WriteString("X-Filler: " + strings.Repeat("y", 50) + "\r\n")
+	}
+	raw := sb.String() + "From: a@b.example\r\n\r\nx\r\n"
+	msg := SplitMessage([]byte(raw))
+	r, err := NewResolver(ResolverOptions{Server: w.dns.addr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := w.opts()
+	o.Resolver = r
+	b.ReportAllocs()
+	for b.Loop() {
+		if v := Verify(b.Context(), msg, o); v.Authenticated {
+			b.Fatal("authenticated")
 		}
 	}
 }
