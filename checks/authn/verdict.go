@@ -116,10 +116,13 @@ type Message struct {
 // SplitMessage splits a whole raw message (a saved .eml) into header and
 // body.
 func SplitMessage(raw []byte) Message {
-	for _, sep := range [][]byte{[]byte("\r\n\r\n"), []byte("\n\n")} {
-		if i := bytes.Index(raw, sep); i >= 0 {
-			return Message{Header: raw[:i+len(sep)/2], Body: raw[i+len(sep):], BodyComplete: true}
-		}
+	// The header ends at the first empty line, whatever its line ends.
+	crlf, lf := bytes.Index(raw, []byte("\r\n\r\n")), bytes.Index(raw, []byte("\n\n"))
+	switch {
+	case crlf >= 0 && (lf < 0 || crlf+1 < lf):
+		return Message{Header: raw[:crlf+2], Body: raw[crlf+4:], BodyComplete: true}
+	case lf >= 0:
+		return Message{Header: raw[:lf+1], Body: raw[lf+2:], BodyComplete: true}
 	}
 	return Message{Header: raw, Body: nil, BodyComplete: true}
 }

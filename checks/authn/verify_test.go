@@ -362,3 +362,27 @@ func TestHeaderOnlyLeavesBodyHashesUnchecked(t *testing.T) {
 		t.Errorf("signature %+v", v.Signatures[0])
 	}
 }
+
+func TestSplitMessage(t *testing.T) {
+	for _, tc := range []struct{ raw, header, body string }{
+		{"A: 1\r\nB: 2\r\n\r\nbody\r\n\r\nmore", "A: 1\r\nB: 2\r\n", "body\r\n\r\nmore"},
+		{"A: 1\nB: 2\n\nbody\r\n\r\nmore", "A: 1\nB: 2\n", "body\r\n\r\nmore"},
+		{"A: 1\r\n\nbody", "A: 1\r\n", "body"},
+		{"A: 1\r\n", "A: 1\r\n", ""},
+	} {
+		m := SplitMessage([]byte(tc.raw))
+		if string(m.Header) != tc.header || string(m.Body) != tc.body || !m.BodyComplete {
+			t.Errorf("%q: header %q body %q", tc.raw, m.Header, m.Body)
+		}
+	}
+}
+
+// A saved message with LF line ends (as a mail client writes it) verifies
+// as the CRLF original.
+func TestSavedWithLFLineEndsVerifies(t *testing.T) {
+	w := newWorld(t)
+	raw := strings.ReplaceAll(w.signedCopy(), "\r\n", "\n")
+	if v := verify(t, raw, trustOpts(w)); !v.Authenticated || v.Path != PathDKIM {
+		t.Fatalf("verdict %v %q", v.Authenticated, v.Reason)
+	}
+}
