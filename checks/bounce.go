@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // Bounces: RFC 3464 delivery status notifications, RFC 8098 disposition
@@ -30,7 +31,7 @@ func bounceOfList(ev Evidence) Evidence {
 	}
 	var kept []string
 	for _, tok := range ev.Tokens {
-		if t, err := ParseToken(tok); err == nil && ev.Recipient != "" && strings.EqualFold(t.List, ev.Recipient) {
+		if t, err := token.Parse(tok); err == nil && ev.Recipient != "" && strings.EqualFold(t.List, ev.Recipient) {
 			kept = append(kept, tok)
 		}
 	}
@@ -113,7 +114,7 @@ func reportRecipient(b reportBlock) string {
 // claimsAny reports whether one of the tokens claims list.
 func claimsAny(tokens []string, list string) bool {
 	for _, tok := range tokens {
-		if t, err := ParseToken(tok); err == nil && list != "" && strings.EqualFold(t.List, list) {
+		if t, err := token.Parse(tok); err == nil && list != "" && strings.EqualFold(t.List, list) {
 			return true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // classifyCopy recognises a list's copy of a probe (see Copy for the ways
@@ -19,11 +20,11 @@ func classifyCopy(m *incoming) (Evidence, bool) {
 	if !ok {
 		return Evidence{}, false
 	}
-	t, err := ParseToken(tok)
+	t, err := token.Parse(tok)
 	if err != nil || !m.fromList(t.List) {
 		return Evidence{}, false
 	}
-	if len(FindTokens(fieldText(h, "In-Reply-To")+" "+fieldText(h, "References"))) > 0 {
+	if len(token.Find(fieldText(h, "In-Reply-To")+" "+fieldText(h, "References"))) > 0 {
 		// An answer to a probe, sent through an anonymous list with its
 		// "Re:" removed: it refers to the probe, it is not the probe.
 		return Evidence{}, false
@@ -48,7 +49,7 @@ func messageIDToken(v string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	toks := FindTokens(left)
+	toks := token.Find(left)
 	if len(toks) != 1 || !strings.EqualFold(toks[0], left) {
 		return "", false
 	}
@@ -111,7 +112,7 @@ func probeSubjectToken(subject string) (string, bool) {
 		return "", false
 	}
 	rest := strings.TrimSpace(s[i+len(SubjectPrefix):])
-	toks := FindTokens(rest)
+	toks := token.Find(rest)
 	if len(toks) != 1 || !strings.EqualFold(rest, toks[0]) {
 		return "", false
 	}
@@ -144,8 +145,8 @@ func isMarkerTag(tag string) bool {
 // that quotes or answers a probe names none.
 func probeHeaderTokens(h mail.Header) []string {
 	var out []string
-	if v := strings.TrimSpace(fieldText(h, TokenHeader)); v != "" {
-		if toks := FindTokens(v); len(toks) == 1 && strings.EqualFold(toks[0], v) {
+	if v := strings.TrimSpace(fieldText(h, token.Header)); v != "" {
+		if toks := token.Find(v); len(toks) == 1 && strings.EqualFold(toks[0], v) {
 			out = append(out, toks[0])
 		}
 	}
@@ -161,7 +162,7 @@ func probeHeaderTokens(h mail.Header) []string {
 // probeCopyList names the list a probe copy came through: List-Post, then
 // the To or Cc address the token claims, then List-Id read as
 // name.host (the form Mailman uses), then the first To address.
-func probeCopyList(h mail.Header, token string) string {
+func probeCopyList(h mail.Header, tok string) string {
 	if lp := fieldText(h, "List-Post"); lp != "" {
 		if i := strings.Index(strings.ToLower(lp), "mailto:"); i >= 0 {
 			addr := lp[i+len("mailto:"):]
@@ -181,7 +182,7 @@ func probeCopyList(h mail.Header, token string) string {
 			}
 		}
 	}
-	if t, err := ParseToken(token); err == nil {
+	if t, err := token.Parse(tok); err == nil {
 		for _, r := range recipients {
 			if r == t.List {
 				return r

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 const testList = "test@lists.example.org"
@@ -130,7 +131,7 @@ func TestIsCopyOfByMessageID(t *testing.T) {
 	// A Message-ID that contains the token but is not the token is no
 	// probe's (a reply's made up from the parent's).
 	h.Set("Message-Id", "<re-"+evidenceTokens["copymm3listcopy2"]+"@example.org>")
-	h.Del(TokenHeader)
+	h.Del(token.Header)
 	if got := Classify(h, body); got.Kind == KindProbeCopy {
 		t.Errorf("Message-ID containing a token: %+v, want no copy", got)
 	}
@@ -273,7 +274,7 @@ func TestListManagerRegistry(t *testing.T) {
 				return Evidence{}, false
 			}
 			return Evidence{Kind: KindHoldNotice, Manager: "example", List: m.sender.list, Reason: "held",
-				Tokens: FindTokens(m.parsed().text())}, true
+				Tokens: token.Find(m.parsed().text())}, true
 		},
 	})
 	var h mail.Header
@@ -295,7 +296,7 @@ func TestListManagerRegistry(t *testing.T) {
 // the member's copies of the list's probes, each carrying its probe the
 // way that rewrite does; and the approved one says so.
 func TestRealListRewrites(t *testing.T) {
-	signer, err := NewSigner([]byte("listprobe-evidence-test-key-0123456789"))
+	signer, err := token.NewSigner([]byte("listprobe-evidence-test-key-0123456789"))
 	if err != nil {
 		t.Fatal(err)
 	}

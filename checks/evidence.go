@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // Kind says what a message is to listprobe.
@@ -181,7 +182,7 @@ func (e Evidence) allTokensOf(list string) bool {
 		return false
 	}
 	for _, tok := range e.Tokens {
-		t, err := ParseToken(tok)
+		t, err := token.Parse(tok)
 		if err != nil || !strings.EqualFold(t.List, list) {
 			return false
 		}
@@ -201,7 +202,7 @@ func ListIDOf(list string) string {
 // WatchedHeaderFields, which should include them).
 var ClassifyHeaderFields = []string{
 	"From", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
-	TokenHeader, "Content-Type", "Content-Transfer-Encoding", "Auto-Submitted", "Precedence", "Sender",
+	token.Header, "Content-Type", "Content-Transfer-Encoding", "Auto-Submitted", "Precedence", "Sender",
 	"List-Id", "List-Post", "X-Mailman-Version", "X-List-Administrivia", "X-Failed-Recipients",
 	"Reply-To", "X-Original-From", "Received", "X-Mailman-Approved-At", "X-Validation-By",
 	"X-Mailer", "X-Loop", "Return-Path", "Resent-From", "Resent-Sender", "Resent-Message-Id", "Resent-Date",
@@ -269,7 +270,7 @@ func LooksLikeNotice(h mail.Header) bool {
 	if mt, _ := contentType(h); mt == "multipart/report" || h.Has("X-Failed-Recipients") {
 		return true
 	}
-	if strings.TrimSpace(h.Get(TokenHeader)) != "" {
+	if strings.TrimSpace(h.Get(token.Header)) != "" {
 		return false
 	}
 	if autoSubmitted(h) {
@@ -382,7 +383,7 @@ func resent(h mail.Header) bool {
 func robotTokens(s sender, tokens []string) []string {
 	var out []string
 	for _, tok := range tokens {
-		if t, err := ParseToken(tok); err == nil && s.robotOf(t.List) {
+		if t, err := token.Parse(tok); err == nil && s.robotOf(t.List) {
 			out = append(out, tok)
 		}
 	}

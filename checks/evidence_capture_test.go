@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/testbed"
 )
 
@@ -30,7 +31,7 @@ func TestCaptureListRewrites(t *testing.T) {
 	dir := captureDir(t)
 	env := testbed.Load(t)
 	c := mailmanTestbedClient(t, env)
-	signer, err := NewSigner([]byte(mailmanEvidenceKey))
+	signer, err := token.NewSigner([]byte(mailmanEvidenceKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func TestCaptureDigests(t *testing.T) {
 	dir := captureDir(t)
 	env := testbed.Load(t)
 	c := mailmanTestbedClient(t, env)
-	signer, err := NewSigner([]byte(mailmanEvidenceKey))
+	signer, err := token.NewSigner([]byte(mailmanEvidenceKey))
 	if err != nil {
 		t.Fatal(err)
 	}

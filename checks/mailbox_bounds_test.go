@@ -9,6 +9,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // hugeField returns a header field of about size bytes: folded into lines
@@ -75,7 +76,7 @@ func TestMailboxHugeHeadersInBulkCostABoundedFetch(t *testing.T) {
 		hugeField("References", fieldSize, true) +
 		"Subject: huge references\r\nMessage-ID: <huge.references@example.org>\r\n\r\n" + body
 	oneLine := hugeField("Subject", fieldSize, false) +
-		"From: list@lists.example.org\r\n" + TokenHeader + ": tok\r\n\r\n" + body
+		"From: list@lists.example.org\r\n" + token.Header + ": tok\r\n\r\n" + body
 	for _, msg := range []string{folded, oneLine} {
 		if _, err := srv.user.Append("Huge", strings.NewReader(msg), &imap.AppendOptions{}); err != nil {
 			t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-message/mail"
 
+	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/testbed"
 )
 
@@ -164,7 +165,7 @@ func TestMailboxTestbedProbeCostDoesNotGrowWithTheMailbox(t *testing.T) {
 	env := testbed.Load(t)
 	var rnd [8]byte
 	rand.Read(rnd[:])
-	token := hex.EncodeToString(rnd[:]) // the same size for both runs
+	tok := hex.EncodeToString(rnd[:]) // the same size for both runs
 
 	measure := func(n int) (in, out int64) {
 		start := time.Now()
@@ -174,10 +175,10 @@ func TestMailboxTestbedProbeCostDoesNotGrowWithTheMailbox(t *testing.T) {
 		m, msgs, stop := testbedWatch(t, env, folder, &traffic, LooksLikeNotice)
 		defer stop()
 
-		id := "<cost-" + token + "@example.test>"
+		id := "<cost-" + tok + "@example.test>"
 		done := m.Expect(time.Now().Add(time.Minute))
 		appendTo(t, admin, folder, "From: member@example.test\r\nTo: probe-test@lists.example.test\r\n"+
-			"Subject: "+SubjectPrefix+" "+token+"\r\nMessage-ID: "+id+"\r\n"+TokenHeader+": "+token+"\r\n"+
+			"Subject: "+SubjectPrefix+" "+tok+"\r\nMessage-ID: "+id+"\r\n"+token.Header+": "+tok+"\r\n"+
 			"List-Id: <probe-test.lists.example.test>\r\nX-Mailman-Version: 3.3.8\r\n\r\nA probe.\r\n")
 		msg := waitMessage(t, msgs, id)
 		done()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/testbed"
 )
 
@@ -40,7 +41,7 @@ func TestMailmanCaptureEvidence(t *testing.T) {
 	}
 	env := testbed.Load(t)
 	c := mailmanTestbedClient(t, env)
-	signer, err := NewSigner([]byte(mailmanEvidenceKey))
+	signer, err := token.NewSigner([]byte(mailmanEvidenceKey))
 	if err != nil {
 		t.Fatal(err)
 	}

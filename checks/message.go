@@ -9,10 +9,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
+	"github.com/listprobe/listprobe/checks/token"
 )
-
-// TokenHeader is the header field that carries the probe token.
-const TokenHeader = "X-Listprobe-Token"
 
 // SubjectPrefix starts the subject of every probe post. It is neither empty
 // nor a Mailman administrivia word, so it is not held as a command.
@@ -81,7 +79,7 @@ func Compose(p ProbeMessage, dkimOpts *DKIMOptions) ([]byte, error) {
 	h("Subject", p.Subject())
 	h("Date", p.Date.Format(time.RFC1123Z))
 	h("Message-ID", p.MessageID())
-	h(TokenHeader, p.Token)
+	h(token.Header, p.Token)
 	h("MIME-Version", "1.0")
 	h("Content-Type", "text/plain; charset=us-ascii")
 	h("Content-Transfer-Encoding", "7bit")
@@ -111,7 +109,7 @@ replies.
 		BodyCanonicalization:   dkim.CanonicalizationRelaxed,
 		// Mailman rewrites Subject (prefix) and adds a footer, so the list's
 		// copy will not verify; the post to the list server does.
-		HeaderKeys: []string{"From", "To", "Subject", "Date", "Message-ID", TokenHeader, "MIME-Version", "Content-Type"},
+		HeaderKeys: []string{"From", "To", "Subject", "Date", "Message-ID", token.Header, "MIME-Version", "Content-Type"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dkim sign for %s: %w", dkimOpts.Domain, err)

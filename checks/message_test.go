@@ -12,18 +12,22 @@ import (
 
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-msgauth/dkim"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 func composeTestProbe(t *testing.T, dkimOpts *DKIMOptions) (ProbeMessage, []byte) {
 	t.Helper()
-	s := testSigner(t, "message-test-key-0123456789")
+	s, err := token.NewSigner([]byte("message-test-key-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := ProbeMessage{
 		From:  "probe@example.org",
 		List:  "users@lists.example.org",
 		Token: s.Encode(s.NewToken("users@lists.example.org", time.Unix(1764086400, 0))),
 		Date:  time.Unix(1764086400, 0),
 	}
-	raw, err := Compose(p, dkimOpts)
+	raw, err = Compose(p, dkimOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +70,8 @@ func TestComposeFollowsTheProbeMessageRules(t *testing.T) {
 	if id := h.Get("Message-Id"); id != p.MessageID() || !strings.Contains(id, p.Token) || !strings.HasSuffix(id, "@example.org>") {
 		t.Errorf("Message-ID = %q", id)
 	}
-	if h.Get(TokenHeader) != p.Token {
-		t.Errorf("%s = %q", TokenHeader, h.Get(TokenHeader))
+	if h.Get(token.Header) != p.Token {
+		t.Errorf("%s = %q", token.Header, h.Get(token.Header))
 	}
 	if !bytes.Contains(raw, []byte("\r\n\r\n")) || bytes.Contains(bytes.ReplaceAll(raw, []byte("\r\n"), nil), []byte("\n")) {
 		t.Error("message is not CRLF throughout")

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // The notices of GNU Mailman 3 and Mailman 2.1: hold notices to the poster,
@@ -33,7 +34,7 @@ func mailmanLooksLike(h mail.Header) bool {
 		// carries the probe attached. Other list traffic costs no body
 		// fetch.
 		post := strings.EqualFold(strings.TrimSpace(h.Get("Precedence")), "list") || h.Has("List-Post")
-		return !post || len(FindTokens(decodedSubject(h))) > 0
+		return !post || len(token.Find(decodedSubject(h))) > 0
 	}
 	subject := decodedSubject(h)
 	for _, re := range []*regexp.Regexp{reHoldSubject, reModeratorSubject, reRefuseSubject, reLimitSubject} {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // TestMain lets this package's tests load schedules faster than the
@@ -496,14 +497,14 @@ func TestScheduleFloor(t *testing.T) {
 // A list address of 125 bytes fits in a probe token and is found again in
 // a subject; 126 bytes would not, and is refused at load.
 func TestListAddressFitsTheToken(t *testing.T) {
-	signer, err := checks.NewSigner([]byte("0123456789abcdef0123456789abcdef"))
+	signer, err := token.NewSigner([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	domain := "@lists.example.org"
 	fits := strings.Repeat("a", MaxListAddressLen-len(domain)) + domain
 	tok := signer.Encode(signer.NewToken(fits, time.Now()))
-	found := checks.FindTokens("Subject: [probe] " + tok)
+	found := token.Find("Subject: [probe] " + tok)
 	if len(found) != 1 {
 		t.Fatalf("a %d-byte list's token is not found: %v", len(fits), found)
 	}
@@ -511,7 +512,7 @@ func TestListAddressFitsTheToken(t *testing.T) {
 		t.Fatalf("token of a %d-byte list: %v %v", len(fits), got, err)
 	}
 	long := "a" + fits
-	if found := checks.FindTokens("Subject: [probe] " + signer.Encode(signer.NewToken(long, time.Now()))); len(found) == 1 {
+	if found := token.Find("Subject: [probe] " + signer.Encode(signer.NewToken(long, time.Now()))); len(found) == 1 {
 		if got, err := signer.Verify(found[0]); err == nil && got.List == long {
 			t.Fatal("a 126-byte list's token is found after all: raise MaxListAddressLen")
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/sandbox"
 )
 
@@ -336,7 +337,7 @@ func TestCleanupTouchesOnlyVerifiedProbes(t *testing.T) {
 
 	// Plant: ordinary mail, a forged probe copy (token signed with another
 	// key) and a hold notice about someone else's post, in both mailboxes.
-	forger, err := checks.NewSigner([]byte("not-the-real-signing-key-000"))
+	forger, err := token.NewSigner([]byte("not-the-real-signing-key-000"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -347,7 +347,7 @@ func TestLatin1BounceIsReadable(t *testing.T) {
 		"Final-Recipient: rfc822; blackhole@lists.example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n" +
 		"Diagnostic-Code: smtp; 550 5.1.1 Empf\xe4nger unbekannt\r\n" +
 		"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: member@example.org\r\nTo: blackhole@lists.example.org\r\n" +
-		"Subject: listprobe delivery test " + token + "\r\nMessage-ID: " + p.messageID + "\r\n" + checks.TokenHeader + ": " + token + "\r\n" +
+		"Subject: listprobe delivery test " + token + "\r\nMessage-ID: " + p.messageID + "\r\n" + token.Header + ": " + token + "\r\n" +
 		"--b--\r\n"
 	if err := w.Append(testMember, []byte(dsn)); err != nil {
 		t.Fatal(err)

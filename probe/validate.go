@@ -23,6 +23,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // validator applies defaults and checks a decoded config, collecting every
@@ -231,7 +232,7 @@ func (c *Config) validate(v *validator) {
 	}
 	global := v.schedule([]any{"global", "schedule"}, g.Schedule)
 	if key, field, ok := v.readSecret([]any{"global"}, "signing_key", g.SigningKeyFile, g.SigningKeyEnv, true); ok {
-		s, err := checks.NewSigner([]byte(key))
+		s, err := token.NewSigner([]byte(key))
 		if err != nil {
 			v.errorf([]any{"global", field}, "%v", err)
 		}

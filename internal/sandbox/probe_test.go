@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // The real probe message survives each list the way listprobe expects:
 // its token verifies in the copy's own header, Message-ID and prefixed
 // Subject, and in the subject a hold notice quotes.
 func TestRealProbeMessageThroughDemoLists(t *testing.T) {
-	signer, err := checks.NewSigner([]byte("sandbox-test-signing-key-0123456789"))
+	signer, err := token.NewSigner([]byte("sandbox-test-signing-key-0123456789"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +28,7 @@ func TestRealProbeMessageThroughDemoLists(t *testing.T) {
 	}
 	verifyAll := func(where, text, want string) {
 		t.Helper()
-		found := checks.FindTokens(text)
+		found := token.Find(text)
 		if len(found) == 0 {
 			t.Errorf("%s: no token in %q", where, text)
 		}
@@ -49,7 +50,7 @@ func TestRealProbeMessageThroughDemoLists(t *testing.T) {
 	if !strings.HasPrefix(h.Get("Subject"), "[Healthy] "+checks.SubjectPrefix+" ") {
 		t.Errorf("copy Subject %q", h.Get("Subject"))
 	}
-	verifyAll("copy "+checks.TokenHeader, h.Get(checks.TokenHeader), tok)
+	verifyAll("copy "+token.Header, h.Get(token.Header), tok)
 	verifyAll("copy Message-ID", h.Get("Message-ID"), tok)
 	verifyAll("copy Subject", h.Get("Subject"), tok)
 

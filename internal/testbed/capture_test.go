@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // evidenceKey is the key the Mailman fixtures' tokens are signed with
@@ -41,7 +42,7 @@ func TestCaptureSympaMlmmjEvidence(t *testing.T) {
 		t.Skip("set LISTPROBE_CAPTURE_EVIDENCE=DIR to capture real notices from the testbed")
 	}
 	e := Load(t)
-	signer, err := checks.NewSigner([]byte(evidenceKey))
+	signer, err := token.NewSigner([]byte(evidenceKey))
 	if err != nil {
 		t.Fatal(err)
 	}
