@@ -19,13 +19,14 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
+	"github.com/listprobe/listprobe/checks/mailtls"
 )
 
 // MailboxOptions says which IMAP mailbox to watch and how.
 type MailboxOptions struct {
-	Address   string      // host:port
-	TLS       TLSMode     // default TLSImplicit
-	TLSConfig *tls.Config // nil: verify against the system roots with ServerName from Address
+	Address   string       // host:port
+	TLS       mailtls.Mode // default mailtls.Implicit
+	TLSConfig *tls.Config  // nil: verify against the system roots with ServerName from Address
 	Username  string
 	Password  string
 	// Mailbox is the folder to watch. Default "INBOX".
@@ -229,7 +230,7 @@ type Mailbox struct {
 // NewMailbox returns a Mailbox for opts; call Run to start it.
 func NewMailbox(opts MailboxOptions) *Mailbox {
 	if opts.TLS == "" {
-		opts.TLS = TLSImplicit
+		opts.TLS = mailtls.Implicit
 	}
 	if opts.Mailbox == "" {
 		opts.Mailbox = "INBOX"
@@ -449,9 +450,9 @@ func (m *Mailbox) validate() error {
 		return fmt.Errorf("imap mailbox: bad address %q: %w", m.opts.Address, err)
 	}
 	switch m.opts.TLS {
-	case TLSImplicit, TLSStartTLS, TLSNone:
+	case mailtls.Implicit, mailtls.StartTLS, mailtls.None:
 	default:
-		return fmt.Errorf("imap %s: unknown TLS mode %q (want %q, %q or %q)", m.opts.Address, m.opts.TLS, TLSImplicit, TLSStartTLS, TLSNone)
+		return fmt.Errorf("imap %s: unknown TLS mode %q (want %q, %q or %q)", m.opts.Address, m.opts.TLS, mailtls.Implicit, mailtls.StartTLS, mailtls.None)
 	}
 	return nil
 }
@@ -532,7 +533,7 @@ func (m *Mailbox) dial(ctx context.Context, s *mailboxSession) (*imapclient.Clie
 	ctx, cancel := context.WithTimeout(ctx, m.cmdTimeout)
 	defer cancel()
 	host, _, _ := net.SplitHostPort(m.opts.Address)
-	tlsConfig := clientTLSConfig(m.opts.TLSConfig, host)
+	tlsConfig := mailtls.ClientConfig(m.opts.TLSConfig, host)
 	options := &imapclient.Options{
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 			Mailbox: func(data *imapclient.UnilateralDataMailbox) {
@@ -559,7 +560,7 @@ func (m *Mailbox) dial(ctx context.Context, s *mailboxSession) (*imapclient.Clie
 
 	var c *imapclient.Client
 	switch m.opts.TLS {
-	case TLSImplicit:
+	case mailtls.Implicit:
 		if tlsConfig.NextProtos == nil {
 			tlsConfig.NextProtos = []string{"imap"}
 		}
@@ -569,7 +570,7 @@ func (m *Mailbox) dial(ctx context.Context, s *mailboxSession) (*imapclient.Clie
 			return nil, fmt.Errorf("tls: %w", err)
 		}
 		c = imapclient.New(tc, options)
-	case TLSStartTLS:
+	case mailtls.StartTLS:
 		// imapclient sends STARTTLS whatever the server advertises and
 		// fails if the server refuses: never a silent downgrade.
 		options.TLSConfig = tlsConfig

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-message/mail"
 
+	"github.com/listprobe/listprobe/checks/mailtls"
 	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/testbed"
 )
@@ -115,7 +116,7 @@ func testbedWatch(t *testing.T, env testbed.Env, folder string, traffic *lineCou
 	up := make(chan error, 100)
 	m := NewMailbox(MailboxOptions{
 		Address:     env.Get(t, "IMAP"),
-		TLS:         TLSNone,
+		TLS:         mailtls.None,
 		Username:    env.Get(t, "OUTSIDER"),
 		Password:    env.Secret(t, "OUTSIDER_PASSWORD_FILE"),
 		Mailbox:     folder,
@@ -266,7 +267,7 @@ func TestMailboxTestbedReadOnlyLeavesRecentAndSeen(t *testing.T) {
 	up := make(chan error, 100)
 	m := NewMailbox(MailboxOptions{
 		Address:     env.Get(t, "IMAP"),
-		TLS:         TLSNone,
+		TLS:         mailtls.None,
 		Username:    env.Get(t, "OUTSIDER"),
 		Password:    env.Secret(t, "OUTSIDER_PASSWORD_FILE"),
 		Mailbox:     folder,

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailtls"
 )
 
 // A Mailbox watches one account's INBOX; every subscriber gets each new
@@ -42,7 +43,7 @@ func ExampleMailbox() {
 	up := make(chan bool, 10)
 	m := checks.NewMailbox(checks.MailboxOptions{
 		Address:  ln.Addr().String(),
-		TLS:      checks.TLSNone, // loopback only: use TLSImplicit or TLSStartTLS elsewhere
+		TLS:      mailtls.None, // loopback only: use mailtls.Implicit or mailtls.StartTLS elsewhere
 		Username: "reader@example.org",
 		Password: "secret",
 		OnState:  func(isUp bool, err error) { up <- isUp },

@@ -24,6 +24,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks/mailtls"
+	"github.com/listprobe/listprobe/internal/testcert"
 )
 
 // mailboxTestWait bounds how long a test waits for something that should
@@ -342,7 +344,7 @@ func runTestMailbox(t *testing.T, addr string, edit func(*MailboxOptions), tune 
 	r := &mailboxTestRun{states: make(chan mailboxTestState, 1000)}
 	opts := MailboxOptions{
 		Address:  addr,
-		TLS:      TLSNone,
+		TLS:      mailtls.None,
 		Username: mailboxTestUser,
 		Password: mailboxTestPassword,
 		OnState: func(up bool, err error) {
@@ -825,13 +827,13 @@ func TestMailboxSubscriberGoroutinesEndOnCancel(t *testing.T) {
 }
 
 func TestMailboxImplicitTLSVerifiesTheCertificate(t *testing.T) {
-	cert := newSubmitTestCert(t)
-	srv := startMailboxServer(t, mailboxTestServerOptions{tlsConfig: cert.server})
+	cert := testcert.New(t)
+	srv := startMailboxServer(t, mailboxTestServerOptions{tlsConfig: cert.Server})
 
 	t.Run("trusted CA", func(t *testing.T) {
 		r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) {
-			o.TLS = TLSImplicit
-			o.TLSConfig = &tls.Config{RootCAs: cert.roots}
+			o.TLS = mailtls.Implicit
+			o.TLSConfig = &tls.Config{RootCAs: cert.Roots}
 		})
 		r.waitState(t, true)
 		srv.deliver(t, mailboxTestMessage("over tls", "x\r\n"), nil)
@@ -850,7 +852,7 @@ func TestMailboxImplicitTLSVerifiesTheCertificate(t *testing.T) {
 
 func TestMailboxSTARTTLSNeverFallsBackToClearText(t *testing.T) {
 	srv := startMailboxServer(t, mailboxTestServerOptions{}) // no STARTTLS
-	r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) { o.TLS = TLSStartTLS })
+	r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) { o.TLS = mailtls.StartTLS })
 	err := r.waitState(t, false)
 	if err == nil || !strings.Contains(err.Error(), "starttls") {
 		t.Fatalf("OnState(false, %v): want a STARTTLS failure", err)
@@ -889,7 +891,7 @@ func BenchmarkMailboxDelivery(b *testing.B) {
 			srv := startMailboxServer(b, mailboxTestServerOptions{})
 			up := make(chan struct{}, 1)
 			m := NewMailbox(MailboxOptions{
-				Address: srv.address(), TLS: TLSNone,
+				Address: srv.address(), TLS: mailtls.None,
 				Username: mailboxTestUser, Password: mailboxTestPassword,
 				IdleRefresh: time.Hour,
 				OnState: func(isUp bool, err error) {

@@ -27,7 +27,7 @@ func composeTestProbe(t *testing.T, dkimOpts *DKIMOptions) (ProbeMessage, []byte
 		Token: s.Encode(s.NewToken("users@lists.example.org", time.Unix(1764086400, 0))),
 		Date:  time.Unix(1764086400, 0),
 	}
-	raw, err = Compose(p, dkimOpts)
+	raw, err := Compose(p, dkimOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

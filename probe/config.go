@@ -9,7 +9,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailtls"
 	"github.com/listprobe/listprobe/checks/token"
 )
 
@@ -120,7 +120,7 @@ type ServerConfig struct {
 	Address string `yaml:"address"`
 	// TLS is tls (implicit), starttls or none. Default tls for IMAP,
 	// starttls for SMTP.
-	TLS          checks.TLSMode `yaml:"tls"`
+	TLS          mailtls.Mode `yaml:"tls"`
 	TLSSettings  `yaml:",inline"`
 	Username     string `yaml:"username"`
 	PasswordFile string `yaml:"password_file"`

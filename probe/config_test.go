@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailtls"
 	"github.com/listprobe/listprobe/checks/token"
 )
 
@@ -38,14 +38,14 @@ func TestLoadGoodConfig(t *testing.T) {
 		t.Fatal("no signer from signing_key_file")
 	}
 	m := cfg.Accounts["member"]
-	if m.Name() != "member" || m.SMTP.Password() != "member-secret" || m.SMTP.Auth != "plain" || m.SMTP.TLS != checks.TLSStartTLS {
+	if m.Name() != "member" || m.SMTP.Password() != "member-secret" || m.SMTP.Auth != "plain" || m.SMTP.TLS != mailtls.StartTLS {
 		t.Errorf("member smtp = %+v, password %q", m.SMTP, m.SMTP.Password())
 	}
 	if m.AllowPlaintext {
 		t.Error("allow_plaintext defaults to true")
 	}
 	r := cfg.Accounts["reader"]
-	if r.IMAP.TLS != checks.TLSImplicit || r.IMAP.Mailbox != "INBOX" || r.IMAP.TLSConfig() == nil || r.IMAP.TLSConfig().InsecureSkipVerify {
+	if r.IMAP.TLS != mailtls.Implicit || r.IMAP.Mailbox != "INBOX" || r.IMAP.TLSConfig() == nil || r.IMAP.TLSConfig().InsecureSkipVerify {
 		t.Errorf("reader imap defaults wrong: %+v", r.IMAP)
 	}
 	if got := r.IMAP.TLSConfig().ServerName; got != "imap.example.org" {

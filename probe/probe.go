@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/submit"
 )
 
 // Probe timings that are not settings.
@@ -122,13 +123,13 @@ func submitProbe(ctx context.Context, r *run) bool {
 	if deadline, ok := ctx.Deadline(); ok {
 		r.expectDone = r.reader.box.Expect(deadline)
 	}
-	sub, err := checks.Submit(ctx, submitOptions(r.poster), r.poster.Address, []string{r.list.Address}, r.raw)
+	sub, err := submit.Send(ctx, submitOptions(r.poster), r.poster.Address, []string{r.list.Address}, r.raw)
 	if err != nil {
-		var se *checks.SubmitError
+		var se *submit.Error
 		if errors.As(err, &se) {
 			r.res.SubmitReply = readable(se.Message)
 			// Only once DATA began can the message have reached the server.
-			r.res.Posted = se.Stage == checks.StageData
+			r.res.Posted = se.Stage == submit.StageData
 			if se.Permanent {
 				r.res.Outcome, r.res.Reason, r.res.Evidence = Rejected, smtpReply(se), "SMTP reply to "+strings.ToUpper(se.Stage)
 				return true
@@ -437,7 +438,7 @@ func (s *Service) deleteMessage(ctx context.Context, account string, uidv, uid u
 	}
 }
 
-func smtpReply(se *checks.SubmitError) string {
+func smtpReply(se *submit.Error) string {
 	if se.Code == 0 {
 		return readable(se.Message)
 	}
@@ -448,9 +449,9 @@ func smtpReply(se *checks.SubmitError) string {
 	return s + " " + readable(se.Message)
 }
 
-func submitOptions(a *AccountConfig) *checks.SubmitOptions {
+func submitOptions(a *AccountConfig) *submit.Options {
 	s := a.SMTP
-	opts := &checks.SubmitOptions{Address: s.Address, TLS: s.TLS, TLSConfig: s.TLSConfig(), LocalName: "listprobe.localhost"}
+	opts := &submit.Options{Address: s.Address, TLS: s.TLS, TLSConfig: s.TLSConfig(), LocalName: "listprobe.localhost"}
 	user, pass := s.Username, s.Password()
 	switch s.Auth {
 	case "plain":

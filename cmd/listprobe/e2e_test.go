@@ -28,6 +28,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailtls"
+	"github.com/listprobe/listprobe/checks/submit"
 	"github.com/listprobe/listprobe/internal/testbed"
 	"github.com/listprobe/listprobe/probe"
 )
@@ -306,7 +308,7 @@ func TestE2ECleanupTouchesOnlyProbes(t *testing.T) {
 		msgID := fmt.Sprintf("<ordinary-%d@example.test>", time.Now().UnixNano())
 		raw := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: %s\r\nDate: %s\r\n\r\nAn ordinary message.\r\n", outsider, to, subject, msgID, time.Now().Format(time.RFC1123Z))
 		pw := tb.Secret(t, "OUTSIDER_PASSWORD_FILE")
-		_, err := checks.Submit(ctx, &checks.SubmitOptions{Address: tb.Get(t, "SMTP"), TLS: checks.TLSNone, Auth: func() sasl.Client { return sasl.NewPlainClient("", outsider, pw) }}, outsider, []string{to}, []byte(raw))
+		_, err := submit.Send(ctx, &submit.Options{Address: tb.Get(t, "SMTP"), TLS: mailtls.None, Auth: func() sasl.Client { return sasl.NewPlainClient("", outsider, pw) }}, outsider, []string{to}, []byte(raw))
 		if err != nil {
 			t.Fatal(err)
 		}
