@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/checks/token"
 )
 
@@ -107,11 +108,11 @@ var reMarkerTag = regexp.MustCompile(`(?i)^\s*(re|fwd?|aw|wg|sv|vs|antw|tr|rif|o
 // tag ("Test: ") are missed here; their copies still match by Message-ID.
 func probeSubjectToken(subject string) (string, bool) {
 	s := collapse(subject)
-	i := strings.Index(s, SubjectPrefix)
+	i := strings.Index(s, compose.SubjectPrefix)
 	if i < 0 {
 		return "", false
 	}
-	rest := strings.TrimSpace(s[i+len(SubjectPrefix):])
+	rest := strings.TrimSpace(s[i+len(compose.SubjectPrefix):])
 	toks := token.Find(rest)
 	if len(toks) != 1 || !strings.EqualFold(rest, toks[0]) {
 		return "", false

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/checks/token"
 )
 
@@ -35,7 +36,7 @@ func fixture(t *testing.T, name string) (header func() mail.Header, body []byte)
 func TestClassifyForwardAndReplyMarkersAreNoCopy(t *testing.T) {
 	header, body := fixture(t, "probe_copy-mailman3-anonymous-list.eml")
 	tok := evidenceTokens["copyanonymous222"]
-	subject := SubjectPrefix + " " + tok
+	subject := compose.SubjectPrefix + " " + tok
 	if got := Classify(header(), body); got.Kind != KindProbeCopy || got.Copy != CopyFromList || !got.IsCopyOf(testList, "") {
 		t.Fatalf("the fixture itself: %+v, want a copy from the list", got)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/testbed"
 )
@@ -40,7 +41,7 @@ func TestCaptureListRewrites(t *testing.T) {
 		list := newMailmanTestList(t, c, env)
 		setMailmanTestConfig(t, c, list, settings)
 		tok := signer.Encode(signer.NewToken(list, time.Now()))
-		msg, err := Compose(ProbeMessage{From: env["LISTPROBE_TESTBED_MEMBER"], List: list, Token: tok, Date: time.Now()}, nil)
+		msg, err := compose.Message(compose.Probe{From: env["LISTPROBE_TESTBED_MEMBER"], List: list, Token: tok, Date: time.Now()}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,8 +63,8 @@ func TestCaptureListRewrites(t *testing.T) {
 		list := newMailmanTestList(t, c, env)
 		setMailmanTestConfig(t, c, list, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false})
 		tok := signer.Encode(signer.NewToken(list, time.Now()))
-		p := ProbeMessage{From: env["LISTPROBE_TESTBED_MEMBER"], List: list, Token: tok, Date: time.Now()}
-		msg, err := Compose(p, nil)
+		p := compose.Probe{From: env["LISTPROBE_TESTBED_MEMBER"], List: list, Token: tok, Date: time.Now()}
+		msg, err := compose.Message(p, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +119,7 @@ func TestCaptureDigests(t *testing.T) {
 				}
 			}
 			tok := signer.Encode(signer.NewToken(list, time.Now()))
-			msg, err := Compose(ProbeMessage{From: env["LISTPROBE_TESTBED_MEMBER"], List: list, Token: tok, Date: time.Now()}, nil)
+			msg, err := compose.Message(compose.Probe{From: env["LISTPROBE_TESTBED_MEMBER"], List: list, Token: tok, Date: time.Now()}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-message/mail"
 
+	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/checks/mailtls"
 	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/testbed"
@@ -179,7 +180,7 @@ func TestMailboxTestbedProbeCostDoesNotGrowWithTheMailbox(t *testing.T) {
 		id := "<cost-" + tok + "@example.test>"
 		done := m.Expect(time.Now().Add(time.Minute))
 		appendTo(t, admin, folder, "From: member@example.test\r\nTo: probe-test@lists.example.test\r\n"+
-			"Subject: "+SubjectPrefix+" "+tok+"\r\nMessage-ID: "+id+"\r\n"+token.Header+": "+tok+"\r\n"+
+			"Subject: "+compose.SubjectPrefix+" "+tok+"\r\nMessage-ID: "+id+"\r\n"+token.Header+": "+tok+"\r\n"+
 			"List-Id: <probe-test.lists.example.test>\r\nX-Mailman-Version: 3.3.8\r\n\r\nA probe.\r\n")
 		msg := waitMessage(t, msgs, id)
 		done()

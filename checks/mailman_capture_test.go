@@ -19,6 +19,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/testbed"
 )
@@ -57,7 +58,7 @@ func TestMailmanCaptureEvidence(t *testing.T) {
 	probe := func(t *testing.T, list string) (token string, msg []byte) {
 		t.Helper()
 		tok := signer.Encode(signer.NewToken(list, time.Now()))
-		msg, err := Compose(ProbeMessage{From: env["LISTPROBE_TESTBED_MEMBER"], List: list, Token: tok, Date: time.Now()}, nil)
+		msg, err := compose.Message(compose.Probe{From: env["LISTPROBE_TESTBED_MEMBER"], List: list, Token: tok, Date: time.Now()}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +141,7 @@ func TestMailmanCaptureEvidence(t *testing.T) {
 		setMailmanTestConfig(t, c, list, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false})
 		tok, msg := probe(t, list)
 		sendToMailmanTestbed(t, env, "MEMBER", list, msg)
-		p := ProbeMessage{Token: tok, From: env["LISTPROBE_TESTBED_MEMBER"]}
+		p := compose.Probe{Token: tok, From: env["LISTPROBE_TESTBED_MEMBER"]}
 		h := waitMailmanHeld(t, c, list, p.MessageID())
 		if err := c.moderate(mailmanTestContext(t), list, h.RequestID, "reject", "Probe posts are not welcome here"); err != nil {
 			t.Fatal(err)
@@ -162,7 +163,7 @@ func TestMailmanCaptureEvidence(t *testing.T) {
 		save(t, "notice_limit-mailman3-real-last-autoresponse.eml", raw)
 		// Every post is held all the same: REST still sees the 11th and 12th.
 		for _, tok := range toks {
-			p := ProbeMessage{Token: tok, From: env["LISTPROBE_TESTBED_MEMBER"]}
+			p := compose.Probe{Token: tok, From: env["LISTPROBE_TESTBED_MEMBER"]}
 			waitMailmanHeld(t, c, list, p.MessageID())
 		}
 		// Ten hold notices, then the last-notification one, then none.

@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/checks/submit"
 )
 
@@ -39,7 +40,7 @@ type run struct {
 	logger   *slog.Logger
 	res      *Result
 	pending  *pendingProbe
-	msg      checks.ProbeMessage
+	msg      compose.Probe
 	raw      []byte
 	accepted time.Time // when SMTP accepted the post
 
@@ -100,11 +101,11 @@ func waitSessions(ctx context.Context, r *run) bool {
 
 // composeProbe writes and signs the probe message.
 func composeProbe(_ context.Context, r *run) bool {
-	var dkimOpts *checks.DKIMOptions
+	var dkimOpts *compose.DKIMOptions
 	if d := r.poster.DKIM; d != nil {
-		dkimOpts = &checks.DKIMOptions{Domain: d.Domain, Selector: d.Selector, Key: r.poster.dkimKey}
+		dkimOpts = &compose.DKIMOptions{Domain: d.Domain, Selector: d.Selector, Key: r.poster.dkimKey}
 	}
-	raw, err := checks.Compose(r.msg, dkimOpts)
+	raw, err := compose.Message(r.msg, dkimOpts)
 	if err != nil {
 		r.res.Outcome, r.res.Reason, r.res.Evidence = SendFailed, err.Error(), "compose"
 		return true
@@ -328,7 +329,7 @@ func (s *Service) probe(ctx context.Context, cfg *Config, l *ListConfig, release
 
 	tok := cfg.signer.NewTokenWithOrigin(l.Address, start, cfg.signer.Origin(s.opts.Instance))
 	poster := cfg.Accounts[l.Poster]
-	msg := checks.ProbeMessage{From: poster.Address, List: l.Address, Token: cfg.signer.Encode(tok), Date: start}
+	msg := compose.Probe{From: poster.Address, List: l.Address, Token: cfg.signer.Encode(tok), Date: start}
 	res = &Result{ID: tok.ID, List: l.Address, Expected: l.Expect, MessageID: msg.MessageID(), SentAt: start.UTC().Truncate(time.Second), Token: msg.Token, Started: start}
 	r := &run{cfg: cfg, list: l, poster: poster, logger: logger, res: res, msg: msg, failFast: s.opts.FailFast, timeout: l.EffectiveTimeout(cfg.Global), releaseSlot: releaseSlot,
 		pending: &pendingProbe{list: l, cfg: cfg, token: tok, messageID: msg.MessageID(), evidence: make(chan evidence, evidenceBuffer)}}

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/sandbox"
 )
@@ -342,7 +342,7 @@ func TestCleanupTouchesOnlyVerifiedProbes(t *testing.T) {
 		t.Fatal(err)
 	}
 	forgedToken := forger.Encode(forger.NewToken("users@lists.example.org", time.Now()))
-	forged, err := checks.Compose(checks.ProbeMessage{From: testMember, List: "users@lists.example.org", Token: forgedToken, Date: time.Now()}, nil)
+	forged, err := compose.Message(compose.Probe{From: testMember, List: "users@lists.example.org", Token: forgedToken, Date: time.Now()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/sandbox"
 	"github.com/listprobe/listprobe/probe"
@@ -430,7 +430,7 @@ func TestExplainVerifiesProbeSignatures(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, s *token.Signer) (string, string) {
 		tok := s.NewToken("healthy@lists.example.org", time.Now())
-		raw, err := checks.Compose(checks.ProbeMessage{From: "member@example.org", List: "healthy@lists.example.org", Token: s.Encode(tok), Date: time.Now()}, nil)
+		raw, err := compose.Message(compose.Probe{From: "member@example.org", List: "healthy@lists.example.org", Token: s.Encode(tok), Date: time.Now()}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

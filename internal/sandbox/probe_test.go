@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/checks/token"
 )
 
@@ -18,9 +18,9 @@ func TestRealProbeMessageThroughDemoLists(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := startSandboxWorld(t, DemoOptions())
-	compose := func(list string) (string, []byte) {
+	newProbe := func(list string) (string, []byte) {
 		tok := signer.Encode(signer.NewToken(list, time.Now()))
-		raw, err := checks.Compose(checks.ProbeMessage{From: DemoMember, List: list, Token: tok, Date: time.Now()}, nil)
+		raw, err := compose.Message(compose.Probe{From: DemoMember, List: list, Token: tok, Date: time.Now()}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,18 +43,18 @@ func TestRealProbeMessageThroughDemoLists(t *testing.T) {
 		}
 	}
 
-	tok, raw := compose(DemoHealthy)
+	tok, raw := newProbe(DemoHealthy)
 	mustSubmitAsMember(t, w, DemoHealthy, raw)
 	copies := waitInbox(t, w, DemoReader, DemoReaderPassword, 1)
 	h := copies[0].header(t)
-	if !strings.HasPrefix(h.Get("Subject"), "[Healthy] "+checks.SubjectPrefix+" ") {
+	if !strings.HasPrefix(h.Get("Subject"), "[Healthy] "+compose.SubjectPrefix+" ") {
 		t.Errorf("copy Subject %q", h.Get("Subject"))
 	}
 	verifyAll("copy "+token.Header, h.Get(token.Header), tok)
 	verifyAll("copy Message-ID", h.Get("Message-ID"), tok)
 	verifyAll("copy Subject", h.Get("Subject"), tok)
 
-	tok, raw = compose(DemoModerated)
+	tok, raw = newProbe(DemoModerated)
 	mustSubmitAsMember(t, w, DemoModerated, raw)
 	notices := waitInbox(t, w, DemoMember, DemoMemberPassword, 1)
 	verifyAll("hold notice body", notices[0].body(t), tok)
