@@ -6,6 +6,7 @@ import (
 
 	"github.com/emersion/go-message/mail"
 	"github.com/listprobe/listprobe/checks/compose"
+	"github.com/listprobe/listprobe/checks/msgid"
 	"github.com/listprobe/listprobe/checks/token"
 )
 
@@ -46,7 +47,7 @@ func classifyCopy(m *incoming) (Evidence, bool) {
 // Message-ID ("<lp1.….…@example.org>"), as probes make them. A Message-ID
 // that merely contains a token is no probe's.
 func messageIDToken(v string) (string, bool) {
-	left, _, ok := splitMessageID(v)
+	left, _, ok := msgid.Split(v)
 	if !ok {
 		return "", false
 	}
@@ -55,39 +56,6 @@ func messageIDToken(v string) (string, bool) {
 		return "", false
 	}
 	return toks[0], true
-}
-
-// SameMessageID reports whether two Message-IDs name the same message.
-// Surrounding white space and one pair of angle brackets are ignored (as is
-// anything after the closing bracket, such as a comment). The part left of
-// the last "@" (id-left) is compared exactly, as RFC 5322 leaves it opaque;
-// the part right of it (id-right, usually a domain name) is compared
-// without regard to case, as DNS does. Probes' Message-IDs are all lower
-// case (the token is lower-case base32), so no case-folding of id-left is
-// needed to find them, and none can make two people's messages one. An
-// empty Message-ID equals nothing.
-func SameMessageID(a, b string) bool {
-	la, da, oka := splitMessageID(a)
-	lb, db, okb := splitMessageID(b)
-	return oka && okb && la == lb && strings.EqualFold(da, db)
-}
-
-// splitMessageID splits a Message-ID into id-left and id-right.
-func splitMessageID(v string) (left, right string, ok bool) {
-	v = strings.TrimSpace(v)
-	if rest, found := strings.CutPrefix(v, "<"); found {
-		if j := strings.IndexByte(rest, '>'); j >= 0 {
-			rest = rest[:j]
-		}
-		v = strings.TrimSpace(rest)
-	}
-	if v == "" {
-		return "", "", false
-	}
-	if i := strings.LastIndexByte(v, '@'); i >= 0 {
-		return v[:i], v[i+1:], true
-	}
-	return v, "", true
 }
 
 // reSubjectTag is a list's subject tag, "[Test]", "(test)" or full-width

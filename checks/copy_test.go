@@ -193,33 +193,6 @@ func TestClassifyAutomaticRejectionOnlyFromOwner(t *testing.T) {
 	}
 }
 
-func TestSameMessageID(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		want bool
-	}{
-		{"<abc@example.org>", "<abc@example.org>", true},
-		{"<abc@example.org>", "abc@example.org", true},
-		{" <abc@example.org> ", "\t<abc@example.org>", true},
-		{"<abc@Example.ORG>", "<abc@example.org>", true},
-		{"<abc@example.org> (comment)", "<abc@example.org>", true},
-		{"<ABC@example.org>", "<abc@example.org>", false},
-		{"<abc@example.org>", "<abd@example.org>", false},
-		{"<abc@example.org>", "<abc@example.net>", false},
-		{"<a@b@example.org>", "<a@b@EXAMPLE.org>", true},
-		{"", "", false},
-		{"<>", "<>", false},
-		{"<abc>", "<abc>", true},
-	} {
-		if got := SameMessageID(tc.a, tc.b); got != tc.want {
-			t.Errorf("SameMessageID(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
-		}
-		if got := SameMessageID(tc.b, tc.a); got != tc.want {
-			t.Errorf("SameMessageID(%q, %q) = %v, want %v (not symmetric)", tc.b, tc.a, got, tc.want)
-		}
-	}
-}
-
 func TestListIDOf(t *testing.T) {
 	if got := ListIDOf("Test@Lists.Example.org"); got != "test.lists.example.org" {
 		t.Errorf("ListIDOf = %q", got)
