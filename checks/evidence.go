@@ -197,9 +197,10 @@ func ListIDOf(list string) string {
 	return strings.ToLower(strings.Replace(strings.TrimSpace(list), "@", ".", 1))
 }
 
-// ClassifyHeaderFields are the header fields Classify and Hops read: a
-// Mailbox that hands them messages must fetch at least these (it fetches
-// WatchedHeaderFields, which should include them).
+// ClassifyHeaderFields are the header fields Classify and Hops read: the
+// mailbox watcher that hands them messages fetches these
+// (imapwatch.Options.HeaderFields), so a field the classifier learns to read
+// is never missing from what the mailbox fetches.
 var ClassifyHeaderFields = []string{
 	"From", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
 	token.Header, "Content-Type", "Content-Transfer-Encoding", "Auto-Submitted", "Precedence", "Sender",

@@ -210,7 +210,7 @@ var evidenceExpectations = map[string]evidenceExpectation{
 }
 
 // splitEvidenceFixture splits a raw message into the header fields a
-// Mailbox fetches (WatchedHeaderFields) and the raw body, as Classify gets
+// mailbox fetches (ClassifyHeaderFields) and the raw body, as Classify gets
 // them in production.
 func splitEvidenceFixture(t testing.TB, raw []byte) (mail.Header, []byte) {
 	t.Helper()
@@ -224,12 +224,12 @@ func splitEvidenceFixture(t testing.TB, raw []byte) (mail.Header, []byte) {
 	return watchedOnly(full), body
 }
 
-// watchedOnly keeps the fields a Mailbox fetches and Classify reads
-// (WatchedHeaderFields and ClassifyHeaderFields), in their order.
+// watchedOnly keeps the fields a mailbox fetches and Classify reads
+// (ClassifyHeaderFields), in their order.
 func watchedOnly(full textproto.Header) mail.Header {
 	var h textproto.Header
 	wanted := map[string]bool{}
-	for _, w := range append(slices.Clone(WatchedHeaderFields), ClassifyHeaderFields...) {
+	for _, w := range ClassifyHeaderFields {
 		wanted[strings.ToLower(w)] = true
 	}
 	fields := full.Fields()

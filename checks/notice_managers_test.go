@@ -483,7 +483,7 @@ func TestResentMessagesAreNeverCopiesOrNotices(t *testing.T) {
 	}
 	for _, f := range []string{"Resent-From", "Resent-Message-Id", "Resent-Sender", "Resent-Date"} {
 		found := false
-		for _, w := range WatchedHeaderFields {
+		for _, w := range ClassifyHeaderFields {
 			found = found || strings.EqualFold(w, f)
 		}
 		if !found {

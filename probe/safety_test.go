@@ -16,7 +16,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/imapwatch"
 	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/sandbox"
 )
@@ -292,7 +292,7 @@ func TestPanicOnAMessageKeepsTheSession(t *testing.T) {
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
 	cfg := w.config(t, 20*time.Second, lists, nil)
 	seen := make(chan string, 10)
-	ss := newSessions(context.Background(), testLogger(t), NewMetrics(), func(_ *mailboxSession, msg checks.Message) {
+	ss := newSessions(context.Background(), testLogger(t), NewMetrics(), func(_ *mailboxSession, msg imapwatch.Message) {
 		subject := msg.Header.Get("Subject")
 		if subject == "boom" {
 			var m map[string]int

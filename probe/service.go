@@ -17,6 +17,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/imapwatch"
 	"github.com/listprobe/listprobe/checks/token"
 )
 
@@ -468,7 +469,7 @@ func Once(ctx context.Context, cfg *Config, lists []*ListConfig, logger *slog.Lo
 // onMessage classifies a new message of a mailbox session and routes it: to
 // the pending probe it names, as a late copy of a finished one, or nowhere.
 // Only messages proven to be listprobe's own are ever deleted.
-func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
+func (s *Service) onMessage(box *mailboxSession, msg imapwatch.Message) {
 	cfg := s.Config()
 	if cfg == nil {
 		return
@@ -597,7 +598,7 @@ func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
 // of that list by this poster is pending, sent before the notice came.
 // Anything else is ambiguous and left alone; such a notice is never
 // deleted.
-func (s *Service) matchByTime(cfg *Config, account string, ev checks.Evidence, msg checks.Message) {
+func (s *Service) matchByTime(cfg *Config, account string, ev checks.Evidence, msg imapwatch.Message) {
 	var match *pendingProbe
 	n := 0
 	for _, l := range cfg.Lists {

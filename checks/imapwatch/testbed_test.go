@@ -1,4 +1,4 @@
-package checks
+package imapwatch
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-sasl"
 
+	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/checks/mailtls"
 	"github.com/listprobe/listprobe/checks/submit"
 	"github.com/listprobe/listprobe/internal/testbed"
@@ -54,15 +55,16 @@ func TestMailboxTestbedSeesMessageSubmittedThroughPostfix(t *testing.T) {
 	defer cancel()
 
 	up := make(chan error, 100)
-	m := NewMailbox(MailboxOptions{
-		Address:   env["LISTPROBE_TESTBED_IMAP"],
-		TLS:       mailtls.StartTLS,
-		TLSConfig: tlsConfig,
-		Username:  reader,
-		Password:  readerPassword,
-		WantBody:  func(h mail.Header) bool { return strings.HasPrefix(h.Get("Subject"), "mailbox testbed ") },
-		BodyLimit: 16,
-		OnState:   reportUp(up),
+	m := New(Options{
+		HeaderFields: checks.ClassifyHeaderFields,
+		Address:      env["LISTPROBE_TESTBED_IMAP"],
+		TLS:          mailtls.StartTLS,
+		TLSConfig:    tlsConfig,
+		Username:     reader,
+		Password:     readerPassword,
+		WantBody:     func(h mail.Header) bool { return strings.HasPrefix(h.Get("Subject"), "mailbox testbed ") },
+		BodyLimit:    16,
+		OnState:      reportUp(up),
 	})
 	msgs, unsubscribe := m.Subscribe()
 	defer unsubscribe()

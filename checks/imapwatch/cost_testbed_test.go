@@ -1,4 +1,4 @@
-package checks
+package imapwatch
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-message/mail"
 
+	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/checks/mailtls"
 	"github.com/listprobe/listprobe/checks/token"
@@ -115,15 +116,16 @@ func appendTo(t *testing.T, c *imapclient.Client, folder, msg string) {
 func testbedWatch(t *testing.T, env testbed.Env, folder string, traffic *lineCounter, wantBody func(mail.Header) bool) (*Mailbox, <-chan Message, func()) {
 	t.Helper()
 	up := make(chan error, 100)
-	m := NewMailbox(MailboxOptions{
-		Address:     env.Get(t, "IMAP"),
-		TLS:         mailtls.None,
-		Username:    env.Get(t, "OUTSIDER"),
-		Password:    env.Secret(t, "OUTSIDER_PASSWORD_FILE"),
-		Mailbox:     folder,
-		WantBody:    wantBody,
-		DialContext: traffic.dial,
-		OnState:     reportUp(up),
+	m := New(Options{
+		HeaderFields: checks.ClassifyHeaderFields,
+		Address:      env.Get(t, "IMAP"),
+		TLS:          mailtls.None,
+		Username:     env.Get(t, "OUTSIDER"),
+		Password:     env.Secret(t, "OUTSIDER_PASSWORD_FILE"),
+		Mailbox:      folder,
+		WantBody:     wantBody,
+		DialContext:  traffic.dial,
+		OnState:      reportUp(up),
 	})
 	msgs, unsubscribe := m.Subscribe()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -174,7 +176,7 @@ func TestMailboxTestbedProbeCostDoesNotGrowWithTheMailbox(t *testing.T) {
 		admin, folder := testbedFolder(t, env, n)
 		t.Logf("filled %s with %d messages in %v", folder, n, time.Since(start).Round(time.Millisecond))
 		var traffic lineCounter
-		m, msgs, stop := testbedWatch(t, env, folder, &traffic, LooksLikeNotice)
+		m, msgs, stop := testbedWatch(t, env, folder, &traffic, checks.LooksLikeNotice)
 		defer stop()
 
 		id := "<cost-" + tok + "@example.test>"
@@ -210,7 +212,7 @@ func TestMailboxTestbedOtherMailCostsABoundedHeaderFetch(t *testing.T) {
 	env := testbed.Load(t)
 	admin, folder := testbedFolder(t, env, 0)
 	var traffic lineCounter
-	_, msgs, stop := testbedWatch(t, env, folder, &traffic, LooksLikeNotice)
+	_, msgs, stop := testbedWatch(t, env, folder, &traffic, checks.LooksLikeNotice)
 	defer stop()
 
 	var rnd [6]byte
@@ -266,16 +268,17 @@ func TestMailboxTestbedReadOnlyLeavesRecentAndSeen(t *testing.T) {
 
 	var traffic lineCounter
 	up := make(chan error, 100)
-	m := NewMailbox(MailboxOptions{
-		Address:     env.Get(t, "IMAP"),
-		TLS:         mailtls.None,
-		Username:    env.Get(t, "OUTSIDER"),
-		Password:    env.Secret(t, "OUTSIDER_PASSWORD_FILE"),
-		Mailbox:     folder,
-		ReadOnly:    true,
-		WantBody:    func(mail.Header) bool { return true },
-		DialContext: traffic.dial,
-		OnState:     reportUp(up),
+	m := New(Options{
+		HeaderFields: checks.ClassifyHeaderFields,
+		Address:      env.Get(t, "IMAP"),
+		TLS:          mailtls.None,
+		Username:     env.Get(t, "OUTSIDER"),
+		Password:     env.Secret(t, "OUTSIDER_PASSWORD_FILE"),
+		Mailbox:      folder,
+		ReadOnly:     true,
+		WantBody:     func(mail.Header) bool { return true },
+		DialContext:  traffic.dial,
+		OnState:      reportUp(up),
 	})
 	msgs, unsubscribe := m.Subscribe()
 	defer unsubscribe()

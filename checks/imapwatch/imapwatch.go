@@ -1,4 +1,16 @@
-package checks
+// Package imapwatch implements a watcher of one IMAP mailbox (RFC 9051,
+// RFC 3501): one long-lived session that dials, logs in, IDLEs (RFC 2177)
+// or polls, fetches the chosen header fields of every new message (and its
+// body when asked) with BODY.PEEK, and deletes only the UIDs its caller
+// names, with UID EXPUNGE (RFC 4315).
+//
+// It knows nothing about what a message means: the caller says which
+// header fields to fetch and which bodies it wants.
+//
+// The file is over 600 lines because the session is one state machine
+// (dial, resume, IDLE or poll, fetch, delete) whose parts share its
+// invariants; its helpers for fetching and subscribers live beside it.
+package imapwatch
 
 import (
 	"bufio"
@@ -10,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,8 +35,8 @@ import (
 	"github.com/listprobe/listprobe/checks/mailtls"
 )
 
-// MailboxOptions says which IMAP mailbox to watch and how.
-type MailboxOptions struct {
+// Options says which IMAP mailbox to watch and how.
+type Options struct {
 	Address   string       // host:port
 	TLS       mailtls.Mode // default mailtls.Implicit
 	TLSConfig *tls.Config  // nil: verify against the system roots with ServerName from Address
@@ -48,6 +61,13 @@ type MailboxOptions struct {
 	// SELECT takes from the other clients of a shared mailbox (a human
 	// moderator's), and Delete refuses. Default false.
 	ReadOnly bool
+	// HeaderFields are the header fields fetched for every new message
+	// (BODY.PEEK[HEADER.FIELDS (...)]): what the caller reads to recognise
+	// its messages. Message-ID is always added, as Mailbox itself reads it
+	// (to report no message twice after a UIDVALIDITY change). Nil: the
+	// whole header (BODY.PEEK[HEADER]). Either way at most HeaderLimit
+	// bytes.
+	HeaderFields []string
 	// WantBody reports whether a message with this header should also have
 	// its body fetched (with BODY.PEEK, up to BodyLimit bytes). Nil: never.
 	WantBody func(h mail.Header) bool
@@ -86,7 +106,7 @@ type MailboxOptions struct {
 type Message struct {
 	UID         uint32
 	UIDValidity uint32
-	Header      mail.Header // the header fields listed in WatchedHeaderFields
+	Header      mail.Header // the fields Options.HeaderFields names, or the whole header
 	Body        []byte      // the raw body (after the header), nil unless WantBody said so; at most BodyLimit bytes
 	Truncated   bool        // the body was longer than BodyLimit
 	// HeaderTruncated says the watched header fields were longer than
@@ -98,14 +118,7 @@ type Message struct {
 	SeenAt time.Time
 }
 
-// WatchedHeaderFields are the header fields fetched for every new message:
-// enough to recognise probe copies, notices and bounces.
-//
-// They are the fields Classify and Hops read: one list, so that a field the
-// classifier learns to read is never missing from what the mailbox fetches.
-var WatchedHeaderFields = ClassifyHeaderFields
-
-// Defaults of MailboxOptions, and the session's internal bounds.
+// Defaults of Options, and the session's internal bounds.
 const (
 	defaultPollInterval = 10 * time.Second
 	defaultIdleRefresh  = 9 * time.Minute
@@ -197,7 +210,7 @@ const (
 // whose responses are read one message at a time, whatever the messages
 // hold and however large the mailbox is.
 type Mailbox struct {
-	opts MailboxOptions
+	opts Options
 	log  *slog.Logger
 
 	// Bounds of the reconnection backoff and of one command round; tests
@@ -227,13 +240,16 @@ type Mailbox struct {
 	recent      map[string]time.Time // Message-ID of reported messages -> when
 }
 
-// NewMailbox returns a Mailbox for opts; call Run to start it.
-func NewMailbox(opts MailboxOptions) *Mailbox {
+// New returns a Mailbox for opts; call Run to start it.
+func New(opts Options) *Mailbox {
 	if opts.TLS == "" {
 		opts.TLS = mailtls.Implicit
 	}
 	if opts.Mailbox == "" {
 		opts.Mailbox = "INBOX"
+	}
+	if opts.HeaderFields != nil && !slices.ContainsFunc(opts.HeaderFields, isMessageIDField) {
+		opts.HeaderFields = append(slices.Clone(opts.HeaderFields), "Message-ID")
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = defaultPollInterval
@@ -404,7 +420,7 @@ func (m *Mailbox) expectInterval(now time.Time) (time.Duration, bool) {
 // and does nothing when the mailbox's UIDVALIDITY has changed since.
 //
 // It fails at once when no session is up, and always when the mailbox is
-// open read-only (MailboxOptions.ReadOnly). The deletion runs in the
+// open read-only (Options.ReadOnly). The deletion runs in the
 // watching session, between two IDLE commands; if ctx ends after the
 // session took the request, the deletion may still happen.
 func (m *Mailbox) Delete(ctx context.Context, uidValidity uint32, uids ...uint32) error {
@@ -467,8 +483,8 @@ func (m *Mailbox) setState(up bool, err error) {
 	}
 }
 
-// mailboxSession is one connection, owned by Run's goroutine.
-type mailboxSession struct {
+// imapConn is one connection, owned by Run's goroutine.
+type imapConn struct {
 	c           *imapclient.Client
 	signal      chan struct{} // an EXISTS or EXPUNGE arrived: there may be new mail
 	lastAsked   time.Time     // when the server was last asked for news
@@ -482,14 +498,14 @@ type mailboxSession struct {
 //
 // An EXPUNGE counts too: a server may announce one message expunged and
 // one delivered in the same breath without a changed EXISTS count.
-func (s *mailboxSession) notify() {
+func (s *imapConn) notify() {
 	select {
 	case s.signal <- struct{}{}:
 	default:
 	}
 }
 
-func (s *mailboxSession) drain() {
+func (s *imapConn) drain() {
 	select {
 	case <-s.signal:
 	default:
@@ -498,13 +514,13 @@ func (s *mailboxSession) drain() {
 
 // notified reports whether the server announced a change since the last
 // drain, without consuming it.
-func (s *mailboxSession) notified() bool {
+func (s *imapConn) notified() bool {
 	return len(s.signal) > 0
 }
 
 // noop asks the server for news; EXISTS and EXPUNGE in its answer reach
 // notify.
-func (s *mailboxSession) noop() error {
+func (s *imapConn) noop() error {
 	if err := s.do(func() error { return s.c.Noop().Wait() }); err != nil {
 		return fmt.Errorf("noop: %w", err)
 	}
@@ -514,7 +530,7 @@ func (s *mailboxSession) noop() error {
 
 // do runs one command round and closes the connection if it takes longer
 // than the session's timeout.
-func (s *mailboxSession) do(f func() error) error {
+func (s *imapConn) do(f func() error) error {
 	var timedOut atomic.Bool
 	t := time.AfterFunc(s.timeout, func() {
 		timedOut.Store(true)
@@ -529,7 +545,7 @@ func (s *mailboxSession) do(f func() error) error {
 }
 
 // dial connects and waits for the greeting, bounded by the command timeout.
-func (m *Mailbox) dial(ctx context.Context, s *mailboxSession) (*imapclient.Client, error) {
+func (m *Mailbox) dial(ctx context.Context, s *imapConn) (*imapclient.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.cmdTimeout)
 	defer cancel()
 	host, _, _ := net.SplitHostPort(m.opts.Address)
@@ -596,7 +612,7 @@ func (m *Mailbox) dial(ctx context.Context, s *mailboxSession) (*imapclient.Clie
 // runSession runs one session until it fails or ctx ends. wasUp says
 // whether it got as far as watching the mailbox.
 func (m *Mailbox) runSession(ctx context.Context) (wasUp bool, err error) {
-	s := &mailboxSession{signal: make(chan struct{}, 1), timeout: m.cmdTimeout}
+	s := &imapConn{signal: make(chan struct{}, 1), timeout: m.cmdTimeout}
 	s.c, err = m.dial(ctx, s)
 	if err != nil {
 		return false, err
@@ -665,7 +681,7 @@ func (m *Mailbox) runSession(ctx context.Context) (wasUp bool, err error) {
 // expectation, the refresh time or the end of the connection. A server that
 // refuses IDLE switches the session to polling. fetch says that the new
 // UIDs should be fetched whatever the server said.
-func (m *Mailbox) idle(ctx context.Context, s *mailboxSession) (req *mailboxDeleteRequest, fetch bool, err error) {
+func (m *Mailbox) idle(ctx context.Context, s *imapConn) (req *mailboxDeleteRequest, fetch bool, err error) {
 	var cmd *imapclient.IdleCommand
 	err = s.do(func() (err error) {
 		cmd, err = s.c.Idle()
@@ -733,7 +749,7 @@ func (m *Mailbox) idleFailed(ctx context.Context, err error) error {
 
 // poll waits PollInterval (or for a delete request or an expectation) and
 // asks the server for news with NOOP; the new UIDs are then fetched.
-func (m *Mailbox) poll(ctx context.Context, s *mailboxSession) (*mailboxDeleteRequest, bool, error) {
+func (m *Mailbox) poll(ctx context.Context, s *imapConn) (*mailboxDeleteRequest, bool, error) {
 	timer := time.NewTimer(m.opts.PollInterval)
 	defer timer.Stop()
 wait:
@@ -766,7 +782,7 @@ wait:
 // expectations), and asks with NOOP. A server answers NOOP with EXISTS when
 // the mailbox grew, so the new UIDs are fetched only then: one command per
 // question while nothing arrives.
-func (m *Mailbox) expectPoll(ctx context.Context, s *mailboxSession) (*mailboxDeleteRequest, bool, error) {
+func (m *Mailbox) expectPoll(ctx context.Context, s *imapConn) (*mailboxDeleteRequest, bool, error) {
 	now := time.Now()
 	interval, expecting := m.expectInterval(now)
 	if !expecting {
@@ -798,7 +814,7 @@ func (m *Mailbox) expectPoll(ctx context.Context, s *mailboxSession) (*mailboxDe
 }
 
 // deleteNow serves a Delete request in the session.
-func (m *Mailbox) deleteNow(s *mailboxSession, req *mailboxDeleteRequest) error {
+func (m *Mailbox) deleteNow(s *imapConn, req *mailboxDeleteRequest) error {
 	if m.opts.ReadOnly {
 		return fmt.Errorf("imap %s: delete: mailbox %s of %s is open read-only", m.opts.Address, m.opts.Mailbox, m.opts.Username)
 	}
@@ -830,7 +846,7 @@ func (m *Mailbox) deleteNow(s *mailboxSession, req *mailboxDeleteRequest) error 
 
 // resume decides where this session starts reporting: see the type's
 // documentation.
-func (m *Mailbox) resume(s *mailboxSession, sel *imap.SelectData) error {
+func (m *Mailbox) resume(s *imapConn, sel *imap.SelectData) error {
 	uidNext := sel.UIDNext
 	if uidNext == 0 {
 		// UIDNEXT is required of IMAP4rev1 servers but not always sent.
@@ -876,7 +892,7 @@ func (m *Mailbox) resume(s *mailboxSession, sel *imap.SelectData) error {
 }
 
 // highestUID returns the UID of the last message, 0 for an empty mailbox.
-func (m *Mailbox) highestUID(s *mailboxSession, numMessages uint32) (imap.UID, error) {
+func (m *Mailbox) highestUID(s *imapConn, numMessages uint32) (imap.UID, error) {
 	if numMessages == 0 {
 		return 0, nil
 	}
@@ -896,7 +912,7 @@ func (m *Mailbox) highestUID(s *mailboxSession, numMessages uint32) (imap.UID, e
 
 // uidsArrivedSince returns the UIDs below uidNext of the messages whose
 // INTERNALDATE is not before since.
-func (m *Mailbox) uidsArrivedSince(s *mailboxSession, since time.Time, uidNext imap.UID) ([]imap.UID, error) {
+func (m *Mailbox) uidsArrivedSince(s *imapConn, since time.Time, uidNext imap.UID) ([]imap.UID, error) {
 	var uids []imap.UID
 	err := s.do(func() error {
 		// SEARCH SINCE compares dates in the server's time zone: ask for a
@@ -925,7 +941,7 @@ func (m *Mailbox) uidsArrivedSince(s *mailboxSession, since time.Time, uidNext i
 }
 
 // fetchNew reports the messages from m.next on.
-func (m *Mailbox) fetchNew(s *mailboxSession) error {
+func (m *Mailbox) fetchNew(s *imapConn) error {
 	s.drain()
 	var uids []imap.UID
 	seen := make(map[imap.UID]time.Time)
@@ -982,10 +998,10 @@ func (m *Mailbox) fetchNew(s *mailboxSession) error {
 // Each batch's responses are read one message at a time, and every part is
 // a partial fetch: what one batch holds is bounded by the limits, whatever
 // the messages hold.
-func (m *Mailbox) deliver(s *mailboxSession, uids []imap.UID, seen map[imap.UID]time.Time, skipRecent bool, delivered func(imap.UID)) error {
+func (m *Mailbox) deliver(s *imapConn, uids []imap.UID, seen map[imap.UID]time.Time, skipRecent bool, delivered func(imap.UID)) error {
 	headerSection := &imap.FetchItemBodySection{
 		Specifier:    imap.PartSpecifierHeader,
-		HeaderFields: WatchedHeaderFields,
+		HeaderFields: m.opts.HeaderFields,
 		Peek:         true, // never set \Seen
 		// One byte more than the limit tells a header of exactly
 		// HeaderLimit bytes from a longer one.
@@ -1127,6 +1143,8 @@ func cutHeader(raw []byte, limit int64) (_ []byte, truncated bool) {
 	copy(cut, raw[:end])
 	return append(cut, '\r', '\n'), true
 }
+
+func isMessageIDField(f string) bool { return strings.EqualFold(f, "Message-ID") }
 
 // pruneRecent forgets the Message-IDs reported before the recent window.
 func (m *Mailbox) pruneRecent() {

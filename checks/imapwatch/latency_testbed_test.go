@@ -1,4 +1,4 @@
-package checks
+package imapwatch
 
 import (
 	"bufio"
@@ -21,6 +21,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 
+	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/checks/mailtls"
 	"github.com/listprobe/listprobe/checks/submit"
 	"github.com/listprobe/listprobe/internal/testbed"
@@ -72,13 +73,14 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 	var lines lineCounter
 	start := func(dial func(context.Context, string, string) (net.Conn, error)) (*Mailbox, <-chan Message) {
 		up := make(chan error, 100)
-		m := NewMailbox(MailboxOptions{
-			Address:     env.Get(b, "IMAP"),
-			TLS:         mailtls.None,
-			Username:    reader,
-			Password:    readerPassword,
-			DialContext: dial,
-			OnState:     reportUp(up),
+		m := New(Options{
+			HeaderFields: checks.ClassifyHeaderFields,
+			Address:      env.Get(b, "IMAP"),
+			TLS:          mailtls.None,
+			Username:     reader,
+			Password:     readerPassword,
+			DialContext:  dial,
+			OnState:      reportUp(up),
 		})
 		msgs, unsubscribe := m.Subscribe()
 		b.Cleanup(unsubscribe)

@@ -1,4 +1,4 @@
-package checks
+package imapwatch
 
 import (
 	"bytes"
@@ -84,7 +84,7 @@ func TestMailboxHugeHeadersInBulkCostABoundedFetch(t *testing.T) {
 	}
 
 	var traffic lineCounter
-	r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) {
+	r := runTestMailbox(t, srv.address(), func(o *Options) {
 		o.HeaderLimit = headerLimit
 		o.BodyLimit = bodyLimit
 		o.WantBody = func(h mail.Header) bool { return true }
