@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -234,13 +235,12 @@ func TestSenderRoles(t *testing.T) {
 	}
 }
 
-// TestListManagerRegistry: a list manager's rules plug in by registering
-// them; Classify asks them about mail from a list's robot addresses, keeps
-// only tokens of that list's probes, and LooksLikeNotice asks them too.
-func TestListManagerRegistry(t *testing.T) {
-	saved := listManagers
-	t.Cleanup(func() { listManagers = saved })
-	registerListManager(listManager{
+// TestListManagerList: a list manager's rules plug in as one more entry of
+// the list; Classify asks them about mail from a list's robot addresses,
+// keeps only tokens of that list's probes, and LooksLikeNotice asks them
+// too.
+func TestListManagerList(t *testing.T) {
+	managers := append(slices.Clone(listManagers), listManager{
 		name:      "example",
 		looksLike: func(h mail.Header) bool { return h.Has("X-Example-Manager") },
 		classify: func(m *incoming) (Evidence, bool) {
@@ -253,13 +253,13 @@ func TestListManagerRegistry(t *testing.T) {
 	})
 	var h mail.Header
 	h.Set("X-Example-Manager", "1")
-	if !LooksLikeNotice(h) {
-		t.Error("LooksLikeNotice does not ask the registered manager")
+	if !looksLikeNotice(h, managers) {
+		t.Error("LooksLikeNotice does not ask the added manager")
 	}
 	h.Set("From", "test-owner@lists.example.org")
 	h.Set("Subject", "Example hold")
 	ours, theirs := evidenceTokens["copysubjectonly2"], "lp1.otherlistsprobe2.1700000000.n52gqzlsibwgs43uomxgk6dbnvygyzjon5zgo.zm5olnd5ikjquqlwkhlfnos3"
-	ev := Classify(h, []byte(ours+"\r\n"+theirs+"\r\n"))
+	ev := classifyWith(h, []byte(ours+"\r\n"+theirs+"\r\n"), managers)
 	if ev.Kind != KindHoldNotice || ev.Manager != "example" || len(ev.Tokens) != 1 || ev.Tokens[0] != ours {
 		t.Errorf("%+v, want the example manager's hold naming only the list's own probe", ev)
 	}

@@ -15,12 +15,10 @@ import (
 // English templates of Mailman 3's chains/hold.py, app/moderator.py,
 // app/bounces.py and Mailman 2.1's Handlers/Hold.py, ListAdmin.py,
 // Bouncer.py.
-func init() {
-	registerListManager(listManager{
-		name:      "mailman",
-		looksLike: mailmanLooksLike,
-		classify:  classifyMailman,
-	})
+var mailmanManager = listManager{
+	name:      "mailman",
+	looksLike: mailmanLooksLike,
+	classify:  classifyMailman,
 }
 
 func mailmanLooksLike(h mail.Header) bool {

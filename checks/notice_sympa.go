@@ -40,13 +40,11 @@ import (
 // dmarc_protection's other_email, From is an address that is neither the
 // poster nor the list: such a copy is not recognised, on purpose, as a
 // person's message could look the same.)
-func init() {
-	registerListManager(listManager{
-		name:      ManagerSympa,
-		looksLike: sympaLooksLike,
-		classify:  classifySympa,
-		reports:   true,
-	})
+var sympaManager = listManager{
+	name:      ManagerSympa,
+	looksLike: sympaLooksLike,
+	classify:  classifySympa,
+	reports:   true,
 }
 
 func sympaLooksLike(h mail.Header) bool {
