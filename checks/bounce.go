@@ -264,15 +264,11 @@ func returnedProbeTokens(h mail.Header, pb *parsedBody) (tokens []string, list s
 	return dedupe(tokens), list
 }
 
-// OriginalMessageIDs returns the Message-IDs (with angle brackets) of the
+// originalMessageIDs returns the Message-IDs (with angle brackets) of the
 // original messages that a notice or bounce carries: attached or returned
 // messages, text/rfc822-headers parts and an MDN's Original-Message-ID.
 // Classify matches bounces by them (a probe's Message-ID holds its token);
 // Mailman's "confirm" stub attached to moderator notices is left out.
-func OriginalMessageIDs(h mail.Header, body []byte) []string {
-	return originalMessageIDs(parseBody(h, body))
-}
-
 func originalMessageIDs(pb *parsedBody) []string {
 	var out []string
 	seen := map[string]bool{}

@@ -80,8 +80,8 @@ func TestClassifyBoundedWhateverArrives(t *testing.T) {
 	if ev.Kind != KindBounce || len(ev.Tokens) != 1 {
 		t.Errorf("%+v, want one bounce naming its probe once", ev)
 	}
-	if got := OriginalMessageIDs(h, body); len(got) != 1 {
-		t.Errorf("OriginalMessageIDs = %d ids, want the one repeated id", len(got))
+	if got := originalMessageIDs(parseBody(h, body)); len(got) != 1 {
+		t.Errorf("originalMessageIDs = %d ids, want the one repeated id", len(got))
 	}
 
 	// Nested deeper than maxDepth: the walk stops at that depth.

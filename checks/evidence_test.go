@@ -625,7 +625,7 @@ func TestLooksLikeNotice(t *testing.T) {
 	}
 }
 
-func TestOriginalMessageIDs(t *testing.T) {
+func TestOriginalMessageIDsOfNoticesAndBounces(t *testing.T) {
 	for name, want := range map[string][]string{
 		"bounce-postfix-unknown-list.eml":                {"<" + evidenceTokens["bouncepostfixunk"] + "@example.org>"},
 		"bounce-dovecot-sieve-reject.eml":                {"<" + evidenceTokens["bouncesievereje2"] + "@example.org>"},
@@ -637,8 +637,8 @@ func TestOriginalMessageIDs(t *testing.T) {
 			t.Fatal(err)
 		}
 		h, body := splitEvidenceFixture(t, raw)
-		if got := OriginalMessageIDs(h, body); !slices.Equal(got, want) {
-			t.Errorf("%s: OriginalMessageIDs = %q, want %q", name, got, want)
+		if got := originalMessageIDs(parseBody(h, body)); !slices.Equal(got, want) {
+			t.Errorf("%s: originalMessageIDs = %q, want %q", name, got, want)
 		}
 	}
 	// An MDN whose returned header block was cut off still names the
@@ -650,8 +650,8 @@ func TestOriginalMessageIDs(t *testing.T) {
 	h, body := splitEvidenceFixture(t, raw)
 	body = body[:bytes.Index(body, []byte("Content-Type: message/rfc822"))]
 	want := []string{"<" + evidenceTokens["bouncesievereje2"] + "@example.org>"}
-	if got := OriginalMessageIDs(h, body); !slices.Equal(got, want) {
-		t.Errorf("truncated MDN: OriginalMessageIDs = %q, want %q", got, want)
+	if got := originalMessageIDs(parseBody(h, body)); !slices.Equal(got, want) {
+		t.Errorf("truncated MDN: originalMessageIDs = %q, want %q", got, want)
 	}
 }
 
@@ -697,7 +697,7 @@ func FuzzClassify(f *testing.F) {
 		}
 		LooksLikeNotice(h)
 		Hops(h)
-		OriginalMessageIDs(h, body)
+		originalMessageIDs(parseBody(h, body))
 	})
 }
 
