@@ -145,62 +145,92 @@ func Send(ctx context.Context, opts *Options, from string, to []string, msg []by
 	defer stop()
 	defer conn.Close()
 
-	var c *smtp.Client
+	c, serr := startSMTP(ctx, conn, mode, tlsConfig, fail)
+	if serr != nil {
+		return nil, serr
+	}
+	defer c.Close()
+	setSMTPTimeouts(ctx, c)
+	if serr := greet(c, mode, localName, opts.Auth, fail); serr != nil {
+		return nil, serr
+	}
+	resp, serr := transact(c, from, to, msg, fail)
+	if serr != nil {
+		return nil, serr
+	}
+	accepted := time.Now()
+	// The message is queued: a failing QUIT changes nothing about that.
+	_ = c.Quit()
+	return &Receipt{
+		Reply:      "250 " + resp.StatusText,
+		AcceptedAt: accepted,
+		Duration:   accepted.Sub(start),
+	}, nil
+}
+
+// startSMTP starts the SMTP client over conn as mode says: a TLS handshake
+// first, clear text, or the greeting, EHLO and STARTTLS.
+func startSMTP(ctx context.Context, conn *countingConn, mode mailtls.Mode, tlsConfig *tls.Config, fail func(string, error) *Error) (*smtp.Client, *Error) {
 	switch mode {
 	case mailtls.Implicit:
 		tc := tls.Client(conn, tlsConfig)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, fail(StageTLS, err)
 		}
-		c = smtp.NewClient(tc)
+		return smtp.NewClient(tc), nil
 	case mailtls.None:
-		c = smtp.NewClient(conn)
-	case mailtls.StartTLS:
-		c, err = smtp.NewClientStartTLS(conn, tlsConfig)
-		if err != nil {
-			// go-smtp greets, says EHLO and sends STARTTLS in one call.
-			// Nothing written yet means the greeting itself failed, which
-			// is a connection problem rather than a TLS one.
-			if conn.writes.Load() == 0 {
-				return nil, fail(StageConnect, err)
-			}
-			var smtpErr *smtp.SMTPError
-			if !conn.sentSTARTTLS.Load() && !errors.As(err, &smtpErr) && ctx.Err() == nil &&
-				!isNetError(err) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-				// Greeted and EHLO answered without error, yet no
-				// STARTTLS sent: the server did not offer it.
-				err = errSTARTTLSNotOffered
-			}
-			return nil, fail(StageTLS, err)
-		}
+		return smtp.NewClient(conn), nil
 	}
-	defer c.Close()
-	setSMTPTimeouts(ctx, c)
+	c, err := smtp.NewClientStartTLS(conn, tlsConfig)
+	if err != nil {
+		// go-smtp greets, says EHLO and sends STARTTLS in one call.
+		// Nothing written yet means the greeting itself failed, which
+		// is a connection problem rather than a TLS one.
+		if conn.writes.Load() == 0 {
+			return nil, fail(StageConnect, err)
+		}
+		var smtpErr *smtp.SMTPError
+		if !conn.sentSTARTTLS.Load() && !errors.As(err, &smtpErr) && ctx.Err() == nil &&
+			!isNetError(err) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			// Greeted and EHLO answered without error, yet no
+			// STARTTLS sent: the server did not offer it.
+			err = errSTARTTLSNotOffered
+		}
+		return nil, fail(StageTLS, err)
+	}
+	return c, nil
+}
 
-	// After STARTTLS, this EHLO is the first exchange over TLS: a failed
-	// handshake or certificate verification shows up here.
+// greet says EHLO (after STARTTLS, the first exchange over TLS: a failed
+// handshake or certificate verification shows up here) and authenticates
+// when auth is set.
+func greet(c *smtp.Client, mode mailtls.Mode, localName string, auth func() sasl.Client, fail func(string, error) *Error) *Error {
 	if err := c.Hello(localName); err != nil {
 		stage := StageConnect
 		if mode == mailtls.StartTLS {
 			stage = StageTLS
 		}
-		return nil, fail(stage, err)
+		return fail(stage, err)
 	}
 	if mode == mailtls.StartTLS {
 		if _, ok := c.TLSConnectionState(); !ok {
-			return nil, fail(StageTLS, errSTARTTLSNotOffered)
+			return fail(StageTLS, errSTARTTLSNotOffered)
 		}
 	}
-
-	if opts.Auth != nil {
+	if auth != nil {
 		if ok, _ := c.Extension("AUTH"); !ok {
-			return nil, fail(StageAuth, errAuthNotOffered)
+			return fail(StageAuth, errAuthNotOffered)
 		}
-		if err := c.Auth(opts.Auth()); err != nil {
-			return nil, fail(StageAuth, err)
+		if err := c.Auth(auth()); err != nil {
+			return fail(StageAuth, err)
 		}
 	}
+	return nil
+}
 
+// transact sends MAIL, RCPT for each recipient and DATA, and returns the
+// server's final reply.
+func transact(c *smtp.Client, from string, to []string, msg []byte, fail func(string, error) *Error) (*smtp.DataResponse, *Error) {
 	if err := c.Mail(from, nil); err != nil {
 		return nil, fail(StageMail, err)
 	}
@@ -220,14 +250,7 @@ func Send(ctx context.Context, opts *Options, from string, to []string, msg []by
 	if err != nil {
 		return nil, fail(StageData, err)
 	}
-	accepted := time.Now()
-	// The message is queued: a failing QUIT changes nothing about that.
-	_ = c.Quit()
-	return &Receipt{
-		Reply:      "250 " + resp.StatusText,
-		AcceptedAt: accepted,
-		Duration:   accepted.Sub(start),
-	}, nil
+	return resp, nil
 }
 
 // submitError builds the *Error for a failure at stage, taking code,
