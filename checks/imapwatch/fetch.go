@@ -75,21 +75,14 @@ func (m *Mailbox) fetchNew(s *imapConn) error {
 		// read one by one so that each message's SeenAt is when its UID
 		// came, not when the last one did.
 		cmd := s.c.Fetch(imap.UIDSet{{Start: m.next, Stop: 0}}, &imap.FetchOptions{UID: true})
-		defer cmd.Close()
-		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
-			at := time.Now()
-			b, err := msg.Collect()
-			if err != nil {
-				return err
-			}
+		return fetchEach(cmd, func(b *imapclient.FetchMessageBuffer, at time.Time) {
 			if b.UID >= m.next {
 				uids = append(uids, b.UID)
 				if _, ok := seen[b.UID]; !ok {
 					seen[b.UID] = at
 				}
 			}
-		}
-		return cmd.Close()
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("uid fetch %d:*: %w", m.next, err)
