@@ -708,6 +708,32 @@ func TestMailboxFetchesBodyOnlyWhenWantedAndTruncates(t *testing.T) {
 	}
 }
 
+// The caller names the header fields; Message-ID comes along whatever it
+// names, and nil fetches the whole header.
+func TestMailboxFetchesTheHeaderFieldsItIsGiven(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		fields []string
+		want   map[string]bool // field -> present
+	}{
+		{"subject only", []string{"Subject"}, map[string]bool{"Subject": true, "Message-Id": true, "From": false, "X-Unwatched": false}},
+		{"whole header", nil, map[string]bool{"Subject": true, "Message-Id": true, "From": true, "X-Unwatched": true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startMailboxServer(t, mailboxTestServerOptions{})
+			r := runTestMailbox(t, srv.address(), func(o *Options) { o.HeaderFields = tc.fields })
+			r.waitState(t, true)
+			srv.deliver(t, mailboxTestMessage("fields", "x\r\n"), nil)
+			msg := r.expectSubjects(t, "fields")[0]
+			for f, present := range tc.want {
+				if msg.Header.Has(f) != present {
+					t.Errorf("header has %s: %v, want %v (header %v)", f, msg.Header.Has(f), present, msg.Header.Header)
+				}
+			}
+		})
+	}
+}
+
 func TestMailboxBadPasswordReportsTheServer(t *testing.T) {
 	srv := startMailboxServer(t, mailboxTestServerOptions{})
 	r := runTestMailbox(t, srv.address(), func(o *Options) { o.Password = "wrong-password-xyzzy" })
