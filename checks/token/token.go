@@ -1,3 +1,7 @@
+// Package token implements the probe token: a random id, the list and the
+// send time, signed with HMAC-SHA256 so that any copy, notice or bounce
+// that quotes it can be verified without state, and found in any text
+// (Find) without trusting it until Verify says so.
 package token
 
 import (
