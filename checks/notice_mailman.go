@@ -156,16 +156,9 @@ func (n mailmanNotice) hold() Evidence {
 	} else if m := reHoldYourMail.FindStringSubmatch(text); m != nil && strings.Contains(m[1], "@") {
 		ev.List = strings.ToLower(m[1])
 	}
-	if loc := reMM3HeldBecause.FindStringIndex(text); loc != nil {
-		ev.Reason = indentedReasons(text[loc[1]:])
-		ev.Manager = n.manager(true)
-	} else if loc := reMM2ReasonHeld.FindStringIndex(text); loc != nil {
-		ev.Reason = unwrap(firstParagraph(text[loc[1]:]))
-		ev.Manager = n.manager(false)
-	} else {
-		// Mailman 3 sends it from -bounces, Mailman 2.1 from -owner.
-		ev.Manager = n.manager(s.role == "bounces")
-	}
+	// Without a reason, Mailman 3 sends it from -bounces, Mailman 2.1 from
+	// -owner.
+	ev.Reason, ev.Manager = n.heldReason(reMM2ReasonHeld, s.role == "bounces")
 	return ev
 }
 
@@ -181,16 +174,21 @@ func (n mailmanNotice) moderatorNotice() Evidence {
 		ev.List = strings.ToLower(lm[1])
 	}
 	ev.Tokens = dedupe(append(attachedProbeTokens(n.pb), subjectLineTokens(text)...))
-	if loc := reMM3HeldBecause.FindStringIndex(text); loc != nil {
-		ev.Reason = indentedReasons(text[loc[1]:])
-		ev.Manager = n.manager(true)
-	} else if loc := reMM2ReasonLine.FindStringIndex(text); loc != nil {
-		ev.Reason = unwrap(firstParagraph(text[loc[1]:]))
-		ev.Manager = n.manager(false)
-	} else {
-		ev.Manager = n.manager(true)
-	}
+	ev.Reason, ev.Manager = n.heldReason(reMM2ReasonLine, true)
 	return ev
+}
+
+// heldReason reads why a post is held: Mailman 3's indented list after
+// "held because:", or Mailman 2.1's paragraph after mm2, its marker in
+// this notice. mm3 says which Mailman wrote a notice with neither.
+func (n mailmanNotice) heldReason(mm2 *regexp.Regexp, mm3 bool) (reason, manager string) {
+	if loc := reMM3HeldBecause.FindStringIndex(n.text); loc != nil {
+		return indentedReasons(n.text[loc[1]:]), n.manager(true)
+	}
+	if loc := mm2.FindStringIndex(n.text); loc != nil {
+		return unwrap(firstParagraph(n.text[loc[1]:])), n.manager(false)
+	}
+	return "", n.manager(mm3)
 }
 
 // refusal reads a moderator's refusal of a held post (app/moderator.py
