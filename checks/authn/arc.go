@@ -40,6 +40,11 @@ type ARCSet struct {
 // verifyARC validates the chain (RFC 8617 section 5.2).
 func (s *state) verifyARC() {
 	c := &s.v.ARC
+	if s.msg.HeaderTruncated {
+		// Sets may be cut off: neither their structure nor seals can be judged.
+		c.Result, c.Reason = ResultUnchecked, reasonHeaderCut
+		return
+	}
 	sets, err := collectARC(s.fields)
 	c.Instances = len(sets)
 	if err != nil {
@@ -101,7 +106,7 @@ func chainStatus(sets []ARCSet) (Result, string) {
 	case ResultPass:
 		return ResultPass, fmt.Sprintf("%d sets; seals and newest message signature (%s) verify", len(sets), newest.Domain)
 	case ResultUnchecked:
-		return ResultUnchecked, "seals verify; " + reasonNoBody
+		return ResultUnchecked, "seals verify; message signature: " + newest.Reason
 	case ResultTempError:
 		return ResultTempError, "message signature: " + newest.Reason
 	}
@@ -253,8 +258,8 @@ func (s *state) checkAMS(f field) (Result, string) {
 	if (headerCan != "simple" && headerCan != "relaxed") || (bodyCan != "simple" && bodyCan != "relaxed") {
 		return ResultPermError, fmt.Sprintf("unknown canonicalization %q", tags["c"])
 	}
-	if !s.msg.BodyComplete {
-		return ResultUnchecked, reasonNoBody
+	if !s.complete() {
+		return ResultUnchecked, s.uncheckedWhy()
 	}
 	bh, err := bodyHash(s.msg.Body, dkim.Canonicalization(bodyCan))
 	if err != nil {
@@ -276,6 +281,9 @@ func (s *state) checkAMS(f field) (Result, string) {
 // arcPath finds a set of the list's domains whose seal and message
 // signature both verify: the list server sealed the message as it is.
 func (s *state) arcPath() (ok bool, reason string) {
+	if len(s.v.ARC.Sets) == 0 && s.v.ARC.Result == ResultUnchecked {
+		return false, "ARC chain not checked: " + s.v.ARC.Reason
+	}
 	for k := len(s.v.ARC.Sets) - 1; k >= 0; k-- {
 		set := s.v.ARC.Sets[k]
 		if !s.isListDomain(set.Domain) {

@@ -52,7 +52,7 @@ func (s *state) oneClick() Check {
 		}
 	}
 	if unchecked != "" {
-		return Check{Result: ResultUnchecked, Domain: unchecked, Reason: "the covering DKIM signature was not checked: " + reasonNoBody}
+		return Check{Result: ResultUnchecked, Domain: unchecked, Reason: "the covering DKIM signature was not checked: " + s.uncheckedWhy()}
 	}
 	return Check{Result: ResultFail, Reason: "List-Unsubscribe and List-Unsubscribe-Post are not both covered by a verifying DKIM signature's h="}
 }
@@ -161,7 +161,7 @@ func (s *state) dkimPath() (bool, string) {
 		}
 		switch sig.Result {
 		case ResultUnchecked, ResultPass:
-			reason = "DKIM signature of " + sig.Domain + " not checked: " + reasonNoBody
+			reason = "DKIM signature of " + sig.Domain + " not checked: " + s.uncheckedWhy()
 		default:
 			reason = fmt.Sprintf("DKIM signature of %s does not verify: %s", sig.Domain, sig.Reason)
 		}

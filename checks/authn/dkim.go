@@ -26,7 +26,22 @@ type Signature struct {
 	VerifiedBy string `json:"verified_by,omitempty"`
 }
 
-const reasonNoBody = "body not fetched, so its hash cannot be checked"
+const (
+	reasonNoBody    = "body not fetched, so its hash cannot be checked"
+	reasonHeaderCut = "header cut at the fetch limit, so signatures cannot be checked"
+)
+
+// complete says whether signatures can be checked: the whole body and the
+// whole header are there.
+func (s *state) complete() bool { return s.msg.BodyComplete && !s.msg.HeaderTruncated }
+
+// uncheckedWhy says why signatures could not be checked.
+func (s *state) uncheckedWhy() string {
+	if s.msg.HeaderTruncated {
+		return reasonHeaderCut
+	}
+	return reasonNoBody
+}
 
 // verifyDKIM verifies the topmost maxSignatures DKIM signatures with
 // go-msgauth, looking keys up through the message's lookups.
@@ -57,9 +72,9 @@ func (s *state) verifyDKIM() {
 	if len(checked) == 0 {
 		return
 	}
-	if !s.msg.BodyComplete {
+	if !s.complete() {
 		for _, i := range checked {
-			s.v.Signatures[i].Result, s.v.Signatures[i].Reason = ResultUnchecked, reasonNoBody
+			s.v.Signatures[i].Result, s.v.Signatures[i].Reason = ResultUnchecked, s.uncheckedWhy()
 		}
 		return
 	}

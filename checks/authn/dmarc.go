@@ -41,7 +41,7 @@ func (s *state) checkDMARC() {
 		return
 	}
 	if s.alignedUnchecked(from, rec.DKIMAlignment == dmarc.AlignmentStrict) {
-		c.Result, c.Reason = ResultUnchecked, fmt.Sprintf("p=%s; an aligned DKIM signature was not checked: %s", policy, reasonNoBody)
+		c.Result, c.Reason = ResultUnchecked, fmt.Sprintf("p=%s; an aligned DKIM signature was not checked: %s", policy, s.uncheckedWhy())
 		return
 	}
 	c.Result, c.Reason = ResultFail, fmt.Sprintf("p=%s: no aligned DKIM or SPF pass", policy)

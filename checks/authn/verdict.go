@@ -111,6 +111,9 @@ type Message struct {
 	// body cut at a fetch limit): body hashes cannot be checked and the
 	// DKIM and ARC checks say unchecked.
 	BodyComplete bool
+	// HeaderTruncated says Header was cut at a fetch limit: signed fields
+	// may be missing, so DKIM signatures and the ARC chain say unchecked.
+	HeaderTruncated bool
 }
 
 // SplitMessage splits a whole raw message (a saved .eml) into header and
@@ -143,7 +146,8 @@ type Verdict struct {
 	// believed nor disbelieved. Empty when authenticated, or when DNS
 	// answered every lookup that could have proved it.
 	TempError string `json:"temperror,omitempty"`
-	// BodyChecked says the body was complete, so body hashes were checked.
+	// BodyChecked says the body and the header were complete, so
+	// signatures were checked.
 	BodyChecked bool `json:"body_checked"`
 	// Checks are the per-check results.
 	Checks Checks `json:"authentication"`
@@ -166,7 +170,7 @@ func Verify(ctx context.Context, msg Message, opts *Options) *Verdict {
 	o := withDefaults(opts)
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	v := &Verdict{BodyChecked: msg.BodyComplete}
+	v := &Verdict{BodyChecked: msg.BodyComplete && !msg.HeaderTruncated}
 	fields, err := readFields(msg.Header)
 	if err != nil {
 		v.Reason = "header not checked: " + err.Error()

@@ -386,3 +386,16 @@ func TestSavedWithLFLineEndsVerifies(t *testing.T) {
 		t.Fatalf("verdict %v %q", v.Authenticated, v.Reason)
 	}
 }
+
+func TestTruncatedHeaderLeavesSignaturesUnchecked(t *testing.T) {
+	_, o := arcWorld(t)
+	msg := SplitMessage([]byte(fixture(t, "arc-two.eml")))
+	msg.HeaderTruncated = true
+	v := Verify(context.Background(), msg, o)
+	if v.Authenticated || v.BodyChecked || v.ARC.Result != ResultUnchecked || v.Checks.DKIM.Result != ResultUnchecked {
+		t.Fatalf("verdict %v %q arc %s dkim %s", v.Authenticated, v.Reason, v.ARC.Result, v.Checks.DKIM.Result)
+	}
+	if !strings.Contains(v.Reason, "header cut at the fetch limit") {
+		t.Errorf("reason %q", v.Reason)
+	}
+}
