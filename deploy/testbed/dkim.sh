@@ -109,7 +109,7 @@ configure_opendkim() {
 opendkim_alive() {
 	local pid
 	pid=$({ tr -d ' \n' <"$RUN/opendkim.pid"; } 2>/dev/null) || return 1
-	[ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "/usr/sbin/opendkim"
+	[ -n "$pid" ] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF "/usr/sbin/opendkim"
 }
 
 stop_opendkim() {

@@ -96,7 +96,7 @@ configure_dns() {
 nsd_alive() {
 	local pid
 	pid=$({ tr -d ' \n' <"$RUN/nsd.pid"; } 2>/dev/null) || return 1
-	[ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "nsd -c $DNS_DIR/nsd.conf"
+	[ -n "$pid" ] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF "nsd -c $DNS_DIR/nsd.conf"
 }
 
 stop_dns() {

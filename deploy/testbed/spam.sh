@@ -98,7 +98,9 @@ configure_spam() {
 		timeout = 120s;
 		upstream "local" { default = yes; self_scan = yes; }
 		count = 1;
-		spam_header = "X-Spam-Flag";
+		# The proxy's own header for the add_header action (rspamd's usual
+		# X-Spam: Yes); X-Spam-Flag: YES comes from milter_headers.
+		spam_header = "X-Spam";
 		reject_message = "Spam message rejected";
 	EOF
 	write_if_changed "$RSPAMD_DIR/override.d/logging.inc" <<-EOF
@@ -120,7 +122,7 @@ rspamd_vars() {
 rspamd_alive() {
 	local pid
 	pid=$({ tr -d ' \n' <"$RUN/rspamd/rspamd.pid"; } 2>/dev/null) || return 1
-	[ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "rspamd"
+	[ -n "$pid" ] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q "rspamd"
 }
 
 stop_rspamd() {

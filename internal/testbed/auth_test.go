@@ -1,0 +1,252 @@
+package testbed
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/textproto"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-msgauth/dkim"
+)
+
+// verifications verifies every DKIM-Signature of msg against the testbed's
+// DNS (go-msgauth, the library listprobe uses).
+func verifications(t *testing.T, e Env, msg []byte) []*dkim.Verification {
+	t.Helper()
+	vs, err := dkim.VerifyWithOptions(bytes.NewReader(msg), &dkim.VerifyOptions{LookupTXT: e.LookupTXT(t)})
+	if err != nil {
+		t.Fatalf("DKIM verification: %v", err)
+	}
+	return vs
+}
+
+// signedBy returns the verification of msg's signature by domain (nil when
+// it has none).
+func signedBy(vs []*dkim.Verification, domain string) *dkim.Verification {
+	for _, v := range vs {
+		if v.Domain == domain {
+			return v
+		}
+	}
+	return nil
+}
+
+func header(t *testing.T, msg []byte) mail.Header {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(msg))
+	if err != nil {
+		t.Fatalf("reading a copy: %v", err)
+	}
+	return m.Header
+}
+
+// Each list server's copy carries a DKIM signature of its list's domain
+// (OpenDKIM on the list servers' outgoing path) that verifies against the
+// testbed's DNS; Mailman's copy is ARC-sealed by lists.example.test too,
+// and Mailman found the member's own signature valid, which it can only
+// have done by asking the testbed's DNS (its resolv.conf names it).
+func TestListCopiesAreSignedByTheirListDomain(t *testing.T) {
+	e := Load(t)
+	e.LockDNS(t)
+	lists := map[string]string{
+		e.Get(t, "LIST"):       e.Get(t, "LIST_DOMAIN"),
+		e.Get(t, "SYMPA_LIST"): e.Get(t, "SYMPA_DOMAIN"),
+		e.Get(t, "MLMMJ_LIST"): e.Get(t, "MLMMJ_DOMAIN"),
+	}
+	for list, domain := range lists {
+		t.Run(domain, func(t *testing.T) {
+			t.Parallel()
+			subject := post(t, e, "MEMBER", list, "dkim")
+			msg := e.WaitMessage(t, "READER", bySubject(subject), 60*time.Second)
+			vs := verifications(t, e, msg)
+			v := signedBy(vs, domain)
+			if v == nil {
+				t.Fatalf("the copy has no DKIM-Signature d=%s: %v\n%s", domain, vs, msg)
+			}
+			if v.Err != nil {
+				t.Fatalf("the d=%s signature does not verify: %v", domain, v.Err)
+			}
+			if want := e.Get(t, "DKIM_SELECTOR"); !strings.Contains(headerValue(msg, "DKIM-Signature", "d="+domain), "s="+want) {
+				t.Errorf("the d=%s signature does not use selector %s", domain, want)
+			}
+			h := header(t, msg)
+			ar := h.Get("Authentication-Results")
+			if !strings.HasPrefix(ar, e.Get(t, "AUTHSERV_ID")+";") || !strings.Contains(ar, "dkim=pass header.d="+domain) {
+				t.Errorf("the readers' MX did not record dkim=pass for %s: %q", domain, ar)
+			}
+			if domain != e.Get(t, "LIST_DOMAIN") {
+				return
+			}
+			seal := headerValue(msg, "ARC-Seal", "")
+			if !strings.Contains(seal, "d="+e.Get(t, "ARC_DOMAIN")) || !strings.Contains(seal, "s="+e.Get(t, "ARC_SELECTOR")) || !strings.Contains(seal, "i=1") {
+				t.Errorf("Mailman's copy has no ARC-Seal i=1 of %s: %q", e.Get(t, "ARC_DOMAIN"), seal)
+			}
+			if aar := headerValue(msg, "ARC-Authentication-Results", ""); !strings.Contains(aar, "dkim=pass header.d="+e.Get(t, "MAIL_DOMAIN")) {
+				t.Errorf("Mailman did not verify the member's signature through the testbed's DNS: %q", aar)
+			}
+			if !strings.Contains(ar, "arc=pass") {
+				t.Errorf("the readers' MX did not find Mailman's ARC seal valid: %q", ar)
+			}
+		})
+	}
+}
+
+// headerValue returns the unfolded value of the first field name of msg
+// whose value contains sub.
+func headerValue(msg []byte, name, sub string) string {
+	m, err := mail.ReadMessage(bytes.NewReader(msg))
+	if err != nil {
+		return ""
+	}
+	for _, v := range m.Header[textproto.CanonicalMIMEHeaderKey(name)] {
+		v = strings.Join(strings.Fields(v), " ")
+		if strings.Contains(v, sub) {
+			return v
+		}
+	}
+	return ""
+}
+
+// Breaking the list's DKIM key in DNS makes the copy's signature fail, and
+// restoring it makes the same copy verify again: the change is served at
+// once (TTL 1 s, no cache in NSD).
+func TestBrokenDKIMKeyInDNSFailsTheListSignature(t *testing.T) {
+	e := Load(t)
+	domain := e.Get(t, "MLMMJ_DOMAIN")
+	subject := post(t, e, "MEMBER", e.Get(t, "MLMMJ_LIST"), "dkim-break")
+	msg := e.WaitMessage(t, "READER", bySubject(subject), 60*time.Second)
+	key := e.Get(t, "DKIM_SELECTOR") + "._domainkey." + domain
+
+	e.SetDNSRecord(t, key, "TXT", "v=DKIM1; k=rsa; p=MIIBroken")
+	if v := signedBy(verifications(t, e, msg), domain); v == nil || v.Err == nil {
+		t.Fatalf("with a broken key the d=%s signature still verifies: %+v", domain, v)
+	}
+	e.DeleteDNSRecord(t, key, "TXT")
+	v := signedBy(verifications(t, e, msg), domain)
+	if v == nil || v.Err == nil || !dkim.IsPermFail(v.Err) {
+		t.Fatalf("with no key the d=%s signature is not a permanent failure: %+v", domain, v)
+	}
+	e.RestoreDNSRecord(t, key, "TXT")
+	if v := signedBy(verifications(t, e, msg), domain); v == nil || v.Err != nil {
+		t.Fatalf("with the key restored the d=%s signature does not verify: %+v", domain, v)
+	}
+}
+
+// The same post, with the stricter domain's trip phrase in it, reaches the
+// lenient reader's INBOX and the strict reader's Junk; the phrase for
+// everyone sends both copies to Junk, flagged X-Spam-Flag: YES; and an
+// ordinary post reaches both INBOXes.
+func TestSpamTripFilesByEachReaderDomainsRule(t *testing.T) {
+	e := Load(t)
+	list := e.Get(t, "MLMMJ_LIST")
+	junk := e.Get(t, "JUNK_MAILBOX")
+	for _, account := range []string{"READER", "READER2"} {
+		if got := e.JunkMailbox(t, account); got != junk {
+			t.Fatalf("%s's \\Junk mailbox is %q, want %q", account, got, junk)
+		}
+	}
+	cases := []struct {
+		body            string
+		reader, reader2 string
+		flagged         bool
+	}{
+		{"hello", "INBOX", "INBOX", false},
+		{"a footer with " + e.Get(t, "SPAM_TRIP_STRICT") + " in it", "INBOX", junk, false},
+		{"a footer with " + e.Get(t, "SPAM_TRIP_ALL") + " in it", junk, junk, true},
+	}
+	for i, c := range cases {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			t.Parallel()
+			subject := fmt.Sprintf("testbed spam trip %d %d", i, time.Now().UnixNano())
+			e.Submit(t, "MEMBER", list, []byte("From: "+e.Get(t, "MEMBER")+"\r\nTo: "+list+"\r\nSubject: "+subject+
+				"\r\nMessage-ID: <spamtrip."+fmt.Sprint(time.Now().UnixNano())+"@example.test>\r\n\r\n"+c.body+"\r\n"))
+			for _, w := range []struct{ account, box string }{{"READER", c.reader}, {"READER2", c.reader2}} {
+				msg := e.WaitMessageIn(t, w.account, w.box, bySubject(subject), 60*time.Second)
+				h := header(t, msg)
+				if h.Get("X-Spam-Status") == "" {
+					t.Errorf("%s's copy has no X-Spam-Status", w.account)
+				}
+				if got := h.Get("X-Spam-Flag") == "YES"; got != c.flagged {
+					t.Errorf("%s's copy: X-Spam-Flag %q, want flagged %v (X-Spam-Status %q)", w.account, h.Get("X-Spam-Flag"), c.flagged, h.Get("X-Spam-Status"))
+				}
+				other := "INBOX"
+				if w.box == "INBOX" {
+					other = junk
+				}
+				if n := e.CountIn(t, w.account, other, bySubject(subject)); n != 0 {
+					t.Errorf("%s has %d copies in %s too", w.account, n, other)
+				}
+			}
+		})
+	}
+}
+
+// A held address's message waits in Postfix's hold queue, reaches nobody,
+// and is delivered at once when released; an address of its own (a
+// +detail of the reader's) keeps everyone else's mail flowing.
+func TestHeldCopyWaitsUntilReleased(t *testing.T) {
+	e := Load(t)
+	rcpt := fmt.Sprintf("reader+hold%d@%s", time.Now().UnixNano(), e.Get(t, "MAIL_DOMAIN"))
+	e.HoldCopies(t, rcpt)
+	subject := fmt.Sprintf("testbed held %d", time.Now().UnixNano())
+	msg := []byte("From: " + e.Get(t, "MEMBER") + "\r\nTo: " + rcpt + "\r\nSubject: " + subject + "\r\n\r\nheld\r\n")
+	e.InjectForeign(t, Foreign{From: e.Get(t, "MEMBER"), To: []string{rcpt}}, msg)
+	ids := e.WaitHeld(t, rcpt, 1, 30*time.Second)
+	time.Sleep(time.Second)
+	if n := e.CountIn(t, "READER", "INBOX", bySubject(subject)); n != 0 {
+		t.Fatalf("a held message reached the reader: %d copies (queue ids %v)", n, ids)
+	}
+	// The reader's own address is not held.
+	other := post(t, e, "MEMBER", e.Get(t, "READER"), "not-held")
+	e.WaitMessage(t, "READER", bySubject(other), 30*time.Second)
+
+	e.ReleaseCopies(t, rcpt)
+	e.WaitMessage(t, "READER", bySubject(subject), 30*time.Second)
+	if ids := e.HeldCopies(t, rcpt); len(ids) != 0 {
+		t.Errorf("still held after the release: %v", ids)
+	}
+}
+
+// Mail from the stranger's host shows that host in the Received field the
+// readers' MX adds, is signed by nobody, and fails SPF for the list
+// domain it pretends to come from.
+func TestForeignMailComesFromAnotherHost(t *testing.T) {
+	e := Load(t)
+	e.LockDNS(t)
+	list := e.Get(t, "LIST")
+	bounces := strings.Replace(list, "@", "-bounces@", 1)
+	subject := fmt.Sprintf("Your message to %s awaits moderator approval %d", list, time.Now().UnixNano())
+	msg := []byte("From: " + bounces + "\r\nTo: " + e.Get(t, "READER") + "\r\nSubject: " + subject +
+		"\r\nMessage-ID: <forged." + fmt.Sprint(time.Now().UnixNano()) + "@" + e.Get(t, "STRANGER_DOMAIN") + ">\r\n\r\nforged\r\n")
+	e.InjectForeign(t, Foreign{From: bounces, To: []string{e.Get(t, "READER")}}, msg)
+	got := e.WaitMessage(t, "READER", bySubject(subject), 30*time.Second)
+	h := header(t, got)
+	received := headerValue(got, "Received", "by "+e.Get(t, "TLS_SERVER_NAME")+" (Postfix)")
+	if !strings.Contains(received, "from "+e.Get(t, "STRANGER_HELO")) || !strings.Contains(received, "["+e.Get(t, "STRANGER_ADDR")+"]") {
+		t.Errorf("the MX's Received field does not name the stranger's host: %q", received)
+	}
+	if vs := verifications(t, e, got); len(vs) != 0 {
+		t.Errorf("foreign mail carries DKIM signatures: %+v", vs)
+	}
+	if ar := h.Get("Authentication-Results"); !strings.Contains(ar, "spf=fail") {
+		t.Errorf("SPF did not fail for %s from %s: %q", bounces, e.Get(t, "STRANGER_ADDR"), ar)
+	}
+}
+
+// The stranger is in no trusted network: it delivers to the testbed's
+// domains only, and relays nowhere else.
+func TestStrangerCannotRelay(t *testing.T) {
+	e := Load(t)
+	err := e.injectForeign(Foreign{From: "x@" + e.Get(t, "STRANGER_DOMAIN"), To: []string{"someone@elsewhere.test"}}, []byte("Subject: relay\r\n\r\nx\r\n"))
+	if err == nil {
+		t.Fatal("the stranger's host relayed to elsewhere.test")
+	}
+	var se interface{ Temporary() bool }
+	if !errors.As(err, &se) {
+		t.Fatalf("relay refusal is not an SMTP error: %v", err)
+	}
+}
