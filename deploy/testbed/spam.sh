@@ -146,11 +146,8 @@ start_spam() {
 	if ! rspamd_alive; then
 		say "starting rspamd"
 		# shellcheck disable=SC2046
-		rspamadm $(rspamd_vars) configtest -c /etc/rspamd/rspamd.conf >>"$LOG/rspamd-start.log" 2>&1 ||
-			die "rspamd's configuration does not check, see $LOG/rspamd-start.log"
-		# shellcheck disable=SC2046
 		rspamd -c /etc/rspamd/rspamd.conf -u _rspamd -g _rspamd -p "$RUN/rspamd/rspamd.pid" $(rspamd_vars) \
-			</dev/null >>"$LOG/rspamd-start.log" 2>&1 || die "rspamd did not start, see $LOG/rspamd-start.log"
+			</dev/null >>"$LOG/rspamd-start.log" 2>&1 || die "rspamd did not start, see $LOG/rspamd-start.log and $LOG/rspamd.log (rspamadm $(rspamd_vars) configtest -c /etc/rspamd/rspamd.conf checks the configuration)"
 	fi
 	loaded rspamd $conf
 	wait_port "$RSPAMD_MILTER_PORT" "rspamd milter"
