@@ -256,3 +256,61 @@ func TestStrangerCannotRelay(t *testing.T) {
 		t.Fatalf("relay refusal is not an SMTP error: %v", err)
 	}
 }
+
+// Mailman's DMARC mitigation asks the testbed's DNS for the poster's
+// policy: a post from reject-poster.test (p=reject) is munged when the list
+// mitigates (not unconditionally: only a p=reject or p=quarantine domain is),
+// and the copy then passes DMARC at the readers' MX with the list's aligned
+// signature; with no mitigation the copy keeps the poster's From and fails
+// DMARC under p=reject (the MX only records the verdict).
+func TestRejectPosterDMARCThroughMailman(t *testing.T) {
+	e := Load(t)
+	e.LockDNS(t)
+	ctx := testContext(t)
+	c := e.MailmanAdmin(t)
+	local := "tb-reject-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	list := local + "@" + e.Get(t, "LIST_DOMAIN")
+	if err := c.CreateList(ctx, list); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.RetireList(list) })
+	for _, who := range []string{"REJECT_POSTER", "READER"} {
+		if err := c.Subscribe(ctx, list, e.Get(t, who), "member"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetMemberModeration(ctx, list, e.Get(t, who), "accept"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poster := e.Get(t, "REJECT_POSTER")
+	for _, action := range []string{"munge_from", "no_mitigation"} {
+		if err := c.SetListConfig(ctx, list, map[string]any{
+			"dmarc_mitigate_action": action, "dmarc_mitigate_unconditionally": false, "admin_immed_notify": false,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		subject := "testbed reject poster " + action + " " + local
+		e.Submit(t, "REJECT_POSTER", list, []byte("From: "+poster+"\r\nTo: "+list+"\r\nSubject: "+subject+
+			"\r\nMessage-ID: <"+action+"."+local+"@"+e.Get(t, "REJECT_DOMAIN")+">\r\n\r\nfrom a p=reject domain\r\n"))
+		msg := e.WaitMessage(t, "READER", bySubject(subject), 60*time.Second)
+		h := header(t, msg)
+		ar := strings.Join(strings.Fields(h.Get("Authentication-Results")), " ")
+		from := h.Get("From")
+		switch action {
+		case "munge_from":
+			if !strings.Contains(from, "<"+list+">") {
+				t.Errorf("munge_from: the copy's From is not the list: %q (did Mailman see p=reject in the testbed's DNS?)", from)
+			}
+			if !strings.Contains(ar, "dmarc=pass") {
+				t.Errorf("munge_from: the copy does not pass DMARC: %q", ar)
+			}
+		case "no_mitigation":
+			if !strings.Contains(from, poster) {
+				t.Errorf("no_mitigation: the copy's From is not the poster: %q", from)
+			}
+			if !strings.Contains(ar, "dmarc=fail") || !strings.Contains(ar, "header.from="+e.Get(t, "REJECT_DOMAIN")) || !strings.Contains(ar, "policy=reject") {
+				t.Errorf("no_mitigation: the copy does not fail DMARC under the poster's p=reject: %q", ar)
+			}
+		}
+	}
+}
