@@ -20,6 +20,9 @@ dns_base() {
 	printf 'ns.%s\tA\t%s\n' "$MAIL_DOMAIN" "$DNS_ADDR"
 	printf '%s\tA\t127.0.0.1\n' "$MTA_HOSTNAME"
 	printf '%s\tA\t127.0.0.1\n' "$LIST_OUT_HOSTNAME"
+	# SPF of its HELO name: what a null-sender DSN from a list server is
+	# checked against.
+	printf '%s\tTXT\tv=spf1 ip4:127.0.0.1 -all\n' "$LIST_OUT_HOSTNAME"
 	# Every mail domain and list domain: mail goes to the testbed's MTA,
 	# which alone may send for it (SPF), and says p=none (DMARC) unless it
 	# is the poster domain that rejects.
