@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-msgauth/dkim"
 )
 
@@ -313,4 +314,36 @@ func TestRejectPosterDMARCThroughMailman(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A list of the test's own with a +detail address of the reader's as a
+// subscriber: holding that address holds only this list's copy for it; the
+// reader's ordinary copy of the same post arrives meanwhile, and the held
+// copy follows on release, as issue 15's forged-notice test needs it.
+func TestHeldListCopyOfOneSubscriber(t *testing.T) {
+	e := Load(t)
+	NeedRoot(t)
+	ctx := testContext(t)
+	list := e.NewMlmmjList(t)
+	tagged := strings.Replace(e.Get(t, "READER"), "@", fmt.Sprintf("+held%d@", time.Now().UnixNano()), 1)
+	if err := e.MlmmjSubscribe(ctx, list, tagged); err != nil {
+		t.Fatal(err)
+	}
+	e.HoldCopies(t, tagged)
+	subject := post(t, e, "MEMBER", list, "held-copy")
+	toTagged := bySubject(subject)
+	toTagged.Header = append(toTagged.Header, imap.SearchCriteriaHeaderField{Key: "Delivered-To", Value: tagged})
+	e.WaitHeld(t, tagged, 1, 30*time.Second)
+	if n := e.CountIn(t, "READER", "INBOX", bySubject(subject)); n > 1 {
+		t.Fatalf("%d copies in the reader's INBOX while one is held", n)
+	}
+	e.WaitMessage(t, "READER", &imap.SearchCriteria{
+		Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: subject}, {Key: "Delivered-To", Value: e.Get(t, "READER")}},
+		Not:    []imap.SearchCriteria{{Header: []imap.SearchCriteriaHeaderField{{Key: "Delivered-To", Value: "+held"}}}},
+	}, 30*time.Second)
+	if n := e.CountIn(t, "READER", "INBOX", toTagged); n != 0 {
+		t.Fatalf("the held copy for %s arrived before the release", tagged)
+	}
+	e.ReleaseCopies(t, tagged)
+	e.WaitMessage(t, "READER", toTagged, 30*time.Second)
 }
