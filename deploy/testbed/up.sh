@@ -398,7 +398,8 @@ runners_started() {
 
 start_mailman() {
 	local pidfile=$RUN/mailman/master.pid
-	if alive "$pidfile" && [ "$MAILMAN_CFG" -ot "$pidfile" ] && mailman_resolves_testbed "$pidfile"; then
+	if alive "$pidfile" && [ "$MAILMAN_CFG" -ot "$pidfile" ] &&
+		{ mailman_resolves_testbed "$pidfile" || ! unshare --mount true 2>/dev/null; }; then
 		:
 	else
 		if alive "$pidfile"; then
@@ -409,9 +410,14 @@ start_mailman() {
 		# In a mount namespace of its own where /etc/resolv.conf names the
 		# testbed's DNS (dns.sh): Mailman's DMARC and ARC lookups
 		# (dnspython) go there; the machine's resolv.conf stays as it is.
-		(cd /var/lib/mailman3 && unshare --mount --propagation private sh -c \
-			'mount --bind "$1" /etc/resolv.conf && exec runuser -u list -- mailman -C "$2" start --force' \
-			sh "$DNS_DIR/resolv.conf" "$MAILMAN_CFG" \
+		local ns="unshare --mount --propagation private"
+		if ! $ns true 2>/dev/null; then
+			say "warning: no mount namespace here (unshare --mount: no CAP_SYS_ADMIN?): Mailman's DMARC and ARC lookups use the machine's resolver, not the testbed's DNS"
+			ns=""
+		fi
+		(cd /var/lib/mailman3 && $ns sh -c \
+			'[ -z "$3" ] || mount --bind "$1" /etc/resolv.conf || exit 1; exec runuser -u list -- mailman -C "$2" start --force' \
+			sh "$DNS_DIR/resolv.conf" "$MAILMAN_CFG" "$ns" \
 			</dev/null >>"$LOG/mailman-start.log" 2>&1) || die "mailman start failed, see $LOG/mailman-start.log"
 	fi
 	local i pid
