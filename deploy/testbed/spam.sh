@@ -82,7 +82,7 @@ configure_spam() {
 		-- or Subject (a subject_prefix, say) to make its copies look like spam.
 		config['regexp']['LISTPROBE_JUNK_STRICT'] = {
 		  re = 'Subject=/\\\\b$TRIP_STRICT\\\\b/i{header} | /\\\\b$TRIP_STRICT\\\\b/i{mime}',
-		  score = 5.0,
+		  score = 7.0,
 		  description = 'listprobe testbed: spam for the stricter reader domain only',
 		  group = 'listprobe',
 		}
