@@ -51,7 +51,7 @@ func header(t *testing.T, msg []byte) mail.Header {
 // and Mailman found the member's own signature valid, which it can only
 // have done by asking the testbed's DNS (its resolv.conf names it).
 func TestListCopiesAreSignedByTheirListDomain(t *testing.T) {
-	e := Load(t)
+	e := LoadAuth(t)
 	e.LockDNS(t)
 	lists := map[string]string{
 		e.Get(t, "LIST"):       e.Get(t, "LIST_DOMAIN"),
@@ -116,7 +116,7 @@ func headerValue(msg []byte, name, sub string) string {
 // restoring it makes the same copy verify again: the change is served at
 // once (TTL 1 s, no cache in NSD).
 func TestBrokenDKIMKeyInDNSFailsTheListSignature(t *testing.T) {
-	e := Load(t)
+	e := LoadAuth(t)
 	domain := e.Get(t, "MLMMJ_DOMAIN")
 	subject := post(t, e, "MEMBER", e.Get(t, "MLMMJ_LIST"), "dkim-break")
 	msg := e.WaitMessage(t, "READER", bySubject(subject), 60*time.Second)
@@ -150,7 +150,7 @@ type trip struct {
 // ordinary post reaches both INBOXes. Mailman's copies score lowest (its
 // ARC seal counts -1), mlmmj's as most list copies do.
 func TestSpamTripFilesByEachReaderDomainsRule(t *testing.T) {
-	e := Load(t)
+	e := LoadAuth(t)
 	junk := e.Get(t, "JUNK_MAILBOX")
 	for _, account := range []string{"READER", "READER2"} {
 		if got := e.JunkMailbox(t, account); got != junk {
@@ -201,7 +201,7 @@ func tripped(t *testing.T, e Env, list, junk string, c trip) {
 // and is delivered at once when released; an address of its own (a
 // +detail of the reader's) keeps everyone else's mail flowing.
 func TestHeldCopyWaitsUntilReleased(t *testing.T) {
-	e := Load(t)
+	e := LoadAuth(t)
 	rcpt := fmt.Sprintf("reader+hold%d@%s", time.Now().UnixNano(), e.Get(t, "MAIL_DOMAIN"))
 	e.HoldCopies(t, rcpt)
 	subject := fmt.Sprintf("testbed held %d", time.Now().UnixNano())
@@ -227,7 +227,7 @@ func TestHeldCopyWaitsUntilReleased(t *testing.T) {
 // readers' MX adds, is signed by nobody, and fails SPF for the list
 // domain it pretends to come from.
 func TestForeignMailComesFromAnotherHost(t *testing.T) {
-	e := Load(t)
+	e := LoadAuth(t)
 	e.LockDNS(t)
 	list := e.Get(t, "LIST")
 	bounces := strings.Replace(list, "@", "-bounces@", 1)
@@ -258,7 +258,7 @@ func TestForeignMailComesFromAnotherHost(t *testing.T) {
 // The stranger is in no trusted network: it delivers to the testbed's
 // domains only, and relays nowhere else.
 func TestStrangerCannotRelay(t *testing.T) {
-	e := Load(t)
+	e := LoadAuth(t)
 	err := e.injectForeign(Foreign{From: "x@" + e.Get(t, "STRANGER_DOMAIN"), To: []string{"someone@elsewhere.test"}}, []byte("Subject: relay\r\n\r\nx\r\n"))
 	if err == nil {
 		t.Fatal("the stranger's host relayed to elsewhere.test")
@@ -276,7 +276,7 @@ func TestStrangerCannotRelay(t *testing.T) {
 // signature; with no mitigation the copy keeps the poster's From and fails
 // DMARC under p=reject (the MX only records the verdict).
 func TestRejectPosterDMARCThroughMailman(t *testing.T) {
-	e := Load(t)
+	e := LoadAuth(t)
 	e.LockDNS(t)
 	ctx := testContext(t)
 	c := e.MailmanAdmin(t)
@@ -332,7 +332,7 @@ func TestRejectPosterDMARCThroughMailman(t *testing.T) {
 // reader's ordinary copy of the same post arrives meanwhile, and the held
 // copy follows on release, as issue 15's forged-notice test needs it.
 func TestHeldListCopyOfOneSubscriber(t *testing.T) {
-	e := Load(t)
+	e := LoadAuth(t)
 	NeedRoot(t)
 	ctx := testContext(t)
 	list := e.NewMlmmjList(t)

@@ -157,3 +157,35 @@ func (e Env) tbctl(ctx context.Context, args ...string) error {
 	}
 	return e.runTool(ctx, "tbctl", path, args...)
 }
+
+// LoadAuth is Load for tests that need the testbed's DNS, DKIM signing,
+// spam filter and second reader (deploy/testbed/dns.sh, dkim.sh, spam.sh):
+// it also checks that the DNS server answers for the list domain's DMARC
+// record and that the list servers' outgoing port (LISTPROBE_TESTBED_LIST_OUT)
+// is open, so that a testbed brought up by an up.sh without them counts as
+// no testbed (a skip, or a failure under CI=true).
+func LoadAuth(t testing.TB) Env {
+	t.Helper()
+	e := Load(t)
+	missing := func(format string, args ...any) {
+		t.Helper()
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but the testbed has no DNS, DKIM signing or spam filter (run deploy/testbed/up.sh): "+format, args...)
+		}
+		t.Skipf("testbed without DNS, DKIM signing or spam filter (run deploy/testbed/up.sh): "+format, args...)
+	}
+	for _, name := range []string{"DNS", "TBCTL", "LIST_OUT", "READER2", "REJECT_POSTER", "STRANGER_ADDR", "JUNK_MAILBOX"} {
+		if e[Prefix+name] == "" {
+			missing("the env file has no %s%s", Prefix, name)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := e.Resolver(t).LookupTXT(ctx, "_dmarc."+e.Get(t, "LIST_DOMAIN")); err != nil {
+		missing("the DNS server %s: %v", e[Prefix+"DNS"], err)
+	}
+	if !answers(e[Prefix+"LIST_OUT"]) {
+		missing("the list servers' outgoing port %s does not answer", e[Prefix+"LIST_OUT"])
+	}
+	return e
+}
