@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/mail"
 	"net/textproto"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -357,4 +358,33 @@ func TestHeldListCopyOfOneSubscriber(t *testing.T) {
 	}
 	e.ReleaseCopies(t, tagged)
 	e.WaitMessage(t, "READER", toTagged, 30*time.Second)
+}
+
+// tbctl changes only the testbed's own zones and writes nothing a zone
+// file or an SQL statement could misread.
+func TestTbctlRefusesWhatItMustNotWrite(t *testing.T) {
+	e := LoadAuth(t)
+	NeedRoot(t)
+	ctx := testContext(t)
+	for _, args := range [][]string{
+		{"dns", "set", "list._domainkey.example.org", "TXT", "v=DKIM1; p=x"},
+		{"dns", "set", "a b.example.test", "TXT", "x"},
+		{"dns", "set", "x.example.test", "TXT", `v=DKIM1" ; p=x`},
+		{"dns", "set", "x.example.test", "TXT", "two\nlines"},
+		{"dns", "set", "x.example.test", "SOA", "x"},
+		{"dns", "delete", "../example.test", "TXT"},
+		{"queue", "hold", "reader@example.test'; drop table hold; --"},
+		{"queue", "hold", "Reader@Example.test"},
+	} {
+		if err := e.tbctl(ctx, args...); err == nil {
+			t.Errorf("tbctl %q succeeded", args)
+		}
+	}
+	out, err := exec.Command(e.Get(t, "TBCTL"), "dns", "show").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tbctl dns show: %v: %s", err, out)
+	}
+	if strings.Contains(string(out), "example.org") || strings.Contains(string(out), "two") {
+		t.Errorf("a refused change was recorded:\n%s", out)
+	}
 }
