@@ -208,7 +208,7 @@ func TestHeldCopyWaitsUntilReleased(t *testing.T) {
 	subject := fmt.Sprintf("testbed held %d", time.Now().UnixNano())
 	msg := []byte("From: " + e.Get(t, "MEMBER") + "\r\nTo: " + rcpt + "\r\nSubject: " + subject + "\r\n\r\nheld\r\n")
 	e.InjectForeign(t, Foreign{From: e.Get(t, "MEMBER"), To: []string{rcpt}}, msg)
-	ids := e.WaitHeld(t, rcpt, 1, 30*time.Second)
+	ids := e.WaitHeldCopies(t, rcpt, 1, 30*time.Second)
 	time.Sleep(time.Second)
 	if n := e.CountIn(t, "READER", "INBOX", bySubject(subject)); n != 0 {
 		t.Fatalf("a held message reached the reader: %d copies (queue ids %v)", n, ids)
@@ -345,7 +345,7 @@ func TestHeldListCopyOfOneSubscriber(t *testing.T) {
 	subject := post(t, e, "MEMBER", list, "held-copy")
 	toTagged := bySubject(subject)
 	toTagged.Header = append(toTagged.Header, imap.SearchCriteriaHeaderField{Key: "Delivered-To", Value: tagged})
-	e.WaitHeld(t, tagged, 1, 30*time.Second)
+	e.WaitHeldCopies(t, tagged, 1, 30*time.Second)
 	if n := e.CountIn(t, "READER", "INBOX", bySubject(subject)); n > 1 {
 		t.Fatalf("%d copies in the reader's INBOX while one is held", n)
 	}

@@ -57,9 +57,9 @@ func (e Env) HeldCopies(t testing.TB, address string) []string {
 	return strings.Fields(string(out))
 }
 
-// WaitHeld waits up to timeout until at least n messages for address are
+// WaitHeldCopies waits up to timeout until at least n messages for address are
 // held, and returns their queue ids.
-func (e Env) WaitHeld(t testing.TB, address string, n int, timeout time.Duration) []string {
+func (e Env) WaitHeldCopies(t testing.TB, address string, n int, timeout time.Duration) []string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
