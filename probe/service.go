@@ -464,196 +464,108 @@ func Once(ctx context.Context, cfg *Config, lists []*ListConfig, logger *slog.Lo
 	return results
 }
 
-// onMessage classifies a new message of a mailbox session and routes it: to
-// the pending probe it names, as a late copy of a finished one, or nowhere.
-// Only messages proven to be listprobe's own are ever deleted.
+// onMessage judges a new message of a mailbox session (Judge) and applies
+// the verdict: it hands the evidence to the pending probe it decides,
+// counts a late copy of a finished one, and deletes the message only when
+// the verdict proves it listprobe's own.
 func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
 	cfg := s.Config()
 	if cfg == nil {
 		return
 	}
-	account := box.name
-	ev := checks.Classify(msg.Header, msg.Body)
-	if ev.Kind == checks.KindNoticeLimit {
-		s.noticeLimit(cfg, account, ev, msg.SeenAt)
+	v := Judge(Incoming{Account: box.name, Header: msg.Header, Body: msg.Body, SeenAt: msg.SeenAt}, cfg, registryView{s})
+	for _, l := range v.NoticeLimit {
+		s.mu.Lock()
+		s.limits[l] = msg.SeenAt
+		s.mu.Unlock()
+		s.metrics.NoticeLimit(l, msg.SeenAt)
+		s.logger.Warn("list server sends the poster no more notices today: holds will be silent until tomorrow", "list", l, "account", box.name)
 	}
-	if ev.ByTime && ev.Kind == checks.KindHoldNotice {
-		s.matchByTime(cfg, account, ev, msg)
+	if v.Forged {
+		s.metrics.Forged(box.name)
+		s.logger.Warn("message with a forged probe token", "account", box.name, "uid", msg.UID, "kind", v.Evidence.Kind, "message_id", readable(msg.Header.Get("Message-Id")))
 		return
 	}
-	if ev.Kind == checks.KindUnrelated || len(ev.Tokens) == 0 {
+	if len(v.Probes) == 0 {
+		if v.Evidence.Kind != checks.KindUnrelated && (v.Evidence.ByTime || len(v.Claimed) > 0) {
+			s.logger.Debug("message left alone: "+v.Why, "account", box.name, "uid", msg.UID, "kind", v.Evidence.Kind, "list", v.Evidence.List)
+		}
 		return
 	}
-	type named struct {
-		tok     checks.Token
-		pending *pendingProbe
-		known   bool
-		list    string // the probe's list and poster, as configured
-		poster  string
+	for _, d := range v.Probes {
+		s.applyTo(cfg, v, d, msg)
 	}
-	var probes []named
-	for _, enc := range ev.Tokens {
-		claimed, err := checks.ParseToken(enc)
-		if err != nil {
-			continue
-		}
-		p, f, known := s.reg.lookup(claimed.ID)
-		signer := cfg.signer
-		switch {
-		case p != nil:
-			signer = p.cfg.signer
-		case known:
-			signer = f.signer
-		}
-		tok, err := signer.Verify(enc)
-		if errors.Is(err, checks.ErrForged) {
-			s.metrics.Forged(account)
-			s.logger.Warn("message with a forged probe token", "account", account, "uid", msg.UID, "kind", ev.Kind, "message_id", readable(msg.Header.Get("Message-Id")))
-			return
-		}
-		if err != nil {
-			continue
-		}
-		if !known && s.fromEarlierRun(cfg, tok) {
-			s.reg.claim(tok.ID, cfg.List(tok.List).Address, tok.SentAt, cfg.signer)
-			p, _, known = s.reg.lookup(tok.ID)
-		}
-		n := named{tok: tok, pending: p, known: known}
-		lc, pc := cfg, cfg
-		if p != nil {
-			lc, pc = p.cfg, p.cfg
-		}
-		if l := lc.List(tok.List); l != nil {
-			n.list = l.Address
-			if a := pc.Accounts[l.Poster]; a != nil {
-				n.poster = a.Address
-			}
-		}
-		probes = append(probes, n)
-	}
-	if len(probes) == 0 {
-		return
-	}
-	// A message that also names a probe that is not this process's (another
-	// listprobe's, an old run's) is never deleted: it may be all that
-	// process has to go on.
-	foreign := false
-	for _, n := range probes {
-		foreign = foreign || !n.known
-	}
-	var hops []checks.Hop
-	if ev.Kind == checks.KindProbeCopy {
-		hops = checks.Hops(msg.Header)
-	}
-	cleanupNow := false
-	deletable := !foreign
-	for _, n := range probes {
-		// A verified token is necessary, not sufficient: a person's
-		// forward or reply, a digest, carry one too. Only the list's own
-		// copy counts as a delivery, and only what the list server wrote
-		// about the probe may be deleted.
-		if ev.Kind == checks.KindProbeCopy && !ev.IsCopyOf(n.list, n.poster) {
-			s.logger.Debug("message names a probe but is not the list's copy of it (a forward, a reply, a digest): left alone", "account", account, "uid", msg.UID, "list", n.list)
-			return
-		}
-		deletable = deletable && ev.Deletable(n.list, n.poster)
-	}
-	for _, n := range probes {
-		e := evidence{kind: ev.Kind, manager: ev.Manager, reason: readable(ev.Reason), account: account,
-			seenAt: msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity, deletable: deletable,
-			approved: ev.Approved, approvedAt: ev.ApprovedAt, recipient: ev.Recipient, hops: hops, copy: ev.Copy, from: ev.From}
-		switch {
-		case n.pending != nil:
-			if !n.pending.deliver(e) {
-				s.logger.Warn("dropped evidence for a busy probe", "list", n.tok.List, "kind", ev.Kind)
-			}
-		case n.known:
-			cleanupNow = true
-			l := cfg.List(n.tok.List)
-			if ev.Kind != checks.KindProbeCopy || l == nil || l.Reader != account {
-				continue
-			}
-			if f, count := s.reg.markLate(n.tok.ID); count {
-				s.metrics.LateDelivery(l.Address)
-				s.history.LateDelivery(l.Address, n.tok.ID, msg.SeenAt)
-				s.logger.Warn("late delivery", "list", l.Address, "recorded_outcome", f.outcome, "late_by", msg.SeenAt.Sub(f.at).Round(time.Millisecond))
-			}
-		default:
-			s.logger.Debug("probe of another process or an earlier run", "account", account, "list", n.tok.List, "kind", ev.Kind, "uid", msg.UID)
-		}
-	}
-	if a := cfg.Accounts[account]; cleanupNow && deletable && a != nil && a.Cleanup {
+	if v.DeleteNow {
 		ctx, cancel := context.WithTimeout(s.ctx, cleanupTimeout)
 		defer cancel()
 		if err := box.box.Delete(ctx, msg.UIDValidity, msg.UID); err != nil {
-			s.logger.Warn("cleanup failed", "account", account, "uid", msg.UID, "err", err)
+			s.logger.Warn("cleanup failed", "account", box.name, "uid", msg.UID, "err", err)
 		}
 	}
 }
 
-// matchByTime ties a notice that names its list but no probe (Sympa 6.2's
-// "forwarded to the moderator(s)") to a probe: only when exactly one probe
-// of that list by this poster is pending, sent before the notice came.
-// Anything else is ambiguous and left alone; such a notice is never
-// deleted.
-func (s *Service) matchByTime(cfg *Config, account string, ev checks.Evidence, msg checks.Message) {
-	var match *pendingProbe
-	n := 0
-	for _, l := range cfg.Lists {
-		if !strings.EqualFold(l.Address, ev.List) || l.Poster != account {
-			continue
-		}
-		for _, p := range s.reg.pendingFor(l.Address) {
-			if p.list.Poster == account && !p.token.SentAt.After(msg.SeenAt) {
-				match = p
-				n++
-			}
-		}
+// applyTo applies a verdict to one probe it names: evidence for a pending
+// probe, a late delivery for a recorded one.
+func (s *Service) applyTo(cfg *Config, v Verdict, d Decided, msg checks.Message) {
+	ev := v.Evidence
+	if d.EarlierRun {
+		s.reg.claim(d.Token.ID, d.List, d.Token.SentAt, cfg.signer)
 	}
-	if n != 1 {
-		s.logger.Debug("a notice that names no probe matches no single pending probe: left alone", "account", account, "list", ev.List, "pending", n)
-		return
-	}
-	e := evidence{kind: ev.Kind, manager: ev.Manager, reason: readable(ev.Reason), account: account,
-		seenAt: msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity, byTime: true}
-	if !match.deliver(e) {
-		s.logger.Warn("dropped evidence for a busy probe", "list", ev.List, "kind", ev.Kind)
+	switch {
+	case d.Pending:
+		p, _, _ := s.reg.lookup(d.Token.ID)
+		e := evidence{kind: ev.Kind, manager: ev.Manager, reason: readable(ev.Reason), account: v.Account,
+			seenAt: msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity, deletable: v.Deletable, byTime: d.ByTime,
+			approved: ev.Approved, approvedAt: ev.ApprovedAt, recipient: ev.Recipient, copy: ev.Copy, from: ev.From}
+		if v.Copy {
+			e.hops = checks.Hops(msg.Header)
+		}
+		switch {
+		case p == nil:
+			s.logger.Debug("evidence for a probe that has just finished", "list", d.Token.List, "kind", ev.Kind)
+		case !p.deliver(e):
+			s.logger.Warn("dropped evidence for a busy probe", "list", d.Token.List, "kind", ev.Kind)
+		}
+	case d.Late:
+		if f, count := s.reg.markLate(d.Token.ID); count {
+			s.metrics.LateDelivery(d.List)
+			s.history.LateDelivery(d.List, d.Token.ID, msg.SeenAt)
+			s.logger.Warn("late delivery", "list", d.List, "recorded_outcome", f.outcome, "late_by", msg.SeenAt.Sub(f.at).Round(time.Millisecond))
+		}
+	case !d.Recorded:
+		s.logger.Debug("probe of another process or an earlier run", "account", v.Account, "list", d.Token.List, "kind", ev.Kind, "uid", msg.UID)
 	}
 }
 
-// fromEarlierRun reports whether tok is a probe that an earlier run of this
-// same process sent before it restarted: made with this process's origin,
-// for a list it probes, and sent within that list's timeout before this run
-// started. Such a probe's copy is counted late and cleaned up instead of
-// being left behind forever.
-func (s *Service) fromEarlierRun(cfg *Config, tok checks.Token) bool {
-	if !s.claim {
-		return false
+// registryView is the judgement's view of the service's probes.
+type registryView struct{ s *Service }
+
+func (r registryView) Probe(id string) (KnownProbe, bool) {
+	p, f, ok := r.s.reg.lookup(id)
+	switch {
+	case p != nil:
+		return knownPending(p), true
+	case ok:
+		return KnownProbe{ID: id, Signer: f.signer, List: f.list}, true
 	}
-	l := cfg.List(tok.List)
-	if l == nil {
-		return false
-	}
-	origin, ok := tok.Origin()
-	if !ok || origin != cfg.signer.Origin(s.opts.Instance) {
-		return false
-	}
-	// Token times are whole seconds.
-	from := s.started.Add(-l.EffectiveTimeout(cfg.Global) - 2*time.Second)
-	return !tok.SentAt.Before(from) && tok.SentAt.Before(s.started)
+	return KnownProbe{}, false
 }
 
-func (s *Service) noticeLimit(cfg *Config, account string, ev checks.Evidence, at time.Time) {
-	for _, l := range cfg.Lists {
-		if l.Poster != account || (ev.List != "" && !strings.EqualFold(ev.List, l.Address)) {
-			continue
-		}
-		s.mu.Lock()
-		s.limits[l.Address] = at
-		s.mu.Unlock()
-		s.metrics.NoticeLimit(l.Address, at)
-		s.logger.Warn("list server sends the poster no more notices today: holds will be silent until tomorrow", "list", l.Address, "account", account)
+func (r registryView) PendingOf(list string) []KnownProbe {
+	var out []KnownProbe
+	for _, p := range r.s.reg.pendingFor(list) {
+		out = append(out, knownPending(p))
 	}
+	return out
+}
+
+func (r registryView) Restart() (string, time.Time, bool) {
+	return r.s.opts.Instance, r.s.started, r.s.claim
+}
+
+func knownPending(p *pendingProbe) KnownProbe {
+	return KnownProbe{ID: p.token.ID, Pending: true, Signer: p.cfg.signer, Config: p.cfg,
+		List: p.list.Address, PosterAccount: p.list.Poster, SentAt: p.token.SentAt}
 }
 
 // NoticeLimit returns when the list server last said it sends the list's
