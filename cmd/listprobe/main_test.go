@@ -156,7 +156,7 @@ func TestOnceUsageAndConfigErrorsExitTwo(t *testing.T) {
 		"missing file":  {"once", "--config.file=/nonexistent/listprobe.yml"},
 		"bad flag":      {"once", "--config.file=" + file, "--output=xml"},
 		"no subcommand": {},
-		"bad config":    {"once", "--config.file=../../probe/testdata/config/bad-cron.yml"},
+		"bad config":    {"once", "--config.file=../../probe/config/testdata/bad-cron.yml"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			code, _, errOut := runCmd(t, args...)
@@ -171,12 +171,12 @@ func TestOnceUsageAndConfigErrorsExitTwo(t *testing.T) {
 }
 
 func TestCheckConfig(t *testing.T) {
-	code, out, _ := runCmd(t, "check-config", "--config.file=../../probe/testdata/config/good.yml")
+	code, out, _ := runCmd(t, "check-config", "--config.file=../../probe/config/testdata/good.yml")
 	if code != 0 || !strings.Contains(out, "valid: 2 lists") {
 		t.Errorf("good config: exit %d, %q", code, out)
 	}
-	code, _, errOut := runCmd(t, "check-config", "--config.file=../../probe/testdata/config/bad-unknown-account.yml")
-	if code != 2 || errOut != "../../probe/testdata/config/bad-unknown-account.yml:12: lists[0].poster: unknown account \"membr\"; did you mean \"member\"? (known: member, reader)\n" {
+	code, _, errOut := runCmd(t, "check-config", "--config.file=../../probe/config/testdata/bad-unknown-account.yml")
+	if code != 2 || errOut != "../../probe/config/testdata/bad-unknown-account.yml:12: lists[0].poster: unknown account \"membr\"; did you mean \"member\"? (known: member, reader)\n" {
 		t.Errorf("bad config: exit %d, %q", code, errOut)
 	}
 }
@@ -184,7 +184,7 @@ func TestCheckConfig(t *testing.T) {
 // check-config reports every error of the file at once, in line order,
 // then how many there are.
 func TestCheckConfigReportsEveryError(t *testing.T) {
-	file := "../../probe/testdata/config/bad-several.yml"
+	file := "../../probe/config/testdata/bad-several.yml"
 	code, out, errOut := runCmd(t, "check-config", "--config.file="+file)
 	want := strings.Join([]string{
 		file + `:2: global.schedual: unknown field; did you mean "schedule"?`,
@@ -205,13 +205,13 @@ func TestCheckConfigReportsEveryError(t *testing.T) {
 func TestCheckConfigWarns(t *testing.T) {
 	dir := t.TempDir()
 	for _, f := range []string{"signing.key", "member.password", "reader.password"} {
-		data, err := os.ReadFile(filepath.Join("../../probe/testdata/config", f))
+		data, err := os.ReadFile(filepath.Join("../../probe/config/testdata", f))
 		if err != nil {
 			t.Fatal(err)
 		}
 		os.WriteFile(filepath.Join(dir, f), data, 0o600)
 	}
-	good, err := os.ReadFile("../../probe/testdata/config/good.yml")
+	good, err := os.ReadFile("../../probe/config/testdata/good.yml")
 	if err != nil {
 		t.Fatal(err)
 	}

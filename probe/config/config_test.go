@@ -1,4 +1,4 @@
-package probe
+package config
 
 import (
 	"crypto/ecdsa"
@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestLoadGoodConfig(t *testing.T) {
-	cfg, err := LoadFileWith("testdata/config/good.yml", nil)
+	cfg, err := LoadFileWith("testdata/good.yml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestLoadGoodConfig(t *testing.T) {
 }
 
 func TestConfigNeverPrintsSecrets(t *testing.T) {
-	cfg, err := LoadFileWith("testdata/config/good.yml", nil)
+	cfg, err := LoadFileWith("testdata/good.yml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,11 +153,11 @@ func TestConfigErrors(t *testing.T) {
 		{"bad-account-not-mapping.yml", `bad-account-not-mapping.yml:10: accounts.moderator: must be a mapping (key: value), not a single value`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			_, err := LoadFileWith(filepath.Join("testdata/config", tc.file), nil)
+			_, err := LoadFileWith(filepath.Join("testdata", tc.file), nil)
 			if err == nil {
 				t.Fatal("loaded without error")
 			}
-			want := "testdata/config/" + tc.want
+			want := "testdata/" + tc.want
 			if err.Error() != want {
 				t.Errorf("error:\n got: %s\nwant: %s", err, want)
 			}
@@ -168,14 +168,14 @@ func TestConfigErrors(t *testing.T) {
 // A file with several mistakes gets all of them at once, in line order,
 // each with its field.
 func TestConfigErrorsAllAtOnceInLineOrder(t *testing.T) {
-	_, err := LoadFileWith("testdata/config/bad-several.yml", nil)
+	_, err := LoadFileWith("testdata/bad-several.yml", nil)
 	want := strings.Join([]string{
-		`testdata/config/bad-several.yml:2: global.schedual: unknown field; did you mean "schedule"?`,
-		`testdata/config/bad-several.yml:7: accounts.member.smtp.tls: "ssl" is not tls, starttls or none`,
-		`testdata/config/bad-several.yml:13: lists[0].poster: unknown account "membr"; did you mean "member"? (known: member, reader)`,
-		`testdata/config/bad-several.yml:15: lists[0].timeout: "240" is not a duration like 90s or 5m`,
-		`testdata/config/bad-several.yml:19: lists[1].expect: "bounced" is not delivered or held`,
-		`testdata/config/bad-several.yml:20: lists[1].moderatr: unknown field; did you mean "moderator"?`,
+		`testdata/bad-several.yml:2: global.schedual: unknown field; did you mean "schedule"?`,
+		`testdata/bad-several.yml:7: accounts.member.smtp.tls: "ssl" is not tls, starttls or none`,
+		`testdata/bad-several.yml:13: lists[0].poster: unknown account "membr"; did you mean "member"? (known: member, reader)`,
+		`testdata/bad-several.yml:15: lists[0].timeout: "240" is not a duration like 90s or 5m`,
+		`testdata/bad-several.yml:19: lists[1].expect: "bounced" is not delivered or held`,
+		`testdata/bad-several.yml:20: lists[1].moderatr: unknown field; did you mean "moderator"?`,
 	}, "\n")
 	if err == nil || err.Error() != want {
 		t.Fatalf("errors:\n%v\nwant:\n%s", err, want)
@@ -193,7 +193,7 @@ func TestConfigErrorsAllAtOnceInLineOrder(t *testing.T) {
 // No error message, for any bad file, quotes a secret: every one written
 // where it does not belong is "TopSecret99".
 func TestConfigErrorsNeverEchoSecrets(t *testing.T) {
-	files, err := filepath.Glob("testdata/config/bad-*.yml")
+	files, err := filepath.Glob("testdata/bad-*.yml")
 	if err != nil || len(files) < 40 {
 		t.Fatalf("%d bad files: %v", len(files), err)
 	}
@@ -223,7 +223,7 @@ func writeConfig(t *testing.T, text string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, f := range []string{"signing.key", "member.password", "reader.password"} {
-		data, err := os.ReadFile(filepath.Join("testdata/config", f))
+		data, err := os.ReadFile(filepath.Join("testdata", f))
 		if err != nil {
 			t.Fatal(err)
 		}
