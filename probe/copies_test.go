@@ -58,7 +58,7 @@ func TestHumanMessagesNamingAProbeAreNeverItsCopy(t *testing.T) {
 	go func() { res <- probeList(t, svc, "blackhole@lists.example.org") }()
 	waitFor(t, 5*time.Second, "the probe pending", func() bool { return len(svc.reg.pendingFor("blackhole@lists.example.org")) == 1 })
 	p := svc.reg.pendingFor("blackhole@lists.example.org")[0]
-	planted := humanMessages("blackhole@lists.example.org", p.cfg.signer.Encode(p.token), p.messageID)
+	planted := humanMessages("blackhole@lists.example.org", p.cfg.Signer().Encode(p.token), p.messageID)
 	var raws []string
 	for _, raw := range planted {
 		raws = append(raws, raw)

@@ -42,7 +42,6 @@
 //
 // # Configuration
 //
-// The configuration (config.go for the types, load.go for reading and YAML
-// errors, validate.go for the rules) is decoded strictly; every error names
-// its file, line and field.
+// The configuration is package probe/config: plain types, loaded strictly;
+// every error names its file, line and field.
 package probe

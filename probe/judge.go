@@ -8,6 +8,7 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // This file is the one judgement of an incoming message: what it is, which
@@ -54,7 +55,7 @@ type KnownProbe struct {
 	Signer *checks.Signer
 	// Config is the configuration a pending probe started with; nil for a
 	// finished one (the running configuration applies).
-	Config *Config
+	Config *config.Config
 	// List is its list (configured address), PosterAccount the account
 	// that posted it.
 	List, PosterAccount string
@@ -164,7 +165,7 @@ type Decided struct {
 // Judge decides what msg is and what listprobe may do with it, from the
 // configuration (nil: no signing key, tokens unchecked) and this process's
 // probes. It does no I/O: the caller applies the verdict.
-func Judge(msg Incoming, cfg *Config, probes Probes) Verdict {
+func Judge(msg Incoming, cfg *config.Config, probes Probes) Verdict {
 	ev := checks.Classify(msg.Header, msg.Body)
 	v := Verdict{Evidence: ev, Account: msg.Account, SeenAt: msg.SeenAt, Signature: SignatureAbsent,
 		Trust: trustOf(ev, cfg), Placement: PlacementInbox}
@@ -206,13 +207,13 @@ func Judge(msg Incoming, cfg *Config, probes Probes) Verdict {
 
 // verify verifies one token with the key of the probe it claims to be (a
 // reload may have changed the key since it was sent) and finds its list.
-func verify(enc string, cfg *Config, probes Probes) (Decided, bool, error) {
+func verify(enc string, cfg *config.Config, probes Probes) (Decided, bool, error) {
 	claimed, err := checks.ParseToken(enc)
 	if err != nil {
 		return Decided{}, false, nil
 	}
 	known, isKnown := probes.Probe(claimed.ID)
-	signer := cfg.signer
+	signer := cfg.Signer()
 	if isKnown && known.Signer != nil {
 		signer = known.Signer
 	}
@@ -239,7 +240,7 @@ func verify(enc string, cfg *Config, probes Probes) (Decided, bool, error) {
 
 // decide says, once the tokens are verified, whether the message is the
 // list's copy, whether it may be deleted, and what it means for each probe.
-func (v *Verdict) decide(cfg *Config) {
+func (v *Verdict) decide(cfg *config.Config) {
 	ev := v.Evidence
 	if len(v.Probes) == 0 {
 		v.Why = "its probe tokens name no probe"
@@ -289,7 +290,7 @@ func (v *Verdict) decide(cfg *Config) {
 // of that list by this poster is pending, sent before the notice came.
 // Anything else is ambiguous and left alone; such a notice is never
 // deleted.
-func (v *Verdict) matchByTime(cfg *Config, probes Probes) {
+func (v *Verdict) matchByTime(cfg *config.Config, probes Probes) {
 	ev := v.Evidence
 	var match KnownProbe
 	n := 0
@@ -319,7 +320,7 @@ func (v *Verdict) matchByTime(cfg *Config, probes Probes) {
 // for a list it probes, and sent within that list's timeout before this run
 // started. Such a probe's copy is counted late and cleaned up instead of
 // being left behind forever.
-func fromEarlierRun(cfg *Config, tok checks.Token, probes Probes) bool {
+func fromEarlierRun(cfg *config.Config, tok checks.Token, probes Probes) bool {
 	instance, started, ok := probes.Restart()
 	if !ok {
 		return false
@@ -329,7 +330,7 @@ func fromEarlierRun(cfg *Config, tok checks.Token, probes Probes) bool {
 		return false
 	}
 	origin, ok := tok.Origin()
-	if !ok || origin != cfg.signer.Origin(instance) {
+	if !ok || origin != cfg.Signer().Origin(instance) {
 		return false
 	}
 	// Token times are whole seconds.
@@ -339,7 +340,7 @@ func fromEarlierRun(cfg *Config, tok checks.Token, probes Probes) bool {
 
 // noticeLimitLists are the lists whose poster is account that a "no more
 // notices today" message is about (all of them when it names no list).
-func noticeLimitLists(cfg *Config, account string, ev checks.Evidence) []string {
+func noticeLimitLists(cfg *config.Config, account string, ev checks.Evidence) []string {
 	var out []string
 	for _, l := range cfg.Lists {
 		if l.Poster != account || (ev.List != "" && !strings.EqualFold(ev.List, l.Address)) {
@@ -354,7 +355,7 @@ func noticeLimitLists(cfg *Config, account string, ev checks.Evidence) []string 
 // whenever the classifier accepts it as the list server's (robot From,
 // envelope agreeing, token in the part the server wrote): the hook where
 // issue 15 checks that the list's server provably sent it.
-func trustOf(checks.Evidence, *Config) Trust { return TrustAuthenticated }
+func trustOf(checks.Evidence, *config.Config) Trust { return TrustAuthenticated }
 
 // NoProbes is the view of a process that has sent no probes.
 var NoProbes Probes = noProbes{}

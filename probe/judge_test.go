@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 const (
@@ -25,7 +26,7 @@ const (
 
 // judgeConfig is a configuration with a member that posts (with cleanup),
 // a reader that reads without cleanup, and a Sympa list the member posts to.
-func judgeConfig(t *testing.T, readerCleanup bool) *Config {
+func judgeConfig(t *testing.T, readerCleanup bool) *config.Config {
 	t.Helper()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "key"), []byte(testKey), 0o600)
@@ -40,7 +41,7 @@ lists:
 `, testMember, testReader, judgeList, judgeSympa, readerCleanup)
 	file := filepath.Join(dir, "listprobe.yml")
 	os.WriteFile(file, []byte(text), 0o600)
-	cfg, err := LoadFile(file)
+	cfg, err := config.LoadFile(file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // Mailman REST timings.
@@ -57,12 +58,12 @@ type mailmanWatcher struct {
 	wake  chan struct{}           // something was added to woken
 }
 
-func mailmanKey(m *MailmanConfig) string {
+func mailmanKey(m *config.MailmanConfig) string {
 	pw := sha256.Sum256([]byte(m.Password()))
 	return fmt.Sprintf("%s|%s|%x|%s|%v|%s", m.URL, m.Username, pw[:8], m.CAFile, m.InsecureSkipVerify, time.Duration(m.Refresh))
 }
 
-func newMailmanWatcher(name string, m *MailmanConfig, logger *slog.Logger, metrics *Metrics, reg *registry) *mailmanWatcher {
+func newMailmanWatcher(name string, m *config.MailmanConfig, logger *slog.Logger, metrics *Metrics, reg *registry) *mailmanWatcher {
 	return &mailmanWatcher{
 		name: name,
 		key:  mailmanKey(m),
@@ -358,7 +359,7 @@ type mailmanWatchers struct {
 	m  map[string]*mailmanWatcher
 }
 
-func (mw *mailmanWatchers) reconcile(cfg *Config) {
+func (mw *mailmanWatchers) reconcile(cfg *config.Config) {
 	mw.mu.Lock()
 	defer mw.mu.Unlock()
 	if mw.m == nil {

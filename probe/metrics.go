@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/internal/version"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // ModerationActions are the values Mailman 3 takes for a moderation action.
@@ -157,7 +159,7 @@ func NewMetrics() *Metrics {
 
 // Configure creates every series of the lists and accounts of cfg at their
 // zero values, and deletes the series of lists and accounts it no longer has.
-func (m *Metrics) Configure(cfg *Config) {
+func (m *Metrics) Configure(cfg *config.Config) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	lists := map[string]bool{}
@@ -219,10 +221,10 @@ func (m *Metrics) Configure(cfg *Config) {
 		}
 	}
 	m.lists = lists
-	m.knownAccounts = sortedKeys(accounts)
+	m.knownAccounts = slices.Sorted(maps.Keys(accounts))
 }
 
-func (m *Metrics) knownLists() []string { return sortedKeys(m.lists) }
+func (m *Metrics) knownLists() []string { return slices.Sorted(maps.Keys(m.lists)) }
 
 // Record counts a finished probe.
 func (m *Metrics) Record(r *Result) {

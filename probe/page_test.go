@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/listprobe/listprobe/probe/config"
+
 	"github.com/listprobe/listprobe/internal/sandbox"
 )
 
@@ -308,8 +310,8 @@ func TestRedactHidesConfiguredSecrets(t *testing.T) {
 // failed probe: the list's default applies only when the poster has no
 // action of its own and is a member.
 func TestMailmanExplainedMarksTheCause(t *testing.T) {
-	cfg := &Config{Accounts: map[string]*AccountConfig{"member": {Address: testMember}, "reader": {Address: testReader}}}
-	l := &ListConfig{Address: "users@lists.example.org", Poster: "member", Reader: "reader", Mailman: "main"}
+	cfg := &config.Config{Accounts: map[string]*config.AccountConfig{"member": {Address: testMember}, "reader": {Address: testReader}}}
+	l := &config.ListConfig{Address: "users@lists.example.org", Poster: "member", Reader: "reader", Mailman: "main"}
 	since := chartStart
 	ok := MailmanState{Up: true, DefaultMemberAction: "defer", DefaultNonmemberAction: "hold", MemberAction: "", Since: since}
 	member := MemberState{Subscribed: true, DeliveryMode: "regular", DeliveryStatus: "enabled", ModerationAction: "default"}
@@ -409,10 +411,10 @@ func TestResultPageShowsHopsWithTheirResolution(t *testing.T) {
 // histories: the cost of one page load, and its size per list.
 func BenchmarkStatusPage(b *testing.B) {
 	const lists = 1000
-	cfg := &Config{File: "bench.yml", Accounts: map[string]*AccountConfig{"member": {Address: testMember}, "reader": {Address: testReader}}}
+	cfg := &config.Config{File: "bench.yml", Accounts: map[string]*config.AccountConfig{"member": {Address: testMember}, "reader": {Address: testReader}}}
 	svc := NewService("", testLogger(b), nil)
 	for i := range lists {
-		l := &ListConfig{Address: fmt.Sprintf("list%d@lists.example.org", i), Poster: "member", Reader: "reader", Expect: Delivered}
+		l := &config.ListConfig{Address: fmt.Sprintf("list%d@lists.example.org", i), Poster: "member", Reader: "reader", Expect: config.ExpectDelivered}
 		cfg.Lists = append(cfg.Lists, l)
 		for j := range MaxSamples {
 			lat := float64(j%7) / 3

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/probe/config"
 
 	"fmt"
 	"math"
@@ -117,7 +118,7 @@ func (s *Service) page() pageView {
 	slices.SortFunc(v.Mailboxes, func(a, b sessionView) int { return strings.Compare(a.Account, b.Account) })
 	for _, l := range cfg.Lists {
 		recent, samples, late := s.history.Snapshot(l.Address)
-		lv := listView{Address: l.Address, Expect: l.Expect, Recent: recent, Late: len(late), Chart: latencyChart(l.Address, samples)}
+		lv := listView{Address: l.Address, Expect: Outcome(l.Expect), Recent: recent, Late: len(late), Chart: latencyChart(l.Address, samples)}
 		if len(recent) > 0 {
 			lv.Last = recent[0]
 		}
@@ -177,7 +178,7 @@ func listFailure(o Outcome) bool { return o == Held || o == Rejected || o == Los
 // mailmanStateOf is MailmanState for a list the caller already holds: the
 // page reads every list's, and Config.List is a linear search, which would
 // make the page quadratic in the number of lists.
-func (s *Service) mailmanStateOf(l *ListConfig) (MailmanState, bool) {
+func (s *Service) mailmanStateOf(l *config.ListConfig) (MailmanState, bool) {
 	if l.Mailman == "" || s.mailman == nil {
 		return MailmanState{}, false
 	}
@@ -190,7 +191,7 @@ func (s *Service) mailmanStateOf(l *ListConfig) (MailmanState, bool) {
 
 // sessionView returns the state of an account's session; ok is false when
 // it has none (no IMAP server configured, or not started).
-func (s *Service) sessionView(cfg *Config, name string, a *AccountConfig, uses string) (sessionView, bool) {
+func (s *Service) sessionView(cfg *config.Config, name string, a *config.AccountConfig, uses string) (sessionView, bool) {
 	up, since, ok, err := s.MailboxState(name)
 	if !ok {
 		return sessionView{}, false
@@ -215,7 +216,7 @@ func (s *Service) sessionView(cfg *Config, name string, a *AccountConfig, uses s
 
 // accountUses says, for each account, what the lists use it for: "poster
 // of 2 lists, reader of 1 list".
-func accountUses(cfg *Config) map[string]string {
+func accountUses(cfg *config.Config) map[string]string {
 	type counts struct{ posts, reads, moderates int }
 	by := map[string]*counts{}
 	count := func(name string) *counts {
@@ -256,7 +257,7 @@ func accountUses(cfg *Config) map[string]string {
 // redact blanks out every configured secret in text that came from a
 // server or a library: none is expected there, but a page must never show
 // one, whatever a server echoes back. Errors are shortened, too.
-func redact(cfg *Config, text string) string {
+func redact(cfg *config.Config, text string) string {
 	var secrets []string
 	for _, a := range cfg.Accounts {
 		if a.IMAP != nil {
@@ -282,7 +283,7 @@ func redact(cfg *Config, text string) string {
 // mailmanExplained lays out a list's Mailman settings and its probe
 // accounts' membership (when membersKnown), marking what makes a probe
 // fail.
-func mailmanExplained(l *ListConfig, cfg *Config, st MailmanState, poster, reader MemberState, membersKnown bool) *mailmanView {
+func mailmanExplained(l *config.ListConfig, cfg *config.Config, st MailmanState, poster, reader MemberState, membersKnown bool) *mailmanView {
 	mv := &mailmanView{Server: l.Mailman, Up: st.Up}
 	if !st.Since.IsZero() {
 		mv.Since = st.Since.UTC().Format(pageTime)
@@ -388,7 +389,7 @@ func orUnknown(s string) string {
 	return s
 }
 
-func accountAddress(cfg *Config, name string) string {
+func accountAddress(cfg *config.Config, name string) string {
 	if a := cfg.Accounts[name]; a != nil {
 		return a.Address
 	}

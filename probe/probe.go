@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // Probe timings that are not settings.
@@ -32,9 +33,9 @@ const (
 
 // run is one probe in progress: what its stages share.
 type run struct {
-	cfg      *Config
-	list     *ListConfig
-	poster   *AccountConfig
+	cfg      *config.Config
+	list     *config.ListConfig
+	poster   *config.AccountConfig
 	logger   *slog.Logger
 	res      *Result
 	pending  *pendingProbe
@@ -101,7 +102,7 @@ func waitSessions(ctx context.Context, r *run) bool {
 func composeProbe(_ context.Context, r *run) bool {
 	var dkimOpts *checks.DKIMOptions
 	if d := r.poster.DKIM; d != nil {
-		dkimOpts = &checks.DKIMOptions{Domain: d.Domain, Selector: d.Selector, Key: r.poster.dkimKey}
+		dkimOpts = &checks.DKIMOptions{Domain: d.Domain, Selector: d.Selector, Key: r.poster.DKIMKey()}
 	}
 	raw, err := checks.Compose(r.msg, dkimOpts)
 	if err != nil {
@@ -320,15 +321,15 @@ func cannotReceive(m MemberState) string {
 
 // probe runs one probe of list now and records it. ctx ends it early (the
 // service stopping); the probe's own timeout comes from the list.
-func (s *Service) probe(ctx context.Context, cfg *Config, l *ListConfig, releaseSlot func()) (res *Result) {
+func (s *Service) probe(ctx context.Context, cfg *config.Config, l *config.ListConfig, releaseSlot func()) (res *Result) {
 	start := time.Now()
 	var buf logBuffer
 	logger := slog.New(teeHandler{s.logger.Handler(), slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})}).With("list", l.Address)
 
-	tok := cfg.signer.NewTokenWithOrigin(l.Address, start, cfg.signer.Origin(s.opts.Instance))
+	tok := cfg.Signer().NewTokenWithOrigin(l.Address, start, cfg.Signer().Origin(s.opts.Instance))
 	poster := cfg.Accounts[l.Poster]
-	msg := checks.ProbeMessage{From: poster.Address, List: l.Address, Token: cfg.signer.Encode(tok), Date: start}
-	res = &Result{ID: tok.ID, List: l.Address, Expected: l.Expect, MessageID: msg.MessageID(), SentAt: start.UTC().Truncate(time.Second), Token: msg.Token, Started: start}
+	msg := checks.ProbeMessage{From: poster.Address, List: l.Address, Token: cfg.Signer().Encode(tok), Date: start}
+	res = &Result{ID: tok.ID, List: l.Address, Expected: Outcome(l.Expect), MessageID: msg.MessageID(), SentAt: start.UTC().Truncate(time.Second), Token: msg.Token, Started: start}
 	r := &run{cfg: cfg, list: l, poster: poster, logger: logger, res: res, msg: msg, failFast: s.opts.FailFast, timeout: l.EffectiveTimeout(cfg.Global), releaseSlot: releaseSlot,
 		pending: &pendingProbe{list: l, cfg: cfg, token: tok, messageID: msg.MessageID(), evidence: make(chan evidence, evidenceBuffer)}}
 	r.reader = s.sessions.acquire(l.Reader)
@@ -448,7 +449,7 @@ func smtpReply(se *checks.SubmitError) string {
 	return s + " " + readable(se.Message)
 }
 
-func submitOptions(a *AccountConfig) *checks.SubmitOptions {
+func submitOptions(a *config.AccountConfig) *checks.SubmitOptions {
 	s := a.SMTP
 	opts := &checks.SubmitOptions{Address: s.Address, TLS: s.TLS, TLSConfig: s.TLSConfig(), LocalName: "listprobe.localhost"}
 	user, pass := s.Username, s.Password()

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // How long a finished probe is remembered. A lost one, for a day, so that
@@ -55,8 +56,8 @@ type evidence struct {
 
 // pendingProbe is a probe waiting for its outcome.
 type pendingProbe struct {
-	list      *ListConfig
-	cfg       *Config // the configuration the probe started with
+	list      *config.ListConfig
+	cfg       *config.Config // the configuration the probe started with
 	token     checks.Token
 	messageID string
 	evidence  chan evidence
@@ -104,7 +105,7 @@ func (r *registry) add(p *pendingProbe) {
 func (r *registry) finish(p *pendingProbe, outcome Outcome, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.finished[p.token.ID] = finishedProbe{list: p.list.Address, outcome: outcome, at: at, signer: p.cfg.signer}
+	r.finished[p.token.ID] = finishedProbe{list: p.list.Address, outcome: outcome, at: at, signer: p.cfg.Signer()}
 	delete(r.pending, p.token.ID)
 	if l := r.byList[p.list.Address]; l != nil {
 		delete(l, p.token.ID)

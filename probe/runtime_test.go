@@ -17,6 +17,7 @@ import (
 
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/internal/sandbox"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 const (
@@ -25,6 +26,9 @@ const (
 	testModerator = "moderator@example.org"
 	testKey       = "runtime-test-signing-key-0123456789"
 )
+
+// testLoad lets the tests' configs have schedules of a second.
+var testLoad = &config.Options{MinInterval: time.Second}
 
 // testWorld is a sandbox mail world with a listprobe config for it.
 type testWorld struct {
@@ -63,7 +67,7 @@ func startTestWorld(t testing.TB, opts sandbox.Options) *testWorld {
 
 // config writes a config for the world's lists with the given timeout and
 // extra YAML lines per list, and loads it.
-func (w *testWorld) config(t testing.TB, timeout time.Duration, lists []sandbox.List, tweak func(string) string) *Config {
+func (w *testWorld) config(t testing.TB, timeout time.Duration, lists []sandbox.List, tweak func(string) string) *config.Config {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "global:\n  schedule: \"@every 1h\"\n  timeout: %s\n  signing_key_file: signing.key\n  poll_interval: 200ms\naccounts:\n", timeout)
@@ -82,7 +86,7 @@ func (w *testWorld) config(t testing.TB, timeout time.Duration, lists []sandbox.
 	if err := os.WriteFile(w.file, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadFile(w.file)
+	cfg, err := config.LoadFile(w.file, testLoad)
 	if err != nil {
 		t.Fatalf("config:\n%s\n%v", text, err)
 	}
@@ -98,7 +102,7 @@ func testLogger(t testing.TB) *slog.Logger {
 
 // startRuntime starts a service for cfg, without a schedule, and stops it
 // at the end of the test.
-func startRuntime(t testing.TB, cfg *Config) *Service {
+func startRuntime(t testing.TB, cfg *config.Config) *Service {
 	t.Helper()
 	svc := NewService("", testLogger(t), nil)
 	svc.Start(context.Background(), cfg)

@@ -338,7 +338,7 @@ func TestLatin1BounceIsReadable(t *testing.T) {
 	go func() { res <- probeList(t, svc, "blackhole@lists.example.org") }()
 	waitFor(t, 5*time.Second, "the probe pending", func() bool { return len(svc.reg.pendingFor("blackhole@lists.example.org")) == 1 })
 	p := svc.reg.pendingFor("blackhole@lists.example.org")[0]
-	token := p.cfg.signer.Encode(p.token)
+	token := p.cfg.Signer().Encode(p.token)
 	dsn := "From: MAILER-DAEMON@mx.example.org\r\nTo: member@example.org\r\nSubject: Unzustellbar\r\n" +
 		"Message-ID: <dsn-1@mx.example.org>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n" +
 		"Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n" +

@@ -17,6 +17,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // Options tune a Service. The zero value is what `serve` uses by default.
@@ -39,7 +40,7 @@ type Options struct {
 	FailFast bool
 	// Load are the options the configuration file is loaded with; nil
 	// for the defaults (the built-in demo allows shorter schedules).
-	Load *LoadOptions
+	Load *config.Options
 	// Instance names this process among those sharing a signing key, so
 	// that after a restart it recognises the probes its earlier run sent
 	// (their late copies are counted and cleaned up). Default: the host
@@ -71,7 +72,7 @@ type Service struct {
 	stages   []stage // nil: probeStages; tests replace them
 	ondemand onDemand
 
-	cfg     atomic.Pointer[Config]
+	cfg     atomic.Pointer[config.Config]
 	started time.Time
 	ctx     context.Context // the service's lifetime, set by Start
 	cancel  context.CancelFunc
@@ -129,7 +130,7 @@ func (s *Service) History() *History { return s.history }
 
 // Config returns the running configuration (this replica's lists only), nil
 // before one is loaded.
-func (s *Service) Config() *Config { return s.cfg.Load() }
+func (s *Service) Config() *config.Config { return s.cfg.Load() }
 
 // Ready reports whether a configuration is loaded and scheduled.
 func (s *Service) Ready() bool { return s.ready.Load() }
@@ -163,7 +164,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 // Start starts the sessions and watchers for cfg, without a schedule:
 // probes run through ProbeNow (and Once). Stop ends them.
-func (s *Service) Start(ctx context.Context, cfg *Config) {
+func (s *Service) Start(ctx context.Context, cfg *config.Config) {
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.sessions = newSessions(s.ctx, s.logger, s.metrics, s.onMessage)
 	if s.claim {
@@ -220,11 +221,8 @@ func (s *Service) Reload(ctx context.Context) error {
 }
 
 // load reads the configuration file with the service's load options.
-func (s *Service) load() (*Config, error) {
-	if s.opts.Load != nil {
-		return LoadFileWith(s.file, s.opts.Load)
-	}
-	return LoadFile(s.file)
+func (s *Service) load() (*config.Config, error) {
+	return config.LoadFile(s.file, s.opts.Load)
 }
 
 func (s *Service) reload() error {
@@ -243,9 +241,9 @@ func (s *Service) reload() error {
 
 // apply makes cfg (this replica's share of it) the running configuration:
 // the metrics' series, the sessions and the Mailman watchers follow it.
-func (s *Service) apply(cfg *Config) {
+func (s *Service) apply(cfg *config.Config) {
 	if s.opts.ShardCount > 1 {
-		cfg = cfg.subset(shardLists(cfg.Lists, s.opts.ShardIndex, s.opts.ShardCount))
+		cfg = cfg.Subset(shardLists(cfg.Lists, s.opts.ShardIndex, s.opts.ShardCount))
 	}
 	s.metrics.Configure(cfg)
 	s.sessions.reconcile(cfg)
@@ -328,11 +326,11 @@ func (s *Service) scheduled(list string, jitter time.Duration) {
 // post is handed over, since waiting for the outcome costs nothing but a
 // registry entry, and a list server that holds or drops every post must
 // not starve the other lists of slots.
-func (s *Service) runProbe(cfg *Config, l *ListConfig) *Result {
+func (s *Service) runProbe(cfg *config.Config, l *config.ListConfig) *Result {
 	select {
 	case s.slots <- struct{}{}:
 	case <-s.ctx.Done():
-		return &Result{List: l.Address, Expected: l.Expect, Outcome: Error, Reason: "listprobe stopped before the probe could start"}
+		return &Result{List: l.Address, Expected: Outcome(l.Expect), Outcome: Error, Reason: "listprobe stopped before the probe could start"}
 	}
 	var once sync.Once
 	release := func() { once.Do(func() { <-s.slots }) }
@@ -342,11 +340,11 @@ func (s *Service) runProbe(cfg *Config, l *ListConfig) *Result {
 
 // safeProbe runs a probe and turns a panic outside its stages into an error
 // outcome, so that the process and the other lists' probes go on.
-func (s *Service) safeProbe(cfg *Config, l *ListConfig, releaseSlot func()) (res *Result) {
+func (s *Service) safeProbe(cfg *config.Config, l *config.ListConfig, releaseSlot func()) (res *Result) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.logger.Error("probe panicked", "list", l.Address, "panic", p, "stack", string(debug.Stack()))
-			res = &Result{List: l.Address, Expected: l.Expect, Outcome: Error, Evidence: "listprobe internal error",
+			res = &Result{List: l.Address, Expected: Outcome(l.Expect), Outcome: Error, Evidence: "listprobe internal error",
 				Reason: readable(fmt.Sprintf("internal error: %v", p)), Started: time.Now(), Finished: time.Now()}
 			s.metrics.Record(res)
 			s.history.Add(res)
@@ -371,8 +369,8 @@ func jitterFor(list string, interval time.Duration) time.Duration {
 // shardLists returns the lists that shard index of count probes: each list
 // goes to the shard with the highest hash of (list, shard), rendezvous
 // hashing, so that changing the count moves only the lists that must move.
-func shardLists(lists []*ListConfig, index, count int) []*ListConfig {
-	var out []*ListConfig
+func shardLists(lists []*config.ListConfig, index, count int) []*config.ListConfig {
+	var out []*config.ListConfig
 	for _, l := range lists {
 		if shardOf(l.Address, count) == index {
 			out = append(out, l)
@@ -429,7 +427,7 @@ func (s *Service) ProbeNow(ctx context.Context, list string) (res *Result, age t
 // opened, and a mailbox that refuses the first login fails its probes at
 // once. progress, when not nil, is told when the probe of lists[i] starts
 // (done false) and ends (done true).
-func Once(ctx context.Context, cfg *Config, lists []*ListConfig, logger *slog.Logger, opts *Options, progress func(i int, done bool)) []*Result {
+func Once(ctx context.Context, cfg *config.Config, lists []*config.ListConfig, logger *slog.Logger, opts *Options, progress func(i int, done bool)) []*Result {
 	if progress == nil {
 		progress = func(int, bool) {}
 	}
@@ -445,7 +443,7 @@ func Once(ctx context.Context, cfg *Config, lists []*ListConfig, logger *slog.Lo
 		o.Instance = fmt.Sprintf("once/%x", b)
 	}
 	s := NewService("", logger, &o)
-	s.Start(ctx, cfg.subset(lists))
+	s.Start(ctx, cfg.Subset(lists))
 	defer s.Stop()
 	results := make([]*Result, len(lists))
 	var wg sync.WaitGroup
@@ -506,10 +504,10 @@ func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
 
 // applyTo applies a verdict to one probe it names: evidence for a pending
 // probe, a late delivery for a recorded one.
-func (s *Service) applyTo(cfg *Config, v Verdict, d Decided, msg checks.Message) {
+func (s *Service) applyTo(cfg *config.Config, v Verdict, d Decided, msg checks.Message) {
 	ev := v.Evidence
 	if d.EarlierRun {
-		s.reg.claim(d.Token.ID, d.List, d.Token.SentAt, cfg.signer)
+		s.reg.claim(d.Token.ID, d.List, d.Token.SentAt, cfg.Signer())
 	}
 	switch {
 	case d.Pending:
@@ -564,7 +562,7 @@ func (r registryView) Restart() (string, time.Time, bool) {
 }
 
 func knownPending(p *pendingProbe) KnownProbe {
-	return KnownProbe{ID: p.token.ID, Pending: true, Signer: p.cfg.signer, Config: p.cfg,
+	return KnownProbe{ID: p.token.ID, Pending: true, Signer: p.cfg.Signer(), Config: p.cfg,
 		List: p.list.Address, PosterAccount: p.list.Poster, SentAt: p.token.SentAt}
 }
 

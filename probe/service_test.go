@@ -23,7 +23,7 @@ func TestServiceSchedulesWithoutOverlap(t *testing.T) {
 	w.config(t, 900*time.Millisecond, lists, func(s string) string {
 		return strings.Replace(s, `schedule: "@every 1h"`, `schedule: "@every 1s"`, 1)
 	})
-	svc := NewService(w.file, testLogger(t), nil)
+	svc := NewService(w.file, testLogger(t), &Options{Load: testLoad})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)

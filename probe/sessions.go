@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // mailboxSession is the one long-lived IMAP session of an account, shared by
@@ -84,7 +85,7 @@ func (s *mailboxSession) waitUp(ctx context.Context, failFast bool) error {
 // sessionKey identifies an account's connection settings: a session is kept
 // across a reload exactly when its key is unchanged. The password is part of
 // it, hashed so that the key can be compared without holding the secret.
-func sessionKey(a *AccountConfig, poll time.Duration) string {
+func sessionKey(a *config.AccountConfig, poll time.Duration) string {
 	i := a.IMAP
 	pw := sha256.Sum256([]byte(i.Password()))
 	return fmt.Sprintf("%s|%s|%s|%s|%v|%s|%x|%s|%s|%v", a.Address, i.Address, i.TLS, i.CAFile, i.InsecureSkipVerify,
@@ -119,7 +120,7 @@ func newSessions(ctx context.Context, logger *slog.Logger, metrics *Metrics, onM
 // reconcile makes the sessions match cfg: unchanged accounts keep their
 // session, changed ones get a new one, and the sessions of changed and
 // removed accounts stop once no probe holds them.
-func (ss *sessions) reconcile(cfg *Config) {
+func (ss *sessions) reconcile(cfg *config.Config) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	poll := time.Duration(cfg.Global.PollInterval)
@@ -156,7 +157,7 @@ func (ss *sessions) retireLocked(s *mailboxSession) {
 	}
 }
 
-func (ss *sessions) start(name, key string, a *AccountConfig, poll time.Duration) *mailboxSession {
+func (ss *sessions) start(name, key string, a *config.AccountConfig, poll time.Duration) *mailboxSession {
 	ctx, cancel := context.WithCancel(ss.ctx)
 	s := &mailboxSession{name: name, key: key, address: a.Address, server: a.IMAP.Address, cancel: cancel,
 		done: make(chan struct{}), changed: make(chan struct{}), reporting: true, since: time.Now()}

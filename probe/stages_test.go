@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // fakeSession is a mailbox session in a given state, with no server.
@@ -25,8 +26,8 @@ func fakeSession(name string, up bool, err error) *mailboxSession {
 func fakeRun(reader, poster *mailboxSession) *run {
 	accepted := time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
 	return &run{
-		list:      &ListConfig{Address: "list@lists.example.org", Poster: "member", Reader: "reader", Expect: Delivered},
-		poster:    &AccountConfig{Address: "member@example.org"},
+		list:      &config.ListConfig{Address: "list@lists.example.org", Poster: "member", Reader: "reader", Expect: config.ExpectDelivered},
+		poster:    &config.AccountConfig{Address: "member@example.org"},
 		logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		res:       &Result{Started: accepted.Add(-time.Second)},
 		accepted:  accepted,
@@ -153,7 +154,7 @@ func TestDeadlineBlamesTheReaderNotTheList(t *testing.T) {
 // only the last probe's.
 func TestHopSecondsKeepTheLastHops(t *testing.T) {
 	m := NewMetrics()
-	cfg := &Config{Lists: []*ListConfig{{Address: "l@lists.example.org", Expect: Delivered}}, Accounts: map[string]*AccountConfig{}}
+	cfg := &config.Config{Lists: []*config.ListConfig{{Address: "l@lists.example.org", Expect: config.ExpectDelivered}}, Accounts: map[string]*config.AccountConfig{}}
 	m.Configure(cfg)
 	lat := 1.0
 	var hops []Hop

@@ -16,6 +16,7 @@ import (
 
 	"github.com/listprobe/listprobe/internal/sandbox"
 	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // demo starts the sandbox mail world, writes a configuration for it into a
@@ -52,7 +53,7 @@ func demo(ctx context.Context, logger *slog.Logger, webFlags *web.FlagConfig, op
 	opts.EnableProbe, opts.EnableLifecycle = true, true
 	// The sandbox's lists have no subscribers to spare: probing them
 	// every half minute fills the page quickly.
-	opts.Load = &probe.LoadOptions{MinInterval: time.Second}
+	opts.Load = &config.Options{MinInterval: time.Second}
 	return serve(ctx, logger, configFile, webFlags, opts, stderr, func(svc *probe.Service) {
 		// Probe every list once right away so the page fills in seconds.
 		for _, l := range svc.Config().Lists {

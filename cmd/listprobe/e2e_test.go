@@ -30,6 +30,7 @@ import (
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/internal/testbed"
 	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // e2eList is a fresh Mailman list for one test, with the testbed's member
@@ -263,7 +264,7 @@ func TestE2ENoticeCap(t *testing.T) {
 	tb := testbed.Load(t)
 	l := newE2EList(t, tb, map[string]any{"default_member_action": "hold"})
 	l.listDefaultApplies(t)
-	cfg, err := probe.LoadFile(l.config(t, 30*time.Second, true, ""))
+	cfg, err := config.LoadFile(l.config(t, 30*time.Second, true, ""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +356,7 @@ func TestE2ECleanupTouchesOnlyProbes(t *testing.T) {
 func TestE2EModerationMetricsFollowSettings(t *testing.T) {
 	tb := testbed.Load(t)
 	l := newE2EList(t, tb, nil)
-	cfg, err := probe.LoadFile(l.config(t, 30*time.Second, true, ""))
+	cfg, err := config.LoadFile(l.config(t, 30*time.Second, true, ""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,7 +533,7 @@ func TestE2EReaderDeliveryDisabledByBounces(t *testing.T) {
 	if err := l.admin.SetMemberPreferences(context.Background(), l.address, tb.Get(t, "READER"), url.Values{"delivery_status": {"by_bounces"}}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := probe.LoadFile(l.config(t, 15*time.Second, true, ""))
+	cfg, err := config.LoadFile(l.config(t, 15*time.Second, true, ""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -635,7 +636,7 @@ func TestE2ELatencyMatchesTheMaildirDeliveryTime(t *testing.T) {
 	if err := os.WriteFile(file, []byte(keep), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := probe.LoadFile(file)
+	cfg, err := config.LoadFile(file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -686,7 +687,7 @@ func TestScenarioCopyApprovedByAModeratorIsHeld(t *testing.T) {
 		// No notices: the approved copy is the only evidence.
 		l := newE2EList(t, w, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false})
 		l.listDefaultApplies(t)
-		cfg, err := probe.LoadFile(l.config(t, 60*time.Second, false, ""))
+		cfg, err := config.LoadFile(l.config(t, 60*time.Second, false, ""), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // explained is one line of explain's JSON output.
@@ -50,10 +51,10 @@ func explain(configFile string, files []string, output string, stdout, stderr io
 
 // explainFrom is explain with its standard input, which "-" names.
 func explainFrom(stdin io.Reader, configFile string, files []string, output string, stdout, stderr io.Writer) int {
-	var cfg *probe.Config
+	var cfg *config.Config
 	if configFile != "" {
 		var err error
-		cfg, err = probe.LoadFile(configFile)
+		cfg, err = config.LoadFile(configFile, nil)
 		if err != nil {
 			fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
 			return exitUsage
@@ -195,7 +196,7 @@ func binaryShare(b []byte) float64 {
 	return float64(n) / float64(len(b))
 }
 
-func explainMessage(file string, raw []byte, cfg *probe.Config) (explained, error) {
+func explainMessage(file string, raw []byte, cfg *config.Config) (explained, error) {
 	br := bufio.NewReader(bytes.NewReader(raw))
 	h, err := textproto.ReadHeader(br)
 	if why := notMail(raw, h, err); why != "" {

@@ -31,12 +31,13 @@ import (
 
 	"github.com/listprobe/listprobe/internal/testbed"
 	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // startE2EService starts a service (no schedule) for the list's config.
 func startE2EService(t *testing.T, file string) *probe.Service {
 	t.Helper()
-	cfg, err := probe.LoadFile(file)
+	cfg, err := config.LoadFile(file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

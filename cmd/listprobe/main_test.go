@@ -22,7 +22,7 @@ import (
 
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/internal/sandbox"
-	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // runCmd runs listprobe with args and returns its exit code and output.
@@ -422,7 +422,7 @@ func TestServeEndpointsAndReload(t *testing.T) {
 
 func TestExplainVerifiesProbeSignatures(t *testing.T) {
 	cfgFile, _ := demoConfig(t, 5*time.Second)
-	cfg, err := probe.LoadFile(cfgFile)
+	cfg, err := config.LoadFile(cfgFile, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

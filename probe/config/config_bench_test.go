@@ -50,7 +50,7 @@ lists:
 func benchmarkLoad(b *testing.B, n int) {
 	file, data := manyListsConfig(b, n)
 	for b.Loop() {
-		cfg, err := Load(file, data)
+		cfg, err := Load(file, data, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -23,7 +23,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("global: &g\n  <<: *g\n"))
 	f.Add([]byte("lists:\n  - &l {address: a@b.c, poster: m}\n  - <<: *l\n    reader: r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := Load("testdata/fuzz.yml", data)
+		cfg, err := Load("testdata/fuzz.yml", data, nil)
 		if err != nil {
 			// Every problem is a ConfigError naming the file.
 			var errs ConfigErrors

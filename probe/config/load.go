@@ -17,9 +17,9 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// LoadOptions change how a config is loaded. A nil *LoadOptions means the
+// Options change how a config is loaded. A nil *Options means the
 // defaults, which are what serve, once and check-config use.
-type LoadOptions struct {
+type Options struct {
 	// MinInterval is the shortest schedule interval accepted. Zero means
 	// DefaultMinInterval (one minute). Only the built-in demo and tests
 	// lower it, to see probes within seconds; it is deliberately not a key
@@ -28,42 +28,27 @@ type LoadOptions struct {
 	MinInterval time.Duration
 }
 
-func (o *LoadOptions) minInterval() time.Duration {
+func (o *Options) minInterval() time.Duration {
 	if o == nil || o.MinInterval <= 0 {
 		return DefaultMinInterval
 	}
 	return o.MinInterval
 }
 
-// loadFileOptions are the options LoadFile uses. Only this package's tests
-// change them (see TestMain), so that their configs may have schedules of a
-// second; programs pass LoadOptions (Options.Load for a Service).
-var loadFileOptions *LoadOptions
-
 // LoadFile reads, decodes and validates a config file, and reads the secrets
-// it names. Every error names the file, the line and the field; all errors
-// are reported at once, as ConfigErrors.
-func LoadFile(path string) (*Config, error) {
-	return LoadFileWith(path, loadFileOptions)
-}
-
-// LoadFileWith is LoadFile with options; nil means the defaults.
-func LoadFileWith(path string, opts *LoadOptions) (*Config, error) {
+// it names; opts nil means the defaults. Every error names the file, the
+// line and the field; all errors are reported at once, as ConfigErrors.
+func LoadFile(path string, opts *Options) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return LoadWith(path, data, opts)
+	return Load(path, data, opts)
 }
 
 // Load decodes and validates config data read from file (used in messages
-// and to resolve relative paths).
-func Load(file string, data []byte) (*Config, error) {
-	return LoadWith(file, data, nil)
-}
-
-// LoadWith is Load with options; nil means the defaults.
-func LoadWith(file string, data []byte, opts *LoadOptions) (*Config, error) {
+// and to resolve relative paths), as LoadFile does.
+func Load(file string, data []byte, opts *Options) (*Config, error) {
 	doc, errs := parseYAML(file, data)
 	if len(errs) > 0 {
 		return nil, errs.sorted()

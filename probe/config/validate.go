@@ -32,7 +32,7 @@ import (
 type validator struct {
 	file   string
 	root   *yaml.Node
-	opts   *LoadOptions
+	opts   *Options
 	errs   ConfigErrors
 	failed map[string]bool // fields the decoder already reported
 
@@ -288,8 +288,8 @@ func (c *Config) validate(v *validator) {
 		}
 		switch l.Expect {
 		case "":
-			l.Expect = Delivered
-		case Delivered, Held:
+			l.Expect = ExpectDelivered
+		case ExpectDelivered, ExpectHeld:
 		default:
 			v.errorf(join(path, "expect"), "%q is not delivered or held", l.Expect)
 		}
