@@ -1,4 +1,4 @@
-package probe
+package web
 
 import (
 	"github.com/listprobe/listprobe/checks"
