@@ -50,7 +50,7 @@ func humanMessages(list, token, messageID string) map[string]string {
 func TestHumanMessagesNamingAProbeAreNeverItsCopy(t *testing.T) {
 	lists := []sandbox.List{{Address: "blackhole@lists.example.org", Policy: sandbox.Drop}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	svc := startRuntime(t, w.config(t, 3*time.Second, lists, nil))
+	svc := startRuntime(t, w.Config(t, 3*time.Second, lists, nil))
 	up := svc.metrics.mailboxUp.WithLabelValues("reader")
 	waitFor(t, 10*time.Second, "reader mailbox up", func() bool { return testutil.ToFloat64(up) == 1 })
 

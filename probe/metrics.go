@@ -2,6 +2,7 @@ package probe
 
 import (
 	"maps"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -395,6 +396,29 @@ func (m *Metrics) Mailman(list string, s MailmanState) {
 		setStates(m.memberDelivery, []string{list, role}, DeliveryStatuses, ms.DeliveryStatus)
 		setStates(m.memberMode, []string{list, role}, DeliveryModes, ms.DeliveryMode)
 	}
+}
+
+// ResultMetrics returns the metrics of one probe's result, as an
+// on-demand probe (GET /probe) answers, in the shape of blackbox_exporter's
+// /probe.
+func ResultMetrics(res *Result) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	success := prometheus.NewGauge(prometheus.GaugeOpts{Name: "listprobe_probe_success", Help: "1 when the probe's outcome matched the list's expectation."})
+	outcome := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "listprobe_probe_outcome", Help: "The probe's outcome: 1 for it, 0 for the others."}, []string{"outcome"})
+	duration := prometheus.NewGauge(prometheus.GaugeOpts{Name: "listprobe_probe_duration_seconds", Help: "How long the probe took, from posting to its outcome."})
+	latency := prometheus.NewGauge(prometheus.GaugeOpts{Name: "listprobe_probe_delivery_latency_seconds", Help: "Time from SMTP acceptance to the copy seen in the reader mailbox; NaN unless delivered."})
+	reg.MustRegister(success, outcome, duration, latency)
+	if res.OK {
+		success.Set(1)
+	}
+	setStates(outcome, nil, outcomeNames(Outcomes), string(res.Outcome))
+	duration.Set(res.Finished.Sub(res.Started).Seconds())
+	if res.Latency != nil {
+		latency.Set(*res.Latency)
+	} else {
+		latency.Set(math.NaN())
+	}
+	return reg
 }
 
 func outcomeNames(os []Outcome) []string {

@@ -26,9 +26,9 @@ const (
 	noticeWait = 10 * time.Second
 	// cleanupTimeout bounds the deletions and REST discards after a probe.
 	cleanupTimeout = time.Minute
-	// noticeLimitWindow is how long a "no more notices today" warning from
+	// NoticeLimitWindow is how long a "no more notices today" warning from
 	// the list server is taken to last.
-	noticeLimitWindow = 24 * time.Hour
+	NoticeLimitWindow = 24 * time.Hour
 )
 
 // run is one probe in progress: what its stages share.
@@ -275,7 +275,7 @@ func (r *run) deadline(ctx context.Context) {
 			res.Reason += fmt.Sprintf("; note: %s's mailbox was unreachable (%v), so notices sent there could not be seen", s.name, err)
 		}
 	}
-	if at := r.noticeLimit; !at.IsZero() && time.Since(at) < noticeLimitWindow {
+	if at := r.noticeLimit; !at.IsZero() && time.Since(at) < NoticeLimitWindow {
 		res.Reason += fmt.Sprintf("; note: the list server said at %s that it sends the poster no more notices today, so a hold would be silent", at.UTC().Format(time.RFC3339))
 	}
 }

@@ -73,13 +73,13 @@ func rewrite(t *testing.T, file string, f func(string) string) {
 func TestReloadKeepsUnchangedSessionsForProbesInFlight(t *testing.T) {
 	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: time.Second}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 10*time.Second, lists, nil)
-	svc := NewService(w.file, testLogger(t), &Options{EnableProbe: true})
+	w.Config(t, 10*time.Second, lists, nil)
+	svc := NewService(w.File, testLogger(t), nil)
 	runService(t, svc)
 	before := svc.sessions.get("reader")
 
 	res := inFlight(t, svc, "slow@lists.example.org")
-	rewrite(t, w.file, func(s string) string { return strings.Replace(s, "timeout: 10s", "timeout: 11s", 1) })
+	rewrite(t, w.File, func(s string) string { return strings.Replace(s, "timeout: 10s", "timeout: 11s", 1) })
 	if err := svc.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -99,13 +99,13 @@ func TestReloadKeepsUnchangedSessionsForProbesInFlight(t *testing.T) {
 func TestReloadChangingASessionLetsProbesInFlightFinish(t *testing.T) {
 	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: time.Second}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 10*time.Second, lists, nil)
-	svc := NewService(w.file, testLogger(t), &Options{EnableProbe: true})
+	w.Config(t, 10*time.Second, lists, nil)
+	svc := NewService(w.File, testLogger(t), nil)
 	runService(t, svc)
 	old := svc.sessions.get("reader")
 
 	res := inFlight(t, svc, "slow@lists.example.org")
-	rewrite(t, w.file, func(s string) string {
+	rewrite(t, w.File, func(s string) string {
 		return strings.Replace(s, "username: reader@example.org, password_file: reader }", "username: reader@example.org, password_file: reader, mailbox: inbox }", 1)
 	})
 	if err := svc.Reload(context.Background()); err != nil {
@@ -137,12 +137,12 @@ func TestListRemovedWhileInFlightStaysGone(t *testing.T) {
 		{Address: "healthy@lists.example.org", Policy: sandbox.Deliver},
 	}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 10*time.Second, lists, nil)
-	svc := NewService(w.file, testLogger(t), &Options{EnableProbe: true})
+	w.Config(t, 10*time.Second, lists, nil)
+	svc := NewService(w.File, testLogger(t), nil)
 	runService(t, svc)
 
 	res := inFlight(t, svc, "slow@lists.example.org")
-	rewrite(t, w.file, func(s string) string {
+	rewrite(t, w.File, func(s string) string {
 		return strings.Replace(s, "  - address: slow@lists.example.org\n    poster: member\n    reader: reader\n", "", 1)
 	})
 	if err := svc.Reload(context.Background()); err != nil {
@@ -169,12 +169,12 @@ func TestListRemovedWhileInFlightStaysGone(t *testing.T) {
 func TestRunWaitsForRetiredSessions(t *testing.T) {
 	lists := []sandbox.List{{Address: "blackhole@lists.example.org", Policy: sandbox.Drop}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 3*time.Second, lists, nil)
-	svc := NewService(w.file, testLogger(t), &Options{EnableProbe: true})
+	w.Config(t, 3*time.Second, lists, nil)
+	svc := NewService(w.File, testLogger(t), nil)
 	stop := runService(t, svc)
 	old := svc.sessions.get("reader")
 	res := inFlight(t, svc, "blackhole@lists.example.org")
-	rewrite(t, w.file, func(s string) string {
+	rewrite(t, w.File, func(s string) string {
 		return strings.Replace(s, "username: reader@example.org, password_file: reader }", "username: reader@example.org, password_file: reader, mailbox: inbox }", 1)
 	})
 	if err := svc.Reload(context.Background()); err != nil {

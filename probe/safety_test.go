@@ -67,7 +67,7 @@ func TestEightBitSMTPReplyIsReadableAndNeverPanics(t *testing.T) {
 			lists := []sandbox.List{{Address: "healthy@lists.example.org", Policy: sandbox.Deliver}}
 			w := startTestWorld(t, sandbox.Options{Lists: lists})
 			smtpAddr := startRefusingSMTP(t, &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: tc.reply})
-			cfg := w.config(t, 5*time.Second, lists, func(s string) string {
+			cfg := w.Config(t, 5*time.Second, lists, func(s string) string {
 				return strings.Replace(s, fmt.Sprintf("smtp: { address: %q", w.SMTPAddr), fmt.Sprintf("smtp: { address: %q", smtpAddr), 1)
 			})
 			svc := startRuntime(t, cfg)
@@ -92,7 +92,7 @@ func TestEightBitSMTPReplyIsReadableAndNeverPanics(t *testing.T) {
 func TestReasonLabelStaysBounded(t *testing.T) {
 	lists := []sandbox.List{{Address: "healthy@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	svc := startRuntime(t, w.config(t, 20*time.Second, lists, nil))
+	svc := startRuntime(t, w.Config(t, 20*time.Second, lists, nil))
 	for range 3 {
 		wantOutcome(t, probeList(t, svc, "healthy@lists.example.org"), Delivered, "s after SMTP accepted")
 	}
@@ -122,7 +122,7 @@ listprobe_last_reason_info{list="healthy@lists.example.org",outcome="delivered",
 func TestPanickingProbeDoesNotStopTheNext(t *testing.T) {
 	lists := []sandbox.List{{Address: "healthy@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	svc := startRuntime(t, w.config(t, 20*time.Second, lists, nil))
+	svc := startRuntime(t, w.Config(t, 20*time.Second, lists, nil))
 	svc.stages = []stage{probeStages[0], {"compose", func(context.Context, *run) bool {
 		var m map[string]int
 		m["boom"]++ // a nil map write, like any bug in a parser
@@ -143,8 +143,8 @@ func TestPanickingProbeDoesNotStopTheNext(t *testing.T) {
 func TestOnDemandProbesAreSingleFlightAndRateLimited(t *testing.T) {
 	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: 300 * time.Millisecond}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 10*time.Second, lists, nil)
-	svc := NewService(w.file, testLogger(t), &Options{EnableProbe: true})
+	w.Config(t, 10*time.Second, lists, nil)
+	svc := NewService(w.File, testLogger(t), nil)
 	runService(t, svc)
 
 	var wg sync.WaitGroup
@@ -189,8 +189,8 @@ func TestOnDemandProbesAreSingleFlightAndRateLimited(t *testing.T) {
 func TestOnDemandProbeOutlivesItsRequest(t *testing.T) {
 	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: time.Second}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 10*time.Second, lists, nil)
-	svc := NewService(w.file, testLogger(t), &Options{EnableProbe: true})
+	w.Config(t, 10*time.Second, lists, nil)
+	svc := NewService(w.File, testLogger(t), nil)
 	runService(t, svc)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -212,7 +212,7 @@ func TestShardsProbeEveryListExactlyOnce(t *testing.T) {
 		lists = append(lists, sandbox.List{Address: fmt.Sprintf("l%02d@lists.example.org", i), Policy: sandbox.Deliver})
 	}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	cfg := w.config(t, 20*time.Second, lists, nil)
+	cfg := w.Config(t, 20*time.Second, lists, nil)
 	probed := map[string]int{}
 	for i := range 2 {
 		svc := NewService("", testLogger(t), &Options{ShardIndex: i, ShardCount: 2, Instance: fmt.Sprint("shard", i)})
@@ -259,7 +259,7 @@ func TestWaitingProbesDoNotHoldInFlightSlots(t *testing.T) {
 		{Address: "healthy@lists.example.org", Policy: sandbox.Deliver},
 	}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	cfg := w.config(t, 20*time.Second, lists, nil)
+	cfg := w.Config(t, 20*time.Second, lists, nil)
 	svc := NewService("", testLogger(t), &Options{MaxInFlight: 1})
 	svc.Start(context.Background(), cfg)
 	t.Cleanup(svc.Stop)
@@ -289,7 +289,7 @@ func TestWaitingProbesDoNotHoldInFlightSlots(t *testing.T) {
 func TestPanicOnAMessageKeepsTheSession(t *testing.T) {
 	lists := []sandbox.List{{Address: "healthy@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	cfg := w.config(t, 20*time.Second, lists, nil)
+	cfg := w.Config(t, 20*time.Second, lists, nil)
 	seen := make(chan string, 10)
 	ss := newSessions(context.Background(), testLogger(t), NewMetrics(), func(_ *mailboxSession, msg checks.Message) {
 		subject := msg.Header.Get("Subject")
@@ -331,7 +331,7 @@ func TestPanicOnAMessageKeepsTheSession(t *testing.T) {
 func TestLatin1BounceIsReadable(t *testing.T) {
 	lists := []sandbox.List{{Address: "blackhole@lists.example.org", Policy: sandbox.Drop}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	svc := startRuntime(t, w.config(t, 20*time.Second, lists, nil))
+	svc := startRuntime(t, w.Config(t, 20*time.Second, lists, nil))
 	up := svc.metrics.mailboxUp.WithLabelValues("member")
 	waitFor(t, 10*time.Second, "member mailbox up", func() bool { return testutil.ToFloat64(up) == 1 })
 	res := make(chan *Result, 1)

@@ -32,9 +32,6 @@ type Options struct {
 	// probes of one list (/probe): requests within it get the last result.
 	// Default 1m.
 	OnDemandMinInterval time.Duration
-	// EnableProbe serves GET /probe; EnableLifecycle serves POST /-/reload.
-	// Both make listprobe act on a request, so both are off by default.
-	EnableProbe, EnableLifecycle bool
 	// FailFast makes a probe give up at the first failed login of a
 	// mailbox it needs instead of waiting for it to heal (for `once`).
 	FailFast bool

@@ -20,10 +20,10 @@ func TestServiceSchedulesWithoutOverlap(t *testing.T) {
 		{Address: "blackhole@lists.example.org", Policy: sandbox.Drop},
 	}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 900*time.Millisecond, lists, func(s string) string {
+	w.Config(t, 900*time.Millisecond, lists, func(s string) string {
 		return strings.Replace(s, `schedule: "@every 1h"`, `schedule: "@every 1s"`, 1)
 	})
-	svc := NewService(w.file, testLogger(t), &Options{Load: testLoad})
+	svc := NewService(w.File, testLogger(t), &Options{Load: testLoad})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -71,8 +71,8 @@ func TestJitterIsStablePerListAndBounded(t *testing.T) {
 func TestLateCopyAfterReloadIsCounted(t *testing.T) {
 	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: 2 * time.Second}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 500*time.Millisecond, lists, nil)
-	svc := NewService(w.file, testLogger(t), nil)
+	w.Config(t, 500*time.Millisecond, lists, nil)
+	svc := NewService(w.File, testLogger(t), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)

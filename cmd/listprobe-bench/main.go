@@ -50,6 +50,7 @@ import (
 
 	"github.com/listprobe/listprobe/internal/sandbox"
 	"github.com/listprobe/listprobe/probe"
+	probeweb "github.com/listprobe/listprobe/probe/web"
 )
 
 func main() {
@@ -230,7 +231,7 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 	due := len(ticks) * len(lists)
 	progress("%d runs of the schedule from %s; waiting at most until %s for the last one's probes", len(ticks), ticks[0].Format("15:04:05"), stopAt.Format("15:04:05"))
 
-	scrapes := &scraper{handler: svc.Handler()}
+	scrapes := &scraper{handler: probeweb.Handler(svc, nil)}
 	stopScrapes := scrapes.start(s.scrape)
 	next := 0
 	for now := time.Now(); now.Before(stopAt); now = time.Now() {
@@ -276,7 +277,7 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 		}
 	}
 	fig.Scrapes, fig.ScrapeSeconds, fig.ScrapeBytes, fig.ScrapeMaxSeconds = scrapes.result()
-	fig.StatusPageSeconds, fig.StatusPageBytes = timeGet(svc.Handler(), "/")
+	fig.StatusPageSeconds, fig.StatusPageBytes = timeGet(probeweb.Handler(svc, nil), "/")
 	fig.Warnings = logs.warnings()
 	ws, err := w.stats()
 	if err != nil {

@@ -187,7 +187,7 @@ func TestFaultReloadDuringOnDemandProbe(t *testing.T) {
 	tb := testbed.Load(t)
 	l := newE2EList(t, tb, nil)
 	file := l.config(t, 60*time.Second, false, "")
-	svc := probe.NewService(file, slog.New(slog.NewTextHandler(io.Discard, nil)), &probe.Options{EnableProbe: true})
+	svc := probe.NewService(file, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Run(ctx) }()

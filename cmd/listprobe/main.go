@@ -26,6 +26,7 @@ import (
 
 	"github.com/listprobe/listprobe/probe"
 	"github.com/listprobe/listprobe/probe/config"
+	probeweb "github.com/listprobe/listprobe/probe/web"
 )
 
 // DefaultListenAddress is where serve and demo listen unless told otherwise.
@@ -126,19 +127,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // serve runs the service until ctx ends or SIGINT/SIGTERM; SIGHUP reloads.
 // started, when not nil, is called once the configuration is loaded.
-func serve(ctx context.Context, logger *slog.Logger, configFile string, webFlags *web.FlagConfig, opts *probe.Options, stderr io.Writer, started func(*probe.Service)) int {
+func serve(ctx context.Context, logger *slog.Logger, configFile string, webFlags *web.FlagConfig, opts *serviceOptions, stderr io.Writer, started func(*probe.Service)) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if _, err := config.LoadFile(configFile, opts.Load); err != nil {
+	if _, err := config.LoadFile(configFile, opts.Probe.Load); err != nil {
 		fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
 		return exitUsage
 	}
-	svc := probe.NewService(configFile, logger, opts)
+	svc := probe.NewService(configFile, logger, &opts.Probe)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	srv := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: probeweb.Handler(svc, &opts.Web), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
 	wg.Add(2)
