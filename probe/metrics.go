@@ -308,21 +308,6 @@ func (m *Metrics) NoticeLimit(list string, at time.Time) {
 	m.noticeLimit.WithLabelValues(list).Set(float64(at.Unix()))
 }
 
-// MailboxUpGauge returns the account's listprobe_mailbox_up.
-func (m *Metrics) MailboxUpGauge(account string) prometheus.Gauge {
-	return m.mailboxUp.WithLabelValues(account)
-}
-
-// MailmanUpGauge returns the list's listprobe_mailman_up.
-func (m *Metrics) MailmanUpGauge(list string) prometheus.Gauge {
-	return m.mailmanUp.WithLabelValues(list)
-}
-
-// NoticeLimitGauge returns the list's listprobe_notice_limit_reached_timestamp_seconds.
-func (m *Metrics) NoticeLimitGauge(list string) prometheus.Gauge {
-	return m.noticeLimit.WithLabelValues(list)
-}
-
 // Reloaded records the result of a configuration (re)load.
 func (m *Metrics) Reloaded(ok bool) {
 	if ok {

@@ -271,7 +271,6 @@ func TestE2ENoticeCap(t *testing.T) {
 	rt := probe.NewService("", slog.New(slog.NewTextHandler(io.Discard, nil)), &probe.Options{OnDemandMinInterval: time.Nanosecond})
 	rt.Start(context.Background(), cfg)
 	defer rt.Stop()
-	metrics := rt.Metrics()
 	for i := 1; i <= 12; i++ {
 		r, _, err := rt.ProbeNow(context.Background(), l.address)
 		if err != nil {
@@ -290,7 +289,7 @@ func TestE2ENoticeCap(t *testing.T) {
 	}
 	// The series exists from the start at 0: check its value is the
 	// moment the warning was seen.
-	got := testutil.ToFloat64(metrics.NoticeLimitGauge(l.address))
+	got := gaugeValue(t, rt, "listprobe_notice_limit_reached_timestamp_seconds", "list", l.address)
 	if want := float64(rt.NoticeLimit(l.address).Unix()); got != want || got == 0 {
 		t.Errorf("listprobe_notice_limit_reached_timestamp_seconds = %v, want %v", got, want)
 	}
@@ -363,29 +362,11 @@ func TestE2EModerationMetricsFollowSettings(t *testing.T) {
 	rt := probe.NewService("", slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	rt.Start(context.Background(), cfg)
 	defer rt.Stop()
-	metrics := rt.Metrics()
 	gauge := func(name, action string) float64 {
-		mfs, err := metrics.Registry.Gather()
-		if err != nil {
-			t.Fatal(err)
+		if action == "" {
+			return gaugeValue(t, rt, name)
 		}
-		for _, mf := range mfs {
-			if mf.GetName() != name {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				match := true
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == "action" && lp.GetValue() != action {
-						match = false
-					}
-				}
-				if match {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-		return -1
+		return gaugeValue(t, rt, name, "action", action)
 	}
 	waitUntil(t, 20*time.Second, "default_member_action defer", func() bool { return gauge("listprobe_mailman_default_member_action", "defer") == 1 })
 	if gauge("listprobe_mailman_emergency", "") != 0 || gauge("listprobe_mailman_up", "") != 1 {
