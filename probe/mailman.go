@@ -311,7 +311,7 @@ func (w *mailmanWatcher) lookForHeld(ctx context.Context, list string, pending [
 			if !checks.SameMessageID(h.MessageID, p.messageID) {
 				continue
 			}
-			e := evidence{kind: checks.KindHoldNotice, manager: "mailman3-rest", reason: h.Reason, seenAt: time.Now(), requestID: h.RequestID}
+			e := sighting{kind: checks.KindHoldNotice, manager: "mailman3-rest", reason: h.Reason, seenAt: time.Now(), requestID: h.RequestID}
 			if !p.deliver(e) {
 				w.logger.Warn("dropped evidence for a busy probe", "list", list, "kind", "mailman_rest_held")
 			}

@@ -18,13 +18,16 @@ const (
 	finishedShortRetention = time.Hour
 )
 
-// evidenceBuffer is how many pieces of evidence a pending probe can have
+// sightingBuffer is how many pieces of evidence a pending probe can have
 // waiting: a copy, a few notices and bounces. More are dropped with a
 // warning; the first that decides is all a probe needs.
-const evidenceBuffer = 16
+const sightingBuffer = 16
 
-// evidence is one thing seen about a pending probe.
-type evidence struct {
+// sighting is one piece of evidence seen about a pending probe (a message
+// the judgement tied to it, or Mailman's held queue): what the probe's
+// stages need of it. checks.Evidence is what the classifier read of a
+// message; a Verdict decides which probe it concerns.
+type sighting struct {
 	kind    checks.Kind
 	manager string
 	reason  string
@@ -60,7 +63,7 @@ type pendingProbe struct {
 	cfg       *config.Config // the configuration the probe started with
 	token     checks.Token
 	messageID string
-	evidence  chan evidence
+	sightings chan sighting
 }
 
 // finishedProbe is what is remembered of a probe once it has an outcome.
@@ -182,9 +185,9 @@ func (r *registry) pendingFor(list string) []*pendingProbe {
 }
 
 // deliver hands evidence to a pending probe without blocking.
-func (p *pendingProbe) deliver(e evidence) bool {
+func (p *pendingProbe) deliver(e sighting) bool {
 	select {
-	case p.evidence <- e:
+	case p.sightings <- e:
 		return true
 	default:
 		return false

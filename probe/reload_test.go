@@ -182,7 +182,7 @@ func TestRunWaitsForRetiredSessions(t *testing.T) {
 	}
 	current := svc.sessions.get("reader")
 	stop()
-	for name, s := range map[string]*mailboxSession{"replaced": old, "current": current} {
+	for name, s := range map[string]*accountSession{"replaced": old, "current": current} {
 		select {
 		case <-s.done:
 		default:

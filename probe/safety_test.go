@@ -123,7 +123,7 @@ func TestPanickingProbeDoesNotStopTheNext(t *testing.T) {
 	lists := []sandbox.List{{Address: "healthy@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
 	svc := startRuntime(t, w.Config(t, 20*time.Second, lists, nil))
-	svc.stages = []stage{probeStages[0], {"compose", func(context.Context, *run) bool {
+	svc.stages = []stage{probeStages[0], {"compose", func(context.Context, *probeRun) bool {
 		var m map[string]int
 		m["boom"]++ // a nil map write, like any bug in a parser
 		return false
@@ -291,7 +291,7 @@ func TestPanicOnAMessageKeepsTheSession(t *testing.T) {
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
 	cfg := w.Config(t, 20*time.Second, lists, nil)
 	seen := make(chan string, 10)
-	ss := newSessions(context.Background(), testLogger(t), NewMetrics(), func(_ *mailboxSession, msg checks.Message) {
+	ss := newSessions(context.Background(), testLogger(t), NewMetrics(), func(_ *accountSession, msg checks.Message) {
 		subject := msg.Header.Get("Subject")
 		if subject == "boom" {
 			var m map[string]int

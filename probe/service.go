@@ -463,7 +463,7 @@ func Once(ctx context.Context, cfg *config.Config, lists []*config.ListConfig, l
 // the verdict: it hands the evidence to the pending probe it decides,
 // counts a late copy of a finished one, and deletes the message only when
 // the verdict proves it listprobe's own.
-func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
+func (s *Service) onMessage(box *accountSession, msg checks.Message) {
 	cfg := s.Config()
 	if cfg == nil {
 		return
@@ -509,7 +509,7 @@ func (s *Service) applyTo(cfg *config.Config, v Verdict, d Decided, msg checks.M
 	switch {
 	case d.Pending:
 		p, _, _ := s.reg.lookup(d.Token.ID)
-		e := evidence{kind: ev.Kind, manager: ev.Manager, reason: readable(ev.Reason), account: v.Account,
+		e := sighting{kind: ev.Kind, manager: ev.Manager, reason: readable(ev.Reason), account: v.Account,
 			seenAt: msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity, deletable: v.Deletable, byTime: d.ByTime,
 			approved: ev.Approved, approvedAt: ev.ApprovedAt, recipient: ev.Recipient, copy: ev.Copy, from: ev.From}
 		if v.Copy {
