@@ -5,18 +5,15 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"os"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
 
-	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/probe/config"
 )
 
@@ -265,58 +262,6 @@ func (s *Service) apply(cfg *config.Config) {
 	}
 }
 
-// schedule replaces the schedule with cfg's. Probes the old schedule started
-// go on; a list's probes never overlap, across reloads too.
-func (s *Service) schedule() {
-	cfg := s.Config()
-	c := cron.New(cron.WithLogger(cronLogger{s.logger}))
-	for _, l := range cfg.Lists {
-		jitter := jitterFor(l.Address, l.Interval())
-		c.Schedule(l.CronSchedule(), cron.FuncJob(func() { s.scheduled(l.Address, jitter) }))
-	}
-	s.mu.Lock()
-	old := s.cron
-	s.cron = c
-	s.mu.Unlock()
-	if old != nil {
-		old.Stop()
-	}
-	c.Start()
-}
-
-// scheduled runs one scheduled probe of a list, after its jitter, unless its
-// previous probe is still in flight.
-func (s *Service) scheduled(list string, jitter time.Duration) {
-	s.mu.Lock()
-	if s.running[list] || s.ctx.Err() != nil {
-		s.mu.Unlock()
-		s.logger.Debug("skipping a scheduled probe: the previous one is still in flight", "list", list)
-		return
-	}
-	s.running[list] = true
-	s.probes.Add(1)
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.running, list)
-		s.mu.Unlock()
-		s.probes.Done()
-	}()
-	select {
-	case <-time.After(jitter):
-	case <-s.ctx.Done():
-		return
-	}
-	// The configuration of the moment the probe starts: a list removed
-	// by a reload during the jitter is not probed.
-	cfg := s.Config()
-	l := cfg.List(list)
-	if l == nil {
-		return
-	}
-	s.runProbe(cfg, l)
-}
-
 // runProbe runs one probe once a slot is free. MaxInFlight bounds the
 // probes being posted (waiting for sessions, composing, talking SMTP), and
 // waiting lists are served in turn; a probe gives its slot back once the
@@ -348,54 +293,6 @@ func (s *Service) safeProbe(cfg *config.Config, l *config.ListConfig, releaseSlo
 		}
 	}()
 	return s.probe(s.ctx, cfg, l, releaseSlot)
-}
-
-// jitterFor spreads lists that share a schedule over up to a tenth of its
-// interval (at most a minute), the same offset for a list every time, so
-// they do not all post in the same second.
-func jitterFor(list string, interval time.Duration) time.Duration {
-	span := min(interval/10, time.Minute)
-	if span <= 0 {
-		return 0
-	}
-	h := fnv.New64a()
-	h.Write([]byte(list))
-	return time.Duration(h.Sum64() % uint64(span))
-}
-
-// shardLists returns the lists that shard index of count probes: each list
-// goes to the shard with the highest hash of (list, shard), rendezvous
-// hashing, so that changing the count moves only the lists that must move.
-func shardLists(lists []*config.ListConfig, index, count int) []*config.ListConfig {
-	var out []*config.ListConfig
-	for _, l := range lists {
-		if shardOf(l.Address, count) == index {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-func shardOf(list string, count int) int {
-	best, bestH := 0, uint64(0)
-	for i := range count {
-		h := fnv.New64a()
-		fmt.Fprintf(h, "%s\x00%d", strings.ToLower(list), i)
-		if v := mix64(h.Sum64()); i == 0 || v > bestH {
-			best, bestH = i, v
-		}
-	}
-	return best
-}
-
-// mix64 is SplitMix64's finalizer: FNV alone spreads the weights of
-// similar keys too little for rendezvous hashing to be fair.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
 }
 
 // ProbeNow runs one probe of list now with the running configuration, as
@@ -459,110 +356,6 @@ func Once(ctx context.Context, cfg *config.Config, lists []*config.ListConfig, l
 	return results
 }
 
-// onMessage judges a new message of a mailbox session (Judge) and applies
-// the verdict: it hands the evidence to the pending probe it decides,
-// counts a late copy of a finished one, and deletes the message only when
-// the verdict proves it listprobe's own.
-func (s *Service) onMessage(box *accountSession, msg checks.Message) {
-	cfg := s.Config()
-	if cfg == nil {
-		return
-	}
-	v := Judge(Incoming{Account: box.name, Header: msg.Header, Body: msg.Body, SeenAt: msg.SeenAt}, cfg, registryView{s})
-	for _, l := range v.NoticeLimit {
-		s.mu.Lock()
-		s.limits[l] = msg.SeenAt
-		s.mu.Unlock()
-		s.metrics.NoticeLimit(l, msg.SeenAt)
-		s.logger.Warn("list server sends the poster no more notices today: holds will be silent until tomorrow", "list", l, "account", box.name)
-	}
-	if v.Forged {
-		s.metrics.Forged(box.name)
-		s.logger.Warn("message with a forged probe token", "account", box.name, "uid", msg.UID, "kind", v.Evidence.Kind, "message_id", readable(msg.Header.Get("Message-Id")))
-		return
-	}
-	if len(v.Probes) == 0 {
-		if v.Evidence.Kind != checks.KindUnrelated && (v.Evidence.ByTime || len(v.Claimed) > 0) {
-			s.logger.Debug("message left alone: "+v.Why, "account", box.name, "uid", msg.UID, "kind", v.Evidence.Kind, "list", v.Evidence.List)
-		}
-		return
-	}
-	for _, d := range v.Probes {
-		s.applyTo(cfg, v, d, msg)
-	}
-	if v.DeleteNow {
-		ctx, cancel := context.WithTimeout(s.ctx, cleanupTimeout)
-		defer cancel()
-		if err := box.box.Delete(ctx, msg.UIDValidity, msg.UID); err != nil {
-			s.logger.Warn("cleanup failed", "account", box.name, "uid", msg.UID, "err", err)
-		}
-	}
-}
-
-// applyTo applies a verdict to one probe it names: evidence for a pending
-// probe, a late delivery for a recorded one.
-func (s *Service) applyTo(cfg *config.Config, v Verdict, d Decided, msg checks.Message) {
-	ev := v.Evidence
-	if d.EarlierRun {
-		s.reg.claim(d.Token.ID, d.List, d.Token.SentAt, cfg.Signer())
-	}
-	switch {
-	case d.Pending:
-		p, _, _ := s.reg.lookup(d.Token.ID)
-		e := sighting{kind: ev.Kind, manager: ev.Manager, reason: readable(ev.Reason), account: v.Account,
-			seenAt: msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity, deletable: v.Deletable, byTime: d.ByTime,
-			approved: ev.Approved, approvedAt: ev.ApprovedAt, recipient: ev.Recipient, copy: ev.Copy, from: ev.From}
-		if v.Copy {
-			e.hops = checks.Hops(msg.Header)
-		}
-		switch {
-		case p == nil:
-			s.logger.Debug("evidence for a probe that has just finished", "list", d.Token.List, "kind", ev.Kind)
-		case !p.deliver(e):
-			s.logger.Warn("dropped evidence for a busy probe", "list", d.Token.List, "kind", ev.Kind)
-		}
-	case d.Late:
-		if f, count := s.reg.markLate(d.Token.ID); count {
-			s.metrics.LateDelivery(d.List)
-			s.history.LateDelivery(d.List, d.Token.ID, msg.SeenAt)
-			s.logger.Warn("late delivery", "list", d.List, "recorded_outcome", f.outcome, "late_by", msg.SeenAt.Sub(f.at).Round(time.Millisecond))
-		}
-	case !d.Recorded:
-		s.logger.Debug("probe of another process or an earlier run", "account", v.Account, "list", d.Token.List, "kind", ev.Kind, "uid", msg.UID)
-	}
-}
-
-// registryView is the judgement's view of the service's probes.
-type registryView struct{ s *Service }
-
-func (r registryView) Probe(id string) (KnownProbe, bool) {
-	p, f, ok := r.s.reg.lookup(id)
-	switch {
-	case p != nil:
-		return knownPending(p), true
-	case ok:
-		return KnownProbe{ID: id, Signer: f.signer, List: f.list}, true
-	}
-	return KnownProbe{}, false
-}
-
-func (r registryView) PendingOf(list string) []KnownProbe {
-	var out []KnownProbe
-	for _, p := range r.s.reg.pendingFor(list) {
-		out = append(out, knownPending(p))
-	}
-	return out
-}
-
-func (r registryView) Restart() (string, time.Time, bool) {
-	return r.s.opts.Instance, r.s.started, r.s.claim
-}
-
-func knownPending(p *pendingProbe) KnownProbe {
-	return KnownProbe{ID: p.token.ID, Pending: true, Signer: p.cfg.Signer(), Config: p.cfg,
-		List: p.list.Address, PosterAccount: p.list.Poster, SentAt: p.token.SentAt}
-}
-
 // NoticeLimit returns when the list server last said it sends the list's
 // poster no more notices today.
 func (s *Service) NoticeLimit(list string) time.Time {
@@ -606,12 +399,4 @@ func (s *Service) MailmanState(list string) (MailmanState, bool) {
 		return MailmanState{}, false
 	}
 	return w.State(l.Address)
-}
-
-// cronLogger adapts slog to cron's logger.
-type cronLogger struct{ l *slog.Logger }
-
-func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
-func (c cronLogger) Error(err error, msg string, kv ...any) {
-	c.l.Error("cron: "+msg, append(kv, "err", err)...)
 }
