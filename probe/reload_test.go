@@ -193,3 +193,34 @@ func TestRunWaitsForRetiredSessions(t *testing.T) {
 		t.Errorf("probe in flight at shutdown: %s %q, want error: cancelled", r.Outcome, r.Reason)
 	}
 }
+
+// A copy that arrives late, after a reload replaced the runtime that sent
+// the probe, is still counted as a late delivery.
+func TestLateCopyAfterReloadIsCounted(t *testing.T) {
+	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: 2 * time.Second}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	w.Config(t, 500*time.Millisecond, lists, nil)
+	svc := NewService(w.File, testLogger(t), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		svc.Run(ctx)
+	}()
+	defer func() { cancel(); wg.Wait() }()
+	waitFor(t, 10*time.Second, "ready", svc.Ready)
+	up := svc.Metrics().mailboxUp.WithLabelValues("reader")
+	waitFor(t, 10*time.Second, "reader mailbox up", func() bool { return testutil.ToFloat64(up) == 1 })
+
+	r, _, err := svc.ProbeNow(ctx, "slow@lists.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOutcome(t, r, Lost, "")
+	if err := svc.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	late := svc.Metrics().late.WithLabelValues("slow@lists.example.org")
+	waitFor(t, 20*time.Second, "the late copy counted after the reload", func() bool { return testutil.ToFloat64(late) == 1 })
+}

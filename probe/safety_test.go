@@ -204,52 +204,6 @@ func TestOnDemandProbeOutlivesItsRequest(t *testing.T) {
 	}
 }
 
-// Two replicas over one config probe every list exactly once between them,
-// and a third replica moves only the lists that must move.
-func TestShardsProbeEveryListExactlyOnce(t *testing.T) {
-	var lists []sandbox.List
-	for i := range 12 {
-		lists = append(lists, sandbox.List{Address: fmt.Sprintf("l%02d@lists.example.org", i), Policy: sandbox.Deliver})
-	}
-	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	cfg := w.Config(t, 20*time.Second, lists, nil)
-	probed := map[string]int{}
-	for i := range 2 {
-		svc := NewService("", testLogger(t), &Options{ShardIndex: i, ShardCount: 2, Instance: fmt.Sprint("shard", i)})
-		svc.Start(context.Background(), cfg)
-		t.Cleanup(svc.Stop)
-		mine := svc.Config().Lists
-		if len(mine) == 0 || len(mine) == len(lists) {
-			t.Errorf("shard %d has %d of %d lists", i, len(mine), len(lists))
-		}
-		for _, l := range mine {
-			wantOutcome(t, probeList(t, svc, l.Address), Delivered, "")
-			probed[l.Address]++
-		}
-	}
-	for _, l := range lists {
-		if probed[l.Address] != 1 {
-			t.Errorf("%s probed %d times", l.Address, probed[l.Address])
-		}
-	}
-	// Rendezvous hashing: going from 2 to 3 shards moves only lists to the
-	// new shard, never between the old ones.
-	moved := 0
-	for i := range 1000 {
-		a := fmt.Sprintf("list%d@lists.example.org", i)
-		from, to := shardOf(a, 2), shardOf(a, 3)
-		if from != to {
-			moved++
-			if to != 2 {
-				t.Fatalf("%s moved from shard %d to old shard %d", a, from, to)
-			}
-		}
-	}
-	if moved < 250 || moved > 420 {
-		t.Errorf("%d of 1000 lists moved to the third shard, want about a third", moved)
-	}
-}
-
 // The cap on probes in flight bounds posting, not waiting: a list whose
 // server drops every post holds no slot while its probe waits for the
 // timeout, so other lists are still probed.
