@@ -217,45 +217,14 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 			return
 		}
 	case reflect.Struct:
-		if !d.want(n, yaml.MappingNode, field) {
-			return
+		if d.want(n, yaml.MappingNode, field) {
+			d.decodeStruct(n, v, field)
 		}
-		info := structInfoOf(t)
-		seen := map[string]int{}
-		d.pairs(n, func(k, val *yaml.Node) {
-			key := k.Value
-			if line, dup := seen[key]; dup {
-				d.errorf(k, join2(field, key), "set twice (first on line %d)", line)
-				return
-			}
-			seen[key] = k.Line
-			idx, ok := info.byKey[key]
-			if !ok {
-				d.unknownField(n, k, val, field, key, info.keys)
-				return
-			}
-			d.decode(val, v.FieldByIndex(idx), join2(field, key))
-		})
 		return
 	case reflect.Map:
-		if !d.want(n, yaml.MappingNode, field) {
-			return
+		if d.want(n, yaml.MappingNode, field) {
+			d.decodeMap(n, v, field)
 		}
-		if v.IsNil() {
-			v.Set(reflect.MakeMap(t))
-		}
-		seen := map[string]int{}
-		d.pairs(n, func(k, val *yaml.Node) {
-			key := k.Value
-			if line, dup := seen[key]; dup {
-				d.errorf(k, join2(field, key), "set twice (first on line %d)", line)
-				return
-			}
-			seen[key] = k.Line
-			e := reflect.New(t.Elem()).Elem()
-			d.decode(val, e, join2(field, key))
-			v.SetMapIndex(reflect.ValueOf(key).Convert(t.Key()), e)
-		})
 		return
 	case reflect.Slice:
 		if !d.want(n, yaml.SequenceNode, field) {
@@ -276,6 +245,47 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 		}
 	}
 	d.leaf(n, v, field)
+}
+
+// decodeStruct decodes a mapping into a struct, by the fields' yaml keys;
+// an unknown key is an error.
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, field string) {
+	info := structInfoOf(v.Type())
+	d.uniquePairs(n, field, func(k, val *yaml.Node) {
+		idx, ok := info.byKey[k.Value]
+		if !ok {
+			d.unknownField(n, k, val, field, k.Value, info.keys)
+			return
+		}
+		d.decode(val, v.FieldByIndex(idx), join2(field, k.Value))
+	})
+}
+
+// decodeMap decodes a mapping into a map.
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, field string) {
+	t := v.Type()
+	if v.IsNil() {
+		v.Set(reflect.MakeMap(t))
+	}
+	d.uniquePairs(n, field, func(k, val *yaml.Node) {
+		e := reflect.New(t.Elem()).Elem()
+		d.decode(val, e, join2(field, k.Value))
+		v.SetMapIndex(reflect.ValueOf(k.Value).Convert(t.Key()), e)
+	})
+}
+
+// uniquePairs calls f for each key and value of a mapping, reporting a key
+// set twice instead.
+func (d *decoder) uniquePairs(n *yaml.Node, field string, f func(k, val *yaml.Node)) {
+	seen := map[string]int{}
+	d.pairs(n, func(k, val *yaml.Node) {
+		if line, dup := seen[k.Value]; dup {
+			d.errorf(k, join2(field, k.Value), "set twice (first on line %d)", line)
+			return
+		}
+		seen[k.Value] = k.Line
+		f(k, val)
+	})
 }
 
 // leaf decodes a value with yaml's own rules and unmarshalers.
