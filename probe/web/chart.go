@@ -160,6 +160,13 @@ func latencyChart(list string, samples []probe.Sample) Chart {
 		c.Line = string(line)
 	}
 	c.Paths = chartPaths(c.Dots, c.Bands)
+	c.Title = chartTitle(list, samples, delivered, failed, errs, maxLatency)
+	return c
+}
+
+// chartTitle says in words what the chart draws: the counts, the slowest
+// and newest latency, the time span.
+func chartTitle(list string, samples []probe.Sample, delivered, failed, errs int, maxLatency float64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Latency of the last %d %s of %s: %d delivered", len(samples), plural(len(samples), "probe", "probes"), list, delivered)
 	if delivered > 0 {
@@ -180,8 +187,7 @@ func latencyChart(list string, samples []probe.Sample) Chart {
 		fmt.Fprintf(&b, ", %d as expected without delivery", other)
 	}
 	fmt.Fprintf(&b, "; from %s to %s", samples[0].At.UTC().Format("2006-01-02 15:04 MST"), samples[len(samples)-1].At.UTC().Format("2006-01-02 15:04 MST"))
-	c.Title = b.String()
-	return c
+	return b.String()
 }
 
 // chartPaths draws the bands, then the dots, one path per class, in a
