@@ -57,12 +57,6 @@ func renderChart(t *testing.T, c Chart) (string, svgShape) {
 	shape.svg = true
 	d := xml.NewDecoder(strings.NewReader(out))
 	var stack []string
-	inBound := func(name, v string, max float64) {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || math.IsNaN(f) || f < 0 || f > max {
-			t.Errorf("%s=%q is not a coordinate within 0..%v", name, v, max)
-		}
-	}
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {
@@ -74,43 +68,7 @@ func renderChart(t *testing.T, c Chart) (string, svgShape) {
 		switch tok := tok.(type) {
 		case xml.StartElement:
 			stack = append(stack, tok.Name.Local)
-			for _, a := range tok.Attr {
-				switch a.Name.Local {
-				case "x", "x1", "x2", "cx", "width":
-					inBound(a.Name.Local, a.Value, chartWidth)
-				case "y", "y1", "y2", "cy", "height":
-					inBound(a.Name.Local, a.Value, chartHeight)
-				case "points":
-					for _, p := range strings.Fields(a.Value) {
-						x, y, ok := strings.Cut(p, ",")
-						if !ok {
-							t.Errorf("point %q", p)
-						}
-						inBound("x", x, chartWidth)
-						inBound("y", y, chartHeight)
-						shape.polylinePoints++
-					}
-				case "d":
-					checkPath(t, a.Value)
-				}
-			}
-			if tok.Name.Local == "path" {
-				class, d, marks := attr(tok, "class"), attr(tok, "d"), attr(tok, "data-marks")
-				n := strings.Count(d, "M")
-				if fmt.Sprint(n) != marks {
-					t.Errorf("path %q draws %d marks, says %s", d, n, marks)
-				}
-				kind, cls, _ := strings.Cut(class, " ")
-				switch kind {
-				case "dot":
-					shape.dots += n
-				case "band":
-					shape.bands += n
-					shape.bandClasses[cls] += n
-				default:
-					t.Errorf("path of class %q", class)
-				}
-			}
+			shape.start(t, tok)
 		case xml.EndElement:
 			stack = stack[:len(stack)-1]
 		case xml.CharData:
@@ -124,6 +82,55 @@ func renderChart(t *testing.T, c Chart) (string, svgShape) {
 		}
 	}
 	return out, shape
+}
+
+// start checks an element's coordinates and counts the marks it draws.
+func (shape *svgShape) start(t *testing.T, tok xml.StartElement) {
+	t.Helper()
+	inBound := func(name, v string, max float64) {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || f < 0 || f > max {
+			t.Errorf("%s=%q is not a coordinate within 0..%v", name, v, max)
+		}
+	}
+	for _, a := range tok.Attr {
+		switch a.Name.Local {
+		case "x", "x1", "x2", "cx", "width":
+			inBound(a.Name.Local, a.Value, chartWidth)
+		case "y", "y1", "y2", "cy", "height":
+			inBound(a.Name.Local, a.Value, chartHeight)
+		case "points":
+			for _, p := range strings.Fields(a.Value) {
+				x, y, ok := strings.Cut(p, ",")
+				if !ok {
+					t.Errorf("point %q", p)
+				}
+				inBound("x", x, chartWidth)
+				inBound("y", y, chartHeight)
+				shape.polylinePoints++
+			}
+		case "d":
+			checkPath(t, a.Value)
+		}
+	}
+	if tok.Name.Local != "path" {
+		return
+	}
+	class, d, marks := attr(tok, "class"), attr(tok, "d"), attr(tok, "data-marks")
+	n := strings.Count(d, "M")
+	if fmt.Sprint(n) != marks {
+		t.Errorf("path %q draws %d marks, says %s", d, n, marks)
+	}
+	kind, cls, _ := strings.Cut(class, " ")
+	switch kind {
+	case "dot":
+		shape.dots += n
+	case "band":
+		shape.bands += n
+		shape.bandClasses[cls] += n
+	default:
+		t.Errorf("path of class %q", class)
+	}
 }
 
 func attr(e xml.StartElement, name string) string {
