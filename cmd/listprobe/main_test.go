@@ -331,10 +331,11 @@ func TestServeRefusesProbeAndReloadUnlessEnabled(t *testing.T) {
 	}
 }
 
-// serve end to end: endpoints, a reload that fails keeps the old config.
-func TestServeEndpointsAndReload(t *testing.T) {
-	file, _ := demoConfig(t, 5*time.Second)
-	base, get := startServe(t, file, "--web.enable-probe", "--web.enable-lifecycle")
+// checkServeEndpoints checks a freshly started serve of the demo config:
+// healthy, its lists on the page, their series at zero, metrics that lint,
+// no secret anywhere, the configuration loaded.
+func checkServeEndpoints(t *testing.T, get func(string) (int, string)) {
+	t.Helper()
 	if status, _ := get("/-/healthy"); status != 200 {
 		t.Errorf("/-/healthy %d", status)
 	}
@@ -358,6 +359,13 @@ func TestServeEndpointsAndReload(t *testing.T) {
 	if !strings.Contains(metrics, "listprobe_config_last_reload_successful 1") {
 		t.Error("reload gauge not 1 after start")
 	}
+}
+
+// serve end to end: endpoints, a reload that fails keeps the old config.
+func TestServeEndpointsAndReload(t *testing.T) {
+	file, _ := demoConfig(t, 5*time.Second)
+	base, get := startServe(t, file, "--web.enable-probe", "--web.enable-lifecycle")
+	checkServeEndpoints(t, get)
 
 	// Break the config: reload fails, the old one keeps running.
 	good, _ := os.ReadFile(file)
@@ -371,7 +379,7 @@ func TestServeEndpointsAndReload(t *testing.T) {
 	if resp.StatusCode != 500 || !strings.Contains(string(body), `global.unknown: unknown field`) {
 		t.Errorf("failed reload answered %d %s", resp.StatusCode, body)
 	}
-	_, metrics = get("/metrics")
+	_, metrics := get("/metrics")
 	if !strings.Contains(metrics, "listprobe_config_last_reload_successful 0") || !strings.Contains(metrics, `list="healthy@lists.example.org"`) {
 		t.Error("after a failed reload: gauge not 0 or the old lists are gone")
 	}
