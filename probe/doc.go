@@ -12,9 +12,9 @@
 //	probe              the runtime: Service, sessions, Mailman watchers, registry, schedule,
 //	                   the probe's stages, the judgement of a message (Judge), metrics, history
 //	probe/config       the configuration file: plain types, LoadFile and Load, validation
-//	checks             the classifier of a message (Classify -> checks.Evidence) and, in its
-//	                   subpackages, the protocol clients: IMAP watching, SMTP submission,
-//	                   Mailman REST, the probe token, the probe message
+//	checks             the classifier of a message (Classify -> checks.Evidence); below it the
+//	                   protocol clients and the probe's parts: checks/imapwatch (IMAP watching),
+//	                   checks/submit (SMTP), checks/mailmanrest, checks/token, checks/compose
 //
 // # The path of one probe
 //

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/imapwatch"
 	"github.com/listprobe/listprobe/probe/config"
 )
 
@@ -16,7 +17,7 @@ import (
 // the verdict: it hands the evidence to the pending probe it decides,
 // counts a late copy of a finished one, and deletes the message only when
 // the verdict proves it listprobe's own.
-func (s *Service) onMessage(box *accountSession, msg checks.Message) {
+func (s *Service) onMessage(box *accountSession, msg imapwatch.Message) {
 	cfg := s.Config()
 	if cfg == nil {
 		return
@@ -54,7 +55,7 @@ func (s *Service) onMessage(box *accountSession, msg checks.Message) {
 
 // applyTo applies a verdict to one probe it names: evidence for a pending
 // probe, a late delivery for a recorded one.
-func (s *Service) applyTo(cfg *config.Config, v Verdict, d Decided, msg checks.Message) {
+func (s *Service) applyTo(cfg *config.Config, v Verdict, d Decided, msg imapwatch.Message) {
 	ev := v.Evidence
 	if d.EarlierRun {
 		s.reg.claim(d.Token.ID, d.List, d.Token.SentAt, cfg.Signer())

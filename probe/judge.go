@@ -8,6 +8,7 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/probe/config"
 )
 
@@ -52,7 +53,7 @@ type KnownProbe struct {
 	Pending bool
 	// Signer verifies its token: the key it was signed with, which a
 	// reload may have changed since.
-	Signer *checks.Signer
+	Signer *token.Signer
 	// Config is the configuration a pending probe started with; nil for a
 	// finished one (the running configuration applies).
 	Config *config.Config
@@ -105,7 +106,7 @@ type Verdict struct {
 	SeenAt  time.Time
 	// Claimed are the tokens the message carries as they read, unverified,
 	// in order (explain shows the first one's probe id).
-	Claimed []checks.Token
+	Claimed []token.Token
 	// Signature sums up the verification of Claimed.
 	Signature Signature
 	// Forged: a token does not verify. The message is counted as forged
@@ -140,7 +141,7 @@ type Verdict struct {
 
 // Decided is one probe a message decides or concerns.
 type Decided struct {
-	Token checks.Token
+	Token token.Token
 	// List is its configured list address and Poster the poster's mail
 	// address; "" when the list is not configured here.
 	List, Poster string
@@ -177,7 +178,7 @@ func Judge(msg Incoming, cfg *config.Config, probes Probes) Verdict {
 		return v
 	}
 	for _, enc := range ev.Tokens {
-		if t, err := checks.ParseToken(enc); err == nil {
+		if t, err := token.Parse(enc); err == nil {
 			v.Claimed = append(v.Claimed, t)
 		}
 	}
@@ -192,7 +193,7 @@ func Judge(msg Incoming, cfg *config.Config, probes Probes) Verdict {
 	v.Signature = SignatureValid
 	for _, enc := range ev.Tokens {
 		d, ok, err := verify(enc, cfg, probes)
-		if errors.Is(err, checks.ErrForged) {
+		if errors.Is(err, token.ErrForged) {
 			v.Signature, v.Forged, v.Probes = SignatureInvalid, true, nil
 			v.Why = "a probe token does not verify: forged"
 			return v
@@ -208,7 +209,7 @@ func Judge(msg Incoming, cfg *config.Config, probes Probes) Verdict {
 // verify verifies one token with the key of the probe it claims to be (a
 // reload may have changed the key since it was sent) and finds its list.
 func verify(enc string, cfg *config.Config, probes Probes) (Decided, bool, error) {
-	claimed, err := checks.ParseToken(enc)
+	claimed, err := token.Parse(enc)
 	if err != nil {
 		return Decided{}, false, nil
 	}
@@ -311,7 +312,7 @@ func (v *Verdict) matchByTime(cfg *config.Config, probes Probes) {
 		v.Why = "a notice that names no probe matches no single pending probe: left alone"
 		return
 	}
-	v.Probes = []Decided{{Token: checks.Token{ID: match.ID, List: match.List, SentAt: match.SentAt}, List: match.List, Pending: true, ByTime: true}}
+	v.Probes = []Decided{{Token: token.Token{ID: match.ID, List: match.List, SentAt: match.SentAt}, List: match.List, Pending: true, ByTime: true}}
 	v.Why = "a notice that names no probe, matched by time to the only pending probe of its list from this poster"
 }
 
@@ -320,7 +321,7 @@ func (v *Verdict) matchByTime(cfg *config.Config, probes Probes) {
 // for a list it probes, and sent within that list's timeout before this run
 // started. Such a probe's copy is counted late and cleaned up instead of
 // being left behind forever.
-func fromEarlierRun(cfg *config.Config, tok checks.Token, probes Probes) bool {
+func fromEarlierRun(cfg *config.Config, tok token.Token, probes Probes) bool {
 	instance, started, ok := probes.Restart()
 	if !ok {
 		return false

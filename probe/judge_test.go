@@ -16,6 +16,8 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/compose"
+	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/probe/config"
 )
 
@@ -89,13 +91,13 @@ func TestJudge(t *testing.T) {
 	signer := cfg.Signer()
 	tok := signer.NewToken(judgeList, now.Add(-10*time.Second))
 	enc := signer.Encode(tok)
-	pm := checks.ProbeMessage{From: testMember, List: judgeList, Token: enc, Date: tok.SentAt}
-	copyRaw, err := checks.Compose(pm, nil)
+	pm := compose.Probe{From: testMember, List: judgeList, Token: enc, Date: tok.SentAt}
+	copyRaw, err := compose.Message(pm, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	forger, _ := checks.NewSigner([]byte("not-the-real-signing-key-000"))
-	forgedRaw, _ := checks.Compose(checks.ProbeMessage{From: testMember, List: judgeList, Token: forger.Encode(forger.NewToken(judgeList, now)), Date: now}, nil)
+	forger, _ := token.NewSigner([]byte("not-the-real-signing-key-000"))
+	forgedRaw, _ := compose.Message(compose.Probe{From: testMember, List: judgeList, Token: forger.Encode(forger.NewToken(judgeList, now)), Date: now}, nil)
 	notice := func(returnPath string) string {
 		return fmt.Sprintf("Return-Path: <%s>\r\nFrom: users-bounces@lists.example.org\r\nTo: %s\r\nSubject: Your message to %s awaits moderator approval\r\nAuto-Submitted: auto-generated\r\nX-Mailman-Version: 3.3.8\r\nMessage-ID: <n1@lists.example.org>\r\n\r\nYour mail to '%s' with the subject\r\n\r\n    listprobe delivery test %s\r\n\r\nIs being held until the list moderator can review it for approval.\r\n\r\nThe message is being held because:\r\n\r\n    The message comes from a moderated member\r\n", returnPath, testMember, judgeList, judgeList, enc)
 	}
@@ -103,7 +105,7 @@ func TestJudge(t *testing.T) {
 	recorded := fakeProbes{known: map[string]KnownProbe{tok.ID: {ID: tok.ID, Signer: signer, List: judgeList}}}
 	origin := signer.Origin("host/0")
 	earlyTok := signer.NewTokenWithOrigin(judgeList, now.Add(-time.Minute), origin)
-	earlyRaw, _ := checks.Compose(checks.ProbeMessage{From: testMember, List: judgeList, Token: signer.Encode(earlyTok), Date: earlyTok.SentAt}, nil)
+	earlyRaw, _ := compose.Message(compose.Probe{From: testMember, List: judgeList, Token: signer.Encode(earlyTok), Date: earlyTok.SentAt}, nil)
 
 	type want struct {
 		kind                      checks.Kind
@@ -167,7 +169,7 @@ func TestJudgeDeletesOnlyWhereTheAccountAllows(t *testing.T) {
 	cfg := judgeConfig(t, false)
 	signer := cfg.Signer()
 	tok := signer.NewToken(judgeList, time.Now())
-	raw, _ := checks.Compose(checks.ProbeMessage{From: testMember, List: judgeList, Token: signer.Encode(tok), Date: tok.SentAt}, nil)
+	raw, _ := compose.Message(compose.Probe{From: testMember, List: judgeList, Token: signer.Encode(tok), Date: tok.SentAt}, nil)
 	v := Judge(incoming(t, "reader", string(raw), time.Now()), cfg, fakeProbes{known: map[string]KnownProbe{tok.ID: {ID: tok.ID, List: judgeList}}})
 	if !v.Deletable || v.DeleteNow || !v.Probes[0].Late {
 		t.Errorf("deletable %t, delete now %t, late %t: want a late copy, deletable but kept", v.Deletable, v.DeleteNow, v.Probes[0].Late)
@@ -181,7 +183,7 @@ func TestJudgeHumanMessagesNeverCount(t *testing.T) {
 	cfg := judgeConfig(t, true)
 	signer := cfg.Signer()
 	tok := signer.NewToken(judgeList, time.Now())
-	pm := checks.ProbeMessage{From: testMember, List: judgeList, Token: signer.Encode(tok), Date: tok.SentAt}
+	pm := compose.Probe{From: testMember, List: judgeList, Token: signer.Encode(tok), Date: tok.SentAt}
 	views := map[string]Probes{
 		"pending":  fakeProbes{known: map[string]KnownProbe{tok.ID: {ID: tok.ID, Pending: true, Signer: signer, Config: cfg, List: judgeList, PosterAccount: "member"}}},
 		"recorded": fakeProbes{known: map[string]KnownProbe{tok.ID: {ID: tok.ID, List: judgeList}}},
@@ -260,9 +262,9 @@ func TestJudgeNoticeLimit(t *testing.T) {
 // Without a configuration the tokens are read but not checked, and nothing
 // is decided.
 func TestJudgeWithoutConfigChecksNothing(t *testing.T) {
-	signer, _ := checks.NewSigner([]byte(testKey))
+	signer, _ := token.NewSigner([]byte(testKey))
 	tok := signer.NewToken(judgeList, time.Now())
-	raw, _ := checks.Compose(checks.ProbeMessage{From: testMember, List: judgeList, Token: signer.Encode(tok), Date: tok.SentAt}, nil)
+	raw, _ := compose.Message(compose.Probe{From: testMember, List: judgeList, Token: signer.Encode(tok), Date: tok.SentAt}, nil)
 	v := Judge(incoming(t, "", string(raw), time.Now()), nil, NoProbes)
 	if v.Signature != SignatureUnchecked || len(v.Claimed) != 1 || v.Claimed[0].ID != tok.ID || len(v.Probes) != 0 || v.Deletable {
 		t.Errorf("%+v", v)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/probe/config"
 )
 
@@ -61,7 +62,7 @@ type sighting struct {
 type pendingProbe struct {
 	list      *config.ListConfig
 	cfg       *config.Config // the configuration the probe started with
-	token     checks.Token
+	token     token.Token
 	messageID string
 	sightings chan sighting
 }
@@ -71,7 +72,7 @@ type finishedProbe struct {
 	list    string
 	outcome Outcome
 	at      time.Time
-	signer  *checks.Signer
+	signer  *token.Signer
 	late    bool // its late copy was counted: a copy seen again (after a UIDVALIDITY change) is not counted twice
 }
 
@@ -134,7 +135,7 @@ func (r *registry) finish(p *pendingProbe, outcome Outcome, at time.Time) {
 // claim records a probe sent by an earlier run of this process (before a
 // restart) as finished with an unknown outcome, so that its copy is counted
 // late and cleaned up. A probe known already is left as it is.
-func (r *registry) claim(id, list string, sentAt time.Time, signer *checks.Signer) {
+func (r *registry) claim(id, list string, sentAt time.Time, signer *token.Signer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.pending[id]; ok {

@@ -10,10 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/listprobe/listprobe/checks/token"
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/listprobe/listprobe/checks"
 )
 
 // validator applies defaults and checks a decoded config, collecting every
@@ -268,7 +267,7 @@ func (c *Config) validateGlobal(v *validator) parsedSchedule {
 	}
 	global := v.schedule([]any{"global", "schedule"}, g.Schedule)
 	if key, field, ok := v.readSecret([]any{"global"}, "signing_key", g.SigningKeyFile, g.SigningKeyEnv, true); ok {
-		s, err := checks.NewSigner([]byte(key))
+		s, err := token.NewSigner([]byte(key))
 		if err != nil {
 			v.errorf([]any{"global", field}, "%v", err)
 		}

@@ -16,7 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailtls"
 )
 
 // The rules of the accounts, their servers and the Mailman servers: TLS,
@@ -34,7 +34,7 @@ func (a *AccountConfig) validate(v *validator, path []any) {
 	if a.SMTP != nil {
 		p := join(path, "smtp")
 		s := a.SMTP
-		s.ServerConfig.validate(v, p, checks.TLSStartTLS)
+		s.ServerConfig.validate(v, p, mailtls.StartTLS)
 		switch s.Auth {
 		case "":
 			s.Auth = "none"
@@ -58,7 +58,7 @@ func (a *AccountConfig) validate(v *validator, path []any) {
 	}
 	if a.IMAP != nil {
 		p := join(path, "imap")
-		a.IMAP.ServerConfig.validate(v, p, checks.TLSImplicit)
+		a.IMAP.ServerConfig.validate(v, p, mailtls.Implicit)
 		if a.IMAP.Username == "" {
 			v.errorf(join(p, "username"), "is required")
 		}
@@ -88,7 +88,7 @@ func (a *AccountConfig) validate(v *validator, path []any) {
 	}
 }
 
-func (s *ServerConfig) validate(v *validator, path []any, defaultTLS checks.TLSMode) {
+func (s *ServerConfig) validate(v *validator, path []any, defaultTLS mailtls.Mode) {
 	host := ""
 	if s.Address == "" {
 		v.errorf(join(path, "address"), "is required (host:port)")
@@ -105,7 +105,7 @@ func (s *ServerConfig) validate(v *validator, path []any, defaultTLS checks.TLSM
 	switch s.TLS {
 	case "":
 		s.TLS = defaultTLS
-	case checks.TLSImplicit, checks.TLSStartTLS, checks.TLSNone:
+	case mailtls.Implicit, mailtls.StartTLS, mailtls.None:
 	default:
 		v.errorf(join(path, "tls"), "%q is not tls, starttls or none", s.TLS)
 	}
@@ -114,7 +114,7 @@ func (s *ServerConfig) validate(v *validator, path []any, defaultTLS checks.TLSM
 			s.password = newSecret(pw)
 		}
 	}
-	if s.TLS != checks.TLSNone {
+	if s.TLS != mailtls.None {
 		s.tlsConfig = s.TLSSettings.clientConfig(v, path, host)
 	}
 }
@@ -122,7 +122,7 @@ func (s *ServerConfig) validate(v *validator, path []any, defaultTLS checks.TLSM
 // checkPlaintext refuses a password sent without TLS to a host other than
 // loopback, unless the account allows it; allowed, it is a warning.
 func (s *ServerConfig) checkPlaintext(v *validator, path []any, allow bool, account []any, what string) {
-	if s.TLS != checks.TLSNone {
+	if s.TLS != mailtls.None {
 		return
 	}
 	host, _, err := net.SplitHostPort(s.Address)
