@@ -63,7 +63,7 @@ func (s *Service) applyTo(cfg *config.Config, v Verdict, d Decided, msg imapwatc
 	switch {
 	case d.Pending:
 		p, _, _ := s.reg.lookup(d.Token.ID)
-		e := sighting{kind: ev.Kind, manager: ev.Manager, reason: readable(ev.Reason), account: v.Account,
+		e := sighting{kind: ev.Kind, manager: ev.Manager, reason: readable(ev.Reason), account: v.Account, trust: v.Trust,
 			seenAt: msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity, deletable: v.Deletable, byTime: d.ByTime,
 			approved: ev.Approved, approvedAt: ev.ApprovedAt, recipient: ev.Recipient, copy: ev.Copy, from: ev.From}
 		if v.Copy {

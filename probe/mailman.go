@@ -313,7 +313,7 @@ func (w *mailmanWatcher) lookForHeld(ctx context.Context, list string, pending [
 			if !msgid.Same(h.MessageID, p.messageID) {
 				continue
 			}
-			e := sighting{kind: checks.KindHoldNotice, manager: "mailman3-rest", reason: h.Reason, seenAt: time.Now(), requestID: h.RequestID}
+			e := sighting{kind: checks.KindHoldNotice, manager: "mailman3-rest", reason: h.Reason, seenAt: time.Now(), requestID: h.RequestID, trust: TrustAuthenticated}
 			if !p.deliver(e) {
 				w.logger.Warn("dropped evidence for a busy probe", "list", list, "kind", "mailman_rest_held")
 			}

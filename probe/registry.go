@@ -56,6 +56,10 @@ type sighting struct {
 	byTime bool
 	// requestID is the Mailman held request, for REST evidence.
 	requestID int
+	// trust is the verdict's Trust (TrustAuthenticated for the Mailman
+	// REST API): issue 15 makes a hint unable to decide the outcome
+	// before the timeout.
+	trust Trust
 }
 
 // pendingProbe is a probe waiting for its outcome.
