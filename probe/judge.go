@@ -358,9 +358,7 @@ func noticeLimitLists(cfg *config.Config, account string, ev checks.Evidence) []
 // issue 15 checks that the list's server provably sent it.
 func trustOf(checks.Evidence, *config.Config) Trust { return TrustAuthenticated }
 
-// NoProbes is the view of a process that has sent no probes.
-var NoProbes Probes = noProbes{}
-
+// noProbes is the view of a process that has sent no probes.
 type noProbes struct{}
 
 func (noProbes) Probe(string) (KnownProbe, bool)    { return KnownProbe{}, false }

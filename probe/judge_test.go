@@ -127,7 +127,7 @@ func TestJudge(t *testing.T) {
 			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, late: true, probes: 1}},
 		{"the copy of a recorded probe in the poster's mailbox is not late", "member", string(copyRaw), recorded,
 			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, probes: 1}},
-		{"the copy of another process's probe is never deleted", "reader", string(copyRaw), NoProbes,
+		{"the copy of another process's probe is never deleted", "reader", string(copyRaw), fakeProbes{},
 			want{kind: checks.KindProbeCopy, copy: true, probes: 1}},
 		{"a forged copy is forged and nothing else", "reader", string(forgedRaw), pending,
 			want{kind: checks.KindProbeCopy, forged: true}},
@@ -245,7 +245,7 @@ func TestJudgeMatchesSympaNoticeByTime(t *testing.T) {
 func TestJudgeNoticeLimit(t *testing.T) {
 	cfg := judgeConfig(t, true)
 	raw := "From: users-owner@lists.example.org\r\nTo: member@example.org\r\nSubject: Last autoresponse notification for today\r\nX-Mailman-Version: 3.3.8\r\nList-Id: <users.lists.example.org>\r\nMessage-ID: <limit@lists.example.org>\r\n\r\nWe have received a message from your address <member@example.org>\r\nrequesting an automated response from the users@lists.example.org\r\nmailing list.\r\n\r\nThe number we have seen today: 10.\r\n"
-	v := Judge(incoming(t, "member", raw, time.Now()), cfg, NoProbes)
+	v := Judge(incoming(t, "member", raw, time.Now()), cfg, fakeProbes{})
 	if v.Evidence.Kind != checks.KindNoticeLimit {
 		t.Fatalf("kind %s", v.Evidence.Kind)
 	}
@@ -254,7 +254,7 @@ func TestJudgeNoticeLimit(t *testing.T) {
 	} else if v.Evidence.List == "" && len(v.NoticeLimit) != 2 {
 		t.Errorf("notice limit naming no list: for %v, want both lists", v.NoticeLimit)
 	}
-	if v := Judge(incoming(t, "reader", raw, time.Now()), cfg, NoProbes); len(v.NoticeLimit) != 0 {
+	if v := Judge(incoming(t, "reader", raw, time.Now()), cfg, fakeProbes{}); len(v.NoticeLimit) != 0 {
 		t.Errorf("notice limit in the reader's mailbox: %v", v.NoticeLimit)
 	}
 }
@@ -265,11 +265,11 @@ func TestJudgeWithoutConfigChecksNothing(t *testing.T) {
 	signer, _ := token.NewSigner([]byte(testKey))
 	tok := signer.NewToken(judgeList, time.Now())
 	raw, _ := compose.Message(compose.Probe{From: testMember, List: judgeList, Token: signer.Encode(tok), Date: tok.SentAt}, nil)
-	v := Judge(incoming(t, "", string(raw), time.Now()), nil, NoProbes)
+	v := Judge(incoming(t, "", string(raw), time.Now()), nil, fakeProbes{})
 	if v.Signature != SignatureUnchecked || len(v.Claimed) != 1 || v.Claimed[0].ID != tok.ID || len(v.Probes) != 0 || v.Deletable {
 		t.Errorf("%+v", v)
 	}
-	if v := Judge(incoming(t, "", "From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n", time.Now()), nil, NoProbes); v.Signature != SignatureAbsent || v.Evidence.Kind != checks.KindUnrelated {
+	if v := Judge(incoming(t, "", "From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n", time.Now()), nil, fakeProbes{}); v.Signature != SignatureAbsent || v.Evidence.Kind != checks.KindUnrelated {
 		t.Errorf("%+v", v)
 	}
 }
