@@ -431,6 +431,9 @@ func hopViews(hops []Hop) []hopView {
 		}
 		if !math.IsNaN(h.Seconds) && !math.IsInf(h.Seconds, 0) && (i > 0 || h.Seconds != 0) {
 			hv.Seconds = fmt.Sprintf("%+.0f s", h.Seconds)
+			if h.ClampedFrom < 0 {
+				hv.Seconds += fmt.Sprintf(" (dates say %+.0f s: clamped)", h.ClampedFrom)
+			}
 		}
 		out = append(out, hv)
 	}

@@ -280,13 +280,17 @@ func (r *run) deadline(ctx context.Context) {
 }
 
 // hopsOf turns a copy's Received chain into the result's hops, each with
-// the seconds since the one before.
+// the seconds since the one before, clamped to zero when the dates run
+// backwards (see Hop).
 func hopsOf(hs []checks.Hop) []Hop {
 	var out []Hop
 	for i, h := range hs {
 		hop := Hop{By: h.By, With: h.With, At: h.At}
 		if i > 0 && !h.At.IsZero() && !hs[i-1].At.IsZero() {
 			hop.Seconds = h.At.Sub(hs[i-1].At).Seconds()
+		}
+		if hop.Seconds < 0 {
+			hop.Seconds, hop.ClampedFrom = 0, hop.Seconds
 		}
 		out = append(out, hop)
 	}
