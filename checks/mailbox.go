@@ -1,24 +1,19 @@
 package checks
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
-	"github.com/emersion/go-message/textproto"
 )
 
 // MailboxOptions says which IMAP mailbox to watch and how.
@@ -53,10 +48,14 @@ type MailboxOptions struct {
 	// BodyLimit bounds the body bytes fetched per message. Default 256 KiB.
 	BodyLimit int64
 	// HeaderLimit bounds the bytes of watched header fields fetched per
-	// message (a partial fetch, BODY.PEEK[HEADER.FIELDS (...)]<0.N>), so a
-	// message with a huge header field costs no more than a small one.
-	// Longer headers are cut after the last whole field that fits and the
-	// Message says HeaderTruncated. Default 64 KiB.
+	// message and section (a partial fetch,
+	// BODY.PEEK[HEADER.FIELDS (...)]<0.N>), so a message with a huge header
+	// field costs no more than a small one. The fields that identify a
+	// message are one section, those a message may have many or long ones
+	// of (Received, To, Cc, References) the other, so that the second
+	// never pushes the first out. Longer sections are cut after the last
+	// whole field that fits and the Message says HeaderTruncated. Default
+	// 64 KiB.
 	HeaderLimit int64
 	// ExpectInterval is how soon the session asks the server for news after
 	// Expect, when a message is due; the interval then grows with the time
@@ -95,6 +94,11 @@ type Message struct {
 	// server response naming its UID arrived (not when its header fields
 	// had been fetched).
 	SeenAt time.Time
+	// Arrived is the message's INTERNALDATE (the server's clock) for the
+	// messages that had arrived before the session reported them: those
+	// reported because of ReportSince or a UIDVALIDITY change. Zero for
+	// the others, which arrived when SeenAt says.
+	Arrived time.Time
 }
 
 // WatchedHeaderFields are the header fields fetched for every new message:
@@ -191,10 +195,21 @@ const (
 // # Bounded cost
 //
 // Every new message costs one partial fetch of its watched header fields
-// (at most HeaderLimit bytes) and, only when WantBody says so, one of its
-// body (at most BodyLimit bytes); fetches go in batches of 16 messages
-// whose responses are read one message at a time, whatever the messages
-// hold and however large the mailbox is.
+// (two sections of at most HeaderLimit bytes each) and, only when WantBody
+// says so, one of its body (at most BodyLimit bytes); fetches go in batches
+// of 16 messages whose responses are read one message at a time, whatever
+// the messages hold and however large the mailbox is.
+//
+// # Bounded reading
+//
+// What a server sends is bounded too, whatever it sends: no more than the
+// limits is kept of any response, and one command round (a command and its
+// answer, with what the server adds unasked) may read no more than 4 MiB
+// plus a batch of messages at the limits (10.1 MiB with the defaults).
+// A server that sends more (a literal of a gigabyte, an endless stream of
+// FETCH or SEARCH responses, a giant atom or flag list) has its connection
+// closed: the session fails with ErrTooMuchData and starts again. A round
+// that takes longer than a minute fails with ErrNoAnswer.
 type Mailbox struct {
 	opts MailboxOptions
 	log  *slog.Logger
@@ -474,6 +489,9 @@ type mailboxSession struct {
 	caps        imap.CapSet
 	uidValidity uint32
 	timeout     time.Duration
+	conn        *budgetConn // bounds what one command round reads
+	budget      int64       // bytes one command round may read
+	fetchedOnce bool        // a fetch of new mail has succeeded: the session is watching
 }
 
 // notify records that new mail may have arrived. It runs in the client's
@@ -511,9 +529,12 @@ func (s *mailboxSession) noop() error {
 	return nil
 }
 
-// do runs one command round and closes the connection if it takes longer
-// than the session's timeout.
+// do runs one command round: it closes the connection if the round takes
+// longer than the session's timeout or reads more than its budget.
 func (s *mailboxSession) do(f func() error) error {
+	if s.conn != nil {
+		s.conn.reset(s.budget)
+	}
 	var timedOut atomic.Bool
 	t := time.AfterFunc(s.timeout, func() {
 		timedOut.Store(true)
@@ -521,8 +542,11 @@ func (s *mailboxSession) do(f func() error) error {
 	})
 	err := f()
 	t.Stop()
-	if err != nil && timedOut.Load() {
-		return fmt.Errorf("no answer within %v: %w", s.timeout, err)
+	switch {
+	case err != nil && s.conn != nil && s.conn.overBudget():
+		return fmt.Errorf("%w (over %d bytes in answer to one command): connection closed", ErrTooMuchData, s.budget)
+	case err != nil && timedOut.Load():
+		return fmt.Errorf("%w: no answer within %v: %w", ErrNoAnswer, s.timeout, err)
 	}
 	return err
 }
@@ -548,10 +572,14 @@ func (m *Mailbox) dial(ctx context.Context, s *mailboxSession) (*imapclient.Clie
 	if dialContext == nil {
 		dialContext = (&net.Dialer{}).DialContext
 	}
-	conn, err := dialContext(ctx, "tcp", m.opts.Address)
+	raw, err := dialContext(ctx, "tcp", m.opts.Address)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
+	// Everything the server sends, the greeting and the TLS handshake
+	// included, is read within a round's budget.
+	s.conn = &budgetConn{Conn: raw, left: s.budget}
+	var conn net.Conn = s.conn
 	// The handshake and the greeting know no context: close the
 	// connection if they outlast it.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
@@ -595,7 +623,7 @@ func (m *Mailbox) dial(ctx context.Context, s *mailboxSession) (*imapclient.Clie
 // runSession runs one session until it fails or ctx ends. wasUp says
 // whether it got as far as watching the mailbox.
 func (m *Mailbox) runSession(ctx context.Context) (wasUp bool, err error) {
-	s := &mailboxSession{signal: make(chan struct{}, 1), timeout: m.cmdTimeout}
+	s := &mailboxSession{signal: make(chan struct{}, 1), timeout: m.cmdTimeout, budget: roundBudget(m.opts.HeaderLimit, m.opts.BodyLimit)}
 	s.c, err = m.dial(ctx, s)
 	if err != nil {
 		return false, err
@@ -845,11 +873,11 @@ func (m *Mailbox) resume(s *mailboxSession, sel *imap.SelectData) error {
 		// first session that fails halfway tries again.
 		m.uidValidity = sel.UIDValidity
 		if !m.opts.ReportSince.IsZero() {
-			uids, err := m.uidsArrivedSince(s, m.opts.ReportSince, uidNext)
+			uids, times, err := m.uidsArrivedSince(s, m.opts.ReportSince, uidNext)
 			if err != nil {
 				return fmt.Errorf("messages since %s: %w", m.opts.ReportSince.UTC().Format(time.RFC3339), err)
 			}
-			if err := m.deliver(s, uids, nil, false, nil); err != nil {
+			if err := m.deliver(s, uids, times, false, nil); err != nil {
 				return fmt.Errorf("messages since %s: %w", m.opts.ReportSince.UTC().Format(time.RFC3339), err)
 			}
 		}
@@ -859,11 +887,11 @@ func (m *Mailbox) resume(s *mailboxSession, sel *imap.SelectData) error {
 	default:
 		m.log.Warn("imap UIDVALIDITY changed: reporting messages that arrived since the last session",
 			"old", m.uidValidity, "new", sel.UIDValidity, "since", m.lastGood)
-		uids, err := m.uidsArrivedSince(s, m.lastGood.Add(-mailboxRecoveryMargin), uidNext)
+		uids, times, err := m.uidsArrivedSince(s, m.lastGood.Add(-mailboxRecoveryMargin), uidNext)
 		if err != nil {
 			return fmt.Errorf("after UIDVALIDITY change: %w", err)
 		}
-		if err := m.deliver(s, uids, nil, true, nil); err != nil {
+		if err := m.deliver(s, uids, times, true, nil); err != nil {
 			return fmt.Errorf("after UIDVALIDITY change: %w", err)
 		}
 		m.uidValidity, m.next = sel.UIDValidity, uidNext
@@ -874,259 +902,6 @@ func (m *Mailbox) resume(s *mailboxSession, sel *imap.SelectData) error {
 	return nil
 }
 
-// highestUID returns the UID of the last message, 0 for an empty mailbox.
-func (m *Mailbox) highestUID(s *mailboxSession, numMessages uint32) (imap.UID, error) {
-	if numMessages == 0 {
-		return 0, nil
-	}
-	var uid imap.UID
-	err := s.do(func() error {
-		bufs, err := s.c.Fetch(imap.SeqSetNum(numMessages), &imap.FetchOptions{UID: true}).Collect()
-		for _, b := range bufs {
-			uid = max(uid, b.UID)
-		}
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("fetch last UID: %w", err)
-	}
-	return uid, nil
-}
-
-// uidsArrivedSince returns the UIDs below uidNext of the messages whose
-// INTERNALDATE is not before since.
-func (m *Mailbox) uidsArrivedSince(s *mailboxSession, since time.Time, uidNext imap.UID) ([]imap.UID, error) {
-	var uids []imap.UID
-	err := s.do(func() error {
-		// SEARCH SINCE compares dates in the server's time zone: ask for a
-		// day more and filter on the exact INTERNALDATE.
-		data, err := s.c.UIDSearch(&imap.SearchCriteria{Since: since.Add(-24 * time.Hour)}, nil).Wait()
-		if err != nil {
-			return fmt.Errorf("uid search since: %w", err)
-		}
-		candidates := data.AllUIDs()
-		if len(candidates) == 0 {
-			return nil
-		}
-		bufs, err := s.c.Fetch(imap.UIDSetNum(candidates...), &imap.FetchOptions{UID: true, InternalDate: true}).Collect()
-		if err != nil {
-			return fmt.Errorf("fetch internaldate: %w", err)
-		}
-		for _, b := range bufs {
-			if b.UID < uidNext && !b.InternalDate.Before(since) {
-				uids = append(uids, b.UID)
-			}
-		}
-		return nil
-	})
-	slices.Sort(uids)
-	return uids, err
-}
-
-// fetchNew reports the messages from m.next on.
-func (m *Mailbox) fetchNew(s *mailboxSession) error {
-	s.drain()
-	var uids []imap.UID
-	seen := make(map[imap.UID]time.Time)
-	err := s.do(func() error {
-		// "n:*" also matches the last message when every UID is below n:
-		// keep only the UIDs really at or above n. The responses are
-		// read one by one so that each message's SeenAt is when its UID
-		// came, not when the last one did.
-		cmd := s.c.Fetch(imap.UIDSet{{Start: m.next, Stop: 0}}, &imap.FetchOptions{UID: true})
-		defer cmd.Close()
-		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
-			at := time.Now()
-			b, err := msg.Collect()
-			if err != nil {
-				return err
-			}
-			if b.UID >= m.next {
-				uids = append(uids, b.UID)
-				if _, ok := seen[b.UID]; !ok {
-					seen[b.UID] = at
-				}
-			}
-		}
-		return cmd.Close()
-	})
-	if err != nil {
-		return fmt.Errorf("uid fetch %d:*: %w", m.next, err)
-	}
-	s.lastAsked = time.Now()
-	slices.Sort(uids)
-	uids = slices.Compact(uids)
-	if len(uids) > 0 {
-		m.log.Debug("imap new messages", "from_uid", m.next, "count", len(uids))
-	}
-	err = m.deliver(s, uids, seen, false, func(uid imap.UID) { m.next = max(m.next, uid+1) })
-	if err != nil {
-		return err
-	}
-	if n := len(uids); n > 0 {
-		// Also past the messages expunged between the two fetches.
-		m.next = max(m.next, uids[n-1]+1)
-	}
-	m.lastGood = time.Now()
-	return nil
-}
-
-// deliver fetches the watched header fields (and the body when WantBody
-// says so) of uids, in order, and hands each message to the subscribers.
-// seen holds when the session learnt of a UID; a UID missing from it is
-// seen when its header fields arrive. With skipRecent, messages whose
-// Message-ID was reported recently are not reported again. delivered is
-// called after each message.
-//
-// Each batch's responses are read one message at a time, and every part is
-// a partial fetch: what one batch holds is bounded by the limits, whatever
-// the messages hold.
-func (m *Mailbox) deliver(s *mailboxSession, uids []imap.UID, seen map[imap.UID]time.Time, skipRecent bool, delivered func(imap.UID)) error {
-	headerSection := &imap.FetchItemBodySection{
-		Specifier:    imap.PartSpecifierHeader,
-		HeaderFields: WatchedHeaderFields,
-		Peek:         true, // never set \Seen
-		// One byte more than the limit tells a header of exactly
-		// HeaderLimit bytes from a longer one.
-		Partial: &imap.SectionPartial{Offset: 0, Size: m.opts.HeaderLimit + 1},
-	}
-	bodySection := &imap.FetchItemBodySection{
-		Specifier: imap.PartSpecifierText,
-		Peek:      true,
-		Partial:   &imap.SectionPartial{Offset: 0, Size: m.opts.BodyLimit + 1},
-	}
-	m.pruneRecent()
-
-	for batch := range slices.Chunk(uids, mailboxFetchBatch) {
-		msgs := make(map[imap.UID]*Message, len(batch))
-		var wantBody []imap.UID
-		err := s.do(func() error {
-			err := fetchEach(s.c.Fetch(imap.UIDSetNum(batch...), &imap.FetchOptions{
-				UID:         true,
-				BodySection: []*imap.FetchItemBodySection{headerSection},
-			}), func(b *imapclient.FetchMessageBuffer, at time.Time) {
-				at = seenAt(seen, b.UID, at)
-				raw := b.FindBodySection(headerSection)
-				if raw == nil && len(b.BodySection) == 1 {
-					raw = b.BodySection[0].Bytes
-				}
-				raw, truncated := cutHeader(raw, m.opts.HeaderLimit)
-				h, err := parseWatchedHeader(raw)
-				if err != nil {
-					m.log.Debug("imap message with a malformed header", "uid", b.UID, "err", err)
-				}
-				if truncated {
-					m.log.Debug("imap message with watched header fields over the limit", "uid", b.UID, "limit", m.opts.HeaderLimit)
-				}
-				msgs[b.UID] = &Message{UID: uint32(b.UID), UIDValidity: s.uidValidity, Header: h, HeaderTruncated: truncated, SeenAt: at}
-				if m.opts.WantBody != nil && m.opts.WantBody(h) {
-					wantBody = append(wantBody, b.UID)
-				}
-			})
-			if err != nil {
-				return fmt.Errorf("uid fetch header fields: %w", err)
-			}
-			if len(wantBody) == 0 {
-				return nil
-			}
-			err = fetchEach(s.c.Fetch(imap.UIDSetNum(wantBody...), &imap.FetchOptions{
-				UID:         true,
-				BodySection: []*imap.FetchItemBodySection{bodySection},
-			}), func(b *imapclient.FetchMessageBuffer, _ time.Time) {
-				msg := msgs[b.UID]
-				if msg == nil {
-					return
-				}
-				body := b.FindBodySection(bodySection)
-				if body == nil && len(b.BodySection) == 1 {
-					body = b.BodySection[0].Bytes
-				}
-				if body == nil {
-					body = []byte{}
-				}
-				if int64(len(body)) > m.opts.BodyLimit {
-					body, msg.Truncated = body[:m.opts.BodyLimit], true
-				}
-				msg.Body = body
-			})
-			if err != nil {
-				return fmt.Errorf("uid fetch body: %w", err)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-
-		now := time.Now()
-		for _, uid := range batch {
-			msg := msgs[uid]
-			if msg == nil {
-				continue // expunged in the meantime
-			}
-			id := msg.Header.Get("Message-Id")
-			if skipRecent && id != "" {
-				if _, ok := m.recent[id]; ok {
-					continue
-				}
-			}
-			if id != "" {
-				m.recent[id] = now
-			}
-			m.publish(*msg)
-			if delivered != nil {
-				delivered(uid)
-			}
-		}
-	}
-	return nil
-}
-
-// seenAt returns when the session learnt of uid: from seen, or at.
-func seenAt(seen map[imap.UID]time.Time, uid imap.UID, at time.Time) time.Time {
-	if t, ok := seen[uid]; ok {
-		return t
-	}
-	return at
-}
-
-// fetchEach reads cmd's responses one message at a time, calling f with
-// each and the time its response came, so that no more than one message's
-// data is held by the reading. It always consumes the whole command.
-func fetchEach(cmd *imapclient.FetchCommand, f func(b *imapclient.FetchMessageBuffer, at time.Time)) error {
-	defer cmd.Close()
-	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
-		at := time.Now()
-		b, err := msg.Collect()
-		if err != nil {
-			return err
-		}
-		f(b, at)
-	}
-	return cmd.Close()
-}
-
-// cutHeader bounds raw header fields to limit bytes. A longer header is cut
-// at the start of the last field that begins within the limit, so that
-// every field kept is whole (a field's continuation lines begin with a space
-// or a tab), and ends with the empty line that ends a header. truncated
-// says it was cut.
-func cutHeader(raw []byte, limit int64) (_ []byte, truncated bool) {
-	if int64(len(raw)) <= limit {
-		return raw, false
-	}
-	raw = raw[:limit+1] // the byte after the limit says whether a line starts there
-	end := 0
-	for i := 0; i < len(raw)-1; i++ {
-		if raw[i] == '\n' && raw[i+1] != ' ' && raw[i+1] != '\t' {
-			end = i + 1
-		}
-	}
-	cut := make([]byte, end, end+2)
-	copy(cut, raw[:end])
-	return append(cut, '\r', '\n'), true
-}
-
 // pruneRecent forgets the Message-IDs reported before the recent window.
 func (m *Mailbox) pruneRecent() {
 	cutoff := time.Now().Add(-mailboxRecentWindow)
@@ -1135,14 +910,6 @@ func (m *Mailbox) pruneRecent() {
 			delete(m.recent, id)
 		}
 	}
-}
-
-// parseWatchedHeader parses the header fields returned for
-// BODY.PEEK[HEADER.FIELDS (...)]. A malformed field ends the parse; the
-// fields before it are kept.
-func parseWatchedHeader(raw []byte) (mail.Header, error) {
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
-	return mail.Header{Header: message.Header{Header: h}}, err
 }
 
 // publish queues msg for every subscriber.

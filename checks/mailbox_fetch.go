@@ -1,0 +1,337 @@
+package checks
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+)
+
+// bulkyHeaderFields are the watched header fields a message may carry many
+// of, or long ones (a Received field per hop, a long thread's References,
+// a crowd in To and Cc). They are fetched in a section of their own, with a
+// bound of their own, so that however many of them a message has they
+// never push the fields that identify it (Message-ID, From, Subject, the
+// token) out of the bound: a bound must never turn a delivered copy into a
+// lost one.
+var bulkyHeaderFields = []string{"Received", "To", "Cc", "References"}
+
+// headerSections returns the two header sections fetched for every new
+// message: the identifying fields, then the bulky ones.
+func headerSections(limit int64) []boundedSection {
+	var identity, bulky []string
+	for _, f := range WatchedHeaderFields {
+		if slices.ContainsFunc(bulkyHeaderFields, func(b string) bool { return strings.EqualFold(b, f) }) {
+			bulky = append(bulky, f)
+		} else {
+			identity = append(identity, f)
+		}
+	}
+	section := func(fields []string) boundedSection {
+		return boundedSection{keep: limit + 1, section: &imap.FetchItemBodySection{
+			Specifier:    imap.PartSpecifierHeader,
+			HeaderFields: fields,
+			Peek:         true, // never set \Seen
+			// One byte more than the limit tells a header of exactly
+			// the limit from a longer one.
+			Partial: &imap.SectionPartial{Offset: 0, Size: limit + 1},
+		}}
+	}
+	return []boundedSection{section(identity), section(bulky)}
+}
+
+// bodySection returns the section fetched for a message whose body is
+// wanted.
+func bodySection(limit int64) boundedSection {
+	return boundedSection{keep: limit + 1, section: &imap.FetchItemBodySection{
+		Specifier: imap.PartSpecifierText,
+		Peek:      true,
+		Partial:   &imap.SectionPartial{Offset: 0, Size: limit + 1},
+	}}
+}
+
+// uidTimes is what the session knows of a UID before fetching its header:
+// when it learnt of it, and the message's INTERNALDATE when it was read.
+type uidTimes struct {
+	seen, arrived time.Time
+}
+
+// highestUID returns the UID of the last message, 0 for an empty mailbox.
+func (m *Mailbox) highestUID(s *mailboxSession, numMessages uint32) (imap.UID, error) {
+	if numMessages == 0 {
+		return 0, nil
+	}
+	var uid imap.UID
+	err := s.do(func() error {
+		return fetchEach(s.c.Fetch(imap.SeqSetNum(numMessages), &imap.FetchOptions{UID: true}), nil,
+			func(f fetched) { uid = max(uid, f.uid) })
+	})
+	if err != nil {
+		return 0, fmt.Errorf("fetch last UID: %w", err)
+	}
+	return uid, nil
+}
+
+// uidsArrivedSince returns the UIDs below uidNext of the messages whose
+// INTERNALDATE is not before since, with their INTERNALDATE.
+func (m *Mailbox) uidsArrivedSince(s *mailboxSession, since time.Time, uidNext imap.UID) ([]imap.UID, map[imap.UID]uidTimes, error) {
+	var uids []imap.UID
+	times := make(map[imap.UID]uidTimes)
+	err := s.do(func() error {
+		// SEARCH SINCE compares dates in the server's time zone: ask for a
+		// day more and filter on the exact INTERNALDATE.
+		data, err := s.c.UIDSearch(&imap.SearchCriteria{Since: since.Add(-24 * time.Hour)}, nil).Wait()
+		if err != nil {
+			return fmt.Errorf("uid search since: %w", err)
+		}
+		// Never AllUIDs: an ESEARCH answer of "ALL 1:4294967295" is a
+		// few bytes that would expand to four billion UIDs. The set goes
+		// back to the server as it came, cut below uidNext.
+		all, _ := data.All.(imap.UIDSet)
+		candidates := uidsBelow(all, uidNext)
+		if len(candidates) == 0 {
+			return nil
+		}
+		err = fetchEach(s.c.Fetch(candidates, &imap.FetchOptions{UID: true, InternalDate: true}), nil, func(f fetched) {
+			if f.uid != 0 && f.uid < uidNext && candidates.Contains(f.uid) && !f.internal.Before(since) {
+				if _, dup := times[f.uid]; !dup {
+					uids = append(uids, f.uid)
+				}
+				times[f.uid] = uidTimes{arrived: f.internal}
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("fetch internaldate: %w", err)
+		}
+		return nil
+	})
+	slices.Sort(uids)
+	return uids, times, err
+}
+
+// uidsBelow returns the part of set below uidNext.
+func uidsBelow(set imap.UIDSet, uidNext imap.UID) imap.UIDSet {
+	var out imap.UIDSet
+	for _, r := range set {
+		start, stop := r.Start, r.Stop
+		if stop == 0 || stop >= uidNext { // "*" is the highest UID
+			stop = uidNext - 1
+		}
+		if start == 0 || start > stop {
+			continue
+		}
+		out.AddRange(start, stop)
+	}
+	return out
+}
+
+// fetchNew reports the messages from m.next on.
+func (m *Mailbox) fetchNew(s *mailboxSession) error {
+	s.drain()
+	var uids []imap.UID
+	times := make(map[imap.UID]uidTimes)
+	err := s.do(func() error {
+		// "n:*" also matches the last message when every UID is below n:
+		// keep only the UIDs really at or above n. The responses are
+		// read one by one so that each message's SeenAt is when its UID
+		// came, not when the last one did. How many there can be is
+		// bounded by the round's budget.
+		return fetchEach(s.c.Fetch(imap.UIDSet{{Start: m.next, Stop: 0}}, &imap.FetchOptions{UID: true}), nil, func(f fetched) {
+			if f.uid < m.next {
+				return
+			}
+			if _, ok := times[f.uid]; !ok {
+				uids = append(uids, f.uid)
+				times[f.uid] = uidTimes{seen: f.at}
+			}
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("uid fetch %d:*: %w", m.next, err)
+	}
+	s.lastAsked = time.Now()
+	slices.Sort(uids)
+	if len(uids) > 0 {
+		m.log.Debug("imap new messages", "from_uid", m.next, "count", len(uids))
+	}
+	err = m.deliver(s, uids, times, false, func(uid imap.UID) { m.next = max(m.next, uid+1) })
+	if err != nil {
+		return err
+	}
+	if n := len(uids); n > 0 {
+		// Also past the messages expunged between the two fetches.
+		m.next = max(m.next, uids[n-1]+1)
+	}
+	m.lastGood = time.Now()
+	s.fetchedOnce = true
+	return nil
+}
+
+// deliver fetches the watched header fields (and the body when WantBody
+// says so) of uids, in order, and hands each message to the subscribers.
+// times holds when the session learnt of a UID and its INTERNALDATE; a UID
+// missing from it is seen when its header fields arrive. With skipRecent,
+// messages whose Message-ID was reported recently are not reported again.
+// delivered is called after each message.
+//
+// Each batch's responses are read one message at a time, every part is a
+// partial fetch, and no more than the limits is kept of what comes:
+// what one batch holds is bounded, whatever the messages hold and whatever
+// the server sends.
+func (m *Mailbox) deliver(s *mailboxSession, uids []imap.UID, times map[imap.UID]uidTimes, skipRecent bool, delivered func(imap.UID)) error {
+	m.pruneRecent()
+	for batch := range slices.Chunk(uids, mailboxFetchBatch) {
+		msgs, err := m.fetchBatch(s, batch, times)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		for _, uid := range batch {
+			msg := msgs[uid]
+			if msg == nil {
+				continue // expunged in the meantime
+			}
+			id := msg.Header.Get("Message-Id")
+			if skipRecent && id != "" {
+				if _, ok := m.recent[id]; ok {
+					continue
+				}
+			}
+			if id != "" {
+				m.recent[id] = now
+			}
+			m.publish(*msg)
+			if delivered != nil {
+				delivered(uid)
+			}
+		}
+	}
+	return nil
+}
+
+// fetchBatch fetches the header sections of one batch and the bodies of
+// the messages WantBody asks for, in one command round.
+func (m *Mailbox) fetchBatch(s *mailboxSession, batch []imap.UID, times map[imap.UID]uidTimes) (map[imap.UID]*Message, error) {
+	headers := headerSections(m.opts.HeaderLimit)
+	body := bodySection(m.opts.BodyLimit)
+	msgs := make(map[imap.UID]*Message, len(batch))
+	asked := imap.UIDSetNum(batch...)
+	var wantBody []imap.UID
+	err := s.do(func() error {
+		err := fetchEach(s.c.Fetch(asked, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{headers[0].section, headers[1].section}}), headers, func(f fetched) {
+			if f.uid == 0 || !asked.Contains(f.uid) || msgs[f.uid] != nil {
+				return // a response to no question, or to one answered already
+			}
+			msg := m.messageOf(s, f, times[f.uid])
+			msgs[f.uid] = msg
+			if m.opts.WantBody != nil && m.opts.WantBody(msg.Header) {
+				wantBody = append(wantBody, f.uid)
+			}
+		})
+		if err != nil || len(wantBody) == 0 {
+			return wrapErr("uid fetch header fields", err)
+		}
+		err = fetchEach(s.c.Fetch(imap.UIDSetNum(wantBody...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{body.section}}), []boundedSection{body}, func(f fetched) {
+			msg := msgs[f.uid]
+			if msg == nil || msg.Body != nil || !slices.Contains(wantBody, f.uid) {
+				return
+			}
+			b := f.sections[0]
+			if b == nil {
+				b = []byte{}
+			}
+			if int64(len(b)) > m.opts.BodyLimit {
+				b, msg.Truncated = b[:m.opts.BodyLimit], true
+			}
+			msg.Body = b
+		})
+		return wrapErr("uid fetch body", err)
+	})
+	return msgs, err
+}
+
+// messageOf makes the Message of one header fetch.
+func (m *Mailbox) messageOf(s *mailboxSession, f fetched, t uidTimes) *Message {
+	at := f.at
+	if !t.seen.IsZero() {
+		at = t.seen
+	}
+	var (
+		raw       [][]byte
+		truncated bool
+	)
+	for _, sec := range f.sections {
+		r, cut := cutHeader(sec, m.opts.HeaderLimit)
+		raw, truncated = append(raw, r), truncated || cut
+	}
+	h, err := parseWatchedHeader(raw...)
+	if err != nil {
+		m.log.Debug("imap message with a malformed header", "uid", f.uid, "err", err)
+	}
+	if truncated {
+		m.log.Debug("imap message with watched header fields over the limit", "uid", f.uid, "limit", m.opts.HeaderLimit)
+	}
+	return &Message{UID: uint32(f.uid), UIDValidity: s.uidValidity, Header: h, HeaderTruncated: truncated, SeenAt: at, Arrived: t.arrived}
+}
+
+func wrapErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// cutHeader bounds raw header fields to limit bytes. A longer header is cut
+// at the start of the last field that begins within the limit, so that
+// every field kept is whole (a field's continuation lines begin with a space
+// or a tab), and ends with the empty line that ends a header. truncated
+// says it was cut.
+func cutHeader(raw []byte, limit int64) (_ []byte, truncated bool) {
+	if int64(len(raw)) <= limit {
+		return raw, false
+	}
+	raw = raw[:limit+1] // the byte after the limit says whether a line starts there
+	end := 0
+	for i := 0; i < len(raw)-1; i++ {
+		if raw[i] == '\n' && raw[i+1] != ' ' && raw[i+1] != '\t' {
+			end = i + 1
+		}
+	}
+	cut := make([]byte, end, end+2)
+	copy(cut, raw[:end])
+	return append(cut, '\r', '\n'), true
+}
+
+// parseWatchedHeader parses the header fields returned for
+// BODY.PEEK[HEADER.FIELDS (...)] sections into one header, the fields of
+// each section in their order. A malformed field ends the parse of its
+// section; the fields before it are kept.
+func parseWatchedHeader(sections ...[]byte) (mail.Header, error) {
+	var (
+		all      bytes.Buffer
+		firstErr error
+	)
+	for _, raw := range sections {
+		h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		var b bytes.Buffer
+		if err := textproto.WriteHeader(&b, h); err == nil {
+			all.Write(bytes.TrimSuffix(b.Bytes(), []byte("\r\n"))) // the empty line that ends it
+		}
+	}
+	all.WriteString("\r\n")
+	h, err := textproto.ReadHeader(bufio.NewReader(&all))
+	if err != nil && firstErr == nil {
+		firstErr = err
+	}
+	return mail.Header{Header: message.Header{Header: h}}, firstErr
+}
