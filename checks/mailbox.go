@@ -204,12 +204,14 @@ const (
 //
 // What a server sends is bounded too, whatever it sends: no more than the
 // limits is kept of any response, and one command round (a command and its
-// answer, with what the server adds unasked) may read no more than 4 MiB
-// plus a batch of messages at the limits (10.1 MiB with the defaults).
-// A server that sends more (a literal of a gigabyte, an endless stream of
-// FETCH or SEARCH responses, a giant atom or flag list) has its connection
-// closed: the session fails with ErrTooMuchData and starts again. A round
-// that takes longer than a minute fails with ErrNoAnswer.
+// answer, with what the server adds unasked) may read no more than 4 MiB,
+// or, when it fetches a batch's header sections or bodies, 1 MiB and the
+// batch at the limits (3 MiB and 5 MiB with the defaults). A server that
+// sends more (a literal of a gigabyte, an endless stream of FETCH or SEARCH
+// responses, a giant atom or flag list) has its connection closed: the
+// session fails with ErrTooMuchData and starts again. A session takes at
+// most 64 MiB of heap with the default limits. A round that takes longer
+// than a minute fails with ErrNoAnswer.
 type Mailbox struct {
 	opts MailboxOptions
 	log  *slog.Logger
@@ -490,7 +492,6 @@ type mailboxSession struct {
 	uidValidity uint32
 	timeout     time.Duration
 	conn        *budgetConn // bounds what one command round reads
-	budget      int64       // bytes one command round may read
 	fetchedOnce bool        // a fetch of new mail has succeeded: the session is watching
 }
 
@@ -529,11 +530,17 @@ func (s *mailboxSession) noop() error {
 	return nil
 }
 
-// do runs one command round: it closes the connection if the round takes
-// longer than the session's timeout or reads more than its budget.
+// do runs one command round within the round budget of commands that
+// fetch no message data (mailboxRoundSlack).
 func (s *mailboxSession) do(f func() error) error {
+	return s.doWithin(mailboxRoundSlack, f)
+}
+
+// doWithin runs one command round: it closes the connection if the round
+// takes longer than the session's timeout or reads more than budget bytes.
+func (s *mailboxSession) doWithin(budget int64, f func() error) error {
 	if s.conn != nil {
-		s.conn.reset(s.budget)
+		s.conn.reset(budget)
 	}
 	var timedOut atomic.Bool
 	t := time.AfterFunc(s.timeout, func() {
@@ -543,8 +550,11 @@ func (s *mailboxSession) do(f func() error) error {
 	err := f()
 	t.Stop()
 	switch {
-	case err != nil && s.conn != nil && s.conn.overBudget():
-		return fmt.Errorf("%w (over %d bytes in answer to one command): connection closed", ErrTooMuchData, s.budget)
+	case err != nil && s.conn != nil && s.conn.failure() != nil:
+		if why := s.conn.failure(); why != ErrTooMuchData {
+			return fmt.Errorf("%w: connection closed", why)
+		}
+		return fmt.Errorf("%w (over %d bytes in answer to one command): connection closed", ErrTooMuchData, budget)
 	case err != nil && timedOut.Load():
 		return fmt.Errorf("%w: no answer within %v: %w", ErrNoAnswer, s.timeout, err)
 	}
@@ -578,7 +588,7 @@ func (m *Mailbox) dial(ctx context.Context, s *mailboxSession) (*imapclient.Clie
 	}
 	// Everything the server sends, the greeting and the TLS handshake
 	// included, is read within a round's budget.
-	s.conn = &budgetConn{Conn: raw, left: s.budget}
+	s.conn = &budgetConn{Conn: raw, left: mailboxRoundSlack}
 	var conn net.Conn = s.conn
 	// The handshake and the greeting know no context: close the
 	// connection if they outlast it.
@@ -623,7 +633,7 @@ func (m *Mailbox) dial(ctx context.Context, s *mailboxSession) (*imapclient.Clie
 // runSession runs one session until it fails or ctx ends. wasUp says
 // whether it got as far as watching the mailbox.
 func (m *Mailbox) runSession(ctx context.Context) (wasUp bool, err error) {
-	s := &mailboxSession{signal: make(chan struct{}, 1), timeout: m.cmdTimeout, budget: roundBudget(m.opts.HeaderLimit, m.opts.BodyLimit)}
+	s := &mailboxSession{signal: make(chan struct{}, 1), timeout: m.cmdTimeout}
 	s.c, err = m.dial(ctx, s)
 	if err != nil {
 		return false, err
@@ -873,11 +883,11 @@ func (m *Mailbox) resume(s *mailboxSession, sel *imap.SelectData) error {
 		// first session that fails halfway tries again.
 		m.uidValidity = sel.UIDValidity
 		if !m.opts.ReportSince.IsZero() {
-			uids, times, err := m.uidsArrivedSince(s, m.opts.ReportSince, uidNext)
+			found, err := m.uidsArrivedSince(s, m.opts.ReportSince, uidNext)
 			if err != nil {
 				return fmt.Errorf("messages since %s: %w", m.opts.ReportSince.UTC().Format(time.RFC3339), err)
 			}
-			if err := m.deliver(s, uids, times, false, nil); err != nil {
+			if err := m.deliver(s, found, false, nil); err != nil {
 				return fmt.Errorf("messages since %s: %w", m.opts.ReportSince.UTC().Format(time.RFC3339), err)
 			}
 		}
@@ -887,11 +897,11 @@ func (m *Mailbox) resume(s *mailboxSession, sel *imap.SelectData) error {
 	default:
 		m.log.Warn("imap UIDVALIDITY changed: reporting messages that arrived since the last session",
 			"old", m.uidValidity, "new", sel.UIDValidity, "since", m.lastGood)
-		uids, times, err := m.uidsArrivedSince(s, m.lastGood.Add(-mailboxRecoveryMargin), uidNext)
+		found, err := m.uidsArrivedSince(s, m.lastGood.Add(-mailboxRecoveryMargin), uidNext)
 		if err != nil {
 			return fmt.Errorf("after UIDVALIDITY change: %w", err)
 		}
-		if err := m.deliver(s, uids, times, true, nil); err != nil {
+		if err := m.deliver(s, found, true, nil); err != nil {
 			return fmt.Errorf("after UIDVALIDITY change: %w", err)
 		}
 		m.uidValidity, m.next = sel.UIDValidity, uidNext

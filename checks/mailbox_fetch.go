@@ -3,6 +3,7 @@ package checks
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -57,10 +58,26 @@ func bodySection(limit int64) boundedSection {
 	}}
 }
 
-// uidTimes is what the session knows of a UID before fetching its header:
-// when it learnt of it, and the message's INTERNALDATE when it was read.
-type uidTimes struct {
-	seen, arrived time.Time
+// newUID is a UID to report, with what the session knows of it before
+// fetching its header: when it learnt of it, and the message's INTERNALDATE
+// when it was read (UnixNano; 0 when unknown). A small value: a mailbox's
+// worth of them is kept while a round's UIDs are read.
+type newUID struct {
+	uid           imap.UID
+	seen, arrived int64
+}
+
+func unixNano(t int64) time.Time {
+	if t == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, t)
+}
+
+// sortUIDs sorts by UID and keeps the first of each.
+func sortUIDs(l []newUID) []newUID {
+	slices.SortStableFunc(l, func(a, b newUID) int { return cmp.Compare(a.uid, b.uid) })
+	return slices.CompactFunc(l, func(a, b newUID) bool { return a.uid == b.uid })
 }
 
 // highestUID returns the UID of the last message, 0 for an empty mailbox.
@@ -80,10 +97,9 @@ func (m *Mailbox) highestUID(s *mailboxSession, numMessages uint32) (imap.UID, e
 }
 
 // uidsArrivedSince returns the UIDs below uidNext of the messages whose
-// INTERNALDATE is not before since, with their INTERNALDATE.
-func (m *Mailbox) uidsArrivedSince(s *mailboxSession, since time.Time, uidNext imap.UID) ([]imap.UID, map[imap.UID]uidTimes, error) {
-	var uids []imap.UID
-	times := make(map[imap.UID]uidTimes)
+// INTERNALDATE is not before since, with their INTERNALDATE, in order.
+func (m *Mailbox) uidsArrivedSince(s *mailboxSession, since time.Time, uidNext imap.UID) ([]newUID, error) {
+	var found []newUID
 	err := s.do(func() error {
 		// SEARCH SINCE compares dates in the server's time zone: ask for a
 		// day more and filter on the exact INTERNALDATE.
@@ -100,11 +116,8 @@ func (m *Mailbox) uidsArrivedSince(s *mailboxSession, since time.Time, uidNext i
 			return nil
 		}
 		err = fetchEach(s.c.Fetch(candidates, &imap.FetchOptions{UID: true, InternalDate: true}), nil, func(f fetched) {
-			if f.uid != 0 && f.uid < uidNext && candidates.Contains(f.uid) && !f.internal.Before(since) {
-				if _, dup := times[f.uid]; !dup {
-					uids = append(uids, f.uid)
-				}
-				times[f.uid] = uidTimes{arrived: f.internal}
+			if f.uid != 0 && candidates.Contains(f.uid) && !f.internal.IsZero() && !f.internal.Before(since) {
+				found = append(found, newUID{uid: f.uid, arrived: f.internal.UnixNano()})
 			}
 		})
 		if err != nil {
@@ -112,8 +125,7 @@ func (m *Mailbox) uidsArrivedSince(s *mailboxSession, since time.Time, uidNext i
 		}
 		return nil
 	})
-	slices.Sort(uids)
-	return uids, times, err
+	return sortUIDs(found), err
 }
 
 // uidsBelow returns the part of set below uidNext.
@@ -135,8 +147,7 @@ func uidsBelow(set imap.UIDSet, uidNext imap.UID) imap.UIDSet {
 // fetchNew reports the messages from m.next on.
 func (m *Mailbox) fetchNew(s *mailboxSession) error {
 	s.drain()
-	var uids []imap.UID
-	times := make(map[imap.UID]uidTimes)
+	var found []newUID
 	err := s.do(func() error {
 		// "n:*" also matches the last message when every UID is below n:
 		// keep only the UIDs really at or above n. The responses are
@@ -144,12 +155,8 @@ func (m *Mailbox) fetchNew(s *mailboxSession) error {
 		// came, not when the last one did. How many there can be is
 		// bounded by the round's budget.
 		return fetchEach(s.c.Fetch(imap.UIDSet{{Start: m.next, Stop: 0}}, &imap.FetchOptions{UID: true}), nil, func(f fetched) {
-			if f.uid < m.next {
-				return
-			}
-			if _, ok := times[f.uid]; !ok {
-				uids = append(uids, f.uid)
-				times[f.uid] = uidTimes{seen: f.at}
+			if f.uid >= m.next {
+				found = append(found, newUID{uid: f.uid, seen: f.at.UnixNano()})
 			}
 		})
 	})
@@ -157,17 +164,17 @@ func (m *Mailbox) fetchNew(s *mailboxSession) error {
 		return fmt.Errorf("uid fetch %d:*: %w", m.next, err)
 	}
 	s.lastAsked = time.Now()
-	slices.Sort(uids)
-	if len(uids) > 0 {
-		m.log.Debug("imap new messages", "from_uid", m.next, "count", len(uids))
+	found = sortUIDs(found)
+	if len(found) > 0 {
+		m.log.Debug("imap new messages", "from_uid", m.next, "count", len(found))
 	}
-	err = m.deliver(s, uids, times, false, func(uid imap.UID) { m.next = max(m.next, uid+1) })
+	err = m.deliver(s, found, false, func(uid imap.UID) { m.next = max(m.next, uid+1) })
 	if err != nil {
 		return err
 	}
-	if n := len(uids); n > 0 {
+	if n := len(found); n > 0 {
 		// Also past the messages expunged between the two fetches.
-		m.next = max(m.next, uids[n-1]+1)
+		m.next = max(m.next, found[n-1].uid+1)
 	}
 	m.lastGood = time.Now()
 	s.fetchedOnce = true
@@ -176,8 +183,7 @@ func (m *Mailbox) fetchNew(s *mailboxSession) error {
 
 // deliver fetches the watched header fields (and the body when WantBody
 // says so) of uids, in order, and hands each message to the subscribers.
-// times holds when the session learnt of a UID and its INTERNALDATE; a UID
-// missing from it is seen when its header fields arrive. With skipRecent,
+// A UID whose seen time is unknown is seen when its header fields arrive. With skipRecent,
 // messages whose Message-ID was reported recently are not reported again.
 // delivered is called after each message.
 //
@@ -185,15 +191,16 @@ func (m *Mailbox) fetchNew(s *mailboxSession) error {
 // partial fetch, and no more than the limits is kept of what comes:
 // what one batch holds is bounded, whatever the messages hold and whatever
 // the server sends.
-func (m *Mailbox) deliver(s *mailboxSession, uids []imap.UID, times map[imap.UID]uidTimes, skipRecent bool, delivered func(imap.UID)) error {
+func (m *Mailbox) deliver(s *mailboxSession, uids []newUID, skipRecent bool, delivered func(imap.UID)) error {
 	m.pruneRecent()
 	for batch := range slices.Chunk(uids, mailboxFetchBatch) {
-		msgs, err := m.fetchBatch(s, batch, times)
+		msgs, err := m.fetchBatch(s, batch)
 		if err != nil {
 			return err
 		}
 		now := time.Now()
-		for _, uid := range batch {
+		for _, u := range batch {
+			uid := u.uid
 			msg := msgs[uid]
 			if msg == nil {
 				continue // expunged in the meantime
@@ -216,29 +223,37 @@ func (m *Mailbox) deliver(s *mailboxSession, uids []imap.UID, times map[imap.UID
 	return nil
 }
 
-// fetchBatch fetches the header sections of one batch and the bodies of
-// the messages WantBody asks for, in one command round.
-func (m *Mailbox) fetchBatch(s *mailboxSession, batch []imap.UID, times map[imap.UID]uidTimes) (map[imap.UID]*Message, error) {
+// fetchBatch fetches the header sections of one batch, then, in a second
+// command round, the bodies of the messages WantBody asks for.
+func (m *Mailbox) fetchBatch(s *mailboxSession, batch []newUID) (map[imap.UID]*Message, error) {
 	headers := headerSections(m.opts.HeaderLimit)
 	body := bodySection(m.opts.BodyLimit)
 	msgs := make(map[imap.UID]*Message, len(batch))
-	asked := imap.UIDSetNum(batch...)
+	var asked imap.UIDSet
+	known := make(map[imap.UID]newUID, len(batch))
+	for _, u := range batch {
+		asked.AddNum(u.uid)
+		known[u.uid] = u
+	}
 	var wantBody []imap.UID
-	err := s.do(func() error {
+	fetchHeaders := func() error {
 		err := fetchEach(s.c.Fetch(asked, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{headers[0].section, headers[1].section}}), headers, func(f fetched) {
 			if f.uid == 0 || !asked.Contains(f.uid) || msgs[f.uid] != nil {
 				return // a response to no question, or to one answered already
 			}
-			msg := m.messageOf(s, f, times[f.uid])
+			msg := m.messageOf(s, f, known[f.uid])
 			msgs[f.uid] = msg
 			if m.opts.WantBody != nil && m.opts.WantBody(msg.Header) {
 				wantBody = append(wantBody, f.uid)
 			}
 		})
-		if err != nil || len(wantBody) == 0 {
-			return wrapErr("uid fetch header fields", err)
-		}
-		err = fetchEach(s.c.Fetch(imap.UIDSetNum(wantBody...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{body.section}}), []boundedSection{body}, func(f fetched) {
+		return wrapErr("uid fetch header fields", err)
+	}
+	if err := s.doWithin(headerRoundBudget(m.opts.HeaderLimit), fetchHeaders); err != nil || len(wantBody) == 0 {
+		return msgs, err
+	}
+	fetchBodies := func() error {
+		err := fetchEach(s.c.Fetch(imap.UIDSetNum(wantBody...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{body.section}}), []boundedSection{body}, func(f fetched) {
 			msg := msgs[f.uid]
 			if msg == nil || msg.Body != nil || !slices.Contains(wantBody, f.uid) {
 				return
@@ -253,15 +268,15 @@ func (m *Mailbox) fetchBatch(s *mailboxSession, batch []imap.UID, times map[imap
 			msg.Body = b
 		})
 		return wrapErr("uid fetch body", err)
-	})
-	return msgs, err
+	}
+	return msgs, s.doWithin(bodyRoundBudget(m.opts.BodyLimit), fetchBodies)
 }
 
 // messageOf makes the Message of one header fetch.
-func (m *Mailbox) messageOf(s *mailboxSession, f fetched, t uidTimes) *Message {
+func (m *Mailbox) messageOf(s *mailboxSession, f fetched, u newUID) *Message {
 	at := f.at
-	if !t.seen.IsZero() {
-		at = t.seen
+	if u.seen != 0 {
+		at = unixNano(u.seen)
 	}
 	var (
 		raw       [][]byte
@@ -278,7 +293,7 @@ func (m *Mailbox) messageOf(s *mailboxSession, f fetched, t uidTimes) *Message {
 	if truncated {
 		m.log.Debug("imap message with watched header fields over the limit", "uid", f.uid, "limit", m.opts.HeaderLimit)
 	}
-	return &Message{UID: uint32(f.uid), UIDValidity: s.uidValidity, Header: h, HeaderTruncated: truncated, SeenAt: at, Arrived: t.arrived}
+	return &Message{UID: uint32(f.uid), UIDValidity: s.uidValidity, Header: h, HeaderTruncated: truncated, SeenAt: at, Arrived: unixNano(u.arrived)}
 }
 
 func wrapErr(what string, err error) error {
