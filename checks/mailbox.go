@@ -62,6 +62,11 @@ type MailboxOptions struct {
 	// since Expect (a fortieth of it) up to ExpectMaxInterval. Defaults
 	// 25ms and 1s.
 	ExpectInterval, ExpectMaxInterval time.Duration
+	// CommandTimeout bounds one command round (dial and greeting, LOGIN,
+	// SELECT, one FETCH, ending IDLE...): a server that does not finish
+	// answering within it has its connection closed, and the session goes
+	// down with ErrNoAnswer. Default 1m.
+	CommandTimeout time.Duration
 	// DialContext opens the TCP connection to Address; TLS, when asked
 	// for, runs over it. Nil: a net.Dialer. (Tests count the session's
 	// bytes with it; a deployment may pick a source address.)
@@ -224,6 +229,9 @@ type Mailbox struct {
 	running atomic.Bool
 	up      atomic.Bool
 	polling atomic.Bool // the current session polls rather than IDLEs
+	// roundStart is when the command round in flight began (UnixNano),
+	// 0 when none is: see Stalled.
+	roundStart atomic.Int64
 
 	reqs chan *mailboxDeleteRequest
 
@@ -270,6 +278,9 @@ func NewMailbox(opts MailboxOptions) *Mailbox {
 		opts.ExpectMaxInterval = defaultExpectMaxInterval
 	}
 	opts.ExpectMaxInterval = max(opts.ExpectMaxInterval, opts.ExpectInterval)
+	if opts.CommandTimeout <= 0 {
+		opts.CommandTimeout = mailboxCommandTimeout
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -279,7 +290,7 @@ func NewMailbox(opts MailboxOptions) *Mailbox {
 		log:        log.With("mailbox", opts.Username+"@"+opts.Address+"/"+opts.Mailbox),
 		backoffMin: time.Second,
 		backoffMax: time.Minute,
-		cmdTimeout: mailboxCommandTimeout,
+		cmdTimeout: opts.CommandTimeout,
 		reqs:       make(chan *mailboxDeleteRequest),
 		expects:    make(map[*mailboxExpectation]struct{}),
 		expectWake: make(chan struct{}, 1),
@@ -357,6 +368,20 @@ func (m *Mailbox) Subscribe() (<-chan Message, func()) {
 
 // Up reports whether a session is currently logged in and watching.
 func (m *Mailbox) Up() bool { return m.up.Load() }
+
+// Stalled returns how long the command in flight has waited for the
+// server's answer, 0 when no command is (an IDLE waiting for news is not a
+// command in flight). A session that is up but stalled has seen nothing
+// since its command began: a probe whose deadline comes then cannot say
+// its copy is lost. A command that waits longer than a minute ends the
+// session with ErrNoAnswer.
+func (m *Mailbox) Stalled() time.Duration {
+	t := m.roundStart.Load()
+	if t == 0 {
+		return 0
+	}
+	return max(time.Since(time.Unix(0, t)), time.Nanosecond)
+}
 
 // Expect says that a message is due in the mailbox from now on (a probe's
 // copy right after the list server accepted the post, a notice): until
@@ -491,8 +516,9 @@ type mailboxSession struct {
 	caps        imap.CapSet
 	uidValidity uint32
 	timeout     time.Duration
-	conn        *budgetConn // bounds what one command round reads
-	fetchedOnce bool        // a fetch of new mail has succeeded: the session is watching
+	conn        *budgetConn   // bounds what one command round reads
+	roundStart  *atomic.Int64 // the Mailbox's, set while a round is in flight
+	fetchedOnce bool          // a fetch of new mail has succeeded: the session is watching
 }
 
 // notify records that new mail may have arrived. It runs in the client's
@@ -541,6 +567,10 @@ func (s *mailboxSession) do(f func() error) error {
 func (s *mailboxSession) doWithin(budget int64, f func() error) error {
 	if s.conn != nil {
 		s.conn.reset(budget)
+	}
+	if s.roundStart != nil {
+		s.roundStart.Store(time.Now().UnixNano())
+		defer s.roundStart.Store(0)
 	}
 	var timedOut atomic.Bool
 	t := time.AfterFunc(s.timeout, func() {
@@ -621,6 +651,9 @@ func (m *Mailbox) dial(ctx context.Context, s *mailboxSession) (*imapclient.Clie
 	}
 	if err := c.WaitGreeting(); err != nil {
 		c.Close()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w: no greeting within %v", ErrNoAnswer, m.cmdTimeout)
+		}
 		return nil, fmt.Errorf("greeting: %w", err)
 	}
 	if !stop() {
@@ -633,7 +666,7 @@ func (m *Mailbox) dial(ctx context.Context, s *mailboxSession) (*imapclient.Clie
 // runSession runs one session until it fails or ctx ends. wasUp says
 // whether it got as far as watching the mailbox.
 func (m *Mailbox) runSession(ctx context.Context) (wasUp bool, err error) {
-	s := &mailboxSession{signal: make(chan struct{}, 1), timeout: m.cmdTimeout}
+	s := &mailboxSession{signal: make(chan struct{}, 1), timeout: m.cmdTimeout, roundStart: &m.roundStart}
 	s.c, err = m.dial(ctx, s)
 	if err != nil {
 		return false, err
@@ -665,10 +698,14 @@ func (m *Mailbox) runSession(ctx context.Context) (wasUp bool, err error) {
 	}
 
 	m.polling.Store(!s.caps.Has(imap.CapIdle))
-	m.setState(true, nil)
+	// Up only once the server answered a fetch of new mail: a server that
+	// logs in and selects but never answers FETCH would otherwise be up
+	// for a minute after every reconnection, and its lists' probes lost
+	// instead of error.
 	if err := m.fetchNew(s); err != nil {
-		return true, err
+		return false, err
 	}
+	m.setState(true, nil)
 
 	for {
 		var req *mailboxDeleteRequest

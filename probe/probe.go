@@ -248,12 +248,8 @@ func (r *run) deadline(ctx context.Context) {
 		res.Outcome, res.Reason, res.Evidence = Error, "probe cancelled before an outcome", ""
 		return
 	}
-	if up, _, err := r.reader.State(); !up {
-		res.Outcome, res.Evidence = Error, "reader mailbox"
-		res.Reason = fmt.Sprintf("reader mailbox %s was unreachable at the deadline", r.reader.address)
-		if err != nil {
-			res.Reason += ": " + readable(err.Error())
-		}
+	if why, blind := readerBlind(r.reader, r.timeout); blind {
+		res.Outcome, res.Evidence, res.Reason = Error, "reader mailbox", why
 		return
 	}
 	res.Outcome = Lost

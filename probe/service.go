@@ -40,6 +40,11 @@ type Options struct {
 	// Load are the options the configuration file is loaded with; nil
 	// for the defaults (the built-in demo allows shorter schedules).
 	Load *LoadOptions
+	// MailboxCommandTimeout bounds one IMAP command round of every
+	// mailbox session: a server that has not answered within it makes its
+	// session go down (see checks.MailboxOptions.CommandTimeout). Default
+	// 1m.
+	MailboxCommandTimeout time.Duration
 	// Instance names this process among those sharing a signing key, so
 	// that after a restart it recognises the probes its earlier run sent
 	// (their late copies are counted and cleaned up). Default: the host
@@ -166,6 +171,7 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) Start(ctx context.Context, cfg *Config) {
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.sessions = newSessions(s.ctx, s.logger, s.metrics, s.onMessage)
+	s.sessions.commandTimeout = s.opts.MailboxCommandTimeout
 	if s.claim {
 		// What an earlier run may have left: copies of probes sent within
 		// the longest timeout before this start.
