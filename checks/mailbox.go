@@ -444,8 +444,11 @@ func (m *Mailbox) expectInterval(now time.Time) (time.Duration, bool) {
 // message. It refuses (and deletes nothing) when the server lacks UIDPLUS,
 // and does nothing when the mailbox's UIDVALIDITY has changed since.
 //
-// It fails at once when no session is up, and always when the mailbox is
-// open read-only (MailboxOptions.ReadOnly). The deletion runs in the
+// It fails when no session is up (at once when Run is not running, after
+// waiting for the session being set up for at most CommandTimeout when it
+// is: the messages a session reports before it is up, those that came
+// while listprobe was down, are deleted too), and always when the mailbox
+// is open read-only (MailboxOptions.ReadOnly). The deletion runs in the
 // watching session, between two IDLE commands; if ctx ends after the
 // session took the request, the deletion may still happen.
 func (m *Mailbox) Delete(ctx context.Context, uidValidity uint32, uids ...uint32) error {
@@ -462,7 +465,7 @@ func (m *Mailbox) Delete(ctx context.Context, uidValidity uint32, uids ...uint32
 		}
 		set.AddNum(imap.UID(uid))
 	}
-	if !m.Up() {
+	if !m.waitUp(ctx) {
 		return fmt.Errorf("imap %s: delete: mailbox session is down", m.opts.Address)
 	}
 	req := &mailboxDeleteRequest{uidValidity: uidValidity, uids: set, done: make(chan error, 1)}

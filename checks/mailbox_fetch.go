@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -349,4 +350,26 @@ func parseWatchedHeader(sections ...[]byte) (mail.Header, error) {
 		firstErr = err
 	}
 	return mail.Header{Header: message.Header{Header: h}}, firstErr
+}
+
+// waitUp waits until a session is up, for at most the command timeout and
+// only while Run runs; it reports whether one is.
+func (m *Mailbox) waitUp(ctx context.Context) bool {
+	if m.Up() || !m.running.Load() {
+		return m.Up()
+	}
+	deadline := time.NewTimer(m.cmdTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !m.Up() && m.running.Load() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		case <-tick.C:
+		}
+	}
+	return m.Up()
 }

@@ -521,7 +521,8 @@ func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
 			continue
 		}
 		if !known && s.fromEarlierRun(cfg, tok) {
-			s.reg.claim(tok.ID, cfg.List(tok.List).Address, tok.SentAt, cfg.signer)
+			l := cfg.List(tok.List)
+			s.reg.claim(tok.ID, l.Address, tok.SentAt.Add(l.EffectiveTimeout(cfg.Global)), cfg.signer)
 			p, _, known = s.reg.lookup(tok.ID)
 		}
 		n := named{tok: tok, pending: p, known: known}
@@ -579,7 +580,7 @@ func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
 			if ev.Kind != checks.KindProbeCopy || l == nil || l.Reader != account {
 				continue
 			}
-			if f, count := s.reg.markLate(n.tok.ID); count {
+			if f, count := s.reg.markLate(n.tok.ID, arrivedAt(msg)); count {
 				s.metrics.LateDelivery(l.Address)
 				s.history.LateDelivery(l.Address, n.tok.ID, msg.SeenAt)
 				s.logger.Warn("late delivery", "list", l.Address, "recorded_outcome", f.outcome, "late_by", msg.SeenAt.Sub(f.at).Round(time.Millisecond))
