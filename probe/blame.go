@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/imapwatch"
 )
 
 // maxStallGrace bounds how long a command of the reader's session may wait
@@ -29,7 +29,7 @@ func readerBlind(reader *mailboxSession, timeout time.Duration) (why string, bli
 		}
 		return fmt.Sprintf("reader mailbox %s at %s stopped answering: a command has had no answer for %s", reader.address, reader.server, stalled.Round(100*time.Millisecond)), true
 	}
-	if errors.Is(err, checks.ErrNoAnswer) {
+	if errors.Is(err, imapwatch.ErrNoAnswer) {
 		return fmt.Sprintf("reader mailbox %s stopped answering: %s", reader.address, readable(err.Error())), true
 	}
 	why = fmt.Sprintf("reader mailbox %s was unreachable at the deadline", reader.address)
