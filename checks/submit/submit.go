@@ -296,14 +296,43 @@ func setSMTPTimeouts(ctx context.Context, c *smtp.Client) {
 	c.SubmissionTimeout = min(c.SubmissionTimeout, left)
 }
 
+// maxReplyBytes bounds what one submission reads from the server: its
+// replies are a few lines each (an EHLO's list of extensions a few hundred
+// bytes), but net/textproto reads a line of any length into memory. A
+// server that sends more (a reply line without end) has its connection
+// closed.
+const maxReplyBytes = 1 << 20
+
+// errTooMuchReply is the read error of a server that sent more than
+// maxReplyBytes.
+var errTooMuchReply = fmt.Errorf("smtp server sent more than %d bytes of replies: connection closed", maxReplyBytes)
+
 // countingConn watches what the client writes, so that Send can tell a
 // failed greeting (nothing written yet) and a server that does not offer
 // STARTTLS (never sent) from a failed STARTTLS negotiation: go-smtp does all
-// three in one call and reports the second as an untyped error.
+// three in one call and reports the second as an untyped error. It also
+// bounds what is read (maxReplyBytes).
 type countingConn struct {
 	net.Conn
 	writes       atomic.Int64
 	sentSTARTTLS atomic.Bool
+	read         atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	left := maxReplyBytes - c.read.Load()
+	if left < 0 {
+		return 0, errTooMuchReply
+	}
+	if int64(len(p)) > left+1 {
+		p = p[:left+1]
+	}
+	n, err := c.Conn.Read(p)
+	if c.read.Add(int64(n)) > maxReplyBytes {
+		c.Conn.Close()
+		return 0, errTooMuchReply
+	}
+	return n, err
 }
 
 func (c *countingConn) Write(b []byte) (int, error) {
