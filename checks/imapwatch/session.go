@@ -139,7 +139,7 @@ func (m *Mailbox) dial(ctx context.Context, s *imapConn) (*imapclient.Client, er
 		tc := tls.Client(conn, tlsConfig)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("tls: %w", err)
+			return nil, m.dialFailed(ctx, "tls", err)
 		}
 		c = imapclient.New(tc, options)
 	case mailtls.StartTLS:
@@ -149,23 +149,30 @@ func (m *Mailbox) dial(ctx context.Context, s *imapConn) (*imapclient.Client, er
 		c, err = imapclient.NewStartTLS(conn, options)
 		if err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("starttls: %w", err)
+			return nil, m.dialFailed(ctx, "starttls", err)
 		}
 	default:
 		c = imapclient.New(conn, options)
 	}
 	if err := c.WaitGreeting(); err != nil {
 		c.Close()
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fmt.Errorf("%w: no greeting within %v", ErrNoAnswer, m.cmdTimeout)
-		}
-		return nil, fmt.Errorf("greeting: %w", err)
+		return nil, m.dialFailed(ctx, "greeting", err)
 	}
 	if !stop() {
 		c.Close()
 		return nil, fmt.Errorf("connect: %w", ctx.Err())
 	}
 	return c, nil
+}
+
+// dialFailed names what failed while connecting: ErrNoAnswer when the
+// server did not finish the greeting or the TLS handshake within the
+// command timeout.
+func (m *Mailbox) dialFailed(ctx context.Context, what string, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w: no answer within %v", what, ErrNoAnswer, m.cmdTimeout)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // runSession runs one session until it fails or ctx ends. wasUp says

@@ -3,7 +3,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/listprobe/listprobe/internal/hostileimap"
+	"github.com/listprobe/listprobe/internal/testbed"
+	"github.com/listprobe/listprobe/probe"
 )
 
 // serveRSSBound is the most resident memory `listprobe serve` may reach
@@ -136,4 +143,47 @@ func peakRSS(t *testing.T, pid int) int64 {
 	}
 	t.Fatal("no VmHWM in /proc status")
 	return 0
+}
+
+// Dovecot, seen through a proxy that stops forwarding, stops answering the
+// reader's session mid-probe while the list delivers: the probe is error
+// ("reader mailbox ... stopped answering"), never lost, and once the
+// command's deadline passed the session is down (listprobe_mailbox_up 0)
+// and stays down; when Dovecot answers again the next probe is delivered.
+func TestFaultReaderStopsAnswering(t *testing.T) {
+	tb := testbed.Load(t)
+	l := newE2EList(t, tb, nil)
+	file := l.config(t, 20*time.Second, false, "")
+	proxy, err := hostileimap.StartProxy(tb.Get(t, "IMAP"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(raw), "  reader:\n")
+	text := string(raw[:i]) + strings.Replace(string(raw[i:]), fmt.Sprintf("address: %q", tb.Get(t, "IMAP")), fmt.Sprintf("address: %q", proxy.Addr), 1)
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := probe.LoadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := probe.NewService(file, slog.New(slog.NewTextHandler(io.Discard, nil)), &probe.Options{OnDemandMinInterval: time.Nanosecond, MailboxCommandTimeout: 5 * time.Second})
+	svc.Start(context.Background(), cfg)
+	defer svc.Stop()
+	up := svc.Metrics().MailboxUpGauge("reader")
+	waitUntil(t, 30*time.Second, "the reader's session up", func() bool { return testutil.ToFloat64(up) == 1 })
+
+	proxy.Freeze()
+	wantResult(t, probeNow(t, svc, l.address), probe.Error, "stopped answering")
+	if v := testutil.ToFloat64(up); v != 0 {
+		t.Errorf(`listprobe_mailbox_up{account="reader"} = %v after the command deadline, want 0`, v)
+	}
+	proxy.Thaw()
+	waitUntil(t, 90*time.Second, "the reader's session up again", func() bool { return testutil.ToFloat64(up) == 1 })
+	wantResult(t, probeNow(t, svc, l.address), probe.Delivered, "")
 }
