@@ -20,7 +20,7 @@ const maxStallGrace = 5 * time.Second
 // timeout (at most maxStallGrace). Such a probe is error ("reader mailbox
 // stopped answering"), never lost: the list is not to blame for what
 // listprobe could not read.
-func readerBlind(reader *mailboxSession, timeout time.Duration) (why string, blind bool) {
+func readerBlind(reader *accountSession, timeout time.Duration) (why string, blind bool) {
 	up, _, err := reader.State()
 	if up {
 		stalled := reader.box.Stalled()

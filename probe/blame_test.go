@@ -26,7 +26,7 @@ func startFrozenReader(t *testing.T, timeout, commandTimeout time.Duration) (*Se
 		t.Fatal(err)
 	}
 	t.Cleanup(proxy.Close)
-	cfg := w.config(t, timeout, lists, func(s string) string {
+	cfg := w.Config(t, timeout, lists, func(s string) string {
 		reader := "imap: { address: \"" + w.IMAPAddr + "\", tls: none, username: " + testReader
 		return strings.Replace(s, reader, strings.Replace(reader, w.IMAPAddr, proxy.Addr, 1), 1)
 	})

@@ -9,12 +9,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/listprobe/listprobe/internal/sandbox"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // startServing starts a service for cfg as serve does, recognising its
 // earlier runs' probes, with a fixed instance name so that a second one is
 // the first one restarted.
-func startServing(t *testing.T, cfg *Config) *Service {
+func startServing(t *testing.T, cfg *config.Config) *Service {
 	t.Helper()
 	svc := NewService("", testLogger(t), &Options{Instance: "restart-test"})
 	svc.claim = true
@@ -45,12 +46,12 @@ func TestDeliveredProbeIsNeverLateAfterARestart(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver}}
 			w := startTestWorld(t, sandbox.Options{Lists: lists})
-			first := startServing(t, w.config(t, time.Minute, lists, readerCleanup(false)))
+			first := startServing(t, w.Config(t, time.Minute, lists, readerCleanup(false)))
 			r := probeList(t, first, "users@lists.example.org")
 			wantOutcome(t, r, Delivered, "")
 			first.Stop()
 
-			second := startServing(t, w.config(t, time.Minute, lists, readerCleanup(cleanup)))
+			second := startServing(t, w.Config(t, time.Minute, lists, readerCleanup(cleanup)))
 			defer second.Stop()
 			waitFor(t, 10*time.Second, "the restarted process claiming the copy", func() bool {
 				_, _, known := second.reg.lookup(r.ID)
@@ -78,12 +79,12 @@ func TestDeliveredProbeIsNeverLateAfterARestart(t *testing.T) {
 func TestCopyAfterTheDeadlineIsLateAfterARestart(t *testing.T) {
 	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: 7 * time.Second}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	cfg := w.config(t, 2*time.Second, lists, nil)
+	cfg := w.Config(t, 2*time.Second, lists, nil)
 	first := startServing(t, cfg)
 	wantOutcome(t, probeList(t, first, "slow@lists.example.org"), Lost, "")
 	first.Stop()
 
-	second := startServing(t, w.config(t, 2*time.Second, lists, nil))
+	second := startServing(t, w.Config(t, 2*time.Second, lists, nil))
 	defer second.Stop()
 	late := second.metrics.late.WithLabelValues("slow@lists.example.org")
 	waitFor(t, 20*time.Second, "the late copy counted", func() bool { return testutil.ToFloat64(late) == 1 })

@@ -16,11 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/listprobe/listprobe/internal/hostileimap"
 	"github.com/listprobe/listprobe/internal/testbed"
 	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // serveRSSBound is the most resident memory `listprobe serve` may reach
@@ -168,22 +167,22 @@ func TestFaultReaderStopsAnswering(t *testing.T) {
 	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := probe.LoadFile(file)
+	cfg, err := config.LoadFile(file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc := probe.NewService(file, slog.New(slog.NewTextHandler(io.Discard, nil)), &probe.Options{OnDemandMinInterval: time.Nanosecond, MailboxCommandTimeout: 5 * time.Second})
 	svc.Start(context.Background(), cfg)
 	defer svc.Stop()
-	up := svc.Metrics().MailboxUpGauge("reader")
-	waitUntil(t, 30*time.Second, "the reader's session up", func() bool { return testutil.ToFloat64(up) == 1 })
+	up := func() float64 { return gaugeValue(t, svc, "listprobe_mailbox_up", "account", "reader") }
+	waitUntil(t, 30*time.Second, "the reader's session up", func() bool { return up() == 1 })
 
 	proxy.Freeze()
 	wantResult(t, probeNow(t, svc, l.address), probe.Error, "stopped answering")
-	if v := testutil.ToFloat64(up); v != 0 {
+	if v := up(); v != 0 {
 		t.Errorf(`listprobe_mailbox_up{account="reader"} = %v after the command deadline, want 0`, v)
 	}
 	proxy.Thaw()
-	waitUntil(t, 90*time.Second, "the reader's session up again", func() bool { return testutil.ToFloat64(up) == 1 })
+	waitUntil(t, 90*time.Second, "the reader's session up again", func() bool { return up() == 1 })
 	wantResult(t, probeNow(t, svc, l.address), probe.Delivered, "")
 }
