@@ -20,7 +20,9 @@ type MailmanOptions struct {
 	URL      string
 	Username string
 	Password string
-	// Client makes the requests. Nil: a client with a 30s timeout.
+	// Client makes the requests. Nil: a client with a 30s timeout. Its
+	// CheckRedirect is replaced: redirects are followed only within the
+	// URL's origin, so that the credentials never go anywhere else.
 	Client *http.Client
 }
 
@@ -42,6 +44,7 @@ func NewMailman(opts MailmanOptions) *Mailman {
 	if opts.Client == nil {
 		opts.Client = &http.Client{Timeout: 30 * time.Second}
 	}
+	opts.Client = withMailmanRedirectPolicy(opts.Client)
 	return &Mailman{opts: opts}
 }
 
@@ -143,8 +146,13 @@ func (c *Mailman) doQuery(ctx context.Context, method string, query, form url.Va
 	req.SetBasicAuth(c.opts.Username, c.opts.Password)
 	resp, err := c.opts.Client.Do(req)
 	if err != nil {
-		// net/http strips any password from the URL in its errors, and
-		// the basic-auth header never appears in them.
+		// The basic-auth header never appears in net/http's errors; the
+		// URL they quote may be a redirect target the server chose, so
+		// only the cause is kept.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("mailman REST %s %s: %w", method, u.EscapedPath(), err)
 	}
 	defer resp.Body.Close()
