@@ -48,6 +48,11 @@ func NewMailman(opts MailmanOptions) *Mailman {
 	return &Mailman{opts: opts}
 }
 
+// CloseIdleConnections closes the client's keep-alive connections. Call it
+// when the client is no longer used: an idle connection keeps a socket and
+// two goroutines alive.
+func (c *Mailman) CloseIdleConnections() { c.opts.Client.CloseIdleConnections() }
+
 // mailmanMaxBody bounds a REST response. A held queue lists each held post
 // in full, so it can be large, but not unbounded.
 const mailmanMaxBody = 64 << 20
