@@ -51,7 +51,7 @@ func (s *Service) Handler() http.Handler {
 	if s.opts.EnableLifecycle {
 		mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
 			if err := s.Reload(r.Context()); err != nil {
-				http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
+				httpError(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
 				return
 			}
 			fmt.Fprintln(w, "Reloaded")
@@ -62,7 +62,7 @@ func (s *Service) Handler() http.Handler {
 		})
 	}
 	if s.opts.EnableProbe {
-		mux.HandleFunc("GET /probe", s.serveProbe)
+		mux.HandleFunc("GET /probe", getOnly(s.serveProbe))
 	} else {
 		mux.HandleFunc("/probe", func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "On-demand probes are not enabled: start listprobe with --web.enable-probe", http.StatusForbidden)
@@ -70,7 +70,7 @@ func (s *Service) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /result", s.serveResult)
 	mux.HandleFunc("GET /{$}", s.serveStatus)
-	return mux
+	return noSniff(mux)
 }
 
 // pageCSP is the pages' Content-Security-Policy: they have no script and
@@ -130,6 +130,7 @@ func (s *Service) serveProbe(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "list parameter is missing", http.StatusBadRequest)
 		return
 	}
+	s.probeWriteDeadline(w, list)
 	res, age, err := s.ProbeNow(r.Context(), list)
 	if err != nil {
 		code := http.StatusBadRequest
@@ -138,7 +139,7 @@ func (s *Service) serveProbe(w http.ResponseWriter, r *http.Request) {
 			// and records its outcome; there is nobody to answer.
 			code = http.StatusServiceUnavailable
 		}
-		http.Error(w, err.Error(), code)
+		httpError(w, err.Error(), code)
 		return
 	}
 	if age > 0 {

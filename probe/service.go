@@ -415,7 +415,7 @@ func (s *Service) ProbeNow(ctx context.Context, list string) (res *Result, age t
 	}
 	l := cfg.List(list)
 	if l == nil {
-		return nil, 0, fmt.Errorf("list %q is not configured", list)
+		return nil, 0, fmt.Errorf("list %q is not configured", checks.Truncate(list, maxListEcho))
 	}
 	return s.ondemand.do(ctx, l.Address, s.opts.OnDemandMinInterval, func() *Result {
 		s.probes.Add(1)

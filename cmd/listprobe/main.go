@@ -137,7 +137,7 @@ func serve(ctx context.Context, logger *slog.Logger, configFile string, webFlags
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	srv := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := newWebServer(svc.Handler(), defaultWebTimeouts)
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
 	wg.Add(2)
