@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"regexp"
 	"sort"
@@ -49,9 +48,11 @@ func LoadFile(path string) (*Config, error) {
 
 // LoadFileWith is LoadFile with options; nil means the defaults.
 func LoadFileWith(path string, opts *LoadOptions) (*Config, error) {
-	data, err := os.ReadFile(path)
+	// Bounded, and a regular file only, like the secret files: a config
+	// named by mistake as /dev/zero or a FIFO must fail at once.
+	data, err := readSmallFile(path, maxConfigSize)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, fmt.Errorf("read config %s: %w", path, err)
 	}
 	return LoadWith(path, data, opts)
 }
@@ -169,10 +170,10 @@ func parseYAML(file string, data []byte) (*yaml.Node, ConfigErrors) {
 
 func yamlSyntaxError(file string, err error) *ConfigError {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	ce := &ConfigError{File: file, Msg: msg}
+	ce := &ConfigError{File: file, Msg: configMsg("%s", msg)}
 	if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
 		ce.Line, _ = strconv.Atoi(m[1])
-		ce.Msg = m[2]
+		ce.Msg = configMsg("%s", m[2])
 	}
 	return ce
 }
@@ -198,7 +199,7 @@ type decoder struct {
 
 func (d *decoder) errorf(n *yaml.Node, field, format string, args ...any) {
 	d.failed[field] = true
-	d.errs = append(d.errs, &ConfigError{File: d.file, Line: n.Line, col: n.Column, Field: field, Msg: fmt.Sprintf(format, args...)})
+	d.errs = append(d.errs, &ConfigError{File: d.file, Line: n.Line, col: n.Column, Field: configField(field), Msg: configMsg(format, args...)})
 }
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()

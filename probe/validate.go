@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -108,12 +109,12 @@ func (v *validator) errorf(path []any, format string, args ...any) {
 		return
 	}
 	line, col := v.position(path)
-	v.errs = append(v.errs, &ConfigError{File: v.file, Line: line, col: col, Field: field, Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, &ConfigError{File: v.file, Line: line, col: col, Field: configField(field), Msg: configMsg(format, args...)})
 }
 
 func (v *validator) warnf(path []any, format string, args ...any) {
 	line, _ := v.position(path)
-	v.warnings = append(v.warnings, Warning{File: v.file, Line: line, Field: fieldName(path), Msg: fmt.Sprintf(format, args...)})
+	v.warnings = append(v.warnings, Warning{File: v.file, Line: line, Field: configField(fieldName(path)), Msg: configMsg(format, args...)})
 }
 
 func (v *validator) reported(field string) bool {
@@ -674,7 +675,8 @@ func (v *validator) relativeHint(file string) string {
 // key named by mistake as /dev/zero or a FIFO must not hang the load. Its
 // errors leave out the path.
 func readSmallFile(file string, limit int64) ([]byte, error) {
-	f, err := os.Open(file)
+	// O_NONBLOCK: opening a FIFO would otherwise wait for a writer.
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, pathless(err)
 	}
