@@ -18,7 +18,9 @@ func checkConfigRun(t *testing.T, file string) (int, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	done := make(chan int, 1)
-	go func() { done <- run(context.Background(), []string{"check-config", "--config.file=" + file}, &stdout, &stderr) }()
+	go func() {
+		done <- run(context.Background(), []string{"check-config", "--config.file=" + file}, &stdout, &stderr)
+	}()
 	select {
 	case code := <-done:
 		return code, stderr.String()
