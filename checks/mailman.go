@@ -189,18 +189,15 @@ func mailmanErrorText(data []byte) string {
 	}
 	if json.Unmarshal(data, &e) == nil && (e.Title != "" || e.Description != "") {
 		if e.Description != "" {
-			return e.Description
+			return restText(e.Description, 200)
 		}
-		return e.Title
+		return restText(e.Title, 200)
 	}
 	s := strings.TrimSpace(string(data))
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
 	if strings.HasPrefix(s, "<") { // an HTML error page says nothing useful
 		return ""
 	}
-	return s
+	return Truncate(ReadableText([]byte(Truncate(s, 4096))), 200)
 }
 
 // HeldMessage is one post in a list's moderation queue.
@@ -276,7 +273,7 @@ func (e mailmanHeldEntry) held() HeldMessage {
 			break
 		}
 	}
-	return h
+	return h.cleaned()
 }
 
 // Held returns every post held for moderation on list (its posting address).
@@ -419,7 +416,7 @@ func (c *Mailman) Moderation(ctx context.Context, list string) (ListModeration, 
 	if err := c.do(ctx, http.MethodGet, nil, &cfg, "lists", id, "config"); err != nil {
 		return ListModeration{}, err
 	}
-	return ListModeration(cfg), nil
+	return ListModeration(cfg).cleaned(), nil
 }
 
 // member is the part of a membership resource the client uses.
@@ -434,10 +431,7 @@ func (m mailmanMember) memberID() string {
 	if json.Unmarshal(m.MemberID, &id) != nil {
 		id = strings.TrimSpace(string(m.MemberID))
 	}
-	if id == "null" {
-		return ""
-	}
-	return id
+	return restMemberID(id)
 }
 
 func (c *Mailman) membership(ctx context.Context, list, role, address string) (mailmanMember, error) {
@@ -478,7 +472,7 @@ func (c *Mailman) Membership(ctx context.Context, list, address string) (Members
 	out := Membership{Subscribed: true, ModerationAction: m.ModerationAction, DeliveryMode: m.DeliveryMode}
 	mid := m.memberID()
 	if mid == "" {
-		return out, nil
+		return out.cleaned(), nil
 	}
 	var prefs struct {
 		DeliveryMode   string `json:"delivery_mode"`
@@ -495,7 +489,7 @@ func (c *Mailman) Membership(ctx context.Context, list, address string) (Members
 		out.DeliveryMode = prefs.DeliveryMode
 	}
 	out.DeliveryStatus = prefs.DeliveryStatus
-	return out, nil
+	return out.cleaned(), nil
 }
 
 // MemberModeration returns the moderation_action of address's membership of
@@ -506,5 +500,5 @@ func (c *Mailman) MemberModeration(ctx context.Context, list, address string) (s
 	if err != nil {
 		return "", err
 	}
-	return m.ModerationAction, nil
+	return Membership{ModerationAction: m.ModerationAction}.cleaned().ModerationAction, nil
 }

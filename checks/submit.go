@@ -87,8 +87,8 @@ func (e *SubmitError) Error() string {
 		}
 		return s + e.Message
 	}
-	if e.Err != nil {
-		return s + e.Err.Error()
+	if e.Message == "" && e.Err != nil {
+		return s + serverText(e.Err.Error())
 	}
 	return s + e.Message
 }
@@ -228,7 +228,7 @@ func Submit(ctx context.Context, opts *SubmitOptions, from string, to []string, 
 	// The message is queued: a failing QUIT changes nothing about that.
 	_ = c.Quit()
 	return &Submission{
-		Reply:      "250 " + resp.StatusText,
+		Reply:      "250 " + serverText(resp.StatusText),
 		AcceptedAt: accepted,
 		Duration:   accepted.Sub(start),
 	}, nil
@@ -244,7 +244,7 @@ func submitError(ctx context.Context, addr, stage string, err error) *SubmitErro
 		if smtpErr.EnhancedCode != smtp.NoEnhancedCode {
 			e.EnhancedCode = [3]int(smtpErr.EnhancedCode)
 		}
-		e.Message = smtpErr.Message
+		e.Message = serverText(smtpErr.Message)
 		switch stage {
 		case StageMail, StageRcpt, StageData:
 			e.Permanent = smtpErr.Code/100 == 5
@@ -258,7 +258,7 @@ func submitError(ctx context.Context, addr, stage string, err error) *SubmitErro
 	} else if deadline, ok := ctx.Deadline(); ok && !time.Now().Before(deadline) && isTimeout(err) {
 		e.Err = context.DeadlineExceeded
 	}
-	e.Message = e.Err.Error()
+	e.Message = serverText(e.Err.Error())
 	return e
 }
 

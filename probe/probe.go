@@ -358,6 +358,7 @@ func (s *Service) probe(ctx context.Context, cfg *Config, l *ListConfig, release
 
 	res.Finished = time.Now()
 	res.OK = res.Outcome == res.Expected
+	cleanResult(res)
 	if !res.Posted {
 		res.MessageID, res.SentAt = "", time.Time{}
 	}

@@ -46,8 +46,10 @@ const (
 // tests can drive it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Log lines and once's progress line share stderr without running into
-	// each other.
-	stderr = &statusWriter{w: stderr}
+	// each other; nothing printed reaches a terminal with its control
+	// characters.
+	stderr = &controlEscaper{w: &statusWriter{w: stderr}}
+	stdout = &controlEscaper{w: stdout}
 	app := kingpin.New("listprobe", "Proves that mailing lists deliver: posts signed probes as a member, reads the copies back as a subscriber, and exports the outcomes as Prometheus metrics.")
 	app.UsageWriter(stderr)
 	app.ErrorWriter(stderr)
