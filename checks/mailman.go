@@ -462,6 +462,11 @@ type Membership struct {
 // from the member's combined preferences (its own, its address's, its
 // user's and the system's), where Mailman keeps it.
 func (c *Mailman) Membership(ctx context.Context, list, address string) (Membership, error) {
+	m, err := c.readMembership(ctx, list, address)
+	return m.cleaned(), err
+}
+
+func (c *Mailman) readMembership(ctx context.Context, list, address string) (Membership, error) {
 	m, err := c.membership(ctx, list, "member", address)
 	if IsMailmanNotFound(err) {
 		return Membership{}, nil
@@ -472,7 +477,7 @@ func (c *Mailman) Membership(ctx context.Context, list, address string) (Members
 	out := Membership{Subscribed: true, ModerationAction: m.ModerationAction, DeliveryMode: m.DeliveryMode}
 	mid := m.memberID()
 	if mid == "" {
-		return out.cleaned(), nil
+		return out, nil
 	}
 	var prefs struct {
 		DeliveryMode   string `json:"delivery_mode"`
@@ -489,7 +494,7 @@ func (c *Mailman) Membership(ctx context.Context, list, address string) (Members
 		out.DeliveryMode = prefs.DeliveryMode
 	}
 	out.DeliveryStatus = prefs.DeliveryStatus
-	return out.cleaned(), nil
+	return out, nil
 }
 
 // MemberModeration returns the moderation_action of address's membership of
