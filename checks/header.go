@@ -39,9 +39,9 @@ func (s sender) robotOf(list string) bool {
 		return false
 	case "site":
 		_, domain, _ := strings.Cut(list, "@")
-		return strings.EqualFold(domain, s.domain)
+		return asciiDomain(domain) == asciiDomain(s.domain)
 	}
-	return strings.EqualFold(s.list, list)
+	return SameAddress(s.list, list)
 }
 
 // The local-part suffixes of a list's robot addresses: Mailman 2.1 and 3

@@ -205,7 +205,20 @@ func Submit(ctx context.Context, opts *SubmitOptions, from string, to []string, 
 		}
 	}
 
-	if err := c.Mail(from, nil); err != nil {
+	utf8Offered, _ := c.Extension("SMTPUTF8")
+	from, to, useUTF8, err := envelope(utf8Offered, from, to)
+	if err != nil {
+		stage := StageRcpt
+		if ae, ok := err.(*addressError); ok && ae.from {
+			stage = StageMail
+		}
+		return nil, fail(stage, err)
+	}
+	var mailOpts *smtp.MailOptions
+	if useUTF8 {
+		mailOpts = &smtp.MailOptions{UTF8: true}
+	}
+	if err := c.Mail(from, mailOpts); err != nil {
 		return nil, fail(StageMail, err)
 	}
 	for _, rcpt := range to {

@@ -732,6 +732,11 @@ func checkAddress(a string) error {
 	if err != nil || addr.Address != a || addr.Name != "" {
 		return fmt.Errorf("%q is not a bare mail address like list@example.org", a)
 	}
+	// An international domain must have an ASCII form: without SMTPUTF8 it
+	// is sent in that form, and notices quote it so.
+	if _, err := checks.ASCIIAddress(a); err != nil {
+		return fmt.Errorf("%q: %v", a, err)
+	}
 	return nil
 }
 
