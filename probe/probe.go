@@ -413,7 +413,7 @@ func (s *Service) runStage(ctx context.Context, r *run, st stage) (decided bool)
 // finished probe from the mailboxes of accounts with cleanup, and discards a
 // held probe through Mailman REST where the server allows it.
 func (s *Service) cleanupAfter(r *run) {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	ctx, cancel := s.cleanupContext()
 	defer cancel()
 	for _, e := range r.cleanup {
 		if a := r.cfg.Accounts[e.account]; a == nil || !a.Cleanup {

@@ -75,8 +75,11 @@ type Service struct {
 	started time.Time
 	ctx     context.Context // the service's lifetime, set by Start
 	cancel  context.CancelFunc
-	probes  sync.WaitGroup // every probe in flight
-	slots   chan struct{}  // MaxInFlight
+	// cleanups outlives ctx by Stop's grace: see startCleanups.
+	cleanups    context.Context
+	endCleanups context.CancelFunc
+	probes      sync.WaitGroup // every probe in flight
+	slots       chan struct{}  // MaxInFlight
 
 	mu      sync.Mutex
 	loaded  time.Time
@@ -165,6 +168,7 @@ func (s *Service) Run(ctx context.Context) error {
 // probes run through ProbeNow (and Once). Stop ends them.
 func (s *Service) Start(ctx context.Context, cfg *Config) {
 	s.ctx, s.cancel = context.WithCancel(ctx)
+	s.startCleanups(ctx)
 	s.sessions = newSessions(s.ctx, s.logger, s.metrics, s.onMessage)
 	if s.claim {
 		// What an earlier run may have left: copies of probes sent within
@@ -193,6 +197,8 @@ func (s *Service) Stop() {
 	if s.cancel != nil {
 		s.cancel()
 	}
+	endCleanups := s.graceThenEndCleanups()
+	defer endCleanups()
 	s.probes.Wait()
 	if s.sessions != nil {
 		s.sessions.stop()
