@@ -17,6 +17,9 @@ const (
 	// maxConfigSize bounds the config file: far more than a hundred
 	// thousand lists need, far less than what would exhaust memory.
 	maxConfigSize = 32 << 20
+	// maxConfigErrorsShown bounds the errors one report lists: a file of
+	// a hundred thousand bad entries gets its first ones and a count.
+	maxConfigErrorsShown = 200
 )
 
 // configMsg formats an error message with every string or error argument

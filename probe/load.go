@@ -112,9 +112,16 @@ func (e *ConfigError) Error() string {
 type ConfigErrors []*ConfigError
 
 func (errs ConfigErrors) Error() string {
-	lines := make([]string, len(errs))
-	for i, e := range errs {
+	shown := errs
+	if len(shown) > maxConfigErrorsShown {
+		shown = shown[:maxConfigErrorsShown]
+	}
+	lines := make([]string, len(shown), len(shown)+1)
+	for i, e := range shown {
 		lines[i] = e.Error()
+	}
+	if len(errs) > len(shown) {
+		lines = append(lines, fmt.Sprintf("%s: %d more errors not shown", errs[0].File, len(errs)-len(shown)))
 	}
 	return strings.Join(lines, "\n")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,5 +93,23 @@ func TestConfigErrorsCutWhatTheyEcho(t *testing.T) {
 		if !strings.Contains(stderr, field) {
 			t.Errorf("the errors do not name %s:\n%.2000s", field, stderr)
 		}
+	}
+}
+
+// A file with thousands of bad entries gets a bounded report: the
+// first errors and a count of the rest.
+func TestConfigErrorsAreCountedBeyondAFew(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("lists:\n")
+	for i := range 5000 {
+		fmt.Fprintf(&b, "  - {address: \"bad %d\", poster: x, reader: y}\n", i)
+	}
+	file := filepath.Join(t.TempDir(), "listprobe.yml")
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stderr := checkConfigRun(t, file)
+	if code != exitUsage || len(stderr) > 64<<10 || !strings.Contains(stderr, "more errors not shown") {
+		t.Errorf("exit %d, %d bytes of errors ending %q; want a bounded report with a count", code, len(stderr), stderr[max(0, len(stderr)-300):])
 	}
 }
