@@ -26,20 +26,6 @@ func ReadableText(b []byte) string {
 	return collapse(decodeUndeclared(b))
 }
 
-// maxServerText bounds one reply or error text from a server (an SMTP
-// reply, an IMAP response text, a REST error) kept by listprobe: the same
-// bound as a notice's reason.
-const maxServerText = maxReasonLen
-
-// serverText is ReadableText for a string, cut to maxServerText: what any
-// text from a server goes through before it is stored.
-func serverText(s string) string { return Truncate(ReadableText([]byte(s)), maxServerText) }
-
-// ServerText cleans text a server sent (or an error that quotes one) for
-// storing and showing: one line of valid UTF-8 without control characters,
-// cut to the length of a notice's reason.
-func ServerText(s string) string { return serverText(s) }
-
 // decodeUndeclared is ReadableText without joining lines: parsers still
 // need the line structure of a notice or a report. It keeps \n and \t and
 // drops every other control character.
