@@ -91,3 +91,30 @@ func TestOnceOutputCannotBeForgedByAHeldReason(t *testing.T) {
 		t.Error("the JSON output carries a raw control character")
 	}
 }
+
+// explain names saved messages a stranger may have sent, by file names
+// anyone may have chosen: neither reaches the terminal with its control
+// characters, in text or JSON.
+func TestExplainOutputEscapesControlCharacters(t *testing.T) {
+	dir := t.TempDir()
+	raw, err := os.ReadFile("../../checks/testdata/evidence/bounce-postfix-unknown-list.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostile := strings.Replace(string(raw), "Subject: ", "Subject: \x1b]0;pwned\x07\x1b[2J\r\nX-Evil: \u009b31m ", 1)
+	file := dir + "/evil\x1b[2J\rOK.eml"
+	if err := os.WriteFile(file, []byte(hostile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, output := range []string{"text", "json"} {
+		_, out, errOut := runCmd(t, "explain", "--output="+output, file)
+		for _, s := range []string{out, errOut} {
+			if strings.ContainsAny(s, "\x1b\x07\r\u009b") {
+				t.Errorf("explain --output=%s wrote a control character: %q", output, s)
+			}
+		}
+		if output == "json" && !json.Valid([]byte(out)) {
+			t.Errorf("explain --output=json is not JSON after escaping: %q", out)
+		}
+	}
+}
