@@ -14,7 +14,7 @@ import (
 func TestListWithUTF8LocalPartWithoutSMTPUTF8IsSendFailed(t *testing.T) {
 	lists := []sandbox.List{{Address: "jörg@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	rt := startRuntime(t, w.config(t, 10*time.Second, lists, nil))
+	rt := startRuntime(t, w.Config(t, 10*time.Second, lists, nil))
 	r := probeList(t, rt, "jörg@lists.example.org")
 	wantOutcome(t, r, SendFailed, "SMTPUTF8")
 	if !strings.Contains(r.Reason, "jörg@lists.example.org") {

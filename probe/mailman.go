@@ -15,6 +15,7 @@ import (
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/checks/mailmanrest"
 	"github.com/listprobe/listprobe/checks/msgid"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // Mailman REST timings.
@@ -59,12 +60,12 @@ type mailmanWatcher struct {
 	wake  chan struct{}           // something was added to woken
 }
 
-func mailmanKey(m *MailmanConfig) string {
+func mailmanKey(m *config.MailmanConfig) string {
 	pw := sha256.Sum256([]byte(m.Password()))
 	return fmt.Sprintf("%s|%s|%x|%s|%v|%s", m.URL, m.Username, pw[:8], m.CAFile, m.InsecureSkipVerify, time.Duration(m.Refresh))
 }
 
-func newMailmanWatcher(name string, m *MailmanConfig, logger *slog.Logger, metrics *Metrics, reg *registry) *mailmanWatcher {
+func newMailmanWatcher(name string, m *config.MailmanConfig, logger *slog.Logger, metrics *Metrics, reg *registry) *mailmanWatcher {
 	return &mailmanWatcher{
 		name: name,
 		key:  mailmanKey(m),
@@ -312,7 +313,7 @@ func (w *mailmanWatcher) lookForHeld(ctx context.Context, list string, pending [
 			if !msgid.Same(h.MessageID, p.messageID) {
 				continue
 			}
-			e := evidence{kind: checks.KindHoldNotice, manager: "mailman3-rest", reason: h.Reason, seenAt: time.Now(), requestID: h.RequestID}
+			e := sighting{kind: checks.KindHoldNotice, manager: "mailman3-rest", reason: h.Reason, seenAt: time.Now(), requestID: h.RequestID, trust: TrustAuthenticated}
 			if !p.deliver(e) {
 				w.logger.Warn("dropped evidence for a busy probe", "list", list, "kind", "mailman_rest_held")
 			}
@@ -360,7 +361,7 @@ type mailmanWatchers struct {
 	m  map[string]*mailmanWatcher
 }
 
-func (mw *mailmanWatchers) reconcile(cfg *Config) {
+func (mw *mailmanWatchers) reconcile(cfg *config.Config) {
 	mw.mu.Lock()
 	defer mw.mu.Unlock()
 	if mw.m == nil {

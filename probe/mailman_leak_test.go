@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/listprobe/listprobe/internal/sandbox"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // Every reload that changes a Mailman server's settings replaces its
@@ -15,15 +16,15 @@ import (
 func TestReplacingMailmanWatchersLeavesNoGoroutines(t *testing.T) {
 	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver, Members: []string{testMember}}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	cfg := w.config(t, 20*time.Second, lists, w.mailmanConfig(t))
+	cfg := w.Config(t, 20*time.Second, lists, w.MailmanConfig(t))
 	svc := startRuntime(t, cfg)
 
 	replace := func(i int) {
 		t.Helper()
 		next := *cfg
 		m := *cfg.Mailman["main"]
-		m.Refresh = Duration(time.Hour + time.Duration(i)*time.Millisecond)
-		next.Mailman = map[string]*MailmanConfig{"main": &m}
+		m.Refresh = config.Duration(time.Hour + time.Duration(i)*time.Millisecond)
+		next.Mailman = map[string]*config.MailmanConfig{"main": &m}
 		svc.mailman.reconcile(&next)
 		wt := svc.mailman.get("main")
 		// The new watcher reads the settings at once: its connection

@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // restTransport is the HTTP transport of one Mailman watcher: its own, so
@@ -12,7 +14,7 @@ import (
 // shutdown) longer than restTimeout. No proxy from the environment: the
 // REST password goes to the configured server only. An idle connection that a late cleanup
 // opened after the watcher stopped closes itself after restIdleTimeout.
-func restTransport(m *MailmanConfig) *http.Transport {
+func restTransport(m *config.MailmanConfig) *http.Transport {
 	return &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:       m.TLSConfig(),

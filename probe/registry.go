@@ -6,6 +6,7 @@ import (
 
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/checks/token"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // How long a finished probe is remembered. A lost one, for a day, so that
@@ -18,13 +19,16 @@ const (
 	finishedShortRetention = time.Hour
 )
 
-// evidenceBuffer is how many pieces of evidence a pending probe can have
+// sightingBuffer is how many pieces of evidence a pending probe can have
 // waiting: a copy, a few notices and bounces. More are dropped with a
 // warning; the first that decides is all a probe needs.
-const evidenceBuffer = 16
+const sightingBuffer = 16
 
-// evidence is one thing seen about a pending probe.
-type evidence struct {
+// sighting is one piece of evidence seen about a pending probe (a message
+// the judgement tied to it, or Mailman's held queue): what the probe's
+// stages need of it. checks.Evidence is what the classifier read of a
+// message; a Verdict decides which probe it concerns.
+type sighting struct {
 	kind    checks.Kind
 	manager string
 	reason  string
@@ -52,15 +56,19 @@ type evidence struct {
 	byTime bool
 	// requestID is the Mailman held request, for REST evidence.
 	requestID int
+	// trust is the verdict's Trust (TrustAuthenticated for the Mailman
+	// REST API): issue 15 makes a hint unable to decide the outcome
+	// before the timeout.
+	trust Trust
 }
 
 // pendingProbe is a probe waiting for its outcome.
 type pendingProbe struct {
-	list      *ListConfig
-	cfg       *Config // the configuration the probe started with
+	list      *config.ListConfig
+	cfg       *config.Config // the configuration the probe started with
 	token     token.Token
 	messageID string
-	evidence  chan evidence
+	sightings chan sighting
 }
 
 // finishedProbe is what is remembered of a probe once it has an outcome.
@@ -105,7 +113,7 @@ func (r *registry) add(p *pendingProbe) {
 func (r *registry) finish(p *pendingProbe, outcome Outcome, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.finished[p.token.ID] = finishedProbe{list: p.list.Address, outcome: outcome, at: at, signer: p.cfg.signer}
+	r.finished[p.token.ID] = finishedProbe{list: p.list.Address, outcome: outcome, at: at, signer: p.cfg.Signer()}
 	delete(r.pending, p.token.ID)
 	if l := r.byList[p.list.Address]; l != nil {
 		delete(l, p.token.ID)
@@ -182,9 +190,9 @@ func (r *registry) pendingFor(list string) []*pendingProbe {
 }
 
 // deliver hands evidence to a pending probe without blocking.
-func (p *pendingProbe) deliver(e evidence) bool {
+func (p *pendingProbe) deliver(e sighting) bool {
 	select {
-	case p.evidence <- e:
+	case p.sightings <- e:
 		return true
 	default:
 		return false

@@ -27,16 +27,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/listprobe/listprobe/internal/testbed"
 	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // startE2EService starts a service (no schedule) for the list's config.
 func startE2EService(t *testing.T, file string) *probe.Service {
 	t.Helper()
-	cfg, err := probe.LoadFile(file)
+	cfg, err := config.LoadFile(file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,17 +73,17 @@ func TestFaultDovecotStoppedMidIdle(t *testing.T) {
 	tb := testbed.Load(t)
 	l := newE2EList(t, tb, nil)
 	svc := startE2EService(t, l.config(t, 90*time.Second, false, ""))
-	up := svc.Metrics().MailboxUpGauge("reader")
-	waitUntil(t, 30*time.Second, "the reader's session up", func() bool { return testutil.ToFloat64(up) == 1 })
+	up := func() float64 { return gaugeValue(t, svc, "listprobe_mailbox_up", "account", "reader") }
+	waitUntil(t, 30*time.Second, "the reader's session up", func() bool { return up() == 1 })
 
 	tb.StopDovecot(t)
-	waitUntil(t, 30*time.Second, "the reader's session down", func() bool { return testutil.ToFloat64(up) == 0 })
+	waitUntil(t, 30*time.Second, "the reader's session down", func() bool { return up() == 0 })
 	res := make(chan *probe.Result, 1)
 	go func() { res <- probeNow(t, svc, l.address) }()
 	time.Sleep(2 * time.Second)
 	tb.StartDovecot(t)
 	wantResult(t, <-res, probe.Delivered, "")
-	if v := testutil.ToFloat64(up); v != 1 {
+	if v := up(); v != 1 {
 		t.Errorf("listprobe_mailbox_up{account=reader} = %v after the restart", v)
 	}
 	wantResult(t, probeNow(t, svc, l.address), probe.Delivered, "")
@@ -168,8 +167,8 @@ func TestFaultMailmanRESTDownDuringHold(t *testing.T) {
 	viaProxy := strings.Replace(string(raw), "http://"+restHost, "http://"+proxy.ln.Addr().String(), 1)
 	os.WriteFile(file, []byte(viaProxy), 0o600)
 	svc := startE2EService(t, file)
-	mailmanUp := svc.Metrics().MailmanUpGauge(l.address)
-	waitUntil(t, 30*time.Second, "the REST API read through the proxy", func() bool { return testutil.ToFloat64(mailmanUp) == 1 })
+	mailmanUp := func() float64 { return gaugeValue(t, svc, "listprobe_mailman_up", "list", l.address) }
+	waitUntil(t, 30*time.Second, "the REST API read through the proxy", func() bool { return mailmanUp() == 1 })
 
 	proxy.close()
 	r := probeNow(t, svc, l.address)
@@ -177,7 +176,7 @@ func TestFaultMailmanRESTDownDuringHold(t *testing.T) {
 	if !strings.Contains(r.Reason, "moderat") {
 		t.Errorf("reason %q does not give Mailman's moderation reason", r.Reason)
 	}
-	waitUntil(t, 30*time.Second, "listprobe_mailman_up 0", func() bool { return testutil.ToFloat64(mailmanUp) == 0 })
+	waitUntil(t, 30*time.Second, "listprobe_mailman_up 0", func() bool { return mailmanUp() == 0 })
 }
 
 // A reload while an on-demand probe is in flight: the probe keeps its
@@ -186,13 +185,13 @@ func TestFaultReloadDuringOnDemandProbe(t *testing.T) {
 	tb := testbed.Load(t)
 	l := newE2EList(t, tb, nil)
 	file := l.config(t, 60*time.Second, false, "")
-	svc := probe.NewService(file, slog.New(slog.NewTextHandler(io.Discard, nil)), &probe.Options{EnableProbe: true})
+	svc := probe.NewService(file, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	waitUntil(t, 30*time.Second, "ready with the reader's session up", func() bool {
-		return svc.Ready() && testutil.ToFloat64(svc.Metrics().MailboxUpGauge("reader")) == 1
+		return svc.Ready() && gaugeValue(t, svc, "listprobe_mailbox_up", "account", "reader") == 1
 	})
 	res := make(chan *probe.Result, 1)
 	go func() { res <- probeNow(t, svc, l.address) }()

@@ -16,13 +16,14 @@ import (
 	"golang.org/x/term"
 
 	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // once is `listprobe once`: it probes the selected lists (every list by
 // default) in parallel, waits for every outcome and prints them; the exit
 // code says whether every list is as expected (see onceExit).
 func once(ctx context.Context, logger *slog.Logger, configFile string, lists []string, output string, stdout, stderr io.Writer) int {
-	cfg, err := probe.LoadFile(configFile)
+	cfg, err := config.LoadFile(configFile, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
 		return exitUsage
@@ -31,7 +32,7 @@ func once(ctx context.Context, logger *slog.Logger, configFile string, lists []s
 	if len(lists) > 0 {
 		selected = nil
 		for _, name := range lists {
-			var found *probe.ListConfig
+			var found *config.ListConfig
 			for _, l := range cfg.Lists {
 				if strings.EqualFold(l.Address, name) {
 					found = l

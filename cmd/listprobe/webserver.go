@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/listprobe/listprobe/probe"
+	probeweb "github.com/listprobe/listprobe/probe/web"
 )
 
 // webTimeouts bound how long a web client may hold a connection in each
@@ -24,7 +24,7 @@ type webTimeouts struct {
 var defaultWebTimeouts = webTimeouts{
 	ReadHeader: 10 * time.Second,
 	Read:       30 * time.Second,
-	Write:      probe.WriteTimeout,
+	Write:      probeweb.WriteTimeout,
 	Idle:       2 * time.Minute,
 }
 

@@ -1,4 +1,4 @@
-package probe
+package web
 
 import (
 	"io"
@@ -9,19 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/internal/sandbox"
+	"github.com/listprobe/listprobe/probe"
 )
 
-func probesRun(svc *Service, list string) float64 {
-	n := 0.0
-	for _, o := range Outcomes {
-		n += testutil.ToFloat64(svc.Metrics().probes.WithLabelValues(list, string(o)))
-	}
-	return n
-}
+// probesRun is how many probes of list the service recorded.
+func probesRun(svc *probe.Service, list string) int { return len(svc.History().Recent(list)) }
 
 // Only GET /probe posts. HEAD is what link checkers, monitoring checks and
 // browsers' prefetches send, and the mux serves it with the GET route; no
@@ -29,10 +23,8 @@ func probesRun(svc *Service, list string) float64 {
 func TestOnlyGETProbePosts(t *testing.T) {
 	lists := []sandbox.List{{Address: "healthy@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 5*time.Second, lists, nil)
-	svc := NewService(w.file, testLogger(t), &Options{EnableProbe: true})
-	runService(t, svc)
-	srv := httptest.NewServer(svc.Handler())
+	svc := startRuntime(t, w.Config(t, 5*time.Second, lists, nil))
+	srv := httptest.NewServer(Handler(svc, &Options{EnableProbe: true}))
 	defer srv.Close()
 
 	for _, method := range []string{http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions, "PROPFIND"} {
@@ -75,8 +67,8 @@ func TestOnlyGETProbePosts(t *testing.T) {
 // Every answer, the plain-text ones included, tells the browser not to
 // sniff its type.
 func TestEveryAnswerIsNoSniff(t *testing.T) {
-	svc := NewService("", testLogger(t), &Options{EnableProbe: true})
-	srv := httptest.NewServer(svc.Handler())
+	svc := probe.NewService("", testLogger(t), nil)
+	srv := httptest.NewServer(Handler(svc, &Options{EnableProbe: true}))
 	defer srv.Close()
 	for _, path := range []string{"/", "/-/healthy", "/-/ready", "/metrics", "/-/reload", "/probe", "/probe?list=x@example.org", "/result?id=1", "/nothing"} {
 		resp, err := http.Get(srv.URL + path)
@@ -95,13 +87,10 @@ func TestEveryAnswerIsNoSniff(t *testing.T) {
 func TestProbeErrorDoesNotEchoTheQuery(t *testing.T) {
 	lists := []sandbox.List{{Address: "healthy@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	cfg := w.config(t, 5*time.Second, lists, nil)
-	svc := startRuntime(t, cfg)
-	svc.opts.EnableProbe = true
-	svc.cfg.Store(cfg)
+	svc := startRuntime(t, w.Config(t, 5*time.Second, lists, nil))
 	huge := strings.Repeat("A", 1<<20) + "\nOutcome: delivered\n@lists.example.org"
 	rec := httptest.NewRecorder()
-	svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/probe?debug=true&list="+url.QueryEscape(huge), nil))
+	Handler(svc, &Options{EnableProbe: true}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/probe?debug=true&list="+url.QueryEscape(huge), nil))
 	if rec.Code != http.StatusBadRequest {
 		t.Fatalf("unknown huge list: %d, want 400", rec.Code)
 	}
@@ -122,10 +111,8 @@ func TestProbeErrorDoesNotEchoTheQuery(t *testing.T) {
 func TestProbeAnswerOutlastsTheWriteTimeout(t *testing.T) {
 	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: 1500 * time.Millisecond}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 10*time.Second, lists, nil)
-	svc := NewService(w.file, testLogger(t), &Options{EnableProbe: true})
-	runService(t, svc)
-	srv := httptest.NewUnstartedServer(svc.Handler())
+	svc := startRuntime(t, w.Config(t, 10*time.Second, lists, nil))
+	srv := httptest.NewUnstartedServer(Handler(svc, &Options{EnableProbe: true}))
 	srv.Config.WriteTimeout = 300 * time.Millisecond
 	srv.Start()
 	defer srv.Close()

@@ -1,4 +1,4 @@
-package probe
+package web
 
 import (
 	"bytes"
@@ -11,16 +11,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/listprobe/listprobe/probe"
 )
 
 var chartStart = time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC)
 
-func delivered(i int, latency float64) Sample {
-	return Sample{At: chartStart.Add(time.Duration(i) * 5 * time.Minute), Outcome: Delivered, OK: true, Latency: latency}
+func delivered(i int, latency float64) probe.Sample {
+	return probe.Sample{At: chartStart.Add(time.Duration(i) * 5 * time.Minute), Outcome: probe.Delivered, OK: true, Latency: latency}
 }
 
-func failed(i int, o Outcome) Sample {
-	return Sample{At: chartStart.Add(time.Duration(i) * 5 * time.Minute), Outcome: o, Latency: math.NaN()}
+func failed(i int, o probe.Outcome) probe.Sample {
+	return probe.Sample{At: chartStart.Add(time.Duration(i) * 5 * time.Minute), Outcome: o, Latency: math.NaN()}
 }
 
 // svgShape is what renderChart found in the chart's SVG.
@@ -55,12 +57,6 @@ func renderChart(t *testing.T, c Chart) (string, svgShape) {
 	shape.svg = true
 	d := xml.NewDecoder(strings.NewReader(out))
 	var stack []string
-	inBound := func(name, v string, max float64) {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || math.IsNaN(f) || f < 0 || f > max {
-			t.Errorf("%s=%q is not a coordinate within 0..%v", name, v, max)
-		}
-	}
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {
@@ -72,43 +68,7 @@ func renderChart(t *testing.T, c Chart) (string, svgShape) {
 		switch tok := tok.(type) {
 		case xml.StartElement:
 			stack = append(stack, tok.Name.Local)
-			for _, a := range tok.Attr {
-				switch a.Name.Local {
-				case "x", "x1", "x2", "cx", "width":
-					inBound(a.Name.Local, a.Value, chartWidth)
-				case "y", "y1", "y2", "cy", "height":
-					inBound(a.Name.Local, a.Value, chartHeight)
-				case "points":
-					for _, p := range strings.Fields(a.Value) {
-						x, y, ok := strings.Cut(p, ",")
-						if !ok {
-							t.Errorf("point %q", p)
-						}
-						inBound("x", x, chartWidth)
-						inBound("y", y, chartHeight)
-						shape.polylinePoints++
-					}
-				case "d":
-					checkPath(t, a.Value)
-				}
-			}
-			if tok.Name.Local == "path" {
-				class, d, marks := attr(tok, "class"), attr(tok, "d"), attr(tok, "data-marks")
-				n := strings.Count(d, "M")
-				if fmt.Sprint(n) != marks {
-					t.Errorf("path %q draws %d marks, says %s", d, n, marks)
-				}
-				kind, cls, _ := strings.Cut(class, " ")
-				switch kind {
-				case "dot":
-					shape.dots += n
-				case "band":
-					shape.bands += n
-					shape.bandClasses[cls] += n
-				default:
-					t.Errorf("path of class %q", class)
-				}
-			}
+			shape.start(t, tok)
 		case xml.EndElement:
 			stack = stack[:len(stack)-1]
 		case xml.CharData:
@@ -122,6 +82,55 @@ func renderChart(t *testing.T, c Chart) (string, svgShape) {
 		}
 	}
 	return out, shape
+}
+
+// start checks an element's coordinates and counts the marks it draws.
+func (shape *svgShape) start(t *testing.T, tok xml.StartElement) {
+	t.Helper()
+	inBound := func(name, v string, max float64) {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || f < 0 || f > max {
+			t.Errorf("%s=%q is not a coordinate within 0..%v", name, v, max)
+		}
+	}
+	for _, a := range tok.Attr {
+		switch a.Name.Local {
+		case "x", "x1", "x2", "cx", "width":
+			inBound(a.Name.Local, a.Value, chartWidth)
+		case "y", "y1", "y2", "cy", "height":
+			inBound(a.Name.Local, a.Value, chartHeight)
+		case "points":
+			for _, p := range strings.Fields(a.Value) {
+				x, y, ok := strings.Cut(p, ",")
+				if !ok {
+					t.Errorf("point %q", p)
+				}
+				inBound("x", x, chartWidth)
+				inBound("y", y, chartHeight)
+				shape.polylinePoints++
+			}
+		case "d":
+			checkPath(t, a.Value)
+		}
+	}
+	if tok.Name.Local != "path" {
+		return
+	}
+	class, d, marks := attr(tok, "class"), attr(tok, "d"), attr(tok, "data-marks")
+	n := strings.Count(d, "M")
+	if fmt.Sprint(n) != marks {
+		t.Errorf("path %q draws %d marks, says %s", d, n, marks)
+	}
+	kind, cls, _ := strings.Cut(class, " ")
+	switch kind {
+	case "dot":
+		shape.dots += n
+	case "band":
+		shape.bands += n
+		shape.bandClasses[cls] += n
+	default:
+		t.Errorf("path of class %q", class)
+	}
 }
 
 func attr(e xml.StartElement, name string) string {
@@ -173,7 +182,7 @@ func TestChartOfEmptyHistorySaysSo(t *testing.T) {
 }
 
 func TestChartDrawsDeliveredLatenciesOnAScale(t *testing.T) {
-	samples := []Sample{delivered(0, 0.5), delivered(1, 3), delivered(2, 0), delivered(3, 1.2)}
+	samples := []probe.Sample{delivered(0, 0.5), delivered(1, 3), delivered(2, 0), delivered(3, 1.2)}
 	c := latencyChart("users@lists.example.org", samples)
 	_, shape := renderChart(t, c)
 	if shape.dots != 4 || shape.bands != 0 || shape.polylinePoints != 4 {
@@ -215,7 +224,7 @@ func TestChartDrawsDeliveredLatenciesOnAScale(t *testing.T) {
 }
 
 func TestChartOfALongHistoryLabelsBothEnds(t *testing.T) {
-	var samples []Sample
+	var samples []probe.Sample
 	for i := range 20 {
 		samples = append(samples, delivered(i, 0.2))
 	}
@@ -230,7 +239,7 @@ func TestChartOfALongHistoryLabelsBothEnds(t *testing.T) {
 }
 
 func TestChartOfOnlyFailuresHasNoLatencyScale(t *testing.T) {
-	samples := []Sample{failed(0, Lost), failed(1, Held), failed(2, Rejected), failed(3, SendFailed), failed(4, Error)}
+	samples := []probe.Sample{failed(0, probe.Lost), failed(1, probe.Held), failed(2, probe.Rejected), failed(3, probe.SendFailed), failed(4, probe.Error)}
 	c := latencyChart("users@lists.example.org", samples)
 	out, shape := renderChart(t, c)
 	if shape.dots != 0 || shape.bands != 5 || shape.polylinePoints != 0 {
@@ -248,9 +257,9 @@ func TestChartOfOnlyFailuresHasNoLatencyScale(t *testing.T) {
 }
 
 func TestChartOfExpectedHoldIsNotAFailure(t *testing.T) {
-	s := failed(0, Held)
+	s := failed(0, probe.Held)
 	s.OK = true
-	c := latencyChart("announce@lists.example.org", []Sample{s})
+	c := latencyChart("announce@lists.example.org", []probe.Sample{s})
 	_, shape := renderChart(t, c)
 	if shape.bandClasses["ok"] != 1 || !strings.Contains(shape.title, "0 failed, 1 as expected without delivery") {
 		t.Errorf("band classes %v, title %q", shape.bandClasses, shape.title)
@@ -261,15 +270,15 @@ func TestChartOfExpectedHoldIsNotAFailure(t *testing.T) {
 }
 
 // Whatever the history holds, the chart stays within its box, holds no
-// NaN, and draws at most MaxSamples marks.
+// NaN, and draws at most probe.MaxSamples marks.
 func TestChartIsBoundedWhateverTheSamples(t *testing.T) {
 	odd := []float64{math.NaN(), math.Inf(1), math.Inf(-1), -5, 0, 1e-9, 0.25, 3, 1e300, math.MaxFloat64, 4e6}
-	var samples []Sample
+	var samples []probe.Sample
 	for i := range 1000 {
 		s := delivered(i, odd[i%len(odd)])
 		switch i % 7 {
 		case 3:
-			s = failed(i, Lost)
+			s = failed(i, probe.Lost)
 		case 5:
 			s.OK = false // delivered to an announcement list
 		}
@@ -277,16 +286,16 @@ func TestChartIsBoundedWhateverTheSamples(t *testing.T) {
 	}
 	c := latencyChart("users@lists.example.org", samples)
 	out, shape := renderChart(t, c)
-	if c.Probes != MaxSamples || shape.dots+shape.bands != MaxSamples {
-		t.Errorf("%d probes drawn as %d dots and %d bands, want %d in all", c.Probes, shape.dots, shape.bands, MaxSamples)
+	if c.Probes != probe.MaxSamples || shape.dots+shape.bands != probe.MaxSamples {
+		t.Errorf("%d probes drawn as %d dots and %d bands, want %d in all", c.Probes, shape.dots, shape.bands, probe.MaxSamples)
 	}
 	if len(out) > 32<<10 {
 		t.Errorf("chart of %d samples is %d bytes", len(samples), len(out))
 	}
 	// Non-finite latencies are drawn as probes without a latency.
 	finite := 0
-	for _, s := range samples[len(samples)-MaxSamples:] {
-		if s.Outcome == Delivered && !math.IsNaN(s.Latency) && !math.IsInf(s.Latency, 0) {
+	for _, s := range samples[len(samples)-probe.MaxSamples:] {
+		if s.Outcome == probe.Delivered && !math.IsNaN(s.Latency) && !math.IsInf(s.Latency, 0) {
 			finite++
 		}
 	}
@@ -297,13 +306,13 @@ func TestChartIsBoundedWhateverTheSamples(t *testing.T) {
 		t.Errorf("scale top %q, want the cap's", c.YMax)
 	}
 	// The newest samples are the ones drawn.
-	if want := chartTime(samples[len(samples)-1].At, samples[len(samples)-MaxSamples].At); c.XLast != want {
+	if want := chartTime(samples[len(samples)-1].At, samples[len(samples)-probe.MaxSamples].At); c.XLast != want {
 		t.Errorf("newest label %q, want %q", c.XLast, want)
 	}
 }
 
 func TestChartLabelsDatesWhenItSpansDays(t *testing.T) {
-	var samples []Sample
+	var samples []probe.Sample
 	for i := range minChartSlots {
 		samples = append(samples, delivered(i, 1))
 	}
@@ -329,51 +338,5 @@ func TestNiceCeil(t *testing.T) {
 		if got := formatSeconds(tc.in); got != tc.want {
 			t.Errorf("formatSeconds(%v) = %q, want %q", tc.in, got, tc.want)
 		}
-	}
-}
-
-func TestHistoryKeepsTheLastSamplesOldestFirst(t *testing.T) {
-	h := NewHistory(2, 3)
-	for i := range MaxSamples + 7 {
-		lat := float64(i)
-		r := &Result{ID: fmt.Sprint(i), List: "users@lists.example.org", Outcome: Delivered, OK: true, Latency: &lat, Finished: chartStart.Add(time.Duration(i) * time.Minute)}
-		if i%5 == 0 {
-			r.Outcome, r.OK, r.Latency = Lost, false, nil
-		}
-		h.Add(r)
-	}
-	recent, samples, late := h.Snapshot("users@lists.example.org")
-	if len(samples) != MaxSamples || len(recent) != 5 || len(late) != 0 {
-		t.Fatalf("%d samples, %d results, %d late; want %d, 5, 0", len(samples), len(recent), len(late), MaxSamples)
-	}
-	for i, s := range samples {
-		n := i + 7
-		if !s.At.Equal(chartStart.Add(time.Duration(n) * time.Minute)) {
-			t.Fatalf("sample %d at %v, want probe %d's time", i, s.At, n)
-		}
-		if n%5 == 0 {
-			if s.Outcome != Lost || s.OK || !math.IsNaN(s.Latency) {
-				t.Errorf("sample %d = %+v, want lost without latency", i, s)
-			}
-		} else if s.Outcome != Delivered || !s.OK || s.Latency != float64(n) {
-			t.Errorf("sample %d = %+v, want delivered in %d s", i, s, n)
-		}
-	}
-	if got := h.Samples("other@lists.example.org"); got != nil {
-		t.Errorf("unknown list has samples %v", got)
-	}
-}
-
-func TestHistoryRetainForgetsRemovedLists(t *testing.T) {
-	h := NewHistory(2, 3)
-	for i, list := range []string{"kept@lists.example.org", "removed@lists.example.org", "kept@lists.example.org", "removed@lists.example.org"} {
-		h.Add(&Result{ID: fmt.Sprint(i), List: list, Outcome: Lost, Finished: chartStart.Add(time.Duration(i) * time.Minute)})
-	}
-	h.Retain(func(list string) bool { return list == "kept@lists.example.org" })
-	if h.Get("1") != nil || h.Get("3") != nil || h.Samples("removed@lists.example.org") != nil || h.Last("removed@lists.example.org") != nil {
-		t.Error("a removed list's history is still there")
-	}
-	if h.Get("0") == nil || h.Get("2") == nil || len(h.Samples("kept@lists.example.org")) != 2 {
-		t.Error("a kept list's history is gone")
 	}
 }

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -20,10 +21,10 @@ func TestServiceSchedulesWithoutOverlap(t *testing.T) {
 		{Address: "blackhole@lists.example.org", Policy: sandbox.Drop},
 	}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 900*time.Millisecond, lists, func(s string) string {
+	w.Config(t, 900*time.Millisecond, lists, func(s string) string {
 		return strings.Replace(s, `schedule: "@every 1h"`, `schedule: "@every 1s"`, 1)
 	})
-	svc := NewService(w.file, testLogger(t), nil)
+	svc := NewService(w.File, testLogger(t), &Options{Load: testLoad})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -66,33 +67,48 @@ func TestJitterIsStablePerListAndBounded(t *testing.T) {
 	}
 }
 
-// A copy that arrives late, after a reload replaced the runtime that sent
-// the probe, is still counted as a late delivery.
-func TestLateCopyAfterReloadIsCounted(t *testing.T) {
-	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: 2 * time.Second}}
+// Two replicas over one config probe every list exactly once between them,
+// and a third replica moves only the lists that must move.
+func TestShardsProbeEveryListExactlyOnce(t *testing.T) {
+	var lists []sandbox.List
+	for i := range 12 {
+		lists = append(lists, sandbox.List{Address: fmt.Sprintf("l%02d@lists.example.org", i), Policy: sandbox.Deliver})
+	}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 500*time.Millisecond, lists, nil)
-	svc := NewService(w.file, testLogger(t), nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		svc.Run(ctx)
-	}()
-	defer func() { cancel(); wg.Wait() }()
-	waitFor(t, 10*time.Second, "ready", svc.Ready)
-	up := svc.Metrics().mailboxUp.WithLabelValues("reader")
-	waitFor(t, 10*time.Second, "reader mailbox up", func() bool { return testutil.ToFloat64(up) == 1 })
-
-	r, _, err := svc.ProbeNow(ctx, "slow@lists.example.org")
-	if err != nil {
-		t.Fatal(err)
+	cfg := w.Config(t, 20*time.Second, lists, nil)
+	probed := map[string]int{}
+	for i := range 2 {
+		svc := NewService("", testLogger(t), &Options{ShardIndex: i, ShardCount: 2, Instance: fmt.Sprint("shard", i)})
+		svc.Start(context.Background(), cfg)
+		t.Cleanup(svc.Stop)
+		mine := svc.Config().Lists
+		if len(mine) == 0 || len(mine) == len(lists) {
+			t.Errorf("shard %d has %d of %d lists", i, len(mine), len(lists))
+		}
+		for _, l := range mine {
+			wantOutcome(t, probeList(t, svc, l.Address), Delivered, "")
+			probed[l.Address]++
+		}
 	}
-	wantOutcome(t, r, Lost, "")
-	if err := svc.Reload(ctx); err != nil {
-		t.Fatal(err)
+	for _, l := range lists {
+		if probed[l.Address] != 1 {
+			t.Errorf("%s probed %d times", l.Address, probed[l.Address])
+		}
 	}
-	late := svc.Metrics().late.WithLabelValues("slow@lists.example.org")
-	waitFor(t, 20*time.Second, "the late copy counted after the reload", func() bool { return testutil.ToFloat64(late) == 1 })
+	// Rendezvous hashing: going from 2 to 3 shards moves only lists to the
+	// new shard, never between the old ones.
+	moved := 0
+	for i := range 1000 {
+		a := fmt.Sprintf("list%d@lists.example.org", i)
+		from, to := shardOf(a, 2), shardOf(a, 3)
+		if from != to {
+			moved++
+			if to != 2 {
+				t.Fatalf("%s moved from shard %d to old shard %d", a, from, to)
+			}
+		}
+	}
+	if moved < 250 || moved > 420 {
+		t.Errorf("%d of 1000 lists moved to the third shard, want about a third", moved)
+	}
 }

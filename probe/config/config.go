@@ -1,4 +1,13 @@
-package probe
+// Package config implements listprobe's configuration file: its types (plain
+// structs decoded strictly from YAML), loading (LoadFile, or Load for bytes
+// already read) and the rules that validate it. Every error names its file,
+// line and field; all errors are reported at once.
+//
+// The types and their accessors are here, reading and decoding in load.go,
+// the rules in validate.go, the shortest interval of a schedule in
+// config_interval.go, and the lookups and subsets the runtime uses in
+// subset.go.
+package config
 
 import (
 	"crypto"
@@ -12,9 +21,6 @@ import (
 	"github.com/listprobe/listprobe/checks/mailtls"
 	"github.com/listprobe/listprobe/checks/token"
 )
-
-// The config lives in three files: the types and their accessors here,
-// reading and decoding in load.go, and the rules in validate.go.
 
 // Defaults of the config file.
 const (
@@ -175,13 +181,23 @@ type ListConfig struct {
 	Reader    string   `yaml:"reader"`
 	Moderator string   `yaml:"moderator"`
 	Mailman   string   `yaml:"mailman"`
-	Expect    Outcome  `yaml:"expect"`
+	Expect    Expect   `yaml:"expect"`
 	Schedule  string   `yaml:"schedule"`
 	Timeout   Duration `yaml:"timeout"`
 
 	schedule cron.Schedule
 	interval time.Duration
 }
+
+// Expect is the outcome a list's probes should have: the name of one of
+// the probe outcomes (package probe), delivered or held.
+type Expect string
+
+// The values of Expect; "" in the file means ExpectDelivered.
+const (
+	ExpectDelivered Expect = "delivered"
+	ExpectHeld      Expect = "held"
+)
 
 // Secret holds a password or key. It never prints, even inside a struct
 // printed with %+v: the value sits behind a pointer.
@@ -226,6 +242,10 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 
 // Signer returns the token signer made from the signing key.
 func (c *Config) Signer() *token.Signer { return c.signer }
+
+// DKIMKey returns the private key read from DKIM.PrivateKeyFile, nil
+// without DKIM.
+func (a *AccountConfig) DKIMKey() crypto.Signer { return a.dkimKey }
 
 // Name returns the account's name in the config.
 func (a *AccountConfig) Name() string { return a.name }

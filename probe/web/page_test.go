@@ -1,7 +1,8 @@
-package probe
+package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -10,22 +11,95 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
+	"github.com/listprobe/listprobe/probe/internal/probetest"
+
 	"github.com/listprobe/listprobe/internal/sandbox"
 )
 
+// The world of these tests (package probetest).
+const (
+	testMember = probetest.Member
+	testReader = probetest.Reader
+)
+
+var (
+	testLogger = probetest.Logger
+	waitFor    = probetest.WaitFor
+)
+
+func startTestWorld(t testing.TB, opts sandbox.Options) *probetest.World {
+	return probetest.Start(t, opts)
+}
+
+// startRuntime starts a service for cfg, without a schedule, whose
+// on-demand probes are never rate-limited; it stops with the test.
+func startRuntime(t testing.TB, cfg *config.Config) *probe.Service {
+	t.Helper()
+	svc := probe.NewService("", testLogger(t), &probe.Options{OnDemandMinInterval: time.Nanosecond})
+	svc.Start(context.Background(), cfg)
+	t.Cleanup(svc.Stop)
+	return svc
+}
+
+// probeList runs one probe of list now.
+func probeList(t testing.TB, svc *probe.Service, list string) *probe.Result {
+	t.Helper()
+	r, _, err := svc.ProbeNow(context.Background(), list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func wantOutcome(t *testing.T, r *probe.Result, want probe.Outcome, reason string) {
+	t.Helper()
+	if r.Outcome != want || !strings.Contains(r.Reason, reason) {
+		t.Fatalf("outcome = %s (%s), want %s with %q\nlog:\n%s", r.Outcome, r.Reason, want, reason, r.Log)
+	}
+}
+
+// stubService is a Service of fixed parts, for pages without a mail world:
+// a mailbox session exists for each account in boxes, down with its error
+// (up when nil).
+type stubService struct {
+	cfg     *config.Config
+	history *probe.History
+	boxes   map[string]error
+}
+
+func (s *stubService) Config() *config.Config { return s.cfg }
+func (s *stubService) Loaded() time.Time      { return chartStart }
+func (s *stubService) Ready() bool            { return s.cfg != nil }
+func (s *stubService) Reload(context.Context) error {
+	return errors.New("stubService does not reload")
+}
+func (s *stubService) ProbeNow(context.Context, string) (*probe.Result, time.Duration, error) {
+	return nil, 0, errors.New("stubService does not probe")
+}
+func (s *stubService) History() *probe.History { return s.history }
+func (s *stubService) Metrics() *probe.Metrics { return probe.NewMetrics() }
+func (s *stubService) MailboxState(account string) (bool, time.Time, bool, error) {
+	err, ok := s.boxes[account]
+	return ok && err == nil, chartStart, ok, err
+}
+func (s *stubService) MailmanState(string) (probe.MailmanState, bool) {
+	return probe.MailmanState{}, false
+}
+func (s *stubService) NoticeLimit(string) time.Time { return time.Time{} }
+
 // getPage fetches path from the service's handler and returns the body;
 // it fails the test unless the status is want.
-func getPage(t *testing.T, svc *Service, path string, want int) (string, http.Header) {
+func getPage(t *testing.T, svc Service, path string, want int) (string, http.Header) {
 	t.Helper()
-	srv := httptest.NewServer(svc.Handler())
+	srv := httptest.NewServer(Handler(svc, nil))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + path)
 	if err != nil {
@@ -87,21 +161,8 @@ func chartMarks(html, kind, class string) int {
 	return n
 }
 
-// mailmanConfig adds the world's Mailman REST API to a test config and
-// configures every list with it.
-func (w *testWorld) mailmanConfig(t *testing.T) func(string) string {
-	t.Helper()
-	if err := os.WriteFile(filepath.Join(w.dir, "mailman"), []byte(w.MailmanPassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return func(text string) string {
-		text = strings.ReplaceAll(text, "    reader: reader\n", "    reader: reader\n    mailman: main\n")
-		return strings.Replace(text, "lists:\n", fmt.Sprintf("mailman:\n  main: { url: %q, username: %s, password_file: mailman, refresh: 200ms }\nlists:\n", w.MailmanURL, w.MailmanUsername), 1)
-	}
-}
-
 func TestStatusPageWithoutConfigLoaded(t *testing.T) {
-	svc := NewService("", testLogger(t), nil)
+	svc := probe.NewService("", testLogger(t), nil)
 	page, h := getPage(t, svc, "/", http.StatusOK)
 	if !strings.Contains(page, "no configuration loaded yet") {
 		t.Errorf("page does not say no configuration is loaded:\n%s", page)
@@ -121,10 +182,10 @@ func TestStatusPageExplainsHeldListWithMailmanSettings(t *testing.T) {
 		{Address: "healthy@lists.example.org", Policy: sandbox.Deliver, Members: []string{testMember}},
 	}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	rt := startRuntime(t, w.config(t, 20*time.Second, lists, w.mailmanConfig(t)))
-	wantOutcome(t, probeList(t, rt, "users@lists.example.org"), Held, "moderated member")
-	wantOutcome(t, probeList(t, rt, "healthy@lists.example.org"), Delivered, "")
-	wantOutcome(t, probeList(t, rt, "healthy@lists.example.org"), Delivered, "")
+	rt := startRuntime(t, w.Config(t, 20*time.Second, lists, w.MailmanConfig(t)))
+	wantOutcome(t, probeList(t, rt, "users@lists.example.org"), probe.Held, "moderated member")
+	wantOutcome(t, probeList(t, rt, "healthy@lists.example.org"), probe.Delivered, "")
+	wantOutcome(t, probeList(t, rt, "healthy@lists.example.org"), probe.Delivered, "")
 	waitFor(t, 10*time.Second, "Mailman settings read", func() bool {
 		st, ok := rt.MailmanState("users@lists.example.org")
 		return ok && st.Up
@@ -194,7 +255,7 @@ func TestStatusPageExplainsHeldListWithMailmanSettings(t *testing.T) {
 func TestStatusPageShowsReaderMailboxDown(t *testing.T) {
 	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	cfg := w.config(t, 3*time.Second, lists, nil)
+	cfg := w.Config(t, 3*time.Second, lists, nil)
 	if err := w.StopIMAP(); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +282,7 @@ func TestStatusPageShowsReaderMailboxDown(t *testing.T) {
 	}
 
 	// The probe fails as error, and the page keeps saying why.
-	wantOutcome(t, probeList(t, rt, "users@lists.example.org"), Error, "reader@example.org")
+	wantOutcome(t, probeList(t, rt, "users@lists.example.org"), probe.Error, "reader@example.org")
 	page, _ = getPage(t, rt, "/", http.StatusOK)
 	row = section(t, page, "<strong>users@lists.example.org</strong>", "</tr>")
 	if !strings.Contains(row, ">error<") || chartMarks(row, "band", "err") != 1 {
@@ -239,8 +300,8 @@ func TestStatusPageEscapesServerText(t *testing.T) {
 	v := pageView{
 		ConfigFile: "/etc/listprobe/listprobe.yml",
 		Lists: []listView{{
-			Address: "users@lists.example.org", Expect: Delivered, NoProbe: hostile, NoProbeBad: true,
-			Chart: latencyChart("users@lists.example.org", []Sample{{At: chartStart, Outcome: Lost}}),
+			Address: "users@lists.example.org", Expect: probe.Delivered, NoProbe: hostile, NoProbeBad: true,
+			Chart: latencyChart("users@lists.example.org", []probe.Sample{{At: chartStart, Outcome: probe.Lost}}),
 			Why: &whyView{
 				Mailboxes: []sessionView{{Account: "reader", Address: "reader@example.org", State: "down", Err: hostile}},
 				Mailman: &mailmanView{Server: "main", Up: true, Since: "now", Settings: []settingView{{Name: "default member action", Value: hostile, Note: hostile, Bad: true}},
@@ -261,9 +322,9 @@ func TestStatusPageEscapesServerText(t *testing.T) {
 		t.Errorf("hostile text shown escaped %d times, want 7", n)
 	}
 
-	r := &Result{List: "users@lists.example.org", Outcome: Delivered, OK: true, Reason: hostile, Log: hostile, Started: chartStart, Finished: chartStart.Add(time.Second)}
+	r := &probe.Result{List: "users@lists.example.org", Outcome: probe.Delivered, OK: true, Reason: hostile, Log: hostile, Started: chartStart, Finished: chartStart.Add(time.Second)}
 	b.Reset()
-	if err := statusTemplate.Execute(&b, pageView{Result: r, Hops: hopViews([]Hop{{By: hostile, With: "ESMTPSA", At: chartStart}})}); err != nil {
+	if err := statusTemplate.Execute(&b, pageView{Result: r, Hops: hopViews([]probe.Hop{{By: hostile, With: "ESMTPSA", At: chartStart}})}); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(b.String(), "<script") {
@@ -274,7 +335,7 @@ func TestStatusPageEscapesServerText(t *testing.T) {
 func TestRedactHidesConfiguredSecrets(t *testing.T) {
 	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	cfg := w.config(t, 3*time.Second, lists, nil)
+	cfg := w.Config(t, 3*time.Second, lists, nil)
 	for _, tc := range []struct{ in, want string }{
 		{`imap: LOGIN failed: NO [AUTHENTICATIONFAILED] bad password "reader-pw"`, `imap: LOGIN failed: NO [AUTHENTICATIONFAILED] bad password "[redacted]"`},
 		{"member-pw and moderator-pw", "[redacted] and [redacted]"},
@@ -293,12 +354,12 @@ func TestRedactHidesConfiguredSecrets(t *testing.T) {
 		up, _, _, _ := rt.MailboxState("reader")
 		return up
 	})
-	sv, ok := rt.sessionView(cfg, "reader", cfg.Accounts["reader"], "")
+	sv, ok := (&handler{svc: rt}).sessionView(cfg, "reader", cfg.Accounts["reader"], "")
 	if !ok || sv.Account != "reader" {
 		t.Fatalf("no session view for the reader: %+v", sv)
 	}
-	rt.sessions.get("reader").setState(false, errors.New("server said: wrong password reader-pw\r\n\x1b[31m"))
-	sv, _ = rt.sessionView(cfg, "reader", cfg.Accounts["reader"], "")
+	down := &stubService{cfg: cfg, boxes: map[string]error{"reader": errors.New("server said: wrong password reader-pw\r\n\x1b[31m")}}
+	sv, _ = (&handler{svc: down}).sessionView(cfg, "reader", cfg.Accounts["reader"], "")
 	if sv.State != "down" || sv.Err != "server said: wrong password [redacted] [31m" {
 		t.Errorf("session view %+v", sv)
 	}
@@ -308,33 +369,33 @@ func TestRedactHidesConfiguredSecrets(t *testing.T) {
 // failed probe: the list's default applies only when the poster has no
 // action of its own and is a member.
 func TestMailmanExplainedMarksTheCause(t *testing.T) {
-	cfg := &Config{Accounts: map[string]*AccountConfig{"member": {Address: testMember}, "reader": {Address: testReader}}}
-	l := &ListConfig{Address: "users@lists.example.org", Poster: "member", Reader: "reader", Mailman: "main"}
+	cfg := &config.Config{Accounts: map[string]*config.AccountConfig{"member": {Address: testMember}, "reader": {Address: testReader}}}
+	l := &config.ListConfig{Address: "users@lists.example.org", Poster: "member", Reader: "reader", Mailman: "main"}
 	since := chartStart
-	ok := MailmanState{Up: true, DefaultMemberAction: "defer", DefaultNonmemberAction: "hold", MemberAction: "", Since: since}
-	member := MemberState{Subscribed: true, DeliveryMode: "regular", DeliveryStatus: "enabled", ModerationAction: "default"}
-	with := func(f func(*MailmanState)) MailmanState { s := ok; f(&s); return s }
+	ok := probe.MailmanState{Up: true, DefaultMemberAction: "defer", DefaultNonmemberAction: "hold", MemberAction: "", Since: since}
+	member := probe.MemberState{Subscribed: true, DeliveryMode: "regular", DeliveryStatus: "enabled", ModerationAction: "default"}
+	with := func(f func(*probe.MailmanState)) probe.MailmanState { s := ok; f(&s); return s }
 	for _, tc := range []struct {
 		name           string
-		st             MailmanState
-		poster, reader MemberState
+		st             probe.MailmanState
+		poster, reader probe.MemberState
 		known          bool
 		bad            []string // the settings marked, as "name=value"
 	}{
 		{"healthy list", ok, member, member, true, nil},
-		{"membership unknown", ok, MemberState{}, MemberState{}, false, nil},
-		{"default member action hold", with(func(s *MailmanState) { s.DefaultMemberAction = "hold" }), member, member, true, []string{"default member action=hold"}},
-		{"default member action discard", with(func(s *MailmanState) { s.DefaultMemberAction = "discard" }), member, member, true, []string{"default member action=discard"}},
-		{"poster's own action overrides the default", with(func(s *MailmanState) { s.DefaultMemberAction = "hold"; s.MemberAction = "accept" }), member, member, true, nil},
-		{"poster's own action reject", with(func(s *MailmanState) { s.MemberAction = "reject" }), member, member, true, []string{"poster's moderation action=reject"}},
-		{"emergency", with(func(s *MailmanState) { s.Emergency = true }), member, member, true, []string{"emergency moderation=on"}},
-		{"poster unsubscribed: the non-member action", with(func(s *MailmanState) { s.DefaultMemberAction = "hold" }), MemberState{}, member, true,
+		{"membership unknown", ok, probe.MemberState{}, probe.MemberState{}, false, nil},
+		{"default member action hold", with(func(s *probe.MailmanState) { s.DefaultMemberAction = "hold" }), member, member, true, []string{"default member action=hold"}},
+		{"default member action discard", with(func(s *probe.MailmanState) { s.DefaultMemberAction = "discard" }), member, member, true, []string{"default member action=discard"}},
+		{"poster's own action overrides the default", with(func(s *probe.MailmanState) { s.DefaultMemberAction = "hold"; s.MemberAction = "accept" }), member, member, true, nil},
+		{"poster's own action reject", with(func(s *probe.MailmanState) { s.MemberAction = "reject" }), member, member, true, []string{"poster's moderation action=reject"}},
+		{"emergency", with(func(s *probe.MailmanState) { s.Emergency = true }), member, member, true, []string{"emergency moderation=on"}},
+		{"poster unsubscribed: the non-member action", with(func(s *probe.MailmanState) { s.DefaultMemberAction = "hold" }), probe.MemberState{}, member, true,
 			[]string{"default non-member action=hold", "poster subscribed=no"}},
-		{"reader on digests", ok, member, MemberState{Subscribed: true, DeliveryMode: "mime_digests", DeliveryStatus: "enabled"}, true, []string{"reader delivery=mime_digests"}},
-		{"reader disabled by bounces", ok, member, MemberState{Subscribed: true, DeliveryMode: "regular", DeliveryStatus: "by_bounces"}, true, []string{"reader delivery status=by_bounces"}},
-		{"reader unsubscribed", ok, member, MemberState{}, true, []string{"reader subscribed=no"}},
+		{"reader on digests", ok, member, probe.MemberState{Subscribed: true, DeliveryMode: "mime_digests", DeliveryStatus: "enabled"}, true, []string{"reader delivery=mime_digests"}},
+		{"reader disabled by bounces", ok, member, probe.MemberState{Subscribed: true, DeliveryMode: "regular", DeliveryStatus: "by_bounces"}, true, []string{"reader delivery status=by_bounces"}},
+		{"reader unsubscribed", ok, member, probe.MemberState{}, true, []string{"reader subscribed=no"}},
 		// A poster's own delivery being off is how probe accounts are set up.
-		{"poster delivery disabled", ok, MemberState{Subscribed: true, DeliveryMode: "regular", DeliveryStatus: "by_user"}, member, true, nil},
+		{"poster delivery disabled", ok, probe.MemberState{Subscribed: true, DeliveryMode: "regular", DeliveryStatus: "by_user"}, member, true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mv := mailmanExplained(l, cfg, tc.st, tc.poster, tc.reader, tc.known)
@@ -365,15 +426,15 @@ func TestMailmanExplainedMarksTheCause(t *testing.T) {
 			}
 		})
 	}
-	down := mailmanExplained(l, cfg, MailmanState{Since: since}, member, member, true)
+	down := mailmanExplained(l, cfg, probe.MailmanState{Since: since}, member, member, true)
 	if down.Up || !down.anyBad() || len(down.Settings) != 0 {
 		t.Errorf("Mailman down: %+v", down)
 	}
 }
 
 func TestResultPageShowsHopsWithTheirResolution(t *testing.T) {
-	r := &Result{ID: "x", List: "users@lists.example.org", Outcome: Delivered, OK: true, Started: chartStart, Finished: chartStart.Add(2 * time.Second)}
-	hops := []Hop{
+	r := &probe.Result{ID: "x", List: "users@lists.example.org", Outcome: probe.Delivered, OK: true, Started: chartStart, Finished: chartStart.Add(2 * time.Second)}
+	hops := []probe.Hop{
 		{By: "smtp.example.org", With: "ESMTPSA", At: chartStart},
 		{By: "lists.example.org", With: "ESMTP", At: chartStart.Add(time.Second), Seconds: 1},
 		{By: "", With: "LMTP", At: time.Time{}, Seconds: 0},
@@ -409,30 +470,31 @@ func TestResultPageShowsHopsWithTheirResolution(t *testing.T) {
 // histories: the cost of one page load, and its size per list.
 func BenchmarkStatusPage(b *testing.B) {
 	const lists = 1000
-	cfg := &Config{File: "bench.yml", Accounts: map[string]*AccountConfig{"member": {Address: testMember}, "reader": {Address: testReader}}}
-	svc := NewService("", testLogger(b), nil)
+	cfg := &config.Config{File: "bench.yml", Accounts: map[string]*config.AccountConfig{"member": {Address: testMember}, "reader": {Address: testReader}}}
+	svc := &stubService{history: probe.NewHistory(10, 50)}
 	for i := range lists {
-		l := &ListConfig{Address: fmt.Sprintf("list%d@lists.example.org", i), Poster: "member", Reader: "reader", Expect: Delivered}
+		l := &config.ListConfig{Address: fmt.Sprintf("list%d@lists.example.org", i), Poster: "member", Reader: "reader", Expect: config.ExpectDelivered}
 		cfg.Lists = append(cfg.Lists, l)
-		for j := range MaxSamples {
+		for j := range probe.MaxSamples {
 			lat := float64(j%7) / 3
-			r := &Result{ID: fmt.Sprintf("%d-%d", i, j), List: l.Address, Outcome: Delivered, OK: true, Latency: &lat,
+			r := &probe.Result{ID: fmt.Sprintf("%d-%d", i, j), List: l.Address, Outcome: probe.Delivered, OK: true, Latency: &lat,
 				Reason: "copy seen", Started: chartStart, Finished: chartStart.Add(time.Duration(j) * time.Minute)}
 			if j%9 == 0 {
-				r.Outcome, r.OK, r.Latency, r.Reason = Held, false, nil, "The message comes from a moderated member"
+				r.Outcome, r.OK, r.Latency, r.Reason = probe.Held, false, nil, "The message comes from a moderated member"
 			}
 			svc.history.Add(r)
 		}
 	}
-	svc.cfg.Store(cfg)
+	svc.cfg = cfg
+	h := &handler{svc: svc}
 	rec := httptest.NewRecorder()
-	svc.serveStatus(rec, httptest.NewRequest("GET", "/", nil))
+	h.serveStatus(rec, httptest.NewRequest("GET", "/", nil))
 	if rec.Code != http.StatusOK {
 		b.Fatal(rec.Code)
 	}
 	for b.Loop() {
 		rec := httptest.NewRecorder()
-		svc.serveStatus(rec, httptest.NewRequest("GET", "/", nil))
+		h.serveStatus(rec, httptest.NewRequest("GET", "/", nil))
 	}
 	b.ReportMetric(float64(rec.Body.Len())/lists, "bytes/list")
 }
@@ -441,8 +503,8 @@ func BenchmarkStatusPage(b *testing.B) {
 func TestStatusPageHintsAtMailmanWhenItHasNoSettings(t *testing.T) {
 	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Hold, Members: []string{testMember}}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	rt := startRuntime(t, w.config(t, 20*time.Second, lists, nil))
-	wantOutcome(t, probeList(t, rt, "users@lists.example.org"), Held, "moderated member")
+	rt := startRuntime(t, w.Config(t, 20*time.Second, lists, nil))
+	wantOutcome(t, probeList(t, rt, "users@lists.example.org"), probe.Held, "moderated member")
 	page, _ := getPage(t, rt, "/", http.StatusOK)
 	why := section(t, page, `<tr class="why" data-list="users@lists.example.org">`, "</tr>")
 	if !strings.Contains(why, "give it a mailman: entry") || strings.Contains(why, "Mailman settings") {
@@ -455,13 +517,13 @@ func TestStatusPageHintsAtMailmanWhenItHasNoSettings(t *testing.T) {
 func TestStatusPageSaysWhenNoSettingExplainsAFailure(t *testing.T) {
 	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver, Members: []string{testMember}}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	rt := startRuntime(t, w.config(t, 20*time.Second, lists, w.mailmanConfig(t)))
+	rt := startRuntime(t, w.Config(t, 20*time.Second, lists, w.MailmanConfig(t)))
 	waitFor(t, 10*time.Second, "Mailman settings read", func() bool {
 		st, ok := rt.MailmanState("users@lists.example.org")
 		return ok && st.Up
 	})
 	// The list server loses it after accepting it, whatever its settings.
-	rt.history.Add(&Result{ID: "lost-1", List: "users@lists.example.org", Outcome: Lost, Expected: Delivered, Reason: "no copy and no evidence within 20s", Started: time.Now(), Finished: time.Now()})
+	rt.History().Add(&probe.Result{ID: "lost-1", List: "users@lists.example.org", Outcome: probe.Lost, Expected: probe.Delivered, Reason: "no copy and no evidence within 20s", Started: time.Now(), Finished: time.Now()})
 	page, _ := getPage(t, rt, "/", http.StatusOK)
 	why := section(t, page, `<tr class="why" data-list="users@lists.example.org">`, "</tr>")
 	if !strings.Contains(why, "None of the settings listprobe reads explains this") || strings.Contains(why, "value bad") {
@@ -495,7 +557,7 @@ func TestStatusPageConnectingReaderIsNotDown(t *testing.T) {
 	}()
 	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	cfg := w.config(t, 3*time.Second, lists, func(text string) string {
+	cfg := w.Config(t, 3*time.Second, lists, func(text string) string {
 		// Only the reader's IMAP server goes silent.
 		i := strings.Index(text, "  reader:\n")
 		return text[:i] + strings.Replace(text[i:], w.IMAPAddr, silent.Addr().String(), 1)
@@ -522,7 +584,7 @@ func TestStatusPageConnectingReaderIsNotDown(t *testing.T) {
 func TestStatusPageSaysWhichAccountsHaveNoMailbox(t *testing.T) {
 	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	cfg := w.config(t, 3*time.Second, lists, func(text string) string {
+	cfg := w.Config(t, 3*time.Second, lists, func(text string) string {
 		// The member posts only.
 		i := strings.Index(text, "  reader:\n")
 		j := strings.LastIndex(text[:i], "    imap:")

@@ -1,4 +1,4 @@
-package probe
+package config
 
 import (
 	"crypto/ecdsa"
@@ -20,17 +20,8 @@ import (
 	"github.com/listprobe/listprobe/checks/token"
 )
 
-// TestMain lets this package's tests load schedules faster than the
-// one-minute floor through LoadFile: service_test.go runs a schedule of a
-// second through Service, which loads with LoadFile. The config tests below
-// load with LoadFileWith(…, nil) and see the real floor.
-func TestMain(m *testing.M) {
-	loadFileOptions = &LoadOptions{MinInterval: time.Second}
-	os.Exit(m.Run())
-}
-
 func TestLoadGoodConfig(t *testing.T) {
-	cfg, err := LoadFileWith("testdata/config/good.yml", nil)
+	cfg, err := LoadFile("testdata/good.yml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +43,7 @@ func TestLoadGoodConfig(t *testing.T) {
 		t.Errorf("TLS ServerName = %q, want imap.example.org (certificates are verified by default)", got)
 	}
 	announce, users := cfg.Lists[0], cfg.Lists[1]
-	if announce.Expect != Held || announce.EffectiveTimeout(cfg.Global) != 10*time.Minute || announce.ScheduleSpec(cfg.Global) != "0 * * * *" {
+	if announce.Expect != ExpectHeld || announce.EffectiveTimeout(cfg.Global) != 10*time.Minute || announce.ScheduleSpec(cfg.Global) != "0 * * * *" {
 		t.Errorf("announce = %+v", announce)
 	}
 	if announce.Interval() != time.Hour || users.Interval() != 5*time.Minute {
@@ -61,7 +52,7 @@ func TestLoadGoodConfig(t *testing.T) {
 	if users.Address != "users@lists.example.org" {
 		t.Errorf("list address not lower-cased: %q", users.Address)
 	}
-	if users.Expect != Delivered || users.EffectiveTimeout(cfg.Global) != 4*time.Minute {
+	if users.Expect != ExpectDelivered || users.EffectiveTimeout(cfg.Global) != 4*time.Minute {
 		t.Errorf("users defaults = %+v", users)
 	}
 	if got := time.Duration(cfg.Global.PollInterval); got != DefaultPollInterval {
@@ -76,7 +67,7 @@ func TestLoadGoodConfig(t *testing.T) {
 }
 
 func TestConfigNeverPrintsSecrets(t *testing.T) {
-	cfg, err := LoadFileWith("testdata/config/good.yml", nil)
+	cfg, err := LoadFile("testdata/good.yml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +118,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad-duplicate-list.yml", `bad-duplicate-list.yml:14: lists[1].address: users@lists.example.org is already configured as lists[0]`},
 		{"bad-type.yml", `bad-type.yml:8: accounts.reader.cleanup: "yes please" is not true or false`},
 		// Secrets: files, variables, keys.
-		{"bad-missing-secret.yml", `bad-missing-secret.yml:6: accounts.member.smtp.password_file: cannot read the secret file: no such file or directory (a relative path is taken from the config file's directory, testdata/config)`},
+		{"bad-missing-secret.yml", `bad-missing-secret.yml:6: accounts.member.smtp.password_file: cannot read the secret file: no such file or directory (a relative path is taken from the config file's directory, testdata)`},
 		{"bad-empty-secret.yml", `bad-empty-secret.yml:9: accounts.reader.imap.password_file: the secret file is empty`},
 		{"bad-unset-env.yml", `bad-unset-env.yml:2: global.signing_key_env: the environment variable it names is not set or is empty`},
 		{"bad-no-signing-key.yml", `bad-no-signing-key.yml:1: global.signing_key_file: signing_key_file or signing_key_env is required`},
@@ -140,7 +131,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad-mailman-query.yml", `bad-mailman-query.yml:11: mailman.main.url: must not contain a query or fragment`},
 		{"bad-mailman-bad-port.yml", `bad-mailman-bad-port.yml:11: mailman.main.url: is not an http or https URL like https://lists.example.org/3.1`},
 		{"bad-password-in-env.yml", `bad-password-in-env.yml:6: accounts.member.smtp.password_env: the environment variable it names is not set or is empty`},
-		{"bad-password-in-file.yml", `bad-password-in-file.yml:6: accounts.member.smtp.password_file: cannot read the secret file: no such file or directory (a relative path is taken from the config file's directory, testdata/config)`},
+		{"bad-password-in-file.yml", `bad-password-in-file.yml:6: accounts.member.smtp.password_file: cannot read the secret file: no such file or directory (a relative path is taken from the config file's directory, testdata)`},
 		{"bad-pasted-secret.yml", `bad-pasted-secret.yml:6: accounts.member.smtp: a key without a value that is not a known field (not shown: it may be a secret pasted by mistake); known fields: address, tls, ca_file, insecure_skip_verify, server_name, username, password_file, password_env, auth`},
 		{"bad-address-url.yml", `bad-address-url.yml:6: accounts.member.smtp.address: must be host:port, without a scheme, user name or password`},
 		// Passwords in clear text to a host that is not loopback.
@@ -156,11 +147,11 @@ func TestConfigErrors(t *testing.T) {
 		{"bad-account-not-mapping.yml", `bad-account-not-mapping.yml:10: accounts.moderator: must be a mapping (key: value), not a single value`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			_, err := LoadFileWith(filepath.Join("testdata/config", tc.file), nil)
+			_, err := LoadFile(filepath.Join("testdata", tc.file), nil)
 			if err == nil {
 				t.Fatal("loaded without error")
 			}
-			want := "testdata/config/" + tc.want
+			want := "testdata/" + tc.want
 			if err.Error() != want {
 				t.Errorf("error:\n got: %s\nwant: %s", err, want)
 			}
@@ -171,14 +162,14 @@ func TestConfigErrors(t *testing.T) {
 // A file with several mistakes gets all of them at once, in line order,
 // each with its field.
 func TestConfigErrorsAllAtOnceInLineOrder(t *testing.T) {
-	_, err := LoadFileWith("testdata/config/bad-several.yml", nil)
+	_, err := LoadFile("testdata/bad-several.yml", nil)
 	want := strings.Join([]string{
-		`testdata/config/bad-several.yml:2: global.schedual: unknown field; did you mean "schedule"?`,
-		`testdata/config/bad-several.yml:7: accounts.member.smtp.tls: "ssl" is not tls, starttls or none`,
-		`testdata/config/bad-several.yml:13: lists[0].poster: unknown account "membr"; did you mean "member"? (known: member, reader)`,
-		`testdata/config/bad-several.yml:15: lists[0].timeout: "240" is not a duration like 90s or 5m`,
-		`testdata/config/bad-several.yml:19: lists[1].expect: "bounced" is not delivered or held`,
-		`testdata/config/bad-several.yml:20: lists[1].moderatr: unknown field; did you mean "moderator"?`,
+		`testdata/bad-several.yml:2: global.schedual: unknown field; did you mean "schedule"?`,
+		`testdata/bad-several.yml:7: accounts.member.smtp.tls: "ssl" is not tls, starttls or none`,
+		`testdata/bad-several.yml:13: lists[0].poster: unknown account "membr"; did you mean "member"? (known: member, reader)`,
+		`testdata/bad-several.yml:15: lists[0].timeout: "240" is not a duration like 90s or 5m`,
+		`testdata/bad-several.yml:19: lists[1].expect: "bounced" is not delivered or held`,
+		`testdata/bad-several.yml:20: lists[1].moderatr: unknown field; did you mean "moderator"?`,
 	}, "\n")
 	if err == nil || err.Error() != want {
 		t.Fatalf("errors:\n%v\nwant:\n%s", err, want)
@@ -196,14 +187,14 @@ func TestConfigErrorsAllAtOnceInLineOrder(t *testing.T) {
 // No error message, for any bad file, quotes a secret: every one written
 // where it does not belong is "TopSecret99".
 func TestConfigErrorsNeverEchoSecrets(t *testing.T) {
-	files, err := filepath.Glob("testdata/config/bad-*.yml")
+	files, err := filepath.Glob("testdata/bad-*.yml")
 	if err != nil || len(files) < 40 {
 		t.Fatalf("%d bad files: %v", len(files), err)
 	}
 	echoed := 0
 	for _, file := range files {
 		data, _ := os.ReadFile(file)
-		_, err := LoadFileWith(file, nil)
+		_, err := LoadFile(file, nil)
 		if err == nil {
 			t.Errorf("%s loaded", file)
 			continue
@@ -226,7 +217,7 @@ func writeConfig(t *testing.T, text string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, f := range []string{"signing.key", "member.password", "reader.password"} {
-		data, err := os.ReadFile(filepath.Join("testdata/config", f))
+		data, err := os.ReadFile(filepath.Join("testdata", f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,7 +271,7 @@ lists:
 func TestPlaintextOnlyToLoopback(t *testing.T) {
 	for _, host := range []string{"127.0.0.1", "127.45.6.7", "::1", "localhost", "LocalHost", "localhost.", "::ffff:127.0.0.1"} {
 		t.Run("loopback "+host, func(t *testing.T) {
-			cfg, err := LoadFileWith(writeConfig(t, plaintextConfig(host, false)), nil)
+			cfg, err := LoadFile(writeConfig(t, plaintextConfig(host, false)), nil)
 			if err != nil {
 				t.Fatalf("refused: %v", err)
 			}
@@ -291,7 +282,7 @@ func TestPlaintextOnlyToLoopback(t *testing.T) {
 	}
 	for _, host := range []string{"smtp.example.org", "10.0.0.1", "192.168.1.1", "::2", "fe80::1", "0.0.0.0", "localhost.example.org", "127.0.0.1.nip.io", "localhost6", "128.0.0.1"} {
 		t.Run("remote "+host, func(t *testing.T) {
-			_, err := LoadFileWith(writeConfig(t, plaintextConfig(host, false)), nil)
+			_, err := LoadFile(writeConfig(t, plaintextConfig(host, false)), nil)
 			var errs ConfigErrors
 			if !errors.As(err, &errs) {
 				t.Fatalf("accepted, or not a ConfigErrors: %v", err)
@@ -303,7 +294,7 @@ func TestPlaintextOnlyToLoopback(t *testing.T) {
 			if got := strings.Join(fields, " "); got != "accounts.member.smtp.tls accounts.member.imap.tls mailman.main.url" {
 				t.Errorf("fields %q; errors:\n%v", got, err)
 			}
-			cfg, err := LoadFileWith(writeConfig(t, plaintextConfig(host, true)), nil)
+			cfg, err := LoadFile(writeConfig(t, plaintextConfig(host, true)), nil)
 			if err != nil {
 				t.Fatalf("refused with allow_plaintext: %v", err)
 			}
@@ -322,7 +313,7 @@ func TestPlaintextOnlyToLoopback(t *testing.T) {
 func TestPlaintextWithoutPasswordIsAllowed(t *testing.T) {
 	for _, auth := range []string{"none", "anonymous", "external"} {
 		text := strings.Replace(plaintextConfig("smtp.example.org", false), "auth: login", "auth: "+auth, 1)
-		_, err := LoadFileWith(writeConfig(t, text), nil)
+		_, err := LoadFile(writeConfig(t, text), nil)
 		var errs ConfigErrors
 		if !errors.As(err, &errs) {
 			t.Fatalf("auth %s: %v", auth, err)
@@ -363,7 +354,7 @@ lists:
 	if err := os.Chmod(filepath.Join(filepath.Dir(file), "signing.key"), 0o604); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadFileWith(file, nil)
+	cfg, err := LoadFile(file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +403,7 @@ lists:
 	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), testCA(t), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadFileWith(file, nil)
+	cfg, err := LoadFile(file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +418,7 @@ lists:
 		t.Error("verification off by default")
 	}
 	os.WriteFile(filepath.Join(dir, "ca.pem"), []byte("not a certificate\n"), 0o644)
-	_, err = LoadFileWith(file, nil)
+	_, err = LoadFile(file, nil)
 	if err == nil || !strings.Contains(err.Error(), ":6: accounts.member.smtp.ca_file: the CA file holds no PEM certificate") {
 		t.Errorf("bad CA file: %v", err)
 	}
@@ -475,7 +466,7 @@ func TestScheduleFloor(t *testing.T) {
 		{"@every 59999ms", false},
 	} {
 		file := writeConfig(t, fmt.Sprintf(base, tc.spec))
-		_, err := LoadFileWith(file, nil)
+		_, err := LoadFile(file, nil)
 		if tc.ok != (err == nil) {
 			t.Errorf("%q: %v", tc.spec, err)
 		}
@@ -487,7 +478,7 @@ func TestScheduleFloor(t *testing.T) {
 		}
 	}
 	file := writeConfig(t, strings.Replace(fmt.Sprintf(base, "@every 2s"), "timeout: 20s", "timeout: 1s", 1))
-	cfg, err := LoadFileWith(file, &LoadOptions{MinInterval: time.Second})
+	cfg, err := LoadFile(file, &Options{MinInterval: time.Second})
 	if err != nil {
 		t.Fatalf("MinInterval 1s: %v", err)
 	}
@@ -525,11 +516,11 @@ func TestListAddressFitsTheToken(t *testing.T) {
 			"    imap: { address: \"imap.example.org:993\", username: probe@example.org, password_file: member.password }\n" +
 			"lists:\n  - address: " + addr + "\n    poster: m\n    reader: m\n"
 	}
-	if _, err := LoadFileWith(writeConfig(t, text(fits)), nil); err != nil {
+	if _, err := LoadFile(writeConfig(t, text(fits)), nil); err != nil {
 		t.Errorf("125 bytes refused: %v", err)
 	}
 	for _, addr := range []string{long, strings.Repeat("b", 200) + domain} {
-		_, err := LoadFileWith(writeConfig(t, text(addr)), nil)
+		_, err := LoadFile(writeConfig(t, text(addr)), nil)
 		if err == nil || !strings.Contains(err.Error(), "lists[0].address: is ") || !strings.Contains(err.Error(), "so every probe of this list would be lost") {
 			t.Errorf("%d bytes: %v", len(addr), err)
 		}
@@ -605,7 +596,7 @@ lists:
     address: other@lists.example.org
     poster: poster2
 `
-	cfg, err := LoadFileWith(writeConfig(t, text), nil)
+	cfg, err := LoadFile(writeConfig(t, text), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -617,7 +608,7 @@ lists:
 		t.Errorf("merged list = %+v", l)
 	}
 	bad := strings.Replace(text, "      username: probe2@example.org", "      usernam: probe2@example.org", 1)
-	_, err = LoadFileWith(writeConfig(t, bad), nil)
+	_, err = LoadFile(writeConfig(t, bad), nil)
 	if err == nil || !strings.Contains(err.Error(), `:11: accounts.poster2.smtp.usernam: unknown field; did you mean "username"?`) {
 		t.Errorf("typo under a merge: %v", err)
 	}
@@ -641,7 +632,7 @@ func TestAliasExpansionIsBounded(t *testing.T) {
 	b.WriteString("lists: [*x11, *x11]\n")
 	done := make(chan error, 1)
 	go func() {
-		_, err := LoadWith("bomb.yml", []byte(b.String()), nil)
+		_, err := Load("bomb.yml", []byte(b.String()), nil)
 		done <- err
 	}()
 	select {
@@ -656,7 +647,7 @@ func TestAliasExpansionIsBounded(t *testing.T) {
 
 // A self-referencing merge is an error, not a hang.
 func TestSelfMerge(t *testing.T) {
-	_, err := LoadWith("self.yml", []byte("global: &g\n  <<: *g\n"), nil)
+	_, err := Load("self.yml", []byte("global: &g\n  <<: *g\n"), nil)
 	if err == nil {
 		t.Fatal("loaded")
 	}
@@ -665,7 +656,7 @@ func TestSelfMerge(t *testing.T) {
 // A secret named as a device or a FIFO does not hang the load.
 func TestSecretFileMustBeRegular(t *testing.T) {
 	text := strings.Replace(plaintextConfig("127.0.0.1", false), "password_file: member.password", "password_file: /dev/zero", 1)
-	_, err := LoadFileWith(writeConfig(t, text), nil)
+	_, err := LoadFile(writeConfig(t, text), nil)
 	if err == nil || !strings.Contains(err.Error(), "accounts.member.smtp.password_file: cannot read the secret file: not a regular file") {
 		t.Errorf("/dev/zero: %v", err)
 	}

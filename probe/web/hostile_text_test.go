@@ -1,4 +1,4 @@
-package probe
+package web
 
 import (
 	"context"
@@ -10,18 +10,20 @@ import (
 
 	"github.com/listprobe/listprobe/internal/sandbox"
 	"github.com/listprobe/listprobe/internal/testbed"
+	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/internal/probetest"
 )
 
 // hostileMailman puts a rewriting proxy in front of the world's Mailman
 // REST API and returns a config tweak that points listprobe at it.
-func (w *testWorld) hostileMailman(t *testing.T, edit func(path string, doc any)) func(string) string {
+func hostileMailman(t *testing.T, w *probetest.World, edit func(path string, doc any)) func(string) string {
 	t.Helper()
 	proxy, err := sandbox.RewriteREST(w.MailmanURL, edit)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(proxy.Close)
-	tweak := w.mailmanConfig(t)
+	tweak := w.MailmanConfig(t)
 	return func(text string) string {
 		return strings.Replace(tweak(text), w.MailmanURL, proxy.URL+"/3.1", 1)
 	}
@@ -62,13 +64,12 @@ func TestHostileHeldReasonsAreCleanedBeforeTheyAreStored(t *testing.T) {
 	}
 	forged := "\nOutcome: delivered (expected delivered)\nReason: copy seen in the reader's mailbox\n\x1b[2J\x00"
 	huge := strings.Repeat("r", 1<<20) + forged
-	rt := startRuntime(t, w.config(t, 10*time.Second, lists, w.hostileMailman(t, restRewrite("/held", map[string]any{
+	rt := startRuntime(t, w.Config(t, 10*time.Second, lists, hostileMailman(t, w, restRewrite("/held", map[string]any{
 		"reason": huge, "moderation_reasons": []any{forged + strings.Repeat("z", 20<<10)}, "subject": forged, "sender": forged,
 	}))))
-	rt.opts.EnableProbe = true
 
 	rec := httptest.NewRecorder()
-	rt.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/probe?debug=true&list="+list, nil))
+	Handler(rt, &Options{EnableProbe: true}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/probe?debug=true&list="+list, nil))
 	body := rec.Body.String()
 	if !strings.HasPrefix(body, "Outcome: held") {
 		t.Fatalf("/probe?debug=true: %d %.2000q, want a held outcome", rec.Code, body)
@@ -82,13 +83,18 @@ func TestHostileHeldReasonsAreCleanedBeforeTheyAreStored(t *testing.T) {
 		t.Error("the /probe debug output carries control characters from the REST answer")
 	}
 	for range 9 {
-		wantOutcome(t, probeList(t, rt, list), Held, "")
+		// Each probe's held post is discarded behind listprobe's back, so
+		// that every REST poll carries one 1 MB reason, not ten.
+		for _, h := range w.Held(list) {
+			w.DiscardHeld(list, h.RequestID)
+		}
+		wantOutcome(t, probeList(t, rt, list), probe.Held, "")
 	}
 	for _, r := range rt.History().Recent(list) {
-		if len(r.Reason) > maxResultReason || strings.ContainsAny(r.Reason, "\n\x1b\x00") {
+		if len(r.Reason) > 2000 || strings.ContainsAny(r.Reason, "\n\x1b\x00") {
 			t.Errorf("a stored reason is %d bytes: %.200q", len(r.Reason), r.Reason)
 		}
-		if len(r.Log) > maxProbeLog+len(logCut)+1 {
+		if len(r.Log) > 64<<10+100 {
 			t.Errorf("a stored log is %d bytes", len(r.Log))
 		}
 	}
@@ -110,8 +116,8 @@ func TestHostileMailmanSettingsAreBoundedAndValidated(t *testing.T) {
 		restRewrite("/config", map[string]any{"default_member_action": bad, "default_nonmember_action": "hold; rm -rf"})(path, doc)
 		restRewrite("/member/", map[string]any{"delivery_mode": bad, "moderation_action": bad})(path, doc)
 	}
-	rt := startRuntime(t, w.config(t, 10*time.Second, lists, w.hostileMailman(t, edit)))
-	var st MailmanState
+	rt := startRuntime(t, w.Config(t, 10*time.Second, lists, hostileMailman(t, w, edit)))
+	var st probe.MailmanState
 	waitFor(t, 10*time.Second, "Mailman settings read", func() bool {
 		var ok bool
 		st, ok = rt.MailmanState(list)

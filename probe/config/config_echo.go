@@ -1,9 +1,9 @@
-package probe
+package config
 
 import (
 	"fmt"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/servertext"
 )
 
 // Config errors quote what the file says, and a file can say anything: a
@@ -29,15 +29,15 @@ func configMsg(format string, args ...any) string {
 	for i, a := range args {
 		switch a := a.(type) {
 		case string:
-			args[i] = checks.Truncate(a, maxConfigEcho)
+			args[i] = servertext.Truncate(a, maxConfigEcho)
 		case error:
-			args[i] = checks.Truncate(a.Error(), maxConfigMsg)
+			args[i] = servertext.Truncate(a.Error(), maxConfigMsg)
 		case fmt.Stringer:
-			args[i] = checks.Truncate(a.String(), maxConfigEcho)
+			args[i] = servertext.Truncate(a.String(), maxConfigEcho)
 		}
 	}
-	return checks.Truncate(readable(fmt.Sprintf(format, args...)), maxConfigMsg)
+	return servertext.Clean(fmt.Sprintf(format, args...), maxConfigMsg)
 }
 
 // configField cuts a field name for an error: a key is the file's text too.
-func configField(s string) string { return checks.Truncate(readable(s), maxConfigEcho) }
+func configField(s string) string { return servertext.Clean(s, maxConfigEcho) }

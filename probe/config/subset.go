@@ -1,4 +1,4 @@
-package probe
+package config
 
 import "strings"
 
@@ -23,10 +23,10 @@ func (c *Config) index() {
 	}
 }
 
-// subset returns a copy of c with only these lists, and only the accounts
+// Subset returns a copy of c with only these lists, and only the accounts
 // and Mailman servers they use: a shard, or the lists `once` was asked for,
 // opens no session it does not need.
-func (c *Config) subset(lists []*ListConfig) *Config {
+func (c *Config) Subset(lists []*ListConfig) *Config {
 	sub := *c
 	sub.Lists = lists
 	defer sub.index()

@@ -1,4 +1,4 @@
-package probe
+package config
 
 import (
 	"bytes"
@@ -16,9 +16,9 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// LoadOptions change how a config is loaded. A nil *LoadOptions means the
+// Options change how a config is loaded. A nil *Options means the
 // defaults, which are what serve, once and check-config use.
-type LoadOptions struct {
+type Options struct {
 	// MinInterval is the shortest schedule interval accepted. Zero means
 	// DefaultMinInterval (one minute). Only the built-in demo and tests
 	// lower it, to see probes within seconds; it is deliberately not a key
@@ -27,44 +27,29 @@ type LoadOptions struct {
 	MinInterval time.Duration
 }
 
-func (o *LoadOptions) minInterval() time.Duration {
+func (o *Options) minInterval() time.Duration {
 	if o == nil || o.MinInterval <= 0 {
 		return DefaultMinInterval
 	}
 	return o.MinInterval
 }
 
-// loadFileOptions are the options LoadFile uses. Only this package's tests
-// change them (see TestMain), so that their configs may have schedules of a
-// second; programs pass LoadOptions (Options.Load for a Service).
-var loadFileOptions *LoadOptions
-
 // LoadFile reads, decodes and validates a config file, and reads the secrets
-// it names. Every error names the file, the line and the field; all errors
-// are reported at once, as ConfigErrors.
-func LoadFile(path string) (*Config, error) {
-	return LoadFileWith(path, loadFileOptions)
-}
-
-// LoadFileWith is LoadFile with options; nil means the defaults.
-func LoadFileWith(path string, opts *LoadOptions) (*Config, error) {
+// it names; opts nil means the defaults. Every error names the file, the
+// line and the field; all errors are reported at once, as ConfigErrors.
+func LoadFile(path string, opts *Options) (*Config, error) {
 	// Bounded, and a regular file only, like the secret files: a config
 	// named by mistake as /dev/zero or a FIFO must fail at once.
 	data, err := readSmallFile(path, maxConfigSize)
 	if err != nil {
 		return nil, fmt.Errorf("read config %s: %w", path, err)
 	}
-	return LoadWith(path, data, opts)
+	return Load(path, data, opts)
 }
 
 // Load decodes and validates config data read from file (used in messages
-// and to resolve relative paths).
-func Load(file string, data []byte) (*Config, error) {
-	return LoadWith(file, data, nil)
-}
-
-// LoadWith is Load with options; nil means the defaults.
-func LoadWith(file string, data []byte, opts *LoadOptions) (*Config, error) {
+// and to resolve relative paths), as LoadFile does.
+func Load(file string, data []byte, opts *Options) (*Config, error) {
 	doc, errs := parseYAML(file, data)
 	if len(errs) > 0 {
 		return nil, errs.sorted()
@@ -240,45 +225,14 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 			return
 		}
 	case reflect.Struct:
-		if !d.want(n, yaml.MappingNode, field) {
-			return
+		if d.want(n, yaml.MappingNode, field) {
+			d.decodeStruct(n, v, field)
 		}
-		info := structInfoOf(t)
-		seen := map[string]int{}
-		d.pairs(n, func(k, val *yaml.Node) {
-			key := k.Value
-			if line, dup := seen[key]; dup {
-				d.errorf(k, join2(field, key), "set twice (first on line %d)", line)
-				return
-			}
-			seen[key] = k.Line
-			idx, ok := info.byKey[key]
-			if !ok {
-				d.unknownField(n, k, val, field, key, info.keys)
-				return
-			}
-			d.decode(val, v.FieldByIndex(idx), join2(field, key))
-		})
 		return
 	case reflect.Map:
-		if !d.want(n, yaml.MappingNode, field) {
-			return
+		if d.want(n, yaml.MappingNode, field) {
+			d.decodeMap(n, v, field)
 		}
-		if v.IsNil() {
-			v.Set(reflect.MakeMap(t))
-		}
-		seen := map[string]int{}
-		d.pairs(n, func(k, val *yaml.Node) {
-			key := k.Value
-			if line, dup := seen[key]; dup {
-				d.errorf(k, join2(field, key), "set twice (first on line %d)", line)
-				return
-			}
-			seen[key] = k.Line
-			e := reflect.New(t.Elem()).Elem()
-			d.decode(val, e, join2(field, key))
-			v.SetMapIndex(reflect.ValueOf(key).Convert(t.Key()), e)
-		})
 		return
 	case reflect.Slice:
 		if !d.want(n, yaml.SequenceNode, field) {
@@ -299,6 +253,47 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 		}
 	}
 	d.leaf(n, v, field)
+}
+
+// decodeStruct decodes a mapping into a struct, by the fields' yaml keys;
+// an unknown key is an error.
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, field string) {
+	info := structInfoOf(v.Type())
+	d.uniquePairs(n, field, func(k, val *yaml.Node) {
+		idx, ok := info.byKey[k.Value]
+		if !ok {
+			d.unknownField(n, k, val, field, k.Value, info.keys)
+			return
+		}
+		d.decode(val, v.FieldByIndex(idx), join2(field, k.Value))
+	})
+}
+
+// decodeMap decodes a mapping into a map.
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, field string) {
+	t := v.Type()
+	if v.IsNil() {
+		v.Set(reflect.MakeMap(t))
+	}
+	d.uniquePairs(n, field, func(k, val *yaml.Node) {
+		e := reflect.New(t.Elem()).Elem()
+		d.decode(val, e, join2(field, k.Value))
+		v.SetMapIndex(reflect.ValueOf(k.Value).Convert(t.Key()), e)
+	})
+}
+
+// uniquePairs calls f for each key and value of a mapping, reporting a key
+// set twice instead.
+func (d *decoder) uniquePairs(n *yaml.Node, field string, f func(k, val *yaml.Node)) {
+	seen := map[string]int{}
+	d.pairs(n, func(k, val *yaml.Node) {
+		if line, dup := seen[k.Value]; dup {
+			d.errorf(k, join2(field, k.Value), "set twice (first on line %d)", line)
+			return
+		}
+		seen[k.Value] = k.Line
+		f(k, val)
+	})
 }
 
 // leaf decodes a value with yaml's own rules and unmarshalers.

@@ -1,56 +1,105 @@
-package probe
+// Package web implements listprobe's web UI: the status page, one probe's page,
+// /metrics, the health and readiness endpoints, on-demand probes and the
+// reload endpoint, over a narrow interface of the service ([Service]).
+package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
 	"fmt"
 	"html/template"
-	"math"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-//go:embed web/status.html
+//go:embed status.html
 var webFiles embed.FS
 
 var statusTemplate = template.Must(template.New("status.html").Funcs(template.FuncMap{
-	"latency": func(r *Result) string {
+	"latency": func(r *probe.Result) string {
 		if r.Latency == nil {
 			return "–"
 		}
 		return fmt.Sprintf("%.2fs", *r.Latency)
 	},
-	"duration":   func(r *Result) string { return r.Finished.Sub(r.Started).Round(time.Millisecond).String() },
-	"maxSamples": func() int { return MaxSamples },
-}).ParseFS(webFiles, "web/status.html"))
+	"duration":   func(r *probe.Result) string { return r.Finished.Sub(r.Started).Round(time.Millisecond).String() },
+	"maxSamples": func() int { return probe.MaxSamples },
+}).ParseFS(webFiles, "status.html"))
+
+// Service is what the web UI reads of listprobe's service and asks of it;
+// *probe.Service implements it.
+type Service interface {
+	// Config is the running configuration, nil before one is loaded;
+	// Loaded says since when it runs.
+	Config() *config.Config
+	Loaded() time.Time
+	Ready() bool
+	Reload(ctx context.Context) error
+	// ProbeNow runs (or shares, or reuses) an on-demand probe of a list.
+	ProbeNow(ctx context.Context, list string) (*probe.Result, time.Duration, error)
+	History() *probe.History
+	Metrics() *probe.Metrics
+	MailboxState(account string) (up bool, since time.Time, ok bool, err error)
+	MailmanState(list string) (probe.MailmanState, bool)
+	NoticeLimit(list string) time.Time
+}
+
+var _ Service = (*probe.Service)(nil)
+
+// Options enable the endpoints that make listprobe act on a request. The
+// zero value (or nil) enables none.
+type Options struct {
+	// EnableProbe serves GET /probe, which posts a probe to a list's
+	// subscribers; EnableLifecycle serves POST /-/reload. Default false.
+	EnableProbe, EnableLifecycle bool
+	// OnDemandMinInterval is the service's shortest time between two
+	// on-demand probes of one list, for /probe's debug output. Default
+	// probe.DefaultOnDemandMinInterval.
+	OnDemandMinInterval time.Duration
+}
+
+type handler struct {
+	svc  Service
+	opts Options
+}
 
 // Handler serves /metrics, the status page at /, one probe's page at
-// /result?id=, /-/healthy and /-/ready; and, only when enabled in Options,
+// /result?id=, /-/healthy and /-/ready; and, only when enabled in opts,
 // an on-demand probe at /probe?list= and POST /-/reload: like Prometheus'
 // --web.enable-lifecycle, anything that makes listprobe act (here: post to
 // a list's subscribers) is off unless asked for.
-func (s *Service) Handler() http.Handler {
+func Handler(svc Service, opts *Options) http.Handler {
+	h := &handler{svc: svc}
+	if opts != nil {
+		h.opts = *opts
+	}
+	if h.opts.OnDemandMinInterval <= 0 {
+		h.opts.OnDemandMinInterval = probe.DefaultOnDemandMinInterval
+	}
+	reg := svc.Metrics().Registry
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{Registry: s.metrics.Registry}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Healthy")
 	})
 	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.Ready() {
+		if !svc.Ready() {
 			http.Error(w, "Not ready: no configuration loaded", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "Ready")
 	})
-	if s.opts.EnableLifecycle {
+	if h.opts.EnableLifecycle {
 		mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
-			if err := s.Reload(r.Context()); err != nil {
+			if err := svc.Reload(r.Context()); err != nil {
 				httpError(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
 				return
 			}
@@ -61,15 +110,15 @@ func (s *Service) Handler() http.Handler {
 			http.Error(w, "Lifecycle API is not enabled: start listprobe with --web.enable-lifecycle", http.StatusForbidden)
 		})
 	}
-	if s.opts.EnableProbe {
-		mux.HandleFunc("GET /probe", getOnly(s.serveProbe))
+	if h.opts.EnableProbe {
+		mux.HandleFunc("GET /probe", getOnly(h.serveProbe))
 	} else {
 		mux.HandleFunc("/probe", func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "On-demand probes are not enabled: start listprobe with --web.enable-probe", http.StatusForbidden)
 		})
 	}
-	mux.HandleFunc("GET /result", s.serveResult)
-	mux.HandleFunc("GET /{$}", s.serveStatus)
+	mux.HandleFunc("GET /result", h.serveResult)
+	mux.HandleFunc("GET /{$}", h.serveStatus)
 	return noSniff(mux)
 }
 
@@ -78,7 +127,7 @@ func (s *Service) Handler() http.Handler {
 // one style sheet they have is allowed by its hash, so that nothing
 // injected could style the page either.
 var pageCSP = func() string {
-	page, err := webFiles.ReadFile("web/status.html")
+	page, err := webFiles.ReadFile("status.html")
 	if err != nil {
 		panic(err)
 	}
@@ -109,12 +158,12 @@ func render(w http.ResponseWriter, v pageView) {
 	w.Write(b.Bytes())
 }
 
-func (s *Service) serveStatus(w http.ResponseWriter, _ *http.Request) {
-	render(w, s.page())
+func (h *handler) serveStatus(w http.ResponseWriter, _ *http.Request) {
+	render(w, h.page())
 }
 
-func (s *Service) serveResult(w http.ResponseWriter, r *http.Request) {
-	res := s.history.Get(r.URL.Query().Get("id"))
+func (h *handler) serveResult(w http.ResponseWriter, r *http.Request) {
+	res := h.svc.History().Get(r.URL.Query().Get("id"))
 	if res == nil {
 		http.Error(w, "no such probe result (it may have aged out of the history)", http.StatusNotFound)
 		return
@@ -124,14 +173,14 @@ func (s *Service) serveResult(w http.ResponseWriter, r *http.Request) {
 
 // serveProbe runs one probe now and answers with its result as metrics, as
 // blackbox_exporter's /probe does; with debug=true, with the probe's log.
-func (s *Service) serveProbe(w http.ResponseWriter, r *http.Request) {
+func (h *handler) serveProbe(w http.ResponseWriter, r *http.Request) {
 	list := r.URL.Query().Get("list")
 	if list == "" {
 		http.Error(w, "list parameter is missing", http.StatusBadRequest)
 		return
 	}
-	s.probeWriteDeadline(w, list)
-	res, age, err := s.ProbeNow(r.Context(), list)
+	h.probeWriteDeadline(w, list)
+	res, age, err := h.svc.ProbeNow(r.Context(), list)
 	if err != nil {
 		code := http.StatusBadRequest
 		if r.Context().Err() != nil {
@@ -150,28 +199,10 @@ func (s *Service) serveProbe(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("debug") == "true" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if age > 0 {
-			fmt.Fprintf(w, "Result of the probe that finished %s ago (on-demand probes of a list are at most one per %s)\n", age.Round(time.Second), s.opts.OnDemandMinInterval)
+			fmt.Fprintf(w, "Result of the probe that finished %s ago (on-demand probes of a list are at most one per %s)\n", age.Round(time.Second), h.opts.OnDemandMinInterval)
 		}
 		fmt.Fprintf(w, "Outcome: %s (expected %s)\nReason: %s\nEvidence: %s\n\nLogs for the probe:\n%s", res.Outcome, res.Expected, res.Reason, res.Evidence, res.Log)
 		return
 	}
-	reg := prometheus.NewRegistry()
-	success := prometheus.NewGauge(prometheus.GaugeOpts{Name: "listprobe_probe_success", Help: "1 when the probe's outcome matched the list's expectation."})
-	outcome := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "listprobe_probe_outcome", Help: "The probe's outcome: 1 for it, 0 for the others."}, []string{"outcome"})
-	duration := prometheus.NewGauge(prometheus.GaugeOpts{Name: "listprobe_probe_duration_seconds", Help: "How long the probe took, from posting to its outcome."})
-	latency := prometheus.NewGauge(prometheus.GaugeOpts{Name: "listprobe_probe_delivery_latency_seconds", Help: "Time from SMTP acceptance to the copy seen in the reader mailbox; NaN unless delivered."})
-	reg.MustRegister(success, outcome, duration, latency)
-	if res.OK {
-		success.Set(1)
-	}
-	setStates(outcome, nil, outcomeNames(Outcomes), string(res.Outcome))
-	duration.Set(res.Finished.Sub(res.Started).Seconds())
-	if res.Latency != nil {
-		latency.Set(*res.Latency)
-	} else {
-		latency.Set(nanValue)
-	}
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	promhttp.HandlerFor(probe.ResultMetrics(res), promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
-
-var nanValue = math.NaN()

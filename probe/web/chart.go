@@ -1,4 +1,4 @@
-package probe
+package web
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/listprobe/listprobe/probe"
 )
 
 // The latency chart's size in CSS pixels and its plot area inside it: the
@@ -42,7 +44,7 @@ func (p px) append(b []byte) []byte { return strconv.AppendFloat(b, float64(p), 
 // SVG: the template draws it; every coordinate lies within Width×Height,
 // whatever the samples hold. The marks of one kind are drawn as one path:
 // a page of many lists stays cheap to render (html/template escapes each
-// value it writes, and a chart has up to MaxSamples marks).
+// value it writes, and a chart has up to probe.MaxSamples marks).
 type Chart struct {
 	Width, Height int
 	Probes        int    // the number of probes drawn, one mark each
@@ -86,10 +88,10 @@ type ChartPath struct {
 const dotRadius = 2.2
 
 // latencyChart lays out a list's samples (oldest first); at most the newest
-// MaxSamples are drawn, evenly spaced, the newest at the right.
-func latencyChart(list string, samples []Sample) Chart {
-	if len(samples) > MaxSamples {
-		samples = samples[len(samples)-MaxSamples:]
+// probe.MaxSamples are drawn, evenly spaced, the newest at the right.
+func latencyChart(list string, samples []probe.Sample) Chart {
+	if len(samples) > probe.MaxSamples {
+		samples = samples[len(samples)-probe.MaxSamples:]
 	}
 	c := Chart{Width: chartWidth, Height: chartHeight, Probes: len(samples),
 		Left: plotLeft, Right: plotRight, Top: plotTop, Bottom: plotBottom, YZero: "0"}
@@ -103,7 +105,7 @@ func latencyChart(list string, samples []Sample) Chart {
 		if lat, ok := chartLatency(s); ok {
 			delivered++
 			maxLatency = math.Max(maxLatency, lat)
-		} else if !s.OK && s.Outcome == Error {
+		} else if !s.OK && s.Outcome == probe.Error {
 			errs++
 		} else if !s.OK {
 			failed++
@@ -149,7 +151,7 @@ func latencyChart(list string, samples []Sample) Chart {
 		switch {
 		case s.OK:
 			b.Class = "ok"
-		case s.Outcome == Error:
+		case s.Outcome == probe.Error:
 			b.Class = "err"
 		}
 		c.Bands = append(c.Bands, b)
@@ -158,6 +160,13 @@ func latencyChart(list string, samples []Sample) Chart {
 		c.Line = string(line)
 	}
 	c.Paths = chartPaths(c.Dots, c.Bands)
+	c.Title = chartTitle(list, samples, delivered, failed, errs, maxLatency)
+	return c
+}
+
+// chartTitle says in words what the chart draws: the counts, the slowest
+// and newest latency, the time span.
+func chartTitle(list string, samples []probe.Sample, delivered, failed, errs int, maxLatency float64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Latency of the last %d %s of %s: %d delivered", len(samples), plural(len(samples), "probe", "probes"), list, delivered)
 	if delivered > 0 {
@@ -178,8 +187,7 @@ func latencyChart(list string, samples []Sample) Chart {
 		fmt.Fprintf(&b, ", %d as expected without delivery", other)
 	}
 	fmt.Fprintf(&b, "; from %s to %s", samples[0].At.UTC().Format("2006-01-02 15:04 MST"), samples[len(samples)-1].At.UTC().Format("2006-01-02 15:04 MST"))
-	c.Title = b.String()
-	return c
+	return b.String()
 }
 
 // chartPaths draws the bands, then the dots, one path per class, in a
@@ -225,8 +233,8 @@ var dotArcs = fmt.Sprintf("a%g,%g 0 1,0 %g,0a%g,%g 0 1,0 -%g,0Z", dotRadius, dot
 
 // chartLatency returns a delivered sample's latency, clamped to the chart's
 // scale; ok is false when the sample has no usable latency.
-func chartLatency(s Sample) (float64, bool) {
-	if s.Outcome != Delivered || math.IsNaN(s.Latency) || math.IsInf(s.Latency, 0) {
+func chartLatency(s probe.Sample) (float64, bool) {
+	if s.Outcome != probe.Delivered || math.IsNaN(s.Latency) || math.IsInf(s.Latency, 0) {
 		return 0, false
 	}
 	return math.Min(math.Max(s.Latency, 0), maxChartSeconds), true

@@ -1,4 +1,4 @@
-package probe
+package web
 
 import (
 	"net/http"
@@ -11,10 +11,6 @@ import (
 // request sent (a list parameter) or what a config file holds, and neither
 // is bounded.
 const maxErrorEcho = 512
-
-// maxListEcho bounds a list address quoted back from a request: longer
-// than any address (RFC 5321 allows 254 bytes), far shorter than a query.
-const maxListEcho = 300
 
 // httpError is http.Error with the text made one line and cut: an answer
 // never echoes a megabyte of query string, or a line break that would start
@@ -55,8 +51,8 @@ const WriteTimeout = time.Minute
 // list's probe may, plus the server's usual write time: the web server's
 // WriteTimeout counts from the end of the request's headers, and a probe
 // waits for its outcome before the first byte is written.
-func (s *Service) probeWriteDeadline(w http.ResponseWriter, list string) {
-	cfg := s.Config()
+func (h *handler) probeWriteDeadline(w http.ResponseWriter, list string) {
+	cfg := h.svc.Config()
 	if cfg == nil {
 		return
 	}

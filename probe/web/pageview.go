@@ -1,7 +1,9 @@
-package probe
+package web
 
 import (
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 
 	"fmt"
 	"math"
@@ -16,7 +18,7 @@ import (
 type pageView struct {
 	Lists      []listView
 	Mailboxes  []sessionView
-	Result     *Result
+	Result     *probe.Result
 	Hops       []hopView
 	ConfigFile string
 	Loaded     string
@@ -25,9 +27,9 @@ type pageView struct {
 
 type listView struct {
 	Address       string
-	Expect        Outcome
-	Last          *Result
-	Recent        []*Result
+	Expect        probe.Outcome
+	Last          *probe.Result
+	Recent        []*probe.Result
 	LastDelivered time.Time
 	NoticeLimit   string
 	Late          int
@@ -92,19 +94,19 @@ type hopView struct {
 
 const pageTime = "2006-01-02 15:04:05 MST"
 
-func (s *Service) page() pageView {
+func (h *handler) page() pageView {
 	var v pageView
-	cfg := s.Config()
+	cfg := h.svc.Config()
 	if cfg == nil {
 		v.Error = "no configuration loaded yet"
 		return v
 	}
 	v.ConfigFile = cfg.File
-	v.Loaded = s.Loaded().UTC().Format(pageTime)
+	v.Loaded = h.svc.Loaded().UTC().Format(pageTime)
 	uses := accountUses(cfg)
 	sessions := map[string]sessionView{}
 	for name, a := range cfg.Accounts {
-		if sv, ok := s.sessionView(cfg, name, a, uses[name]); ok {
+		if sv, ok := h.sessionView(cfg, name, a, uses[name]); ok {
 			sessions[name] = sv
 			v.Mailboxes = append(v.Mailboxes, sv)
 		} else if a.IMAP == nil {
@@ -116,18 +118,18 @@ func (s *Service) page() pageView {
 	}
 	slices.SortFunc(v.Mailboxes, func(a, b sessionView) int { return strings.Compare(a.Account, b.Account) })
 	for _, l := range cfg.Lists {
-		recent, samples, late := s.history.Snapshot(l.Address)
-		lv := listView{Address: l.Address, Expect: l.Expect, Recent: recent, Late: len(late), Chart: latencyChart(l.Address, samples)}
+		recent, samples, late := h.svc.History().Snapshot(l.Address)
+		lv := listView{Address: l.Address, Expect: probe.Outcome(l.Expect), Recent: recent, Late: len(late), Chart: latencyChart(l.Address, samples)}
 		if len(recent) > 0 {
 			lv.Last = recent[0]
 		}
 		for _, r := range recent {
-			if r.Outcome == Delivered {
+			if r.Outcome == probe.Delivered {
 				lv.LastDelivered = r.Finished
 				break
 			}
 		}
-		if at := s.NoticeLimit(l.Address); !at.IsZero() && time.Since(at) < 24*time.Hour {
+		if at := h.svc.NoticeLimit(l.Address); !at.IsZero() && time.Since(at) < probe.NoticeLimitWindow {
 			lv.NoticeLimit = "Mailman sends the poster no more notices today (since " + at.UTC().Format("15:04 MST") + "): holds are silent"
 		}
 		why := &whyView{}
@@ -151,7 +153,7 @@ func (s *Service) page() pageView {
 		failing := lv.Last != nil && !lv.Last.OK
 		bad := len(why.Mailboxes) > 0
 		if l.Mailman != "" {
-			if st, ok := s.mailmanStateOf(l); ok {
+			if st, ok := h.svc.MailmanState(l.Address); ok {
 				poster, reader, known := membersOf(st)
 				why.Mailman = mailmanExplained(l, cfg, st, poster, reader, known)
 				bad = bad || why.Mailman.anyBad()
@@ -172,26 +174,14 @@ func (s *Service) page() pageView {
 
 // listFailure reports whether an outcome is the list server's doing (as
 // opposed to the post not being handed over, or listprobe not seeing).
-func listFailure(o Outcome) bool { return o == Held || o == Rejected || o == Lost }
-
-// mailmanStateOf is MailmanState for a list the caller already holds: the
-// page reads every list's, and Config.List is a linear search, which would
-// make the page quadratic in the number of lists.
-func (s *Service) mailmanStateOf(l *ListConfig) (MailmanState, bool) {
-	if l.Mailman == "" || s.mailman == nil {
-		return MailmanState{}, false
-	}
-	w := s.mailman.get(l.Mailman)
-	if w == nil {
-		return MailmanState{}, false
-	}
-	return w.State(l.Address)
+func listFailure(o probe.Outcome) bool {
+	return o == probe.Held || o == probe.Rejected || o == probe.Lost
 }
 
 // sessionView returns the state of an account's session; ok is false when
 // it has none (no IMAP server configured, or not started).
-func (s *Service) sessionView(cfg *Config, name string, a *AccountConfig, uses string) (sessionView, bool) {
-	up, since, ok, err := s.MailboxState(name)
+func (h *handler) sessionView(cfg *config.Config, name string, a *config.AccountConfig, uses string) (sessionView, bool) {
+	up, since, ok, err := h.svc.MailboxState(name)
 	if !ok {
 		return sessionView{}, false
 	}
@@ -215,7 +205,7 @@ func (s *Service) sessionView(cfg *Config, name string, a *AccountConfig, uses s
 
 // accountUses says, for each account, what the lists use it for: "poster
 // of 2 lists, reader of 1 list".
-func accountUses(cfg *Config) map[string]string {
+func accountUses(cfg *config.Config) map[string]string {
 	type counts struct{ posts, reads, moderates int }
 	by := map[string]*counts{}
 	count := func(name string) *counts {
@@ -256,7 +246,7 @@ func accountUses(cfg *Config) map[string]string {
 // redact blanks out every configured secret in text that came from a
 // server or a library: none is expected there, but a page must never show
 // one, whatever a server echoes back. Errors are shortened, too.
-func redact(cfg *Config, text string) string {
+func redact(cfg *config.Config, text string) string {
 	var secrets []string
 	for _, a := range cfg.Accounts {
 		if a.IMAP != nil {
@@ -282,7 +272,7 @@ func redact(cfg *Config, text string) string {
 // mailmanExplained lays out a list's Mailman settings and its probe
 // accounts' membership (when membersKnown), marking what makes a probe
 // fail.
-func mailmanExplained(l *ListConfig, cfg *Config, st MailmanState, poster, reader MemberState, membersKnown bool) *mailmanView {
+func mailmanExplained(l *config.ListConfig, cfg *config.Config, st probe.MailmanState, poster, reader probe.MemberState, membersKnown bool) *mailmanView {
 	mv := &mailmanView{Server: l.Mailman, Up: st.Up}
 	if !st.Since.IsZero() {
 		mv.Since = st.Since.UTC().Format(pageTime)
@@ -346,7 +336,7 @@ func actionNote(action, whose string) string {
 	return ""
 }
 
-func memberExplained(role, address string, m MemberState, reader bool) memberView {
+func memberExplained(role, address string, m probe.MemberState, reader bool) memberView {
 	mv := memberView{Role: role, Address: address}
 	sub := settingView{Name: "subscribed", Value: "yes"}
 	if !m.Subscribed {
@@ -388,7 +378,7 @@ func orUnknown(s string) string {
 	return s
 }
 
-func accountAddress(cfg *Config, name string) string {
+func accountAddress(cfg *config.Config, name string) string {
 	if a := cfg.Accounts[name]; a != nil {
 		return a.Address
 	}
@@ -419,7 +409,7 @@ func (mv *mailmanView) anyBad() bool {
 const maxPageHops = 32
 
 // hopViews lays out a probe copy's hops, oldest first.
-func hopViews(hops []Hop) []hopView {
+func hopViews(hops []probe.Hop) []hopView {
 	if len(hops) > maxPageHops {
 		hops = hops[len(hops)-maxPageHops:]
 	}
@@ -445,6 +435,9 @@ func orDash(s string) string {
 }
 
 // membersOf returns the probe accounts' memberships Mailman reported.
-func membersOf(st MailmanState) (poster, reader MemberState, known bool) {
+func membersOf(st probe.MailmanState) (poster, reader probe.MemberState, known bool) {
 	return st.Poster, st.Reader, st.Up
 }
+
+// readable makes text from a server fit for the page (checks.ReadableText).
+func readable(s string) string { return checks.ReadableText([]byte(s)) }

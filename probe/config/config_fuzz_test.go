@@ -1,4 +1,4 @@
-package probe
+package config
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 // FuzzLoad: no config text, however broken, makes Load panic; it either
 // loads or says what is wrong.
 func FuzzLoad(f *testing.F) {
-	files, _ := filepath.Glob("testdata/config/*.yml")
+	files, _ := filepath.Glob("testdata/*.yml")
 	for _, file := range files {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -23,7 +23,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("global: &g\n  <<: *g\n"))
 	f.Add([]byte("lists:\n  - &l {address: a@b.c, poster: m}\n  - <<: *l\n    reader: r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := Load("testdata/config/fuzz.yml", data)
+		cfg, err := Load("testdata/fuzz.yml", data, nil)
 		if err != nil {
 			// Every problem is a ConfigError naming the file.
 			var errs ConfigErrors
@@ -31,7 +31,7 @@ func FuzzLoad(f *testing.F) {
 				t.Fatalf("error is not ConfigErrors: %T %v", err, err)
 			}
 			for _, e := range errs {
-				if e.File != "testdata/config/fuzz.yml" || e.Msg == "" {
+				if e.File != "testdata/fuzz.yml" || e.Msg == "" {
 					t.Fatalf("error without file or message: %+v", e)
 				}
 			}

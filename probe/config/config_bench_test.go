@@ -1,4 +1,4 @@
-package probe
+package config
 
 import (
 	"fmt"
@@ -15,7 +15,7 @@ func manyListsConfig(tb testing.TB, n int) (string, []byte) {
 	tb.Helper()
 	dir := tb.TempDir()
 	for _, f := range []string{"signing.key", "member.password", "reader.password"} {
-		data, err := os.ReadFile(filepath.Join("testdata/config", f))
+		data, err := os.ReadFile(filepath.Join("testdata", f))
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -50,7 +50,7 @@ lists:
 func benchmarkLoad(b *testing.B, n int) {
 	file, data := manyListsConfig(b, n)
 	for b.Loop() {
-		cfg, err := Load(file, data)
+		cfg, err := Load(file, data, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
