@@ -362,6 +362,7 @@ func (s *Service) probe(ctx context.Context, cfg *config.Config, l *config.ListC
 
 	res.Finished = time.Now()
 	res.OK = res.Outcome == res.Expected
+	cleanResult(res)
 	if !res.Posted {
 		res.MessageID, res.SentAt = "", time.Time{}
 	}
@@ -416,7 +417,7 @@ func (s *Service) runStage(ctx context.Context, r *probeRun, st stage) (decided 
 // finished probe from the mailboxes of accounts with cleanup, and discards a
 // held probe through Mailman REST where the server allows it.
 func (s *Service) cleanupAfter(r *probeRun) {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	ctx, cancel := s.cleanupContext()
 	defer cancel()
 	for _, e := range r.cleanup {
 		if a := r.cfg.Accounts[e.account]; a == nil || !a.Cleanup {

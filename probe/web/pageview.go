@@ -266,7 +266,7 @@ func redact(cfg *config.Config, text string) string {
 			text = strings.ReplaceAll(text, sec, "[redacted]")
 		}
 	}
-	return checks.Truncate(text, 300)
+	return checks.Truncate(readable(text), 300)
 }
 
 // mailmanExplained lays out a list's Mailman settings and its probe
