@@ -252,12 +252,8 @@ func (r *probeRun) deadline(ctx context.Context) {
 		res.Outcome, res.Reason, res.Evidence = Error, "probe cancelled before an outcome", ""
 		return
 	}
-	if up, _, err := r.reader.State(); !up {
-		res.Outcome, res.Evidence = Error, "reader mailbox"
-		res.Reason = fmt.Sprintf("reader mailbox %s was unreachable at the deadline", r.reader.address)
-		if err != nil {
-			res.Reason += ": " + readable(err.Error())
-		}
+	if why, blind := readerBlind(r.reader, r.timeout); blind {
+		res.Outcome, res.Evidence, res.Reason = Error, "reader mailbox", why
 		return
 	}
 	res.Outcome = Lost
@@ -284,13 +280,17 @@ func (r *probeRun) deadline(ctx context.Context) {
 }
 
 // hopsOf turns a copy's Received chain into the result's hops, each with
-// the seconds since the one before.
+// the seconds since the one before, clamped to zero when the dates run
+// backwards (see Hop).
 func hopsOf(hs []checks.Hop) []Hop {
 	var out []Hop
 	for i, h := range hs {
 		hop := Hop{By: h.By, With: h.With, At: h.At}
 		if i > 0 && !h.At.IsZero() && !hs[i-1].At.IsZero() {
 			hop.Seconds = h.At.Sub(hs[i-1].At).Seconds()
+		}
+		if hop.Seconds < 0 {
+			hop.Seconds, hop.ClampedFrom = 0, hop.Seconds
 		}
 		out = append(out, hop)
 	}
@@ -362,6 +362,7 @@ func (s *Service) probe(ctx context.Context, cfg *config.Config, l *config.ListC
 
 	res.Finished = time.Now()
 	res.OK = res.Outcome == res.Expected
+	cleanResult(res)
 	if !res.Posted {
 		res.MessageID, res.SentAt = "", time.Time{}
 	}
@@ -416,7 +417,7 @@ func (s *Service) runStage(ctx context.Context, r *probeRun, st stage) (decided 
 // finished probe from the mailboxes of accounts with cleanup, and discards a
 // held probe through Mailman REST where the server allows it.
 func (s *Service) cleanupAfter(r *probeRun) {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	ctx, cancel := s.cleanupContext()
 	defer cancel()
 	for _, e := range r.cleanup {
 		if a := r.cfg.Accounts[e.account]; a == nil || !a.Cleanup {

@@ -109,6 +109,8 @@ type sessions struct {
 	// copies of an earlier run's probes that came while listprobe was down
 	// are counted late and cleaned up. Zero for later sessions.
 	reportSince time.Time
+	// commandTimeout bounds one IMAP command round; 0: checks' default.
+	commandTimeout time.Duration
 
 	mu    sync.Mutex
 	boxes map[string]*accountSession // the current session of each account
@@ -173,10 +175,11 @@ func (ss *sessions) start(name, key string, a *config.AccountConfig, poll time.D
 		// Without cleanup listprobe has nothing to change there: EXAMINE
 		// leaves \Recent and everything else of a human's mailbox (a
 		// moderator's) alone.
-		ReadOnly:     !a.Cleanup,
-		ReportSince:  ss.reportSince,
-		HeaderFields: checks.ClassifyHeaderFields,
-		WantBody:     checks.LooksLikeNotice,
+		ReadOnly:       !a.Cleanup,
+		ReportSince:    ss.reportSince,
+		CommandTimeout: ss.commandTimeout,
+		HeaderFields:   checks.ClassifyHeaderFields,
+		WantBody:       checks.LooksLikeNotice,
 		OnState: func(up bool, err error) {
 			s.setState(up, err)
 			s.mu.Lock()

@@ -115,6 +115,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad-auth.yml", `bad-auth.yml:6: accounts.member.smtp.auth: "cram-md5" is not one of plain, login, oauthbearer, anonymous, external, none`},
 		{"bad-expect.yml", `bad-expect.yml:13: lists[0].expect: "bounced" is not delivered or held`},
 		{"bad-list-address.yml", `bad-list-address.yml:11: lists[0].address: "users at lists" is not a bare mail address like list@example.org`},
+		{"bad-list-address-idna.yml", `bad-list-address-idna.yml:11: lists[0].address: "liste@-exämple.test": domain "-exämple.test" is not a valid international domain name: idna: invalid label "-exämple"`},
+		{"bad-account-address-idna.yml", `bad-account-address-idna.yml:5: accounts.member.address: "probe@exämple\u200d.test": domain "exämple\u200d.test" is not a valid international domain name: idna: invalid label "exämple\u200d"`},
 		{"bad-list-address-long.yml", `bad-list-address-long.yml:11: lists[0].address: is 126 bytes long; a probe token carries at most 125, so every probe of this list would be lost`},
 		{"bad-host-port.yml", `bad-host-port.yml:9: accounts.reader.imap.address: "imap.example.org" is not host:port`},
 		{"bad-duplicate-list.yml", `bad-duplicate-list.yml:14: lists[1].address: users@lists.example.org is already configured as lists[0]`},

@@ -100,7 +100,7 @@ func Handler(svc Service, opts *Options) http.Handler {
 	if h.opts.EnableLifecycle {
 		mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
 			if err := svc.Reload(r.Context()); err != nil {
-				http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
+				httpError(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
 				return
 			}
 			fmt.Fprintln(w, "Reloaded")
@@ -111,7 +111,7 @@ func Handler(svc Service, opts *Options) http.Handler {
 		})
 	}
 	if h.opts.EnableProbe {
-		mux.HandleFunc("GET /probe", h.serveProbe)
+		mux.HandleFunc("GET /probe", getOnly(h.serveProbe))
 	} else {
 		mux.HandleFunc("/probe", func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "On-demand probes are not enabled: start listprobe with --web.enable-probe", http.StatusForbidden)
@@ -119,7 +119,7 @@ func Handler(svc Service, opts *Options) http.Handler {
 	}
 	mux.HandleFunc("GET /result", h.serveResult)
 	mux.HandleFunc("GET /{$}", h.serveStatus)
-	return mux
+	return noSniff(mux)
 }
 
 // pageCSP is the pages' Content-Security-Policy: they have no script and
@@ -179,6 +179,7 @@ func (h *handler) serveProbe(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "list parameter is missing", http.StatusBadRequest)
 		return
 	}
+	h.probeWriteDeadline(w, list)
 	res, age, err := h.svc.ProbeNow(r.Context(), list)
 	if err != nil {
 		code := http.StatusBadRequest
@@ -187,7 +188,7 @@ func (h *handler) serveProbe(w http.ResponseWriter, r *http.Request) {
 			// and records its outcome; there is nobody to answer.
 			code = http.StatusServiceUnavailable
 		}
-		http.Error(w, err.Error(), code)
+		httpError(w, err.Error(), code)
 		return
 	}
 	if age > 0 {
