@@ -27,9 +27,11 @@ func testbedOptions(t *testing.T, e testbed.Env) *authn.Options {
 		AuthResultsBelowReceived: true, Resolver: r}
 }
 
+// postAndRead posts to a Mailman list of the test's own and returns the
+// reader's copy.
 func postAndRead(t *testing.T, e testbed.Env, what string) []byte {
 	t.Helper()
-	list := e.Get(t, "LIST")
+	list := e.NewMailmanList(t)
 	subject := fmt.Sprintf("authn %s %d", what, time.Now().UnixNano())
 	e.Submit(t, "MEMBER", list, []byte("From: "+e.Get(t, "MEMBER")+"\r\nTo: "+list+"\r\nSubject: "+subject+
 		"\r\nMessage-ID: <authn."+fmt.Sprint(time.Now().UnixNano())+"@example.test>\r\n\r\nhello\r\n"))
