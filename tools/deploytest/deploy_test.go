@@ -52,6 +52,8 @@ const (
 	shardedOverlay     = "kubernetes/overlays/sharded"
 	// secretName is the Secret the pods mount and the recipe creates.
 	secretName = "listprobe-secrets"
+	// deployDoc holds the recipes the tests run as written.
+	deployDoc = "../docs/deploy.md"
 )
 
 // requireTool returns the path of a command line tool, skipping the test
@@ -595,10 +597,10 @@ func TestShardsComponentRunsTheSamePodAsAStatefulSet(t *testing.T) {
 	}
 }
 
-// secretRecipe returns the shell commands of README.md's Secret recipe.
+// secretRecipe returns the shell commands of docs/deploy.md's Secret recipe.
 func secretRecipe(t *testing.T) string {
 	t.Helper()
-	raw, err := os.ReadFile("README.md")
+	raw, err := os.ReadFile(deployDoc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -613,7 +615,7 @@ func secretRecipe(t *testing.T) string {
 		}
 		return strings.Join(lines, "\n")
 	}
-	t.Fatal("README.md has no code block with kubectl create secret generic")
+	t.Fatal(deployDoc + " has no code block with kubectl create secret generic")
 	return ""
 }
 
@@ -623,7 +625,7 @@ type kubectlCall struct {
 	args []string
 }
 
-// The README's recipe, run as written (with a kubectl that records its
+// The recipe of docs/deploy.md, run as written (with a kubectl that records its
 // arguments), makes exactly the Secret the example overlay mounts: same
 // name, namespace and keys, one for every secret file the config names,
 // and values that listprobe's check-config accepts.
