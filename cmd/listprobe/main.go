@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app.HelpFlag.Short('h')
 	logConfig := &promslog.Config{Writer: stderr}
 	promslogflag.AddFlags(app, logConfig)
+	logLevelGiven := false
+	app.GetFlag(promslogflag.LevelFlagName).IsSetByUser(&logLevelGiven)
 
 	serveCmd := app.Command("serve", "Run every list's probe on its schedule and serve metrics and a status page.")
 	serveConfig := serveCmd.Flag("config.file", "listprobe configuration file.").Required().String()
@@ -105,6 +107,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return serve(ctx, logger, *serveConfig, serveWeb, opts, stderr, nil)
 	case onceCmd.FullCommand():
+		if !logLevelGiven && !isTerminal(stderr) {
+			// In a pipe or a log, the results are the output: only
+			// warnings and errors go along with them.
+			logger = onceQuietLogger(logConfig)
+		}
 		return once(ctx, logger, *onceConfig, *onceLists, *onceOutput, stdout, stderr)
 	case checkCmd.FullCommand():
 		return checkConfigFile(*checkConfig, stdout, stderr)
