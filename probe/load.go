@@ -26,7 +26,13 @@ type LoadOptions struct {
 	// of the config file, so that no config can make listprobe post to a
 	// list's subscribers every few seconds.
 	MinInterval time.Duration
+	// SkipSecrets leaves the secrets (*_file and *_env) unread and
+	// unchecked: check-config --config.check-secrets=false, for a config
+	// whose secrets exist only where the service runs (systemd credentials).
+	SkipSecrets bool
 }
+
+func (o *LoadOptions) skipSecrets() bool { return o != nil && o.SkipSecrets }
 
 func (o *LoadOptions) minInterval() time.Duration {
 	if o == nil || o.MinInterval <= 0 {

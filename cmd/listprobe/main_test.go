@@ -181,6 +181,22 @@ func TestCheckConfig(t *testing.T) {
 	}
 }
 
+// The packaged config names its secrets as systemd credentials, which exist
+// only inside the service: check-config run by hand says so and points to
+// --config.check-secrets=false, with which it says valid.
+func TestCheckConfigOfThePackagedConfig(t *testing.T) {
+	t.Setenv("CREDENTIALS_DIRECTORY", "")
+	const file = "../../deploy/systemd/listprobe.yml"
+	code, _, errOut := runCmd(t, "check-config", "--config.file="+file)
+	if code != 2 || !strings.Contains(errOut, "outside it, check the config with --config.check-secrets=false") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	code, out, errOut := runCmd(t, "check-config", "--config.check-secrets=false", "--config.file="+file)
+	if want := file + ": valid: 2 lists, 2 accounts (secrets not read: --config.check-secrets=false)\n"; code != 0 || out != want || errOut != "" {
+		t.Errorf("--config.check-secrets=false: exit %d, stdout %q, stderr %q; want stdout %q", code, out, errOut, want)
+	}
+}
+
 // check-config reports every error of the file at once, in line order,
 // then how many there are.
 func TestCheckConfigReportsEveryError(t *testing.T) {
