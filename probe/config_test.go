@@ -107,6 +107,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad-poster-no-smtp.yml", `bad-poster-no-smtp.yml:12: lists[0].poster: account "reader" has no smtp server to post with`},
 		// Values.
 		{"bad-cron.yml", `bad-cron.yml:3: global.schedule: "*/5 * * *" is not a cron schedule: expected exactly 5 fields, found 4: [*/5 * * *]`},
+		{"bad-cron-every.yml", `bad-cron-every.yml:3: global.schedule: "every 5m" is not a cron schedule: expected exactly 5 fields, found 2: [every 5m]; did you mean "@every 5m"?`},
+		{"bad-cron-hourly.yml", `bad-cron-hourly.yml:3: global.schedule: "hourly" is not a cron schedule: expected exactly 5 fields, found 1: [hourly]; did you mean "@hourly"?`},
+		{"bad-cron-duration.yml", `bad-cron-duration.yml:3: global.schedule: "10m" is not a cron schedule: expected exactly 5 fields, found 1: [10m]; did you mean "@every 10m"?`},
 		{"bad-schedule-too-fast.yml", `bad-schedule-too-fast.yml:14: lists[0].schedule: "@every 30s" runs every 30s; the shortest interval allowed is 1m, because every probe posts a message to each subscriber of the list`},
 		{"bad-schedule-never.yml", `bad-schedule-never.yml:14: lists[0].schedule: "0 0 30 2 *" never runs`},
 		{"bad-timeout-interval.yml", `bad-timeout-interval.yml:4: global.timeout: 5m is not shorter than the interval of the schedule "@every 5m" (5m): a probe must end before the next one starts`},
