@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -140,6 +141,10 @@ func serve(ctx context.Context, logger *slog.Logger, configFile string, webFlags
 		fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
 		return exitUsage
 	}
+	if err := checkListen(webFlags); err != nil {
+		fmt.Fprintf(stderr, "listprobe: %v\n", err)
+		return exitFailing
+	}
 	svc := probe.NewService(configFile, logger, opts)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -194,6 +199,26 @@ loop:
 	srv.Shutdown(shutdownCtx)
 	wg.Wait()
 	return code
+}
+
+// checkListen tries the listen addresses before anything starts, so that a
+// busy port is the first thing said, with the flag that changes it. (The
+// web server opens them again; systemd sockets and vsock are left to it.)
+func checkListen(webFlags *web.FlagConfig) error {
+	if webFlags.WebSystemdSocket != nil && *webFlags.WebSystemdSocket {
+		return nil
+	}
+	for _, addr := range *webFlags.WebListenAddresses {
+		if strings.HasPrefix(addr, "vsock://") {
+			continue
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("cannot listen on %s: %w; choose another address with --web.listen-address, e.g. --web.listen-address=127.0.0.1:9782", addr, errors.Unwrap(err))
+		}
+		l.Close()
+	}
+	return nil
 }
 
 // checkConfigFile prints every problem of the config at once, one per line

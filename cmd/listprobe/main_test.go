@@ -555,3 +555,23 @@ func TestOnceFailsFastWhenTheReaderIsRefused(t *testing.T) {
 		t.Errorf("once took %s against a refused port", took)
 	}
 }
+
+// On a busy port, demo and serve say so first, with the flag that changes
+// it, instead of printing the status page's URL and failing afterwards.
+func TestBusyPortIsReportedBeforeAnything(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	addr := busy.Addr().String()
+	for _, args := range [][]string{
+		{"demo", "--web.listen-address=" + addr},
+		{"serve", "--config.file=../../probe/testdata/config/good.yml", "--web.listen-address=" + addr},
+	} {
+		code, out, errOut := runCmd(t, args...)
+		if code != exitFailing || out != "" || !strings.Contains(errOut, "cannot listen on "+addr+": bind: address already in use; choose another address with --web.listen-address") {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q", args[0], code, out, errOut)
+		}
+	}
+}
