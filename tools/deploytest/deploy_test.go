@@ -27,7 +27,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
-		sigsyaml "sigs.k8s.io/yaml"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // TestMain runs the tests from the repository's deploy/ directory, so that
@@ -824,9 +824,9 @@ func TestComposeStackIsConsistent(t *testing.T) {
 // exampleConfigs are the example listprobe.yml files and where each expects
 // its secrets (a directory, or the credential prefix of the systemd unit).
 var exampleConfigs = map[string]string{
-	"compose/listprobe.yml":         "/run/secrets/",
+	"compose/listprobe.yml":                     "/run/secrets/",
 	"kubernetes/overlays/example/listprobe.yml": "/run/secrets/listprobe/",
-	"systemd/listprobe.yml":         "/run/credentials/listprobe.service/secrets_",
+	"systemd/listprobe.yml":                     "/run/credentials/listprobe.service/secrets_",
 }
 
 // The example configs say the same thing, apart from their comments and
