@@ -885,7 +885,7 @@ func TestExampleConfigsPassCheckConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		dir := t.TempDir()
-		for _, name := range []string{"member_password", "reader_password", "signing_key"} {
+		for _, name := range []string{"member_password", "reader_password", "mailman_password", "signing_key"} {
 			if !strings.Contains(string(raw), secretsDir+name) {
 				t.Errorf("%s does not use the secret %s%s", file, secretsDir, name)
 			}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -236,4 +237,118 @@ func collectUnder(v any, prefix string, keys map[string]bool) {
 			keys[key] = true
 		}
 	}
+}
+
+// The Compose recipe of docs/deploy.md, run as written at the root of a
+// copy of the repository (as root: it sets the owner; docker records its
+// arguments), writes one file for every secret compose.yaml mounts into
+// listprobe, each 0600 and owned by the container's user, and every secret
+// listprobe.yml names is one of them; check-config accepts the config with
+// those files; compose is started on compose.yaml.
+func TestComposeRecipeWritesTheSecretsComposeMounts(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true, but not root: the recipe sets the secrets' owner")
+		}
+		t.Skip("not root: the recipe sets the secrets' owner")
+	}
+	recipe := docBlock(t, "install -d -m 700 -o 65532")
+	root, bin, log := t.TempDir(), t.TempDir(), t.TempDir()
+	copyTree(t, "compose", filepath.Join(root, "deploy"))
+	recorder(t, bin, log, "docker", nil)
+	if err := os.WriteFile(filepath.Join(bin, "sudo"), []byte("#!/bin/sh\nexec \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", recipe)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the recipe fails: %v\n%s\n%s", err, recipe, out)
+	}
+	calls := recordedCalls(t, log)
+	if len(calls) != 1 || strings.Join(calls[0].args, " ") != "compose -f deploy/compose/compose.yaml up --build" || calls[0].dir != root {
+		t.Errorf("docker calls %+v, want one compose up of deploy/compose/compose.yaml from the repository root", calls)
+	}
+
+	var c composeFile
+	decodeYAMLStrict(t, "compose/compose.yaml", &c)
+	uid := strings.SplitN(c.Services["listprobe"].User, ":", 2)[0]
+	mounted := map[string]bool{}
+	for _, name := range c.Services["listprobe"].Secrets {
+		mounted[name] = true
+		file := filepath.Join(root, "deploy", "compose", c.Secrets[name].File)
+		fi, err := os.Stat(file)
+		if err != nil {
+			t.Errorf("compose mounts secret %s from %s, which the recipe did not write: %v", name, c.Secrets[name].File, err)
+			continue
+		}
+		if fi.Mode().Perm() != 0o600 || strconv.Itoa(int(fileUID(fi))) != uid {
+			t.Errorf("%s: mode %v, owner %d; want 0600, owned by the container's user %s", file, fi.Mode().Perm(), fileUID(fi), uid)
+		}
+	}
+	raw, err := os.ReadFile("compose/listprobe.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	named := map[string]bool{}
+	collectUnder(doc, "/run/secrets/", named)
+	for name := range named {
+		if !mounted[name] {
+			t.Errorf("listprobe.yml names /run/secrets/%s, which compose does not mount", name)
+		}
+	}
+	secrets := filepath.Join(root, "deploy", "compose", "secrets")
+	cfg := filepath.Join(t.TempDir(), "listprobe.yml")
+	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(string(raw), "/run/secrets/", secrets+"/")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(buildListprobe(t, nil), "check-config", "--config.file="+cfg).CombinedOutput(); err != nil {
+		t.Errorf("listprobe check-config with the recipe's secrets: %v\n%s", err, out)
+	}
+}
+
+// The Containerfile's run example mounts the config and the secrets where
+// compose does and where compose's listprobe.yml names them.
+func TestContainerfileRunMountsAsComposeDoes(t *testing.T) {
+	raw, err := os.ReadFile("container/Containerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts := map[string]string{} // container path -> host path
+	for _, f := range strings.Fields(string(raw)) {
+		if host, rest, ok := strings.Cut(f, ":"); ok && strings.HasPrefix(host, "./") {
+			target := strings.TrimSuffix(rest, ":ro")
+			mounts[target] = strings.TrimPrefix(host, "./deploy/")
+		}
+	}
+	var c composeFile
+	decodeYAMLStrict(t, "compose/compose.yaml", &c)
+	lp := c.Services["listprobe"]
+	for target, host := range bindMounts(t, lp) {
+		if mounts[target] != host {
+			t.Errorf("compose mounts %s at %s; the Containerfile's example mounts %q there", host, target, mounts[target])
+		}
+	}
+	// Compose mounts each secret at /run/secrets/<name>: the Containerfile
+	// mounts the directory of those files there.
+	if got := mounts["/run/secrets"]; got != "compose/secrets" {
+		t.Errorf("the Containerfile's example mounts %q at /run/secrets, want compose's secrets directory compose/secrets", got)
+	}
+	for _, name := range lp.Secrets {
+		if filepath.Dir(filepath.Join("compose", c.Secrets[name].File)) != "compose/secrets" {
+			t.Errorf("compose's secret %s comes from %s, not compose/secrets", name, c.Secrets[name].File)
+		}
+	}
+}
+
+// fileUID is the owner of a file.
+func fileUID(fi fs.FileInfo) uint32 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Uid
+	}
+	return 0
 }
