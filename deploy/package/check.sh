@@ -46,7 +46,9 @@ listprobe version
 want=$(dpkg-deb -f "$deb" Version)
 if git rev-parse HEAD >/dev/null 2>&1 && [ "$(git rev-parse --absolute-git-dir)" = "$(git rev-parse --path-format=absolute --git-common-dir)" ]; then
 	rev=$(git rev-parse HEAD)
-	listprobe version | head -1 | grep -q "(revision: $rev" || fail "listprobe version does not name the commit $rev"
+	# Read whole first: grep -q would leave a pipe that SIGPIPEs under pipefail.
+	version=$(listprobe version)
+	grep -q "(revision: $rev" <<<"${version%%$'\n'*}" || fail "listprobe version does not name the commit $rev: $version"
 	case "$want" in *"${rev:0:12}"* | [0-9]*.[0-9]*.[0-9]*) ;; *) fail "package version $want names neither the commit nor a release" ;; esac
 fi
 
