@@ -75,7 +75,7 @@ case "$purge_out" in *warning*) fail "dpkg --purge warned: $purge_out" ;; esac
 ! dpkg-query -W listprobe >/dev/null 2>&1 || fail "still known to dpkg after purge"
 for f in $files; do
 	case "$f" in
-	/. | /etc | /usr | /usr/bin | /usr/lib | /usr/lib/systemd | /usr/lib/systemd/system | /usr/lib/sysusers.d) continue ;;
+	/. | /etc | /etc/default | /usr | /usr/bin | /usr/lib | /usr/lib/systemd | /usr/lib/systemd/system | /usr/lib/sysusers.d) continue ;;
 	esac
 	[ ! -e "$f" ] || fail "$f is left after purge"
 done
