@@ -78,6 +78,9 @@ func release() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("debpackage: %w", err)
 	}
+	if rel, err := filepath.Rel(root, deb); err == nil {
+		deb = rel
+	}
 	files = append(files, deb)
 	sums, err := checksums(files)
 	if err != nil {
