@@ -9,9 +9,10 @@ import (
 )
 
 // The release of a tag, made as docs/releasing.md says in a clone of this
-// commit (tagged there as v0.99.0, with its CHANGELOG section), writes the
-// binaries, the package and their checksums, each naming the version; an
-// untagged commit is refused.
+// commit (its CHANGELOG section added, then its sh blocks run as printed:
+// tag v0.1.0, push it to origin, here a bare repository of the test's, and
+// build), writes the binaries, the package and their checksums, each naming
+// the version; an untagged commit is refused.
 func TestReleaseOfATagInAClone(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("no git")
@@ -38,17 +39,24 @@ func TestReleaseOfATagInAClone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The release step of docs/releasing.md: the Unreleased section becomes
-	// the tag's.
-	text := strings.Replace(string(changelog), "## Unreleased\n", "## Unreleased\n\n## v0.99.0 (2026-12-06)\n", 1)
+	// Step 2 of docs/releasing.md: the Unreleased section becomes the tag's.
+	text := strings.Replace(string(changelog), "## Unreleased\n", "## Unreleased\n\n## v0.1.0 (2026-12-06)\n", 1)
 	if text == string(changelog) {
 		t.Fatal("CHANGELOG.md has no \"## Unreleased\" section")
 	}
 	os.WriteFile(filepath.Join(clone, "CHANGELOG.md"), []byte(text), 0o644)
-	run(clone, "git", "commit", "-q", "-am", "Release v0.99.0")
-	run(clone, "git", "tag", "-a", "v0.99.0", "-m", "listprobe v0.99.0")
-	out := run(filepath.Join(clone, "tools"), "go", "run", "./release")
-	want := []string{"dist/listprobe-v0.99.0-linux-amd64", "dist/listprobe-v0.99.0-linux-arm64", "dist/listprobe_0.99.0_amd64.deb", "dist/SHA256SUMS"}
+	run(clone, "git", "commit", "-q", "-am", "Release v0.1.0")
+	origin := filepath.Join(t.TempDir(), "origin.git")
+	run(clone, "git", "init", "-q", "--bare", origin)
+	run(clone, "git", "remote", "set-url", "origin", origin)
+	var out string
+	for _, block := range releasingBlocks(t) {
+		out = run(clone, "bash", "-euo", "pipefail", "-c", block)
+	}
+	if tags := run(origin, "git", "tag"); strings.TrimSpace(tags) != "v0.1.0" {
+		t.Errorf("origin has tags %q, want v0.1.0", tags)
+	}
+	want := []string{"dist/listprobe-v0.1.0-linux-amd64", "dist/listprobe-v0.1.0-linux-arm64", "dist/listprobe_0.1.0_amd64.deb", "dist/SHA256SUMS"}
 	if got := strings.Fields(out); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("release printed %q, want %q", got, want)
 	}
@@ -56,7 +64,35 @@ func TestReleaseOfATagInAClone(t *testing.T) {
 	if strings.Count(sums, ": OK") != 3 {
 		t.Errorf("sha256sum -c:\n%s", sums)
 	}
-	if v := run(clone, "./dist/listprobe-v0.99.0-linux-amd64", "version"); !strings.HasPrefix(v, "listprobe, version v0.99.0 ") {
+	if v := run(clone, "./dist/listprobe-v0.1.0-linux-amd64", "version"); !strings.HasPrefix(v, "listprobe, version v0.1.0 ") {
 		t.Errorf("the binary says %q", v)
 	}
+}
+
+// releasingBlocks returns the sh blocks of docs/releasing.md, in order: the
+// tag and push, then the build.
+func releasingBlocks(t *testing.T) []string {
+	t.Helper()
+	raw, err := os.ReadFile("../../docs/releasing.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []string
+	in, block := false, ""
+	for _, line := range strings.Split(string(raw), "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case !in && trimmed == "```sh":
+			in, block = true, ""
+		case in && trimmed == "```":
+			in = false
+			blocks = append(blocks, block)
+		case in:
+			block += trimmed + "\n"
+		}
+	}
+	if len(blocks) != 2 || !strings.Contains(blocks[0], "git tag -a v0.1.0") || !strings.Contains(blocks[1], "./release") {
+		t.Fatalf("docs/releasing.md's sh blocks are not the tag and the build: %q", blocks)
+	}
+	return blocks
 }
