@@ -352,3 +352,29 @@ func fileUID(fi fs.FileInfo) uint32 {
 	}
 	return 0
 }
+
+// The Compose demo of docs/deploy.md, run as written at the root of a copy
+// of the repository (docker records its arguments), starts compose on both
+// files, the demo's last.
+func TestComposeDemoRecipe(t *testing.T) {
+	recipe := docBlock(t, "compose.demo.yaml up --build")
+	root, bin, log := t.TempDir(), t.TempDir(), t.TempDir()
+	copyTree(t, "compose", filepath.Join(root, "deploy"))
+	recorder(t, bin, log, "docker", nil)
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", recipe)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the recipe fails: %v\n%s\n%s", err, recipe, out)
+	}
+	calls := recordedCalls(t, log)
+	want := "compose -f deploy/compose/compose.yaml -f deploy/compose/compose.demo.yaml up --build"
+	if len(calls) != 1 || strings.Join(calls[0].args, " ") != want {
+		t.Fatalf("docker calls %+v, want one: docker %s", calls, want)
+	}
+	for _, f := range []string{"compose.yaml", "compose.demo.yaml"} {
+		if _, err := os.Stat(filepath.Join(root, "deploy", "compose", f)); err != nil {
+			t.Errorf("the recipe names %s: %v", f, err)
+		}
+	}
+}
