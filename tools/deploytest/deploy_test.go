@@ -860,6 +860,17 @@ func TestExampleConfigsAgree(t *testing.T) {
 			t.Errorf("%s and compose/listprobe.yml differ beyond the secrets path", file)
 		}
 	}
+	// The README's first configuration is the packaged one.
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, _ := strings.Cut(string(readme), "```yaml\nglobal:")
+	block, _, _ = strings.Cut(block, "```")
+	shown := strings.ReplaceAll("global:"+block, exampleConfigs["systemd/listprobe.yml"], "SECRETS/")
+	if strings.TrimSpace(shown) != strings.TrimSpace(normal["systemd/listprobe.yml"]) {
+		t.Errorf("README.md's first configuration is not deploy/systemd/listprobe.yml (without its comment lines):\n%s", shown)
+	}
 }
 
 // buildListprobe builds cmd/listprobe with the given environment and flags
