@@ -59,32 +59,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	promslogflag.AddFlags(app, logConfig)
 	logLevelGiven := false
 	app.GetFlag(promslogflag.LevelFlagName).IsSetByUser(&logLevelGiven)
-
 	serveCmd := app.Command("serve", "Run every list's probe on its schedule and serve metrics and a status page.")
 	serveConfig := serveCmd.Flag("config.file", "listprobe configuration file.").Required().String()
 	serveWeb := kingpinflag.AddFlags(serveCmd, DefaultListenAddress)
 	serveOpts := addServiceFlags(serveCmd)
-
 	onceCmd := app.Command("once", "Probe the lists now, wait for each outcome and print them; exit 1 if any outcome is not the expected one.")
 	onceConfig := onceCmd.Flag("config.file", "listprobe configuration file.").Required().String()
 	onceLists := onceCmd.Flag("list", "Probe only this list (its posting address). Repeatable; default: every list.").Strings()
 	onceOutput := onceCmd.Flag("output", "Output format: text or json.").Default("text").Enum("text", "json")
-
 	checkCmd := app.Command("check-config", "Validate a configuration file and explain its errors.")
 	checkConfig := checkCmd.Flag("config.file", "listprobe configuration file.").Required().String()
 	checkSecrets := checkCmd.Flag("config.check-secrets", "Read and check the secrets the config names (files and environment variables). --config.check-secrets=false checks everything else, for a config whose secrets exist only where the service runs, such as systemd credentials.").Default("true").Enum("true", "false")
-
 	explainCmd := app.Command("explain", "Say what listprobe makes of saved messages (.eml): probe copy, hold notice, moderator notice, rejection, bounce, notice-limit warning or unrelated.")
 	explainConfig := explainCmd.Flag("config.file", "listprobe configuration file, for the signing key that verifies probe tokens.").String()
 	explainOutput := explainCmd.Flag("output", "Output format: text or json.").Default("text").Enum("text", "json")
 	explainFiles := explainCmd.Arg("file", "Saved messages.").Required().Strings()
-
 	demoCmd := app.Command("demo", "Start a built-in mail world on loopback (lists that deliver, hold, reject, drop and lag) and run serve against it.")
 	demoWeb := kingpinflag.AddFlags(demoCmd, "127.0.0.1:9781")
 	demoOpts := addServiceFlags(demoCmd)
 	demoSchedule := demoCmd.Flag("demo.schedule", "Schedule of the demo's probes.").Default("@every 30s").String()
 	demoTimeout := demoCmd.Flag("demo.timeout", "Timeout of the demo's probes.").Default("20s").Duration()
-
 	versionCmd := app.Command("version", "Print version information.")
 
 	cmd, err := app.Parse(args)
@@ -99,7 +93,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	logger := promslog.New(logConfig)
-
+	if cmd == onceCmd.FullCommand() && !logLevelGiven && !isTerminal(stderr) {
+		logger = onceQuietLogger(logConfig) // in a pipe or a log, the results are once's output
+	}
 	switch cmd {
 	case serveCmd.FullCommand():
 		opts, err := serveOpts()
@@ -109,11 +105,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return serve(ctx, logger, *serveConfig, serveWeb, opts, stderr, nil)
 	case onceCmd.FullCommand():
-		if !logLevelGiven && !isTerminal(stderr) {
-			// In a pipe or a log, the results are the output: only
-			// warnings and errors go along with them.
-			logger = onceQuietLogger(logConfig)
-		}
 		return once(ctx, logger, *onceConfig, *onceLists, *onceOutput, stdout, stderr)
 	case checkCmd.FullCommand():
 		return checkConfigFile(*checkConfig, *checkSecrets == "true", stdout, stderr)
