@@ -160,11 +160,11 @@ var docCommands = map[string]runner{
 	"docker compose -f deploy/compose/compose.yaml up --build":                                                             {by: composeRecipe},
 	"docker compose -f deploy/compose/compose.yaml -f deploy/compose/compose.demo.yaml up --build":                         {by: composeDemo},
 	// docs/development.md, docs/faults.md, docs/latency-and-cost.md.
-	"go -C tools test -race -count=1 -timeout 20m ./...":                      {ci: true},
-	"go test -race -count=1 -p 1 -tags faults -run TestFault ./cmd/listprobe": {ci: true},
-	"go test ./checks/imapwatch/ -run '^$' -bench MailboxLatencyTestbed -benchtime 1x":  {ci: true},
-	"go test ./probe/ -run '^$' -bench Load":                                  {ci: true},
-	"go run ./cmd/listprobe-bench -lists 200 -duration 2m":                    {ci: true},
+	"go -C tools test -race -count=1 -timeout 20m ./...":                               {ci: true},
+	"go test -race -count=1 -p 1 -tags faults -run TestFault ./cmd/listprobe":          {ci: true},
+	"go test ./checks/imapwatch/ -run '^$' -bench MailboxLatencyTestbed -benchtime 1x": {ci: true},
+	"go test ./probe/ -run '^$' -bench Load":                                           {ci: true},
+	"go run ./cmd/listprobe-bench -lists 200 -duration 2m":                             {ci: true},
 	// docs/releasing.md.
 	`git tag -a v0.1.0 -m "listprobe v0.1.0"`: {by: release},
 	"git push origin v0.1.0":                  {by: release},
