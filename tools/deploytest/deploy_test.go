@@ -286,7 +286,7 @@ type renderedObjects struct {
 // once the recipe ran (kustomizeFS) and decodes every object strictly.
 func decodeRendered(t *testing.T, dir string) renderedObjects {
 	t.Helper()
-	return decodeRenderedIn(t, kustomizeFS(t, nil), dir)
+	return decodeRenderedIn(t, kustomizeFS(t), dir)
 }
 
 func decodeRenderedIn(t *testing.T, fsys filesys.FileSystem, dir string) renderedObjects {

@@ -20,9 +20,9 @@ const (
 
 // kustomizeFS is deploy/kubernetes in memory, as a user has it once the
 // recipe ran: every file a secretGenerator names exists (with a made-up
-// secret, unless secrets are given), and kubernetes/overlays/sharded is the
+// secret), and kubernetes/overlays/sharded is the
 // example overlay with the shards lines uncommented, as docs/deploy.md says.
-func kustomizeFS(t *testing.T, secrets map[string]string) filesys.FileSystem {
+func kustomizeFS(t *testing.T) filesys.FileSystem {
 	t.Helper()
 	mem := filesys.MakeFsInMemory()
 	err := filepath.WalkDir("kubernetes", func(path string, d fs.DirEntry, err error) error {
@@ -57,11 +57,7 @@ func kustomizeFS(t *testing.T, secrets map[string]string) filesys.FileSystem {
 				if !ok {
 					src = f
 				}
-				value, ok := secrets[filepath.Base(src)]
-				if !ok {
-					value = "an example secret of 32 bytes!!\n"
-				}
-				if err := mem.WriteFile(filepath.Join(overlay, src), []byte(value)); err != nil {
+				if err := mem.WriteFile(filepath.Join(overlay, src), []byte("an example secret of 32 bytes!!\n")); err != nil {
 					t.Fatal(err)
 				}
 			}
