@@ -163,7 +163,7 @@ var docCommands = map[string]runner{
 	"go -C tools test -race -count=1 -timeout 20m ./...":                               {ci: true},
 	"go test -race -count=1 -p 1 -tags faults -run TestFault ./cmd/listprobe":          {ci: true},
 	"go test ./checks/imapwatch/ -run '^$' -bench MailboxLatencyTestbed -benchtime 1x": {ci: true},
-	"go test ./probe/ -run '^$' -bench Load":                                           {ci: true},
+	"go test ./probe/config/ -run '^$' -bench Load":                                    {ci: true},
 	"go run ./cmd/listprobe-bench -lists 200 -duration 2m":                             {ci: true},
 	// docs/releasing.md.
 	`git tag -a v0.1.0 -m "listprobe v0.1.0"`: {by: release},
