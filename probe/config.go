@@ -162,6 +162,8 @@ type MailmanConfig struct {
 	// Refresh is how often list moderation settings and queue depth are
 	// read. Default 1m.
 	Refresh Duration `yaml:"refresh"`
+	// MailmanPipeline: the queues, the digest and bounce-disabled members.
+	MailmanPipeline `yaml:",inline"`
 
 	password  Secret
 	tlsConfig *tls.Config
