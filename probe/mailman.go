@@ -49,6 +49,7 @@ type mailmanWatcher struct {
 	metrics *Metrics
 	reg     *registry
 	cancel  context.CancelFunc
+	pipe    *pipeline // the server's queues, digests and bounce-disabled members
 
 	mu    sync.Mutex
 	lists map[string]listMembers  // list address -> the probe accounts whose membership is read
@@ -59,11 +60,11 @@ type mailmanWatcher struct {
 
 func mailmanKey(m *MailmanConfig) string {
 	pw := sha256.Sum256([]byte(m.Password()))
-	return fmt.Sprintf("%s|%s|%x|%s|%v|%s", m.URL, m.Username, pw[:8], m.CAFile, m.InsecureSkipVerify, time.Duration(m.Refresh))
+	return fmt.Sprintf("%s|%s|%x|%s|%v|%s|%v", m.URL, m.Username, pw[:8], m.CAFile, m.InsecureSkipVerify, time.Duration(m.Refresh), m.MailmanPipeline)
 }
 
 func newMailmanWatcher(name string, m *MailmanConfig, logger *slog.Logger, metrics *Metrics, reg *registry) *mailmanWatcher {
-	return &mailmanWatcher{
+	w := &mailmanWatcher{
 		name: name,
 		key:  mailmanKey(m),
 		client: checks.NewMailman(checks.MailmanOptions{
@@ -81,6 +82,8 @@ func newMailmanWatcher(name string, m *MailmanConfig, logger *slog.Logger, metri
 		woken:   map[string]bool{},
 		wake:    make(chan struct{}, 1),
 	}
+	w.pipe = newPipeline(name, m.MailmanPipeline, w.client, metrics, w.logger)
+	return w
 }
 
 // listMembers are the probe's own accounts on a list.
@@ -90,6 +93,7 @@ type listMembers struct{ poster, reader string }
 func (w *mailmanWatcher) setLists(lists map[string]listMembers) {
 	w.mu.Lock()
 	w.lists = lists
+	w.pipe.forget(lists)
 	for l := range w.state {
 		if _, ok := lists[l]; !ok {
 			delete(w.state, l)
@@ -143,6 +147,7 @@ func (w *mailmanWatcher) run(ctx context.Context) {
 				return
 			case <-t.C:
 				w.safely("refreshing moderation settings", func() { w.refreshAll(ctx) })
+				w.safely("reading the pipeline", func() { w.pipe.refresh(ctx, w.listNames()) })
 				t.Reset(w.refresh)
 			}
 		}
@@ -411,4 +416,11 @@ func (mw *mailmanWatchers) stop() {
 		w.cancel()
 	}
 	mw.wg.Wait()
+}
+
+// listNames are the lists the watcher reads, sorted.
+func (w *mailmanWatcher) listNames() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return sortedKeys(w.lists)
 }

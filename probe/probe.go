@@ -266,6 +266,9 @@ func (r *run) deadline(ctx context.Context) {
 				r.timeout, why, st.Since.UTC().Format(time.RFC3339))
 		}
 	}
+	if r.mailman != nil && res.Posted {
+		res.Reason += "; " + r.mailman.pipe.lostCause(ctx, res.MessageID, r.accepted)
+	}
 	for _, s := range []*mailboxSession{r.posterBox, r.moderatorBox} {
 		if s == nil || s == r.reader {
 			continue
