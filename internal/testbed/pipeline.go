@@ -107,4 +107,3 @@ func ResumeMailmanRunner(t testing.TB, runner string) {
 		}
 	}
 }
-
