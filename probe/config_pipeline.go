@@ -11,6 +11,10 @@ import (
 // Mailman a walk over the roster.
 const DefaultRosterRefresh = 10 * time.Minute
 
+// DefaultDigestInterval is how often digests go out: Debian's cron job
+// runs `mailman digests --periodic` once a day.
+const DefaultDigestInterval = 24 * time.Hour
+
 // maxSlices bounds the slices of one queue whose oldest entry is exported
 // (a label each).
 const maxSlices = 16
@@ -34,6 +38,12 @@ type MailmanPipeline struct {
 	// RosterRefresh is how often each list's bounce-disabled members and
 	// digest settings are read. Default 10m.
 	RosterRefresh Duration `yaml:"roster_refresh"`
+	// DigestInterval is how often the server's cron job sends the digests
+	// of lists with digest_send_periodic (`mailman digests --periodic`;
+	// Debian's /etc/cron.d/mailman3 runs it daily). A digest is overdue
+	// once its last one is older than this and a half. Mailman's
+	// digest_volume_frequency only numbers volumes. Default 24h.
+	DigestInterval Duration `yaml:"digest_interval"`
 }
 
 var sliceQueue = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
@@ -54,6 +64,12 @@ func (m *MailmanPipeline) validate(v *validator, path []any) {
 	}
 	if m.RosterRefresh == 0 {
 		m.RosterRefresh = Duration(DefaultRosterRefresh)
+	}
+	if m.DigestInterval == 0 {
+		m.DigestInterval = Duration(DefaultDigestInterval)
+	}
+	if m.DigestInterval < 0 {
+		v.errorf(join(path, "digest_interval"), "must be positive")
 	}
 	if m.RosterRefresh < 0 {
 		v.errorf(join(path, "roster_refresh"), "must be positive")

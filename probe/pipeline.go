@@ -122,7 +122,7 @@ func (p *pipeline) readRoster(ctx context.Context, list string) error {
 		return err
 	}
 	p.metrics.MailmanRoster(list, disabled, members)
-	p.metrics.MailmanDigest(list, d)
+	p.metrics.MailmanDigest(list, d, time.Duration(p.cfg.DigestInterval))
 	return nil
 }
 
@@ -137,16 +137,28 @@ func (p *pipeline) forget(lists map[string]listMembers) {
 	}
 }
 
+// explainLost puts where Mailman has a lost probe's post in front of its
+// reason (alerts quote the reason's start); when no queue holds it, what
+// was looked at comes after.
+func (p *pipeline) explainLost(ctx context.Context, reason, messageID string, sentAt time.Time) string {
+	cause, found := p.lostCause(ctx, messageID, sentAt)
+	if found {
+		return cause + "; " + reason
+	}
+	return reason + "; " + cause
+}
+
 // lostCause looks for a lost probe's post in Mailman's queues and says
 // where it is, or "" when it cannot tell. It reads the queues once (or
 // reuses a read of the last seconds) and, with queue_dir, at most
-// queueFileReads of the entries the listing names.
-func (p *pipeline) lostCause(ctx context.Context, messageID string, sentAt time.Time) string {
+// queueFileReads of the entries the listing names. found is whether a
+// queue holds the post (or, without queue_dir, probably does).
+func (p *pipeline) lostCause(ctx context.Context, messageID string, sentAt time.Time) (cause string, found bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), diagnoseTimeout)
 	defer cancel()
 	s, err := p.fresh(ctx)
 	if err != nil {
-		return "Mailman's queues could not be read: " + readable(err.Error())
+		return "Mailman's queues could not be read: " + readable(err.Error()), false
 	}
 	var has func(queue string, f checks.QueueFile) (bool, error)
 	if p.cfg.QueueDir != "" {
@@ -158,12 +170,13 @@ func (p *pipeline) lostCause(ctx context.Context, messageID string, sentAt time.
 	if d.err != nil {
 		p.logger.Warn("reading Mailman queue files failed", "queue_dir", p.cfg.QueueDir, "err", d.err)
 	}
-	return d.reason
+	return d.reason, d.found
 }
 
 // diagnosis is what diagnoseQueues found.
 type diagnosis struct {
 	reason string
+	found  bool  // a queue holds the post, or probably does
 	err    error // a queue file that could not be read (the reason still says what is known)
 }
 
@@ -205,13 +218,13 @@ func diagnoseQueues(s queueSnapshot, sentAt time.Time, has func(string, checks.Q
 			}
 			if ok {
 				hit.proven = true
-				return diagnosis{reason: hit.reason(), err: firstErr}
+				return diagnosis{reason: hit.reason(), found: true, err: firstErr}
 			}
 		}
 	}
 	switch {
 	case guess != nil:
-		return diagnosis{reason: guess.reason()}
+		return diagnosis{reason: guess.reason(), found: true}
 	case has != nil:
 		return diagnosis{reason: fmt.Sprintf("the post is in none of Mailman's %s queues (%d entries read): Mailman passed it on to the MTA, dropped it, or never received it", joinNames(postQueues), reads), err: firstErr}
 	}

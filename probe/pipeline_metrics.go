@@ -13,17 +13,19 @@ import (
 // server), and per list the members Mailman disabled by bounces and the
 // digest.
 type pipelineMetrics struct {
-	queueUp        *prometheus.GaugeVec
-	queueMessages  *prometheus.GaugeVec
-	queueOldest    *prometheus.GaugeVec
-	sliceOldest    *prometheus.GaugeVec
-	members        *prometheus.GaugeVec
-	bounceDisabled *prometheus.GaugeVec
-	digestEnabled  *prometheus.GaugeVec
-	digestPeriod   *prometheus.GaugeVec
-	digestLastSent *prometheus.GaugeVec
-	servers        map[string]bool
-	queues         map[string]map[string]bool // server -> the queues it has series for
+	queueUp         *prometheus.GaugeVec
+	queueMessages   *prometheus.GaugeVec
+	queueOldest     *prometheus.GaugeVec
+	sliceOldest     *prometheus.GaugeVec
+	members         *prometheus.GaugeVec
+	bounceDisabled  *prometheus.GaugeVec
+	digestEnabled   *prometheus.GaugeVec
+	digestPeriod    *prometheus.GaugeVec
+	digestThreshold *prometheus.GaugeVec
+	disabledRatio   *prometheus.GaugeVec
+	digestLastSent  *prometheus.GaugeVec
+	servers         map[string]bool
+	queues          map[string]map[string]bool // server -> the queues it has series for
 }
 
 func newPipelineMetrics(reg *prometheus.Registry) *pipelineMetrics {
@@ -46,11 +48,17 @@ func newPipelineMetrics(reg *prometheus.Registry) *pipelineMetrics {
 		bounceDisabled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "listprobe_mailman_members_disabled_by_bounces", Help: "Members of the list whose delivery Mailman disabled because of bounces (delivery_status by_bounces).",
 		}, []string{"list"}),
+		disabledRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_mailman_members_disabled_by_bounces_ratio", Help: "The share of the list's members whose delivery Mailman disabled because of bounces (0 to 1).",
+		}, []string{"list"}),
 		digestEnabled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "listprobe_mailman_digest_enabled", Help: "1 when the list offers digests (digests_enabled).",
 		}, []string{"list"}),
 		digestPeriod: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailman_digest_period_seconds", Help: "How often the list's periodic digest is due (digest_volume_frequency), 0 when digests are off or not sent periodically.",
+			Name: "listprobe_mailman_digest_interval_seconds", Help: "How often the list's digest is expected (the server's digest_interval), 0 when its digests are off or not sent periodically (digest_send_periodic).",
+		}, []string{"list"}),
+		digestThreshold: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_mailman_digest_size_threshold_bytes", Help: "The size at which the list's digest goes out early (digest_size_threshold).",
 		}, []string{"list"}),
 		digestLastSent: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "listprobe_mailman_digest_last_sent_timestamp_seconds", Help: "When Mailman last sent the list's digest (digest_last_sent_at), in seconds since the epoch; 0: never.",
@@ -59,12 +67,12 @@ func newPipelineMetrics(reg *prometheus.Registry) *pipelineMetrics {
 		queues:  map[string]map[string]bool{},
 	}
 	reg.MustRegister(p.queueUp, p.queueMessages, p.queueOldest, p.sliceOldest, p.members, p.bounceDisabled,
-		p.digestEnabled, p.digestPeriod, p.digestLastSent)
+		p.digestEnabled, p.digestPeriod, p.digestThreshold, p.digestLastSent, p.disabledRatio)
 	return p
 }
 
 func (p *pipelineMetrics) listVecs() []*prometheus.GaugeVec {
-	return []*prometheus.GaugeVec{p.members, p.bounceDisabled, p.digestEnabled, p.digestPeriod, p.digestLastSent}
+	return []*prometheus.GaugeVec{p.members, p.bounceDisabled, p.disabledRatio, p.digestEnabled, p.digestPeriod, p.digestThreshold, p.digestLastSent}
 }
 
 // configure forgets the series of servers and lists that are gone. Called
@@ -155,19 +163,16 @@ func (m *Metrics) MailmanRoster(list string, disabled, members int) {
 	}
 	m.pipe.members.WithLabelValues(list).Set(float64(members))
 	m.pipe.bounceDisabled.WithLabelValues(list).Set(float64(disabled))
+	ratio := 0.0
+	if members > 0 {
+		ratio = min(float64(disabled)/float64(members), 1)
+	}
+	m.pipe.disabledRatio.WithLabelValues(list).Set(ratio)
 }
 
-// digestPeriods are Mailman's digest_volume_frequency values.
-var digestPeriods = map[string]time.Duration{
-	"daily":     24 * time.Hour,
-	"weekly":    7 * 24 * time.Hour,
-	"monthly":   31 * 24 * time.Hour,
-	"quarterly": 92 * 24 * time.Hour,
-	"yearly":    366 * 24 * time.Hour,
-}
-
-// MailmanDigest records a list's digest settings.
-func (m *Metrics) MailmanDigest(list string, d checks.Digest) {
+// MailmanDigest records a list's digest settings; interval is how often
+// the server sends periodic digests.
+func (m *Metrics) MailmanDigest(list string, d checks.Digest, interval time.Duration) {
 	if !m.configured(list) {
 		return
 	}
@@ -175,11 +180,12 @@ func (m *Metrics) MailmanDigest(list string, d checks.Digest) {
 	if d.Enabled {
 		on = 1
 		if d.SendPeriodic {
-			period = digestPeriods[d.Frequency].Seconds()
+			period = interval.Seconds()
 		}
 	}
 	m.pipe.digestEnabled.WithLabelValues(list).Set(on)
 	m.pipe.digestPeriod.WithLabelValues(list).Set(period)
+	m.pipe.digestThreshold.WithLabelValues(list).Set(d.SizeThresholdKB * 1024)
 	last := 0.0
 	if !d.LastSentAt.IsZero() {
 		last = float64(d.LastSentAt.UnixNano()) / 1e9

@@ -163,11 +163,13 @@ func TestDigestAndRosterMetrics(t *testing.T) {
 	m := NewMetrics()
 	m.Configure(&Config{Lists: []*ListConfig{{Address: "l@example.org", Mailman: "main", Expect: Delivered}}, Mailman: map[string]*MailmanConfig{"main": {}}})
 	last := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	m.MailmanDigest("l@example.org", checks.Digest{Enabled: true, SendPeriodic: true, Frequency: "daily", LastSentAt: last})
+	m.MailmanDigest("l@example.org", checks.Digest{Enabled: true, SendPeriodic: true, Frequency: "monthly", SizeThresholdKB: 30, LastSentAt: last}, 24*time.Hour)
 	m.MailmanRoster("l@example.org", 20, 22)
 	for name, want := range map[string]float64{
 		"listprobe_mailman_digest_enabled":                     1,
-		"listprobe_mailman_digest_period_seconds":              86400,
+		"listprobe_mailman_digest_interval_seconds":            86400,
+		"listprobe_mailman_members_disabled_by_bounces_ratio":  20.0 / 22,
+		"listprobe_mailman_digest_size_threshold_bytes":        30 * 1024,
 		"listprobe_mailman_digest_last_sent_timestamp_seconds": float64(last.Unix()),
 		"listprobe_mailman_members":                            22,
 		"listprobe_mailman_members_disabled_by_bounces":        20,
@@ -176,8 +178,12 @@ func TestDigestAndRosterMetrics(t *testing.T) {
 		switch name {
 		case "listprobe_mailman_digest_enabled":
 			got = testutil.ToFloat64(m.pipe.digestEnabled)
-		case "listprobe_mailman_digest_period_seconds":
+		case "listprobe_mailman_digest_interval_seconds":
 			got = testutil.ToFloat64(m.pipe.digestPeriod)
+		case "listprobe_mailman_members_disabled_by_bounces_ratio":
+			got = testutil.ToFloat64(m.pipe.disabledRatio)
+		case "listprobe_mailman_digest_size_threshold_bytes":
+			got = testutil.ToFloat64(m.pipe.digestThreshold)
 		case "listprobe_mailman_digest_last_sent_timestamp_seconds":
 			got = testutil.ToFloat64(m.pipe.digestLastSent)
 		case "listprobe_mailman_members":
@@ -189,7 +195,7 @@ func TestDigestAndRosterMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
-	m.MailmanDigest("l@example.org", checks.Digest{Enabled: true, SendPeriodic: false, Frequency: "daily"})
+	m.MailmanDigest("l@example.org", checks.Digest{Enabled: true, SendPeriodic: false, Frequency: "daily"}, 24*time.Hour)
 	if v := testutil.ToFloat64(m.pipe.digestPeriod); v != 0 {
 		t.Errorf("a digest not sent periodically has period %v, want 0 (never overdue)", v)
 	}

@@ -267,7 +267,7 @@ func (r *run) deadline(ctx context.Context) {
 		}
 	}
 	if r.mailman != nil && res.Posted {
-		res.Reason += "; " + r.mailman.pipe.lostCause(ctx, res.MessageID, r.accepted)
+		res.Reason = r.mailman.pipe.explainLost(ctx, res.Reason, res.MessageID, r.accepted)
 	}
 	for _, s := range []*mailboxSession{r.posterBox, r.moderatorBox} {
 		if s == nil || s == r.reader {
