@@ -209,12 +209,12 @@ func TestE2EStuckOutRunnerIsNamed(t *testing.T) {
 }
 
 // Twenty members whose addresses fail for good (a domain Postfix bounces),
-// with a bounce score threshold of 1: one post makes Postfix bounce it to
-// Mailman, Mailman disables the twenty, and the share of bounce-disabled
+// with a bounce score threshold of 1: one post makes Postfix refuse or
+// bounce it for them, Mailman disables the twenty, and the share of bounce-disabled
 // members goes from 0 to 20 of 22.
 func TestE2EMembersDisabledByRealBounces(t *testing.T) {
 	tb := testbed.Load(t)
-	l := newE2EList(t, tb, map[string]any{"bounce_score_threshold": 1, "bounce_notify_owner_on_disable": false, "bounce_you_are_disabled_warnings": 0})
+	l := newE2EList(t, tb, map[string]any{"bounce_score_threshold": 1, "bounce_notify_owner_on_disable": false})
 	ctx := context.Background()
 	for i := range 20 {
 		if err := l.admin.Subscribe(ctx, l.address, fmt.Sprintf("gone%02d@nowhere.example.test", i), "member"); err != nil {
@@ -230,10 +230,18 @@ func TestE2EMembersDisabledByRealBounces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Outcome != probe.Delivered {
-		t.Fatalf("the probe that makes the bounces: %s (%q)", r.Outcome, r.Reason)
+	// The post's outcome depends on how the testbed's MTA refuses the
+	// twenty (a DSN later, or 550 at RCPT time, where Postfix may drop
+	// the connection after so many errors and Mailman retries the rest);
+	// either way Mailman scores a bounce for each of the twenty.
+	t.Logf("the probe that makes the bounces: %s (%q)", r.Outcome, r.Reason)
+	deadline := time.Now().Add(90 * time.Second)
+	for ratio() < 20.0/22 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 90s: %v of %v members disabled by bounces", gaugeValue(t, svc, "listprobe_mailman_members_disabled_by_bounces", nil), gaugeValue(t, svc, "listprobe_mailman_members", nil))
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
-	waitUntil(t, 90*time.Second, "Mailman disabling the 20 bouncing members", func() bool { return ratio() > 0.9 })
 	want := fmt.Sprintf(`
 # HELP listprobe_mailman_members Members of the list, as Mailman counts them.
 # TYPE listprobe_mailman_members gauge
