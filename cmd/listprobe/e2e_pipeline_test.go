@@ -47,7 +47,8 @@ func pipelineService(t *testing.T, l *e2eList, timeout time.Duration, keys strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := probe.NewService("", slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	// Every ProbeNow posts a new probe (none shares an earlier result).
+	svc := probe.NewService("", slog.New(slog.NewTextHandler(io.Discard, nil)), &probe.Options{OnDemandMinInterval: time.Nanosecond})
 	svc.Start(context.Background(), cfg)
 	t.Cleanup(svc.Stop)
 	return svc

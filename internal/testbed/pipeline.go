@@ -38,10 +38,11 @@ func (c *MailmanAdmin) DeleteQueueFile(ctx context.Context, queue, file string) 
 
 // MailmanRunners returns the pids of the running Mailman runner processes
 // of runner (e.g. "out"), by slice: Mailman's master starts each as
-// `runner ... --runner=NAME:SLICE:COUNT`.
+// `runner ... --runner=NAME:SLICE:COUNT`. Should runners of several counts
+// run at once (started by hand), those of the largest count are returned.
 func MailmanRunners(t testing.TB, runner string) map[int]int {
 	t.Helper()
-	out := map[int]int{}
+	byCount := map[int]map[int]int{}
 	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, f := range dirs {
 		data, err := os.ReadFile(f)
@@ -49,20 +50,36 @@ func MailmanRunners(t testing.TB, runner string) map[int]int {
 			continue
 		}
 		args := strings.Split(string(data), "\x00")
+		// The runner itself is a Python process; a wrapper that started
+		// it (runuser, sudo) carries the same arguments.
+		if !strings.Contains(filepath.Base(args[0]), "python") {
+			continue
+		}
 		for _, a := range args {
 			spec, ok := strings.CutPrefix(a, "--runner="+runner+":")
 			if !ok {
 				continue
 			}
-			slice, _, _ := strings.Cut(spec, ":")
+			slice, count, _ := strings.Cut(spec, ":")
 			n, err := strconv.Atoi(slice)
+			c, cerr := strconv.Atoi(count)
 			pid, perr := strconv.Atoi(filepath.Base(filepath.Dir(f)))
-			if err == nil && perr == nil {
-				out[n] = pid
+			if err == nil && cerr == nil && perr == nil {
+				if byCount[c] == nil {
+					byCount[c] = map[int]int{}
+				}
+				byCount[c][n] = pid
 			}
 		}
 	}
-	return out
+	best := 0
+	for c := range byCount {
+		best = max(best, c)
+	}
+	if byCount[best] == nil {
+		return map[int]int{}
+	}
+	return byCount[best]
 }
 
 // PauseMailmanRunner stops (SIGSTOP) the Mailman runner processes of
