@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/internal/sandbox"
 )
 
 // queueFile makes a queue entry stamped at, with a hash in slice s of 2.
@@ -202,5 +203,26 @@ func TestDigestAndRosterMetrics(t *testing.T) {
 	m.Configure(&Config{})
 	if n := testutil.CollectAndCount(m.Registry, "listprobe_mailman_members", "listprobe_mailman_digest_enabled"); n != 0 {
 		t.Errorf("%d series of a removed list", n)
+	}
+}
+
+// In the sandbox (Mailman's REST API with empty queues), a dropped post is
+// lost, and its reason says that no queue holds anything that arrived after
+// it; the queue metrics say the read worked.
+func TestDroppedPostIsInNoMailmanQueue(t *testing.T) {
+	lists := []sandbox.List{{Address: "blackhole@lists.example.org", Policy: sandbox.Drop}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	rt := startRuntime(t, w.config(t, 2*time.Second, lists, w.mailmanConfig(t)))
+	r := probeList(t, rt, "blackhole@lists.example.org")
+	wantOutcome(t, r, Lost, "no copy and no evidence within 2s; no post that arrived after the probe was sent waits in Mailman's shunt, bad, retry, out, pipeline and in queues")
+	m := rt.Metrics()
+	if v := testutil.ToFloat64(m.pipe.queueUp.WithLabelValues("main")); v != 1 {
+		t.Errorf("listprobe_mailman_queue_up = %v, want 1", v)
+	}
+	if v := testutil.ToFloat64(m.pipe.queueOldest.WithLabelValues("main", "out")); v != 0 {
+		t.Errorf("out queue oldest age = %v, want 0", v)
+	}
+	if v := testutil.ToFloat64(m.pipe.members.WithLabelValues("blackhole@lists.example.org")); v != 3 {
+		t.Errorf("listprobe_mailman_members = %v, want 3 (member, reader, moderator)", v)
 	}
 }
