@@ -179,6 +179,9 @@ type ListConfig struct {
 	Expect    Outcome  `yaml:"expect"`
 	Schedule  string   `yaml:"schedule"`
 	Timeout   Duration `yaml:"timeout"`
+	// Archive, when set, checks that a delivered probe reached the
+	// list's archive (config_archive.go).
+	Archive *ArchiveConfig `yaml:"archive"`
 
 	schedule cron.Schedule
 	interval time.Duration

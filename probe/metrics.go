@@ -238,6 +238,7 @@ func (m *Metrics) Record(r *Result) {
 		return
 	}
 	m.probes.WithLabelValues(l, string(r.Outcome)).Inc()
+	m.pipe.recordArchive(r)
 	setStates(m.lastOutcome, []string{l}, outcomeNames(Outcomes), string(r.Outcome))
 	if r.OK {
 		m.success.WithLabelValues(l).Set(1)

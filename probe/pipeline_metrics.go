@@ -24,6 +24,8 @@ type pipelineMetrics struct {
 	digestThreshold *prometheus.GaugeVec
 	disabledRatio   *prometheus.GaugeVec
 	digestLastSent  *prometheus.GaugeVec
+	archiveResult   *prometheus.GaugeVec
+	archiveLatency  *prometheus.HistogramVec
 	servers         map[string]bool
 	queues          map[string]map[string]bool // server -> the queues it has series for
 }
@@ -63,11 +65,18 @@ func newPipelineMetrics(reg *prometheus.Registry) *pipelineMetrics {
 		digestLastSent: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "listprobe_mailman_digest_last_sent_timestamp_seconds", Help: "When Mailman last sent the list's digest (digest_last_sent_at), in seconds since the epoch; 0: never.",
 		}, []string{"list"}),
+		archiveResult: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "listprobe_archive_result", Help: "Whether the list's last delivered probe reached its archive: 1 for archived or archive_lost, 0 for the other (lists with archive:).",
+		}, []string{"list", "result"}),
+		archiveLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "listprobe_archive_latency_seconds", Help: "Time from the post's acceptance by SMTP to the post seen in the list's archive.",
+			Buckets: []float64{0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600},
+		}, []string{"list"}),
 		servers: map[string]bool{},
 		queues:  map[string]map[string]bool{},
 	}
 	reg.MustRegister(p.queueUp, p.queueMessages, p.queueOldest, p.sliceOldest, p.members, p.bounceDisabled,
-		p.digestEnabled, p.digestPeriod, p.digestThreshold, p.digestLastSent, p.disabledRatio)
+		p.digestEnabled, p.digestPeriod, p.digestThreshold, p.digestLastSent, p.disabledRatio, p.archiveResult, p.archiveLatency)
 	return p
 }
 
@@ -78,11 +87,24 @@ func (p *pipelineMetrics) listVecs() []*prometheus.GaugeVec {
 // configure forgets the series of servers and lists that are gone. Called
 // with Metrics.mu held.
 func (p *pipelineMetrics) configure(cfg *Config, lists map[string]bool, known []string) {
+	archived := map[string]bool{}
+	for _, l := range cfg.Lists {
+		if l.Archive != nil {
+			archived[l.Address] = true
+			p.archiveResult.WithLabelValues(l.Address, Archived)
+			p.archiveResult.WithLabelValues(l.Address, ArchiveLost)
+			p.archiveLatency.WithLabelValues(l.Address)
+		}
+	}
 	for _, l := range known {
 		if !lists[l] {
 			for _, v := range p.listVecs() {
 				v.DeletePartialMatch(prometheus.Labels{"list": l})
 			}
+		}
+		if !archived[l] {
+			p.archiveResult.DeletePartialMatch(prometheus.Labels{"list": l})
+			p.archiveLatency.DeletePartialMatch(prometheus.Labels{"list": l})
 		}
 	}
 	for s := range p.servers {
@@ -191,4 +213,16 @@ func (m *Metrics) MailmanDigest(list string, d checks.Digest, interval time.Dura
 		last = float64(d.LastSentAt.UnixNano()) / 1e9
 	}
 	m.pipe.digestLastSent.WithLabelValues(list).Set(last)
+}
+
+// recordArchive records a delivered probe's archive check. Called with
+// Metrics.mu held, for a configured list.
+func (p *pipelineMetrics) recordArchive(r *Result) {
+	if r.Archive == nil {
+		return
+	}
+	setStates(p.archiveResult, []string{r.List}, []string{Archived, ArchiveLost}, r.Archive.Result)
+	if r.Archive.Latency != nil {
+		p.archiveLatency.WithLabelValues(r.List).Observe(*r.Archive.Latency)
+	}
 }

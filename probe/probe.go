@@ -365,6 +365,7 @@ func (s *Service) probe(ctx context.Context, cfg *Config, l *ListConfig, release
 		res.MessageID, res.SentAt = "", time.Time{}
 	}
 	s.reg.finish(r.pending, res.Outcome, res.Finished)
+	s.checkArchive(ctx, r)
 
 	latency := ""
 	if res.Latency != nil {

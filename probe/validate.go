@@ -296,6 +296,7 @@ func (c *Config) validate(v *validator) {
 		if l.Timeout < 0 {
 			v.errorf(join(path, "timeout"), "must be positive")
 		}
+		l.Archive.validate(v, join(path, "archive"), c.Accounts)
 		sched := global
 		if l.Schedule != "" {
 			sched = v.schedule(join(path, "schedule"), l.Schedule)
