@@ -38,8 +38,8 @@ func TestHyperKittyURLs(t *testing.T) {
 	}
 	for in, want := range map[string]string{
 		"<https://lists.example.org/hyperkitty/list/users@lists.example.org/message/T2QYJDIRMX4724AUFICTP6Y4YM4SAMNC/>": "https://lists.example.org/hyperkitty/api/list/users@lists.example.org/email/T2QYJDIRMX4724AUFICTP6Y4YM4SAMNC/",
-		"<http://127.0.0.1:8010/archives/list/l@x.test/message/ABC/>":                                                "http://127.0.0.1:8010/archives/api/list/l@x.test/email/ABC/",
-		"<https://lists.example.org/pipermail/users/2026-December/000001.html>":                                       "",
+		"<http://127.0.0.1:8010/archives/list/l@x.test/message/ABC/>":                                                   "http://127.0.0.1:8010/archives/api/list/l@x.test/email/ABC/",
+		"<https://lists.example.org/pipermail/users/2026-December/000001.html>":                                         "",
 		"<mailto:x@example.org>": "",
 		"garbage":                "",
 	} {

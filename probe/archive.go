@@ -71,7 +71,7 @@ func (s *Service) checkArchive(ctx context.Context, r *run) {
 func (s *Service) archiveReader(r *run) (func(context.Context) (bool, error), string) {
 	a, msgID := r.list.Archive, r.res.MessageID
 	if a.Kind == ArchiveIMAP {
-		acc := r.cfg.Accounts[a.Account]
+		acc := a.account
 		mbox := a.Mailbox
 		if mbox == "" {
 			mbox = acc.IMAP.Mailbox

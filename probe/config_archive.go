@@ -36,6 +36,9 @@ type ArchiveConfig struct {
 	Timeout Duration `yaml:"timeout"`
 
 	tlsConfig *tls.Config
+	// account is Account's configuration, kept here: a config narrowed to
+	// the lists' own accounts (once, shards) opens no session for it.
+	account *AccountConfig
 }
 
 func (a *ArchiveConfig) validate(v *validator, path []any, accounts map[string]*AccountConfig) {
@@ -70,6 +73,8 @@ func (a *ArchiveConfig) validate(v *validator, path []any, accounts map[string]*
 			v.errorf(join(path, "account"), "unknown account %q", a.Account)
 		case acc.IMAP == nil:
 			v.errorf(join(path, "account"), "account %q has no imap server", a.Account)
+		default:
+			a.account = acc
 		}
 	case "":
 		v.errorf(path, "needs a url (HyperKitty) or an account (an IMAP archive folder)")

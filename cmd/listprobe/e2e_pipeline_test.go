@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -283,4 +284,53 @@ func TestE2EDigestSentMovesLastSent(t *testing.T) {
 		t.Fatalf("mailman digests --send: %v\n%s", err, out)
 	}
 	waitUntil(t, 30*time.Second, "digest_last_sent_at moving", func() bool { return last() >= float64(before.Add(-2*time.Second).Unix()) })
+}
+
+// The archive: a list whose archive is a mailbox that gets its posts (the
+// reader's, here) is archived; one whose archive mailbox never gets them
+// (the outsider's, not subscribed: as a stopped archiver) is archive_lost;
+// the delivery stays delivered either way, in the JSON of once.
+func TestE2EArchiveFoundOrLostWhileDelivered(t *testing.T) {
+	tb := testbed.Load(t)
+	for _, c := range []struct {
+		archive, want string
+	}{
+		{"reader", "archived"},
+		{"outsider", "archive_lost"},
+	} {
+		t.Run(c.want, func(t *testing.T) {
+			l := newE2EList(t, tb, nil)
+			file := l.config(t, 30*time.Second, true, fmt.Sprintf("    archive: { kind: imap, account: %s, timeout: 5s }\n", c.archive))
+			if c.archive == "outsider" {
+				data, _ := os.ReadFile(file)
+				tls := "tls: starttls, ca_file: " + tb.Get(t, "CA_FILE")
+				text := strings.Replace(string(data), "mailman:\n", fmt.Sprintf("  outsider:\n    address: %s\n    imap: { address: %q, %s, username: %s, password_file: %s }\nmailman:\n",
+					tb.Get(t, "OUTSIDER"), tb.Get(t, "IMAP"), tls, tb.Get(t, "OUTSIDER"), tb.Get(t, "OUTSIDER_PASSWORD_FILE")), 1)
+				os.WriteFile(file, []byte(text), 0o600)
+			}
+			code, out, errOut := runCmd(t, "once", "--config.file="+file, "--output=json", "--log.level=warn")
+			var doc struct {
+				Results []struct {
+					Outcome string `json:"outcome"`
+					Reason  string `json:"reason"`
+					Archive *struct {
+						Result  string   `json:"result"`
+						Latency *float64 `json:"latency_seconds"`
+						Reason  string   `json:"reason"`
+					} `json:"archive"`
+				} `json:"results"`
+			}
+			if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Results) != 1 {
+				t.Fatalf("once: exit %d, %v\n%s\n%s", code, err, out, errOut)
+			}
+			r := doc.Results[0]
+			t.Logf("exit %d: %s (%s), archive %+v", code, r.Outcome, r.Reason, r.Archive)
+			if code != 0 || r.Outcome != "delivered" {
+				t.Errorf("exit %d, outcome %s: the archive must not change the delivery", code, r.Outcome)
+			}
+			if r.Archive == nil || r.Archive.Result != c.want || (c.want == "archived") != (r.Archive.Latency != nil) {
+				t.Fatalf("archive %+v, want %s", r.Archive, c.want)
+			}
+		})
+	}
 }
