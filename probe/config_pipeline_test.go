@@ -41,3 +41,42 @@ func TestMailmanPipelineKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestListArchiveKeys(t *testing.T) {
+	base := plaintextConfig("127.0.0.1", false)
+	with := func(archive string) string {
+		return strings.Replace(base, "    mailman: main\n", "    mailman: main\n    archive: "+archive+"\n", 1)
+	}
+	cfg, err := LoadFileWith(writeConfig(t, with("{ url: \"https://lists.example.org/hyperkitty/\" }")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := cfg.Lists[0].Archive; a.Kind != ArchiveHyperKitty || time.Duration(a.Timeout) != DefaultArchiveTimeout || a.tlsConfig == nil {
+		t.Errorf("HyperKitty archive: %+v", a)
+	}
+	cfg, err = LoadFileWith(writeConfig(t, with("{ account: member, timeout: 30s }")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := cfg.Lists[0].Archive; a.Kind != ArchiveIMAP || a.account == nil || time.Duration(a.Timeout) != 30*time.Second {
+		t.Errorf("IMAP archive: %+v", a)
+	}
+	for archive, want := range map[string]string{
+		"{ }":                                      "lists[0].archive: needs a url (HyperKitty) or an account (an IMAP archive folder)",
+		"{ url: \"ftp://x/\" }":                    "lists[0].archive.url: is not an http or https URL",
+		"{ url: \"https://u:p@x/hyperkitty\" }":    "lists[0].archive.url: is not an http or https URL",
+		"{ kind: imap }":                           "lists[0].archive.account: is required for an IMAP archive",
+		"{ account: nobody }":                      `lists[0].archive.account: unknown account "nobody"`,
+		"{ kind: pipermail, url: \"https://x/\" }": `lists[0].archive.kind: "pipermail" is not hyperkitty or imap`,
+		"{ account: member, timeout: -1s }":        "lists[0].archive.timeout: must be positive",
+		"{ account: member, folder: x }":           "folder",
+	} {
+		_, err := LoadFileWith(writeConfig(t, with(archive)), nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("archive %s: err = %v, want %q", archive, err, want)
+		}
+		if err != nil && strings.Contains(err.Error(), "u:p@") {
+			t.Errorf("the error echoes the URL's password: %v", err)
+		}
+	}
+}
