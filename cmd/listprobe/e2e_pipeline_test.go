@@ -228,21 +228,25 @@ func TestE2EMembersDisabledByRealBounces(t *testing.T) {
 		return gaugeValue(t, svc, "listprobe_mailman_members_disabled_by_bounces_ratio", map[string]string{"list": l.address})
 	}
 	waitUntil(t, 20*time.Second, "the share read at 0", func() bool { return ratio() == 0 })
-	r, _, err := svc.ProbeNow(ctx, l.address)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The post's outcome depends on how the testbed's MTA refuses the
 	// twenty (a DSN later, or 550 at RCPT time, where Postfix may drop
 	// the connection after so many errors and Mailman retries the rest);
-	// either way Mailman scores a bounce for each of the twenty.
-	t.Logf("the probe that makes the bounces: %s (%q)", r.Outcome, r.Reason)
-	deadline := time.Now().Add(90 * time.Second)
-	for ratio() < 20.0/22 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 90s: %v of %v members disabled by bounces", gaugeValue(t, svc, "listprobe_mailman_members_disabled_by_bounces", nil), gaugeValue(t, svc, "listprobe_mailman_members", nil))
+	// either way Mailman scores a bounce for each of the twenty. A post
+	// Mailman shunts (the testbed's SQLite reuses list ids, see its
+	// README) reaches nobody: then another one is sent.
+	for attempt := 1; ratio() < 20.0/22; attempt++ {
+		if attempt > 3 {
+			t.Fatalf("after 3 posts: %v of %v members disabled by bounces", gaugeValue(t, svc, "listprobe_mailman_members_disabled_by_bounces", nil), gaugeValue(t, svc, "listprobe_mailman_members", nil))
 		}
-		time.Sleep(500 * time.Millisecond)
+		r, _, err := svc.ProbeNow(ctx, l.address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("post %d, which makes the bounces: %s (%q)", attempt, r.Outcome, r.Reason)
+		deadline := time.Now().Add(60 * time.Second)
+		for ratio() < 20.0/22 && time.Now().Before(deadline) {
+			time.Sleep(500 * time.Millisecond)
+		}
 	}
 	want := fmt.Sprintf(`
 # HELP listprobe_mailman_members Members of the list, as Mailman counts them.
