@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // Bounces: RFC 3464 delivery status notifications, RFC 8098 disposition
@@ -30,7 +31,7 @@ func bounceOfList(ev Evidence) Evidence {
 	}
 	var kept []string
 	for _, tok := range ev.Tokens {
-		if t, err := ParseToken(tok); err == nil && ev.Recipient != "" && strings.EqualFold(t.List, ev.Recipient) {
+		if t, err := token.Parse(tok); err == nil && ev.Recipient != "" && strings.EqualFold(t.List, ev.Recipient) {
 			kept = append(kept, tok)
 		}
 	}
@@ -113,7 +114,7 @@ func reportRecipient(b reportBlock) string {
 // claimsAny reports whether one of the tokens claims list.
 func claimsAny(tokens []string, list string) bool {
 	for _, tok := range tokens {
-		if t, err := ParseToken(tok); err == nil && list != "" && strings.EqualFold(t.List, list) {
+		if t, err := token.Parse(tok); err == nil && list != "" && strings.EqualFold(t.List, list) {
 			return true
 		}
 	}
@@ -263,15 +264,11 @@ func returnedProbeTokens(h mail.Header, pb *parsedBody) (tokens []string, list s
 	return dedupe(tokens), list
 }
 
-// OriginalMessageIDs returns the Message-IDs (with angle brackets) of the
+// originalMessageIDs returns the Message-IDs (with angle brackets) of the
 // original messages that a notice or bounce carries: attached or returned
 // messages, text/rfc822-headers parts and an MDN's Original-Message-ID.
 // Classify matches bounces by them (a probe's Message-ID holds its token);
 // Mailman's "confirm" stub attached to moderator notices is left out.
-func OriginalMessageIDs(h mail.Header, body []byte) []string {
-	return originalMessageIDs(parseBody(h, body))
-}
-
 func originalMessageIDs(pb *parsedBody) []string {
 	var out []string
 	seen := map[string]bool{}

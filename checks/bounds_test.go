@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks/compose"
 )
 
 // hugeHeader has a 20 MB Subject, From and Content-Type, with a probe
@@ -18,7 +19,7 @@ func hugeHeader() (mail.Header, []byte) {
 	pad := strings.Repeat("a", 20<<20)
 	var h mail.Header
 	h.Set("From", "test@lists.example.org "+pad)
-	h.Set("Subject", "[Test] "+pad+" "+SubjectPrefix+" "+tok)
+	h.Set("Subject", "[Test] "+pad+" "+compose.SubjectPrefix+" "+tok)
 	h.Set("Content-Type", "multipart/report; report-type=delivery-status; x=\""+pad+"\"; boundary=b")
 	h.Set("List-Id", "<test.lists.example.org>")
 	h.Set("Received", "from a by b with SMTP id "+pad+"; Tue, 14 Nov 2023 22:13:21 +0000")
@@ -79,8 +80,8 @@ func TestClassifyBoundedWhateverArrives(t *testing.T) {
 	if ev.Kind != KindBounce || len(ev.Tokens) != 1 {
 		t.Errorf("%+v, want one bounce naming its probe once", ev)
 	}
-	if got := OriginalMessageIDs(h, body); len(got) != 1 {
-		t.Errorf("OriginalMessageIDs = %d ids, want the one repeated id", len(got))
+	if got := originalMessageIDs(parseBody(h, body)); len(got) != 1 {
+		t.Errorf("originalMessageIDs = %d ids, want the one repeated id", len(got))
 	}
 
 	// Nested deeper than maxDepth: the walk stops at that depth.

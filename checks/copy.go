@@ -5,6 +5,9 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks/compose"
+	"github.com/listprobe/listprobe/checks/msgid"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // classifyCopy recognises a list's copy of a probe (see Copy for the ways
@@ -19,11 +22,11 @@ func classifyCopy(m *incoming) (Evidence, bool) {
 	if !ok {
 		return Evidence{}, false
 	}
-	t, err := ParseToken(tok)
+	t, err := token.Parse(tok)
 	if err != nil || !m.fromList(t.List) {
 		return Evidence{}, false
 	}
-	if len(FindTokens(fieldText(h, "In-Reply-To")+" "+fieldText(h, "References"))) > 0 {
+	if len(token.Find(fieldText(h, "In-Reply-To")+" "+fieldText(h, "References"))) > 0 {
 		// An answer to a probe, sent through an anonymous list with its
 		// "Re:" removed: it refers to the probe, it is not the probe.
 		return Evidence{}, false
@@ -44,48 +47,15 @@ func classifyCopy(m *incoming) (Evidence, bool) {
 // Message-ID ("<lp1.….…@example.org>"), as probes make them. A Message-ID
 // that merely contains a token is no probe's.
 func messageIDToken(v string) (string, bool) {
-	left, _, ok := splitMessageID(v)
+	left, _, ok := msgid.Split(v)
 	if !ok {
 		return "", false
 	}
-	toks := FindTokens(left)
+	toks := token.Find(left)
 	if len(toks) != 1 || !strings.EqualFold(toks[0], left) {
 		return "", false
 	}
 	return toks[0], true
-}
-
-// SameMessageID reports whether two Message-IDs name the same message.
-// Surrounding white space and one pair of angle brackets are ignored (as is
-// anything after the closing bracket, such as a comment). The part left of
-// the last "@" (id-left) is compared exactly, as RFC 5322 leaves it opaque;
-// the part right of it (id-right, usually a domain name) is compared
-// without regard to case, as DNS does. Probes' Message-IDs are all lower
-// case (the token is lower-case base32), so no case-folding of id-left is
-// needed to find them, and none can make two people's messages one. An
-// empty Message-ID equals nothing.
-func SameMessageID(a, b string) bool {
-	la, da, oka := splitMessageID(a)
-	lb, db, okb := splitMessageID(b)
-	return oka && okb && la == lb && strings.EqualFold(da, db)
-}
-
-// splitMessageID splits a Message-ID into id-left and id-right.
-func splitMessageID(v string) (left, right string, ok bool) {
-	v = strings.TrimSpace(v)
-	if rest, found := strings.CutPrefix(v, "<"); found {
-		if j := strings.IndexByte(rest, '>'); j >= 0 {
-			rest = rest[:j]
-		}
-		v = strings.TrimSpace(rest)
-	}
-	if v == "" {
-		return "", "", false
-	}
-	if i := strings.LastIndexByte(v, '@'); i >= 0 {
-		return v[:i], v[i+1:], true
-	}
-	return v, "", true
 }
 
 // reSubjectTag is a list's subject tag, "[Test]", "(test)" or full-width
@@ -106,12 +76,12 @@ var reMarkerTag = regexp.MustCompile(`(?i)^\s*(re|fwd?|aw|wg|sv|vs|antw|tr|rif|o
 // tag ("Test: ") are missed here; their copies still match by Message-ID.
 func probeSubjectToken(subject string) (string, bool) {
 	s := collapse(subject)
-	i := strings.Index(s, SubjectPrefix)
+	i := strings.Index(s, compose.SubjectPrefix)
 	if i < 0 {
 		return "", false
 	}
-	rest := strings.TrimSpace(s[i+len(SubjectPrefix):])
-	toks := FindTokens(rest)
+	rest := strings.TrimSpace(s[i+len(compose.SubjectPrefix):])
+	toks := token.Find(rest)
 	if len(toks) != 1 || !strings.EqualFold(rest, toks[0]) {
 		return "", false
 	}
@@ -144,8 +114,8 @@ func isMarkerTag(tag string) bool {
 // that quotes or answers a probe names none.
 func probeHeaderTokens(h mail.Header) []string {
 	var out []string
-	if v := strings.TrimSpace(fieldText(h, TokenHeader)); v != "" {
-		if toks := FindTokens(v); len(toks) == 1 && strings.EqualFold(toks[0], v) {
+	if v := strings.TrimSpace(fieldText(h, token.Header)); v != "" {
+		if toks := token.Find(v); len(toks) == 1 && strings.EqualFold(toks[0], v) {
 			out = append(out, toks[0])
 		}
 	}
@@ -161,7 +131,7 @@ func probeHeaderTokens(h mail.Header) []string {
 // probeCopyList names the list a probe copy came through: List-Post, then
 // the To or Cc address the token claims, then List-Id read as
 // name.host (the form Mailman uses), then the first To address.
-func probeCopyList(h mail.Header, token string) string {
+func probeCopyList(h mail.Header, tok string) string {
 	if lp := fieldText(h, "List-Post"); lp != "" {
 		if i := strings.Index(strings.ToLower(lp), "mailto:"); i >= 0 {
 			addr := lp[i+len("mailto:"):]
@@ -181,7 +151,7 @@ func probeCopyList(h mail.Header, token string) string {
 			}
 		}
 	}
-	if t, err := ParseToken(token); err == nil {
+	if t, err := token.Parse(tok); err == nil {
 		for _, r := range recipients {
 			if r == t.List {
 				return r

@@ -4,10 +4,13 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks/compose"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 const testList = "test@lists.example.org"
@@ -34,7 +37,7 @@ func fixture(t *testing.T, name string) (header func() mail.Header, body []byte)
 func TestClassifyForwardAndReplyMarkersAreNoCopy(t *testing.T) {
 	header, body := fixture(t, "probe_copy-mailman3-anonymous-list.eml")
 	tok := evidenceTokens["copyanonymous222"]
-	subject := SubjectPrefix + " " + tok
+	subject := compose.SubjectPrefix + " " + tok
 	if got := Classify(header(), body); got.Kind != KindProbeCopy || got.Copy != CopyFromList || !got.IsCopyOf(testList, "") {
 		t.Fatalf("the fixture itself: %+v, want a copy from the list", got)
 	}
@@ -130,7 +133,7 @@ func TestIsCopyOfByMessageID(t *testing.T) {
 	// A Message-ID that contains the token but is not the token is no
 	// probe's (a reply's made up from the parent's).
 	h.Set("Message-Id", "<re-"+evidenceTokens["copymm3listcopy2"]+"@example.org>")
-	h.Del(TokenHeader)
+	h.Del(token.Header)
 	if got := Classify(h, body); got.Kind == KindProbeCopy {
 		t.Errorf("Message-ID containing a token: %+v, want no copy", got)
 	}
@@ -191,33 +194,6 @@ func TestClassifyAutomaticRejectionOnlyFromOwner(t *testing.T) {
 	}
 }
 
-func TestSameMessageID(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		want bool
-	}{
-		{"<abc@example.org>", "<abc@example.org>", true},
-		{"<abc@example.org>", "abc@example.org", true},
-		{" <abc@example.org> ", "\t<abc@example.org>", true},
-		{"<abc@Example.ORG>", "<abc@example.org>", true},
-		{"<abc@example.org> (comment)", "<abc@example.org>", true},
-		{"<ABC@example.org>", "<abc@example.org>", false},
-		{"<abc@example.org>", "<abd@example.org>", false},
-		{"<abc@example.org>", "<abc@example.net>", false},
-		{"<a@b@example.org>", "<a@b@EXAMPLE.org>", true},
-		{"", "", false},
-		{"<>", "<>", false},
-		{"<abc>", "<abc>", true},
-	} {
-		if got := SameMessageID(tc.a, tc.b); got != tc.want {
-			t.Errorf("SameMessageID(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
-		}
-		if got := SameMessageID(tc.b, tc.a); got != tc.want {
-			t.Errorf("SameMessageID(%q, %q) = %v, want %v (not symmetric)", tc.b, tc.a, got, tc.want)
-		}
-	}
-}
-
 func TestListIDOf(t *testing.T) {
 	if got := ListIDOf("Test@Lists.Example.org"); got != "test.lists.example.org" {
 		t.Errorf("ListIDOf = %q", got)
@@ -259,13 +235,12 @@ func TestSenderRoles(t *testing.T) {
 	}
 }
 
-// TestListManagerRegistry: a list manager's rules plug in by registering
-// them; Classify asks them about mail from a list's robot addresses, keeps
-// only tokens of that list's probes, and LooksLikeNotice asks them too.
-func TestListManagerRegistry(t *testing.T) {
-	saved := listManagers
-	t.Cleanup(func() { listManagers = saved })
-	registerListManager(listManager{
+// TestListManagerList: a list manager's rules plug in as one more entry of
+// the list; Classify asks them about mail from a list's robot addresses,
+// keeps only tokens of that list's probes, and LooksLikeNotice asks them
+// too.
+func TestListManagerList(t *testing.T) {
+	managers := append(slices.Clone(listManagers), listManager{
 		name:      "example",
 		looksLike: func(h mail.Header) bool { return h.Has("X-Example-Manager") },
 		classify: func(m *incoming) (Evidence, bool) {
@@ -273,18 +248,18 @@ func TestListManagerRegistry(t *testing.T) {
 				return Evidence{}, false
 			}
 			return Evidence{Kind: KindHoldNotice, Manager: "example", List: m.sender.list, Reason: "held",
-				Tokens: FindTokens(m.parsed().text())}, true
+				Tokens: token.Find(m.parsed().text())}, true
 		},
 	})
 	var h mail.Header
 	h.Set("X-Example-Manager", "1")
-	if !LooksLikeNotice(h) {
-		t.Error("LooksLikeNotice does not ask the registered manager")
+	if !looksLikeNotice(h, managers) {
+		t.Error("LooksLikeNotice does not ask the added manager")
 	}
 	h.Set("From", "test-owner@lists.example.org")
 	h.Set("Subject", "Example hold")
 	ours, theirs := evidenceTokens["copysubjectonly2"], "lp1.otherlistsprobe2.1700000000.n52gqzlsibwgs43uomxgk6dbnvygyzjon5zgo.zm5olnd5ikjquqlwkhlfnos3"
-	ev := Classify(h, []byte(ours+"\r\n"+theirs+"\r\n"))
+	ev := classifyWith(h, []byte(ours+"\r\n"+theirs+"\r\n"), managers)
 	if ev.Kind != KindHoldNotice || ev.Manager != "example" || len(ev.Tokens) != 1 || ev.Tokens[0] != ours {
 		t.Errorf("%+v, want the example manager's hold naming only the list's own probe", ev)
 	}
@@ -295,7 +270,7 @@ func TestListManagerRegistry(t *testing.T) {
 // the member's copies of the list's probes, each carrying its probe the
 // way that rewrite does; and the approved one says so.
 func TestRealListRewrites(t *testing.T) {
-	signer, err := NewSigner([]byte("listprobe-evidence-test-key-0123456789"))
+	signer, err := token.NewSigner([]byte("listprobe-evidence-test-key-0123456789"))
 	if err != nil {
 		t.Fatal(err)
 	}

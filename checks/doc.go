@@ -1,14 +1,45 @@
-// Package checks implements the mail side of listprobe: the signed probe
-// message, SMTP submission, IMAP mailbox watching, the parsers that turn
-// notices and bounces into evidence, and the Mailman 3 REST client.
+// Package checks implements the classification of incoming mail: what a
+// message in a watched mailbox is (a list's copy of a probe, a hold notice,
+// a moderator notice, a rejection, a bounce, or unrelated), which probes it
+// names, and whether listprobe may delete it.
 //
-// Nothing here schedules probes, keeps metrics or serves HTTP; package probe
-// does that on top of these pieces.
+// Nothing here or below schedules probes, keeps metrics or serves HTTP;
+// package probe does that on top of these pieces.
+//
+// # What lives where
+//
+// The mail side of listprobe is split by what each piece is; the packages
+// below checks import none of checks, and checks imports only token,
+// compose (the probe's subject) and msgid:
+//
+//   - checks/token: the signed probe token (Signer, Verify, Find, Parse) and
+//     the header field that carries it.
+//   - checks/compose: the probe post, rendered (and DKIM-signed) for
+//     submission.
+//   - checks/submit: SMTP submission of one message, with an error that
+//     names the stage that failed.
+//   - checks/imapwatch: the IMAP mailbox watcher (IDLE or poll, fetch the
+//     header fields its caller names, delete named UIDs).
+//   - checks/mailmanrest: the Mailman 3 REST client (held queue, moderation
+//     settings), which internal/testbed's admin client reuses.
+//   - checks/mailtls: the TLS modes and client configuration SMTP and IMAP
+//     share.
+//   - checks/msgid: Message-ID comparison.
+//
+// In checks itself: evidence.go (Evidence, Classify, LooksLikeNotice),
+// header.go (who sent a message), mime.go (walking its MIME parts),
+// copy.go (a list's copy of a probe), bounce.go (DSNs, MDNs and plain
+// bounces), hops.go (Received hops and approval), text.go (making server
+// text readable), and one file per list manager (notice_mailman.go,
+// notice_mlmmj.go, notice_sympa.go) named in the ordered list of
+// managers.go. Supporting another list manager is one new notice_<name>.go,
+// its captured fixtures under testdata/evidence and one line in that list.
 //
 // # Safety
 //
-// Mailbox never sets \Seen (it fetches with BODY.PEEK) and deletes only the
+// imapwatch never sets \Seen (it fetches with BODY.PEEK) and deletes only the
 // UIDs its caller names, with UID EXPUNGE so that messages other clients
 // flagged \Deleted are left alone. Callers name only messages whose probe
-// token they verified with a Signer.
+// token they verified with a token.Signer, and that Evidence.Deletable
+// allows.
 package checks

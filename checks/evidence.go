@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // Kind says what a message is to listprobe.
@@ -181,7 +182,7 @@ func (e Evidence) allTokensOf(list string) bool {
 		return false
 	}
 	for _, tok := range e.Tokens {
-		t, err := ParseToken(tok)
+		t, err := token.Parse(tok)
 		if err != nil || !strings.EqualFold(t.List, list) {
 			return false
 		}
@@ -196,12 +197,13 @@ func ListIDOf(list string) string {
 	return strings.ToLower(strings.Replace(strings.TrimSpace(list), "@", ".", 1))
 }
 
-// ClassifyHeaderFields are the header fields Classify and Hops read: a
-// Mailbox that hands them messages must fetch at least these (it fetches
-// WatchedHeaderFields, which should include them).
+// ClassifyHeaderFields are the header fields Classify and Hops read: the
+// mailbox watcher that hands them messages fetches these
+// (imapwatch.Options.HeaderFields), so a field the classifier learns to read
+// is never missing from what the mailbox fetches.
 var ClassifyHeaderFields = []string{
 	"From", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
-	TokenHeader, "Content-Type", "Content-Transfer-Encoding", "Auto-Submitted", "Precedence", "Sender",
+	token.Header, "Content-Type", "Content-Transfer-Encoding", "Auto-Submitted", "Precedence", "Sender",
 	"List-Id", "List-Post", "X-Mailman-Version", "X-List-Administrivia", "X-Failed-Recipients",
 	"Reply-To", "X-Original-From", "Received", "X-Mailman-Approved-At", "X-Validation-By",
 	"X-Mailer", "X-Loop", "Return-Path", "Resent-From", "Resent-Sender", "Resent-Message-Id", "Resent-Date",
@@ -211,37 +213,14 @@ var ClassifyHeaderFields = []string{
 // the reason ends up in logs, JSON output and the status page.
 const maxReasonLen = 1000
 
-// A listManager recognises the notices one list manager writes. Each lives
-// in a file of its own (notice_mailman.go) and registers itself in an init
-// function: supporting another list manager (Sympa, mlmmj) means adding one
-// file with its rules and its captured fixtures.
-type listManager struct {
-	name string
-	// looksLike reports from the header alone whether this manager may
-	// have written the message, so that its body is fetched. No false
-	// negatives for its notices.
-	looksLike func(h mail.Header) bool
-	// classify reads a message that one of a list's robot addresses sent
-	// (the sender says which list). It reports false when the message is
-	// none of this manager's notices.
-	classify func(m *incoming) (Evidence, bool)
-	// reports: the manager also writes notices as multipart/report
-	// (Sympa's delivery status notifications), so classify sees a
-	// robot's reports before they are read as mail servers' bounces.
-	reports bool
-}
-
-var listManagers []listManager
-
-func registerListManager(m listManager) { listManagers = append(listManagers, m) }
-
 // incoming is one message being classified.
 type incoming struct {
-	h       mail.Header
-	body    []byte
-	sender  sender
-	subject string // decoded, one line
-	pb      *parsedBody
+	managers []listManager // asked in order
+	h        mail.Header
+	body     []byte
+	sender   sender
+	subject  string // decoded, one line
+	pb       *parsedBody
 }
 
 // parsed returns the body, parsed once.
@@ -261,7 +240,9 @@ func (m *incoming) fromList(list string) bool {
 // LooksLikeNotice reports whether a message with this header may be a
 // notice or a bounce, so that its body is worth fetching. It errs on the
 // side of yes; probe copies say no (their header carries the token).
-func LooksLikeNotice(h mail.Header) bool {
+func LooksLikeNotice(h mail.Header) bool { return looksLikeNotice(h, listManagers) }
+
+func looksLikeNotice(h mail.Header, managers []listManager) bool {
 	s := senderOf(h)
 	if s.mailerDaemon || s.role != "" {
 		return true
@@ -269,13 +250,13 @@ func LooksLikeNotice(h mail.Header) bool {
 	if mt, _ := contentType(h); mt == "multipart/report" || h.Has("X-Failed-Recipients") {
 		return true
 	}
-	if strings.TrimSpace(h.Get(TokenHeader)) != "" {
+	if strings.TrimSpace(h.Get(token.Header)) != "" {
 		return false
 	}
 	if autoSubmitted(h) {
 		return true
 	}
-	for _, lm := range listManagers {
+	for _, lm := range managers {
 		if lm.looksLike(h) {
 			return true
 		}
@@ -291,8 +272,10 @@ func LooksLikeNotice(h mail.Header) bool {
 // robot addresses or MAILER-DAEMON, Auto-Submitted, the manager's own
 // header fields), copies by their Message-ID or by coming from the list
 // itself, never by words alone. Every text in the result is valid UTF-8.
-func Classify(h mail.Header, body []byte) Evidence {
-	m := &incoming{h: h, body: body, sender: senderOf(h), subject: decodedSubject(h)}
+func Classify(h mail.Header, body []byte) Evidence { return classifyWith(h, body, listManagers) }
+
+func classifyWith(h mail.Header, body []byte, managers []listManager) Evidence {
+	m := &incoming{managers: managers, h: h, body: body, sender: senderOf(h), subject: decodedSubject(h)}
 	ev := classify(m)
 	if ev.Kind == KindUnrelated {
 		ev = Evidence{Kind: KindUnrelated}
@@ -354,7 +337,7 @@ func classify(m *incoming) Evidence {
 // managerNotice asks each list manager whether its robot wrote the
 // message; reports limits the question to those that write reports.
 func managerNotice(m *incoming, reports bool) (Evidence, bool) {
-	for _, lm := range listManagers {
+	for _, lm := range m.managers {
 		if reports && !lm.reports {
 			continue
 		}
@@ -382,7 +365,7 @@ func resent(h mail.Header) bool {
 func robotTokens(s sender, tokens []string) []string {
 	var out []string
 	for _, tok := range tokens {
-		if t, err := ParseToken(tok); err == nil && s.robotOf(t.List) {
+		if t, err := token.Parse(tok); err == nil && s.robotOf(t.List) {
 			out = append(out, tok)
 		}
 	}

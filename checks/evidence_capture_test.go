@@ -14,6 +14,9 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/listprobe/listprobe/checks/compose"
+	"github.com/listprobe/listprobe/checks/mailmanrest"
+	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/testbed"
 )
 
@@ -29,22 +32,22 @@ import (
 func TestCaptureListRewrites(t *testing.T) {
 	dir := captureDir(t)
 	env := testbed.Load(t)
-	c := mailmanTestbedClient(t, env)
-	signer, err := NewSigner([]byte(mailmanEvidenceKey))
+	c := env.MailmanClient(t)
+	signer, err := token.NewSigner([]byte(mailmanEvidenceKey))
 	if err != nil {
 		t.Fatal(err)
 	}
 	copyOf := func(t *testing.T, settings map[string]any, name string) {
 		t.Helper()
-		list := newMailmanTestList(t, c, env)
-		setMailmanTestConfig(t, c, list, settings)
+		list := env.NewMailmanList(t)
+		env.SetMailmanListConfig(t, list, settings)
 		tok := signer.Encode(signer.NewToken(list, time.Now()))
-		msg, err := Compose(ProbeMessage{From: env["LISTPROBE_TESTBED_MEMBER"], List: list, Token: tok, Date: time.Now()}, nil)
+		msg, err := compose.Message(compose.Probe{From: env["LISTPROBE_TESTBED_MEMBER"], List: list, Token: tok, Date: time.Now()}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sendToMailmanTestbed(t, env, "MEMBER", list, msg)
-		saveCapture(t, dir, name, fetchFromTestbedMailbox(t, env, "READER", &imap.SearchCriteria{Text: []string{tok}}))
+		env.Submit(t, "MEMBER", list, msg)
+		saveCapture(t, dir, name, env.WaitMessage(t, "READER", &imap.SearchCriteria{Text: []string{tok}}, time.Minute))
 	}
 	t.Run("anonymous list", func(t *testing.T) {
 		copyOf(t, map[string]any{"anonymous_list": true}, "probe_copy-mailman3-real-anonymous-list.eml")
@@ -58,21 +61,21 @@ func TestCaptureListRewrites(t *testing.T) {
 			"probe_copy-mailman3-real-wrap-message.eml")
 	})
 	t.Run("approved by a moderator", func(t *testing.T) {
-		list := newMailmanTestList(t, c, env)
-		setMailmanTestConfig(t, c, list, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false})
+		list := env.NewMailmanList(t)
+		env.SetMailmanListConfig(t, list, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false})
 		tok := signer.Encode(signer.NewToken(list, time.Now()))
-		p := ProbeMessage{From: env["LISTPROBE_TESTBED_MEMBER"], List: list, Token: tok, Date: time.Now()}
-		msg, err := Compose(p, nil)
+		p := compose.Probe{From: env["LISTPROBE_TESTBED_MEMBER"], List: list, Token: tok, Date: time.Now()}
+		msg, err := compose.Message(p, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sendToMailmanTestbed(t, env, "MEMBER", list, msg)
-		h := waitMailmanHeld(t, c, list, p.MessageID())
-		if err := c.moderate(mailmanTestContext(t), list, h.RequestID, "accept", ""); err != nil {
+		env.Submit(t, "MEMBER", list, msg)
+		h := testbed.WaitHeld(t, c, list, p.MessageID())
+		if err := env.MailmanAdmin(t).Moderate(t.Context(), list, h.RequestID, "accept"); err != nil {
 			t.Fatal(err)
 		}
 		saveCapture(t, dir, "probe_copy-mailman3-real-approved-by-moderator.eml",
-			fetchFromTestbedMailbox(t, env, "READER", &imap.SearchCriteria{Text: []string{tok}}))
+			env.WaitMessage(t, "READER", &imap.SearchCriteria{Text: []string{tok}}, time.Minute))
 	})
 }
 
@@ -84,8 +87,8 @@ func TestCaptureListRewrites(t *testing.T) {
 func TestCaptureDigests(t *testing.T) {
 	dir := captureDir(t)
 	env := testbed.Load(t)
-	c := mailmanTestbedClient(t, env)
-	signer, err := NewSigner([]byte(mailmanEvidenceKey))
+	c := env.MailmanClient(t)
+	signer, err := token.NewSigner([]byte(mailmanEvidenceKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,9 +97,9 @@ func TestCaptureDigests(t *testing.T) {
 		"plaintext_digests": "unrelated-mailman3-real-plain-digest.eml",
 	} {
 		t.Run(mode, func(t *testing.T) {
-			ctx := mailmanTestContext(t)
-			list := newMailmanTestList(t, c, env)
-			id, err := MailmanListID(list)
+			ctx := t.Context()
+			list := env.NewMailmanList(t)
+			id, err := mailmanrest.ListID(list)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,35 +109,35 @@ func TestCaptureDigests(t *testing.T) {
 					MemberID any    `json:"member_id"`
 				} `json:"entries"`
 			}
-			if err := c.do(ctx, http.MethodGet, nil, &roster, "lists", id, "roster", "member"); err != nil {
+			if err := c.Do(ctx, http.MethodGet, nil, nil, &roster, "lists", id, "roster", "member"); err != nil {
 				t.Fatal(err)
 			}
 			for _, m := range roster.Entries {
 				if strings.EqualFold(m.Email, env["LISTPROBE_TESTBED_READER"]) {
-					if err := c.do(ctx, http.MethodPatch, url.Values{"delivery_mode": {mode}}, nil, "members", fmt.Sprint(m.MemberID)); err != nil {
+					if err := c.Do(ctx, http.MethodPatch, nil, url.Values{"delivery_mode": {mode}}, nil, "members", fmt.Sprint(m.MemberID)); err != nil {
 						t.Fatal(err)
 					}
 				}
 			}
 			tok := signer.Encode(signer.NewToken(list, time.Now()))
-			msg, err := Compose(ProbeMessage{From: env["LISTPROBE_TESTBED_MEMBER"], List: list, Token: tok, Date: time.Now()}, nil)
+			msg, err := compose.Message(compose.Probe{From: env["LISTPROBE_TESTBED_MEMBER"], List: list, Token: tok, Date: time.Now()}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			sendToMailmanTestbed(t, env, "MEMBER", list, msg)
+			env.Submit(t, "MEMBER", list, msg)
 			other := "From: " + env["LISTPROBE_TESTBED_MEMBER"] + "\r\nTo: " + list + "\r\nSubject: Why was my post rejected?\r\n" +
 				"Message-ID: <why-" + fmt.Sprint(time.Now().UnixNano()) + "@example.test>\r\nDate: " + time.Now().Format(time.RFC1123Z) +
 				"\r\n\r\nIt was rejected for the following reasons: none.\r\n"
-			sendToMailmanTestbed(t, env, "MEMBER", list, []byte(other))
+			env.Submit(t, "MEMBER", list, []byte(other))
 			// The member's own copy shows both posts went through (and so
 			// into the digest), then the digest is sent now.
-			fetchFromTestbedMailbox(t, env, "MEMBER", &imap.SearchCriteria{Text: []string{tok}})
-			fetchFromTestbedMailbox(t, env, "MEMBER", &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "Why was my post rejected"}}, Text: []string{list}})
-			if err := c.do(ctx, http.MethodPost, url.Values{"send": {"True"}}, nil, "lists", id, "digest"); err != nil {
+			env.WaitMessage(t, "MEMBER", &imap.SearchCriteria{Text: []string{tok}}, time.Minute)
+			env.WaitMessage(t, "MEMBER", &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "Why was my post rejected"}}, Text: []string{list}}, time.Minute)
+			if err := c.Do(ctx, http.MethodPost, nil, url.Values{"send": {"True"}}, nil, "lists", id, "digest"); err != nil {
 				t.Fatal(err)
 			}
-			saveCapture(t, dir, name, fetchFromTestbedMailbox(t, env, "READER", &imap.SearchCriteria{
-				Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "Digest"}}, Text: []string{tok}}))
+			saveCapture(t, dir, name, env.WaitMessage(t, "READER", &imap.SearchCriteria{
+				Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "Digest"}}, Text: []string{tok}}, time.Minute))
 		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // evidenceFixtureKey signed the tokens in testdata/evidence (see
@@ -209,7 +210,7 @@ var evidenceExpectations = map[string]evidenceExpectation{
 }
 
 // splitEvidenceFixture splits a raw message into the header fields a
-// Mailbox fetches (WatchedHeaderFields) and the raw body, as Classify gets
+// mailbox fetches (ClassifyHeaderFields) and the raw body, as Classify gets
 // them in production.
 func splitEvidenceFixture(t testing.TB, raw []byte) (mail.Header, []byte) {
 	t.Helper()
@@ -223,12 +224,12 @@ func splitEvidenceFixture(t testing.TB, raw []byte) (mail.Header, []byte) {
 	return watchedOnly(full), body
 }
 
-// watchedOnly keeps the fields a Mailbox fetches and Classify reads
-// (WatchedHeaderFields and ClassifyHeaderFields), in their order.
+// watchedOnly keeps the fields a mailbox fetches and Classify reads
+// (ClassifyHeaderFields), in their order.
 func watchedOnly(full textproto.Header) mail.Header {
 	var h textproto.Header
 	wanted := map[string]bool{}
-	for _, w := range append(slices.Clone(WatchedHeaderFields), ClassifyHeaderFields...) {
+	for _, w := range ClassifyHeaderFields {
 		wanted[strings.ToLower(w)] = true
 	}
 	fields := full.Fields()
@@ -292,7 +293,7 @@ func kindFromFixtureName(name string) (Kind, bool) {
 // captured from a real server and dropped in later with the same naming,
 // and checks the kind its name promises, with LF and with CRLF line ends.
 func TestClassifyEvidenceFixtures(t *testing.T) {
-	signer, err := NewSigner([]byte(evidenceFixtureKey))
+	signer, err := token.NewSigner([]byte(evidenceFixtureKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,11 +373,11 @@ func checkEvidenceInvariants(t *testing.T, raw []byte, ev Evidence, namesNoProbe
 		t.Errorf("%s gives no reason", ev.Kind)
 	}
 	plain := strings.NewReplacer("=\r\n", "", "=\n", "").Replace(string(raw))
-	if ev.Kind != KindNoticeLimit && !namesNoProbe && len(FindTokens(plain)) > 0 && len(ev.Tokens) == 0 {
+	if ev.Kind != KindNoticeLimit && !namesNoProbe && len(token.Find(plain)) > 0 && len(ev.Tokens) == 0 {
 		t.Errorf("%s carries a token but Classify reports none", ev.Kind)
 	}
 	for _, tok := range ev.Tokens {
-		claimed, err := ParseToken(tok)
+		claimed, err := token.Parse(tok)
 		if err != nil {
 			t.Errorf("reported token %q does not parse: %v", tok, err)
 		} else if claimed.List != ev.List {
@@ -385,7 +386,7 @@ func checkEvidenceInvariants(t *testing.T, raw []byte, ev Evidence, namesNoProbe
 	}
 }
 
-func checkEvidence(t *testing.T, signer *Signer, got Evidence, exp evidenceExpectation) {
+func checkEvidence(t *testing.T, signer *token.Signer, got Evidence, exp evidenceExpectation) {
 	t.Helper()
 	if got.Manager != exp.manager {
 		t.Errorf("Manager = %q, want %q", got.Manager, exp.manager)
@@ -440,8 +441,8 @@ func checkEvidence(t *testing.T, signer *Signer, got Evidence, exp evidenceExpec
 	for _, tok := range got.Tokens {
 		decoded, err := signer.Verify(tok)
 		switch {
-		case exp.forged && !errors.Is(err, ErrForged):
-			t.Errorf("token %s verifies (err %v), want ErrForged", tok, err)
+		case exp.forged && !errors.Is(err, token.ErrForged):
+			t.Errorf("token %s verifies (err %v), want token.ErrForged", tok, err)
 		case !exp.forged && err != nil:
 			t.Errorf("token %s does not verify: %v", tok, err)
 		case !exp.forged && exp.list != "" && exp.manager != "dsn" && decoded.List != exp.list:
@@ -612,7 +613,7 @@ func TestLooksLikeNotice(t *testing.T) {
 		case KindProbeCopy:
 			// A copy that kept the probe's token field needs no body; one
 			// the list rewrote (anonymous, wrapped) may be fetched whole.
-			if got && h.Has(TokenHeader) {
+			if got && h.Has(token.Header) {
 				t.Errorf("%s: LooksLikeNotice = true for a probe copy", name)
 			}
 		case KindUnrelated:
@@ -624,7 +625,7 @@ func TestLooksLikeNotice(t *testing.T) {
 	}
 }
 
-func TestOriginalMessageIDs(t *testing.T) {
+func TestOriginalMessageIDsOfNoticesAndBounces(t *testing.T) {
 	for name, want := range map[string][]string{
 		"bounce-postfix-unknown-list.eml":                {"<" + evidenceTokens["bouncepostfixunk"] + "@example.org>"},
 		"bounce-dovecot-sieve-reject.eml":                {"<" + evidenceTokens["bouncesievereje2"] + "@example.org>"},
@@ -636,8 +637,8 @@ func TestOriginalMessageIDs(t *testing.T) {
 			t.Fatal(err)
 		}
 		h, body := splitEvidenceFixture(t, raw)
-		if got := OriginalMessageIDs(h, body); !slices.Equal(got, want) {
-			t.Errorf("%s: OriginalMessageIDs = %q, want %q", name, got, want)
+		if got := originalMessageIDs(parseBody(h, body)); !slices.Equal(got, want) {
+			t.Errorf("%s: originalMessageIDs = %q, want %q", name, got, want)
 		}
 	}
 	// An MDN whose returned header block was cut off still names the
@@ -649,8 +650,8 @@ func TestOriginalMessageIDs(t *testing.T) {
 	h, body := splitEvidenceFixture(t, raw)
 	body = body[:bytes.Index(body, []byte("Content-Type: message/rfc822"))]
 	want := []string{"<" + evidenceTokens["bouncesievereje2"] + "@example.org>"}
-	if got := OriginalMessageIDs(h, body); !slices.Equal(got, want) {
-		t.Errorf("truncated MDN: OriginalMessageIDs = %q, want %q", got, want)
+	if got := originalMessageIDs(parseBody(h, body)); !slices.Equal(got, want) {
+		t.Errorf("truncated MDN: originalMessageIDs = %q, want %q", got, want)
 	}
 }
 
@@ -678,7 +679,7 @@ func FuzzClassify(f *testing.F) {
 			t.Fatalf("unknown kind %q", ev.Kind)
 		}
 		for _, tok := range ev.Tokens {
-			if len(FindTokens(tok)) != 1 {
+			if len(token.Find(tok)) != 1 {
 				t.Fatalf("reported token %q is not a token", tok)
 			}
 		}
@@ -696,7 +697,7 @@ func FuzzClassify(f *testing.F) {
 		}
 		LooksLikeNotice(h)
 		Hops(h)
-		OriginalMessageIDs(h, body)
+		originalMessageIDs(parseBody(h, body))
 	})
 }
 

@@ -7,18 +7,16 @@ package checks
 
 import (
 	"bytes"
-	"context"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/listprobe/listprobe/checks/compose"
+	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/testbed"
 )
 
@@ -39,8 +37,8 @@ func TestMailmanCaptureEvidence(t *testing.T) {
 		t.Skip("set LISTPROBE_CAPTURE_EVIDENCE=DIR to capture real notices from the testbed")
 	}
 	env := testbed.Load(t)
-	c := mailmanTestbedClient(t, env)
-	signer, err := NewSigner([]byte(mailmanEvidenceKey))
+	c := env.MailmanClient(t)
+	signer, err := token.NewSigner([]byte(mailmanEvidenceKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +54,7 @@ func TestMailmanCaptureEvidence(t *testing.T) {
 	probe := func(t *testing.T, list string) (token string, msg []byte) {
 		t.Helper()
 		tok := signer.Encode(signer.NewToken(list, time.Now()))
-		msg, err := Compose(ProbeMessage{From: env["LISTPROBE_TESTBED_MEMBER"], List: list, Token: tok, Date: time.Now()}, nil)
+		msg, err := compose.Message(compose.Probe{From: env["LISTPROBE_TESTBED_MEMBER"], List: list, Token: tok, Date: time.Now()}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,99 +68,99 @@ func TestMailmanCaptureEvidence(t *testing.T) {
 	}
 
 	t.Run("list copy to the reader", func(t *testing.T) {
-		list := newMailmanTestList(t, c, env)
+		list := env.NewMailmanList(t)
 		tok, msg := probe(t, list)
 		start := time.Now()
-		sendToMailmanTestbed(t, env, "MEMBER", list, msg)
+		env.Submit(t, "MEMBER", list, msg)
 		accepted := time.Now()
-		raw := fetchFromTestbedMailbox(t, env, "READER", &imap.SearchCriteria{Text: []string{tok}})
+		raw := env.WaitMessage(t, "READER", &imap.SearchCriteria{Text: []string{tok}}, time.Minute)
 		t.Logf("submission took %s; copy visible over IMAP %s after the post was accepted", accepted.Sub(start), time.Since(accepted))
 		save(t, "probe_copy-mailman3-real-list-copy.eml", raw)
 	})
 
 	t.Run("hold notice and moderator notice for a moderated member", func(t *testing.T) {
-		list := newMailmanTestList(t, c, env)
-		setMailmanTestConfig(t, c, list, map[string]any{"default_member_action": "hold", "admin_immed_notify": true})
+		list := env.NewMailmanList(t)
+		env.SetMailmanListConfig(t, list, map[string]any{"default_member_action": "hold", "admin_immed_notify": true})
 		tok, msg := probe(t, list)
-		sendToMailmanTestbed(t, env, "MEMBER", list, msg)
+		env.Submit(t, "MEMBER", list, msg)
 		save(t, "hold_notice-mailman3-real-moderated-member.eml",
-			fetchFromTestbedMailbox(t, env, "MEMBER", subjectAndText("awaits moderator approval", tok)))
+			env.WaitMessage(t, "MEMBER", subjectAndText("awaits moderator approval", tok), time.Minute))
 		save(t, "moderator_notice-mailman3-real-moderated-member.eml",
-			fetchFromTestbedMailbox(t, env, "MODERATOR", subjectAndText("requires approval", tok)))
+			env.WaitMessage(t, "MODERATOR", subjectAndText("requires approval", tok), time.Minute))
 	})
 
 	t.Run("hold notice for emergency moderation", func(t *testing.T) {
-		list := newMailmanTestList(t, c, env)
-		setMailmanTestConfig(t, c, list, map[string]any{"emergency": true, "admin_immed_notify": true})
+		list := env.NewMailmanList(t)
+		env.SetMailmanListConfig(t, list, map[string]any{"emergency": true, "admin_immed_notify": true})
 		tok, msg := probe(t, list)
-		sendToMailmanTestbed(t, env, "MEMBER", list, msg)
+		env.Submit(t, "MEMBER", list, msg)
 		save(t, "hold_notice-mailman3-real-emergency.eml",
-			fetchFromTestbedMailbox(t, env, "MEMBER", subjectAndText("awaits moderator approval", tok)))
+			env.WaitMessage(t, "MEMBER", subjectAndText("awaits moderator approval", tok), time.Minute))
 		save(t, "moderator_notice-mailman3-real-emergency.eml",
-			fetchFromTestbedMailbox(t, env, "MODERATOR", subjectAndText("requires approval", tok)))
+			env.WaitMessage(t, "MODERATOR", subjectAndText("requires approval", tok), time.Minute))
 	})
 
 	t.Run("hold notice for a non-member", func(t *testing.T) {
-		list := newMailmanTestList(t, c, env)
+		list := env.NewMailmanList(t)
 		// The probe account is not subscribed to this list.
-		admin := mailmanAdmin(c)
-		if err := admin.DeleteList(mailmanTestContext(t), list); err != nil {
+		admin := env.MailmanAdmin(t)
+		if err := admin.DeleteList(t.Context(), list); err != nil {
 			t.Fatal(err)
 		}
-		if err := admin.CreateList(mailmanTestContext(t), list); err != nil {
+		if err := admin.CreateList(t.Context(), list); err != nil {
 			t.Fatal(err)
 		}
-		if err := admin.Subscribe(mailmanTestContext(t), list, env["LISTPROBE_TESTBED_MODERATOR"], "owner"); err != nil {
+		if err := admin.Subscribe(t.Context(), list, env["LISTPROBE_TESTBED_MODERATOR"], "owner"); err != nil {
 			t.Fatal(err)
 		}
-		if err := admin.SetListConfig(mailmanTestContext(t), list, map[string]any{"admin_immed_notify": false}); err != nil {
+		if err := admin.SetListConfig(t.Context(), list, map[string]any{"admin_immed_notify": false}); err != nil {
 			t.Fatal(err)
 		}
 		tok, msg := probe(t, list)
-		sendToMailmanTestbed(t, env, "MEMBER", list, msg)
+		env.Submit(t, "MEMBER", list, msg)
 		save(t, "hold_notice-mailman3-real-nonmember.eml",
-			fetchFromTestbedMailbox(t, env, "MEMBER", subjectAndText("awaits moderator approval", tok)))
+			env.WaitMessage(t, "MEMBER", subjectAndText("awaits moderator approval", tok), time.Minute))
 	})
 
 	t.Run("rejection by default_member_action reject", func(t *testing.T) {
-		list := newMailmanTestList(t, c, env)
-		setMailmanTestConfig(t, c, list, map[string]any{"default_member_action": "reject"})
+		list := env.NewMailmanList(t)
+		env.SetMailmanListConfig(t, list, map[string]any{"default_member_action": "reject"})
 		tok, msg := probe(t, list)
-		sendToMailmanTestbed(t, env, "MEMBER", list, msg)
+		env.Submit(t, "MEMBER", list, msg)
 		save(t, "rejection-mailman3-real-member-reject.eml",
-			fetchFromTestbedMailbox(t, env, "MEMBER", &imap.SearchCriteria{Text: []string{tok},
-				Not: []imap.SearchCriteria{{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "awaits moderator approval"}}}}}))
+			env.WaitMessage(t, "MEMBER", &imap.SearchCriteria{Text: []string{tok},
+				Not: []imap.SearchCriteria{{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "awaits moderator approval"}}}}}, time.Minute))
 	})
 
 	t.Run("rejection by a moderator through REST", func(t *testing.T) {
-		list := newMailmanTestList(t, c, env)
-		setMailmanTestConfig(t, c, list, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false})
+		list := env.NewMailmanList(t)
+		env.SetMailmanListConfig(t, list, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false})
 		tok, msg := probe(t, list)
-		sendToMailmanTestbed(t, env, "MEMBER", list, msg)
-		p := ProbeMessage{Token: tok, From: env["LISTPROBE_TESTBED_MEMBER"]}
-		h := waitMailmanHeld(t, c, list, p.MessageID())
-		if err := c.moderate(mailmanTestContext(t), list, h.RequestID, "reject", "Probe posts are not welcome here"); err != nil {
+		env.Submit(t, "MEMBER", list, msg)
+		p := compose.Probe{Token: tok, From: env["LISTPROBE_TESTBED_MEMBER"]}
+		h := testbed.WaitHeld(t, c, list, p.MessageID())
+		if err := env.MailmanAdmin(t).ModerateWithComment(t.Context(), list, h.RequestID, "reject", "Probe posts are not welcome here"); err != nil {
 			t.Fatal(err)
 		}
 		save(t, "rejection-mailman3-real-moderator-reject.eml",
-			fetchFromTestbedMailbox(t, env, "MEMBER", &imap.SearchCriteria{Text: []string{tok}}))
+			env.WaitMessage(t, "MEMBER", &imap.SearchCriteria{Text: []string{tok}}, time.Minute))
 	})
 
 	t.Run("last autoresponse notification after 10 hold notices", func(t *testing.T) {
-		list := newMailmanTestList(t, c, env)
-		setMailmanTestConfig(t, c, list, map[string]any{"default_member_action": "hold"})
+		list := env.NewMailmanList(t)
+		env.SetMailmanListConfig(t, list, map[string]any{"default_member_action": "hold"})
 		var toks []string
 		for i := 0; i < 12; i++ {
 			tok, msg := probe(t, list)
 			toks = append(toks, tok)
-			sendToMailmanTestbed(t, env, "MEMBER", list, msg)
+			env.Submit(t, "MEMBER", list, msg)
 		}
-		raw := fetchFromTestbedMailbox(t, env, "MEMBER", subjectAndText("Last autoresponse notification for today", list))
+		raw := env.WaitMessage(t, "MEMBER", subjectAndText("Last autoresponse notification for today", list), time.Minute)
 		save(t, "notice_limit-mailman3-real-last-autoresponse.eml", raw)
 		// Every post is held all the same: REST still sees the 11th and 12th.
 		for _, tok := range toks {
-			p := ProbeMessage{Token: tok, From: env["LISTPROBE_TESTBED_MEMBER"]}
-			waitMailmanHeld(t, c, list, p.MessageID())
+			p := compose.Probe{Token: tok, From: env["LISTPROBE_TESTBED_MEMBER"]}
+			testbed.WaitHeld(t, c, list, p.MessageID())
 		}
 		// Ten hold notices, then the last-notification one, then none.
 		n := countInTestbedMailbox(t, env, "MEMBER", subjectAndText("awaits moderator approval", list))
@@ -175,32 +173,18 @@ func TestMailmanCaptureEvidence(t *testing.T) {
 	t.Run("postfix DSN for an unknown list address", func(t *testing.T) {
 		rcpt := "no-such-list@" + env["LISTPROBE_TESTBED_LIST_DOMAIN"]
 		tok, msg := probe(t, rcpt)
-		sendToMailmanTestbed(t, env, "MEMBER", rcpt, msg)
+		env.Submit(t, "MEMBER", rcpt, msg)
 		save(t, "bounce-mailman3-real-postfix-dsn-unknown-list.eml",
-			fetchFromTestbedMailbox(t, env, "MEMBER", &imap.SearchCriteria{
+			env.WaitMessage(t, "MEMBER", &imap.SearchCriteria{
 				Header: []imap.SearchCriteriaHeaderField{{Key: "From", Value: "MAILER-DAEMON"}},
 				Text:   []string{tok},
-			}))
+			}, time.Minute))
 	})
 }
 
 // mailmanEvidenceKey signs the probe tokens in the captured evidence files
 // (checks/testdata/evidence/*-mailman3-real-*.eml).
 const mailmanEvidenceKey = "listprobe-evidence-test-key-0123456789"
-
-// moderate applies a moderator's action to a held post; tests use it to
-// produce a moderator's rejection notice (listprobe itself only discards).
-func (c *Mailman) moderate(ctx context.Context, list string, requestID int, action, comment string) error {
-	id, err := MailmanListID(list)
-	if err != nil {
-		return err
-	}
-	form := url.Values{"action": {action}}
-	if comment != "" {
-		form.Set("comment", comment)
-	}
-	return c.do(ctx, http.MethodPost, form, nil, "lists", id, "held", strconv.Itoa(requestID))
-}
 
 // scrubTestbedHost replaces the machine's own host name, should Mailman
 // have put it in a Message-ID, with a .test name.
@@ -220,7 +204,7 @@ func scrubTestbedHost(raw []byte) []byte {
 
 // countInTestbedMailbox waits a moment for stragglers, then counts the
 // messages in account's INBOX that match criteria.
-func countInTestbedMailbox(t testing.TB, env map[string]string, account string, criteria *imap.SearchCriteria) int {
+func countInTestbedMailbox(t testing.TB, env testbed.Env, account string, criteria *imap.SearchCriteria) int {
 	t.Helper()
 	c := testbed.Env(env).Mailbox(t, account)
 	time.Sleep(2 * time.Second)

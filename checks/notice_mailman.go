@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // The notices of GNU Mailman 3 and Mailman 2.1: hold notices to the poster,
@@ -14,12 +15,10 @@ import (
 // English templates of Mailman 3's chains/hold.py, app/moderator.py,
 // app/bounces.py and Mailman 2.1's Handlers/Hold.py, ListAdmin.py,
 // Bouncer.py.
-func init() {
-	registerListManager(listManager{
-		name:      "mailman",
-		looksLike: mailmanLooksLike,
-		classify:  classifyMailman,
-	})
+var mailmanManager = listManager{
+	name:      "mailman",
+	looksLike: mailmanLooksLike,
+	classify:  classifyMailman,
 }
 
 func mailmanLooksLike(h mail.Header) bool {
@@ -33,7 +32,7 @@ func mailmanLooksLike(h mail.Header) bool {
 		// carries the probe attached. Other list traffic costs no body
 		// fetch.
 		post := strings.EqualFold(strings.TrimSpace(h.Get("Precedence")), "list") || h.Has("List-Post")
-		return !post || len(FindTokens(decodedSubject(h))) > 0
+		return !post || len(token.Find(decodedSubject(h))) > 0
 	}
 	subject := decodedSubject(h)
 	for _, re := range []*regexp.Regexp{reHoldSubject, reModeratorSubject, reRefuseSubject, reLimitSubject} {
@@ -101,8 +100,7 @@ var (
 )
 
 func classifyMailman(m *incoming) (Evidence, bool) {
-	h, s := m.h, m.sender
-	if !mailmanMachinery(h) {
+	if !mailmanMachinery(m.h) {
 		return Evidence{}, false
 	}
 	subject := m.subject
@@ -112,97 +110,129 @@ func classifyMailman(m *incoming) (Evidence, bool) {
 		// its table of contents may say "rejected": it is no notice.
 		return Evidence{}, false
 	}
-	text := pb.text()
-	manager := mailmanVersion(h)
-	guess := func(mm3 bool) string {
-		if manager != "" {
-			return manager
-		}
-		if mm3 {
-			return ManagerMailman3
-		}
-		return ManagerMailman2
-	}
+	n := mailmanNotice{m: m, pb: pb, text: pb.text(), version: mailmanVersion(m.h)}
 	switch {
 	case reHoldSubject.MatchString(subject):
-		ev := Evidence{Kind: KindHoldNotice, List: s.list}
-		if q := reQuotedSubject.FindStringSubmatch(text); q != nil {
-			ev.Tokens = quotedProbeTokens(q[1])
-		}
-		if m := reHoldSubject.FindStringSubmatch(subject); strings.Contains(m[1], "@") {
-			ev.List = strings.ToLower(strings.TrimSpace(m[1]))
-		} else if m := reHoldYourMail.FindStringSubmatch(text); m != nil && strings.Contains(m[1], "@") {
-			ev.List = strings.ToLower(m[1])
-		}
-		if loc := reMM3HeldBecause.FindStringIndex(text); loc != nil {
-			ev.Reason = indentedReasons(text[loc[1]:])
-			ev.Manager = guess(true)
-		} else if loc := reMM2ReasonHeld.FindStringIndex(text); loc != nil {
-			ev.Reason = unwrap(firstParagraph(text[loc[1]:]))
-			ev.Manager = guess(false)
-		} else {
-			// Mailman 3 sends it from -bounces, Mailman 2.1 from -owner.
-			ev.Manager = guess(s.role == "bounces")
-		}
-		return ev, true
-
+		return n.hold(), true
 	case reModeratorSubject.MatchString(subject):
-		m := reModeratorSubject.FindStringSubmatch(subject)
-		ev := Evidence{Kind: KindModeratorNotice, List: s.list}
-		if strings.Contains(m[1], "@") {
-			ev.List = strings.ToLower(strings.TrimSpace(m[1]))
-		} else if lm := reMM2ListLine.FindStringSubmatch(text); lm != nil {
-			ev.List = strings.ToLower(lm[1])
-		}
-		ev.Tokens = dedupe(append(attachedProbeTokens(pb), subjectLineTokens(text)...))
-		if loc := reMM3HeldBecause.FindStringIndex(text); loc != nil {
-			ev.Reason = indentedReasons(text[loc[1]:])
-			ev.Manager = guess(true)
-		} else if loc := reMM2ReasonLine.FindStringIndex(text); loc != nil {
-			ev.Reason = unwrap(firstParagraph(text[loc[1]:]))
-			ev.Manager = guess(false)
-		} else {
-			ev.Manager = guess(true)
-		}
-		return ev, true
-
+		return n.moderatorNotice(), true
 	case reRefuseSubject.MatchString(subject):
-		// A moderator refused a held post (app/moderator.py send_rejection,
-		// ListAdmin.__refuse): 'Posting of your message titled "..."'
-		// names the post.
-		ev := Evidence{Kind: KindRejection, List: s.list}
-		var tokens []string
-		if q := reRefuseTitled.FindStringSubmatch(text); q != nil {
-			tokens = quotedProbeTokens(q[1])
-		}
-		if m := reRefuseList.FindStringSubmatch(text); m != nil && strings.Contains(m[1], "@") {
-			ev.List = strings.ToLower(m[1])
-		}
-		if loc := reRefuseReason.FindStringIndex(text); loc != nil {
-			ev.Reason = strings.Trim(unwrap(firstParagraph(text[loc[1]:])), `"`)
-		}
-		ev.Tokens = dedupe(append(attachedProbeTokens(pb), tokens...))
-		// Mailman 3 quotes the list's display name in the subject.
-		ev.Manager = guess(strings.Contains(subject, `"`))
-		return ev, true
-
+		return n.refusal(), true
 	case reLimitSubject.MatchString(subject):
-		ev := Evidence{Kind: KindNoticeLimit, List: s.list}
-		if m := reLimitList.FindStringSubmatch(text); m != nil && strings.Contains(m[1], "@") {
-			ev.List = strings.ToLower(strings.TrimSuffix(m[1], "."))
-		}
-		ev.Manager = guess(strings.Contains(collapse(text), "The number we have seen today"))
-		return ev, true
+		return n.limit(), true
 	}
+	return n.automaticRejection()
+}
 
-	// An automatic rejection (Mailman 3 app/bounces.py bounce_message,
-	// Mailman 2.1 Bouncer.BounceMessage): from -owner, the original
-	// subject, a text notice and the post attached.
+// mailmanNotice is a message from a Mailman list's robot, being read.
+type mailmanNotice struct {
+	m       *incoming
+	pb      *parsedBody
+	text    string // the body's text parts
+	version string // the manager X-Mailman-Version names; "" when absent
+}
+
+// manager names the Mailman that wrote the notice: the version the header
+// names, else the one its wording says (mm3).
+func (n mailmanNotice) manager(mm3 bool) string {
+	if n.version != "" {
+		return n.version
+	}
+	if mm3 {
+		return ManagerMailman3
+	}
+	return ManagerMailman2
+}
+
+// hold reads a notice to the poster that the post awaits approval.
+func (n mailmanNotice) hold() Evidence {
+	s, text := n.m.sender, n.text
+	ev := Evidence{Kind: KindHoldNotice, List: s.list}
+	if q := reQuotedSubject.FindStringSubmatch(text); q != nil {
+		ev.Tokens = quotedProbeTokens(q[1])
+	}
+	if m := reHoldSubject.FindStringSubmatch(n.m.subject); strings.Contains(m[1], "@") {
+		ev.List = strings.ToLower(strings.TrimSpace(m[1]))
+	} else if m := reHoldYourMail.FindStringSubmatch(text); m != nil && strings.Contains(m[1], "@") {
+		ev.List = strings.ToLower(m[1])
+	}
+	// Without a reason, Mailman 3 sends it from -bounces, Mailman 2.1 from
+	// -owner.
+	ev.Reason, ev.Manager = n.heldReason(reMM2ReasonHeld, s.role == "bounces")
+	return ev
+}
+
+// moderatorNotice reads a notice to the moderators that a post awaits
+// their approval.
+func (n mailmanNotice) moderatorNotice() Evidence {
+	text := n.text
+	m := reModeratorSubject.FindStringSubmatch(n.m.subject)
+	ev := Evidence{Kind: KindModeratorNotice, List: n.m.sender.list}
+	if strings.Contains(m[1], "@") {
+		ev.List = strings.ToLower(strings.TrimSpace(m[1]))
+	} else if lm := reMM2ListLine.FindStringSubmatch(text); lm != nil {
+		ev.List = strings.ToLower(lm[1])
+	}
+	ev.Tokens = dedupe(append(attachedProbeTokens(n.pb), subjectLineTokens(text)...))
+	ev.Reason, ev.Manager = n.heldReason(reMM2ReasonLine, true)
+	return ev
+}
+
+// heldReason reads why a post is held: Mailman 3's indented list after
+// "held because:", or Mailman 2.1's paragraph after mm2, its marker in
+// this notice. mm3 says which Mailman wrote a notice with neither.
+func (n mailmanNotice) heldReason(mm2 *regexp.Regexp, mm3 bool) (reason, manager string) {
+	if loc := reMM3HeldBecause.FindStringIndex(n.text); loc != nil {
+		return indentedReasons(n.text[loc[1]:]), n.manager(true)
+	}
+	if loc := mm2.FindStringIndex(n.text); loc != nil {
+		return unwrap(firstParagraph(n.text[loc[1]:])), n.manager(false)
+	}
+	return "", n.manager(mm3)
+}
+
+// refusal reads a moderator's refusal of a held post (app/moderator.py
+// send_rejection, ListAdmin.__refuse): 'Posting of your message titled
+// "..."' names the post.
+func (n mailmanNotice) refusal() Evidence {
+	text := n.text
+	ev := Evidence{Kind: KindRejection, List: n.m.sender.list}
+	var tokens []string
+	if q := reRefuseTitled.FindStringSubmatch(text); q != nil {
+		tokens = quotedProbeTokens(q[1])
+	}
+	if m := reRefuseList.FindStringSubmatch(text); m != nil && strings.Contains(m[1], "@") {
+		ev.List = strings.ToLower(m[1])
+	}
+	if loc := reRefuseReason.FindStringIndex(text); loc != nil {
+		ev.Reason = strings.Trim(unwrap(firstParagraph(text[loc[1]:])), `"`)
+	}
+	ev.Tokens = dedupe(append(attachedProbeTokens(n.pb), tokens...))
+	// Mailman 3 quotes the list's display name in the subject.
+	ev.Manager = n.manager(strings.Contains(n.m.subject, `"`))
+	return ev
+}
+
+// limit reads the notice that no more notices come today.
+func (n mailmanNotice) limit() Evidence {
+	ev := Evidence{Kind: KindNoticeLimit, List: n.m.sender.list}
+	if m := reLimitList.FindStringSubmatch(n.text); m != nil && strings.Contains(m[1], "@") {
+		ev.List = strings.ToLower(strings.TrimSuffix(m[1], "."))
+	}
+	ev.Manager = n.manager(strings.Contains(collapse(n.text), "The number we have seen today"))
+	return ev
+}
+
+// automaticRejection reads an automatic rejection (Mailman 3 app/bounces.py
+// bounce_message, Mailman 2.1 Bouncer.BounceMessage): from -owner, the
+// original subject, a text notice and the post attached.
+func (n mailmanNotice) automaticRejection() (Evidence, bool) {
+	s, subject, text := n.m.sender, n.m.subject, n.text
 	if s.role != "owner" {
 		return Evidence{}, false
 	}
-	original := firstOriginal(pb)
-	if original == nil || len(pb.texts) == 0 {
+	original := firstOriginal(n.pb)
+	if original == nil || len(n.pb.texts) == 0 {
 		return Evidence{}, false
 	}
 	sameSubject := decodedSubject(original.header) == subject
@@ -220,10 +250,10 @@ func classifyMailman(m *incoming) (Evidence, bool) {
 			rest = rest[:end[0]]
 		}
 		ev.Reason = lineReasons(rest)
-		ev.Manager = guess(true)
+		ev.Manager = n.manager(true)
 	} else {
 		ev.Reason = unwrap(text)
-		ev.Manager = guess(false)
+		ev.Manager = n.manager(false)
 	}
 	return ev, true
 }

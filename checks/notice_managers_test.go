@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // captureKey signed the tokens of the notices the testbed's real servers
@@ -118,7 +120,7 @@ var managerFixtures = map[string]managerFixture{
 // claims that list; listprobe may delete what names its probe, never the
 // notice that names none; copies are the poster's copies of the list.
 func TestRealSympaAndMlmmjMessages(t *testing.T) {
-	signer, err := NewSigner([]byte(captureKey))
+	signer, err := token.NewSigner([]byte(captureKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +220,7 @@ func replaceAll(t *testing.T, s string, pairs ...string) string {
 // French (delivery_status_notification.tt2 and fr.po).
 func TestSympaForwardedReportNamesTheProbe(t *testing.T) {
 	dsn := readFixture(t, "sympa-rejection-subscribers-only-en.eml")
-	tok := FindTokens(dsn)[0]
+	tok := token.Find(dsn)[0]
 	headerOnly := replaceAll(t, dsn, "Content-Type: message/rfc822\nContent-Disposition: inline\n", "Content-Type: text/rfc822-headers\nContent-Disposition: inline\n")
 	// Keep only the returned header: Sympa returns nothing else.
 	i := strings.Index(headerOnly, "\n\nThis is an automated delivery test")
@@ -254,7 +256,7 @@ func TestSympaForwardedReportNamesTheProbe(t *testing.T) {
 // post's header returned), in English and French.
 func TestSympaTooLargeReport(t *testing.T) {
 	dsn := readFixture(t, "sympa-rejection-subscribers-only-fr.eml")
-	tok := FindTokens(dsn)[0]
+	tok := token.Find(dsn)[0]
 	for _, c := range []struct{ text, reason string }{
 		{"This is an automatic response sent by Sympa Mailing Lists Manager.\nImpossible to distribute your message for list 't-820afd37@sympa.example.test'\nfor the following reason:\n\n" +
 			"Your message could not be sent because its size (9 kB) was over the maximum size (5 kB) allowed on this list.\n\nNote: Because binary files have to be encoded in less-efficient ASCII format before being sent over email, the final size of an attachment is often significantly larger that the original file.\n\n",
@@ -287,7 +289,7 @@ func TestSympaTooLargeReport(t *testing.T) {
 // post until they do: a hold notice naming the attached probe.
 func TestSympaConfirmRequestIsAHold(t *testing.T) {
 	req := readFixture(t, "sympa-moderator_request-editorkey-en.eml")
-	tok := FindTokens(req)[0]
+	tok := token.Find(req)[0]
 	for _, subject := range []string{
 		"Confirm your message for list t-ae793767",
 		"=?UTF-8?Q?Confirmez_votre_message_pour_la_liste_t-ae793767?=",
@@ -382,7 +384,7 @@ func TestSympaDMARCCopies(t *testing.T) {
 func TestMlmmjNoticesInOtherLanguages(t *testing.T) {
 	deny := readFixture(t, "mlmmj-rejection-subscribers-only.eml")
 	hold := readFixture(t, "mlmmj-hold_notice-moderated.eml")
-	denyTok, holdTok := FindTokens(deny)[0], FindTokens(hold)[0]
+	denyTok, holdTok := token.Find(deny)[0], token.Find(hold)[0]
 	denyText := deny[strings.Index(deny, "Hi, this is the Mlmmj"):strings.Index(deny, "(The denied message is below.)")]
 	holdText := hold[strings.Index(hold, "Hi, this is the Mlmmj"):strings.Index(hold, "(The message is below.)")]
 	for _, c := range []struct {
@@ -449,7 +451,7 @@ func TestMlmmjNoticesFromOthers(t *testing.T) {
 	// The moderator's request quoting a person's reply to the probe, with
 	// that reply attached: no probe.
 	req := readFixture(t, "mlmmj-moderator_request-moderated.eml")
-	tok := FindTokens(req)[0]
+	tok := token.Find(req)[0]
 	reply := replaceAll(t, req, "Subject: listprobe delivery test "+tok, "Subject: Re: listprobe delivery test "+tok,
 		"Message-ID: <"+tok+"@example.test>", "Message-ID: <reply-1@example.test>",
 		"X-Listprobe-Token: "+tok+"\n", "",
@@ -481,7 +483,7 @@ func TestResentMessagesAreNeverCopiesOrNotices(t *testing.T) {
 	}
 	for _, f := range []string{"Resent-From", "Resent-Message-Id", "Resent-Sender", "Resent-Date"} {
 		found := false
-		for _, w := range WatchedHeaderFields {
+		for _, w := range ClassifyHeaderFields {
 			found = found || strings.EqualFold(w, f)
 		}
 		if !found {
@@ -509,7 +511,7 @@ func TestSympaReportNeedsSympasMarks(t *testing.T) {
 func TestSympaNoticesInOtherLanguages(t *testing.T) {
 	hold := readFixture(t, "sympa-hold_notice-editorkey-fr.eml")
 	rej := readFixture(t, "sympa-rejection-moderator-fr.eml")
-	tok := FindTokens(strings.NewReplacer("=\n", "").Replace(rej))[0]
+	tok := token.Find(strings.NewReplacer("=\n", "").Replace(rej))[0]
 	holdBody := hold[strings.Index(hold, "Votre message pour"):]
 	rejBody := rej[strings.Index(rej, "Votre message pour"):]
 	for _, c := range []struct{ lang, holdSubject, holdText, rejSubject, rejText, rejReason string }{

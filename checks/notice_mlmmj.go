@@ -23,12 +23,10 @@ import (
 // A list's copy keeps the post's From and Message-ID (mlmmj adds only the
 // fields in control/customheaders, by default none): it is matched by its
 // Message-ID like any other.
-func init() {
-	registerListManager(listManager{
-		name:      ManagerMlmmj,
-		looksLike: mlmmjMachinery,
-		classify:  classifyMlmmj,
-	})
+var mlmmjManager = listManager{
+	name:      ManagerMlmmj,
+	looksLike: mlmmjMachinery,
+	classify:  classifyMlmmj,
 }
 
 // mlmmjMachinery reports the Message-ID mlmmj gives the mail it writes.

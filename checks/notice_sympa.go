@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks/compose"
 )
 
 // The notices of Sympa 6.2, in English, French (the default language of
@@ -39,13 +40,11 @@ import (
 // dmarc_protection's other_email, From is an address that is neither the
 // poster nor the list: such a copy is not recognised, on purpose, as a
 // person's message could look the same.)
-func init() {
-	registerListManager(listManager{
-		name:      ManagerSympa,
-		looksLike: sympaLooksLike,
-		classify:  classifySympa,
-		reports:   true,
-	})
+var sympaManager = listManager{
+	name:      ManagerSympa,
+	looksLike: sympaLooksLike,
+	classify:  classifySympa,
+	reports:   true,
 }
 
 func sympaLooksLike(h mail.Header) bool {
@@ -445,12 +444,12 @@ func sympaListAddress(name string, s sender) string {
 // a token holds no white space.
 func wrappedSubjectTokens(quoted string) []string {
 	s := collapse(quoted)
-	i := strings.Index(s, SubjectPrefix)
+	i := strings.Index(s, compose.SubjectPrefix)
 	if i < 0 {
 		return nil
 	}
-	rest := strings.Join(strings.Fields(s[i+len(SubjectPrefix):]), "")
-	return quotedProbeTokens(s[:i] + SubjectPrefix + " " + rest)
+	rest := strings.Join(strings.Fields(s[i+len(compose.SubjectPrefix):]), "")
+	return quotedProbeTokens(s[:i] + compose.SubjectPrefix + " " + rest)
 }
 
 // firstLine returns the first non-blank line of text, trimmed.

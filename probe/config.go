@@ -9,7 +9,8 @@ import (
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailtls"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // The config lives in three files: the types and their accessors here,
@@ -28,7 +29,7 @@ const (
 	DefaultMinInterval = time.Minute
 	// MaxListAddressLen is the longest list address in bytes: the probe
 	// token carries the list in at most 200 base32 characters (see
-	// checks.FindTokens), which hold 125 bytes. A longer address would make
+	// token.Find), which hold 125 bytes. A longer address would make
 	// every probe of the list lost.
 	MaxListAddressLen = 125
 )
@@ -43,7 +44,7 @@ type Config struct {
 	// File is the path the config was read from, for messages.
 	File string `yaml:"-"`
 	// signer is made from the signing key at load time.
-	signer *checks.Signer
+	signer *token.Signer
 	// warnings are found at load time and completed by Warnings.
 	warnings []Warning
 	// secretFiles are the secret files read, checked by Warnings for their
@@ -119,7 +120,7 @@ type ServerConfig struct {
 	Address string `yaml:"address"`
 	// TLS is tls (implicit), starttls or none. Default tls for IMAP,
 	// starttls for SMTP.
-	TLS          checks.TLSMode `yaml:"tls"`
+	TLS          mailtls.Mode `yaml:"tls"`
 	TLSSettings  `yaml:",inline"`
 	Username     string `yaml:"username"`
 	PasswordFile string `yaml:"password_file"`
@@ -229,7 +230,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
 // Signer returns the token signer made from the signing key.
-func (c *Config) Signer() *checks.Signer { return c.signer }
+func (c *Config) Signer() *token.Signer { return c.signer }
 
 // Name returns the account's name in the config.
 func (a *AccountConfig) Name() string { return a.name }

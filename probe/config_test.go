@@ -16,7 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailtls"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // TestMain lets this package's tests load schedules faster than the
@@ -37,14 +38,14 @@ func TestLoadGoodConfig(t *testing.T) {
 		t.Fatal("no signer from signing_key_file")
 	}
 	m := cfg.Accounts["member"]
-	if m.Name() != "member" || m.SMTP.Password() != "member-secret" || m.SMTP.Auth != "plain" || m.SMTP.TLS != checks.TLSStartTLS {
+	if m.Name() != "member" || m.SMTP.Password() != "member-secret" || m.SMTP.Auth != "plain" || m.SMTP.TLS != mailtls.StartTLS {
 		t.Errorf("member smtp = %+v, password %q", m.SMTP, m.SMTP.Password())
 	}
 	if m.AllowPlaintext {
 		t.Error("allow_plaintext defaults to true")
 	}
 	r := cfg.Accounts["reader"]
-	if r.IMAP.TLS != checks.TLSImplicit || r.IMAP.Mailbox != "INBOX" || r.IMAP.TLSConfig() == nil || r.IMAP.TLSConfig().InsecureSkipVerify {
+	if r.IMAP.TLS != mailtls.Implicit || r.IMAP.Mailbox != "INBOX" || r.IMAP.TLSConfig() == nil || r.IMAP.TLSConfig().InsecureSkipVerify {
 		t.Errorf("reader imap defaults wrong: %+v", r.IMAP)
 	}
 	if got := r.IMAP.TLSConfig().ServerName; got != "imap.example.org" {
@@ -496,14 +497,14 @@ func TestScheduleFloor(t *testing.T) {
 // A list address of 125 bytes fits in a probe token and is found again in
 // a subject; 126 bytes would not, and is refused at load.
 func TestListAddressFitsTheToken(t *testing.T) {
-	signer, err := checks.NewSigner([]byte("0123456789abcdef0123456789abcdef"))
+	signer, err := token.NewSigner([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	domain := "@lists.example.org"
 	fits := strings.Repeat("a", MaxListAddressLen-len(domain)) + domain
 	tok := signer.Encode(signer.NewToken(fits, time.Now()))
-	found := checks.FindTokens("Subject: [probe] " + tok)
+	found := token.Find("Subject: [probe] " + tok)
 	if len(found) != 1 {
 		t.Fatalf("a %d-byte list's token is not found: %v", len(fits), found)
 	}
@@ -511,7 +512,7 @@ func TestListAddressFitsTheToken(t *testing.T) {
 		t.Fatalf("token of a %d-byte list: %v %v", len(fits), got, err)
 	}
 	long := "a" + fits
-	if found := checks.FindTokens("Subject: [probe] " + signer.Encode(signer.NewToken(long, time.Now()))); len(found) == 1 {
+	if found := token.Find("Subject: [probe] " + signer.Encode(signer.NewToken(long, time.Now()))); len(found) == 1 {
 		if got, err := signer.Verify(found[0]); err == nil && got.List == long {
 			t.Fatal("a 126-byte list's token is found after all: raise MaxListAddressLen")
 		}

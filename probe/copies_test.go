@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/sandbox"
 )
 
@@ -17,9 +18,9 @@ import (
 // the probe's verified token, none is the list's copy. While the probe is
 // pending they must not count as its delivery; afterwards not as a late
 // one; and never may they be deleted or marked.
-func humanMessages(list, token, messageID string) map[string]string {
-	subject := "listprobe delivery test " + token
-	probe := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: %s\r\n%s: %s\r\n\r\nThis is a listprobe test.\r\n", testMember, list, subject, messageID, checks.TokenHeader, token)
+func humanMessages(list, tok, messageID string) map[string]string {
+	subject := "listprobe delivery test " + tok
+	probe := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: %s\r\n%s: %s\r\n\r\nThis is a listprobe test.\r\n", testMember, list, subject, messageID, token.Header, tok)
 	fwd := func(prefix string) string {
 		return fmt.Sprintf("From: colleague@example.org\r\nTo: reader@example.org\r\nSubject: %s\r\nMessage-ID: <fwd-%d@example.org>\r\n\r\nSee below.\r\n", strings.ReplaceAll(prefix, "%s", subject), len(prefix))
 	}
@@ -36,7 +37,7 @@ func humanMessages(list, token, messageID string) map[string]string {
 		"Antw: reply":           fwd("Antw: %s"),
 		// The probe itself, bounced on (resent) by a person: Message-ID and
 		// token header intact, but From is not the poster nor the list.
-		"resent by a person": fmt.Sprintf("From: colleague@example.org\r\nTo: reader@example.org\r\nSubject: %s\r\nMessage-ID: %s\r\n%s: %s\r\n\r\nThis is a listprobe test.\r\n", subject, messageID, checks.TokenHeader, token),
+		"resent by a person": fmt.Sprintf("From: colleague@example.org\r\nTo: reader@example.org\r\nSubject: %s\r\nMessage-ID: %s\r\n%s: %s\r\n\r\nThis is a listprobe test.\r\n", subject, messageID, token.Header, tok),
 		// Another list's notice that quotes this probe's subject (a person
 		// cross-posted it): it is about that list's post, not this probe.
 		"another list's hold notice": fmt.Sprintf("From: other-bounces@lists.example.org\r\nTo: member@example.org\r\nSubject: Your message to other@lists.example.org awaits moderator approval\r\nAuto-Submitted: auto-generated\r\nX-Mailman-Version: 3.3.8\r\nMessage-ID: <other-notice@lists.example.org>\r\n\r\nYour mail to 'other@lists.example.org' with the subject\r\n\r\n    %s\r\n\r\nIs being held until the list moderator can review it for approval.\r\n\r\nThe message is being held because:\r\n\r\n    The message comes from a moderated member\r\n", subject),

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailmanrest"
+	"github.com/listprobe/listprobe/checks/msgid"
 )
 
 // Mailman REST timings.
@@ -43,7 +45,7 @@ const (
 type mailmanWatcher struct {
 	name    string
 	key     string
-	client  *checks.Mailman
+	client  *mailmanrest.Client
 	refresh time.Duration
 	logger  *slog.Logger
 	metrics *Metrics
@@ -67,7 +69,7 @@ func newMailmanWatcher(name string, m *MailmanConfig, logger *slog.Logger, metri
 	w := &mailmanWatcher{
 		name: name,
 		key:  mailmanKey(m),
-		client: checks.NewMailman(checks.MailmanOptions{
+		client: mailmanrest.New(mailmanrest.Options{
 			URL:      m.URL,
 			Username: m.Username,
 			Password: m.Password(),
@@ -312,7 +314,7 @@ func (w *mailmanWatcher) lookForHeld(ctx context.Context, list string, pending [
 	for _, p := range pending {
 		hw.probeIDs[p.token.ID] = true
 		for _, h := range held {
-			if !checks.SameMessageID(h.MessageID, p.messageID) {
+			if !msgid.Same(h.MessageID, p.messageID) {
 				continue
 			}
 			e := evidence{kind: checks.KindHoldNotice, manager: "mailman3-rest", reason: h.Reason, seenAt: time.Now(), requestID: h.RequestID}
@@ -330,10 +332,10 @@ func (w *mailmanWatcher) lookForHeld(ctx context.Context, list string, pending [
 func (w *mailmanWatcher) discardHeld(ctx context.Context, logger *slog.Logger, list, messageID string) {
 	count, err := w.client.HeldCount(ctx, list)
 	if err == nil {
-		var held []checks.HeldMessage
+		var held []mailmanrest.HeldMessage
 		held, err = w.client.HeldNewest(ctx, list, count, heldTail)
 		for _, h := range held {
-			if !checks.SameMessageID(h.MessageID, messageID) {
+			if !msgid.Same(h.MessageID, messageID) {
 				continue
 			}
 			ok, derr := w.client.DiscardMessage(ctx, list, h.RequestID, messageID)

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailmanrest"
 	"github.com/listprobe/listprobe/internal/version"
 )
 
@@ -351,7 +352,7 @@ type MailmanState struct {
 
 // MemberState is what the list server says of a probe account's
 // membership.
-type MemberState = checks.Membership
+type MemberState = mailmanrest.Membership
 
 // The delivery modes and statuses of a Mailman 3 membership.
 var (

@@ -12,6 +12,8 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/compose"
+	"github.com/listprobe/listprobe/checks/submit"
 )
 
 // Probe timings that are not settings.
@@ -38,7 +40,7 @@ type run struct {
 	logger   *slog.Logger
 	res      *Result
 	pending  *pendingProbe
-	msg      checks.ProbeMessage
+	msg      compose.Probe
 	raw      []byte
 	accepted time.Time // when SMTP accepted the post
 
@@ -99,11 +101,11 @@ func waitSessions(ctx context.Context, r *run) bool {
 
 // composeProbe writes and signs the probe message.
 func composeProbe(_ context.Context, r *run) bool {
-	var dkimOpts *checks.DKIMOptions
+	var dkimOpts *compose.DKIMOptions
 	if d := r.poster.DKIM; d != nil {
-		dkimOpts = &checks.DKIMOptions{Domain: d.Domain, Selector: d.Selector, Key: r.poster.dkimKey}
+		dkimOpts = &compose.DKIMOptions{Domain: d.Domain, Selector: d.Selector, Key: r.poster.dkimKey}
 	}
-	raw, err := checks.Compose(r.msg, dkimOpts)
+	raw, err := compose.Message(r.msg, dkimOpts)
 	if err != nil {
 		r.res.Outcome, r.res.Reason, r.res.Evidence = SendFailed, err.Error(), "compose"
 		return true
@@ -122,13 +124,13 @@ func submitProbe(ctx context.Context, r *run) bool {
 	if deadline, ok := ctx.Deadline(); ok {
 		r.expectDone = r.reader.box.Expect(deadline)
 	}
-	sub, err := checks.Submit(ctx, submitOptions(r.poster), r.poster.Address, []string{r.list.Address}, r.raw)
+	sub, err := submit.Send(ctx, submitOptions(r.poster), r.poster.Address, []string{r.list.Address}, r.raw)
 	if err != nil {
-		var se *checks.SubmitError
+		var se *submit.Error
 		if errors.As(err, &se) {
 			r.res.SubmitReply = readable(se.Message)
 			// Only once DATA began can the message have reached the server.
-			r.res.Posted = se.Stage == checks.StageData
+			r.res.Posted = se.Stage == submit.StageData
 			if se.Permanent {
 				r.res.Outcome, r.res.Reason, r.res.Evidence = Rejected, smtpReply(se), "SMTP reply to "+strings.ToUpper(se.Stage)
 				return true
@@ -330,7 +332,7 @@ func (s *Service) probe(ctx context.Context, cfg *Config, l *ListConfig, release
 
 	tok := cfg.signer.NewTokenWithOrigin(l.Address, start, cfg.signer.Origin(s.opts.Instance))
 	poster := cfg.Accounts[l.Poster]
-	msg := checks.ProbeMessage{From: poster.Address, List: l.Address, Token: cfg.signer.Encode(tok), Date: start}
+	msg := compose.Probe{From: poster.Address, List: l.Address, Token: cfg.signer.Encode(tok), Date: start}
 	res = &Result{ID: tok.ID, List: l.Address, Expected: l.Expect, MessageID: msg.MessageID(), SentAt: start.UTC().Truncate(time.Second), Token: msg.Token, Started: start}
 	r := &run{cfg: cfg, list: l, poster: poster, logger: logger, res: res, msg: msg, failFast: s.opts.FailFast, timeout: l.EffectiveTimeout(cfg.Global), releaseSlot: releaseSlot,
 		pending: &pendingProbe{list: l, cfg: cfg, token: tok, messageID: msg.MessageID(), evidence: make(chan evidence, evidenceBuffer)}}
@@ -441,7 +443,7 @@ func (s *Service) deleteMessage(ctx context.Context, account string, uidv, uid u
 	}
 }
 
-func smtpReply(se *checks.SubmitError) string {
+func smtpReply(se *submit.Error) string {
 	if se.Code == 0 {
 		return readable(se.Message)
 	}
@@ -452,9 +454,9 @@ func smtpReply(se *checks.SubmitError) string {
 	return s + " " + readable(se.Message)
 }
 
-func submitOptions(a *AccountConfig) *checks.SubmitOptions {
+func submitOptions(a *AccountConfig) *submit.Options {
 	s := a.SMTP
-	opts := &checks.SubmitOptions{Address: s.Address, TLS: s.TLS, TLSConfig: s.TLSConfig(), LocalName: "listprobe.localhost"}
+	opts := &submit.Options{Address: s.Address, TLS: s.TLS, TLSConfig: s.TLSConfig(), LocalName: "listprobe.localhost"}
 	user, pass := s.Username, s.Password()
 	switch s.Auth {
 	case "plain":

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // How long a finished probe is remembered. A lost one, for a day, so that
@@ -57,7 +58,7 @@ type evidence struct {
 type pendingProbe struct {
 	list      *ListConfig
 	cfg       *Config // the configuration the probe started with
-	token     checks.Token
+	token     token.Token
 	messageID string
 	evidence  chan evidence
 }
@@ -67,7 +68,7 @@ type finishedProbe struct {
 	list    string
 	outcome Outcome
 	at      time.Time
-	signer  *checks.Signer
+	signer  *token.Signer
 	late    bool // its late copy was counted: a copy seen again (after a UIDVALIDITY change) is not counted twice
 }
 
@@ -130,7 +131,7 @@ func (r *registry) finish(p *pendingProbe, outcome Outcome, at time.Time) {
 // claim records a probe sent by an earlier run of this process (before a
 // restart) as finished with an unknown outcome, so that its copy is counted
 // late and cleaned up. A probe known already is left as it is.
-func (r *registry) claim(id, list string, sentAt time.Time, signer *checks.Signer) {
+func (r *registry) claim(id, list string, sentAt time.Time, signer *token.Signer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.pending[id]; ok {

@@ -15,7 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/compose"
+	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/sandbox"
 )
 
@@ -336,12 +337,12 @@ func TestCleanupTouchesOnlyVerifiedProbes(t *testing.T) {
 
 	// Plant: ordinary mail, a forged probe copy (token signed with another
 	// key) and a hold notice about someone else's post, in both mailboxes.
-	forger, err := checks.NewSigner([]byte("not-the-real-signing-key-000"))
+	forger, err := token.NewSigner([]byte("not-the-real-signing-key-000"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	forgedToken := forger.Encode(forger.NewToken("users@lists.example.org", time.Now()))
-	forged, err := checks.Compose(checks.ProbeMessage{From: testMember, List: "users@lists.example.org", Token: forgedToken, Date: time.Now()}, nil)
+	forged, err := compose.Message(compose.Probe{From: testMember, List: "users@lists.example.org", Token: forgedToken, Date: time.Now()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,8 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/imapwatch"
+	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/sandbox"
 )
 
@@ -291,7 +292,7 @@ func TestPanicOnAMessageKeepsTheSession(t *testing.T) {
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
 	cfg := w.config(t, 20*time.Second, lists, nil)
 	seen := make(chan string, 10)
-	ss := newSessions(context.Background(), testLogger(t), NewMetrics(), func(_ *mailboxSession, msg checks.Message) {
+	ss := newSessions(context.Background(), testLogger(t), NewMetrics(), func(_ *mailboxSession, msg imapwatch.Message) {
 		subject := msg.Header.Get("Subject")
 		if subject == "boom" {
 			var m map[string]int
@@ -338,7 +339,7 @@ func TestLatin1BounceIsReadable(t *testing.T) {
 	go func() { res <- probeList(t, svc, "blackhole@lists.example.org") }()
 	waitFor(t, 5*time.Second, "the probe pending", func() bool { return len(svc.reg.pendingFor("blackhole@lists.example.org")) == 1 })
 	p := svc.reg.pendingFor("blackhole@lists.example.org")[0]
-	token := p.cfg.signer.Encode(p.token)
+	tok := p.cfg.signer.Encode(p.token)
 	dsn := "From: MAILER-DAEMON@mx.example.org\r\nTo: member@example.org\r\nSubject: Unzustellbar\r\n" +
 		"Message-ID: <dsn-1@mx.example.org>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n" +
 		"Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n" +
@@ -347,7 +348,7 @@ func TestLatin1BounceIsReadable(t *testing.T) {
 		"Final-Recipient: rfc822; blackhole@lists.example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n" +
 		"Diagnostic-Code: smtp; 550 5.1.1 Empf\xe4nger unbekannt\r\n" +
 		"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: member@example.org\r\nTo: blackhole@lists.example.org\r\n" +
-		"Subject: listprobe delivery test " + token + "\r\nMessage-ID: " + p.messageID + "\r\n" + checks.TokenHeader + ": " + token + "\r\n" +
+		"Subject: listprobe delivery test " + tok + "\r\nMessage-ID: " + p.messageID + "\r\n" + token.Header + ": " + tok + "\r\n" +
 		"--b--\r\n"
 	if err := w.Append(testMember, []byte(dsn)); err != nil {
 		t.Fatal(err)

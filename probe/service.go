@@ -17,6 +17,8 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/imapwatch"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // Options tune a Service. The zero value is what `serve` uses by default.
@@ -467,7 +469,7 @@ func Once(ctx context.Context, cfg *Config, lists []*ListConfig, logger *slog.Lo
 // onMessage classifies a new message of a mailbox session and routes it: to
 // the pending probe it names, as a late copy of a finished one, or nowhere.
 // Only messages proven to be listprobe's own are ever deleted.
-func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
+func (s *Service) onMessage(box *mailboxSession, msg imapwatch.Message) {
 	cfg := s.Config()
 	if cfg == nil {
 		return
@@ -485,7 +487,7 @@ func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
 		return
 	}
 	type named struct {
-		tok     checks.Token
+		tok     token.Token
 		pending *pendingProbe
 		known   bool
 		list    string // the probe's list and poster, as configured
@@ -493,7 +495,7 @@ func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
 	}
 	var probes []named
 	for _, enc := range ev.Tokens {
-		claimed, err := checks.ParseToken(enc)
+		claimed, err := token.Parse(enc)
 		if err != nil {
 			continue
 		}
@@ -506,7 +508,7 @@ func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
 			signer = f.signer
 		}
 		tok, err := signer.Verify(enc)
-		if errors.Is(err, checks.ErrForged) {
+		if errors.Is(err, token.ErrForged) {
 			s.metrics.Forged(account)
 			s.logger.Warn("message with a forged probe token", "account", account, "uid", msg.UID, "kind", ev.Kind, "message_id", readable(msg.Header.Get("Message-Id")))
 			return
@@ -596,7 +598,7 @@ func (s *Service) onMessage(box *mailboxSession, msg checks.Message) {
 // of that list by this poster is pending, sent before the notice came.
 // Anything else is ambiguous and left alone; such a notice is never
 // deleted.
-func (s *Service) matchByTime(cfg *Config, account string, ev checks.Evidence, msg checks.Message) {
+func (s *Service) matchByTime(cfg *Config, account string, ev checks.Evidence, msg imapwatch.Message) {
 	var match *pendingProbe
 	n := 0
 	for _, l := range cfg.Lists {
@@ -626,7 +628,7 @@ func (s *Service) matchByTime(cfg *Config, account string, ev checks.Evidence, m
 // for a list it probes, and sent within that list's timeout before this run
 // started. Such a probe's copy is counted late and cleaned up instead of
 // being left behind forever.
-func (s *Service) fromEarlierRun(cfg *Config, tok checks.Token) bool {
+func (s *Service) fromEarlierRun(cfg *Config, tok token.Token) bool {
 	if !s.claim {
 		return false
 	}

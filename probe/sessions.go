@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/imapwatch"
 )
 
 // mailboxSession is the one long-lived IMAP session of an account, shared by
@@ -22,7 +23,7 @@ type mailboxSession struct {
 	key     string // the connection settings it was started with
 	address string // the account's mail address, for messages
 	server  string // host:port of its IMAP server, for messages
-	box     *checks.Mailbox
+	box     *imapwatch.Mailbox
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when its goroutines have ended
 
@@ -98,12 +99,12 @@ type sessions struct {
 	metrics *Metrics
 	// onMessage is called for every new message of every session, from that
 	// session's own goroutine.
-	onMessage func(s *mailboxSession, msg checks.Message)
+	onMessage func(s *mailboxSession, msg imapwatch.Message)
 
 	ctx context.Context
 	wg  sync.WaitGroup
 	// reportSince makes the sessions started with the first configuration
-	// report what came since then too (see checks.MailboxOptions), so that
+	// report what came since then too (see imapwatch.Options), so that
 	// copies of an earlier run's probes that came while listprobe was down
 	// are counted late and cleaned up. Zero for later sessions.
 	reportSince time.Time
@@ -112,7 +113,7 @@ type sessions struct {
 	boxes map[string]*mailboxSession // the current session of each account
 }
 
-func newSessions(ctx context.Context, logger *slog.Logger, metrics *Metrics, onMessage func(*mailboxSession, checks.Message)) *sessions {
+func newSessions(ctx context.Context, logger *slog.Logger, metrics *Metrics, onMessage func(*mailboxSession, imapwatch.Message)) *sessions {
 	return &sessions{ctx: ctx, logger: logger, metrics: metrics, onMessage: onMessage, boxes: map[string]*mailboxSession{}}
 }
 
@@ -161,7 +162,7 @@ func (ss *sessions) start(name, key string, a *AccountConfig, poll time.Duration
 	s := &mailboxSession{name: name, key: key, address: a.Address, server: a.IMAP.Address, cancel: cancel,
 		done: make(chan struct{}), changed: make(chan struct{}), reporting: true, since: time.Now()}
 	logger := ss.logger.With("account", name)
-	s.box = checks.NewMailbox(checks.MailboxOptions{
+	s.box = imapwatch.New(imapwatch.Options{
 		Address:      a.IMAP.Address,
 		TLS:          a.IMAP.TLS,
 		TLSConfig:    a.IMAP.TLSConfig(),
@@ -172,9 +173,10 @@ func (ss *sessions) start(name, key string, a *AccountConfig, poll time.Duration
 		// Without cleanup listprobe has nothing to change there: EXAMINE
 		// leaves \Recent and everything else of a human's mailbox (a
 		// moderator's) alone.
-		ReadOnly:    !a.Cleanup,
-		ReportSince: ss.reportSince,
-		WantBody:    checks.LooksLikeNotice,
+		ReadOnly:     !a.Cleanup,
+		ReportSince:  ss.reportSince,
+		HeaderFields: checks.ClassifyHeaderFields,
+		WantBody:     checks.LooksLikeNotice,
 		OnState: func(up bool, err error) {
 			s.setState(up, err)
 			s.mu.Lock()
@@ -226,7 +228,7 @@ func (ss *sessions) start(name, key string, a *AccountConfig, poll time.Duration
 // dispatch hands one message to onMessage. A panic there (a parser bug a
 // hostile message found) loses that message, not the session or the
 // process.
-func (ss *sessions) dispatch(s *mailboxSession, msg checks.Message) {
+func (ss *sessions) dispatch(s *mailboxSession, msg imapwatch.Message) {
 	defer func() {
 		if p := recover(); p != nil {
 			ss.logger.Error("handling a message panicked; the message is ignored", "account", s.name, "uid", msg.UID, "panic", p, "stack", string(debug.Stack()))

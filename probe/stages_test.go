@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/compose"
 )
 
 // fakeSession is a mailbox session in a given state, with no server.
@@ -71,7 +72,7 @@ func TestWaitSessionsGivesUpAtTheDeadlineWithoutFailFast(t *testing.T) {
 
 func TestComposeProbeRefusesABadAddress(t *testing.T) {
 	r := fakeRun(nil, nil)
-	r.msg = checks.ProbeMessage{From: "not an address", List: "list@lists.example.org", Token: "lp1.x", Date: time.Now()}
+	r.msg = compose.Probe{From: "not an address", List: "list@lists.example.org", Token: "lp1.x", Date: time.Now()}
 	if !composeProbe(context.Background(), r) || r.res.Outcome != SendFailed || r.res.Evidence != "compose" {
 		t.Errorf("outcome %s %q (%s), want send_failed from compose", r.res.Outcome, r.res.Reason, r.res.Evidence)
 	}

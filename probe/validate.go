@@ -22,7 +22,8 @@ import (
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailtls"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // validator applies defaults and checks a decoded config, collecting every
@@ -231,7 +232,7 @@ func (c *Config) validate(v *validator) {
 	}
 	global := v.schedule([]any{"global", "schedule"}, g.Schedule)
 	if key, field, ok := v.readSecret([]any{"global"}, "signing_key", g.SigningKeyFile, g.SigningKeyEnv, true); ok {
-		s, err := checks.NewSigner([]byte(key))
+		s, err := token.NewSigner([]byte(key))
 		if err != nil {
 			v.errorf([]any{"global", field}, "%v", err)
 		}
@@ -417,7 +418,7 @@ func (a *AccountConfig) validate(v *validator, path []any) {
 	if a.SMTP != nil {
 		p := join(path, "smtp")
 		s := a.SMTP
-		s.ServerConfig.validate(v, p, checks.TLSStartTLS)
+		s.ServerConfig.validate(v, p, mailtls.StartTLS)
 		switch s.Auth {
 		case "":
 			s.Auth = "none"
@@ -441,7 +442,7 @@ func (a *AccountConfig) validate(v *validator, path []any) {
 	}
 	if a.IMAP != nil {
 		p := join(path, "imap")
-		a.IMAP.ServerConfig.validate(v, p, checks.TLSImplicit)
+		a.IMAP.ServerConfig.validate(v, p, mailtls.Implicit)
 		if a.IMAP.Username == "" {
 			v.errorf(join(p, "username"), "is required")
 		}
@@ -471,7 +472,7 @@ func (a *AccountConfig) validate(v *validator, path []any) {
 	}
 }
 
-func (s *ServerConfig) validate(v *validator, path []any, defaultTLS checks.TLSMode) {
+func (s *ServerConfig) validate(v *validator, path []any, defaultTLS mailtls.Mode) {
 	host := ""
 	if s.Address == "" {
 		v.errorf(join(path, "address"), "is required (host:port)")
@@ -488,7 +489,7 @@ func (s *ServerConfig) validate(v *validator, path []any, defaultTLS checks.TLSM
 	switch s.TLS {
 	case "":
 		s.TLS = defaultTLS
-	case checks.TLSImplicit, checks.TLSStartTLS, checks.TLSNone:
+	case mailtls.Implicit, mailtls.StartTLS, mailtls.None:
 	default:
 		v.errorf(join(path, "tls"), "%q is not tls, starttls or none", s.TLS)
 	}
@@ -497,7 +498,7 @@ func (s *ServerConfig) validate(v *validator, path []any, defaultTLS checks.TLSM
 			s.password = newSecret(pw)
 		}
 	}
-	if s.TLS != checks.TLSNone {
+	if s.TLS != mailtls.None {
 		s.tlsConfig = s.TLSSettings.clientConfig(v, path, host)
 	}
 }
@@ -505,7 +506,7 @@ func (s *ServerConfig) validate(v *validator, path []any, defaultTLS checks.TLSM
 // checkPlaintext refuses a password sent without TLS to a host other than
 // loopback, unless the account allows it; allowed, it is a warning.
 func (s *ServerConfig) checkPlaintext(v *validator, path []any, allow bool, account []any, what string) {
-	if s.TLS != checks.TLSNone {
+	if s.TLS != mailtls.None {
 		return
 	}
 	host, _, err := net.SplitHostPort(s.Address)

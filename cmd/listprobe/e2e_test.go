@@ -27,7 +27,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailmanrest"
+	"github.com/listprobe/listprobe/checks/mailtls"
+	"github.com/listprobe/listprobe/checks/submit"
 	"github.com/listprobe/listprobe/internal/testbed"
 	"github.com/listprobe/listprobe/probe"
 )
@@ -37,14 +39,14 @@ import (
 type e2eList struct {
 	tb      e2eWorld
 	address string
-	mm      *checks.Mailman
+	mm      *mailmanrest.Client
 	admin   *testbed.MailmanAdmin
 	dir     string
 }
 
 func newE2EList(t *testing.T, tb e2eWorld, settings map[string]any) *e2eList {
 	t.Helper()
-	mm := checks.NewMailman(checks.MailmanOptions{URL: tb.Get(t, "MAILMAN_URL"), Username: tb.Get(t, "MAILMAN_USER"), Password: tb.Secret(t, "MAILMAN_PASSWORD_FILE")})
+	mm := mailmanrest.New(mailmanrest.Options{URL: tb.Get(t, "MAILMAN_URL"), Username: tb.Get(t, "MAILMAN_USER"), Password: tb.Secret(t, "MAILMAN_PASSWORD_FILE")})
 	admin := tb.MailmanAdmin(t)
 	suffix := make([]byte, 4)
 	rand.Read(suffix)
@@ -306,7 +308,7 @@ func TestE2ECleanupTouchesOnlyProbes(t *testing.T) {
 		msgID := fmt.Sprintf("<ordinary-%d@example.test>", time.Now().UnixNano())
 		raw := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: %s\r\nDate: %s\r\n\r\nAn ordinary message.\r\n", outsider, to, subject, msgID, time.Now().Format(time.RFC1123Z))
 		pw := tb.Secret(t, "OUTSIDER_PASSWORD_FILE")
-		_, err := checks.Submit(ctx, &checks.SubmitOptions{Address: tb.Get(t, "SMTP"), TLS: checks.TLSNone, Auth: func() sasl.Client { return sasl.NewPlainClient("", outsider, pw) }}, outsider, []string{to}, []byte(raw))
+		_, err := submit.Send(ctx, &submit.Options{Address: tb.Get(t, "SMTP"), TLS: mailtls.None, Auth: func() sasl.Client { return sasl.NewPlainClient("", outsider, pw) }}, outsider, []string{to}, []byte(raw))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -454,7 +456,7 @@ func TestE2EPostAcknowledgementIsNotEvidence(t *testing.T) {
 	l := newE2EList(t, tb, nil)
 	// PATCH the member's preferences: not something listprobe ever does,
 	// so the client has no method for it.
-	listID, _ := checks.MailmanListID(l.address)
+	listID, _ := mailmanrest.ListID(l.address)
 	base := tb.Get(t, "MAILMAN_URL")
 	req, _ := http.NewRequest(http.MethodGet, base+"/lists/"+listID+"/member/"+tb.Get(t, "MEMBER"), nil)
 	req.SetBasicAuth(tb.Get(t, "MAILMAN_USER"), tb.Secret(t, "MAILMAN_PASSWORD_FILE"))

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/probe"
 )
 
@@ -206,7 +207,7 @@ func binaryShare(b []byte) float64 {
 }
 
 func explainMessage(file string, raw []byte, cfg *probe.Config) (explained, error) {
-	var signer *checks.Signer
+	var signer *token.Signer
 	if cfg != nil {
 		signer = cfg.Signer()
 	}
@@ -230,7 +231,7 @@ func explainMessage(file string, raw []byte, cfg *probe.Config) (explained, erro
 	}
 	var tokenList string // the list the first token names
 	for _, s := range ev.Tokens {
-		t, err := checks.ParseToken(s)
+		t, err := token.Parse(s)
 		if err != nil {
 			continue
 		}

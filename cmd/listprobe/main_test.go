@@ -20,7 +20,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/compose"
+	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/sandbox"
 	"github.com/listprobe/listprobe/probe"
 )
@@ -427,9 +428,9 @@ func TestExplainVerifiesProbeSignatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	write := func(name string, s *checks.Signer) (string, string) {
+	write := func(name string, s *token.Signer) (string, string) {
 		tok := s.NewToken("healthy@lists.example.org", time.Now())
-		raw, err := checks.Compose(checks.ProbeMessage{From: "member@example.org", List: "healthy@lists.example.org", Token: s.Encode(tok), Date: time.Now()}, nil)
+		raw, err := compose.Message(compose.Probe{From: "member@example.org", List: "healthy@lists.example.org", Token: s.Encode(tok), Date: time.Now()}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -438,7 +439,7 @@ func TestExplainVerifiesProbeSignatures(t *testing.T) {
 		return p, tok.ID
 	}
 	genuine, id := write("genuine.eml", cfg.Signer())
-	other, _ := checks.NewSigner([]byte("somebody-elses-key-123456"))
+	other, _ := token.NewSigner([]byte("somebody-elses-key-123456"))
 	forged, _ := write("forged.eml", other)
 
 	code, out, _ := runCmd(t, "explain", "--config.file="+cfgFile, genuine, forged)

@@ -10,7 +10,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailmanrest"
 	"github.com/listprobe/listprobe/internal/sandbox"
 	"github.com/listprobe/listprobe/internal/testbed"
 )
@@ -26,7 +26,7 @@ func ExampleWorld_Held() {
 	}
 	defer w.Close()
 	ctx := context.Background()
-	mm := checks.NewMailman(checks.MailmanOptions{URL: w.MailmanURL, Username: w.MailmanUsername, Password: w.MailmanPassword})
+	mm := mailmanrest.New(mailmanrest.Options{URL: w.MailmanURL, Username: w.MailmanUsername, Password: w.MailmanPassword})
 	admin := &testbed.MailmanAdmin{URL: w.MailmanURL, Username: w.MailmanUsername, Password: w.MailmanPassword}
 
 	if err := admin.SetListConfig(ctx, sandbox.DemoHealthy, map[string]any{"default_member_action": "hold"}); err != nil {
@@ -53,7 +53,7 @@ Hello, list.
 	}
 	c.Quit()
 
-	var held []checks.HeldMessage
+	var held []mailmanrest.HeldMessage
 	for deadline := time.Now().Add(30 * time.Second); len(held) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if held, err = mm.Held(ctx, sandbox.DemoHealthy); err != nil {
 			log.Fatal(err)

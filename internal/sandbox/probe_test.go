@@ -5,21 +5,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/compose"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // The real probe message survives each list the way listprobe expects:
 // its token verifies in the copy's own header, Message-ID and prefixed
 // Subject, and in the subject a hold notice quotes.
 func TestRealProbeMessageThroughDemoLists(t *testing.T) {
-	signer, err := checks.NewSigner([]byte("sandbox-test-signing-key-0123456789"))
+	signer, err := token.NewSigner([]byte("sandbox-test-signing-key-0123456789"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := startSandboxWorld(t, DemoOptions())
-	compose := func(list string) (string, []byte) {
+	newProbe := func(list string) (string, []byte) {
 		tok := signer.Encode(signer.NewToken(list, time.Now()))
-		raw, err := checks.Compose(checks.ProbeMessage{From: DemoMember, List: list, Token: tok, Date: time.Now()}, nil)
+		raw, err := compose.Message(compose.Probe{From: DemoMember, List: list, Token: tok, Date: time.Now()}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,7 +28,7 @@ func TestRealProbeMessageThroughDemoLists(t *testing.T) {
 	}
 	verifyAll := func(where, text, want string) {
 		t.Helper()
-		found := checks.FindTokens(text)
+		found := token.Find(text)
 		if len(found) == 0 {
 			t.Errorf("%s: no token in %q", where, text)
 		}
@@ -42,18 +43,18 @@ func TestRealProbeMessageThroughDemoLists(t *testing.T) {
 		}
 	}
 
-	tok, raw := compose(DemoHealthy)
+	tok, raw := newProbe(DemoHealthy)
 	mustSubmitAsMember(t, w, DemoHealthy, raw)
 	copies := waitInbox(t, w, DemoReader, DemoReaderPassword, 1)
 	h := copies[0].header(t)
-	if !strings.HasPrefix(h.Get("Subject"), "[Healthy] "+checks.SubjectPrefix+" ") {
+	if !strings.HasPrefix(h.Get("Subject"), "[Healthy] "+compose.SubjectPrefix+" ") {
 		t.Errorf("copy Subject %q", h.Get("Subject"))
 	}
-	verifyAll("copy "+checks.TokenHeader, h.Get(checks.TokenHeader), tok)
+	verifyAll("copy "+token.Header, h.Get(token.Header), tok)
 	verifyAll("copy Message-ID", h.Get("Message-ID"), tok)
 	verifyAll("copy Subject", h.Get("Subject"), tok)
 
-	tok, raw = compose(DemoModerated)
+	tok, raw = newProbe(DemoModerated)
 	mustSubmitAsMember(t, w, DemoModerated, raw)
 	notices := waitInbox(t, w, DemoMember, DemoMemberPassword, 1)
 	verifyAll("hold notice body", notices[0].body(t), tok)

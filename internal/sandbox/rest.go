@@ -1,7 +1,7 @@
 package sandbox
 
 // This file serves the part of Mailman 3.3's REST API that listprobe's
-// client (checks.Mailman) uses, from Mailman's src/mailman/rest: root.py and
+// client (mailmanrest.Client) uses, from Mailman's src/mailman/rest: root.py and
 // wsgiapp.py (versions, basic authentication), helpers.py (collections with
 // start, total_size and entries only when not empty; http_etag; error
 // bodies), lists.py (lists, rosters, member lookup), post_moderation.py (the

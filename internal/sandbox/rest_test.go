@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailmanrest"
 	"github.com/listprobe/listprobe/internal/testbed"
 )
 
@@ -29,9 +30,9 @@ func restAdmin(w *World) *testbed.MailmanAdmin {
 }
 
 // restClient is listprobe's own Mailman client pointed at the world.
-func restClient(t *testing.T, w *World) *checks.Mailman {
+func restClient(t *testing.T, w *World) *mailmanrest.Client {
 	t.Helper()
-	return checks.NewMailman(checks.MailmanOptions{URL: w.MailmanURL, Username: w.MailmanUsername, Password: w.MailmanPassword})
+	return mailmanrest.New(mailmanrest.Options{URL: w.MailmanURL, Username: w.MailmanUsername, Password: w.MailmanPassword})
 }
 
 func restContext(t *testing.T) context.Context {
@@ -179,7 +180,7 @@ func TestRESTModerationReadsBackPatchedSettings(t *testing.T) {
 	mm, ctx := restClient(t, w), restContext(t)
 
 	got, err := mm.Moderation(ctx, DemoHealthy)
-	want := checks.ListModeration{DefaultMemberAction: "defer", DefaultNonmemberAction: "hold", RespondToPostRequests: true, AdminImmedNotify: true}
+	want := mailmanrest.ListModeration{DefaultMemberAction: "defer", DefaultNonmemberAction: "hold", RespondToPostRequests: true, AdminImmedNotify: true}
 	if err != nil || got != want {
 		t.Fatalf("Moderation at start = %+v, %v; want Mailman's defaults %+v", got, err, want)
 	}
@@ -190,7 +191,7 @@ func TestRESTModerationReadsBackPatchedSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err = mm.Moderation(ctx, DemoHealthy)
-	want = checks.ListModeration{DefaultMemberAction: "reject", DefaultNonmemberAction: "discard", Emergency: true}
+	want = mailmanrest.ListModeration{DefaultMemberAction: "reject", DefaultNonmemberAction: "discard", Emergency: true}
 	if err != nil || got != want {
 		t.Errorf("Moderation after PATCH = %+v, %v; want %+v", got, err, want)
 	}
@@ -217,7 +218,7 @@ func TestRESTModerationReadsBackPatchedSettings(t *testing.T) {
 	if a, err := mm.MemberModeration(ctx, DemoHealthy, DemoMember); err != nil || a != "" {
 		t.Errorf("MemberModeration after blanking = %q, %v", a, err)
 	}
-	if _, err := mm.MemberModeration(ctx, DemoHealthy, "stranger@example.org"); !checks.IsMailmanNotFound(err) {
+	if _, err := mm.MemberModeration(ctx, DemoHealthy, "stranger@example.org"); !mailmanrest.IsNotFound(err) {
 		t.Errorf("MemberModeration of a non-member: %v, want 404", err)
 	}
 }
@@ -350,7 +351,7 @@ func TestRESTNonmemberPostFollowsDefaultNonmemberAction(t *testing.T) {
 	if held[0].Reason != NonmemberReason || held[0].RuleHits[0] != "nonmember-moderation" {
 		t.Errorf("held for %q by %v", held[0].Reason, held[0].RuleHits)
 	}
-	if _, err := mm.MemberModeration(ctx, DemoHealthy, DemoMember); !checks.IsMailmanNotFound(err) {
+	if _, err := mm.MemberModeration(ctx, DemoHealthy, DemoMember); !mailmanrest.IsNotFound(err) {
 		t.Errorf("member lookup of a non-member: %v, want 404", err)
 	}
 
@@ -422,9 +423,9 @@ func TestRESTNeedsCredentials(t *testing.T) {
 	if status != 401 || body["title"] != "401 Unauthorized" {
 		t.Errorf("without credentials: %d %v", status, body)
 	}
-	wrong := checks.NewMailman(checks.MailmanOptions{URL: w.MailmanURL, Username: w.MailmanUsername, Password: "not-the-password"})
+	wrong := mailmanrest.New(mailmanrest.Options{URL: w.MailmanURL, Username: w.MailmanUsername, Password: "not-the-password"})
 	_, err := wrong.Held(restContext(t), DemoModerated)
-	var me *checks.MailmanError
+	var me *mailmanrest.Error
 	if !errors.As(err, &me) || me.Status != 401 {
 		t.Errorf("wrong password: %v, want a 401 MailmanError", err)
 	}
@@ -443,7 +444,7 @@ func TestRESTCustomCredentials(t *testing.T) {
 	if _, err := restClient(t, w).Held(restContext(t), DemoModerated); err != nil {
 		t.Error(err)
 	}
-	def := checks.NewMailman(checks.MailmanOptions{URL: w.MailmanURL, Username: DefaultMailmanUsername, Password: DefaultMailmanPassword})
+	def := mailmanrest.New(mailmanrest.Options{URL: w.MailmanURL, Username: DefaultMailmanUsername, Password: DefaultMailmanPassword})
 	if _, err := def.Held(restContext(t), DemoModerated); err == nil {
 		t.Error("the default credentials still work")
 	}
@@ -453,10 +454,10 @@ func TestRESTUnknownListIs404(t *testing.T) {
 	w := startSandboxWorld(t, DemoOptions())
 	mm, ctx := restClient(t, w), restContext(t)
 	_, err := mm.Held(ctx, "nosuchlist@lists.example.org")
-	if !checks.IsMailmanNotFound(err) {
+	if !mailmanrest.IsNotFound(err) {
 		t.Fatalf("Held of an unknown list: %v, want 404", err)
 	}
-	if _, err := mm.Moderation(ctx, "nosuchlist@lists.example.org"); !checks.IsMailmanNotFound(err) {
+	if _, err := mm.Moderation(ctx, "nosuchlist@lists.example.org"); !mailmanrest.IsNotFound(err) {
 		t.Errorf("Moderation of an unknown list: %v, want 404", err)
 	}
 	status, body := restRaw(t, w, "GET", "/3.1/lists/nosuchlist.lists.example.org", nil, false)
@@ -548,7 +549,7 @@ func TestRESTListSetupLikeATestbed(t *testing.T) {
 		t.Fatalf("CreateList in a new domain: %v", err)
 	}
 	// A new list has no members: the member's post is a non-member's.
-	if _, err := mm.MemberModeration(ctx, list, DemoMember); !checks.IsMailmanNotFound(err) {
+	if _, err := mm.MemberModeration(ctx, list, DemoMember); !mailmanrest.IsNotFound(err) {
 		t.Errorf("new list already has the member: %v", err)
 	}
 	for _, s := range []struct{ addr, role string }{{DemoReader, "member"}, {DemoMember, "member"}, {DemoModerator, "moderator"}} {
@@ -556,7 +557,7 @@ func TestRESTListSetupLikeATestbed(t *testing.T) {
 			t.Fatalf("Subscribe %s as %s: %v", s.addr, s.role, err)
 		}
 	}
-	var me *testbed.RESTError
+	var me *mailmanrest.Error
 	if err := restAdmin(w).Subscribe(ctx, list, DemoReader, "member"); !errors.As(err, &me) || me.Status != http.StatusConflict {
 		t.Errorf("second Subscribe: %v, want 409", err)
 	}
@@ -579,7 +580,7 @@ func TestRESTListSetupLikeATestbed(t *testing.T) {
 	if err := restAdmin(w).DeleteList(ctx, list); err != nil {
 		t.Fatalf("DeleteList: %v", err)
 	}
-	if _, err := mm.Held(ctx, list); !checks.IsMailmanNotFound(err) {
+	if _, err := mm.Held(ctx, list); !mailmanrest.IsNotFound(err) {
 		t.Errorf("Held of a deleted list: %v, want 404", err)
 	}
 	err := sandboxSubmit(t, w, DemoMember, DemoMemberPassword, DemoMember, []string{list}, sandboxPost(DemoMember, list, "too late", "<fresh-3@example.org>"))
@@ -620,7 +621,7 @@ func TestListOptionsSetInitialMailmanSettings(t *testing.T) {
 	opts.Lists[0].NonmemberAction = ActionReject
 	w := startSandboxWorld(t, opts)
 	got, err := restClient(t, w).Moderation(restContext(t), DemoHealthy)
-	want := checks.ListModeration{DefaultMemberAction: "defer", DefaultNonmemberAction: "reject", Emergency: true}
+	want := mailmanrest.ListModeration{DefaultMemberAction: "defer", DefaultNonmemberAction: "reject", Emergency: true}
 	if err != nil || got != want {
 		t.Errorf("Moderation = %+v, %v; want %+v", got, err, want)
 	}

@@ -19,7 +19,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/compose"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // evidenceKey is the key the Mailman fixtures' tokens are signed with
@@ -41,7 +42,7 @@ func TestCaptureSympaMlmmjEvidence(t *testing.T) {
 		t.Skip("set LISTPROBE_CAPTURE_EVIDENCE=DIR to capture real notices from the testbed")
 	}
 	e := Load(t)
-	signer, err := checks.NewSigner([]byte(evidenceKey))
+	signer, err := token.NewSigner([]byte(evidenceKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestCaptureSympaMlmmjEvidence(t *testing.T) {
 	probe := func(t *testing.T, account, list string, edit func([]byte) []byte) (string, []byte) {
 		t.Helper()
 		tok := signer.Encode(signer.NewToken(list, time.Now()))
-		msg, err := checks.Compose(checks.ProbeMessage{From: e.Get(t, account), List: list, Token: tok, Date: time.Now()}, nil)
+		msg, err := compose.Message(compose.Probe{From: e.Get(t, account), List: list, Token: tok, Date: time.Now()}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/listprobe/listprobe/checks/mailmanrest"
 )
 
 // The faults the end-to-end fault suite injects: stopping and starting the
@@ -114,9 +116,19 @@ func wait(t testing.TB, addr string, open bool) {
 // Moderate takes a moderator's action (accept, discard, reject, defer) on a
 // held post of list, as a moderator would in Postorius.
 func (c *MailmanAdmin) Moderate(ctx context.Context, list string, requestID int, action string) error {
-	id, err := listID(list)
+	return c.ModerateWithComment(ctx, list, requestID, action, "")
+}
+
+// ModerateWithComment is Moderate with the moderator's comment, which a
+// rejection notice quotes to the poster.
+func (c *MailmanAdmin) ModerateWithComment(ctx context.Context, list string, requestID int, action, comment string) error {
+	id, err := mailmanrest.ListID(list)
 	if err != nil {
 		return err
 	}
-	return c.do(ctx, http.MethodPost, url.Values{"action": {action}}, nil, "lists", id, "held", strconv.Itoa(requestID))
+	form := url.Values{"action": {action}}
+	if comment != "" {
+		form.Set("comment", comment)
+	}
+	return c.do(ctx, http.MethodPost, form, nil, "lists", id, "held", strconv.Itoa(requestID))
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/listprobe/listprobe/checks/mailmanrest"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -141,13 +142,13 @@ func TestMailmanAdminRoundTrip(t *testing.T) {
 	if err := c.SetMemberModeration(ctx, list, e.Get(t, "MEMBER"), "discard"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.SetMemberModeration(ctx, list, e.Get(t, "OUTSIDER"), "discard"); !IsNotFound(err) {
+	if err := c.SetMemberModeration(ctx, list, e.Get(t, "OUTSIDER"), "discard"); !mailmanrest.IsNotFound(err) {
 		t.Errorf("moderating a non-member: %v, want a 404", err)
 	}
 	if err := c.DeleteList(ctx, list); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ListConfig(ctx, list); !IsNotFound(err) {
+	if _, err := c.ListConfig(ctx, list); !mailmanrest.IsNotFound(err) {
 		t.Errorf("config of a deleted list: %v, want a 404", err)
 	}
 	bad := &MailmanAdmin{URL: c.URL, Username: c.Username, Password: "wrong-password-271828"}

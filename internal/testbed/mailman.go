@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -14,15 +13,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/listprobe/listprobe/checks/mailmanrest"
 )
 
 // MailmanAdmin changes lists through Mailman 3's REST API: creates and
 // deletes them, subscribes members, changes settings. Tests and testbeds use
 // it to put a real list into the states listprobe must recognise; listprobe
-// itself only reads (checks.Mailman), which is why these calls live here and
+// itself only reads (mailmanrest.Client), which is why these calls live here and
 // not in the production client.
 //
-// Lists are named by their posting address, as in checks.Mailman.
+// Lists are named by their posting address, as in mailmanrest.Client.
 type MailmanAdmin struct {
 	URL      string // API root with its version, e.g. http://127.0.0.1:8001/3.1
 	Username string
@@ -36,103 +37,24 @@ func (e Env) MailmanAdmin(t testing.TB) *MailmanAdmin {
 	return &MailmanAdmin{URL: e.Get(t, "MAILMAN_URL"), Username: e.Get(t, "MAILMAN_USER"), Password: e.Secret(t, "MAILMAN_PASSWORD_FILE")}
 }
 
-// RESTError is an HTTP error answer of the REST API. It names the request,
-// never the credentials.
-type RESTError struct {
-	Method, Path string
-	Status       int
-	Description  string // Mailman's "description" (or "title", or the plain body)
-}
-
-func (e *RESTError) Error() string {
-	s := fmt.Sprintf("mailman REST %s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
-	if e.Description != "" {
-		s += ": " + e.Description
-	}
-	return s
-}
-
-// IsNotFound reports whether err is a 404 answer: no such list or member.
-func IsNotFound(err error) bool {
-	var re *RESTError
-	return errors.As(err, &re) && re.Status == http.StatusNotFound
-}
-
-func listID(list string) (string, error) {
-	local, domain, ok := strings.Cut(list, "@")
-	if !ok || local == "" || domain == "" || strings.ContainsAny(list, "/ \t\r\n") {
-		return "", fmt.Errorf("mailman list address %q: want local@domain", list)
-	}
-	return local + "." + domain, nil
+// rest is the production REST client for the same server: MailmanAdmin
+// sends its requests through it, so that both read answers and errors
+// (*mailmanrest.Error) the same way.
+func (c *MailmanAdmin) rest() *mailmanrest.Client {
+	return mailmanrest.New(mailmanrest.Options{URL: c.URL, Username: c.Username, Password: c.Password, Client: c.Client})
 }
 
 func (c *MailmanAdmin) do(ctx context.Context, method string, form url.Values, out any, segments ...string) error {
-	base, err := url.Parse(c.URL)
-	if err != nil || base.Host == "" {
-		return fmt.Errorf("mailman admin URL: not an http(s) URL with a host")
-	}
-	u := *base
-	u.User = nil
-	p, rp := strings.TrimRight(base.Path, "/"), strings.TrimRight(base.EscapedPath(), "/")
-	for _, s := range segments {
-		p += "/" + s
-		rp += "/" + url.PathEscape(s)
-	}
-	u.Path, u.RawPath = p, rp
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
-	if err != nil {
-		return fmt.Errorf("mailman REST %s %s: %w", method, u.EscapedPath(), err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	req.SetBasicAuth(c.Username, c.Password)
-	client := c.Client
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("mailman REST %s %s: %w", method, u.EscapedPath(), err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return fmt.Errorf("mailman REST %s %s: reading the answer: %w", method, u.EscapedPath(), err)
-	}
-	if resp.StatusCode >= 300 {
-		re := &RESTError{Method: method, Path: u.EscapedPath(), Status: resp.StatusCode}
-		var e struct{ Title, Description string }
-		if json.Unmarshal(data, &e) == nil && (e.Title != "" || e.Description != "") {
-			re.Description = e.Description
-			if re.Description == "" {
-				re.Description = e.Title
-			}
-		} else if s := strings.TrimSpace(string(data)); !strings.HasPrefix(s, "<") && len(s) <= 200 {
-			re.Description = s
-		}
-		return re
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("mailman REST %s %s: decoding the answer: %w", method, u.EscapedPath(), err)
-	}
-	return nil
+	return c.rest().Do(ctx, method, nil, form, out, segments...)
 }
 
 // CreateList creates list, and its domain when missing.
 func (c *MailmanAdmin) CreateList(ctx context.Context, list string) error {
-	if _, err := listID(list); err != nil {
+	if _, err := mailmanrest.ListID(list); err != nil {
 		return err
 	}
 	_, domain, _ := strings.Cut(list, "@")
-	if err := c.do(ctx, http.MethodGet, nil, nil, "domains", domain); IsNotFound(err) {
+	if err := c.do(ctx, http.MethodGet, nil, nil, "domains", domain); mailmanrest.IsNotFound(err) {
 		if err := c.do(ctx, http.MethodPost, url.Values{"mail_host": {domain}}, nil, "domains"); err != nil {
 			return err
 		}
@@ -142,7 +64,7 @@ func (c *MailmanAdmin) CreateList(ctx context.Context, list string) error {
 	// Mailman 3.3 creates lists badly in parallel (the test packages do):
 	// its lock on the MTA maps can expire under load and the request fails
 	// with a 500 after the list was made, or before. Look, and try again.
-	id, _ := listID(list)
+	id, _ := mailmanrest.ListID(list)
 	var err error
 	for attempt := range 5 {
 		if attempt > 0 {
@@ -156,7 +78,7 @@ func (c *MailmanAdmin) CreateList(ctx context.Context, list string) error {
 		if err == nil {
 			return nil
 		}
-		var re *RESTError
+		var re *mailmanrest.Error
 		if !errors.As(err, &re) || re.Status < 500 {
 			return err
 		}
@@ -169,7 +91,7 @@ func (c *MailmanAdmin) CreateList(ctx context.Context, list string) error {
 
 // DeleteList deletes list with its members and held posts.
 func (c *MailmanAdmin) DeleteList(ctx context.Context, list string) error {
-	id, err := listID(list)
+	id, err := mailmanrest.ListID(list)
 	if err != nil {
 		return err
 	}
@@ -179,7 +101,7 @@ func (c *MailmanAdmin) DeleteList(ctx context.Context, list string) error {
 // Subscribe adds address to list in role ("member", "owner" or
 // "moderator"), pre-verified and pre-approved, without a welcome message.
 func (c *MailmanAdmin) Subscribe(ctx context.Context, list, address, role string) error {
-	id, err := listID(list)
+	id, err := mailmanrest.ListID(list)
 	if err != nil {
 		return err
 	}
@@ -193,7 +115,7 @@ func (c *MailmanAdmin) Subscribe(ctx context.Context, list, address, role string
 // ListConfig returns list's whole configuration, e.g. to restore settings
 // after a test changed them.
 func (c *MailmanAdmin) ListConfig(ctx context.Context, list string) (map[string]any, error) {
-	id, err := listID(list)
+	id, err := mailmanrest.ListID(list)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +130,7 @@ func (c *MailmanAdmin) ListConfig(ctx context.Context, list string) (map[string]
 // strings, bools, numbers, string slices or nil (empty), e.g.
 // {"default_member_action": "hold", "emergency": true}.
 func (c *MailmanAdmin) SetListConfig(ctx context.Context, list string, settings map[string]any) error {
-	id, err := listID(list)
+	id, err := mailmanrest.ListID(list)
 	if err != nil {
 		return err
 	}
@@ -253,7 +175,7 @@ func (c *MailmanAdmin) SetListConfig(ctx context.Context, list string, settings 
 // SetMemberModeration sets the moderation_action of address's membership of
 // list; "" removes it, so that the list's default_member_action applies.
 func (c *MailmanAdmin) SetMemberModeration(ctx context.Context, list, address, action string) error {
-	id, err := listID(list)
+	id, err := mailmanrest.ListID(list)
 	if err != nil {
 		return err
 	}

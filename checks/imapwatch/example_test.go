@@ -1,4 +1,4 @@
-package checks_test
+package imapwatch_test
 
 import (
 	"bytes"
@@ -13,7 +13,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/imapwatch"
+	"github.com/listprobe/listprobe/checks/mailtls"
 )
 
 // A Mailbox watches one account's INBOX; every subscriber gets each new
@@ -40,12 +41,13 @@ func ExampleMailbox() {
 	defer srv.Close()
 
 	up := make(chan bool, 10)
-	m := checks.NewMailbox(checks.MailboxOptions{
-		Address:  ln.Addr().String(),
-		TLS:      checks.TLSNone, // loopback only: use TLSImplicit or TLSStartTLS elsewhere
-		Username: "reader@example.org",
-		Password: "secret",
-		OnState:  func(isUp bool, err error) { up <- isUp },
+	m := imapwatch.New(imapwatch.Options{
+		HeaderFields: []string{"From", "Subject", "Message-ID"},
+		Address:      ln.Addr().String(),
+		TLS:          mailtls.None, // loopback only: use mailtls.Implicit or mailtls.StartTLS elsewhere
+		Username:     "reader@example.org",
+		Password:     "secret",
+		OnState:      func(isUp bool, err error) { up <- isUp },
 		// imapmemserver can miss a message that arrives just before an
 		// IDLE starts (real servers do not): renewing IDLE often bounds
 		// the delay.

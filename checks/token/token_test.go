@@ -1,4 +1,4 @@
-package checks
+package token
 
 import (
 	"errors"
@@ -86,13 +86,13 @@ func TestFindTokens(t *testing.T) {
 	s := testSigner(t, "token-test-key-0123456789")
 	a := s.Encode(s.NewToken("a@lists.example.org", time.Unix(1764086400, 0)))
 	b := s.Encode(s.NewToken("b@lists.example.org", time.Unix(1764086400, 0)))
-	text := "Subject: [A] " + SubjectPrefix + " " + a + "\r\nMessage-ID: <" + a + "@example.org>\r\n\r\n    " + strings.ToUpper(b) + "\r\n"
-	got := FindTokens(text)
+	text := "Subject: [A] listprobe delivery test " + a + "\r\nMessage-ID: <" + a + "@example.org>\r\n\r\n    " + strings.ToUpper(b) + "\r\n"
+	got := Find(text)
 	if len(got) != 2 || got[0] != a || got[1] != b {
-		t.Errorf("FindTokens = %q, want [%s %s]", got, a, b)
+		t.Errorf("Find = %q, want [%s %s]", got, a, b)
 	}
-	if got := FindTokens("no token here, lp1.short.1.aa.bb"); len(got) != 0 {
-		t.Errorf("FindTokens found %q in text without a token", got)
+	if got := Find("no token here, lp1.short.1.aa.bb"); len(got) != 0 {
+		t.Errorf("Find found %q in text without a token", got)
 	}
 }
 
@@ -124,6 +124,6 @@ func FuzzVerify(f *testing.F) {
 		if err == nil && s.Encode(tok) != strings.ToLower(strings.TrimSpace(text)) {
 			t.Errorf("%q verified as %+v, which encodes differently", text, tok)
 		}
-		FindTokens(text)
+		Find(text)
 	})
 }

@@ -1,6 +1,6 @@
 //go:build race
 
-package checks
+package imapwatch
 
 // hugeFieldSize is the size of the huge header fields of
 // TestMailboxHugeHeadersInBulkCostABoundedFetch. imapmemserver parses the

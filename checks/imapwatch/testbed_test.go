@@ -1,4 +1,4 @@
-package checks
+package imapwatch
 
 import (
 	"context"
@@ -17,6 +17,9 @@ import (
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-sasl"
 
+	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailtls"
+	"github.com/listprobe/listprobe/checks/submit"
 	"github.com/listprobe/listprobe/internal/testbed"
 )
 
@@ -52,15 +55,16 @@ func TestMailboxTestbedSeesMessageSubmittedThroughPostfix(t *testing.T) {
 	defer cancel()
 
 	up := make(chan error, 100)
-	m := NewMailbox(MailboxOptions{
-		Address:   env["LISTPROBE_TESTBED_IMAP"],
-		TLS:       TLSStartTLS,
-		TLSConfig: tlsConfig,
-		Username:  reader,
-		Password:  readerPassword,
-		WantBody:  func(h mail.Header) bool { return strings.HasPrefix(h.Get("Subject"), "mailbox testbed ") },
-		BodyLimit: 16,
-		OnState:   reportUp(up),
+	m := New(Options{
+		HeaderFields: checks.ClassifyHeaderFields,
+		Address:      env["LISTPROBE_TESTBED_IMAP"],
+		TLS:          mailtls.StartTLS,
+		TLSConfig:    tlsConfig,
+		Username:     reader,
+		Password:     readerPassword,
+		WantBody:     func(h mail.Header) bool { return strings.HasPrefix(h.Get("Subject"), "mailbox testbed ") },
+		BodyLimit:    16,
+		OnState:      reportUp(up),
 	})
 	msgs, unsubscribe := m.Subscribe()
 	defer unsubscribe()
@@ -85,9 +89,9 @@ func TestMailboxTestbedSeesMessageSubmittedThroughPostfix(t *testing.T) {
 	subject := "mailbox testbed " + hex.EncodeToString(rnd[:])
 	msg := "From: " + member + "\r\nTo: " + reader + "\r\nSubject: " + subject +
 		"\r\nMessage-ID: <" + hex.EncodeToString(rnd[:]) + "@example.test>\r\n\r\nA test of listprobe's checks package.\r\n"
-	sub, err := Submit(ctx, &SubmitOptions{
+	sub, err := submit.Send(ctx, &submit.Options{
 		Address:   env["LISTPROBE_TESTBED_SMTP"],
-		TLS:       TLSStartTLS,
+		TLS:       mailtls.StartTLS,
 		TLSConfig: tlsConfig,
 		Auth:      func() sasl.Client { return sasl.NewPlainClient("", member, memberPassword) },
 	}, member, []string{reader}, []byte(msg))

@@ -1,4 +1,4 @@
-package checks
+package imapwatch
 
 import (
 	"context"
@@ -25,7 +25,7 @@ func TestMailboxReadOnlyChangesNothing(t *testing.T) {
 	srv.deliver(t, mailboxTestMessage("flagged", "x\r\n"), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagFlagged}})
 	before := mailboxFlags(t, srv.address())
 
-	r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) {
+	r := runTestMailbox(t, srv.address(), func(o *Options) {
 		o.ReadOnly = true
 		o.WantBody = func(mail.Header) bool { return true }
 	})
@@ -78,7 +78,7 @@ func TestMailboxReadOnlyChangesNothing(t *testing.T) {
 func TestMailboxExpectAsksTheServerWhileAMessageIsDue(t *testing.T) {
 	srv := startMailboxServer(t, mailboxTestServerOptions{silentIdle: true})
 	var traffic lineCounter
-	r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) { o.DialContext = traffic.dial })
+	r := runTestMailbox(t, srv.address(), func(o *Options) { o.DialContext = traffic.dial })
 	r.waitState(t, true)
 	<-srv.idles
 
@@ -120,7 +120,7 @@ func TestMailboxExpectAsksTheServerWhileAMessageIsDue(t *testing.T) {
 func TestMailboxExpectCostsTensOfCommandsPerProbe(t *testing.T) {
 	srv := startMailboxServer(t, mailboxTestServerOptions{silentIdle: true})
 	var traffic lineCounter
-	r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) { o.DialContext = traffic.dial })
+	r := runTestMailbox(t, srv.address(), func(o *Options) { o.DialContext = traffic.dial })
 	r.waitState(t, true)
 	<-srv.idles
 
@@ -198,7 +198,7 @@ func TestMailboxSeenAtIsWhenTheUIDCame(t *testing.T) {
 // is asked for at once all the same.
 func TestMailboxExpectWithoutIDLE(t *testing.T) {
 	srv := startMailboxServer(t, mailboxTestServerOptions{refuseIdle: true})
-	r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) {
+	r := runTestMailbox(t, srv.address(), func(o *Options) {
 		o.IdleRefresh = 20 * time.Millisecond // the server refuses IDLE when it ends
 		// PollInterval stays an hour: only Expect can find the message.
 	})

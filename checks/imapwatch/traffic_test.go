@@ -1,4 +1,4 @@
-package checks
+package imapwatch
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 )
 
-// lineCounter is a MailboxOptions.DialContext that counts the bytes a
+// lineCounter is a Options.DialContext that counts the bytes a
 // session reads and writes, and the lines it writes: one per IMAP command,
 // and one per DONE that ends an IDLE (the client sends no literals). Over
 // TLS it would count the TLS records instead: use it in clear text on

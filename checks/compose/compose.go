@@ -1,4 +1,7 @@
-package checks
+// Package compose implements the probe post: the RFC 5322 message listprobe
+// submits to a list, carrying its signed token in the Subject, the
+// Message-ID and the X-Listprobe-Token header, optionally DKIM-signed.
+package compose
 
 import (
 	"bytes"
@@ -9,17 +12,15 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
+	"github.com/listprobe/listprobe/checks/token"
 )
-
-// TokenHeader is the header field that carries the probe token.
-const TokenHeader = "X-Listprobe-Token"
 
 // SubjectPrefix starts the subject of every probe post. It is neither empty
 // nor a Mailman administrivia word, so it is not held as a command.
 const SubjectPrefix = "listprobe delivery test"
 
-// ProbeMessage is one probe post, before it is rendered.
-type ProbeMessage struct {
+// Probe is one probe post, before it is rendered.
+type Probe struct {
 	From  string    // the posting member's address
 	List  string    // the list's posting address, the only To:
 	Token string    // the encoded, signed token (Signer.Encode)
@@ -29,7 +30,7 @@ type ProbeMessage struct {
 	Domain string
 }
 
-// DKIMOptions makes Compose sign the message with DKIM.
+// DKIMOptions makes Message sign the message with DKIM.
 type DKIMOptions struct {
 	Domain   string
 	Selector string
@@ -39,7 +40,7 @@ type DKIMOptions struct {
 // MessageID returns the Message-ID of the probe, angle brackets included.
 // The token is its local part, so a bounce that quotes only the Message-ID
 // still names the probe.
-func (p *ProbeMessage) MessageID() string {
+func (p *Probe) MessageID() string {
 	domain := p.Domain
 	if domain == "" {
 		if i := strings.LastIndexByte(p.From, '@'); i >= 0 {
@@ -54,17 +55,17 @@ func (p *ProbeMessage) MessageID() string {
 
 // Subject returns the probe's subject, which carries the token because hold
 // notices quote only the subject of the held post.
-func (p *ProbeMessage) Subject() string {
+func (p *Probe) Subject() string {
 	return SubjectPrefix + " " + p.Token
 }
 
-// Compose renders the probe as an RFC 5322 message with CRLF line endings,
+// Message renders the probe as an RFC 5322 message with CRLF line endings,
 // signed with DKIM when dkimOpts is not nil.
 //
 // The message deliberately carries no Precedence, Auto-Submitted, X-No-Ack,
 // X-Ack or List-* header: with any of those Mailman sends the poster no hold
 // notice, and a hold notice is how listprobe learns that the post was held.
-func Compose(p ProbeMessage, dkimOpts *DKIMOptions) ([]byte, error) {
+func Message(p Probe, dkimOpts *DKIMOptions) ([]byte, error) {
 	if _, err := mail.ParseAddress(p.From); err != nil {
 		return nil, fmt.Errorf("probe From %q: %w", p.From, err)
 	}
@@ -81,7 +82,7 @@ func Compose(p ProbeMessage, dkimOpts *DKIMOptions) ([]byte, error) {
 	h("Subject", p.Subject())
 	h("Date", p.Date.Format(time.RFC1123Z))
 	h("Message-ID", p.MessageID())
-	h(TokenHeader, p.Token)
+	h(token.Header, p.Token)
 	h("MIME-Version", "1.0")
 	h("Content-Type", "text/plain; charset=us-ascii")
 	h("Content-Transfer-Encoding", "7bit")
@@ -111,7 +112,7 @@ replies.
 		BodyCanonicalization:   dkim.CanonicalizationRelaxed,
 		// Mailman rewrites Subject (prefix) and adds a footer, so the list's
 		// copy will not verify; the post to the list server does.
-		HeaderKeys: []string{"From", "To", "Subject", "Date", "Message-ID", TokenHeader, "MIME-Version", "Content-Type"},
+		HeaderKeys: []string{"From", "To", "Subject", "Date", "Message-ID", token.Header, "MIME-Version", "Content-Type"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dkim sign for %s: %w", dkimOpts.Domain, err)

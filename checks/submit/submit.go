@@ -1,4 +1,9 @@
-package checks
+// Package submit implements SMTP submission of one message (RFC 6409):
+// dial, STARTTLS or implicit TLS, AUTH, MAIL, RCPT and DATA, bound to a
+// context, with an error that names the stage that failed and keeps the
+// server's reply, so that a rejection can be told from a failure to try
+// again.
+package submit
 
 import (
 	"bytes"
@@ -13,40 +18,31 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/listprobe/listprobe/checks/mailtls"
 )
 
-// TLSMode says how a client secures its connection.
-type TLSMode string
-
-// The TLS modes of the config file.
-const (
-	TLSImplicit TLSMode = "tls"      // TLS from the first byte (ports 465, 993)
-	TLSStartTLS TLSMode = "starttls" // STARTTLS, required: never silently downgraded
-	TLSNone     TLSMode = "none"     // clear text
-)
-
-// SubmitOptions says where and how to submit a message over SMTP.
-type SubmitOptions struct {
-	Address   string      // host:port
-	TLS       TLSMode     // default TLSStartTLS
-	TLSConfig *tls.Config // nil: verify against the system roots with ServerName from Address
+// Options says where and how to submit a message over SMTP.
+type Options struct {
+	Address   string       // host:port
+	TLS       mailtls.Mode // default mailtls.StartTLS
+	TLSConfig *tls.Config  // nil: verify against the system roots with ServerName from Address
 	// Auth returns a fresh SASL client for one conversation; nil means no
 	// authentication.
 	Auth func() sasl.Client
-	// LocalName is the EHLO name. Default "localhost". With TLSStartTLS it
+	// LocalName is the EHLO name. Default "localhost". With mailtls.StartTLS it
 	// names the client in the EHLO over TLS only: go-smtp says "localhost"
 	// in the EHLO that precedes STARTTLS.
 	LocalName string
 }
 
-// Submission is what the SMTP server said when it accepted a message.
-type Submission struct {
+// Receipt is what the SMTP server said when it accepted a message.
+type Receipt struct {
 	Reply      string        // the final reply to DATA, e.g. "250 2.0.0 Ok: queued as 4Xz"
 	AcceptedAt time.Time     // when that reply arrived
 	Duration   time.Duration // the whole conversation, dial to reply
 }
 
-// The stages of an SMTP conversation, as SubmitError.Stage names them.
+// The stages of an SMTP conversation, as Error.Stage names them.
 const (
 	StageConnect = "connect" // dial, greeting, EHLO, bad options
 	StageTLS     = "tls"     // STARTTLS or the TLS handshake, certificate verification
@@ -56,8 +52,8 @@ const (
 	StageData    = "data"    // DATA, the message and the final reply
 )
 
-// SubmitError says which step of an SMTP conversation failed, and why.
-type SubmitError struct {
+// Error says which step of an SMTP conversation failed, and why.
+type Error struct {
 	Address string // host:port of the server
 	// Stage is the step that failed: "connect", "tls", "auth", "mail",
 	// "rcpt" or "data".
@@ -78,7 +74,7 @@ type SubmitError struct {
 // unknown": the server, the step and the server's own words (or the local
 // error when the server said nothing). It never contains credentials: only
 // the server's reply or a local error is quoted.
-func (e *SubmitError) Error() string {
+func (e *Error) Error() string {
 	s := "smtp submit to " + e.Address + ": " + e.Stage + ": "
 	if e.Code != 0 {
 		s += fmt.Sprintf("%d ", e.Code)
@@ -95,7 +91,7 @@ func (e *SubmitError) Error() string {
 
 // Unwrap returns the underlying error, so that errors.Is and errors.As see
 // context errors, *smtp.SMTPError and TLS verification errors.
-func (e *SubmitError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // errSTARTTLSNotOffered is the reason for refusing to continue in clear text.
 var errSTARTTLSNotOffered = errors.New("server does not offer STARTTLS and TLS is required: not sending in clear text")
@@ -104,16 +100,16 @@ var errSTARTTLSNotOffered = errors.New("server does not offer STARTTLS and TLS i
 // configured but the server offers no AUTH (often: not over this transport).
 var errAuthNotOffered = errors.New("server offers no AUTH: refusing to submit unauthenticated")
 
-// Submit hands msg to the SMTP server for the recipients. The conversation is
+// Send hands msg to the SMTP server for the recipients. The conversation is
 // bound to ctx: its deadline bounds every command, and cancelling ctx closes
-// the connection. Every failure is a *SubmitError.
-func Submit(ctx context.Context, opts *SubmitOptions, from string, to []string, msg []byte) (*Submission, error) {
+// the connection. Every failure is a *Error.
+func Send(ctx context.Context, opts *Options, from string, to []string, msg []byte) (*Receipt, error) {
 	start := time.Now()
 	if opts == nil {
-		return nil, &SubmitError{Stage: StageConnect, Err: errors.New("no submit options")}
+		return nil, &Error{Stage: StageConnect, Err: errors.New("no submit options")}
 	}
 	addr := opts.Address
-	fail := func(stage string, err error) *SubmitError {
+	fail := func(stage string, err error) *Error {
 		return submitError(ctx, addr, stage, err)
 	}
 
@@ -123,10 +119,10 @@ func Submit(ctx context.Context, opts *SubmitOptions, from string, to []string, 
 	}
 	mode := opts.TLS
 	if mode == "" {
-		mode = TLSStartTLS
+		mode = mailtls.StartTLS
 	}
-	if mode != TLSImplicit && mode != TLSStartTLS && mode != TLSNone {
-		return nil, fail(StageConnect, fmt.Errorf("unknown TLS mode %q (want %q, %q or %q)", mode, TLSImplicit, TLSStartTLS, TLSNone))
+	if mode != mailtls.Implicit && mode != mailtls.StartTLS && mode != mailtls.None {
+		return nil, fail(StageConnect, fmt.Errorf("unknown TLS mode %q (want %q, %q or %q)", mode, mailtls.Implicit, mailtls.StartTLS, mailtls.None))
 	}
 	if len(to) == 0 {
 		return nil, fail(StageRcpt, errors.New("no recipients"))
@@ -135,7 +131,7 @@ func Submit(ctx context.Context, opts *SubmitOptions, from string, to []string, 
 	if localName == "" {
 		localName = "localhost"
 	}
-	tlsConfig := clientTLSConfig(opts.TLSConfig, host)
+	tlsConfig := mailtls.ClientConfig(opts.TLSConfig, host)
 
 	var d net.Dialer
 	rawConn, err := d.DialContext(ctx, "tcp", addr)
@@ -149,62 +145,92 @@ func Submit(ctx context.Context, opts *SubmitOptions, from string, to []string, 
 	defer stop()
 	defer conn.Close()
 
-	var c *smtp.Client
+	c, serr := startSMTP(ctx, conn, mode, tlsConfig, fail)
+	if serr != nil {
+		return nil, serr
+	}
+	defer c.Close()
+	setSMTPTimeouts(ctx, c)
+	if serr := greet(c, mode, localName, opts.Auth, fail); serr != nil {
+		return nil, serr
+	}
+	resp, serr := transact(c, from, to, msg, fail)
+	if serr != nil {
+		return nil, serr
+	}
+	accepted := time.Now()
+	// The message is queued: a failing QUIT changes nothing about that.
+	_ = c.Quit()
+	return &Receipt{
+		Reply:      "250 " + resp.StatusText,
+		AcceptedAt: accepted,
+		Duration:   accepted.Sub(start),
+	}, nil
+}
+
+// startSMTP starts the SMTP client over conn as mode says: a TLS handshake
+// first, clear text, or the greeting, EHLO and STARTTLS.
+func startSMTP(ctx context.Context, conn *countingConn, mode mailtls.Mode, tlsConfig *tls.Config, fail func(string, error) *Error) (*smtp.Client, *Error) {
 	switch mode {
-	case TLSImplicit:
+	case mailtls.Implicit:
 		tc := tls.Client(conn, tlsConfig)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, fail(StageTLS, err)
 		}
-		c = smtp.NewClient(tc)
-	case TLSNone:
-		c = smtp.NewClient(conn)
-	case TLSStartTLS:
-		c, err = smtp.NewClientStartTLS(conn, tlsConfig)
-		if err != nil {
-			// go-smtp greets, says EHLO and sends STARTTLS in one call.
-			// Nothing written yet means the greeting itself failed, which
-			// is a connection problem rather than a TLS one.
-			if conn.writes.Load() == 0 {
-				return nil, fail(StageConnect, err)
-			}
-			var smtpErr *smtp.SMTPError
-			if !conn.sentSTARTTLS.Load() && !errors.As(err, &smtpErr) && ctx.Err() == nil &&
-				!isNetError(err) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-				// Greeted and EHLO answered without error, yet no
-				// STARTTLS sent: the server did not offer it.
-				err = errSTARTTLSNotOffered
-			}
-			return nil, fail(StageTLS, err)
-		}
+		return smtp.NewClient(tc), nil
+	case mailtls.None:
+		return smtp.NewClient(conn), nil
 	}
-	defer c.Close()
-	setSMTPTimeouts(ctx, c)
+	c, err := smtp.NewClientStartTLS(conn, tlsConfig)
+	if err != nil {
+		// go-smtp greets, says EHLO and sends STARTTLS in one call.
+		// Nothing written yet means the greeting itself failed, which
+		// is a connection problem rather than a TLS one.
+		if conn.writes.Load() == 0 {
+			return nil, fail(StageConnect, err)
+		}
+		var smtpErr *smtp.SMTPError
+		if !conn.sentSTARTTLS.Load() && !errors.As(err, &smtpErr) && ctx.Err() == nil &&
+			!isNetError(err) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			// Greeted and EHLO answered without error, yet no
+			// STARTTLS sent: the server did not offer it.
+			err = errSTARTTLSNotOffered
+		}
+		return nil, fail(StageTLS, err)
+	}
+	return c, nil
+}
 
-	// After STARTTLS, this EHLO is the first exchange over TLS: a failed
-	// handshake or certificate verification shows up here.
+// greet says EHLO (after STARTTLS, the first exchange over TLS: a failed
+// handshake or certificate verification shows up here) and authenticates
+// when auth is set.
+func greet(c *smtp.Client, mode mailtls.Mode, localName string, auth func() sasl.Client, fail func(string, error) *Error) *Error {
 	if err := c.Hello(localName); err != nil {
 		stage := StageConnect
-		if mode == TLSStartTLS {
+		if mode == mailtls.StartTLS {
 			stage = StageTLS
 		}
-		return nil, fail(stage, err)
+		return fail(stage, err)
 	}
-	if mode == TLSStartTLS {
+	if mode == mailtls.StartTLS {
 		if _, ok := c.TLSConnectionState(); !ok {
-			return nil, fail(StageTLS, errSTARTTLSNotOffered)
+			return fail(StageTLS, errSTARTTLSNotOffered)
 		}
 	}
-
-	if opts.Auth != nil {
+	if auth != nil {
 		if ok, _ := c.Extension("AUTH"); !ok {
-			return nil, fail(StageAuth, errAuthNotOffered)
+			return fail(StageAuth, errAuthNotOffered)
 		}
-		if err := c.Auth(opts.Auth()); err != nil {
-			return nil, fail(StageAuth, err)
+		if err := c.Auth(auth()); err != nil {
+			return fail(StageAuth, err)
 		}
 	}
+	return nil
+}
 
+// transact sends MAIL, RCPT for each recipient and DATA, and returns the
+// server's final reply.
+func transact(c *smtp.Client, from string, to []string, msg []byte, fail func(string, error) *Error) (*smtp.DataResponse, *Error) {
 	if err := c.Mail(from, nil); err != nil {
 		return nil, fail(StageMail, err)
 	}
@@ -224,20 +250,13 @@ func Submit(ctx context.Context, opts *SubmitOptions, from string, to []string, 
 	if err != nil {
 		return nil, fail(StageData, err)
 	}
-	accepted := time.Now()
-	// The message is queued: a failing QUIT changes nothing about that.
-	_ = c.Quit()
-	return &Submission{
-		Reply:      "250 " + resp.StatusText,
-		AcceptedAt: accepted,
-		Duration:   accepted.Sub(start),
-	}, nil
+	return resp, nil
 }
 
-// submitError builds the *SubmitError for a failure at stage, taking code,
+// submitError builds the *Error for a failure at stage, taking code,
 // enhanced code and text from a typed SMTP reply.
-func submitError(ctx context.Context, addr, stage string, err error) *SubmitError {
-	e := &SubmitError{Address: addr, Stage: stage, Err: err}
+func submitError(ctx context.Context, addr, stage string, err error) *Error {
+	e := &Error{Address: addr, Stage: stage, Err: err}
 	var smtpErr *smtp.SMTPError
 	if errors.As(err, &smtpErr) {
 		e.Code = smtpErr.Code
@@ -277,21 +296,7 @@ func setSMTPTimeouts(ctx context.Context, c *smtp.Client) {
 	c.SubmissionTimeout = min(c.SubmissionTimeout, left)
 }
 
-// clientTLSConfig returns the TLS configuration for a connection to host:
-// verified against the system roots unless the caller says otherwise, and
-// always with a ServerName so that verification has a name to check.
-func clientTLSConfig(cfg *tls.Config, host string) *tls.Config {
-	if cfg == nil {
-		return &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
-	}
-	cfg = cfg.Clone()
-	if cfg.ServerName == "" {
-		cfg.ServerName = host
-	}
-	return cfg
-}
-
-// countingConn watches what the client writes, so that Submit can tell a
+// countingConn watches what the client writes, so that Send can tell a
 // failed greeting (nothing written yet) and a server that does not offer
 // STARTTLS (never sent) from a failed STARTTLS negotiation: go-smtp does all
 // three in one call and reports the second as an untyped error.

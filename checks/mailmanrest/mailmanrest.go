@@ -1,4 +1,8 @@
-package checks
+// Package mailmanrest implements a client for the Mailman 3 REST API: a
+// list's held-message queue, its moderation settings and a member's
+// moderation action, with errors that name the request and never the
+// credentials.
+package mailmanrest
 
 import (
 	"context"
@@ -11,10 +15,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/listprobe/listprobe/checks/msgid"
 )
 
-// MailmanOptions says how to reach a Mailman 3 REST API.
-type MailmanOptions struct {
+// Options says how to reach a Mailman 3 REST API.
+type Options struct {
 	// URL is the API root including its version, e.g.
 	// "http://127.0.0.1:8001/3.1".
 	URL      string
@@ -24,34 +30,34 @@ type MailmanOptions struct {
 	Client *http.Client
 }
 
-// Mailman is a client for the parts of the Mailman 3 REST API that listprobe
+// Client is a client for the parts of the Mailman 3 REST API that listprobe
 // uses: the held-message queue and the moderation settings of a list.
 //
 // Lists are named by their posting address (probe@lists.example.org); the
 // client turns that into Mailman's list_id (probe.lists.example.org).
 //
-// It only reads, and discards held probes. Tests change lists through
-// internal/testbed's MailmanAdmin.
-type Mailman struct {
-	opts MailmanOptions
+// listprobe only reads, and discards held probes. Tests change lists
+// through internal/testbed's MailmanAdmin, which sends its requests with Do.
+type Client struct {
+	opts Options
 }
 
-// NewMailman returns a client for opts. It does not contact the server; a
+// New returns a client for opts. It does not contact the server; a
 // bad URL is reported by the first request.
-func NewMailman(opts MailmanOptions) *Mailman {
+func New(opts Options) *Client {
 	if opts.Client == nil {
 		opts.Client = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Mailman{opts: opts}
+	return &Client{opts: opts}
 }
 
-// mailmanMaxBody bounds a REST response. A held queue lists each held post
+// maxBody bounds a REST response. A held queue lists each held post
 // in full, so it can be large, but not unbounded.
-const mailmanMaxBody = 64 << 20
+const maxBody = 64 << 20
 
-// MailmanError is a REST request that Mailman answered with an HTTP error.
+// Error is a REST request that Mailman answered with an HTTP error.
 // It names the request's path and status, never the credentials.
-type MailmanError struct {
+type Error struct {
 	Method string
 	Path   string // the URL path, e.g. /3.1/lists/probe.lists.example.org/held
 	Status int    // HTTP status code
@@ -60,7 +66,7 @@ type MailmanError struct {
 	Description string
 }
 
-func (e *MailmanError) Error() string {
+func (e *Error) Error() string {
 	s := fmt.Sprintf("mailman REST %s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
 	if e.Description != "" {
 		s += ": " + e.Description
@@ -68,16 +74,16 @@ func (e *MailmanError) Error() string {
 	return s
 }
 
-// IsMailmanNotFound reports whether err is Mailman answering 404: no such list,
+// IsNotFound reports whether err is Mailman answering 404: no such list,
 // member or held request.
-func IsMailmanNotFound(err error) bool {
-	var me *MailmanError
+func IsNotFound(err error) bool {
+	var me *Error
 	return errors.As(err, &me) && me.Status == http.StatusNotFound
 }
 
-// MailmanListID returns Mailman's list_id for a list's posting address:
+// ListID returns Mailman's list_id for a list's posting address:
 // the address with its "@" replaced by ".".
-func MailmanListID(list string) (string, error) {
+func ListID(list string) (string, error) {
 	local, domain, ok := strings.Cut(list, "@")
 	if !ok || local == "" || domain == "" || strings.ContainsAny(list, "/ \t\r\n") {
 		return "", fmt.Errorf("mailman list address %q: want local@domain", list)
@@ -86,7 +92,7 @@ func MailmanListID(list string) (string, error) {
 }
 
 // endpoint joins the API root and path segments, escaping each segment.
-func (c *Mailman) endpoint(segments ...string) (*url.URL, error) {
+func (c *Client) endpoint(segments ...string) (*url.URL, error) {
 	base, err := url.Parse(c.opts.URL)
 	if err != nil {
 		// url.Error repeats the whole URL, which may carry a password.
@@ -112,15 +118,17 @@ func (c *Mailman) endpoint(segments ...string) (*url.URL, error) {
 	return &u, nil
 }
 
-// do sends one request and decodes a JSON answer into out (if not nil).
-// form, when not nil, is sent as application/x-www-form-urlencoded, the
-// encoding every Mailman 3 version accepts.
-func (c *Mailman) do(ctx context.Context, method string, form url.Values, out any, segments ...string) error {
-	return c.doQuery(ctx, method, nil, form, out, segments...)
+// do is Do without a query string.
+func (c *Client) do(ctx context.Context, method string, form url.Values, out any, segments ...string) error {
+	return c.Do(ctx, method, nil, form, out, segments...)
 }
 
-// doQuery is do with a query string.
-func (c *Mailman) doQuery(ctx context.Context, method string, query, form url.Values, out any, segments ...string) error {
+// Do sends one request to the API root joined with the path segments (each
+// escaped), and decodes a JSON answer into out (if not nil). query, when not
+// nil, is the query string; form, when not nil, is sent as
+// application/x-www-form-urlencoded, the encoding every Mailman 3 version
+// accepts. An HTTP error answer is an *Error.
+func (c *Client) Do(ctx context.Context, method string, query, form url.Values, out any, segments ...string) error {
 	u, err := c.endpoint(segments...)
 	if err != nil {
 		return err
@@ -148,15 +156,15 @@ func (c *Mailman) doQuery(ctx context.Context, method string, query, form url.Va
 		return fmt.Errorf("mailman REST %s %s: %w", method, u.EscapedPath(), err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, mailmanMaxBody+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return fmt.Errorf("mailman REST %s %s: reading the answer: %w", method, u.EscapedPath(), err)
 	}
-	if len(data) > mailmanMaxBody {
-		return fmt.Errorf("mailman REST %s %s: answer larger than %d bytes", method, u.EscapedPath(), mailmanMaxBody)
+	if len(data) > maxBody {
+		return fmt.Errorf("mailman REST %s %s: answer larger than %d bytes", method, u.EscapedPath(), maxBody)
 	}
 	if resp.StatusCode >= 300 {
-		return &MailmanError{Method: method, Path: u.EscapedPath(), Status: resp.StatusCode, Description: mailmanErrorText(data)}
+		return &Error{Method: method, Path: u.EscapedPath(), Status: resp.StatusCode, Description: errorText(data)}
 	}
 	if out == nil {
 		return nil
@@ -167,9 +175,9 @@ func (c *Mailman) doQuery(ctx context.Context, method string, query, form url.Va
 	return nil
 }
 
-// mailmanErrorText pulls the explanation out of an error body: Mailman
+// errorText pulls the explanation out of an error body: Mailman
 // answers {"title": "404 Not Found", "description": "..."} or plain text.
-func mailmanErrorText(data []byte) string {
+func errorText(data []byte) string {
 	var e struct {
 		Title       string `json:"title"`
 		Description string `json:"description"`
@@ -193,7 +201,7 @@ func mailmanErrorText(data []byte) string {
 // HeldMessage is one post in a list's moderation queue.
 type HeldMessage struct {
 	RequestID int
-	MessageID string // with angle brackets, as Mailman stores it
+	MessageID string // with angle brackets, as Client stores it
 	Sender    string
 	Subject   string
 	Reason    string
@@ -267,8 +275,8 @@ func (e mailmanHeldEntry) held() HeldMessage {
 }
 
 // Held returns every post held for moderation on list (its posting address).
-func (c *Mailman) Held(ctx context.Context, list string) ([]HeldMessage, error) {
-	id, err := MailmanListID(list)
+func (c *Client) Held(ctx context.Context, list string) ([]HeldMessage, error) {
+	id, err := ListID(list)
 	if err != nil {
 		return nil, err
 	}
@@ -292,8 +300,8 @@ func (c *Mailman) Held(ctx context.Context, list string) ([]HeldMessage, error) 
 // lists held posts oldest first and sends each one whole, so reading only
 // the tail keeps a probe's look at a long queue of large posts cheap: a
 // probe held just now is among the newest.
-func (c *Mailman) HeldNewest(ctx context.Context, list string, total, n int) ([]HeldMessage, error) {
-	id, err := MailmanListID(list)
+func (c *Client) HeldNewest(ctx context.Context, list string, total, n int) ([]HeldMessage, error) {
+	id, err := ListID(list)
 	if err != nil {
 		return nil, err
 	}
@@ -307,7 +315,7 @@ func (c *Mailman) HeldNewest(ctx context.Context, list string, total, n int) ([]
 			Entries []mailmanHeldEntry `json:"entries"`
 		}
 		q := url.Values{"count": {fmt.Sprint(n)}, "page": {fmt.Sprint(page)}}
-		if err := c.doQuery(ctx, http.MethodGet, q, nil, &p, "lists", id, "held"); err != nil {
+		if err := c.Do(ctx, http.MethodGet, q, nil, &p, "lists", id, "held"); err != nil {
 			return nil, err
 		}
 		for _, e := range p.Entries {
@@ -319,8 +327,8 @@ func (c *Mailman) HeldNewest(ctx context.Context, list string, total, n int) ([]
 
 // HeldCount returns how many posts are held for moderation on list, without
 // fetching them: the depth of the moderation queue.
-func (c *Mailman) HeldCount(ctx context.Context, list string) (int, error) {
-	id, err := MailmanListID(list)
+func (c *Client) HeldCount(ctx context.Context, list string) (int, error) {
+	id, err := ListID(list)
 	if err != nil {
 		return 0, err
 	}
@@ -339,8 +347,8 @@ func (c *Mailman) HeldCount(ctx context.Context, list string) (int, error) {
 // Mailman reuses request ids once a request is gone, so an id read a while
 // ago may name another post by now: DiscardMessage checks the Message-ID
 // first.
-func (c *Mailman) Discard(ctx context.Context, list string, requestID int) error {
-	id, err := MailmanListID(list)
+func (c *Client) Discard(ctx context.Context, list string, requestID int) error {
+	id, err := ListID(list)
 	if err != nil {
 		return err
 	}
@@ -352,23 +360,23 @@ func (c *Mailman) Discard(ctx context.Context, list string, requestID int) error
 // messageID (angle brackets optional), after reading the request back to
 // make sure requestID still names that post. It reports false, and discards
 // nothing, when no such post is held.
-func (c *Mailman) DiscardMessage(ctx context.Context, list string, requestID int, messageID string) (bool, error) {
-	id, err := MailmanListID(list)
+func (c *Client) DiscardMessage(ctx context.Context, list string, requestID int, messageID string) (bool, error) {
+	id, err := ListID(list)
 	if err != nil {
 		return false, err
 	}
 	var e mailmanHeldEntry
 	if err := c.do(ctx, http.MethodGet, nil, &e, "lists", id, "held", strconv.Itoa(requestID)); err != nil {
-		if IsMailmanNotFound(err) {
+		if IsNotFound(err) {
 			return false, nil
 		}
 		return false, err
 	}
-	if !SameMessageID(e.MessageID, messageID) {
+	if !msgid.Same(e.MessageID, messageID) {
 		return false, nil
 	}
 	if err := c.Discard(ctx, list, requestID); err != nil {
-		if IsMailmanNotFound(err) { // a moderator was quicker
+		if IsNotFound(err) { // a moderator was quicker
 			return false, nil
 		}
 		return false, err
@@ -391,8 +399,8 @@ type ListModeration struct {
 }
 
 // Moderation returns list's moderation settings.
-func (c *Mailman) Moderation(ctx context.Context, list string) (ListModeration, error) {
-	id, err := MailmanListID(list)
+func (c *Client) Moderation(ctx context.Context, list string) (ListModeration, error) {
+	id, err := ListID(list)
 	if err != nil {
 		return ListModeration{}, err
 	}
@@ -427,8 +435,8 @@ func (m mailmanMember) memberID() string {
 	return id
 }
 
-func (c *Mailman) membership(ctx context.Context, list, role, address string) (mailmanMember, error) {
-	id, err := MailmanListID(list)
+func (c *Client) membership(ctx context.Context, list, role, address string) (mailmanMember, error) {
+	id, err := ListID(list)
 	if err != nil {
 		return mailmanMember{}, err
 	}
@@ -454,9 +462,9 @@ type Membership struct {
 // member is not an error: Subscribed is false. The delivery status comes
 // from the member's combined preferences (its own, its address's, its
 // user's and the system's), where Mailman keeps it.
-func (c *Mailman) Membership(ctx context.Context, list, address string) (Membership, error) {
+func (c *Client) Membership(ctx context.Context, list, address string) (Membership, error) {
 	m, err := c.membership(ctx, list, "member", address)
-	if IsMailmanNotFound(err) {
+	if IsNotFound(err) {
 		return Membership{}, nil
 	}
 	if err != nil {
@@ -472,7 +480,7 @@ func (c *Mailman) Membership(ctx context.Context, list, address string) (Members
 		DeliveryStatus string `json:"delivery_status"`
 	}
 	err = c.do(ctx, http.MethodGet, nil, &prefs, "members", mid, "all", "preferences")
-	if IsMailmanNotFound(err) {
+	if IsNotFound(err) {
 		return out, nil
 	}
 	if err != nil {
@@ -487,8 +495,8 @@ func (c *Mailman) Membership(ctx context.Context, list, address string) (Members
 
 // MemberModeration returns the moderation_action of address's membership of
 // list, or "" when the member has none of its own (the list default applies).
-// An address that is not a member is an error for which IsMailmanNotFound is true.
-func (c *Mailman) MemberModeration(ctx context.Context, list, address string) (string, error) {
+// An address that is not a member is an error for which IsNotFound is true.
+func (c *Client) MemberModeration(ctx context.Context, list, address string) (string, error) {
 	m, err := c.membership(ctx, list, "member", address)
 	if err != nil {
 		return "", err

@@ -1,4 +1,4 @@
-package checks
+package imapwatch
 
 import (
 	"bytes"
@@ -24,6 +24,9 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailtls"
+	"github.com/listprobe/listprobe/internal/testcert"
 )
 
 // mailboxTestWait bounds how long a test waits for something that should
@@ -337,14 +340,15 @@ type mailboxTestState struct {
 
 // runTestMailbox starts a Mailbox for the server's INBOX in clear text, with
 // short backoff, subscribed before Run so that nothing is missed.
-func runTestMailbox(t *testing.T, addr string, edit func(*MailboxOptions), tune ...func(*Mailbox)) *mailboxTestRun {
+func runTestMailbox(t *testing.T, addr string, edit func(*Options), tune ...func(*Mailbox)) *mailboxTestRun {
 	t.Helper()
 	r := &mailboxTestRun{states: make(chan mailboxTestState, 1000)}
-	opts := MailboxOptions{
-		Address:  addr,
-		TLS:      TLSNone,
-		Username: mailboxTestUser,
-		Password: mailboxTestPassword,
+	opts := Options{
+		HeaderFields: checks.ClassifyHeaderFields,
+		Address:      addr,
+		TLS:          mailtls.None,
+		Username:     mailboxTestUser,
+		Password:     mailboxTestPassword,
 		OnState: func(up bool, err error) {
 			select {
 			case r.states <- mailboxTestState{up, err}:
@@ -360,7 +364,7 @@ func runTestMailbox(t *testing.T, addr string, edit func(*MailboxOptions), tune 
 	if testing.Verbose() {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	r.m = NewMailbox(opts)
+	r.m = New(opts)
 	r.m.backoffMin, r.m.backoffMax = 10*time.Millisecond, 50*time.Millisecond
 	for _, f := range tune {
 		f(r.m)
@@ -509,7 +513,7 @@ func TestMailboxReportsNewMessagesViaIDLE(t *testing.T) {
 
 func TestMailboxPollsWhenIDLEIsRefused(t *testing.T) {
 	srv := startMailboxServer(t, mailboxTestServerOptions{refuseIdle: true})
-	r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) {
+	r := runTestMailbox(t, srv.address(), func(o *Options) {
 		// IMAP servers answer a refused IDLE when it ends: end it soon.
 		o.IdleRefresh = 20 * time.Millisecond
 		o.PollInterval = 20 * time.Millisecond
@@ -663,7 +667,7 @@ func TestMailboxDeleteRefusedWithoutUIDPLUS(t *testing.T) {
 }
 
 func TestMailboxDeleteWhileDownFails(t *testing.T) {
-	m := NewMailbox(MailboxOptions{Address: "127.0.0.1:1"})
+	m := New(Options{Address: "127.0.0.1:1"})
 	ctx, cancel := context.WithTimeout(context.Background(), mailboxTestWait)
 	defer cancel()
 	if err := m.Delete(ctx, 1, 1); err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
@@ -676,7 +680,7 @@ func TestMailboxDeleteWhileDownFails(t *testing.T) {
 
 func TestMailboxFetchesBodyOnlyWhenWantedAndTruncates(t *testing.T) {
 	srv := startMailboxServer(t, mailboxTestServerOptions{})
-	r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) {
+	r := runTestMailbox(t, srv.address(), func(o *Options) {
 		o.WantBody = func(h mail.Header) bool { return strings.HasPrefix(h.Get("Subject"), "notice") }
 		o.BodyLimit = 10
 	})
@@ -704,9 +708,35 @@ func TestMailboxFetchesBodyOnlyWhenWantedAndTruncates(t *testing.T) {
 	}
 }
 
+// The caller names the header fields; Message-ID comes along whatever it
+// names, and nil fetches the whole header.
+func TestMailboxFetchesTheHeaderFieldsItIsGiven(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		fields []string
+		want   map[string]bool // field -> present
+	}{
+		{"subject only", []string{"Subject"}, map[string]bool{"Subject": true, "Message-Id": true, "From": false, "X-Unwatched": false}},
+		{"whole header", nil, map[string]bool{"Subject": true, "Message-Id": true, "From": true, "X-Unwatched": true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startMailboxServer(t, mailboxTestServerOptions{})
+			r := runTestMailbox(t, srv.address(), func(o *Options) { o.HeaderFields = tc.fields })
+			r.waitState(t, true)
+			srv.deliver(t, mailboxTestMessage("fields", "x\r\n"), nil)
+			msg := r.expectSubjects(t, "fields")[0]
+			for f, present := range tc.want {
+				if msg.Header.Has(f) != present {
+					t.Errorf("header has %s: %v, want %v (header %v)", f, msg.Header.Has(f), present, msg.Header.Header)
+				}
+			}
+		})
+	}
+}
+
 func TestMailboxBadPasswordReportsTheServer(t *testing.T) {
 	srv := startMailboxServer(t, mailboxTestServerOptions{})
-	r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) { o.Password = "wrong-password-xyzzy" })
+	r := runTestMailbox(t, srv.address(), func(o *Options) { o.Password = "wrong-password-xyzzy" })
 	err := r.waitState(t, false)
 	if err == nil || !strings.Contains(err.Error(), srv.address()) || !strings.Contains(err.Error(), mailboxTestUser) {
 		t.Fatalf("OnState(false, %v): want an error naming the server and the user", err)
@@ -805,7 +835,7 @@ func TestMailboxSlowSubscriberDoesNotBlockAndCancelEndsIt(t *testing.T) {
 }
 
 func TestMailboxSubscriberGoroutinesEndOnCancel(t *testing.T) {
-	m := NewMailbox(MailboxOptions{Address: "127.0.0.1:1"})
+	m := New(Options{Address: "127.0.0.1:1"})
 	var cancels []func()
 	for range 10 {
 		_, cancel := m.Subscribe()
@@ -825,20 +855,20 @@ func TestMailboxSubscriberGoroutinesEndOnCancel(t *testing.T) {
 }
 
 func TestMailboxImplicitTLSVerifiesTheCertificate(t *testing.T) {
-	cert := newSubmitTestCert(t)
-	srv := startMailboxServer(t, mailboxTestServerOptions{tlsConfig: cert.server})
+	cert := testcert.New(t)
+	srv := startMailboxServer(t, mailboxTestServerOptions{tlsConfig: cert.Server})
 
 	t.Run("trusted CA", func(t *testing.T) {
-		r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) {
-			o.TLS = TLSImplicit
-			o.TLSConfig = &tls.Config{RootCAs: cert.roots}
+		r := runTestMailbox(t, srv.address(), func(o *Options) {
+			o.TLS = mailtls.Implicit
+			o.TLSConfig = &tls.Config{RootCAs: cert.Roots}
 		})
 		r.waitState(t, true)
 		srv.deliver(t, mailboxTestMessage("over tls", "x\r\n"), nil)
 		r.expectSubjects(t, "over tls")
 	})
 	t.Run("system roots do not know the self-signed certificate", func(t *testing.T) {
-		r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) { o.TLS = "" }) // default: implicit TLS
+		r := runTestMailbox(t, srv.address(), func(o *Options) { o.TLS = "" }) // default: implicit TLS
 		err := r.waitState(t, false)
 		var verr *tls.CertificateVerificationError
 		var uerr x509.UnknownAuthorityError
@@ -850,7 +880,7 @@ func TestMailboxImplicitTLSVerifiesTheCertificate(t *testing.T) {
 
 func TestMailboxSTARTTLSNeverFallsBackToClearText(t *testing.T) {
 	srv := startMailboxServer(t, mailboxTestServerOptions{}) // no STARTTLS
-	r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) { o.TLS = TLSStartTLS })
+	r := runTestMailbox(t, srv.address(), func(o *Options) { o.TLS = mailtls.StartTLS })
 	err := r.waitState(t, false)
 	if err == nil || !strings.Contains(err.Error(), "starttls") {
 		t.Fatalf("OnState(false, %v): want a STARTTLS failure", err)
@@ -862,15 +892,15 @@ func TestMailboxSTARTTLSNeverFallsBackToClearText(t *testing.T) {
 
 func TestMailboxRunRejectsBadOptions(t *testing.T) {
 	for _, tc := range []struct {
-		opts MailboxOptions
+		opts Options
 		want string
 	}{
-		{MailboxOptions{Address: "imap.example.org"}, `bad address "imap.example.org"`},
-		{MailboxOptions{Address: "127.0.0.1:993", TLS: "ssl"}, `unknown TLS mode "ssl"`},
+		{Options{Address: "imap.example.org"}, `bad address "imap.example.org"`},
+		{Options{Address: "127.0.0.1:993", TLS: "ssl"}, `unknown TLS mode "ssl"`},
 	} {
 		var stateErr error
 		tc.opts.OnState = func(up bool, err error) { stateErr = err }
-		err := NewMailbox(tc.opts).Run(context.Background())
+		err := New(tc.opts).Run(context.Background())
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Run: %v, want an error containing %q", err, tc.want)
 		}
@@ -888,8 +918,9 @@ func BenchmarkMailboxDelivery(b *testing.B) {
 		b.Run(fmt.Sprintf("messages=%d/subscribers=%d", bc.messages, bc.subscribers), func(b *testing.B) {
 			srv := startMailboxServer(b, mailboxTestServerOptions{})
 			up := make(chan struct{}, 1)
-			m := NewMailbox(MailboxOptions{
-				Address: srv.address(), TLS: TLSNone,
+			m := New(Options{
+				HeaderFields: checks.ClassifyHeaderFields,
+				Address:      srv.address(), TLS: mailtls.None,
 				Username: mailboxTestUser, Password: mailboxTestPassword,
 				IdleRefresh: time.Hour,
 				OnState: func(isUp bool, err error) {
@@ -941,7 +972,7 @@ func TestMailboxReportSinceReportsWhatCameWhileDown(t *testing.T) {
 	srv.deliver(t, mailboxTestMessage("an hour ago", "old\r\n"), &imap.AppendOptions{Time: now.Add(-time.Hour)})
 	srv.deliver(t, mailboxTestMessage("while down", "a copy\r\n"), &imap.AppendOptions{Time: now.Add(-2 * time.Minute)})
 
-	r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) { o.ReportSince = now.Add(-5 * time.Minute) })
+	r := runTestMailbox(t, srv.address(), func(o *Options) { o.ReportSince = now.Add(-5 * time.Minute) })
 	r.waitState(t, true)
 	r.expectSubjects(t, "while down") // the older ones would come first
 	srv.deliver(t, mailboxTestMessage("new", "hello\r\n"), nil)

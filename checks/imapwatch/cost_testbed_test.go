@@ -1,4 +1,4 @@
-package checks
+package imapwatch
 
 import (
 	"context"
@@ -14,6 +14,10 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-message/mail"
 
+	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/compose"
+	"github.com/listprobe/listprobe/checks/mailtls"
+	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/testbed"
 )
 
@@ -112,15 +116,16 @@ func appendTo(t *testing.T, c *imapclient.Client, folder, msg string) {
 func testbedWatch(t *testing.T, env testbed.Env, folder string, traffic *lineCounter, wantBody func(mail.Header) bool) (*Mailbox, <-chan Message, func()) {
 	t.Helper()
 	up := make(chan error, 100)
-	m := NewMailbox(MailboxOptions{
-		Address:     env.Get(t, "IMAP"),
-		TLS:         TLSNone,
-		Username:    env.Get(t, "OUTSIDER"),
-		Password:    env.Secret(t, "OUTSIDER_PASSWORD_FILE"),
-		Mailbox:     folder,
-		WantBody:    wantBody,
-		DialContext: traffic.dial,
-		OnState:     reportUp(up),
+	m := New(Options{
+		HeaderFields: checks.ClassifyHeaderFields,
+		Address:      env.Get(t, "IMAP"),
+		TLS:          mailtls.None,
+		Username:     env.Get(t, "OUTSIDER"),
+		Password:     env.Secret(t, "OUTSIDER_PASSWORD_FILE"),
+		Mailbox:      folder,
+		WantBody:     wantBody,
+		DialContext:  traffic.dial,
+		OnState:      reportUp(up),
 	})
 	msgs, unsubscribe := m.Subscribe()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -164,20 +169,20 @@ func TestMailboxTestbedProbeCostDoesNotGrowWithTheMailbox(t *testing.T) {
 	env := testbed.Load(t)
 	var rnd [8]byte
 	rand.Read(rnd[:])
-	token := hex.EncodeToString(rnd[:]) // the same size for both runs
+	tok := hex.EncodeToString(rnd[:]) // the same size for both runs
 
 	measure := func(n int) (in, out int64) {
 		start := time.Now()
 		admin, folder := testbedFolder(t, env, n)
 		t.Logf("filled %s with %d messages in %v", folder, n, time.Since(start).Round(time.Millisecond))
 		var traffic lineCounter
-		m, msgs, stop := testbedWatch(t, env, folder, &traffic, LooksLikeNotice)
+		m, msgs, stop := testbedWatch(t, env, folder, &traffic, checks.LooksLikeNotice)
 		defer stop()
 
-		id := "<cost-" + token + "@example.test>"
+		id := "<cost-" + tok + "@example.test>"
 		done := m.Expect(time.Now().Add(time.Minute))
 		appendTo(t, admin, folder, "From: member@example.test\r\nTo: probe-test@lists.example.test\r\n"+
-			"Subject: "+SubjectPrefix+" "+token+"\r\nMessage-ID: "+id+"\r\n"+TokenHeader+": "+token+"\r\n"+
+			"Subject: "+compose.SubjectPrefix+" "+tok+"\r\nMessage-ID: "+id+"\r\n"+token.Header+": "+tok+"\r\n"+
 			"List-Id: <probe-test.lists.example.test>\r\nX-Mailman-Version: 3.3.8\r\n\r\nA probe.\r\n")
 		msg := waitMessage(t, msgs, id)
 		done()
@@ -207,7 +212,7 @@ func TestMailboxTestbedOtherMailCostsABoundedHeaderFetch(t *testing.T) {
 	env := testbed.Load(t)
 	admin, folder := testbedFolder(t, env, 0)
 	var traffic lineCounter
-	_, msgs, stop := testbedWatch(t, env, folder, &traffic, LooksLikeNotice)
+	_, msgs, stop := testbedWatch(t, env, folder, &traffic, checks.LooksLikeNotice)
 	defer stop()
 
 	var rnd [6]byte
@@ -263,16 +268,17 @@ func TestMailboxTestbedReadOnlyLeavesRecentAndSeen(t *testing.T) {
 
 	var traffic lineCounter
 	up := make(chan error, 100)
-	m := NewMailbox(MailboxOptions{
-		Address:     env.Get(t, "IMAP"),
-		TLS:         TLSNone,
-		Username:    env.Get(t, "OUTSIDER"),
-		Password:    env.Secret(t, "OUTSIDER_PASSWORD_FILE"),
-		Mailbox:     folder,
-		ReadOnly:    true,
-		WantBody:    func(mail.Header) bool { return true },
-		DialContext: traffic.dial,
-		OnState:     reportUp(up),
+	m := New(Options{
+		HeaderFields: checks.ClassifyHeaderFields,
+		Address:      env.Get(t, "IMAP"),
+		TLS:          mailtls.None,
+		Username:     env.Get(t, "OUTSIDER"),
+		Password:     env.Secret(t, "OUTSIDER_PASSWORD_FILE"),
+		Mailbox:      folder,
+		ReadOnly:     true,
+		WantBody:     func(mail.Header) bool { return true },
+		DialContext:  traffic.dial,
+		OnState:      reportUp(up),
 	})
 	msgs, unsubscribe := m.Subscribe()
 	defer unsubscribe()

@@ -1,4 +1,4 @@
-package checks
+package compose
 
 import (
 	"bufio"
@@ -12,25 +12,29 @@ import (
 
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-msgauth/dkim"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
-func composeTestProbe(t *testing.T, dkimOpts *DKIMOptions) (ProbeMessage, []byte) {
+func composeTestProbe(t *testing.T, dkimOpts *DKIMOptions) (Probe, []byte) {
 	t.Helper()
-	s := testSigner(t, "message-test-key-0123456789")
-	p := ProbeMessage{
+	s, err := token.NewSigner([]byte("message-test-key-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Probe{
 		From:  "probe@example.org",
 		List:  "users@lists.example.org",
 		Token: s.Encode(s.NewToken("users@lists.example.org", time.Unix(1764086400, 0))),
 		Date:  time.Unix(1764086400, 0),
 	}
-	raw, err := Compose(p, dkimOpts)
+	raw, err := Message(p, dkimOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p, raw
 }
 
-func TestComposeFollowsTheProbeMessageRules(t *testing.T) {
+func TestMessageFollowsTheProbeMessageRules(t *testing.T) {
 	p, raw := composeTestProbe(t, nil)
 	r, err := mail.CreateReader(bytes.NewReader(raw))
 	if err != nil {
@@ -66,8 +70,8 @@ func TestComposeFollowsTheProbeMessageRules(t *testing.T) {
 	if id := h.Get("Message-Id"); id != p.MessageID() || !strings.Contains(id, p.Token) || !strings.HasSuffix(id, "@example.org>") {
 		t.Errorf("Message-ID = %q", id)
 	}
-	if h.Get(TokenHeader) != p.Token {
-		t.Errorf("%s = %q", TokenHeader, h.Get(TokenHeader))
+	if h.Get(token.Header) != p.Token {
+		t.Errorf("%s = %q", token.Header, h.Get(token.Header))
 	}
 	if !bytes.Contains(raw, []byte("\r\n\r\n")) || bytes.Contains(bytes.ReplaceAll(raw, []byte("\r\n"), nil), []byte("\n")) {
 		t.Error("message is not CRLF throughout")
@@ -80,7 +84,7 @@ func TestComposeFollowsTheProbeMessageRules(t *testing.T) {
 	}
 }
 
-func TestComposeDKIMVerifies(t *testing.T) {
+func TestMessageDKIMVerifies(t *testing.T) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -107,11 +111,11 @@ func TestComposeDKIMVerifies(t *testing.T) {
 	}
 }
 
-func TestComposeRejectsBadInput(t *testing.T) {
-	if _, err := Compose(ProbeMessage{From: "not an address", List: "l@example.org", Token: "x"}, nil); err == nil || !strings.Contains(err.Error(), "From") {
+func TestMessageRejectsBadInput(t *testing.T) {
+	if _, err := Message(Probe{From: "not an address", List: "l@example.org", Token: "x"}, nil); err == nil || !strings.Contains(err.Error(), "From") {
 		t.Errorf("bad From: err = %v", err)
 	}
-	if _, err := Compose(ProbeMessage{From: "p@example.org", List: "l@example.org"}, nil); err == nil {
+	if _, err := Message(Probe{From: "p@example.org", List: "l@example.org"}, nil); err == nil {
 		t.Error("empty token accepted")
 	}
 }

@@ -1,16 +1,10 @@
-package checks
+package submit
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -19,49 +13,9 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/listprobe/listprobe/checks/mailtls"
+	"github.com/listprobe/listprobe/internal/testcert"
 )
-
-// submitTestCert is a self-signed certificate for 127.0.0.1 and localhost,
-// made fresh for each test: the server's certificate, and the pool a client
-// must be given to trust it.
-type submitTestCert struct {
-	server *tls.Config
-	roots  *x509.CertPool
-}
-
-func newSubmitTestCert(t testing.TB) submitTestCert {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "listprobe test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(cert)
-	return submitTestCert{
-		server: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}},
-		roots:  roots,
-	}
-}
 
 // submitTestBackend is a go-smtp backend that records what it receives and
 // answers MAIL, RCPT and DATA as a test tells it to.
@@ -173,7 +127,7 @@ const (
 
 // startSubmitServer runs a real go-smtp server for be on 127.0.0.1:0 and
 // returns its address.
-func startSubmitServer(t *testing.T, be *submitTestBackend, mode submitTestServerTLS, cert submitTestCert) string {
+func startSubmitServer(t *testing.T, be *submitTestBackend, mode submitTestServerTLS, cert testcert.Cert) string {
 	t.Helper()
 	s := smtp.NewServer(be)
 	s.Domain = "mx.example.org"
@@ -186,10 +140,10 @@ func startSubmitServer(t *testing.T, be *submitTestBackend, mode submitTestServe
 	}
 	switch mode {
 	case submitServerSTARTTLS:
-		s.TLSConfig = cert.server
+		s.TLSConfig = cert.Server
 	case submitServerImplicit:
-		s.TLSConfig = cert.server
-		ln = tls.NewListener(ln, cert.server)
+		s.TLSConfig = cert.Server
+		ln = tls.NewListener(ln, cert.Server)
 	}
 	go s.Serve(ln)
 	t.Cleanup(func() {
@@ -211,28 +165,28 @@ func submitTestAuth(username, password string) func() sasl.Client {
 	return func() sasl.Client { return sasl.NewPlainClient("", username, password) }
 }
 
-func asSubmitError(t *testing.T, err error) *SubmitError {
+func asSubmitError(t *testing.T, err error) *Error {
 	t.Helper()
 	if err == nil {
 		t.Fatal("Submit succeeded, want an error")
 	}
-	var se *SubmitError
+	var se *Error
 	if !errors.As(err, &se) {
-		t.Fatalf("error %v (%T) is not a *SubmitError", err, err)
+		t.Fatalf("error %v (%T) is not a *Error", err, err)
 	}
 	return se
 }
 
 func TestSubmitDeliversOverSTARTTLSWithAuth(t *testing.T) {
-	cert := newSubmitTestCert(t)
+	cert := testcert.New(t)
 	be := &submitTestBackend{username: "member@example.org", password: "s3cret"}
 	addr := startSubmitServer(t, be, submitServerSTARTTLS, cert)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	sub, err := Submit(ctx, &SubmitOptions{
+	sub, err := Send(ctx, &Options{
 		Address:   addr,
-		TLSConfig: &tls.Config{RootCAs: cert.roots},
+		TLSConfig: &tls.Config{RootCAs: cert.Roots},
 		Auth:      submitTestAuth("member@example.org", "s3cret"),
 		LocalName: "probe.example.org",
 	}, "member@example.org", []string{"list@lists.example.org"}, []byte(submitTestMsg))
@@ -265,14 +219,14 @@ func TestSubmitDeliversOverSTARTTLSWithAuth(t *testing.T) {
 }
 
 func TestSubmitImplicitTLSVerifiesTheCertificate(t *testing.T) {
-	cert := newSubmitTestCert(t)
+	cert := testcert.New(t)
 	be := &submitTestBackend{}
 	addr := startSubmitServer(t, be, submitServerImplicit, cert)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
 	t.Run("trusted CA", func(t *testing.T) {
-		_, err := Submit(ctx, &SubmitOptions{Address: addr, TLS: TLSImplicit, TLSConfig: &tls.Config{RootCAs: cert.roots}},
+		_, err := Send(ctx, &Options{Address: addr, TLS: mailtls.Implicit, TLSConfig: &tls.Config{RootCAs: cert.Roots}},
 			"member@example.org", []string{"list@lists.example.org"}, []byte(submitTestMsg))
 		if err != nil {
 			t.Fatalf("Submit with the CA trusted: %v", err)
@@ -280,7 +234,7 @@ func TestSubmitImplicitTLSVerifiesTheCertificate(t *testing.T) {
 	})
 	t.Run("system roots do not know the self-signed certificate", func(t *testing.T) {
 		before, _, _ := be.snapshot()
-		_, err := Submit(ctx, &SubmitOptions{Address: addr, TLS: TLSImplicit},
+		_, err := Send(ctx, &Options{Address: addr, TLS: mailtls.Implicit},
 			"member@example.org", []string{"list@lists.example.org"}, []byte(submitTestMsg))
 		se := asSubmitError(t, err)
 		if se.Stage != StageTLS || se.Permanent {
@@ -298,11 +252,11 @@ func TestSubmitImplicitTLSVerifiesTheCertificate(t *testing.T) {
 
 func TestSubmitRequiresSTARTTLSWhenAsked(t *testing.T) {
 	be := &submitTestBackend{}
-	addr := startSubmitServer(t, be, submitServerPlain, submitTestCert{})
+	addr := startSubmitServer(t, be, submitServerPlain, testcert.Cert{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	_, err := Submit(ctx, &SubmitOptions{Address: addr, TLS: TLSStartTLS},
+	_, err := Send(ctx, &Options{Address: addr, TLS: mailtls.StartTLS},
 		"member@example.org", []string{"list@lists.example.org"}, []byte(submitTestMsg))
 	se := asSubmitError(t, err)
 	if se.Stage != StageTLS || se.Permanent {
@@ -316,21 +270,21 @@ func TestSubmitRequiresSTARTTLSWhenAsked(t *testing.T) {
 	}
 
 	// The same server is fine when clear text is what the config says.
-	if _, err := Submit(ctx, &SubmitOptions{Address: addr, TLS: TLSNone},
+	if _, err := Send(ctx, &Options{Address: addr, TLS: mailtls.None},
 		"member@example.org", []string{"list@lists.example.org"}, []byte(submitTestMsg)); err != nil {
 		t.Fatalf("Submit with TLS none: %v", err)
 	}
 }
 
 func TestSubmitAuthFailureIsNotPermanent(t *testing.T) {
-	cert := newSubmitTestCert(t)
+	cert := testcert.New(t)
 	be := &submitTestBackend{username: "member@example.org", password: "right"}
 	addr := startSubmitServer(t, be, submitServerSTARTTLS, cert)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
 	const password = "wrong-password-xyzzy"
-	_, err := Submit(ctx, &SubmitOptions{Address: addr, TLSConfig: &tls.Config{RootCAs: cert.roots},
+	_, err := Send(ctx, &Options{Address: addr, TLSConfig: &tls.Config{RootCAs: cert.Roots},
 		Auth: submitTestAuth("member@example.org", password)},
 		"member@example.org", []string{"list@lists.example.org"}, []byte(submitTestMsg))
 	se := asSubmitError(t, err)
@@ -346,13 +300,13 @@ func TestSubmitAuthFailureIsNotPermanent(t *testing.T) {
 }
 
 func TestSubmitFailsWhenServerOffersNoAuth(t *testing.T) {
-	cert := newSubmitTestCert(t)
+	cert := testcert.New(t)
 	be := &submitTestBackend{} // sessions without AUTH
 	addr := startSubmitServer(t, be, submitServerSTARTTLS, cert)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	_, err := Submit(ctx, &SubmitOptions{Address: addr, TLSConfig: &tls.Config{RootCAs: cert.roots},
+	_, err := Send(ctx, &Options{Address: addr, TLSConfig: &tls.Config{RootCAs: cert.Roots},
 		Auth: submitTestAuth("member@example.org", "s3cret")},
 		"member@example.org", []string{"list@lists.example.org"}, []byte(submitTestMsg))
 	se := asSubmitError(t, err)
@@ -366,11 +320,11 @@ func TestSubmitFailsWhenServerOffersNoAuth(t *testing.T) {
 
 func TestSubmitRejectedRecipientIsPermanent(t *testing.T) {
 	be := &submitTestBackend{rcptErr: &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "user unknown"}}
-	addr := startSubmitServer(t, be, submitServerPlain, submitTestCert{})
+	addr := startSubmitServer(t, be, submitServerPlain, testcert.Cert{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	_, err := Submit(ctx, &SubmitOptions{Address: addr, TLS: TLSNone},
+	_, err := Send(ctx, &Options{Address: addr, TLS: mailtls.None},
 		"member@example.org", []string{"nobody@lists.example.org"}, []byte(submitTestMsg))
 	se := asSubmitError(t, err)
 	if !se.Permanent || se.Stage != StageRcpt || se.Code != 550 || se.EnhancedCode != [3]int{5, 1, 1} || se.Message != "user unknown" {
@@ -387,11 +341,11 @@ func TestSubmitRejectedRecipientIsPermanent(t *testing.T) {
 
 func TestSubmitTemporaryDataFailureIsNotPermanent(t *testing.T) {
 	be := &submitTestBackend{dataErr: &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}}
-	addr := startSubmitServer(t, be, submitServerPlain, submitTestCert{})
+	addr := startSubmitServer(t, be, submitServerPlain, testcert.Cert{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	_, err := Submit(ctx, &SubmitOptions{Address: addr, TLS: TLSNone},
+	_, err := Send(ctx, &Options{Address: addr, TLS: mailtls.None},
 		"member@example.org", []string{"list@lists.example.org"}, []byte(submitTestMsg))
 	se := asSubmitError(t, err)
 	if se.Permanent || se.Stage != StageData || se.Code != 451 || se.EnhancedCode != [3]int{4, 3, 0} {
@@ -401,11 +355,11 @@ func TestSubmitTemporaryDataFailureIsNotPermanent(t *testing.T) {
 
 func TestSubmitPermanentDataRejection(t *testing.T) {
 	be := &submitTestBackend{dataErr: &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "spam"}}
-	addr := startSubmitServer(t, be, submitServerPlain, submitTestCert{})
+	addr := startSubmitServer(t, be, submitServerPlain, testcert.Cert{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	_, err := Submit(ctx, &SubmitOptions{Address: addr, TLS: TLSNone},
+	_, err := Send(ctx, &Options{Address: addr, TLS: mailtls.None},
 		"member@example.org", []string{"list@lists.example.org"}, []byte(submitTestMsg))
 	if se := asSubmitError(t, err); !se.Permanent || se.Stage != StageData || se.Code != 554 {
 		t.Errorf("got %+v; want permanent data 554", se)
@@ -422,7 +376,7 @@ func TestSubmitConnectionRefusedNamesTheAddress(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err = Submit(ctx, &SubmitOptions{Address: addr, TLS: TLSNone},
+	_, err = Send(ctx, &Options{Address: addr, TLS: mailtls.None},
 		"member@example.org", []string{"list@lists.example.org"}, []byte(submitTestMsg))
 	se := asSubmitError(t, err)
 	if se.Stage != StageConnect || se.Permanent || se.Address != addr {
@@ -435,11 +389,11 @@ func TestSubmitConnectionRefusedNamesTheAddress(t *testing.T) {
 
 func TestSubmitHonoursContextDeadline(t *testing.T) {
 	be := &submitTestBackend{stall: make(chan struct{})}
-	addr := startSubmitServer(t, be, submitServerPlain, submitTestCert{})
+	addr := startSubmitServer(t, be, submitServerPlain, testcert.Cert{})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 
-	_, err := Submit(ctx, &SubmitOptions{Address: addr, TLS: TLSNone},
+	_, err := Send(ctx, &Options{Address: addr, TLS: mailtls.None},
 		"member@example.org", []string{"list@lists.example.org"}, []byte(submitTestMsg))
 	se := asSubmitError(t, err)
 	if se.Stage != StageMail || se.Permanent {
@@ -452,7 +406,7 @@ func TestSubmitHonoursContextDeadline(t *testing.T) {
 
 func TestSubmitCancelledContext(t *testing.T) {
 	be := &submitTestBackend{stall: make(chan struct{})}
-	addr := startSubmitServer(t, be, submitServerPlain, submitTestCert{})
+	addr := startSubmitServer(t, be, submitServerPlain, testcert.Cert{})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		// Cancel once the server is stuck in MAIL.
@@ -464,7 +418,7 @@ func TestSubmitCancelledContext(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	_, err := Submit(ctx, &SubmitOptions{Address: addr, TLS: TLSNone},
+	_, err := Send(ctx, &Options{Address: addr, TLS: mailtls.None},
 		"member@example.org", []string{"list@lists.example.org"}, []byte(submitTestMsg))
 	if se := asSubmitError(t, err); se.Stage != StageMail || !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v (stage %q); want mail stage, context.Canceled", err, se.Stage)
@@ -475,17 +429,17 @@ func TestSubmitBadOptions(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
-		opts *SubmitOptions
+		opts *Options
 		to   []string
 		want string
 	}{
 		{"nil options", nil, []string{"a@example.org"}, "no submit options"},
-		{"address without port", &SubmitOptions{Address: "smtp.example.org"}, []string{"a@example.org"}, `bad address "smtp.example.org"`},
-		{"unknown TLS mode", &SubmitOptions{Address: "127.0.0.1:1", TLS: "ssl"}, []string{"a@example.org"}, `unknown TLS mode "ssl"`},
-		{"no recipients", &SubmitOptions{Address: "127.0.0.1:1"}, nil, "no recipients"},
+		{"address without port", &Options{Address: "smtp.example.org"}, []string{"a@example.org"}, `bad address "smtp.example.org"`},
+		{"unknown TLS mode", &Options{Address: "127.0.0.1:1", TLS: "ssl"}, []string{"a@example.org"}, `unknown TLS mode "ssl"`},
+		{"no recipients", &Options{Address: "127.0.0.1:1"}, nil, "no recipients"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Submit(ctx, tc.opts, "member@example.org", tc.to, []byte(submitTestMsg))
+			_, err := Send(ctx, tc.opts, "member@example.org", tc.to, []byte(submitTestMsg))
 			asSubmitError(t, err)
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not contain %q", err, tc.want)

@@ -1,4 +1,8 @@
-package checks
+// Package token implements the probe token: a random id, the list and the
+// send time, signed with HMAC-SHA256 so that any copy, notice or bounce
+// that quotes it can be verified without state, and found in any text
+// (Find) without trusting it until Verify says so.
+package token
 
 import (
 	"crypto/hmac"
@@ -13,9 +17,12 @@ import (
 	"time"
 )
 
-// TokenPrefix starts every probe token. It names the format version, so that
+// Header is the header field that carries the probe token.
+const Header = "X-Listprobe-Token"
+
+// Prefix starts every probe token. It names the format version, so that
 // a later format can be told apart.
-const TokenPrefix = "lp1"
+const Prefix = "lp1"
 
 // tokenEncoding is lower-case base32 without padding: case-insensitive on
 // decode, and made only of characters that survive Subject headers, quoted
@@ -48,16 +55,16 @@ type Signer struct {
 	key []byte
 }
 
-// MinSigningKeyLen is the shortest signing key NewSigner accepts.
-const MinSigningKeyLen = 16
+// MinKeyLen is the shortest signing key NewSigner accepts.
+const MinKeyLen = 16
 
-// NewSigner returns a Signer for key, which must be at least MinSigningKeyLen
+// NewSigner returns a Signer for key, which must be at least MinKeyLen
 // bytes long. Surrounding white space (a trailing newline in a key file) is
 // ignored.
 func NewSigner(key []byte) (*Signer, error) {
 	k := []byte(strings.TrimSpace(string(key)))
-	if len(k) < MinSigningKeyLen {
-		return nil, fmt.Errorf("signing key is %d bytes long, want at least %d", len(k), MinSigningKeyLen)
+	if len(k) < MinKeyLen {
+		return nil, fmt.Errorf("signing key is %d bytes long, want at least %d", len(k), MinKeyLen)
 	}
 	return &Signer{key: k}, nil
 }
@@ -109,7 +116,7 @@ func (t Token) Origin() ([2]byte, bool) {
 // Encode returns the signed text form of t:
 // lp1.<id>.<unix seconds>.<base32 list>.<base32 MAC>.
 func (s *Signer) Encode(t Token) string {
-	body := fmt.Sprintf("%s.%s.%d.%s", TokenPrefix, strings.ToLower(t.ID), t.SentAt.Unix(), tokenEncoding.EncodeToString([]byte(strings.ToLower(t.List))))
+	body := fmt.Sprintf("%s.%s.%d.%s", Prefix, strings.ToLower(t.ID), t.SentAt.Unix(), tokenEncoding.EncodeToString([]byte(strings.ToLower(t.List))))
 	return body + "." + tokenEncoding.EncodeToString(s.mac(body))
 }
 
@@ -133,9 +140,9 @@ func (s *Signer) Verify(encoded string) (Token, error) {
 	return t, nil
 }
 
-// ParseToken decodes an encoded token without verifying its signature: what
+// Parse decodes an encoded token without verifying its signature: what
 // it claims, for display when no signing key is at hand.
-func ParseToken(encoded string) (Token, error) {
+func Parse(encoded string) (Token, error) {
 	t, _, _, err := parseToken(encoded)
 	return t, err
 }
@@ -162,9 +169,9 @@ func parseToken(encoded string) (t Token, body string, sig []byte, err error) {
 	return t, strings.Join(parts[:4], "."), sig, nil
 }
 
-// FindTokens returns every candidate probe token in text, lower-cased and in
+// Find returns every candidate probe token in text, lower-cased and in
 // order of appearance, without duplicates. Candidates are not verified.
-func FindTokens(text string) []string {
+func Find(text string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, m := range tokenPattern.FindAllString(text, -1) {

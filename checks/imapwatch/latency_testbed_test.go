@@ -1,4 +1,4 @@
-package checks
+package imapwatch
 
 import (
 	"bufio"
@@ -21,6 +21,9 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 
+	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailtls"
+	"github.com/listprobe/listprobe/checks/submit"
 	"github.com/listprobe/listprobe/internal/testbed"
 )
 
@@ -70,13 +73,14 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 	var lines lineCounter
 	start := func(dial func(context.Context, string, string) (net.Conn, error)) (*Mailbox, <-chan Message) {
 		up := make(chan error, 100)
-		m := NewMailbox(MailboxOptions{
-			Address:     env.Get(b, "IMAP"),
-			TLS:         TLSNone,
-			Username:    reader,
-			Password:    readerPassword,
-			DialContext: dial,
-			OnState:     reportUp(up),
+		m := New(Options{
+			HeaderFields: checks.ClassifyHeaderFields,
+			Address:      env.Get(b, "IMAP"),
+			TLS:          mailtls.None,
+			Username:     reader,
+			Password:     readerPassword,
+			DialContext:  dial,
+			OnState:      reportUp(up),
 		})
 		msgs, unsubscribe := m.Subscribe()
 		b.Cleanup(unsubscribe)
@@ -103,9 +107,9 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 	var results []result
 	var uids []uint32
 	var uidValidity uint32
-	submitOpts := &SubmitOptions{
+	submitOpts := &submit.Options{
 		Address:   env.Get(b, "SMTP"),
-		TLS:       TLSStartTLS,
+		TLS:       mailtls.StartTLS,
 		TLSConfig: tlsConfig,
 		Auth:      func() sasl.Client { return sasl.NewPlainClient("", member, memberPassword) },
 	}
@@ -121,7 +125,7 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 		msg := "From: " + member + "\r\nTo: " + list + "\r\nSubject: listprobe latency bench " + strconv.Itoa(i) +
 			"\r\nMessage-ID: " + id + "\r\nDate: " + time.Now().Format(time.RFC1123Z) + "\r\n\r\nA latency measurement.\r\n"
 		before := lines.count()
-		sub, err := Submit(ctx, submitOpts, member, []string{list}, []byte(msg))
+		sub, err := submit.Send(ctx, submitOpts, member, []string{list}, []byte(msg))
 		if err != nil {
 			b.Fatalf("probe %d: %v", i, err)
 		}

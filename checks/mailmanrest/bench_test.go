@@ -1,4 +1,4 @@
-package checks
+package mailmanrest_test
 
 import (
 	"testing"
@@ -15,8 +15,7 @@ import (
 // Postfix -> Mailman LMTP -> Mailman's runners -> Postfix -> Dovecot LMTP.
 func BenchmarkMailmanTestbedDelivery(b *testing.B) {
 	env := testbed.Load(b)
-	c := mailmanTestbedClient(b, env)
-	list := newMailmanTestList(b, c, env)
+	list := env.NewMailmanList(b)
 	reader := testbed.Env(env).Mailbox(b, "READER")
 	var total time.Duration
 	b.ResetTimer()
@@ -44,9 +43,9 @@ func BenchmarkMailmanTestbedDelivery(b *testing.B) {
 // to its appearance in the list's REST held queue (polled every 10ms).
 func BenchmarkMailmanTestbedHold(b *testing.B) {
 	env := testbed.Load(b)
-	c := mailmanTestbedClient(b, env)
-	list := newMailmanTestList(b, c, env)
-	setMailmanTestConfig(b, c, list, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false, "admin_immed_notify": false})
+	c := env.MailmanClient(b)
+	list := env.NewMailmanList(b)
+	env.SetMailmanListConfig(b, list, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false, "admin_immed_notify": false})
 	ctx := mailmanTestContext(b)
 	var total time.Duration
 	b.ResetTimer()
@@ -78,14 +77,14 @@ func BenchmarkMailmanTestbedHold(b *testing.B) {
 // posts, the request listprobe makes per pending probe and poll.
 func BenchmarkMailmanTestbedHeldQuery(b *testing.B) {
 	env := testbed.Load(b)
-	c := mailmanTestbedClient(b, env)
-	list := newMailmanTestList(b, c, env)
-	setMailmanTestConfig(b, c, list, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false, "admin_immed_notify": false})
+	c := env.MailmanClient(b)
+	list := env.NewMailmanList(b)
+	env.SetMailmanListConfig(b, list, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false, "admin_immed_notify": false})
 	var last string
 	for i := 0; i < 20; i++ {
 		last = postToMailmanTestbed(b, env, "MEMBER", list, "checks held query benchmark")
 	}
-	waitMailmanHeld(b, c, list, last)
+	testbed.WaitHeld(b, c, list, last)
 	ctx := mailmanTestContext(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

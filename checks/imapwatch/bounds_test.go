@@ -1,4 +1,4 @@
-package checks
+package imapwatch
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-message/mail"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // hugeField returns a header field of about size bytes: folded into lines
@@ -75,7 +76,7 @@ func TestMailboxHugeHeadersInBulkCostABoundedFetch(t *testing.T) {
 		hugeField("References", fieldSize, true) +
 		"Subject: huge references\r\nMessage-ID: <huge.references@example.org>\r\n\r\n" + body
 	oneLine := hugeField("Subject", fieldSize, false) +
-		"From: list@lists.example.org\r\n" + TokenHeader + ": tok\r\n\r\n" + body
+		"From: list@lists.example.org\r\n" + token.Header + ": tok\r\n\r\n" + body
 	for _, msg := range []string{folded, oneLine} {
 		if _, err := srv.user.Append("Huge", strings.NewReader(msg), &imap.AppendOptions{}); err != nil {
 			t.Fatal(err)
@@ -83,7 +84,7 @@ func TestMailboxHugeHeadersInBulkCostABoundedFetch(t *testing.T) {
 	}
 
 	var traffic lineCounter
-	r := runTestMailbox(t, srv.address(), func(o *MailboxOptions) {
+	r := runTestMailbox(t, srv.address(), func(o *Options) {
 		o.HeaderLimit = headerLimit
 		o.BodyLimit = bodyLimit
 		o.WantBody = func(h mail.Header) bool { return true }

@@ -1,4 +1,4 @@
-package checks
+package mailmanrest
 
 import (
 	"encoding/json"
