@@ -5,7 +5,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/hyperkitty"
+	"github.com/listprobe/listprobe/checks/imapwatch"
 )
 
 // Archive results: whether a delivered probe's post reached the list's
@@ -76,21 +77,21 @@ func (s *Service) archiveReader(r *run) (func(context.Context) (bool, error), st
 		if mbox == "" {
 			mbox = acc.IMAP.Mailbox
 		}
-		opts := checks.MailboxOptions{Address: acc.IMAP.Address, TLS: acc.IMAP.TLS, TLSConfig: acc.IMAP.TLSConfig(),
+		opts := imapwatch.Options{Address: acc.IMAP.Address, TLS: acc.IMAP.TLS, TLSConfig: acc.IMAP.TLSConfig(),
 			Username: acc.IMAP.Username, Password: acc.IMAP.Password(), Mailbox: mbox}
 		return func(ctx context.Context) (bool, error) {
-			return checks.ArchiveFolderHas(ctx, opts, msgID)
+			return imapwatch.ArchiveFolderHas(ctx, opts, msgID)
 		}, "the mailbox of account " + a.Account
 	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: a.tlsConfig},
 		// The archive is read without credentials; a redirect elsewhere
 		// is an answer like any other, not followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	u, err := checks.HyperKittyEmailURL(a.URL, r.list.Address, msgID)
+	u, err := hyperkitty.EmailURL(a.URL, r.list.Address, msgID)
 	if err != nil {
 		return func(context.Context) (bool, error) { return false, err }, "HyperKitty"
 	}
 	return func(ctx context.Context) (bool, error) {
-		return checks.HyperKittyHas(ctx, client, u, msgID)
+		return hyperkitty.Has(ctx, client, u, msgID)
 	}, "HyperKitty " + u
 }

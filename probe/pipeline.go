@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailmanrest"
 )
 
 // Reading Mailman's pipeline.
@@ -38,7 +38,7 @@ var postQueues = []string{"shunt", "bad", "retry", "out", "pipeline", "in"}
 type pipeline struct {
 	server  string
 	cfg     MailmanPipeline
-	client  *checks.Mailman
+	client  *mailmanrest.Client
 	metrics *Metrics
 	logger  *slog.Logger
 
@@ -50,10 +50,10 @@ type pipeline struct {
 // queueSnapshot is one read of the server's queues.
 type queueSnapshot struct {
 	at     time.Time
-	queues []checks.Queue
+	queues []mailmanrest.Queue
 }
 
-func newPipeline(server string, cfg MailmanPipeline, client *checks.Mailman, metrics *Metrics, logger *slog.Logger) *pipeline {
+func newPipeline(server string, cfg MailmanPipeline, client *mailmanrest.Client, metrics *Metrics, logger *slog.Logger) *pipeline {
 	return &pipeline{server: server, cfg: cfg, client: client, metrics: metrics, logger: logger, rosterAt: map[string]time.Time{}}
 }
 
@@ -160,10 +160,10 @@ func (p *pipeline) lostCause(ctx context.Context, messageID string, sentAt time.
 	if err != nil {
 		return "Mailman's queues could not be read: " + readable(err.Error()), false
 	}
-	var has func(queue string, f checks.QueueFile) (bool, error)
+	var has func(queue string, f mailmanrest.QueueFile) (bool, error)
 	if p.cfg.QueueDir != "" {
-		has = func(queue string, f checks.QueueFile) (bool, error) {
-			return checks.QueueFileHas(p.cfg.QueueDir, queue, f, messageID)
+		has = func(queue string, f mailmanrest.QueueFile) (bool, error) {
+			return mailmanrest.QueueFileHas(p.cfg.QueueDir, queue, f, messageID)
 		}
 	}
 	d := diagnoseQueues(s, sentAt, has, p.cfg.slices)
@@ -184,8 +184,8 @@ type diagnosis struct {
 // the queues: a pure function but for has, which reads a queue file (nil:
 // queue files cannot be read, and an entry that arrived after the probe
 // was sent is named as probably the probe's).
-func diagnoseQueues(s queueSnapshot, sentAt time.Time, has func(string, checks.QueueFile) (bool, error), slices func(string) int) diagnosis {
-	byName := map[string]checks.Queue{}
+func diagnoseQueues(s queueSnapshot, sentAt time.Time, has func(string, mailmanrest.QueueFile) (bool, error), slices func(string) int) diagnosis {
+	byName := map[string]mailmanrest.Queue{}
 	for _, q := range s.queues {
 		byName[q.Name] = q
 	}
@@ -213,7 +213,7 @@ func diagnoseQueues(s queueSnapshot, sentAt time.Time, has func(string, checks.Q
 			}
 			reads++
 			ok, err := has(name, f)
-			if err != nil && !errors.Is(err, checks.ErrQueueFileGone) && firstErr == nil {
+			if err != nil && !errors.Is(err, mailmanrest.ErrQueueFileGone) && firstErr == nil {
 				firstErr = err
 			}
 			if ok {
@@ -235,7 +235,7 @@ func diagnoseQueues(s queueSnapshot, sentAt time.Time, has func(string, checks.Q
 // probe's post.
 type queueHit struct {
 	queue         string
-	file          checks.QueueFile
+	file          mailmanrest.QueueFile
 	proven        bool
 	slice, slices int
 	age           time.Duration // how long it has been in the queue

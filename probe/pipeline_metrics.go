@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailmanrest"
 )
 
 // pipelineMetrics are the metrics of Mailman's pipeline: its queues (per
@@ -124,7 +124,7 @@ func (p *pipelineMetrics) configure(cfg *Config, lists map[string]bool, known []
 
 // MailmanQueues records a read of a server's queues at now; queues nil
 // with ok false: the read failed.
-func (m *Metrics) MailmanQueues(server string, queues []checks.Queue, ok bool, slices func(string) int, now time.Time) {
+func (m *Metrics) MailmanQueues(server string, queues []mailmanrest.Queue, ok bool, slices func(string) int, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.pipe
@@ -194,7 +194,7 @@ func (m *Metrics) MailmanRoster(list string, disabled, members int) {
 
 // MailmanDigest records a list's digest settings; interval is how often
 // the server sends periodic digests.
-func (m *Metrics) MailmanDigest(list string, d checks.Digest, interval time.Duration) {
+func (m *Metrics) MailmanDigest(list string, d mailmanrest.Digest, interval time.Duration) {
 	if !m.configured(list) {
 		return
 	}

@@ -8,18 +8,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailmanrest"
 	"github.com/listprobe/listprobe/internal/sandbox"
 )
 
 // queueFile makes a queue entry stamped at, with a hash in slice s of 2.
-func queueFile(at time.Time, s int) checks.QueueFile {
+func queueFile(at time.Time, s int) mailmanrest.QueueFile {
 	hash := strings.Repeat("0", 40)
 	if s == 1 {
 		hash = "8" + strings.Repeat("1", 39)
 	}
 	name := fmt.Sprintf("%d.%06d+%s", at.Unix(), at.Nanosecond()/1000, hash)
-	f, ok := checks.ParseQueueFile(name)
+	f, ok := mailmanrest.ParseQueueFile(name)
 	if !ok {
 		panic(name)
 	}
@@ -32,11 +32,11 @@ func TestLostProbeReasonNamesTheQueueItsPostIsIn(t *testing.T) {
 	sent := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	now := sent.Add(4 * time.Minute)
 	old := queueFile(sent.Add(-time.Hour), 0) // long before the probe: never looked at
-	mine := func(q string, s int) (queueSnapshot, checks.QueueFile) {
+	mine := func(q string, s int) (queueSnapshot, mailmanrest.QueueFile) {
 		f := queueFile(sent.Add(1200*time.Millisecond), s)
-		return queueSnapshot{at: now, queues: []checks.Queue{
-			{Name: "shunt", Count: 1, Files: []checks.QueueFile{old}},
-			{Name: q, Count: 2, Files: []checks.QueueFile{old, f}},
+		return queueSnapshot{at: now, queues: []mailmanrest.Queue{
+			{Name: "shunt", Count: 1, Files: []mailmanrest.QueueFile{old}},
+			{Name: q, Count: 2, Files: []mailmanrest.QueueFile{old, f}},
 		}}, f
 	}
 	for _, c := range []struct {
@@ -54,7 +54,7 @@ func TestLostProbeReasonNamesTheQueueItsPostIsIn(t *testing.T) {
 	} {
 		s, f := mine(c.queue, 1)
 		reads := 0
-		has := func(q string, g checks.QueueFile) (bool, error) {
+		has := func(q string, g mailmanrest.QueueFile) (bool, error) {
 			reads++
 			if g == old {
 				t.Errorf("%s: read an entry older than the probe", c.queue)
@@ -85,13 +85,13 @@ func TestLostProbeReasonNamesTheQueueItsPostIsIn(t *testing.T) {
 
 func TestLostProbeReasonWhenNoQueueHoldsThePost(t *testing.T) {
 	sent := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
-	var files []checks.QueueFile
+	var files []mailmanrest.QueueFile
 	for i := range 50 {
 		files = append(files, queueFile(sent.Add(time.Duration(i)*time.Second), 0))
 	}
-	s := queueSnapshot{at: sent.Add(time.Minute), queues: []checks.Queue{{Name: "out", Count: 50, Files: files}, {Name: "archive", Count: 1, Files: files[:1]}}}
+	s := queueSnapshot{at: sent.Add(time.Minute), queues: []mailmanrest.Queue{{Name: "out", Count: 50, Files: files}, {Name: "archive", Count: 1, Files: files[:1]}}}
 	reads := 0
-	d := diagnoseQueues(s, sent, func(string, checks.QueueFile) (bool, error) { reads++; return false, nil }, oneSlice)
+	d := diagnoseQueues(s, sent, func(string, mailmanrest.QueueFile) (bool, error) { reads++; return false, nil }, oneSlice)
 	if reads != queueFileReads {
 		t.Errorf("read %d entries, want the bound %d", reads, queueFileReads)
 	}
@@ -109,8 +109,8 @@ func TestQueueMetricsExportDepthOldestAgeAndSlices(t *testing.T) {
 	cfg := &Config{Mailman: map[string]*MailmanConfig{"main": {}}}
 	m.Configure(cfg)
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
-	qs := []checks.Queue{
-		{Name: "out", Count: 3, Files: []checks.QueueFile{queueFile(now.Add(-4*time.Minute), 1), queueFile(now.Add(-2*time.Second), 0), queueFile(now.Add(-time.Second), 1)}},
+	qs := []mailmanrest.Queue{
+		{Name: "out", Count: 3, Files: []mailmanrest.QueueFile{queueFile(now.Add(-4*time.Minute), 1), queueFile(now.Add(-2*time.Second), 0), queueFile(now.Add(-time.Second), 1)}},
 		{Name: "in", Count: 0},
 	}
 	slices := func(q string) int {
@@ -143,7 +143,7 @@ listprobe_mailman_queue_up{mailman="main"} 1
 		t.Error(err)
 	}
 	// The queue empties, a read fails, the server leaves the config.
-	m.MailmanQueues("main", []checks.Queue{{Name: "in"}}, true, slices, now)
+	m.MailmanQueues("main", []mailmanrest.Queue{{Name: "in"}}, true, slices, now)
 	if n := testutil.CollectAndCount(m.Registry, "listprobe_mailman_queue_slice_oldest_age_seconds"); n != 0 {
 		t.Errorf("a queue gone from the listing keeps %d slice series", n)
 	}
@@ -164,7 +164,7 @@ func TestDigestAndRosterMetrics(t *testing.T) {
 	m := NewMetrics()
 	m.Configure(&Config{Lists: []*ListConfig{{Address: "l@example.org", Mailman: "main", Expect: Delivered}}, Mailman: map[string]*MailmanConfig{"main": {}}})
 	last := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	m.MailmanDigest("l@example.org", checks.Digest{Enabled: true, SendPeriodic: true, Frequency: "monthly", SizeThresholdKB: 30, LastSentAt: last}, 24*time.Hour)
+	m.MailmanDigest("l@example.org", mailmanrest.Digest{Enabled: true, SendPeriodic: true, Frequency: "monthly", SizeThresholdKB: 30, LastSentAt: last}, 24*time.Hour)
 	m.MailmanRoster("l@example.org", 20, 22)
 	for name, want := range map[string]float64{
 		"listprobe_mailman_digest_enabled":                     1,
@@ -196,7 +196,7 @@ func TestDigestAndRosterMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
-	m.MailmanDigest("l@example.org", checks.Digest{Enabled: true, SendPeriodic: false, Frequency: "daily"}, 24*time.Hour)
+	m.MailmanDigest("l@example.org", mailmanrest.Digest{Enabled: true, SendPeriodic: false, Frequency: "daily"}, 24*time.Hour)
 	if v := testutil.ToFloat64(m.pipe.digestPeriod); v != 0 {
 		t.Errorf("a digest not sent periodically has period %v, want 0 (never overdue)", v)
 	}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/mailmanrest"
 	"github.com/listprobe/listprobe/internal/testbed"
 	"github.com/listprobe/listprobe/probe"
 )
@@ -96,11 +96,11 @@ func removeQueuedProbe(t *testing.T, l *e2eList, queue, messageID string) int {
 	}
 	n := 0
 	for _, name := range files {
-		f, ok := checks.ParseQueueFile(name)
+		f, ok := mailmanrest.ParseQueueFile(name)
 		if !ok {
 			continue
 		}
-		if has, _ := checks.QueueFileHas(mailmanQueueDir, queue, f, messageID); has {
+		if has, _ := mailmanrest.QueueFileHas(mailmanQueueDir, queue, f, messageID); has {
 			if err := l.admin.DeleteQueueFile(ctx, queue, name); err != nil {
 				t.Error(err)
 			}
@@ -281,7 +281,7 @@ func TestE2EDigestSentMovesLastSent(t *testing.T) {
 		t.Fatalf("probe: %v %v", r, err)
 	}
 	before := time.Now()
-	id, _ := checks.MailmanListID(l.address)
+	id, _ := mailmanrest.ListID(l.address)
 	cfg := filepath.Join(tb.Get(t, "STATE"), "mailman", "mailman.cfg")
 	out, err := exec.Command("runuser", "-u", "list", "--", "mailman", "-C", cfg, "digests", "--send", "-l", id).CombinedOutput()
 	if err != nil {

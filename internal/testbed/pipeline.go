@@ -2,6 +2,8 @@ package testbed
 
 import (
 	"context"
+
+	"github.com/listprobe/listprobe/checks/mailmanrest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,7 +17,7 @@ import (
 // Mailman's queues through REST (POST /queues/<name>). Into a queue that
 // no runner reads (bad, shunt) it stays until DeleteQueueFile.
 func (c *MailmanAdmin) InjectQueue(ctx context.Context, queue, list, text string) error {
-	id, err := listID(list)
+	id, err := mailmanrest.ListID(list)
 	if err != nil {
 		return err
 	}

@@ -1,18 +1,17 @@
-package checks
+// Package hyperkitty reads HyperKitty's REST API: whether a list's archive
+// holds a message, by Mailman's Message-ID-Hash.
+package hyperkitty
 
 import (
 	"context"
 	"crypto/sha1"
 	"encoding/base32"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-
-	"github.com/emersion/go-imap/v2"
 )
 
 // MessageIDHash is Mailman's Message-ID-Hash of a Message-ID (angle
@@ -28,10 +27,10 @@ func MessageIDHash(messageID string) string {
 	return base32.StdEncoding.EncodeToString(sum[:])
 }
 
-// HyperKittyEmailURL is where HyperKitty's REST API shows one archived
+// EmailURL is where HyperKitty's REST API shows one archived
 // message: <base>/api/list/<list>/email/<hash>/, with base the HyperKitty
 // root (e.g. https://lists.example.org/hyperkitty/).
-func HyperKittyEmailURL(base, list, messageID string) (string, error) {
+func EmailURL(base, list, messageID string) (string, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", fmt.Errorf("hyperkitty URL %q: want http:// or https:// with a host", base)
@@ -41,10 +40,10 @@ func HyperKittyEmailURL(base, list, messageID string) (string, error) {
 	return u.String() + "/", nil
 }
 
-// HyperKittyURLFromArchivedAt turns a list copy's Archived-At field (RFC
+// URLFromArchivedAt turns a list copy's Archived-At field (RFC
 // 5064), which Mailman's HyperKitty archiver sets to the message's page
 // <base>/list/<list>/message/<hash>/, into the API URL of the same message.
-func HyperKittyURLFromArchivedAt(archivedAt string) (string, bool) {
+func URLFromArchivedAt(archivedAt string) (string, bool) {
 	v := strings.Trim(strings.TrimSpace(archivedAt), "<>")
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -64,10 +63,10 @@ func HyperKittyURLFromArchivedAt(archivedAt string) (string, bool) {
 	return u.String(), true
 }
 
-// HyperKittyHas asks HyperKitty's API whether it archived the message at
-// emailURL (from HyperKittyEmailURL): 200 with the message's own
+// Has asks HyperKitty's API whether it archived the message at
+// emailURL (from EmailURL): 200 with the message's own
 // message_id_hash is yes, 404 is not (yet).
-func HyperKittyHas(ctx context.Context, client *http.Client, emailURL, messageID string) (bool, error) {
+func Has(ctx context.Context, client *http.Client, emailURL, messageID string) (bool, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, emailURL, nil)
 	if err != nil {
 		return false, fmt.Errorf("hyperkitty: %w", err)
@@ -95,46 +94,4 @@ func HyperKittyHas(ctx context.Context, client *http.Client, emailURL, messageID
 		return false, fmt.Errorf("hyperkitty GET %s: not HyperKitty's JSON: %w", req.URL.Redacted(), err)
 	}
 	return e.Hash == MessageIDHash(messageID), nil
-}
-
-// ArchiveFolderHas logs in with opts, examines opts.Mailbox (read-only:
-// nothing changes, not even \Recent) and searches it for messageID: the
-// generic archive, a mailbox that keeps every post of a list.
-func ArchiveFolderHas(ctx context.Context, opts MailboxOptions, messageID string) (bool, error) {
-	m := NewMailbox(opts)
-	s := &mailboxSession{signal: make(chan struct{}, 1), timeout: m.cmdTimeout}
-	c, err := m.dial(ctx, s)
-	if err != nil {
-		return false, fmt.Errorf("archive folder %s: %w", opts.Address, err)
-	}
-	s.c = c
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	if err := s.do(func() error { return c.Login(opts.Username, opts.Password).Wait() }); err != nil {
-		return false, fmt.Errorf("archive folder %s: login as %s: %w", opts.Address, opts.Username, err)
-	}
-	if err := s.do(func() error {
-		_, err := c.Select(m.opts.Mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
-		return err
-	}); err != nil {
-		return false, fmt.Errorf("archive folder %s: examine %s: %w", opts.Address, m.opts.Mailbox, err)
-	}
-	id := strings.Trim(strings.TrimSpace(messageID), "<>")
-	if id == "" {
-		return false, errors.New("archive folder: no Message-ID to look for")
-	}
-	var found bool
-	err = s.do(func() error {
-		data, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: id}}}, nil).Wait()
-		if err == nil {
-			found = len(data.AllUIDs()) > 0
-		}
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("archive folder %s: search: %w", opts.Address, err)
-	}
-	c.Logout().Wait()
-	return found, nil
 }

@@ -1,4 +1,4 @@
-package checks
+package mailmanrest
 
 import (
 	"bytes"
@@ -92,7 +92,7 @@ var queueName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 // Queues reads every queue of the server in one request (GET /queues): the
 // cost does not grow with the number of lists. Mailman lists each queue's
 // file names, oldest first; names that are not queue files are left out.
-func (c *Mailman) Queues(ctx context.Context) ([]Queue, error) {
+func (c *Client) Queues(ctx context.Context) ([]Queue, error) {
 	var page struct {
 		Entries []struct {
 			Name  string   `json:"name"`
@@ -181,8 +181,8 @@ type Digest struct {
 }
 
 // ListDigest reads list's digest settings from its configuration.
-func (c *Mailman) ListDigest(ctx context.Context, list string) (Digest, error) {
-	id, err := MailmanListID(list)
+func (c *Client) ListDigest(ctx context.Context, list string) (Digest, error) {
+	id, err := ListID(list)
 	if err != nil {
 		return Digest{}, err
 	}
@@ -219,8 +219,8 @@ func mailmanTime(s string) time.Time {
 // many members the list has. Two requests, whatever the roster's size: the
 // server filters the roster and listprobe reads only the count of one page
 // of one member.
-func (c *Mailman) BounceDisabled(ctx context.Context, list string) (disabled, members int, err error) {
-	id, err := MailmanListID(list)
+func (c *Client) BounceDisabled(ctx context.Context, list string) (disabled, members int, err error) {
+	id, err := ListID(list)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -228,7 +228,7 @@ func (c *Mailman) BounceDisabled(ctx context.Context, list string) (disabled, me
 		TotalSize int `json:"total_size"`
 	}
 	q := url.Values{"list_id": {id}, "role": {"member"}, "delivery_status": {"by_bounces"}, "count": {"1"}, "page": {"1"}}
-	if err := c.doQuery(ctx, http.MethodGet, q, nil, &found, "members", "find"); err != nil {
+	if err := c.Do(ctx, http.MethodGet, q, nil, &found, "members", "find"); err != nil {
 		return 0, 0, err
 	}
 	var l struct {

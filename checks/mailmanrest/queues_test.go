@@ -1,4 +1,4 @@
-package checks
+package mailmanrest_test
 
 import (
 	"errors"
@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/listprobe/listprobe/checks/mailmanrest"
 	"github.com/listprobe/listprobe/internal/testbed"
 )
 
 func TestParseQueueFileReadsTimeAndHash(t *testing.T) {
-	f, ok := ParseQueueFile("1796576416.3598344+c0da9d97887afd823a0f733a3c360333e5407709")
+	f, ok := mailmanrest.ParseQueueFile("1796576416.3598344+c0da9d97887afd823a0f733a3c360333e5407709")
 	if !ok {
 		t.Fatal("a Mailman queue file base did not parse")
 	}
@@ -21,7 +22,7 @@ func TestParseQueueFileReadsTimeAndHash(t *testing.T) {
 	if f.Hash != "c0da9d97887afd823a0f733a3c360333e5407709" {
 		t.Errorf("Hash = %q", f.Hash)
 	}
-	if f, ok := ParseQueueFile("1796576416+c0da9d97887afd823a0f733a3c360333e5407709"); !ok || f.Received.Unix() != 1796576416 {
+	if f, ok := mailmanrest.ParseQueueFile("1796576416+c0da9d97887afd823a0f733a3c360333e5407709"); !ok || f.Received.Unix() != 1796576416 {
 		t.Errorf("a time without fraction: %+v %v", f, ok)
 	}
 	for _, bad := range []string{
@@ -29,8 +30,8 @@ func TestParseQueueFileReadsTimeAndHash(t *testing.T) {
 		"1796576416.3+c0da9d97887afd823a0f733a3c360333e5407709/../../x", "1796576416.3+C0DA9D97887AFD823A0F733A3C360333E5407709",
 		"x+c0da9d97887afd823a0f733a3c360333e5407709", "1796576416.3+c0da9d97887afd823a0f733a3c360333e5407709.pck",
 	} {
-		if _, ok := ParseQueueFile(bad); ok {
-			t.Errorf("ParseQueueFile(%q) accepted a name that is not a queue file base", bad)
+		if _, ok := mailmanrest.ParseQueueFile(bad); ok {
+			t.Errorf("mailmanrest.ParseQueueFile(%q) accepted a name that is not a queue file base", bad)
 		}
 	}
 }
@@ -50,7 +51,7 @@ func TestQueueFileSliceIsMailmansHashRange(t *testing.T) {
 		{"3fffffffffffffffffffffffffffffffffffffff", map[int][]int{2: {0}, 4: {0}, 16: {3}}},
 		{"c0ffee0000000000000000000000000000000000", map[int][]int{2: {1}, 4: {3}, 16: {12}}},
 	} {
-		f := QueueFile{Hash: c.hash}
+		f := mailmanrest.QueueFile{Hash: c.hash}
 		for n, want := range c.want {
 			got := f.Slice(n)
 			found := false
@@ -71,31 +72,31 @@ func TestQueueFileSliceIsMailmansHashRange(t *testing.T) {
 // list's subject_prefix "[shunt %y] " made its pipeline runner raise on).
 func TestQueueFileHasFindsTheMessageIDInMailmansPickle(t *testing.T) {
 	dir := filepath.Join("testdata", "mailman-queue")
-	f, _ := ParseQueueFile("1796576416.3598344+c0da9d97887afd823a0f733a3c360333e5407709")
+	f, _ := mailmanrest.ParseQueueFile("1796576416.3598344+c0da9d97887afd823a0f733a3c360333e5407709")
 	for id, want := range map[string]bool{
 		"<shunttry-123456789@example.test>": true,
 		"shunttry-123456789@example.test":   true,
 		"<shunttry-12345678@example.test>":  false,
 		"<other-123456789@example.test>":    false,
 	} {
-		got, err := QueueFileHas(dir, "shunt", f, id)
+		got, err := mailmanrest.QueueFileHas(dir, "shunt", f, id)
 		if err != nil || got != want {
-			t.Errorf("QueueFileHas(%q) = %v, %v; want %v", id, got, err, want)
+			t.Errorf("mailmanrest.QueueFileHas(%q) = %v, %v; want %v", id, got, err, want)
 		}
 	}
-	if _, err := QueueFileHas(dir, "out", f, "<shunttry-123456789@example.test>"); !errors.Is(err, ErrQueueFileGone) {
-		t.Errorf("an entry that left its queue: err = %v, want ErrQueueFileGone", err)
+	if _, err := mailmanrest.QueueFileHas(dir, "out", f, "<shunttry-123456789@example.test>"); !errors.Is(err, mailmanrest.ErrQueueFileGone) {
+		t.Errorf("an entry that left its queue: err = %v, want mailmanrest.ErrQueueFileGone", err)
 	}
-	if _, err := QueueFileHas(dir, "shunt", f, "<a@b>"); err == nil {
+	if _, err := mailmanrest.QueueFileHas(dir, "shunt", f, "<a@b>"); err == nil {
 		t.Error("a Message-ID too short to be unique was looked for")
 	}
 	// Names from the server never become other paths.
 	for _, c := range []struct{ queue, name string }{
 		{"../shunt", f.Name}, {"shunt", "../shunt/" + f.Name}, {"shunt/..", f.Name}, {"shunt", "x"},
 	} {
-		_, err := QueueFileHas(dir, c.queue, QueueFile{Name: c.name}, "<shunttry-123456789@example.test>")
+		_, err := mailmanrest.QueueFileHas(dir, c.queue, mailmanrest.QueueFile{Name: c.name}, "<shunttry-123456789@example.test>")
 		if err == nil || !strings.Contains(err.Error(), "not a queue file name") {
-			t.Errorf("QueueFileHas(%q, %q): err = %v, want it refused", c.queue, c.name, err)
+			t.Errorf("mailmanrest.QueueFileHas(%q, %q): err = %v, want it refused", c.queue, c.name, err)
 		}
 	}
 }
@@ -106,10 +107,10 @@ func TestQueueFileHasFindsTheMessageIDInMailmansPickle(t *testing.T) {
 func TestMailmanQueuesListAnInjectedEntry(t *testing.T) {
 	env := testbed.Load(t)
 	testbed.NeedRoot(t) // Mailman's queue directory is the list user's
-	c := mailmanTestbedClient(t, env)
+	c := env.MailmanClient(t)
 	ctx := mailmanTestContext(t)
-	admin := mailmanAdmin(c)
-	list := newMailmanTestList(t, c, env)
+	admin := env.MailmanAdmin(t)
+	list := env.NewMailmanList(t)
 	msgID := "<checks-queue-" + time.Now().Format("150405.000000") + "@example.test>"
 	before := time.Now()
 	text := "From: member@example.test\nTo: " + list + "\nSubject: queue listing test\nMessage-ID: " + msgID + "\n\nnot for delivery\n"
@@ -120,7 +121,7 @@ func TestMailmanQueuesListAnInjectedEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var found *QueueFile
+	var found *mailmanrest.QueueFile
 	names := map[string]bool{}
 	for _, q := range qs {
 		names[q.Name] = true
@@ -132,7 +133,7 @@ func TestMailmanQueuesListAnInjectedEntry(t *testing.T) {
 		}
 		for i := range q.Files {
 			if q.Files[i].Received.After(before.Add(-time.Second)) {
-				if ok, err := QueueFileHas("/var/lib/mailman3/queue", "bad", q.Files[i], msgID); err == nil && ok {
+				if ok, err := mailmanrest.QueueFileHas("/var/lib/mailman3/queue", "bad", q.Files[i], msgID); err == nil && ok {
 					found = &q.Files[i]
 				}
 			}
@@ -153,8 +154,8 @@ func TestMailmanQueuesListAnInjectedEntry(t *testing.T) {
 	if err := admin.DeleteQueueFile(ctx, "bad", found.Name); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := QueueFileHas("/var/lib/mailman3/queue", "bad", *found, msgID); !errors.Is(err, ErrQueueFileGone) {
-		t.Errorf("after DELETE: %v, want ErrQueueFileGone", err)
+	if _, err := mailmanrest.QueueFileHas("/var/lib/mailman3/queue", "bad", *found, msgID); !errors.Is(err, mailmanrest.ErrQueueFileGone) {
+		t.Errorf("after DELETE: %v, want mailmanrest.ErrQueueFileGone", err)
 	}
 }
 
@@ -162,9 +163,9 @@ func TestMailmanQueuesListAnInjectedEntry(t *testing.T) {
 // members is disabled by bounces.
 func TestMailmanDigestAndBounceDisabledOfANewList(t *testing.T) {
 	env := testbed.Load(t)
-	c := mailmanTestbedClient(t, env)
+	c := env.MailmanClient(t)
 	ctx := mailmanTestContext(t)
-	list := newMailmanTestList(t, c, env)
+	list := env.NewMailmanList(t)
 	d, err := c.ListDigest(ctx, list)
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +173,7 @@ func TestMailmanDigestAndBounceDisabledOfANewList(t *testing.T) {
 	if !d.Enabled || !d.SendPeriodic || d.Frequency != "monthly" || !d.LastSentAt.IsZero() || d.SizeThresholdKB != 30 {
 		t.Errorf("digest of a new list: %+v", d)
 	}
-	setMailmanTestConfig(t, c, list, map[string]any{"digest_volume_frequency": "daily"})
+	env.SetMailmanListConfig(t, list, map[string]any{"digest_volume_frequency": "daily"})
 	if d, err := c.ListDigest(ctx, list); err != nil || d.Frequency != "daily" {
 		t.Errorf("after setting daily: %+v, %v", d, err)
 	}
