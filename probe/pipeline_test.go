@@ -226,3 +226,23 @@ func TestDroppedPostIsInNoMailmanQueue(t *testing.T) {
 		t.Errorf("listprobe_mailman_members = %v, want 3 (member, reader, moderator)", v)
 	}
 }
+
+// The reasons that name a queue entry keep listprobe_last_reason_info's
+// reason label to one value per cause: entry names, ages and times drop out.
+func TestQueueReasonsMakeBoundedLabels(t *testing.T) {
+	sent := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	label := func(q string, after, age time.Duration) string {
+		f := queueFile(sent.Add(after), 1)
+		h := queueHit{queue: q, file: f, proven: true, slice: 1, slices: 2, age: age, after: after}
+		return reasonLabel(&Result{Outcome: Lost, Reason: h.reason() + "; no copy and no evidence within 4m0s"})
+	}
+	for _, q := range []string{"shunt", "out", "retry", "pipeline"} {
+		a, b := label(q, 1200*time.Millisecond, 3*time.Minute+59*time.Second), label(q, 2*time.Second, 4*time.Minute+12*time.Second)
+		if a != b {
+			t.Errorf("%s: two probes give two labels:\n%s\n%s", q, a, b)
+		}
+		if !strings.Contains(a, q+" queue") {
+			t.Errorf("%s: the label lost the queue: %s", q, a)
+		}
+	}
+}
