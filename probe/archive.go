@@ -7,6 +7,7 @@ import (
 
 	"github.com/listprobe/listprobe/checks/hyperkitty"
 	"github.com/listprobe/listprobe/checks/imapwatch"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // Archive results: whether a delivered probe's post reached the list's
@@ -31,7 +32,7 @@ type ArchiveResult struct {
 // checkArchive looks for a delivered probe's post in the list's archive,
 // every archivePoll until the archive timeout, and records the result with
 // the probe's. The outcome stays delivered whatever it finds.
-func (s *Service) checkArchive(ctx context.Context, r *run) {
+func (s *Service) checkArchive(ctx context.Context, r *probeRun) {
 	a := r.list.Archive
 	if a == nil || r.res.Outcome != Delivered || !r.res.Posted {
 		return
@@ -69,10 +70,10 @@ func (s *Service) checkArchive(ctx context.Context, r *run) {
 
 // archiveReader returns the check of the list's archive kind and a
 // description of where it looks.
-func (s *Service) archiveReader(r *run) (func(context.Context) (bool, error), string) {
+func (s *Service) archiveReader(r *probeRun) (func(context.Context) (bool, error), string) {
 	a, msgID := r.list.Archive, r.res.MessageID
-	if a.Kind == ArchiveIMAP {
-		acc := a.account
+	if a.Kind == config.ArchiveIMAP {
+		acc := a.AccountConfig()
 		mbox := a.Mailbox
 		if mbox == "" {
 			mbox = acc.IMAP.Mailbox
@@ -83,7 +84,7 @@ func (s *Service) archiveReader(r *run) (func(context.Context) (bool, error), st
 			return imapwatch.ArchiveFolderHas(ctx, opts, msgID)
 		}, "the mailbox of account " + a.Account
 	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: a.tlsConfig},
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: a.TLSConfig()},
 		// The archive is read without credentials; a redirect elsewhere
 		// is an answer like any other, not followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -27,7 +27,7 @@ func BenchmarkProbe(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			cfg := w.config(b, time.Minute, lists, nil)
+			cfg := w.Config(b, time.Minute, lists, nil)
 			rt := startRuntime(b, cfg)
 			b.ResetTimer()
 			for b.Loop() {

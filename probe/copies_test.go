@@ -51,7 +51,7 @@ func humanMessages(list, tok, messageID string) map[string]string {
 func TestHumanMessagesNamingAProbeAreNeverItsCopy(t *testing.T) {
 	lists := []sandbox.List{{Address: "blackhole@lists.example.org", Policy: sandbox.Drop}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	svc := startRuntime(t, w.config(t, 3*time.Second, lists, nil))
+	svc := startRuntime(t, w.Config(t, 3*time.Second, lists, nil))
 	up := svc.metrics.mailboxUp.WithLabelValues("reader")
 	waitFor(t, 10*time.Second, "reader mailbox up", func() bool { return testutil.ToFloat64(up) == 1 })
 
@@ -59,7 +59,7 @@ func TestHumanMessagesNamingAProbeAreNeverItsCopy(t *testing.T) {
 	go func() { res <- probeList(t, svc, "blackhole@lists.example.org") }()
 	waitFor(t, 5*time.Second, "the probe pending", func() bool { return len(svc.reg.pendingFor("blackhole@lists.example.org")) == 1 })
 	p := svc.reg.pendingFor("blackhole@lists.example.org")[0]
-	planted := humanMessages("blackhole@lists.example.org", p.cfg.signer.Encode(p.token), p.messageID)
+	planted := humanMessages("blackhole@lists.example.org", p.cfg.Signer().Encode(p.token), p.messageID)
 	var raws []string
 	for _, raw := range planted {
 		raws = append(raws, raw)

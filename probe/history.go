@@ -151,16 +151,6 @@ func (h *History) Snapshot(list string) (recent []*Result, samples []Sample, lat
 	return h.recentLocked(list), lh.samples.all(), append([]LateCopy(nil), lh.late...)
 }
 
-// Samples returns the list's last MaxSamples probes, oldest first.
-func (h *History) Samples(list string) []Sample {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if lh := h.lists[list]; lh != nil {
-		return lh.samples.all()
-	}
-	return nil
-}
-
 func (h *History) recentLocked(list string) []*Result {
 	lh := h.lists[list]
 	if lh == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/checks/mailmanrest"
 	"github.com/listprobe/listprobe/checks/msgid"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // Mailman REST timings.
@@ -60,12 +61,12 @@ type mailmanWatcher struct {
 	wake  chan struct{}           // something was added to woken
 }
 
-func mailmanKey(m *MailmanConfig) string {
+func mailmanKey(m *config.MailmanConfig) string {
 	pw := sha256.Sum256([]byte(m.Password()))
 	return fmt.Sprintf("%s|%s|%x|%s|%v|%s|%v", m.URL, m.Username, pw[:8], m.CAFile, m.InsecureSkipVerify, time.Duration(m.Refresh), m.MailmanPipeline)
 }
 
-func newMailmanWatcher(name string, m *MailmanConfig, logger *slog.Logger, metrics *Metrics, reg *registry) *mailmanWatcher {
+func newMailmanWatcher(name string, m *config.MailmanConfig, logger *slog.Logger, metrics *Metrics, reg *registry) *mailmanWatcher {
 	w := &mailmanWatcher{
 		name: name,
 		key:  mailmanKey(m),
@@ -73,7 +74,7 @@ func newMailmanWatcher(name string, m *MailmanConfig, logger *slog.Logger, metri
 			URL:      m.URL,
 			Username: m.Username,
 			Password: m.Password(),
-			Client:   &http.Client{Timeout: restTimeout, Transport: &http.Transport{TLSClientConfig: m.TLSConfig()}},
+			Client:   &http.Client{Timeout: restTimeout, Transport: restTransport(m)},
 		}),
 		refresh: time.Duration(m.Refresh),
 		logger:  logger.With("mailman", name),
@@ -317,7 +318,7 @@ func (w *mailmanWatcher) lookForHeld(ctx context.Context, list string, pending [
 			if !msgid.Same(h.MessageID, p.messageID) {
 				continue
 			}
-			e := evidence{kind: checks.KindHoldNotice, manager: "mailman3-rest", reason: h.Reason, seenAt: time.Now(), requestID: h.RequestID}
+			e := sighting{kind: checks.KindHoldNotice, manager: "mailman3-rest", reason: h.Reason, seenAt: time.Now(), requestID: h.RequestID, trust: TrustAuthenticated}
 			if !p.deliver(e) {
 				w.logger.Warn("dropped evidence for a busy probe", "list", list, "kind", "mailman_rest_held")
 			}
@@ -365,35 +366,42 @@ type mailmanWatchers struct {
 	m  map[string]*mailmanWatcher
 }
 
-func (mw *mailmanWatchers) reconcile(cfg *Config) {
+func (mw *mailmanWatchers) reconcile(cfg *config.Config) {
 	mw.mu.Lock()
 	defer mw.mu.Unlock()
 	if mw.m == nil {
 		mw.m = map[string]*mailmanWatcher{}
 	}
 	for name, m := range cfg.Mailman {
-		old := mw.m[name]
-		if old == nil || old.key != mailmanKey(m) {
-			if old != nil {
-				old.cancel()
-			}
-			w := newMailmanWatcher(name, m, mw.logger, mw.metrics, mw.reg)
-			ctx, cancel := context.WithCancel(mw.ctx)
-			w.cancel = cancel
-			mw.wg.Add(1)
-			go func() {
-				defer mw.wg.Done()
-				w.run(ctx)
-			}()
-			mw.m[name] = w
-		}
 		lists := map[string]listMembers{}
 		for _, l := range cfg.Lists {
 			if l.Mailman == name {
 				lists[l.Address] = listMembers{poster: cfg.Accounts[l.Poster].Address, reader: cfg.Accounts[l.Reader].Address}
 			}
 		}
-		mw.m[name].setLists(lists)
+		old := mw.m[name]
+		if old != nil && old.key == mailmanKey(m) {
+			old.setLists(lists)
+			continue
+		}
+		if old != nil {
+			old.cancel()
+		}
+		w := newMailmanWatcher(name, m, mw.logger, mw.metrics, mw.reg)
+		// Its lists before it starts: its first read is at once.
+		w.setLists(lists)
+		ctx, cancel := context.WithCancel(mw.ctx)
+		w.cancel = cancel
+		mw.wg.Add(1)
+		go func() {
+			defer mw.wg.Done()
+			// A replaced watcher's keep-alive connection would otherwise
+			// stay open, with its two goroutines, for the life of the
+			// process.
+			defer w.client.CloseIdleConnections()
+			w.run(ctx)
+		}()
+		mw.m[name] = w
 	}
 	for name, w := range mw.m {
 		if _, ok := cfg.Mailman[name]; !ok {
@@ -424,5 +432,10 @@ func (mw *mailmanWatchers) stop() {
 func (w *mailmanWatcher) listNames() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return sortedKeys(w.lists)
+	names := make([]string, 0, len(w.lists))
+	for l := range w.lists {
+		names = append(names, l)
+	}
+	slices.Sort(names)
+	return names
 }

@@ -1,6 +1,8 @@
 package probe
 
 import (
+	"maps"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/checks/mailmanrest"
 	"github.com/listprobe/listprobe/internal/version"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // ModerationActions are the values Mailman 3 takes for a moderation action.
@@ -55,27 +58,25 @@ type Metrics struct {
 	knownAccounts []string                     // the configured accounts with a mailbox
 }
 
+func gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+}
+
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
 // NewMetrics registers every metric on a new registry, with the Go and
 // process collectors.
 func NewMetrics() *Metrics {
 	latencyBuckets := []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600}
 	m := &Metrics{
-		Registry: prometheus.NewRegistry(),
-		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "listprobe_probes_total", Help: "Probes finished, by list and outcome.",
-		}, []string{"list", "outcome"}),
-		success: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_probe_success", Help: "1 when the list's last probe outcome matched its expectation, 0 otherwise.",
-		}, []string{"list"}),
-		lastOutcome: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_last_outcome", Help: "The outcome of the list's last probe: 1 for that outcome, 0 for the others.",
-		}, []string{"list", "outcome"}),
-		expected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_probe_expected", Help: "The outcome the list is expected to have: 1 for it, 0 for the others.",
-		}, []string{"list", "outcome"}),
-		lastReason: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_last_reason_info", Help: "Always 1: the outcome and reason of the list's last probe, one series per list.",
-		}, []string{"list", "outcome", "reason"}),
+		Registry:    prometheus.NewRegistry(),
+		probes:      counterVec("listprobe_probes_total", "Probes finished, by list and outcome.", "list", "outcome"),
+		success:     gaugeVec("listprobe_probe_success", "1 when the list's last probe outcome matched its expectation, 0 otherwise.", "list"),
+		lastOutcome: gaugeVec("listprobe_last_outcome", "The outcome of the list's last probe: 1 for that outcome, 0 for the others.", "list", "outcome"),
+		expected:    gaugeVec("listprobe_probe_expected", "The outcome the list is expected to have: 1 for it, 0 for the others.", "list", "outcome"),
+		lastReason:  gaugeVec("listprobe_last_reason_info", "Always 1: the outcome and reason of the list's last probe, one series per list.", "list", "outcome", "reason"),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "listprobe_delivery_latency_seconds", Help: "Time from the post's acceptance by SMTP to its copy seen in the reader mailbox.",
 			Buckets: latencyBuckets,
@@ -84,61 +85,29 @@ func NewMetrics() *Metrics {
 			Name: "listprobe_submit_duration_seconds", Help: "Duration of the SMTP conversation that posts a probe.",
 			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"list"}),
-		lastProbe: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_last_probe_timestamp_seconds", Help: "When the list's last probe finished, in seconds since the epoch.",
-		}, []string{"list"}),
-		lastDelivered: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_last_delivered_timestamp_seconds", Help: "When a probe copy of the list was last delivered in time, in seconds since the epoch (0: never).",
-		}, []string{"list"}),
-		late: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "listprobe_late_deliveries_total", Help: "Probe copies that arrived after their probe's timeout.",
-		}, []string{"list"}),
-		forged: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "listprobe_forged_messages_total", Help: "Messages carrying a probe token whose signature does not verify, by mailbox account.",
-		}, []string{"mailbox"}),
-		mailboxUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailbox_up", Help: "1 while the account's IMAP session is logged in and watching.",
-		}, []string{"account"}),
+		lastProbe:     gaugeVec("listprobe_last_probe_timestamp_seconds", "When the list's last probe finished, in seconds since the epoch.", "list"),
+		lastDelivered: gaugeVec("listprobe_last_delivered_timestamp_seconds", "When a probe copy of the list was last delivered in time, in seconds since the epoch (0: never).", "list"),
+		late:          counterVec("listprobe_late_deliveries_total", "Probe copies that arrived after their probe's timeout.", "list"),
+		forged:        counterVec("listprobe_forged_messages_total", "Messages carrying a probe token whose signature does not verify, by mailbox account.", "mailbox"),
+		mailboxUp:     gaugeVec("listprobe_mailbox_up", "1 while the account's IMAP session is logged in and watching.", "account"),
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "listprobe_config_last_reload_successful", Help: "1 when the last configuration reload succeeded.",
 		}),
 		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "listprobe_config_last_reload_success_timestamp_seconds", Help: "When the configuration was last loaded successfully.",
 		}),
-		noticeLimit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_notice_limit_reached_timestamp_seconds", Help: "When the list server last told the poster it sends no more notices today (0: never); holds after it are silent.",
-		}, []string{"list"}),
-		mailmanUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailman_up", Help: "1 when the last Mailman REST read of the list worked.",
-		}, []string{"list"}),
-		mailmanHeld: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailman_held_messages", Help: "Posts waiting in the list's moderation queue, probes or not.",
-		}, []string{"list"}),
-		memberAction: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailman_default_member_action", Help: "The list's default_member_action: 1 for the current action, 0 for the others.",
-		}, []string{"list", "action"}),
-		nonmemberAction: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailman_default_nonmember_action", Help: "The list's default_nonmember_action: 1 for the current action, 0 for the others.",
-		}, []string{"list", "action"}),
-		ownAction: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailman_member_moderation_action", Help: "The probe poster's own moderation_action on the list (default: none, the list default applies).",
-		}, []string{"list", "action"}),
-		emergency: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailman_emergency", Help: "1 when the list's emergency moderation is on.",
-		}, []string{"list"}),
-		hopSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_last_hop_seconds", Help: "Seconds between one Received hop of the last delivered copy and the one before it (hop 1 is the first server; Received dates have one-second resolution).",
-		}, []string{"list", "hop"}),
-		memberSubscribed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailman_member_subscribed", Help: "1 when the probe's poster or reader (role) is a member of the list, as Mailman says.",
-		}, []string{"list", "role"}),
-		memberDelivery: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailman_member_delivery_status", Help: "The delivery_status of the probe's poster's or reader's membership: 1 for the current status, 0 for the others (by_bounces: Mailman stopped delivering to it).",
-		}, []string{"list", "role", "status"}),
-		memberMode: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailman_member_delivery_mode", Help: "The delivery_mode of the probe's poster's or reader's membership: 1 for the current mode, 0 for the others (a reader on digests gets no copies).",
-		}, []string{"list", "role", "mode"}),
-		reasons: map[string]prometheus.Labels{},
+		noticeLimit:      gaugeVec("listprobe_notice_limit_reached_timestamp_seconds", "When the list server last told the poster it sends no more notices today (0: never); holds after it are silent.", "list"),
+		mailmanUp:        gaugeVec("listprobe_mailman_up", "1 when the last Mailman REST read of the list worked.", "list"),
+		mailmanHeld:      gaugeVec("listprobe_mailman_held_messages", "Posts waiting in the list's moderation queue, probes or not.", "list"),
+		memberAction:     gaugeVec("listprobe_mailman_default_member_action", "The list's default_member_action: 1 for the current action, 0 for the others.", "list", "action"),
+		nonmemberAction:  gaugeVec("listprobe_mailman_default_nonmember_action", "The list's default_nonmember_action: 1 for the current action, 0 for the others.", "list", "action"),
+		ownAction:        gaugeVec("listprobe_mailman_member_moderation_action", "The probe poster's own moderation_action on the list (default: none, the list default applies).", "list", "action"),
+		emergency:        gaugeVec("listprobe_mailman_emergency", "1 when the list's emergency moderation is on.", "list"),
+		hopSeconds:       gaugeVec("listprobe_last_hop_seconds", "Seconds between one Received hop of the last delivered copy and the one before it (hop 1 is the first server; Received dates have one-second resolution).", "list", "hop"),
+		memberSubscribed: gaugeVec("listprobe_mailman_member_subscribed", "1 when the probe's poster or reader (role) is a member of the list, as Mailman says.", "list", "role"),
+		memberDelivery:   gaugeVec("listprobe_mailman_member_delivery_status", "The delivery_status of the probe's poster's or reader's membership: 1 for the current status, 0 for the others (by_bounces: Mailman stopped delivering to it).", "list", "role", "status"),
+		memberMode:       gaugeVec("listprobe_mailman_member_delivery_mode", "The delivery_mode of the probe's poster's or reader's membership: 1 for the current mode, 0 for the others (a reader on digests gets no copies).", "list", "role", "mode"),
+		reasons:          map[string]prometheus.Labels{},
 	}
 	build := version.Get()
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -160,7 +129,7 @@ func NewMetrics() *Metrics {
 
 // Configure creates every series of the lists and accounts of cfg at their
 // zero values, and deletes the series of lists and accounts it no longer has.
-func (m *Metrics) Configure(cfg *Config) {
+func (m *Metrics) Configure(cfg *config.Config) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	lists := map[string]bool{}
@@ -223,10 +192,10 @@ func (m *Metrics) Configure(cfg *Config) {
 	}
 	m.pipe.configure(cfg, lists, m.knownLists())
 	m.lists = lists
-	m.knownAccounts = sortedKeys(accounts)
+	m.knownAccounts = slices.Sorted(maps.Keys(accounts))
 }
 
-func (m *Metrics) knownLists() []string { return sortedKeys(m.lists) }
+func (m *Metrics) knownLists() []string { return slices.Sorted(maps.Keys(m.lists)) }
 
 // Record counts a finished probe.
 func (m *Metrics) Record(r *Result) {
@@ -310,21 +279,6 @@ func (m *Metrics) NoticeLimit(list string, at time.Time) {
 	m.noticeLimit.WithLabelValues(list).Set(float64(at.Unix()))
 }
 
-// MailboxUpGauge returns the account's listprobe_mailbox_up.
-func (m *Metrics) MailboxUpGauge(account string) prometheus.Gauge {
-	return m.mailboxUp.WithLabelValues(account)
-}
-
-// MailmanUpGauge returns the list's listprobe_mailman_up.
-func (m *Metrics) MailmanUpGauge(list string) prometheus.Gauge {
-	return m.mailmanUp.WithLabelValues(list)
-}
-
-// NoticeLimitGauge returns the list's listprobe_notice_limit_reached_timestamp_seconds.
-func (m *Metrics) NoticeLimitGauge(list string) prometheus.Gauge {
-	return m.noticeLimit.WithLabelValues(list)
-}
-
 // Reloaded records the result of a configuration (re)load.
 func (m *Metrics) Reloaded(ok bool) {
 	if ok {
@@ -398,6 +352,29 @@ func (m *Metrics) Mailman(list string, s MailmanState) {
 		setStates(m.memberDelivery, []string{list, role}, DeliveryStatuses, ms.DeliveryStatus)
 		setStates(m.memberMode, []string{list, role}, DeliveryModes, ms.DeliveryMode)
 	}
+}
+
+// ResultMetrics returns the metrics of one probe's result, as an
+// on-demand probe (GET /probe) answers, in the shape of blackbox_exporter's
+// /probe.
+func ResultMetrics(res *Result) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	success := prometheus.NewGauge(prometheus.GaugeOpts{Name: "listprobe_probe_success", Help: "1 when the probe's outcome matched the list's expectation."})
+	outcome := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "listprobe_probe_outcome", Help: "The probe's outcome: 1 for it, 0 for the others."}, []string{"outcome"})
+	duration := prometheus.NewGauge(prometheus.GaugeOpts{Name: "listprobe_probe_duration_seconds", Help: "How long the probe took, from posting to its outcome."})
+	latency := prometheus.NewGauge(prometheus.GaugeOpts{Name: "listprobe_probe_delivery_latency_seconds", Help: "Time from SMTP acceptance to the copy seen in the reader mailbox; NaN unless delivered."})
+	reg.MustRegister(success, outcome, duration, latency)
+	if res.OK {
+		success.Set(1)
+	}
+	setStates(outcome, nil, outcomeNames(Outcomes), string(res.Outcome))
+	duration.Set(res.Finished.Sub(res.Started).Seconds())
+	if res.Latency != nil {
+		latency.Set(*res.Latency)
+	} else {
+		latency.Set(math.NaN())
+	}
+	return reg
 }
 
 func outcomeNames(os []Outcome) []string {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/listprobe/listprobe/checks/mailmanrest"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // Reading Mailman's pipeline.
@@ -37,7 +38,7 @@ var postQueues = []string{"shunt", "bad", "retry", "out", "pipeline", "in"}
 // and, every RosterRefresh, each list's bounce-disabled members and digest.
 type pipeline struct {
 	server  string
-	cfg     MailmanPipeline
+	cfg     config.MailmanPipeline
 	client  *mailmanrest.Client
 	metrics *Metrics
 	logger  *slog.Logger
@@ -53,7 +54,7 @@ type queueSnapshot struct {
 	queues []mailmanrest.Queue
 }
 
-func newPipeline(server string, cfg MailmanPipeline, client *mailmanrest.Client, metrics *Metrics, logger *slog.Logger) *pipeline {
+func newPipeline(server string, cfg config.MailmanPipeline, client *mailmanrest.Client, metrics *Metrics, logger *slog.Logger) *pipeline {
 	return &pipeline{server: server, cfg: cfg, client: client, metrics: metrics, logger: logger, rosterAt: map[string]time.Time{}}
 }
 
@@ -61,7 +62,7 @@ func newPipeline(server string, cfg MailmanPipeline, client *mailmanrest.Client,
 func (p *pipeline) readQueues(ctx context.Context) (queueSnapshot, error) {
 	qs, err := p.client.Queues(ctx)
 	now := time.Now()
-	p.metrics.MailmanQueues(p.server, qs, err == nil, p.cfg.slices, now)
+	p.metrics.MailmanQueues(p.server, qs, err == nil, p.cfg.SliceCount, now)
 	if err != nil {
 		return queueSnapshot{}, err
 	}
@@ -166,7 +167,7 @@ func (p *pipeline) lostCause(ctx context.Context, messageID string, sentAt time.
 			return mailmanrest.QueueFileHas(p.cfg.QueueDir, queue, f, messageID)
 		}
 	}
-	d := diagnoseQueues(s, sentAt, has, p.cfg.slices)
+	d := diagnoseQueues(s, sentAt, has, p.cfg.SliceCount)
 	if d.err != nil {
 		p.logger.Warn("reading Mailman queue files failed", "queue_dir", p.cfg.QueueDir, "err", d.err)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/listprobe/listprobe/checks/mailmanrest"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // pipelineMetrics are the metrics of Mailman's pipeline: its queues (per
@@ -86,7 +87,7 @@ func (p *pipelineMetrics) listVecs() []*prometheus.GaugeVec {
 
 // configure forgets the series of servers and lists that are gone. Called
 // with Metrics.mu held.
-func (p *pipelineMetrics) configure(cfg *Config, lists map[string]bool, known []string) {
+func (p *pipelineMetrics) configure(cfg *config.Config, lists map[string]bool, known []string) {
 	archived := map[string]bool{}
 	for _, l := range cfg.Lists {
 		if l.Archive != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/listprobe/listprobe/checks/mailmanrest"
 	"github.com/listprobe/listprobe/internal/sandbox"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // queueFile makes a queue entry stamped at, with a hash in slice s of 2.
@@ -106,7 +107,7 @@ func TestLostProbeReasonWhenNoQueueHoldsThePost(t *testing.T) {
 
 func TestQueueMetricsExportDepthOldestAgeAndSlices(t *testing.T) {
 	m := NewMetrics()
-	cfg := &Config{Mailman: map[string]*MailmanConfig{"main": {}}}
+	cfg := &config.Config{Mailman: map[string]*config.MailmanConfig{"main": {}}}
 	m.Configure(cfg)
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	qs := []mailmanrest.Queue{
@@ -151,7 +152,7 @@ listprobe_mailman_queue_up{mailman="main"} 1
 	if v := testutil.ToFloat64(m.pipe.queueUp.WithLabelValues("main")); v != 0 {
 		t.Errorf("queue_up after a failed read = %v", v)
 	}
-	m.Configure(&Config{})
+	m.Configure(&config.Config{})
 	if n := testutil.CollectAndCount(m.Registry, names...); n != 0 {
 		t.Errorf("%d series left of a server no longer configured", n)
 	}
@@ -162,7 +163,7 @@ listprobe_mailman_queue_up{mailman="main"} 1
 
 func TestDigestAndRosterMetrics(t *testing.T) {
 	m := NewMetrics()
-	m.Configure(&Config{Lists: []*ListConfig{{Address: "l@example.org", Mailman: "main", Expect: Delivered}}, Mailman: map[string]*MailmanConfig{"main": {}}})
+	m.Configure(&config.Config{Lists: []*config.ListConfig{{Address: "l@example.org", Mailman: "main", Expect: config.ExpectDelivered}}, Mailman: map[string]*config.MailmanConfig{"main": {}}})
 	last := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	m.MailmanDigest("l@example.org", mailmanrest.Digest{Enabled: true, SendPeriodic: true, Frequency: "monthly", SizeThresholdKB: 30, LastSentAt: last}, 24*time.Hour)
 	m.MailmanRoster("l@example.org", 20, 22)
@@ -200,7 +201,7 @@ func TestDigestAndRosterMetrics(t *testing.T) {
 	if v := testutil.ToFloat64(m.pipe.digestPeriod); v != 0 {
 		t.Errorf("a digest not sent periodically has period %v, want 0 (never overdue)", v)
 	}
-	m.Configure(&Config{})
+	m.Configure(&config.Config{})
 	if n := testutil.CollectAndCount(m.Registry, "listprobe_mailman_members", "listprobe_mailman_digest_enabled"); n != 0 {
 		t.Errorf("%d series of a removed list", n)
 	}
@@ -212,7 +213,7 @@ func TestDigestAndRosterMetrics(t *testing.T) {
 func TestDroppedPostIsInNoMailmanQueue(t *testing.T) {
 	lists := []sandbox.List{{Address: "blackhole@lists.example.org", Policy: sandbox.Drop}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	rt := startRuntime(t, w.config(t, 2*time.Second, lists, w.mailmanConfig(t)))
+	rt := startRuntime(t, w.Config(t, 2*time.Second, lists, w.MailmanConfig(t)))
 	r := probeList(t, rt, "blackhole@lists.example.org")
 	wantOutcome(t, r, Lost, "no copy and no evidence within 2s; no post that arrived after the probe was sent waits in Mailman's shunt, bad, retry, out, pipeline and in queues")
 	m := rt.Metrics()

@@ -14,6 +14,7 @@ import (
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/checks/submit"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // Probe timings that are not settings.
@@ -27,32 +28,33 @@ const (
 	noticeWait = 10 * time.Second
 	// cleanupTimeout bounds the deletions and REST discards after a probe.
 	cleanupTimeout = time.Minute
-	// noticeLimitWindow is how long a "no more notices today" warning from
+	// NoticeLimitWindow is how long a "no more notices today" warning from
 	// the list server is taken to last.
-	noticeLimitWindow = 24 * time.Hour
+	NoticeLimitWindow = 24 * time.Hour
 )
 
-// run is one probe in progress: what its stages share.
-type run struct {
-	cfg      *Config
-	list     *ListConfig
-	poster   *AccountConfig
-	logger   *slog.Logger
-	res      *Result
-	pending  *pendingProbe
-	msg      compose.Probe
-	raw      []byte
-	accepted time.Time // when SMTP accepted the post
-
-	reader, posterBox, moderatorBox *mailboxSession
+// probeRun is one probe in progress: what its stages share.
+type probeRun struct {
+	// Set up before the stages run; the stages only read them.
+	cfg                             *config.Config
+	list                            *config.ListConfig
+	poster                          *config.AccountConfig
+	logger                          *slog.Logger
+	msg                             compose.Probe
+	pending                         *pendingProbe // registered: sightings arrive on it
+	reader, posterBox, moderatorBox *accountSession
 	mailman                         *mailmanWatcher
 	failFast                        bool
 	timeout                         time.Duration // the list's effective timeout
 	noticeLimit                     time.Time     // when the poster was last told "no more notices today"
+	releaseSlot                     func()        // gives back the in-flight slot once the post is handed over
 
-	cleanup     []evidence // messages to delete once the outcome is recorded
-	expectDone  func()     // ends the reader's expectation of the copy
-	releaseSlot func()     // gives back the in-flight slot once the post is handed over
+	// What the stages produce.
+	res        *Result    // the outcome, set by the stage that decides it
+	raw        []byte     // the composed post
+	accepted   time.Time  // when SMTP accepted the post
+	cleanup    []sighting // messages to delete once the outcome is recorded
+	expectDone func()     // ends the reader's expectation of the copy
 }
 
 // A stage is one step of a probe, in the style of blackbox_exporter's probe
@@ -60,7 +62,7 @@ type run struct {
 // (set in r.res). The stages run in order until one decides.
 type stage struct {
 	name string
-	run  func(ctx context.Context, r *run) (decided bool)
+	run  func(ctx context.Context, r *probeRun) (decided bool)
 }
 
 // probeStages are the stages of every probe. Cleaning up comes after the
@@ -77,7 +79,7 @@ var probeStages = []stage{
 // it is not posted. The poster's and moderator's sessions report only mail
 // that arrives while they watch, so a notice that came before they were up
 // would be missed: they are waited for too, briefly, as they are optional.
-func waitSessions(ctx context.Context, r *run) bool {
+func waitSessions(ctx context.Context, r *probeRun) bool {
 	wait := min(readerWait, time.Until(r.res.Started.Add(r.timeout)))
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	err := r.reader.waitUp(wctx, r.failFast)
@@ -86,7 +88,7 @@ func waitSessions(ctx context.Context, r *run) bool {
 		r.res.Outcome, r.res.Reason, r.res.Evidence = Error, err.Error(), "reader mailbox"
 		return true
 	}
-	for _, s := range []*mailboxSession{r.posterBox, r.moderatorBox} {
+	for _, s := range []*accountSession{r.posterBox, r.moderatorBox} {
 		if s == nil || s == r.reader {
 			continue
 		}
@@ -100,10 +102,10 @@ func waitSessions(ctx context.Context, r *run) bool {
 }
 
 // composeProbe writes and signs the probe message.
-func composeProbe(_ context.Context, r *run) bool {
+func composeProbe(_ context.Context, r *probeRun) bool {
 	var dkimOpts *compose.DKIMOptions
 	if d := r.poster.DKIM; d != nil {
-		dkimOpts = &compose.DKIMOptions{Domain: d.Domain, Selector: d.Selector, Key: r.poster.dkimKey}
+		dkimOpts = &compose.DKIMOptions{Domain: d.Domain, Selector: d.Selector, Key: r.poster.DKIMKey()}
 	}
 	raw, err := compose.Message(r.msg, dkimOpts)
 	if err != nil {
@@ -116,7 +118,7 @@ func composeProbe(_ context.Context, r *run) bool {
 
 // submitProbe posts the probe over SMTP. A permanent refusal is the list
 // (or its MTA) rejecting the post; anything else that fails is send_failed.
-func submitProbe(ctx context.Context, r *run) bool {
+func submitProbe(ctx context.Context, r *probeRun) bool {
 	r.logger.Debug("posting probe", "smtp", r.poster.SMTP.Address, "message_id", r.res.MessageID)
 	// From now on the copy is due: the reader's session asks the server
 	// instead of waiting for IDLE to tell it, which Dovecot does about half
@@ -148,7 +150,7 @@ func submitProbe(ctx context.Context, r *run) bool {
 
 // awaitEvidence waits for the copy, a notice, a bounce or the Mailman held
 // queue to decide the outcome, until the probe's deadline.
-func awaitEvidence(ctx context.Context, r *run) bool {
+func awaitEvidence(ctx context.Context, r *probeRun) bool {
 	if r.releaseSlot != nil {
 		r.releaseSlot()
 	}
@@ -157,7 +159,7 @@ func awaitEvidence(ctx context.Context, r *run) bool {
 	}
 	for {
 		select {
-		case e := <-r.pending.evidence:
+		case e := <-r.pending.sightings:
 			r.logger.Debug("evidence", "kind", e.kind, "manager", e.manager, "account", e.account, "uid", e.uid, "reason", e.reason, "seen_at", e.seenAt.UTC().Format(time.RFC3339Nano))
 			if e.deletable && e.account != "" {
 				r.cleanup = append(r.cleanup, e)
@@ -174,7 +176,7 @@ func awaitEvidence(ctx context.Context, r *run) bool {
 
 // applyEvidence applies one piece of evidence to the probe, reporting
 // whether it decided the outcome.
-func applyEvidence(r *run, e evidence) bool {
+func applyEvidence(r *probeRun, e sighting) bool {
 	res := r.res
 	switch e.kind {
 	case checks.KindProbeCopy:
@@ -242,7 +244,7 @@ func applyEvidence(r *run, e evidence) bool {
 
 // deadline decides a probe whose time ran out: lost, unless listprobe could
 // not have seen the copy.
-func (r *run) deadline(ctx context.Context) {
+func (r *probeRun) deadline(ctx context.Context) {
 	res := r.res
 	// Cancelled (listprobe stopping) before its deadline: the sessions end
 	// too, so their state says nothing.
@@ -250,12 +252,8 @@ func (r *run) deadline(ctx context.Context) {
 		res.Outcome, res.Reason, res.Evidence = Error, "probe cancelled before an outcome", ""
 		return
 	}
-	if up, _, err := r.reader.State(); !up {
-		res.Outcome, res.Evidence = Error, "reader mailbox"
-		res.Reason = fmt.Sprintf("reader mailbox %s was unreachable at the deadline", r.reader.address)
-		if err != nil {
-			res.Reason += ": " + readable(err.Error())
-		}
+	if why, blind := readerBlind(r.reader, r.timeout); blind {
+		res.Outcome, res.Evidence, res.Reason = Error, "reader mailbox", why
 		return
 	}
 	res.Outcome = Lost
@@ -271,7 +269,7 @@ func (r *run) deadline(ctx context.Context) {
 	if r.mailman != nil && res.Posted {
 		res.Reason = r.mailman.pipe.explainLost(ctx, res.Reason, res.MessageID, r.accepted)
 	}
-	for _, s := range []*mailboxSession{r.posterBox, r.moderatorBox} {
+	for _, s := range []*accountSession{r.posterBox, r.moderatorBox} {
 		if s == nil || s == r.reader {
 			continue
 		}
@@ -279,13 +277,14 @@ func (r *run) deadline(ctx context.Context) {
 			res.Reason += fmt.Sprintf("; note: %s's mailbox was unreachable (%v), so notices sent there could not be seen", s.name, err)
 		}
 	}
-	if at := r.noticeLimit; !at.IsZero() && time.Since(at) < noticeLimitWindow {
+	if at := r.noticeLimit; !at.IsZero() && time.Since(at) < NoticeLimitWindow {
 		res.Reason += fmt.Sprintf("; note: the list server said at %s that it sends the poster no more notices today, so a hold would be silent", at.UTC().Format(time.RFC3339))
 	}
 }
 
 // hopsOf turns a copy's Received chain into the result's hops, each with
-// the seconds since the one before.
+// the seconds since the one before, clamped to zero when the dates run
+// backwards (see Hop).
 func hopsOf(hs []checks.Hop) []Hop {
 	var out []Hop
 	for i, h := range hs {
@@ -293,13 +292,16 @@ func hopsOf(hs []checks.Hop) []Hop {
 		if i > 0 && !h.At.IsZero() && !hs[i-1].At.IsZero() {
 			hop.Seconds = h.At.Sub(hs[i-1].At).Seconds()
 		}
+		if hop.Seconds < 0 {
+			hop.Seconds, hop.ClampedFrom = 0, hop.Seconds
+		}
 		out = append(out, hop)
 	}
 	return out
 }
 
 // mailmanState is what the list's Mailman watcher last read, when it could.
-func (r *run) mailmanState() (MailmanState, bool) {
+func (r *probeRun) mailmanState() (MailmanState, bool) {
 	if r.mailman == nil {
 		return MailmanState{}, false
 	}
@@ -325,24 +327,24 @@ func cannotReceive(m MemberState) string {
 
 // probe runs one probe of list now and records it. ctx ends it early (the
 // service stopping); the probe's own timeout comes from the list.
-func (s *Service) probe(ctx context.Context, cfg *Config, l *ListConfig, releaseSlot func()) (res *Result) {
+func (s *Service) probe(ctx context.Context, cfg *config.Config, l *config.ListConfig, releaseSlot func()) (res *Result) {
 	start := time.Now()
 	var buf logBuffer
 	logger := slog.New(teeHandler{s.logger.Handler(), slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})}).With("list", l.Address)
 
-	tok := cfg.signer.NewTokenWithOrigin(l.Address, start, cfg.signer.Origin(s.opts.Instance))
+	tok := cfg.Signer().NewTokenWithOrigin(l.Address, start, cfg.Signer().Origin(s.opts.Instance))
 	poster := cfg.Accounts[l.Poster]
-	msg := compose.Probe{From: poster.Address, List: l.Address, Token: cfg.signer.Encode(tok), Date: start}
-	res = &Result{ID: tok.ID, List: l.Address, Expected: l.Expect, MessageID: msg.MessageID(), SentAt: start.UTC().Truncate(time.Second), Token: msg.Token, Started: start}
-	r := &run{cfg: cfg, list: l, poster: poster, logger: logger, res: res, msg: msg, failFast: s.opts.FailFast, timeout: l.EffectiveTimeout(cfg.Global), releaseSlot: releaseSlot,
-		pending: &pendingProbe{list: l, cfg: cfg, token: tok, messageID: msg.MessageID(), evidence: make(chan evidence, evidenceBuffer)}}
+	msg := compose.Probe{From: poster.Address, List: l.Address, Token: cfg.Signer().Encode(tok), Date: start}
+	res = &Result{ID: tok.ID, List: l.Address, Expected: Outcome(l.Expect), MessageID: msg.MessageID(), SentAt: start.UTC().Truncate(time.Second), Token: msg.Token, Started: start}
+	r := &probeRun{cfg: cfg, list: l, poster: poster, logger: logger, res: res, msg: msg, failFast: s.opts.FailFast, timeout: l.EffectiveTimeout(cfg.Global), releaseSlot: releaseSlot,
+		pending: &pendingProbe{list: l, cfg: cfg, token: tok, messageID: msg.MessageID(), sightings: make(chan sighting, sightingBuffer)}}
 	r.reader = s.sessions.acquire(l.Reader)
 	r.posterBox = s.sessions.acquire(l.Poster)
 	if l.Moderator != "" {
 		r.moderatorBox = s.sessions.acquire(l.Moderator)
 	}
 	defer func() {
-		for _, b := range []*mailboxSession{r.reader, r.posterBox, r.moderatorBox} {
+		for _, b := range []*accountSession{r.reader, r.posterBox, r.moderatorBox} {
 			s.sessions.release(b)
 		}
 	}()
@@ -363,6 +365,7 @@ func (s *Service) probe(ctx context.Context, cfg *Config, l *ListConfig, release
 
 	res.Finished = time.Now()
 	res.OK = res.Outcome == res.Expected
+	cleanResult(res)
 	if !res.Posted {
 		res.MessageID, res.SentAt = "", time.Time{}
 	}
@@ -389,7 +392,7 @@ func (s *Service) probe(ctx context.Context, cfg *Config, l *ListConfig, release
 // runStages runs the probe's stages until one decides. A stage that panics
 // decides the outcome as error, with the panic, instead of ending the
 // process: one bad message must not stop every other list's probes.
-func (s *Service) runStages(ctx context.Context, r *run) {
+func (s *Service) runStages(ctx context.Context, r *probeRun) {
 	stages := s.stages
 	if stages == nil {
 		stages = probeStages
@@ -402,7 +405,7 @@ func (s *Service) runStages(ctx context.Context, r *run) {
 	r.res.Outcome, r.res.Reason = Error, "no stage decided the outcome"
 }
 
-func (s *Service) runStage(ctx context.Context, r *run, st stage) (decided bool) {
+func (s *Service) runStage(ctx context.Context, r *probeRun, st stage) (decided bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.logger.Error("probe stage panicked", "stage", st.name, "panic", p, "stack", string(debug.Stack()))
@@ -417,8 +420,8 @@ func (s *Service) runStage(ctx context.Context, r *run, st stage) (decided bool)
 // cleanupAfter deletes the verified messages that decided or accompanied a
 // finished probe from the mailboxes of accounts with cleanup, and discards a
 // held probe through Mailman REST where the server allows it.
-func (s *Service) cleanupAfter(r *run) {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+func (s *Service) cleanupAfter(r *probeRun) {
+	ctx, cancel := s.cleanupContext()
 	defer cancel()
 	for _, e := range r.cleanup {
 		if a := r.cfg.Accounts[e.account]; a == nil || !a.Cleanup {
@@ -454,7 +457,7 @@ func smtpReply(se *submit.Error) string {
 	return s + " " + readable(se.Message)
 }
 
-func submitOptions(a *AccountConfig) *submit.Options {
+func submitOptions(a *config.AccountConfig) *submit.Options {
 	s := a.SMTP
 	opts := &submit.Options{Address: s.Address, TLS: s.TLS, TLSConfig: s.TLSConfig(), LocalName: "listprobe.localhost"}
 	user, pass := s.Username, s.Password()

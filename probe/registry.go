@@ -6,6 +6,7 @@ import (
 
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/checks/token"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // How long a finished probe is remembered. A lost one, for a day, so that
@@ -18,13 +19,16 @@ const (
 	finishedShortRetention = time.Hour
 )
 
-// evidenceBuffer is how many pieces of evidence a pending probe can have
+// sightingBuffer is how many pieces of evidence a pending probe can have
 // waiting: a copy, a few notices and bounces. More are dropped with a
 // warning; the first that decides is all a probe needs.
-const evidenceBuffer = 16
+const sightingBuffer = 16
 
-// evidence is one thing seen about a pending probe.
-type evidence struct {
+// sighting is one piece of evidence seen about a pending probe (a message
+// the judgement tied to it, or Mailman's held queue): what the probe's
+// stages need of it. checks.Evidence is what the classifier read of a
+// message; a Verdict decides which probe it concerns.
+type sighting struct {
 	kind    checks.Kind
 	manager string
 	reason  string
@@ -52,15 +56,19 @@ type evidence struct {
 	byTime bool
 	// requestID is the Mailman held request, for REST evidence.
 	requestID int
+	// trust is the verdict's Trust (TrustAuthenticated for the Mailman
+	// REST API): issue 15 makes a hint unable to decide the outcome
+	// before the timeout.
+	trust Trust
 }
 
 // pendingProbe is a probe waiting for its outcome.
 type pendingProbe struct {
-	list      *ListConfig
-	cfg       *Config // the configuration the probe started with
+	list      *config.ListConfig
+	cfg       *config.Config // the configuration the probe started with
 	token     token.Token
 	messageID string
-	evidence  chan evidence
+	sightings chan sighting
 }
 
 // finishedProbe is what is remembered of a probe once it has an outcome.
@@ -70,6 +78,9 @@ type finishedProbe struct {
 	at      time.Time
 	signer  *token.Signer
 	late    bool // its late copy was counted: a copy seen again (after a UIDVALIDITY change) is not counted twice
+	// claimed: an earlier run's probe, whose outcome is unknown; at is its
+	// deadline, and only a copy that arrived after it is late.
+	claimed bool
 }
 
 // registry holds the probes of this process: pending ones, which evidence is
@@ -105,7 +116,7 @@ func (r *registry) add(p *pendingProbe) {
 func (r *registry) finish(p *pendingProbe, outcome Outcome, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.finished[p.token.ID] = finishedProbe{list: p.list.Address, outcome: outcome, at: at, signer: p.cfg.signer}
+	r.finished[p.token.ID] = finishedProbe{list: p.list.Address, outcome: outcome, at: at, signer: p.cfg.Signer()}
 	delete(r.pending, p.token.ID)
 	if l := r.byList[p.list.Address]; l != nil {
 		delete(l, p.token.ID)
@@ -129,9 +140,10 @@ func (r *registry) finish(p *pendingProbe, outcome Outcome, at time.Time) {
 }
 
 // claim records a probe sent by an earlier run of this process (before a
-// restart) as finished with an unknown outcome, so that its copy is counted
-// late and cleaned up. A probe known already is left as it is.
-func (r *registry) claim(id, list string, sentAt time.Time, signer *token.Signer) {
+// restart), whose deadline is at, as finished with an unknown outcome, so
+// that its copy is cleaned up, and counted late if it arrived after the
+// deadline. A probe known already is left as it is.
+func (r *registry) claim(id, list string, deadline time.Time, signer *token.Signer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.pending[id]; ok {
@@ -140,7 +152,7 @@ func (r *registry) claim(id, list string, sentAt time.Time, signer *token.Signer
 	if _, ok := r.finished[id]; ok {
 		return
 	}
-	r.finished[id] = finishedProbe{list: list, outcome: Lost, at: sentAt, signer: signer}
+	r.finished[id] = finishedProbe{list: list, outcome: Lost, at: deadline, signer: signer, claimed: true}
 }
 
 // lookup returns the pending or finished probe with this id.
@@ -154,15 +166,18 @@ func (r *registry) lookup(id string) (*pendingProbe, finishedProbe, bool) {
 	return nil, f, ok
 }
 
-// markLate reports whether the probe's late copy is to be counted now: the
-// probe is finished, its outcome was lost (a held or rejected probe whose
-// copy turns up was released or resent by someone, not late), and its late
-// copy was not counted before.
-func (r *registry) markLate(id string) (finishedProbe, bool) {
+// markLate reports whether the probe's late copy, which arrived at
+// arrived, is to be counted now: the probe is finished, its outcome was lost
+// (a held or rejected probe whose copy turns up was released or resent by
+// someone, not late), its late copy was not counted before, and, for an
+// earlier run's probe, the copy arrived after its deadline (with
+// claimedLateMargin): the earlier run saw a copy that came in time, or
+// would have, and a delivered probe is never late.
+func (r *registry) markLate(id string, arrived time.Time) (finishedProbe, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	f, ok := r.finished[id]
-	if !ok || f.late || f.outcome != Lost {
+	if !ok || f.late || f.outcome != Lost || f.claimed && !arrived.After(f.at.Add(claimedLateMargin)) {
 		return f, false
 	}
 	f.late = true
@@ -182,9 +197,9 @@ func (r *registry) pendingFor(list string) []*pendingProbe {
 }
 
 // deliver hands evidence to a pending probe without blocking.
-func (p *pendingProbe) deliver(e evidence) bool {
+func (p *pendingProbe) deliver(e sighting) bool {
 	select {
-	case p.evidence <- e:
+	case p.sightings <- e:
 		return true
 	default:
 		return false

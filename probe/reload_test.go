@@ -73,13 +73,13 @@ func rewrite(t *testing.T, file string, f func(string) string) {
 func TestReloadKeepsUnchangedSessionsForProbesInFlight(t *testing.T) {
 	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: time.Second}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 10*time.Second, lists, nil)
-	svc := NewService(w.file, testLogger(t), &Options{EnableProbe: true})
+	w.Config(t, 10*time.Second, lists, nil)
+	svc := NewService(w.File, testLogger(t), nil)
 	runService(t, svc)
 	before := svc.sessions.get("reader")
 
 	res := inFlight(t, svc, "slow@lists.example.org")
-	rewrite(t, w.file, func(s string) string { return strings.Replace(s, "timeout: 10s", "timeout: 11s", 1) })
+	rewrite(t, w.File, func(s string) string { return strings.Replace(s, "timeout: 10s", "timeout: 11s", 1) })
 	if err := svc.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -99,13 +99,13 @@ func TestReloadKeepsUnchangedSessionsForProbesInFlight(t *testing.T) {
 func TestReloadChangingASessionLetsProbesInFlightFinish(t *testing.T) {
 	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: time.Second}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 10*time.Second, lists, nil)
-	svc := NewService(w.file, testLogger(t), &Options{EnableProbe: true})
+	w.Config(t, 10*time.Second, lists, nil)
+	svc := NewService(w.File, testLogger(t), nil)
 	runService(t, svc)
 	old := svc.sessions.get("reader")
 
 	res := inFlight(t, svc, "slow@lists.example.org")
-	rewrite(t, w.file, func(s string) string {
+	rewrite(t, w.File, func(s string) string {
 		return strings.Replace(s, "username: reader@example.org, password_file: reader }", "username: reader@example.org, password_file: reader, mailbox: inbox }", 1)
 	})
 	if err := svc.Reload(context.Background()); err != nil {
@@ -137,12 +137,12 @@ func TestListRemovedWhileInFlightStaysGone(t *testing.T) {
 		{Address: "healthy@lists.example.org", Policy: sandbox.Deliver},
 	}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 10*time.Second, lists, nil)
-	svc := NewService(w.file, testLogger(t), &Options{EnableProbe: true})
+	w.Config(t, 10*time.Second, lists, nil)
+	svc := NewService(w.File, testLogger(t), nil)
 	runService(t, svc)
 
 	res := inFlight(t, svc, "slow@lists.example.org")
-	rewrite(t, w.file, func(s string) string {
+	rewrite(t, w.File, func(s string) string {
 		return strings.Replace(s, "  - address: slow@lists.example.org\n    poster: member\n    reader: reader\n", "", 1)
 	})
 	if err := svc.Reload(context.Background()); err != nil {
@@ -169,12 +169,12 @@ func TestListRemovedWhileInFlightStaysGone(t *testing.T) {
 func TestRunWaitsForRetiredSessions(t *testing.T) {
 	lists := []sandbox.List{{Address: "blackhole@lists.example.org", Policy: sandbox.Drop}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 3*time.Second, lists, nil)
-	svc := NewService(w.file, testLogger(t), &Options{EnableProbe: true})
+	w.Config(t, 3*time.Second, lists, nil)
+	svc := NewService(w.File, testLogger(t), nil)
 	stop := runService(t, svc)
 	old := svc.sessions.get("reader")
 	res := inFlight(t, svc, "blackhole@lists.example.org")
-	rewrite(t, w.file, func(s string) string {
+	rewrite(t, w.File, func(s string) string {
 		return strings.Replace(s, "username: reader@example.org, password_file: reader }", "username: reader@example.org, password_file: reader, mailbox: inbox }", 1)
 	})
 	if err := svc.Reload(context.Background()); err != nil {
@@ -182,7 +182,7 @@ func TestRunWaitsForRetiredSessions(t *testing.T) {
 	}
 	current := svc.sessions.get("reader")
 	stop()
-	for name, s := range map[string]*mailboxSession{"replaced": old, "current": current} {
+	for name, s := range map[string]*accountSession{"replaced": old, "current": current} {
 		select {
 		case <-s.done:
 		default:
@@ -192,4 +192,35 @@ func TestRunWaitsForRetiredSessions(t *testing.T) {
 	if r := <-res; r.Outcome != Error || !strings.Contains(r.Reason, "cancelled") {
 		t.Errorf("probe in flight at shutdown: %s %q, want error: cancelled", r.Outcome, r.Reason)
 	}
+}
+
+// A copy that arrives late, after a reload replaced the runtime that sent
+// the probe, is still counted as a late delivery.
+func TestLateCopyAfterReloadIsCounted(t *testing.T) {
+	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: 2 * time.Second}}
+	w := startTestWorld(t, sandbox.Options{Lists: lists})
+	w.Config(t, 500*time.Millisecond, lists, nil)
+	svc := NewService(w.File, testLogger(t), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		svc.Run(ctx)
+	}()
+	defer func() { cancel(); wg.Wait() }()
+	waitFor(t, 10*time.Second, "ready", svc.Ready)
+	up := svc.Metrics().mailboxUp.WithLabelValues("reader")
+	waitFor(t, 10*time.Second, "reader mailbox up", func() bool { return testutil.ToFloat64(up) == 1 })
+
+	r, _, err := svc.ProbeNow(ctx, "slow@lists.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOutcome(t, r, Lost, "")
+	if err := svc.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	late := svc.Metrics().late.WithLabelValues("slow@lists.example.org")
+	waitFor(t, 20*time.Second, "the late copy counted after the reload", func() bool { return testutil.ToFloat64(late) == 1 })
 }

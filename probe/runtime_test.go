@@ -3,8 +3,6 @@ package probe
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,88 +16,31 @@ import (
 	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/sandbox"
+	"github.com/listprobe/listprobe/probe/config"
+	"github.com/listprobe/listprobe/probe/internal/probetest"
 )
 
+// The world of these tests (package probetest), by their old names.
 const (
-	testMember    = "member@example.org"
-	testReader    = "reader@example.org"
-	testModerator = "moderator@example.org"
-	testKey       = "runtime-test-signing-key-0123456789"
+	testMember    = probetest.Member
+	testReader    = probetest.Reader
+	testModerator = probetest.Moderator
+	testKey       = probetest.Key
 )
 
-// testWorld is a sandbox mail world with a listprobe config for it.
-type testWorld struct {
-	*sandbox.World
-	dir  string
-	file string
-}
+var (
+	testLogger = probetest.Logger
+	waitFor    = probetest.WaitFor
+	testLoad   = probetest.Load
+)
 
-// startTestWorld starts a sandbox with the member, reader and moderator
-// accounts and the given lists, each subscribed by the reader.
-func startTestWorld(t testing.TB, opts sandbox.Options) *testWorld {
-	t.Helper()
-	opts.Accounts = []sandbox.Account{
-		{Address: testMember, Password: "member-pw"},
-		{Address: testReader, Password: "reader-pw"},
-		{Address: testModerator, Password: "moderator-pw"},
-	}
-	for i := range opts.Lists {
-		if opts.Lists[i].Subscribers == nil {
-			opts.Lists[i].Subscribers = []string{testReader}
-		}
-	}
-	w, err := sandbox.Start(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	dir := t.TempDir()
-	for name, pw := range map[string]string{"member": "member-pw", "reader": "reader-pw", "moderator": "moderator-pw", "signing.key": testKey} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(pw+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return &testWorld{World: w, dir: dir}
-}
+type testWorld = probetest.World
 
-// config writes a config for the world's lists with the given timeout and
-// extra YAML lines per list, and loads it.
-func (w *testWorld) config(t testing.TB, timeout time.Duration, lists []sandbox.List, tweak func(string) string) *Config {
-	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "global:\n  schedule: \"@every 1h\"\n  timeout: %s\n  signing_key_file: signing.key\n  poll_interval: 200ms\naccounts:\n", timeout)
-	fmt.Fprintf(&b, "  member:\n    address: %s\n    cleanup: true\n    smtp: { address: %q, tls: none, auth: plain, username: %s, password_file: member }\n    imap: { address: %q, tls: none, username: %s, password_file: member }\n", testMember, w.SMTPAddr, testMember, w.IMAPAddr, testMember)
-	fmt.Fprintf(&b, "  reader:\n    address: %s\n    cleanup: true\n    imap: { address: %q, tls: none, username: %s, password_file: reader }\n", testReader, w.IMAPAddr, testReader)
-	fmt.Fprintf(&b, "  moderator:\n    address: %s\n    imap: { address: %q, tls: none, username: %s, password_file: moderator }\n", testModerator, w.IMAPAddr, testModerator)
-	b.WriteString("lists:\n")
-	for _, l := range lists {
-		fmt.Fprintf(&b, "  - address: %s\n    poster: member\n    reader: reader\n", l.Address)
-	}
-	text := b.String()
-	if tweak != nil {
-		text = tweak(text)
-	}
-	w.file = filepath.Join(w.dir, "listprobe.yml")
-	if err := os.WriteFile(w.file, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadFile(w.file)
-	if err != nil {
-		t.Fatalf("config:\n%s\n%v", text, err)
-	}
-	return cfg
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func startTestWorld(t testing.TB, opts sandbox.Options) *testWorld { return probetest.Start(t, opts) }
 
 // startRuntime starts a service for cfg, without a schedule, and stops it
 // at the end of the test.
-func startRuntime(t testing.TB, cfg *Config) *Service {
+func startRuntime(t testing.TB, cfg *config.Config) *Service {
 	t.Helper()
 	svc := NewService("", testLogger(t), nil)
 	svc.Start(context.Background(), cfg)
@@ -131,7 +72,7 @@ func wantOutcome(t *testing.T, r *Result, want Outcome, reason string) {
 func TestHealthyListIsDelivered(t *testing.T) {
 	lists := []sandbox.List{{Address: "healthy@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	rt := startRuntime(t, w.config(t, 20*time.Second, lists, nil))
+	rt := startRuntime(t, w.Config(t, 20*time.Second, lists, nil))
 	r := probeList(t, rt, "healthy@lists.example.org")
 	wantOutcome(t, r, Delivered, "copy seen")
 	if !r.OK || r.Latency == nil || *r.Latency < 0 {
@@ -168,7 +109,7 @@ listprobe_delivery_latency_seconds_sum{list="healthy@lists.example.org"} %v
 func TestIncidentEveryMemberPostHeld(t *testing.T) {
 	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Hold}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	rt := startRuntime(t, w.config(t, 20*time.Second, lists, nil))
+	rt := startRuntime(t, w.Config(t, 20*time.Second, lists, nil))
 	r := probeList(t, rt, "users@lists.example.org")
 	wantOutcome(t, r, Held, "The message comes from a moderated member")
 	if r.OK {
@@ -185,7 +126,7 @@ func TestIncidentEveryMemberPostHeld(t *testing.T) {
 func TestAnnouncementListExpectedHeldIsOK(t *testing.T) {
 	lists := []sandbox.List{{Address: "announce@lists.example.org", Policy: sandbox.Hold, HoldReason: "Post to moderated list"}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	cfg := w.config(t, 20*time.Second, lists, func(s string) string {
+	cfg := w.Config(t, 20*time.Second, lists, func(s string) string {
 		return strings.Replace(s, "    reader: reader\n", "    reader: reader\n    expect: held\n", 1)
 	})
 	rt := startRuntime(t, cfg)
@@ -199,7 +140,7 @@ func TestAnnouncementListExpectedHeldIsOK(t *testing.T) {
 func TestRejectedListIsRejected(t *testing.T) {
 	lists := []sandbox.List{{Address: "closed@lists.example.org", Policy: sandbox.Reject, RejectReason: "Members may not post here"}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	rt := startRuntime(t, w.config(t, 20*time.Second, lists, nil))
+	rt := startRuntime(t, w.Config(t, 20*time.Second, lists, nil))
 	wantOutcome(t, probeList(t, rt, "closed@lists.example.org"), Rejected, "Members may not post here")
 }
 
@@ -207,7 +148,7 @@ func TestPermanentSMTPRefusalIsRejected(t *testing.T) {
 	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
 	// A list the SMTP server does not know: 550 5.1.1 to RCPT.
-	cfg := w.config(t, 10*time.Second, lists, func(s string) string {
+	cfg := w.Config(t, 10*time.Second, lists, func(s string) string {
 		return strings.Replace(s, "users@lists.example.org", "nosuchlist@lists.example.org", 1)
 	})
 	rt := startRuntime(t, cfg)
@@ -221,7 +162,7 @@ func TestPermanentSMTPRefusalIsRejected(t *testing.T) {
 func TestDroppedPostIsLost(t *testing.T) {
 	lists := []sandbox.List{{Address: "blackhole@lists.example.org", Policy: sandbox.Drop}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	rt := startRuntime(t, w.config(t, 2*time.Second, lists, nil))
+	rt := startRuntime(t, w.Config(t, 2*time.Second, lists, nil))
 	r := probeList(t, rt, "blackhole@lists.example.org")
 	wantOutcome(t, r, Lost, "no copy and no evidence within 2s")
 	if r.Latency != nil {
@@ -232,7 +173,7 @@ func TestDroppedPostIsLost(t *testing.T) {
 func TestSlowButInTimeIsDelivered(t *testing.T) {
 	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: time.Second}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	rt := startRuntime(t, w.config(t, 30*time.Second, lists, nil))
+	rt := startRuntime(t, w.Config(t, 30*time.Second, lists, nil))
 	r := probeList(t, rt, "slow@lists.example.org")
 	wantOutcome(t, r, Delivered, "")
 	// The latency includes the list's delay: a lower bound, not a timing.
@@ -244,7 +185,7 @@ func TestSlowButInTimeIsDelivered(t *testing.T) {
 func TestLateCopyCountsAsLateDelivery(t *testing.T) {
 	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: 2 * time.Second}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	rt := startRuntime(t, w.config(t, 500*time.Millisecond, lists, nil))
+	rt := startRuntime(t, w.Config(t, 500*time.Millisecond, lists, nil))
 	r := probeList(t, rt, "slow@lists.example.org")
 	wantOutcome(t, r, Lost, "")
 	late := rt.metrics.late.WithLabelValues("slow@lists.example.org")
@@ -264,10 +205,10 @@ func TestLateCopyCountsAsLateDelivery(t *testing.T) {
 func TestSMTPAuthFailureIsSendFailed(t *testing.T) {
 	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	if err := os.WriteFile(filepath.Join(w.dir, "smtp-wrong"), []byte("wrong-password"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(w.Dir, "smtp-wrong"), []byte("wrong-password"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := w.config(t, 10*time.Second, lists, func(s string) string {
+	cfg := w.Config(t, 10*time.Second, lists, func(s string) string {
 		return strings.Replace(s, "username: member@example.org, password_file: member }", "username: member@example.org, password_file: smtp-wrong }", 1)
 	})
 	rt := startRuntime(t, cfg)
@@ -281,7 +222,7 @@ func TestSMTPAuthFailureIsSendFailed(t *testing.T) {
 func TestReaderMailboxDownIsError(t *testing.T) {
 	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	cfg := w.config(t, 3*time.Second, lists, nil)
+	cfg := w.Config(t, 3*time.Second, lists, nil)
 	if err := w.StopIMAP(); err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +241,7 @@ func TestReaderMailboxDownIsError(t *testing.T) {
 func TestIMAPRestartMidIdleRecovers(t *testing.T) {
 	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	rt := startRuntime(t, w.config(t, 30*time.Second, lists, nil))
+	rt := startRuntime(t, w.Config(t, 30*time.Second, lists, nil))
 	wantOutcome(t, probeList(t, rt, "users@lists.example.org"), Delivered, "")
 
 	up := rt.metrics.mailboxUp.WithLabelValues("reader")
@@ -320,7 +261,7 @@ func TestIMAPRestartMidIdleRecovers(t *testing.T) {
 func TestServerWithoutIdleIsPolled(t *testing.T) {
 	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists, NoIdle: true})
-	rt := startRuntime(t, w.config(t, 20*time.Second, lists, nil))
+	rt := startRuntime(t, w.Config(t, 20*time.Second, lists, nil))
 	wantOutcome(t, probeList(t, rt, "users@lists.example.org"), Delivered, "")
 	wantOutcome(t, probeList(t, rt, "users@lists.example.org"), Delivered, "")
 }
@@ -333,7 +274,7 @@ func TestCleanupTouchesOnlyVerifiedProbes(t *testing.T) {
 		{Address: "held@lists.example.org", Policy: sandbox.Hold},
 	}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	cfg := w.config(t, 20*time.Second, lists, nil)
+	cfg := w.Config(t, 20*time.Second, lists, nil)
 
 	// Plant: ordinary mail, a forged probe copy (token signed with another
 	// key) and a hold notice about someone else's post, in both mailboxes.
@@ -390,7 +331,7 @@ func TestCleanupTouchesOnlyVerifiedProbes(t *testing.T) {
 func TestMetricsLint(t *testing.T) {
 	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	rt := startRuntime(t, w.config(t, 20*time.Second, lists, nil))
+	rt := startRuntime(t, w.Config(t, 20*time.Second, lists, nil))
 	probeList(t, rt, "users@lists.example.org")
 	problems, err := testutil.GatherAndLint(rt.metrics.Registry)
 	if err != nil {
@@ -402,16 +343,5 @@ func TestMetricsLint(t *testing.T) {
 	// Every outcome of every list exists from the start.
 	if n := testutil.CollectAndCount(rt.metrics.probes); n != len(Outcomes) {
 		t.Errorf("listprobe_probes_total has %d series, want %d", n, len(Outcomes))
-	}
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -68,7 +68,7 @@ func TestEightBitSMTPReplyIsReadableAndNeverPanics(t *testing.T) {
 			lists := []sandbox.List{{Address: "healthy@lists.example.org", Policy: sandbox.Deliver}}
 			w := startTestWorld(t, sandbox.Options{Lists: lists})
 			smtpAddr := startRefusingSMTP(t, &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: tc.reply})
-			cfg := w.config(t, 5*time.Second, lists, func(s string) string {
+			cfg := w.Config(t, 5*time.Second, lists, func(s string) string {
 				return strings.Replace(s, fmt.Sprintf("smtp: { address: %q", w.SMTPAddr), fmt.Sprintf("smtp: { address: %q", smtpAddr), 1)
 			})
 			svc := startRuntime(t, cfg)
@@ -93,7 +93,7 @@ func TestEightBitSMTPReplyIsReadableAndNeverPanics(t *testing.T) {
 func TestReasonLabelStaysBounded(t *testing.T) {
 	lists := []sandbox.List{{Address: "healthy@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	svc := startRuntime(t, w.config(t, 20*time.Second, lists, nil))
+	svc := startRuntime(t, w.Config(t, 20*time.Second, lists, nil))
 	for range 3 {
 		wantOutcome(t, probeList(t, svc, "healthy@lists.example.org"), Delivered, "s after SMTP accepted")
 	}
@@ -123,8 +123,8 @@ listprobe_last_reason_info{list="healthy@lists.example.org",outcome="delivered",
 func TestPanickingProbeDoesNotStopTheNext(t *testing.T) {
 	lists := []sandbox.List{{Address: "healthy@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	svc := startRuntime(t, w.config(t, 20*time.Second, lists, nil))
-	svc.stages = []stage{probeStages[0], {"compose", func(context.Context, *run) bool {
+	svc := startRuntime(t, w.Config(t, 20*time.Second, lists, nil))
+	svc.stages = []stage{probeStages[0], {"compose", func(context.Context, *probeRun) bool {
 		var m map[string]int
 		m["boom"]++ // a nil map write, like any bug in a parser
 		return false
@@ -144,8 +144,8 @@ func TestPanickingProbeDoesNotStopTheNext(t *testing.T) {
 func TestOnDemandProbesAreSingleFlightAndRateLimited(t *testing.T) {
 	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: 300 * time.Millisecond}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 10*time.Second, lists, nil)
-	svc := NewService(w.file, testLogger(t), &Options{EnableProbe: true})
+	w.Config(t, 10*time.Second, lists, nil)
+	svc := NewService(w.File, testLogger(t), nil)
 	runService(t, svc)
 
 	var wg sync.WaitGroup
@@ -190,8 +190,8 @@ func TestOnDemandProbesAreSingleFlightAndRateLimited(t *testing.T) {
 func TestOnDemandProbeOutlivesItsRequest(t *testing.T) {
 	lists := []sandbox.List{{Address: "slow@lists.example.org", Policy: sandbox.Delay, Delay: time.Second}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	w.config(t, 10*time.Second, lists, nil)
-	svc := NewService(w.file, testLogger(t), &Options{EnableProbe: true})
+	w.Config(t, 10*time.Second, lists, nil)
+	svc := NewService(w.File, testLogger(t), nil)
 	runService(t, svc)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -205,52 +205,6 @@ func TestOnDemandProbeOutlivesItsRequest(t *testing.T) {
 	}
 }
 
-// Two replicas over one config probe every list exactly once between them,
-// and a third replica moves only the lists that must move.
-func TestShardsProbeEveryListExactlyOnce(t *testing.T) {
-	var lists []sandbox.List
-	for i := range 12 {
-		lists = append(lists, sandbox.List{Address: fmt.Sprintf("l%02d@lists.example.org", i), Policy: sandbox.Deliver})
-	}
-	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	cfg := w.config(t, 20*time.Second, lists, nil)
-	probed := map[string]int{}
-	for i := range 2 {
-		svc := NewService("", testLogger(t), &Options{ShardIndex: i, ShardCount: 2, Instance: fmt.Sprint("shard", i)})
-		svc.Start(context.Background(), cfg)
-		t.Cleanup(svc.Stop)
-		mine := svc.Config().Lists
-		if len(mine) == 0 || len(mine) == len(lists) {
-			t.Errorf("shard %d has %d of %d lists", i, len(mine), len(lists))
-		}
-		for _, l := range mine {
-			wantOutcome(t, probeList(t, svc, l.Address), Delivered, "")
-			probed[l.Address]++
-		}
-	}
-	for _, l := range lists {
-		if probed[l.Address] != 1 {
-			t.Errorf("%s probed %d times", l.Address, probed[l.Address])
-		}
-	}
-	// Rendezvous hashing: going from 2 to 3 shards moves only lists to the
-	// new shard, never between the old ones.
-	moved := 0
-	for i := range 1000 {
-		a := fmt.Sprintf("list%d@lists.example.org", i)
-		from, to := shardOf(a, 2), shardOf(a, 3)
-		if from != to {
-			moved++
-			if to != 2 {
-				t.Fatalf("%s moved from shard %d to old shard %d", a, from, to)
-			}
-		}
-	}
-	if moved < 250 || moved > 420 {
-		t.Errorf("%d of 1000 lists moved to the third shard, want about a third", moved)
-	}
-}
-
 // The cap on probes in flight bounds posting, not waiting: a list whose
 // server drops every post holds no slot while its probe waits for the
 // timeout, so other lists are still probed.
@@ -260,7 +214,7 @@ func TestWaitingProbesDoNotHoldInFlightSlots(t *testing.T) {
 		{Address: "healthy@lists.example.org", Policy: sandbox.Deliver},
 	}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	cfg := w.config(t, 20*time.Second, lists, nil)
+	cfg := w.Config(t, 20*time.Second, lists, nil)
 	svc := NewService("", testLogger(t), &Options{MaxInFlight: 1})
 	svc.Start(context.Background(), cfg)
 	t.Cleanup(svc.Stop)
@@ -290,9 +244,9 @@ func TestWaitingProbesDoNotHoldInFlightSlots(t *testing.T) {
 func TestPanicOnAMessageKeepsTheSession(t *testing.T) {
 	lists := []sandbox.List{{Address: "healthy@lists.example.org", Policy: sandbox.Deliver}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	cfg := w.config(t, 20*time.Second, lists, nil)
+	cfg := w.Config(t, 20*time.Second, lists, nil)
 	seen := make(chan string, 10)
-	ss := newSessions(context.Background(), testLogger(t), NewMetrics(), func(_ *mailboxSession, msg imapwatch.Message) {
+	ss := newSessions(context.Background(), testLogger(t), NewMetrics(), func(_ *accountSession, msg imapwatch.Message) {
 		subject := msg.Header.Get("Subject")
 		if subject == "boom" {
 			var m map[string]int
@@ -332,14 +286,14 @@ func TestPanicOnAMessageKeepsTheSession(t *testing.T) {
 func TestLatin1BounceIsReadable(t *testing.T) {
 	lists := []sandbox.List{{Address: "blackhole@lists.example.org", Policy: sandbox.Drop}}
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
-	svc := startRuntime(t, w.config(t, 20*time.Second, lists, nil))
+	svc := startRuntime(t, w.Config(t, 20*time.Second, lists, nil))
 	up := svc.metrics.mailboxUp.WithLabelValues("member")
 	waitFor(t, 10*time.Second, "member mailbox up", func() bool { return testutil.ToFloat64(up) == 1 })
 	res := make(chan *Result, 1)
 	go func() { res <- probeList(t, svc, "blackhole@lists.example.org") }()
 	waitFor(t, 5*time.Second, "the probe pending", func() bool { return len(svc.reg.pendingFor("blackhole@lists.example.org")) == 1 })
 	p := svc.reg.pendingFor("blackhole@lists.example.org")[0]
-	tok := p.cfg.signer.Encode(p.token)
+	tok := p.cfg.Signer().Encode(p.token)
 	dsn := "From: MAILER-DAEMON@mx.example.org\r\nTo: member@example.org\r\nSubject: Unzustellbar\r\n" +
 		"Message-ID: <dsn-1@mx.example.org>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n" +
 		"Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n" +

@@ -12,13 +12,14 @@ import (
 
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/checks/imapwatch"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
-// mailboxSession is the one long-lived IMAP session of an account, shared by
+// accountSession is the one long-lived IMAP session of an account, shared by
 // every probe that reads that mailbox. It belongs to the service's session
 // set, not to a configuration: a reload that leaves the account's connection
 // settings alone keeps it, so no mail is missed and no probe loses it.
-type mailboxSession struct {
+type accountSession struct {
 	name    string
 	key     string // the connection settings it was started with
 	address string // the account's mail address, for messages
@@ -38,7 +39,7 @@ type mailboxSession struct {
 	reporting bool          // owns listprobe_mailbox_up{account=name}
 }
 
-func (s *mailboxSession) setState(up bool, err error) {
+func (s *accountSession) setState(up bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if up != s.up {
@@ -51,7 +52,7 @@ func (s *mailboxSession) setState(up bool, err error) {
 }
 
 // State says whether the session is up, since when, and why not.
-func (s *mailboxSession) State() (up bool, since time.Time, err error) {
+func (s *accountSession) State() (up bool, since time.Time, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.up, s.since, s.err
@@ -60,7 +61,7 @@ func (s *mailboxSession) State() (up bool, since time.Time, err error) {
 // waitUp waits until the session is up or ctx ends. With failFast it also
 // gives up at the first failed login: `once` has no time to wait for a
 // refused port or a wrong password to heal.
-func (s *mailboxSession) waitUp(ctx context.Context, failFast bool) error {
+func (s *accountSession) waitUp(ctx context.Context, failFast bool) error {
 	for {
 		s.mu.Lock()
 		up, failed, changed, err := s.up, s.failed, s.changed, s.err
@@ -85,7 +86,7 @@ func (s *mailboxSession) waitUp(ctx context.Context, failFast bool) error {
 // sessionKey identifies an account's connection settings: a session is kept
 // across a reload exactly when its key is unchanged. The password is part of
 // it, hashed so that the key can be compared without holding the secret.
-func sessionKey(a *AccountConfig, poll time.Duration) string {
+func sessionKey(a *config.AccountConfig, poll time.Duration) string {
 	i := a.IMAP
 	pw := sha256.Sum256([]byte(i.Password()))
 	return fmt.Sprintf("%s|%s|%s|%s|%v|%s|%x|%s|%s|%v", a.Address, i.Address, i.TLS, i.CAFile, i.InsecureSkipVerify,
@@ -99,7 +100,7 @@ type sessions struct {
 	metrics *Metrics
 	// onMessage is called for every new message of every session, from that
 	// session's own goroutine.
-	onMessage func(s *mailboxSession, msg imapwatch.Message)
+	onMessage func(s *accountSession, msg imapwatch.Message)
 
 	ctx context.Context
 	wg  sync.WaitGroup
@@ -108,19 +109,21 @@ type sessions struct {
 	// copies of an earlier run's probes that came while listprobe was down
 	// are counted late and cleaned up. Zero for later sessions.
 	reportSince time.Time
+	// commandTimeout bounds one IMAP command round; 0: checks' default.
+	commandTimeout time.Duration
 
 	mu    sync.Mutex
-	boxes map[string]*mailboxSession // the current session of each account
+	boxes map[string]*accountSession // the current session of each account
 }
 
-func newSessions(ctx context.Context, logger *slog.Logger, metrics *Metrics, onMessage func(*mailboxSession, imapwatch.Message)) *sessions {
-	return &sessions{ctx: ctx, logger: logger, metrics: metrics, onMessage: onMessage, boxes: map[string]*mailboxSession{}}
+func newSessions(ctx context.Context, logger *slog.Logger, metrics *Metrics, onMessage func(*accountSession, imapwatch.Message)) *sessions {
+	return &sessions{ctx: ctx, logger: logger, metrics: metrics, onMessage: onMessage, boxes: map[string]*accountSession{}}
 }
 
 // reconcile makes the sessions match cfg: unchanged accounts keep their
 // session, changed ones get a new one, and the sessions of changed and
 // removed accounts stop once no probe holds them.
-func (ss *sessions) reconcile(cfg *Config) {
+func (ss *sessions) reconcile(cfg *config.Config) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	poll := time.Duration(cfg.Global.PollInterval)
@@ -148,7 +151,7 @@ func (ss *sessions) reconcile(cfg *Config) {
 }
 
 // retireLocked stops s reporting and lets it end once unused.
-func (ss *sessions) retireLocked(s *mailboxSession) {
+func (ss *sessions) retireLocked(s *accountSession) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.retired, s.reporting = true, false
@@ -157,11 +160,10 @@ func (ss *sessions) retireLocked(s *mailboxSession) {
 	}
 }
 
-func (ss *sessions) start(name, key string, a *AccountConfig, poll time.Duration) *mailboxSession {
+func (ss *sessions) start(name, key string, a *config.AccountConfig, poll time.Duration) *accountSession {
 	ctx, cancel := context.WithCancel(ss.ctx)
-	s := &mailboxSession{name: name, key: key, address: a.Address, server: a.IMAP.Address, cancel: cancel,
+	s := &accountSession{name: name, key: key, address: a.Address, server: a.IMAP.Address, cancel: cancel,
 		done: make(chan struct{}), changed: make(chan struct{}), reporting: true, since: time.Now()}
-	logger := ss.logger.With("account", name)
 	s.box = imapwatch.New(imapwatch.Options{
 		Address:      a.IMAP.Address,
 		TLS:          a.IMAP.TLS,
@@ -173,10 +175,11 @@ func (ss *sessions) start(name, key string, a *AccountConfig, poll time.Duration
 		// Without cleanup listprobe has nothing to change there: EXAMINE
 		// leaves \Recent and everything else of a human's mailbox (a
 		// moderator's) alone.
-		ReadOnly:     !a.Cleanup,
-		ReportSince:  ss.reportSince,
-		HeaderFields: checks.ClassifyHeaderFields,
-		WantBody:     checks.LooksLikeNotice,
+		ReadOnly:       !a.Cleanup,
+		ReportSince:    ss.reportSince,
+		CommandTimeout: ss.commandTimeout,
+		HeaderFields:   checks.ClassifyHeaderFields,
+		WantBody:       checks.LooksLikeNotice,
 		OnState: func(up bool, err error) {
 			s.setState(up, err)
 			s.mu.Lock()
@@ -186,13 +189,10 @@ func (ss *sessions) start(name, key string, a *AccountConfig, poll time.Duration
 				return
 			}
 			ss.metrics.MailboxUp(name, up)
-			if up {
-				logger.Info("mailbox session up", "imap", a.IMAP.Address)
-			} else if err != nil {
-				logger.Warn("mailbox session down", "imap", a.IMAP.Address, "err", err)
-			}
 		},
-		Logger: logger,
+		// The watcher logs its session going up and down; OnState only
+		// records the state, so each change is logged once.
+		Logger: ss.logger.With("account", name),
 	})
 	msgs, unsubscribe := s.box.Subscribe()
 	var wg sync.WaitGroup
@@ -228,7 +228,7 @@ func (ss *sessions) start(name, key string, a *AccountConfig, poll time.Duration
 // dispatch hands one message to onMessage. A panic there (a parser bug a
 // hostile message found) loses that message, not the session or the
 // process.
-func (ss *sessions) dispatch(s *mailboxSession, msg imapwatch.Message) {
+func (ss *sessions) dispatch(s *accountSession, msg imapwatch.Message) {
 	defer func() {
 		if p := recover(); p != nil {
 			ss.logger.Error("handling a message panicked; the message is ignored", "account", s.name, "uid", msg.UID, "panic", p, "stack", string(debug.Stack()))
@@ -239,7 +239,7 @@ func (ss *sessions) dispatch(s *mailboxSession, msg imapwatch.Message) {
 
 // acquire returns the current session of account and holds it until
 // release; nil if the account has no IMAP server.
-func (ss *sessions) acquire(account string) *mailboxSession {
+func (ss *sessions) acquire(account string) *accountSession {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	s := ss.boxes[account]
@@ -253,7 +253,7 @@ func (ss *sessions) acquire(account string) *mailboxSession {
 }
 
 // release lets go of a session acquire returned.
-func (ss *sessions) release(s *mailboxSession) {
+func (ss *sessions) release(s *accountSession) {
 	if s == nil {
 		return
 	}
@@ -266,7 +266,7 @@ func (ss *sessions) release(s *mailboxSession) {
 }
 
 // get returns the current session of account without holding it.
-func (ss *sessions) get(account string) *mailboxSession {
+func (ss *sessions) get(account string) *accountSession {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	return ss.boxes[account]
@@ -281,7 +281,7 @@ func (ss *sessions) stop() {
 		s.mu.Unlock()
 		s.cancel()
 	}
-	ss.boxes = map[string]*mailboxSession{}
+	ss.boxes = map[string]*accountSession{}
 	ss.mu.Unlock()
 	ss.wg.Wait()
 }

@@ -13,28 +13,29 @@ import (
 
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/checks/compose"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // fakeSession is a mailbox session in a given state, with no server.
-func fakeSession(name string, up bool, err error) *mailboxSession {
-	return &mailboxSession{name: name, address: name + "@example.org", server: "imap.example.org:993",
+func fakeSession(name string, up bool, err error) *accountSession {
+	return &accountSession{name: name, address: name + "@example.org", server: "imap.example.org:993",
 		up: up, failed: !up && err != nil, err: err, changed: make(chan struct{})}
 }
 
 // fakeRun is a probe of list@lists.example.org posted by poster, read by
 // reader, accepted by SMTP at accepted.
-func fakeRun(reader, poster *mailboxSession) *run {
+func fakeRun(reader, poster *accountSession) *probeRun {
 	accepted := time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
-	return &run{
-		list:      &ListConfig{Address: "list@lists.example.org", Poster: "member", Reader: "reader", Expect: Delivered},
-		poster:    &AccountConfig{Address: "member@example.org"},
+	return &probeRun{
+		list:      &config.ListConfig{Address: "list@lists.example.org", Poster: "member", Reader: "reader", Expect: config.ExpectDelivered},
+		poster:    &config.AccountConfig{Address: "member@example.org"},
 		logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		res:       &Result{Started: accepted.Add(-time.Second)},
 		accepted:  accepted,
 		timeout:   time.Minute,
 		reader:    reader,
 		posterBox: poster,
-		pending:   &pendingProbe{evidence: make(chan evidence, evidenceBuffer)},
+		pending:   &pendingProbe{sightings: make(chan sighting, sightingBuffer)},
 	}
 }
 
@@ -83,22 +84,22 @@ func TestApplyEvidence(t *testing.T) {
 	at := time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		name    string
-		e       evidence
+		e       sighting
 		decided bool
 		outcome Outcome
 		reason  string
 	}{
-		{"the copy in the reader's mailbox", evidence{kind: checks.KindProbeCopy, account: "reader", seenAt: at.Add(420 * time.Millisecond)}, true, Delivered, "0.420s after SMTP accepted"},
-		{"a copy in another mailbox", evidence{kind: checks.KindProbeCopy, account: "member", seenAt: at}, false, "", ""},
-		{"a copy a moderator released", evidence{kind: checks.KindProbeCopy, account: "reader", approved: true, approvedAt: at.Add(93 * time.Second)}, true, Held, "held, then approved by a moderator after 1m33s"},
-		{"a hold notice", evidence{kind: checks.KindHoldNotice, manager: "mailman3", account: "member", reason: "The message comes from a moderated member"}, true, Held, "moderated member"},
-		{"the held queue", evidence{kind: checks.KindHoldNotice, manager: "mailman3-rest", reason: "Emergency moderation", requestID: 7}, true, Held, "Emergency"},
-		{"a rejection notice", evidence{kind: checks.KindRejection, account: "member", reason: "Post by non-member"}, true, Rejected, "non-member"},
-		{"a bounce for the list", evidence{kind: checks.KindBounce, account: "member", recipient: "List@lists.example.org", reason: "550 5.1.1 unknown"}, true, Rejected, "550"},
-		{"a bounce naming no recipient, in the poster's mailbox", evidence{kind: checks.KindBounce, account: "member", reason: "550 refused"}, true, Rejected, "550"},
-		{"a bounce naming no recipient, in the reader's mailbox", evidence{kind: checks.KindBounce, account: "reader", reason: "550 refused"}, false, "", ""},
-		{"a subscriber's bounce", evidence{kind: checks.KindBounce, account: "member", recipient: "someone@example.net", reason: "550 mailbox full"}, false, "", ""},
-		{"a notice-limit warning", evidence{kind: checks.KindNoticeLimit, account: "member"}, false, "", ""},
+		{"the copy in the reader's mailbox", sighting{kind: checks.KindProbeCopy, account: "reader", seenAt: at.Add(420 * time.Millisecond)}, true, Delivered, "0.420s after SMTP accepted"},
+		{"a copy in another mailbox", sighting{kind: checks.KindProbeCopy, account: "member", seenAt: at}, false, "", ""},
+		{"a copy a moderator released", sighting{kind: checks.KindProbeCopy, account: "reader", approved: true, approvedAt: at.Add(93 * time.Second)}, true, Held, "held, then approved by a moderator after 1m33s"},
+		{"a hold notice", sighting{kind: checks.KindHoldNotice, manager: "mailman3", account: "member", reason: "The message comes from a moderated member"}, true, Held, "moderated member"},
+		{"the held queue", sighting{kind: checks.KindHoldNotice, manager: "mailman3-rest", reason: "Emergency moderation", requestID: 7}, true, Held, "Emergency"},
+		{"a rejection notice", sighting{kind: checks.KindRejection, account: "member", reason: "Post by non-member"}, true, Rejected, "non-member"},
+		{"a bounce for the list", sighting{kind: checks.KindBounce, account: "member", recipient: "List@lists.example.org", reason: "550 5.1.1 unknown"}, true, Rejected, "550"},
+		{"a bounce naming no recipient, in the poster's mailbox", sighting{kind: checks.KindBounce, account: "member", reason: "550 refused"}, true, Rejected, "550"},
+		{"a bounce naming no recipient, in the reader's mailbox", sighting{kind: checks.KindBounce, account: "reader", reason: "550 refused"}, false, "", ""},
+		{"a subscriber's bounce", sighting{kind: checks.KindBounce, account: "member", recipient: "someone@example.net", reason: "550 mailbox full"}, false, "", ""},
+		{"a notice-limit warning", sighting{kind: checks.KindNoticeLimit, account: "member"}, false, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := fakeRun(nil, nil)
@@ -117,8 +118,8 @@ func TestApplyEvidence(t *testing.T) {
 
 func TestAwaitEvidenceKeepsOnlyDeletableMessagesForCleanup(t *testing.T) {
 	r := fakeRun(fakeSession("reader", true, nil), nil)
-	r.pending.evidence <- evidence{kind: checks.KindBounce, account: "member", recipient: "other@example.net", uid: 1, deletable: false}
-	r.pending.evidence <- evidence{kind: checks.KindProbeCopy, account: "reader", seenAt: r.accepted, uid: 2, deletable: true}
+	r.pending.sightings <- sighting{kind: checks.KindBounce, account: "member", recipient: "other@example.net", uid: 1, deletable: false}
+	r.pending.sightings <- sighting{kind: checks.KindProbeCopy, account: "reader", seenAt: r.accepted, uid: 2, deletable: true}
 	if !awaitEvidence(context.Background(), r) || r.res.Outcome != Delivered {
 		t.Fatalf("outcome %s %q, want delivered", r.res.Outcome, r.res.Reason)
 	}
@@ -154,7 +155,7 @@ func TestDeadlineBlamesTheReaderNotTheList(t *testing.T) {
 // only the last probe's.
 func TestHopSecondsKeepTheLastHops(t *testing.T) {
 	m := NewMetrics()
-	cfg := &Config{Lists: []*ListConfig{{Address: "l@lists.example.org", Expect: Delivered}}, Accounts: map[string]*AccountConfig{}}
+	cfg := &config.Config{Lists: []*config.ListConfig{{Address: "l@lists.example.org", Expect: config.ExpectDelivered}}, Accounts: map[string]*config.AccountConfig{}}
 	m.Configure(cfg)
 	lat := 1.0
 	var hops []Hop

@@ -47,9 +47,11 @@ import (
 	"time"
 
 	"github.com/prometheus/common/promslog"
+	"github.com/robfig/cron/v3"
 
 	"github.com/listprobe/listprobe/internal/sandbox"
 	"github.com/listprobe/listprobe/probe"
+	probeweb "github.com/listprobe/listprobe/probe/web"
 )
 
 func main() {
@@ -159,19 +161,13 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 	}
 	defer os.RemoveAll(dir)
 
-	progress := func(format string, args ...any) {
-		fmt.Fprintf(stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
-	}
+	progress := progressTo(stderr)
 	progress("starting the sandbox with %d lists (%s)", len(lists), s.mix)
-	w, err := startWorld(lists, s.args, stderr)
+	w, file, err := startConfiguredWorld(dir, s, lists, stderr)
 	if err != nil {
 		return nil, err
 	}
 	defer w.close()
-	file, err := writeConfig(dir, s, w)
-	if err != nil {
-		return nil, err
-	}
 
 	logs := newLogCounter(promslog.New(&promslog.Config{Writer: io.Discard}).Handler())
 	fig := &figures{Settings: s.describe(), LoadStart: loadAverage(), CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version()}
@@ -182,14 +178,8 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 	defer cancel()
 	runErr := make(chan error, 1)
 	go func() { runErr <- svc.Run(runCtx) }()
-	for !svc.Ready() {
-		select {
-		case err := <-runErr:
-			return nil, fmt.Errorf("serve: %w", err)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
+	if err := waitReady(ctx, svc, runErr); err != nil {
+		return nil, err
 	}
 	ready := time.Now()
 	atReady := getUsage(syscall.RUSAGE_SELF)
@@ -199,39 +189,114 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 	progress("serve is ready after %.1fs; the schedule runs for %s", fig.StartupSeconds, s.duration)
 
 	if s.cpuProfile != "" {
-		f, err := os.Create(s.cpuProfile)
+		stop, err := startCPUProfile(s.cpuProfile)
 		if err != nil {
 			return nil, err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 
-	// The runs of the schedule that fall in the measured window, and when
-	// to stop waiting for the last one's probes: before the run after it.
-	sched := cfg.Lists[0].CronSchedule()
-	var ticks []time.Time
-	for t := sched.Next(ready); !t.After(ready.Add(s.duration)); t = sched.Next(t) {
-		ticks = append(ticks, t)
-	}
-	if len(ticks) == 0 {
-		return nil, fmt.Errorf("schedule %q does not run within -duration %s", s.schedule, s.duration)
-	}
-	last := ticks[len(ticks)-1]
-	interval := sched.Next(last).Sub(last)
-	spread := min(interval/10, time.Minute) // the jitter's span, as probe documents it
-	stopAt := last.Add(s.timeout + spread + 15*time.Second)
-	if nextRun := sched.Next(last).Add(-2 * time.Second); nextRun.Before(stopAt) {
-		stopAt = nextRun
+	ticks, stopAt, err := runWindow(cfg.Lists[0].CronSchedule(), ready, s)
+	if err != nil {
+		return nil, err
 	}
 	due := len(ticks) * len(lists)
 	progress("%d runs of the schedule from %s; waiting at most until %s for the last one's probes", len(ticks), ticks[0].Format("15:04:05"), stopAt.Format("15:04:05"))
 
-	scrapes := &scraper{handler: svc.Handler()}
+	scrapes := &scraper{handler: probeweb.Handler(svc, nil)}
 	stopScrapes := scrapes.start(s.scrape)
+	if err := waitForLastRun(ctx, svc, lists, ticks, stopAt, progress); err != nil {
+		stopScrapes()
+		return nil, err
+	}
+	stopScrapes()
+
+	// The snapshot: everything below describes the probes finished by now.
+	after := getUsage(syscall.RUSAGE_SELF)
+	end := time.Now()
+	fig.LoadEnd = loadAverage()
+	fig.measure(svc, w, ticks, due, ready, end)
+	fig.recordProcess(before, atReady, after)
+	if err := writeHeapProfile(s.memProfile); err != nil {
+		return nil, err
+	}
+	fig.Scrapes, fig.ScrapeSeconds, fig.ScrapeBytes, fig.ScrapeMaxSeconds = scrapes.result()
+	fig.StatusPageSeconds, fig.StatusPageBytes = timeGet(probeweb.Handler(svc, nil), "/")
+	fig.Warnings = logs.warnings()
+	if err := fig.recordWorld(w); err != nil {
+		return nil, err
+	}
+
+	progress("measured; stopping serve (probes still in flight end as cancelled and are not counted)")
+	cancel()
+	if err := <-runErr; err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	return fig, nil
+}
+
+// progressTo returns a function that writes a progress line to w, with the
+// time.
+func progressTo(w io.Writer) func(format string, args ...any) {
+	return func(format string, args ...any) {
+		fmt.Fprintf(w, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+}
+
+// startConfiguredWorld starts the sandbox and writes serve's configuration
+// for it into dir; the caller closes the world.
+func startConfiguredWorld(dir string, s *settings, lists []benchList, stderr io.Writer) (*world, string, error) {
+	w, err := startWorld(lists, s.args, stderr)
+	if err != nil {
+		return nil, "", err
+	}
+	file, err := writeConfig(dir, s, w)
+	if err != nil {
+		w.close()
+		return nil, "", err
+	}
+	return w, file, nil
+}
+
+// waitReady waits until svc has loaded its configuration, or its Run
+// ended (with the error in runErr), or ctx ended.
+func waitReady(ctx context.Context, svc *probe.Service, runErr <-chan error) error {
+	for !svc.Ready() {
+		select {
+		case err := <-runErr:
+			return fmt.Errorf("serve: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// runWindow returns the runs of the schedule that fall in the measured
+// window from ready, and when to stop waiting for the last one's probes:
+// before the run after it.
+func runWindow(sched cron.Schedule, ready time.Time, s *settings) (ticks []time.Time, stopAt time.Time, err error) {
+	for t := sched.Next(ready); !t.After(ready.Add(s.duration)); t = sched.Next(t) {
+		ticks = append(ticks, t)
+	}
+	if len(ticks) == 0 {
+		return nil, time.Time{}, fmt.Errorf("schedule %q does not run within -duration %s", s.schedule, s.duration)
+	}
+	last := ticks[len(ticks)-1]
+	interval := sched.Next(last).Sub(last)
+	spread := min(interval/10, time.Minute) // the jitter's span, as probe documents it
+	stopAt = last.Add(s.timeout + spread + 15*time.Second)
+	if nextRun := sched.Next(last).Add(-2 * time.Second); nextRun.Before(stopAt) {
+		stopAt = nextRun
+	}
+	return ticks, stopAt, nil
+}
+
+// waitForLastRun waits until the last run's probes are done or stopAt,
+// telling progress of each run of the schedule as it begins.
+func waitForLastRun(ctx context.Context, svc *probe.Service, lists []benchList, ticks []time.Time, stopAt time.Time, progress func(string, ...any)) error {
+	last := ticks[len(ticks)-1]
 	next := 0
 	for now := time.Now(); now.Before(stopAt); now = time.Now() {
 		if next < len(ticks) && now.After(ticks[next]) {
@@ -241,22 +306,45 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 		// Reading the history costs little, unlike gathering the metrics,
 		// which would weigh on the CPU figure like an extra scrape.
 		if now.After(last) && lastRunDone(svc, lists, last) {
-			break
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			stopScrapes()
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}
-	stopScrapes()
+	return nil
+}
 
-	// The snapshot: everything below describes the probes finished by now.
-	after := getUsage(syscall.RUSAGE_SELF)
-	end := time.Now()
-	fig.LoadEnd = loadAverage()
-	fig.measure(svc, w, ticks, due, ready, end)
+// startCPUProfile writes a CPU profile to file until stop.
+func startCPUProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// recordWorld records the sandbox's traffic and resource use.
+func (fig *figures) recordWorld(w *world) error {
+	ws, err := w.stats()
+	if err != nil {
+		return err
+	}
+	fig.World = ws.Stats
+	fig.WorldCPUSeconds = ws.Rusage.cpu().Seconds()
+	fig.WorldPeakRSSMiB = float64(ws.Rusage.MaxRSSKiB) / 1024
+	return nil
+}
+
+// recordProcess records this process's CPU and memory use: from before
+// serve started, from when it was ready, to after the measured window.
+func (fig *figures) recordProcess(before, atReady, after usage) {
 	fig.CPUSeconds = (after.cpu() - before.cpu()).Seconds()
 	fig.CPUUserSeconds = (after.User - before.User).Seconds()
 	fig.CPUSysSeconds = (after.Sys - before.Sys).Seconds()
@@ -270,28 +358,6 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 	runtime.ReadMemStats(&ms)
 	fig.HeapInuseMiB = float64(ms.HeapInuse) / (1 << 20)
 	fig.Goroutines = runtime.NumGoroutine()
-	if s.memProfile != "" {
-		if err := writeHeapProfile(s.memProfile); err != nil {
-			return nil, err
-		}
-	}
-	fig.Scrapes, fig.ScrapeSeconds, fig.ScrapeBytes, fig.ScrapeMaxSeconds = scrapes.result()
-	fig.StatusPageSeconds, fig.StatusPageBytes = timeGet(svc.Handler(), "/")
-	fig.Warnings = logs.warnings()
-	ws, err := w.stats()
-	if err != nil {
-		return nil, err
-	}
-	fig.World = ws.Stats
-	fig.WorldCPUSeconds = ws.Rusage.cpu().Seconds()
-	fig.WorldPeakRSSMiB = float64(ws.Rusage.MaxRSSKiB) / 1024
-
-	progress("measured; stopping serve (probes still in flight end as cancelled and are not counted)")
-	cancel()
-	if err := <-runErr; err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
-	}
-	return fig, nil
 }
 
 // lastRunDone reports whether every list has a probe that started at or
@@ -350,7 +416,12 @@ func writeConfig(dir string, s *settings, w *world) (string, error) {
 	return file, nil
 }
 
+// writeHeapProfile writes a heap profile to file, after a collection; none
+// when file is "".
 func writeHeapProfile(file string) error {
+	if file == "" {
+		return nil
+	}
 	f, err := os.Create(file)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/listprobe/listprobe/internal/sandbox"
 	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // TestMain lets the test binary play the sandbox process, as the
@@ -116,7 +117,7 @@ func TestWriteConfigLoadsWithEveryListAndExpectation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := probe.LoadFile(file)
+	cfg, err := config.LoadFile(file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,9 +128,9 @@ func TestWriteConfigLoadsWithEveryListAndExpectation(t *testing.T) {
 		t.Fatalf("config has %d lists, want %d", len(cfg.Lists), len(lists))
 	}
 	for i, l := range cfg.Lists {
-		want := probe.Delivered
+		want := config.ExpectDelivered
 		if lists[i].Policy == sandbox.Hold {
-			want = probe.Held
+			want = config.ExpectHeld
 		}
 		if l.Address != lists[i].Address || l.Expect != want || l.Mailman != "main" {
 			t.Errorf("list %d: %s expect %s mailman %q; want %s expect %s mailman main", i, l.Address, l.Expect, l.Mailman, lists[i].Address, want)

@@ -52,9 +52,33 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}()
 	defer func() { cancel(); wg.Wait() }()
 
-	// Wait until every demo list has had three probes (the blackhole list
-	// needs its timeout to pass each time), so that the charts have a line
-	// to draw, and its Mailman settings were read.
+	waitForDemoOutcomes(t, base)
+
+	profile := t.TempDir()
+	browseURL := func(url string, extra ...string) []byte {
+		args := append(append(append([]string{}, chromiumArgs...), "--user-data-dir="+profile), extra...)
+		cmdCtx, cmdCancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cmdCancel()
+		out, err := exec.CommandContext(cmdCtx, browser, append(args, url)...).Output()
+		if err != nil {
+			t.Fatalf("chromium %v: %v", extra, err)
+		}
+		return out
+	}
+	browse := func(extra ...string) []byte { return browseURL(base, extra...) }
+	dom := string(browse("--dump-dom"))
+	checkListRows(t, dom)
+	checkCharts(t, dom)
+	checkProbePageAndSessions(t, dom, base, browseURL)
+
+	checkScreenshot(t, browse)
+}
+
+// waitForDemoOutcomes waits until every demo list has had three probes (the
+// blackhole list needs its timeout to pass each time), so that the charts
+// have a line to draw, and its Mailman settings were read.
+func waitForDemoOutcomes(t *testing.T, base string) {
+	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		resp, err := http.Get(base + "metrics")
@@ -79,20 +103,12 @@ func TestStatusPageInBrowser(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
 
-	profile := t.TempDir()
-	browseURL := func(url string, extra ...string) []byte {
-		args := append(append(append([]string{}, chromiumArgs...), "--user-data-dir="+profile), extra...)
-		cmdCtx, cmdCancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cmdCancel()
-		out, err := exec.CommandContext(cmdCtx, browser, append(args, url)...).Output()
-		if err != nil {
-			t.Fatalf("chromium %v: %v", extra, err)
-		}
-		return out
-	}
-	browse := func(extra ...string) []byte { return browseURL(base, extra...) }
-	dom := string(browse("--dump-dom"))
+// checkListRows checks the lists' rows: outcomes with their reasons, and
+// the Mailman settings and memberships that explain a failing list.
+func checkListRows(t *testing.T, dom string) {
+	t.Helper()
 	row := rowOf(dom, "moderated@lists.example.org")
 	if !strings.Contains(row, ">held<") || !strings.Contains(row, "The message comes from a moderated member") {
 		t.Errorf("the holding list's row does not show held with its reason:\n%s", row)
@@ -118,6 +134,12 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if why := whyOf(dom, "healthy@lists.example.org"); why != "" {
 		t.Errorf("the healthy list has an explanation:\n%s", why)
 	}
+}
+
+// checkCharts checks each list's chart: one mark per probe, as many as its
+// pills of recent outcomes; dots for deliveries, bands for failures.
+func checkCharts(t *testing.T, dom string) {
+	t.Helper()
 	// Each list's chart: one mark per probe, as many as its pills of recent
 	// outcomes; dots for deliveries, bands for failures.
 	for _, tc := range []struct {
@@ -153,6 +175,12 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if svg := between(rowOf(dom, "slow@lists.example.org"), "<svg", "</svg>"); !strings.Contains(svg, `text-anchor="end">5 s</text>`) {
 		t.Errorf("the slow list's chart (3 s) is not scaled to 5 s:\n%s", svg)
 	}
+}
+
+// checkProbePageAndSessions checks the healthy list's last probe page (its
+// copy's hops) and the mailbox sessions' states.
+func checkProbePageAndSessions(t *testing.T, dom, base string, browseURL func(url string, extra ...string) []byte) {
+	t.Helper()
 	// The healthy list's last probe: its copy's hops, with their resolution.
 	if m := resultLink.FindStringSubmatch(rowOf(dom, "healthy@lists.example.org")); m == nil {
 		t.Error("the healthy list's row links to no probe")
@@ -173,7 +201,12 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if strings.Count(boxes, `<span class="ok">up</span>`) != 3 {
 		t.Errorf("the mailbox sessions are not all up:\n%s", boxes)
 	}
+}
 
+// checkScreenshot takes a screenshot of the page and checks that the
+// browser drew it: many colours, and the failure bands' colour.
+func checkScreenshot(t *testing.T, browse func(extra ...string) []byte) {
+	t.Helper()
 	dir := os.Getenv("LISTPROBE_SCREENSHOT_DIR")
 	if dir == "" {
 		dir = t.TempDir()

@@ -16,11 +16,12 @@ import (
 
 	"github.com/listprobe/listprobe/internal/sandbox"
 	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // demo starts the sandbox mail world, writes a configuration for it into a
 // temporary directory, and serves it like serve does.
-func demo(ctx context.Context, logger *slog.Logger, webFlags *web.FlagConfig, opts *probe.Options, schedule string, timeout time.Duration, stdout, stderr io.Writer) int {
+func demo(ctx context.Context, logger *slog.Logger, webFlags *web.FlagConfig, opts *serviceOptions, schedule string, timeout time.Duration, stdout, stderr io.Writer) int {
 	worldOpts := sandbox.DemoOptions()
 	world, err := sandbox.Start(worldOpts)
 	if err != nil {
@@ -49,10 +50,10 @@ func demo(ctx context.Context, logger *slog.Logger, webFlags *web.FlagConfig, op
 	fmt.Fprintf(stdout, "listprobe demo: status page http://%s/ , metrics http://%s/metrics (Ctrl-C stops)\n", host, host)
 	// The demo's lists are the sandbox's own: on-demand probes and reloads
 	// harm nobody there, so the page's buttons and /probe work.
-	opts.EnableProbe, opts.EnableLifecycle = true, true
+	opts.Web.EnableProbe, opts.Web.EnableLifecycle = true, true
 	// The sandbox's lists have no subscribers to spare: probing them
 	// every half minute fills the page quickly.
-	opts.Load = &probe.LoadOptions{MinInterval: time.Second}
+	opts.Probe.Load = &config.Options{MinInterval: time.Second}
 	return serve(ctx, logger, configFile, webFlags, opts, stderr, func(svc *probe.Service) {
 		// Probe every list once right away so the page fills in seconds.
 		for _, l := range svc.Config().Lists {

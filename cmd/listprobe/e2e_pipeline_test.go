@@ -22,6 +22,7 @@ import (
 	"github.com/listprobe/listprobe/checks/mailmanrest"
 	"github.com/listprobe/listprobe/internal/testbed"
 	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // mailmanQueueDir is where Debian's Mailman keeps its queues (the testbed's
@@ -44,7 +45,7 @@ func pipelineService(t *testing.T, l *e2eList, timeout time.Duration, keys strin
 	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := probe.LoadFile(file)
+	cfg, err := config.LoadFile(file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,9 +56,9 @@ func pipelineService(t *testing.T, l *e2eList, timeout time.Duration, keys strin
 	return svc
 }
 
-// gaugeValue is the value of the series of name whose labels include
+// labelGauge is the value of the series of name whose labels include
 // labels, or -1 when there is none.
-func gaugeValue(t *testing.T, svc *probe.Service, name string, labels map[string]string) float64 {
+func labelGauge(t *testing.T, svc *probe.Service, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := svc.Metrics().Registry.Gather()
 	if err != nil {
@@ -132,7 +133,7 @@ func TestE2ELostProbeNamesTheShunt(t *testing.T) {
 	if n := removeQueuedProbe(t, l, "shunt", r.MessageID); n != 1 {
 		t.Errorf("%d shunt entries hold the probe, want 1", n)
 	}
-	if v := gaugeValue(t, svc, "listprobe_mailman_queue_up", map[string]string{"mailman": "testbed"}); v != 1 {
+	if v := labelGauge(t, svc, "listprobe_mailman_queue_up", map[string]string{"mailman": "testbed"}); v != 1 {
 		t.Errorf("listprobe_mailman_queue_up = %v", v)
 	}
 }
@@ -155,9 +156,9 @@ func TestE2EStuckOutRunnerIsNamed(t *testing.T) {
 	ctx := context.Background()
 	outAge := func(slice string) float64 {
 		if slice == "" {
-			return gaugeValue(t, svc, "listprobe_mailman_queue_oldest_age_seconds", map[string]string{"queue": "out"})
+			return labelGauge(t, svc, "listprobe_mailman_queue_oldest_age_seconds", map[string]string{"queue": "out"})
 		}
-		return gaugeValue(t, svc, "listprobe_mailman_queue_slice_oldest_age_seconds", map[string]string{"queue": "out", "slice": slice})
+		return labelGauge(t, svc, "listprobe_mailman_queue_slice_oldest_age_seconds", map[string]string{"queue": "out", "slice": slice})
 	}
 	var stuck []string
 	t.Cleanup(func() {
@@ -225,7 +226,7 @@ func TestE2EMembersDisabledByRealBounces(t *testing.T) {
 	}
 	svc := pipelineService(t, l, 30*time.Second, "roster_refresh: 1s")
 	ratio := func() float64 {
-		return gaugeValue(t, svc, "listprobe_mailman_members_disabled_by_bounces_ratio", map[string]string{"list": l.address})
+		return labelGauge(t, svc, "listprobe_mailman_members_disabled_by_bounces_ratio", map[string]string{"list": l.address})
 	}
 	waitUntil(t, 20*time.Second, "the share read at 0", func() bool { return ratio() == 0 })
 	// The post's outcome depends on how the testbed's MTA refuses the
@@ -236,7 +237,7 @@ func TestE2EMembersDisabledByRealBounces(t *testing.T) {
 	// README) reaches nobody: then another one is sent.
 	for attempt := 1; ratio() < 20.0/22; attempt++ {
 		if attempt > 3 {
-			t.Fatalf("after 3 posts: %v of %v members disabled by bounces", gaugeValue(t, svc, "listprobe_mailman_members_disabled_by_bounces", nil), gaugeValue(t, svc, "listprobe_mailman_members", nil))
+			t.Fatalf("after 3 posts: %v of %v members disabled by bounces", labelGauge(t, svc, "listprobe_mailman_members_disabled_by_bounces", nil), labelGauge(t, svc, "listprobe_mailman_members", nil))
 		}
 		r, _, err := svc.ProbeNow(ctx, l.address)
 		if err != nil {
@@ -270,10 +271,10 @@ func TestE2EDigestSentMovesLastSent(t *testing.T) {
 	l := newE2EList(t, tb, nil)
 	svc := pipelineService(t, l, 30*time.Second, "roster_refresh: 1s, digest_interval: 1h")
 	last := func() float64 {
-		return gaugeValue(t, svc, "listprobe_mailman_digest_last_sent_timestamp_seconds", map[string]string{"list": l.address})
+		return labelGauge(t, svc, "listprobe_mailman_digest_last_sent_timestamp_seconds", map[string]string{"list": l.address})
 	}
 	interval := func() float64 {
-		return gaugeValue(t, svc, "listprobe_mailman_digest_interval_seconds", map[string]string{"list": l.address})
+		return labelGauge(t, svc, "listprobe_mailman_digest_interval_seconds", map[string]string{"list": l.address})
 	}
 	waitUntil(t, 20*time.Second, "the digest settings read", func() bool { return interval() == 3600 && last() == 0 })
 	r, _, err := svc.ProbeNow(context.Background(), l.address)

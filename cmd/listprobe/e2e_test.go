@@ -32,6 +32,7 @@ import (
 	"github.com/listprobe/listprobe/checks/submit"
 	"github.com/listprobe/listprobe/internal/testbed"
 	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // e2eList is a fresh Mailman list for one test, with the testbed's member
@@ -265,14 +266,13 @@ func TestE2ENoticeCap(t *testing.T) {
 	tb := testbed.Load(t)
 	l := newE2EList(t, tb, map[string]any{"default_member_action": "hold"})
 	l.listDefaultApplies(t)
-	cfg, err := probe.LoadFile(l.config(t, 30*time.Second, true, ""))
+	cfg, err := config.LoadFile(l.config(t, 30*time.Second, true, ""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rt := probe.NewService("", slog.New(slog.NewTextHandler(io.Discard, nil)), &probe.Options{OnDemandMinInterval: time.Nanosecond})
 	rt.Start(context.Background(), cfg)
 	defer rt.Stop()
-	metrics := rt.Metrics()
 	for i := 1; i <= 12; i++ {
 		r, _, err := rt.ProbeNow(context.Background(), l.address)
 		if err != nil {
@@ -291,7 +291,7 @@ func TestE2ENoticeCap(t *testing.T) {
 	}
 	// The series exists from the start at 0: check its value is the
 	// moment the warning was seen.
-	got := testutil.ToFloat64(metrics.NoticeLimitGauge(l.address))
+	got := gaugeValue(t, rt, "listprobe_notice_limit_reached_timestamp_seconds", "list", l.address)
 	if want := float64(rt.NoticeLimit(l.address).Unix()); got != want || got == 0 {
 		t.Errorf("listprobe_notice_limit_reached_timestamp_seconds = %v, want %v", got, want)
 	}
@@ -357,36 +357,18 @@ func TestE2ECleanupTouchesOnlyProbes(t *testing.T) {
 func TestE2EModerationMetricsFollowSettings(t *testing.T) {
 	tb := testbed.Load(t)
 	l := newE2EList(t, tb, nil)
-	cfg, err := probe.LoadFile(l.config(t, 30*time.Second, true, ""))
+	cfg, err := config.LoadFile(l.config(t, 30*time.Second, true, ""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rt := probe.NewService("", slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	rt.Start(context.Background(), cfg)
 	defer rt.Stop()
-	metrics := rt.Metrics()
 	gauge := func(name, action string) float64 {
-		mfs, err := metrics.Registry.Gather()
-		if err != nil {
-			t.Fatal(err)
+		if action == "" {
+			return gaugeValue(t, rt, name)
 		}
-		for _, mf := range mfs {
-			if mf.GetName() != name {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				match := true
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == "action" && lp.GetValue() != action {
-						match = false
-					}
-				}
-				if match {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-		return -1
+		return gaugeValue(t, rt, name, "action", action)
 	}
 	waitUntil(t, 20*time.Second, "default_member_action defer", func() bool { return gauge("listprobe_mailman_default_member_action", "defer") == 1 })
 	if gauge("listprobe_mailman_emergency", "") != 0 || gauge("listprobe_mailman_up", "") != 1 {
@@ -534,7 +516,7 @@ func TestE2EReaderDeliveryDisabledByBounces(t *testing.T) {
 	if err := l.admin.SetMemberPreferences(context.Background(), l.address, tb.Get(t, "READER"), url.Values{"delivery_status": {"by_bounces"}}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := probe.LoadFile(l.config(t, 15*time.Second, true, ""))
+	cfg, err := config.LoadFile(l.config(t, 15*time.Second, true, ""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -637,7 +619,7 @@ func TestE2ELatencyMatchesTheMaildirDeliveryTime(t *testing.T) {
 	if err := os.WriteFile(file, []byte(keep), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := probe.LoadFile(file)
+	cfg, err := config.LoadFile(file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -688,7 +670,7 @@ func TestScenarioCopyApprovedByAModeratorIsHeld(t *testing.T) {
 		// No notices: the approved copy is the only evidence.
 		l := newE2EList(t, w, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false})
 		l.listDefaultApplies(t)
-		cfg, err := probe.LoadFile(l.config(t, 60*time.Second, false, ""))
+		cfg, err := config.LoadFile(l.config(t, 60*time.Second, false, ""), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,15 +8,13 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strings"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
-	"github.com/listprobe/listprobe/checks"
-	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // explained is one line of explain's JSON output.
@@ -42,14 +40,6 @@ type explained struct {
 	ByTime bool `json:"by_time,omitempty"`
 }
 
-// The signature verdicts of explain.
-const (
-	sigValid     = "valid"
-	sigInvalid   = "invalid"
-	sigUnchecked = "unchecked" // a token, but no signing key to check it with
-	sigAbsent    = "absent"
-)
-
 // maxExplainBytes bounds what explain reads of one message: saved mail is
 // rarely over a few megabytes, and a mistaken argument (a disk image) must
 // not fill memory.
@@ -61,10 +51,10 @@ func explain(configFile string, files []string, output string, stdout, stderr io
 
 // explainFrom is explain with its standard input, which "-" names.
 func explainFrom(stdin io.Reader, configFile string, files []string, output string, stdout, stderr io.Writer) int {
-	var cfg *probe.Config
+	var cfg *config.Config
 	if configFile != "" {
 		var err error
-		cfg, err = probe.LoadFile(configFile)
+		cfg, err = config.LoadFile(configFile, nil)
 		if err != nil {
 			fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
 			return exitUsage
@@ -89,7 +79,7 @@ func explainFrom(stdin io.Reader, configFile string, files []string, output stri
 			code = exitUsage
 			continue
 		}
-		unchecked = unchecked || e.Signature == sigUnchecked
+		unchecked = unchecked || e.Signature == string(probe.SignatureUnchecked)
 		out = append(out, e)
 	}
 	if unchecked {
@@ -206,11 +196,7 @@ func binaryShare(b []byte) float64 {
 	return float64(n) / float64(len(b))
 }
 
-func explainMessage(file string, raw []byte, cfg *probe.Config) (explained, error) {
-	var signer *token.Signer
-	if cfg != nil {
-		signer = cfg.Signer()
-	}
+func explainMessage(file string, raw []byte, cfg *config.Config) (explained, error) {
 	br := bufio.NewReader(bytes.NewReader(raw))
 	h, err := textproto.ReadHeader(br)
 	if why := notMail(raw, h, err); why != "" {
@@ -220,51 +206,22 @@ func explainMessage(file string, raw []byte, cfg *probe.Config) (explained, erro
 	if err != nil {
 		return explained{}, fmt.Errorf("%s: %w", displayName(file), err)
 	}
-	ev := checks.Classify(mail.Header{Header: message.Header{Header: h}}, body)
-	e := explained{File: file, Kind: string(ev.Kind), Manager: ev.Manager, List: ev.List, Reason: ev.Reason, Copy: string(ev.Copy), Signature: sigAbsent, ByTime: ev.ByTime}
-	if len(ev.Tokens) == 0 {
+	// The message judged as serve would once its probe is recorded, in no
+	// particular mailbox.
+	v := probe.Judge(probe.Incoming{Header: mail.Header{Header: message.Header{Header: h}}, Body: body}, cfg, probe.RecordedProbes)
+	ev := v.Evidence
+	e := explained{File: file, Kind: string(ev.Kind), Manager: ev.Manager, List: ev.List, Reason: ev.Reason, Copy: string(ev.Copy),
+		Signature: string(v.Signature), ByTime: ev.ByTime}
+	if len(v.Claimed) == 0 {
 		return e, nil
 	}
-	e.Signature = sigUnchecked
-	if signer != nil {
-		e.Signature = sigValid
+	first := v.Claimed[0]
+	e.ProbeID = first.ID
+	if e.List == "" {
+		e.List = first.List
 	}
-	var tokenList string // the list the first token names
-	for _, s := range ev.Tokens {
-		t, err := token.Parse(s)
-		if err != nil {
-			continue
-		}
-		if e.ProbeID == "" {
-			e.ProbeID, tokenList = t.ID, t.List
-			if e.List == "" {
-				e.List = t.List
-			}
-		}
-		if signer != nil {
-			if _, err := signer.Verify(s); err != nil {
-				e.Signature = sigInvalid
-			}
-		}
-	}
-	if e.Signature == sigValid {
-		if list, poster, ok := configuredList(cfg, tokenList); ok {
-			d := ev.Deletable(list, poster)
-			e.Deletable = &d
-		}
+	if v.Signature == probe.SignatureValid && cfg.List(first.List) != nil {
+		e.Deletable = &v.Deletable
 	}
 	return e, nil
-}
-
-// configuredList finds the list a probe token names among the configured
-// lists, with its poster's address.
-func configuredList(cfg *probe.Config, list string) (address, poster string, ok bool) {
-	for _, l := range cfg.Lists {
-		if strings.EqualFold(l.Address, list) {
-			if a := cfg.Accounts[l.Poster]; a != nil {
-				return l.Address, a.Address, true
-			}
-		}
-	}
-	return "", "", false
 }

@@ -27,16 +27,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/listprobe/listprobe/internal/testbed"
 	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // startE2EService starts a service (no schedule) for the list's config.
 func startE2EService(t *testing.T, file string) *probe.Service {
 	t.Helper()
-	cfg, err := probe.LoadFile(file)
+	cfg, err := config.LoadFile(file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,17 +73,17 @@ func TestFaultDovecotStoppedMidIdle(t *testing.T) {
 	tb := testbed.Load(t)
 	l := newE2EList(t, tb, nil)
 	svc := startE2EService(t, l.config(t, 90*time.Second, false, ""))
-	up := svc.Metrics().MailboxUpGauge("reader")
-	waitUntil(t, 30*time.Second, "the reader's session up", func() bool { return testutil.ToFloat64(up) == 1 })
+	up := func() float64 { return gaugeValue(t, svc, "listprobe_mailbox_up", "account", "reader") }
+	waitUntil(t, 30*time.Second, "the reader's session up", func() bool { return up() == 1 })
 
 	tb.StopDovecot(t)
-	waitUntil(t, 30*time.Second, "the reader's session down", func() bool { return testutil.ToFloat64(up) == 0 })
+	waitUntil(t, 30*time.Second, "the reader's session down", func() bool { return up() == 0 })
 	res := make(chan *probe.Result, 1)
 	go func() { res <- probeNow(t, svc, l.address) }()
 	time.Sleep(2 * time.Second)
 	tb.StartDovecot(t)
 	wantResult(t, <-res, probe.Delivered, "")
-	if v := testutil.ToFloat64(up); v != 1 {
+	if v := up(); v != 1 {
 		t.Errorf("listprobe_mailbox_up{account=reader} = %v after the restart", v)
 	}
 	wantResult(t, probeNow(t, svc, l.address), probe.Delivered, "")
@@ -168,8 +167,8 @@ func TestFaultMailmanRESTDownDuringHold(t *testing.T) {
 	viaProxy := strings.Replace(string(raw), "http://"+restHost, "http://"+proxy.ln.Addr().String(), 1)
 	os.WriteFile(file, []byte(viaProxy), 0o600)
 	svc := startE2EService(t, file)
-	mailmanUp := svc.Metrics().MailmanUpGauge(l.address)
-	waitUntil(t, 30*time.Second, "the REST API read through the proxy", func() bool { return testutil.ToFloat64(mailmanUp) == 1 })
+	mailmanUp := func() float64 { return gaugeValue(t, svc, "listprobe_mailman_up", "list", l.address) }
+	waitUntil(t, 30*time.Second, "the REST API read through the proxy", func() bool { return mailmanUp() == 1 })
 
 	proxy.close()
 	r := probeNow(t, svc, l.address)
@@ -177,7 +176,7 @@ func TestFaultMailmanRESTDownDuringHold(t *testing.T) {
 	if !strings.Contains(r.Reason, "moderat") {
 		t.Errorf("reason %q does not give Mailman's moderation reason", r.Reason)
 	}
-	waitUntil(t, 30*time.Second, "listprobe_mailman_up 0", func() bool { return testutil.ToFloat64(mailmanUp) == 0 })
+	waitUntil(t, 30*time.Second, "listprobe_mailman_up 0", func() bool { return mailmanUp() == 0 })
 }
 
 // A reload while an on-demand probe is in flight: the probe keeps its
@@ -186,13 +185,13 @@ func TestFaultReloadDuringOnDemandProbe(t *testing.T) {
 	tb := testbed.Load(t)
 	l := newE2EList(t, tb, nil)
 	file := l.config(t, 60*time.Second, false, "")
-	svc := probe.NewService(file, slog.New(slog.NewTextHandler(io.Discard, nil)), &probe.Options{EnableProbe: true})
+	svc := probe.NewService(file, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	waitUntil(t, 30*time.Second, "ready with the reader's session up", func() bool {
-		return svc.Ready() && testutil.ToFloat64(svc.Metrics().MailboxUpGauge("reader")) == 1
+		return svc.Ready() && gaugeValue(t, svc, "listprobe_mailbox_up", "account", "reader") == 1
 	})
 	res := make(chan *probe.Result, 1)
 	go func() { res <- probeNow(t, svc, l.address) }()
@@ -273,16 +272,18 @@ func (p *serveProcess) metric(t *testing.T, series string) string {
 }
 
 // listprobe killed with SIGKILL in the middle of a probe (its post held by
-// the list, no notice sent), then restarted: when a moderator releases the
-// post, before or after the restart, the restarted listprobe knows the copy
-// as its own earlier run's probe, counts it late and cleans it up, so
-// nothing is left behind.
+// the list, no notice sent), then restarted: the restarted listprobe knows
+// the copy a moderator releases as its own earlier run's probe and cleans it
+// up, so nothing is left behind. The copy is late only if it came after the
+// probe's deadline: released while listprobe was down, in time, it is not
+// counted late (as a delivered probe's copy never is after a restart);
+// released after the restart and after the deadline, it is.
 func TestFaultKilledMidProbeAndRestarted(t *testing.T) {
 	bin := buildListprobe(t)
 	for _, tc := range []struct {
 		name      string
 		whileDown bool
-	}{{"copy after the restart", false}, {"copy while listprobe is down", true}} {
+	}{{"copy after the restart and the deadline", false}, {"copy while listprobe is down, in time", true}} {
 		t.Run(tc.name, func(t *testing.T) { killedMidProbe(t, bin, tc.whileDown) })
 	}
 }
@@ -291,15 +292,17 @@ func killedMidProbe(t *testing.T, bin string, releaseWhileDown bool) {
 	tb := testbed.Load(t)
 	l := newE2EList(t, tb, map[string]any{"default_member_action": "hold", "respond_to_post_requests": false})
 	l.listDefaultApplies(t)
-	file := l.config(t, 2*time.Minute, false, "")
+	const timeout = 45 * time.Second
+	file := l.config(t, timeout, false, "")
 	ctx := context.Background()
 	reader := tb.Mailbox(t, "READER")
 
 	a := startServeProcess(t, bin, file)
+	deadline := time.Now().Add(timeout)
 	go http.Get(a.base + "/probe?list=" + l.address)
 	var requestID int
 	var messageID string
-	waitUntil(t, 60*time.Second, "the probe held by Mailman", func() bool {
+	waitUntil(t, 30*time.Second, "the probe held by Mailman", func() bool {
 		held, err := l.mm.Held(ctx, l.address)
 		if err != nil {
 			t.Fatal(err)
@@ -323,7 +326,7 @@ func killedMidProbe(t *testing.T, bin string, releaseWhileDown bool) {
 	}
 	if releaseWhileDown {
 		release()
-		waitUntil(t, 60*time.Second, "the released copy in the reader's mailbox", func() bool { return len(imapSearch(t, reader, messageID)) == 1 })
+		waitUntil(t, 30*time.Second, "the released copy in the reader's mailbox", func() bool { return len(imapSearch(t, reader, messageID)) == 1 })
 	}
 
 	b := startServeProcess(t, bin, file)
@@ -332,8 +335,12 @@ func killedMidProbe(t *testing.T, bin string, releaseWhileDown bool) {
 		if v := b.metric(t, series); v != "0" {
 			t.Fatalf("%s = %q before the copy came", series, v)
 		}
+		time.Sleep(time.Until(deadline.Add(3 * time.Second)))
 		release()
+		waitUntil(t, 60*time.Second, "the released copy counted late by the restarted listprobe", func() bool { return b.metric(t, series) == "1" })
 	}
-	waitUntil(t, 60*time.Second, "the released copy counted late by the restarted listprobe", func() bool { return b.metric(t, series) == "1" })
 	waitUntil(t, 30*time.Second, "the copy cleaned up", func() bool { return len(imapSearch(t, reader, messageID)) == 0 })
+	if v := b.metric(t, series); releaseWhileDown && v != "0" {
+		t.Errorf("%s = %q: a copy that came in time is not late", series, v)
+	}
 }

@@ -25,6 +25,8 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
+	probeweb "github.com/listprobe/listprobe/probe/web"
 )
 
 // DefaultListenAddress is where serve and demo listen unless told otherwise.
@@ -46,8 +48,10 @@ const (
 // tests can drive it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Log lines and once's progress line share stderr without running into
-	// each other.
-	stderr = &statusWriter{w: stderr}
+	// each other; nothing printed reaches a terminal with its control
+	// characters.
+	stderr = &controlEscaper{w: &statusWriter{w: stderr}}
+	stdout = &controlEscaper{w: stdout}
 	app := kingpin.New("listprobe", "Proves that mailing lists deliver: posts signed probes as a member, reads the copies back as a subscriber, and exports the outcomes as Prometheus metrics.")
 	app.UsageWriter(stderr)
 	app.ErrorWriter(stderr)
@@ -125,19 +129,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // serve runs the service until ctx ends or SIGINT/SIGTERM; SIGHUP reloads.
 // started, when not nil, is called once the configuration is loaded.
-func serve(ctx context.Context, logger *slog.Logger, configFile string, webFlags *web.FlagConfig, opts *probe.Options, stderr io.Writer, started func(*probe.Service)) int {
+func serve(ctx context.Context, logger *slog.Logger, configFile string, webFlags *web.FlagConfig, opts *serviceOptions, stderr io.Writer, started func(*probe.Service)) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if _, err := probe.LoadFileWith(configFile, opts.Load); err != nil {
+	if _, err := config.LoadFile(configFile, opts.Probe.Load); err != nil {
 		fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
 		return exitUsage
 	}
-	svc := probe.NewService(configFile, logger, opts)
+	svc := probe.NewService(configFile, logger, &opts.Probe)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	srv := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := newWebServer(probeweb.Handler(svc, &opts.Web), defaultWebTimeouts)
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -192,10 +196,10 @@ loop:
 // in line order, and the settings that weaken security as warnings, which
 // do not make it invalid.
 func checkConfigFile(file string, stdout, stderr io.Writer) int {
-	cfg, err := probe.LoadFile(file)
+	cfg, err := config.LoadFile(file, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
-		if errs, ok := errors.AsType[probe.ConfigErrors](err); ok && len(errs) > 1 {
+		if errs, ok := errors.AsType[config.ConfigErrors](err); ok && len(errs) > 1 {
 			fmt.Fprintf(stderr, "%s: %d errors\n", file, len(errs))
 		}
 		return exitUsage

@@ -23,7 +23,7 @@ import (
 	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/sandbox"
-	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // runCmd runs listprobe with args and returns its exit code and output.
@@ -157,7 +157,7 @@ func TestOnceUsageAndConfigErrorsExitTwo(t *testing.T) {
 		"missing file":  {"once", "--config.file=/nonexistent/listprobe.yml"},
 		"bad flag":      {"once", "--config.file=" + file, "--output=xml"},
 		"no subcommand": {},
-		"bad config":    {"once", "--config.file=../../probe/testdata/config/bad-cron.yml"},
+		"bad config":    {"once", "--config.file=../../probe/config/testdata/bad-cron.yml"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			code, _, errOut := runCmd(t, args...)
@@ -172,12 +172,12 @@ func TestOnceUsageAndConfigErrorsExitTwo(t *testing.T) {
 }
 
 func TestCheckConfig(t *testing.T) {
-	code, out, _ := runCmd(t, "check-config", "--config.file=../../probe/testdata/config/good.yml")
+	code, out, _ := runCmd(t, "check-config", "--config.file=../../probe/config/testdata/good.yml")
 	if code != 0 || !strings.Contains(out, "valid: 2 lists") {
 		t.Errorf("good config: exit %d, %q", code, out)
 	}
-	code, _, errOut := runCmd(t, "check-config", "--config.file=../../probe/testdata/config/bad-unknown-account.yml")
-	if code != 2 || errOut != "../../probe/testdata/config/bad-unknown-account.yml:12: lists[0].poster: unknown account \"membr\"; did you mean \"member\"? (known: member, reader)\n" {
+	code, _, errOut := runCmd(t, "check-config", "--config.file=../../probe/config/testdata/bad-unknown-account.yml")
+	if code != 2 || errOut != "../../probe/config/testdata/bad-unknown-account.yml:12: lists[0].poster: unknown account \"membr\"; did you mean \"member\"? (known: member, reader)\n" {
 		t.Errorf("bad config: exit %d, %q", code, errOut)
 	}
 }
@@ -185,7 +185,7 @@ func TestCheckConfig(t *testing.T) {
 // check-config reports every error of the file at once, in line order,
 // then how many there are.
 func TestCheckConfigReportsEveryError(t *testing.T) {
-	file := "../../probe/testdata/config/bad-several.yml"
+	file := "../../probe/config/testdata/bad-several.yml"
 	code, out, errOut := runCmd(t, "check-config", "--config.file="+file)
 	want := strings.Join([]string{
 		file + `:2: global.schedual: unknown field; did you mean "schedule"?`,
@@ -206,13 +206,13 @@ func TestCheckConfigReportsEveryError(t *testing.T) {
 func TestCheckConfigWarns(t *testing.T) {
 	dir := t.TempDir()
 	for _, f := range []string{"signing.key", "member.password", "reader.password"} {
-		data, err := os.ReadFile(filepath.Join("../../probe/testdata/config", f))
+		data, err := os.ReadFile(filepath.Join("../../probe/config/testdata", f))
 		if err != nil {
 			t.Fatal(err)
 		}
 		os.WriteFile(filepath.Join(dir, f), data, 0o600)
 	}
-	good, err := os.ReadFile("../../probe/testdata/config/good.yml")
+	good, err := os.ReadFile("../../probe/config/testdata/good.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,10 +332,11 @@ func TestServeRefusesProbeAndReloadUnlessEnabled(t *testing.T) {
 	}
 }
 
-// serve end to end: endpoints, a reload that fails keeps the old config.
-func TestServeEndpointsAndReload(t *testing.T) {
-	file, _ := demoConfig(t, 5*time.Second)
-	base, get := startServe(t, file, "--web.enable-probe", "--web.enable-lifecycle")
+// checkServeEndpoints checks a freshly started serve of the demo config:
+// healthy, its lists on the page, their series at zero, metrics that lint,
+// no secret anywhere, the configuration loaded.
+func checkServeEndpoints(t *testing.T, get func(string) (int, string)) {
+	t.Helper()
 	if status, _ := get("/-/healthy"); status != 200 {
 		t.Errorf("/-/healthy %d", status)
 	}
@@ -359,6 +360,13 @@ func TestServeEndpointsAndReload(t *testing.T) {
 	if !strings.Contains(metrics, "listprobe_config_last_reload_successful 1") {
 		t.Error("reload gauge not 1 after start")
 	}
+}
+
+// serve end to end: endpoints, a reload that fails keeps the old config.
+func TestServeEndpointsAndReload(t *testing.T) {
+	file, _ := demoConfig(t, 5*time.Second)
+	base, get := startServe(t, file, "--web.enable-probe", "--web.enable-lifecycle")
+	checkServeEndpoints(t, get)
 
 	// Break the config: reload fails, the old one keeps running.
 	good, _ := os.ReadFile(file)
@@ -372,7 +380,7 @@ func TestServeEndpointsAndReload(t *testing.T) {
 	if resp.StatusCode != 500 || !strings.Contains(string(body), `global.unknown: unknown field`) {
 		t.Errorf("failed reload answered %d %s", resp.StatusCode, body)
 	}
-	_, metrics = get("/metrics")
+	_, metrics := get("/metrics")
 	if !strings.Contains(metrics, "listprobe_config_last_reload_successful 0") || !strings.Contains(metrics, `list="healthy@lists.example.org"`) {
 		t.Error("after a failed reload: gauge not 0 or the old lists are gone")
 	}
@@ -423,7 +431,7 @@ func TestServeEndpointsAndReload(t *testing.T) {
 
 func TestExplainVerifiesProbeSignatures(t *testing.T) {
 	cfgFile, _ := demoConfig(t, 5*time.Second)
-	cfg, err := probe.LoadFile(cfgFile)
+	cfg, err := config.LoadFile(cfgFile, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

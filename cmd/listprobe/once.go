@@ -16,13 +16,14 @@ import (
 	"golang.org/x/term"
 
 	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 )
 
 // once is `listprobe once`: it probes the selected lists (every list by
 // default) in parallel, waits for every outcome and prints them; the exit
 // code says whether every list is as expected (see onceExit).
 func once(ctx context.Context, logger *slog.Logger, configFile string, lists []string, output string, stdout, stderr io.Writer) int {
-	cfg, err := probe.LoadFile(configFile)
+	cfg, err := config.LoadFile(configFile, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
 		return exitUsage
@@ -31,7 +32,7 @@ func once(ctx context.Context, logger *slog.Logger, configFile string, lists []s
 	if len(lists) > 0 {
 		selected = nil
 		for _, name := range lists {
-			var found *probe.ListConfig
+			var found *config.ListConfig
 			for _, l := range cfg.Lists {
 				if strings.EqualFold(l.Address, name) {
 					found = l
@@ -53,7 +54,7 @@ func once(ctx context.Context, logger *slog.Logger, configFile string, lists []s
 	progress := newOnceProgress(names)
 	stopProgress := func() {}
 	if len(selected) > 1 && isTerminal(stderr) {
-		sw, ok := stderr.(*statusWriter)
+		sw, ok := underlying(stderr).(*statusWriter)
 		if !ok {
 			sw = &statusWriter{w: stderr}
 		}
@@ -130,10 +131,10 @@ func printOnce(results []*probe.Result, output string, stdout io.Writer) int {
 // isTerminal reports whether w is a terminal, where a progress line helps a
 // person waiting; in a pipe or a log file it would only be noise.
 func isTerminal(w io.Writer) bool {
-	if sw, ok := w.(*statusWriter); ok {
+	if sw, ok := underlying(w).(*statusWriter); ok {
 		w = sw.w
 	}
-	f, ok := w.(*os.File)
+	f, ok := underlying(w).(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 

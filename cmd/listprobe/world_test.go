@@ -7,6 +7,7 @@ import (
 
 	"github.com/listprobe/listprobe/internal/sandbox"
 	"github.com/listprobe/listprobe/internal/testbed"
+	"github.com/listprobe/listprobe/probe"
 )
 
 // e2eWorld is a mail world an end-to-end scenario runs in: the real testbed
@@ -87,4 +88,33 @@ func (s *sandboxWorld) Secret(t testing.TB, name string) string {
 
 func (s *sandboxWorld) MailmanAdmin(t testing.TB) *testbed.MailmanAdmin {
 	return &testbed.MailmanAdmin{URL: s.w.MailmanURL, Username: s.w.MailmanUsername, Password: s.w.MailmanPassword}
+}
+
+// gaugeValue returns the value of svc's gauge name whose labels include
+// the given name, value pairs; -1 when there is none.
+func gaugeValue(t testing.TB, svc *probe.Service, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := svc.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			match := true
+			for i := 0; i+1 < len(labels); i += 2 {
+				match = match && have[labels[i]] == labels[i+1]
+			}
+			if match {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
 }

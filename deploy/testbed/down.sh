@@ -1,6 +1,6 @@
 #!/bin/bash
-# down.sh stops what up.sh started: Sympa's daemons, Mailman, Postfix and
-# Dovecot, each by the pid file it writes, never by process name. mlmmj has
+# down.sh stops what up.sh started: Sympa's daemons, Mailman, Postfix,
+# Dovecot, rspamd, OpenDKIM and NSD, each by the pid file it writes, never by process name. mlmmj has
 # no daemon (Postfix runs it per message). Packages, mailboxes, secrets,
 # lists and the databases stay, so the next up.sh is fast.
 set -euo pipefail
@@ -48,4 +48,8 @@ stop postfix "$RUN/postfix.pid" /usr/lib/postfix/sbin/master || rc=1
 # has a new pid, which Postfix's own pid file names.
 stop postfix /var/spool/postfix/pid/master.pid /usr/lib/postfix/sbin/master || rc=1
 stop dovecot "$RUN/dovecot/master.pid" /usr/sbin/dovecot || rc=1
+# The spam filter, the DKIM signer and the DNS server (spam.sh, dkim.sh, dns.sh).
+stop rspamd "$RUN/rspamd/rspamd.pid" rspamd || rc=1
+stop opendkim "$RUN/opendkim.pid" /usr/sbin/opendkim || rc=1
+stop nsd "$RUN/nsd.pid" "nsd -c $STATE/dns/nsd.conf" || rc=1
 exit $rc

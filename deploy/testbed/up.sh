@@ -33,10 +33,19 @@ SYMPA_DAEMONS="sympa_msg bulk archived bounced task_manager"
 # only reads, moderator owns the list, outsider is not subscribed, listmaster
 # is Mailman's site owner.
 ACCOUNTS="member reader moderator outsider listmaster"
+# Accounts in other domains, NAME=ADDRESS (NAME names the secret and the
+# env variables): a second reader whose domain files spam by a stricter
+# rule (spam.sh), and a poster whose domain publishes DMARC p=reject.
+READER2_DOMAIN=other-reader.test
+REJECT_DOMAIN=reject-poster.test
+STRANGER_DOMAIN=stranger.test
+OTHER_ACCOUNTS="reader2=reader@$READER2_DOMAIN reject-poster=poster@$REJECT_DOMAIN"
 REST_PORT=8001
 REST_USER=restadmin
 MAILMAN_CFG=$STATE/mailman/mailman.cfg
 PKGS="postfix dovecot-imapd dovecot-lmtpd mailman3 publicsuffix sympa dbconfig-sqlite3 mlmmj curl openssl sqlite3"
+# DNS, DKIM signing, the hold table, the spam filter and Sieve (dns.sh, dkim.sh, spam.sh).
+PKGS="$PKGS nsd opendkim postfix-sqlite rspamd dovecot-sieve"
 
 say() { printf 'testbed: %s\n' "$*" >&2; }
 die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }
@@ -44,6 +53,10 @@ die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (it installs packages and starts daemons)"
 START_TIME=$(date +%s.%N)
 REWRITTEN=""
+# The DNS server, the DKIM signer and the spam filter, in files of their own.
+. "$HERE/dkim.sh"
+. "$HERE/dns.sh"
+. "$HERE/spam.sh"
 
 # --- packages ---------------------------------------------------------------
 
@@ -158,21 +171,28 @@ make_tls() {
 
 # --- Dovecot -----------------------------------------------------------------
 
+# account_hash ADDRESS PASSWORD: the password's hash for Dovecot's users
+# file, the one there already while the password is unchanged, so that
+# up.sh rewrites nothing on a warm run.
+account_hash() {
+	local hash
+	hash=$(grep "^$1:" "$STATE/dovecot/users" 2>/dev/null | cut -d: -f2 || true)
+	if [ -z "$hash" ] || [ "$(printf '%s' "$2" | openssl passwd -6 -stdin -salt "$(echo "$hash" | cut -d'$' -f3)")" != "${hash#\{SHA512-CRYPT\}}" ]; then
+		hash="{SHA512-CRYPT}$(printf '%s' "$2" | openssl passwd -6 -stdin)"
+	fi
+	echo "$hash"
+}
+
 configure_dovecot() {
 	mkdir -p "$STATE/dovecot" "$STATE/mail"
 	chown mail:mail "$STATE/mail"
-	local users=$STATE/dovecot/users.new
+	local users=$STATE/dovecot/users.new a o
 	(umask 027 && : >"$users")
 	for a in $ACCOUNTS; do
-		local pw hash
-		pw=$(secret "$a")
-		# Reuse the hash while the password is unchanged, so that up.sh
-		# rewrites nothing on a warm run.
-		hash=$(grep "^$a@$MAIL_DOMAIN:" "$STATE/dovecot/users" 2>/dev/null | cut -d: -f2 || true)
-		if [ -z "$hash" ] || [ "$(printf '%s' "$pw" | openssl passwd -6 -stdin -salt "$(echo "$hash" | cut -d'$' -f3)")" != "${hash#\{SHA512-CRYPT\}}" ]; then
-			hash="{SHA512-CRYPT}$(printf '%s' "$pw" | openssl passwd -6 -stdin)"
-		fi
-		printf '%s@%s:%s::::::\n' "$a" "$MAIL_DOMAIN" "$hash" >>"$users"
+		printf '%s@%s:%s::::::\n' "$a" "$MAIL_DOMAIN" "$(account_hash "$a@$MAIL_DOMAIN" "$(secret "$a")")" >>"$users"
+	done
+	for o in $OTHER_ACCOUNTS; do
+		printf '%s:%s::::::\n' "${o#*=}" "$(account_hash "${o#*=}" "$(secret "${o%%=*}")")" >>"$users"
 	done
 	chgrp dovecot "$users"
 	mv "$users" "$STATE/dovecot/users"
@@ -187,7 +207,11 @@ subst() {
 		-e "s|@MTA_HOSTNAME@|$MTA_HOSTNAME|g" -e "s|@LIST_DOMAIN@|$LIST_DOMAIN|g" \
 		-e "s|@SYMPA_DOMAIN_RE@|${SYMPA_DOMAIN//./\\\\.}|g" -e "s|@MLMMJ_DOMAIN_RE@|${MLMMJ_DOMAIN//./\\\\.}|g" \
 		-e "s|@SYMPA_DOMAIN@|$SYMPA_DOMAIN|g" -e "s|@MLMMJ_DOMAIN@|$MLMMJ_DOMAIN|g" \
-		-e "s|@MLMMJ_SPOOL@|$MLMMJ_SPOOL|g" -e "s|@SYMPA_DB@|$SYMPA_DB|g" "$1"
+		-e "s|@MLMMJ_SPOOL@|$MLMMJ_SPOOL|g" -e "s|@SYMPA_DB@|$SYMPA_DB|g" \
+		-e "s|@READER2_DOMAIN@|$READER2_DOMAIN|g" -e "s|@REJECT_DOMAIN@|$REJECT_DOMAIN|g" \
+		-e "s|@LIST_OUT_PORT@|$LIST_OUT_PORT|g" -e "s|@DKIM_PORT@|$DKIM_PORT|g" \
+		-e "s|@RSPAMD_MILTER_PORT@|$RSPAMD_MILTER_PORT|g" -e "s|@LIST_OUT_HOSTNAME@|$LIST_OUT_HOSTNAME|g" \
+		-e "s|@MX_PORT@|$MX_PORT|g" "$1"
 }
 
 # install_whole TEMPLATE DEST: write DEST from TEMPLATE, whole. A DEST that
@@ -224,6 +248,7 @@ configure_postfix() {
 	local tr=$STATE/postfix/transport.regexp
 	subst "$HERE/postfix-transport.regexp.in" >"$tr.new"
 	if cmp -s "$tr.new" "$tr"; then rm -f "$tr.new"; else mv "$tr.new" "$tr"; fi
+	make_hold_table
 	[ -f /etc/aliases.db ] && [ /etc/aliases.db -nt /etc/aliases ] || newaliases
 }
 
@@ -236,6 +261,8 @@ configure_mailman() {
 	new=$MAILMAN_CFG.new
 	(umask 027 && sed -e "s|@REST_PASSWORD@|$pw|" -e "s|@REST_USER@|$REST_USER|" \
 		-e "s|@REST_PORT@|$REST_PORT|" -e "s|@MAIL_DOMAIN@|$MAIL_DOMAIN|g" \
+		-e "s|@LIST_OUT_PORT@|$LIST_OUT_PORT|g" -e "s|@LIST_DOMAIN@|$LIST_DOMAIN|g" \
+		-e "s|@ARC_SELECTOR@|$ARC_SELECTOR|g" -e "s|@ARC_KEY@|$DKIM_DIR/arc/arc.key|g" \
 		"$HERE/mailman.cfg.in" >"$new")
 	chgrp list "$new" "$STATE/mailman"
 	chmod 750 "$STATE/mailman"
@@ -371,7 +398,8 @@ runners_started() {
 
 start_mailman() {
 	local pidfile=$RUN/mailman/master.pid
-	if alive "$pidfile" && [ "$MAILMAN_CFG" -ot "$pidfile" ]; then
+	if alive "$pidfile" && [ "$MAILMAN_CFG" -ot "$pidfile" ] &&
+		{ mailman_resolves_testbed "$pidfile" || ! unshare --mount true 2>/dev/null; }; then
 		:
 	else
 		if alive "$pidfile"; then
@@ -379,7 +407,17 @@ start_mailman() {
 			stop_mailman
 		fi
 		say "starting mailman"
-		(cd /var/lib/mailman3 && runuser -u list -- mailman -C "$MAILMAN_CFG" start --force \
+		# In a mount namespace of its own where /etc/resolv.conf names the
+		# testbed's DNS (dns.sh): Mailman's DMARC and ARC lookups
+		# (dnspython) go there; the machine's resolv.conf stays as it is.
+		local ns="unshare --mount --propagation private"
+		if ! $ns true 2>/dev/null; then
+			say "warning: no mount namespace here (unshare --mount: no CAP_SYS_ADMIN?): Mailman's DMARC and ARC lookups use the machine's resolver, not the testbed's DNS"
+			ns=""
+		fi
+		(cd /var/lib/mailman3 && $ns sh -c \
+			'[ -z "$3" ] || mount --bind "$1" /etc/resolv.conf || exit 1; exec runuser -u list -- mailman -C "$2" start --force' \
+			sh "$DNS_DIR/resolv.conf" "$MAILMAN_CFG" "$ns" \
 			</dev/null >>"$LOG/mailman-start.log" 2>&1) || die "mailman start failed, see $LOG/mailman-start.log"
 	fi
 	local i pid
@@ -449,9 +487,10 @@ populate_mailman() {
 			-d send_goodbye_message=false -d admin_notify_mchanges=false >/dev/null
 	fi
 	local who role
-	for who in member:member reader:member moderator:owner; do
+	for who in member:member reader:member moderator:owner reader@$READER2_DOMAIN:member poster@$REJECT_DOMAIN:member; do
 		role=${who#*:}
-		who=${who%%:*}@$MAIL_DOMAIN
+		who=${who%%:*}
+		[[ $who == *@* ]] || who=$who@$MAIL_DOMAIN
 		if [ "$(rest_status "/lists/$LIST_ID/$role/$who")" != 200 ]; then
 			rest POST /members -d "list_id=$LIST_ID" -d "subscriber=$who" -d "role=$role" \
 				-d pre_verified=true -d pre_confirmed=true -d pre_approved=true \
@@ -538,7 +577,10 @@ verify_delivery() {
 	# key:recipient:mailbox that must receive it:envelope sender
 	local targets="" a
 	for a in $ACCOUNTS; do targets="$targets $a:$a@$MAIL_DOMAIN:$a:"; done
+	for a in $OTHER_ACCOUNTS; do targets="$targets ${a%%=*}:${a#*=}:${a#*=}:"; done
 	targets="$targets mailman:$LIST:reader:member@$MAIL_DOMAIN sympa:$SYMPA_LIST:reader:member@$MAIL_DOMAIN mlmmj:$MLMMJ_LIST:reader:member@$MAIL_DOMAIN"
+	# The second reader gets each list's copy too (filed by its own rule).
+	targets="$targets mailman2:$LIST:reader@$READER2_DOMAIN:member@$MAIL_DOMAIN sympa2:$SYMPA_LIST:reader@$READER2_DOMAIN:member@$MAIL_DOMAIN mlmmj2:$MLMMJ_LIST:reader@$READER2_DOMAIN:member@$MAIL_DOMAIN"
 	msgfile=$(mktemp)
 	for t in $targets; do
 		IFS=: read -r key rcpt box from <<<"$t"
@@ -556,12 +598,20 @@ verify_delivery() {
 	done
 	rm -f "$msgfile"
 	deadline=$((SECONDS + 60))
-	local still q status
+	local still q status dir
 	while [ -n "$pending" ]; do
 		still=""
 		for t in $pending; do
 			IFS=: read -r key rcpt box from <<<"$t"
-			if grep -rqsF "<$token.$key@" "$STATE/mail/$MAIL_DOMAIN/$box/Maildir/new" "$STATE/mail/$MAIL_DOMAIN/$box/Maildir/cur"; then
+			# box: a local part of $MAIL_DOMAIN, or an address.
+			[[ $box == *@* ]] || box=$box@$MAIL_DOMAIN
+			dir=$STATE/mail/${box#*@}/${box%@*}/Maildir
+			if grep -rqsF "<$token.$key@" "$dir/new" "$dir/cur"; then
+				continue
+			fi
+			# Filed as spam: the filter's scores are off (see spam.sh).
+			if grep -rqsF "<$token.$key@" "$dir/.Junk/new" "$dir/.Junk/cur"; then
+				failed="$failed $key(in-$box's-Junk)"
 				continue
 			fi
 			# Postfix gave up on it, or delivered it somewhere else.
@@ -580,10 +630,15 @@ verify_delivery() {
 	# Every check message and list copy of one, this run's and any an
 	# interrupted run left: the header and its "testbed-check-" value, or
 	# the Subject, are up.sh's own.
-	for a in $ACCOUNTS; do
-		doveadm -c "$STATE/dovecot/dovecot.conf" expunge -u "$a@$MAIL_DOMAIN" mailbox INBOX \
-			'(' header X-Listprobe-Testbed-Check testbed-check- OR subject "listprobe testbed delivery check testbed-check-" ')' \
-			>>"$LOG/verify.log" 2>&1 || true
+	[ -n "$failed" ] || verify_authentication "$token" || failed="$failed authentication"
+	local u m
+	for u in $ACCOUNTS $OTHER_ACCOUNTS; do
+		[[ $u == *=* ]] && u=${u#*=} || u=$u@$MAIL_DOMAIN
+		for m in INBOX Junk; do
+			doveadm -c "$STATE/dovecot/dovecot.conf" expunge -u "$u" mailbox "$m" \
+				'(' header X-Listprobe-Testbed-Check testbed-check- OR subject "listprobe testbed delivery check testbed-check-" ')' \
+				>>"$LOG/verify.log" 2>&1 || true
+		done
 	done
 	if [ -n "$failed" ]; then
 		printf 'testbed: error: a message to these accounts or lists was not delivered:%s\n' "$failed" >&2
@@ -680,6 +735,7 @@ write_env() {
 		echo "LISTPROBE_TESTBED_MLMMJ_LIST=$MLMMJ_LIST"
 		echo "LISTPROBE_TESTBED_MLMMJ_DOMAIN=$MLMMJ_DOMAIN"
 		echo "LISTPROBE_TESTBED_MLMMJ_SPOOL=$MLMMJ_SPOOL"
+		write_auth_env
 	} >"$tmp"
 	mv "$tmp" "$env"
 	cat "$env"
@@ -697,6 +753,14 @@ grep -qw "$MTA_HOSTNAME" /etc/hosts || echo "127.0.0.1 $MTA_HOSTNAME" >>/etc/hos
 make_tls
 mkdir -p "$STATE/bin"
 install -m 755 "$HERE/listctl" "$STATE/bin/listctl"
+install -m 755 "$HERE/tbctl" "$STATE/bin/tbctl"
+make_dkim_keys
+configure_dns
+start_dns
+configure_opendkim
+start_opendkim
+configure_spam
+start_spam
 configure_dovecot
 configure_postfix
 configure_mailman

@@ -111,12 +111,6 @@ func markRules(m *rawMessage, hits, misses []string) {
 	}
 }
 
-// listCopy turns a post that no rule stopped into the copy subscribers
-// receive.
-func listCopy(n listNames, post *rawMessage) *rawMessage {
-	return listCopyWith(n, post, nil, allRuleMisses())
-}
-
 // listCopyWith turns an accepted post into the copy subscribers receive:
 // the accept chain (its rule headers, none when hits and misses are empty,
 // as for a post a moderator approved, which skips the chains), the posting

@@ -94,7 +94,7 @@ func TestListCopyDecoratesEveryBodyShape(t *testing.T) {
 	n := newListNames("healthy@lists.example.org")
 	foot := footer(n)
 	t.Run("quoted-printable text", func(t *testing.T) {
-		m := listCopy(n, mustParse(t, "From: a@example.org\nSubject: s\nContent-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: quoted-printable\n\nsoft=\nbreak\n"))
+		m := listCopyWith(n, mustParse(t, "From: a@example.org\nSubject: s\nContent-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: quoted-printable\n\nsoft=\nbreak\n"), nil, allRuleMisses())
 		if got := m.get("Content-Transfer-Encoding"); got != "7bit" {
 			t.Errorf("CTE %q", got)
 		}
@@ -104,7 +104,7 @@ func TestListCopyDecoratesEveryBodyShape(t *testing.T) {
 		}
 	})
 	t.Run("utf-8 text", func(t *testing.T) {
-		m := listCopy(n, mustParse(t, "From: a@example.org\nSubject: s\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\ncafé\n"))
+		m := listCopyWith(n, mustParse(t, "From: a@example.org\nSubject: s\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\ncafé\n"), nil, allRuleMisses())
 		if got := m.get("Content-Transfer-Encoding"); got != "base64" {
 			t.Fatalf("CTE %q", got)
 		}
@@ -120,14 +120,14 @@ func TestListCopyDecoratesEveryBodyShape(t *testing.T) {
 		}
 	})
 	t.Run("multipart/mixed gets a last part", func(t *testing.T) {
-		m := listCopy(n, mustParse(t, "From: a@example.org\nSubject: s\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain\n\nhello\n--XX--\n"))
+		m := listCopyWith(n, mustParse(t, "From: a@example.org\nSubject: s\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain\n\nhello\n--XX--\n"), nil, allRuleMisses())
 		parts := readParts(t, m)
 		if len(parts) != 2 || parts[1] != strings.ReplaceAll(foot, "\n", "\r\n") {
 			t.Errorf("parts %q", parts)
 		}
 	})
 	t.Run("html is wrapped", func(t *testing.T) {
-		m := listCopy(n, mustParse(t, "From: a@example.org\nSubject: s\nMIME-Version: 1.0\nContent-Type: text/html\n\n<p>hi</p>\n"))
+		m := listCopyWith(n, mustParse(t, "From: a@example.org\nSubject: s\nMIME-Version: 1.0\nContent-Type: text/html\n\n<p>hi</p>\n"), nil, allRuleMisses())
 		parts := readParts(t, m)
 		if len(parts) != 2 || parts[0] != "<p>hi</p>\r\n" {
 			t.Errorf("parts %q", parts)
@@ -168,7 +168,7 @@ func TestListCopyHeadersInMailmanOrder(t *testing.T) {
 	n := newListNames("healthy@lists.example.org")
 	post := mustParse(t, "From: a@example.org\nTo: healthy@lists.example.org\nReply-To: r@example.org\nSubject: s\nMessage-ID: <m@example.org>\n\nbody\n")
 	incoming(post, "a@example.org")
-	m := listCopy(n, post)
+	m := listCopyWith(n, post, nil, allRuleMisses())
 	var keys []string
 	for _, f := range m.fields {
 		keys = append(keys, strings.ToLower(f.key))

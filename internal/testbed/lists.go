@@ -182,3 +182,15 @@ func (e Env) MlmmjModerate(t testing.TB, request []byte, action string) {
 	}
 	t.Fatalf("no +%s- address in the mlmmj moderation request", action)
 }
+
+// SympaSubscribe adds address to list as a member, e.g. a +detail address
+// of the reader's whose copies a test holds (HoldCopies) without holding
+// anyone else's.
+func (e Env) SympaSubscribe(ctx context.Context, list, address string) error {
+	return e.ListCtl(ctx, "sympa", "subscribe", list, address)
+}
+
+// MlmmjSubscribe adds address to list as a member.
+func (e Env) MlmmjSubscribe(ctx context.Context, list, address string) error {
+	return e.ListCtl(ctx, "mlmmj", "subscribe", list, address)
+}

@@ -1,0 +1,5 @@
+package config
+
+import "fmt"
+
+func fmtAny(v any) string { return fmt.Sprintf("%v %+v %s", v, v, v) }

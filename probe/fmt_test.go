@@ -1,5 +1,0 @@
-package probe
-
-import "fmt"
-
-func fmtAny(v any) string { return fmt.Sprintf("%v %+v %s", v, v, v) }
