@@ -3,6 +3,7 @@ package probe
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -58,4 +59,31 @@ func TestHistoryRetainForgetsRemovedLists(t *testing.T) {
 func samplesOf(h *History, list string) []Sample {
 	_, samples, _ := h.Snapshot(list)
 	return samples
+}
+
+func TestHistoryKeepsLogsOfFailuresAndOfTheNewestSuccessOnly(t *testing.T) {
+	h := NewHistory(10, 10)
+	const list = "users@lists.example.org"
+	long := strings.Repeat("x", 3*MaxKeptLog)
+	for i := range 4 {
+		r := &Result{ID: fmt.Sprint(i), List: list, Outcome: Delivered, OK: true, Log: fmt.Sprintf("log of probe %d\n", i), Finished: chartStart.Add(time.Duration(i) * time.Minute)}
+		if i == 1 {
+			r.Outcome, r.OK, r.Log = Lost, false, "start "+long+" end"
+		}
+		h.Add(r)
+	}
+	recent := h.Recent(list)
+	if len(recent) != 4 {
+		t.Fatalf("%d results kept, want 4", len(recent))
+	}
+	if recent[0].Log != "log of probe 3\n" || h.Get("3").Log != recent[0].Log {
+		t.Errorf("newest success's log = %q, want it kept", recent[0].Log)
+	}
+	if recent[1].Log != "" || h.Get("2").Log != "" || recent[3].Log != "" {
+		t.Errorf("older successes keep logs %q, %q", recent[1].Log, recent[3].Log)
+	}
+	failed := h.Get("1").Log
+	if len(failed) > MaxKeptLog+100 || !strings.HasPrefix(failed, "start ") || !strings.HasSuffix(failed, " end") || !strings.Contains(failed, "not kept") {
+		t.Errorf("failure's log is %d bytes (%.20q … %.20q), want its head and tail within %d", len(failed), failed, failed[max(0, len(failed)-20):], MaxKeptLog)
+	}
 }
