@@ -243,3 +243,28 @@ func (h *History) Retain(keep func(list string) bool) {
 		delete(h.lists, name)
 	}
 }
+
+// Newest returns the list's newest kept result, or nil, without copying
+// its history: the status page sorts every list by it.
+func (h *History) Newest(list string) *Result {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	lh := h.lists[list]
+	if lh == nil {
+		return nil
+	}
+	var ok, failed *Result
+	if n := len(lh.ok); n > 0 {
+		ok = lh.ok[n-1]
+	}
+	if n := len(lh.failed); n > 0 {
+		failed = lh.failed[n-1]
+	}
+	switch {
+	case ok == nil:
+		return failed
+	case failed == nil || ok.Finished.After(failed.Finished):
+		return ok
+	}
+	return failed
+}
