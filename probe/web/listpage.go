@@ -16,18 +16,23 @@ import (
 	"github.com/listprobe/listprobe/probe/config"
 )
 
-// ListsPerPage is how many lists a page of the status page shows: with
-// full charts and recent results, about 7 KB each.
-const ListsPerPage = 25
+// ListsPerPage is how many lists a page of the status page shows unless
+// the address asks for another number (per=, up to MaxListsPerPage): with
+// full charts and recent results, a list takes about 7 KB.
+const (
+	ListsPerPage    = 25
+	MaxListsPerPage = 200
+)
 
 // listQuery is what the status page shows: the lists whose last outcome
 // is Outcome ("" every list, "failing" those not as expected, "none"
 // those without a result yet) and whose address contains Q (a list name
-// or a domain, in any case), page Page (from 1).
+// or a domain, in any case), page Page (from 1) of Per lists.
 type listQuery struct {
 	Outcome string
 	Q       string
 	Page    int
+	Per     int
 }
 
 // maxQuery bounds the search text kept from a request.
@@ -43,6 +48,10 @@ func parseListQuery(v url.Values) listQuery {
 	}
 	if p, err := strconv.Atoi(v.Get("page")); err == nil && p > 1 {
 		q.Page = p
+	}
+	q.Per = ListsPerPage
+	if p, err := strconv.Atoi(v.Get("per")); err == nil && p >= 1 {
+		q.Per = min(p, MaxListsPerPage)
 	}
 	return q
 }
@@ -69,6 +78,9 @@ func (q listQuery) href(outcome string, page int) string {
 	if page > 1 {
 		v.Set("page", strconv.Itoa(page))
 	}
+	if q.Per != ListsPerPage && q.Per > 0 {
+		v.Set("per", strconv.Itoa(q.Per))
+	}
 	if len(v) == 0 {
 		return "./"
 	}
@@ -78,6 +90,7 @@ func (q listQuery) href(outcome string, page int) string {
 // navView is the status page's filter, its counts and its pages.
 type navView struct {
 	Outcome, Q        string
+	Per               int
 	Total, Matching   int // configured lists; lists the filter selects
 	Page, Pages       int
 	From, To          int // the lists shown, from 1
@@ -134,11 +147,11 @@ func (h *handler) index(cfg *config.Config, q listQuery) ([]*config.ListConfig, 
 	slices.SortFunc(match, func(a, b ranked) int {
 		return cmp.Or(cmp.Compare(a.rank, b.rank), strings.Compare(a.l.Address, b.l.Address))
 	})
-	nav := &navView{Outcome: q.Outcome, Q: q.Q, Total: len(cfg.Lists), Matching: len(match), Page: q.Page, First: q.href("", 1)}
-	nav.Pages = max(1, (len(match)+ListsPerPage-1)/ListsPerPage)
+	nav := &navView{Outcome: q.Outcome, Q: q.Q, Per: q.Per, Total: len(cfg.Lists), Matching: len(match), Page: q.Page, First: q.href("", 1)}
+	nav.Pages = max(1, (len(match)+q.Per-1)/q.Per)
 	nav.Page = min(nav.Page, nav.Pages)
-	from := (nav.Page - 1) * ListsPerPage
-	to := min(from+ListsPerPage, len(match))
+	from := (nav.Page - 1) * q.Per
+	to := min(from+q.Per, len(match))
 	nav.From, nav.To = from+1, to
 	if nav.Page > 1 {
 		nav.Prev = q.href(q.Outcome, nav.Page-1)

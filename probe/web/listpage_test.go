@@ -109,6 +109,12 @@ func TestStatusPageShowsFailingListsFirstInPages(t *testing.T) {
 	if len(seen) != 120 {
 		t.Errorf("the pages show %d lists, want all 120", len(seen))
 	}
+	if all, _ := getPage(t, svc, "/?per=100000", http.StatusOK); len(listsOnPage(all)) != 120 {
+		t.Errorf("per=100000 shows %d lists, want all 120 (up to %d)", len(listsOnPage(all)), MaxListsPerPage)
+	}
+	if p2, _ := getPage(t, svc, "/?per=10&page=2", http.StatusOK); !slices.Equal(listsOnPage(p2), lists[10:20]) || !strings.Contains(p2, `href="./?page=3&amp;per=10"`) {
+		t.Errorf("per=10 page 2 shows %v, want %v", listsOnPage(p2), lists[10:20])
+	}
 	last, _ := getPage(t, svc, "/?page=99", http.StatusOK)
 	if got := listsOnPage(last); len(got) != 20 || !strings.Contains(last, "page 5 of 5") {
 		t.Errorf("page 99 shows %d lists; want the last page's 20", len(got))
