@@ -65,7 +65,7 @@ type Metrics struct {
 	mu            sync.Mutex
 	reasons       map[string]prometheus.Labels  // list -> labels of its listprobe_last_reason_info series
 	hops          map[string][]string           // list -> the hop labels of its listprobe_last_hop_seconds series
-	infos         map[infoKey]prometheus.Labels // the labels of each info series
+	infos         map[infoKey]string            // the value of each info series
 	lists         map[string]bool               // the configured lists
 	knownAccounts []string                      // the configured accounts with a mailbox
 }
@@ -120,7 +120,7 @@ func NewMetrics() *Metrics {
 		memberMode:       gaugeVec("listprobe_mailman_member_delivery_mode_info", "Always 1: the delivery_mode of the probe's poster's or reader's membership as the mode label (a reader on digests gets no copies); absent when Mailman reports none.", "list", "role", "mode"),
 		reasons:          map[string]prometheus.Labels{},
 		hops:             map[string][]string{},
-		infos:            map[infoKey]prometheus.Labels{},
+		infos:            map[infoKey]string{},
 	}
 	build := version.Get()
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -364,17 +364,17 @@ func (m *Metrics) Mailman(list string, s MailmanState) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.setInfo(m.memberAction, infoKey{list: list}, "action", s.DefaultMemberAction)
-	m.setInfo(m.nonmemberAction, infoKey{list: list}, "action", s.DefaultNonmemberAction)
-	m.setInfo(m.ownAction, infoKey{list: list}, "action", own)
+	m.setInfo(m.memberAction, infoKey{list: list}, s.DefaultMemberAction)
+	m.setInfo(m.nonmemberAction, infoKey{list: list}, s.DefaultNonmemberAction)
+	m.setInfo(m.ownAction, infoKey{list: list}, own)
 	for role, ms := range map[string]MemberState{"poster": s.Poster, "reader": s.Reader} {
 		v := 0.0
 		if ms.Subscribed {
 			v = 1
 		}
 		m.memberSubscribed.WithLabelValues(list, role).Set(v)
-		m.setInfo(m.memberDelivery, infoKey{list: list, role: role}, "status", ms.DeliveryStatus)
-		m.setInfo(m.memberMode, infoKey{list: list, role: role}, "mode", ms.DeliveryMode)
+		m.setInfo(m.memberDelivery, infoKey{list: list, role: role}, ms.DeliveryStatus)
+		m.setInfo(m.memberMode, infoKey{list: list, role: role}, ms.DeliveryMode)
 	}
 }
 
@@ -427,30 +427,35 @@ type infoKey struct {
 	list, role string
 }
 
-// setInfo sets an info series: one series, always 1, whose label named
-// label carries the current value, in place of a state set's one series
+// setInfo sets an info series: one series, always 1, whose last label
+// carries the current value, in place of a state set's one series
 // per possible value (as kube-state-metrics and node_exporter do for sets
 // of more than two or three values). The series of an earlier value is
 // deleted, by its exact labels (a partial match would look at every
 // list's series); an empty value leaves no series. m.mu must be held.
-func (m *Metrics) setInfo(vec *prometheus.GaugeVec, k infoKey, label, value string) {
+func (m *Metrics) setInfo(vec *prometheus.GaugeVec, k infoKey, value string) {
 	k.vec = vec
+	// The label values in the vector's order: list, [role,] the value. Kept
+	// as the value alone: a map of labels per series would cost 10,000
+	// lists 30 MB.
+	values := func(v string) []string {
+		if k.role != "" {
+			return []string{k.list, k.role, v}
+		}
+		return []string{k.list, v}
+	}
 	if old, ok := m.infos[k]; ok {
-		if old[label] == value {
+		if old == value {
 			return
 		}
-		vec.Delete(old)
+		vec.DeleteLabelValues(values(old)...)
 		delete(m.infos, k)
 	}
 	if value == "" {
 		return
 	}
-	labels := prometheus.Labels{"list": k.list, label: value}
-	if k.role != "" {
-		labels["role"] = k.role
-	}
-	vec.With(labels).Set(1)
-	m.infos[k] = labels
+	vec.WithLabelValues(values(value)...).Set(1)
+	m.infos[k] = value
 }
 
 // maxHopSeries bounds the hops exported per list: a list copy passes a
