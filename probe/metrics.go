@@ -63,11 +63,11 @@ type Metrics struct {
 	memberMode       *prometheus.GaugeVec
 
 	mu            sync.Mutex
-	reasons       map[string]prometheus.Labels  // list -> labels of its listprobe_last_reason_info series
-	hops          map[string][]string           // list -> the hop labels of its listprobe_last_hop_seconds series
-	infos         map[infoKey]string            // the value of each info series
-	lists         map[string]bool               // the configured lists
-	knownAccounts []string                      // the configured accounts with a mailbox
+	reasons       map[string]prometheus.Labels // list -> labels of its listprobe_last_reason_info series
+	hops          map[string][]string          // list -> the hop labels of its listprobe_last_hop_seconds series
+	infos         map[infoKey]string           // the value of each info series
+	lists         map[string]bool              // the configured lists
+	knownAccounts []string                     // the configured accounts with a mailbox
 }
 
 func gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {

@@ -3,9 +3,9 @@ package probe
 import (
 	"fmt"
 	"maps"
-	"runtime"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
