@@ -229,9 +229,7 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 	if err := writeHeapProfile(s.memProfile); err != nil {
 		return nil, err
 	}
-	fig.Scrapes, fig.ScrapeSeconds, fig.ScrapeBytes, fig.ScrapeMaxSeconds = scrapes.result()
-	fig.StatusPageSeconds, fig.StatusPageBytes = timeGet(probeweb.Handler(svc, nil), "/", false)
-	_, fig.ScrapePlainBytes = timeGet(probeweb.Handler(svc, nil), "/metrics", false)
+	fig.measureWeb(svc, scrapes)
 	fig.Warnings = logs.warnings()
 	if err := fig.recordWorld(w); err != nil {
 		return nil, err
@@ -243,6 +241,14 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 		return nil, fmt.Errorf("serve: %w", err)
 	}
 	return fig, nil
+}
+
+// measureWeb records the scrapes' figures, the uncompressed size of one
+// more, and the status page's first page.
+func (fig *figures) measureWeb(svc *probe.Service, scrapes *scraper) {
+	fig.Scrapes, fig.ScrapeSeconds, fig.ScrapeBytes, fig.ScrapeMaxSeconds = scrapes.result()
+	fig.StatusPageSeconds, fig.StatusPageBytes = timeGet(probeweb.Handler(svc, nil), "/", false)
+	_, fig.ScrapePlainBytes = timeGet(probeweb.Handler(svc, nil), "/metrics", false)
 }
 
 // shareOf returns the lists of the plan that cfg (this shard's share)
