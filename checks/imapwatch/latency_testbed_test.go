@@ -58,6 +58,14 @@ func BenchmarkMailboxLatencyTestbed(b *testing.B) {
 	}
 }
 
+// latencyResult is one probe of the latency bench: when SMTP accepted it,
+// when Dovecot delivered it, and when each watcher saw it.
+type latencyResult struct {
+	id                                    string
+	accepted, truth, mailbox, idle, polls time.Time
+	commands                              int64
+}
+
 func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 	tlsConfig := mailboxTestbedTLS(b, env)
 	reader, member, list := env.Get(b, "READER"), env.Get(b, "MEMBER"), env.Get(b, "LIST")
@@ -71,40 +79,13 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 	// command, and one per DONE that ends an IDLE. In clear text on
 	// loopback, so that the lines can be counted.
 	var lines lineCounter
-	start := func(dial func(context.Context, string, string) (net.Conn, error)) (*Mailbox, <-chan Message) {
-		up := make(chan error, 100)
-		m := New(Options{
-			HeaderFields: checks.ClassifyHeaderFields,
-			Address:      env.Get(b, "IMAP"),
-			TLS:          mailtls.None,
-			Username:     reader,
-			Password:     readerPassword,
-			DialContext:  dial,
-			OnState:      reportUp(up),
-		})
-		msgs, unsubscribe := m.Subscribe()
-		b.Cleanup(unsubscribe)
-		runCtx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { m.Run(runCtx); close(done) }()
-		b.Cleanup(func() { stop(); <-done })
-		if err := <-up; err != nil {
-			b.Fatalf("mailbox session: %v", err)
-		}
-		return m, msgs
-	}
-	m, msgs := start(lines.dial)
+	m, msgs := startLatencyMailbox(b, ctx, env, readerPassword, lines.dial)
 	// The same without Expect: IDLE alone, as listprobe did before.
-	_, idleMsgs := start(nil)
+	_, idleMsgs := startLatencyMailbox(b, ctx, env, readerPassword, nil)
 
 	poller := startSecondPoller(b, ctx, env.Get(b, "IMAP"), reader, readerPassword)
 
-	type result struct {
-		id                                    string
-		accepted, truth, mailbox, idle, polls time.Time
-		commands                              int64
-	}
-	var results []result
+	var results []latencyResult
 	var uids []uint32
 	var uidValidity uint32
 	submitOpts := &submit.Options{
@@ -130,39 +111,65 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 			b.Fatalf("probe %d: %v", i, err)
 		}
 		expectDone := m.Expect(sub.AcceptedAt.Add(30 * time.Second))
-		var got Message
-		for got.UID == 0 {
-			select {
-			case msg := <-msgs:
-				if msg.Header.Get("Message-Id") == id {
-					got = msg
-				}
-			case <-ctx.Done():
-				b.Fatalf("probe %d: the list's copy %s never reached %s", i, id, reader)
-			}
-		}
+		got := awaitMessageID(b, ctx, msgs, id, fmt.Sprintf("probe %d: the list's copy %s never reached %s", i, id, reader))
 		expectDone()
 		commands := lines.count() - before
-		var idled Message
-		for idled.UID == 0 {
-			select {
-			case msg := <-idleMsgs:
-				if msg.Header.Get("Message-Id") == id {
-					idled = msg
-				}
-			case <-ctx.Done():
-				b.Fatalf("probe %d: the IDLE-only watcher never saw %s", i, id)
-			}
-		}
+		idled := awaitMessageID(b, ctx, idleMsgs, id, fmt.Sprintf("probe %d: the IDLE-only watcher never saw %s", i, id))
 		uids, uidValidity = append(uids, got.UID), got.UIDValidity
 		polled := poller.wait(b, ctx, id)
 		truth := env.DeliveryTime(b, reader, id, sub.AcceptedAt.Add(-time.Second))
-		results = append(results, result{id: id, accepted: sub.AcceptedAt, truth: truth, mailbox: got.SeenAt, idle: idled.SeenAt, polls: polled, commands: commands})
+		results = append(results, latencyResult{id: id, accepted: sub.AcceptedAt, truth: truth, mailbox: got.SeenAt, idle: idled.SeenAt, polls: polled, commands: commands})
 	}
 	if err := m.Delete(ctx, uidValidity, uids...); err != nil {
 		b.Errorf("deleting the bench's copies: %v", err)
 	}
+	reportLatency(b, list, results)
+}
 
+// startLatencyMailbox runs a Mailbox on the testbed reader's INBOX in
+// clear text, dialling through dial (nil: net's), until the bench ends.
+func startLatencyMailbox(b *testing.B, ctx context.Context, env testbed.Env, password string, dial func(context.Context, string, string) (net.Conn, error)) (*Mailbox, <-chan Message) {
+	up := make(chan error, 100)
+	m := New(Options{
+		HeaderFields: checks.ClassifyHeaderFields,
+		Address:      env.Get(b, "IMAP"),
+		TLS:          mailtls.None,
+		Username:     env.Get(b, "READER"),
+		Password:     password,
+		DialContext:  dial,
+		OnState:      reportUp(up),
+	})
+	msgs, unsubscribe := m.Subscribe()
+	b.Cleanup(unsubscribe)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { m.Run(runCtx); close(done) }()
+	b.Cleanup(func() { stop(); <-done })
+	if err := <-up; err != nil {
+		b.Fatalf("mailbox session: %v", err)
+	}
+	return m, msgs
+}
+
+// awaitMessageID returns the first message from msgs with Message-ID id,
+// and fails the test with failure when ctx ends first.
+func awaitMessageID(tb testing.TB, ctx context.Context, msgs <-chan Message, id, failure string) Message {
+	tb.Helper()
+	for {
+		select {
+		case msg := <-msgs:
+			if msg.UID != 0 && msg.Header.Get("Message-Id") == id {
+				return msg
+			}
+		case <-ctx.Done():
+			tb.Fatal(failure)
+		}
+	}
+}
+
+// reportLatency logs the latency errors against the delivery time and
+// reports the bench's metrics.
+func reportLatency(b *testing.B, list string, results []latencyResult) {
 	var mailboxErr, idleErr, pollerErr, delivery []time.Duration
 	var commands []int64
 	for _, r := range results {
