@@ -760,8 +760,29 @@ func TestComposeStackIsConsistent(t *testing.T) {
 		t.Errorf("compose.yaml: listprobe is not read-only, non-root, without capabilities: %+v", lp)
 	}
 
-	// Prometheus loads the rules from where prometheus.yml says, and scrapes
-	// the listprobe service on the port it listens on.
+	port := checkComposePrometheus(t, c, lp)
+	checkComposeGrafana(t, c)
+
+	// The override for `listprobe demo` is valid YAML and only swaps the
+	// command (its !reset tags are compose's, not decodable into structs).
+	var demo yaml.Node
+	raw, err := os.ReadFile("compose/compose.demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &demo); err != nil {
+		t.Fatalf("compose.demo.yaml: %v", err)
+	}
+	if !strings.Contains(string(raw), `command: ["demo", "--web.listen-address=`+port+`"]`) {
+		t.Errorf("compose.demo.yaml does not run listprobe demo on %s", port)
+	}
+}
+
+// checkComposePrometheus checks that Prometheus loads the rules from where
+// prometheus.yml says and scrapes the listprobe service on the port it
+// listens on, and returns that port (":9171").
+func checkComposePrometheus(t *testing.T, c composeFile, lp composeService) string {
+	t.Helper()
 	var promConfig struct {
 		RuleFiles     []string `yaml:"rule_files"`
 		ScrapeConfigs []struct {
@@ -797,9 +818,13 @@ func TestComposeStackIsConsistent(t *testing.T) {
 	if !strings.HasPrefix(target, "listprobe:") || !slices.ContainsFunc(lp.Command, func(a string) bool { return a == "--web.listen-address="+port }) {
 		t.Errorf("prometheus.yml scrapes %s but listprobe runs %v", target, lp.Command)
 	}
+	return port
+}
 
-	// Grafana gets the provisioning files and finds the dashboard where the
-	// provider looks.
+// checkComposeGrafana checks that Grafana gets the provisioning files and
+// finds the dashboard where the provider looks.
+func checkComposeGrafana(t *testing.T, c composeFile) {
+	t.Helper()
 	var provider struct {
 		Providers []struct {
 			Options struct {
@@ -807,7 +832,7 @@ func TestComposeStackIsConsistent(t *testing.T) {
 			} `yaml:"options"`
 		} `yaml:"providers"`
 	}
-	raw, err = os.ReadFile("../dashboards/provisioning/dashboards/listprobe.yaml")
+	raw, err := os.ReadFile("../dashboards/provisioning/dashboards/listprobe.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -829,20 +854,6 @@ func TestComposeStackIsConsistent(t *testing.T) {
 	dashboard := provider.Providers[0].Options.Path + "/list-health.json"
 	if filepath.Clean(grafanaMounts[dashboard]) != filepath.Clean("../dashboards/list-health.json") {
 		t.Errorf("compose.yaml: %s in the grafana container is %q", dashboard, grafanaMounts[dashboard])
-	}
-
-	// The override for `listprobe demo` is valid YAML and only swaps the
-	// command (its !reset tags are compose's, not decodable into structs).
-	var demo yaml.Node
-	raw, err = os.ReadFile("compose/compose.demo.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(raw, &demo); err != nil {
-		t.Fatalf("compose.demo.yaml: %v", err)
-	}
-	if !strings.Contains(string(raw), `command: ["demo", "--web.listen-address=`+port+`"]`) {
-		t.Errorf("compose.demo.yaml does not run listprobe demo on %s", port)
 	}
 }
 
