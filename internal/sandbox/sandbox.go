@@ -384,14 +384,8 @@ func (w *World) configure(opts Options) error {
 		if l.Policy == "" {
 			l.Policy = Deliver
 		}
-		if !l.Policy.valid() {
-			return fmt.Errorf("sandbox: Lists[%d] (%s): unknown Policy %q", i, addr, l.Policy)
-		}
-		if l.Policy == Delay && l.Delay <= 0 {
-			return fmt.Errorf("sandbox: Lists[%d] (%s): Policy delay needs a positive Delay", i, addr)
-		}
-		if l.Delay < 0 {
-			return fmt.Errorf("sandbox: Lists[%d] (%s): Delay is negative", i, addr)
+		if err := checkListPolicy(i, l, addr); err != nil {
+			return err
 		}
 		nonmember, err := parseAction(l.NonmemberAction, ActionHold)
 		if err != nil {
@@ -412,31 +406,8 @@ func (w *World) configure(opts Options) error {
 			}
 			st.subs = append(st.subs, sa)
 		}
-		for j, s := range l.Moderators {
-			ma, err := parseAddress(s)
-			if err != nil {
-				return fmt.Errorf("sandbox: Lists[%d].Moderators[%d]: %w", i, j, err)
-			}
-			if _, ok := w.accounts[ma]; !ok {
-				return fmt.Errorf("sandbox: Lists[%d].Moderators[%d] %s is not an account", i, j, ma)
-			}
-			st.mods = append(st.mods, ma)
-			w.addMembership(st, ma, "moderator")
-		}
-		for _, s := range st.subs {
-			w.addMembership(st, s, "member")
-		}
-		for j, s := range l.Members {
-			ma, err := parseAddress(s)
-			if err != nil {
-				return fmt.Errorf("sandbox: Lists[%d].Members[%d]: %w", i, j, err)
-			}
-			w.addMembership(st, ma, "member")
-		}
-		if len(l.Members) == 0 {
-			for _, a := range opts.Accounts {
-				w.addMembership(st, strings.ToLower(a.Address), "member")
-			}
+		if err := w.addRosters(st, i, l, opts.Accounts); err != nil {
+			return err
 		}
 		w.lists[addr] = st
 		w.byID[st.names.listID] = st
@@ -451,6 +422,52 @@ func (w *World) configure(opts Options) error {
 	for addr := range w.lists {
 		if _, clash := w.aliases[addr]; clash {
 			return fmt.Errorf("sandbox: list address %s is another list's service address", addr)
+		}
+	}
+	return nil
+}
+
+// checkListPolicy checks Lists[i]'s Policy and Delay.
+func checkListPolicy(i int, l List, addr string) error {
+	if !l.Policy.valid() {
+		return fmt.Errorf("sandbox: Lists[%d] (%s): unknown Policy %q", i, addr, l.Policy)
+	}
+	if l.Policy == Delay && l.Delay <= 0 {
+		return fmt.Errorf("sandbox: Lists[%d] (%s): Policy delay needs a positive Delay", i, addr)
+	}
+	if l.Delay < 0 {
+		return fmt.Errorf("sandbox: Lists[%d] (%s): Delay is negative", i, addr)
+	}
+	return nil
+}
+
+// addRosters fills the Mailman rosters of Lists[i] (st): its moderators,
+// its subscribers as members, and its Members (default: every account).
+func (w *World) addRosters(st *listState, i int, l List, accounts []Account) error {
+	for j, s := range l.Moderators {
+		ma, err := parseAddress(s)
+		if err != nil {
+			return fmt.Errorf("sandbox: Lists[%d].Moderators[%d]: %w", i, j, err)
+		}
+		if _, ok := w.accounts[ma]; !ok {
+			return fmt.Errorf("sandbox: Lists[%d].Moderators[%d] %s is not an account", i, j, ma)
+		}
+		st.mods = append(st.mods, ma)
+		w.addMembership(st, ma, "moderator")
+	}
+	for _, s := range st.subs {
+		w.addMembership(st, s, "member")
+	}
+	for j, s := range l.Members {
+		ma, err := parseAddress(s)
+		if err != nil {
+			return fmt.Errorf("sandbox: Lists[%d].Members[%d]: %w", i, j, err)
+		}
+		w.addMembership(st, ma, "member")
+	}
+	if len(l.Members) == 0 {
+		for _, a := range accounts {
+			w.addMembership(st, strings.ToLower(a.Address), "member")
 		}
 	}
 	return nil
