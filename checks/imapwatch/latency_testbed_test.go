@@ -100,13 +100,9 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 		pause, _ := rand.Int(rand.Reader, big.NewInt(int64(time.Second)))
 		time.Sleep(500*time.Millisecond + time.Duration(pause.Int64()))
 
-		var rnd [8]byte
-		rand.Read(rnd[:])
-		id := "<latency-bench-" + hex.EncodeToString(rnd[:]) + "@example.test>"
-		msg := "From: " + member + "\r\nTo: " + list + "\r\nSubject: listprobe latency bench " + strconv.Itoa(i) +
-			"\r\nMessage-ID: " + id + "\r\nDate: " + time.Now().Format(time.RFC1123Z) + "\r\n\r\nA latency measurement.\r\n"
+		id, msg := latencyMessage(i, member, list)
 		before := lines.count()
-		sub, err := submit.Send(ctx, submitOpts, member, []string{list}, []byte(msg))
+		sub, err := submit.Send(ctx, submitOpts, member, []string{list}, msg)
 		if err != nil {
 			b.Fatalf("probe %d: %v", i, err)
 		}
@@ -123,7 +119,42 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 	if err := m.Delete(ctx, uidValidity, uids...); err != nil {
 		b.Errorf("deleting the bench's copies: %v", err)
 	}
-	reportLatency(b, list, results)
+
+	var mailboxErr, idleErr, pollerErr, delivery []time.Duration
+	var commands []int64
+	for _, r := range results {
+		mailboxErr = append(mailboxErr, r.mailbox.Sub(r.truth))
+		pollerErr = append(pollerErr, r.polls.Sub(r.truth))
+		idleErr = append(idleErr, r.idle.Sub(r.truth))
+		commands = append(commands, r.commands)
+		delivery = append(delivery, r.truth.Sub(r.accepted))
+	}
+	dp50, dp90, dmax := percentiles(delivery)
+	mp50, mp90, mmax := percentiles(mailboxErr)
+	pp50, pp90, pmax := percentiles(pollerErr)
+	ip50, ip90, imax := percentiles(idleErr)
+	slices.Sort(commands)
+	b.Logf("latency error against the Maildir delivery time, %d probes through %s:", len(results), list)
+	b.Logf("%-28s %9s %9s %9s", "", "p50", "p90", "max")
+	b.Logf("%-28s %9s %9s %9s", "Mailbox (IDLE + Expect)", ms(mp50), ms(mp90), ms(mmax))
+	b.Logf("%-28s %9s %9s %9s", "Mailbox, IDLE alone", ms(ip50), ms(ip90), ms(imax))
+	b.Logf("%-28s %9s %9s %9s", "plain poller, every 1 s", ms(pp50), ms(pp90), ms(pmax))
+	b.Logf("%-28s %9s %9s %9s", "(delivery: SMTP to Maildir)", ms(dp50), ms(dp90), ms(dmax))
+	b.Logf("Mailbox IMAP commands per probe (SMTP acceptance to the copy): min %d, median %d, max %d",
+		commands[0], commands[len(commands)/2], commands[len(commands)-1])
+	b.ReportMetric(float64(mp90.Microseconds())/1000, "mailbox-p90-ms")
+	b.ReportMetric(float64(pp90.Microseconds())/1000, "poller-p90-ms")
+	b.ReportMetric(float64(commands[len(commands)/2]), "commands/probe")
+}
+
+// latencyMessage returns the bench's i-th post from member to list, and
+// its unique Message-ID.
+func latencyMessage(i int, member, list string) (id string, msg []byte) {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	id = "<latency-bench-" + hex.EncodeToString(rnd[:]) + "@example.test>"
+	return id, []byte("From: " + member + "\r\nTo: " + list + "\r\nSubject: listprobe latency bench " + strconv.Itoa(i) +
+		"\r\nMessage-ID: " + id + "\r\nDate: " + time.Now().Format(time.RFC1123Z) + "\r\n\r\nA latency measurement.\r\n")
 }
 
 // startLatencyMailbox runs a Mailbox on the testbed reader's INBOX in
@@ -165,36 +196,6 @@ func awaitMessageID(tb testing.TB, ctx context.Context, msgs <-chan Message, id,
 			tb.Fatal(failure)
 		}
 	}
-}
-
-// reportLatency logs the latency errors against the delivery time and
-// reports the bench's metrics.
-func reportLatency(b *testing.B, list string, results []latencyResult) {
-	var mailboxErr, idleErr, pollerErr, delivery []time.Duration
-	var commands []int64
-	for _, r := range results {
-		mailboxErr = append(mailboxErr, r.mailbox.Sub(r.truth))
-		pollerErr = append(pollerErr, r.polls.Sub(r.truth))
-		idleErr = append(idleErr, r.idle.Sub(r.truth))
-		commands = append(commands, r.commands)
-		delivery = append(delivery, r.truth.Sub(r.accepted))
-	}
-	dp50, dp90, dmax := percentiles(delivery)
-	mp50, mp90, mmax := percentiles(mailboxErr)
-	pp50, pp90, pmax := percentiles(pollerErr)
-	ip50, ip90, imax := percentiles(idleErr)
-	slices.Sort(commands)
-	b.Logf("latency error against the Maildir delivery time, %d probes through %s:", len(results), list)
-	b.Logf("%-28s %9s %9s %9s", "", "p50", "p90", "max")
-	b.Logf("%-28s %9s %9s %9s", "Mailbox (IDLE + Expect)", ms(mp50), ms(mp90), ms(mmax))
-	b.Logf("%-28s %9s %9s %9s", "Mailbox, IDLE alone", ms(ip50), ms(ip90), ms(imax))
-	b.Logf("%-28s %9s %9s %9s", "plain poller, every 1 s", ms(pp50), ms(pp90), ms(pmax))
-	b.Logf("%-28s %9s %9s %9s", "(delivery: SMTP to Maildir)", ms(dp50), ms(dp90), ms(dmax))
-	b.Logf("Mailbox IMAP commands per probe (SMTP acceptance to the copy): min %d, median %d, max %d",
-		commands[0], commands[len(commands)/2], commands[len(commands)-1])
-	b.ReportMetric(float64(mp90.Microseconds())/1000, "mailbox-p90-ms")
-	b.ReportMetric(float64(pp90.Microseconds())/1000, "poller-p90-ms")
-	b.ReportMetric(float64(commands[len(commands)/2]), "commands/probe")
 }
 
 func ms(d time.Duration) string {
