@@ -162,6 +162,8 @@ func TestConfigSecretAndShapeErrors(t *testing.T) {
 		{"bad-second-document.yml", `bad-second-document.yml:14: a second YAML document (after ---): the config is one document`},
 		{"bad-not-mapping.yml", `bad-not-mapping.yml:4: accounts: must be a mapping (key: value), not a list (- item)`},
 		{"bad-account-not-mapping.yml", `bad-account-not-mapping.yml:10: accounts.moderator: must be a mapping (key: value), not a single value`},
+		{"bad-empty-account.yml", `bad-empty-account.yml:10: accounts.moderator: account is empty`},
+		{"bad-empty-list-server.yml", `bad-empty-list-server.yml:11: list_servers.main: list server is empty`},
 	} {
 		checkConfigError(t, tc.file, tc.want)
 	}
