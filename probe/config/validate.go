@@ -220,6 +220,8 @@ func (c *Config) validate(v *validator) {
 		a.name = name
 		a.validate(v, path)
 	}
+	c.Global.validateDNS(v)
+	listServers := c.validateListServers(v)
 	servers := sortedKeys(c.Mailman)
 	for _, name := range servers {
 		m := c.Mailman[name]
@@ -244,6 +246,7 @@ func (c *Config) validate(v *validator) {
 		}
 		l.validateAddress(v, path, seen, i)
 		c.validateList(v, path, l, accounts, servers)
+		c.validateListServer(v, path, l, listServers)
 		c.validateTiming(v, path, l, global, &globalTimeoutReported)
 	}
 }
