@@ -15,10 +15,16 @@ import (
 // probe seen anywhere, and decides the outcome only when the timeout
 // passes with no copy, saying the evidence was unauthenticated.
 
+// maxHints bounds the hints a result keeps: a stranger can send many.
+const maxHints = 16
+
 // noteHint records an unauthenticated message about the probe.
 func (r *probeRun) noteHint(e sighting) {
 	if e.kind == checks.KindBounce && !r.bounceOfList(e) {
 		r.logger.Debug("unauthenticated bounce of another recipient", "recipient", e.recipient)
+		return
+	}
+	if len(r.res.Hints) >= maxHints {
 		return
 	}
 	what := kindWords(e.kind)
