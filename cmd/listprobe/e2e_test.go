@@ -99,7 +99,7 @@ func (l *e2eList) config(t *testing.T, timeout time.Duration, mailman bool, extr
 	key := filepath.Join(l.dir, "signing.key")
 	os.WriteFile(key, []byte("e2e-signing-key-0123456789abcdef"), 0o600)
 	var b strings.Builder
-	dns, listServers, listLine := evidenceConfig(tb)
+	dns, listServers, listLine := evidenceConfig(t, tb)
 	fmt.Fprintf(&b, "global:\n  schedule: \"@every 1h\"\n  timeout: %s\n  signing_key_file: %s\n  poll_interval: 1s\n%saccounts:\n", timeout, key, dns)
 	// The testbed speaks STARTTLS with its own CA; the sandbox plain text
 	// on loopback.

@@ -129,7 +129,12 @@ func gaugeValue(t testing.TB, svc *probe.Service, name string, labels ...string)
 // keys), and, for the sandbox, whose list server signs nothing, a list
 // server told by its MTA's Received field. globalDNS goes into global:,
 // listServers before lists:, listLine into each list.
-func evidenceConfig(tb e2eWorld) (globalDNS, listServers, listLine string) {
+//
+// On the testbed it takes the DNS lock shared: the list's notices are
+// believed by the list domain's DKIM key, which a test that breaks it
+// changes for everyone.
+func evidenceConfig(t testing.TB, tb e2eWorld) (globalDNS, listServers, listLine string) {
+	t.Helper()
 	switch w := tb.(type) {
 	case *sandboxWorld:
 		return fmt.Sprintf("  dns: { server: %q }\n", w.vars["DNS"]),
@@ -137,6 +142,7 @@ func evidenceConfig(tb e2eWorld) (globalDNS, listServers, listLine string) {
 			"    list_server: sandbox\n"
 	case testbed.Env:
 		if dns := w[testbed.Prefix+"DNS"]; dns != "" {
+			w.LockDNS(t)
 			return fmt.Sprintf("  dns: { server: %q }\n", dns), "", ""
 		}
 	}
