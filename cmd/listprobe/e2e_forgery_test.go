@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -193,5 +194,90 @@ func TestE2EForgedNoticeAndDSNLeaveTheProbeDelivered(t *testing.T) {
 		if n := len(imapSearch(t, box, id)); n != 1 {
 			t.Errorf("forged message %s: %d left in the poster's mailbox, want 1 (never deleted)", id, n)
 		}
+	}
+}
+
+// withReceiver adds to a config of e2eList.config the testbed's receiving
+// server as the list's list_server: rspamd's Authentication-Results (authserv-id
+// mail.example.test), which it puts just below its Received field and
+// removes from what comes in.
+func withReceiver(t *testing.T, tb testbed.Env, file string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(b), "lists:\n", fmt.Sprintf("list_servers:\n  testbed: { authserv_ids: [%s], authres_below_received: true }\nlists:\n", tb.Get(t, "AUTHSERV_ID")), 1)
+	text = strings.Replace(text, "    reader: reader\n", "    reader: reader\n    list_server: testbed\n", 1)
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// With the list domain's DKIM key broken in DNS, Mailman's real hold
+// notice cannot be authenticated by its signature: it is a hint, the probe
+// is held only at the timeout, and the result says why. With the receiving
+// server's Authentication-Results trusted, its spf=pass for the list's
+// domain proves the notice again.
+func TestE2EBrokenDKIMKeyTurnsNoticesIntoHints(t *testing.T) {
+	tb := testbed.LoadAuth(t)
+	l := newE2EList(t, tb, map[string]any{"default_member_action": "hold"})
+	l.listDefaultApplies(t)
+	tb.SetDNSRecord(t, tb.Get(t, "DKIM_SELECTOR")+"._domainkey."+tb.Get(t, "LIST_DOMAIN"), "TXT", "v=DKIM1; k=rsa; p=MIIBroken")
+
+	const timeout = 20 * time.Second
+	file := l.config(t, timeout, false, "")
+	start := time.Now()
+	r := parseOnce(t, <-onceAsync(file))
+	wantE2E(t, r.onceResult, "held", "unauthenticated")
+	if took := time.Since(start); took < timeout {
+		t.Errorf("held after %s, before the timeout of %s: a hint decided early", took, timeout)
+	}
+	if len(r.Hints) == 0 || !r.Hints[0].Used || !strings.Contains(r.Hints[0].Why, "DKIM signature of "+tb.Get(t, "LIST_DOMAIN")) {
+		t.Errorf("hints %+v: want the hold notice, used, saying why its DKIM signature did not prove it", r.Hints)
+	}
+
+	withReceiver(t, tb, file)
+	start = time.Now()
+	r = parseOnce(t, <-onceAsync(file))
+	wantE2E(t, r.onceResult, "held", "moderated member")
+	if strings.Contains(r.Reason, "unauthenticated") || time.Since(start) >= timeout {
+		t.Errorf("held after %s (%q): want the receiver's Authentication-Results to prove the notice before the timeout", time.Since(start), r.Reason)
+	}
+	t.Logf("time to held by the receiver's Authentication-Results (spf=pass): %s", time.Since(start).Round(10*time.Millisecond))
+}
+
+// How long a real hold takes to be found on each list manager, by each
+// evidence path (README figures): the list domain's DKIM signature of the
+// notice (the default), the receiver's Authentication-Results, and
+// Mailman's REST held queue.
+func TestE2ETimeToHeldByEvidencePath(t *testing.T) {
+	tb := testbed.LoadAuth(t)
+	ctx := context.Background()
+	measure := func(what, file string) {
+		t.Helper()
+		start := time.Now()
+		r := parseOnce(t, <-onceAsync(file))
+		took := time.Since(start)
+		if r.Outcome != "held" || strings.Contains(r.Reason, "unauthenticated") {
+			t.Errorf("%s: %s (%q), want held by authenticated evidence", what, r.Outcome, r.Reason)
+			return
+		}
+		t.Logf("time to held, %s: %s (evidence %q)", what, took.Round(10*time.Millisecond), r.Evidence)
+	}
+	l := newE2EList(t, tb, map[string]any{"default_member_action": "hold"})
+	l.listDefaultApplies(t)
+	file := l.config(t, 60*time.Second, false, "")
+	measure("Mailman, DKIM", file)
+	withReceiver(t, tb, file)
+	measure("Mailman, Authentication-Results (DKIM first)", file)
+	measure("Mailman, REST held queue", l.config(t, 60*time.Second, true, ""))
+
+	for _, mc := range []listManagerCase{sympaCase, mlmmjCase} {
+		list := mc.newList(tb, t)
+		if err := mc.setModerated(tb, ctx, list, true); err != nil {
+			t.Fatal(err)
+		}
+		measure(mc.name+", DKIM", managerConfig(t, tb, list, "MEMBER", "READER", "MODERATOR", 60*time.Second))
 	}
 }
