@@ -69,17 +69,25 @@
 //  1. sessions.go: each account's accountSession watches its mailbox (one
 //     IMAP session shared by every probe) and hands each new message to
 //     Service.onMessage (incoming.go), on that session's goroutine.
-//  2. judge.go: Judge, a pure function of the message, the configuration
-//     and a view of this process's probes (Probes), returns a Verdict:
-//     what the message is (checks.Classify), which probes its verified
-//     tokens name (or the one pending probe a Sympa notice matches by
-//     time), whether it is the list's own copy, a late copy, forged,
-//     deletable, and why. explain prints the same Verdict for a saved
-//     message, so serve and explain cannot disagree.
-//  3. incoming.go: onMessage applies the verdict: counts a forged token,
+//  2. trust.go: before the judgement, Authenticate computes the message's
+//     authentication verdict (checks/authn: DKIM, ARC, the receiving
+//     server's Authentication-Results or Received hop) for each list it
+//     may be about, with the configured DNS; with only some header fields
+//     fetched it computes none.
+//  3. judge.go: Judge, a pure function of the message (with those
+//     verdicts), the configuration and a view of this process's probes
+//     (Probes), returns a Verdict: what the message is (checks.Classify),
+//     which probes its verified tokens name (or the one pending probe a
+//     Sympa notice matches by time), whether it is the list's own copy, a
+//     late copy, forged, deletable, whether it is believed (Trust: a
+//     notice the list's server did not provably send is only a hint), and
+//     why. explain prints the same Verdict for a saved message, so serve
+//     and explain cannot disagree.
+//  4. incoming.go: onMessage applies the verdict: counts a forged token,
 //     records a notice limit, hands a sighting to each pending probe it
-//     decides, counts a late copy of a recorded probe, and deletes the
-//     message only when the verdict says DeleteNow.
+//     decides (a hint is kept apart, hints.go, and decides only at the
+//     timeout with no copy), counts a late copy of a recorded probe, and
+//     deletes the message only when the verdict says DeleteNow.
 //
 // # Who owns what
 //
