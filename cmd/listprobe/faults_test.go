@@ -223,16 +223,28 @@ type serveProcess struct {
 
 func startServeProcess(t *testing.T, bin, file string) *serveProcess {
 	t.Helper()
+	p := runServe(t, bin, t.TempDir(), "--config.file="+file, "--web.enable-probe", "--log.level=debug")
+	waitUntil(t, 30*time.Second, "serve ready with the reader's session up", func() bool {
+		return p.metric(t, `listprobe_mailbox_up{account="reader"}`) == "1"
+	})
+	return p
+}
+
+// runServe starts `listprobe serve` with args on a free loopback port,
+// logging into a file in logDir, which the test shows if it fails; the
+// process gets SIGTERM when the test ends.
+func runServe(t *testing.T, bin, logDir string, args ...string) *serveProcess {
+	t.Helper()
 	port, err := freeLoopbackPort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.CreateTemp(t.TempDir(), "serve-*.log")
+	logf, err := os.CreateTemp(logDir, "serve-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(bin, "serve", "--config.file="+file, "--web.listen-address="+addr, "--web.enable-probe", "--log.level=debug")
+	cmd := exec.Command(bin, append([]string{"serve", "--web.listen-address=" + addr}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -247,9 +259,6 @@ func startServeProcess(t *testing.T, bin, file string) *serveProcess {
 			b, _ := os.ReadFile(logf.Name())
 			t.Logf("serve log:\n%s", b)
 		}
-	})
-	waitUntil(t, 30*time.Second, "serve ready with the reader's session up", func() bool {
-		return p.metric(t, `listprobe_mailbox_up{account="reader"}`) == "1"
 	})
 	return p
 }
