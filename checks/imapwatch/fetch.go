@@ -215,51 +215,140 @@ func (m *Mailbox) deliver(s *imapConn, uids []newUID, skipRecent bool, delivered
 
 // fetchBatch fetches the header sections of one batch, then, in a second
 // command round, the bodies of the messages WantBody asks for.
+//
+// A server may answer for one message in several FETCH responses (RFC
+// 3501, 7.4.2), one of them with nothing asked for in it (the flags another
+// client changed): the sections of all of a message's responses are put
+// together, and a message is made only once its command is answered.
 func (m *Mailbox) fetchBatch(s *imapConn, batch []newUID) (map[imap.UID]*Message, error) {
-	headers := headerSections(m.opts.HeaderFields, m.opts.HeaderLimit)
-	body := bodySection(m.opts.BodyLimit)
-	msgs := make(map[imap.UID]*Message, len(batch))
 	var asked imap.UIDSet
-	known := make(map[imap.UID]newUID, len(batch))
 	for _, u := range batch {
 		asked.AddNum(u.uid)
-		known[u.uid] = u
 	}
-	var wantBody []imap.UID
+	headers := headerSections(m.opts.HeaderFields, m.opts.HeaderLimit)
+	got := make(map[imap.UID]*fetched, len(batch))
 	fetchHeaders := func() error {
 		err := fetchEach(s.c.Fetch(asked, &imap.FetchOptions{UID: true, BodySection: sectionsOf(headers)}), headers, func(f fetched) {
-			if f.uid == 0 || !asked.Contains(f.uid) || msgs[f.uid] != nil {
-				return // a response to no question, or to one answered already
-			}
-			msg := m.messageOf(s, f, known[f.uid])
-			msgs[f.uid] = msg
-			if m.opts.WantBody != nil && m.opts.WantBody(msg.Header) {
-				wantBody = append(wantBody, f.uid)
+			if f.uid != 0 && asked.Contains(f.uid) { // else a response to no question
+				mergeFetched(got, f)
 			}
 		})
 		return wrapErr("uid fetch header fields", err)
 	}
-	if err := s.doWithin(headerRoundBudget(m.opts.HeaderLimit), fetchHeaders); err != nil || len(wantBody) == 0 {
-		return msgs, err
+	if err := s.doWithin(headerRoundBudget(m.opts.HeaderLimit), fetchHeaders); err != nil {
+		return nil, err
 	}
-	fetchBodies := func() error {
-		err := fetchEach(s.c.Fetch(imap.UIDSetNum(wantBody...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{body.section}}), []boundedSection{body}, func(f fetched) {
-			msg := msgs[f.uid]
-			if msg == nil || msg.Body != nil || !slices.Contains(wantBody, f.uid) {
-				return
+	if err := m.fetchMissing(s, headers, got); err != nil {
+		return nil, err
+	}
+	msgs := make(map[imap.UID]*Message, len(batch))
+	var wantBody []imap.UID
+	for _, u := range batch {
+		f := got[u.uid]
+		if f == nil {
+			continue // expunged in the meantime
+		}
+		msg := m.messageOf(s, *f, u)
+		msgs[u.uid] = msg
+		if m.opts.WantBody != nil && m.opts.WantBody(msg.Header) {
+			wantBody = append(wantBody, u.uid)
+		}
+	}
+	if len(wantBody) == 0 {
+		return msgs, nil
+	}
+	return msgs, m.fetchBodies(s, msgs, wantBody)
+}
+
+// mergeFetched adds one FETCH response to what came for its message
+// before: the first copy of each section is kept (so no more than the
+// limits is kept, however many responses come), and the time of the first
+// response.
+func mergeFetched(got map[imap.UID]*fetched, f fetched) {
+	prev := got[f.uid]
+	if prev == nil {
+		got[f.uid] = &f
+		return
+	}
+	for i, sec := range f.sections {
+		if prev.sections[i] == nil {
+			prev.sections[i] = sec
+		}
+	}
+}
+
+// fetchMissing asks again, one section at a time, for the header sections
+// that a message's answer lacked. imapclient hands a command only the first
+// FETCH response for each UID: when a server answers for a message in
+// several (the flags another client changed, then the data; or one section
+// per response, which RFC 3501 allows), the data goes unseen, and a copy
+// reported without its identifying fields is not recognised. One round per
+// section that is missing somewhere, none when nothing is.
+func (m *Mailbox) fetchMissing(s *imapConn, headers []boundedSection, got map[imap.UID]*fetched) error {
+	for i, sec := range headers {
+		var again imap.UIDSet
+		for uid, f := range got {
+			if f.sections[i] == nil {
+				again.AddNum(uid)
 			}
-			b := f.sections[0]
-			if b == nil {
-				b = []byte{}
-			}
-			if int64(len(b)) > m.opts.BodyLimit {
-				b, msg.Truncated = b[:m.opts.BodyLimit], true
-			}
-			msg.Body = b
+		}
+		if len(again) == 0 {
+			continue
+		}
+		one := []boundedSection{sec}
+		err := s.doWithin(headerRoundBudget(m.opts.HeaderLimit), func() error {
+			return fetchEach(s.c.Fetch(again, &imap.FetchOptions{UID: true, BodySection: sectionsOf(one)}), one, func(f fetched) {
+				if prev := got[f.uid]; prev != nil && prev.sections[i] == nil && again.Contains(f.uid) {
+					prev.sections[i] = f.sections[0]
+				}
+			})
 		})
-		return wrapErr("uid fetch body", err)
+		if err != nil {
+			return wrapErr("uid fetch header fields again", err)
+		}
 	}
-	return msgs, s.doWithin(bodyRoundBudget(m.opts.BodyLimit), fetchBodies)
+	return nil
+}
+
+// fetchBodies fetches the bodies of the messages in want, up to BodyLimit
+// bytes each, asking once more for those whose answer lacked the body (see
+// fetchMissing). A message whose body the server does not send gets an
+// empty one.
+func (m *Mailbox) fetchBodies(s *imapConn, msgs map[imap.UID]*Message, want []imap.UID) error {
+	body := bodySection(m.opts.BodyLimit)
+	for range 2 {
+		var ask imap.UIDSet
+		for _, uid := range want {
+			if msgs[uid].Body == nil {
+				ask.AddNum(uid)
+			}
+		}
+		if len(ask) == 0 {
+			break
+		}
+		fetchBodies := func() error {
+			err := fetchEach(s.c.Fetch(ask, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{body.section}}), []boundedSection{body}, func(f fetched) {
+				msg, b := msgs[f.uid], f.sections[0]
+				if msg == nil || msg.Body != nil || b == nil || !ask.Contains(f.uid) {
+					return
+				}
+				if int64(len(b)) > m.opts.BodyLimit {
+					b, msg.Truncated = b[:m.opts.BodyLimit], true
+				}
+				msg.Body = b
+			})
+			return wrapErr("uid fetch body", err)
+		}
+		if err := s.doWithin(bodyRoundBudget(m.opts.BodyLimit), fetchBodies); err != nil {
+			return err
+		}
+	}
+	for _, uid := range want {
+		if msgs[uid].Body == nil {
+			msgs[uid].Body = []byte{}
+		}
+	}
+	return nil
 }
 
 // messageOf makes the Message of one header fetch.
