@@ -159,6 +159,7 @@ func uidsBelow(set imap.UIDSet, uidNext imap.UID) imap.UIDSet {
 func (m *Mailbox) fetchNew(s *imapConn) error {
 	s.drain()
 	var found []newUID
+	asked := time.Now()
 	err := s.do(func() error {
 		// "n:*" also matches the last message when every UID is below n:
 		// keep only the UIDs really at or above n. The responses are
@@ -167,7 +168,7 @@ func (m *Mailbox) fetchNew(s *imapConn) error {
 		// bounded by the round's budget.
 		return fetchEach(s.c.Fetch(imap.UIDSet{{Start: m.next, Stop: 0}}, &imap.FetchOptions{UID: true}), nil, func(f fetched) {
 			if f.uid >= m.next {
-				found = append(found, newUID{uid: f.uid, seen: f.at.UnixNano()})
+				found = append(found, newUID{uid: f.uid, seen: s.firstCounted(f.seq, f.at).UnixNano()})
 			}
 		})
 	})
@@ -175,6 +176,7 @@ func (m *Mailbox) fetchNew(s *imapConn) error {
 		return fmt.Errorf("uid fetch %d:*: %w", m.next, err)
 	}
 	s.lastAsked = time.Now()
+	s.dropCountsBefore(asked)
 	found = sortUIDs(found)
 	if len(found) > 0 {
 		m.log.Debug("imap new messages", "from_uid", m.next, "count", len(found))
