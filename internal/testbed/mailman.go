@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -109,8 +110,11 @@ func (c *MailmanAdmin) createList(ctx context.Context, list string) error {
 		if err == nil {
 			return nil
 		}
+		// Under load it may also not answer within the client's
+		// timeout (its SQLite database locked by a runner): the same.
 		var re *mailmanrest.Error
-		if !errors.As(err, &re) || re.Status < 500 {
+		var ne net.Error
+		if !(errors.As(err, &re) && re.Status >= 500) && !(errors.As(err, &ne) && ne.Timeout()) {
 			return err
 		}
 		if c.do(ctx, http.MethodGet, nil, nil, "lists", id) == nil {
