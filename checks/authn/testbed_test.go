@@ -88,13 +88,7 @@ func TestTestbedListCopyIsAuthenticatedAndBreaksWithItsKeys(t *testing.T) {
 
 func TestTestbedForgedNoticeFromAnotherHostIsNotAuthenticated(t *testing.T) {
 	e := testbed.LoadAuth(t)
-	list := e.Get(t, "LIST")
-	bounces := strings.Replace(list, "@", "-bounces@", 1)
-	subject := fmt.Sprintf("Your message to %s awaits moderator approval %d", list, time.Now().UnixNano())
-	msg := []byte("From: " + bounces + "\r\nTo: " + e.Get(t, "READER") + "\r\nSubject: " + subject +
-		"\r\nMessage-ID: <forged." + fmt.Sprint(time.Now().UnixNano()) + "@" + e.Get(t, "STRANGER_DOMAIN") + ">" +
-		"\r\nAuthentication-Results: " + e.Get(t, "AUTHSERV_ID") + "; dkim=pass header.d=" + e.Get(t, "LIST_DOMAIN") +
-		"\r\n\r\nforged\r\n")
+	msg, bounces, subject := e.ForgedHoldNotice(t, "")
 	e.InjectForeign(t, testbed.Foreign{From: bounces, To: []string{e.Get(t, "READER")}}, msg)
 	crit := &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: subject}}}
 	raw := e.WaitMessage(t, "READER", crit, 60*time.Second)

@@ -230,14 +230,8 @@ func TestHeldCopyWaitsUntilReleased(t *testing.T) {
 func TestForeignMailComesFromAnotherHost(t *testing.T) {
 	e := LoadAuth(t)
 	e.LockDNS(t)
-	list := e.Get(t, "LIST")
-	bounces := strings.Replace(list, "@", "-bounces@", 1)
-	subject := fmt.Sprintf("Your message to %s awaits moderator approval %d", list, time.Now().UnixNano())
 	// It also forges the MX's verdicts, which the MX removes.
-	msg := []byte("From: " + bounces + "\r\nTo: " + e.Get(t, "READER") + "\r\nSubject: " + subject +
-		"\r\nMessage-ID: <forged." + fmt.Sprint(time.Now().UnixNano()) + "@" + e.Get(t, "STRANGER_DOMAIN") + ">" +
-		"\r\nAuthentication-Results: " + e.Get(t, "AUTHSERV_ID") + "; dkim=pass header.d=" + e.Get(t, "LIST_DOMAIN") +
-		"\r\nX-Spam-Status: No, score=-100\r\n\r\nforged\r\n")
+	msg, bounces, subject := e.ForgedHoldNotice(t, "X-Spam-Status: No, score=-100\r\n")
 	e.InjectForeign(t, Foreign{From: bounces, To: []string{e.Get(t, "READER")}}, msg)
 	got := e.WaitMessage(t, "READER", bySubject(subject), 30*time.Second)
 	h := header(t, got)
