@@ -69,7 +69,7 @@ type Service struct {
 	sessions *sessions
 	mailman  *mailmanWatchers
 	audits   *auditors // registered on the metrics once; started by Start
-	stages   []stage // nil: probeStages; tests replace them
+	stages   []stage   // nil: probeStages; tests replace them
 	ondemand onDemand
 
 	cfg     atomic.Pointer[config.Config]
