@@ -131,7 +131,11 @@ func (a *AuditConfig) validate(v *validator, p []any) {
 		validActions(v, join(bp, "default_member_action"), b.DefaultMemberAction)
 		validActions(v, join(bp, "default_nonmember_action"), b.DefaultNonmemberAction)
 		validGlobs(v, join(bp, "except"), b.Except)
-		if len(b.DefaultMemberAction) == 0 && len(b.DefaultNonmemberAction) == 0 && b.Emergency == nil {
+		undecoded := false
+		for _, f := range BaselineSettings {
+			undecoded = undecoded || v.reported(fieldName(join(bp, f)))
+		}
+		if len(b.DefaultMemberAction) == 0 && len(b.DefaultNonmemberAction) == 0 && b.Emergency == nil && !undecoded {
 			v.errorf(bp, "checks nothing: set default_member_action, default_nonmember_action or emergency")
 		}
 	}
