@@ -44,8 +44,7 @@ type auditor struct {
 	logger *slog.Logger
 	cfg    atomic.Pointer[config.AuditConfig]
 	cancel context.CancelFunc
-	// tick paces the requests; the tests make it faster.
-	pace func(rps float64) time.Duration
+	next   time.Time // when the next request may go, at max_requests_per_second
 
 	mu        sync.Mutex
 	lists     map[string]*AuditedList
@@ -55,6 +54,7 @@ type auditor struct {
 	roundEnd  time.Time // when the last whole round ended
 	roundTook time.Duration
 	roundReqs int     // requests the last whole round sent
+	rounds    int     // whole rounds ended
 	requests  float64 // REST requests sent, for the counter
 	errors    float64 // of which failed
 }
@@ -69,7 +69,6 @@ func newAuditor(name string, m *config.MailmanConfig, logger *slog.Logger) *audi
 		}),
 		logger: logger.With("mailman", name, "audit", true),
 		lists:  map[string]*AuditedList{},
-		pace:   func(rps float64) time.Duration { return time.Duration(float64(time.Second) / rps) },
 	}
 	a.cfg.Store(m.Audit)
 	return a
@@ -77,11 +76,9 @@ func newAuditor(name string, m *config.MailmanConfig, logger *slog.Logger) *audi
 
 // run audits every interval until ctx ends.
 func (a *auditor) run(ctx context.Context) {
-	tick := time.NewTicker(a.pace(a.cfg.Load().MaxRequestsPerSecond))
-	defer tick.Stop()
 	for {
 		start := time.Now()
-		a.safely(func() { a.round(ctx, tick) })
+		a.safely(func() { a.round(ctx) })
 		a.mu.Lock()
 		total, n := a.total, len(a.lists)
 		a.mu.Unlock()
@@ -103,13 +100,21 @@ func (a *auditor) safely(f func()) {
 	f()
 }
 
-// request waits for the pace, then sends one request with f; it counts it.
-func (a *auditor) request(ctx context.Context, tick *time.Ticker, f func(context.Context) error) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-tick.C:
+// request waits for its turn, then sends one request with f and counts
+// it. Requests are sent one at a time, each at least 1/max_requests_per_second
+// after the one before started: never more than that many in any second,
+// and fewer when the server answers slower.
+func (a *auditor) request(ctx context.Context, f func(context.Context) error) error {
+	if wait := time.Until(a.next); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
+	a.next = time.Now().Add(time.Duration(float64(time.Second) / a.cfg.Load().MaxRequestsPerSecond))
 	rctx, cancel := context.WithTimeout(ctx, restTimeout)
 	err := f(rctx)
 	cancel()
@@ -124,13 +129,12 @@ func (a *auditor) request(ctx context.Context, tick *time.Ticker, f func(context
 
 // round pages through /lists, then reads each audited list; each list's
 // values are published as soon as they are read.
-func (a *auditor) round(ctx context.Context, tick *time.Ticker) {
+func (a *auditor) round(ctx context.Context) {
 	start := time.Now()
 	a.mu.Lock()
 	sent := a.requests
 	a.mu.Unlock()
-	tick.Reset(a.pace(a.cfg.Load().MaxRequestsPerSecond))
-	lists, total, skipped, err := a.discover(ctx, tick)
+	lists, total, skipped, err := a.discover(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			a.logger.Warn("listing the server's lists failed; keeping the last round's lists", "err", err)
@@ -156,22 +160,23 @@ func (a *auditor) round(ctx context.Context, tick *time.Ticker) {
 		if ctx.Err() != nil {
 			return
 		}
-		a.readList(ctx, tick, l)
+		a.readList(ctx, l)
 	}
 	a.mu.Lock()
 	a.roundEnd, a.roundTook, a.roundReqs = time.Now(), time.Since(start), int(a.requests-sent)
+	a.rounds++
 	a.mu.Unlock()
 }
 
 // discover returns the audited lists of the server, in its order, at most
 // max_lists, and how many were left out for that or for an unusable name.
-func (a *auditor) discover(ctx context.Context, tick *time.Ticker) (lists []string, total, skipped int, err error) {
+func (a *auditor) discover(ctx context.Context) (lists []string, total, skipped int, err error) {
 	cfg := a.cfg.Load()
 	seen := map[string]bool{}
 	for page := 1; ; page++ {
 		var got []string
 		var bad int
-		err := a.request(ctx, tick, func(ctx context.Context) (err error) {
+		err := a.request(ctx, func(ctx context.Context) (err error) {
 			got, total, bad, err = a.client.ListsPage(ctx, page, mailmanrest.ListsPageSize)
 			return err
 		})
@@ -199,15 +204,15 @@ func (a *auditor) discover(ctx context.Context, tick *time.Ticker) (lists []stri
 }
 
 // readList reads one list's policy and held queue depth.
-func (a *auditor) readList(ctx context.Context, tick *time.Ticker, list string) {
+func (a *auditor) readList(ctx context.Context, list string) {
 	var pol mailmanrest.ListPolicy
 	var held int
-	err := a.request(ctx, tick, func(ctx context.Context) (err error) {
+	err := a.request(ctx, func(ctx context.Context) (err error) {
 		pol, err = a.client.Policy(ctx, list)
 		return err
 	})
 	if err == nil {
-		err = a.request(ctx, tick, func(ctx context.Context) (err error) {
+		err = a.request(ctx, func(ctx context.Context) (err error) {
 			held, err = a.client.HeldCount(ctx, list)
 			return err
 		})
