@@ -75,7 +75,7 @@ func (a *auditor) collect(ch chan<- prometheus.Metric) {
 		gauge(auditEmergencyDesc, boolValue(p.Emergency), a.name, l.List)
 		gauge(auditHeldDesc, float64(l.Held), a.name, l.List)
 		for _, d := range cfg.Checks(l.List) {
-			gauge(auditDriftDesc, boolValue(!d.Allows(settingValue(p, d.Setting))), a.name, l.List, d.Setting, d.Want)
+			gauge(auditDriftDesc, boolValue(!d.Allows(AuditSetting(p, d.Setting))), a.name, l.List, d.Setting, d.Want)
 		}
 	}
 	gauge(auditListsDesc, float64(len(a.lists)), a.name)
@@ -101,9 +101,9 @@ func actionLabel(action string) string {
 	return action
 }
 
-// settingValue is a policy's value of a baseline setting, as the baseline
+// AuditSetting is a policy's value of a baseline setting, as the baseline
 // writes it.
-func settingValue(p mailmanrest.ListPolicy, setting string) string {
+func AuditSetting(p mailmanrest.ListPolicy, setting string) string {
 	switch setting {
 	case "default_member_action":
 		return p.DefaultMemberAction

@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"net/http"
 	"io"
 	"log/slog"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/listprobe/listprobe/checks/mailmanrest"
 	"github.com/listprobe/listprobe/internal/testbed"
 	"github.com/listprobe/listprobe/probe/config"
 )
@@ -86,31 +89,54 @@ func TestAuditTestbed200Lists(t *testing.T) {
 
 // createTestbedLists creates the lists one after the other (Mailman 3.3 on
 // SQLite creates lists badly in parallel) and deletes them when the test
-// ends, ten seconds later, after a newer list exists (see RetireList).
+// ends, ten seconds later, after a newer list exists (see RetireList). The
+// testbed is shared: a request that finds Mailman restarting is tried again
+// once it answers.
 func createTestbedLists(t *testing.T, admin *testbed.MailmanAdmin, lists []string) {
 	t.Helper()
 	var made []string
 	t.Cleanup(func() {
 		time.Sleep(10 * time.Second)
 		for _, l := range made {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			if err := admin.DeleteList(ctx, l); err != nil {
-				t.Logf("deleting %s: %v", l, err)
+			err := retryRestarting(func(ctx context.Context) error { return admin.DeleteList(ctx, l) })
+			if err != nil && !mailmanrest.IsNotFound(err) {
+				t.Errorf("deleting %s: %v", l, err)
 			}
-			cancel()
 		}
 	})
 	start := time.Now()
 	for _, l := range lists {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		err := admin.CreateList(ctx, l)
-		cancel()
+		err := retryRestarting(func(ctx context.Context) error {
+			err := admin.CreateList(ctx, l)
+			var re *mailmanrest.Error
+			if errors.As(err, &re) && re.Status == http.StatusBadRequest && strings.Contains(re.Description, "already exists") {
+				return nil // made by the try that Mailman's restart cut off
+			}
+			return err
+		})
 		if err != nil {
 			t.Fatalf("creating %s: %v", l, err)
 		}
 		made = append(made, l)
 	}
 	t.Logf("created %d lists in %v", len(lists), time.Since(start).Round(time.Second))
+}
+
+// retryRestarting runs f until it succeeds, fails with an answer from
+// Mailman, or five minutes pass: a connection refused or reset is Mailman
+// restarting under another test.
+func retryRestarting(f func(context.Context) error) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		err := f(ctx)
+		cancel()
+		var re *mailmanrest.Error
+		if err == nil || errors.As(err, &re) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(2 * time.Second)
+	}
 }
 
 // loadAuditConfig validates a config with the one Mailman server m, so

@@ -118,6 +118,7 @@ func Handler(svc Service, opts *Options) http.Handler {
 		})
 	}
 	mux.HandleFunc("GET /result", h.serveResult)
+	mux.HandleFunc("GET /audit", h.serveAudit)
 	mux.HandleFunc("GET /{$}", h.serveStatus)
 	return noSniff(mux)
 }
