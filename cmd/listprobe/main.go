@@ -208,6 +208,7 @@ func checkConfigFile(file string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s:%d: warning: %s: %s\n", w.File, w.Line, w.Field, w.Msg)
 	}
 	fmt.Fprintf(stdout, "%s: valid: %d lists, %d accounts\n", file, len(cfg.Lists), len(cfg.Accounts))
+	printAudits(stdout, cfg)
 	return exitOK
 }
 
