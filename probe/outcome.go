@@ -36,6 +36,9 @@ type Result struct {
 	SentAt    time.Time `json:"sent_at"`
 	// Hops is a delivered copy's Received chain, oldest first.
 	Hops []Hop `json:"hops,omitempty"`
+	// Archive is whether a delivered probe reached the list's archive
+	// (lists with archive:); it does not change the outcome.
+	Archive *ArchiveResult `json:"archive,omitempty"`
 
 	// For the status page and metrics, not in once's JSON.
 	Posted         bool          `json:"-"` // the post reached the SMTP server's DATA stage

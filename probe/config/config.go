@@ -176,6 +176,8 @@ type MailmanConfig struct {
 	// Audit reads every list of the server, probed or not (audit.go).
 	// Default: none.
 	Audit *AuditConfig `yaml:"audit"`
+	// MailmanPipeline: the queues, the digest and bounce-disabled members.
+	MailmanPipeline `yaml:",inline"`
 
 	password  Secret
 	tlsConfig *tls.Config
@@ -191,6 +193,9 @@ type ListConfig struct {
 	Expect    Expect   `yaml:"expect"`
 	Schedule  string   `yaml:"schedule"`
 	Timeout   Duration `yaml:"timeout"`
+	// Archive, when set, checks that a delivered probe reached the
+	// list's archive (archive.go).
+	Archive *ArchiveConfig `yaml:"archive"`
 	// ListServer names the list_servers block that says how to tell the
 	// list server's mail. Default: none (only its domain's signatures).
 	ListServer string `yaml:"list_server"`
