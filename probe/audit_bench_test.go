@@ -67,23 +67,31 @@ func roundsEnded(a *auditor) int {
 }
 
 // BenchmarkAuditScrape10000Lists measures collecting and encoding the
-// audit's series of 10,000 lists, as a scrape of /metrics does.
+// audit's series of 10,000 lists, as a scrape of /metrics does, with and
+// without a baseline (a drift series per list).
 func BenchmarkAuditScrape10000Lists(b *testing.B) {
-	m := &config.MailmanConfig{URL: "http://127.0.0.1:1/3.1", Username: "u", Audit: &config.AuditConfig{
-		Refresh: config.Duration(time.Minute), MaxRequestsPerSecond: 10,
-		Baseline: &config.AuditBaseline{DefaultMemberAction: []string{"defer", "accept"}},
-	}}
-	a := newAuditor("main", m, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	for i := range 10000 {
-		l := fmt.Sprintf("list-%04d@lists.example.org", i)
-		a.lists[l] = &AuditedList{List: l, Read: time.Now(), Policy: mailmanrest.ListPolicy{DefaultMemberAction: "defer", DefaultNonmemberAction: "hold"}}
+	for _, baseline := range []*config.AuditBaseline{{DefaultMemberAction: []string{"defer", "accept"}}, nil} {
+		name := "baseline"
+		if baseline == nil {
+			name = "no-baseline"
+		}
+		b.Run(name, func(b *testing.B) {
+			m := &config.MailmanConfig{URL: "http://127.0.0.1:1/3.1", Username: "u", Audit: &config.AuditConfig{
+				Refresh: config.Duration(time.Minute), MaxRequestsPerSecond: 10, Baseline: baseline,
+			}}
+			a := newAuditor("main", m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			for i := range 10000 {
+				l := fmt.Sprintf("list-%04d@lists.example.org", i)
+				a.lists[l] = &AuditedList{List: l, Read: time.Now(), Policy: mailmanrest.ListPolicy{DefaultMemberAction: "defer", DefaultNonmemberAction: "hold"}}
+			}
+			as := &auditors{m: map[string]*auditor{"main": a}}
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(as)
+			size := 0
+			for b.Loop() {
+				size = auditBytes(b, reg)
+			}
+			b.ReportMetric(float64(size)/10000, "series-bytes/list")
+		})
 	}
-	as := &auditors{m: map[string]*auditor{"main": a}}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(as)
-	size := 0
-	for b.Loop() {
-		size = auditBytes(b, reg)
-	}
-	b.ReportMetric(float64(size)/10000, "series-bytes/list")
 }

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,30 +16,30 @@ import (
 var (
 	auditInfoDesc = prometheus.NewDesc("listprobe_mailman_audit_list_info",
 		"Always 1: an audited list's default_member_action and default_nonmember_action as labels (unknown: a value Mailman does not have).",
-		[]string{"server", "list", "default_member_action", "default_nonmember_action"}, nil)
+		[]string{"mailman", "list", "default_member_action", "default_nonmember_action"}, nil)
 	auditEmergencyDesc = prometheus.NewDesc("listprobe_mailman_audit_emergency",
-		"1 when the audited list's emergency moderation is on: every post is held.", []string{"server", "list"}, nil)
+		"1 when the audited list's emergency moderation is on: every post is held.", []string{"mailman", "list"}, nil)
 	auditHeldDesc = prometheus.NewDesc("listprobe_mailman_audit_held_messages",
-		"Posts waiting in the audited list's moderation queue.", []string{"server", "list"}, nil)
+		"Posts waiting in the audited list's moderation queue.", []string{"mailman", "list"}, nil)
 	auditDriftDesc = prometheus.NewDesc("listprobe_mailman_audit_drift",
 		"1 when the audited list's setting is not one the server's audit baseline allows (want), 0 when it is; only the settings the baseline checks.",
-		[]string{"server", "list", "setting", "want"}, nil)
+		[]string{"mailman", "list", "setting", "want"}, nil)
 	auditListsDesc = prometheus.NewDesc("listprobe_mailman_audit_lists",
-		"Lists the server's audit reads (after include, exclude and max_lists).", []string{"server"}, nil)
+		"Lists the server's audit reads (after include, exclude and max_lists).", []string{"mailman"}, nil)
 	auditSkippedDesc = prometheus.NewDesc("listprobe_mailman_audit_lists_skipped",
-		"Lists the last audit round left out: past max_lists, or named unusably by the server.", []string{"server"}, nil)
+		"Lists the last audit round left out: past max_lists, or named unusably by the server.", []string{"mailman"}, nil)
 	auditUpDesc = prometheus.NewDesc("listprobe_mailman_audit_up",
-		"1 when the audit's last paging through the server's /lists worked.", []string{"server"}, nil)
+		"1 when the audit's last paging through the server's /lists worked.", []string{"mailman"}, nil)
 	auditRoundDesc = prometheus.NewDesc("listprobe_mailman_audit_last_round_timestamp_seconds",
-		"When the audit's last whole round ended, in seconds since the epoch (0: none yet).", []string{"server"}, nil)
+		"When the audit's last whole round ended, in seconds since the epoch (0: none yet).", []string{"mailman"}, nil)
 	auditRoundSecondsDesc = prometheus.NewDesc("listprobe_mailman_audit_round_duration_seconds",
-		"How long the audit's last whole round took.", []string{"server"}, nil)
+		"How long the audit's last whole round took.", []string{"mailman"}, nil)
 	auditIntervalDesc = prometheus.NewDesc("listprobe_mailman_audit_interval_seconds",
-		"The time between the starts of two audit rounds: refresh, or longer when the round's requests at max_requests_per_second need longer.", []string{"server"}, nil)
+		"The time between the starts of two audit rounds: refresh, or longer when the round's requests at max_requests_per_second need longer.", []string{"mailman"}, nil)
 	auditRequestsDesc = prometheus.NewDesc("listprobe_mailman_audit_requests_total",
-		"REST requests the audit sent to the server.", []string{"server"}, nil)
+		"REST requests the audit sent to the server.", []string{"mailman"}, nil)
 	auditErrorsDesc = prometheus.NewDesc("listprobe_mailman_audit_request_errors_total",
-		"REST requests of the audit that failed.", []string{"server"}, nil)
+		"REST requests of the audit that failed.", []string{"mailman"}, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -66,7 +67,14 @@ func (a *auditor) collect(ch chan<- prometheus.Metric) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, l := range a.lists {
+	// In the order the registry sorts them in: its sort is then cheap.
+	names := make([]string, 0, len(a.lists))
+	for name := range a.lists {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		l := a.lists[name]
 		if l.Read.IsZero() {
 			continue // never read: nothing to say
 		}

@@ -130,7 +130,7 @@ func TestAuditFindsTheListWhoseMembersPostsAreHeld(t *testing.T) {
 	info := `
 # HELP listprobe_mailman_audit_list_info Always 1: an audited list's default_member_action and default_nonmember_action as labels (unknown: a value Mailman does not have).
 # TYPE listprobe_mailman_audit_list_info gauge
-listprobe_mailman_audit_list_info{default_member_action="hold",default_nonmember_action="hold",list="list-0137@lists.example.org",server="main"} 1
+listprobe_mailman_audit_list_info{default_member_action="hold",default_nonmember_action="hold",list="list-0137@lists.example.org",mailman="main"} 1
 `
 	if err := testutil.CollectAndCompare(filterList(as, "list-0137@lists.example.org"), strings.NewReader(info), "listprobe_mailman_audit_list_info"); err != nil {
 		t.Error(err)
@@ -155,7 +155,7 @@ func (f listFilter) Collect(ch chan<- prometheus.Metric) {
 	all := make(chan prometheus.Metric)
 	go func() { f.c.Collect(all); close(all) }()
 	for m := range all {
-		if strings.Contains(m.Desc().String(), "variableLabels: {server}") {
+		if strings.Contains(m.Desc().String(), "variableLabels: {mailman}") {
 			continue
 		}
 		var pb = metricDTO(m)
