@@ -196,11 +196,21 @@ func (a *auditor) discover(ctx context.Context) (lists []string, total, skipped 
 			lists = append(lists, l)
 		}
 		// A server that keeps answering full pages past its own total
-		// stops here too.
+		// stops here too; one that claims endless lists is read up to ten
+		// times max_lists, the rest counted as skipped.
 		if len(got)+bad < mailmanrest.ListsPageSize || page*mailmanrest.ListsPageSize >= total {
 			return lists, total, skipped, nil
 		}
+		if page >= maxAuditPages(cfg.MaxLists) {
+			skipped += total - page*mailmanrest.ListsPageSize
+			return lists, total, skipped, nil
+		}
 	}
+}
+
+// maxAuditPages bounds the pages of /lists one round reads.
+func maxAuditPages(maxLists int) int {
+	return 10 * ((maxLists + mailmanrest.ListsPageSize - 1) / mailmanrest.ListsPageSize)
 }
 
 // readList reads one list's policy and held queue depth.

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,4 +174,49 @@ func metricDTO(m prometheus.Metric) *dto.Metric {
 	var pb dto.Metric
 	m.Write(&pb)
 	return &pb
+}
+
+// A server that names more lists than max_lists gets only max_lists of them
+// audited, the rest counted; one that claims endless pages of lists is read
+// up to ten times max_lists.
+func TestAuditBoundsWhatAServerCanMakeItKeep(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/3.1/lists" {
+			http.Error(w, `{"title": "404 Not Found"}`, http.StatusNotFound)
+			return
+		}
+		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+		var entries []string
+		for i := range 100 {
+			entries = append(entries, fmt.Sprintf(`{"fqdn_listname": "l%d-%d@lists.example.org"}`, page, i))
+		}
+		entries[0] = `{"fqdn_listname": "bad\u0007name@lists.example.org"}`
+		fmt.Fprintf(w, `{"start": 0, "total_size": 1000000000, "entries": [%s]}`, strings.Join(entries, ","))
+	}))
+	defer srv.Close()
+	m := &config.MailmanConfig{URL: srv.URL + "/3.1", Username: "u", Audit: &config.AuditConfig{
+		Refresh: config.Duration(time.Hour), MaxRequestsPerSecond: 1000, MaxLists: 150}}
+	cfg := loadAuditConfig(t, m)
+	a := newAuditor("main", cfg.Mailman["main"], slog.New(slog.NewTextHandler(io.Discard, nil)))
+	lists, total, skipped, err := a.discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lists) != 150 || total != 1000000000 || skipped != 1000000000-150 {
+		t.Errorf("kept %d lists of %d, skipped %d; want 150, 1000000000, %d", len(lists), total, skipped, 1000000000-150)
+	}
+	if got := requestsSent(a); got != 20 {
+		t.Errorf("read %v pages, want 20 (ten times max_lists)", got)
+	}
+	for _, l := range lists {
+		if strings.ContainsAny(l, "\a") {
+			t.Errorf("kept the unusable name %q", l)
+		}
+	}
+}
+
+func requestsSent(a *auditor) float64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.requests
 }
