@@ -247,6 +247,13 @@ func (a *auditor) readList(ctx context.Context, list string) {
 	}
 }
 
+// interval is the time between the starts of two rounds in force: the
+// configured one, or the last round's length when the server answered
+// slower than max_requests_per_second allows. Call with a.mu held.
+func (a *auditor) interval(cfg *config.AuditConfig) time.Duration {
+	return max(cfg.Interval(a.total, len(a.lists)), a.roundTook)
+}
+
 // AuditSummary is one server's audit as the status page and check-config
 // show it.
 type AuditSummary struct {
@@ -268,7 +275,7 @@ func (a *auditor) summary() AuditSummary {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := AuditSummary{Server: a.name, Up: a.up, Skipped: a.skipped, RoundEnd: a.roundEnd, RoundTook: a.roundTook, Requests: a.roundReqs,
-		Total: a.total, Interval: cfg.Interval(a.total, len(a.lists)), Config: cfg, Lists: make([]AuditedList, 0, len(a.lists))}
+		Total: a.total, Interval: a.interval(cfg), Config: cfg, Lists: make([]AuditedList, 0, len(a.lists))}
 	for _, l := range a.lists {
 		s.Lists = append(s.Lists, *l)
 	}

@@ -35,7 +35,7 @@ var (
 	auditRoundSecondsDesc = prometheus.NewDesc("listprobe_mailman_audit_round_duration_seconds",
 		"How long the audit's last whole round took.", []string{"mailman"}, nil)
 	auditIntervalDesc = prometheus.NewDesc("listprobe_mailman_audit_interval_seconds",
-		"The time between the starts of two audit rounds: refresh, or longer when the round's requests at max_requests_per_second need longer.", []string{"mailman"}, nil)
+		"The time between the starts of two audit rounds: refresh, or longer when the round's requests at max_requests_per_second need longer, or the last round's length when the server answered slower.", []string{"mailman"}, nil)
 	auditRequestsDesc = prometheus.NewDesc("listprobe_mailman_audit_requests_total",
 		"REST requests the audit sent to the server.", []string{"mailman"}, nil)
 	auditErrorsDesc = prometheus.NewDesc("listprobe_mailman_audit_request_errors_total",
@@ -95,7 +95,7 @@ func (a *auditor) collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(auditRoundDesc, end, a.name)
 	gauge(auditRoundSecondsDesc, a.roundTook.Seconds(), a.name)
-	gauge(auditIntervalDesc, cfg.Interval(a.total, len(a.lists)).Seconds(), a.name)
+	gauge(auditIntervalDesc, a.interval(cfg).Seconds(), a.name)
 	ch <- prometheus.MustNewConstMetric(auditRequestsDesc, prometheus.CounterValue, a.requests, a.name)
 	ch <- prometheus.MustNewConstMetric(auditErrorsDesc, prometheus.CounterValue, a.errors, a.name)
 }
