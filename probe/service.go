@@ -70,6 +70,7 @@ type Service struct {
 	mailman  *mailmanWatchers
 	audits   *auditors // registered on the metrics once; started by Start
 	stages   []stage   // nil: probeStages; tests replace them
+	dns      resolvers
 	ondemand onDemand
 
 	cfg     atomic.Pointer[config.Config]
