@@ -95,3 +95,29 @@ func BenchmarkAuditScrape10000Lists(b *testing.B) {
 		})
 	}
 }
+
+// auditBytesBudget is the most bytes of audit series a list may cost in the
+// text format, with a baseline that checks one setting (docs/mailman-audit.md
+// states 458 for names like list-0137@lists.example.org).
+const auditBytesBudget = 500
+
+// TestAuditSeriesBytesPerList fails when the audit's series of 2,000 lists
+// grow past auditBytesBudget per list.
+func TestAuditSeriesBytesPerList(t *testing.T) {
+	m := &config.MailmanConfig{URL: "http://127.0.0.1:1/3.1", Username: "u", Audit: &config.AuditConfig{
+		Refresh: config.Duration(time.Minute), MaxRequestsPerSecond: 10,
+		Baseline: &config.AuditBaseline{DefaultMemberAction: []string{"defer", "accept"}},
+	}}
+	a := newAuditor("main", m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for i := range 2000 {
+		l := fmt.Sprintf("list-%04d@lists.example.org", i)
+		a.lists[l] = &AuditedList{List: l, Read: time.Now(), Held: i % 3, Policy: mailmanrest.ListPolicy{DefaultMemberAction: "defer", DefaultNonmemberAction: "hold"}}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&auditors{m: map[string]*auditor{"main": a}})
+	if per := auditBytes(t, reg) / 2000; per > auditBytesBudget {
+		t.Errorf("the audit's series take %d bytes per list, past the budget of %d", per, auditBytesBudget)
+	} else {
+		t.Logf("%d bytes per list", per)
+	}
+}
