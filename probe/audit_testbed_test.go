@@ -68,6 +68,10 @@ func TestAuditTestbed200Lists(t *testing.T) {
 	if len(s.Lists) != auditTestbedLists {
 		t.Fatalf("audited %d lists, want %d", len(s.Lists), auditTestbedLists)
 	}
+	// Mailman 3.3.8 has the *_these_nonmembers settings: counted, not -1.
+	if p := s.Lists[1].Policy; p.AcceptTheseNonmembers != 0 || p.DefaultMemberAction != "defer" || p.DefaultNonmemberAction != "hold" {
+		t.Errorf("a new list's policy read as %+v, want defer, hold and no nonmember rules", p)
+	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(as)
 	if n := drifting(t, reg); n != "" {
