@@ -35,6 +35,7 @@ func TestAuditTestbed200Lists(t *testing.T) {
 		t.Skip("creates 200 Mailman lists (minutes)")
 	}
 	env := testbed.Load(t)
+	t.Parallel() // minutes of Mailman work: the package's other tests run meanwhile
 	admin := env.MailmanAdmin(t)
 	var rnd [3]byte
 	rand.Read(rnd[:])
