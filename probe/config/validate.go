@@ -215,17 +215,10 @@ func (c *Config) validate(v *validator) {
 	})
 	c.Global.validateDNS(v)
 	listServers := c.validateListServers(v)
-	servers := sortedKeys(c.Mailman)
-	for _, name := range servers {
-		m := c.Mailman[name]
-		path := []any{"mailman", name}
-		if m == nil {
-			v.errorf(path, "mailman server is empty")
-			continue
-		}
+	servers := eachBlock(v, "mailman", "mailman server", c.Mailman, func(_ string, m *MailmanConfig, path []any) {
 		m.validate(v, path)
 		m.Audit.validate(v, join(path, "audit"))
-	}
+	})
 
 	if len(c.Lists) == 0 {
 		v.errorf([]any{"lists"}, "at least one list is required")
