@@ -14,7 +14,8 @@
 //	probe/web                the status page, /probe, /-/reload, over web.Service (a narrow view of Service)
 //	probe                    the runtime: Service, sessions, Mailman watchers, registry, schedule,
 //	                         the probe's stages, the judgement of a message (Judge), metrics, history,
-//	                         Mailman's pipeline (pipeline.go), the archive check (archive.go)
+//	                         Mailman's pipeline (pipeline.go), the archive check (archive.go),
+//	                         the audit of every list of a Mailman server, unprobed too (audit.go)
 //	probe/config             the configuration file: plain types, LoadFile and Load, validation
 //	probe/internal/probetest the mail world (sandbox, accounts, config) the tests of probe and probe/web use
 //	checks                   the classifier of a message (Classify -> checks.Evidence); below it
