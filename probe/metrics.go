@@ -50,6 +50,7 @@ type Metrics struct {
 	memberSubscribed *prometheus.GaugeVec
 	memberDelivery   *prometheus.GaugeVec
 	memberMode       *prometheus.GaugeVec
+	copyAuthn        *prometheus.GaugeVec
 
 	mu            sync.Mutex
 	reasons       map[string]prometheus.Labels // list -> labels of its listprobe_last_reason_info series
@@ -106,6 +107,7 @@ func NewMetrics() *Metrics {
 		memberSubscribed: gaugeVec("listprobe_mailman_member_subscribed", "1 when the probe's poster or reader (role) is a member of the list, as Mailman says.", "list", "role"),
 		memberDelivery:   gaugeVec("listprobe_mailman_member_delivery_status", "The delivery_status of the probe's poster's or reader's membership: 1 for the current status, 0 for the others (by_bounces: Mailman stopped delivering to it).", "list", "role", "status"),
 		memberMode:       gaugeVec("listprobe_mailman_member_delivery_mode", "The delivery_mode of the probe's poster's or reader's membership: 1 for the current mode, 0 for the others (a reader on digests gets no copies).", "list", "role", "mode"),
+		copyAuthn:        gaugeVec("listprobe_copy_authentication", "The authentication verdict of the list's last delivered copy, by check: 1 pass, 0 fail, -1 none, -2 not known (DNS failure or cut message).", "list", "check"),
 		reasons:          map[string]prometheus.Labels{},
 	}
 	build := version.Get()
@@ -118,7 +120,7 @@ func NewMetrics() *Metrics {
 		m.probes, m.success, m.lastOutcome, m.expected, m.lastReason, m.latency, m.submitDuration,
 		m.lastProbe, m.lastDelivered, m.late, m.forged, m.mailboxUp, m.reloadOK, m.reloadTime,
 		m.noticeLimit, m.mailmanUp, m.mailmanHeld, m.memberAction, m.nonmemberAction, m.ownAction,
-		m.emergency, m.hopSeconds, m.memberSubscribed, m.memberDelivery, m.memberMode, buildInfo,
+		m.emergency, m.hopSeconds, m.memberSubscribed, m.memberDelivery, m.memberMode, m.copyAuthn, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -170,7 +172,7 @@ func (m *Metrics) Configure(cfg *config.Config) {
 		DeletePartialMatch(prometheus.Labels) int
 	}{m.probes, m.success, m.lastOutcome, m.expected, m.lastReason, m.latency, m.submitDuration, m.lastProbe,
 		m.lastDelivered, m.late, m.noticeLimit, m.mailmanUp, m.mailmanHeld, m.emergency, m.memberAction,
-		m.nonmemberAction, m.ownAction, m.hopSeconds, m.memberSubscribed, m.memberDelivery, m.memberMode} {
+		m.nonmemberAction, m.ownAction, m.hopSeconds, m.memberSubscribed, m.memberDelivery, m.memberMode, m.copyAuthn} {
 		for _, l := range m.knownLists() {
 			if !lists[l] {
 				vec.DeletePartialMatch(prometheus.Labels{"list": l})
@@ -229,6 +231,7 @@ func (m *Metrics) Record(r *Result) {
 			m.hopSeconds.WithLabelValues(l, strconv.Itoa(first+i+1)).Set(h.Seconds)
 		}
 		m.latency.WithLabelValues(l).Observe(*r.Latency)
+		m.setAuthentication(l, r.Authentication)
 		m.lastDelivered.WithLabelValues(l).Set(float64(r.Finished.UnixNano()) / 1e9)
 	}
 	m.lastProbe.WithLabelValues(l).Set(float64(r.Finished.UnixNano()) / 1e9)

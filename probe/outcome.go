@@ -36,6 +36,9 @@ type Result struct {
 	SentAt    time.Time `json:"sent_at"`
 	// Hops is a delivered copy's Received chain, oldest first.
 	Hops []Hop `json:"hops,omitempty"`
+	// Authentication is a delivered copy's authentication verdict; nil
+	// when no copy was delivered or it was not checked.
+	Authentication *Authentication `json:"authentication,omitempty"`
 
 	// For the status page and metrics, not in once's JSON.
 	Posted         bool          `json:"-"` // the post reached the SMTP server's DATA stage

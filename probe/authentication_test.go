@@ -1,0 +1,199 @@
+package probe
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/authn"
+	"github.com/listprobe/listprobe/internal/dnstest"
+	"github.com/listprobe/listprobe/probe/config"
+)
+
+// fixtureVerdict verifies checks/authn's captured testbed copy (Mailman's
+// ARC seal, OpenDKIM's signature of lists.example.test, rspamd's
+// Authentication-Results) against a real DNS server serving the testbed's
+// zone, less the names in without.
+func fixtureVerdict(t *testing.T, without ...string) *authn.Verdict {
+	t.Helper()
+	dir := filepath.Join("..", "checks", "authn", "testdata")
+	raw, err := os.ReadFile(filepath.Join(dir, "testbed-mailman-copy.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zone, err := os.Open(filepath.Join(dir, "zone-testbed.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zone.Close()
+	d := dnstest.Start(t)
+	sc := bufio.NewScanner(zone)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		skip := false
+		for _, w := range without {
+			skip = skip || name == w
+		}
+		if ok && !skip {
+			d.Set(name, value)
+		}
+	}
+	r, err := authn.NewResolver(authn.ResolverOptions{Server: d.Addr, Timeout: 500 * time.Millisecond, CacheTTL: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return authn.Verify(context.Background(), authn.SplitMessage(raw), &authn.Options{ListDomain: "lists.example.test",
+		AuthServIDs: []string{"mail.example.test"}, AuthResultsBelowReceived: true, Resolver: r})
+}
+
+// deliverCopy hands a probe run a copy in the reader's mailbox carrying v
+// and returns the result.
+func deliverCopy(t *testing.T, v *authn.Verdict) *Result {
+	t.Helper()
+	r := fakeRun(fakeSession("reader", true, nil), nil)
+	e := sighting{kind: checks.KindProbeCopy, account: "reader", seenAt: r.accepted.Add(time.Second)}
+	if v != nil {
+		e.authn = &v.Checks
+	}
+	if !applyEvidence(r, e) || r.res.Outcome != Delivered {
+		t.Fatalf("copy did not deliver: %s %q", r.res.Outcome, r.res.Reason)
+	}
+	r.res.List, r.res.Expected, r.res.OK = r.list.Address, Delivered, true
+	return r.res
+}
+
+func TestDeliveredCopyCarriesItsAuthenticationVerdict(t *testing.T) {
+	res := deliverCopy(t, fixtureVerdict(t))
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Authentication map[string]struct{ Result, Domain, Detail string }
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]string{
+		"dkim": {"pass", "lists.example.test"}, "spf": {"pass", "lists.example.test"},
+		"dmarc": {"pass", "lists.example.test"}, "arc": {"pass", "lists.example.test"},
+		"list_id":               {"pass", "tb-dmarc-171330941260.lists.example.test"},
+		"one_click_unsubscribe": {"fail", ""},
+	}
+	if len(doc.Authentication) != len(want) {
+		t.Errorf("authentication %s, want the six checks", b)
+	}
+	for name, w := range want {
+		if got := doc.Authentication[name]; got.Result != w[0] || got.Domain != w[1] || got.Detail != "" {
+			t.Errorf("%s = %+v, want %s for %q", name, got, w[0], w[1])
+		}
+	}
+	sum := res.Authentication.Summary()
+	if !strings.HasPrefix(sum, "dkim=pass (lists.example.test) spf=pass dmarc=pass arc=pass list_id=pass (tb-dmarc-") ||
+		!strings.HasSuffix(sum, "one_click_unsubscribe=fail") {
+		t.Errorf("summary %q", sum)
+	}
+}
+
+// The list's DKIM key removed from DNS: the signature no longer verifies
+// and says why; DMARC still passes, on the receiver's aligned SPF pass
+// alone (the From is the list's, rewritten by Mailman), and says so.
+func TestDKIMKeyGoneShowsInTheVerdict(t *testing.T) {
+	res := deliverCopy(t, fixtureVerdict(t, "list._domainkey.lists.example.test"))
+	a := res.Authentication
+	if a.DKIM.Result != AuthFail || a.DKIM.Domain != "lists.example.test" || !strings.Contains(a.DKIM.Reason, "no key") {
+		t.Errorf("dkim %+v without the key, want fail naming the missing key", a.DKIM)
+	}
+	if a.DMARC.Result != AuthPass || !strings.Contains(a.DMARC.Reason, "aligned SPF pass") {
+		t.Errorf("dmarc %+v, want pass by the aligned SPF", a.DMARC)
+	}
+	if a.ARC.Result != AuthPass {
+		t.Errorf("arc %+v, want pass (its key is still there)", a.ARC)
+	}
+}
+
+func TestCopyWithoutVerdictHasNoAuthentication(t *testing.T) {
+	res := deliverCopy(t, nil)
+	b, _ := json.Marshal(res)
+	if res.Authentication != nil || strings.Contains(string(b), `"authentication"`) {
+		t.Errorf("a copy without a verdict: %s", b)
+	}
+}
+
+// The RFC 8601 results beyond pass, fail and none keep to the contract's
+// three, with the precise word in detail, and the metric tells "not known"
+// from "none".
+func TestAuthenticationMapsEveryResult(t *testing.T) {
+	for _, tc := range []struct {
+		in     authn.Result
+		result AuthResult
+		detail string
+		value  float64
+	}{
+		{authn.ResultPass, AuthPass, "", 1},
+		{authn.ResultFail, AuthFail, "", 0},
+		{authn.ResultNone, AuthNone, "", -1},
+		{"", AuthNone, "", -1},
+		{authn.ResultPermError, AuthFail, "permerror", 0},
+		{authn.ResultTempError, AuthNone, "temperror", -2},
+		{authn.ResultUnchecked, AuthNone, "unchecked", -2},
+		{"policy", AuthNone, "unchecked", -2},
+	} {
+		a := AuthenticationOf(&authn.Checks{DMARC: authn.Check{Result: tc.in, Domain: "example.test"}})
+		if a.DMARC.Result != tc.result || a.DMARC.Detail != tc.detail || AuthValue(a.DMARC) != tc.value {
+			t.Errorf("%q: %+v value %v, want %s/%s %v", tc.in, a.DMARC, AuthValue(a.DMARC), tc.result, tc.detail, tc.value)
+		}
+	}
+}
+
+func TestCopyAuthenticationMetric(t *testing.T) {
+	m := NewMetrics()
+	const list = "l@lists.example.org"
+	m.Configure(&config.Config{Lists: []*config.ListConfig{{Address: list, Expect: config.ExpectDelivered}}, Accounts: map[string]*config.AccountConfig{}})
+	if n := testutil.CollectAndCount(m.copyAuthn); n != 0 {
+		t.Errorf("%d series before any copy, want 0", n)
+	}
+	lat := 1.0
+	res := deliverCopy(t, fixtureVerdict(t))
+	res.List, res.Latency = list, &lat
+	m.Record(res)
+	want := `
+# HELP listprobe_copy_authentication The authentication verdict of the list's last delivered copy, by check: 1 pass, 0 fail, -1 none, -2 not known (DNS failure or cut message).
+# TYPE listprobe_copy_authentication gauge
+listprobe_copy_authentication{check="arc",list="l@lists.example.org"} 1
+listprobe_copy_authentication{check="dkim",list="l@lists.example.org"} 1
+listprobe_copy_authentication{check="dmarc",list="l@lists.example.org"} 1
+listprobe_copy_authentication{check="list_id",list="l@lists.example.org"} 1
+listprobe_copy_authentication{check="one_click_unsubscribe",list="l@lists.example.org"} 0
+listprobe_copy_authentication{check="spf",list="l@lists.example.org"} 1
+`
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "listprobe_copy_authentication"); err != nil {
+		t.Error(err)
+	}
+	// A failed probe leaves the last copy's verdict; a copy without one
+	// makes it "not known".
+	m.Record(&Result{List: list, Outcome: Lost, Expected: Delivered})
+	if got := testutil.ToFloat64(m.copyAuthn.WithLabelValues(list, "dmarc")); got != 1 {
+		t.Errorf("dmarc after a lost probe = %v, want the last copy's 1", got)
+	}
+	m.Record(&Result{List: list, Outcome: Delivered, Expected: Delivered, OK: true, Latency: &lat})
+	if got := testutil.ToFloat64(m.copyAuthn.WithLabelValues(list, "dmarc")); got != -2 {
+		t.Errorf("dmarc after a copy without a verdict = %v, want -2", got)
+	}
+	m.Configure(&config.Config{Accounts: map[string]*config.AccountConfig{}})
+	if n := testutil.CollectAndCount(m.copyAuthn); n != 0 {
+		t.Errorf("%d series after the list was removed, want 0", n)
+	}
+	if problems, err := testutil.GatherAndLint(m.Registry, "listprobe_copy_authentication"); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+}
