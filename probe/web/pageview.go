@@ -20,6 +20,7 @@ type pageView struct {
 	Mailboxes  []sessionView
 	Result     *probe.Result
 	Hops       []hopView
+	Auth       []authView // the probe's copy's authentication verdict
 	ConfigFile string
 	Loaded     string
 	Error      string
@@ -31,6 +32,8 @@ type listView struct {
 	Last          *probe.Result
 	Recent        []*probe.Result
 	LastDelivered time.Time
+	// Auth is the last delivered copy's authentication verdict.
+	Auth []authView
 	NoticeLimit   string
 	Late          int
 	Chart         Chart
@@ -125,7 +128,7 @@ func (h *handler) page() pageView {
 		}
 		for _, r := range recent {
 			if r.Outcome == probe.Delivered {
-				lv.LastDelivered = r.Finished
+				lv.LastDelivered, lv.Auth = r.Finished, authViews(r.Authentication)
 				break
 			}
 		}
