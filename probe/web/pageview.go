@@ -33,10 +33,10 @@ type listView struct {
 	Recent        []*probe.Result
 	LastDelivered time.Time
 	// Auth is the last delivered copy's authentication verdict.
-	Auth []authView
-	NoticeLimit   string
-	Late          int
-	Chart         Chart
+	Auth        []authView
+	NoticeLimit string
+	Late        int
+	Chart       Chart
 	// NoProbe says why the list has no result yet; Bad when that is a
 	// problem (its reader mailbox is down) rather than a matter of time.
 	NoProbe    string
