@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/common/promslog"
 	"golang.org/x/term"
 
 	"github.com/listprobe/listprobe/probe"
@@ -126,6 +127,15 @@ func printOnce(results []*probe.Result, output string, stdout io.Writer) int {
 		}
 	}
 	return code
+}
+
+// onceQuietLogger is the logger of once in a pipe or a log when no
+// --log.level was given: warnings and errors only.
+func onceQuietLogger(c *promslog.Config) *slog.Logger {
+	quiet := *c
+	quiet.Level = promslog.NewLevel()
+	quiet.Level.Set("warn")
+	return promslog.New(&quiet)
 }
 
 // isTerminal reports whether w is a terminal, where a progress line helps a
