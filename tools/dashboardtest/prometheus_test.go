@@ -145,6 +145,7 @@ scrape_configs:
 
 	checkMembershipPanels(t, api, queries, vars)
 	checkHopPanel(t, api, queries, vars)
+	checkAuthenticationPanel(t, api, queries, vars)
 }
 
 // demoLists are the lists `listprobe demo` probes.
@@ -234,6 +235,45 @@ func checkHopPanel(t *testing.T, api *promAPI, queries []Query, vars Variables) 
 	}
 	if h := hops["blackhole@lists.example.org"]; len(h) > 0 {
 		t.Errorf("%s: hops %v for the blackhole list, which never delivers", panel, h)
+	}
+}
+
+// checkAuthenticationPanel checks that the deliverability row shows the
+// six checks of the healthy list's last copy, each with one of the four
+// values the panel maps, and nothing for the list that drops every post.
+func checkAuthenticationPanel(t *testing.T, api *promAPI, queries []Query, vars Variables) {
+	t.Helper()
+	const panel = "Authentication of the last copy"
+	q := dashboardQuery(t, queries, panel, "A")
+	res, err := api.query(q.PromQL(vars))
+	if err != nil {
+		t.Fatalf("%s: %v", panel, err)
+	}
+	checks := map[string]map[string]string{}
+	for _, s := range res {
+		l := s.Metric["list"]
+		if checks[l] == nil {
+			checks[l] = map[string]string{}
+		}
+		checks[l][s.Metric["check"]] = fmt.Sprint(s.Value[1])
+	}
+	healthy := checks["healthy@lists.example.org"]
+	for _, c := range []string{"dkim", "spf", "dmarc", "arc", "list_id", "one_click_unsubscribe"} {
+		switch v := healthy[c]; v {
+		case "1", "0", "-1", "-2":
+		default:
+			t.Errorf("%s: %s of the healthy list's last copy = %q, want one of 1, 0, -1, -2", panel, c, v)
+		}
+	}
+	if len(healthy) != 6 {
+		t.Errorf("%s: the healthy list has %d checks, want 6: %v", panel, len(healthy), healthy)
+	}
+	if c := checks["blackhole@lists.example.org"]; len(c) > 0 {
+		t.Errorf("%s: checks %v for the blackhole list, which never delivers", panel, c)
+	}
+	tl := dashboardQuery(t, queries, "DMARC and one-click unsubscribe over time", "A")
+	if res, err := api.query(tl.PromQL(vars)); err != nil || len(res) == 0 || len(res) > 2*len(demoLists) {
+		t.Errorf("DMARC and one-click unsubscribe over time: %d series (%v), want two per delivering list", len(res), err)
 	}
 }
 
