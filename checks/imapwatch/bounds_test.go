@@ -108,6 +108,9 @@ func TestMailboxHugeHeadersInBulkCostABoundedFetch(t *testing.T) {
 		if size > 2*headerLimit {
 			t.Errorf("UID %d: %d bytes of header fields, over twice the limit of %d", msg.UID, size, headerLimit)
 		}
+		if len(msg.RawHeader) > headerLimit+2 || !msg.RawHeaderTruncated {
+			t.Errorf("UID %d: whole header of %d bytes, truncated %v; want at most %d, truncated", msg.UID, len(msg.RawHeader), msg.RawHeaderTruncated, headerLimit+2)
+		}
 		if len(msg.Body) != bodyLimit || !msg.Truncated {
 			t.Errorf("UID %d: body of %d bytes, truncated %v; want %d, truncated", msg.UID, len(msg.Body), msg.Truncated, bodyLimit)
 		}

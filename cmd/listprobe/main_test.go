@@ -176,6 +176,10 @@ func TestCheckConfig(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "valid: 2 lists") {
 		t.Errorf("good config: exit %d, %q", code, out)
 	}
+	// Which evidence each list can get (issue 15).
+	if !strings.Contains(out, "lists[0] ") || !strings.Contains(out, "only unauthenticated evidence") {
+		t.Errorf("good config: check-config does not say which lists get only unauthenticated evidence: %q", out)
+	}
 	code, _, errOut := runCmd(t, "check-config", "--config.file=../../probe/config/testdata/bad-unknown-account.yml")
 	if code != 2 || errOut != "../../probe/config/testdata/bad-unknown-account.yml:12: lists[0].poster: unknown account \"membr\"; did you mean \"member\"? (known: member, reader)\n" {
 		t.Errorf("bad config: exit %d, %q", code, errOut)

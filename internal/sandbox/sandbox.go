@@ -715,3 +715,7 @@ func (w *World) queueID() string {
 	w.mu.Unlock()
 	return fmt.Sprintf("4S%010X", n)
 }
+
+// Hostname is the name the world's MTA writes after "by" in the Received
+// fields it adds (Options.Hostname, default mail.example.org).
+func (w *World) Hostname() string { return w.hostname }

@@ -201,7 +201,11 @@ func (h *handler) serveProbe(w http.ResponseWriter, r *http.Request) {
 		if age > 0 {
 			fmt.Fprintf(w, "Result of the probe that finished %s ago (on-demand probes of a list are at most one per %s)\n", age.Round(time.Second), h.opts.OnDemandMinInterval)
 		}
-		fmt.Fprintf(w, "Outcome: %s (expected %s)\nReason: %s\nEvidence: %s\n\nLogs for the probe:\n%s", res.Outcome, res.Expected, res.Reason, res.Evidence, res.Log)
+		fmt.Fprintf(w, "Outcome: %s (expected %s)\nReason: %s\nEvidence: %s\n", res.Outcome, res.Expected, res.Reason, res.Evidence)
+		for _, h := range res.Hints {
+			fmt.Fprintf(w, "Hint: an unauthenticated %s %s in %s's mailbox said %q (%s)\n", h.Manager, h.Kind, h.Account, h.Said, h.Why)
+		}
+		fmt.Fprintf(w, "\nLogs for the probe:\n%s", res.Log)
 		return
 	}
 	promhttp.HandlerFor(probe.ResultMetrics(res), promhttp.HandlerOpts{}).ServeHTTP(w, r)
