@@ -2,7 +2,11 @@ package probe
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,10 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-msgauth/dkim"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/checks/authn"
+	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/internal/dnstest"
 	"github.com/listprobe/listprobe/probe/config"
 )
@@ -195,5 +201,63 @@ listprobe_copy_authentication{check="spf",list="l@lists.example.org"} 1
 	}
 	if problems, err := testutil.GatherAndLint(m.Registry, "listprobe_copy_authentication"); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
+	}
+}
+
+// A list copy gets its own authentication verdict in the incoming path
+// (AuthLists names its list, Authenticate checks it against a real DNS
+// server), which the result then carries; and its body is fetched, since
+// the list's DKIM signature covers it.
+func TestCopyIsAuthenticatedForItsResult(t *testing.T) {
+	dns := dnstest.Start(t)
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns.Set("list._domainkey.lists.example.org", "v=DKIM1; k=ed25519; p="+base64.StdEncoding.EncodeToString(pub))
+	cfg := trustConfig(t, dns.Addr)
+	now := time.Now().Truncate(time.Second)
+	tok := cfg.Signer().NewToken(judgeList, now.Add(-10*time.Second))
+	raw, err := compose.Message(compose.Probe{From: testMember, List: judgeList, Token: cfg.Signer().Encode(tok), Date: tok.SentAt}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The list signs its copy; the From stays the poster's, whose domain
+	// publishes no DMARC record.
+	var signed bytes.Buffer
+	if err := dkim.Sign(&signed, bytes.NewReader(raw), &dkim.SignOptions{Domain: "lists.example.org", Selector: "list", Signer: key,
+		HeaderKeys: []string{"From", "To", "Subject", "Message-ID"}}); err != nil {
+		t.Fatal(err)
+	}
+	in := incoming(t, "reader", signed.String(), now)
+	if !wantBody(in.Header) {
+		t.Error("the copy's body is not fetched: its DKIM signature could not be checked")
+	}
+	if got := AuthLists(in, cfg); len(got) != 1 || got[0] != judgeList {
+		t.Fatalf("AuthLists of a copy = %v, want its list", got)
+	}
+	i := strings.Index(signed.String(), "\r\n\r\n")
+	msg := authn.Message{Header: signed.Bytes()[:i+2], Body: signed.Bytes()[i+4:], BodyComplete: true}
+	r, err := authn.NewResolver(cfg.Global.ResolverOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Auth = Authenticate(context.Background(), in, msg, cfg, r)
+	a := in.Auth[strings.ToLower(judgeList)]
+	if a == nil {
+		t.Fatalf("no verdict for the copy's list: %v", in.Auth)
+	}
+	got := AuthenticationOf(&a.Checks)
+	if got.DKIM.Result != AuthPass || got.DKIM.Domain != "lists.example.org" || got.DMARC.Result != AuthNone || got.DMARC.Detail != "" {
+		t.Errorf("dkim %+v, dmarc %+v; want dkim to pass for lists.example.org, dmarc none (no record)", got.DKIM, got.DMARC)
+	}
+	// Judged as before: a copy, trusted by its token.
+	v := Judge(in, cfg, fakeProbes{known: map[string]KnownProbe{tok.ID: {ID: tok.ID, Pending: true, Signer: cfg.Signer(), Config: cfg, List: judgeList, PosterAccount: "member", SentAt: tok.SentAt}}})
+	if !v.Copy || v.Trust != TrustAuthenticated {
+		t.Errorf("copy %v, trust %s: %s (%d probes, kind %s)", v.Copy, v.Trust, v.Why, len(v.Probes), v.Evidence.Kind)
+	}
+	// A human's message is not fetched whole.
+	if wantBody(incoming(t, "reader", "From: someone@example.org\r\nSubject: hello\r\nMessage-ID: <h@example.org>\r\n\r\nhi\r\n", now).Header) {
+		t.Error("a human's message is fetched whole")
 	}
 }
