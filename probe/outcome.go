@@ -43,6 +43,9 @@ type Result struct {
 	// probe but could not be shown to come from the list's server
 	// (trust.go): listed, and used only when no copy came.
 	Hints []Hint `json:"hints,omitempty"`
+	// Archive is whether a delivered probe reached the list's archive
+	// (lists with archive:); it does not change the outcome.
+	Archive *ArchiveResult `json:"archive,omitempty"`
 
 	// For the status page and metrics, not in once's JSON.
 	Posted         bool          `json:"-"` // the post reached the SMTP server's DATA stage

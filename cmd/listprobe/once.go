@@ -125,6 +125,9 @@ func printOnce(results []*probe.Result, output string, stdout io.Writer) int {
 		if r.Authentication != nil {
 			fmt.Fprintf(stdout, "     authentication: %s\n", r.Authentication.Summary())
 		}
+		if a := r.Archive; a != nil {
+			fmt.Fprintf(stdout, "     archive: %s: %s\n", a.Result, a.Reason)
+		}
 	}
 	return code
 }

@@ -311,6 +311,7 @@ func (c *Config) validateTiming(v *validator, path []any, l *ListConfig, global 
 	if l.Timeout < 0 {
 		v.errorf(join(path, "timeout"), "must be positive")
 	}
+	l.Archive.validate(v, join(path, "archive"), c.Accounts)
 	sched := global
 	if l.Schedule != "" {
 		sched = v.schedule(join(path, "schedule"), l.Schedule)

@@ -187,6 +187,7 @@ func (m *MailmanConfig) validate(v *validator, path []any) {
 	if m.Refresh < 0 {
 		v.errorf(join(path, "refresh"), "must be positive")
 	}
+	m.MailmanPipeline.validate(v, path)
 	if u == nil {
 		return
 	}

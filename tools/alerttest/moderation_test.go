@@ -103,8 +103,8 @@ func TestModerationChangeAlertsWithinFiveMinutes(t *testing.T) {
 	// them, the rules have been evaluated on them, and nothing alerts.
 	var seen time.Time
 	waitFor(t, 3*time.Minute, "the lists' Mailman settings scraped", func() bool {
-		a, err1 := prom.query(fmt.Sprintf(`listprobe_mailman_default_member_action{list=%q,action="accept"} == 1`, team))
-		b, err2 := prom.query(fmt.Sprintf(`listprobe_mailman_default_member_action{list=%q,action="hold"} == 1`, announce))
+		a, err1 := prom.query(fmt.Sprintf(`listprobe_mailman_default_member_action_info{list=%q,action="accept"} == 1`, team))
+		b, err2 := prom.query(fmt.Sprintf(`listprobe_mailman_default_member_action_info{list=%q,action="hold"} == 1`, announce))
 		seen = time.Now()
 		return err1 == nil && err2 == nil && len(a) == 1 && len(b) == 1
 	})

@@ -17,18 +17,13 @@ import (
 
 // membership is what listprobe exports for one probe account's membership
 // of a list: its role, whether it is subscribed, and the current delivery
-// status and mode ("" when Mailman did not say: the state set is all 0).
+// status and mode ("" when Mailman did not say: no info series).
 type membership struct {
 	list, role   string
 	subscribed   bool
 	status, mode string
 	problem      int // the problem code the table must show
 }
-
-var (
-	deliveryStatuses = []string{"enabled", "by_user", "by_bounces", "by_moderator", "unknown"}
-	deliveryModes    = []string{"regular", "plaintext_digests", "mime_digests", "summary_digests"}
-)
 
 // membershipCases are the states the demo cannot show (its sandbox serves
 // no delivery status and unsubscribes nobody), one list each, with the
@@ -124,11 +119,13 @@ func TestMembershipProblemsWithPromtool(t *testing.T) {
 			return out
 		}
 		add("listprobe_mailman_member_subscribed", base, m.subscribed)
-		for _, s := range deliveryStatuses {
-			add("listprobe_mailman_member_delivery_status", with("status", s), s == m.status)
+		// Info series: only the current status and mode, none when
+		// Mailman reports none.
+		if m.status != "" {
+			add("listprobe_mailman_member_delivery_status_info", with("status", m.status), true)
 		}
-		for _, s := range deliveryModes {
-			add("listprobe_mailman_member_delivery_mode", with("mode", s), s == m.mode)
+		if m.mode != "" {
+			add("listprobe_mailman_member_delivery_mode_info", with("mode", m.mode), true)
 		}
 		key := fmt.Sprintf("list=%q, role=%q", m.list, m.role)
 		wantProblem = append(wantProblem, sample{"{" + key + "}", float64(m.problem)})

@@ -102,7 +102,7 @@ scrape_configs:
 	}
 	// The demo reads Mailman every 10 s: wait for the digest modes.
 	for {
-		res, err := api.query(`listprobe_mailman_member_delivery_mode{mode=~".+_digests"} == 1`)
+		res, err := api.query(`listprobe_mailman_member_delivery_mode_info{mode=~".+_digests"} == 1`)
 		if err == nil && len(res) == 2 {
 			break
 		}
