@@ -8,7 +8,7 @@ import (
 // This file is the authentication verdict of a delivered copy as the
 // probe's result carries it: what a receiving server would judge of the
 // copy (DKIM, SPF, DMARC, ARC, List-Id, one-click unsubscribe), in once's
-// JSON, on the pages and in the metric listprobe_copy_authentication.
+// JSON, on the pages and in the metric listprobe_copy_authentication_info.
 
 // AuthResult is one check's result as the contract names it: pass, fail or
 // none.
@@ -103,18 +103,13 @@ func authCheckOf(c authn.Check) AuthCheck {
 	return out
 }
 
-// AuthValue is a check's value in listprobe_copy_authentication: 1 pass,
-// 0 fail, -1 none, -2 not known (a DNS failure or a cut message).
-func AuthValue(c AuthCheck) float64 {
-	switch {
-	case !c.Known():
-		return -2
-	case c.Result == AuthPass:
-		return 1
-	case c.Result == AuthFail:
-		return 0
+// AuthLabel is a check's value in listprobe_copy_authentication_info:
+// pass, fail, none, or unknown (a DNS failure or a cut message).
+func AuthLabel(c AuthCheck) string {
+	if !c.Known() {
+		return "unknown"
 	}
-	return -1
+	return string(c.Result)
 }
 
 // Summary is the verdict in a short line: "dkim=pass (lists.example.test)
@@ -148,18 +143,35 @@ func (a *Authentication) clean() {
 	}
 }
 
-// setAuthentication sets listprobe_copy_authentication to a delivered
-// copy's verdict: six series per list, created with its first copy. A copy
-// without a verdict sets them to -2 (not known), so the series always
-// describe the last copy.
+// authLabels are the label values of a list's
+// listprobe_copy_authentication_info series: the list, then one per check
+// in the order of AuthChecks.
+type authLabels [7]string
+
+// setAuthentication sets listprobe_copy_authentication_info to a delivered
+// copy's verdict: one series per list, always 1, with one label per check
+// (an info series: six gauges per list would cost /metrics six series per
+// list), replaced when the verdict changes. A copy without a verdict
+// leaves no series: nothing is known. m.mu must be held.
 func (m *Metrics) setAuthentication(list string, a *Authentication) {
-	if a == nil {
-		for _, name := range AuthChecks {
-			m.copyAuthn.WithLabelValues(list, name).Set(-2)
+	old, had := m.authn[list]
+	var now authLabels
+	if a != nil {
+		now[0] = list
+		for i, c := range a.Each() {
+			now[i+1] = AuthLabel(c.AuthCheck)
 		}
+	}
+	if had && old == now {
 		return
 	}
-	for _, c := range a.Each() {
-		m.copyAuthn.WithLabelValues(list, c.Name).Set(AuthValue(c.AuthCheck))
+	if had {
+		m.copyAuthn.DeleteLabelValues(old[:]...)
+		delete(m.authn, list)
 	}
+	if a == nil {
+		return
+	}
+	m.copyAuthn.WithLabelValues(now[:]...).Set(1)
+	m.authn[list] = now
 }

@@ -143,20 +143,20 @@ func TestAuthenticationMapsEveryResult(t *testing.T) {
 		in     authn.Result
 		result AuthResult
 		detail string
-		value  float64
+		label  string
 	}{
-		{authn.ResultPass, AuthPass, "", 1},
-		{authn.ResultFail, AuthFail, "", 0},
-		{authn.ResultNone, AuthNone, "", -1},
-		{"", AuthNone, "", -1},
-		{authn.ResultPermError, AuthFail, "permerror", 0},
-		{authn.ResultTempError, AuthNone, "temperror", -2},
-		{authn.ResultUnchecked, AuthNone, "unchecked", -2},
-		{"policy", AuthNone, "unchecked", -2},
+		{authn.ResultPass, AuthPass, "", "pass"},
+		{authn.ResultFail, AuthFail, "", "fail"},
+		{authn.ResultNone, AuthNone, "", "none"},
+		{"", AuthNone, "", "none"},
+		{authn.ResultPermError, AuthFail, "permerror", "fail"},
+		{authn.ResultTempError, AuthNone, "temperror", "unknown"},
+		{authn.ResultUnchecked, AuthNone, "unchecked", "unknown"},
+		{"policy", AuthNone, "unchecked", "unknown"},
 	} {
 		a := AuthenticationOf(&authn.Checks{DMARC: authn.Check{Result: tc.in, Domain: "example.test"}})
-		if a.DMARC.Result != tc.result || a.DMARC.Detail != tc.detail || AuthValue(a.DMARC) != tc.value {
-			t.Errorf("%q: %+v value %v, want %s/%s %v", tc.in, a.DMARC, AuthValue(a.DMARC), tc.result, tc.detail, tc.value)
+		if a.DMARC.Result != tc.result || a.DMARC.Detail != tc.detail || AuthLabel(a.DMARC) != tc.label {
+			t.Errorf("%q: %+v label %s, want %s/%s %s", tc.in, a.DMARC, AuthLabel(a.DMARC), tc.result, tc.detail, tc.label)
 		}
 	}
 }
@@ -172,34 +172,48 @@ func TestCopyAuthenticationMetric(t *testing.T) {
 	res := deliverCopy(t, fixtureVerdict(t))
 	res.List, res.Latency = list, &lat
 	m.Record(res)
-	want := `
-# HELP listprobe_copy_authentication The authentication verdict of the list's last delivered copy, by check: 1 pass, 0 fail, -1 none, -2 not known (DNS failure or cut message).
-# TYPE listprobe_copy_authentication gauge
-listprobe_copy_authentication{check="arc",list="l@lists.example.org"} 1
-listprobe_copy_authentication{check="dkim",list="l@lists.example.org"} 1
-listprobe_copy_authentication{check="dmarc",list="l@lists.example.org"} 1
-listprobe_copy_authentication{check="list_id",list="l@lists.example.org"} 1
-listprobe_copy_authentication{check="one_click_unsubscribe",list="l@lists.example.org"} 0
-listprobe_copy_authentication{check="spf",list="l@lists.example.org"} 1
+	const head = `
+# HELP listprobe_copy_authentication_info Always 1: the authentication verdict of the list's last delivered copy, one label per check: pass, fail, none or unknown (a DNS failure or a cut message).
+# TYPE listprobe_copy_authentication_info gauge
 `
-	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "listprobe_copy_authentication"); err != nil {
+	want := head + `listprobe_copy_authentication_info{arc="pass",dkim="pass",dmarc="pass",list="l@lists.example.org",list_id="pass",one_click_unsubscribe="fail",spf="pass"} 1
+`
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "listprobe_copy_authentication_info"); err != nil {
 		t.Error(err)
 	}
-	// A failed probe leaves the last copy's verdict; a copy without one
-	// makes it "not known".
+	// A failed probe leaves the last copy's verdict.
 	m.Record(&Result{List: list, Outcome: Lost, Expected: Delivered})
-	if got := testutil.ToFloat64(m.copyAuthn.WithLabelValues(list, "dmarc")); got != 1 {
-		t.Errorf("dmarc after a lost probe = %v, want the last copy's 1", got)
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "listprobe_copy_authentication_info"); err != nil {
+		t.Errorf("after a lost probe: %v", err)
 	}
+	// The next copy's verdict replaces the series: one per list.
+	res = deliverCopy(t, fixtureVerdict(t, "list._domainkey.lists.example.test"))
+	res.List, res.Latency = list, &lat
+	m.Record(res)
+	want = head + `listprobe_copy_authentication_info{arc="pass",dkim="fail",dmarc="pass",list="l@lists.example.org",list_id="pass",one_click_unsubscribe="fail",spf="pass"} 1
+`
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "listprobe_copy_authentication_info"); err != nil {
+		t.Errorf("after a copy whose DKIM key is gone: %v", err)
+	}
+	// A DNS failure is unknown, never none.
+	res.Authentication = AuthenticationOf(&authn.Checks{DMARC: authn.Check{Result: authn.ResultTempError}})
+	m.Record(res)
+	want = head + `listprobe_copy_authentication_info{arc="none",dkim="none",dmarc="unknown",list="l@lists.example.org",list_id="none",one_click_unsubscribe="none",spf="none"} 1
+`
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "listprobe_copy_authentication_info"); err != nil {
+		t.Errorf("after a DNS failure: %v", err)
+	}
+	// A copy without a verdict: nothing known, no series.
 	m.Record(&Result{List: list, Outcome: Delivered, Expected: Delivered, OK: true, Latency: &lat})
-	if got := testutil.ToFloat64(m.copyAuthn.WithLabelValues(list, "dmarc")); got != -2 {
-		t.Errorf("dmarc after a copy without a verdict = %v, want -2", got)
-	}
-	m.Configure(&config.Config{Accounts: map[string]*config.AccountConfig{}})
 	if n := testutil.CollectAndCount(m.copyAuthn); n != 0 {
-		t.Errorf("%d series after the list was removed, want 0", n)
+		t.Errorf("%d series after a copy without a verdict, want 0", n)
 	}
-	if problems, err := testutil.GatherAndLint(m.Registry, "listprobe_copy_authentication"); err != nil || len(problems) > 0 {
+	m.Record(res)
+	m.Configure(&config.Config{Accounts: map[string]*config.AccountConfig{}})
+	if n := testutil.CollectAndCount(m.copyAuthn); n != 0 || len(m.authn) != 0 {
+		t.Errorf("%d series (%d remembered) after the list was removed, want 0", n, len(m.authn))
+	}
+	if problems, err := testutil.GatherAndLint(m.Registry, "listprobe_copy_authentication_info"); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
 	}
 }

@@ -68,6 +68,7 @@ type Metrics struct {
 	reasons       map[string]prometheus.Labels // list -> labels of its listprobe_last_reason_info series
 	hops          map[string][]string          // list -> the hop labels of its listprobe_last_hop_seconds series
 	infos         map[infoKey]string           // the value of each info series
+	authn         map[string]authLabels        // list -> its listprobe_copy_authentication_info labels
 	lists         map[string]bool              // the configured lists
 	knownAccounts []string                     // the configured accounts with a mailbox
 }
@@ -120,7 +121,8 @@ func NewMetrics() *Metrics {
 		memberSubscribed: gaugeVec("listprobe_mailman_member_subscribed", "1 when the probe's poster or reader (role) is a member of the list, as Mailman says.", "list", "role"),
 		memberDelivery:   gaugeVec("listprobe_mailman_member_delivery_status_info", "Always 1: the delivery_status of the probe's poster's or reader's membership as the status label (by_bounces: Mailman stopped delivering to it); absent when Mailman reports none.", "list", "role", "status"),
 		memberMode:       gaugeVec("listprobe_mailman_member_delivery_mode_info", "Always 1: the delivery_mode of the probe's poster's or reader's membership as the mode label (a reader on digests gets no copies); absent when Mailman reports none.", "list", "role", "mode"),
-		copyAuthn:        gaugeVec("listprobe_copy_authentication", "The authentication verdict of the list's last delivered copy, by check: 1 pass, 0 fail, -1 none, -2 not known (DNS failure or cut message).", "list", "check"),
+		copyAuthn:        gaugeVec("listprobe_copy_authentication_info", "Always 1: the authentication verdict of the list's last delivered copy, one label per check: pass, fail, none or unknown (a DNS failure or a cut message).", append([]string{"list"}, AuthChecks...)...),
+		authn:            map[string]authLabels{},
 		reasons:          map[string]prometheus.Labels{},
 		hops:             map[string][]string{},
 		infos:            map[infoKey]string{},
@@ -208,6 +210,11 @@ func (m *Metrics) Configure(cfg *config.Config) {
 	for k := range m.infos {
 		if !lists[k.list] {
 			delete(m.infos, k)
+		}
+	}
+	for l := range m.authn {
+		if !lists[l] {
+			delete(m.authn, l)
 		}
 	}
 	m.pipe.configure(cfg, lists, m.knownLists())
