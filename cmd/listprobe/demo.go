@@ -79,7 +79,10 @@ func writeDemoConfig(dir string, world *sandbox.World, opts sandbox.Options, sch
 		return "", err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Written by listprobe demo for its built-in mail world.\nglobal:\n  schedule: %q\n  timeout: %s\n  signing_key_file: %s\n  poll_interval: 2s\naccounts:\n", schedule, timeout, keyFile)
+	// The demo's world has no DNS: its lookups (DKIM keys, DMARC records
+	// of the copies and notices it judges) go to a closed loopback port and
+	// fail at once, never to the machine's resolver.
+	fmt.Fprintf(&b, "# Written by listprobe demo for its built-in mail world.\nglobal:\n  schedule: %q\n  timeout: %s\n  signing_key_file: %s\n  poll_interval: 2s\n  dns: { server: \"127.0.0.1:1\", timeout: 1s }\naccounts:\n", schedule, timeout, keyFile)
 	names := map[string]string{}
 	for _, a := range opts.Accounts {
 		name := a.Address[:strings.IndexByte(a.Address, '@')]
