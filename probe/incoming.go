@@ -34,6 +34,9 @@ func (s *Service) onMessage(box *accountSession, msg imapwatch.Message) {
 		s.metrics.NoticeLimit(l, msg.SeenAt)
 		s.logger.Warn("list server sends the poster no more notices today: holds will be silent until tomorrow", "list", l, "account", box.name)
 	}
+	for _, l := range v.NoticeLimitHints {
+		s.logger.Warn("an unauthenticated \"no more notices today\" message about the list: ignored", "list", l, "account", box.name)
+	}
 	if v.Forged {
 		s.metrics.Forged(box.name)
 		s.logger.Warn("message with a forged probe token", "account", box.name, "uid", msg.UID, "kind", v.Evidence.Kind, "message_id", readable(msg.Header.Get("Message-Id")))

@@ -135,6 +135,9 @@ type Verdict struct {
 	// NoticeLimit are the lists whose poster the list server told "no
 	// more notices today" (a notice_limit message in the poster's mailbox).
 	NoticeLimit []string
+	// NoticeLimitHints are the lists such a message names that it could
+	// not be shown to come from (a hint: logged, nothing else).
+	NoticeLimitHints []string
 	// Trust says whether the message's evidence is believed (trust.go): a
 	// copy is judged by its token and header fields; a notice, a bounce
 	// or a rejection only when the authentication verdict of the list it
@@ -186,7 +189,7 @@ func Judge(msg Incoming, cfg *config.Config, probes Probes) Verdict {
 		v.Trust = TrustAuthenticated
 	}
 	if ev.Kind == checks.KindNoticeLimit && cfg != nil {
-		v.NoticeLimit = noticeLimitLists(cfg, msg.Account, ev)
+		v.NoticeLimit, v.NoticeLimitHints = splitAuthenticated(noticeLimitLists(cfg, msg.Account, ev), msg.Auth)
 	}
 	if ev.ByTime && ev.Kind == checks.KindHoldNotice {
 		v.matchByTime(cfg, probes)

@@ -255,7 +255,16 @@ func TestJudgeMatchesSympaNoticeByTime(t *testing.T) {
 func TestJudgeNoticeLimit(t *testing.T) {
 	cfg := judgeConfig(t, true)
 	raw := "From: users-owner@lists.example.org\r\nTo: member@example.org\r\nSubject: Last autoresponse notification for today\r\nX-Mailman-Version: 3.3.8\r\nList-Id: <users.lists.example.org>\r\nMessage-ID: <limit@lists.example.org>\r\n\r\nWe have received a message from your address <member@example.org>\r\nrequesting an automated response from the users@lists.example.org\r\nmailing list.\r\n\r\nThe number we have seen today: 10.\r\n"
-	v := Judge(incoming(t, "member", raw, time.Now()), cfg, fakeProbes{})
+	// Unauthenticated, it is a hint and limits nothing (issue 15).
+	if v := Judge(incoming(t, "member", raw, time.Now()), cfg, fakeProbes{}); len(v.NoticeLimit) != 0 || len(v.NoticeLimitHints) == 0 {
+		t.Errorf("an unauthenticated notice limit: limits %v, hints %v", v.NoticeLimit, v.NoticeLimitHints)
+	}
+	in := incoming(t, "member", raw, time.Now())
+	in.Auth = map[string]*authn.Verdict{}
+	for _, l := range cfg.Lists {
+		in.Auth[strings.ToLower(l.Address)] = &authn.Verdict{Authenticated: true, Path: authn.PathDKIM}
+	}
+	v := Judge(in, cfg, fakeProbes{})
 	if v.Evidence.Kind != checks.KindNoticeLimit {
 		t.Fatalf("kind %s", v.Evidence.Kind)
 	}

@@ -46,6 +46,19 @@ func needsAuthn(k checks.Kind) bool {
 	return false
 }
 
+// splitAuthenticated splits lists into those whose authentication verdict
+// says their server sent the message and the others.
+func splitAuthenticated(lists []string, auth map[string]*authn.Verdict) (yes, no []string) {
+	for _, l := range lists {
+		if untrusted(auth[strings.ToLower(l)], l) == "" {
+			yes = append(yes, l)
+		} else {
+			no = append(no, l)
+		}
+	}
+	return yes, no
+}
+
 // trust decides the verdict's Trust from the authentication verdicts of
 // the lists of its probes: authenticated only when each says the list's
 // server sent the message.
@@ -101,8 +114,11 @@ func AuthLists(msg Incoming, cfg *config.Config) []string {
 		return nil
 	}
 	ev := checks.Classify(msg.Header, msg.Body)
-	if !needsAuthn(ev.Kind) && ev.Kind != checks.KindProbeCopy {
+	if !needsAuthn(ev.Kind) && ev.Kind != checks.KindNoticeLimit && ev.Kind != checks.KindProbeCopy {
 		return nil
+	}
+	if ev.Kind == checks.KindNoticeLimit {
+		return noticeLimitLists(cfg, msg.Account, ev)
 	}
 	var out []string
 	add := func(addr string) {

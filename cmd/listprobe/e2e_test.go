@@ -99,7 +99,8 @@ func (l *e2eList) config(t *testing.T, timeout time.Duration, mailman bool, extr
 	key := filepath.Join(l.dir, "signing.key")
 	os.WriteFile(key, []byte("e2e-signing-key-0123456789abcdef"), 0o600)
 	var b strings.Builder
-	fmt.Fprintf(&b, "global:\n  schedule: \"@every 1h\"\n  timeout: %s\n  signing_key_file: %s\n  poll_interval: 1s\naccounts:\n", timeout, key)
+	dns, listServers, listLine := evidenceConfig(t, tb)
+	fmt.Fprintf(&b, "global:\n  schedule: \"@every 1h\"\n  timeout: %s\n  signing_key_file: %s\n  poll_interval: 1s\n%saccounts:\n", timeout, key, dns)
 	// The testbed speaks STARTTLS with its own CA; the sandbox plain text
 	// on loopback.
 	tls := "tls: none"
@@ -119,7 +120,7 @@ func (l *e2eList) config(t *testing.T, timeout time.Duration, mailman bool, extr
 	if mailman {
 		fmt.Fprintf(&b, "mailman:\n  testbed: { url: %q, username: %s, password_file: %s, discard_held: true, refresh: 1s }\n", tb.Get(t, "MAILMAN_URL"), tb.Get(t, "MAILMAN_USER"), tb.Get(t, "MAILMAN_PASSWORD_FILE"))
 	}
-	fmt.Fprintf(&b, "lists:\n  - address: %s\n    poster: member\n    reader: reader\n    moderator: moderator\n", l.address)
+	fmt.Fprintf(&b, "%slists:\n  - address: %s\n    poster: member\n    reader: reader\n    moderator: moderator\n%s", listServers, l.address, listLine)
 	if mailman {
 		b.WriteString("    mailman: testbed\n")
 	}
