@@ -197,13 +197,11 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 	fig.Lists, fig.WorldLists = len(lists), s.lists
 	progress("serve is ready after %.1fs with %d of the %d lists; the schedule runs for %s", fig.StartupSeconds, len(lists), s.lists, s.duration)
 
-	if s.cpuProfile != "" {
-		stop, err := startCPUProfile(s.cpuProfile)
-		if err != nil {
-			return nil, err
-		}
-		defer stop()
+	stopProfile, err := startCPUProfile(s.cpuProfile)
+	if err != nil {
+		return nil, err
 	}
+	defer stopProfile()
 
 	ticks, stopAt, err := runWindow(cfg.Lists[0].CronSchedule(), ready, s)
 	if err != nil {
@@ -349,8 +347,12 @@ func waitForLastRun(ctx context.Context, svc *probe.Service, lists []benchList, 
 	return nil
 }
 
-// startCPUProfile writes a CPU profile to file until stop.
+// startCPUProfile writes a CPU profile to file until stop; with no file it
+// does nothing.
 func startCPUProfile(file string) (stop func(), err error) {
+	if file == "" {
+		return func() {}, nil
+	}
 	f, err := os.Create(file)
 	if err != nil {
 		return nil, err

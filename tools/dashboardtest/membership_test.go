@@ -78,20 +78,55 @@ func TestMembershipProblemsWithPromtool(t *testing.T) {
 	status := dashboardQuery(t, queries, panel, "C")
 	mode := dashboardQuery(t, queries, panel, "D")
 
-	type sample struct {
-		Labels string  `yaml:"labels"`
-		Value  float64 `yaml:"value"`
+	input, wantProblem, wantStatus, wantMode := membershipSeries()
+	doc := struct {
+		RuleFiles          []string           `yaml:"rule_files"`
+		EvaluationInterval string             `yaml:"evaluation_interval"`
+		Tests              []promtoolUnitTest `yaml:"tests"`
+	}{RuleFiles: []string{}, EvaluationInterval: "1m", Tests: []promtoolUnitTest{{Interval: "1m", InputSeries: input, Exprs: []promtoolExprTest{
+		{Expr: problem.PromQL(Variables{}), EvalTime: "2m", ExpSamples: wantProblem},
+		{Expr: status.PromQL(Variables{}), EvalTime: "2m", ExpSamples: wantStatus},
+		{Expr: mode.PromQL(Variables{}), EvalTime: "2m", ExpSamples: wantMode},
+	}}}}
+	raw, err := yaml.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
 	}
-	type exprTest struct {
-		Expr       string   `yaml:"expr"`
-		EvalTime   string   `yaml:"eval_time"`
-		ExpSamples []sample `yaml:"exp_samples"`
+	file := filepath.Join(t.TempDir(), "memberships_test.yml")
+	if err := os.WriteFile(file, raw, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	type series struct {
-		Series string `yaml:"series"`
-		Values string `yaml:"values"`
+	out, err := exec.Command(promtool, "test", "rules", file).CombinedOutput()
+	if err != nil {
+		t.Errorf("promtool test rules: %v\n%s", err, out)
 	}
-	var input []series
+}
+
+// The parts of a promtool rule unit test file that the membership test
+// writes.
+type promtoolSample struct {
+	Labels string  `yaml:"labels"`
+	Value  float64 `yaml:"value"`
+}
+type promtoolExprTest struct {
+	Expr       string           `yaml:"expr"`
+	EvalTime   string           `yaml:"eval_time"`
+	ExpSamples []promtoolSample `yaml:"exp_samples"`
+}
+type promtoolSeries struct {
+	Series string `yaml:"series"`
+	Values string `yaml:"values"`
+}
+type promtoolUnitTest struct {
+	Interval    string             `yaml:"interval"`
+	InputSeries []promtoolSeries   `yaml:"input_series"`
+	Exprs       []promtoolExprTest `yaml:"promql_expr_test"`
+}
+
+// membershipSeries returns the series of membershipCases as listprobe
+// exports them, and the samples the table's problem, status and mode
+// queries must give.
+func membershipSeries() (input []promtoolSeries, wantProblem, wantStatus, wantMode []promtoolSample) {
 	add := func(name string, labels map[string]string, v bool) {
 		keys := make([]string, 0, len(labels))
 		for k := range labels {
@@ -106,9 +141,8 @@ func TestMembershipProblemsWithPromtool(t *testing.T) {
 		if v {
 			values = "1x5"
 		}
-		input = append(input, series{Series: name + "{" + strings.Join(parts, ", ") + "}", Values: values})
+		input = append(input, promtoolSeries{Series: name + "{" + strings.Join(parts, ", ") + "}", Values: values})
 	}
-	var wantProblem, wantStatus, wantMode []sample
 	for _, m := range membershipCases {
 		base := map[string]string{"job": "listprobe", "instance": "127.0.0.1:9171", "list": m.list, "role": m.role}
 		with := func(k, v string) map[string]string {
@@ -128,42 +162,17 @@ func TestMembershipProblemsWithPromtool(t *testing.T) {
 			add("listprobe_mailman_member_delivery_mode_info", with("mode", m.mode), true)
 		}
 		key := fmt.Sprintf("list=%q, role=%q", m.list, m.role)
-		wantProblem = append(wantProblem, sample{"{" + key + "}", float64(m.problem)})
-		column := func(label, state string) sample {
+		wantProblem = append(wantProblem, promtoolSample{"{" + key + "}", float64(m.problem)})
+		column := func(label, state string) promtoolSample {
 			if state == "" {
-				return sample{fmt.Sprintf("{%s, %s=\"not reported\"}", key, label), 0}
+				return promtoolSample{fmt.Sprintf("{%s, %s=\"not reported\"}", key, label), 0}
 			}
-			return sample{fmt.Sprintf("{%s, %s=%q}", key, label, state), 1}
+			return promtoolSample{fmt.Sprintf("{%s, %s=%q}", key, label, state), 1}
 		}
 		wantStatus = append(wantStatus, column("status", m.status))
 		wantMode = append(wantMode, column("mode", m.mode))
 	}
-	type unitTest struct {
-		Interval    string     `yaml:"interval"`
-		InputSeries []series   `yaml:"input_series"`
-		Exprs       []exprTest `yaml:"promql_expr_test"`
-	}
-	doc := struct {
-		RuleFiles          []string   `yaml:"rule_files"`
-		EvaluationInterval string     `yaml:"evaluation_interval"`
-		Tests              []unitTest `yaml:"tests"`
-	}{RuleFiles: []string{}, EvaluationInterval: "1m", Tests: []unitTest{{Interval: "1m", InputSeries: input, Exprs: []exprTest{
-		{Expr: problem.PromQL(Variables{}), EvalTime: "2m", ExpSamples: wantProblem},
-		{Expr: status.PromQL(Variables{}), EvalTime: "2m", ExpSamples: wantStatus},
-		{Expr: mode.PromQL(Variables{}), EvalTime: "2m", ExpSamples: wantMode},
-	}}}}
-	raw, err := yaml.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "memberships_test.yml")
-	if err := os.WriteFile(file, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(promtool, "test", "rules", file).CombinedOutput()
-	if err != nil {
-		t.Errorf("promtool test rules: %v\n%s", err, out)
-	}
+	return input, wantProblem, wantStatus, wantMode
 }
 
 // Every problem code the queries produce has its text in the table's
@@ -173,27 +182,48 @@ func TestMembershipProblemCodesHaveText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type mappings []struct {
-		Type    string `json:"type"`
-		Options map[string]struct {
-			Text string `json:"text"`
-		} `json:"options"`
+	table, timeline := membershipProblemTexts(t, raw)
+	codes := map[int]bool{}
+	for _, m := range membershipCases {
+		codes[m.problem] = true
 	}
-	type fieldConfig struct {
-		Defaults struct {
-			Mappings mappings `json:"mappings"`
-		} `json:"defaults"`
-		Overrides []struct {
-			Matcher struct {
-				ID      string `json:"id"`
-				Options string `json:"options"`
-			} `json:"matcher"`
-			Properties []struct {
-				ID    string          `json:"id"`
-				Value json.RawMessage `json:"value"`
-			} `json:"properties"`
-		} `json:"overrides"`
+	for code := range codes {
+		k := strconv.Itoa(code)
+		if table[k] == "" {
+			t.Errorf("the Problem column has no text for code %d: %v", code, table)
+		}
 	}
+	if len(table) != len(codes) || !maps.Equal(table, timeline) {
+		t.Errorf("problem texts: table %v, timeline %v, codes %v", table, timeline, codes)
+	}
+}
+
+type valueMappings []struct {
+	Type    string `json:"type"`
+	Options map[string]struct {
+		Text string `json:"text"`
+	} `json:"options"`
+}
+type panelFieldConfig struct {
+	Defaults struct {
+		Mappings valueMappings `json:"mappings"`
+	} `json:"defaults"`
+	Overrides []struct {
+		Matcher struct {
+			ID      string `json:"id"`
+			Options string `json:"options"`
+		} `json:"matcher"`
+		Properties []struct {
+			ID    string          `json:"id"`
+			Value json.RawMessage `json:"value"`
+		} `json:"properties"`
+	} `json:"overrides"`
+}
+
+// membershipProblemTexts returns the texts of the problem codes in the
+// membership table's Problem column and in the timeline.
+func membershipProblemTexts(t *testing.T, raw []byte) (table, timeline map[string]string) {
+	t.Helper()
 	var d struct {
 		Panels []struct {
 			Title string `json:"title"`
@@ -204,7 +234,7 @@ func TestMembershipProblemCodesHaveText(t *testing.T) {
 	if err := json.Unmarshal(raw, &d); err != nil {
 		t.Fatal(err)
 	}
-	texts := func(ms mappings) map[string]string {
+	texts := func(ms valueMappings) map[string]string {
 		out := map[string]string{}
 		for _, m := range ms {
 			for v, o := range m.Options {
@@ -213,9 +243,8 @@ func TestMembershipProblemCodesHaveText(t *testing.T) {
 		}
 		return out
 	}
-	var table, timeline map[string]string
 	for _, p := range d.Panels {
-		var fc fieldConfig
+		var fc panelFieldConfig
 		switch p.Title {
 		case "Probe accounts' memberships", "Probe accounts' membership problems over time":
 			if err := json.Unmarshal(p.FieldConfig, &fc); err != nil {
@@ -230,7 +259,7 @@ func TestMembershipProblemCodesHaveText(t *testing.T) {
 				}
 				for _, prop := range o.Properties {
 					if prop.ID == "mappings" {
-						var ms mappings
+						var ms valueMappings
 						if err := json.Unmarshal(prop.Value, &ms); err != nil {
 							t.Fatal(err)
 						}
@@ -242,17 +271,5 @@ func TestMembershipProblemCodesHaveText(t *testing.T) {
 			timeline = texts(fc.Defaults.Mappings)
 		}
 	}
-	codes := map[int]bool{}
-	for _, m := range membershipCases {
-		codes[m.problem] = true
-	}
-	for code := range codes {
-		k := strconv.Itoa(code)
-		if table[k] == "" {
-			t.Errorf("the Problem column has no text for code %d: %v", code, table)
-		}
-	}
-	if len(table) != len(codes) || !maps.Equal(table, timeline) {
-		t.Errorf("problem texts: table %v, timeline %v, codes %v", table, timeline, codes)
-	}
+	return table, timeline
 }
