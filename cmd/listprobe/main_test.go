@@ -93,7 +93,11 @@ func TestOnceJSONAndExitOneWhenAListMisbehaves(t *testing.T) {
 		// A delivered result adds the hops of its copy's Received chain.
 		n := len(keys)
 		if string(r["outcome"]) == `"delivered"` {
-			n++
+			n += 2
+			var auth map[string]struct{ Result, Domain string }
+			if err := json.Unmarshal(r["authentication"], &auth); err != nil || len(auth) != 6 || auth["list_id"].Result != "pass" {
+				t.Errorf("delivered result: authentication %s (%v), want the copy's six checks", r["authentication"], err)
+			}
 			var hops []map[string]json.RawMessage
 			if err := json.Unmarshal(r["hops"], &hops); err != nil || len(hops) == 0 {
 				t.Errorf("delivered result: hops %s (%v), want the copy's Received hops", r["hops"], err)
