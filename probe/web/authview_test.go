@@ -63,9 +63,9 @@ func TestStatusPageShowsTheLastCopysAuthentication(t *testing.T) {
 	}
 	row := section(t, b.String(), "<strong>users@lists.example.org</strong>", "</tr>")
 	for _, want := range []string{
-		`<span class="pill ok" data-check="dkim" title="dkim pass lists.example.org: &lt;script&gt;alert(1)&lt;/script&gt;">dkim pass</span>`,
-		`<span class="pill bad" data-check="dmarc" title="dmarc fail reject-poster.test: p=reject and nothing aligns">dmarc fail</span>`,
-		`<span class="pill muted" data-check="one_click_unsubscribe" title="one_click_unsubscribe none –">one_click_unsubscribe none</span>`,
+		`<span class="check ok" data-check="dkim" title="dkim pass lists.example.org: &lt;script&gt;alert(1)&lt;/script&gt;">dkim pass</span>`,
+		`<span class="check bad" data-check="dmarc" title="dmarc fail reject-poster.test: p=reject and nothing aligns">dmarc fail</span>`,
+		`<span class="check muted" data-check="one_click_unsubscribe" title="one_click_unsubscribe none –">one_click_unsubscribe none</span>`,
 	} {
 		if !strings.Contains(row, want) {
 			t.Errorf("the list's row lacks %q:\n%s", want, row)
