@@ -121,9 +121,11 @@ type Message struct {
 	// HeaderTruncated says the watched header fields were longer than
 	// HeaderLimit: Header holds the whole fields that fitted.
 	HeaderTruncated bool
-	// SeenAt is when the session learnt of the message: when the first
-	// server response naming its UID arrived (not when its header fields
-	// had been fetched).
+	// SeenAt is when the session learnt of the message: when the server
+	// first counted it (an EXISTS response of at least its number, since
+	// the last EXPUNGE) or named its UID, whichever came first (not when
+	// its header fields had been fetched, nor when the session, busy with
+	// other messages, next asked for new UIDs).
 	SeenAt time.Time
 	// Arrived is the message's INTERNALDATE (the server's clock) for the
 	// messages that had arrived before the session reported them: those

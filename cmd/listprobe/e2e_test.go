@@ -621,7 +621,7 @@ func TestE2ELatencyMatchesTheMaildirDeliveryTime(t *testing.T) {
 	svc.Start(context.Background(), cfg)
 	defer svc.Stop()
 	reader := tb.Get(t, "READER")
-	var errs []time.Duration
+	var errs, excess []time.Duration
 	var ids []string
 	defer func() {
 		// The copies were kept for their Maildir files; remove them now.
@@ -646,13 +646,22 @@ func TestE2ELatencyMatchesTheMaildirDeliveryTime(t *testing.T) {
 		// Both latencies start at the same SMTP acceptance: compare the
 		// ends.
 		seen := r.AcceptedAt.Add(time.Duration(*r.Latency * float64(time.Second)))
+		// While a copy is due the watcher asks the server every
+		// fortieth of the time since the post (at least every 25 ms, at
+		// most every second: imapwatch's Expect), so it may learn of a
+		// copy that took 12 s (as one did on a loaded testbed) 300 ms
+		// late by design. What is over that is the error.
+		latency := time.Duration(*r.Latency * float64(time.Second))
+		asks := min(max(latency/40, 25*time.Millisecond), time.Second)
 		errs = append(errs, seen.Sub(truth))
-		t.Logf("latency %.3fs, error %s", *r.Latency, seen.Sub(truth).Round(time.Millisecond))
+		excess = append(excess, seen.Sub(truth)-asks)
+		t.Logf("latency %.3fs, error %s (asking every %s)", *r.Latency, seen.Sub(truth).Round(time.Millisecond), asks.Round(time.Millisecond))
 	}
 	slices.Sort(errs)
-	p90 := errs[len(errs)*9/10]
+	slices.Sort(excess)
+	p90 := excess[len(excess)*9/10]
 	if p90 > 200*time.Millisecond || errs[0] < -50*time.Millisecond {
-		t.Errorf("latency errors against the Maildir delivery time %v: p90 %s, want under 200 ms (and none much before the truth)", errs, p90)
+		t.Errorf("latency errors against the Maildir delivery time %v, over the interval the watcher asks at %v: p90 %s, want under 200 ms (and none much before the truth)", errs, excess, p90)
 	}
 }
 

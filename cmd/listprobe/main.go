@@ -237,6 +237,7 @@ func checkConfigFile(file string, checkSecrets bool, stdout, stderr io.Writer) i
 	}
 	fmt.Fprintf(stdout, "%s: valid: %d lists, %d accounts%s\n", file, len(cfg.Lists), len(cfg.Accounts), skipped)
 	printEvidencePaths(stdout, cfg)
+	printAudits(stdout, cfg)
 	return exitOK
 }
 

@@ -224,6 +224,7 @@ func (c *Config) validate(v *validator) {
 			continue
 		}
 		m.validate(v, path)
+		m.Audit.validate(v, join(path, "audit"))
 	}
 
 	if len(c.Lists) == 0 {

@@ -119,6 +119,7 @@ func Handler(svc Service, opts *Options) http.Handler {
 		})
 	}
 	mux.HandleFunc("GET /result", h.serveResult)
+	mux.HandleFunc("GET /audit", h.serveAudit)
 	mux.HandleFunc("GET /list", h.serveList)
 	mux.HandleFunc("GET /{$}", h.serveStatus)
 	return noSniff(mux)
