@@ -2,9 +2,11 @@ package probe
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/authn"
 	"github.com/listprobe/listprobe/checks/imapwatch"
 	"github.com/listprobe/listprobe/probe/config"
 )
@@ -22,13 +24,18 @@ func (s *Service) onMessage(box *accountSession, msg imapwatch.Message) {
 	if cfg == nil {
 		return
 	}
-	v := Judge(Incoming{Account: box.name, Header: msg.Header, Body: msg.Body, SeenAt: msg.SeenAt}, cfg, registryView{s})
+	in := Incoming{Account: box.name, Header: msg.Header, Body: msg.Body, SeenAt: msg.SeenAt}
+	in.Auth = Authenticate(s.ctx, in, authnMessage(msg), cfg, s.dns.get(cfg))
+	v := Judge(in, cfg, registryView{s})
 	for _, l := range v.NoticeLimit {
 		s.mu.Lock()
 		s.limits[l] = msg.SeenAt
 		s.mu.Unlock()
 		s.metrics.NoticeLimit(l, msg.SeenAt)
 		s.logger.Warn("list server sends the poster no more notices today: holds will be silent until tomorrow", "list", l, "account", box.name)
+	}
+	for _, l := range v.NoticeLimitHints {
+		s.logger.Warn("an unauthenticated \"no more notices today\" message about the list: ignored", "list", l, "account", box.name)
 	}
 	if v.Forged {
 		s.metrics.Forged(box.name)
@@ -42,7 +49,7 @@ func (s *Service) onMessage(box *accountSession, msg imapwatch.Message) {
 		return
 	}
 	for _, d := range v.Probes {
-		s.applyTo(cfg, v, d, msg)
+		s.applyTo(cfg, v, d, msg, in.Auth)
 	}
 	if v.DeleteNow {
 		ctx, cancel := context.WithTimeout(s.ctx, cleanupTimeout)
@@ -55,7 +62,9 @@ func (s *Service) onMessage(box *accountSession, msg imapwatch.Message) {
 
 // applyTo applies a verdict to one probe it names: evidence for a pending
 // probe, a late delivery for a recorded one.
-func (s *Service) applyTo(cfg *config.Config, v Verdict, d Decided, msg imapwatch.Message) {
+// auth are the message's authentication verdicts by list: a copy carries
+// its list's to the result.
+func (s *Service) applyTo(cfg *config.Config, v Verdict, d Decided, msg imapwatch.Message, auth map[string]*authn.Verdict) {
 	ev := v.Evidence
 	if d.EarlierRun {
 		deadline := d.Token.SentAt
@@ -67,11 +76,15 @@ func (s *Service) applyTo(cfg *config.Config, v Verdict, d Decided, msg imapwatc
 	switch {
 	case d.Pending:
 		p, _, _ := s.reg.lookup(d.Token.ID)
-		e := sighting{kind: ev.Kind, manager: ev.Manager, reason: readable(ev.Reason), account: v.Account, trust: v.Trust,
-			seenAt: msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity, deletable: v.Deletable, byTime: d.ByTime,
+		e := sighting{kind: ev.Kind, manager: ev.Manager, reason: readable(ev.Reason), account: v.Account, trust: v.Trust, trustWhy: readable(v.TrustWhy),
+			dnsFailed: v.Auth != nil && v.Auth.TempError != "" && v.Trust != TrustAuthenticated,
+			seenAt:    msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity, deletable: v.Deletable, byTime: d.ByTime,
 			approved: ev.Approved, approvedAt: ev.ApprovedAt, recipient: ev.Recipient, copy: ev.Copy, from: ev.From}
 		if v.Copy {
 			e.hops = checks.Hops(msg.Header)
+			if a := auth[strings.ToLower(d.List)]; a != nil {
+				e.authn = &a.Checks
+			}
 		}
 		switch {
 		case p == nil:

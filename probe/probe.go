@@ -54,6 +54,7 @@ type probeRun struct {
 	raw        []byte     // the composed post
 	accepted   time.Time  // when SMTP accepted the post
 	cleanup    []sighting // messages to delete once the outcome is recorded
+	copySeen   string     // a copy of the probe seen outside the reader's mailbox, where and when (hints.go)
 	expectDone func()     // ends the reader's expectation of the copy
 }
 
@@ -178,10 +179,15 @@ func awaitEvidence(ctx context.Context, r *probeRun) bool {
 // whether it decided the outcome.
 func applyEvidence(r *probeRun, e sighting) bool {
 	res := r.res
+	if needsAuthn(e.kind) && e.trust != TrustAuthenticated {
+		r.noteHint(e)
+		return false
+	}
 	switch e.kind {
 	case checks.KindProbeCopy:
 		if e.account != r.list.Reader {
 			r.logger.Debug("probe copy in a mailbox that is not the reader's", "account", e.account)
+			r.noteCopy(e)
 			return false
 		}
 		if e.approved {
@@ -195,6 +201,7 @@ func applyEvidence(r *probeRun, e sighting) bool {
 			return true
 		}
 		res.Hops = hopsOf(e.hops)
+		res.Authentication = AuthenticationOf(e.authn)
 		lat := max(e.seenAt.Sub(r.accepted), 0).Seconds()
 		res.Outcome, res.Latency = Delivered, &lat
 		res.Reason = fmt.Sprintf("copy seen in %s's mailbox %.3fs after SMTP accepted the post", e.account, lat)
@@ -227,7 +234,7 @@ func applyEvidence(r *probeRun, e sighting) bool {
 		// delivery to the list; a subscriber's bounce says nothing of the
 		// post. A bounce that names no recipient counts only in the
 		// poster's mailbox, where the post's own bounces go.
-		if !strings.EqualFold(e.recipient, r.list.Address) && (e.recipient != "" || e.account != r.list.Poster) {
+		if !r.bounceOfList(e) {
 			r.logger.Debug("bounce of another recipient", "recipient", e.recipient)
 			return false
 		}
@@ -254,6 +261,9 @@ func (r *probeRun) deadline(ctx context.Context) {
 	}
 	if why, blind := readerBlind(r.reader, r.timeout); blind {
 		res.Outcome, res.Evidence, res.Reason = Error, "reader mailbox", why
+		return
+	}
+	if r.decideFromHint() {
 		return
 	}
 	res.Outcome = Lost

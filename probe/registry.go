@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/authn"
 	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/probe/config"
 )
@@ -51,6 +52,8 @@ type sighting struct {
 	recipient string
 	// hops is a copy's Received chain, oldest first.
 	hops []checks.Hop
+	// authn is a copy's authentication verdict; nil when not checked.
+	authn *authn.Checks
 	// byTime: a notice that names no probe, tied to the only pending probe
 	// of its list by the time it came.
 	byTime bool
@@ -60,6 +63,10 @@ type sighting struct {
 	// REST API): issue 15 makes a hint unable to decide the outcome
 	// before the timeout.
 	trust Trust
+	// trustWhy says why a hint is not believed; dnsFailed that DNS kept
+	// it from being checked (error-class).
+	trustWhy  string
+	dnsFailed bool
 }
 
 // pendingProbe is a probe waiting for its outcome.

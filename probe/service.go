@@ -68,7 +68,9 @@ type Service struct {
 	reg      *registry
 	sessions *sessions
 	mailman  *mailmanWatchers
-	stages   []stage // nil: probeStages; tests replace them
+	audits   *auditors // registered on the metrics once; started by Start
+	stages   []stage   // nil: probeStages; tests replace them
+	dns      resolvers
 	ondemand onDemand
 
 	cfg     atomic.Pointer[config.Config]
@@ -109,7 +111,7 @@ func NewService(file string, logger *slog.Logger, opts *Options) *Service {
 		host, _ := os.Hostname()
 		o.Instance = fmt.Sprintf("%s/%d", host, o.ShardIndex)
 	}
-	return &Service{
+	s := &Service{
 		file:    file,
 		opts:    o,
 		logger:  logger,
@@ -121,7 +123,10 @@ func NewService(file string, logger *slog.Logger, opts *Options) *Service {
 		limits:  map[string]time.Time{},
 		reloads: make(chan chan error),
 		started: time.Now(),
+		audits:  &auditors{logger: logger},
 	}
+	s.metrics.Registry.MustRegister(s.audits)
+	return s
 }
 
 // Metrics returns the service's metrics.
@@ -181,6 +186,7 @@ func (s *Service) Start(ctx context.Context, cfg *config.Config) {
 		s.sessions.reportSince = s.started.Add(-longest - time.Minute)
 	}
 	s.mailman = &mailmanWatchers{logger: s.logger, metrics: s.metrics, reg: s.reg, ctx: s.ctx}
+	s.audits.ctx = s.ctx
 	s.apply(cfg)
 	s.sessions.reportSince = time.Time{}
 }
@@ -207,6 +213,7 @@ func (s *Service) Stop() {
 	if s.mailman != nil {
 		s.mailman.stop()
 	}
+	s.audits.stop()
 }
 
 // Reload asks Run to reload the configuration file and waits for the result.
@@ -248,6 +255,7 @@ func (s *Service) reload() error {
 // apply makes cfg (this replica's share of it) the running configuration:
 // the metrics' series, the sessions and the Mailman watchers follow it.
 func (s *Service) apply(cfg *config.Config) {
+	s.applyAudit(cfg)
 	if s.opts.ShardCount > 1 {
 		cfg = cfg.Subset(shardLists(cfg.Lists, s.opts.ShardIndex, s.opts.ShardCount))
 	}

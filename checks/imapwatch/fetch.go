@@ -59,6 +59,16 @@ func headerSections(fields []string, limit int64) []boundedSection {
 	return []boundedSection{section(identity, nil), section(bulky, nil)}
 }
 
+// wholeHeaderSection returns the section of the whole header, fetched
+// with the body.
+func wholeHeaderSection(limit int64) boundedSection {
+	return boundedSection{keep: limit + 1, section: &imap.FetchItemBodySection{
+		Specifier: imap.PartSpecifierHeader,
+		Peek:      true,
+		Partial:   &imap.SectionPartial{Offset: 0, Size: limit + 1},
+	}}
+}
+
 // bodySection returns the section fetched for a message whose body is
 // wanted.
 func bodySection(limit int64) boundedSection {
@@ -159,6 +169,7 @@ func uidsBelow(set imap.UIDSet, uidNext imap.UID) imap.UIDSet {
 func (m *Mailbox) fetchNew(s *imapConn) error {
 	s.drain()
 	var found []newUID
+	asked := time.Now()
 	err := s.do(func() error {
 		// "n:*" also matches the last message when every UID is below n:
 		// keep only the UIDs really at or above n. The responses are
@@ -167,7 +178,7 @@ func (m *Mailbox) fetchNew(s *imapConn) error {
 		// bounded by the round's budget.
 		return fetchEach(s.c.Fetch(imap.UIDSet{{Start: m.next, Stop: 0}}, &imap.FetchOptions{UID: true}), nil, func(f fetched) {
 			if f.uid >= m.next {
-				found = append(found, newUID{uid: f.uid, seen: f.at.UnixNano()})
+				found = append(found, newUID{uid: f.uid, seen: s.firstCounted(f.seq, f.at).UnixNano()})
 			}
 		})
 	})
@@ -175,6 +186,7 @@ func (m *Mailbox) fetchNew(s *imapConn) error {
 		return fmt.Errorf("uid fetch %d:*: %w", m.next, err)
 	}
 	s.lastAsked = time.Now()
+	s.dropCountsBefore(asked)
 	found = sortUIDs(found)
 	if len(found) > 0 {
 		m.log.Debug("imap new messages", "from_uid", m.next, "count", len(found))
@@ -215,51 +227,181 @@ func (m *Mailbox) deliver(s *imapConn, uids []newUID, skipRecent bool, delivered
 
 // fetchBatch fetches the header sections of one batch, then, in a second
 // command round, the bodies of the messages WantBody asks for.
+//
+// A server may answer for one message in several FETCH responses (RFC
+// 3501, 7.4.2), one of them with nothing asked for in it (the flags another
+// client changed): the sections of all of a message's responses are put
+// together, and a message is made only once its command is answered.
 func (m *Mailbox) fetchBatch(s *imapConn, batch []newUID) (map[imap.UID]*Message, error) {
-	headers := headerSections(m.opts.HeaderFields, m.opts.HeaderLimit)
-	body := bodySection(m.opts.BodyLimit)
-	msgs := make(map[imap.UID]*Message, len(batch))
 	var asked imap.UIDSet
-	known := make(map[imap.UID]newUID, len(batch))
 	for _, u := range batch {
 		asked.AddNum(u.uid)
-		known[u.uid] = u
 	}
-	var wantBody []imap.UID
+	headers := headerSections(m.opts.HeaderFields, m.opts.HeaderLimit)
+	got := make(map[imap.UID]*fetched, len(batch))
 	fetchHeaders := func() error {
 		err := fetchEach(s.c.Fetch(asked, &imap.FetchOptions{UID: true, BodySection: sectionsOf(headers)}), headers, func(f fetched) {
-			if f.uid == 0 || !asked.Contains(f.uid) || msgs[f.uid] != nil {
-				return // a response to no question, or to one answered already
-			}
-			msg := m.messageOf(s, f, known[f.uid])
-			msgs[f.uid] = msg
-			if m.opts.WantBody != nil && m.opts.WantBody(msg.Header) {
-				wantBody = append(wantBody, f.uid)
+			if f.uid != 0 && asked.Contains(f.uid) { // else a response to no question
+				mergeFetched(got, f)
 			}
 		})
 		return wrapErr("uid fetch header fields", err)
 	}
-	if err := s.doWithin(headerRoundBudget(m.opts.HeaderLimit), fetchHeaders); err != nil || len(wantBody) == 0 {
-		return msgs, err
+	if err := s.doWithin(headerRoundBudget(m.opts.HeaderLimit), fetchHeaders); err != nil {
+		return nil, err
 	}
-	fetchBodies := func() error {
-		err := fetchEach(s.c.Fetch(imap.UIDSetNum(wantBody...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{body.section}}), []boundedSection{body}, func(f fetched) {
+	if err := m.fetchMissing(s, headers, got); err != nil {
+		return nil, err
+	}
+	msgs := make(map[imap.UID]*Message, len(batch))
+	var wantBody []imap.UID
+	for _, u := range batch {
+		f := got[u.uid]
+		if f == nil {
+			continue // expunged in the meantime
+		}
+		msg := m.messageOf(s, *f, u)
+		msgs[u.uid] = msg
+		if m.opts.WantBody != nil && m.opts.WantBody(msg.Header) {
+			wantBody = append(wantBody, u.uid)
+		}
+	}
+	if len(wantBody) == 0 {
+		return msgs, nil
+	}
+	return msgs, m.fetchBodies(s, msgs, wantBody)
+}
+
+// mergeFetched adds one FETCH response to what came for its message
+// before: the first copy of each section is kept (so no more than the
+// limits is kept, however many responses come), and the time of the first
+// response.
+func mergeFetched(got map[imap.UID]*fetched, f fetched) {
+	prev := got[f.uid]
+	if prev == nil {
+		got[f.uid] = &f
+		return
+	}
+	for i, sec := range f.sections {
+		if prev.sections[i] == nil {
+			prev.sections[i] = sec
+		}
+	}
+}
+
+// fetchMissing asks again, one section at a time, for the header sections
+// that a message's answer lacked. imapclient hands a command only the first
+// FETCH response for each UID: when a server answers for a message in
+// several (the flags another client changed, then the data; or one section
+// per response, which RFC 3501 allows), the data goes unseen, and a copy
+// reported without its identifying fields is not recognised. One round per
+// section that is missing somewhere, none when nothing is.
+func (m *Mailbox) fetchMissing(s *imapConn, headers []boundedSection, got map[imap.UID]*fetched) error {
+	for i, sec := range headers {
+		var again imap.UIDSet
+		for uid, f := range got {
+			if f.sections[i] == nil {
+				again.AddNum(uid)
+			}
+		}
+		if len(again) == 0 {
+			continue
+		}
+		one := []boundedSection{sec}
+		err := s.doWithin(headerRoundBudget(m.opts.HeaderLimit), func() error {
+			return fetchEach(s.c.Fetch(again, &imap.FetchOptions{UID: true, BodySection: sectionsOf(one)}), one, func(f fetched) {
+				if prev := got[f.uid]; prev != nil && prev.sections[i] == nil && again.Contains(f.uid) {
+					prev.sections[i] = f.sections[0]
+				}
+			})
+		})
+		if err != nil {
+			return wrapErr("uid fetch header fields again", err)
+		}
+	}
+	return nil
+}
+
+// fetchBodies fetches the bodies of the messages in want, up to BodyLimit
+// bytes each, and with each body the whole header as it stands, in its
+// order: what a DKIM signature, an ARC set, the receiving server's
+// Authentication-Results and Received hop are checked on. What a server
+// left out of its first answer (see fetchMissing) is asked for again, one
+// section at a time. A message whose body the server does not send gets an
+// empty one.
+func (m *Mailbox) fetchBodies(s *imapConn, msgs map[imap.UID]*Message, want []imap.UID) error {
+	parts := []bodyPart{
+		{bodySection(m.opts.BodyLimit), func(msg *Message) bool { return msg.Body == nil }, m.takeBody},
+		{wholeHeaderSection(m.opts.HeaderLimit), func(msg *Message) bool { return msg.RawHeader == nil }, m.takeRawHeader},
+	}
+	if err := m.fetchParts(s, msgs, imap.UIDSetNum(want...), parts); err != nil {
+		return err
+	}
+	for _, p := range parts {
+		var again imap.UIDSet
+		for _, uid := range want {
+			if p.missing(msgs[uid]) {
+				again.AddNum(uid)
+			}
+		}
+		if len(again) == 0 {
+			continue
+		}
+		if err := m.fetchParts(s, msgs, again, []bodyPart{p}); err != nil {
+			return err
+		}
+	}
+	for _, uid := range want {
+		if msgs[uid].Body == nil {
+			msgs[uid].Body = []byte{}
+		}
+	}
+	return nil
+}
+
+// bodyPart is one section of the body round: what to ask for, whether a
+// message still lacks it, and how to keep it.
+type bodyPart struct {
+	section boundedSection
+	missing func(*Message) bool
+	take    func(*Message, []byte)
+}
+
+// fetchParts asks for parts of the messages in ask, in one command round,
+// and keeps the first copy of each part that comes for each message.
+func (m *Mailbox) fetchParts(s *imapConn, msgs map[imap.UID]*Message, ask imap.UIDSet, parts []bodyPart) error {
+	secs := make([]boundedSection, len(parts))
+	for i, p := range parts {
+		secs[i] = p.section
+	}
+	fetch := func() error {
+		err := fetchEach(s.c.Fetch(ask, &imap.FetchOptions{UID: true, BodySection: sectionsOf(secs)}), secs, func(f fetched) {
 			msg := msgs[f.uid]
-			if msg == nil || msg.Body != nil || !slices.Contains(wantBody, f.uid) {
+			if msg == nil || !ask.Contains(f.uid) {
 				return
 			}
-			b := f.sections[0]
-			if b == nil {
-				b = []byte{}
+			for i, p := range parts {
+				if b := f.sections[i]; b != nil && p.missing(msg) {
+					p.take(msg, b)
+				}
 			}
-			if int64(len(b)) > m.opts.BodyLimit {
-				b, msg.Truncated = b[:m.opts.BodyLimit], true
-			}
-			msg.Body = b
 		})
 		return wrapErr("uid fetch body", err)
 	}
-	return msgs, s.doWithin(bodyRoundBudget(m.opts.BodyLimit), fetchBodies)
+	return s.doWithin(bodyRoundBudget(m.opts.BodyLimit), fetch)
+}
+
+// takeBody keeps b as msg's body, cut at BodyLimit.
+func (m *Mailbox) takeBody(msg *Message, b []byte) {
+	if int64(len(b)) > m.opts.BodyLimit {
+		b, msg.Truncated = b[:m.opts.BodyLimit], true
+	}
+	msg.Body = b
+}
+
+// takeRawHeader keeps h as msg's whole header, cut at HeaderLimit.
+func (m *Mailbox) takeRawHeader(msg *Message, h []byte) {
+	msg.RawHeader, msg.RawHeaderTruncated = cutHeader(h, m.opts.HeaderLimit)
 }
 
 // messageOf makes the Message of one header fetch.

@@ -111,12 +111,21 @@ type Message struct {
 	Header      mail.Header // the fields Options.HeaderFields names, or the whole header
 	Body        []byte      // the raw body (after the header), nil unless WantBody said so; at most BodyLimit bytes
 	Truncated   bool        // the body was longer than BodyLimit
+	// RawHeader is the whole header section as the server sent it, in its
+	// order, for the messages whose body is fetched (nil for the others):
+	// what the list server's DKIM signature, ARC set and the receiving
+	// server's trace fields are checked on. At most HeaderLimit bytes,
+	// RawHeaderTruncated when cut.
+	RawHeader          []byte
+	RawHeaderTruncated bool
 	// HeaderTruncated says the watched header fields were longer than
 	// HeaderLimit: Header holds the whole fields that fitted.
 	HeaderTruncated bool
-	// SeenAt is when the session learnt of the message: when the first
-	// server response naming its UID arrived (not when its header fields
-	// had been fetched).
+	// SeenAt is when the session learnt of the message: when the server
+	// first counted it (an EXISTS response of at least its number, since
+	// the last EXPUNGE) or named its UID, whichever came first (not when
+	// its header fields had been fetched, nor when the session, busy with
+	// other messages, next asked for new UIDs).
 	SeenAt time.Time
 	// Arrived is the message's INTERNALDATE (the server's clock) for the
 	// messages that had arrived before the session reported them: those

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,74 @@ type imapConn struct {
 	timeout     time.Duration
 	conn        *budgetConn   // bounds what one command round reads
 	roundStart  *atomic.Int64 // the Mailbox's, set while a round is in flight
+
+	countMu sync.Mutex
+	counts  []counted // the EXISTS responses since the last EXPUNGE, oldest first
+}
+
+// counted is an EXISTS response: from at on, the mailbox held n messages.
+type counted struct {
+	n  uint32
+	at time.Time
+}
+
+// maxCounts bounds the EXISTS responses remembered between two fetches of
+// new UIDs; beyond it the newest are dropped, which only makes SeenAt later.
+const maxCounts = 64
+
+// counted records an EXISTS response. It runs in the client's reading
+// goroutine.
+func (s *imapConn) counted(n uint32) {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	if len(s.counts) < maxCounts {
+		s.counts = append(s.counts, counted{n: n, at: time.Now()})
+	}
+}
+
+// forgetCounts forgets the EXISTS responses before an EXPUNGE: the message
+// numbers they counted are no longer those of the same messages.
+func (s *imapConn) forgetCounts() {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	s.counts = s.counts[:0]
+}
+
+// firstCounted returns when the server first said that the mailbox held
+// the message now numbered seq (the first EXISTS of at least seq since the
+// last EXPUNGE), or at when that was later or it did not say. A message
+// that came while the session was busy fetching others is then seen when
+// the server told of it, not when the session got round to it; never
+// before it was there.
+func (s *imapConn) firstCounted(seq uint32, at time.Time) time.Time {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	for _, c := range s.counts {
+		if c.n >= seq && seq != 0 {
+			return minTime(c.at, at)
+		}
+	}
+	return at
+}
+
+// dropCountsBefore forgets the EXISTS responses that came before t: once a
+// fetch of the new UIDs that began at t is answered, they counted messages
+// it reported.
+func (s *imapConn) dropCountsBefore(t time.Time) {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	i := 0
+	for i < len(s.counts) && s.counts[i].at.Before(t) {
+		i++
+	}
+	s.counts = append(s.counts[:0], s.counts[i:]...)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // notify records that new mail may have arrived. It runs in the client's
@@ -106,10 +175,14 @@ func (m *Mailbox) dial(ctx context.Context, s *imapConn) (*imapclient.Client, er
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 			Mailbox: func(data *imapclient.UnilateralDataMailbox) {
 				if data.NumMessages != nil {
+					s.counted(*data.NumMessages)
 					s.notify()
 				}
 			},
-			Expunge: func(uint32) { s.notify() },
+			Expunge: func(uint32) {
+				s.forgetCounts()
+				s.notify()
+			},
 		},
 	}
 
@@ -397,6 +470,9 @@ func (m *Mailbox) deleteNow(s *imapConn, req *mailboxDeleteRequest) error {
 		m.log.Info("imap delete skipped: UIDVALIDITY changed", "asked", req.uidValidity, "now", s.uidValidity)
 		return nil
 	}
+	// The EXPUNGE responses go to the command, not to the handler that
+	// forgets the message numbers they shift.
+	defer s.forgetCounts()
 	err := s.do(func() error {
 		store := &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}
 		if err := s.c.Store(req.uids, store, nil).Close(); err != nil {

@@ -258,6 +258,7 @@ func (sc *responseScanner) readData(ch byte) bool {
 // INTERNALDATE and the body sections it asked for, each cut one byte past
 // its limit, and when the response began to arrive.
 type fetched struct {
+	seq      uint32 // the message's number
 	uid      imap.UID
 	internal time.Time
 	sections [][]byte // in the order of the sections asked for; nil if absent
@@ -281,7 +282,7 @@ type boundedSection struct {
 func fetchEach(cmd *imapclient.FetchCommand, sections []boundedSection, f func(fetched)) error {
 	defer cmd.Close()
 	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
-		got := fetched{at: time.Now(), sections: make([][]byte, len(sections))}
+		got := fetched{seq: msg.SeqNum, at: time.Now(), sections: make([][]byte, len(sections))}
 		for item := msg.Next(); item != nil; item = msg.Next() {
 			switch item := item.(type) {
 			case imapclient.FetchItemDataUID:

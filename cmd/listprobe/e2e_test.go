@@ -99,7 +99,8 @@ func (l *e2eList) config(t *testing.T, timeout time.Duration, mailman bool, extr
 	key := filepath.Join(l.dir, "signing.key")
 	os.WriteFile(key, []byte("e2e-signing-key-0123456789abcdef"), 0o600)
 	var b strings.Builder
-	fmt.Fprintf(&b, "global:\n  schedule: \"@every 1h\"\n  timeout: %s\n  signing_key_file: %s\n  poll_interval: 1s\naccounts:\n", timeout, key)
+	dns, listServers, listLine := evidenceConfig(t, tb)
+	fmt.Fprintf(&b, "global:\n  schedule: \"@every 1h\"\n  timeout: %s\n  signing_key_file: %s\n  poll_interval: 1s\n%saccounts:\n", timeout, key, dns)
 	// The testbed speaks STARTTLS with its own CA; the sandbox plain text
 	// on loopback.
 	tls := "tls: none"
@@ -119,7 +120,7 @@ func (l *e2eList) config(t *testing.T, timeout time.Duration, mailman bool, extr
 	if mailman {
 		fmt.Fprintf(&b, "mailman:\n  testbed: { url: %q, username: %s, password_file: %s, discard_held: true, refresh: 1s }\n", tb.Get(t, "MAILMAN_URL"), tb.Get(t, "MAILMAN_USER"), tb.Get(t, "MAILMAN_PASSWORD_FILE"))
 	}
-	fmt.Fprintf(&b, "lists:\n  - address: %s\n    poster: member\n    reader: reader\n    moderator: moderator\n", l.address)
+	fmt.Fprintf(&b, "%slists:\n  - address: %s\n    poster: member\n    reader: reader\n    moderator: moderator\n%s", listServers, l.address, listLine)
 	if mailman {
 		b.WriteString("    mailman: testbed\n")
 	}
@@ -370,7 +371,7 @@ func TestE2EModerationMetricsFollowSettings(t *testing.T) {
 		}
 		return gaugeValue(t, rt, name, "action", action)
 	}
-	waitUntil(t, 20*time.Second, "default_member_action defer", func() bool { return gauge("listprobe_mailman_default_member_action", "defer") == 1 })
+	waitUntil(t, 20*time.Second, "default_member_action defer", func() bool { return gauge("listprobe_mailman_default_member_action_info", "defer") == 1 })
 	if gauge("listprobe_mailman_emergency", "") != 0 || gauge("listprobe_mailman_up", "") != 1 {
 		t.Error("emergency or up wrong at start")
 	}
@@ -378,13 +379,14 @@ func TestE2EModerationMetricsFollowSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, 20*time.Second, "default_member_action hold", func() bool {
-		return gauge("listprobe_mailman_default_member_action", "hold") == 1 && gauge("listprobe_mailman_default_member_action", "defer") == 0
+		// An info series: the old value's series is gone (-1).
+		return gauge("listprobe_mailman_default_member_action_info", "hold") == 1 && gauge("listprobe_mailman_default_member_action_info", "defer") == -1
 	})
 	waitUntil(t, 20*time.Second, "emergency 1", func() bool { return gauge("listprobe_mailman_emergency", "") == 1 })
 	if err := l.admin.SetMemberModeration(context.Background(), l.address, tb.Get(t, "MEMBER"), "reject"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 20*time.Second, "member moderation reject", func() bool { return gauge("listprobe_mailman_member_moderation_action", "reject") == 1 })
+	waitUntil(t, 20*time.Second, "member moderation reject", func() bool { return gauge("listprobe_mailman_member_moderation_action_info", "reject") == 1 })
 }
 
 // imapSearch returns the UIDs of the messages with this Message-ID in the
@@ -524,22 +526,14 @@ func TestE2EReaderDeliveryDisabledByBounces(t *testing.T) {
 	svc.Start(context.Background(), cfg)
 	defer svc.Stop()
 	want := fmt.Sprintf(`
-# HELP listprobe_mailman_member_delivery_status The delivery_status of the probe's poster's or reader's membership: 1 for the current status, 0 for the others (by_bounces: Mailman stopped delivering to it).
-# TYPE listprobe_mailman_member_delivery_status gauge
-listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="by_bounces"} 0
-listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="by_moderator"} 0
-listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="by_user"} 0
-listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="enabled"} 1
-listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="unknown"} 0
-listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="by_bounces"} 1
-listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="by_moderator"} 0
-listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="by_user"} 0
-listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="enabled"} 0
-listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="unknown"} 0
+# HELP listprobe_mailman_member_delivery_status_info Always 1: the delivery_status of the probe's poster's or reader's membership as the status label (by_bounces: Mailman stopped delivering to it); absent when Mailman reports none.
+# TYPE listprobe_mailman_member_delivery_status_info gauge
+listprobe_mailman_member_delivery_status_info{list=%[1]q,role="poster",status="enabled"} 1
+listprobe_mailman_member_delivery_status_info{list=%[1]q,role="reader",status="by_bounces"} 1
 `, l.address)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		err := testutil.GatherAndCompare(svc.Metrics().Registry, strings.NewReader(want), "listprobe_mailman_member_delivery_status")
+		err := testutil.GatherAndCompare(svc.Metrics().Registry, strings.NewReader(want), "listprobe_mailman_member_delivery_status_info")
 		if err == nil {
 			break
 		}
@@ -627,7 +621,7 @@ func TestE2ELatencyMatchesTheMaildirDeliveryTime(t *testing.T) {
 	svc.Start(context.Background(), cfg)
 	defer svc.Stop()
 	reader := tb.Get(t, "READER")
-	var errs []time.Duration
+	var errs, excess []time.Duration
 	var ids []string
 	defer func() {
 		// The copies were kept for their Maildir files; remove them now.
@@ -652,13 +646,22 @@ func TestE2ELatencyMatchesTheMaildirDeliveryTime(t *testing.T) {
 		// Both latencies start at the same SMTP acceptance: compare the
 		// ends.
 		seen := r.AcceptedAt.Add(time.Duration(*r.Latency * float64(time.Second)))
+		// While a copy is due the watcher asks the server every
+		// fortieth of the time since the post (at least every 25 ms, at
+		// most every second: imapwatch's Expect), so it may learn of a
+		// copy that took 12 s (as one did on a loaded testbed) 300 ms
+		// late by design. What is over that is the error.
+		latency := time.Duration(*r.Latency * float64(time.Second))
+		asks := min(max(latency/40, 25*time.Millisecond), time.Second)
 		errs = append(errs, seen.Sub(truth))
-		t.Logf("latency %.3fs, error %s", *r.Latency, seen.Sub(truth).Round(time.Millisecond))
+		excess = append(excess, seen.Sub(truth)-asks)
+		t.Logf("latency %.3fs, error %s (asking every %s)", *r.Latency, seen.Sub(truth).Round(time.Millisecond), asks.Round(time.Millisecond))
 	}
 	slices.Sort(errs)
-	p90 := errs[len(errs)*9/10]
+	slices.Sort(excess)
+	p90 := excess[len(excess)*9/10]
 	if p90 > 200*time.Millisecond || errs[0] < -50*time.Millisecond {
-		t.Errorf("latency errors against the Maildir delivery time %v: p90 %s, want under 200 ms (and none much before the truth)", errs, p90)
+		t.Errorf("latency errors against the Maildir delivery time %v, over the interval the watcher asks at %v: p90 %s, want under 200 ms (and none much before the truth)", errs, excess, p90)
 	}
 }
 

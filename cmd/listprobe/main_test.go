@@ -93,18 +93,8 @@ func TestOnceJSONAndExitOneWhenAListMisbehaves(t *testing.T) {
 		// A delivered result adds the hops of its copy's Received chain.
 		n := len(keys)
 		if string(r["outcome"]) == `"delivered"` {
-			n++
-			var hops []map[string]json.RawMessage
-			if err := json.Unmarshal(r["hops"], &hops); err != nil || len(hops) == 0 {
-				t.Errorf("delivered result: hops %s (%v), want the copy's Received hops", r["hops"], err)
-			}
-			for _, h := range hops {
-				for _, k := range []string{"by", "with", "at", "seconds"} {
-					if _, ok := h[k]; !ok {
-						t.Errorf("hop %v lacks %q", mapKeys(h), k)
-					}
-				}
-			}
+			n += 2
+			checkDeliveredJSON(t, r)
 		}
 		if len(r) != n {
 			t.Errorf("result has keys %v, want %v", mapKeys(r), keys)
@@ -176,6 +166,10 @@ func TestCheckConfig(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "valid: 2 lists") {
 		t.Errorf("good config: exit %d, %q", code, out)
 	}
+	// Which evidence each list can get (issue 15).
+	if !strings.Contains(out, "lists[0] ") || !strings.Contains(out, "only unauthenticated evidence") {
+		t.Errorf("good config: check-config does not say which lists get only unauthenticated evidence: %q", out)
+	}
 	code, _, errOut := runCmd(t, "check-config", "--config.file=../../probe/config/testdata/bad-unknown-account.yml")
 	if code != 2 || errOut != "../../probe/config/testdata/bad-unknown-account.yml:12: lists[0].poster: unknown account \"membr\"; did you mean \"member\"? (known: member, reader)\n" {
 		t.Errorf("bad config: exit %d, %q", code, errOut)
@@ -193,7 +187,9 @@ func TestCheckConfigOfThePackagedConfig(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
 	code, out, errOut := runCmd(t, "check-config", "--config.check-secrets=false", "--config.file="+file)
-	if want := file + ": valid: 2 lists, 2 accounts (secrets not read: --config.check-secrets=false)\n"; code != 0 || out != want || errOut != "" {
+	if want := file + ": valid: 2 lists, 2 accounts (secrets not read: --config.check-secrets=false)\n" +
+		"lists[0] team@lists.example.org: notices believed by DKIM or ARC of lists.example.org; Mailman REST held queue (main)\n" +
+		"lists[1] announce@lists.example.org: notices believed by DKIM or ARC of lists.example.org; Mailman REST held queue (main)\n"; code != 0 || out != want || errOut != "" {
 		t.Errorf("--config.check-secrets=false: exit %d, stdout %q, stderr %q; want stdout %q", code, out, errOut, want)
 	}
 }
@@ -581,6 +577,27 @@ func TestBusyPortIsReportedBeforeAnything(t *testing.T) {
 		code, out, errOut := runCmd(t, args...)
 		if code != exitFailing || out != "" || !strings.Contains(errOut, "cannot listen on "+addr+": bind: address already in use; choose another address with --web.listen-address") {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q", args[0], code, out, errOut)
+		}
+	}
+}
+
+// checkDeliveredJSON checks what a delivered result adds to once's JSON:
+// the copy's Received hops and its authentication verdict.
+func checkDeliveredJSON(t *testing.T, r map[string]json.RawMessage) {
+	t.Helper()
+	var auth map[string]struct{ Result, Domain string }
+	if err := json.Unmarshal(r["authentication"], &auth); err != nil || len(auth) != 6 || auth["list_id"].Result != "pass" {
+		t.Errorf("delivered result: authentication %s (%v), want the copy's six checks", r["authentication"], err)
+	}
+	var hops []map[string]json.RawMessage
+	if err := json.Unmarshal(r["hops"], &hops); err != nil || len(hops) == 0 {
+		t.Errorf("delivered result: hops %s (%v), want the copy's Received hops", r["hops"], err)
+	}
+	for _, h := range hops {
+		for _, k := range []string{"by", "with", "at", "seconds"} {
+			if _, ok := h[k]; !ok {
+				t.Errorf("hop %v lacks %q", mapKeys(h), k)
+			}
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -48,8 +49,39 @@ func (c *MailmanAdmin) do(ctx context.Context, method string, form url.Values, o
 	return c.rest().Do(ctx, method, nil, form, out, segments...)
 }
 
-// CreateList creates list, and its domain when missing.
+// CreateList creates list, and its domain when missing, with its archiver
+// rows (see makeArchivers).
 func (c *MailmanAdmin) CreateList(ctx context.Context, list string) error {
+	if err := c.createList(ctx, list); err != nil {
+		return err
+	}
+	return c.makeArchivers(ctx, list)
+}
+
+// makeArchivers has Mailman's REST runner write list's archiver rows now,
+// before anything is posted to it. Mailman 3.3.8 writes them when a list
+// is first used (ListArchiverSet: look for each system archiver's row, add
+// it if missing) with no unique constraint: the pipeline runner adds them
+// for a list's first post (the RFC 2369 headers) and, before it commits,
+// has already queued the post for the archive runner, which adds another
+// "mhonarc" row. From then on every post to the list raises "Multiple rows
+// were found when one or none was required" in the out runner and is
+// shunted: the list's probes end lost. REST commits the rows at once, so
+// the runners find them.
+func (c *MailmanAdmin) makeArchivers(ctx context.Context, list string) error {
+	id, err := mailmanrest.ListID(list)
+	if err != nil {
+		return err
+	}
+	// A REST server without the resource (internal/sandbox's) keeps no
+	// archiver rows to race over.
+	if err := c.do(ctx, http.MethodGet, nil, nil, "lists", id, "archivers"); err != nil && !mailmanrest.IsNotFound(err) {
+		return fmt.Errorf("mailman: archivers of %s: %w", list, err)
+	}
+	return nil
+}
+
+func (c *MailmanAdmin) createList(ctx context.Context, list string) error {
 	if _, err := mailmanrest.ListID(list); err != nil {
 		return err
 	}
@@ -78,8 +110,11 @@ func (c *MailmanAdmin) CreateList(ctx context.Context, list string) error {
 		if err == nil {
 			return nil
 		}
+		// Under load it may also not answer within the client's
+		// timeout (its SQLite database locked by a runner): the same.
 		var re *mailmanrest.Error
-		if !errors.As(err, &re) || re.Status < 500 {
+		var ne net.Error
+		if !(errors.As(err, &re) && re.Status >= 500) && !(errors.As(err, &ne) && ne.Timeout()) {
 			return err
 		}
 		if c.do(ctx, http.MethodGet, nil, nil, "lists", id) == nil {

@@ -173,6 +173,9 @@ type MailmanConfig struct {
 	// Refresh is how often list moderation settings and queue depth are
 	// read. Default 1m.
 	Refresh Duration `yaml:"refresh"`
+	// Audit reads every list of the server, probed or not (audit.go).
+	// Default: none.
+	Audit *AuditConfig `yaml:"audit"`
 	// MailmanPipeline: the queues, the digest and bounce-disabled members.
 	MailmanPipeline `yaml:",inline"`
 

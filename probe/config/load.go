@@ -222,6 +222,14 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 	switch t.Kind() {
 	case reflect.Pointer:
 		if t.Elem().Kind() == reflect.Struct {
+			if sh, ok := reflect.New(t.Elem()).Interface().(scalarShorthand); ok && n.Kind == yaml.ScalarNode {
+				if err := sh.shorthand(n.Value); err != nil {
+					d.errorf(n, field, "%v", err)
+					return
+				}
+				v.Set(reflect.ValueOf(sh))
+				return
+			}
 			if !d.want(n, yaml.MappingNode, field) {
 				return
 			}

@@ -61,15 +61,16 @@ func exportedMetrics() map[string]metricType {
 		"listprobe_config_last_reload_success_timestamp_seconds": gauge,
 		"listprobe_mailman_up":                                   gauge,
 		"listprobe_mailman_held_messages":                        gauge,
-		"listprobe_mailman_default_member_action":                gauge,
-		"listprobe_mailman_default_nonmember_action":             gauge,
-		"listprobe_mailman_member_moderation_action":             gauge,
+		"listprobe_mailman_default_member_action_info":           gauge,
+		"listprobe_mailman_default_nonmember_action_info":        gauge,
+		"listprobe_mailman_member_moderation_action_info":        gauge,
 		"listprobe_mailman_emergency":                            gauge,
 		"listprobe_notice_limit_reached_timestamp_seconds":       gauge,
 		"listprobe_last_hop_seconds":                             gauge,
 		"listprobe_mailman_member_subscribed":                    gauge,
-		"listprobe_mailman_member_delivery_status":               gauge,
-		"listprobe_mailman_member_delivery_mode":                 gauge,
+		"listprobe_mailman_member_delivery_status_info":          gauge,
+		"listprobe_mailman_member_delivery_mode_info":            gauge,
+		"listprobe_copy_authentication_info":                     gauge,
 	}
 }
 

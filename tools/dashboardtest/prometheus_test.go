@@ -41,48 +41,7 @@ func TestQueriesAgainstRealPrometheus(t *testing.T) {
 		t.Skip("no prometheus binary (apt-get install prometheus)")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "listprobe")
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is needed to build listprobe: %v", err)
-	}
-	build := exec.Command(goBin, "build", "-o", bin, "./cmd/listprobe")
-	build.Dir = RepoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	lpAddr := proc.FreeAddr(t)
-	promAddr := proc.FreeAddr(t)
-	lpLog := filepath.Join(dir, "listprobe.log")
-	proc.Start(t, lpLog, bin, "demo", "--web.listen-address="+lpAddr,
-		"--demo.schedule=@every 5s", "--demo.timeout=3s", "--log.level=warn")
-	// Give the membership panels something to tell apart: the reader of
-	// the blackhole list goes on digests (it loses every probe anyway), and
-	// the poster of the closed list too, which must not count as a
-	// problem: a poster's own delivery does not matter.
-	mm := demoMailman(t, lpLog)
-	mm.setDeliveryMode(t, "blackhole@lists.example.org", "reader@example.org", "mime_digests")
-	mm.setDeliveryMode(t, "closed@lists.example.org", "member@example.org", "summary_digests")
-	rules, err := filepath.Abs(filepath.Join(RepoRoot, "deploy/prometheus/alerts.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	promConfig := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: [%q]
-scrape_configs:
-  - job_name: listprobe
-    static_configs:
-      - targets: [%q]
-`, rules, lpAddr)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promConfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	proc.Start(t, filepath.Join(dir, "prometheus.log"), promBin,
-		"--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+promAddr)
+	promAddr := startDemoAndPrometheus(t, promBin, dir)
 
 	api := &promAPI{base: "http://" + promAddr}
 	// Wait until every demo list has finished a few probes, and long
@@ -102,7 +61,7 @@ scrape_configs:
 	}
 	// The demo reads Mailman every 10 s: wait for the digest modes.
 	for {
-		res, err := api.query(`listprobe_mailman_member_delivery_mode{mode=~".+_digests"} == 1`)
+		res, err := api.query(`listprobe_mailman_member_delivery_mode_info{mode=~".+_digests"} == 1`)
 		if err == nil && len(res) == 2 {
 			break
 		}
@@ -145,6 +104,58 @@ scrape_configs:
 
 	checkMembershipPanels(t, api, queries, vars)
 	checkHopPanel(t, api, queries, vars)
+	checkAuthenticationPanel(t, api, queries, vars)
+}
+
+// startDemoAndPrometheus builds listprobe and starts `listprobe demo`,
+// with two probe accounts put on digests, and a Prometheus that scrapes it
+// every second with the shipped alert rules, both logging into dir; it
+// returns Prometheus' address.
+func startDemoAndPrometheus(t *testing.T, promBin, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "listprobe")
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to build listprobe: %v", err)
+	}
+	build := exec.Command(goBin, "build", "-o", bin, "./cmd/listprobe")
+	build.Dir = RepoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	lpAddr := proc.FreeAddr(t)
+	promAddr := proc.FreeAddr(t)
+	lpLog := filepath.Join(dir, "listprobe.log")
+	proc.Start(t, lpLog, bin, "demo", "--web.listen-address="+lpAddr,
+		"--demo.schedule=@every 5s", "--demo.timeout=3s", "--log.level=warn")
+	// Give the membership panels something to tell apart: the reader of
+	// the blackhole list goes on digests (it loses every probe anyway), and
+	// the poster of the closed list too, which must not count as a
+	// problem: a poster's own delivery does not matter.
+	mm := demoMailman(t, lpLog)
+	mm.setDeliveryMode(t, "blackhole@lists.example.org", "reader@example.org", "mime_digests")
+	mm.setDeliveryMode(t, "closed@lists.example.org", "member@example.org", "summary_digests")
+	rules, err := filepath.Abs(filepath.Join(RepoRoot, "deploy/prometheus/alerts.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	promConfig := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: [%q]
+scrape_configs:
+  - job_name: listprobe
+    static_configs:
+      - targets: [%q]
+`, rules, lpAddr)
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	proc.Start(t, filepath.Join(dir, "prometheus.log"), promBin,
+		"--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+promAddr)
+	return promAddr
 }
 
 // demoLists are the lists `listprobe demo` probes.
@@ -234,6 +245,53 @@ func checkHopPanel(t *testing.T, api *promAPI, queries []Query, vars Variables) 
 	}
 	if h := hops["blackhole@lists.example.org"]; len(h) > 0 {
 		t.Errorf("%s: hops %v for the blackhole list, which never delivers", panel, h)
+	}
+}
+
+// checkAuthenticationPanel checks that the deliverability row shows the
+// healthy list's last copy with each of the six checks one of the four
+// values the panels map (the demo's copies are unsigned and its DNS is a
+// closed port: dkim none, dmarc unknown), nothing for the list that drops
+// every post, and the timeline's numbers for the same verdict.
+func checkAuthenticationPanel(t *testing.T, api *promAPI, queries []Query, vars Variables) {
+	t.Helper()
+	const panel = "Authentication of the last copy"
+	q := dashboardQuery(t, queries, panel, "A")
+	res, err := api.query(q.PromQL(vars))
+	if err != nil {
+		t.Fatalf("%s: %v", panel, err)
+	}
+	rows := map[string]map[string]string{}
+	for _, s := range res {
+		rows[s.Metric["list"]] = s.Metric
+	}
+	healthy := rows["healthy@lists.example.org"]
+	numbers := map[string]string{"pass": "1", "fail": "0", "none": "-1", "unknown": "-2"}
+	for _, c := range []string{"dkim", "spf", "dmarc", "arc", "list_id", "one_click_unsubscribe"} {
+		if _, ok := numbers[healthy[c]]; !ok {
+			t.Errorf("%s: %s of the healthy list's last copy = %q, want pass, fail, none or unknown", panel, c, healthy[c])
+		}
+	}
+	if healthy["dkim"] != "none" || healthy["dmarc"] != "unknown" || healthy["list_id"] != "pass" {
+		t.Errorf("%s: the healthy list's unsigned copy: %v, want dkim none, dmarc unknown (no DNS), list_id pass", panel, healthy)
+	}
+	if r, ok := rows["blackhole@lists.example.org"]; ok {
+		t.Errorf("%s: %v for the blackhole list, which never delivers", panel, r)
+	}
+	const timeline = "DMARC and one-click unsubscribe over time"
+	for refID, check := range map[string]string{"A": "dmarc", "B": "one_click_unsubscribe"} {
+		res, err := api.query(dashboardQuery(t, queries, timeline, refID).PromQL(vars))
+		if err != nil {
+			t.Fatalf("%s %s: %v", timeline, refID, err)
+		}
+		for _, s := range res {
+			if s.Metric["list"] == "healthy@lists.example.org" && (s.Metric["check"] != check || fmt.Sprint(s.Value[1]) != numbers[healthy[check]]) {
+				t.Errorf("%s %s: %v = %v, want %s for %s", timeline, refID, s.Metric, s.Value[1], numbers[healthy[check]], healthy[check])
+			}
+		}
+		if len(res) == 0 || len(res) > len(demoLists) {
+			t.Errorf("%s %s: %d series, want one per delivering list", timeline, refID, len(res))
+		}
 	}
 }
 
