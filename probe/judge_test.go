@@ -108,13 +108,7 @@ func TestJudge(t *testing.T) {
 	earlyTok := signer.NewTokenWithOrigin(judgeList, now.Add(-time.Minute), origin)
 	earlyRaw, _ := compose.Message(compose.Probe{From: testMember, List: judgeList, Token: signer.Encode(earlyTok), Date: earlyTok.SentAt}, nil)
 
-	type want struct {
-		kind                      checks.Kind
-		forged, copy, del, delNow bool
-		pending, recorded, late   bool
-		earlierRun                bool
-		probes                    int
-	}
+	type want = judgeWant
 	for _, tc := range []struct {
 		name    string
 		account string
@@ -155,21 +149,35 @@ func TestJudge(t *testing.T) {
 			if tc.auth {
 				in.Auth = map[string]*authn.Verdict{judgeList: {Authenticated: true, Path: authn.PathDKIM, Reason: "DKIM signature of lists.example.org verifies"}}
 			}
-			v := Judge(in, cfg, tc.probes)
-			got := want{kind: v.Evidence.Kind, forged: v.Forged, copy: v.Copy, del: v.Deletable, delNow: v.DeleteNow, probes: len(v.Probes)}
-			for _, d := range v.Probes {
-				got.pending, got.recorded, got.late, got.earlierRun = d.Pending, d.Recorded, d.Late, d.EarlierRun
-				if d.List != judgeList || d.Poster != testMember {
-					t.Errorf("probe of list %q by %q, want %s by %s", d.List, d.Poster, judgeList, testMember)
-				}
-			}
-			if got != tc.want {
-				t.Errorf("verdict %+v (%s)\nwant    %+v", got, v.Why, tc.want)
-			}
-			if (v.Trust == TrustAuthenticated) != (tc.auth || tc.want.copy || tc.want.forged) || v.Placement != PlacementInbox {
-				t.Errorf("trust %s, placement %s", v.Trust, v.Placement)
-			}
+			checkJudged(t, Judge(in, cfg, tc.probes), tc.auth, tc.want)
 		})
+	}
+}
+
+// judgeWant is what TestJudge checks of a verdict.
+type judgeWant struct {
+	kind                      checks.Kind
+	forged, copy, del, delNow bool
+	pending, recorded, late   bool
+	earlierRun                bool
+	probes                    int
+}
+
+// checkJudged compares a verdict of TestJudge's with what its row wants.
+func checkJudged(t *testing.T, v Verdict, auth bool, w judgeWant) {
+	t.Helper()
+	got := judgeWant{kind: v.Evidence.Kind, forged: v.Forged, copy: v.Copy, del: v.Deletable, delNow: v.DeleteNow, probes: len(v.Probes)}
+	for _, d := range v.Probes {
+		got.pending, got.recorded, got.late, got.earlierRun = d.Pending, d.Recorded, d.Late, d.EarlierRun
+		if d.List != judgeList || d.Poster != testMember {
+			t.Errorf("probe of list %q by %q, want %s by %s", d.List, d.Poster, judgeList, testMember)
+		}
+	}
+	if got != w {
+		t.Errorf("verdict %+v (%s)\nwant    %+v", got, v.Why, w)
+	}
+	if (v.Trust == TrustAuthenticated) != (auth || w.copy || w.forged) || v.Placement != PlacementInbox {
+		t.Errorf("trust %s, placement %s", v.Trust, v.Placement)
 	}
 }
 
