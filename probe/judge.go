@@ -26,6 +26,9 @@ type Incoming struct {
 	// Folder is the mailbox folder it arrived in; "" means the account's
 	// watched mailbox (INBOX by default).
 	Folder string
+	// Placement is where it arrived: "" or PlacementInbox for the watched
+	// mailbox, PlacementJunk for the account's Junk folder.
+	Placement Placement
 	Header mail.Header
 	Body   []byte
 	// SeenAt is when it was seen: the judgement's "now" (a notice matched
@@ -94,6 +97,9 @@ type Placement string
 // The values of Placement.
 const (
 	PlacementInbox Placement = "inbox" // the watched mailbox
+	// PlacementJunk: the account's Junk folder (SPECIAL-USE \Junk, else
+	// its configured name): the reader's filter called it spam.
+	PlacementJunk Placement = "junk"
 )
 
 // Verdict is what a message is and what listprobe may do with it.
@@ -133,8 +139,11 @@ type Verdict struct {
 	// trusted (trustOf); issue 15 makes it depend on DKIM, ARC, the
 	// receiving server's Authentication-Results or Received hop.
 	Trust Trust
-	// Placement is where the message arrived (issue 16 adds Junk).
+	// Placement is where the message arrived: INBOX or Junk.
 	Placement Placement
+	// FilterVerdict is the receiving side's spam filter verdict from the
+	// message's header (checks.FilterVerdict); "" when it has none.
+	FilterVerdict string
 	// Why says in a sentence why the message counts or is left alone.
 	Why string
 }
@@ -169,7 +178,10 @@ type Decided struct {
 func Judge(msg Incoming, cfg *config.Config, probes Probes) Verdict {
 	ev := checks.Classify(msg.Header, msg.Body)
 	v := Verdict{Evidence: ev, Account: msg.Account, SeenAt: msg.SeenAt, Signature: SignatureAbsent,
-		Trust: trustOf(ev, cfg), Placement: PlacementInbox}
+		Trust: trustOf(ev, cfg), Placement: msg.Placement, FilterVerdict: checks.FilterVerdict(msg.Header)}
+	if v.Placement == "" {
+		v.Placement = PlacementInbox
+	}
 	if ev.Kind == checks.KindNoticeLimit && cfg != nil {
 		v.NoticeLimit = noticeLimitLists(cfg, msg.Account, ev)
 	}
@@ -270,7 +282,7 @@ func (v *Verdict) decide(cfg *config.Config) {
 	recorded := false
 	for i, d := range v.Probes {
 		recorded = recorded || d.Recorded
-		if l := cfg.List(d.Token.List); d.Recorded && v.Copy && l != nil && l.Reader == v.Account {
+		if l := cfg.List(d.Token.List); d.Recorded && v.Copy && l != nil && l.HasReader(v.Account) {
 			v.Probes[i].Late = true
 		}
 	}
@@ -279,6 +291,8 @@ func (v *Verdict) decide(cfg *config.Config) {
 	switch {
 	case foreign:
 		v.Why = "names a probe of another process or an earlier run: never deleted"
+	case v.Copy && v.Placement == PlacementJunk:
+		v.Why = "the list's copy of the probe, in the Junk folder: the reader's filter called it spam"
 	case v.Copy:
 		v.Why = "the list's copy of the probe"
 	default:

@@ -124,7 +124,7 @@ func submitProbe(ctx context.Context, r *probeRun) bool {
 	// instead of waiting for IDLE to tell it, which Dovecot does about half
 	// a second late. The expectation ends with the probe.
 	if deadline, ok := ctx.Deadline(); ok {
-		r.expectDone = r.reader.box.Expect(deadline)
+		r.expectDone = r.reader.expect(deadline)
 	}
 	sub, err := submit.Send(ctx, submitOptions(r.poster), r.poster.Address, []string{r.list.Address}, r.raw)
 	if err != nil {
@@ -196,17 +196,20 @@ func applyEvidence(r *probeRun, e sighting) bool {
 		}
 		res.Hops = hopsOf(e.hops)
 		lat := max(e.seenAt.Sub(r.accepted), 0).Seconds()
+		if e.placement == PlacementJunk {
+			// The list delivered; the reader's filter called it spam. It
+			// is never delivered, and latency is a delivery's.
+			res.Outcome = Junk
+			res.Reason = fmt.Sprintf("the list delivered, but %s's filter called the copy spam: it was in the Junk folder %.3fs after SMTP accepted the post", e.account, lat)
+			res.Evidence = "list copy in reader's Junk folder" + copyHow(e, r.poster.Address)
+			if e.filter != "" {
+				res.Evidence += "; filter verdict: " + e.filter
+			}
+			return true
+		}
 		res.Outcome, res.Latency = Delivered, &lat
 		res.Reason = fmt.Sprintf("copy seen in %s's mailbox %.3fs after SMTP accepted the post", e.account, lat)
-		res.Evidence = "list copy in reader mailbox"
-		switch {
-		case e.copy == checks.CopyWrapped:
-			res.Evidence += " (the post wrapped in a message from the list)"
-		case e.copy == checks.CopyFromList:
-			res.Evidence += " (sent as the list, with a Message-ID of its own)"
-		case e.from != "" && !strings.EqualFold(e.from, r.poster.Address):
-			res.Evidence += " (From rewritten by the list)"
-		}
+		res.Evidence = "list copy in reader mailbox" + copyHow(e, r.poster.Address)
 		return true
 	case checks.KindHoldNotice, checks.KindModeratorNotice:
 		res.Outcome, res.Reason = Held, e.reason
@@ -240,6 +243,20 @@ func applyEvidence(r *probeRun, e sighting) bool {
 		return true
 	}
 	return false
+}
+
+// copyHow says how a copy carries the probe, when it is not plainly the
+// post itself.
+func copyHow(e sighting, poster string) string {
+	switch {
+	case e.copy == checks.CopyWrapped:
+		return " (the post wrapped in a message from the list)"
+	case e.copy == checks.CopyFromList:
+		return " (sent as the list, with a Message-ID of its own)"
+	case e.from != "" && !strings.EqualFold(e.from, poster):
+		return " (From rewritten by the list)"
+	}
+	return ""
 }
 
 // deadline decides a probe whose time ran out: lost, unless listprobe could
@@ -422,7 +439,7 @@ func (s *Service) cleanupAfter(r *probeRun) {
 		if a := r.cfg.Accounts[e.account]; a == nil || !a.Cleanup {
 			continue
 		}
-		s.deleteMessage(ctx, e.account, e.uidv, e.uid)
+		s.deleteMessage(ctx, e.account, e.placement, e.uidv, e.uid)
 	}
 	if r.res.Outcome == Held && r.mailman != nil && r.cfg.Mailman[r.list.Mailman].DiscardHeld {
 		r.mailman.discardHeld(ctx, r.logger, r.list.Address, r.res.MessageID)
@@ -430,14 +447,18 @@ func (s *Service) cleanupAfter(r *probeRun) {
 }
 
 // deleteMessage deletes one message from the current session of account.
-func (s *Service) deleteMessage(ctx context.Context, account string, uidv, uid uint32) {
+func (s *Service) deleteMessage(ctx context.Context, account string, p Placement, uidv, uid uint32) {
 	b := s.sessions.acquire(account)
 	if b == nil {
 		return
 	}
 	defer s.sessions.release(b)
-	if err := b.box.Delete(ctx, uidv, uid); err != nil {
-		s.logger.Warn("cleanup failed", "account", account, "uid", uid, "err", err)
+	box := b.mailbox(p)
+	if box == nil {
+		return
+	}
+	if err := box.Delete(ctx, uidv, uid); err != nil {
+		s.logger.Warn("cleanup failed", "account", account, "folder", p, "uid", uid, "err", err)
 	}
 }
 

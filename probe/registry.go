@@ -51,6 +51,10 @@ type sighting struct {
 	recipient string
 	// hops is a copy's Received chain, oldest first.
 	hops []checks.Hop
+	// placement is the folder a mailbox message was seen in (INBOX or
+	// Junk), filter the spam filter's verdict header fields.
+	placement Placement
+	filter    string
 	// byTime: a notice that names no probe, tied to the only pending probe
 	// of its list by the time it came.
 	byTime bool

@@ -149,6 +149,10 @@ type IMAPConfig struct {
 	ServerConfig `yaml:",inline"`
 	// Mailbox is the folder to watch. Default INBOX.
 	Mailbox string `yaml:"mailbox"`
+	// JunkMailbox is the spam folder a reader also watches when the
+	// server marks none with SPECIAL-USE \Junk (RFC 6154). Default Junk.
+	// A server with neither is fine: the Junk folder is then not watched.
+	JunkMailbox string `yaml:"junk_mailbox"`
 }
 
 // MailmanConfig is the REST API of a Mailman 3 server.
@@ -264,6 +268,11 @@ func (m *MailmanConfig) Password() string { return m.password.Value() }
 func (m *MailmanConfig) TLSConfig() *tls.Config { return m.tlsConfig }
 
 // ScheduleSpec returns the list's effective cron spec.
+// HasReader reports whether account reads the list's copies.
+func (l *ListConfig) HasReader(account string) bool {
+	return l.Reader == account
+}
+
 func (l *ListConfig) ScheduleSpec(g GlobalConfig) string {
 	if l.Schedule != "" {
 		return l.Schedule
