@@ -29,8 +29,8 @@ type Incoming struct {
 	// Placement is where it arrived: "" or PlacementInbox for the watched
 	// mailbox, PlacementJunk for the account's Junk folder.
 	Placement Placement
-	Header mail.Header
-	Body   []byte
+	Header    mail.Header
+	Body      []byte
 	// SeenAt is when it was seen: the judgement's "now" (a notice matched
 	// by time must come after the probe; a notice limit starts then).
 	SeenAt time.Time

@@ -30,9 +30,9 @@ type accountSession struct {
 	box     *imapwatch.Mailbox
 	// junk watches the account's Junk folder in a session of its own, for
 	// accounts that read lists' copies; nil for the others.
-	junk    *imapwatch.Mailbox
-	cancel  context.CancelFunc
-	done    chan struct{} // closed when its goroutines have ended
+	junk   *imapwatch.Mailbox
+	cancel context.CancelFunc
+	done   chan struct{} // closed when its goroutines have ended
 
 	mu        sync.Mutex
 	up        bool

@@ -284,7 +284,7 @@ type listState struct {
 	held        []HeldMessage
 	heldID      int
 	settings    listSettings
-	junkFor     map[string]bool // subscribers whose filter junks the copies
+	junkFor     map[string]bool        // subscribers whose filter junks the copies
 	members     map[string]*membership // role member, by address
 	moderators  map[string]*membership // role moderator, by address
 	owners      map[string]*membership // role owner, by address (REST only)
