@@ -37,6 +37,8 @@ type Result struct {
 	SentAt    time.Time `json:"sent_at"`
 	// Hops is a delivered copy's Received chain, oldest first.
 	Hops []Hop `json:"hops,omitempty"`
+	// Readers are the results of each reader, for a list with several.
+	Readers []ReaderResult `json:"readers,omitempty"`
 
 	// For the status page and metrics, not in once's JSON.
 	Posted         bool          `json:"-"` // the post reached the SMTP server's DATA stage

@@ -42,7 +42,8 @@ type probeRun struct {
 	logger                          *slog.Logger
 	msg                             compose.Probe
 	pending                         *pendingProbe // registered: sightings arrive on it
-	reader, posterBox, moderatorBox *accountSession
+	reader, posterBox, moderatorBox *accountSession // reader: the first reader's
+	readers                         []*readerRun
 	mailman                         *mailmanWatcher
 	failFast                        bool
 	timeout                         time.Duration // the list's effective timeout
@@ -80,16 +81,12 @@ var probeStages = []stage{
 // that arrives while they watch, so a notice that came before they were up
 // would be missed: they are waited for too, briefly, as they are optional.
 func waitSessions(ctx context.Context, r *probeRun) bool {
-	wait := min(readerWait, time.Until(r.res.Started.Add(r.timeout)))
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	err := r.reader.waitUp(wctx, r.failFast)
-	cancel()
-	if err != nil {
+	if err := waitReaders(ctx, r); err != nil {
 		r.res.Outcome, r.res.Reason, r.res.Evidence = Error, err.Error(), "reader mailbox"
 		return true
 	}
 	for _, s := range []*accountSession{r.posterBox, r.moderatorBox} {
-		if s == nil || s == r.reader {
+		if s == nil || r.readerOf(s.name) != nil {
 			continue
 		}
 		wctx, cancel := context.WithTimeout(ctx, min(noticeWait, r.timeout/4))
@@ -124,7 +121,15 @@ func submitProbe(ctx context.Context, r *probeRun) bool {
 	// instead of waiting for IDLE to tell it, which Dovecot does about half
 	// a second late. The expectation ends with the probe.
 	if deadline, ok := ctx.Deadline(); ok {
-		r.expectDone = r.reader.expect(deadline)
+		var dones []func()
+		for _, rr := range r.readers {
+			dones = append(dones, rr.box.expect(deadline))
+		}
+		r.expectDone = func() {
+			for _, done := range dones {
+				done()
+			}
+		}
 	}
 	sub, err := submit.Send(ctx, submitOptions(r.poster), r.poster.Address, []string{r.list.Address}, r.raw)
 	if err != nil {
@@ -180,8 +185,9 @@ func applyEvidence(r *probeRun, e sighting) bool {
 	res := r.res
 	switch e.kind {
 	case checks.KindProbeCopy:
-		if e.account != r.list.Reader {
-			r.logger.Debug("probe copy in a mailbox that is not the reader's", "account", e.account)
+		rr := r.readerOf(e.account)
+		if rr == nil || rr.seen {
+			r.logger.Debug("probe copy in a mailbox that is not a reader's, or a reader's second", "account", e.account)
 			return false
 		}
 		if e.approved {
@@ -194,23 +200,9 @@ func applyEvidence(r *probeRun, e sighting) bool {
 			}
 			return true
 		}
-		res.Hops = hopsOf(e.hops)
-		lat := max(e.seenAt.Sub(r.accepted), 0).Seconds()
-		if e.placement == PlacementJunk {
-			// The list delivered; the reader's filter called it spam. It
-			// is never delivered, and latency is a delivery's.
-			res.Outcome = Junk
-			res.Reason = fmt.Sprintf("the list delivered, but %s's filter called the copy spam: it was in the Junk folder %.3fs after SMTP accepted the post", e.account, lat)
-			res.Evidence = "list copy in reader's Junk folder" + copyHow(e, r.poster.Address)
-			if e.filter != "" {
-				res.Evidence += "; filter verdict: " + e.filter
-			}
-			return true
-		}
-		res.Outcome, res.Latency = Delivered, &lat
-		res.Reason = fmt.Sprintf("copy seen in %s's mailbox %.3fs after SMTP accepted the post", e.account, lat)
-		res.Evidence = "list copy in reader mailbox" + copyHow(e, r.poster.Address)
-		return true
+		// A copy in Junk is junk, never delivered: the list delivered,
+		// the reader's filter called it spam.
+		return r.copySeen(rr, e)
 	case checks.KindHoldNotice, checks.KindModeratorNotice:
 		res.Outcome, res.Reason = Held, e.reason
 		if st, ok := r.mailmanState(); ok && !st.Poster.Subscribed {
@@ -269,12 +261,14 @@ func (r *probeRun) deadline(ctx context.Context) {
 		res.Outcome, res.Reason, res.Evidence = Error, "probe cancelled before an outcome", ""
 		return
 	}
-	if up, _, err := r.reader.State(); !up {
-		res.Outcome, res.Evidence = Error, "reader mailbox"
-		res.Reason = fmt.Sprintf("reader mailbox %s was unreachable at the deadline", r.reader.address)
-		if err != nil {
-			res.Reason += ": " + readable(err.Error())
-		}
+	if r.readersAtDeadline(readerDown) || len(r.readers) > 1 {
+		// Some reader saw a copy, or several readers: the list's outcome
+		// is the worst reader's.
+		r.decideByReaders()
+		return
+	}
+	if why := readerDown(r.readers[0]); why != "" {
+		res.Outcome, res.Evidence, res.Reason = Error, "reader mailbox", why
 		return
 	}
 	res.Outcome = Lost
@@ -288,7 +282,7 @@ func (r *probeRun) deadline(ctx context.Context) {
 		}
 	}
 	for _, s := range []*accountSession{r.posterBox, r.moderatorBox} {
-		if s == nil || s == r.reader {
+		if s == nil || r.readerOf(s.name) != nil {
 			continue
 		}
 		if up, _, err := s.State(); !up {
@@ -298,6 +292,20 @@ func (r *probeRun) deadline(ctx context.Context) {
 	if at := r.noticeLimit; !at.IsZero() && time.Since(at) < NoticeLimitWindow {
 		res.Reason += fmt.Sprintf("; note: the list server said at %s that it sends the poster no more notices today, so a hold would be silent", at.UTC().Format(time.RFC3339))
 	}
+}
+
+// readerDown says why a reader's mailbox could not show a copy at the
+// deadline, or "" when its session was up.
+func readerDown(rr *readerRun) string {
+	up, _, err := rr.box.State()
+	if up {
+		return ""
+	}
+	why := fmt.Sprintf("reader mailbox %s was unreachable at the deadline", rr.box.address)
+	if err != nil {
+		why += ": " + readable(err.Error())
+	}
+	return why
 }
 
 // hopsOf turns a copy's Received chain into the result's hops, each with
@@ -352,13 +360,23 @@ func (s *Service) probe(ctx context.Context, cfg *config.Config, l *config.ListC
 	res = &Result{ID: tok.ID, List: l.Address, Expected: Outcome(l.Expect), MessageID: msg.MessageID(), SentAt: start.UTC().Truncate(time.Second), Token: msg.Token, Started: start}
 	r := &probeRun{cfg: cfg, list: l, poster: poster, logger: logger, res: res, msg: msg, failFast: s.opts.FailFast, timeout: l.EffectiveTimeout(cfg.Global), releaseSlot: releaseSlot,
 		pending: &pendingProbe{list: l, cfg: cfg, token: tok, messageID: msg.MessageID(), sightings: make(chan sighting, sightingBuffer)}}
-	r.reader = s.sessions.acquire(l.Reader)
+	for _, name := range l.ReaderAccounts() {
+		if b := s.sessions.acquire(name); b != nil {
+			r.readers = append(r.readers, &readerRun{account: name, box: b})
+		}
+	}
+	if len(r.readers) > 0 {
+		r.reader = r.readers[0].box
+	}
 	r.posterBox = s.sessions.acquire(l.Poster)
 	if l.Moderator != "" {
 		r.moderatorBox = s.sessions.acquire(l.Moderator)
 	}
 	defer func() {
-		for _, b := range []*accountSession{r.reader, r.posterBox, r.moderatorBox} {
+		for _, rr := range r.readers {
+			s.sessions.release(rr.box)
+		}
+		for _, b := range []*accountSession{r.posterBox, r.moderatorBox} {
 			s.sessions.release(b)
 		}
 	}()
@@ -379,6 +397,9 @@ func (s *Service) probe(ctx context.Context, cfg *config.Config, l *config.ListC
 
 	res.Finished = time.Now()
 	res.OK = res.Outcome == res.Expected
+	if len(r.readers) > 1 {
+		res.Readers = r.readerResults()
+	}
 	if !res.Posted {
 		res.MessageID, res.SentAt = "", time.Time{}
 	}

@@ -93,6 +93,10 @@ func TestConfigErrors(t *testing.T) {
 		{"bad-inline-password.yml", `bad-inline-password.yml:6: accounts.member.smtp.password: unknown field; passwords are read from password_file or password_env, never written in the config`},
 		// References, with the known names and the closest one.
 		{"bad-unknown-account.yml", `bad-unknown-account.yml:12: lists[0].poster: unknown account "membr"; did you mean "member"? (known: member, reader)`},
+		{"bad-readers-both.yml", `bad-readers-both.yml:14: lists[0].readers: set reader or readers, not both`},
+		{"bad-readers-unknown.yml", `bad-readers-unknown.yml:15: lists[0].readers[1]: unknown account "readr"; did you mean "reader"? (known: member, reader)`},
+		{"bad-readers-duplicate.yml", `bad-readers-duplicate.yml:13: lists[0].readers[1]: account "reader" is already readers[0]`},
+		{"bad-readers-no-imap.yml", `bad-readers-no-imap.yml:13: lists[0].readers[1]: account "member" has no imap server to read copies from`},
 		{"bad-unknown-reader.yml", `bad-unknown-reader.yml:13: lists[0].reader: unknown account "nobody" (known: member, reader)`},
 		{"bad-unknown-moderator.yml", `bad-unknown-moderator.yml:14: lists[0].moderator: unknown account "readr"; did you mean "reader"? (known: member, reader)`},
 		{"bad-unknown-mailman.yml", `bad-unknown-mailman.yml:14: lists[0].mailman: unknown mailman server "main" (none are configured)`},
