@@ -41,7 +41,7 @@ type probeRun struct {
 	poster                          *config.AccountConfig
 	logger                          *slog.Logger
 	msg                             compose.Probe
-	pending                         *pendingProbe // registered: sightings arrive on it
+	pending                         *pendingProbe   // registered: sightings arrive on it
 	reader, posterBox, moderatorBox *accountSession // reader: the first reader's
 	readers                         []*readerRun
 	mailman                         *mailmanWatcher
