@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -43,5 +45,48 @@ func TestE2ESettingThatTripsTheSpamFilterIsJunk(t *testing.T) {
 	wantE2E(t, r, "delivered", "")
 	if code != exitOK {
 		t.Errorf("exit %d after undoing the setting", code)
+	}
+}
+
+// Two readers in two domains with different filter rules: the strict
+// domain's trip phrase in the list's subject prefix puts the same probe in
+// reader@example.test's INBOX and reader@other-reader.test's Junk. Each
+// reader's result is in the JSON, the list is junk (the worst), and the
+// reason says who saw what.
+func TestE2ESameProbeDeliveredForOneReaderAndJunkForTheOther(t *testing.T) {
+	tb := testbed.LoadAuth(t)
+	l := newE2EList(t, tb, map[string]any{"subject_prefix": "[" + tb.Get(t, "SPAM_TRIP_STRICT") + "] "})
+	if err := l.admin.Subscribe(context.Background(), l.address, tb.Get(t, "READER2"), "member"); err != nil {
+		t.Fatal(err)
+	}
+	file := l.config(t, 90*time.Second, false, "")
+	text, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader2 := fmt.Sprintf("  reader2:\n    address: %s\n    cleanup: true\n    imap: { address: %q, tls: starttls, ca_file: %s, username: %s, password_file: %s }\n",
+		tb.Get(t, "READER2"), tb.Get(t, "IMAP"), tb.Get(t, "CA_FILE"), tb.Get(t, "READER2"), tb.Get(t, "READER2_PASSWORD_FILE"))
+	cfg := strings.Replace(string(text), "  moderator:\n", reader2+"  moderator:\n", 1)
+	cfg = strings.Replace(cfg, "    reader: reader\n", "    readers: [reader, reader2]\n", 1)
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, r := l.once(t, file)
+	wantE2E(t, r, "junk", "in reader2's Junk")
+	if code != exitFailing || !strings.Contains(r.Reason, "delivered to reader in ") {
+		t.Errorf("exit %d, reason %q", code, r.Reason)
+	}
+	if len(r.Readers) != 2 {
+		t.Fatalf("readers %+v, want two", r.Readers)
+	}
+	a, b := r.Readers[0], r.Readers[1]
+	if a.Reader != "reader" || a.Outcome != "delivered" || a.Placement != "inbox" || a.Latency == nil {
+		t.Errorf("reader: %+v, want delivered in inbox", a)
+	}
+	if b.Reader != "reader2" || b.Outcome != "junk" || b.Placement != "junk" || b.Latency == nil {
+		t.Errorf("reader2: %+v, want junk in junk", b)
+	}
+	if !strings.Contains(r.Evidence, "LISTPROBE_JUNK_STRICT") {
+		t.Errorf("evidence %q lacks the filter's symbol", r.Evidence)
 	}
 }

@@ -603,3 +603,36 @@ func TestStatusPageSaysWhichAccountsHaveNoMailbox(t *testing.T) {
 		t.Error("an account without a mailbox is explained as a failure")
 	}
 }
+
+// A probe of a list with several readers shows which reader saw what.
+func TestResultPageShowsWhatEachReaderSaw(t *testing.T) {
+	lat := 0.02
+	r := &probe.Result{ID: "x", List: "users@lists.example.org", Outcome: probe.Junk, Started: chartStart, Finished: chartStart.Add(2 * time.Second),
+		Readers: []probe.ReaderResult{
+			{Reader: "reader-a", Outcome: probe.Delivered, Latency: &lat, Placement: probe.PlacementInbox},
+			{Reader: "reader-b", Outcome: probe.Junk, Latency: &lat, Placement: probe.PlacementJunk},
+			{Reader: "reader-c", Outcome: probe.Lost},
+		}}
+	var b bytes.Buffer
+	if err := statusTemplate.Execute(&b, pageView{Result: r}); err != nil {
+		t.Fatal(err)
+	}
+	table := section(t, b.String(), `<table class="readers">`, "</table>")
+	for _, want := range []string{
+		`<td>reader-a</td><td><span class="ok">delivered</span></td><td>inbox</td><td>0.02s</td>`,
+		`<td>reader-b</td><td><span class="bad">junk</span></td><td>junk</td><td>0.02s</td>`,
+		`<td>reader-c</td><td><span class="bad">lost</span></td><td><span class="muted">no copy</span></td><td>–</td>`,
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("readers table lacks %q:\n%s", want, table)
+		}
+	}
+	b.Reset()
+	r.Readers = nil
+	if err := statusTemplate.Execute(&b, pageView{Result: r}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), `class="readers"`) {
+		t.Error("a one-reader result shows a readers table")
+	}
+}

@@ -70,6 +70,8 @@ func exportedMetrics() map[string]metricType {
 		"listprobe_mailman_member_subscribed":                    gauge,
 		"listprobe_mailman_member_delivery_status":               gauge,
 		"listprobe_mailman_member_delivery_mode":                 gauge,
+		"listprobe_reader_last_outcome_info":                     gauge,
+		"listprobe_reader_last_latency_seconds":                  gauge,
 	}
 }
 
