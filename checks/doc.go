@@ -10,7 +10,7 @@
 //
 // The mail side of listprobe is split by what each piece is; the packages
 // below checks import none of checks, and checks imports only token,
-// compose (the probe's subject) and msgid:
+// compose (the probe's subject), msgid and idn:
 //
 //   - checks/token: the signed probe token (Signer, Verify, Find, Parse) and
 //     the header field that carries it.
@@ -25,6 +25,9 @@
 //   - checks/mailtls: the TLS modes and client configuration SMTP and IMAP
 //     share.
 //   - checks/msgid: Message-ID comparison.
+//   - checks/idn: international addresses (IDNA domains, SMTPUTF8 or not).
+//   - checks/servertext: the cleaning every text from a server gets before
+//     it is stored (one line, no control characters, cut).
 //
 // In checks itself: evidence.go (Evidence, Classify, LooksLikeNotice),
 // header.go (who sent a message), mime.go (walking its MIME parts),

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-message/mail"
+
+	"github.com/listprobe/listprobe/checks/idn"
 	"github.com/listprobe/listprobe/checks/token"
 )
 
@@ -131,10 +133,10 @@ func (e Evidence) IsCopyOf(list, poster string) bool {
 	if e.Kind != KindProbeCopy || !e.allTokensOf(list) {
 		return false
 	}
-	fromList := strings.EqualFold(e.From, list) && e.ListID == ListIDOf(list)
+	fromList := idn.SameAddress(e.From, list) && e.ListID == ListIDOf(list)
 	switch e.Copy {
 	case CopyByMessageID:
-		return (poster != "" && strings.EqualFold(e.From, poster)) || fromList
+		return (poster != "" && idn.SameAddress(e.From, poster)) || fromList
 	case CopyFromList, CopyWrapped:
 		return fromList
 	}
@@ -153,7 +155,7 @@ func (e Evidence) Deletable(list, poster string) bool {
 	case KindHoldNotice, KindModeratorNotice, KindRejection:
 		return e.allTokensOf(list) && e.envelopeFromSender()
 	case KindBounce:
-		return e.allTokensOf(list) && strings.EqualFold(e.Recipient, list) && e.envelopeFromSender()
+		return e.allTokensOf(list) && idn.SameAddress(e.Recipient, list) && e.envelopeFromSender()
 	}
 	return false
 }
@@ -194,7 +196,11 @@ func (e Evidence) allTokensOf(list string) bool {
 // Groups give the list with this posting address: the address with its
 // "@" turned into a dot, lower-cased ("test.lists.example.org").
 func ListIDOf(list string) string {
-	return strings.ToLower(strings.Replace(strings.TrimSpace(list), "@", ".", 1))
+	list = strings.TrimSpace(list)
+	if a, err := idn.ASCIIAddress(list); err == nil {
+		list = a // a List-Id is ASCII: an international domain in its A-label form
+	}
+	return strings.ToLower(strings.Replace(list, "@", ".", 1))
 }
 
 // ClassifyHeaderFields are the header fields Classify and Hops read: the
@@ -234,7 +240,7 @@ func (m *incoming) parsed() *parsedBody {
 // fromList reports whether the message comes from list itself: From is the
 // list's posting address and List-Id is the list's.
 func (m *incoming) fromList(list string) bool {
-	return list != "" && m.sender.authors == 1 && strings.EqualFold(m.sender.address, list) && listIDField(m.h) == ListIDOf(list)
+	return list != "" && m.sender.authors == 1 && idn.SameAddress(m.sender.address, list) && listIDField(m.h) == ListIDOf(list)
 }
 
 // LooksLikeNotice reports whether a message with this header may be a

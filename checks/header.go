@@ -9,6 +9,8 @@ import (
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
+
+	"github.com/listprobe/listprobe/checks/idn"
 )
 
 // What a message's header says, read within bounds: who sent it (a person,
@@ -39,9 +41,9 @@ func (s sender) robotOf(list string) bool {
 		return false
 	case "site":
 		_, domain, _ := strings.Cut(list, "@")
-		return strings.EqualFold(domain, s.domain)
+		return idn.ASCIIDomain(domain) == idn.ASCIIDomain(s.domain)
 	}
-	return strings.EqualFold(s.list, list)
+	return idn.SameAddress(s.list, list)
 }
 
 // The local-part suffixes of a list's robot addresses: Mailman 2.1 and 3

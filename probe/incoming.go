@@ -58,7 +58,11 @@ func (s *Service) onMessage(box *accountSession, msg imapwatch.Message, placemen
 func (s *Service) applyTo(cfg *config.Config, v Verdict, d Decided, msg imapwatch.Message) {
 	ev := v.Evidence
 	if d.EarlierRun {
-		s.reg.claim(d.Token.ID, d.List, d.Token.SentAt, cfg.Signer())
+		deadline := d.Token.SentAt
+		if l := cfg.List(d.Token.List); l != nil {
+			deadline = deadline.Add(l.EffectiveTimeout(cfg.Global))
+		}
+		s.reg.claim(d.Token.ID, d.List, deadline, cfg.Signer())
 	}
 	switch {
 	case d.Pending:
@@ -77,7 +81,7 @@ func (s *Service) applyTo(cfg *config.Config, v Verdict, d Decided, msg imapwatc
 			s.logger.Warn("dropped evidence for a busy probe", "list", d.Token.List, "kind", ev.Kind)
 		}
 	case d.Late:
-		if f, count := s.reg.markLate(d.Token.ID); count {
+		if f, count := s.reg.markLate(d.Token.ID, arrivedAt(msg)); count {
 			s.metrics.LateDelivery(d.List)
 			s.history.LateDelivery(d.List, d.Token.ID, msg.SeenAt)
 			s.logger.Warn("late delivery", "list", d.List, "recorded_outcome", f.outcome, "late_by", msg.SeenAt.Sub(f.at).Round(time.Millisecond))

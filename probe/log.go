@@ -13,10 +13,24 @@ type logBuffer struct {
 	buf bytes.Buffer
 }
 
+// logCut ends a probe's log that reached maxProbeLog.
+const logCut = "[the rest of this probe's log is cut]\n"
+
+// Write keeps the first maxProbeLog bytes of the probe's log: what a
+// server sends is cut where it is read, and this bounds the rest.
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	room := maxProbeLog - b.buf.Len()
+	switch {
+	case room <= 0:
+	case len(p) <= room:
+		b.buf.Write(p)
+	default:
+		b.buf.Write(p[:room])
+		b.buf.WriteString("\n" + logCut)
+	}
+	return len(p), nil
 }
 
 func (b *logBuffer) String() string {

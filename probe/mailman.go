@@ -73,7 +73,7 @@ func newMailmanWatcher(name string, m *config.MailmanConfig, logger *slog.Logger
 			URL:      m.URL,
 			Username: m.Username,
 			Password: m.Password(),
-			Client:   &http.Client{Timeout: restTimeout, Transport: &http.Transport{TLSClientConfig: m.TLSConfig()}},
+			Client:   &http.Client{Timeout: restTimeout, Transport: restTransport(m)},
 		}),
 		refresh: time.Duration(m.Refresh),
 		logger:  logger.With("mailman", name),
@@ -368,28 +368,35 @@ func (mw *mailmanWatchers) reconcile(cfg *config.Config) {
 		mw.m = map[string]*mailmanWatcher{}
 	}
 	for name, m := range cfg.Mailman {
-		old := mw.m[name]
-		if old == nil || old.key != mailmanKey(m) {
-			if old != nil {
-				old.cancel()
-			}
-			w := newMailmanWatcher(name, m, mw.logger, mw.metrics, mw.reg)
-			ctx, cancel := context.WithCancel(mw.ctx)
-			w.cancel = cancel
-			mw.wg.Add(1)
-			go func() {
-				defer mw.wg.Done()
-				w.run(ctx)
-			}()
-			mw.m[name] = w
-		}
 		lists := map[string]listMembers{}
 		for _, l := range cfg.Lists {
 			if l.Mailman == name {
 				lists[l.Address] = listMembers{poster: cfg.Accounts[l.Poster].Address, reader: cfg.Accounts[l.Reader].Address}
 			}
 		}
-		mw.m[name].setLists(lists)
+		old := mw.m[name]
+		if old != nil && old.key == mailmanKey(m) {
+			old.setLists(lists)
+			continue
+		}
+		if old != nil {
+			old.cancel()
+		}
+		w := newMailmanWatcher(name, m, mw.logger, mw.metrics, mw.reg)
+		// Its lists before it starts: its first read is at once.
+		w.setLists(lists)
+		ctx, cancel := context.WithCancel(mw.ctx)
+		w.cancel = cancel
+		mw.wg.Add(1)
+		go func() {
+			defer mw.wg.Done()
+			// A replaced watcher's keep-alive connection would otherwise
+			// stay open, with its two goroutines, for the life of the
+			// process.
+			defer w.client.CloseIdleConnections()
+			w.run(ctx)
+		}()
+		mw.m[name] = w
 	}
 	for name, w := range mw.m {
 		if _, ok := cfg.Mailman[name]; !ok {

@@ -69,9 +69,15 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 // Hop is one server a list copy passed, from its Received field. Received
 // dates have one-second resolution, so Seconds (since the previous hop) is
 // whole seconds.
+//
+// Seconds is never negative: a Received date earlier than the hop before it
+// (a server's clock off, or a forged field) is clamped to zero, and
+// ClampedFrom keeps the difference the dates gave (negative; absent when
+// nothing was clamped).
 type Hop struct {
-	By      string    `json:"by"`
-	With    string    `json:"with"`
-	At      time.Time `json:"at"`
-	Seconds float64   `json:"seconds"`
+	By          string    `json:"by"`
+	With        string    `json:"with"`
+	At          time.Time `json:"at"`
+	Seconds     float64   `json:"seconds"`
+	ClampedFrom float64   `json:"clamped_from_seconds,omitempty"`
 }

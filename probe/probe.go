@@ -261,13 +261,17 @@ func (r *probeRun) deadline(ctx context.Context) {
 		res.Outcome, res.Reason, res.Evidence = Error, "probe cancelled before an outcome", ""
 		return
 	}
-	if r.readersAtDeadline(readerDown) || len(r.readers) > 1 {
+	blind := func(rr *readerRun) string {
+		why, _ := readerBlind(rr.box, r.timeout)
+		return why
+	}
+	if r.readersAtDeadline(blind) || len(r.readers) > 1 {
 		// Some reader saw a copy, or several readers: the list's outcome
 		// is the worst reader's.
 		r.decideByReaders()
 		return
 	}
-	if why := readerDown(r.readers[0]); why != "" {
+	if why := blind(r.readers[0]); why != "" {
 		res.Outcome, res.Evidence, res.Reason = Error, "reader mailbox", why
 		return
 	}
@@ -294,28 +298,18 @@ func (r *probeRun) deadline(ctx context.Context) {
 	}
 }
 
-// readerDown says why a reader's mailbox could not show a copy at the
-// deadline, or "" when its session was up.
-func readerDown(rr *readerRun) string {
-	up, _, err := rr.box.State()
-	if up {
-		return ""
-	}
-	why := fmt.Sprintf("reader mailbox %s was unreachable at the deadline", rr.box.address)
-	if err != nil {
-		why += ": " + readable(err.Error())
-	}
-	return why
-}
-
 // hopsOf turns a copy's Received chain into the result's hops, each with
-// the seconds since the one before.
+// the seconds since the one before, clamped to zero when the dates run
+// backwards (see Hop).
 func hopsOf(hs []checks.Hop) []Hop {
 	var out []Hop
 	for i, h := range hs {
 		hop := Hop{By: h.By, With: h.With, At: h.At}
 		if i > 0 && !h.At.IsZero() && !hs[i-1].At.IsZero() {
 			hop.Seconds = h.At.Sub(hs[i-1].At).Seconds()
+		}
+		if hop.Seconds < 0 {
+			hop.Seconds, hop.ClampedFrom = 0, hop.Seconds
 		}
 		out = append(out, hop)
 	}
@@ -400,6 +394,7 @@ func (s *Service) probe(ctx context.Context, cfg *config.Config, l *config.ListC
 	if len(r.readers) > 1 {
 		res.Readers = r.readerResults()
 	}
+	cleanResult(res)
 	if !res.Posted {
 		res.MessageID, res.SentAt = "", time.Time{}
 	}
@@ -454,7 +449,7 @@ func (s *Service) runStage(ctx context.Context, r *probeRun, st stage) (decided 
 // finished probe from the mailboxes of accounts with cleanup, and discards a
 // held probe through Mailman REST where the server allows it.
 func (s *Service) cleanupAfter(r *probeRun) {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	ctx, cancel := s.cleanupContext()
 	defer cancel()
 	for _, e := range r.cleanup {
 		if a := r.cfg.Accounts[e.account]; a == nil || !a.Cleanup {

@@ -82,6 +82,9 @@ type finishedProbe struct {
 	at      time.Time
 	signer  *token.Signer
 	late    bool // its late copy was counted: a copy seen again (after a UIDVALIDITY change) is not counted twice
+	// claimed: an earlier run's probe, whose outcome is unknown; at is its
+	// deadline, and only a copy that arrived after it is late.
+	claimed bool
 }
 
 // registry holds the probes of this process: pending ones, which evidence is
@@ -141,9 +144,10 @@ func (r *registry) finish(p *pendingProbe, outcome Outcome, at time.Time) {
 }
 
 // claim records a probe sent by an earlier run of this process (before a
-// restart) as finished with an unknown outcome, so that its copy is counted
-// late and cleaned up. A probe known already is left as it is.
-func (r *registry) claim(id, list string, sentAt time.Time, signer *token.Signer) {
+// restart), whose deadline is at, as finished with an unknown outcome, so
+// that its copy is cleaned up, and counted late if it arrived after the
+// deadline. A probe known already is left as it is.
+func (r *registry) claim(id, list string, deadline time.Time, signer *token.Signer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.pending[id]; ok {
@@ -152,7 +156,7 @@ func (r *registry) claim(id, list string, sentAt time.Time, signer *token.Signer
 	if _, ok := r.finished[id]; ok {
 		return
 	}
-	r.finished[id] = finishedProbe{list: list, outcome: Lost, at: sentAt, signer: signer}
+	r.finished[id] = finishedProbe{list: list, outcome: Lost, at: deadline, signer: signer, claimed: true}
 }
 
 // lookup returns the pending or finished probe with this id.
@@ -166,15 +170,18 @@ func (r *registry) lookup(id string) (*pendingProbe, finishedProbe, bool) {
 	return nil, f, ok
 }
 
-// markLate reports whether the probe's late copy is to be counted now: the
-// probe is finished, its outcome was lost (a held or rejected probe whose
-// copy turns up was released or resent by someone, not late), and its late
-// copy was not counted before.
-func (r *registry) markLate(id string) (finishedProbe, bool) {
+// markLate reports whether the probe's late copy, which arrived at
+// arrived, is to be counted now: the probe is finished, its outcome was lost
+// (a held or rejected probe whose copy turns up was released or resent by
+// someone, not late), its late copy was not counted before, and, for an
+// earlier run's probe, the copy arrived after its deadline (with
+// claimedLateMargin): the earlier run saw a copy that came in time, or
+// would have, and a delivered probe is never late.
+func (r *registry) markLate(id string, arrived time.Time) (finishedProbe, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	f, ok := r.finished[id]
-	if !ok || f.late || f.outcome != Lost {
+	if !ok || f.late || f.outcome != Lost || f.claimed && !arrived.After(f.at.Add(claimedLateMargin)) {
 		return f, false
 	}
 	f.late = true

@@ -14,6 +14,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/probe/config"
 )
 
@@ -35,6 +36,10 @@ type Options struct {
 	// Load are the options the configuration file is loaded with; nil
 	// for the defaults (the built-in demo allows shorter schedules).
 	Load *config.Options
+	// MailboxCommandTimeout bounds one IMAP command round of every
+	// mailbox session: a server that has not answered within it makes its
+	// session go down (see imapwatch.Options.CommandTimeout). Default 1m.
+	MailboxCommandTimeout time.Duration
 	// Instance names this process among those sharing a signing key, so
 	// that after a restart it recognises the probes its earlier run sent
 	// (their late copies are counted and cleaned up). Default: the host
@@ -70,8 +75,11 @@ type Service struct {
 	started time.Time
 	ctx     context.Context // the service's lifetime, set by Start
 	cancel  context.CancelFunc
-	probes  sync.WaitGroup // every probe in flight
-	slots   chan struct{}  // MaxInFlight
+	// cleanups outlives ctx by Stop's grace: see startCleanups.
+	cleanups    context.Context
+	endCleanups context.CancelFunc
+	probes      sync.WaitGroup // every probe in flight
+	slots       chan struct{}  // MaxInFlight
 
 	mu      sync.Mutex
 	loaded  time.Time
@@ -160,7 +168,9 @@ func (s *Service) Run(ctx context.Context) error {
 // probes run through ProbeNow (and Once). Stop ends them.
 func (s *Service) Start(ctx context.Context, cfg *config.Config) {
 	s.ctx, s.cancel = context.WithCancel(ctx)
+	s.startCleanups(ctx)
 	s.sessions = newSessions(s.ctx, s.logger, s.metrics, s.onMessage)
+	s.sessions.commandTimeout = s.opts.MailboxCommandTimeout
 	if s.claim {
 		// What an earlier run may have left: copies of probes sent within
 		// the longest timeout before this start.
@@ -188,6 +198,8 @@ func (s *Service) Stop() {
 	if s.cancel != nil {
 		s.cancel()
 	}
+	endCleanups := s.graceThenEndCleanups()
+	defer endCleanups()
 	s.probes.Wait()
 	if s.sessions != nil {
 		s.sessions.stop()
@@ -307,7 +319,8 @@ func (s *Service) ProbeNow(ctx context.Context, list string) (res *Result, age t
 	}
 	l := cfg.List(list)
 	if l == nil {
-		return nil, 0, fmt.Errorf("list %q is not configured", list)
+		// Cut: the name comes from a request, and an answer echoes it.
+		return nil, 0, fmt.Errorf("list %q is not configured", checks.Truncate(list, 300))
 	}
 	return s.ondemand.do(ctx, l.Address, s.opts.OnDemandMinInterval, func() *Result {
 		s.probes.Add(1)

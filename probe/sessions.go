@@ -149,6 +149,8 @@ type sessions struct {
 	// copies of an earlier run's probes that came while listprobe was down
 	// are counted late and cleaned up. Zero for later sessions.
 	reportSince time.Time
+	// commandTimeout bounds one IMAP command round; 0: checks' default.
+	commandTimeout time.Duration
 
 	mu    sync.Mutex
 	boxes map[string]*accountSession // the current session of each account
@@ -251,10 +253,11 @@ func (ss *sessions) watchOptions(name string, a *config.AccountConfig, poll time
 		// Without cleanup listprobe has nothing to change there: EXAMINE
 		// leaves \Recent and everything else of a human's mailbox (a
 		// moderator's) alone.
-		ReadOnly:     !a.Cleanup,
-		ReportSince:  ss.reportSince,
-		HeaderFields: checks.ClassifyHeaderFields,
-		WantBody:     checks.LooksLikeNotice,
+		ReadOnly:       !a.Cleanup,
+		ReportSince:    ss.reportSince,
+		CommandTimeout: ss.commandTimeout,
+		HeaderFields:   checks.ClassifyHeaderFields,
+		WantBody:       checks.LooksLikeNotice,
 		// The watcher logs its session going up and down; OnState only
 		// records the state, so each change is logged once.
 		Logger: ss.logger.With("account", name),

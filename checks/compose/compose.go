@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
+
+	"github.com/listprobe/listprobe/checks/idn"
 	"github.com/listprobe/listprobe/checks/token"
 )
 
@@ -50,7 +52,8 @@ func (p *Probe) MessageID() string {
 	if domain == "" {
 		domain = "listprobe.invalid"
 	}
-	return "<" + p.Token + "@" + domain + ">"
+	// id-right in ASCII: a Message-ID must pass every server.
+	return "<" + p.Token + "@" + idn.ASCIIDomain(domain) + ">"
 }
 
 // Subject returns the probe's subject, which carries the token because hold
@@ -75,17 +78,33 @@ func Message(p Probe, dkimOpts *DKIMOptions) ([]byte, error) {
 	if p.Token == "" {
 		return nil, fmt.Errorf("probe token is empty")
 	}
+	// Domains in their ASCII form, valid with SMTPUTF8 and without; a
+	// local part that is not ASCII stays UTF-8 (RFC 6532), and Submit
+	// sends such a message only to a server that offers SMTPUTF8.
+	from, err := idn.ASCIIAddress(p.From)
+	if err != nil {
+		return nil, fmt.Errorf("probe From: %w", err)
+	}
+	list, err := idn.ASCIIAddress(p.List)
+	if err != nil {
+		return nil, fmt.Errorf("probe list address: %w", err)
+	}
 	var b bytes.Buffer
 	h := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
-	h("From", p.From)
-	h("To", p.List)
+	h("From", from)
+	h("To", list)
 	h("Subject", p.Subject())
 	h("Date", p.Date.Format(time.RFC1123Z))
 	h("Message-ID", p.MessageID())
 	h(token.Header, p.Token)
 	h("MIME-Version", "1.0")
-	h("Content-Type", "text/plain; charset=us-ascii")
-	h("Content-Transfer-Encoding", "7bit")
+	if idn.IsASCII(list) {
+		h("Content-Type", "text/plain; charset=us-ascii")
+		h("Content-Transfer-Encoding", "7bit")
+	} else {
+		h("Content-Type", "text/plain; charset=utf-8")
+		h("Content-Transfer-Encoding", "8bit")
+	}
 	b.WriteString("\r\n")
 	body := fmt.Sprintf(`This is an automated delivery test sent by listprobe, a monitor that
 checks that this mailing list delivers posts from its members.
@@ -97,14 +116,14 @@ Token:    %s
 If you are a moderator and this message is waiting for approval, it is
 safe to discard it. The poster is a monitoring account; it does not read
 replies.
-`, p.List, p.Date.UTC().Format(time.RFC3339), p.Token)
+`, list, p.Date.UTC().Format(time.RFC3339), p.Token)
 	b.WriteString(strings.ReplaceAll(body, "\n", "\r\n"))
 
 	if dkimOpts == nil {
 		return b.Bytes(), nil
 	}
 	var signed bytes.Buffer
-	err := dkim.Sign(&signed, bytes.NewReader(b.Bytes()), &dkim.SignOptions{
+	err = dkim.Sign(&signed, bytes.NewReader(b.Bytes()), &dkim.SignOptions{
 		Domain:                 dkimOpts.Domain,
 		Selector:               dkimOpts.Selector,
 		Signer:                 dkimOpts.Key,

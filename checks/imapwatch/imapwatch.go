@@ -79,16 +79,25 @@ type Options struct {
 	// BodyLimit bounds the body bytes fetched per message. Default 256 KiB.
 	BodyLimit int64
 	// HeaderLimit bounds the bytes of watched header fields fetched per
-	// message (a partial fetch, BODY.PEEK[HEADER.FIELDS (...)]<0.N>), so a
-	// message with a huge header field costs no more than a small one.
-	// Longer headers are cut after the last whole field that fits and the
-	// Message says HeaderTruncated. Default 64 KiB.
+	// message and section (a partial fetch,
+	// BODY.PEEK[HEADER.FIELDS (...)]<0.N>), so a message with a huge header
+	// field costs no more than a small one. The fields a message may have
+	// many or long ones of (Received, To, Cc, References) are one section,
+	// the others (those that identify a message) the other, so that the
+	// first never pushes the second out. Longer sections are cut after the
+	// last whole field that fits and the Message says HeaderTruncated.
+	// Default 64 KiB.
 	HeaderLimit int64
 	// ExpectInterval is how soon the session asks the server for news after
 	// Expect, when a message is due; the interval then grows with the time
 	// since Expect (a fortieth of it) up to ExpectMaxInterval. Defaults
 	// 25ms and 1s.
 	ExpectInterval, ExpectMaxInterval time.Duration
+	// CommandTimeout bounds one command round (dial and greeting, LOGIN,
+	// SELECT, one FETCH, ending IDLE...): a server that does not finish
+	// answering within it has its connection closed, and the session goes
+	// down with ErrNoAnswer. Default 1m.
+	CommandTimeout time.Duration
 	// DialContext opens the TCP connection to Address; TLS, when asked
 	// for, runs over it. Nil: a net.Dialer. (Tests count the session's
 	// bytes with it; a deployment may pick a source address.)
@@ -121,6 +130,11 @@ type Message struct {
 	// server response naming its UID arrived (not when its header fields
 	// had been fetched).
 	SeenAt time.Time
+	// Arrived is the message's INTERNALDATE (the server's clock) for the
+	// messages that had arrived before the session reported them: those
+	// reported because of ReportSince or a UIDVALIDITY change. Zero for
+	// the others, which arrived when SeenAt says.
+	Arrived time.Time
 }
 
 // Defaults of Options, and the session's internal bounds.
@@ -211,10 +225,25 @@ const (
 // # Bounded cost
 //
 // Every new message costs one partial fetch of its watched header fields
-// (at most HeaderLimit bytes) and, only when WantBody says so, one of its
-// body (at most BodyLimit bytes); fetches go in batches of 16 messages
-// whose responses are read one message at a time, whatever the messages
-// hold and however large the mailbox is.
+// (two sections of at most HeaderLimit bytes each) and, only when WantBody
+// says so, one of its body (at most BodyLimit bytes); fetches go in batches
+// of 16 messages whose responses are read one message at a time, whatever
+// the messages hold and however large the mailbox is.
+//
+// # Bounded reading
+//
+// What a server sends is bounded too, whatever it sends: no more than the
+// limits is kept of any response, and one command round (a command and its
+// answer, with what the server adds unasked) may read no more than 4 MiB,
+// or, when it fetches a batch's header sections or bodies, 1 MiB and the
+// batch at the limits (3 MiB and 5 MiB with the defaults). A server that
+// sends more (a literal of a gigabyte, an endless stream of FETCH or SEARCH
+// responses, a giant atom or flag list) or nests parentheses deeper than
+// 256 has its connection closed: the session fails with ErrTooMuchData and
+// starts again. A session takes at most 64 MiB of heap with the default
+// limits. A round that takes longer than CommandTimeout fails with
+// ErrNoAnswer, and the session is up again only once a new one has fetched
+// new mail.
 type Mailbox struct {
 	opts Options
 	log  *slog.Logger
@@ -228,6 +257,9 @@ type Mailbox struct {
 	up      atomic.Bool
 	polling atomic.Bool  // the current session polls rather than IDLEs
 	name    atomic.Value // string: the folder found to watch
+	// roundStart is when the command round in flight began (UnixNano),
+	// 0 when none is: see Stalled.
+	roundStart atomic.Int64
 
 	reqs chan *mailboxDeleteRequest
 
@@ -280,6 +312,9 @@ func New(opts Options) *Mailbox {
 		opts.ExpectMaxInterval = defaultExpectMaxInterval
 	}
 	opts.ExpectMaxInterval = max(opts.ExpectMaxInterval, opts.ExpectInterval)
+	if opts.CommandTimeout <= 0 {
+		opts.CommandTimeout = mailboxCommandTimeout
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -289,7 +324,7 @@ func New(opts Options) *Mailbox {
 		log:        log.With("mailbox", opts.Username+"@"+opts.Address+"/"+opts.Mailbox),
 		backoffMin: time.Second,
 		backoffMax: time.Minute,
-		cmdTimeout: mailboxCommandTimeout,
+		cmdTimeout: opts.CommandTimeout,
 		reqs:       make(chan *mailboxDeleteRequest),
 		expects:    make(map[*mailboxExpectation]struct{}),
 		expectWake: make(chan struct{}, 1),
@@ -374,6 +409,20 @@ func (m *Mailbox) Subscribe() (<-chan Message, func()) {
 // Up reports whether a session is currently logged in and watching.
 func (m *Mailbox) Up() bool { return m.up.Load() }
 
+// Stalled returns how long the command in flight has waited for the
+// server's answer, 0 when no command is (an IDLE waiting for news is not a
+// command in flight). A session that is up but stalled has seen nothing
+// since its command began: a probe whose deadline comes then cannot say
+// its copy is lost. A command that waits longer than CommandTimeout ends
+// the session with ErrNoAnswer.
+func (m *Mailbox) Stalled() time.Duration {
+	t := m.roundStart.Load()
+	if t == 0 {
+		return 0
+	}
+	return max(time.Since(time.Unix(0, t)), time.Nanosecond)
+}
+
 // Expect says that a message is due in the mailbox from now on (a probe's
 // copy right after the list server accepted the post, a notice): until
 // done is called or until passes, the session asks the server for news at
@@ -435,8 +484,11 @@ func (m *Mailbox) expectInterval(now time.Time) (time.Duration, bool) {
 // message. It refuses (and deletes nothing) when the server lacks UIDPLUS,
 // and does nothing when the mailbox's UIDVALIDITY has changed since.
 //
-// It fails at once when no session is up, and always when the mailbox is
-// open read-only (Options.ReadOnly). The deletion runs in the
+// It fails when no session is up (at once when Run is not running, after
+// waiting for the session being set up for at most CommandTimeout when it
+// is: the messages a session reports before it is up, those that came
+// while listprobe was down, are deleted too), and always when the mailbox
+// is open read-only (Options.ReadOnly). The deletion runs in the
 // watching session, between two IDLE commands; if ctx ends after the
 // session took the request, the deletion may still happen.
 func (m *Mailbox) Delete(ctx context.Context, uidValidity uint32, uids ...uint32) error {
@@ -453,7 +505,7 @@ func (m *Mailbox) Delete(ctx context.Context, uidValidity uint32, uids ...uint32
 		}
 		set.AddNum(imap.UID(uid))
 	}
-	if !m.Up() {
+	if !m.waitUp(ctx) {
 		return fmt.Errorf("imap %s: delete: mailbox session is down", m.opts.Address)
 	}
 	req := &mailboxDeleteRequest{uidValidity: uidValidity, uids: set, done: make(chan error, 1)}

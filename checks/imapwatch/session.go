@@ -22,6 +22,8 @@ type imapConn struct {
 	caps        imap.CapSet
 	uidValidity uint32
 	timeout     time.Duration
+	conn        *budgetConn   // bounds what one command round reads
+	roundStart  *atomic.Int64 // the Mailbox's, set while a round is in flight
 }
 
 // notify records that new mail may have arrived. It runs in the client's
@@ -59,9 +61,22 @@ func (s *imapConn) noop() error {
 	return nil
 }
 
-// do runs one command round and closes the connection if it takes longer
-// than the session's timeout.
+// do runs one command round within the round budget of commands that
+// fetch no message data (mailboxRoundSlack).
 func (s *imapConn) do(f func() error) error {
+	return s.doWithin(mailboxRoundSlack, f)
+}
+
+// doWithin runs one command round: it closes the connection if the round
+// takes longer than the session's timeout or reads more than budget bytes.
+func (s *imapConn) doWithin(budget int64, f func() error) error {
+	if s.conn != nil {
+		s.conn.reset(budget)
+	}
+	if s.roundStart != nil {
+		s.roundStart.Store(time.Now().UnixNano())
+		defer s.roundStart.Store(0)
+	}
 	var timedOut atomic.Bool
 	t := time.AfterFunc(s.timeout, func() {
 		timedOut.Store(true)
@@ -69,8 +84,14 @@ func (s *imapConn) do(f func() error) error {
 	})
 	err := f()
 	t.Stop()
-	if err != nil && timedOut.Load() {
-		return fmt.Errorf("no answer within %v: %w", s.timeout, err)
+	switch {
+	case err != nil && s.conn != nil && s.conn.failure() != nil:
+		if why := s.conn.failure(); why != ErrTooMuchData {
+			return fmt.Errorf("%w: connection closed", why)
+		}
+		return fmt.Errorf("%w (over %d bytes in answer to one command): connection closed", ErrTooMuchData, budget)
+	case err != nil && timedOut.Load():
+		return fmt.Errorf("%w: no answer within %v: %w", ErrNoAnswer, s.timeout, err)
 	}
 	return err
 }
@@ -96,10 +117,14 @@ func (m *Mailbox) dial(ctx context.Context, s *imapConn) (*imapclient.Client, er
 	if dialContext == nil {
 		dialContext = (&net.Dialer{}).DialContext
 	}
-	conn, err := dialContext(ctx, "tcp", m.opts.Address)
+	raw, err := dialContext(ctx, "tcp", m.opts.Address)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
+	// Everything the server sends, the greeting and the TLS handshake
+	// included, is read within a round's budget.
+	s.conn = &budgetConn{Conn: raw, left: mailboxRoundSlack}
+	var conn net.Conn = s.conn
 	// The handshake and the greeting know no context: close the
 	// connection if they outlast it.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
@@ -114,7 +139,7 @@ func (m *Mailbox) dial(ctx context.Context, s *imapConn) (*imapclient.Client, er
 		tc := tls.Client(conn, tlsConfig)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("tls: %w", err)
+			return nil, m.dialFailed(ctx, "tls", err)
 		}
 		c = imapclient.New(tc, options)
 	case mailtls.StartTLS:
@@ -124,14 +149,14 @@ func (m *Mailbox) dial(ctx context.Context, s *imapConn) (*imapclient.Client, er
 		c, err = imapclient.NewStartTLS(conn, options)
 		if err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("starttls: %w", err)
+			return nil, m.dialFailed(ctx, "starttls", err)
 		}
 	default:
 		c = imapclient.New(conn, options)
 	}
 	if err := c.WaitGreeting(); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("greeting: %w", err)
+		return nil, m.dialFailed(ctx, "greeting", err)
 	}
 	if !stop() {
 		c.Close()
@@ -140,10 +165,20 @@ func (m *Mailbox) dial(ctx context.Context, s *imapConn) (*imapclient.Client, er
 	return c, nil
 }
 
+// dialFailed names what failed while connecting: ErrNoAnswer when the
+// server did not finish the greeting or the TLS handshake within the
+// command timeout.
+func (m *Mailbox) dialFailed(ctx context.Context, what string, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w: no answer within %v", what, ErrNoAnswer, m.cmdTimeout)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
 // runSession runs one session until it fails or ctx ends. wasUp says
 // whether it got as far as watching the mailbox.
 func (m *Mailbox) runSession(ctx context.Context) (wasUp bool, err error) {
-	s := &imapConn{signal: make(chan struct{}, 1), timeout: m.cmdTimeout}
+	s := &imapConn{signal: make(chan struct{}, 1), timeout: m.cmdTimeout, roundStart: &m.roundStart}
 	s.c, err = m.dial(ctx, s)
 	if err != nil {
 		return false, err
@@ -179,10 +214,14 @@ func (m *Mailbox) runSession(ctx context.Context) (wasUp bool, err error) {
 	}
 
 	m.polling.Store(!s.caps.Has(imap.CapIdle))
-	m.setState(true, nil)
+	// Up only once the server answered a fetch of new mail: a server that
+	// logs in and selects but never answers FETCH would otherwise be up
+	// for a minute after every reconnection, and its lists' probes lost
+	// instead of error.
 	if err := m.fetchNew(s); err != nil {
-		return true, err
+		return false, err
 	}
+	m.setState(true, nil)
 
 	for {
 		var req *mailboxDeleteRequest
@@ -397,11 +436,11 @@ func (m *Mailbox) resume(s *imapConn, sel *imap.SelectData) error {
 		// first session that fails halfway tries again.
 		m.uidValidity = sel.UIDValidity
 		if !m.opts.ReportSince.IsZero() {
-			uids, err := m.uidsArrivedSince(s, m.opts.ReportSince, uidNext)
+			found, err := m.uidsArrivedSince(s, m.opts.ReportSince, uidNext)
 			if err != nil {
 				return fmt.Errorf("messages since %s: %w", m.opts.ReportSince.UTC().Format(time.RFC3339), err)
 			}
-			if err := m.deliver(s, uids, nil, false, nil); err != nil {
+			if err := m.deliver(s, found, false, nil); err != nil {
 				return fmt.Errorf("messages since %s: %w", m.opts.ReportSince.UTC().Format(time.RFC3339), err)
 			}
 		}
@@ -411,11 +450,11 @@ func (m *Mailbox) resume(s *imapConn, sel *imap.SelectData) error {
 	default:
 		m.log.Warn("imap UIDVALIDITY changed: reporting messages that arrived since the last session",
 			"old", m.uidValidity, "new", sel.UIDValidity, "since", m.lastGood)
-		uids, err := m.uidsArrivedSince(s, m.lastGood.Add(-mailboxRecoveryMargin), uidNext)
+		found, err := m.uidsArrivedSince(s, m.lastGood.Add(-mailboxRecoveryMargin), uidNext)
 		if err != nil {
 			return fmt.Errorf("after UIDVALIDITY change: %w", err)
 		}
-		if err := m.deliver(s, uids, nil, true, nil); err != nil {
+		if err := m.deliver(s, found, true, nil); err != nil {
 			return fmt.Errorf("after UIDVALIDITY change: %w", err)
 		}
 		m.uidValidity, m.next = sel.UIDValidity, uidNext

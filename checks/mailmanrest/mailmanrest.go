@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/listprobe/listprobe/checks/msgid"
+	"github.com/listprobe/listprobe/checks/servertext"
 )
 
 // Options says how to reach a Mailman 3 REST API.
@@ -26,7 +27,9 @@ type Options struct {
 	URL      string
 	Username string
 	Password string
-	// Client makes the requests. Nil: a client with a 30s timeout.
+	// Client makes the requests. Nil: a client with a 30s timeout. Its
+	// CheckRedirect is replaced: redirects are followed only within the
+	// URL's origin, so that the credentials never go anywhere else.
 	Client *http.Client
 }
 
@@ -48,8 +51,14 @@ func New(opts Options) *Client {
 	if opts.Client == nil {
 		opts.Client = &http.Client{Timeout: 30 * time.Second}
 	}
+	opts.Client = withRedirectPolicy(opts.Client)
 	return &Client{opts: opts}
 }
+
+// CloseIdleConnections closes the client's keep-alive connections. Call it
+// when the client is no longer used: an idle connection keeps a socket and
+// two goroutines alive.
+func (c *Client) CloseIdleConnections() { c.opts.Client.CloseIdleConnections() }
 
 // maxBody bounds a REST response. A held queue lists each held post
 // in full, so it can be large, but not unbounded.
@@ -151,8 +160,13 @@ func (c *Client) Do(ctx context.Context, method string, query, form url.Values, 
 	req.SetBasicAuth(c.opts.Username, c.opts.Password)
 	resp, err := c.opts.Client.Do(req)
 	if err != nil {
-		// net/http strips any password from the URL in its errors, and
-		// the basic-auth header never appears in them.
+		// The basic-auth header never appears in net/http's errors; the
+		// URL they quote may be a redirect target the server chose, so
+		// only the cause is kept.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("mailman REST %s %s: %w", method, u.EscapedPath(), err)
 	}
 	defer resp.Body.Close()
@@ -184,18 +198,15 @@ func errorText(data []byte) string {
 	}
 	if json.Unmarshal(data, &e) == nil && (e.Title != "" || e.Description != "") {
 		if e.Description != "" {
-			return e.Description
+			return restText(e.Description, 200)
 		}
-		return e.Title
+		return restText(e.Title, 200)
 	}
 	s := strings.TrimSpace(string(data))
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
 	if strings.HasPrefix(s, "<") { // an HTML error page says nothing useful
 		return ""
 	}
-	return s
+	return servertext.Clean(servertext.Truncate(s, 4096), 200)
 }
 
 // HeldMessage is one post in a list's moderation queue.
@@ -271,7 +282,7 @@ func (e mailmanHeldEntry) held() HeldMessage {
 			break
 		}
 	}
-	return h
+	return h.cleaned()
 }
 
 // Held returns every post held for moderation on list (its posting address).
@@ -414,7 +425,7 @@ func (c *Client) Moderation(ctx context.Context, list string) (ListModeration, e
 	if err := c.do(ctx, http.MethodGet, nil, &cfg, "lists", id, "config"); err != nil {
 		return ListModeration{}, err
 	}
-	return ListModeration(cfg), nil
+	return ListModeration(cfg).cleaned(), nil
 }
 
 // member is the part of a membership resource the client uses.
@@ -429,10 +440,7 @@ func (m mailmanMember) memberID() string {
 	if json.Unmarshal(m.MemberID, &id) != nil {
 		id = strings.TrimSpace(string(m.MemberID))
 	}
-	if id == "null" {
-		return ""
-	}
-	return id
+	return restMemberID(id)
 }
 
 func (c *Client) membership(ctx context.Context, list, role, address string) (mailmanMember, error) {
@@ -463,6 +471,11 @@ type Membership struct {
 // from the member's combined preferences (its own, its address's, its
 // user's and the system's), where Mailman keeps it.
 func (c *Client) Membership(ctx context.Context, list, address string) (Membership, error) {
+	m, err := c.readMembership(ctx, list, address)
+	return m.cleaned(), err
+}
+
+func (c *Client) readMembership(ctx context.Context, list, address string) (Membership, error) {
 	m, err := c.membership(ctx, list, "member", address)
 	if IsNotFound(err) {
 		return Membership{}, nil
@@ -501,5 +514,5 @@ func (c *Client) MemberModeration(ctx context.Context, list, address string) (st
 	if err != nil {
 		return "", err
 	}
-	return m.ModerationAction, nil
+	return Membership{ModerationAction: m.ModerationAction}.cleaned().ModerationAction, nil
 }

@@ -18,7 +18,10 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/listprobe/listprobe/checks/idn"
 	"github.com/listprobe/listprobe/checks/mailtls"
+	"github.com/listprobe/listprobe/checks/servertext"
 )
 
 // Options says where and how to submit a message over SMTP.
@@ -83,8 +86,8 @@ func (e *Error) Error() string {
 		}
 		return s + e.Message
 	}
-	if e.Err != nil {
-		return s + e.Err.Error()
+	if e.Message == "" && e.Err != nil {
+		return s + servertext.Clean(e.Err.Error(), servertext.MaxLen)
 	}
 	return s + e.Message
 }
@@ -162,7 +165,7 @@ func Send(ctx context.Context, opts *Options, from string, to []string, msg []by
 	// The message is queued: a failing QUIT changes nothing about that.
 	_ = c.Quit()
 	return &Receipt{
-		Reply:      "250 " + resp.StatusText,
+		Reply:      "250 " + servertext.Clean(resp.StatusText, servertext.MaxLen),
 		AcceptedAt: accepted,
 		Duration:   accepted.Sub(start),
 	}, nil
@@ -229,9 +232,24 @@ func greet(c *smtp.Client, mode mailtls.Mode, localName string, auth func() sasl
 }
 
 // transact sends MAIL, RCPT for each recipient and DATA, and returns the
-// server's final reply.
+// server's final reply. International addresses go with SMTPUTF8 when the
+// server offers it, else with their domains in IDNA form; a local part that
+// is not ASCII cannot go to a server without SMTPUTF8, and nothing is sent.
 func transact(c *smtp.Client, from string, to []string, msg []byte, fail func(string, error) *Error) (*smtp.DataResponse, *Error) {
-	if err := c.Mail(from, nil); err != nil {
+	utf8Offered, _ := c.Extension("SMTPUTF8")
+	from, to, useUTF8, err := idn.Envelope(utf8Offered, from, to)
+	if err != nil {
+		stage := StageRcpt
+		if ae, ok := errors.AsType[*idn.AddressError](err); ok && ae.From {
+			stage = StageMail
+		}
+		return nil, fail(stage, err)
+	}
+	var mailOpts *smtp.MailOptions
+	if useUTF8 {
+		mailOpts = &smtp.MailOptions{UTF8: true}
+	}
+	if err := c.Mail(from, mailOpts); err != nil {
 		return nil, fail(StageMail, err)
 	}
 	for _, rcpt := range to {
@@ -263,7 +281,7 @@ func submitError(ctx context.Context, addr, stage string, err error) *Error {
 		if smtpErr.EnhancedCode != smtp.NoEnhancedCode {
 			e.EnhancedCode = [3]int(smtpErr.EnhancedCode)
 		}
-		e.Message = smtpErr.Message
+		e.Message = servertext.Clean(smtpErr.Message, servertext.MaxLen)
 		switch stage {
 		case StageMail, StageRcpt, StageData:
 			e.Permanent = smtpErr.Code/100 == 5
@@ -277,7 +295,7 @@ func submitError(ctx context.Context, addr, stage string, err error) *Error {
 	} else if deadline, ok := ctx.Deadline(); ok && !time.Now().Before(deadline) && isTimeout(err) {
 		e.Err = context.DeadlineExceeded
 	}
-	e.Message = e.Err.Error()
+	e.Message = servertext.Clean(e.Err.Error(), servertext.MaxLen)
 	return e
 }
 
@@ -296,14 +314,43 @@ func setSMTPTimeouts(ctx context.Context, c *smtp.Client) {
 	c.SubmissionTimeout = min(c.SubmissionTimeout, left)
 }
 
+// maxReplyBytes bounds what one submission reads from the server: its
+// replies are a few lines each (an EHLO's list of extensions a few hundred
+// bytes), but net/textproto reads a line of any length into memory. A
+// server that sends more (a reply line without end) has its connection
+// closed.
+const maxReplyBytes = 1 << 20
+
+// errTooMuchReply is the read error of a server that sent more than
+// maxReplyBytes.
+var errTooMuchReply = fmt.Errorf("smtp server sent more than %d bytes of replies: connection closed", maxReplyBytes)
+
 // countingConn watches what the client writes, so that Send can tell a
 // failed greeting (nothing written yet) and a server that does not offer
 // STARTTLS (never sent) from a failed STARTTLS negotiation: go-smtp does all
-// three in one call and reports the second as an untyped error.
+// three in one call and reports the second as an untyped error. It also
+// bounds what is read (maxReplyBytes).
 type countingConn struct {
 	net.Conn
 	writes       atomic.Int64
 	sentSTARTTLS atomic.Bool
+	read         atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	left := maxReplyBytes - c.read.Load()
+	if left < 0 {
+		return 0, errTooMuchReply
+	}
+	if int64(len(p)) > left+1 {
+		p = p[:left+1]
+	}
+	n, err := c.Conn.Read(p)
+	if c.read.Add(int64(n)) > maxReplyBytes {
+		c.Conn.Close()
+		return 0, errTooMuchReply
+	}
+	return n, err
 }
 
 func (c *countingConn) Write(b []byte) (int, error) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
+	"github.com/listprobe/listprobe/checks/authn"
 	"github.com/listprobe/listprobe/probe"
 	"github.com/listprobe/listprobe/probe/config"
 )
@@ -38,6 +40,15 @@ type explained struct {
 	// 6.2.70's "forwarded to the moderator(s)"): listprobe ties it to a
 	// probe only by list, poster and time, and never deletes it.
 	ByTime bool `json:"by_time,omitempty"`
+	// Authenticated says whether the list's server provably sent the
+	// message, AuthenticatedBy by which path (dkim, arc, authres,
+	// received), AuthReason why or why not, Authentication the per-check
+	// verdict (checks/authn). Only with --config.file, whose list servers
+	// and DNS say whom to trust.
+	Authenticated   *bool         `json:"authenticated,omitempty"`
+	AuthenticatedBy string        `json:"authenticated_by,omitempty"`
+	AuthReason      string        `json:"authentication_reason,omitempty"`
+	Authentication  *authn.Checks `json:"authentication,omitempty"`
 }
 
 // maxExplainBytes bounds what explain reads of one message: saved mail is
@@ -51,14 +62,10 @@ func explain(configFile string, files []string, output string, stdout, stderr io
 
 // explainFrom is explain with its standard input, which "-" names.
 func explainFrom(stdin io.Reader, configFile string, files []string, output string, stdout, stderr io.Writer) int {
-	var cfg *config.Config
-	if configFile != "" {
-		var err error
-		cfg, err = config.LoadFile(configFile, nil)
-		if err != nil {
-			fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
-			return exitUsage
-		}
+	cfg, resolver, err := loadExplainConfig(configFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
+		return exitUsage
 	}
 	code := exitOK
 	var out []explained
@@ -73,6 +80,9 @@ func explainFrom(stdin io.Reader, configFile string, files []string, output stri
 		var e explained
 		if err == nil {
 			e, err = explainMessage(f, raw, cfg)
+		}
+		if err == nil && cfg != nil {
+			authenticate(&e, raw, cfg, resolver)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "listprobe: %v\n", err)
@@ -117,6 +127,7 @@ func explainFrom(stdin io.Reader, configFile string, files []string, output stri
 		if e.Deletable != nil {
 			fmt.Fprintf(stdout, " deletable=%t", *e.Deletable)
 		}
+		writeAuthentication(stdout, e)
 		if e.Reason != "" {
 			fmt.Fprintf(stdout, " reason=%q", e.Reason)
 		}
@@ -224,4 +235,54 @@ func explainMessage(file string, raw []byte, cfg *config.Config) (explained, err
 		e.Deletable = &v.Deletable
 	}
 	return e, nil
+}
+
+// loadExplainConfig loads the configuration explain was given, if any, and
+// its DNS resolver.
+func loadExplainConfig(file string) (*config.Config, *authn.Resolver, error) {
+	if file == "" {
+		return nil, nil, nil
+	}
+	cfg, err := config.LoadFile(file, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := authn.NewResolver(cfg.Global.ResolverOptions())
+	return cfg, r, err
+}
+
+// authenticate adds the verdict of checks/authn: whether the list's server
+// sent the message, as serve judges it, with the trust settings of the
+// list the message is about (its list_server, or only its domain's
+// signatures) and the configuration's DNS.
+func authenticate(e *explained, raw []byte, cfg *config.Config, r *authn.Resolver) {
+	opts := cfg.AuthnOptions(e.List)
+	opts.Resolver = r
+	v := authn.Verify(context.Background(), authn.SplitMessage(raw), &opts)
+	e.Authenticated, e.AuthenticatedBy, e.AuthReason = &v.Authenticated, string(v.Path), v.Reason
+	e.Authentication = &v.Checks
+}
+
+// writeAuthentication prints the authentication verdict on explain's text
+// line: "authenticated=dkim dkim=pass:lists.example.org spf=none ...".
+func writeAuthentication(w io.Writer, e explained) {
+	if e.Authenticated == nil {
+		return
+	}
+	by := "no"
+	if *e.Authenticated {
+		by = e.AuthenticatedBy
+	}
+	fmt.Fprintf(w, " authenticated=%s", by)
+	c := e.Authentication
+	for _, check := range []struct {
+		name string
+		c    authn.Check
+	}{{"dkim", c.DKIM}, {"spf", c.SPF}, {"dmarc", c.DMARC}, {"arc", c.ARC}, {"list_id", c.ListID}, {"one_click_unsubscribe", c.OneClickUnsubscribe}} {
+		fmt.Fprintf(w, " %s=%s", check.name, check.c.Result)
+		if check.c.Domain != "" {
+			fmt.Fprintf(w, ":%s", check.c.Domain)
+		}
+	}
+	fmt.Fprintf(w, " auth_reason=%q", e.AuthReason)
 }

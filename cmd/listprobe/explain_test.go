@@ -8,15 +8,19 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/listprobe/listprobe/internal/dnstest"
 )
 
-// explainConfig writes a minimal config whose signing key is key.
+// explainConfig writes a minimal config whose signing key is key. Its DNS
+// is a test server that knows no names, so that explain's authentication
+// checks never ask the machine's resolver.
 func explainConfig(t *testing.T, key string) string {
 	t.Helper()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "key"), []byte(key), 0o600)
 	t.Setenv("LISTPROBE_EXPLAIN_TEST_PW", "unused")
-	cfg := `global: { signing_key_file: key }
+	cfg := `global: { signing_key_file: key, dns: { server: "` + dnstest.Start(t).Addr + `" } }
 accounts:
   member: { address: member@example.org, smtp: { address: "127.0.0.1:1", tls: none }, imap: { address: "127.0.0.1:1", tls: none, username: member, password_env: LISTPROBE_EXPLAIN_TEST_PW } }
 lists:

@@ -48,8 +48,10 @@ const (
 // tests can drive it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Log lines and once's progress line share stderr without running into
-	// each other.
-	stderr = &statusWriter{w: stderr}
+	// each other; nothing printed reaches a terminal with its control
+	// characters.
+	stderr = &controlEscaper{w: &statusWriter{w: stderr}}
+	stdout = &controlEscaper{w: stdout}
 	app := kingpin.New("listprobe", "Proves that mailing lists deliver: posts signed probes as a member, reads the copies back as a subscriber, and exports the outcomes as Prometheus metrics.")
 	app.UsageWriter(stderr)
 	app.ErrorWriter(stderr)
@@ -139,7 +141,7 @@ func serve(ctx context.Context, logger *slog.Logger, configFile string, webFlags
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	srv := &http.Server{Handler: probeweb.Handler(svc, &opts.Web), ReadHeaderTimeout: 10 * time.Second}
+	srv := newWebServer(probeweb.Handler(svc, &opts.Web), defaultWebTimeouts)
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
 	wg.Add(2)

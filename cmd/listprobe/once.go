@@ -54,7 +54,7 @@ func once(ctx context.Context, logger *slog.Logger, configFile string, lists []s
 	progress := newOnceProgress(names)
 	stopProgress := func() {}
 	if len(selected) > 1 && isTerminal(stderr) {
-		sw, ok := stderr.(*statusWriter)
+		sw, ok := underlying(stderr).(*statusWriter)
 		if !ok {
 			sw = &statusWriter{w: stderr}
 		}
@@ -128,10 +128,10 @@ func printOnce(results []*probe.Result, output string, stdout io.Writer) int {
 // isTerminal reports whether w is a terminal, where a progress line helps a
 // person waiting; in a pipe or a log file it would only be noise.
 func isTerminal(w io.Writer) bool {
-	if sw, ok := w.(*statusWriter); ok {
+	if sw, ok := underlying(w).(*statusWriter); ok {
 		w = sw.w
 	}
-	f, ok := w.(*os.File)
+	f, ok := underlying(w).(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 

@@ -46,7 +46,9 @@ type Config struct {
 	Global   GlobalConfig              `yaml:"global"`
 	Accounts map[string]*AccountConfig `yaml:"accounts"`
 	Mailman  map[string]*MailmanConfig `yaml:"mailman"`
-	Lists    []*ListConfig             `yaml:"lists"`
+	// ListServers say how to tell a list server's mail (authn.go).
+	ListServers map[string]*ListServerConfig `yaml:"list_servers"`
+	Lists       []*ListConfig                `yaml:"lists"`
 
 	// File is the path the config was read from, for messages.
 	File string `yaml:"-"`
@@ -76,6 +78,8 @@ type GlobalConfig struct {
 	// PollInterval is how often mailboxes are polled when IMAP IDLE is not
 	// available. Default 10s.
 	PollInterval Duration `yaml:"poll_interval"`
+	// DNS is the resolver that checks incoming mail (authn.go).
+	DNS DNSConfig `yaml:"dns"`
 }
 
 // AccountConfig is a mail account listprobe posts from or reads.
@@ -193,6 +197,9 @@ type ListConfig struct {
 	Expect    Expect   `yaml:"expect"`
 	Schedule  string   `yaml:"schedule"`
 	Timeout   Duration `yaml:"timeout"`
+	// ListServer names the list_servers block that says how to tell the
+	// list server's mail. Default: none (only its domain's signatures).
+	ListServer string `yaml:"list_server"`
 
 	schedule cron.Schedule
 	interval time.Duration

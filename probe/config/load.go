@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"regexp"
 	"sort"
@@ -39,9 +38,11 @@ func (o *Options) minInterval() time.Duration {
 // it names; opts nil means the defaults. Every error names the file, the
 // line and the field; all errors are reported at once, as ConfigErrors.
 func LoadFile(path string, opts *Options) (*Config, error) {
-	data, err := os.ReadFile(path)
+	// Bounded, and a regular file only, like the secret files: a config
+	// named by mistake as /dev/zero or a FIFO must fail at once.
+	data, err := readSmallFile(path, maxConfigSize)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, fmt.Errorf("read config %s: %w", path, err)
 	}
 	return Load(path, data, opts)
 }
@@ -96,9 +97,16 @@ func (e *ConfigError) Error() string {
 type ConfigErrors []*ConfigError
 
 func (errs ConfigErrors) Error() string {
-	lines := make([]string, len(errs))
-	for i, e := range errs {
+	shown := errs
+	if len(shown) > maxConfigErrorsShown {
+		shown = shown[:maxConfigErrorsShown]
+	}
+	lines := make([]string, len(shown), len(shown)+1)
+	for i, e := range shown {
 		lines[i] = e.Error()
+	}
+	if len(errs) > len(shown) {
+		lines = append(lines, fmt.Sprintf("%s: %d more errors not shown", errs[0].File, len(errs)-len(shown)))
 	}
 	return strings.Join(lines, "\n")
 }
@@ -154,10 +162,10 @@ func parseYAML(file string, data []byte) (*yaml.Node, ConfigErrors) {
 
 func yamlSyntaxError(file string, err error) *ConfigError {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	ce := &ConfigError{File: file, Msg: msg}
+	ce := &ConfigError{File: file, Msg: configMsg("%s", msg)}
 	if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
 		ce.Line, _ = strconv.Atoi(m[1])
-		ce.Msg = m[2]
+		ce.Msg = configMsg("%s", m[2])
 	}
 	return ce
 }
@@ -183,7 +191,7 @@ type decoder struct {
 
 func (d *decoder) errorf(n *yaml.Node, field, format string, args ...any) {
 	d.failed[field] = true
-	d.errs = append(d.errs, &ConfigError{File: d.file, Line: n.Line, col: n.Column, Field: field, Msg: fmt.Sprintf(format, args...)})
+	d.errs = append(d.errs, &ConfigError{File: d.file, Line: n.Line, col: n.Column, Field: configField(field), Msg: configMsg(format, args...)})
 }
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()

@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/listprobe/listprobe/checks/token"
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/listprobe/listprobe/checks/idn"
+	"github.com/listprobe/listprobe/checks/token"
 )
 
 // validator applies defaults and checks a decoded config, collecting every
@@ -98,12 +100,12 @@ func (v *validator) errorf(path []any, format string, args ...any) {
 		return
 	}
 	line, col := v.position(path)
-	v.errs = append(v.errs, &ConfigError{File: v.file, Line: line, col: col, Field: field, Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, &ConfigError{File: v.file, Line: line, col: col, Field: configField(field), Msg: configMsg(format, args...)})
 }
 
 func (v *validator) warnf(path []any, format string, args ...any) {
 	line, _ := v.position(path)
-	v.warnings = append(v.warnings, Warning{File: v.file, Line: line, Field: fieldName(path), Msg: fmt.Sprintf(format, args...)})
+	v.warnings = append(v.warnings, Warning{File: v.file, Line: line, Field: configField(fieldName(path)), Msg: configMsg(format, args...)})
 }
 
 func (v *validator) reported(field string) bool {
@@ -218,6 +220,8 @@ func (c *Config) validate(v *validator) {
 		a.name = name
 		a.validate(v, path)
 	}
+	c.Global.validateDNS(v)
+	listServers := c.validateListServers(v)
 	servers := sortedKeys(c.Mailman)
 	for _, name := range servers {
 		m := c.Mailman[name]
@@ -242,6 +246,7 @@ func (c *Config) validate(v *validator) {
 		}
 		l.validateAddress(v, path, seen, i)
 		c.validateList(v, path, l, accounts, servers)
+		c.validateListServer(v, path, l, listServers)
 		c.validateTiming(v, path, l, global, &globalTimeoutReported)
 	}
 }
@@ -451,6 +456,11 @@ func checkAddress(a string) error {
 	addr, err := mail.ParseAddress(a)
 	if err != nil || addr.Address != a || addr.Name != "" {
 		return fmt.Errorf("%q is not a bare mail address like list@example.org", a)
+	}
+	// An international domain must have an ASCII form: without SMTPUTF8 it
+	// is sent in that form, and notices quote it so.
+	if _, err := idn.ASCIIAddress(a); err != nil {
+		return fmt.Errorf("%q: %v", a, err)
 	}
 	return nil
 }

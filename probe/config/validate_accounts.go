@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/listprobe/listprobe/checks/mailtls"
 )
@@ -295,7 +296,8 @@ func (v *validator) relativeHint(file string) string {
 // key named by mistake as /dev/zero or a FIFO must not hang the load. Its
 // errors leave out the path.
 func readSmallFile(file string, limit int64) ([]byte, error) {
-	f, err := os.Open(file)
+	// O_NONBLOCK: opening a FIFO would otherwise wait for a writer.
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, pathless(err)
 	}

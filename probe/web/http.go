@@ -106,7 +106,7 @@ func Handler(svc Service, opts *Options) http.Handler {
 	if h.opts.EnableLifecycle {
 		mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
 			if err := svc.Reload(r.Context()); err != nil {
-				http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
+				httpError(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
 				return
 			}
 			fmt.Fprintln(w, "Reloaded")
@@ -117,7 +117,7 @@ func Handler(svc Service, opts *Options) http.Handler {
 		})
 	}
 	if h.opts.EnableProbe {
-		mux.HandleFunc("GET /probe", h.serveProbe)
+		mux.HandleFunc("GET /probe", getOnly(h.serveProbe))
 	} else {
 		mux.HandleFunc("/probe", func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "On-demand probes are not enabled: start listprobe with --web.enable-probe", http.StatusForbidden)
@@ -125,7 +125,7 @@ func Handler(svc Service, opts *Options) http.Handler {
 	}
 	mux.HandleFunc("GET /result", h.serveResult)
 	mux.HandleFunc("GET /{$}", h.serveStatus)
-	return mux
+	return noSniff(mux)
 }
 
 // pageCSP is the pages' Content-Security-Policy: they have no script and
@@ -185,6 +185,7 @@ func (h *handler) serveProbe(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "list parameter is missing", http.StatusBadRequest)
 		return
 	}
+	h.probeWriteDeadline(w, list)
 	res, age, err := h.svc.ProbeNow(r.Context(), list)
 	if err != nil {
 		code := http.StatusBadRequest
@@ -193,7 +194,7 @@ func (h *handler) serveProbe(w http.ResponseWriter, r *http.Request) {
 			// and records its outcome; there is nobody to answer.
 			code = http.StatusServiceUnavailable
 		}
-		http.Error(w, err.Error(), code)
+		httpError(w, err.Error(), code)
 		return
 	}
 	if age > 0 {

@@ -266,7 +266,7 @@ func redact(cfg *config.Config, text string) string {
 			text = strings.ReplaceAll(text, sec, "[redacted]")
 		}
 	}
-	return checks.Truncate(text, 300)
+	return checks.Truncate(readable(text), 300)
 }
 
 // mailmanExplained lays out a list's Mailman settings and its probe
@@ -421,6 +421,9 @@ func hopViews(hops []probe.Hop) []hopView {
 		}
 		if !math.IsNaN(h.Seconds) && !math.IsInf(h.Seconds, 0) && (i > 0 || h.Seconds != 0) {
 			hv.Seconds = fmt.Sprintf("%+.0f s", h.Seconds)
+			if h.ClampedFrom < 0 {
+				hv.Seconds += fmt.Sprintf(" (dates say %+.0f s: clamped)", h.ClampedFrom)
+			}
 		}
 		out = append(out, hv)
 	}

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/listprobe/listprobe/internal/testbed"
-	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 	"github.com/listprobe/listprobe/tools/internal/proc"
 )
 
@@ -65,13 +65,13 @@ func TestModerationChangeAlertsWithinFiveMinutes(t *testing.T) {
 	announce := newList(t, tb, admin, "announce", "hold")
 
 	file := writeConfig(t, tb, dir, team, announce)
-	cfg, err := probe.LoadFile(file)
+	cfg, err := config.LoadFile(file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The config sets none of these: what serve uses are the defaults.
 	refresh := time.Duration(cfg.Mailman["testbed"].Refresh)
-	if cfg.Global.Schedule != probe.DefaultSchedule || time.Duration(cfg.Global.Timeout) != probe.DefaultTimeout || refresh != probe.DefaultMailmanRefresh {
+	if cfg.Global.Schedule != config.DefaultSchedule || time.Duration(cfg.Global.Timeout) != config.DefaultTimeout || refresh != config.DefaultMailmanRefresh {
 		t.Fatalf("config does not use the shipped defaults: schedule %q, timeout %v, mailman refresh %v", cfg.Global.Schedule, time.Duration(cfg.Global.Timeout), refresh)
 	}
 	t.Logf("listprobe: schedule %q, timeout %v, mailman refresh %v (the defaults)", cfg.Global.Schedule, time.Duration(cfg.Global.Timeout), refresh)
