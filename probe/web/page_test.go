@@ -636,3 +636,20 @@ func TestResultPageShowsWhatEachReaderSaw(t *testing.T) {
 		t.Error("a one-reader result shows a readers table")
 	}
 }
+
+// A list whose copy a reader's filter called spam points at the filter,
+// not at Mailman's moderation settings.
+func TestStatusPageExplainsJunkByTheFilter(t *testing.T) {
+	cfg := &config.Config{File: "t.yml", Accounts: map[string]*config.AccountConfig{"member": {Address: testMember}, "reader": {Address: testReader}}}
+	l := &config.ListConfig{Address: "users@lists.example.org", Poster: "member", Reader: "reader", Expect: config.ExpectDelivered}
+	cfg.Lists = append(cfg.Lists, l)
+	svc := &stubService{cfg: cfg, history: probe.NewHistory(10, 50)}
+	svc.history.Add(&probe.Result{ID: "j", List: l.Address, Outcome: probe.Junk, Expected: probe.Delivered, Reason: "the list delivered, but reader's filter called the copy spam",
+		Started: chartStart, Finished: chartStart.Add(time.Second)})
+	h := &handler{svc: svc}
+	rec := httptest.NewRecorder()
+	h.serveStatus(rec, httptest.NewRequest("GET", "/", nil))
+	if body := rec.Body.String(); !strings.Contains(body, "spam filter put the copy in its Junk folder") {
+		t.Errorf("the page does not point at the reader's filter:\n%s", body)
+	}
+}

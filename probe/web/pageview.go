@@ -164,6 +164,9 @@ func (h *handler) page() pageView {
 		} else if failing && listFailure(lv.Last.Outcome) {
 			why.Hint = "listprobe reads none of this list's settings: give it a mailman: entry to see which setting holds, rejects or drops its posts."
 		}
+		if failing && lv.Last.Outcome == probe.Junk {
+			why.Hint = "The list delivered, but a reader's spam filter put the copy in its Junk folder: the evidence has the filter's verdict. Look at what the list adds (footer, subject prefix) and at the copy's DKIM, ARC and DMARC."
+		}
 		if (failing || bad) && (len(why.Mailboxes) > 0 || why.Mailman != nil || why.Hint != "") {
 			lv.Why = why
 		}
