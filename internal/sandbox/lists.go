@@ -33,8 +33,7 @@ func (w *World) post(st *listState, envelopeFrom string, raw []byte, received st
 		return
 	}
 	v := st.decide(senders)
-	delayed, delay := st.settings.delayed, st.Delay
-	junk := st.junkSet()
+	delayed, delay, junk := st.settings.delayed, st.Delay, st.junkSet()
 	respond, adminNotify := st.settings.respond, st.settings.adminNotify
 	subs := append([]string(nil), st.subs...)
 	mods := append([]string(nil), st.mods...)
