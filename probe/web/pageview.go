@@ -135,7 +135,7 @@ func (h *handler) page() pageView {
 		why := &whyView{}
 		// A session still connecting (at start, after a reload) is no
 		// failure yet; one whose login or connection failed is.
-		for _, name := range []string{l.Poster, l.Reader, l.Moderator} {
+		for _, name := range append([]string{l.Poster, l.Moderator}, l.ReaderAccounts()...) {
 			if sv, ok := sessions[name]; ok && sv.State == "down" && !slices.ContainsFunc(why.Mailboxes, func(o sessionView) bool { return o.Account == name }) {
 				why.Mailboxes = append(why.Mailboxes, sv)
 			}
@@ -221,7 +221,9 @@ func accountUses(cfg *config.Config) map[string]string {
 	}
 	for _, l := range cfg.Lists {
 		count(l.Poster).posts++
-		count(l.Reader).reads++
+		for _, r := range l.ReaderAccounts() {
+			count(r).reads++
+		}
 		if l.Moderator != "" {
 			count(l.Moderator).moderates++
 		}
