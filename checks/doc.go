@@ -19,9 +19,13 @@
 //   - checks/submit: SMTP submission of one message, with an error that
 //     names the stage that failed.
 //   - checks/imapwatch: the IMAP mailbox watcher (IDLE or poll, fetch the
-//     header fields its caller names, delete named UIDs).
+//     header fields its caller names, delete named UIDs), and a read-only
+//     search of an archive folder (archive.go).
 //   - checks/mailmanrest: the Mailman 3 REST client (held queue, moderation
-//     settings), which internal/testbed's admin client reuses.
+//     settings; queues, bounce-disabled members and digests in queues.go),
+//     which internal/testbed's admin client reuses.
+//   - checks/hyperkitty: HyperKitty's API, whether an archive holds a
+//     message.
 //   - checks/mailtls: the TLS modes and client configuration SMTP and IMAP
 //     share.
 //   - checks/msgid: Message-ID comparison.

@@ -79,19 +79,19 @@ var managerFixtures = map[string]managerFixture{
 	},
 	"mlmmj-hold_notice-moderated.eml": {
 		kind: KindHoldNotice, manager: "mlmmj", list: "t-b83e5193@mlmmj.example.test", tokens: 1, poster: "member@example.test",
-		reason: "The message from <member@example.test> has been submitted to the list. However, the moderators are being asked to review it before releasing it to the list because this is a moderated list.",
+		reason: "However, the moderators are being asked to review it before releasing it to the list because this is a moderated list.",
 	},
 	"mlmmj-hold_notice-nonsubscriber.eml": {
 		kind: KindHoldNotice, manager: "mlmmj", list: "t-164f22d7@mlmmj.example.test", tokens: 1, poster: "outsider@example.test",
-		reason: "The message from <outsider@example.test> has been submitted to the list. However, the moderators are being asked to review it before releasing it to the list because you are not a subscriber.",
+		reason: "However, the moderators are being asked to review it before releasing it to the list because you are not a subscriber.",
 	},
 	"mlmmj-moderator_request-moderated.eml": {
 		kind: KindModeratorNotice, manager: "mlmmj", list: "t-b83e5193@mlmmj.example.test", tokens: 1, poster: "member@example.test",
-		reason: "A message from <member@example.test> has been submitted for posting. You are being asked to moderate because this is a moderated list.",
+		reason: "You are being asked to moderate because this is a moderated list.",
 	},
 	"mlmmj-moderator_request-nonsubscriber.eml": {
 		kind: KindModeratorNotice, manager: "mlmmj", list: "t-164f22d7@mlmmj.example.test", tokens: 1, poster: "outsider@example.test",
-		reason: "A message from <outsider@example.test> has been submitted for posting. You are being asked to moderate because the requester is not a subscriber.",
+		reason: "You are being asked to moderate because the requester is not a subscriber.",
 	},
 	"mlmmj-rejection-access.eml": {
 		kind: KindRejection, manager: "mlmmj", list: "t-118a0ce5@mlmmj.example.test", tokens: 1, poster: "member@example.test",
@@ -403,7 +403,13 @@ func TestMlmmjNoticesInOtherLanguages(t *testing.T) {
 			holdText, "Hallo, hier ist das Programm Mlmmj, welches die Mailingliste\n<t-b83e5193@mlmmj.example.test> verwaltet.\n\n" +
 				"Die Mail von <member@example.test> mit dem Betreff \"listprobe delivery test " + holdTok + "\" wurde an die\nListe eingereicht. Jedoch ist vor der Weiterleitung eine Moderation\nerforderlich, da es sich um eine moderierte Liste handelt.\n\n",
 			KindHoldNotice, holdTok,
-			`Die Mail von <member@example.test> mit dem Betreff "…" wurde an die Liste eingereicht. Jedoch ist vor der Weiterleitung eine Moderation erforderlich, da es sich um eine moderierte Liste handelt.`},
+			`Jedoch ist vor der Weiterleitung eine Moderation erforderlich, da es sich um eine moderierte Liste handelt.`},
+		{"zh-cn hold", hold,
+			"=?utf-8?q?Awaiting_release_to_t-b83e5193=40mlmmj.example.test:_", "=?utf-8?q?=E7=AD=89=E5=BE=85=E5=8F=91=E5=B8=83=E5=88=B0_t-b83e5193=40mlmmj.example.test=EF=BC=9A",
+			holdText, "您好，这是管理 <t-b83e5193@mlmmj.example.test> 邮件列表的 Mlmmj 程序。\n\n" +
+				"来自 <member@example.test> 题为《listprobe delivery test " + holdTok + "》的邮件已提交至列表。然而，因为这是先审列表，需要版主审核后才能发布到该列表。\n\n",
+			KindHoldNotice, holdTok,
+			`然而，因为这是先审列表，需要版主审核后才能发布到该列表。`},
 	} {
 		raw := replaceAll(t, c.raw, c.subjectFrom, c.subjectTo, c.textFrom, c.textTo)
 		ev := classifyText(t, raw)

@@ -134,8 +134,11 @@ var mlmmjSubjectRes = func() []mlmmjSubject {
 
 var (
 	reMlmmjWithSubject = regexp.MustCompile(`(?i)\s+with\s+subject\s+"[^"]*"`)
-	reMlmmjQuoted      = regexp.MustCompile(`"[^"]*"`)
+	reMlmmjQuoted      = regexp.MustCompile(`"[^"]*"|《[^》]*》`)
 	reMlmmjBelow       = regexp.MustCompile(`(?i)\s*The\s+message\s+is\s+below\.?$`)
+	// reSentenceEnd ends a sentence of a list text: a full stop followed
+	// by a space, or an ideographic one.
+	reSentenceEnd = regexp.MustCompile(`[.!?]\s+|。`)
 )
 
 func classifyMlmmj(m *incoming) (Evidence, bool) {
@@ -167,15 +170,18 @@ func classifyMlmmj(m *incoming) (Evidence, bool) {
 	return Evidence{}, false
 }
 
-// mlmmjReason returns the sentence of an mlmmj notice that says what
-// happened and why, the post's subject left out: the paragraph after the
-// prologue, the first that quotes something ("The message from <poster>
-// with subject "..." was unable to be delivered to the list because you
-// are not a list subscriber.").
+// mlmmjReason returns what an mlmmj notice says happened and why, the
+// post's subject left out: the paragraph after the prologue, the first that
+// quotes something. Where that paragraph has several sentences, the first
+// only announces the post ("The message from <poster> has been submitted to
+// the list.", which reads like success) and mlmmj's cause is in the rest
+// ("However, the moderators are being asked to review it before releasing
+// it to the list because this is a moderated list."): the reason is the
+// rest, so that it, and the label cut from it, carry the cause.
 func mlmmjReason(text string) string {
 	for _, par := range strings.Split(strings.ReplaceAll(text, "\r", ""), "\n\n") {
 		p := collapse(par)
-		if !strings.Contains(p, `"`) {
+		if !reMlmmjQuoted.MatchString(p) {
 			continue
 		}
 		if loc := reMlmmjWithSubject.FindStringIndex(p); loc != nil {
@@ -183,7 +189,11 @@ func mlmmjReason(text string) string {
 		} else if loc := reMlmmjQuoted.FindStringIndex(p); loc != nil {
 			p = p[:loc[0]] + `"…"` + p[loc[1]:]
 		}
-		return reMlmmjBelow.ReplaceAllString(p, "")
+		p = reMlmmjBelow.ReplaceAllString(p, "")
+		if loc := reSentenceEnd.FindStringIndex(p); loc != nil && strings.TrimSpace(p[loc[1]:]) != "" {
+			p = strings.TrimSpace(p[loc[1]:])
+		}
+		return p
 	}
 	return ""
 }

@@ -52,6 +52,7 @@ type mailmanWatcher struct {
 	metrics *Metrics
 	reg     *registry
 	cancel  context.CancelFunc
+	pipe    *pipeline // the server's queues, digests and bounce-disabled members
 
 	mu    sync.Mutex
 	lists map[string]listMembers  // list address -> the probe accounts whose membership is read
@@ -62,11 +63,11 @@ type mailmanWatcher struct {
 
 func mailmanKey(m *config.MailmanConfig) string {
 	pw := sha256.Sum256([]byte(m.Password()))
-	return fmt.Sprintf("%s|%s|%x|%s|%v|%s", m.URL, m.Username, pw[:8], m.CAFile, m.InsecureSkipVerify, time.Duration(m.Refresh))
+	return fmt.Sprintf("%s|%s|%x|%s|%v|%s|%v", m.URL, m.Username, pw[:8], m.CAFile, m.InsecureSkipVerify, time.Duration(m.Refresh), m.MailmanPipeline)
 }
 
 func newMailmanWatcher(name string, m *config.MailmanConfig, logger *slog.Logger, metrics *Metrics, reg *registry) *mailmanWatcher {
-	return &mailmanWatcher{
+	w := &mailmanWatcher{
 		name: name,
 		key:  mailmanKey(m),
 		client: mailmanrest.New(mailmanrest.Options{
@@ -84,6 +85,8 @@ func newMailmanWatcher(name string, m *config.MailmanConfig, logger *slog.Logger
 		woken:   map[string]bool{},
 		wake:    make(chan struct{}, 1),
 	}
+	w.pipe = newPipeline(name, m.MailmanPipeline, w.client, metrics, w.logger)
+	return w
 }
 
 // listMembers are the probe's own accounts on a list.
@@ -93,6 +96,7 @@ type listMembers struct{ poster, reader string }
 func (w *mailmanWatcher) setLists(lists map[string]listMembers) {
 	w.mu.Lock()
 	w.lists = lists
+	w.pipe.forget(lists)
 	for l := range w.state {
 		if _, ok := lists[l]; !ok {
 			delete(w.state, l)
@@ -146,6 +150,7 @@ func (w *mailmanWatcher) run(ctx context.Context) {
 				return
 			case <-t.C:
 				w.safely("refreshing moderation settings", func() { w.refreshAll(ctx) })
+				w.safely("reading the pipeline", func() { w.pipe.refresh(ctx, w.listNames()) })
 				t.Reset(w.refresh)
 			}
 		}
@@ -421,4 +426,16 @@ func (mw *mailmanWatchers) stop() {
 		w.cancel()
 	}
 	mw.wg.Wait()
+}
+
+// listNames are the lists the watcher reads, sorted.
+func (w *mailmanWatcher) listNames() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	names := make([]string, 0, len(w.lists))
+	for l := range w.lists {
+		names = append(names, l)
+	}
+	slices.Sort(names)
+	return names
 }

@@ -51,6 +51,7 @@ type Metrics struct {
 	memberSubscribed *prometheus.GaugeVec
 	memberDelivery   *prometheus.GaugeVec
 	memberMode       *prometheus.GaugeVec
+	pipe             *pipelineMetrics // Mailman's queues, digests and bounce-disabled members
 
 	mu            sync.Mutex
 	reasons       map[string]prometheus.Labels // list -> labels of its listprobe_last_reason_info series
@@ -116,6 +117,7 @@ func NewMetrics() *Metrics {
 	})
 	buildInfo.Set(1)
 	m.readerMetrics = newReaderMetrics(m.Registry)
+	m.pipe = newPipelineMetrics(m.Registry)
 	m.Registry.MustRegister(
 		m.probes, m.success, m.lastOutcome, m.expected, m.lastReason, m.latency, m.submitDuration,
 		m.lastProbe, m.lastDelivered, m.late, m.forged, m.mailboxUp, m.reloadOK, m.reloadTime,
@@ -190,6 +192,7 @@ func (m *Metrics) Configure(cfg *config.Config) {
 			delete(m.reasons, l)
 		}
 	}
+	m.pipe.configure(cfg, lists, m.knownLists())
 	m.lists = lists
 	m.configureReaders(cfg)
 	m.knownAccounts = slices.Sorted(maps.Keys(accounts))
@@ -208,6 +211,7 @@ func (m *Metrics) Record(r *Result) {
 		return
 	}
 	m.probes.WithLabelValues(l, string(r.Outcome)).Inc()
+	m.pipe.recordArchive(r)
 	setStates(m.lastOutcome, []string{l}, outcomeNames(Outcomes), string(r.Outcome))
 	if r.OK {
 		m.success.WithLabelValues(l).Set(1)

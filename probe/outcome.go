@@ -39,6 +39,9 @@ type Result struct {
 	Hops []Hop `json:"hops,omitempty"`
 	// Readers are the results of each reader, for a list with several.
 	Readers []ReaderResult `json:"readers,omitempty"`
+	// Archive is whether a delivered probe reached the list's archive
+	// (lists with archive:); it does not change the outcome.
+	Archive *ArchiveResult `json:"archive,omitempty"`
 
 	// For the status page and metrics, not in once's JSON.
 	Posted         bool          `json:"-"` // the post reached the SMTP server's DATA stage

@@ -285,6 +285,9 @@ func (r *probeRun) deadline(ctx context.Context) {
 				r.timeout, why, st.Since.UTC().Format(time.RFC3339))
 		}
 	}
+	if r.mailman != nil && res.Posted {
+		res.Reason = r.mailman.pipe.explainLost(ctx, res.Reason, res.MessageID, r.accepted)
+	}
 	for _, s := range []*accountSession{r.posterBox, r.moderatorBox} {
 		if s == nil || r.readerOf(s.name) != nil {
 			continue
@@ -399,6 +402,7 @@ func (s *Service) probe(ctx context.Context, cfg *config.Config, l *config.ListC
 		res.MessageID, res.SentAt = "", time.Time{}
 	}
 	s.reg.finish(r.pending, res.Outcome, res.Finished)
+	s.checkArchive(ctx, r)
 
 	latency := ""
 	if res.Latency != nil {

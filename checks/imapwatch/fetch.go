@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -407,4 +408,24 @@ func (m *Mailbox) waitUp(ctx context.Context) bool {
 		}
 	}
 	return m.Up()
+}
+
+// hand gives req to the session goroutine. It gives up when ctx ends or Run
+// has ended (a Mailbox stopped by a reload while a message of it was being
+// handled): nobody would take the request.
+func (m *Mailbox) hand(ctx context.Context, req *mailboxDeleteRequest) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case m.reqs <- req:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			if !m.running.Load() {
+				return errors.New("mailbox session stopped")
+			}
+		}
+	}
 }

@@ -509,10 +509,8 @@ func (m *Mailbox) Delete(ctx context.Context, uidValidity uint32, uids ...uint32
 		return fmt.Errorf("imap %s: delete: mailbox session is down", m.opts.Address)
 	}
 	req := &mailboxDeleteRequest{uidValidity: uidValidity, uids: set, done: make(chan error, 1)}
-	select {
-	case m.reqs <- req:
-	case <-ctx.Done():
-		return fmt.Errorf("imap %s: delete: %w", m.opts.Address, ctx.Err())
+	if err := m.hand(ctx, req); err != nil {
+		return fmt.Errorf("imap %s: delete: %w", m.opts.Address, err)
 	}
 	select {
 	case err := <-req.done:

@@ -313,10 +313,17 @@ func readSection(item imapclient.FetchItemDataBodySection, sections []boundedSec
 			break
 		}
 	}
-	if i < 0 && len(sections) == 1 && into[0] == nil {
+	for j, sec := range sections {
 		// A server that names the section differently from the request
-		// (some drop the partial's origin): the only section asked for.
-		i = 0
+		// (the fields in another order, say): the first section of its
+		// kind still to come. Header sections end up in one header
+		// whichever they fill.
+		if i < 0 && into[j] == nil && item.Section != nil && sec.section.Specifier == item.Section.Specifier {
+			i = j
+		}
+	}
+	if i < 0 && len(sections) == 1 && into[0] == nil {
+		i = 0 // the only section asked for, however it is named
 	}
 	if i < 0 {
 		return nil

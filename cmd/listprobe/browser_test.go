@@ -20,6 +20,14 @@ import (
 	"github.com/listprobe/listprobe/internal/sandbox"
 )
 
+// The demo's schedule and timeout for the screenshot: short, so that every
+// list has its probes within seconds. The README's caption says them
+// (TestScreenshotCaptionSaysItsTimeout).
+const (
+	screenshotSchedule = "@every 5s"
+	screenshotTimeout  = "4s"
+)
+
 // chromiumArgs start Debian's Chromium headless without any network of its
 // own: no background networking, sync or component updates.
 var chromiumArgs = []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -50,7 +58,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		run(ctx, []string{"demo", fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--demo.schedule=@every 5s", "--demo.timeout=4s", "--log.level=error"}, io.Discard, io.Discard)
+		run(ctx, []string{"demo", fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--demo.schedule=" + screenshotSchedule, "--demo.timeout=" + screenshotTimeout, "--log.level=error"}, io.Discard, io.Discard)
 	}()
 	defer func() { cancel(); wg.Wait() }()
 

@@ -22,6 +22,10 @@ import (
 // demo starts the sandbox mail world, writes a configuration for it into a
 // temporary directory, and serves it like serve does.
 func demo(ctx context.Context, logger *slog.Logger, webFlags *web.FlagConfig, opts *serviceOptions, schedule string, timeout time.Duration, stdout, stderr io.Writer) int {
+	if err := checkListen(webFlags); err != nil {
+		fmt.Fprintf(stderr, "listprobe demo: %v\n", err)
+		return exitFailing
+	}
 	worldOpts := sandbox.DemoOptions()
 	world, err := sandbox.Start(worldOpts)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -60,31 +61,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app.HelpFlag.Short('h')
 	logConfig := &promslog.Config{Writer: stderr}
 	promslogflag.AddFlags(app, logConfig)
-
+	logLevelGiven := false
+	app.GetFlag(promslogflag.LevelFlagName).IsSetByUser(&logLevelGiven)
 	serveCmd := app.Command("serve", "Run every list's probe on its schedule and serve metrics and a status page.")
 	serveConfig := serveCmd.Flag("config.file", "listprobe configuration file.").Required().String()
 	serveWeb := kingpinflag.AddFlags(serveCmd, DefaultListenAddress)
 	serveOpts := addServiceFlags(serveCmd)
-
 	onceCmd := app.Command("once", "Probe the lists now, wait for each outcome and print them; exit 1 if any outcome is not the expected one.")
 	onceConfig := onceCmd.Flag("config.file", "listprobe configuration file.").Required().String()
 	onceLists := onceCmd.Flag("list", "Probe only this list (its posting address). Repeatable; default: every list.").Strings()
 	onceOutput := onceCmd.Flag("output", "Output format: text or json.").Default("text").Enum("text", "json")
-
 	checkCmd := app.Command("check-config", "Validate a configuration file and explain its errors.")
 	checkConfig := checkCmd.Flag("config.file", "listprobe configuration file.").Required().String()
-
+	checkSecrets := checkCmd.Flag("config.check-secrets", "Read and check the secrets the config names (files and environment variables). --config.check-secrets=false checks everything else, for a config whose secrets exist only where the service runs, such as systemd credentials.").Default("true").Enum("true", "false")
 	explainCmd := app.Command("explain", "Say what listprobe makes of saved messages (.eml): probe copy, hold notice, moderator notice, rejection, bounce, notice-limit warning or unrelated.")
 	explainConfig := explainCmd.Flag("config.file", "listprobe configuration file, for the signing key that verifies probe tokens.").String()
 	explainOutput := explainCmd.Flag("output", "Output format: text or json.").Default("text").Enum("text", "json")
 	explainFiles := explainCmd.Arg("file", "Saved messages.").Required().Strings()
-
 	demoCmd := app.Command("demo", "Start a built-in mail world on loopback (lists that deliver, hold, reject, drop and lag) and run serve against it.")
 	demoWeb := kingpinflag.AddFlags(demoCmd, "127.0.0.1:9781")
 	demoOpts := addServiceFlags(demoCmd)
 	demoSchedule := demoCmd.Flag("demo.schedule", "Schedule of the demo's probes.").Default("@every 30s").String()
 	demoTimeout := demoCmd.Flag("demo.timeout", "Timeout of the demo's probes.").Default("20s").Duration()
-
 	versionCmd := app.Command("version", "Print version information.")
 
 	cmd, err := app.Parse(args)
@@ -99,7 +97,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	logger := promslog.New(logConfig)
-
+	if cmd == onceCmd.FullCommand() && !logLevelGiven && !isTerminal(stderr) {
+		logger = onceQuietLogger(logConfig) // in a pipe or a log, the results are once's output
+	}
 	switch cmd {
 	case serveCmd.FullCommand():
 		opts, err := serveOpts()
@@ -111,7 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case onceCmd.FullCommand():
 		return once(ctx, logger, *onceConfig, *onceLists, *onceOutput, stdout, stderr)
 	case checkCmd.FullCommand():
-		return checkConfigFile(*checkConfig, stdout, stderr)
+		return checkConfigFile(*checkConfig, *checkSecrets == "true", stdout, stderr)
 	case explainCmd.FullCommand():
 		return explain(*explainConfig, *explainFiles, *explainOutput, stdout, stderr)
 	case demoCmd.FullCommand():
@@ -135,6 +135,10 @@ func serve(ctx context.Context, logger *slog.Logger, configFile string, webFlags
 	if _, err := config.LoadFile(configFile, opts.Probe.Load); err != nil {
 		fmt.Fprintf(stderr, "listprobe: invalid configuration:\n%v\n", err)
 		return exitUsage
+	}
+	if err := checkListen(webFlags); err != nil {
+		fmt.Fprintf(stderr, "listprobe: %v\n", err)
+		return exitFailing
 	}
 	svc := probe.NewService(configFile, logger, &opts.Probe)
 	hup := make(chan os.Signal, 1)
@@ -192,11 +196,31 @@ loop:
 	return code
 }
 
+// checkListen tries the listen addresses before anything starts, so that a
+// busy port is the first thing said, with the flag that changes it. (The
+// web server opens them again; systemd sockets and vsock are left to it.)
+func checkListen(webFlags *web.FlagConfig) error {
+	if webFlags.WebSystemdSocket != nil && *webFlags.WebSystemdSocket {
+		return nil
+	}
+	for _, addr := range *webFlags.WebListenAddresses {
+		if strings.HasPrefix(addr, "vsock://") {
+			continue
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("cannot listen on %s: %w; choose another address with --web.listen-address, e.g. --web.listen-address=127.0.0.1:9782", addr, errors.Unwrap(err))
+		}
+		l.Close()
+	}
+	return nil
+}
+
 // checkConfigFile prints every problem of the config at once, one per line
 // in line order, and the settings that weaken security as warnings, which
 // do not make it invalid.
-func checkConfigFile(file string, stdout, stderr io.Writer) int {
-	cfg, err := config.LoadFile(file, nil)
+func checkConfigFile(file string, checkSecrets bool, stdout, stderr io.Writer) int {
+	cfg, err := config.LoadFile(file, &config.Options{SkipSecrets: !checkSecrets})
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		if errs, ok := errors.AsType[config.ConfigErrors](err); ok && len(errs) > 1 {
@@ -207,7 +231,11 @@ func checkConfigFile(file string, stdout, stderr io.Writer) int {
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(stderr, "%s:%d: warning: %s: %s\n", w.File, w.Line, w.Field, w.Msg)
 	}
-	fmt.Fprintf(stdout, "%s: valid: %d lists, %d accounts\n", file, len(cfg.Lists), len(cfg.Accounts))
+	skipped := ""
+	if !checkSecrets {
+		skipped = " (secrets not read: --config.check-secrets=false)"
+	}
+	fmt.Fprintf(stdout, "%s: valid: %d lists, %d accounts%s\n", file, len(cfg.Lists), len(cfg.Accounts), skipped)
 	return exitOK
 }
 

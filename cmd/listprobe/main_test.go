@@ -182,6 +182,22 @@ func TestCheckConfig(t *testing.T) {
 	}
 }
 
+// The packaged config names its secrets as systemd credentials, which exist
+// only inside the service: check-config run by hand says so and points to
+// --config.check-secrets=false, with which it says valid.
+func TestCheckConfigOfThePackagedConfig(t *testing.T) {
+	t.Setenv("CREDENTIALS_DIRECTORY", "")
+	const file = "../../deploy/systemd/listprobe.yml"
+	code, _, errOut := runCmd(t, "check-config", "--config.file="+file)
+	if code != 2 || !strings.Contains(errOut, "outside it, check the config with --config.check-secrets=false") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	code, out, errOut := runCmd(t, "check-config", "--config.check-secrets=false", "--config.file="+file)
+	if want := file + ": valid: 2 lists, 2 accounts (secrets not read: --config.check-secrets=false)\n"; code != 0 || out != want || errOut != "" {
+		t.Errorf("--config.check-secrets=false: exit %d, stdout %q, stderr %q; want stdout %q", code, out, errOut, want)
+	}
+}
+
 // check-config reports every error of the file at once, in line order,
 // then how many there are.
 func TestCheckConfigReportsEveryError(t *testing.T) {
@@ -546,5 +562,25 @@ func TestOnceFailsFastWhenTheReaderIsRefused(t *testing.T) {
 	// must not cost it.
 	if took > 20*time.Second {
 		t.Errorf("once took %s against a refused port", took)
+	}
+}
+
+// On a busy port, demo and serve say so first, with the flag that changes
+// it, instead of printing the status page's URL and failing afterwards.
+func TestBusyPortIsReportedBeforeAnything(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	addr := busy.Addr().String()
+	for _, args := range [][]string{
+		{"demo", "--web.listen-address=" + addr},
+		{"serve", "--config.file=../../probe/config/testdata/good.yml", "--web.listen-address=" + addr},
+	} {
+		code, out, errOut := runCmd(t, args...)
+		if code != exitFailing || out != "" || !strings.Contains(errOut, "cannot listen on "+addr+": bind: address already in use; choose another address with --web.listen-address") {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q", args[0], code, out, errOut)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/common/promslog"
 	"golang.org/x/term"
 
 	"github.com/listprobe/listprobe/probe"
@@ -121,8 +122,20 @@ func printOnce(results []*probe.Result, output string, stdout io.Writer) int {
 			latency = fmt.Sprintf(" in %.2fs", *r.Latency)
 		}
 		fmt.Fprintf(stdout, "%-4s %s: %s%s (expected %s): %s\n", verdict, r.List, r.Outcome, latency, r.Expected, r.Reason)
+		if a := r.Archive; a != nil {
+			fmt.Fprintf(stdout, "     archive: %s: %s\n", a.Result, a.Reason)
+		}
 	}
 	return code
+}
+
+// onceQuietLogger is the logger of once in a pipe or a log when no
+// --log.level was given: warnings and errors only.
+func onceQuietLogger(c *promslog.Config) *slog.Logger {
+	quiet := *c
+	quiet.Level = promslog.NewLevel()
+	quiet.Level.Set("warn")
+	return promslog.New(&quiet)
 }
 
 // isTerminal reports whether w is a terminal, where a progress line helps a

@@ -248,3 +248,20 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// In a pipe or a log, once's output is its results: without --log.level it
+// logs only warnings and errors; --log.level=info brings the rest back.
+func TestOnceInAPipeLogsOnlyWarningsAndErrors(t *testing.T) {
+	file, _ := demoConfig(t, 20*time.Second)
+	code, out, errOut := runCmd(t, "once", "--config.file="+file, "--list=healthy@lists.example.org")
+	if code != 0 || !strings.HasPrefix(out, "OK   healthy@lists.example.org: delivered in ") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if errOut != "" {
+		t.Errorf("once in a pipe wrote to stderr:\n%s", errOut)
+	}
+	code, _, errOut = runCmd(t, "once", "--config.file="+file, "--list=healthy@lists.example.org", "--log.level=info")
+	if code != 0 || !strings.Contains(errOut, "level=INFO") {
+		t.Errorf("--log.level=info: exit %d, no info lines on stderr:\n%s", code, errOut)
+	}
+}

@@ -6,6 +6,8 @@
 //
 // A well-behaved server is imapserver/imapmemserver's job; this one is
 // scripted because no real server can be made to misbehave like this.
+// Proxy, beside it, puts a real server (imapmemserver, Dovecot) behind a
+// connection that can stop answering.
 package hostileimap
 
 import (

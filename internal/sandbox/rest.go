@@ -19,6 +19,7 @@ package sandbox
 //	GET, PATCH   /lists/{list}/{member|moderator|owner|nonmember}/{address}
 //	GET          /members
 //	GET, PATCH   /members/{member_id}
+//	GET          /members/find, /queues, /queues/{name} (rest_pipeline.go)
 //
 // {list} is the list_id (the posting address with "@" turned into ".") or
 // the posting address. Parameters come form-encoded or as a JSON object.
@@ -253,6 +254,8 @@ func (c *restCall) route(segs []string) (answer, error) {
 		return c.domains(segs[1:])
 	case "members":
 		return c.members(segs[1:])
+	case "queues":
+		return c.queues(segs[1:])
 	}
 	return answer{}, errNotFound
 }
@@ -877,6 +880,9 @@ func (c *restCall) members(segs []string) (answer, error) {
 	}
 	if len(segs) > 1 {
 		return answer{}, errNotFound
+	}
+	if segs[0] == "find" {
+		return c.findMembers()
 	}
 	var m *membership
 	if id, ok := c.parseMemberID(segs[0]); ok {

@@ -178,6 +178,8 @@ type MailmanConfig struct {
 	// Refresh is how often list moderation settings and queue depth are
 	// read. Default 1m.
 	Refresh Duration `yaml:"refresh"`
+	// MailmanPipeline: the queues, the digest and bounce-disabled members.
+	MailmanPipeline `yaml:",inline"`
 
 	password  Secret
 	tlsConfig *tls.Config
@@ -197,6 +199,9 @@ type ListConfig struct {
 	Expect    Expect   `yaml:"expect"`
 	Schedule  string   `yaml:"schedule"`
 	Timeout   Duration `yaml:"timeout"`
+	// Archive, when set, checks that a delivered probe reached the
+	// list's archive (archive.go).
+	Archive *ArchiveConfig `yaml:"archive"`
 	// ListServer names the list_servers block that says how to tell the
 	// list server's mail. Default: none (only its domain's signatures).
 	ListServer string `yaml:"list_server"`

@@ -107,6 +107,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad-poster-no-smtp.yml", `bad-poster-no-smtp.yml:12: lists[0].poster: account "reader" has no smtp server to post with`},
 		// Values.
 		{"bad-cron.yml", `bad-cron.yml:3: global.schedule: "*/5 * * *" is not a cron schedule: expected exactly 5 fields, found 4: [*/5 * * *]`},
+		{"bad-cron-every.yml", `bad-cron-every.yml:3: global.schedule: "every 5m" is not a cron schedule: expected exactly 5 fields, found 2: [every 5m]; did you mean "@every 5m"?`},
+		{"bad-cron-hourly.yml", `bad-cron-hourly.yml:3: global.schedule: "hourly" is not a cron schedule: expected exactly 5 fields, found 1: [hourly]; did you mean "@hourly"?`},
+		{"bad-cron-duration.yml", `bad-cron-duration.yml:3: global.schedule: "10m" is not a cron schedule: expected exactly 5 fields, found 1: [10m]; did you mean "@every 10m"?`},
 		{"bad-schedule-too-fast.yml", `bad-schedule-too-fast.yml:14: lists[0].schedule: "@every 30s" runs every 30s; the shortest interval allowed is 1m, because every probe posts a message to each subscriber of the list`},
 		{"bad-schedule-never.yml", `bad-schedule-never.yml:14: lists[0].schedule: "0 0 30 2 *" never runs`},
 		{"bad-timeout-interval.yml", `bad-timeout-interval.yml:4: global.timeout: 5m is not shorter than the interval of the schedule "@every 5m" (5m): a probe must end before the next one starts`},
@@ -126,7 +129,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad-duplicate-list.yml", `bad-duplicate-list.yml:14: lists[1].address: users@lists.example.org is already configured as lists[0]`},
 		{"bad-type.yml", `bad-type.yml:8: accounts.reader.cleanup: "yes please" is not true or false`},
 		// Secrets: files, variables, keys.
-		{"bad-missing-secret.yml", `bad-missing-secret.yml:6: accounts.member.smtp.password_file: cannot read the secret file: no such file or directory (a relative path is taken from the config file's directory, testdata)`},
+		{"bad-missing-secret.yml", `bad-missing-secret.yml:6: accounts.member.smtp.password_file: cannot read the secret file $DIR/missing.password (missing.password, relative to the config file's directory): no such file or directory`},
 		{"bad-empty-secret.yml", `bad-empty-secret.yml:9: accounts.reader.imap.password_file: the secret file is empty`},
 		{"bad-unset-env.yml", `bad-unset-env.yml:2: global.signing_key_env: the environment variable it names is not set or is empty`},
 		{"bad-no-signing-key.yml", `bad-no-signing-key.yml:1: global.signing_key_file: signing_key_file or signing_key_env is required`},
@@ -139,7 +142,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad-mailman-query.yml", `bad-mailman-query.yml:11: mailman.main.url: must not contain a query or fragment`},
 		{"bad-mailman-bad-port.yml", `bad-mailman-bad-port.yml:11: mailman.main.url: is not an http or https URL like https://lists.example.org/3.1`},
 		{"bad-password-in-env.yml", `bad-password-in-env.yml:6: accounts.member.smtp.password_env: the environment variable it names is not set or is empty`},
-		{"bad-password-in-file.yml", `bad-password-in-file.yml:6: accounts.member.smtp.password_file: cannot read the secret file: no such file or directory (a relative path is taken from the config file's directory, testdata)`},
+		{"bad-password-in-file.yml", `bad-password-in-file.yml:6: accounts.member.smtp.password_file: cannot read the secret file in $DIR (its name is not shown: with neither a / nor a dot it may be a password written there by mistake): no such file or directory`},
 		{"bad-pasted-secret.yml", `bad-pasted-secret.yml:6: accounts.member.smtp: a key without a value that is not a known field (not shown: it may be a secret pasted by mistake); known fields: address, tls, ca_file, insecure_skip_verify, server_name, username, password_file, password_env, auth`},
 		{"bad-address-url.yml", `bad-address-url.yml:6: accounts.member.smtp.address: must be host:port, without a scheme, user name or password`},
 		// Passwords in clear text to a host that is not loopback.
@@ -159,7 +162,11 @@ func TestConfigErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("loaded without error")
 			}
-			want := "testdata/" + tc.want
+			dir, absErr := filepath.Abs("testdata")
+			if absErr != nil {
+				t.Fatal(absErr)
+			}
+			want := "testdata/" + strings.ReplaceAll(tc.want, "$DIR", dir)
 			if err.Error() != want {
 				t.Errorf("error:\n got: %s\nwant: %s", err, want)
 			}
@@ -665,7 +672,7 @@ func TestSelfMerge(t *testing.T) {
 func TestSecretFileMustBeRegular(t *testing.T) {
 	text := strings.Replace(plaintextConfig("127.0.0.1", false), "password_file: member.password", "password_file: /dev/zero", 1)
 	_, err := LoadFile(writeConfig(t, text), nil)
-	if err == nil || !strings.Contains(err.Error(), "accounts.member.smtp.password_file: cannot read the secret file: not a regular file") {
+	if err == nil || !strings.Contains(err.Error(), "accounts.member.smtp.password_file: cannot read the secret file /dev/zero: not a regular file") {
 		t.Errorf("/dev/zero: %v", err)
 	}
 }
@@ -695,5 +702,60 @@ func TestSuggestions(t *testing.T) {
 	}
 	if got := suggest("acct1", many); got != `; did you mean "acct01"? (known: acct00, acct01, acct02, acct03, acct04, acct05, acct06, acct07, acct08, acct09 and 15 more)` {
 		t.Errorf("suggest among many: %s", got)
+	}
+}
+
+// Every file field's error names the file it tried, resolved: a missing
+// signing key, password, Mailman password, DKIM key or CA file, given as
+// an absolute path or relative to the config file's directory.
+func TestMissingFilesAreNamedByTheirResolvedPath(t *testing.T) {
+	base := plaintextConfig("127.0.0.1", false)
+	for _, tc := range []struct{ field, from, to, want string }{
+		{"global.signing_key_file", "signing_key_file: signing.key", "signing_key_file: keys/signing.key", "cannot read the secret file $DIR/keys/signing.key (keys/signing.key, relative to the config file's directory): no such file or directory"},
+		{"accounts.member.smtp.password_file", "auth: login, username: probe@example.org, password_file: member.password", "auth: login, username: probe@example.org, password_file: /nonexistent/member.password", "cannot read the secret file /nonexistent/member.password: no such file or directory"},
+		{"mailman.main.password_file", "restadmin, password_file: member.password", "restadmin, password_file: ../gone/mailman.password", "cannot read the secret file $PARENT/gone/mailman.password (../gone/mailman.password, relative to the config file's directory): no such file or directory"},
+		{"accounts.member.smtp.ca_file", "tls: none, auth: login", "tls: tls, ca_file: ca.pem, auth: login", "cannot read the CA file $DIR/ca.pem (ca.pem, relative to the config file's directory): no such file or directory"},
+		{"accounts.member.dkim.private_key_file", "    address: probe@example.org\n", "    address: probe@example.org\n    dkim: { domain: example.org, selector: probe, private_key_file: /run/credentials/listprobe.service/secrets_dkim }\n", "cannot read the DKIM key /run/credentials/listprobe.service/secrets_dkim: no such file or directory; it is a systemd credential, which exists only inside the service: outside it, check the config with --config.check-secrets=false"},
+	} {
+		t.Run(tc.field, func(t *testing.T) {
+			t.Setenv("CREDENTIALS_DIRECTORY", "")
+			text := strings.Replace(base, tc.from, tc.to, 1)
+			if text == base {
+				t.Fatalf("the test's config has no %q", tc.from)
+			}
+			file := writeConfig(t, text)
+			_, err := LoadFile(file, nil)
+			dir := filepath.Dir(file)
+			want := tc.field + ": " + strings.NewReplacer("$DIR", dir, "$PARENT", filepath.Dir(dir)).Replace(tc.want)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("error:\n got: %v\nwant: ...%s", err, want)
+			}
+		})
+	}
+}
+
+// SkipSecrets (check-config --config.check-secrets=false) checks all but
+// the secrets, which exist only inside the service: the packaged config,
+// whose secrets are systemd credentials, is valid with it.
+func TestSkipSecretsChecksEverythingButTheSecrets(t *testing.T) {
+	t.Setenv("CREDENTIALS_DIRECTORY", "")
+	const packaged = "../../deploy/systemd/listprobe.yml"
+	_, err := LoadFile(packaged, nil)
+	if err == nil || !strings.Contains(err.Error(), "/run/credentials/listprobe.service/secrets_signing_key: no such file or directory; it is a systemd credential") {
+		t.Errorf("the packaged config without its credentials: %v", err)
+	}
+	if _, err := LoadFile(packaged, &Options{SkipSecrets: true}); err != nil {
+		t.Errorf("the packaged config, secrets skipped: %v", err)
+	}
+	// Everything else is still checked.
+	text := strings.Replace(plaintextConfig("192.0.2.1", false), "signing_key_file: signing.key", "signing_key_file: /run/credentials/x/key\n  timeout: soon", 1)
+	_, err = LoadFile(writeConfig(t, text), &Options{SkipSecrets: true})
+	for _, want := range []string{`global.timeout: "soon" is not a duration`, "accounts.member.smtp.tls: none would send the password"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("secrets skipped: %v\nwant: %s", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "secret file") {
+		t.Errorf("secrets skipped, yet read: %v", err)
 	}
 }

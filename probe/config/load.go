@@ -25,7 +25,13 @@ type Options struct {
 	// of the config file, so that no config can make listprobe post to a
 	// list's subscribers every few seconds.
 	MinInterval time.Duration
+	// SkipSecrets leaves the secrets (*_file and *_env) unread and
+	// unchecked: check-config --config.check-secrets=false, for a config
+	// whose secrets exist only where the service runs (systemd credentials).
+	SkipSecrets bool
 }
+
+func (o *Options) skipSecrets() bool { return o != nil && o.SkipSecrets }
 
 func (o *Options) minInterval() time.Duration {
 	if o == nil || o.MinInterval <= 0 {

@@ -345,6 +345,7 @@ func (c *Config) validateTiming(v *validator, path []any, l *ListConfig, global 
 	if l.Timeout < 0 {
 		v.errorf(join(path, "timeout"), "must be positive")
 	}
+	l.Archive.validate(v, join(path, "archive"), c.Accounts)
 	sched := global
 	if l.Schedule != "" {
 		sched = v.schedule(join(path, "schedule"), l.Schedule)
@@ -425,6 +426,23 @@ func suggest(name string, known []string) string {
 	return b.String()
 }
 
+// scheduleSuggestion proposes the descriptor a schedule that is not cron
+// was probably meant to be: "every 5m" or "5m" for "@every 5m", "hourly"
+// for "@hourly".
+func scheduleSuggestion(spec string) string {
+	s := strings.TrimSpace(spec)
+	candidates := []string{"@" + s}
+	if _, err := time.ParseDuration(s); err == nil {
+		candidates = append(candidates, "@every "+s)
+	}
+	for _, c := range candidates {
+		if _, err := cronParser.Parse(c); err == nil {
+			return fmt.Sprintf("; did you mean %q?", c)
+		}
+	}
+	return ""
+}
+
 // schedule parses spec once per load and checks its interval; errors go to
 // the field at path, once per field.
 func (v *validator) schedule(path []any, spec string) parsedSchedule {
@@ -435,7 +453,7 @@ func (v *validator) schedule(path []any, spec string) parsedSchedule {
 	if !ok {
 		s, err := cronParser.Parse(spec)
 		if err != nil {
-			ps.err = fmt.Errorf("%q is not a cron schedule: %w", spec, err)
+			ps.err = fmt.Errorf("%q is not a cron schedule: %w%s", spec, err, scheduleSuggestion(spec))
 		} else {
 			ps.schedule, ps.interval = s, minInterval(s)
 			if ps.interval == never {

@@ -84,10 +84,12 @@ func (a *AccountConfig) validate(v *validator, path []any) {
 		}
 		if a.DKIM.PrivateKeyFile == "" {
 			v.errorf(join(p, "private_key_file"), "is required")
-		} else if key, err := v.readPrivateKey(join(p, "private_key_file"), a.DKIM.PrivateKeyFile); err != nil {
-			v.errorf(join(p, "private_key_file"), "%v", err)
-		} else {
-			a.dkimKey = key
+		} else if !v.opts.skipSecrets() {
+			if key, err := v.readPrivateKey(join(p, "private_key_file"), a.DKIM.PrivateKeyFile); err != nil {
+				v.errorf(join(p, "private_key_file"), "%v", err)
+			} else {
+				a.dkimKey = key
+			}
 		}
 	}
 }
@@ -188,6 +190,7 @@ func (m *MailmanConfig) validate(v *validator, path []any) {
 	if m.Refresh < 0 {
 		v.errorf(join(path, "refresh"), "must be positive")
 	}
+	m.MailmanPipeline.validate(v, path)
 	if u == nil {
 		return
 	}
@@ -224,7 +227,7 @@ func (t *TLSSettings) clientConfig(v *validator, path []any, host string) *tls.C
 	}
 	pemData, err := readSmallFile(file, 4<<20)
 	if err != nil {
-		v.errorf(join(path, "ca_file"), "cannot read the CA file: %v", err)
+		v.errorf(join(path, "ca_file"), "cannot read the CA file %s: %v", v.shownPath(t.CAFile), err)
 		return tc
 	}
 	pool, err := x509.SystemCertPool()
@@ -248,6 +251,9 @@ func (t *TLSSettings) clientConfig(v *validator, path []any, host string) *tls.C
 // the variable: a password written there by mistake would be echoed.
 func (v *validator) readSecret(path []any, name, file, env string, required bool) (string, string, bool) {
 	fileField, envField := name+"_file", name+"_env"
+	if v.opts.skipSecrets() && (file != "" || env != "") {
+		return "", "", false
+	}
 	switch {
 	case file != "" && env != "":
 		v.errorf(join(path, envField), "set %s or %s, not both", fileField, envField)
@@ -256,7 +262,7 @@ func (v *validator) readSecret(path []any, name, file, env string, required bool
 		p := join(path, fileField)
 		b, err := readSmallFile(v.path(file), 64<<10)
 		if err != nil {
-			v.errorf(p, "cannot read the secret file: %v%s", err, v.relativeHint(file))
+			v.errorf(p, "cannot read the secret file %s: %v%s", v.shownPath(file), err, credentialHint(file))
 			return "", "", false
 		}
 		s := strings.TrimRight(string(b), "\r\n")
@@ -284,12 +290,30 @@ func (v *validator) addSecretFile(path []any, file string) {
 	v.secretFiles = append(v.secretFiles, secretFile{field: fieldName(path), line: line, path: v.path(file)})
 }
 
-// relativeHint says where a relative path was looked for.
-func (v *validator) relativeHint(file string) string {
-	if filepath.IsAbs(file) {
+// shownPath names the file a *_file field was resolved to, for an error
+// (a path is not a secret): absolute, and for a relative value what it was
+// relative to. A value with neither a slash nor a dot is not shown: it may
+// be a password written into the field by mistake.
+func (v *validator) shownPath(file string) string {
+	abs, err := filepath.Abs(v.path(file))
+	if err != nil {
+		abs = v.path(file)
+	}
+	switch {
+	case !strings.ContainsAny(file, "/."):
+		return "in " + filepath.Dir(abs) + " (its name is not shown: with neither a / nor a dot it may be a password written there by mistake)"
+	case filepath.IsAbs(file):
+		return abs
+	}
+	return abs + " (" + file + ", relative to the config file's directory)"
+}
+
+// credentialHint explains a missing systemd credential outside the service.
+func credentialHint(file string) string {
+	if !strings.HasPrefix(file, "/run/credentials/") || os.Getenv("CREDENTIALS_DIRECTORY") != "" {
 		return ""
 	}
-	return " (a relative path is taken from the config file's directory, " + filepath.Dir(v.file) + ")"
+	return "; it is a systemd credential, which exists only inside the service: outside it, check the config with --config.check-secrets=false"
 }
 
 // readSmallFile reads a regular file of at most limit bytes: a secret or a
@@ -330,7 +354,7 @@ func pathless(err error) error {
 func (v *validator) readPrivateKey(path []any, file string) (crypto.Signer, error) {
 	data, err := readSmallFile(v.path(file), 64<<10)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the DKIM key: %v%s", err, v.relativeHint(file))
+		return nil, fmt.Errorf("cannot read the DKIM key %s: %v%s", v.shownPath(file), err, credentialHint(file))
 	}
 	v.addSecretFile(path, file)
 	block, _ := pem.Decode(data)

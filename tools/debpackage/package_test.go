@@ -69,7 +69,7 @@ func TestPackageAsBuiltHasWhatTheReadmeSays(t *testing.T) {
 		"/usr/lib/systemd/system/listprobe.service": "-rw-r--r-- root/root",
 		"/usr/lib/sysusers.d/listprobe.conf":        "-rw-r--r-- root/root",
 		"/etc/listprobe/listprobe.yml":              "-rw-r--r-- root/root",
-		"/etc/listprobe/secrets":                    "drwx------ root/root",
+		"/etc/default/listprobe":                    "-rw-r--r-- root/root",
 	} {
 		if modes[path] != want {
 			t.Errorf("%s: %q, want %q", path, modes[path], want)
@@ -81,8 +81,8 @@ func TestPackageAsBuiltHasWhatTheReadmeSays(t *testing.T) {
 		t.Fatalf("dpkg-deb -e: %v\n%s", err, out)
 	}
 	conffiles, err := os.ReadFile(filepath.Join(control, "conffiles"))
-	if err != nil || strings.TrimSpace(string(conffiles)) != "/etc/listprobe/listprobe.yml" {
-		t.Errorf("conffiles %q (%v), want exactly /etc/listprobe/listprobe.yml", conffiles, err)
+	if err != nil || strings.Join(strings.Fields(string(conffiles)), " ") != "/etc/default/listprobe /etc/listprobe/listprobe.yml" {
+		t.Errorf("conffiles %q (%v), want exactly /etc/default/listprobe and /etc/listprobe/listprobe.yml", conffiles, err)
 	}
 	for _, script := range []string{"postinst", "prerm", "postrm"} {
 		raw, err := os.ReadFile(filepath.Join(control, script))

@@ -47,9 +47,10 @@ const (
 	alertsFile         = "prometheus/alerts.yml"
 	alertsTestFile     = "prometheus/alerts_test.yml"
 	prometheusRuleFile = "kubernetes/base/prometheusrule.yaml"
-	kustomizeBase      = "kubernetes/base"
 	exampleOverlay     = "kubernetes/overlays/example"
-	shardedOverlay     = "kubernetes/overlays/sharded"
+	// shardedOverlay is the example overlay with shards turned on, as
+	// docs/deploy.md says (made in memory by kustomizeFS).
+	shardedOverlay = "kubernetes/overlays/sharded"
 	// secretName is the Secret the pods mount and the recipe creates.
 	secretName = "listprobe-secrets"
 )
@@ -237,10 +238,10 @@ func checkAlertConventions(t *testing.T, group string, r monitoringv1.Rule) {
 
 // renderKustomize renders a kustomization in-process, as `kubectl
 // kustomize` would, and returns each object as YAML keyed by kind/name.
-func renderKustomize(t *testing.T, dir string) map[string][]byte {
+func renderKustomize(t *testing.T, fsys filesys.FileSystem, dir string) map[string][]byte {
 	t.Helper()
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	resources, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	resources, err := k.Run(fsys, dir)
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
@@ -271,6 +272,7 @@ type renderedObjects struct {
 	services       map[string]corev1.Service
 	configMap      corev1.ConfigMap
 	secrets        []corev1.Secret
+	namespaces     []string
 	serviceMonitor monitoringv1.ServiceMonitor
 	prometheusRule monitoringv1.PrometheusRule
 	workloadName   string
@@ -280,9 +282,16 @@ type renderedObjects struct {
 	workloadKind   string
 }
 
+// decodeRendered renders an overlay of deploy/kubernetes as a user has it
+// once the recipe ran (kustomizeFS) and decodes every object strictly.
 func decodeRendered(t *testing.T, dir string) renderedObjects {
 	t.Helper()
-	r := renderedObjects{raw: renderKustomize(t, dir), services: map[string]corev1.Service{}}
+	return decodeRenderedIn(t, kustomizeFS(t), dir)
+}
+
+func decodeRenderedIn(t *testing.T, fsys filesys.FileSystem, dir string) renderedObjects {
+	t.Helper()
+	r := renderedObjects{raw: renderKustomize(t, fsys, dir), services: map[string]corev1.Service{}}
 	seen := map[string]int{}
 	for key, raw := range r.raw {
 		kind := strings.SplitN(key, "/", 2)[0]
@@ -306,6 +315,10 @@ func decodeRendered(t *testing.T, dir string) renderedObjects {
 			var s corev1.Secret
 			decodeStrict(t, key, raw, &s)
 			r.secrets = append(r.secrets, s)
+		case "Namespace":
+			var n corev1.Namespace
+			decodeStrict(t, key, raw, &n)
+			r.namespaces = append(r.namespaces, n.Name)
 		case "ServiceMonitor":
 			decodeStrict(t, key, raw, &r.serviceMonitor)
 		case "PrometheusRule":
@@ -314,7 +327,7 @@ func decodeRendered(t *testing.T, dir string) renderedObjects {
 			t.Errorf("%s: %s: kind the test does not decode", dir, key)
 		}
 	}
-	for _, kind := range []string{"ConfigMap", "ServiceMonitor", "PrometheusRule"} {
+	for _, kind := range []string{"ConfigMap", "Secret", "Namespace", "ServiceMonitor", "PrometheusRule"} {
 		if seen[kind] != 1 {
 			t.Errorf("%s: %d objects of kind %s, want 1", dir, seen[kind], kind)
 		}
@@ -351,7 +364,7 @@ func shardCount(t *testing.T, args []string) int32 {
 }
 
 func TestKustomizeRendersStrictTypedObjects(t *testing.T) {
-	for _, dir := range []string{kustomizeBase, exampleOverlay, shardedOverlay} {
+	for _, dir := range []string{exampleOverlay, shardedOverlay} {
 		t.Run(dir, func(t *testing.T) { checkRendered(t, dir) })
 	}
 }
@@ -376,8 +389,10 @@ func checkRendered(t *testing.T, dir string) {
 			t.Errorf("%s: a REPLACE-ME placeholder", key)
 		}
 	}
-	if len(r.secrets) != 0 {
-		t.Errorf("renders Secrets %v: the Secret comes from the recipe, not from the manifests", r.secrets[0].Name)
+	for _, key := range []string{"Namespace/listprobe", "Secret/" + r.secrets[0].Name} {
+		if ns, _ := objectMeta(t, r.raw[key]); key != "Namespace/listprobe" && ns != "listprobe" {
+			t.Errorf("%s is in namespace %q, want listprobe", key, ns)
+		}
 	}
 
 	w := r.workloadKind
@@ -426,10 +441,10 @@ func checkRendered(t *testing.T, dir string) {
 		}
 	}
 
-	// The Secret of the recipe and the generated ConfigMap (hash-suffixed
-	// name) are the ones mounted, as files.
+	// The generated Secret and ConfigMap (hash-suffixed names) are the ones
+	// mounted, as files.
 	if mount, _ := secretMount(t, r); mount == "" {
-		t.Errorf("%s: Secret %s is not mounted as files", w, secretName)
+		t.Errorf("%s: Secret %s is not mounted as files", w, r.secrets[0].Name)
 	}
 	volumes := map[string]corev1.Volume{}
 	for _, v := range pod.Volumes {
@@ -491,12 +506,16 @@ func checkRendered(t *testing.T, dir string) {
 	}
 }
 
-// secretMount returns where the pods mount the Secret secretName, and the
-// volume's item mapping (nil: every key is a file of its own name).
+// secretMount returns where the pods mount the rendered Secret (generated
+// as secretName with a hash suffix), and the volume's item mapping (nil:
+// every key is a file of its own name).
 func secretMount(t *testing.T, r renderedObjects) (string, []corev1.KeyToPath) {
 	t.Helper()
+	if len(r.secrets) != 1 || !strings.HasPrefix(r.secrets[0].Name, secretName+"-") {
+		t.Fatalf("rendered Secrets %v, want one generated %s", r.secrets, secretName)
+	}
 	for _, v := range r.pod.Spec.Volumes {
-		if v.Secret == nil || v.Secret.SecretName != secretName {
+		if v.Secret == nil || v.Secret.SecretName != r.secrets[0].Name {
 			continue
 		}
 		for _, c := range r.pod.Spec.Containers {
@@ -535,6 +554,9 @@ func TestOverlaysSetNamespaceImageAndOperatorLabels(t *testing.T) {
 		r := decodeRendered(t, dir)
 		var s settings
 		for key, raw := range r.raw {
+			if strings.HasPrefix(key, "Namespace/") {
+				continue // not namespaced
+			}
 			ns, _ := objectMeta(t, raw)
 			if ns == "" {
 				t.Errorf("%s: %s has no namespace", dir, key)
@@ -592,188 +614,6 @@ func TestShardsComponentRunsTheSamePodAsAStatefulSet(t *testing.T) {
 		ya, _ := sigsyaml.Marshal(a)
 		yb, _ := sigsyaml.Marshal(b)
 		t.Errorf("the StatefulSet's pod differs from the Deployment's beyond --shard.count:\n%s\n---\n%s", ya, yb)
-	}
-}
-
-// secretRecipe returns the shell commands of README.md's Secret recipe.
-func secretRecipe(t *testing.T) string {
-	t.Helper()
-	raw, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := strings.Split(string(raw), "```")
-	for i := 1; i < len(blocks); i += 2 {
-		if !strings.Contains(blocks[i], "create secret generic") {
-			continue
-		}
-		var lines []string
-		for _, l := range strings.Split(blocks[i], "\n")[1:] { // after "sh"
-			lines = append(lines, strings.TrimSpace(l))
-		}
-		return strings.Join(lines, "\n")
-	}
-	t.Fatal("README.md has no code block with kubectl create secret generic")
-	return ""
-}
-
-// kubectlCall is one recorded kubectl invocation: its directory and args.
-type kubectlCall struct {
-	dir  string
-	args []string
-}
-
-// The README's recipe, run as written (with a kubectl that records its
-// arguments), makes exactly the Secret the example overlay mounts: same
-// name, namespace and keys, one for every secret file the config names,
-// and values that listprobe's check-config accepts.
-func TestSecretRecipeMakesTheSecretTheOverlayMounts(t *testing.T) {
-	tmp := t.TempDir()
-	bin, work, logDir := filepath.Join(tmp, "bin"), filepath.Join(tmp, "work"), filepath.Join(tmp, "log")
-	for _, d := range []string{bin, work, logDir} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fake := "#!/bin/sh\nn=$(ls \"$KUBECTL_LOG\" | wc -l)\nprintf '%s\\0' \"$PWD\" \"$@\" > \"$KUBECTL_LOG/$n\"\n"
-	if err := os.WriteFile(filepath.Join(bin, "kubectl"), []byte(fake), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	recipe := secretRecipe(t)
-	cmd := exec.Command("bash", "-euo", "pipefail", "-c", recipe)
-	cmd.Dir = work
-	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "KUBECTL_LOG="+logDir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("the recipe fails: %v\n%s\n%s", err, recipe, out)
-	}
-	entries, err := os.ReadDir(logDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	calls := make([]kubectlCall, len(entries))
-	for i := range entries {
-		raw, err := os.ReadFile(filepath.Join(logDir, strconv.Itoa(i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := strings.Split(strings.TrimSuffix(string(raw), "\x00"), "\x00")
-		calls[i] = kubectlCall{dir: f[0], args: f[1:]}
-	}
-
-	// Parse the kubectl calls: the namespace, then the Secret in it.
-	var createdNamespace, namespace, name string
-	files := map[string]string{} // key -> file
-	for _, c := range calls {
-		var words []string
-		ns := ""
-		for i := 0; i < len(c.args); i++ {
-			a := c.args[i]
-			switch {
-			case a == "-n" || a == "--namespace":
-				i++
-				ns = c.args[i]
-			case strings.HasPrefix(a, "--namespace="):
-				ns = strings.TrimPrefix(a, "--namespace=")
-			case strings.HasPrefix(a, "--from-file="):
-				src := strings.TrimPrefix(a, "--from-file=")
-				key, path, ok := strings.Cut(src, "=")
-				if !ok {
-					key, path = filepath.Base(src), src
-				}
-				if !filepath.IsAbs(path) {
-					path = filepath.Join(c.dir, path)
-				}
-				files[key] = path
-			case strings.HasPrefix(a, "-"):
-				t.Errorf("recipe: kubectl flag %s the test does not know", a)
-			default:
-				words = append(words, a)
-			}
-		}
-		switch {
-		case len(words) == 3 && words[0] == "create" && words[1] == "namespace":
-			createdNamespace = words[2]
-		case len(words) == 4 && words[0] == "create" && words[1] == "secret" && words[2] == "generic":
-			if createdNamespace == "" || createdNamespace != ns {
-				t.Errorf("recipe: the Secret goes to namespace %q, created before it: %q", ns, createdNamespace)
-			}
-			namespace, name = ns, words[3]
-		default:
-			t.Errorf("recipe: kubectl %v: a call the test does not know", c.args)
-		}
-	}
-
-	r := decodeRendered(t, exampleOverlay)
-	ns, _ := objectMeta(t, r.raw["ConfigMap/"+r.configMap.Name])
-	if name != secretName || namespace != ns {
-		t.Errorf("recipe makes Secret %s in namespace %q; the overlay mounts %s in %q", name, namespace, secretName, ns)
-	}
-	mount, items := secretMount(t, r)
-	if mount == "" {
-		t.Fatalf("the overlay does not mount Secret %s", secretName)
-	}
-	if items != nil {
-		t.Fatalf("the overlay maps Secret keys to files (%v): the test expects each key as a file of its name", items)
-	}
-	config := r.configMap.Data["listprobe.yml"]
-	want := map[string]bool{}
-	var doc any
-	if err := yaml.Unmarshal([]byte(config), &doc); err != nil {
-		t.Fatal(err)
-	}
-	var walk func(v any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			for _, e := range v {
-				walk(e)
-			}
-		case []any:
-			for _, e := range v {
-				walk(e)
-			}
-		case string:
-			if key, ok := strings.CutPrefix(v, mount+"/"); ok {
-				want[key] = true
-			}
-		}
-	}
-	walk(doc)
-	if len(want) == 0 {
-		t.Fatalf("the config names no file under %s", mount)
-	}
-	for key := range want {
-		if _, ok := files[key]; !ok {
-			t.Errorf("the config needs %s/%s; the recipe's Secret has no key %s", mount, key, key)
-		}
-	}
-	for key := range files {
-		if !want[key] {
-			t.Errorf("the recipe's Secret has key %s, which the config does not use", key)
-		}
-	}
-
-	// The values the recipe writes pass listprobe's own check.
-	secrets := t.TempDir()
-	for key, path := range files {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("recipe: --from-file=%s: %v", key, err)
-		}
-		if err := os.WriteFile(filepath.Join(secrets, key), raw, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if key, err := os.ReadFile(files["signing_key"]); err != nil || len(bytes.TrimSpace(key)) < 32 {
-		t.Errorf("recipe: signing_key is %d bytes (%v), want at least 32", len(bytes.TrimSpace(key)), err)
-	}
-	cfgFile := filepath.Join(secrets, "listprobe.yml")
-	if err := os.WriteFile(cfgFile, []byte(strings.ReplaceAll(config, mount+"/", secrets+"/")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	lp := buildListprobe(t, nil)
-	if out, err := exec.Command(lp, "check-config", "--config.file="+cfgFile).CombinedOutput(); err != nil {
-		t.Errorf("listprobe check-config with the recipe's secrets: %v\n%s", err, out)
 	}
 }
 
@@ -984,9 +824,9 @@ func TestComposeStackIsConsistent(t *testing.T) {
 // exampleConfigs are the example listprobe.yml files and where each expects
 // its secrets (a directory, or the credential prefix of the systemd unit).
 var exampleConfigs = map[string]string{
-	"compose/listprobe.yml":         "/run/secrets/",
-	"kubernetes/base/listprobe.yml": "/run/secrets/listprobe/",
-	"systemd/listprobe.yml":         "/run/credentials/listprobe.service/secrets_",
+	"compose/listprobe.yml":                     "/run/secrets/",
+	"kubernetes/overlays/example/listprobe.yml": "/run/secrets/listprobe/",
+	"systemd/listprobe.yml":                     "/run/credentials/listprobe.service/secrets_",
 }
 
 // The example configs say the same thing, apart from their comments and
@@ -1020,6 +860,17 @@ func TestExampleConfigsAgree(t *testing.T) {
 			t.Errorf("%s and compose/listprobe.yml differ beyond the secrets path", file)
 		}
 	}
+	// The README's first configuration is the packaged one.
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, _ := strings.Cut(string(readme), "```yaml\nglobal:")
+	block, _, _ = strings.Cut(block, "```")
+	shown := strings.ReplaceAll("global:"+block, exampleConfigs["systemd/listprobe.yml"], "SECRETS/")
+	if strings.TrimSpace(shown) != strings.TrimSpace(normal["systemd/listprobe.yml"]) {
+		t.Errorf("README.md's first configuration is not deploy/systemd/listprobe.yml (without its comment lines):\n%s", shown)
+	}
 }
 
 // buildListprobe builds cmd/listprobe with the given environment and flags
@@ -1045,7 +896,7 @@ func TestExampleConfigsPassCheckConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		dir := t.TempDir()
-		for _, name := range []string{"member_password", "reader_password", "signing_key"} {
+		for _, name := range []string{"member_password", "reader_password", "mailman_password", "signing_key"} {
 			if !strings.Contains(string(raw), secretsDir+name) {
 				t.Errorf("%s does not use the secret %s%s", file, secretsDir, name)
 			}
