@@ -195,8 +195,8 @@ func TestClassifyAutomaticRejectionOnlyFromOwner(t *testing.T) {
 }
 
 func TestListIDOf(t *testing.T) {
-	if got := ListIDOf("Test@Lists.Example.org"); got != "test.lists.example.org" {
-		t.Errorf("ListIDOf = %q", got)
+	if got := listIDOf("Test@Lists.Example.org"); got != "test.lists.example.org" {
+		t.Errorf("listIDOf = %q", got)
 	}
 	header, _ := fixture(t, "unrelated-reply-to-probe-copy.eml")
 	if got := listIDField(header()); got != "test.lists.example.org" {

@@ -10,7 +10,7 @@
 //
 // The mail side of listprobe is split by what each piece is; the packages
 // below checks import none of checks, and checks imports only token,
-// compose (the probe's subject), msgid and idn:
+// compose (the probe's subject), msgid, idn and servertext:
 //
 //   - checks/token: the signed probe token (Signer, Verify, Find, Parse) and
 //     the header field that carries it.
@@ -26,6 +26,9 @@
 //     which internal/testbed's admin client reuses.
 //   - checks/hyperkitty: HyperKitty's API, whether an archive holds a
 //     message.
+//   - checks/authn: the authentication verdict of a message read (DKIM,
+//     ARC, SPF and DMARC through go-msgauth and DNS): did the list's server
+//     provably send it; explain prints it.
 //   - checks/mailtls: the TLS modes and client configuration SMTP and IMAP
 //     share.
 //   - checks/msgid: Message-ID comparison.

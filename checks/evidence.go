@@ -133,7 +133,7 @@ func (e Evidence) IsCopyOf(list, poster string) bool {
 	if e.Kind != KindProbeCopy || !e.allTokensOf(list) {
 		return false
 	}
-	fromList := idn.SameAddress(e.From, list) && e.ListID == ListIDOf(list)
+	fromList := idn.SameAddress(e.From, list) && e.ListID == listIDOf(list)
 	switch e.Copy {
 	case CopyByMessageID:
 		return (poster != "" && idn.SameAddress(e.From, poster)) || fromList
@@ -192,10 +192,10 @@ func (e Evidence) allTokensOf(list string) bool {
 	return true
 }
 
-// ListIDOf returns the List-Id identifier that Mailman, Sympa and Google
+// listIDOf returns the List-Id identifier that Mailman, Sympa and Google
 // Groups give the list with this posting address: the address with its
 // "@" turned into a dot, lower-cased ("test.lists.example.org").
-func ListIDOf(list string) string {
+func listIDOf(list string) string {
 	list = strings.TrimSpace(list)
 	if a, err := idn.ASCIIAddress(list); err == nil {
 		list = a // a List-Id is ASCII: an international domain in its A-label form
@@ -240,7 +240,7 @@ func (m *incoming) parsed() *parsedBody {
 // fromList reports whether the message comes from list itself: From is the
 // list's posting address and List-Id is the list's.
 func (m *incoming) fromList(list string) bool {
-	return list != "" && m.sender.authors == 1 && idn.SameAddress(m.sender.address, list) && listIDField(m.h) == ListIDOf(list)
+	return list != "" && m.sender.authors == 1 && idn.SameAddress(m.sender.address, list) && listIDField(m.h) == listIDOf(list)
 }
 
 // LooksLikeNotice reports whether a message with this header may be a

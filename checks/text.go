@@ -11,6 +11,8 @@ import (
 	// package itself, not only in a binary that happens to import it.
 	_ "github.com/emersion/go-message/charset"
 	"golang.org/x/text/encoding/charmap"
+
+	"github.com/listprobe/listprobe/checks/servertext"
 )
 
 // ReadableText turns bytes a mail server sent, in no declared charset (an
@@ -108,17 +110,9 @@ func unwrap(s string) string {
 
 // Truncate shortens s to at most n bytes, never inside a rune, and marks
 // the cut with "...". Text from servers goes through it before it reaches
-// a label, a log line or a page.
-func Truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strings.TrimSpace(s[:cut]) + "..."
-}
+// a label, a log line or a page. It is servertext.Truncate, kept here for
+// the callers that already import checks.
+func Truncate(s string, n int) string { return servertext.Truncate(s, n) }
 
 func normalizeNL(s string) string {
 	s = strings.ReplaceAll(s, "\r\n", "\n")

@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/internal/sandbox"
 )
@@ -43,8 +42,8 @@ func humanMessages(list, tok, messageID string) map[string]string {
 		"another list's hold notice": fmt.Sprintf("From: other-bounces@lists.example.org\r\nTo: member@example.org\r\nSubject: Your message to other@lists.example.org awaits moderator approval\r\nAuto-Submitted: auto-generated\r\nX-Mailman-Version: 3.3.8\r\nMessage-ID: <other-notice@lists.example.org>\r\n\r\nYour mail to 'other@lists.example.org' with the subject\r\n\r\n    %s\r\n\r\nIs being held until the list moderator can review it for approval.\r\n\r\nThe message is being held because:\r\n\r\n    The message comes from a moderated member\r\n", subject),
 		"quoted in a reply body":     fmt.Sprintf("From: colleague@example.org\r\nTo: reader@example.org\r\nSubject: what is this?\r\nMessage-ID: <q@example.org>\r\n\r\n> %s\r\n> This is a listprobe test.\r\n", subject),
 		"attached by a person":       fmt.Sprintf("From: colleague@example.org\r\nTo: reader@example.org\r\nSubject: strange mail\r\nMessage-ID: <att@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nLook.\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n%s\r\n--b--\r\n", probe),
-		"MIME digest of the list":    fmt.Sprintf("From: %[1]s\r\nTo: reader@example.org\r\nSubject: Test Digest, Vol 1, Issue 2\r\nList-Id: <%[2]s>\r\nMessage-ID: <digest@lists.example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=d\r\n\r\n--d\r\nContent-Type: text/plain\r\n\r\nToday's Topics:\r\n\r\n   1. %[3]s\r\n   2. Re: why my post was rejected\r\n--d\r\nContent-Type: multipart/digest; boundary=e\r\n\r\n--e\r\n\r\n%[4]s\r\n--e--\r\n--d--\r\n", list, checks.ListIDOf(list), subject, probe),
-		"plain-text digest":          fmt.Sprintf("From: %[1]s\r\nTo: reader@example.org\r\nSubject: Test Digest, Vol 1, Issue 3\r\nList-Id: <%[2]s>\r\nMessage-ID: <digest2@lists.example.org>\r\n\r\nToday's Topics:\r\n\r\n   1. %[3]s\r\n\r\n----------------------------------------------------------------------\r\n\r\nMessage: 1\r\nFrom: %[4]s\r\nSubject: %[3]s\r\n\r\nThis is a listprobe test.\r\n", list, checks.ListIDOf(list), subject, testMember),
+		"MIME digest of the list":    fmt.Sprintf("From: %[1]s\r\nTo: reader@example.org\r\nSubject: Test Digest, Vol 1, Issue 2\r\nList-Id: <%[2]s>\r\nMessage-ID: <digest@lists.example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=d\r\n\r\n--d\r\nContent-Type: text/plain\r\n\r\nToday's Topics:\r\n\r\n   1. %[3]s\r\n   2. Re: why my post was rejected\r\n--d\r\nContent-Type: multipart/digest; boundary=e\r\n\r\n--e\r\n\r\n%[4]s\r\n--e--\r\n--d--\r\n", list, strings.Replace(list, "@", ".", 1), subject, probe),
+		"plain-text digest":          fmt.Sprintf("From: %[1]s\r\nTo: reader@example.org\r\nSubject: Test Digest, Vol 1, Issue 3\r\nList-Id: <%[2]s>\r\nMessage-ID: <digest2@lists.example.org>\r\n\r\nToday's Topics:\r\n\r\n   1. %[3]s\r\n\r\n----------------------------------------------------------------------\r\n\r\nMessage: 1\r\nFrom: %[4]s\r\nSubject: %[3]s\r\n\r\nThis is a listprobe test.\r\n", list, strings.Replace(list, "@", ".", 1), subject, testMember),
 	}
 }
 

@@ -5,16 +5,39 @@
 //
 // # Architecture
 //
-// Imports flow one way, top to bottom:
+// Imports flow one way, top to bottom; nothing under checks imports probe,
+// and the protocol packages under checks do not import Prometheus:
 //
-//	cmd/listprobe      flags, subcommands (serve, once, check-config, explain, demo), signals
-//	probe/web          the status page, /probe, /-/reload, over web.Service (a narrow view of Service)
-//	probe              the runtime: Service, sessions, Mailman watchers, registry, schedule,
-//	                   the probe's stages, the judgement of a message (Judge), metrics, history
-//	probe/config       the configuration file: plain types, LoadFile and Load, validation
-//	checks             the classifier of a message (Classify -> checks.Evidence); below it the
-//	                   protocol clients and the probe's parts: checks/imapwatch (IMAP watching),
-//	                   checks/submit (SMTP), checks/mailmanrest, checks/token, checks/compose
+//	cmd/listprobe            flags, subcommands (serve, once, check-config, explain, demo), signals;
+//	                         explain prints Judge's Verdict and checks/authn's verdict for a saved message
+//	cmd/listprobe-bench      the bench command: serve against the sandbox, measured
+//	probe/web                the status page, /probe, /-/reload, over web.Service (a narrow view of Service)
+//	probe                    the runtime: Service, sessions, Mailman watchers, registry, schedule,
+//	                         the probe's stages, the judgement of a message (Judge), metrics, history,
+//	                         Mailman's pipeline (pipeline.go), the archive check (archive.go)
+//	probe/config             the configuration file: plain types, LoadFile and Load, validation
+//	probe/internal/probetest the mail world (sandbox, accounts, config) the tests of probe and probe/web use
+//	checks                   the classifier of a message (Classify -> checks.Evidence); below it
+//	                         (see its package doc, one line each):
+//	checks/imapwatch         IMAP watching (IDLE or poll, fetch, delete named UIDs), archive search
+//	checks/submit            SMTP submission
+//	checks/mailmanrest       the Mailman 3 REST client (held queue, settings, queues, rosters)
+//	checks/hyperkitty        HyperKitty's API: does the archive hold a message
+//	checks/authn             the authentication verdict (DKIM, ARC, SPF, DMARC) of a message read
+//	checks/token             the signed probe token
+//	checks/compose           the probe post, rendered and DKIM-signed
+//	checks/mailtls           TLS modes and client configuration shared by SMTP and IMAP
+//	checks/msgid             Message-ID comparison
+//	checks/idn               international addresses and domains
+//	checks/servertext        the cleaning of text from servers (one line, readable, cut)
+//	internal/version         which listprobe this is, from the Go build information
+//	internal/sandbox         an in-process mail world (SMTP, IMAP, a Mailman 3 simulator and its REST
+//	                         API) for the demo, tests and the bench
+//	internal/testbed         the real Postfix + Dovecot + Mailman 3 + Sympa + mlmmj stack's variables for
+//	                         end-to-end tests (skip without it, fail under CI=true)
+//	internal/hostileimap     an IMAP server that breaks the protocol on purpose, for tests
+//	internal/dnstest         a real DNS server on loopback (miekg/dns), for tests
+//	internal/testcert        self-signed certificates for the TLS tests
 //
 // # The path of one probe
 //
@@ -30,9 +53,16 @@
 //     the mailboxes, see below, or from the Mailman watcher's held queue,
 //     mailman.go) and applyEvidence decides the outcome; at the deadline it
 //     is lost, or error when the reader's mailbox was unreachable.
-//  4. The result is recorded (metrics.go, history.go), the probe moves to
-//     the registry's finished probes, and cleanupAfter deletes the
-//     messages that were proven its own, where the account has cleanup.
+//     A lost probe's reason says whether the reader could not have seen
+//     it (blame.go: readerBlind) and, where the list's Mailman server
+//     has a pipeline configured, where Mailman's queues hold its post
+//     (pipeline.go: explainLost reads the queues through mailmanrest).
+//  4. The result is recorded (metrics.go, history.go) and the probe moves
+//     to the registry's finished probes; after a delivery checkArchive
+//     (archive.go) asks the list's archive (HyperKitty, or an archive
+//     folder over IMAP) whether it holds the post. cleanupAfter deletes
+//     the messages that were proven its own, where the account has
+//     cleanup.
 //
 // # The path of one message
 //

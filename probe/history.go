@@ -2,6 +2,7 @@ package probe
 
 import (
 	"math"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -93,12 +94,31 @@ func NewHistory(okLimit, failLimit int) *History {
 	return &History{okLimit: okLimit, failLimit: failLimit, lists: map[string]*listHistory{}, byID: map[string]*Result{}}
 }
 
+// MaxKeptLog bounds the log a kept result holds: a failure's log is cut to
+// its first and last MaxKeptLog/2 bytes. A success keeps its log only while
+// it is its list's newest result: the newest probe's page shows how it
+// went, older successes show their outcome, reason and hops without it.
+const MaxKeptLog = 8 << 10
+
 // Add records a finished probe.
 func (h *History) Add(r *Result) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	lh := h.list(r.List)
 	lh.samples.add(r)
+	if n := len(lh.ok); n > 0 && lh.ok[n-1].Log != "" {
+		// No longer the list's newest result. A copy, as pages may be
+		// reading the one they were given.
+		old := *lh.ok[n-1]
+		old.Log = ""
+		lh.ok[n-1] = &old
+		h.byID[old.ID] = &old
+	}
+	if len(r.Log) > MaxKeptLog {
+		c := *r
+		c.Log = r.Log[:MaxKeptLog/2] + "\n[… " + strconv.Itoa(len(r.Log)-MaxKeptLog) + " bytes of the log not kept …]\n" + r.Log[len(r.Log)-MaxKeptLog/2:]
+		r = &c
+	}
 	ring, limit := &lh.ok, h.okLimit
 	if !r.OK {
 		ring, limit = &lh.failed, h.failLimit
@@ -222,4 +242,29 @@ func (h *History) Retain(keep func(list string) bool) {
 		}
 		delete(h.lists, name)
 	}
+}
+
+// Newest returns the list's newest kept result, or nil, without copying
+// its history: the status page sorts every list by it.
+func (h *History) Newest(list string) *Result {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	lh := h.lists[list]
+	if lh == nil {
+		return nil
+	}
+	var ok, failed *Result
+	if n := len(lh.ok); n > 0 {
+		ok = lh.ok[n-1]
+	}
+	if n := len(lh.failed); n > 0 {
+		failed = lh.failed[n-1]
+	}
+	switch {
+	case ok == nil:
+		return failed
+	case failed == nil || ok.Finished.After(failed.Finished):
+		return ok
+	}
+	return failed
 }

@@ -3,6 +3,8 @@ package probe
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -58,4 +60,79 @@ func TestHistoryRetainForgetsRemovedLists(t *testing.T) {
 func samplesOf(h *History, list string) []Sample {
 	_, samples, _ := h.Snapshot(list)
 	return samples
+}
+
+func TestHistoryKeepsLogsOfFailuresAndOfTheNewestSuccessOnly(t *testing.T) {
+	h := NewHistory(10, 10)
+	const list = "users@lists.example.org"
+	long := strings.Repeat("x", 3*MaxKeptLog)
+	for i := range 4 {
+		r := &Result{ID: fmt.Sprint(i), List: list, Outcome: Delivered, OK: true, Log: fmt.Sprintf("log of probe %d\n", i), Finished: chartStart.Add(time.Duration(i) * time.Minute)}
+		if i == 1 {
+			r.Outcome, r.OK, r.Log = Lost, false, "start "+long+" end"
+		}
+		h.Add(r)
+	}
+	recent := h.Recent(list)
+	if len(recent) != 4 {
+		t.Fatalf("%d results kept, want 4", len(recent))
+	}
+	if recent[0].Log != "log of probe 3\n" || h.Get("3").Log != recent[0].Log {
+		t.Errorf("newest success's log = %q, want it kept", recent[0].Log)
+	}
+	if recent[1].Log != "" || h.Get("2").Log != "" || recent[3].Log != "" {
+		t.Errorf("older successes keep logs %q, %q", recent[1].Log, recent[3].Log)
+	}
+	failed := h.Get("1").Log
+	if len(failed) > MaxKeptLog+100 || !strings.HasPrefix(failed, "start ") || !strings.HasSuffix(failed, " end") || !strings.Contains(failed, "not kept") {
+		t.Errorf("failure's log is %d bytes (%.20q … %.20q), want its head and tail within %d", len(failed), failed, failed[max(0, len(failed)-20):], MaxKeptLog)
+	}
+}
+
+// BenchmarkHistoryMemory fills the history of 10,000 lists as a long run
+// leaves it (each list's 10 newest successes, its chart's samples, and
+// failures for one list in ten) and reports the heap it holds per list
+// and per kept result: the README's memory figures come from it.
+func BenchmarkHistoryMemory(b *testing.B) {
+	const lists = 10000
+	log := strings.Repeat("time=2026-12-06T18:00:00Z level=DEBUG msg=\"IMAP FETCH\" uid=4711 list=x\n", 15) // about 1 KB, a probe's log
+	for _, failures := range []int{0, 10, 50} {
+		b.Run(fmt.Sprintf("failures=%d", failures), func(b *testing.B) {
+			for b.Loop() {
+				before := heapInUse()
+				h := NewHistory(10, 50)
+				kept := 0
+				for i := range lists {
+					list := fmt.Sprintf("bench-%05d-deliver@lists.bench.test", i)
+					n := MaxSamples
+					for j := range n {
+						lat := 1.5
+						r := &Result{ID: fmt.Sprintf("lp1.%05d%03d", i, j), List: list, Outcome: Delivered, Expected: Delivered, OK: true, Latency: &lat,
+							Reason: "copy seen in the reader's mailbox", Evidence: "copy in INBOX", MessageID: "<lp1.abcdefghijklmnop@example.org>",
+							SubmitReply: "250 2.0.0 Ok: queued as 4ABCDEF", Log: fmt.Sprint(log, i, j), Hops: make([]Hop, 4),
+							Started: chartStart.Add(time.Duration(j) * time.Minute), Finished: chartStart.Add(time.Duration(j)*time.Minute + time.Second)}
+						if i%10 == 3 && j >= n-failures {
+							r.Outcome, r.OK, r.Latency, r.Hops, r.Reason = Held, false, nil, nil, "held by Mailman: The message is not from a list member"
+						}
+						h.Add(r)
+					}
+				}
+				for i := range lists {
+					kept += len(h.Recent(fmt.Sprintf("bench-%05d-deliver@lists.bench.test", i)))
+				}
+				after := heapInUse()
+				b.ReportMetric(float64(after-before)/lists, "bytes/list")
+				b.ReportMetric(float64(after-before)/float64(kept), "bytes/result")
+				b.ReportMetric(float64(after-before)/(1<<20), "MiB")
+				runtime.KeepAlive(h)
+			}
+		})
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }

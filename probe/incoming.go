@@ -22,13 +22,18 @@ func (s *Service) onMessage(box *accountSession, msg imapwatch.Message, placemen
 	if cfg == nil {
 		return
 	}
-	v := Judge(Incoming{Account: box.name, Placement: placement, Header: msg.Header, Body: msg.Body, SeenAt: msg.SeenAt}, cfg, registryView{s})
+	in := Incoming{Account: box.name, Placement: placement, Header: msg.Header, Body: msg.Body, SeenAt: msg.SeenAt}
+	in.Auth = Authenticate(s.ctx, in, authnMessage(msg), cfg, s.dns.get(cfg))
+	v := Judge(in, cfg, registryView{s})
 	for _, l := range v.NoticeLimit {
 		s.mu.Lock()
 		s.limits[l] = msg.SeenAt
 		s.mu.Unlock()
 		s.metrics.NoticeLimit(l, msg.SeenAt)
 		s.logger.Warn("list server sends the poster no more notices today: holds will be silent until tomorrow", "list", l, "account", box.name)
+	}
+	for _, l := range v.NoticeLimitHints {
+		s.logger.Warn("an unauthenticated \"no more notices today\" message about the list: ignored", "list", l, "account", box.name)
 	}
 	if v.Forged {
 		s.metrics.Forged(box.name)
@@ -67,8 +72,9 @@ func (s *Service) applyTo(cfg *config.Config, v Verdict, d Decided, msg imapwatc
 	switch {
 	case d.Pending:
 		p, _, _ := s.reg.lookup(d.Token.ID)
-		e := sighting{kind: ev.Kind, manager: ev.Manager, reason: readable(ev.Reason), account: v.Account, trust: v.Trust,
-			seenAt: msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity, deletable: v.Deletable, byTime: d.ByTime,
+		e := sighting{kind: ev.Kind, manager: ev.Manager, reason: readable(ev.Reason), account: v.Account, trust: v.Trust, trustWhy: readable(v.TrustWhy),
+			dnsFailed: v.Auth != nil && v.Auth.TempError != "" && v.Trust != TrustAuthenticated,
+			seenAt:    msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity, deletable: v.Deletable, byTime: d.ByTime,
 			approved: ev.Approved, approvedAt: ev.ApprovedAt, recipient: ev.Recipient, copy: ev.Copy, from: ev.From,
 			placement: v.Placement, filter: v.FilterVerdict}
 		if v.Copy {

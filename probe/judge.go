@@ -8,6 +8,7 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/authn"
 	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/probe/config"
 )
@@ -34,6 +35,12 @@ type Incoming struct {
 	// SeenAt is when it was seen: the judgement's "now" (a notice matched
 	// by time must come after the probe; a notice limit starts then).
 	SeenAt time.Time
+	// Auth is the authentication verdict of the message for each list it
+	// may concern (its configured address, lower case), computed by the
+	// caller with the list's options (AuthLists says for which lists; the
+	// checks need DNS). A notice about a list without a verdict here is a
+	// hint.
+	Auth map[string]*authn.Verdict
 }
 
 // Probes is the judgement's read-only view of this process's probes.
@@ -134,11 +141,19 @@ type Verdict struct {
 	// NoticeLimit are the lists whose poster the list server told "no
 	// more notices today" (a notice_limit message in the poster's mailbox).
 	NoticeLimit []string
-	// Trust says whether the message's evidence is believed. Today every
-	// message the classifier accepts as written by the list server is
-	// trusted (trustOf); issue 15 makes it depend on DKIM, ARC, the
-	// receiving server's Authentication-Results or Received hop.
+	// NoticeLimitHints are the lists such a message names that it could
+	// not be shown to come from (a hint: logged, nothing else).
+	NoticeLimitHints []string
+	// Trust says whether the message's evidence is believed (trust.go): a
+	// copy is judged by its token and header fields; a notice, a bounce
+	// or a rejection only when the authentication verdict of the list it
+	// concerns says the list's server sent it. Anything else is a hint.
 	Trust Trust
+	// Auth is the authentication verdict Trust was decided on (the first
+	// probe's list); nil when there was none. TrustWhy says, for a hint,
+	// why it is not believed.
+	Auth     *authn.Verdict
+	TrustWhy string
 	// Placement is where the message arrived: INBOX or Junk.
 	Placement Placement
 	// FilterVerdict is the receiving side's spam filter verdict from the
@@ -178,15 +193,19 @@ type Decided struct {
 func Judge(msg Incoming, cfg *config.Config, probes Probes) Verdict {
 	ev := checks.Classify(msg.Header, msg.Body)
 	v := Verdict{Evidence: ev, Account: msg.Account, SeenAt: msg.SeenAt, Signature: SignatureAbsent,
-		Trust: trustOf(ev, cfg), Placement: msg.Placement, FilterVerdict: checks.FilterVerdict(msg.Header)}
+		Trust: TrustHint, Placement: msg.Placement, FilterVerdict: checks.FilterVerdict(msg.Header)}
 	if v.Placement == "" {
 		v.Placement = PlacementInbox
 	}
+	if !needsAuthn(ev.Kind) {
+		v.Trust = TrustAuthenticated
+	}
 	if ev.Kind == checks.KindNoticeLimit && cfg != nil {
-		v.NoticeLimit = noticeLimitLists(cfg, msg.Account, ev)
+		v.NoticeLimit, v.NoticeLimitHints = splitAuthenticated(noticeLimitLists(cfg, msg.Account, ev), msg.Auth)
 	}
 	if ev.ByTime && ev.Kind == checks.KindHoldNotice {
 		v.matchByTime(cfg, probes)
+		v.trust(msg.Auth)
 		return v
 	}
 	for _, enc := range ev.Tokens {
@@ -214,6 +233,7 @@ func Judge(msg Incoming, cfg *config.Config, probes Probes) Verdict {
 			v.Probes = append(v.Probes, d)
 		}
 	}
+	v.trust(msg.Auth)
 	v.decide(cfg)
 	return v
 }
@@ -365,12 +385,6 @@ func noticeLimitLists(cfg *config.Config, account string, ev checks.Evidence) []
 	}
 	return out
 }
-
-// trustOf says whether the message's evidence is believed. Today it is
-// whenever the classifier accepts it as the list server's (robot From,
-// envelope agreeing, token in the part the server wrote): the hook where
-// issue 15 checks that the list's server provably sent it.
-func trustOf(checks.Evidence, *config.Config) Trust { return TrustAuthenticated }
 
 // noProbes is the view of a process that has sent no probes.
 type noProbes struct{}

@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/authn"
 	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/probe/config"
@@ -119,33 +120,42 @@ func TestJudge(t *testing.T) {
 		account string
 		raw     string
 		probes  Probes
+		auth    bool // the list's server provably sent it (its authentication verdict)
 		want    want
 	}{
-		{"the list's copy of a pending probe", "reader", string(copyRaw), pending,
+		{"the list's copy of a pending probe", "reader", string(copyRaw), pending, false,
 			want{kind: checks.KindProbeCopy, copy: true, del: true, pending: true, probes: 1}},
-		{"the copy of a recorded probe in its reader's mailbox is late and deleted now", "reader", string(copyRaw), recorded,
+		{"the copy of a recorded probe in its reader's mailbox is late and deleted now", "reader", string(copyRaw), recorded, false,
 			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, late: true, probes: 1}},
-		{"the copy of a recorded probe in the poster's mailbox is not late", "member", string(copyRaw), recorded,
+		{"the copy of a recorded probe in the poster's mailbox is not late", "member", string(copyRaw), recorded, false,
 			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, probes: 1}},
-		{"the copy of another process's probe is never deleted", "reader", string(copyRaw), fakeProbes{},
+		{"the copy of another process's probe is never deleted", "reader", string(copyRaw), fakeProbes{}, false,
 			want{kind: checks.KindProbeCopy, copy: true, probes: 1}},
-		{"a forged copy is forged and nothing else", "reader", string(forgedRaw), pending,
+		{"a forged copy is forged and nothing else", "reader", string(forgedRaw), pending, false,
 			want{kind: checks.KindProbeCopy, forged: true}},
-		{"the list's hold notice about a pending probe", "member", notice("users-bounces@lists.example.org"), pending,
+		{"the list's hold notice about a pending probe", "member", notice("users-bounces@lists.example.org"), pending, true,
 			want{kind: checks.KindHoldNotice, del: true, pending: true, probes: 1}},
-		{"a hold notice with a stranger's envelope decides but is not deleted", "member", notice("someone@elsewhere.example.net"), pending,
+		{"a hold notice with a stranger's envelope decides but is not deleted", "member", notice("someone@elsewhere.example.net"), pending, true,
 			want{kind: checks.KindHoldNotice, pending: true, probes: 1}},
-		{"a hold notice about a recorded probe is deleted now", "member", notice("users-bounces@lists.example.org"), recorded,
+		{"a hold notice about a recorded probe is deleted now", "member", notice("users-bounces@lists.example.org"), recorded, true,
 			want{kind: checks.KindHoldNotice, del: true, delNow: true, recorded: true, probes: 1}},
-		{"an earlier run's copy is claimed, late, and deleted", "reader", string(earlyRaw), fakeProbes{instance: "host/0", started: now},
+		{"an unauthenticated hold notice is a hint, never deleted", "member", notice("users-bounces@lists.example.org"), recorded, false,
+			want{kind: checks.KindHoldNotice, recorded: true, probes: 1}},
+		{"an unauthenticated hold notice with a null Return-Path is never deleted", "member", notice(""), recorded, false,
+			want{kind: checks.KindHoldNotice, recorded: true, probes: 1}},
+		{"an earlier run's copy is claimed, late, and deleted", "reader", string(earlyRaw), fakeProbes{instance: "host/0", started: now}, false,
 			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, late: true, earlierRun: true, probes: 1}},
-		{"another instance's copy is not claimed", "reader", string(earlyRaw), fakeProbes{instance: "host/1", started: now},
+		{"another instance's copy is not claimed", "reader", string(earlyRaw), fakeProbes{instance: "host/1", started: now}, false,
 			want{kind: checks.KindProbeCopy, copy: true, probes: 1}},
-		{"a copy sent long before this run started is not claimed", "reader", string(earlyRaw), fakeProbes{instance: "host/0", started: now.Add(time.Hour)},
+		{"a copy sent long before this run started is not claimed", "reader", string(earlyRaw), fakeProbes{instance: "host/0", started: now.Add(time.Hour)}, false,
 			want{kind: checks.KindProbeCopy, copy: true, probes: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := Judge(incoming(t, tc.account, tc.raw, now), cfg, tc.probes)
+			in := incoming(t, tc.account, tc.raw, now)
+			if tc.auth {
+				in.Auth = map[string]*authn.Verdict{judgeList: {Authenticated: true, Path: authn.PathDKIM, Reason: "DKIM signature of lists.example.org verifies"}}
+			}
+			v := Judge(in, cfg, tc.probes)
 			got := want{kind: v.Evidence.Kind, forged: v.Forged, copy: v.Copy, del: v.Deletable, delNow: v.DeleteNow, probes: len(v.Probes)}
 			for _, d := range v.Probes {
 				got.pending, got.recorded, got.late, got.earlierRun = d.Pending, d.Recorded, d.Late, d.EarlierRun
@@ -156,7 +166,7 @@ func TestJudge(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("verdict %+v (%s)\nwant    %+v", got, v.Why, tc.want)
 			}
-			if v.Trust != TrustAuthenticated || v.Placement != PlacementInbox {
+			if (v.Trust == TrustAuthenticated) != (tc.auth || tc.want.copy || tc.want.forged) || v.Placement != PlacementInbox {
 				t.Errorf("trust %s, placement %s", v.Trust, v.Placement)
 			}
 		})
@@ -245,7 +255,16 @@ func TestJudgeMatchesSympaNoticeByTime(t *testing.T) {
 func TestJudgeNoticeLimit(t *testing.T) {
 	cfg := judgeConfig(t, true)
 	raw := "From: users-owner@lists.example.org\r\nTo: member@example.org\r\nSubject: Last autoresponse notification for today\r\nX-Mailman-Version: 3.3.8\r\nList-Id: <users.lists.example.org>\r\nMessage-ID: <limit@lists.example.org>\r\n\r\nWe have received a message from your address <member@example.org>\r\nrequesting an automated response from the users@lists.example.org\r\nmailing list.\r\n\r\nThe number we have seen today: 10.\r\n"
-	v := Judge(incoming(t, "member", raw, time.Now()), cfg, fakeProbes{})
+	// Unauthenticated, it is a hint and limits nothing (issue 15).
+	if v := Judge(incoming(t, "member", raw, time.Now()), cfg, fakeProbes{}); len(v.NoticeLimit) != 0 || len(v.NoticeLimitHints) == 0 {
+		t.Errorf("an unauthenticated notice limit: limits %v, hints %v", v.NoticeLimit, v.NoticeLimitHints)
+	}
+	in := incoming(t, "member", raw, time.Now())
+	in.Auth = map[string]*authn.Verdict{}
+	for _, l := range cfg.Lists {
+		in.Auth[strings.ToLower(l.Address)] = &authn.Verdict{Authenticated: true, Path: authn.PathDKIM}
+	}
+	v := Judge(in, cfg, fakeProbes{})
 	if v.Evidence.Kind != checks.KindNoticeLimit {
 		t.Fatalf("kind %s", v.Evidence.Kind)
 	}

@@ -21,6 +21,17 @@ import (
 // ModerationActions are the values Mailman 3 takes for a moderation action.
 var ModerationActions = []string{"accept", "hold", "reject", "discard", "defer"}
 
+// The histograms' buckets. Every bucket is a series per list, about 100
+// bytes of each scrape, so there are few: the delivery latency's resolve
+// the alert's 2-minute threshold and the dashboard's percentiles from
+// half a second to the timeout (a copy later than the list's timeout is a
+// late delivery, not a latency); the SMTP conversation's tell a local
+// submission from a slow or stalling one.
+var (
+	LatencyBuckets = []float64{0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+	SubmitBuckets  = []float64{0.05, 0.25, 1, 5, 30}
+)
+
 // Metrics holds every metric listprobe exports, on a registry of its own.
 type Metrics struct {
 	Registry *prometheus.Registry
@@ -55,6 +66,8 @@ type Metrics struct {
 
 	mu            sync.Mutex
 	reasons       map[string]prometheus.Labels // list -> labels of its listprobe_last_reason_info series
+	hops          map[string][]string          // list -> the hop labels of its listprobe_last_hop_seconds series
+	infos         map[infoKey]string           // the value of each info series
 	lists         map[string]bool              // the configured lists
 	knownAccounts []string                     // the configured accounts with a mailbox
 }
@@ -70,7 +83,6 @@ func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
 // NewMetrics registers every metric on a new registry, with the Go and
 // process collectors.
 func NewMetrics() *Metrics {
-	latencyBuckets := []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600}
 	m := &Metrics{
 		Registry:    prometheus.NewRegistry(),
 		probes:      counterVec("listprobe_probes_total", "Probes finished, by list and outcome.", "list", "outcome"),
@@ -80,11 +92,11 @@ func NewMetrics() *Metrics {
 		lastReason:  gaugeVec("listprobe_last_reason_info", "Always 1: the outcome and reason of the list's last probe, one series per list.", "list", "outcome", "reason"),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "listprobe_delivery_latency_seconds", Help: "Time from the post's acceptance by SMTP to its copy seen in the reader mailbox.",
-			Buckets: latencyBuckets,
+			Buckets: LatencyBuckets,
 		}, []string{"list"}),
 		submitDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "listprobe_submit_duration_seconds", Help: "Duration of the SMTP conversation that posts a probe.",
-			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
+			Buckets: SubmitBuckets,
 		}, []string{"list"}),
 		lastProbe:     gaugeVec("listprobe_last_probe_timestamp_seconds", "When the list's last probe finished, in seconds since the epoch.", "list"),
 		lastDelivered: gaugeVec("listprobe_last_delivered_timestamp_seconds", "When a probe copy of the list was last delivered in time, in seconds since the epoch (0: never).", "list"),
@@ -100,15 +112,17 @@ func NewMetrics() *Metrics {
 		noticeLimit:      gaugeVec("listprobe_notice_limit_reached_timestamp_seconds", "When the list server last told the poster it sends no more notices today (0: never); holds after it are silent.", "list"),
 		mailmanUp:        gaugeVec("listprobe_mailman_up", "1 when the last Mailman REST read of the list worked.", "list"),
 		mailmanHeld:      gaugeVec("listprobe_mailman_held_messages", "Posts waiting in the list's moderation queue, probes or not.", "list"),
-		memberAction:     gaugeVec("listprobe_mailman_default_member_action", "The list's default_member_action: 1 for the current action, 0 for the others.", "list", "action"),
-		nonmemberAction:  gaugeVec("listprobe_mailman_default_nonmember_action", "The list's default_nonmember_action: 1 for the current action, 0 for the others.", "list", "action"),
-		ownAction:        gaugeVec("listprobe_mailman_member_moderation_action", "The probe poster's own moderation_action on the list (default: none, the list default applies).", "list", "action"),
+		memberAction:     gaugeVec("listprobe_mailman_default_member_action_info", "Always 1: the list's default_member_action (accept, hold, reject, discard, defer) as the action label.", "list", "action"),
+		nonmemberAction:  gaugeVec("listprobe_mailman_default_nonmember_action_info", "Always 1: the list's default_nonmember_action (accept, hold, reject, discard, defer) as the action label.", "list", "action"),
+		ownAction:        gaugeVec("listprobe_mailman_member_moderation_action_info", "Always 1: the probe poster's own moderation_action on the list as the action label (default: none, the list default applies).", "list", "action"),
 		emergency:        gaugeVec("listprobe_mailman_emergency", "1 when the list's emergency moderation is on.", "list"),
 		hopSeconds:       gaugeVec("listprobe_last_hop_seconds", "Seconds between one Received hop of the last delivered copy and the one before it (hop 1 is the first server; Received dates have one-second resolution).", "list", "hop"),
 		memberSubscribed: gaugeVec("listprobe_mailman_member_subscribed", "1 when the probe's poster or reader (role) is a member of the list, as Mailman says.", "list", "role"),
-		memberDelivery:   gaugeVec("listprobe_mailman_member_delivery_status", "The delivery_status of the probe's poster's or reader's membership: 1 for the current status, 0 for the others (by_bounces: Mailman stopped delivering to it).", "list", "role", "status"),
-		memberMode:       gaugeVec("listprobe_mailman_member_delivery_mode", "The delivery_mode of the probe's poster's or reader's membership: 1 for the current mode, 0 for the others (a reader on digests gets no copies).", "list", "role", "mode"),
+		memberDelivery:   gaugeVec("listprobe_mailman_member_delivery_status_info", "Always 1: the delivery_status of the probe's poster's or reader's membership as the status label (by_bounces: Mailman stopped delivering to it); absent when Mailman reports none.", "list", "role", "status"),
+		memberMode:       gaugeVec("listprobe_mailman_member_delivery_mode_info", "Always 1: the delivery_mode of the probe's poster's or reader's membership as the mode label (a reader on digests gets no copies); absent when Mailman reports none.", "list", "role", "mode"),
 		reasons:          map[string]prometheus.Labels{},
+		hops:             map[string][]string{},
+		infos:            map[infoKey]string{},
 	}
 	build := version.Get()
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -143,22 +157,16 @@ func (m *Metrics) Configure(cfg *config.Config) {
 		}
 		setStates(m.expected, []string{l.Address}, outcomeNames([]Outcome{Delivered, Held}), string(l.Expect))
 		m.success.WithLabelValues(l.Address)
+		m.noticeLimit.WithLabelValues(l.Address)
 		m.latency.WithLabelValues(l.Address)
 		m.submitDuration.WithLabelValues(l.Address)
 		m.lastProbe.WithLabelValues(l.Address)
 		m.lastDelivered.WithLabelValues(l.Address)
 		m.late.WithLabelValues(l.Address)
-		m.noticeLimit.WithLabelValues(l.Address)
 		if l.Mailman != "" {
 			m.mailmanUp.WithLabelValues(l.Address)
 			m.mailmanHeld.WithLabelValues(l.Address)
 			m.emergency.WithLabelValues(l.Address)
-			for _, a := range ModerationActions {
-				m.memberAction.WithLabelValues(l.Address, a)
-				m.nonmemberAction.WithLabelValues(l.Address, a)
-				m.ownAction.WithLabelValues(l.Address, a)
-			}
-			m.ownAction.WithLabelValues(l.Address, "default")
 		}
 	}
 	accounts := map[string]bool{}
@@ -190,6 +198,16 @@ func (m *Metrics) Configure(cfg *config.Config) {
 	for l := range m.reasons {
 		if !lists[l] {
 			delete(m.reasons, l)
+		}
+	}
+	for l := range m.hops {
+		if !lists[l] {
+			delete(m.hops, l)
+		}
+	}
+	for k := range m.infos {
+		if !lists[k.list] {
+			delete(m.infos, k)
 		}
 	}
 	m.pipe.configure(cfg, lists, m.knownLists())
@@ -229,13 +247,21 @@ func (m *Metrics) Record(r *Result) {
 		m.submitDuration.WithLabelValues(l).Observe(r.SubmitDuration.Seconds())
 	}
 	if r.Outcome == Delivered && r.Latency != nil {
-		m.hopSeconds.DeletePartialMatch(prometheus.Labels{"list": l})
+		// Deleting by exact labels: a partial match would look at every
+		// list's series, on every probe.
+		for _, hop := range m.hops[l] {
+			m.hopSeconds.DeleteLabelValues(l, hop)
+		}
 		// The last hops are the ones that matter (the list server, the
 		// reader's mailbox); a hop keeps its number in the chain.
 		first := max(len(r.Hops)-maxHopSeries, 0)
+		hops := make([]string, 0, len(r.Hops)-first)
 		for i, h := range r.Hops[first:] {
-			m.hopSeconds.WithLabelValues(l, strconv.Itoa(first+i+1)).Set(h.Seconds)
+			hop := strconv.Itoa(first + i + 1)
+			m.hopSeconds.WithLabelValues(l, hop).Set(h.Seconds)
+			hops = append(hops, hop)
 		}
+		m.hops[l] = hops
 		m.latency.WithLabelValues(l).Observe(*r.Latency)
 		m.lastDelivered.WithLabelValues(l).Set(float64(r.Finished.UnixNano()) / 1e9)
 	}
@@ -344,17 +370,19 @@ func (m *Metrics) Mailman(list string, s MailmanState) {
 	if own == "" {
 		own = "default"
 	}
-	setStates(m.memberAction, []string{list}, ModerationActions, s.DefaultMemberAction)
-	setStates(m.nonmemberAction, []string{list}, ModerationActions, s.DefaultNonmemberAction)
-	setStates(m.ownAction, []string{list}, append(ModerationActions[:len(ModerationActions):len(ModerationActions)], "default"), own)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.setInfo(m.memberAction, infoKey{list: list}, s.DefaultMemberAction)
+	m.setInfo(m.nonmemberAction, infoKey{list: list}, s.DefaultNonmemberAction)
+	m.setInfo(m.ownAction, infoKey{list: list}, own)
 	for role, ms := range map[string]MemberState{"poster": s.Poster, "reader": s.Reader} {
 		v := 0.0
 		if ms.Subscribed {
 			v = 1
 		}
 		m.memberSubscribed.WithLabelValues(list, role).Set(v)
-		setStates(m.memberDelivery, []string{list, role}, DeliveryStatuses, ms.DeliveryStatus)
-		setStates(m.memberMode, []string{list, role}, DeliveryModes, ms.DeliveryMode)
+		m.setInfo(m.memberDelivery, infoKey{list: list, role: role}, ms.DeliveryStatus)
+		m.setInfo(m.memberMode, infoKey{list: list, role: role}, ms.DeliveryMode)
 	}
 }
 
@@ -399,6 +427,43 @@ func setStates(vec *prometheus.GaugeVec, labels []string, states []string, curre
 		}
 		vec.WithLabelValues(append(labels[:len(labels):len(labels)], st)...).Set(v)
 	}
+}
+
+// infoKey names one info series of a list (and a role, for memberships).
+type infoKey struct {
+	vec        *prometheus.GaugeVec
+	list, role string
+}
+
+// setInfo sets an info series: one series, always 1, whose last label
+// carries the current value, in place of a state set's one series
+// per possible value (as kube-state-metrics and node_exporter do for sets
+// of more than two or three values). The series of an earlier value is
+// deleted, by its exact labels (a partial match would look at every
+// list's series); an empty value leaves no series. m.mu must be held.
+func (m *Metrics) setInfo(vec *prometheus.GaugeVec, k infoKey, value string) {
+	k.vec = vec
+	// The label values in the vector's order: list, [role,] the value. Kept
+	// as the value alone: a map of labels per series would cost 10,000
+	// lists 30 MB.
+	values := func(v string) []string {
+		if k.role != "" {
+			return []string{k.list, k.role, v}
+		}
+		return []string{k.list, v}
+	}
+	if old, ok := m.infos[k]; ok {
+		if old == value {
+			return
+		}
+		vec.DeleteLabelValues(values(old)...)
+		delete(m.infos, k)
+	}
+	if value == "" {
+		return
+	}
+	vec.WithLabelValues(values(value)...).Set(1)
+	m.infos[k] = value
 }
 
 // maxHopSeries bounds the hops exported per list: a list copy passes a

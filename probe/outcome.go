@@ -39,6 +39,10 @@ type Result struct {
 	Hops []Hop `json:"hops,omitempty"`
 	// Readers are the results of each reader, for a list with several.
 	Readers []ReaderResult `json:"readers,omitempty"`
+	// Hints are the notices, rejections and bounces that concerned the
+	// probe but could not be shown to come from the list's server
+	// (trust.go): listed, and used only when no copy came.
+	Hints []Hint `json:"hints,omitempty"`
 	// Archive is whether a delivered probe reached the list's archive
 	// (lists with archive:); it does not change the outcome.
 	Archive *ArchiveResult `json:"archive,omitempty"`
@@ -83,4 +87,22 @@ type Hop struct {
 	At          time.Time `json:"at"`
 	Seconds     float64   `json:"seconds"`
 	ClampedFrom float64   `json:"clamped_from_seconds,omitempty"`
+}
+
+// Hint is an unauthenticated message about a probe: what it said, and why
+// it is not believed.
+type Hint struct {
+	Kind    string    `json:"kind"`    // hold_notice, moderator_notice, rejection, bounce
+	Manager string    `json:"manager"` // the list manager it claims to come from
+	Account string    `json:"account"` // the mailbox it was seen in
+	SeenAt  time.Time `json:"seen_at"`
+	Said    string    `json:"said"` // its reason, cleaned
+	Why     string    `json:"why"`  // why it is not believed
+	// DNSFailed: DNS kept it from being checked (error-class evidence).
+	DNSFailed bool `json:"dns_failed,omitempty"`
+	// Contradicted says what showed it wrong (a copy of the probe seen
+	// before or after it); "" when nothing did.
+	Contradicted string `json:"contradicted,omitempty"`
+	// Used: no copy came by the timeout, and this hint decided the outcome.
+	Used bool `json:"used,omitempty"`
 }

@@ -55,6 +55,7 @@ type probeRun struct {
 	raw        []byte     // the composed post
 	accepted   time.Time  // when SMTP accepted the post
 	cleanup    []sighting // messages to delete once the outcome is recorded
+	copySeen   string     // a copy of the probe seen outside the reader's mailbox, where and when (hints.go)
 	expectDone func()     // ends the reader's expectation of the copy
 }
 
@@ -183,11 +184,18 @@ func awaitEvidence(ctx context.Context, r *probeRun) bool {
 // whether it decided the outcome.
 func applyEvidence(r *probeRun, e sighting) bool {
 	res := r.res
+	if needsAuthn(e.kind) && e.trust != TrustAuthenticated {
+		r.noteHint(e)
+		return false
+	}
 	switch e.kind {
 	case checks.KindProbeCopy:
 		rr := r.readerOf(e.account)
 		if rr == nil || rr.seen {
 			r.logger.Debug("probe copy in a mailbox that is not a reader's, or a reader's second", "account", e.account)
+			if rr == nil {
+				r.noteCopy(e)
+			}
 			return false
 		}
 		if e.approved {
@@ -202,7 +210,7 @@ func applyEvidence(r *probeRun, e sighting) bool {
 		}
 		// A copy in Junk is junk, never delivered: the list delivered,
 		// the reader's filter called it spam.
-		return r.copySeen(rr, e)
+		return r.readerCopy(rr, e)
 	case checks.KindHoldNotice, checks.KindModeratorNotice:
 		res.Outcome, res.Reason = Held, e.reason
 		if st, ok := r.mailmanState(); ok && !st.Poster.Subscribed {
@@ -222,7 +230,7 @@ func applyEvidence(r *probeRun, e sighting) bool {
 		// delivery to the list; a subscriber's bounce says nothing of the
 		// post. A bounce that names no recipient counts only in the
 		// poster's mailbox, where the post's own bounces go.
-		if !strings.EqualFold(e.recipient, r.list.Address) && (e.recipient != "" || e.account != r.list.Poster) {
+		if !r.bounceOfList(e) {
 			r.logger.Debug("bounce of another recipient", "recipient", e.recipient)
 			return false
 		}
@@ -273,6 +281,9 @@ func (r *probeRun) deadline(ctx context.Context) {
 	}
 	if why := blind(r.readers[0]); why != "" {
 		res.Outcome, res.Evidence, res.Reason = Error, "reader mailbox", why
+		return
+	}
+	if r.decideFromHint() {
 		return
 	}
 	res.Outcome = Lost

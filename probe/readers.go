@@ -92,9 +92,9 @@ func waitReaders(ctx context.Context, r *probeRun) error {
 	return nil
 }
 
-// copySeen records a reader's copy and reports whether every reader has
+// readerCopy records a reader's copy and reports whether every reader has
 // seen one, which decides the list's outcome.
-func (r *probeRun) copySeen(rr *readerRun, e sighting) bool {
+func (r *probeRun) readerCopy(rr *readerRun, e sighting) bool {
 	rr.seen, rr.placement = true, e.placement
 	rr.latency = max(e.seenAt.Sub(r.accepted), 0).Seconds()
 	if e.placement == PlacementJunk {

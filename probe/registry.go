@@ -64,6 +64,10 @@ type sighting struct {
 	// REST API): issue 15 makes a hint unable to decide the outcome
 	// before the timeout.
 	trust Trust
+	// trustWhy says why a hint is not believed; dnsFailed that DNS kept
+	// it from being checked (error-class).
+	trustWhy  string
+	dnsFailed bool
 }
 
 // pendingProbe is a probe waiting for its outcome.

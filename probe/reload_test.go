@@ -143,7 +143,7 @@ func TestListRemovedWhileInFlightStaysGone(t *testing.T) {
 
 	res := inFlight(t, svc, "slow@lists.example.org")
 	rewrite(t, w.File, func(s string) string {
-		return strings.Replace(s, "  - address: slow@lists.example.org\n    poster: member\n    reader: reader\n", "", 1)
+		return strings.Replace(s, "  - address: slow@lists.example.org\n    poster: member\n    reader: reader\n    list_server: sandbox\n", "", 1)
 	})
 	if err := svc.Reload(context.Background()); err != nil {
 		t.Fatal(err)

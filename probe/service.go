@@ -69,6 +69,7 @@ type Service struct {
 	sessions *sessions
 	mailman  *mailmanWatchers
 	stages   []stage // nil: probeStages; tests replace them
+	dns      resolvers
 	ondemand onDemand
 
 	cfg     atomic.Pointer[config.Config]

@@ -68,20 +68,7 @@ func TestMailboxHugeHeadersInBulkCostABoundedFetch(t *testing.T) {
 	if err := srv.user.Create("Huge", nil); err != nil {
 		t.Fatal(err)
 	}
-	// A huge, folded References between fields that fit, and a huge
-	// one-line Subject first, followed by the token; both with a body over
-	// the limit that WantBody asks for.
-	body := strings.Repeat("body line\r\n", 2*bodyLimit/11)
-	folded := "From: list@lists.example.org\r\nTo: reader@example.org\r\n" +
-		hugeField("References", fieldSize, true) +
-		"Subject: huge references\r\nMessage-ID: <huge.references@example.org>\r\n\r\n" + body
-	oneLine := hugeField("Subject", fieldSize, false) +
-		"From: list@lists.example.org\r\n" + token.Header + ": tok\r\n\r\n" + body
-	for _, msg := range []string{folded, oneLine} {
-		if _, err := srv.user.Append("Huge", strings.NewReader(msg), &imap.AppendOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendHugeMessages(t, srv, fieldSize, bodyLimit)
 
 	var traffic lineCounter
 	r := runTestMailbox(t, srv.address(), func(o *Options) {
@@ -107,6 +94,9 @@ func TestMailboxHugeHeadersInBulkCostABoundedFetch(t *testing.T) {
 		}
 		if size > 2*headerLimit {
 			t.Errorf("UID %d: %d bytes of header fields, over twice the limit of %d", msg.UID, size, headerLimit)
+		}
+		if len(msg.RawHeader) > headerLimit+2 || !msg.RawHeaderTruncated {
+			t.Errorf("UID %d: whole header of %d bytes, truncated %v; want at most %d, truncated", msg.UID, len(msg.RawHeader), msg.RawHeaderTruncated, headerLimit+2)
 		}
 		if len(msg.Body) != bodyLimit || !msg.Truncated {
 			t.Errorf("UID %d: body of %d bytes, truncated %v; want %d, truncated", msg.UID, len(msg.Body), msg.Truncated, bodyLimit)
@@ -141,6 +131,25 @@ func TestMailboxHugeHeadersInBulkCostABoundedFetch(t *testing.T) {
 	t.Logf("read %d bytes for %d messages with %d MB header fields (bound %d)", read, 2*copies, fieldSize>>20, bound)
 	if read > bound {
 		t.Errorf("read %d bytes for %d messages: over the bound of %d", read, 2*copies+1, bound)
+	}
+}
+
+// appendHugeMessages appends two messages with a header field of
+// fieldSize bytes and a body of twice bodyLimit to the folder Huge: a huge,
+// folded References between fields that fit, and a huge one-line Subject
+// first, followed by the token.
+func appendHugeMessages(t *testing.T, srv *mailboxTestServer, fieldSize, bodyLimit int) {
+	t.Helper()
+	body := strings.Repeat("body line\r\n", 2*bodyLimit/11)
+	folded := "From: list@lists.example.org\r\nTo: reader@example.org\r\n" +
+		hugeField("References", fieldSize, true) +
+		"Subject: huge references\r\nMessage-ID: <huge.references@example.org>\r\n\r\n" + body
+	oneLine := hugeField("Subject", fieldSize, false) +
+		"From: list@lists.example.org\r\n" + token.Header + ": tok\r\n\r\n" + body
+	for _, msg := range []string{folded, oneLine} {
+		if _, err := srv.user.Append("Huge", strings.NewReader(msg), &imap.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

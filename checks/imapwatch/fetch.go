@@ -59,6 +59,16 @@ func headerSections(fields []string, limit int64) []boundedSection {
 	return []boundedSection{section(identity, nil), section(bulky, nil)}
 }
 
+// wholeHeaderSection returns the section of the whole header, fetched
+// with the body.
+func wholeHeaderSection(limit int64) boundedSection {
+	return boundedSection{keep: limit + 1, section: &imap.FetchItemBodySection{
+		Specifier: imap.PartSpecifierHeader,
+		Peek:      true,
+		Partial:   &imap.SectionPartial{Offset: 0, Size: limit + 1},
+	}}
+}
+
 // bodySection returns the section fetched for a message whose body is
 // wanted.
 func bodySection(limit int64) boundedSection {
@@ -242,8 +252,13 @@ func (m *Mailbox) fetchBatch(s *imapConn, batch []newUID) (map[imap.UID]*Message
 	if err := s.doWithin(headerRoundBudget(m.opts.HeaderLimit), fetchHeaders); err != nil || len(wantBody) == 0 {
 		return msgs, err
 	}
+	// With the body comes the whole header as it stands, in its order:
+	// what a DKIM signature, an ARC set, the receiving server's
+	// Authentication-Results and Received hop are checked on.
+	whole := wholeHeaderSection(m.opts.HeaderLimit)
+	bodyAndHeader := []boundedSection{body, whole}
 	fetchBodies := func() error {
-		err := fetchEach(s.c.Fetch(imap.UIDSetNum(wantBody...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{body.section}}), []boundedSection{body}, func(f fetched) {
+		err := fetchEach(s.c.Fetch(imap.UIDSetNum(wantBody...), &imap.FetchOptions{UID: true, BodySection: sectionsOf(bodyAndHeader)}), bodyAndHeader, func(f fetched) {
 			msg := msgs[f.uid]
 			if msg == nil || msg.Body != nil || !slices.Contains(wantBody, f.uid) {
 				return
@@ -256,6 +271,9 @@ func (m *Mailbox) fetchBatch(s *imapConn, batch []newUID) (map[imap.UID]*Message
 				b, msg.Truncated = b[:m.opts.BodyLimit], true
 			}
 			msg.Body = b
+			if len(f.sections) > 1 && f.sections[1] != nil {
+				msg.RawHeader, msg.RawHeaderTruncated = cutHeader(f.sections[1], m.opts.HeaderLimit)
+			}
 		})
 		return wrapErr("uid fetch body", err)
 	}

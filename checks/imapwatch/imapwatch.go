@@ -123,6 +123,13 @@ type Message struct {
 	Header      mail.Header // the fields Options.HeaderFields names, or the whole header
 	Body        []byte      // the raw body (after the header), nil unless WantBody said so; at most BodyLimit bytes
 	Truncated   bool        // the body was longer than BodyLimit
+	// RawHeader is the whole header section as the server sent it, in its
+	// order, for the messages whose body is fetched (nil for the others):
+	// what the list server's DKIM signature, ARC set and the receiving
+	// server's trace fields are checked on. At most HeaderLimit bytes,
+	// RawHeaderTruncated when cut.
+	RawHeader          []byte
+	RawHeaderTruncated bool
 	// HeaderTruncated says the watched header fields were longer than
 	// HeaderLimit: Header holds the whole fields that fitted.
 	HeaderTruncated bool

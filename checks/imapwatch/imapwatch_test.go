@@ -705,8 +705,14 @@ func TestMailboxFetchesBodyOnlyWhenWantedAndTruncates(t *testing.T) {
 			t.Errorf("%s: body %q truncated %v; want %q truncated %v", got[i].Header.Get("Subject"), got[i].Body, got[i].Truncated, want.body, want.truncated)
 		}
 	}
-	if got[3].Body != nil {
-		t.Errorf("fetched the body of a message WantBody declined")
+	if got[3].Body != nil || got[3].RawHeader != nil {
+		t.Errorf("fetched the body or the whole header of a message WantBody declined")
+	}
+	// With the body comes the whole header, byte for byte as stored: what
+	// DKIM and the receiving server's trace fields are checked on.
+	want := mailboxTestMessage("notice long", "")
+	if h := string(got[0].RawHeader); h != want[:strings.Index(want, "\r\n\r\n")+4] || got[0].RawHeaderTruncated {
+		t.Errorf("whole header %q (truncated %v), want %q", h, got[0].RawHeaderTruncated, want)
 	}
 	if total, unseen := srv.unseen(t); total != unseen {
 		t.Errorf("%d of %d messages unseen: fetching bodies set \\Seen", unseen, total)

@@ -58,6 +58,14 @@ func BenchmarkMailboxLatencyTestbed(b *testing.B) {
 	}
 }
 
+// latencyResult is one probe of the latency bench: when SMTP accepted it,
+// when Dovecot delivered it, and when each watcher saw it.
+type latencyResult struct {
+	id                                    string
+	accepted, truth, mailbox, idle, polls time.Time
+	commands                              int64
+}
+
 func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 	tlsConfig := mailboxTestbedTLS(b, env)
 	reader, member, list := env.Get(b, "READER"), env.Get(b, "MEMBER"), env.Get(b, "LIST")
@@ -71,40 +79,13 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 	// command, and one per DONE that ends an IDLE. In clear text on
 	// loopback, so that the lines can be counted.
 	var lines lineCounter
-	start := func(dial func(context.Context, string, string) (net.Conn, error)) (*Mailbox, <-chan Message) {
-		up := make(chan error, 100)
-		m := New(Options{
-			HeaderFields: checks.ClassifyHeaderFields,
-			Address:      env.Get(b, "IMAP"),
-			TLS:          mailtls.None,
-			Username:     reader,
-			Password:     readerPassword,
-			DialContext:  dial,
-			OnState:      reportUp(up),
-		})
-		msgs, unsubscribe := m.Subscribe()
-		b.Cleanup(unsubscribe)
-		runCtx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { m.Run(runCtx); close(done) }()
-		b.Cleanup(func() { stop(); <-done })
-		if err := <-up; err != nil {
-			b.Fatalf("mailbox session: %v", err)
-		}
-		return m, msgs
-	}
-	m, msgs := start(lines.dial)
+	m, msgs := startLatencyMailbox(b, ctx, env, readerPassword, lines.dial)
 	// The same without Expect: IDLE alone, as listprobe did before.
-	_, idleMsgs := start(nil)
+	_, idleMsgs := startLatencyMailbox(b, ctx, env, readerPassword, nil)
 
 	poller := startSecondPoller(b, ctx, env.Get(b, "IMAP"), reader, readerPassword)
 
-	type result struct {
-		id                                    string
-		accepted, truth, mailbox, idle, polls time.Time
-		commands                              int64
-	}
-	var results []result
+	var results []latencyResult
 	var uids []uint32
 	var uidValidity uint32
 	submitOpts := &submit.Options{
@@ -119,45 +100,21 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 		pause, _ := rand.Int(rand.Reader, big.NewInt(int64(time.Second)))
 		time.Sleep(500*time.Millisecond + time.Duration(pause.Int64()))
 
-		var rnd [8]byte
-		rand.Read(rnd[:])
-		id := "<latency-bench-" + hex.EncodeToString(rnd[:]) + "@example.test>"
-		msg := "From: " + member + "\r\nTo: " + list + "\r\nSubject: listprobe latency bench " + strconv.Itoa(i) +
-			"\r\nMessage-ID: " + id + "\r\nDate: " + time.Now().Format(time.RFC1123Z) + "\r\n\r\nA latency measurement.\r\n"
+		id, msg := latencyMessage(i, member, list)
 		before := lines.count()
-		sub, err := submit.Send(ctx, submitOpts, member, []string{list}, []byte(msg))
+		sub, err := submit.Send(ctx, submitOpts, member, []string{list}, msg)
 		if err != nil {
 			b.Fatalf("probe %d: %v", i, err)
 		}
 		expectDone := m.Expect(sub.AcceptedAt.Add(30 * time.Second))
-		var got Message
-		for got.UID == 0 {
-			select {
-			case msg := <-msgs:
-				if msg.Header.Get("Message-Id") == id {
-					got = msg
-				}
-			case <-ctx.Done():
-				b.Fatalf("probe %d: the list's copy %s never reached %s", i, id, reader)
-			}
-		}
+		got := awaitMessageID(b, ctx, msgs, id, fmt.Sprintf("probe %d: the list's copy %s never reached %s", i, id, reader))
 		expectDone()
 		commands := lines.count() - before
-		var idled Message
-		for idled.UID == 0 {
-			select {
-			case msg := <-idleMsgs:
-				if msg.Header.Get("Message-Id") == id {
-					idled = msg
-				}
-			case <-ctx.Done():
-				b.Fatalf("probe %d: the IDLE-only watcher never saw %s", i, id)
-			}
-		}
+		idled := awaitMessageID(b, ctx, idleMsgs, id, fmt.Sprintf("probe %d: the IDLE-only watcher never saw %s", i, id))
 		uids, uidValidity = append(uids, got.UID), got.UIDValidity
 		polled := poller.wait(b, ctx, id)
 		truth := env.DeliveryTime(b, reader, id, sub.AcceptedAt.Add(-time.Second))
-		results = append(results, result{id: id, accepted: sub.AcceptedAt, truth: truth, mailbox: got.SeenAt, idle: idled.SeenAt, polls: polled, commands: commands})
+		results = append(results, latencyResult{id: id, accepted: sub.AcceptedAt, truth: truth, mailbox: got.SeenAt, idle: idled.SeenAt, polls: polled, commands: commands})
 	}
 	if err := m.Delete(ctx, uidValidity, uids...); err != nil {
 		b.Errorf("deleting the bench's copies: %v", err)
@@ -188,6 +145,57 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 	b.ReportMetric(float64(mp90.Microseconds())/1000, "mailbox-p90-ms")
 	b.ReportMetric(float64(pp90.Microseconds())/1000, "poller-p90-ms")
 	b.ReportMetric(float64(commands[len(commands)/2]), "commands/probe")
+}
+
+// latencyMessage returns the bench's i-th post from member to list, and
+// its unique Message-ID.
+func latencyMessage(i int, member, list string) (id string, msg []byte) {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	id = "<latency-bench-" + hex.EncodeToString(rnd[:]) + "@example.test>"
+	return id, []byte("From: " + member + "\r\nTo: " + list + "\r\nSubject: listprobe latency bench " + strconv.Itoa(i) +
+		"\r\nMessage-ID: " + id + "\r\nDate: " + time.Now().Format(time.RFC1123Z) + "\r\n\r\nA latency measurement.\r\n")
+}
+
+// startLatencyMailbox runs a Mailbox on the testbed reader's INBOX in
+// clear text, dialling through dial (nil: net's), until the bench ends.
+func startLatencyMailbox(b *testing.B, ctx context.Context, env testbed.Env, password string, dial func(context.Context, string, string) (net.Conn, error)) (*Mailbox, <-chan Message) {
+	up := make(chan error, 100)
+	m := New(Options{
+		HeaderFields: checks.ClassifyHeaderFields,
+		Address:      env.Get(b, "IMAP"),
+		TLS:          mailtls.None,
+		Username:     env.Get(b, "READER"),
+		Password:     password,
+		DialContext:  dial,
+		OnState:      reportUp(up),
+	})
+	msgs, unsubscribe := m.Subscribe()
+	b.Cleanup(unsubscribe)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { m.Run(runCtx); close(done) }()
+	b.Cleanup(func() { stop(); <-done })
+	if err := <-up; err != nil {
+		b.Fatalf("mailbox session: %v", err)
+	}
+	return m, msgs
+}
+
+// awaitMessageID returns the first message from msgs with Message-ID id,
+// and fails the test with failure when ctx ends first.
+func awaitMessageID(tb testing.TB, ctx context.Context, msgs <-chan Message, id, failure string) Message {
+	tb.Helper()
+	for {
+		select {
+		case msg := <-msgs:
+			if msg.UID != 0 && msg.Header.Get("Message-Id") == id {
+				return msg
+			}
+		case <-ctx.Done():
+			tb.Fatal(failure)
+		}
+	}
 }
 
 func ms(d time.Duration) string {

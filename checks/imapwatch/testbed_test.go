@@ -54,35 +54,7 @@ func TestMailboxTestbedSeesMessageSubmittedThroughPostfix(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	up := make(chan error, 100)
-	m := New(Options{
-		HeaderFields: checks.ClassifyHeaderFields,
-		Address:      env["LISTPROBE_TESTBED_IMAP"],
-		TLS:          mailtls.StartTLS,
-		TLSConfig:    tlsConfig,
-		Username:     reader,
-		Password:     readerPassword,
-		WantBody:     func(h mail.Header) bool { return strings.HasPrefix(h.Get("Subject"), "mailbox testbed ") },
-		BodyLimit:    16,
-		OnState:      reportUp(up),
-	})
-	msgs, unsubscribe := m.Subscribe()
-	defer unsubscribe()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { m.Run(runCtx); close(done) }()
-	defer func() { stop(); <-done }()
-	select {
-	case err := <-up:
-		if err != nil {
-			t.Fatalf("mailbox session: %v", err)
-		}
-	case <-ctx.Done():
-		t.Fatal("mailbox session never came up")
-	}
-	if m.polling.Load() {
-		t.Error("Dovecot offers IDLE, yet the session polls")
-	}
+	m, msgs := startTestbedBodyMailbox(t, ctx, env, tlsConfig, reader, readerPassword)
 
 	var rnd [6]byte
 	rand.Read(rnd[:])
@@ -102,17 +74,8 @@ func TestMailboxTestbedSeesMessageSubmittedThroughPostfix(t *testing.T) {
 		t.Errorf("Reply = %q", sub.Reply)
 	}
 
-	var got Message
-	for got.UID == 0 {
-		select {
-		case msg := <-msgs:
-			if msg.Header.Get("Subject") == subject {
-				got = msg
-			}
-		case <-ctx.Done():
-			t.Fatal("the submitted message never showed up in the reader's mailbox")
-		}
-	}
+	got := awaitMessageID(t, ctx, msgs, "<"+hex.EncodeToString(rnd[:])+"@example.test>",
+		"the submitted message never showed up in the reader's mailbox")
 	if from := got.Header.Get("From"); from != member {
 		t.Errorf("From = %q", from)
 	}
@@ -156,6 +119,43 @@ func TestMailboxTestbedSeesMessageSubmittedThroughPostfix(t *testing.T) {
 	if _, ok := uidFlags(); ok {
 		t.Errorf("UID %d is still there after Delete", got.UID)
 	}
+}
+
+// startTestbedBodyMailbox runs a Mailbox over STARTTLS on the testbed
+// reader's INBOX that fetches the first 16 bytes of the bodies of this
+// test's messages, until the test ends, and checks that it uses IDLE.
+func startTestbedBodyMailbox(t *testing.T, ctx context.Context, env map[string]string, tlsConfig *tls.Config, reader, readerPassword string) (*Mailbox, <-chan Message) {
+	t.Helper()
+	up := make(chan error, 100)
+	m := New(Options{
+		HeaderFields: checks.ClassifyHeaderFields,
+		Address:      env["LISTPROBE_TESTBED_IMAP"],
+		TLS:          mailtls.StartTLS,
+		TLSConfig:    tlsConfig,
+		Username:     reader,
+		Password:     readerPassword,
+		WantBody:     func(h mail.Header) bool { return strings.HasPrefix(h.Get("Subject"), "mailbox testbed ") },
+		BodyLimit:    16,
+		OnState:      reportUp(up),
+	})
+	msgs, unsubscribe := m.Subscribe()
+	t.Cleanup(unsubscribe)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { m.Run(runCtx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	select {
+	case err := <-up:
+		if err != nil {
+			t.Fatalf("mailbox session: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("mailbox session never came up")
+	}
+	if m.polling.Load() {
+		t.Error("Dovecot offers IDLE, yet the session polls")
+	}
+	return m, msgs
 }
 
 // reportUp is an OnState that sends nil to up when a session is up and the

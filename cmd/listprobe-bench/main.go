@@ -51,6 +51,7 @@ import (
 
 	"github.com/listprobe/listprobe/internal/sandbox"
 	"github.com/listprobe/listprobe/probe"
+	"github.com/listprobe/listprobe/probe/config"
 	probeweb "github.com/listprobe/listprobe/probe/web"
 )
 
@@ -73,6 +74,8 @@ type settings struct {
 	cpuProfile  string
 	memProfile  string
 	jsonOut     bool
+	shardIndex  int
+	shardCount  int
 	args        []string // as given, for the sandbox process
 }
 
@@ -93,6 +96,8 @@ func parseFlags(args []string, stderr io.Writer) (*settings, error) {
 	fs.StringVar(&s.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run to this file")
 	fs.StringVar(&s.memProfile, "memprofile", "", "write a heap profile at the end of the measured run to this file")
 	fs.BoolVar(&s.jsonOut, "json", false, "print the figures as JSON instead of text")
+	fs.IntVar(&s.shardCount, "shard.count", 1, "run serve as one of this many shards (--shard.count): the sandbox has every list, this replica probes its share")
+	fs.IntVar(&s.shardIndex, "shard.index", 0, "the shard this run is (--shard.index), 0 to -shard.count-1")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -108,6 +113,8 @@ func parseFlags(args []string, stderr io.Writer) (*settings, error) {
 		return nil, fmt.Errorf("-lists %d: want at least 1", s.lists)
 	case s.duration <= 0:
 		return nil, fmt.Errorf("-duration %s: want a positive duration", s.duration)
+	case s.shardCount < 1 || s.shardIndex < 0 || s.shardIndex >= s.shardCount:
+		return nil, fmt.Errorf("-shard.index %d -shard.count %d: want 0 <= index < count", s.shardIndex, s.shardCount)
 	case s.timeout <= 0:
 		return nil, fmt.Errorf("-timeout %s: want a positive duration", s.timeout)
 	case s.mix[sandbox.Delay] > 0 && (s.delay <= 0 || s.delay > s.timeout/2):
@@ -173,7 +180,7 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 	fig := &figures{Settings: s.describe(), LoadStart: loadAverage(), CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version()}
 	before := getUsage(syscall.RUSAGE_SELF)
 	begun := time.Now()
-	svc := probe.NewService(file, slog.New(logs), &probe.Options{MaxInFlight: s.maxInFlight})
+	svc := probe.NewService(file, slog.New(logs), &probe.Options{MaxInFlight: s.maxInFlight, ShardIndex: s.shardIndex, ShardCount: s.shardCount})
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	runErr := make(chan error, 1)
@@ -186,15 +193,15 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 	fig.StartupSeconds = ready.Sub(begun).Seconds()
 	fig.StartupCPUSeconds = (atReady.cpu() - before.cpu()).Seconds()
 	cfg := svc.Config()
-	progress("serve is ready after %.1fs; the schedule runs for %s", fig.StartupSeconds, s.duration)
+	lists = shareOf(lists, cfg)
+	fig.Lists, fig.WorldLists = len(lists), s.lists
+	progress("serve is ready after %.1fs with %d of the %d lists; the schedule runs for %s", fig.StartupSeconds, len(lists), s.lists, s.duration)
 
-	if s.cpuProfile != "" {
-		stop, err := startCPUProfile(s.cpuProfile)
-		if err != nil {
-			return nil, err
-		}
-		defer stop()
+	stopProfile, err := startCPUProfile(s.cpuProfile)
+	if err != nil {
+		return nil, err
 	}
+	defer stopProfile()
 
 	ticks, stopAt, err := runWindow(cfg.Lists[0].CronSchedule(), ready, s)
 	if err != nil {
@@ -220,8 +227,7 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 	if err := writeHeapProfile(s.memProfile); err != nil {
 		return nil, err
 	}
-	fig.Scrapes, fig.ScrapeSeconds, fig.ScrapeBytes, fig.ScrapeMaxSeconds = scrapes.result()
-	fig.StatusPageSeconds, fig.StatusPageBytes = timeGet(probeweb.Handler(svc, nil), "/")
+	fig.measureWeb(svc, scrapes)
 	fig.Warnings = logs.warnings()
 	if err := fig.recordWorld(w); err != nil {
 		return nil, err
@@ -233,6 +239,30 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 		return nil, fmt.Errorf("serve: %w", err)
 	}
 	return fig, nil
+}
+
+// measureWeb records the scrapes' figures, the uncompressed size of one
+// more, and the status page's first page.
+func (fig *figures) measureWeb(svc *probe.Service, scrapes *scraper) {
+	fig.Scrapes, fig.ScrapeSeconds, fig.ScrapeBytes, fig.ScrapeMaxSeconds = scrapes.result()
+	fig.StatusPageSeconds, fig.StatusPageBytes = timeGet(probeweb.Handler(svc, nil), "/", false)
+	_, fig.ScrapePlainBytes = timeGet(probeweb.Handler(svc, nil), "/metrics", false)
+}
+
+// shareOf returns the lists of the plan that cfg (this shard's share)
+// has.
+func shareOf(lists []benchList, cfg *config.Config) []benchList {
+	mine := map[string]bool{}
+	for _, l := range cfg.Lists {
+		mine[l.Address] = true
+	}
+	var out []benchList
+	for _, l := range lists {
+		if mine[l.Address] {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // progressTo returns a function that writes a progress line to w, with the
@@ -317,8 +347,12 @@ func waitForLastRun(ctx context.Context, svc *probe.Service, lists []benchList, 
 	return nil
 }
 
-// startCPUProfile writes a CPU profile to file until stop.
+// startCPUProfile writes a CPU profile to file until stop; with no file it
+// does nothing.
 func startCPUProfile(file string) (stop func(), err error) {
+	if file == "" {
+		return func() {}, nil
+	}
 	f, err := os.Create(file)
 	if err != nil {
 		return nil, err

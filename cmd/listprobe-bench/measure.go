@@ -22,6 +22,8 @@ import (
 // figures is what the benchmark reports.
 type figures struct {
 	Settings   map[string]any
+	Lists      int // the lists this run (its shard) probes
+	WorldLists int // the lists in the sandbox
 	CPUs       int
 	GOMAXPROCS int
 	GoVersion  string
@@ -63,7 +65,8 @@ type figures struct {
 	Scrapes           int
 	ScrapeSeconds     float64 // mean
 	ScrapeMaxSeconds  float64
-	ScrapeBytes       int
+	ScrapeBytes       int // with gzip, as Prometheus asks
+	ScrapePlainBytes  int // without
 	StatusPageSeconds float64
 	StatusPageBytes   int
 
@@ -93,7 +96,7 @@ func (s *settings) describe() map[string]any {
 	return map[string]any{
 		"lists": s.lists, "duration": s.duration.String(), "schedule": s.schedule, "timeout": s.timeout.String(),
 		"delay": s.delay.String(), "mix": s.mix.String(), "max_in_flight": s.maxInFlight, "mailman": s.mailman, "cleanup": s.cleanup,
-		"scrape": s.scrape.String(),
+		"scrape": s.scrape.String(), "shard_index": s.shardIndex, "shard_count": s.shardCount,
 	}
 }
 
@@ -286,7 +289,7 @@ func (s *scraper) start(every time.Duration) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				d, n := timeGet(s.handler, "/metrics")
+				d, n := timeGet(s.handler, "/metrics", true)
 				s.mu.Lock()
 				s.n++
 				s.total += time.Duration(d * float64(time.Second))
@@ -308,10 +311,13 @@ func (s *scraper) result() (n int, mean float64, bytes int, maxSeconds float64) 
 	return s.n, mean, s.bytes, s.max.Seconds()
 }
 
-// timeGet serves one GET of path and returns how long it took and how many
-// bytes the answer had.
-func timeGet(h http.Handler, path string) (seconds float64, bytes int) {
+// timeGet serves one GET of path (asking for gzip, as Prometheus does, when
+// gz) and returns how long it took and how many bytes the answer had.
+func timeGet(h http.Handler, path string, gz bool) (seconds float64, bytes int) {
 	req := httptest.NewRequest(http.MethodGet, path, nil)
+	if gz {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
 	rec := &countingWriter{header: http.Header{}}
 	start := time.Now()
 	h.ServeHTTP(rec, req)

@@ -25,6 +25,9 @@ func (fig *figures) writeText(out io.Writer) error {
 	}
 	p("listprobe-bench: %d lists, schedule %q, timeout %s, mix %s (delay %s), cap %d probes in flight, Mailman REST %s, cleanup %v, /metrics scraped every %s",
 		s["lists"], s["schedule"], s["timeout"], s["mix"], s["delay"], fig.MaxInFlight, mailman, s["cleanup"], s["scrape"])
+	if fig.Lists != fig.WorldLists {
+		p("shard:       %v of %v: this replica probes %d of the sandbox's %d lists (%.1f%%)", s["shard_index"], s["shard_count"], fig.Lists, fig.WorldLists, 100*float64(fig.Lists)/float64(fig.WorldLists))
+	}
 	p("machine: %d CPUs, GOMAXPROCS %d, %s; load average %s at the start, %s at the end", fig.CPUs, fig.GOMAXPROCS, fig.GoVersion, fig.LoadStart, fig.LoadEnd)
 	p("")
 	p("probes:      %d runs of the schedule, %d probes due, %d finished, %d not finished (skipped while the list's previous probe was in flight, or still in flight)",
@@ -71,7 +74,8 @@ func (fig *figures) writeText(out io.Writer) error {
 		}
 	}
 	if fig.Scrapes > 0 {
-		p("scrapes:     %d of /metrics, %.0f ms on average, %.0f ms at most, %.1f MB each", fig.Scrapes, 1000*fig.ScrapeSeconds, 1000*fig.ScrapeMaxSeconds, float64(fig.ScrapeBytes)/1e6)
+		p("scrapes:     %d of /metrics with gzip, %.0f ms on average, %.0f ms at most, %.2f MB each (%.1f MB, %.0f bytes per list, uncompressed)", fig.Scrapes, 1000*fig.ScrapeSeconds, 1000*fig.ScrapeMaxSeconds, float64(fig.ScrapeBytes)/1e6,
+			float64(fig.ScrapePlainBytes)/1e6, float64(fig.ScrapePlainBytes)/float64(max(fig.Lists, 1)))
 	}
 	p("status page: %.0f ms, %.0f kB", 1000*fig.StatusPageSeconds, float64(fig.StatusPageBytes)/1e3)
 	p("sandbox:     CPU %.1f s, peak RSS %.0f MiB (its own process, not counted above)", fig.WorldCPUSeconds, fig.WorldPeakRSSMiB)

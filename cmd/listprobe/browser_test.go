@@ -80,6 +80,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	checkListRows(t, dom)
 	checkCharts(t, dom)
 	checkProbePageAndSessions(t, dom, base, browseURL)
+	checkPagesAndFilter(t, dom, base, browseURL)
 
 	checkScreenshot(t, browse)
 }
@@ -191,6 +192,65 @@ func checkCharts(t *testing.T, dom string) {
 		t.Errorf("the slow list's chart (3 s) is not scaled to 5 s:\n%s", svg)
 	}
 }
+
+// checkPagesAndFilter checks that the failing lists come first, that the
+// pages (two lists a page here: the demo has five) show every list once,
+// following the Next links the browser sees, and that the filter by
+// outcome and by list name or domain selects what it says, as its form
+// submits it.
+func checkPagesAndFilter(t *testing.T, dom, base string, browseURL func(url string, extra ...string) []byte) {
+	t.Helper()
+	rows := demoRows.FindAllStringSubmatch(dom, -1)
+	var order []string
+	for _, m := range rows {
+		order = append(order, m[1])
+	}
+	if len(order) != 5 || strings.Join(order[:3], " ") != "blackhole@lists.example.org closed@lists.example.org moderated@lists.example.org" {
+		t.Errorf("lists in the order %v, want the three failing ones first", order)
+	}
+	if !strings.Contains(dom, `<form class="filter" method="get" action="./">`) || !strings.Contains(dom, `<option value="held">held (1)</option>`) {
+		t.Errorf("no filter form with the outcomes' counts:\n%s", between(dom, `<form`, `</form>`))
+	}
+	seen := map[string]int{}
+	url := base + "?per=2"
+	for page := 1; ; page++ {
+		p := string(browseURL(url, "--dump-dom"))
+		for _, m := range demoRows.FindAllStringSubmatch(p, -1) {
+			seen[m[1]]++
+		}
+		if page == 1 && !strings.Contains(p, "Lists 1–2 of 5, failing first.") {
+			t.Errorf("page 1 of 2 lists does not say which lists it shows:\n%s", between(p, `<p class="pages`, "</p>"))
+		}
+		next := nextLink.FindStringSubmatch(p)
+		if next == nil || page == 5 {
+			break
+		}
+		url = base + strings.ReplaceAll(next[1], "&amp;", "&")
+	}
+	if len(seen) != 5 {
+		t.Errorf("the pages of 2 lists show %v, want each of the 5 lists once", seen)
+	}
+	for l, n := range seen {
+		if n != 1 {
+			t.Errorf("%s on %d pages", l, n)
+		}
+	}
+	for query, want := range map[string]string{
+		"?outcome=held&q=":               "moderated@lists.example.org",
+		"?q=HEALTHY":                     "healthy@lists.example.org",
+		"?outcome=delivered&q=slow@list": "slow@lists.example.org",
+	} {
+		p := string(browseURL(base+query, "--dump-dom"))
+		if got := demoRows.FindAllStringSubmatch(p, -1); len(got) != 1 || got[0][1] != want {
+			t.Errorf("%s shows %v, want %s only", query, got, want)
+		}
+	}
+}
+
+var (
+	demoRows = regexp.MustCompile(`<a class="list" href="[^"]*"><strong>([^<]+)</strong>`)
+	nextLink = regexp.MustCompile(`<a rel="next" href="\./([^"]*)">`)
+)
 
 // checkProbePageAndSessions checks the healthy list's last probe page (its
 // copy's hops) and the mailbox sessions' states.

@@ -79,7 +79,11 @@ func writeDemoConfig(dir string, world *sandbox.World, opts sandbox.Options, sch
 		return "", err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Written by listprobe demo for its built-in mail world.\nglobal:\n  schedule: %q\n  timeout: %s\n  signing_key_file: %s\n  poll_interval: 2s\naccounts:\n", schedule, timeout, keyFile)
+	// The demo world has no DNS (nothing is looked up outside it: the
+	// server named is a closed port on loopback) and signs nothing: its
+	// list server is known by the Received field its MTA adds.
+	fmt.Fprintf(&b, "# Written by listprobe demo for its built-in mail world.\nglobal:\n  schedule: %q\n  timeout: %s\n  signing_key_file: %s\n  poll_interval: 2s\n  dns: { server: \"127.0.0.1:1\" }\n", schedule, timeout, keyFile)
+	fmt.Fprintf(&b, "list_servers:\n  demo: { hosts: [127.0.0.1], receiver_hosts: [%s] }\naccounts:\n", world.Hostname())
 	names := map[string]string{}
 	for _, a := range opts.Accounts {
 		name := a.Address[:strings.IndexByte(a.Address, '@')]
@@ -111,7 +115,7 @@ func writeDemoConfig(dir string, world *sandbox.World, opts sandbox.Options, sch
 			}
 			readers = "    readers: [" + strings.Join(rs, ", ") + "]\n"
 		}
-		fmt.Fprintf(&b, "  - address: %s\n    poster: member\n%s    moderator: moderator\n    mailman: demo\n", l.Address, readers)
+		fmt.Fprintf(&b, "  - address: %s\n    poster: member\n%s    moderator: moderator\n    mailman: demo\n    list_server: demo\n", l.Address, readers)
 	}
 	p := filepath.Join(dir, "listprobe.yml")
 	return p, os.WriteFile(p, []byte(b.String()), 0o600)

@@ -65,7 +65,8 @@ func managerConfig(t *testing.T, tb testbed.Env, list, poster, reader, moderator
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "global:\n  schedule: \"@every 1h\"\n  timeout: %s\n  signing_key_file: %s\n  poll_interval: 1s\naccounts:\n", timeout, key)
+	dns, _, _ := evidenceConfig(t, tb)
+	fmt.Fprintf(&b, "global:\n  schedule: \"@every 1h\"\n  timeout: %s\n  signing_key_file: %s\n  poll_interval: 1s\n%saccounts:\n", timeout, key, dns)
 	seen := map[string]bool{}
 	account := func(who string, smtp bool) {
 		if who == "" || seen[who] {

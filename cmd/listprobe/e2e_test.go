@@ -99,7 +99,8 @@ func (l *e2eList) config(t *testing.T, timeout time.Duration, mailman bool, extr
 	key := filepath.Join(l.dir, "signing.key")
 	os.WriteFile(key, []byte("e2e-signing-key-0123456789abcdef"), 0o600)
 	var b strings.Builder
-	fmt.Fprintf(&b, "global:\n  schedule: \"@every 1h\"\n  timeout: %s\n  signing_key_file: %s\n  poll_interval: 1s\naccounts:\n", timeout, key)
+	dns, listServers, listLine := evidenceConfig(t, tb)
+	fmt.Fprintf(&b, "global:\n  schedule: \"@every 1h\"\n  timeout: %s\n  signing_key_file: %s\n  poll_interval: 1s\n%saccounts:\n", timeout, key, dns)
 	// The testbed speaks STARTTLS with its own CA; the sandbox plain text
 	// on loopback.
 	tls := "tls: none"
@@ -119,7 +120,7 @@ func (l *e2eList) config(t *testing.T, timeout time.Duration, mailman bool, extr
 	if mailman {
 		fmt.Fprintf(&b, "mailman:\n  testbed: { url: %q, username: %s, password_file: %s, discard_held: true, refresh: 1s }\n", tb.Get(t, "MAILMAN_URL"), tb.Get(t, "MAILMAN_USER"), tb.Get(t, "MAILMAN_PASSWORD_FILE"))
 	}
-	fmt.Fprintf(&b, "lists:\n  - address: %s\n    poster: member\n    reader: reader\n    moderator: moderator\n", l.address)
+	fmt.Fprintf(&b, "%slists:\n  - address: %s\n    poster: member\n    reader: reader\n    moderator: moderator\n%s", listServers, l.address, listLine)
 	if mailman {
 		b.WriteString("    mailman: testbed\n")
 	}
@@ -376,7 +377,7 @@ func TestE2EModerationMetricsFollowSettings(t *testing.T) {
 		}
 		return gaugeValue(t, rt, name, "action", action)
 	}
-	waitUntil(t, 20*time.Second, "default_member_action defer", func() bool { return gauge("listprobe_mailman_default_member_action", "defer") == 1 })
+	waitUntil(t, 20*time.Second, "default_member_action defer", func() bool { return gauge("listprobe_mailman_default_member_action_info", "defer") == 1 })
 	if gauge("listprobe_mailman_emergency", "") != 0 || gauge("listprobe_mailman_up", "") != 1 {
 		t.Error("emergency or up wrong at start")
 	}
@@ -384,13 +385,14 @@ func TestE2EModerationMetricsFollowSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, 20*time.Second, "default_member_action hold", func() bool {
-		return gauge("listprobe_mailman_default_member_action", "hold") == 1 && gauge("listprobe_mailman_default_member_action", "defer") == 0
+		// An info series: the old value's series is gone (-1).
+		return gauge("listprobe_mailman_default_member_action_info", "hold") == 1 && gauge("listprobe_mailman_default_member_action_info", "defer") == -1
 	})
 	waitUntil(t, 20*time.Second, "emergency 1", func() bool { return gauge("listprobe_mailman_emergency", "") == 1 })
 	if err := l.admin.SetMemberModeration(context.Background(), l.address, tb.Get(t, "MEMBER"), "reject"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 20*time.Second, "member moderation reject", func() bool { return gauge("listprobe_mailman_member_moderation_action", "reject") == 1 })
+	waitUntil(t, 20*time.Second, "member moderation reject", func() bool { return gauge("listprobe_mailman_member_moderation_action_info", "reject") == 1 })
 }
 
 // imapSearch returns the UIDs of the messages with this Message-ID in the
@@ -530,22 +532,14 @@ func TestE2EReaderDeliveryDisabledByBounces(t *testing.T) {
 	svc.Start(context.Background(), cfg)
 	defer svc.Stop()
 	want := fmt.Sprintf(`
-# HELP listprobe_mailman_member_delivery_status The delivery_status of the probe's poster's or reader's membership: 1 for the current status, 0 for the others (by_bounces: Mailman stopped delivering to it).
-# TYPE listprobe_mailman_member_delivery_status gauge
-listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="by_bounces"} 0
-listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="by_moderator"} 0
-listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="by_user"} 0
-listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="enabled"} 1
-listprobe_mailman_member_delivery_status{list=%[1]q,role="poster",status="unknown"} 0
-listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="by_bounces"} 1
-listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="by_moderator"} 0
-listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="by_user"} 0
-listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="enabled"} 0
-listprobe_mailman_member_delivery_status{list=%[1]q,role="reader",status="unknown"} 0
+# HELP listprobe_mailman_member_delivery_status_info Always 1: the delivery_status of the probe's poster's or reader's membership as the status label (by_bounces: Mailman stopped delivering to it); absent when Mailman reports none.
+# TYPE listprobe_mailman_member_delivery_status_info gauge
+listprobe_mailman_member_delivery_status_info{list=%[1]q,role="poster",status="enabled"} 1
+listprobe_mailman_member_delivery_status_info{list=%[1]q,role="reader",status="by_bounces"} 1
 `, l.address)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		err := testutil.GatherAndCompare(svc.Metrics().Registry, strings.NewReader(want), "listprobe_mailman_member_delivery_status")
+		err := testutil.GatherAndCompare(svc.Metrics().Registry, strings.NewReader(want), "listprobe_mailman_member_delivery_status_info")
 		if err == nil {
 			break
 		}

@@ -79,7 +79,7 @@ func explainFrom(stdin io.Reader, configFile string, files []string, output stri
 		raw, err := readMessage(f, stdin)
 		var e explained
 		if err == nil {
-			e, err = explainMessage(f, raw, cfg)
+			e, err = explainMessage(f, raw, cfg, resolver)
 		}
 		if err == nil && cfg != nil {
 			authenticate(&e, raw, cfg, resolver)
@@ -207,7 +207,7 @@ func binaryShare(b []byte) float64 {
 	return float64(n) / float64(len(b))
 }
 
-func explainMessage(file string, raw []byte, cfg *config.Config) (explained, error) {
+func explainMessage(file string, raw []byte, cfg *config.Config, r *authn.Resolver) (explained, error) {
 	br := bufio.NewReader(bytes.NewReader(raw))
 	h, err := textproto.ReadHeader(br)
 	if why := notMail(raw, h, err); why != "" {
@@ -219,7 +219,12 @@ func explainMessage(file string, raw []byte, cfg *config.Config) (explained, err
 	}
 	// The message judged as serve would once its probe is recorded, in no
 	// particular mailbox.
-	v := probe.Judge(probe.Incoming{Header: mail.Header{Header: message.Header{Header: h}}, Body: body}, cfg, probe.RecordedProbes)
+	// A notice is deletable only when authenticated, as in serve.
+	in := probe.Incoming{Header: mail.Header{Header: message.Header{Header: h}}, Body: body}
+	if cfg != nil && r != nil {
+		in.Auth = probe.Authenticate(context.Background(), in, authn.SplitMessage(raw), cfg, r)
+	}
+	v := probe.Judge(in, cfg, probe.RecordedProbes)
 	ev := v.Evidence
 	e := explained{File: file, Kind: string(ev.Kind), Manager: ev.Manager, List: ev.List, Reason: ev.Reason, Copy: string(ev.Copy),
 		Signature: string(v.Signature), ByTime: ev.ByTime}

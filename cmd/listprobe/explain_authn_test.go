@@ -42,31 +42,7 @@ lists:
   - { address: users@lists.example.org, poster: member, reader: member, list_server: main }
 `), 0o600)
 
-	signer, err := token.NewSigner([]byte(signingKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := signer.NewToken("users@lists.example.org", time.Now())
-	post, err := compose.Message(compose.Probe{From: "member@example.org", List: "users@lists.example.org", Token: signer.Encode(tok), Date: time.Now()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The list's copy: its List-Id, signed by the list's domain.
-	listCopy := append([]byte("List-Id: <users.lists.example.org>\r\n"), post...)
-	var signed bytes.Buffer
-	if err := dkim.Sign(&signed, bytes.NewReader(listCopy), &dkim.SignOptions{Domain: "lists.example.org", Selector: "list", Signer: key,
-		HeaderKeys: []string{"From", "To", "Subject", "Message-ID", "List-Id"}}); err != nil {
-		t.Fatal(err)
-	}
-	altered := bytes.Replace(signed.Bytes(), []byte("\r\n\r\n"), []byte("\r\n\r\nforged line\r\n"), 1)
-	received := append([]byte("Received: from lists.example.org (lists.example.org [192.0.2.10])\r\n\tby mx.example.org (Postfix) with ESMTPS id 1; Sat, 06 Dec 2025 10:00:00 +0000\r\n"), post...)
-	files := map[string][]byte{"signed.eml": signed.Bytes(), "altered.eml": altered, "received.eml": received}
-	var args []string
-	for _, name := range []string{"signed.eml", "altered.eml", "received.eml"} {
-		p := filepath.Join(dir, name)
-		os.WriteFile(p, files[name], 0o600)
-		args = append(args, p)
-	}
+	args := writeAuthnCopies(t, dir, signingKey, key)
 
 	code, out, errOut := runCmd(t, append([]string{"explain", "--config.file=" + cfgFile}, args...)...)
 	if code != 0 {
@@ -112,4 +88,38 @@ lists:
 	if strings.Contains(out, "authenticat") {
 		t.Errorf("a verdict without a configuration: %s", out)
 	}
+}
+
+// writeAuthnCopies writes three copies of a probe of users@lists.example.org
+// into dir and returns their paths: signed by the list's domain with key,
+// the same with its body altered, and one with only a Received field of
+// the list server's host.
+func writeAuthnCopies(t *testing.T, dir, signingKey string, key ed25519.PrivateKey) []string {
+	t.Helper()
+	signer, err := token.NewSigner([]byte(signingKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := signer.NewToken("users@lists.example.org", time.Now())
+	post, err := compose.Message(compose.Probe{From: "member@example.org", List: "users@lists.example.org", Token: signer.Encode(tok), Date: time.Now()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The list's copy: its List-Id, signed by the list's domain.
+	listCopy := append([]byte("List-Id: <users.lists.example.org>\r\n"), post...)
+	var signed bytes.Buffer
+	if err := dkim.Sign(&signed, bytes.NewReader(listCopy), &dkim.SignOptions{Domain: "lists.example.org", Selector: "list", Signer: key,
+		HeaderKeys: []string{"From", "To", "Subject", "Message-ID", "List-Id"}}); err != nil {
+		t.Fatal(err)
+	}
+	altered := bytes.Replace(signed.Bytes(), []byte("\r\n\r\n"), []byte("\r\n\r\nforged line\r\n"), 1)
+	received := append([]byte("Received: from lists.example.org (lists.example.org [192.0.2.10])\r\n\tby mx.example.org (Postfix) with ESMTPS id 1; Sat, 06 Dec 2025 10:00:00 +0000\r\n"), post...)
+	files := map[string][]byte{"signed.eml": signed.Bytes(), "altered.eml": altered, "received.eml": received}
+	var args []string
+	for _, name := range []string{"signed.eml", "altered.eml", "received.eml"} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, files[name], 0o600)
+		args = append(args, p)
+	}
+	return args
 }

@@ -231,15 +231,15 @@ func TestExplainUncheckedSignatureHint(t *testing.T) {
 }
 
 // With the configuration, explain says whether listprobe would delete a
-// message: the list's copy from the configured poster and the list's own
-// notices yes, a forward or a digest naming the probe no, and a probe of a
+// message: the list's copy from the configured poster yes, the list's own
+// notices only when authenticated, a forward or a digest naming the probe no, and a probe of a
 // list that is not configured says nothing.
 func TestExplainDeletable(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "key"), []byte("listprobe-evidence-fixture-key-1"), 0o600)
 	t.Setenv("LISTPROBE_EXPLAIN_TEST_PW", "unused")
 	cfg := filepath.Join(dir, "listprobe.yml")
-	os.WriteFile(cfg, []byte(`global: { signing_key_file: key }
+	os.WriteFile(cfg, []byte(`global: { signing_key_file: key, dns: { server: "`+dnstest.Start(t).Addr+`" } }
 accounts:
   member: { address: probe@example.org, smtp: { address: "127.0.0.1:1", tls: none }, imap: { address: "127.0.0.1:1", tls: none, username: member, password_env: LISTPROBE_EXPLAIN_TEST_PW } }
 lists:
@@ -258,11 +258,14 @@ lists:
 	os.WriteFile(redirected, bytes.Replace(raw, []byte("From: probe@example.org"), []byte("From: mallory@example.org"), 1), 0o600)
 	want[redirected] = &no
 	for name, d := range map[string]*bool{
-		"probe_copy-mailman3-list-copy.eml":         &yes,
-		"probe_copy-mailman3-anonymous-list.eml":    &yes,
-		"probe_copy-mailman3-wrap-message.eml":      &yes,
-		"hold_notice-mailman3-moderated-member.eml": &yes,
-		"bounce-exim-latin1-diagnostic.eml":         &yes,
+		"probe_copy-mailman3-list-copy.eml":      &yes,
+		"probe_copy-mailman3-anonymous-list.eml": &yes,
+		"probe_copy-mailman3-wrap-message.eml":   &yes,
+		// The list's own notices, captured unsigned: listprobe cannot
+		// tell that the list's server sent them, so they are hints and
+		// never deleted (issue 15).
+		"hold_notice-mailman3-moderated-member.eml": &no,
+		"bounce-exim-latin1-diagnostic.eml":         &no,
 		"unrelated-forward-italian-i.eml":           nil,
 		"unrelated-mailman3-mime-digest.eml":        nil,
 		"bounce-postfix-unknown-list.eml":           nil, // nolist@ is not configured

@@ -236,6 +236,7 @@ func checkConfigFile(file string, checkSecrets bool, stdout, stderr io.Writer) i
 		skipped = " (secrets not read: --config.check-secrets=false)"
 	}
 	fmt.Fprintf(stdout, "%s: valid: %d lists, %d accounts%s\n", file, len(cfg.Lists), len(cfg.Accounts), skipped)
+	printEvidencePaths(stdout, cfg)
 	return exitOK
 }
 

@@ -176,6 +176,10 @@ func TestCheckConfig(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "valid: 2 lists") {
 		t.Errorf("good config: exit %d, %q", code, out)
 	}
+	// Which evidence each list can get (issue 15).
+	if !strings.Contains(out, "lists[0] ") || !strings.Contains(out, "only unauthenticated evidence") {
+		t.Errorf("good config: check-config does not say which lists get only unauthenticated evidence: %q", out)
+	}
 	code, _, errOut := runCmd(t, "check-config", "--config.file=../../probe/config/testdata/bad-unknown-account.yml")
 	if code != 2 || errOut != "../../probe/config/testdata/bad-unknown-account.yml:12: lists[0].poster: unknown account \"membr\"; did you mean \"member\"? (known: member, reader)\n" {
 		t.Errorf("bad config: exit %d, %q", code, errOut)
@@ -193,7 +197,9 @@ func TestCheckConfigOfThePackagedConfig(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
 	code, out, errOut := runCmd(t, "check-config", "--config.check-secrets=false", "--config.file="+file)
-	if want := file + ": valid: 2 lists, 2 accounts (secrets not read: --config.check-secrets=false)\n"; code != 0 || out != want || errOut != "" {
+	if want := file + ": valid: 2 lists, 2 accounts (secrets not read: --config.check-secrets=false)\n" +
+		"lists[0] team@lists.example.org: notices believed by DKIM or ARC of lists.example.org; Mailman REST held queue (main)\n" +
+		"lists[1] announce@lists.example.org: notices believed by DKIM or ARC of lists.example.org; Mailman REST held queue (main)\n"; code != 0 || out != want || errOut != "" {
 		t.Errorf("--config.check-secrets=false: exit %d, stdout %q, stderr %q; want stdout %q", code, out, errOut, want)
 	}
 }

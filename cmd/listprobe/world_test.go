@@ -1,10 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/listprobe/listprobe/internal/dnstest"
 	"github.com/listprobe/listprobe/internal/sandbox"
 	"github.com/listprobe/listprobe/internal/testbed"
 	"github.com/listprobe/listprobe/probe"
@@ -64,6 +66,9 @@ func startSandboxWorld(t *testing.T) *sandboxWorld {
 		t.Fatal(err)
 	}
 	vars["SMTP"], vars["IMAP"] = w.SMTPAddr, w.IMAPAddr
+	// A DNS server of the test's own (no test asks the machine's), and
+	// the sandbox's list server told by the Received field its MTA adds.
+	vars["DNS"], vars["LIST_HOSTS"], vars["RECEIVER"] = dnstest.Start(t).Addr, "127.0.0.1", w.Hostname()
 	vars["MAILMAN_URL"], vars["MAILMAN_USER"], vars["MAILMAN_PASSWORD_FILE"] = w.MailmanURL, w.MailmanUsername, rest
 	return &sandboxWorld{w: w, vars: vars}
 }
@@ -117,4 +122,29 @@ func gaugeValue(t testing.TB, svc *probe.Service, name string, labels ...string)
 		}
 	}
 	return -1
+}
+
+// evidenceConfig is what an e2e config says about evidence (issue 15): the
+// world's DNS server (the testbed's NSD holds the list domains' DKIM
+// keys), and, for the sandbox, whose list server signs nothing, a list
+// server told by its MTA's Received field. globalDNS goes into global:,
+// listServers before lists:, listLine into each list.
+//
+// On the testbed it takes the DNS lock shared: the list's notices are
+// believed by the list domain's DKIM key, which a test that breaks it
+// changes for everyone.
+func evidenceConfig(t testing.TB, tb e2eWorld) (globalDNS, listServers, listLine string) {
+	t.Helper()
+	switch w := tb.(type) {
+	case *sandboxWorld:
+		return fmt.Sprintf("  dns: { server: %q }\n", w.vars["DNS"]),
+			fmt.Sprintf("list_servers:\n  sandbox: { hosts: [%s], receiver_hosts: [%s] }\n", w.vars["LIST_HOSTS"], w.vars["RECEIVER"]),
+			"    list_server: sandbox\n"
+	case testbed.Env:
+		if dns := w[testbed.Prefix+"DNS"]; dns != "" {
+			w.LockDNS(t)
+			return fmt.Sprintf("  dns: { server: %q }\n", dns), "", ""
+		}
+	}
+	return "", "", ""
 }

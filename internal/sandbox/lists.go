@@ -58,25 +58,7 @@ func (w *World) post(st *listState, envelopeFrom string, raw []byte, received st
 		if v.sender == "" {
 			v.sender = sender
 		}
-		w.mu.Lock()
-		st.heldID++
-		st.held = append(st.held, HeldMessage{
-			RequestID:       st.heldID,
-			MessageID:       m.get("Message-ID"),
-			Sender:          sender,
-			Subject:         oneline(m.get("Subject")),
-			Reason:          v.reason,
-			HoldDate:        now.UTC(),
-			Raw:             m.bytes(),
-			RuleHits:        v.hits,
-			ruleMisses:      v.misses,
-			modAction:       v.modAction,
-			modSender:       v.sender,
-			originalSubject: m.get("Subject"),
-			originalSize:    originalSize,
-			received:        now.UTC(),
-		})
-		w.mu.Unlock()
+		w.addHeld(st, m, v, sender, now, originalSize)
 		if sender != "" && respond && canAcknowledge(m) {
 			notice := holdNotice(names, sender, m.get("Subject"), v.reason, now)
 			if !w.autorespond(names, sender, now) {
@@ -183,4 +165,28 @@ func (w *World) noMoreToday(n listNames, sender string, now time.Time) *rawMessa
 	w.autoSent[key]++
 	w.mu.Unlock()
 	return noMoreTodayNotice(n, sender, count, now)
+}
+
+// addHeld puts a post on the list's held queue, as app/moderator.py
+// hold_message does.
+func (w *World) addHeld(st *listState, m *rawMessage, v verdict, sender string, now time.Time, originalSize int) {
+	w.mu.Lock()
+	st.heldID++
+	st.held = append(st.held, HeldMessage{
+		RequestID:       st.heldID,
+		MessageID:       m.get("Message-ID"),
+		Sender:          sender,
+		Subject:         oneline(m.get("Subject")),
+		Reason:          v.reason,
+		HoldDate:        now.UTC(),
+		Raw:             m.bytes(),
+		RuleHits:        v.hits,
+		ruleMisses:      v.misses,
+		modAction:       v.modAction,
+		modSender:       v.sender,
+		originalSubject: m.get("Subject"),
+		originalSize:    originalSize,
+		received:        now.UTC(),
+	})
+	w.mu.Unlock()
 }

@@ -200,47 +200,9 @@ func (c *restCall) subscribe() (answer, error) {
 		"pre_verified", "pre_confirmed", "pre_approved", "send_welcome_message"); err != nil {
 		return answer{}, err
 	}
-	bad := map[string]error{}
-	values := map[string]string{}
-	for _, k := range []string{"list_id", "subscriber", "display_name", "delivery_mode", "role"} {
-		if v, present := p[k]; present {
-			s, err := single(v)
-			if err != nil {
-				bad[k] = err
-				continue
-			}
-			values[k] = s
-		}
-	}
-	for _, k := range []string{"pre_verified", "pre_confirmed", "pre_approved", "send_welcome_message"} {
-		if v, present := p[k]; present {
-			if _, err := asBoolean(v); err != nil {
-				bad[k] = err
-			}
-		}
-	}
-	role := "member"
-	if r, present := values["role"]; present {
-		switch r {
-		case "member", "owner", "moderator":
-			role = r
-		case "nonmember":
-			return answer{}, badRequest("the sandbox keeps no nonmember roster")
-		default:
-			bad["role"] = errorString("Accepted Values are: owner, moderator, member, nonmember")
-		}
-	}
-	if dm, present := values["delivery_mode"]; present && dm != "regular" && dm != "plaintext_digests" && dm != "mime_digests" && dm != "summary_digests" {
-		bad["delivery_mode"] = errorString("Accepted Values are: regular, plaintext_digests, mime_digests, summary_digests")
-	}
-	var subscriber string
-	if s, present := values["subscriber"]; present {
-		if subscriber, err = parseAddress(s); err != nil {
-			bad["subscriber"] = errorString("")
-		}
-	}
-	if len(bad) > 0 {
-		return answer{}, invalidParams(bad)
+	values, role, subscriber, err := subscribeParams(p)
+	if err != nil {
+		return answer{}, err
 	}
 	var missing []string
 	for _, k := range []string{"list_id", "subscriber"} {
@@ -279,6 +241,55 @@ func (c *restCall) subscribe() (answer, error) {
 		}
 	}
 	return created(c.link("members/" + toString(c.memberID(m.id)))), nil
+}
+
+// subscribeParams converts and checks the parameters of a subscription:
+// the single values given, the role (default member) and the subscriber's
+// address.
+func subscribeParams(p map[string][]string) (values map[string]string, role, subscriber string, err error) {
+	bad := map[string]error{}
+	values = map[string]string{}
+	for _, k := range []string{"list_id", "subscriber", "display_name", "delivery_mode", "role"} {
+		if v, present := p[k]; present {
+			s, err := single(v)
+			if err != nil {
+				bad[k] = err
+				continue
+			}
+			values[k] = s
+		}
+	}
+	for _, k := range []string{"pre_verified", "pre_confirmed", "pre_approved", "send_welcome_message"} {
+		if v, present := p[k]; present {
+			if _, err := asBoolean(v); err != nil {
+				bad[k] = err
+			}
+		}
+	}
+	role = "member"
+	if r, present := values["role"]; present {
+		switch r {
+		case "member", "owner", "moderator":
+			role = r
+		case "nonmember":
+			return nil, "", "", badRequest("the sandbox keeps no nonmember roster")
+		default:
+			bad["role"] = errorString("Accepted Values are: owner, moderator, member, nonmember")
+		}
+	}
+	if dm, present := values["delivery_mode"]; present && dm != "regular" && dm != "plaintext_digests" && dm != "mime_digests" && dm != "summary_digests" {
+		bad["delivery_mode"] = errorString("Accepted Values are: regular, plaintext_digests, mime_digests, summary_digests")
+	}
+	if s, present := values["subscriber"]; present {
+		var err error
+		if subscriber, err = parseAddress(s); err != nil {
+			bad["subscriber"] = errorString("")
+		}
+	}
+	if len(bad) > 0 {
+		return nil, "", "", invalidParams(bad)
+	}
+	return values, role, subscriber, nil
 }
 
 // errorString is an error that is only its text, for validator messages.

@@ -394,14 +394,8 @@ func (w *World) configure(opts Options) error {
 		if l.Policy == "" {
 			l.Policy = Deliver
 		}
-		if !l.Policy.valid() {
-			return fmt.Errorf("sandbox: Lists[%d] (%s): unknown Policy %q", i, addr, l.Policy)
-		}
-		if l.Policy == Delay && l.Delay <= 0 {
-			return fmt.Errorf("sandbox: Lists[%d] (%s): Policy delay needs a positive Delay", i, addr)
-		}
-		if l.Delay < 0 {
-			return fmt.Errorf("sandbox: Lists[%d] (%s): Delay is negative", i, addr)
+		if err := checkListPolicy(i, l, addr); err != nil {
+			return err
 		}
 		nonmember, err := parseAction(l.NonmemberAction, ActionHold)
 		if err != nil {
@@ -423,31 +417,8 @@ func (w *World) configure(opts Options) error {
 			}
 			st.subs = append(st.subs, sa)
 		}
-		for j, s := range l.Moderators {
-			ma, err := parseAddress(s)
-			if err != nil {
-				return fmt.Errorf("sandbox: Lists[%d].Moderators[%d]: %w", i, j, err)
-			}
-			if _, ok := w.accounts[ma]; !ok {
-				return fmt.Errorf("sandbox: Lists[%d].Moderators[%d] %s is not an account", i, j, ma)
-			}
-			st.mods = append(st.mods, ma)
-			w.addMembership(st, ma, "moderator")
-		}
-		for _, s := range st.subs {
-			w.addMembership(st, s, "member")
-		}
-		for j, s := range l.Members {
-			ma, err := parseAddress(s)
-			if err != nil {
-				return fmt.Errorf("sandbox: Lists[%d].Members[%d]: %w", i, j, err)
-			}
-			w.addMembership(st, ma, "member")
-		}
-		if len(l.Members) == 0 {
-			for _, a := range opts.Accounts {
-				w.addMembership(st, strings.ToLower(a.Address), "member")
-			}
+		if err := w.addRosters(st, i, l, opts.Accounts); err != nil {
+			return err
 		}
 		w.lists[addr] = st
 		w.byID[st.names.listID] = st
@@ -462,6 +433,52 @@ func (w *World) configure(opts Options) error {
 	for addr := range w.lists {
 		if _, clash := w.aliases[addr]; clash {
 			return fmt.Errorf("sandbox: list address %s is another list's service address", addr)
+		}
+	}
+	return nil
+}
+
+// checkListPolicy checks Lists[i]'s Policy and Delay.
+func checkListPolicy(i int, l List, addr string) error {
+	if !l.Policy.valid() {
+		return fmt.Errorf("sandbox: Lists[%d] (%s): unknown Policy %q", i, addr, l.Policy)
+	}
+	if l.Policy == Delay && l.Delay <= 0 {
+		return fmt.Errorf("sandbox: Lists[%d] (%s): Policy delay needs a positive Delay", i, addr)
+	}
+	if l.Delay < 0 {
+		return fmt.Errorf("sandbox: Lists[%d] (%s): Delay is negative", i, addr)
+	}
+	return nil
+}
+
+// addRosters fills the Mailman rosters of Lists[i] (st): its moderators,
+// its subscribers as members, and its Members (default: every account).
+func (w *World) addRosters(st *listState, i int, l List, accounts []Account) error {
+	for j, s := range l.Moderators {
+		ma, err := parseAddress(s)
+		if err != nil {
+			return fmt.Errorf("sandbox: Lists[%d].Moderators[%d]: %w", i, j, err)
+		}
+		if _, ok := w.accounts[ma]; !ok {
+			return fmt.Errorf("sandbox: Lists[%d].Moderators[%d] %s is not an account", i, j, ma)
+		}
+		st.mods = append(st.mods, ma)
+		w.addMembership(st, ma, "moderator")
+	}
+	for _, s := range st.subs {
+		w.addMembership(st, s, "member")
+	}
+	for j, s := range l.Members {
+		ma, err := parseAddress(s)
+		if err != nil {
+			return fmt.Errorf("sandbox: Lists[%d].Members[%d]: %w", i, j, err)
+		}
+		w.addMembership(st, ma, "member")
+	}
+	if len(l.Members) == 0 {
+		for _, a := range accounts {
+			w.addMembership(st, strings.ToLower(a.Address), "member")
 		}
 	}
 	return nil
@@ -516,80 +533,6 @@ func (w *World) Close() error {
 	}
 	w.internal.stop()
 	return err
-}
-
-// SetPolicy changes what list does with the next members' posts: it sets
-// default_member_action, as a REST PATCH does (Deliver and Delay: defer,
-// Hold: hold, Reject: reject, Drop: discard), and whether accepted posts
-// arrive List.Delay late. Emergency, default_nonmember_action and
-// members' own moderation actions stay as they are. An unknown list or
-// policy is ignored (and logged): the signature has no error to keep the
-// call convenient in tests.
-func (w *World) SetPolicy(list string, p Policy) {
-	addr := strings.ToLower(strings.TrimSpace(list))
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	st, ok := w.lists[addr]
-	if !ok || !p.valid() || (p == Delay && st.Delay <= 0) {
-		w.log.Error("sandbox: SetPolicy ignored", "list", list, "policy", string(p))
-		return
-	}
-	st.settings.setPolicy(p)
-}
-
-// Policy returns the current policy of list, or "" for an unknown list. It
-// follows default_member_action, whoever set it (SetPolicy or a REST
-// PATCH): hold is Hold, reject Reject, discard Drop, and accept or defer
-// Deliver (Delay if the list was set to Delay). It does not show the
-// emergency setting or members' own moderation actions.
-func (w *World) Policy(list string) Policy {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if st, ok := w.lists[strings.ToLower(strings.TrimSpace(list))]; ok {
-		return st.settings.policy()
-	}
-	return ""
-}
-
-// Held returns the posts list holds for moderation, oldest first.
-func (w *World) Held(list string) []HeldMessage {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	st, ok := w.lists[strings.ToLower(strings.TrimSpace(list))]
-	if !ok {
-		return nil
-	}
-	out := make([]HeldMessage, len(st.held))
-	for i, h := range st.held {
-		out[i] = h.clone()
-	}
-	return out
-}
-
-// clone copies h deeply enough for the caller to keep.
-func (h HeldMessage) clone() HeldMessage {
-	h.Raw = append([]byte(nil), h.Raw...)
-	h.RuleHits = append([]string(nil), h.RuleHits...)
-	h.ruleMisses = append([]string(nil), h.ruleMisses...)
-	return h
-}
-
-// DiscardHeld drops a held post, as a moderator's "discard" does, and
-// reports whether it was held.
-func (w *World) DiscardHeld(list string, requestID int) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	st, ok := w.lists[strings.ToLower(strings.TrimSpace(list))]
-	if !ok {
-		return false
-	}
-	for i, h := range st.held {
-		if h.RequestID == requestID {
-			st.held = append(st.held[:i], st.held[i+1:]...)
-			return true
-		}
-	}
-	return false
 }
 
 // Append puts a raw message into address's INBOX as if delivered (the
@@ -660,68 +603,6 @@ func (w *World) StartIMAP() error {
 	return nil
 }
 
-// enqueue hands f to the world's runner, which runs queued work one item
-// at a time in order, as Mailman's queue runners process posts first in,
-// first out. It reports false (and drops f) once the world is closed.
-func (w *World) enqueue(f func()) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.enqueueLocked(f)
-}
-
-// enqueueLocked is enqueue with w.mu held.
-func (w *World) enqueueLocked(f func()) bool {
-	if w.closed {
-		return false
-	}
-	w.queue = append(w.queue, f)
-	w.queueCond.Signal()
-	return true
-}
-
-// runQueue is the runner goroutine. On Close it finishes the work already
-// queued, then returns.
-func (w *World) runQueue() {
-	defer w.tasks.Done()
-	for {
-		w.mu.Lock()
-		for len(w.queue) == 0 && !w.closed {
-			w.queueCond.Wait()
-		}
-		if len(w.queue) == 0 {
-			w.mu.Unlock()
-			return
-		}
-		f := w.queue[0]
-		w.queue[0] = nil
-		w.queue = w.queue[1:]
-		w.mu.Unlock()
-		f()
-	}
-}
-
-// after runs f after d unless the world closes first.
-func (w *World) after(d time.Duration, f func()) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return
-	}
-	w.timerSeq++
-	id := w.timerSeq
-	w.tasks.Add(1)
-	w.timers[id] = time.AfterFunc(d, func() {
-		defer w.tasks.Done()
-		w.mu.Lock()
-		delete(w.timers, id)
-		closed := w.closed
-		w.mu.Unlock()
-		if !closed {
-			f()
-		}
-	})
-}
-
 // queueID returns a Postfix-like queue id for Received fields.
 func (w *World) queueID() string {
 	w.mu.Lock()
@@ -730,3 +611,7 @@ func (w *World) queueID() string {
 	w.mu.Unlock()
 	return fmt.Sprintf("4S%010X", n)
 }
+
+// Hostname is the name the world's MTA writes after "by" in the Received
+// fields it adds (Options.Hostname, default mail.example.org).
+func (w *World) Hostname() string { return w.hostname }

@@ -48,162 +48,191 @@ func TestCaptureSympaMlmmjEvidence(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	save := func(t *testing.T, name string, raw []byte) {
-		t.Helper()
-		raw = scrub(raw)
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, raw, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("saved %s (%d bytes)", path, len(raw))
-	}
-	// probe composes a real probe from account to list; edit may change it
-	// before it is sent (the To: header, its size).
-	probe := func(t *testing.T, account, list string, edit func([]byte) []byte) (string, []byte) {
-		t.Helper()
-		tok := signer.Encode(signer.NewToken(list, time.Now()))
-		msg, err := compose.Message(compose.Probe{From: e.Get(t, account), List: list, Token: tok, Date: time.Now()}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if edit != nil {
-			msg = edit(msg)
-		}
-		return tok, msg
-	}
-	text := func(s ...string) *imap.SearchCriteria { return &imap.SearchCriteria{Text: s} }
-	fromList := func(list string, s ...string) *imap.SearchCriteria {
-		local := list[:strings.IndexByte(list, '@')]
-		return &imap.SearchCriteria{
-			Header: []imap.SearchCriteriaHeaderField{{Key: "From", Value: local}},
-			Text:   s,
-		}
-	}
-	const wait = 90 * time.Second
-	check := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	cp := capture{dir: dir, e: e, signer: signer, ctx: ctx}
+	captureSympa(t, cp)
+	captureMlmmj(t, cp)
+}
 
+// capture is what the capture's scenarios share: where the files go, the
+// testbed, the evidence signer and the whole capture's context.
+type capture struct {
+	dir    string
+	e      Env
+	signer *token.Signer
+	ctx    context.Context
+}
+
+// captureWait is how long a captured message may take to arrive.
+const captureWait = 90 * time.Second
+
+// save writes a captured message, scrubbed.
+func (cp capture) save(t *testing.T, name string, raw []byte) {
+	t.Helper()
+	raw = scrub(raw)
+	path := filepath.Join(cp.dir, name)
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("saved %s (%d bytes)", path, len(raw))
+}
+
+// probe composes a real probe from account to list; edit may change it
+// before it is sent (the To: header, its size).
+func (cp capture) probe(t *testing.T, account, list string, edit func([]byte) []byte) (string, []byte) {
+	t.Helper()
+	tok := cp.signer.Encode(cp.signer.NewToken(list, time.Now()))
+	msg, err := compose.Message(compose.Probe{From: cp.e.Get(t, account), List: list, Token: tok, Date: time.Now()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		msg = edit(msg)
+	}
+	return tok, msg
+}
+
+func (cp capture) check(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func text(s ...string) *imap.SearchCriteria { return &imap.SearchCriteria{Text: s} }
+
+// fromList searches for mail from list's own addresses holding s.
+func fromList(list string, s ...string) *imap.SearchCriteria {
+	local := list[:strings.IndexByte(list, '@')]
+	return &imap.SearchCriteria{
+		Header: []imap.SearchCriteriaHeaderField{{Key: "From", Value: local}},
+		Text:   s,
+	}
+}
+
+// captureSympa captures Sympa's copies, notices and rejections.
+func captureSympa(t *testing.T, cp capture) {
+	e, wait := cp.e, captureWait
 	t.Run("sympa list copy", func(t *testing.T) {
 		list := e.NewSympaList(t)
-		tok, msg := probe(t, "MEMBER", list, nil)
+		tok, msg := cp.probe(t, "MEMBER", list, nil)
 		e.Submit(t, "MEMBER", list, msg)
-		save(t, "sympa-probe_copy-list-copy.eml", e.WaitMessage(t, "READER", text(tok), wait))
+		cp.save(t, "sympa-probe_copy-list-copy.eml", e.WaitMessage(t, "READER", text(tok), wait))
 	})
 
 	t.Run("sympa list copy with DMARC protection", func(t *testing.T) {
 		list := e.NewSympaList(t)
-		check(e.SympaSetDMARCProtection(ctx, list, true))
-		tok, msg := probe(t, "MEMBER", list, nil)
+		cp.check(t, e.SympaSetDMARCProtection(cp.ctx, list, true))
+		tok, msg := cp.probe(t, "MEMBER", list, nil)
 		e.Submit(t, "MEMBER", list, msg)
-		save(t, "sympa-probe_copy-dmarc-protection.eml", e.WaitMessage(t, "READER", text(tok), wait))
+		cp.save(t, "sympa-probe_copy-dmarc-protection.eml", e.WaitMessage(t, "READER", text(tok), wait))
 	})
 
 	for _, lang := range []string{"en", "fr"} {
 		t.Run("sympa moderated "+lang, func(t *testing.T) {
 			list := e.NewSympaList(t)
-			check(e.SympaSetModerated(ctx, list, true))
-			check(e.SympaSet(ctx, list, "lang", lang))
-			tok, msg := probe(t, "MEMBER", list, nil)
+			cp.check(t, e.SympaSetModerated(cp.ctx, list, true))
+			cp.check(t, e.SympaSet(cp.ctx, list, "lang", lang))
+			tok, msg := cp.probe(t, "MEMBER", list, nil)
 			e.Submit(t, "MEMBER", list, msg)
 			request := e.WaitMessage(t, "MODERATOR", text(tok), wait)
-			save(t, "sympa-moderator_request-editorkey-"+lang+".eml", request)
+			cp.save(t, "sympa-moderator_request-editorkey-"+lang+".eml", request)
 			local := list[:strings.IndexByte(list, '@')]
 			// The notice quotes neither the Subject nor the Message-ID: only
 			// the list's name ties it to the post.
-			save(t, "sympa-hold_notice-editorkey-"+lang+".eml", e.WaitMessage(t, "MEMBER", &imap.SearchCriteria{
+			cp.save(t, "sympa-hold_notice-editorkey-"+lang+".eml", e.WaitMessage(t, "MEMBER", &imap.SearchCriteria{
 				Header: []imap.SearchCriteriaHeaderField{{Key: "From", Value: "sympa@"}},
 				Text:   []string{local},
 			}, wait))
 
 			// The moderator rejects it by mail, as the request says.
 			e.SympaModerate(t, request, "REJECT")
-			save(t, "sympa-rejection-moderator-"+lang+".eml", e.WaitMessage(t, "MEMBER", &imap.SearchCriteria{
+			cp.save(t, "sympa-rejection-moderator-"+lang+".eml", e.WaitMessage(t, "MEMBER", &imap.SearchCriteria{
 				Header: []imap.SearchCriteriaHeaderField{{Key: "From", Value: local + "-request"}},
 			}, wait))
 		})
 
 		t.Run("sympa subscribers only "+lang, func(t *testing.T) {
 			list := e.NewSympaList(t)
-			check(e.SympaSetSubscribersOnly(ctx, list, true))
-			check(e.SympaSet(ctx, list, "lang", lang))
-			tok, msg := probe(t, "OUTSIDER", list, nil)
+			cp.check(t, e.SympaSetSubscribersOnly(cp.ctx, list, true))
+			cp.check(t, e.SympaSet(cp.ctx, list, "lang", lang))
+			tok, msg := cp.probe(t, "OUTSIDER", list, nil)
 			e.Submit(t, "OUTSIDER", list, msg)
-			save(t, "sympa-rejection-subscribers-only-"+lang+".eml", e.WaitMessage(t, "OUTSIDER", text(tok), wait))
+			cp.save(t, "sympa-rejection-subscribers-only-"+lang+".eml", e.WaitMessage(t, "OUTSIDER", text(tok), wait))
 		})
 	}
 
 	t.Run("sympa closed", func(t *testing.T) {
 		list := e.NewSympaList(t)
-		check(e.SympaSet(ctx, list, "send", "closed"))
-		tok, msg := probe(t, "MEMBER", list, nil)
+		cp.check(t, e.SympaSet(cp.ctx, list, "send", "closed"))
+		tok, msg := cp.probe(t, "MEMBER", list, nil)
 		e.Submit(t, "MEMBER", list, msg)
-		save(t, "sympa-rejection-closed-en.eml", e.WaitMessage(t, "MEMBER", &imap.SearchCriteria{
+		cp.save(t, "sympa-rejection-closed-en.eml", e.WaitMessage(t, "MEMBER", &imap.SearchCriteria{
 			Header: []imap.SearchCriteriaHeaderField{{Key: "From", Value: "sympa"}},
 			Text:   []string{tok},
 		}, wait))
 	})
+}
 
+// captureMlmmj captures mlmmj's copies, notices and rejections.
+func captureMlmmj(t *testing.T, cp capture) {
+	e, wait := cp.e, captureWait
 	t.Run("mlmmj list copy", func(t *testing.T) {
 		list := e.NewMlmmjList(t)
-		tok, msg := probe(t, "MEMBER", list, nil)
+		tok, msg := cp.probe(t, "MEMBER", list, nil)
 		e.Submit(t, "MEMBER", list, msg)
-		save(t, "mlmmj-probe_copy-list-copy.eml", e.WaitMessage(t, "READER", text(tok), wait))
+		cp.save(t, "mlmmj-probe_copy-list-copy.eml", e.WaitMessage(t, "READER", text(tok), wait))
 	})
 
 	t.Run("mlmmj moderated", func(t *testing.T) {
 		list := e.NewMlmmjList(t)
-		check(e.MlmmjSetModerated(ctx, list, true))
-		tok, msg := probe(t, "MEMBER", list, nil)
+		cp.check(t, e.MlmmjSetModerated(cp.ctx, list, true))
+		tok, msg := cp.probe(t, "MEMBER", list, nil)
 		e.Submit(t, "MEMBER", list, msg)
-		save(t, "mlmmj-moderator_request-moderated.eml", e.WaitMessage(t, "MODERATOR", text(tok), wait))
-		save(t, "mlmmj-hold_notice-moderated.eml", e.WaitMessage(t, "MEMBER", fromList(list), wait))
+		cp.save(t, "mlmmj-moderator_request-moderated.eml", e.WaitMessage(t, "MODERATOR", text(tok), wait))
+		cp.save(t, "mlmmj-hold_notice-moderated.eml", e.WaitMessage(t, "MEMBER", fromList(list), wait))
 	})
 
 	t.Run("mlmmj non-subscriber held", func(t *testing.T) {
 		list := e.NewMlmmjList(t)
-		check(e.MlmmjSetSubscribersOnly(ctx, list, true))
-		check(e.MlmmjControl(ctx, list, "modnonsubposts", ""))
-		tok, msg := probe(t, "OUTSIDER", list, nil)
+		cp.check(t, e.MlmmjSetSubscribersOnly(cp.ctx, list, true))
+		cp.check(t, e.MlmmjControl(cp.ctx, list, "modnonsubposts", ""))
+		tok, msg := cp.probe(t, "OUTSIDER", list, nil)
 		e.Submit(t, "OUTSIDER", list, msg)
-		save(t, "mlmmj-moderator_request-nonsubscriber.eml", e.WaitMessage(t, "MODERATOR", text(tok), wait))
-		save(t, "mlmmj-hold_notice-nonsubscriber.eml", e.WaitMessage(t, "OUTSIDER", fromList(list), wait))
+		cp.save(t, "mlmmj-moderator_request-nonsubscriber.eml", e.WaitMessage(t, "MODERATOR", text(tok), wait))
+		cp.save(t, "mlmmj-hold_notice-nonsubscriber.eml", e.WaitMessage(t, "OUTSIDER", fromList(list), wait))
 	})
 
 	t.Run("mlmmj subscribers only", func(t *testing.T) {
 		list := e.NewMlmmjList(t)
-		check(e.MlmmjSetSubscribersOnly(ctx, list, true))
-		_, msg := probe(t, "OUTSIDER", list, nil)
+		cp.check(t, e.MlmmjSetSubscribersOnly(cp.ctx, list, true))
+		_, msg := cp.probe(t, "OUTSIDER", list, nil)
 		e.Submit(t, "OUTSIDER", list, msg)
-		save(t, "mlmmj-rejection-subscribers-only.eml", e.WaitMessage(t, "OUTSIDER", fromList(list), wait))
+		cp.save(t, "mlmmj-rejection-subscribers-only.eml", e.WaitMessage(t, "OUTSIDER", fromList(list), wait))
 	})
 
 	t.Run("mlmmj list not in To or Cc", func(t *testing.T) {
 		list := e.NewMlmmjList(t)
-		_, msg := probe(t, "MEMBER", list, func(m []byte) []byte {
+		_, msg := cp.probe(t, "MEMBER", list, func(m []byte) []byte {
 			return bytes.Replace(m, []byte("To: "+list), []byte("To: undisclosed-recipients:;"), 1)
 		})
 		e.Submit(t, "MEMBER", list, msg)
-		save(t, "mlmmj-rejection-tocc.eml", e.WaitMessage(t, "MEMBER", fromList(list), wait))
+		cp.save(t, "mlmmj-rejection-tocc.eml", e.WaitMessage(t, "MEMBER", fromList(list), wait))
 	})
 
 	t.Run("mlmmj too large", func(t *testing.T) {
 		list := e.NewMlmmjList(t)
-		check(e.MlmmjControl(ctx, list, "maxmailsize", "600"))
-		_, msg := probe(t, "MEMBER", list, nil)
+		cp.check(t, e.MlmmjControl(cp.ctx, list, "maxmailsize", "600"))
+		_, msg := cp.probe(t, "MEMBER", list, nil)
 		e.Submit(t, "MEMBER", list, msg)
-		save(t, "mlmmj-rejection-maxmailsize.eml", e.WaitMessage(t, "MEMBER", fromList(list), wait))
+		cp.save(t, "mlmmj-rejection-maxmailsize.eml", e.WaitMessage(t, "MEMBER", fromList(list), wait))
 	})
 
 	t.Run("mlmmj access rule", func(t *testing.T) {
 		list := e.NewMlmmjList(t)
-		check(e.MlmmjControl(ctx, list, "access", "deny ^Subject:.*listprobe"))
-		_, msg := probe(t, "MEMBER", list, nil)
+		cp.check(t, e.MlmmjControl(cp.ctx, list, "access", "deny ^Subject:.*listprobe"))
+		_, msg := cp.probe(t, "MEMBER", list, nil)
 		e.Submit(t, "MEMBER", list, msg)
-		save(t, "mlmmj-rejection-access.eml", e.WaitMessage(t, "MEMBER", fromList(list), wait))
+		cp.save(t, "mlmmj-rejection-access.eml", e.WaitMessage(t, "MEMBER", fromList(list), wait))
 	})
 }
 

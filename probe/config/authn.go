@@ -91,14 +91,7 @@ func (g *GlobalConfig) validateDNS(v *validator) {
 // validateListServers checks the list_servers blocks and returns their
 // names.
 func (c *Config) validateListServers(v *validator) []string {
-	names := sortedKeys(c.ListServers)
-	for _, name := range names {
-		s := c.ListServers[name]
-		path := []any{"list_servers", name}
-		if s == nil {
-			v.errorf(path, "list server is empty")
-			continue
-		}
+	return eachBlock(v, "list_servers", "list server", c.ListServers, func(_ string, s *ListServerConfig, path []any) {
 		for _, f := range []struct {
 			key   string
 			hosts []string
@@ -115,8 +108,7 @@ func (c *Config) validateListServers(v *validator) []string {
 		if s.AuthResultsBelowReceived && len(s.AuthservIDs) == 0 {
 			v.errorf(join(path, "authres_below_received"), "needs authserv_ids")
 		}
-	}
-	return names
+	})
 }
 
 // validateListServer checks the list_server a list names.

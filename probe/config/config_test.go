@@ -128,6 +128,16 @@ func TestConfigErrors(t *testing.T) {
 		{"bad-host-port.yml", `bad-host-port.yml:9: accounts.reader.imap.address: "imap.example.org" is not host:port`},
 		{"bad-duplicate-list.yml", `bad-duplicate-list.yml:14: lists[1].address: users@lists.example.org is already configured as lists[0]`},
 		{"bad-type.yml", `bad-type.yml:8: accounts.reader.cleanup: "yes please" is not true or false`},
+	} {
+		checkConfigError(t, tc.file, tc.want)
+	}
+}
+
+// Secrets, passwords in clear text and the file's shape: each mistake
+// gets its own message, naming the line and the field.
+func TestConfigSecretAndShapeErrors(t *testing.T) {
+	t.Setenv("LISTPROBE_TEST_UNSET_KEY", "")
+	for _, tc := range []struct{ file, want string }{
 		// Secrets: files, variables, keys.
 		{"bad-missing-secret.yml", `bad-missing-secret.yml:6: accounts.member.smtp.password_file: cannot read the secret file $DIR/missing.password (missing.password, relative to the config file's directory): no such file or directory`},
 		{"bad-empty-secret.yml", `bad-empty-secret.yml:9: accounts.reader.imap.password_file: the secret file is empty`},
@@ -157,21 +167,28 @@ func TestConfigErrors(t *testing.T) {
 		{"bad-not-mapping.yml", `bad-not-mapping.yml:4: accounts: must be a mapping (key: value), not a list (- item)`},
 		{"bad-account-not-mapping.yml", `bad-account-not-mapping.yml:10: accounts.moderator: must be a mapping (key: value), not a single value`},
 	} {
-		t.Run(tc.file, func(t *testing.T) {
-			_, err := LoadFile(filepath.Join("testdata", tc.file), nil)
-			if err == nil {
-				t.Fatal("loaded without error")
-			}
-			dir, absErr := filepath.Abs("testdata")
-			if absErr != nil {
-				t.Fatal(absErr)
-			}
-			want := "testdata/" + strings.ReplaceAll(tc.want, "$DIR", dir)
-			if err.Error() != want {
-				t.Errorf("error:\n got: %s\nwant: %s", err, want)
-			}
-		})
+		checkConfigError(t, tc.file, tc.want)
 	}
+}
+
+// checkConfigError checks that loading testdata/file fails with want
+// ($DIR: the testdata directory's absolute path).
+func checkConfigError(t *testing.T, file, want string) {
+	t.Helper()
+	t.Run(file, func(t *testing.T) {
+		_, err := LoadFile(filepath.Join("testdata", file), nil)
+		if err == nil {
+			t.Fatal("loaded without error")
+		}
+		dir, absErr := filepath.Abs("testdata")
+		if absErr != nil {
+			t.Fatal(absErr)
+		}
+		want := "testdata/" + strings.ReplaceAll(want, "$DIR", dir)
+		if err.Error() != want {
+			t.Errorf("error:\n got: %s\nwant: %s", err, want)
+		}
+	})
 }
 
 // A file with several mistakes gets all of them at once, in line order,

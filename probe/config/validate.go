@@ -209,17 +209,10 @@ func (c *Config) validate(v *validator) {
 	if len(c.Accounts) == 0 {
 		v.errorf([]any{"accounts"}, "at least one account is required")
 	}
-	accounts := sortedKeys(c.Accounts)
-	for _, name := range accounts {
-		a := c.Accounts[name]
-		path := []any{"accounts", name}
-		if a == nil {
-			v.errorf(path, "account is empty")
-			continue
-		}
+	accounts := eachBlock(v, "accounts", "account", c.Accounts, func(name string, a *AccountConfig, path []any) {
 		a.name = name
 		a.validate(v, path)
-	}
+	})
 	c.Global.validateDNS(v)
 	listServers := c.validateListServers(v)
 	servers := sortedKeys(c.Mailman)
@@ -495,6 +488,22 @@ func fmtDuration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// eachBlock calls check on each named block of a section (accounts,
+// mailman, list_servers) in name order, reports a name without settings
+// as "<what> is empty", and returns the names.
+func eachBlock[T any](v *validator, section, what string, blocks map[string]*T, check func(name string, b *T, path []any)) []string {
+	names := sortedKeys(blocks)
+	for _, name := range names {
+		path := []any{section, name}
+		if blocks[name] == nil {
+			v.errorf(path, "%s is empty", what)
+			continue
+		}
+		check(name, blocks[name], path)
+	}
+	return names
 }
 
 func sortedKeys[V any](m map[string]V) []string {

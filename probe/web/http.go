@@ -73,8 +73,9 @@ type Options struct {
 }
 
 type handler struct {
-	svc  Service
-	opts Options
+	svc   Service
+	opts  Options
+	pages *pageCache
 }
 
 // Handler serves /metrics, the status page at /, one probe's page at
@@ -83,7 +84,7 @@ type handler struct {
 // --web.enable-lifecycle, anything that makes listprobe act (here: post to
 // a list's subscribers) is off unless asked for.
 func Handler(svc Service, opts *Options) http.Handler {
-	h := &handler{svc: svc}
+	h := &handler{svc: svc, pages: newPageCache(pageMaxAge)}
 	if opts != nil {
 		h.opts = *opts
 	}
@@ -124,6 +125,7 @@ func Handler(svc Service, opts *Options) http.Handler {
 		})
 	}
 	mux.HandleFunc("GET /result", h.serveResult)
+	mux.HandleFunc("GET /list", h.serveList)
 	mux.HandleFunc("GET /{$}", h.serveStatus)
 	return noSniff(mux)
 }
@@ -140,8 +142,12 @@ var pageCSP = func() string {
 	_, style, _ := strings.Cut(string(page), "<style>")
 	style, _, _ = strings.Cut(style, "</style>")
 	sum := sha256.Sum256([]byte(style))
-	return fmt.Sprintf("default-src 'none'; style-src 'sha256-%s'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'", base64.StdEncoding.EncodeToString(sum[:]))
+	return fmt.Sprintf("default-src 'none'; style-src 'sha256-%s'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'", base64.StdEncoding.EncodeToString(sum[:]))
 }()
+
+// pageMaxAge is how long a rendered status page is served again: the page
+// reloads itself every 30 s, and within a second nobody misses a result.
+const pageMaxAge = time.Second
 
 // pageHeaders are sent with every HTML page.
 func pageHeaders(w http.ResponseWriter) {
@@ -162,10 +168,6 @@ func render(w http.ResponseWriter, v pageView) {
 	}
 	pageHeaders(w)
 	w.Write(b.Bytes())
-}
-
-func (h *handler) serveStatus(w http.ResponseWriter, _ *http.Request) {
-	render(w, h.page())
 }
 
 func (h *handler) serveResult(w http.ResponseWriter, r *http.Request) {
@@ -207,7 +209,11 @@ func (h *handler) serveProbe(w http.ResponseWriter, r *http.Request) {
 		if age > 0 {
 			fmt.Fprintf(w, "Result of the probe that finished %s ago (on-demand probes of a list are at most one per %s)\n", age.Round(time.Second), h.opts.OnDemandMinInterval)
 		}
-		fmt.Fprintf(w, "Outcome: %s (expected %s)\nReason: %s\nEvidence: %s\n\nLogs for the probe:\n%s", res.Outcome, res.Expected, res.Reason, res.Evidence, res.Log)
+		fmt.Fprintf(w, "Outcome: %s (expected %s)\nReason: %s\nEvidence: %s\n", res.Outcome, res.Expected, res.Reason, res.Evidence)
+		for _, h := range res.Hints {
+			fmt.Fprintf(w, "Hint: an unauthenticated %s %s in %s's mailbox said %q (%s)\n", h.Manager, h.Kind, h.Account, h.Said, h.Why)
+		}
+		fmt.Fprintf(w, "\nLogs for the probe:\n%s", res.Log)
 		return
 	}
 	promhttp.HandlerFor(probe.ResultMetrics(res), promhttp.HandlerOpts{}).ServeHTTP(w, r)

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -466,39 +465,6 @@ func TestResultPageShowsHopsWithTheirResolution(t *testing.T) {
 	}
 }
 
-// BenchmarkStatusPage renders the status page of 1,000 lists with full
-// histories: the cost of one page load, and its size per list.
-func BenchmarkStatusPage(b *testing.B) {
-	const lists = 1000
-	cfg := &config.Config{File: "bench.yml", Accounts: map[string]*config.AccountConfig{"member": {Address: testMember}, "reader": {Address: testReader}}}
-	svc := &stubService{history: probe.NewHistory(10, 50)}
-	for i := range lists {
-		l := &config.ListConfig{Address: fmt.Sprintf("list%d@lists.example.org", i), Poster: "member", Reader: "reader", Expect: config.ExpectDelivered}
-		cfg.Lists = append(cfg.Lists, l)
-		for j := range probe.MaxSamples {
-			lat := float64(j%7) / 3
-			r := &probe.Result{ID: fmt.Sprintf("%d-%d", i, j), List: l.Address, Outcome: probe.Delivered, OK: true, Latency: &lat,
-				Reason: "copy seen", Started: chartStart, Finished: chartStart.Add(time.Duration(j) * time.Minute)}
-			if j%9 == 0 {
-				r.Outcome, r.OK, r.Latency, r.Reason = probe.Held, false, nil, "The message comes from a moderated member"
-			}
-			svc.history.Add(r)
-		}
-	}
-	svc.cfg = cfg
-	h := &handler{svc: svc}
-	rec := httptest.NewRecorder()
-	h.serveStatus(rec, httptest.NewRequest("GET", "/", nil))
-	if rec.Code != http.StatusOK {
-		b.Fatal(rec.Code)
-	}
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		h.serveStatus(rec, httptest.NewRequest("GET", "/", nil))
-	}
-	b.ReportMetric(float64(rec.Body.Len())/lists, "bytes/list")
-}
-
 // A held list that listprobe reads no settings of says where to look.
 func TestStatusPageHintsAtMailmanWhenItHasNoSettings(t *testing.T) {
 	lists := []sandbox.List{{Address: "users@lists.example.org", Policy: sandbox.Hold, Members: []string{testMember}}}
@@ -646,7 +612,7 @@ func TestStatusPageExplainsJunkByTheFilter(t *testing.T) {
 	svc := &stubService{cfg: cfg, history: probe.NewHistory(10, 50)}
 	svc.history.Add(&probe.Result{ID: "j", List: l.Address, Outcome: probe.Junk, Expected: probe.Delivered, Reason: "the list delivered, but reader's filter called the copy spam",
 		Started: chartStart, Finished: chartStart.Add(time.Second)})
-	h := &handler{svc: svc}
+	h := &handler{svc: svc, pages: newPageCache(pageMaxAge)}
 	rec := httptest.NewRecorder()
 	h.serveStatus(rec, httptest.NewRequest("GET", "/", nil))
 	if body := rec.Body.String(); !strings.Contains(body, "spam filter put the copy in its Junk folder") {

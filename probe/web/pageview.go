@@ -17,6 +17,8 @@ import (
 
 type pageView struct {
 	Lists      []listView
+	Nav        *navView // the filter and pages of the index; nil on other pages
+	Single     bool     // one list's page
 	Mailboxes  []sessionView
 	Result     *probe.Result
 	Hops       []hopView
@@ -94,9 +96,10 @@ type hopView struct {
 
 const pageTime = "2006-01-02 15:04:05 MST"
 
-func (h *handler) page() pageView {
+// page builds the status page of the lists given (a page of the
+// running configuration's lists, see index).
+func (h *handler) page(cfg *config.Config, lists []*config.ListConfig) pageView {
 	var v pageView
-	cfg := h.svc.Config()
 	if cfg == nil {
 		v.Error = "no configuration loaded yet"
 		return v
@@ -117,62 +120,68 @@ func (h *handler) page() pageView {
 		}
 	}
 	slices.SortFunc(v.Mailboxes, func(a, b sessionView) int { return strings.Compare(a.Account, b.Account) })
-	for _, l := range cfg.Lists {
-		recent, samples, late := h.svc.History().Snapshot(l.Address)
-		lv := listView{Address: l.Address, Expect: probe.Outcome(l.Expect), Recent: recent, Late: len(late), Chart: latencyChart(l.Address, samples)}
-		if len(recent) > 0 {
-			lv.Last = recent[0]
-		}
-		for _, r := range recent {
-			if r.Outcome == probe.Delivered {
-				lv.LastDelivered = r.Finished
-				break
-			}
-		}
-		if at := h.svc.NoticeLimit(l.Address); !at.IsZero() && time.Since(at) < probe.NoticeLimitWindow {
-			lv.NoticeLimit = "Mailman sends the poster no more notices today (since " + at.UTC().Format("15:04 MST") + "): holds are silent"
-		}
-		why := &whyView{}
-		// A session still connecting (at start, after a reload) is no
-		// failure yet; one whose login or connection failed is.
-		for _, name := range append([]string{l.Poster, l.Moderator}, l.ReaderAccounts()...) {
-			if sv, ok := sessions[name]; ok && sv.State == "down" && !slices.ContainsFunc(why.Mailboxes, func(o sessionView) bool { return o.Account == name }) {
-				why.Mailboxes = append(why.Mailboxes, sv)
-			}
-		}
-		lv.NoProbe = "no probe yet"
-		if r, ok := sessions[l.Reader]; ok && !r.Up {
-			lv.NoProbe = fmt.Sprintf("no probe yet: reader mailbox %s %s", r.Address, r.State)
-			if r.State == "down" {
-				lv.NoProbe, lv.NoProbeBad = fmt.Sprintf("reader mailbox %s down", r.Address), true
-				if r.Since != "" {
-					lv.NoProbe += " since " + r.Since
-				}
-			}
-		}
-		failing := lv.Last != nil && !lv.Last.OK
-		bad := len(why.Mailboxes) > 0
-		if l.Mailman != "" {
-			if st, ok := h.svc.MailmanState(l.Address); ok {
-				poster, reader, known := membersOf(st)
-				why.Mailman = mailmanExplained(l, cfg, st, poster, reader, known)
-				bad = bad || why.Mailman.anyBad()
-				if failing && listFailure(lv.Last.Outcome) && !why.Mailman.anyBad() {
-					why.Hint = "None of the settings listprobe reads explains this: look at the list server's logs and mail queues."
-				}
-			}
-		} else if failing && listFailure(lv.Last.Outcome) {
-			why.Hint = "listprobe reads none of this list's settings: give it a mailman: entry to see which setting holds, rejects or drops its posts."
-		}
-		if failing && lv.Last.Outcome == probe.Junk {
-			why.Hint = "The list delivered, but a reader's spam filter put the copy in its Junk folder: the evidence has the filter's verdict. Look at what the list adds (footer, subject prefix) and at the copy's DKIM, ARC and DMARC."
-		}
-		if (failing || bad) && (len(why.Mailboxes) > 0 || why.Mailman != nil || why.Hint != "") {
-			lv.Why = why
-		}
-		v.Lists = append(v.Lists, lv)
+	for _, l := range lists {
+		v.Lists = append(v.Lists, h.listView(cfg, l, sessions))
 	}
 	return v
+}
+
+// listView builds the row of one list, with its chart, its recent results
+// and what explains a failure.
+func (h *handler) listView(cfg *config.Config, l *config.ListConfig, sessions map[string]sessionView) listView {
+	recent, samples, late := h.svc.History().Snapshot(l.Address)
+	lv := listView{Address: l.Address, Expect: probe.Outcome(l.Expect), Recent: recent, Late: len(late), Chart: latencyChart(l.Address, samples)}
+	if len(recent) > 0 {
+		lv.Last = recent[0]
+	}
+	for _, r := range recent {
+		if r.Outcome == probe.Delivered {
+			lv.LastDelivered = r.Finished
+			break
+		}
+	}
+	if at := h.svc.NoticeLimit(l.Address); !at.IsZero() && time.Since(at) < probe.NoticeLimitWindow {
+		lv.NoticeLimit = "Mailman sends the poster no more notices today (since " + at.UTC().Format("15:04 MST") + "): holds are silent"
+	}
+	why := &whyView{}
+	// A session still connecting (at start, after a reload) is no
+	// failure yet; one whose login or connection failed is.
+	for _, name := range append([]string{l.Poster, l.Moderator}, l.ReaderAccounts()...) {
+		if sv, ok := sessions[name]; ok && sv.State == "down" && !slices.ContainsFunc(why.Mailboxes, func(o sessionView) bool { return o.Account == name }) {
+			why.Mailboxes = append(why.Mailboxes, sv)
+		}
+	}
+	lv.NoProbe = "no probe yet"
+	if r, ok := sessions[l.Reader]; ok && !r.Up {
+		lv.NoProbe = fmt.Sprintf("no probe yet: reader mailbox %s %s", r.Address, r.State)
+		if r.State == "down" {
+			lv.NoProbe, lv.NoProbeBad = fmt.Sprintf("reader mailbox %s down", r.Address), true
+			if r.Since != "" {
+				lv.NoProbe += " since " + r.Since
+			}
+		}
+	}
+	failing := lv.Last != nil && !lv.Last.OK
+	bad := len(why.Mailboxes) > 0
+	if l.Mailman != "" {
+		if st, ok := h.svc.MailmanState(l.Address); ok {
+			poster, reader, known := membersOf(st)
+			why.Mailman = mailmanExplained(l, cfg, st, poster, reader, known)
+			bad = bad || why.Mailman.anyBad()
+			if failing && listFailure(lv.Last.Outcome) && !why.Mailman.anyBad() {
+				why.Hint = "None of the settings listprobe reads explains this: look at the list server's logs and mail queues."
+			}
+		}
+	} else if failing && listFailure(lv.Last.Outcome) {
+		why.Hint = "listprobe reads none of this list's settings: give it a mailman: entry to see which setting holds, rejects or drops its posts."
+	}
+	if failing && lv.Last.Outcome == probe.Junk {
+		why.Hint = "The list delivered, but a reader's spam filter put the copy in its Junk folder: the evidence has the filter's verdict. Look at what the list adds (footer, subject prefix) and at the copy's DKIM, ARC and DMARC."
+	}
+	if (failing || bad) && (len(why.Mailboxes) > 0 || why.Mailman != nil || why.Hint != "") {
+		lv.Why = why
+	}
+	return lv
 }
 
 // listFailure reports whether an outcome is the list server's doing (as

@@ -64,6 +64,35 @@ func TestModerationChangeAlertsWithinFiveMinutes(t *testing.T) {
 	team := newList(t, tb, admin, "team", "accept")
 	announce := newList(t, tb, admin, "announce", "hold")
 
+	lp, prom := startModerationStack(t, tb, root, dir, promBin, team, announce)
+
+	waitQuietBeforeChange(t, prom, team, announce)
+
+	waitClearOfProbe(t)
+
+	changed := time.Now()
+	if err := admin.SetListConfig(context.Background(), team, map[string]any{"default_member_action": "hold"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: default_member_action accept -> hold at %s", team, changed.Format("15:04:05"))
+	nextProbe := changed.Truncate(5 * time.Minute).Add(5 * time.Minute)
+
+	testDeadline, hasDeadline := t.Deadline()
+	failingDeadline := nextProbe.Add(30 * time.Second).Add(2 * time.Minute)
+	if hasDeadline && failingDeadline.After(testDeadline.Add(-30*time.Second)) {
+		failingDeadline = testDeadline.Add(-30 * time.Second)
+	}
+	w := watchTeamAlerts(t, lp, prom, team, announce, changed, failingDeadline)
+
+	reportModerationAlerts(t, w, team, changed, failingDeadline, nextProbe)
+}
+
+// startModerationStack writes the config for team and announce, checks
+// that it uses the shipped defaults, and starts listprobe serve and a
+// Prometheus with the shipped configuration and rules; it returns their
+// base URL and API.
+func startModerationStack(t *testing.T, tb testbed.Env, root, dir, promBin, team, announce string) (string, *promAPI) {
+	t.Helper()
 	file := writeConfig(t, tb, dir, team, announce)
 	cfg, err := config.LoadFile(file, nil)
 	if err != nil {
@@ -98,13 +127,20 @@ func TestModerationChangeAlertsWithinFiveMinutes(t *testing.T) {
 		"--web.listen-address="+promAddr)
 	prom := &promAPI{base: "http://" + promAddr}
 	waitFor(t, 30*time.Second, "prometheus ready", func() bool { return get(prom.base+"/-/ready") == nil })
+	return lp, prom
+}
 
+// waitQuietBeforeChange waits until Prometheus has the lists' settings as
+// Mailman has them and has evaluated the rules on them, and fails if
+// anything alerts for either list.
+func waitQuietBeforeChange(t *testing.T, prom *promAPI, team, announce string) {
+	t.Helper()
 	// Before the change: Prometheus has the lists' settings as Mailman has
 	// them, the rules have been evaluated on them, and nothing alerts.
 	var seen time.Time
 	waitFor(t, 3*time.Minute, "the lists' Mailman settings scraped", func() bool {
-		a, err1 := prom.query(fmt.Sprintf(`listprobe_mailman_default_member_action{list=%q,action="accept"} == 1`, team))
-		b, err2 := prom.query(fmt.Sprintf(`listprobe_mailman_default_member_action{list=%q,action="hold"} == 1`, announce))
+		a, err1 := prom.query(fmt.Sprintf(`listprobe_mailman_default_member_action_info{list=%q,action="accept"} == 1`, team))
+		b, err2 := prom.query(fmt.Sprintf(`listprobe_mailman_default_member_action_info{list=%q,action="hold"} == 1`, announce))
 		seen = time.Now()
 		return err1 == nil && err2 == nil && len(a) == 1 && len(b) == 1
 	})
@@ -121,7 +157,12 @@ func TestModerationChangeAlertsWithinFiveMinutes(t *testing.T) {
 			}
 		}
 	}
+}
 
+// waitClearOfProbe returns when a settings change would miss the probe
+// of the current schedule slot.
+func waitClearOfProbe(t *testing.T) {
+	t.Helper()
 	// A probe posted while the setting changes is delivered and tells
 	// nothing; keep the change clear of one so that the next scheduled
 	// probe (and the jitter of up to 30 s the schedule adds) is held.
@@ -134,26 +175,27 @@ func TestModerationChangeAlertsWithinFiveMinutes(t *testing.T) {
 		t.Logf("waiting %v for the probe of %s to be on its way", clear.Sub(now).Round(time.Second), boundary.Format("15:04:05"))
 		time.Sleep(time.Until(clear))
 	}
+}
 
-	changed := time.Now()
-	if err := admin.SetListConfig(context.Background(), team, map[string]any{"default_member_action": "hold"}); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s: default_member_action accept -> hold at %s", team, changed.Format("15:04:05"))
-	nextProbe := changed.Truncate(5 * time.Minute).Add(5 * time.Minute)
+// alertWatch is when the team list's alerts went pending and firing, and
+// when its first held probe was recorded.
+type alertWatch struct {
+	moderationPending, moderationFiring, failingFiring, heldAt time.Time
+	moderation, failing                                        promAlert
+}
 
-	var moderationPending, moderationFiring, failingFiring, heldAt time.Time
-	var moderation, failing promAlert
+// watchTeamAlerts polls listprobe and Prometheus every second after the
+// change until ListModerationSettingChanged fires for team and
+// ListProbeFailing fires or failingDeadline passes; an alert for announce
+// is an error.
+func watchTeamAlerts(t *testing.T, lp string, prom *promAPI, team, announce string, changed, failingDeadline time.Time) alertWatch {
+	t.Helper()
+	var w alertWatch
 	announceAlerted := false
-	testDeadline, hasDeadline := t.Deadline()
-	failingDeadline := nextProbe.Add(30 * time.Second).Add(2 * time.Minute)
-	if hasDeadline && failingDeadline.After(testDeadline.Add(-30*time.Second)) {
-		failingDeadline = testDeadline.Add(-30 * time.Second)
-	}
 	for {
 		now := time.Now()
-		if heldAt.IsZero() && metricValue(lp, fmt.Sprintf(`listprobe_last_outcome{list=%q,outcome="held"}`, team)) == "1" {
-			heldAt = now
+		if w.heldAt.IsZero() && metricValue(lp, fmt.Sprintf(`listprobe_last_outcome{list=%q,outcome="held"}`, team)) == "1" {
+			w.heldAt = now
 			t.Logf("the first held probe recorded %v after the change", now.Sub(changed).Round(time.Second))
 		}
 		alerts, err := prom.alerts()
@@ -167,45 +209,49 @@ func TestModerationChangeAlertsWithinFiveMinutes(t *testing.T) {
 				t.Errorf("the announcement list, which holds by design, alerted: %s %s %v %v", a.Labels["alertname"], a.State, a.Labels, a.Annotations)
 			case a.Labels["list"] != team:
 			case a.Labels["alertname"] == "ListModerationSettingChanged" && a.Labels["setting"] == "default_member_action" && a.Labels["action"] == "hold":
-				if moderationPending.IsZero() {
-					moderationPending = now
+				if w.moderationPending.IsZero() {
+					w.moderationPending = now
 				}
-				if a.State == "firing" && moderationFiring.IsZero() {
-					moderationFiring, moderation = now, a
+				if a.State == "firing" && w.moderationFiring.IsZero() {
+					w.moderationFiring, w.moderation = now, a
 				}
-			case a.Labels["alertname"] == "ListProbeFailing" && a.State == "firing" && failingFiring.IsZero():
-				failingFiring, failing = now, a
+			case a.Labels["alertname"] == "ListProbeFailing" && a.State == "firing" && w.failingFiring.IsZero():
+				w.failingFiring, w.failing = now, a
 			}
 		}
-		if moderationFiring.IsZero() && now.Sub(changed) > alertBound {
+		if w.moderationFiring.IsZero() && now.Sub(changed) > alertBound {
 			b, _ := json.MarshalIndent(alerts, "", "  ")
 			t.Fatalf("no ListModerationSettingChanged firing for %s (default_member_action hold) %v after the change (pending since %v); alerts:\n%s",
-				team, alertBound, sinceOrNever(moderationPending, changed), b)
+				team, alertBound, sinceOrNever(w.moderationPending, changed), b)
 		}
-		if !moderationFiring.IsZero() && (!failingFiring.IsZero() || now.After(failingDeadline)) {
-			break
+		if !w.moderationFiring.IsZero() && (!w.failingFiring.IsZero() || now.After(failingDeadline)) {
+			return w
 		}
 		time.Sleep(time.Second)
 	}
+}
 
-	took := moderationFiring.Sub(changed)
+// reportModerationAlerts checks the alerts watchTeamAlerts saw.
+func reportModerationAlerts(t *testing.T, w alertWatch, team string, changed, failingDeadline, nextProbe time.Time) {
+	t.Helper()
+	took := w.moderationFiring.Sub(changed)
 	t.Logf("ListModerationSettingChanged firing %.0f s after the change (pending after %.0f s): labels %v; annotations %v",
-		took.Seconds(), moderationPending.Sub(changed).Seconds(), moderation.Labels, moderation.Annotations)
-	if want := "Moderation of " + team + " stops member posts (default_member_action)"; moderation.Annotations["summary"] != want {
-		t.Errorf("summary %q, want %q", moderation.Annotations["summary"], want)
+		took.Seconds(), w.moderationPending.Sub(changed).Seconds(), w.moderation.Labels, w.moderation.Annotations)
+	if want := "Moderation of " + team + " stops member posts (default_member_action)"; w.moderation.Annotations["summary"] != want {
+		t.Errorf("summary %q, want %q", w.moderation.Annotations["summary"], want)
 	}
-	if d := moderation.Annotations["description"]; !strings.Contains(d, "default member action of "+team+" is hold") {
+	if d := w.moderation.Annotations["description"]; !strings.Contains(d, "default member action of "+team+" is hold") {
 		t.Errorf("description does not say the setting and its value: %q", d)
 	}
-	if failingFiring.IsZero() {
+	if w.failingFiring.IsZero() {
 		t.Errorf("ListProbeFailing not firing for %s by %s (the probe due at %s should have been held; held recorded: %v)",
-			team, failingDeadline.Format("15:04:05"), nextProbe.Format("15:04:05"), sinceOrNever(heldAt, changed))
+			team, failingDeadline.Format("15:04:05"), nextProbe.Format("15:04:05"), sinceOrNever(w.heldAt, changed))
 	} else {
 		t.Logf("ListProbeFailing firing %.0f s after the change, %.0f s after the held probe was recorded: annotations %v",
-			failingFiring.Sub(changed).Seconds(), failingFiring.Sub(heldAt).Seconds(), failing.Annotations)
+			w.failingFiring.Sub(changed).Seconds(), w.failingFiring.Sub(w.heldAt).Seconds(), w.failing.Annotations)
 		for _, want := range []string{"expected outcome (delivered)", "Last outcome: held", "Mailman: default_member_action hold"} {
-			if !strings.Contains(failing.Annotations["description"], want) {
-				t.Errorf("ListProbeFailing description lacks %q: %q", want, failing.Annotations["description"])
+			if !strings.Contains(w.failing.Annotations["description"], want) {
+				t.Errorf("ListProbeFailing description lacks %q: %q", want, w.failing.Annotations["description"])
 			}
 		}
 	}

@@ -17,18 +17,13 @@ import (
 
 // membership is what listprobe exports for one probe account's membership
 // of a list: its role, whether it is subscribed, and the current delivery
-// status and mode ("" when Mailman did not say: the state set is all 0).
+// status and mode ("" when Mailman did not say: no info series).
 type membership struct {
 	list, role   string
 	subscribed   bool
 	status, mode string
 	problem      int // the problem code the table must show
 }
-
-var (
-	deliveryStatuses = []string{"enabled", "by_user", "by_bounces", "by_moderator", "unknown"}
-	deliveryModes    = []string{"regular", "plaintext_digests", "mime_digests", "summary_digests"}
-)
 
 // membershipCases are the states the demo cannot show (its sandbox serves
 // no delivery status and unsubscribes nobody), one list each, with the
@@ -83,74 +78,12 @@ func TestMembershipProblemsWithPromtool(t *testing.T) {
 	status := dashboardQuery(t, queries, panel, "C")
 	mode := dashboardQuery(t, queries, panel, "D")
 
-	type sample struct {
-		Labels string  `yaml:"labels"`
-		Value  float64 `yaml:"value"`
-	}
-	type exprTest struct {
-		Expr       string   `yaml:"expr"`
-		EvalTime   string   `yaml:"eval_time"`
-		ExpSamples []sample `yaml:"exp_samples"`
-	}
-	type series struct {
-		Series string `yaml:"series"`
-		Values string `yaml:"values"`
-	}
-	var input []series
-	add := func(name string, labels map[string]string, v bool) {
-		keys := make([]string, 0, len(labels))
-		for k := range labels {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var parts []string
-		for _, k := range keys {
-			parts = append(parts, fmt.Sprintf("%s=%q", k, labels[k]))
-		}
-		values := "0x5"
-		if v {
-			values = "1x5"
-		}
-		input = append(input, series{Series: name + "{" + strings.Join(parts, ", ") + "}", Values: values})
-	}
-	var wantProblem, wantStatus, wantMode []sample
-	for _, m := range membershipCases {
-		base := map[string]string{"job": "listprobe", "instance": "127.0.0.1:9171", "list": m.list, "role": m.role}
-		with := func(k, v string) map[string]string {
-			out := map[string]string{k: v}
-			for bk, bv := range base {
-				out[bk] = bv
-			}
-			return out
-		}
-		add("listprobe_mailman_member_subscribed", base, m.subscribed)
-		for _, s := range deliveryStatuses {
-			add("listprobe_mailman_member_delivery_status", with("status", s), s == m.status)
-		}
-		for _, s := range deliveryModes {
-			add("listprobe_mailman_member_delivery_mode", with("mode", s), s == m.mode)
-		}
-		key := fmt.Sprintf("list=%q, role=%q", m.list, m.role)
-		wantProblem = append(wantProblem, sample{"{" + key + "}", float64(m.problem)})
-		column := func(label, state string) sample {
-			if state == "" {
-				return sample{fmt.Sprintf("{%s, %s=\"not reported\"}", key, label), 0}
-			}
-			return sample{fmt.Sprintf("{%s, %s=%q}", key, label, state), 1}
-		}
-		wantStatus = append(wantStatus, column("status", m.status))
-		wantMode = append(wantMode, column("mode", m.mode))
-	}
-	type unitTest struct {
-		Interval    string     `yaml:"interval"`
-		InputSeries []series   `yaml:"input_series"`
-		Exprs       []exprTest `yaml:"promql_expr_test"`
-	}
+	input, wantProblem, wantStatus, wantMode := membershipSeries()
 	doc := struct {
-		RuleFiles          []string   `yaml:"rule_files"`
-		EvaluationInterval string     `yaml:"evaluation_interval"`
-		Tests              []unitTest `yaml:"tests"`
-	}{RuleFiles: []string{}, EvaluationInterval: "1m", Tests: []unitTest{{Interval: "1m", InputSeries: input, Exprs: []exprTest{
+		RuleFiles          []string           `yaml:"rule_files"`
+		EvaluationInterval string             `yaml:"evaluation_interval"`
+		Tests              []promtoolUnitTest `yaml:"tests"`
+	}{RuleFiles: []string{}, EvaluationInterval: "1m", Tests: []promtoolUnitTest{{Interval: "1m", InputSeries: input, Exprs: []promtoolExprTest{
 		{Expr: problem.PromQL(Variables{}), EvalTime: "2m", ExpSamples: wantProblem},
 		{Expr: status.PromQL(Variables{}), EvalTime: "2m", ExpSamples: wantStatus},
 		{Expr: mode.PromQL(Variables{}), EvalTime: "2m", ExpSamples: wantMode},
@@ -169,6 +102,79 @@ func TestMembershipProblemsWithPromtool(t *testing.T) {
 	}
 }
 
+// The parts of a promtool rule unit test file that the membership test
+// writes.
+type promtoolSample struct {
+	Labels string  `yaml:"labels"`
+	Value  float64 `yaml:"value"`
+}
+type promtoolExprTest struct {
+	Expr       string           `yaml:"expr"`
+	EvalTime   string           `yaml:"eval_time"`
+	ExpSamples []promtoolSample `yaml:"exp_samples"`
+}
+type promtoolSeries struct {
+	Series string `yaml:"series"`
+	Values string `yaml:"values"`
+}
+type promtoolUnitTest struct {
+	Interval    string             `yaml:"interval"`
+	InputSeries []promtoolSeries   `yaml:"input_series"`
+	Exprs       []promtoolExprTest `yaml:"promql_expr_test"`
+}
+
+// membershipSeries returns the series of membershipCases as listprobe
+// exports them, and the samples the table's problem, status and mode
+// queries must give.
+func membershipSeries() (input []promtoolSeries, wantProblem, wantStatus, wantMode []promtoolSample) {
+	add := func(name string, labels map[string]string, v bool) {
+		keys := make([]string, 0, len(labels))
+		for k := range labels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s=%q", k, labels[k]))
+		}
+		values := "0x5"
+		if v {
+			values = "1x5"
+		}
+		input = append(input, promtoolSeries{Series: name + "{" + strings.Join(parts, ", ") + "}", Values: values})
+	}
+	for _, m := range membershipCases {
+		base := map[string]string{"job": "listprobe", "instance": "127.0.0.1:9171", "list": m.list, "role": m.role}
+		with := func(k, v string) map[string]string {
+			out := map[string]string{k: v}
+			for bk, bv := range base {
+				out[bk] = bv
+			}
+			return out
+		}
+		add("listprobe_mailman_member_subscribed", base, m.subscribed)
+		// Info series: only the current status and mode, none when
+		// Mailman reports none.
+		if m.status != "" {
+			add("listprobe_mailman_member_delivery_status_info", with("status", m.status), true)
+		}
+		if m.mode != "" {
+			add("listprobe_mailman_member_delivery_mode_info", with("mode", m.mode), true)
+		}
+		key := fmt.Sprintf("list=%q, role=%q", m.list, m.role)
+		wantProblem = append(wantProblem, promtoolSample{"{" + key + "}", float64(m.problem)})
+		column := func(label, state string) promtoolSample {
+			if state == "" {
+				return promtoolSample{fmt.Sprintf("{%s, %s=\"not reported\"}", key, label), 0}
+			}
+			return promtoolSample{fmt.Sprintf("{%s, %s=%q}", key, label, state), 1}
+		}
+		wantStatus = append(wantStatus, column("status", m.status))
+		wantMode = append(wantMode, column("mode", m.mode))
+	}
+	return input, wantProblem, wantStatus, wantMode
+}
+
 // Every problem code the queries produce has its text in the table's
 // Problem column and in the timeline, and the two say the same.
 func TestMembershipProblemCodesHaveText(t *testing.T) {
@@ -176,27 +182,48 @@ func TestMembershipProblemCodesHaveText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type mappings []struct {
-		Type    string `json:"type"`
-		Options map[string]struct {
-			Text string `json:"text"`
-		} `json:"options"`
+	table, timeline := membershipProblemTexts(t, raw)
+	codes := map[int]bool{}
+	for _, m := range membershipCases {
+		codes[m.problem] = true
 	}
-	type fieldConfig struct {
-		Defaults struct {
-			Mappings mappings `json:"mappings"`
-		} `json:"defaults"`
-		Overrides []struct {
-			Matcher struct {
-				ID      string `json:"id"`
-				Options string `json:"options"`
-			} `json:"matcher"`
-			Properties []struct {
-				ID    string          `json:"id"`
-				Value json.RawMessage `json:"value"`
-			} `json:"properties"`
-		} `json:"overrides"`
+	for code := range codes {
+		k := strconv.Itoa(code)
+		if table[k] == "" {
+			t.Errorf("the Problem column has no text for code %d: %v", code, table)
+		}
 	}
+	if len(table) != len(codes) || !maps.Equal(table, timeline) {
+		t.Errorf("problem texts: table %v, timeline %v, codes %v", table, timeline, codes)
+	}
+}
+
+type valueMappings []struct {
+	Type    string `json:"type"`
+	Options map[string]struct {
+		Text string `json:"text"`
+	} `json:"options"`
+}
+type panelFieldConfig struct {
+	Defaults struct {
+		Mappings valueMappings `json:"mappings"`
+	} `json:"defaults"`
+	Overrides []struct {
+		Matcher struct {
+			ID      string `json:"id"`
+			Options string `json:"options"`
+		} `json:"matcher"`
+		Properties []struct {
+			ID    string          `json:"id"`
+			Value json.RawMessage `json:"value"`
+		} `json:"properties"`
+	} `json:"overrides"`
+}
+
+// membershipProblemTexts returns the texts of the problem codes in the
+// membership table's Problem column and in the timeline.
+func membershipProblemTexts(t *testing.T, raw []byte) (table, timeline map[string]string) {
+	t.Helper()
 	var d struct {
 		Panels []struct {
 			Title string `json:"title"`
@@ -207,7 +234,7 @@ func TestMembershipProblemCodesHaveText(t *testing.T) {
 	if err := json.Unmarshal(raw, &d); err != nil {
 		t.Fatal(err)
 	}
-	texts := func(ms mappings) map[string]string {
+	texts := func(ms valueMappings) map[string]string {
 		out := map[string]string{}
 		for _, m := range ms {
 			for v, o := range m.Options {
@@ -216,9 +243,8 @@ func TestMembershipProblemCodesHaveText(t *testing.T) {
 		}
 		return out
 	}
-	var table, timeline map[string]string
 	for _, p := range d.Panels {
-		var fc fieldConfig
+		var fc panelFieldConfig
 		switch p.Title {
 		case "Probe accounts' memberships", "Probe accounts' membership problems over time":
 			if err := json.Unmarshal(p.FieldConfig, &fc); err != nil {
@@ -233,7 +259,7 @@ func TestMembershipProblemCodesHaveText(t *testing.T) {
 				}
 				for _, prop := range o.Properties {
 					if prop.ID == "mappings" {
-						var ms mappings
+						var ms valueMappings
 						if err := json.Unmarshal(prop.Value, &ms); err != nil {
 							t.Fatal(err)
 						}
@@ -245,17 +271,5 @@ func TestMembershipProblemCodesHaveText(t *testing.T) {
 			timeline = texts(fc.Defaults.Mappings)
 		}
 	}
-	codes := map[int]bool{}
-	for _, m := range membershipCases {
-		codes[m.problem] = true
-	}
-	for code := range codes {
-		k := strconv.Itoa(code)
-		if table[k] == "" {
-			t.Errorf("the Problem column has no text for code %d: %v", code, table)
-		}
-	}
-	if len(table) != len(codes) || !maps.Equal(table, timeline) {
-		t.Errorf("problem texts: table %v, timeline %v, codes %v", table, timeline, codes)
-	}
+	return table, timeline
 }

@@ -41,48 +41,7 @@ func TestQueriesAgainstRealPrometheus(t *testing.T) {
 		t.Skip("no prometheus binary (apt-get install prometheus)")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "listprobe")
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is needed to build listprobe: %v", err)
-	}
-	build := exec.Command(goBin, "build", "-o", bin, "./cmd/listprobe")
-	build.Dir = RepoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	lpAddr := proc.FreeAddr(t)
-	promAddr := proc.FreeAddr(t)
-	lpLog := filepath.Join(dir, "listprobe.log")
-	proc.Start(t, lpLog, bin, "demo", "--web.listen-address="+lpAddr,
-		"--demo.schedule=@every 5s", "--demo.timeout=3s", "--log.level=warn")
-	// Give the membership panels something to tell apart: the reader of
-	// the blackhole list goes on digests (it loses every probe anyway), and
-	// the poster of the closed list too, which must not count as a
-	// problem: a poster's own delivery does not matter.
-	mm := demoMailman(t, lpLog)
-	mm.setDeliveryMode(t, "blackhole@lists.example.org", "reader@example.org", "mime_digests")
-	mm.setDeliveryMode(t, "closed@lists.example.org", "member@example.org", "summary_digests")
-	rules, err := filepath.Abs(filepath.Join(RepoRoot, "deploy/prometheus/alerts.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	promConfig := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: [%q]
-scrape_configs:
-  - job_name: listprobe
-    static_configs:
-      - targets: [%q]
-`, rules, lpAddr)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promConfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	proc.Start(t, filepath.Join(dir, "prometheus.log"), promBin,
-		"--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+promAddr)
+	promAddr := startDemoAndPrometheus(t, promBin, dir)
 
 	api := &promAPI{base: "http://" + promAddr}
 	// Wait until every demo list has finished a few probes, and long
@@ -102,7 +61,7 @@ scrape_configs:
 	}
 	// The demo reads Mailman every 10 s: wait for the digest modes.
 	for {
-		res, err := api.query(`listprobe_mailman_member_delivery_mode{mode=~".+_digests"} == 1`)
+		res, err := api.query(`listprobe_mailman_member_delivery_mode_info{mode=~".+_digests"} == 1`)
 		if err == nil && len(res) == 2 {
 			break
 		}
@@ -145,6 +104,57 @@ scrape_configs:
 
 	checkMembershipPanels(t, api, queries, vars)
 	checkHopPanel(t, api, queries, vars)
+}
+
+// startDemoAndPrometheus builds listprobe and starts `listprobe demo`,
+// with two probe accounts put on digests, and a Prometheus that scrapes it
+// every second with the shipped alert rules, both logging into dir; it
+// returns Prometheus' address.
+func startDemoAndPrometheus(t *testing.T, promBin, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "listprobe")
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to build listprobe: %v", err)
+	}
+	build := exec.Command(goBin, "build", "-o", bin, "./cmd/listprobe")
+	build.Dir = RepoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	lpAddr := proc.FreeAddr(t)
+	promAddr := proc.FreeAddr(t)
+	lpLog := filepath.Join(dir, "listprobe.log")
+	proc.Start(t, lpLog, bin, "demo", "--web.listen-address="+lpAddr,
+		"--demo.schedule=@every 5s", "--demo.timeout=3s", "--log.level=warn")
+	// Give the membership panels something to tell apart: the reader of
+	// the blackhole list goes on digests (it loses every probe anyway), and
+	// the poster of the closed list too, which must not count as a
+	// problem: a poster's own delivery does not matter.
+	mm := demoMailman(t, lpLog)
+	mm.setDeliveryMode(t, "blackhole@lists.example.org", "reader@example.org", "mime_digests")
+	mm.setDeliveryMode(t, "closed@lists.example.org", "member@example.org", "summary_digests")
+	rules, err := filepath.Abs(filepath.Join(RepoRoot, "deploy/prometheus/alerts.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	promConfig := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: [%q]
+scrape_configs:
+  - job_name: listprobe
+    static_configs:
+      - targets: [%q]
+`, rules, lpAddr)
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	proc.Start(t, filepath.Join(dir, "prometheus.log"), promBin,
+		"--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+promAddr)
+	return promAddr
 }
 
 // demoLists are the lists `listprobe demo` probes.

@@ -65,20 +65,8 @@ func build(versionOverride, outDir string) (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(outDir, binaryInDist)
-	// Static, so that one package runs on every Debian and Ubuntu release;
-	// -buildvcs=true overrides a GOFLAGS=-buildvcs=false, so a git clone's
-	// commit always gets into the binary.
-	args := []string{"build", "-trimpath", "-buildvcs=true"}
-	ldflags := "-s -w"
-	if versionOverride != "" {
-		ldflags += " -X " + versionVar + "=" + versionOverride
-	}
-	args = append(args, "-ldflags="+ldflags, "-o", bin, "./cmd/listprobe")
-	cmd := exec.Command("go", args...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+packageArch)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
+	if err := buildBinary(versionOverride, bin); err != nil {
+		return "", err
 	}
 
 	bi, err := buildinfo.ReadFile(bin)
@@ -135,6 +123,26 @@ func build(versionOverride, outDir string) (string, error) {
 		path = filepath.Join(root, path)
 	}
 	return path, nil
+}
+
+// buildBinary builds listprobe for the package into bin.
+func buildBinary(versionOverride, bin string) error {
+	// Static, so that one package runs on every Debian and Ubuntu release;
+	// -buildvcs=true overrides a GOFLAGS=-buildvcs=false, so a git clone's
+	// commit always gets into the binary.
+	args := []string{"build", "-trimpath", "-buildvcs=true"}
+	ldflags := "-s -w"
+	if versionOverride != "" {
+		ldflags += " -X " + versionVar + "=" + versionOverride
+	}
+	args = append(args, "-ldflags="+ldflags, "-o", bin, "./cmd/listprobe")
+	cmd := exec.Command("go", args...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+packageArch)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
 }
 
 // repoRoot finds the listprobe repository above the working directory.

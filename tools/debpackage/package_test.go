@@ -55,47 +55,8 @@ func TestPackageAsBuiltHasWhatTheReadmeSays(t *testing.T) {
 		}
 	}
 
-	listing, err := exec.Command(dpkgDeb, "-c", deb).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	modes := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(listing)), "\n") {
-		f := strings.Fields(line)
-		modes[strings.TrimSuffix(strings.TrimPrefix(f[len(f)-1], "."), "/")] = f[0] + " " + f[1]
-	}
-	for path, want := range map[string]string{
-		"/usr/bin/listprobe":                        "-rwxr-xr-x root/root",
-		"/usr/lib/systemd/system/listprobe.service": "-rw-r--r-- root/root",
-		"/usr/lib/sysusers.d/listprobe.conf":        "-rw-r--r-- root/root",
-		"/etc/listprobe/listprobe.yml":              "-rw-r--r-- root/root",
-		"/etc/default/listprobe":                    "-rw-r--r-- root/root",
-	} {
-		if modes[path] != want {
-			t.Errorf("%s: %q, want %q", path, modes[path], want)
-		}
-	}
-
-	control := t.TempDir()
-	if out, err := exec.Command(dpkgDeb, "-e", deb, control).CombinedOutput(); err != nil {
-		t.Fatalf("dpkg-deb -e: %v\n%s", err, out)
-	}
-	conffiles, err := os.ReadFile(filepath.Join(control, "conffiles"))
-	if err != nil || strings.Join(strings.Fields(string(conffiles)), " ") != "/etc/default/listprobe /etc/listprobe/listprobe.yml" {
-		t.Errorf("conffiles %q (%v), want exactly /etc/default/listprobe and /etc/listprobe/listprobe.yml", conffiles, err)
-	}
-	for _, script := range []string{"postinst", "prerm", "postrm"} {
-		raw, err := os.ReadFile(filepath.Join(control, script))
-		if err != nil {
-			t.Fatalf("no %s: %v", script, err)
-		}
-		// Installing must not enable or start the service.
-		for _, word := range []string{"systemctl start", "systemctl enable", "systemctl restart", "deb-systemd-invoke start", "deb-systemd-helper enable"} {
-			if strings.Contains(string(raw), word) {
-				t.Errorf("%s runs %q", script, word)
-			}
-		}
-	}
+	checkDebModes(t, dpkgDeb, deb)
+	checkDebControl(t, dpkgDeb, deb)
 
 	// The binary inside reports the package's version.
 	data := t.TempDir()
@@ -119,5 +80,56 @@ func TestPackageAsBuiltHasWhatTheReadmeSays(t *testing.T) {
 	sysusers, err := os.ReadFile(filepath.Join(data, "usr/lib/sysusers.d/listprobe.conf"))
 	if err != nil || !strings.Contains(string(sysusers), "\nu listprobe ") {
 		t.Errorf("sysusers.d file %q (%v) creates no user listprobe", sysusers, err)
+	}
+}
+
+// checkDebModes checks the modes and owners of the package's files.
+func checkDebModes(t *testing.T, dpkgDeb, deb string) {
+	t.Helper()
+	listing, err := exec.Command(dpkgDeb, "-c", deb).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	modes := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(listing)), "\n") {
+		f := strings.Fields(line)
+		modes[strings.TrimSuffix(strings.TrimPrefix(f[len(f)-1], "."), "/")] = f[0] + " " + f[1]
+	}
+	for path, want := range map[string]string{
+		"/usr/bin/listprobe":                        "-rwxr-xr-x root/root",
+		"/usr/lib/systemd/system/listprobe.service": "-rw-r--r-- root/root",
+		"/usr/lib/sysusers.d/listprobe.conf":        "-rw-r--r-- root/root",
+		"/etc/listprobe/listprobe.yml":              "-rw-r--r-- root/root",
+		"/etc/default/listprobe":                    "-rw-r--r-- root/root",
+	} {
+		if modes[path] != want {
+			t.Errorf("%s: %q, want %q", path, modes[path], want)
+		}
+	}
+}
+
+// checkDebControl checks the package's conffiles and that its scripts
+// neither enable nor start the service.
+func checkDebControl(t *testing.T, dpkgDeb, deb string) {
+	t.Helper()
+	control := t.TempDir()
+	if out, err := exec.Command(dpkgDeb, "-e", deb, control).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -e: %v\n%s", err, out)
+	}
+	conffiles, err := os.ReadFile(filepath.Join(control, "conffiles"))
+	if err != nil || strings.Join(strings.Fields(string(conffiles)), " ") != "/etc/default/listprobe /etc/listprobe/listprobe.yml" {
+		t.Errorf("conffiles %q (%v), want exactly /etc/default/listprobe and /etc/listprobe/listprobe.yml", conffiles, err)
+	}
+	for _, script := range []string{"postinst", "prerm", "postrm"} {
+		raw, err := os.ReadFile(filepath.Join(control, script))
+		if err != nil {
+			t.Fatalf("no %s: %v", script, err)
+		}
+		// Installing must not enable or start the service.
+		for _, word := range []string{"systemctl start", "systemctl enable", "systemctl restart", "deb-systemd-invoke start", "deb-systemd-helper enable"} {
+			if strings.Contains(string(raw), word) {
+				t.Errorf("%s runs %q", script, word)
+			}
+		}
 	}
 }

@@ -371,6 +371,21 @@ func TestKustomizeRendersStrictTypedObjects(t *testing.T) {
 
 func checkRendered(t *testing.T, dir string) {
 	r := decodeRendered(t, dir)
+	checkRenderedMeta(t, r)
+	pod := r.pod.Spec
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%s: %d containers", r.workloadKind, len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	checkRenderedWorkload(t, r, c)
+	checkRenderedMounts(t, r, c)
+	checkRenderedServices(t, r)
+}
+
+// checkRenderedMeta checks every object's labels and placeholders, and
+// the namespace of the Secret.
+func checkRenderedMeta(t *testing.T, r renderedObjects) {
+	t.Helper()
 	for key, raw := range r.raw {
 		var meta struct {
 			Metadata struct {
@@ -394,16 +409,14 @@ func checkRendered(t *testing.T, dir string) {
 			t.Errorf("%s is in namespace %q, want listprobe", key, ns)
 		}
 	}
+}
 
-	w := r.workloadKind
-	pod := r.pod.Spec
-	c0 := corev1.Container{}
-	if len(pod.Containers) == 1 {
-		c0 = pod.Containers[0]
-	} else {
-		t.Fatalf("%s: %d containers", w, len(pod.Containers))
-	}
-	shards := shardCount(t, c0.Args)
+// checkRenderedWorkload checks the replicas against the shards, and the
+// pod's and container's security, port and probes.
+func checkRenderedWorkload(t *testing.T, r renderedObjects, c corev1.Container) {
+	t.Helper()
+	w, pod := r.workloadKind, r.pod.Spec
+	shards := shardCount(t, c.Args)
 	switch w {
 	case "Deployment":
 		if r.replicas == nil || *r.replicas != 1 || shards != 0 {
@@ -420,7 +433,6 @@ func checkRendered(t *testing.T, dir string) {
 	if pod.SecurityContext == nil || pod.SecurityContext.RunAsUser == nil || *pod.SecurityContext.RunAsUser == 0 {
 		t.Errorf("%s: pod runs as uid 0 or an unset uid", w)
 	}
-	c := c0
 	sc := c.SecurityContext
 	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
 		t.Errorf("%s: root filesystem is not read-only", w)
@@ -440,7 +452,13 @@ func checkRendered(t *testing.T, dir string) {
 			t.Errorf("%s: %s probe is not GET %s on port metrics: %+v", w, probeName, want, p)
 		}
 	}
+}
 
+// checkRenderedMounts checks that the generated Secret and ConfigMap are
+// mounted read-only and that the args name the mounted config.
+func checkRenderedMounts(t *testing.T, r renderedObjects, c corev1.Container) {
+	t.Helper()
+	w, pod := r.workloadKind, r.pod.Spec
 	// The generated Secret and ConfigMap (hash-suffixed names) are the ones
 	// mounted, as files.
 	if mount, _ := secretMount(t, r); mount == "" {
@@ -472,7 +490,14 @@ func checkRendered(t *testing.T, dir string) {
 	if !slices.ContainsFunc(c.Args, func(a string) bool { return a == "--config.file="+mounted["config"]+"/listprobe.yml" }) {
 		t.Errorf("%s: args %v do not name the mounted config", w, c.Args)
 	}
+}
 
+// checkRenderedServices checks that the Services, the ServiceMonitor and
+// the workload agree on the port name and the labels, and that the
+// PrometheusRule is the alert rules file.
+func checkRenderedServices(t *testing.T, r renderedObjects) {
+	t.Helper()
+	w := r.workloadKind
 	// Services, ServiceMonitor and the workload agree on the port name and
 	// the labels.
 	for name, svc := range r.services {
@@ -735,8 +760,29 @@ func TestComposeStackIsConsistent(t *testing.T) {
 		t.Errorf("compose.yaml: listprobe is not read-only, non-root, without capabilities: %+v", lp)
 	}
 
-	// Prometheus loads the rules from where prometheus.yml says, and scrapes
-	// the listprobe service on the port it listens on.
+	port := checkComposePrometheus(t, c, lp)
+	checkComposeGrafana(t, c)
+
+	// The override for `listprobe demo` is valid YAML and only swaps the
+	// command (its !reset tags are compose's, not decodable into structs).
+	var demo yaml.Node
+	raw, err := os.ReadFile("compose/compose.demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &demo); err != nil {
+		t.Fatalf("compose.demo.yaml: %v", err)
+	}
+	if !strings.Contains(string(raw), `command: ["demo", "--web.listen-address=`+port+`"]`) {
+		t.Errorf("compose.demo.yaml does not run listprobe demo on %s", port)
+	}
+}
+
+// checkComposePrometheus checks that Prometheus loads the rules from where
+// prometheus.yml says and scrapes the listprobe service on the port it
+// listens on, and returns that port (":9171").
+func checkComposePrometheus(t *testing.T, c composeFile, lp composeService) string {
+	t.Helper()
 	var promConfig struct {
 		RuleFiles     []string `yaml:"rule_files"`
 		ScrapeConfigs []struct {
@@ -772,9 +818,13 @@ func TestComposeStackIsConsistent(t *testing.T) {
 	if !strings.HasPrefix(target, "listprobe:") || !slices.ContainsFunc(lp.Command, func(a string) bool { return a == "--web.listen-address="+port }) {
 		t.Errorf("prometheus.yml scrapes %s but listprobe runs %v", target, lp.Command)
 	}
+	return port
+}
 
-	// Grafana gets the provisioning files and finds the dashboard where the
-	// provider looks.
+// checkComposeGrafana checks that Grafana gets the provisioning files and
+// finds the dashboard where the provider looks.
+func checkComposeGrafana(t *testing.T, c composeFile) {
+	t.Helper()
 	var provider struct {
 		Providers []struct {
 			Options struct {
@@ -782,7 +832,7 @@ func TestComposeStackIsConsistent(t *testing.T) {
 			} `yaml:"options"`
 		} `yaml:"providers"`
 	}
-	raw, err = os.ReadFile("../dashboards/provisioning/dashboards/listprobe.yaml")
+	raw, err := os.ReadFile("../dashboards/provisioning/dashboards/listprobe.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -804,20 +854,6 @@ func TestComposeStackIsConsistent(t *testing.T) {
 	dashboard := provider.Providers[0].Options.Path + "/list-health.json"
 	if filepath.Clean(grafanaMounts[dashboard]) != filepath.Clean("../dashboards/list-health.json") {
 		t.Errorf("compose.yaml: %s in the grafana container is %q", dashboard, grafanaMounts[dashboard])
-	}
-
-	// The override for `listprobe demo` is valid YAML and only swaps the
-	// command (its !reset tags are compose's, not decodable into structs).
-	var demo yaml.Node
-	raw, err = os.ReadFile("compose/compose.demo.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(raw, &demo); err != nil {
-		t.Fatalf("compose.demo.yaml: %v", err)
-	}
-	if !strings.Contains(string(raw), `command: ["demo", "--web.listen-address=`+port+`"]`) {
-		t.Errorf("compose.demo.yaml does not run listprobe demo on %s", port)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/listprobe/listprobe/internal/dnstest"
 	"github.com/listprobe/listprobe/internal/sandbox"
 	"github.com/listprobe/listprobe/probe/config"
 )
@@ -36,6 +37,9 @@ type World struct {
 	// Config wrote it.
 	Dir  string
 	File string
+	// DNS is the DNS server the config's global.dns names: empty, so
+	// that no test asks the machine's resolver; a test may publish keys.
+	DNS *dnstest.Server
 }
 
 // Start starts a sandbox with the member, reader and moderator accounts
@@ -64,7 +68,7 @@ func Start(t testing.TB, opts sandbox.Options) *World {
 			t.Fatal(err)
 		}
 	}
-	return &World{World: w, Dir: dir}
+	return &World{World: w, Dir: dir, DNS: dnstest.Start(t)}
 }
 
 // Config writes a config for the world's lists with the given timeout,
@@ -73,13 +77,17 @@ func Start(t testing.TB, opts sandbox.Options) *World {
 func (w *World) Config(t testing.TB, timeout time.Duration, lists []sandbox.List, tweak func(string) string) *config.Config {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "global:\n  schedule: \"@every 1h\"\n  timeout: %s\n  signing_key_file: signing.key\n  poll_interval: 200ms\naccounts:\n", timeout)
+	fmt.Fprintf(&b, "global:\n  schedule: \"@every 1h\"\n  timeout: %s\n  signing_key_file: signing.key\n  poll_interval: 200ms\n  dns: { server: %q }\n", timeout, w.DNS.Addr)
+	// The sandbox's list server delivers over loopback to its own MTA,
+	// which records the connection in the Received field on top (issue
+	// 15's path (c)); a message appended to a mailbox has no such field.
+	fmt.Fprintf(&b, "list_servers:\n  sandbox: { hosts: [127.0.0.1], receiver_hosts: [%s] }\naccounts:\n", w.Hostname())
 	fmt.Fprintf(&b, "  member:\n    address: %s\n    cleanup: true\n    smtp: { address: %q, tls: none, auth: plain, username: %s, password_file: member }\n    imap: { address: %q, tls: none, username: %s, password_file: member }\n", Member, w.SMTPAddr, Member, w.IMAPAddr, Member)
 	fmt.Fprintf(&b, "  reader:\n    address: %s\n    cleanup: true\n    imap: { address: %q, tls: none, username: %s, password_file: reader }\n", Reader, w.IMAPAddr, Reader)
 	fmt.Fprintf(&b, "  moderator:\n    address: %s\n    imap: { address: %q, tls: none, username: %s, password_file: moderator }\n", Moderator, w.IMAPAddr, Moderator)
 	b.WriteString("lists:\n")
 	for _, l := range lists {
-		fmt.Fprintf(&b, "  - address: %s\n    poster: member\n    reader: reader\n", l.Address)
+		fmt.Fprintf(&b, "  - address: %s\n    poster: member\n    reader: reader\n    list_server: sandbox\n", l.Address)
 	}
 	text := b.String()
 	if tweak != nil {
