@@ -2,9 +2,11 @@ package probe
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/authn"
 	"github.com/listprobe/listprobe/checks/imapwatch"
 	"github.com/listprobe/listprobe/probe/config"
 )
@@ -47,7 +49,7 @@ func (s *Service) onMessage(box *accountSession, msg imapwatch.Message) {
 		return
 	}
 	for _, d := range v.Probes {
-		s.applyTo(cfg, v, d, msg)
+		s.applyTo(cfg, v, d, msg, in.Auth)
 	}
 	if v.DeleteNow {
 		ctx, cancel := context.WithTimeout(s.ctx, cleanupTimeout)
@@ -60,7 +62,9 @@ func (s *Service) onMessage(box *accountSession, msg imapwatch.Message) {
 
 // applyTo applies a verdict to one probe it names: evidence for a pending
 // probe, a late delivery for a recorded one.
-func (s *Service) applyTo(cfg *config.Config, v Verdict, d Decided, msg imapwatch.Message) {
+// auth are the message's authentication verdicts by list: a copy carries
+// its list's to the result.
+func (s *Service) applyTo(cfg *config.Config, v Verdict, d Decided, msg imapwatch.Message, auth map[string]*authn.Verdict) {
 	ev := v.Evidence
 	if d.EarlierRun {
 		deadline := d.Token.SentAt
@@ -78,6 +82,9 @@ func (s *Service) applyTo(cfg *config.Config, v Verdict, d Decided, msg imapwatc
 			approved: ev.Approved, approvedAt: ev.ApprovedAt, recipient: ev.Recipient, copy: ev.Copy, from: ev.From}
 		if v.Copy {
 			e.hops = checks.Hops(msg.Header)
+			if a := auth[strings.ToLower(d.List)]; a != nil {
+				e.authn = &a.Checks
+			}
 		}
 		switch {
 		case p == nil:

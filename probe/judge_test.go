@@ -145,12 +145,16 @@ func TestJudge(t *testing.T) {
 			want{kind: checks.KindProbeCopy, copy: true, probes: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkJudgeRow(t, incoming(t, tc.account, tc.raw, now), cfg, tc.probes, tc.auth, tc.want)
+			in := incoming(t, tc.account, tc.raw, now)
+			if tc.auth {
+				in.Auth = map[string]*authn.Verdict{judgeList: {Authenticated: true, Path: authn.PathDKIM, Reason: "DKIM signature of lists.example.org verifies"}}
+			}
+			checkJudged(t, Judge(in, cfg, tc.probes), tc.auth, tc.want)
 		})
 	}
 }
 
-// judgeWant is what TestJudge compares of a verdict.
+// judgeWant is what TestJudge checks of a verdict.
 type judgeWant struct {
 	kind                      checks.Kind
 	forged, copy, del, delNow bool
@@ -159,14 +163,9 @@ type judgeWant struct {
 	probes                    int
 }
 
-// checkJudgeRow judges in (authenticated by the list's server if auth) and
-// compares the verdict's decisions with want.
-func checkJudgeRow(t *testing.T, in Incoming, cfg *config.Config, probes Probes, auth bool, want judgeWant) {
+// checkJudged compares a verdict of TestJudge's with what its row wants.
+func checkJudged(t *testing.T, v Verdict, auth bool, w judgeWant) {
 	t.Helper()
-	if auth {
-		in.Auth = map[string]*authn.Verdict{judgeList: {Authenticated: true, Path: authn.PathDKIM, Reason: "DKIM signature of lists.example.org verifies"}}
-	}
-	v := Judge(in, cfg, probes)
 	got := judgeWant{kind: v.Evidence.Kind, forged: v.Forged, copy: v.Copy, del: v.Deletable, delNow: v.DeleteNow, probes: len(v.Probes)}
 	for _, d := range v.Probes {
 		got.pending, got.recorded, got.late, got.earlierRun = d.Pending, d.Recorded, d.Late, d.EarlierRun
@@ -174,10 +173,10 @@ func checkJudgeRow(t *testing.T, in Incoming, cfg *config.Config, probes Probes,
 			t.Errorf("probe of list %q by %q, want %s by %s", d.List, d.Poster, judgeList, testMember)
 		}
 	}
-	if got != want {
-		t.Errorf("verdict %+v (%s)\nwant    %+v", got, v.Why, want)
+	if got != w {
+		t.Errorf("verdict %+v (%s)\nwant    %+v", got, v.Why, w)
 	}
-	if (v.Trust == TrustAuthenticated) != (auth || want.copy || want.forged) || v.Placement != PlacementInbox {
+	if (v.Trust == TrustAuthenticated) != (auth || w.copy || w.forged) || v.Placement != PlacementInbox {
 		t.Errorf("trust %s, placement %s", v.Trust, v.Placement)
 	}
 }

@@ -61,12 +61,14 @@ type Metrics struct {
 	memberSubscribed *prometheus.GaugeVec
 	memberDelivery   *prometheus.GaugeVec
 	memberMode       *prometheus.GaugeVec
+	copyAuthn        *prometheus.GaugeVec
 	pipe             *pipelineMetrics // Mailman's queues, digests and bounce-disabled members
 
 	mu            sync.Mutex
 	reasons       map[string]prometheus.Labels // list -> labels of its listprobe_last_reason_info series
 	hops          map[string][]string          // list -> the hop labels of its listprobe_last_hop_seconds series
 	infos         map[infoKey]string           // the value of each info series
+	authn         map[string]authLabels        // list -> its listprobe_copy_authentication_info labels
 	lists         map[string]bool              // the configured lists
 	knownAccounts []string                     // the configured accounts with a mailbox
 }
@@ -119,6 +121,8 @@ func NewMetrics() *Metrics {
 		memberSubscribed: gaugeVec("listprobe_mailman_member_subscribed", "1 when the probe's poster or reader (role) is a member of the list, as Mailman says.", "list", "role"),
 		memberDelivery:   gaugeVec("listprobe_mailman_member_delivery_status_info", "Always 1: the delivery_status of the probe's poster's or reader's membership as the status label (by_bounces: Mailman stopped delivering to it); absent when Mailman reports none.", "list", "role", "status"),
 		memberMode:       gaugeVec("listprobe_mailman_member_delivery_mode_info", "Always 1: the delivery_mode of the probe's poster's or reader's membership as the mode label (a reader on digests gets no copies); absent when Mailman reports none.", "list", "role", "mode"),
+		copyAuthn:        gaugeVec("listprobe_copy_authentication_info", "Always 1: the authentication verdict of the list's last delivered copy, one label per check: pass, fail, none or unknown (a DNS failure or a cut message).", append([]string{"list"}, AuthChecks...)...),
+		authn:            map[string]authLabels{},
 		reasons:          map[string]prometheus.Labels{},
 		hops:             map[string][]string{},
 		infos:            map[infoKey]string{},
@@ -134,7 +138,7 @@ func NewMetrics() *Metrics {
 		m.probes, m.success, m.lastOutcome, m.expected, m.lastReason, m.latency, m.submitDuration,
 		m.lastProbe, m.lastDelivered, m.late, m.forged, m.mailboxUp, m.reloadOK, m.reloadTime,
 		m.noticeLimit, m.mailmanUp, m.mailmanHeld, m.memberAction, m.nonmemberAction, m.ownAction,
-		m.emergency, m.hopSeconds, m.memberSubscribed, m.memberDelivery, m.memberMode, buildInfo,
+		m.emergency, m.hopSeconds, m.memberSubscribed, m.memberDelivery, m.memberMode, m.copyAuthn, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -180,7 +184,7 @@ func (m *Metrics) Configure(cfg *config.Config) {
 		DeletePartialMatch(prometheus.Labels) int
 	}{m.probes, m.success, m.lastOutcome, m.expected, m.lastReason, m.latency, m.submitDuration, m.lastProbe,
 		m.lastDelivered, m.late, m.noticeLimit, m.mailmanUp, m.mailmanHeld, m.emergency, m.memberAction,
-		m.nonmemberAction, m.ownAction, m.hopSeconds, m.memberSubscribed, m.memberDelivery, m.memberMode} {
+		m.nonmemberAction, m.ownAction, m.hopSeconds, m.memberSubscribed, m.memberDelivery, m.memberMode, m.copyAuthn} {
 		for _, l := range m.knownLists() {
 			if !lists[l] {
 				vec.DeletePartialMatch(prometheus.Labels{"list": l})
@@ -206,6 +210,11 @@ func (m *Metrics) Configure(cfg *config.Config) {
 	for k := range m.infos {
 		if !lists[k.list] {
 			delete(m.infos, k)
+		}
+	}
+	for l := range m.authn {
+		if !lists[l] {
+			delete(m.authn, l)
 		}
 	}
 	m.pipe.configure(cfg, lists, m.knownLists())
@@ -259,6 +268,7 @@ func (m *Metrics) Record(r *Result) {
 		}
 		m.hops[l] = hops
 		m.latency.WithLabelValues(l).Observe(*r.Latency)
+		m.setAuthentication(l, r.Authentication)
 		m.lastDelivered.WithLabelValues(l).Set(float64(r.Finished.UnixNano()) / 1e9)
 	}
 	m.lastProbe.WithLabelValues(l).Set(float64(r.Finished.UnixNano()) / 1e9)

@@ -57,7 +57,7 @@ func scrapeWorld(tb testing.TB, n int) *Metrics {
 		lat := 1.25 + float64(i%7)
 		r := &Result{List: l.Address, Outcome: Delivered, Expected: Delivered, OK: true, Latency: &lat,
 			SubmitDuration: 12 * time.Millisecond, Started: now, Finished: now.Add(3 * time.Second),
-			Hops: []Hop{{Seconds: 0}, {Seconds: 1}, {Seconds: 0}, {Seconds: 1}}}
+			Hops: []Hop{{Seconds: 0}, {Seconds: 1}, {Seconds: 0}, {Seconds: 1}}, Authentication: benchVerdict}
 		st := MailmanState{Up: true, DefaultMemberAction: "defer", DefaultNonmemberAction: "hold", Poster: member, Reader: member}
 		if i%10 == 9 {
 			r = &Result{List: l.Address, Outcome: Held, Expected: Delivered, SubmitDuration: 15 * time.Millisecond,
@@ -70,6 +70,11 @@ func scrapeWorld(tb testing.TB, n int) *Metrics {
 	}
 	return m
 }
+
+// benchVerdict is a delivered copy's authentication verdict: a list that
+// signs, seals and lacks one-click unsubscribe.
+var benchVerdict = &Authentication{DKIM: AuthCheck{Result: AuthPass}, SPF: AuthCheck{Result: AuthPass}, DMARC: AuthCheck{Result: AuthPass},
+	ARC: AuthCheck{Result: AuthPass}, ListID: AuthCheck{Result: AuthPass}, OneClickUnsubscribe: AuthCheck{Result: AuthFail}}
 
 // scrape returns /metrics as Prometheus gets it, uncompressed and with
 // gzip.

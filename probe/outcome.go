@@ -36,6 +36,9 @@ type Result struct {
 	SentAt    time.Time `json:"sent_at"`
 	// Hops is a delivered copy's Received chain, oldest first.
 	Hops []Hop `json:"hops,omitempty"`
+	// Authentication is a delivered copy's authentication verdict; nil
+	// when no copy was delivered or it was not checked.
+	Authentication *Authentication `json:"authentication,omitempty"`
 	// Hints are the notices, rejections and bounces that concerned the
 	// probe but could not be shown to come from the list's server
 	// (trust.go): listed, and used only when no copy came.

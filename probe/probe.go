@@ -201,6 +201,7 @@ func applyEvidence(r *probeRun, e sighting) bool {
 			return true
 		}
 		res.Hops = hopsOf(e.hops)
+		res.Authentication = AuthenticationOf(e.authn)
 		lat := max(e.seenAt.Sub(r.accepted), 0).Seconds()
 		res.Outcome, res.Latency = Delivered, &lat
 		res.Reason = fmt.Sprintf("copy seen in %s's mailbox %.3fs after SMTP accepted the post", e.account, lat)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/listprobe/listprobe/checks"
+	"github.com/listprobe/listprobe/checks/authn"
 	"github.com/listprobe/listprobe/checks/token"
 	"github.com/listprobe/listprobe/probe/config"
 )
@@ -51,6 +52,8 @@ type sighting struct {
 	recipient string
 	// hops is a copy's Received chain, oldest first.
 	hops []checks.Hop
+	// authn is a copy's authentication verdict; nil when not checked.
+	authn *authn.Checks
 	// byTime: a notice that names no probe, tied to the only pending probe
 	// of its list by the time it came.
 	byTime bool

@@ -30,4 +30,7 @@ func cleanResult(r *Result) {
 		r.Hops[i].By = checks.Truncate(readable(r.Hops[i].By), maxResultField)
 		r.Hops[i].With = checks.Truncate(readable(r.Hops[i].With), maxResultField)
 	}
+	if r.Authentication != nil {
+		r.Authentication.clean()
+	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emersion/go-message/mail"
+
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/checks/imapwatch"
 	"github.com/listprobe/listprobe/probe/config"
@@ -179,7 +181,7 @@ func (ss *sessions) start(name, key string, a *config.AccountConfig, poll time.D
 		ReportSince:    ss.reportSince,
 		CommandTimeout: ss.commandTimeout,
 		HeaderFields:   checks.ClassifyHeaderFields,
-		WantBody:       checks.LooksLikeNotice,
+		WantBody:       wantBody,
 		OnState: func(up bool, err error) {
 			s.setState(up, err)
 			s.mu.Lock()
@@ -284,4 +286,11 @@ func (ss *sessions) stop() {
 	ss.boxes = map[string]*accountSession{}
 	ss.mu.Unlock()
 	ss.wg.Wait()
+}
+
+// wantBody says which messages are fetched whole: possible notices (to
+// classify them and check who sent them) and the list's copies (whose
+// DKIM signatures cover the body: the copy's authentication verdict).
+func wantBody(h mail.Header) bool {
+	return checks.LooksLikeNotice(h) || checks.Classify(h, nil).Kind == checks.KindProbeCopy
 }

@@ -107,13 +107,14 @@ func untrusted(a *authn.Verdict, list string) string {
 // AuthLists are the configured lists (addresses) whose authentication
 // verdict the judgement of msg needs: the lists a notice's probe tokens
 // claim (unverified: Judge verifies them), or the list a notice naming no
-// probe names. Empty for copies and everything else.
+// probe names; for a copy, the lists its tokens claim, whose verdict the
+// result carries (issue 16). Empty for everything else.
 func AuthLists(msg Incoming, cfg *config.Config) []string {
 	if cfg == nil {
 		return nil
 	}
 	ev := checks.Classify(msg.Header, msg.Body)
-	if !needsAuthn(ev.Kind) && ev.Kind != checks.KindNoticeLimit {
+	if !needsAuthn(ev.Kind) && ev.Kind != checks.KindNoticeLimit && ev.Kind != checks.KindProbeCopy {
 		return nil
 	}
 	if ev.Kind == checks.KindNoticeLimit {

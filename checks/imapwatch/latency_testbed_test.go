@@ -120,7 +120,44 @@ func runLatencyBench(b *testing.B, env testbed.Env, probes int) {
 		b.Errorf("deleting the bench's copies: %v", err)
 	}
 
-	reportLatency(b, list, results)
+	reportLatencyBench(b, results, list)
+}
+
+// reportLatencyBench prints the latency bench's figures: each watcher's
+// error against the Maildir delivery time, and the IMAP commands per probe.
+func reportLatencyBench(b *testing.B, results []latencyResult, list string) {
+	var mailboxErr, overAsking, idleErr, pollerErr, delivery []time.Duration
+	var commands []int64
+	for _, r := range results {
+		mailboxErr = append(mailboxErr, r.mailbox.Sub(r.truth))
+		// While the copy is due, Mailbox asks every fortieth of the time
+		// since the post (see expectInterval): a copy that took 10 s may
+		// be seen 250 ms late by design. What is over that is the rest.
+		asks := min(max(r.truth.Sub(r.accepted)/expectBackoffRatio, defaultExpectInterval), defaultExpectMaxInterval)
+		overAsking = append(overAsking, r.mailbox.Sub(r.truth)-asks)
+		pollerErr = append(pollerErr, r.polls.Sub(r.truth))
+		idleErr = append(idleErr, r.idle.Sub(r.truth))
+		commands = append(commands, r.commands)
+		delivery = append(delivery, r.truth.Sub(r.accepted))
+	}
+	dp50, dp90, dmax := percentiles(delivery)
+	mp50, mp90, mmax := percentiles(mailboxErr)
+	op50, op90, omax := percentiles(overAsking)
+	pp50, pp90, pmax := percentiles(pollerErr)
+	ip50, ip90, imax := percentiles(idleErr)
+	slices.Sort(commands)
+	b.Logf("latency error against the Maildir delivery time, %d probes through %s:", len(results), list)
+	b.Logf("%-28s %9s %9s %9s", "", "p50", "p90", "max")
+	b.Logf("%-28s %9s %9s %9s", "Mailbox (IDLE + Expect)", ms(mp50), ms(mp90), ms(mmax))
+	b.Logf("%-28s %9s %9s %9s", "  over its asking interval", ms(op50), ms(op90), ms(omax))
+	b.Logf("%-28s %9s %9s %9s", "Mailbox, IDLE alone", ms(ip50), ms(ip90), ms(imax))
+	b.Logf("%-28s %9s %9s %9s", "plain poller, every 1 s", ms(pp50), ms(pp90), ms(pmax))
+	b.Logf("%-28s %9s %9s %9s", "(delivery: SMTP to Maildir)", ms(dp50), ms(dp90), ms(dmax))
+	b.Logf("Mailbox IMAP commands per probe (SMTP acceptance to the copy): min %d, median %d, max %d",
+		commands[0], commands[len(commands)/2], commands[len(commands)-1])
+	b.ReportMetric(float64(mp90.Microseconds())/1000, "mailbox-p90-ms")
+	b.ReportMetric(float64(pp90.Microseconds())/1000, "poller-p90-ms")
+	b.ReportMetric(float64(commands[len(commands)/2]), "commands/probe")
 }
 
 // latencyMessage returns the bench's i-th post from member to list, and
@@ -172,43 +209,6 @@ func awaitMessageID(tb testing.TB, ctx context.Context, msgs <-chan Message, id,
 			tb.Fatal(failure)
 		}
 	}
-}
-
-// reportLatency logs the latency errors against the delivery time and
-// reports the bench's metrics.
-func reportLatency(b *testing.B, list string, results []latencyResult) {
-	var mailboxErr, overAsking, idleErr, pollerErr, delivery []time.Duration
-	var commands []int64
-	for _, r := range results {
-		mailboxErr = append(mailboxErr, r.mailbox.Sub(r.truth))
-		// While the copy is due, Mailbox asks every fortieth of the time
-		// since the post (see expectInterval): a copy that took 10 s may
-		// be seen 250 ms late by design. What is over that is the rest.
-		asks := min(max(r.truth.Sub(r.accepted)/expectBackoffRatio, defaultExpectInterval), defaultExpectMaxInterval)
-		overAsking = append(overAsking, r.mailbox.Sub(r.truth)-asks)
-		pollerErr = append(pollerErr, r.polls.Sub(r.truth))
-		idleErr = append(idleErr, r.idle.Sub(r.truth))
-		commands = append(commands, r.commands)
-		delivery = append(delivery, r.truth.Sub(r.accepted))
-	}
-	dp50, dp90, dmax := percentiles(delivery)
-	mp50, mp90, mmax := percentiles(mailboxErr)
-	op50, op90, omax := percentiles(overAsking)
-	pp50, pp90, pmax := percentiles(pollerErr)
-	ip50, ip90, imax := percentiles(idleErr)
-	slices.Sort(commands)
-	b.Logf("latency error against the Maildir delivery time, %d probes through %s:", len(results), list)
-	b.Logf("%-28s %9s %9s %9s", "", "p50", "p90", "max")
-	b.Logf("%-28s %9s %9s %9s", "Mailbox (IDLE + Expect)", ms(mp50), ms(mp90), ms(mmax))
-	b.Logf("%-28s %9s %9s %9s", "  over its asking interval", ms(op50), ms(op90), ms(omax))
-	b.Logf("%-28s %9s %9s %9s", "Mailbox, IDLE alone", ms(ip50), ms(ip90), ms(imax))
-	b.Logf("%-28s %9s %9s %9s", "plain poller, every 1 s", ms(pp50), ms(pp90), ms(pmax))
-	b.Logf("%-28s %9s %9s %9s", "(delivery: SMTP to Maildir)", ms(dp50), ms(dp90), ms(dmax))
-	b.Logf("Mailbox IMAP commands per probe (SMTP acceptance to the copy): min %d, median %d, max %d",
-		commands[0], commands[len(commands)/2], commands[len(commands)-1])
-	b.ReportMetric(float64(mp90.Microseconds())/1000, "mailbox-p90-ms")
-	b.ReportMetric(float64(pp90.Microseconds())/1000, "poller-p90-ms")
-	b.ReportMetric(float64(commands[len(commands)/2]), "commands/probe")
 }
 
 func ms(d time.Duration) string {

@@ -97,7 +97,7 @@ func parseOnce(t *testing.T, got onceOutput) forgedResult {
 func probeToken(t *testing.T, tb testbed.Env, list string) string {
 	t.Helper()
 	local, _, _ := strings.Cut(list, "@")
-	raw := tb.WaitMessage(t, "OUTSIDER", &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "List-Id", Value: local}}}, 60*time.Second)
+	raw := tb.WaitMessage(t, "OUTSIDER", &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "List-Id", Value: local}}}, 150*time.Second)
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
 	if err != nil {
 		t.Fatal(err)
@@ -152,11 +152,12 @@ func TestE2EForgedNoticeAndDSNLeaveTheProbeDelivered(t *testing.T) {
 	tb := testbed.LoadAuth(t)
 	l, readerTag := forgeryList(t, tb)
 	tb.HoldCopies(t, readerTag)
-	file := l.config(t, 90*time.Second, false, "")
+	// Generous: under the full suite's load Mailman takes over a minute.
+	file := l.config(t, 240*time.Second, false, "")
 	done := onceAsync(file)
 
 	tok := probeToken(t, tb, l.address)
-	tb.WaitHeldCopies(t, readerTag, 1, 60*time.Second)
+	tb.WaitHeldCopies(t, readerTag, 1, 150*time.Second)
 	member := tb.Get(t, "MEMBER")
 	stranger := "someone@" + tb.Get(t, "STRANGER_DOMAIN")
 	holdID := fmt.Sprintf("<forged-hold-%d@%s>", time.Now().UnixNano(), tb.Get(t, "STRANGER_DOMAIN"))

@@ -1,71 +1,102 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
+	"github.com/listprobe/listprobe/checks/hyperkitty"
 	"github.com/listprobe/listprobe/internal/testbed"
 )
 
-// hyperKittyURL is the testbed's HyperKitty, named by
-// LISTPROBE_TESTBED_HYPERKITTY_URL in the testbed's env file or the
-// environment. up.sh does not start one yet (Debian 12's mailman3-web and
-// python3-mailman-hyperkitty, with Mailman's [archiver.hyperkitty] in the
-// configuration of every runner): without it the test skips; once the
-// testbed names one, a HyperKitty that does not answer fails it.
-func hyperKittyURL(t *testing.T, tb testbed.Env) string {
-	t.Helper()
-	u := tb["LISTPROBE_TESTBED_HYPERKITTY_URL"]
-	if u == "" {
-		u = os.Getenv("LISTPROBE_TESTBED_HYPERKITTY_URL")
-	}
-	if u == "" {
-		t.Skip("the testbed runs no HyperKitty (deploy/testbed/hyperkitty.sh)")
-	}
-	resp, err := http.Get(u + "api/lists/")
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("the testbed's HyperKitty at %s does not answer: %v", u, err)
-	}
-	resp.Body.Close()
-	return u
+// archiveProbe is one probe's result in once's JSON, with its archive check.
+type archiveProbe struct {
+	Outcome   string `json:"outcome"`
+	MessageID string `json:"message_id"`
+	Archive   *struct {
+		Result  string   `json:"result"`
+		Latency *float64 `json:"latency_seconds"`
+		Reason  string   `json:"reason"`
+	} `json:"archive"`
 }
 
-// A real HyperKitty, archiving through Mailman's archiver: a delivered
-// probe is archived and its latency recorded; with a HyperKitty URL where
-// no archive is (as with a wrong API key, nothing gets archived there) it
-// is archive_lost, and delivered all the same.
+// runArchiveProbe probes l once with archive: { url: hk } and checks that
+// the probe was delivered and that its archive check ended want
+// (archived, with a latency within the timeout, or archive_lost).
+func runArchiveProbe(t *testing.T, l *e2eList, hk string, timeout time.Duration, want string) archiveProbe {
+	t.Helper()
+	file := l.config(t, 30*time.Second, true, fmt.Sprintf("    archive: { url: %q, timeout: %s }\n", hk, timeout))
+	code, out, errOut := runCmd(t, "once", "--config.file="+file, "--output=json", "--log.level=warn")
+	var doc struct {
+		Results []archiveProbe `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Results) != 1 {
+		t.Fatalf("once: exit %d, %v\n%s\n%s", code, err, out, errOut)
+	}
+	r := doc.Results[0]
+	if r.Archive != nil && r.Archive.Latency != nil {
+		t.Logf("archive latency %.2fs", *r.Archive.Latency)
+	}
+	t.Logf("exit %d: %s, archive %+v", code, r.Outcome, r.Archive)
+	if code != 0 || r.Outcome != "delivered" || r.Archive == nil || r.Archive.Result != want {
+		t.Fatalf("exit %d, outcome %s, archive %+v; want delivered and %s", code, r.Outcome, r.Archive, want)
+	}
+	if want == "archived" && (r.Archive.Latency == nil || *r.Archive.Latency <= 0 || *r.Archive.Latency > timeout.Seconds()+30) {
+		t.Fatalf("archived with latency %v; want between 0 and the timeouts", r.Archive.Latency)
+	}
+	if want == "archive_lost" && (r.Archive.Latency != nil || r.Archive.Reason == "") {
+		t.Fatalf("archive_lost with latency %v and reason %q; want no latency and a reason", r.Archive.Latency, r.Archive.Reason)
+	}
+	return r
+}
+
+// inHyperKitty asks HyperKitty itself, not through listprobe, whether it
+// has the message in list's archive.
+func inHyperKitty(t *testing.T, hk, list, messageID string) bool {
+	t.Helper()
+	u, err := hyperkitty.EmailURL(hk, list, messageID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ok, err := hyperkitty.Has(ctx, http.DefaultClient, u, messageID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+// A real HyperKitty (deploy/testbed/hyperkitty.sh), archiving every list
+// through Mailman's archiver: a delivered probe is archived and its latency
+// recorded. On a list whose HyperKitty archiver is off (Mailman's per-list
+// archiver setting: as when the list's archiver stops, and no other list is
+// touched) it is archive_lost, and delivered all the same. The fault suite
+// (TestFaultHyperKittyArchiverBroken) stops HyperKitty and gives it a wrong
+// API key.
 func TestE2EHyperKittyArchive(t *testing.T) {
 	tb := testbed.Load(t)
-	hk := hyperKittyURL(t, tb)
-	for _, c := range []struct{ url, want string }{
-		{hk, "archived"},
-		{hk + "nowhere/", "archive_lost"},
-	} {
-		t.Run(c.want, func(t *testing.T) {
+	hk := tb.HyperKittyURL(t)
+	for _, archiving := range []bool{true, false} {
+		want := "archived"
+		if !archiving {
+			want = "archive_lost"
+		}
+		t.Run(want, func(t *testing.T) {
+			t.Parallel()
 			l := newE2EList(t, tb, nil)
-			file := l.config(t, 30*time.Second, true, fmt.Sprintf("    archive: { url: %q, timeout: 20s }\n", c.url))
-			code, out, errOut := runCmd(t, "once", "--config.file="+file, "--output=json", "--log.level=warn")
-			var doc struct {
-				Results []struct {
-					Outcome string `json:"outcome"`
-					Archive *struct {
-						Result  string   `json:"result"`
-						Latency *float64 `json:"latency_seconds"`
-						Reason  string   `json:"reason"`
-					} `json:"archive"`
-				} `json:"results"`
+			if !archiving {
+				if err := l.admin.SetArchiver(context.Background(), l.address, "hyperkitty", false); err != nil {
+					t.Fatal(err)
+				}
 			}
-			if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Results) != 1 {
-				t.Fatalf("once: exit %d, %v\n%s\n%s", code, err, out, errOut)
-			}
-			r := doc.Results[0]
-			t.Logf("exit %d: %s, archive %+v", code, r.Outcome, r.Archive)
-			if code != 0 || r.Outcome != "delivered" || r.Archive == nil || r.Archive.Result != c.want {
-				t.Fatalf("exit %d, outcome %s, archive %+v; want delivered and %s", code, r.Outcome, r.Archive, c.want)
+			r := runArchiveProbe(t, l, hk, 20*time.Second, want)
+			// HyperKitty agrees.
+			if got := inHyperKitty(t, hk, l.address, r.MessageID); got != archiving {
+				t.Fatalf("HyperKitty has %s: %v, want %v", r.MessageID, got, archiving)
 			}
 		})
 	}

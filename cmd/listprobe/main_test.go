@@ -93,18 +93,8 @@ func TestOnceJSONAndExitOneWhenAListMisbehaves(t *testing.T) {
 		// A delivered result adds the hops of its copy's Received chain.
 		n := len(keys)
 		if string(r["outcome"]) == `"delivered"` {
-			n++
-			var hops []map[string]json.RawMessage
-			if err := json.Unmarshal(r["hops"], &hops); err != nil || len(hops) == 0 {
-				t.Errorf("delivered result: hops %s (%v), want the copy's Received hops", r["hops"], err)
-			}
-			for _, h := range hops {
-				for _, k := range []string{"by", "with", "at", "seconds"} {
-					if _, ok := h[k]; !ok {
-						t.Errorf("hop %v lacks %q", mapKeys(h), k)
-					}
-				}
-			}
+			n += 2
+			checkDeliveredJSON(t, r)
 		}
 		if len(r) != n {
 			t.Errorf("result has keys %v, want %v", mapKeys(r), keys)
@@ -587,6 +577,27 @@ func TestBusyPortIsReportedBeforeAnything(t *testing.T) {
 		code, out, errOut := runCmd(t, args...)
 		if code != exitFailing || out != "" || !strings.Contains(errOut, "cannot listen on "+addr+": bind: address already in use; choose another address with --web.listen-address") {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q", args[0], code, out, errOut)
+		}
+	}
+}
+
+// checkDeliveredJSON checks what a delivered result adds to once's JSON:
+// the copy's Received hops and its authentication verdict.
+func checkDeliveredJSON(t *testing.T, r map[string]json.RawMessage) {
+	t.Helper()
+	var auth map[string]struct{ Result, Domain string }
+	if err := json.Unmarshal(r["authentication"], &auth); err != nil || len(auth) != 6 || auth["list_id"].Result != "pass" {
+		t.Errorf("delivered result: authentication %s (%v), want the copy's six checks", r["authentication"], err)
+	}
+	var hops []map[string]json.RawMessage
+	if err := json.Unmarshal(r["hops"], &hops); err != nil || len(hops) == 0 {
+		t.Errorf("delivered result: hops %s (%v), want the copy's Received hops", r["hops"], err)
+	}
+	for _, h := range hops {
+		for _, k := range []string{"by", "with", "at", "seconds"} {
+			if _, ok := h[k]; !ok {
+				t.Errorf("hop %v lacks %q", mapKeys(h), k)
+			}
 		}
 	}
 }

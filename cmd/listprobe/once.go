@@ -122,6 +122,9 @@ func printOnce(results []*probe.Result, output string, stdout io.Writer) int {
 			latency = fmt.Sprintf(" in %.2fs", *r.Latency)
 		}
 		fmt.Fprintf(stdout, "%-4s %s: %s%s (expected %s): %s\n", verdict, r.List, r.Outcome, latency, r.Expected, r.Reason)
+		if r.Authentication != nil {
+			fmt.Fprintf(stdout, "     authentication: %s\n", r.Authentication.Summary())
+		}
 		if a := r.Archive; a != nil {
 			fmt.Fprintf(stdout, "     archive: %s: %s\n", a.Result, a.Reason)
 		}

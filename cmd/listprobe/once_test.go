@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/listprobe/listprobe/checks/authn"
 	"github.com/listprobe/listprobe/probe"
 )
 
@@ -245,6 +246,40 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// A delivered copy's verdict is one short line under its result, in text;
+// in JSON the "authentication" object with one field per check.
+func TestOnceShowsTheCopysAuthentication(t *testing.T) {
+	delivered := result("a@lists.example.org", probe.Delivered, probe.Delivered)
+	delivered.Authentication = probe.AuthenticationOf(&authn.Checks{
+		DKIM:  authn.Check{Result: authn.ResultPass, Domain: "lists.example.org"},
+		SPF:   authn.Check{Result: authn.ResultTempError, Domain: "lists.example.org"},
+		DMARC: authn.Check{Result: authn.ResultFail, Domain: "reject-poster.test"},
+		ARC:   authn.Check{Result: authn.ResultNone}, ListID: authn.Check{Result: authn.ResultPass, Domain: "a.lists.example.org"},
+		OneClickUnsubscribe: authn.Check{Result: authn.ResultNone},
+	})
+	var out bytes.Buffer
+	printOnce([]*probe.Result{delivered}, "text", &out)
+	want := "     authentication: dkim=pass (lists.example.org) spf=none/temperror dmarc=fail (reject-poster.test) arc=none list_id=pass (a.lists.example.org) one_click_unsubscribe=none\n"
+	if !strings.HasSuffix(out.String(), want) {
+		t.Errorf("text output:\n%s\nwant its last line:\n%s", out.String(), want)
+	}
+	out.Reset()
+	printOnce([]*probe.Result{delivered}, "json", &out)
+	var doc struct {
+		Results []struct {
+			Authentication map[string]map[string]string `json:"authentication"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	a := doc.Results[0].Authentication
+	if len(a) != 6 || a["dmarc"]["result"] != "fail" || a["dmarc"]["domain"] != "reject-poster.test" ||
+		a["spf"]["result"] != "none" || a["spf"]["detail"] != "temperror" || a["one_click_unsubscribe"]["result"] != "none" {
+		t.Errorf("authentication %v", a)
+	}
 }
 
 // In a pipe or a log, once's output is its results: without --log.level it

@@ -42,6 +42,7 @@ rc=0
 for d in sympa_msg bulk archived bounced task_manager; do
 	stop "sympa $d" "/run/sympa/$d.pid" "/usr/lib/sympa/bin/$d.pl" || rc=1
 done
+"$(dirname "${BASH_SOURCE[0]}")/hyperkitty.sh" stop || rc=1
 stop mailman "$RUN/mailman/master.pid" /usr/lib/mailman3/bin/master || rc=1
 stop postfix "$RUN/postfix.pid" /usr/lib/postfix/sbin/master || rc=1
 # A Postfix restarted since up.sh ran (the fault suite does "postfix start")

@@ -46,6 +46,8 @@ MAILMAN_CFG=$STATE/mailman/mailman.cfg
 PKGS="postfix dovecot-imapd dovecot-lmtpd mailman3 publicsuffix sympa dbconfig-sqlite3 mlmmj curl openssl sqlite3"
 # DNS, DKIM signing, the hold table, the spam filter and Sieve (dns.sh, dkim.sh, spam.sh).
 PKGS="$PKGS nsd opendkim postfix-sqlite rspamd dovecot-sieve"
+# HyperKitty, Mailman's web archive, and Mailman's archiver for it (hyperkitty.sh).
+PKGS="$PKGS mailman3-web python3-django-hyperkitty python3-mailman-hyperkitty"
 
 say() { printf 'testbed: %s\n' "$*" >&2; }
 die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }
@@ -57,6 +59,7 @@ REWRITTEN=""
 . "$HERE/dkim.sh"
 . "$HERE/dns.sh"
 . "$HERE/spam.sh"
+. "$HERE/hyperkitty.sh"
 
 # --- packages ---------------------------------------------------------------
 
@@ -262,7 +265,7 @@ configure_mailman() {
 	(umask 027 && sed -e "s|@REST_PASSWORD@|$pw|" -e "s|@REST_USER@|$REST_USER|" \
 		-e "s|@REST_PORT@|$REST_PORT|" -e "s|@MAIL_DOMAIN@|$MAIL_DOMAIN|g" \
 		-e "s|@LIST_OUT_PORT@|$LIST_OUT_PORT|g" -e "s|@LIST_DOMAIN@|$LIST_DOMAIN|g" \
-		-e "s|@ARC_SELECTOR@|$ARC_SELECTOR|g" -e "s|@ARC_KEY@|$DKIM_DIR/arc/arc.key|g" \
+		-e "s|@ARC_SELECTOR@|$ARC_SELECTOR|g" -e "s|@ARC_KEY@|$DKIM_DIR/arc/arc.key|g" -e "s|@STATE@|$STATE|g" \
 		"$HERE/mailman.cfg.in" >"$new")
 	chgrp list "$new" "$STATE/mailman"
 	chmod 750 "$STATE/mailman"
@@ -635,6 +638,7 @@ verify_delivery() {
 	# interrupted run left: the header and its "testbed-check-" value, or
 	# the Subject, are up.sh's own.
 	[ -n "$failed" ] || verify_authentication "$token" || failed="$failed authentication"
+	[ -n "$failed" ] || verify_archive "<$token.mailman@$MTA_HOSTNAME>" "$LIST" || failed="$failed hyperkitty-archive"
 	local u m
 	for u in $ACCOUNTS $OTHER_ACCOUNTS; do
 		[[ $u == *=* ]] && u=${u#*=} || u=$u@$MAIL_DOMAIN
@@ -740,6 +744,7 @@ write_env() {
 		echo "LISTPROBE_TESTBED_MLMMJ_DOMAIN=$MLMMJ_DOMAIN"
 		echo "LISTPROBE_TESTBED_MLMMJ_SPOOL=$MLMMJ_SPOOL"
 		write_auth_env
+		write_hyperkitty_env
 	} >"$tmp"
 	mv "$tmp" "$env"
 	cat "$env"
@@ -758,6 +763,7 @@ make_tls
 mkdir -p "$STATE/bin"
 install -m 755 "$HERE/listctl" "$STATE/bin/listctl"
 install -m 755 "$HERE/tbctl" "$STATE/bin/tbctl"
+install -m 755 "$HERE/hyperkitty.sh" "$STATE/bin/hyperkitty.sh"
 make_dkim_keys
 configure_dns
 start_dns
@@ -769,11 +775,14 @@ configure_dovecot
 configure_postfix
 configure_mailman
 patch_mailman
+patch_mailman_archivers
+configure_hyperkitty
 configure_sympa
 start_dovecot
 start_postfix
 start_mailman
 start_sympa
+start_hyperkitty
 populate_mailman
 populate_sympa
 configure_mlmmj

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -206,3 +207,39 @@ func readMailbox(ctx context.Context, addr string, acct Account) ([]StoredMessag
 // internalReadTimeout bounds Messages so that a wedged server cannot hang
 // a test forever.
 const internalReadTimeout = 30 * time.Second
+
+// StopIMAP closes the IMAP listener and every open IMAP connection, so a
+// client sees its connection drop, even in the middle of IDLE. Mail that
+// arrives while IMAP is stopped is kept.
+func (w *World) StopIMAP() error {
+	w.imapMu.Lock()
+	defer w.imapMu.Unlock()
+	if w.public == nil {
+		return errors.New("sandbox: IMAP is already stopped")
+	}
+	w.public.stop()
+	w.public = nil
+	return nil
+}
+
+// StartIMAP listens again on the same address as before StopIMAP, with the
+// same mailboxes.
+func (w *World) StartIMAP() error {
+	w.mu.Lock()
+	closed := w.closed
+	w.mu.Unlock()
+	if closed {
+		return errors.New("sandbox: world is closed")
+	}
+	w.imapMu.Lock()
+	defer w.imapMu.Unlock()
+	if w.public != nil {
+		return errors.New("sandbox: IMAP is already running")
+	}
+	svc, err := w.startIMAP(w.IMAPAddr, w.noIdle, &w.imapConns)
+	if err != nil {
+		return err
+	}
+	w.public = svc
+	return nil
+}

@@ -110,11 +110,12 @@ func (c *MailmanAdmin) createList(ctx context.Context, list string) error {
 		if err == nil {
 			return nil
 		}
-		// Under load it may also not answer within the client's
-		// timeout (its SQLite database locked by a runner): the same.
-		var re *mailmanrest.Error
-		var ne net.Error
-		if !(errors.As(err, &re) && re.Status >= 500) && !(errors.As(err, &ne) && ne.Timeout()) {
+		// An earlier attempt that seemed to fail may have made it: a
+		// retry then hears "Mailing list exists".
+		if attempt > 0 && c.do(ctx, http.MethodGet, nil, nil, "lists", id) == nil {
+			return nil
+		}
+		if !transientREST(err) {
 			return err
 		}
 		if c.do(ctx, http.MethodGet, nil, nil, "lists", id) == nil {
@@ -124,13 +125,38 @@ func (c *MailmanAdmin) createList(ctx context.Context, list string) error {
 	return err
 }
 
+// transientREST says whether a failed request to the testbed's Mailman may
+// work when tried again: a 500 (its lock on the MTA maps expired under
+// load) or no answer within the client's timeout (its SQLite database
+// locked by a runner).
+func transientREST(err error) bool {
+	var re *mailmanrest.Error
+	var ne net.Error
+	return (errors.As(err, &re) && re.Status >= 500) || (errors.As(err, &ne) && ne.Timeout())
+}
+
 // DeleteList deletes list with its members and held posts.
 func (c *MailmanAdmin) DeleteList(ctx context.Context, list string) error {
 	id, err := mailmanrest.ListID(list)
 	if err != nil {
 		return err
 	}
-	return c.do(ctx, http.MethodDelete, nil, nil, "lists", id)
+	// Under load Mailman may fail a deletion with a 500, or delete and
+	// not answer in time: try again, and a list gone is deleted.
+	for attempt := 0; ; attempt++ {
+		err = c.do(ctx, http.MethodDelete, nil, nil, "lists", id)
+		if err == nil || (attempt > 0 && mailmanrest.IsNotFound(err)) {
+			return nil
+		}
+		if attempt == 4 || !transientREST(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * time.Second):
+		}
+	}
 }
 
 // Subscribe adds address to list in role ("member", "owner" or

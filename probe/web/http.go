@@ -171,7 +171,7 @@ func (h *handler) serveResult(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such probe result (it may have aged out of the history)", http.StatusNotFound)
 		return
 	}
-	render(w, pageView{Result: res, Hops: hopViews(res.Hops)})
+	render(w, pageView{Result: res, Hops: hopViews(res.Hops), Auth: authViews(res.Authentication)})
 }
 
 // serveProbe runs one probe now and answers with its result as metrics, as

@@ -22,6 +22,7 @@ type pageView struct {
 	Mailboxes  []sessionView
 	Result     *probe.Result
 	Hops       []hopView
+	Auth       []authView // the probe's copy's authentication verdict
 	ConfigFile string
 	Loaded     string
 	Error      string
@@ -33,9 +34,11 @@ type listView struct {
 	Last          *probe.Result
 	Recent        []*probe.Result
 	LastDelivered time.Time
-	NoticeLimit   string
-	Late          int
-	Chart         Chart
+	// Auth is the last delivered copy's authentication verdict.
+	Auth        []authView
+	NoticeLimit string
+	Late        int
+	Chart       Chart
 	// NoProbe says why the list has no result yet; Bad when that is a
 	// problem (its reader mailbox is down) rather than a matter of time.
 	NoProbe    string
@@ -136,7 +139,7 @@ func (h *handler) listView(cfg *config.Config, l *config.ListConfig, sessions ma
 	}
 	for _, r := range recent {
 		if r.Outcome == probe.Delivered {
-			lv.LastDelivered = r.Finished
+			lv.LastDelivered, lv.Auth = r.Finished, authViews(r.Authentication)
 			break
 		}
 	}

@@ -70,6 +70,7 @@ func exportedMetrics() map[string]metricType {
 		"listprobe_mailman_member_subscribed":                    gauge,
 		"listprobe_mailman_member_delivery_status_info":          gauge,
 		"listprobe_mailman_member_delivery_mode_info":            gauge,
+		"listprobe_copy_authentication_info":                     gauge,
 	}
 }
 

@@ -104,6 +104,7 @@ func TestQueriesAgainstRealPrometheus(t *testing.T) {
 
 	checkMembershipPanels(t, api, queries, vars)
 	checkHopPanel(t, api, queries, vars)
+	checkAuthenticationPanel(t, api, queries, vars)
 }
 
 // startDemoAndPrometheus builds listprobe and starts `listprobe demo`,
@@ -244,6 +245,53 @@ func checkHopPanel(t *testing.T, api *promAPI, queries []Query, vars Variables) 
 	}
 	if h := hops["blackhole@lists.example.org"]; len(h) > 0 {
 		t.Errorf("%s: hops %v for the blackhole list, which never delivers", panel, h)
+	}
+}
+
+// checkAuthenticationPanel checks that the deliverability row shows the
+// healthy list's last copy with each of the six checks one of the four
+// values the panels map (the demo's copies are unsigned and its DNS is a
+// closed port: dkim none, dmarc unknown), nothing for the list that drops
+// every post, and the timeline's numbers for the same verdict.
+func checkAuthenticationPanel(t *testing.T, api *promAPI, queries []Query, vars Variables) {
+	t.Helper()
+	const panel = "Authentication of the last copy"
+	q := dashboardQuery(t, queries, panel, "A")
+	res, err := api.query(q.PromQL(vars))
+	if err != nil {
+		t.Fatalf("%s: %v", panel, err)
+	}
+	rows := map[string]map[string]string{}
+	for _, s := range res {
+		rows[s.Metric["list"]] = s.Metric
+	}
+	healthy := rows["healthy@lists.example.org"]
+	numbers := map[string]string{"pass": "1", "fail": "0", "none": "-1", "unknown": "-2"}
+	for _, c := range []string{"dkim", "spf", "dmarc", "arc", "list_id", "one_click_unsubscribe"} {
+		if _, ok := numbers[healthy[c]]; !ok {
+			t.Errorf("%s: %s of the healthy list's last copy = %q, want pass, fail, none or unknown", panel, c, healthy[c])
+		}
+	}
+	if healthy["dkim"] != "none" || healthy["dmarc"] != "unknown" || healthy["list_id"] != "pass" {
+		t.Errorf("%s: the healthy list's unsigned copy: %v, want dkim none, dmarc unknown (no DNS), list_id pass", panel, healthy)
+	}
+	if r, ok := rows["blackhole@lists.example.org"]; ok {
+		t.Errorf("%s: %v for the blackhole list, which never delivers", panel, r)
+	}
+	const timeline = "DMARC and one-click unsubscribe over time"
+	for refID, check := range map[string]string{"A": "dmarc", "B": "one_click_unsubscribe"} {
+		res, err := api.query(dashboardQuery(t, queries, timeline, refID).PromQL(vars))
+		if err != nil {
+			t.Fatalf("%s %s: %v", timeline, refID, err)
+		}
+		for _, s := range res {
+			if s.Metric["list"] == "healthy@lists.example.org" && (s.Metric["check"] != check || fmt.Sprint(s.Value[1]) != numbers[healthy[check]]) {
+				t.Errorf("%s %s: %v = %v, want %s for %s", timeline, refID, s.Metric, s.Value[1], numbers[healthy[check]], healthy[check])
+			}
+		}
+		if len(res) == 0 || len(res) > len(demoLists) {
+			t.Errorf("%s %s: %d series, want one per delivering list", timeline, refID, len(res))
+		}
 	}
 }
 
