@@ -58,6 +58,8 @@
 //     it (blame.go: readerBlind) and, where the list's Mailman server
 //     has a pipeline configured, where Mailman's queues hold its post
 //     (pipeline.go: explainLost reads the queues through mailmanrest).
+//     A delivered copy's authentication verdict goes into the result
+//     (authentication.go: the JSON, the pages, listprobe_copy_authentication_info).
 //  4. The result is recorded (metrics.go, history.go) and the probe moves
 //     to the registry's finished probes; after a delivery checkArchive
 //     (archive.go) asks the list's archive (HyperKitty, or an archive
