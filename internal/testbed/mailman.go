@@ -110,16 +110,13 @@ func (c *MailmanAdmin) createList(ctx context.Context, list string) error {
 		if err == nil {
 			return nil
 		}
-		// An earlier attempt that seemed to fail may have made it: a
-		// retry then hears "Mailing list exists".
-		if attempt > 0 && c.do(ctx, http.MethodGet, nil, nil, "lists", id) == nil {
-			return nil
+		// A 500 or a timeout may come after the list was made, and a retry
+		// of an attempt that made it hears "Mailing list exists": look.
+		if (attempt > 0 || transientREST(err)) && c.do(ctx, http.MethodGet, nil, nil, "lists", id) == nil {
+			return nil // made after all
 		}
 		if !transientREST(err) {
 			return err
-		}
-		if c.do(ctx, http.MethodGet, nil, nil, "lists", id) == nil {
-			return nil // made after all
 		}
 	}
 	return err
