@@ -2,6 +2,7 @@ package probe
 
 import (
 	"flag"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,7 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/listprobe/listprobe/checks/mailmanrest"
 	"github.com/listprobe/listprobe/probe/config"
@@ -179,6 +183,67 @@ func TestMetricsGolden(t *testing.T) {
 	}
 }
 
-func metricsHandler(m *Metrics) http.Handler {
-	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+func metricsHandler(m *Metrics) http.Handler { return m.Handler() }
+
+// seriesValue is the value of the series of family name that has these
+// labels (name, value pairs): a counter's or gauge's value, a
+// histogram's count; NaN when there is no such series.
+func seriesValue(tb testing.TB, m *Metrics, name string, labels ...string) float64 {
+	tb.Helper()
+	mfs, err := m.Gatherer().Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, s := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				if !slices.ContainsFunc(s.GetLabel(), func(p *dto.LabelPair) bool {
+					return p.GetName() == labels[i] && p.GetValue() == labels[i+1]
+				}) {
+					continue series
+				}
+			}
+			switch {
+			case s.Counter != nil:
+				return s.GetCounter().GetValue()
+			case s.Gauge != nil:
+				return s.GetGauge().GetValue()
+			case s.Histogram != nil:
+				return float64(s.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return math.NaN()
+}
+
+// seriesCount is how many series the families named have.
+func seriesCount(tb testing.TB, m *Metrics, names ...string) int {
+	tb.Helper()
+	n, err := testutil.GatherAndCount(m.Gatherer(), names...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+// familyText is the text format of the family name, as gathered.
+func familyText(tb testing.TB, g prometheus.Gatherer, name string) string {
+	tb.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var b strings.Builder
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	return b.String()
 }

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/probe/config"
@@ -163,14 +161,14 @@ func TestHopSecondsKeepTheLastHops(t *testing.T) {
 		hops = append(hops, Hop{Seconds: float64(i)})
 	}
 	m.Record(&Result{List: "l@lists.example.org", Outcome: Delivered, Expected: Delivered, OK: true, Latency: &lat, Hops: hops})
-	if n := testutil.CollectAndCount(m.hopSeconds); n != maxHopSeries {
+	if n := seriesCount(t, m, "listprobe_last_hop_seconds"); n != maxHopSeries {
 		t.Errorf("%d hop series, want %d", n, maxHopSeries)
 	}
-	if got := testutil.ToFloat64(m.hopSeconds.WithLabelValues("l@lists.example.org", "10")); got != 9 {
+	if got := seriesValue(t, m, "listprobe_last_hop_seconds", "list", "l@lists.example.org", "hop", "10"); got != 9 {
 		t.Errorf("hop 10 = %v, want 9", got)
 	}
 	m.Record(&Result{List: "l@lists.example.org", Outcome: Delivered, Expected: Delivered, OK: true, Latency: &lat, Hops: hops[:2]})
-	if n := testutil.CollectAndCount(m.hopSeconds); n != 2 {
+	if n := seriesCount(t, m, "listprobe_last_hop_seconds"); n != 2 {
 		t.Errorf("%d hop series after a two-hop copy, want 2", n)
 	}
 }
