@@ -33,7 +33,7 @@ func fakeRun(reader, poster *accountSession) *probeRun {
 		timeout:   time.Minute,
 		reader:    reader,
 		posterBox: poster,
-		pending:   &pendingProbe{sightings: make(chan sighting, sightingBuffer)},
+		pending:   &pendingProbe{sightings: make(chan *sighting, sightingBuffer)},
 	}
 }
 
@@ -116,8 +116,8 @@ func TestApplyEvidence(t *testing.T) {
 
 func TestAwaitEvidenceKeepsOnlyDeletableMessagesForCleanup(t *testing.T) {
 	r := fakeRun(fakeSession("reader", true, nil), nil)
-	r.pending.sightings <- sighting{kind: checks.KindBounce, account: "member", recipient: "other@example.net", uid: 1, deletable: false}
-	r.pending.sightings <- sighting{kind: checks.KindProbeCopy, account: "reader", seenAt: r.accepted, uid: 2, deletable: true}
+	r.pending.sightings <- &sighting{kind: checks.KindBounce, account: "member", recipient: "other@example.net", uid: 1, deletable: false}
+	r.pending.sightings <- &sighting{kind: checks.KindProbeCopy, account: "reader", seenAt: r.accepted, uid: 2, deletable: true}
 	if !awaitEvidence(context.Background(), r) || r.res.Outcome != Delivered {
 		t.Fatalf("outcome %s %q, want delivered", r.res.Outcome, r.res.Reason)
 	}
