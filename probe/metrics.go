@@ -35,6 +35,7 @@ var (
 // Metrics holds every metric listprobe exports, on a registry of its own.
 type Metrics struct {
 	Registry *prometheus.Registry
+	readerMetrics
 
 	probes           *prometheus.CounterVec
 	success          *prometheus.GaugeVec
@@ -133,6 +134,7 @@ func NewMetrics() *Metrics {
 		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion},
 	})
 	buildInfo.Set(1)
+	m.readerMetrics = newReaderMetrics(m.Registry)
 	m.pipe = newPipelineMetrics(m.Registry)
 	m.Registry.MustRegister(
 		m.probes, m.success, m.lastOutcome, m.expected, m.lastReason, m.latency, m.submitDuration,
@@ -219,6 +221,7 @@ func (m *Metrics) Configure(cfg *config.Config) {
 	}
 	m.pipe.configure(cfg, lists, m.knownLists())
 	m.lists = lists
+	m.configureReaders(cfg)
 	m.knownAccounts = slices.Sorted(maps.Keys(accounts))
 }
 
@@ -248,6 +251,7 @@ func (m *Metrics) Record(r *Result) {
 	labels := prometheus.Labels{"list": l, "outcome": string(r.Outcome), "reason": reasonLabel(r)}
 	m.lastReason.With(labels).Set(1)
 	m.reasons[l] = labels
+	m.recordReaders(r)
 	if r.SubmitDuration > 0 {
 		m.submitDuration.WithLabelValues(l).Observe(r.SubmitDuration.Seconds())
 	}

@@ -16,11 +16,12 @@ const (
 	Rejected   Outcome = "rejected"    // the post was refused for good
 	Lost       Outcome = "lost"        // no copy and no evidence before the timeout
 	SendFailed Outcome = "send_failed" // the post could not be handed over
+	Junk       Outcome = "junk"        // the list delivered, but a reader's filter called the copy spam
 	Error      Outcome = "error"       // listprobe could not observe the result
 )
 
 // Outcomes lists every outcome, in the order of the README's outcome table.
-var Outcomes = []Outcome{Delivered, Held, Rejected, Lost, SendFailed, Error}
+var Outcomes = []Outcome{Delivered, Held, Rejected, Lost, SendFailed, Junk, Error}
 
 // Result is the record of one finished probe.
 type Result struct {
@@ -39,6 +40,8 @@ type Result struct {
 	// Authentication is a delivered copy's authentication verdict; nil
 	// when no copy was delivered or it was not checked.
 	Authentication *Authentication `json:"authentication,omitempty"`
+	// Readers are the results of each reader, for a list with several.
+	Readers []ReaderResult `json:"readers,omitempty"`
 	// Hints are the notices, rejections and bounces that concerned the
 	// probe but could not be shown to come from the list's server
 	// (trust.go): listed, and used only when no copy came.

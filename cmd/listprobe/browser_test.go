@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/listprobe/listprobe/internal/sandbox"
 )
 
 // The demo's schedule and timeout for the screenshot: short, so that every
@@ -99,11 +101,12 @@ func waitForDemoOutcomes(t *testing.T, base string) {
 				n, _ := strconv.Atoi(string(m[2]))
 				probes[string(m[1])] += n
 			}
-			enough := len(probes) == 5
+			lists := len(sandbox.DemoOptions().Lists)
+			enough := len(probes) == lists
 			for _, n := range probes {
 				enough = enough && n >= 3
 			}
-			if enough && len(mailmanUp.FindAllIndex(b, -1)) == 5 {
+			if enough && len(mailmanUp.FindAllIndex(b, -1)) == lists {
 				break
 			}
 		}
@@ -124,6 +127,10 @@ func checkListRows(t *testing.T, dom string) {
 	}
 	if row := rowOf(dom, "healthy@lists.example.org"); !strings.Contains(row, ">delivered<") {
 		t.Errorf("the healthy list's row does not show delivered:\n%s", row)
+	}
+	// Two readers: the row says which one saw what.
+	if row := rowOf(dom, sandbox.DemoJunk); !strings.Contains(row, ">junk<") || !strings.Contains(row, "reader: delivered") || !strings.Contains(row, "reader2: junk") {
+		t.Errorf("the two-reader list's row does not show junk and each reader's outcome:\n%s", row)
 	}
 	// Why it is held: Mailman's default member action, marked as the cause.
 	why := whyOf(dom, "moderated@lists.example.org")
@@ -261,12 +268,15 @@ func checkProbePageAndSessions(t *testing.T, dom, base string, browseURL func(ur
 	}
 	// Every mailbox session, with its state.
 	boxes := between(dom, `<table class="mailboxes">`, "</table>")
-	for _, account := range []string{"member", "reader", "moderator"} {
+	for _, account := range []string{"member", "reader", "moderator", "reader2"} {
 		if !strings.Contains(boxes, "<td>"+account+"</td>") {
 			t.Errorf("no session state of the %s mailbox:\n%s", account, boxes)
 		}
 	}
-	if strings.Count(boxes, `<span class="ok">up</span>`) != 3 {
+	if !strings.Contains(boxes, "<td>reader2</td><td>reader2@example.org</td><td>reader of 1 list</td>") {
+		t.Errorf("the second reader's session does not say it reads a list:\n%s", boxes)
+	}
+	if strings.Count(boxes, `<span class="ok">up</span>`) != 4 {
 		t.Errorf("the mailbox sessions are not all up:\n%s", boxes)
 	}
 }

@@ -100,11 +100,14 @@ const (
 	Reject  Policy = "reject"  // refuse; send the poster a Mailman 3 rejection notice
 	Drop    Policy = "drop"    // discard silently
 	Delay   Policy = "delay"   // deliver after List.Delay
+	// Junk delivers, but every subscriber's filter calls the copy spam:
+	// it lands in their Junk folder with the filter's verdict headers.
+	Junk Policy = "junk"
 )
 
 func (p Policy) valid() bool {
 	switch p {
-	case Deliver, Hold, Reject, Drop, Delay:
+	case Deliver, Hold, Reject, Drop, Delay, Junk:
 		return true
 	}
 	return false
@@ -128,6 +131,10 @@ type List struct {
 	// reject).
 	RejectReason string
 	Subscribers  []string // addresses that receive copies; each must be an Account
+	// JunkFor are subscribers whose filter calls this list's copies spam
+	// whatever the Policy (one reader's provider is stricter than
+	// another's); SetJunkFor changes them. Default: none.
+	JunkFor []string
 	// Moderators receive Mailman's "post from X requires approval" notice
 	// for each held post. Each must be an Account. Default: none.
 	Moderators []string
@@ -277,6 +284,7 @@ type listState struct {
 	held        []HeldMessage
 	heldID      int
 	settings    listSettings
+	junkFor     map[string]bool        // subscribers whose filter junks the copies
 	members     map[string]*membership // role member, by address
 	moderators  map[string]*membership // role moderator, by address
 	owners      map[string]*membership // role owner, by address (REST only)
@@ -364,8 +372,10 @@ func (w *World) configure(opts Options) error {
 		}
 		w.accounts[addr] = Account{Address: addr, Password: a.Password}
 		u := imapmemserver.NewUser(addr, a.Password)
-		if err := u.Create("INBOX", nil); err != nil {
-			return fmt.Errorf("sandbox: create INBOX of %s: %w", addr, err)
+		for _, folder := range []string{"INBOX", JunkFolder} {
+			if err := u.Create(folder, nil); err != nil {
+				return fmt.Errorf("sandbox: create %s of %s: %w", folder, addr, err)
+			}
 		}
 		w.mem.AddUser(u)
 		w.users[addr] = u
@@ -396,6 +406,7 @@ func (w *World) configure(opts Options) error {
 		st.settings = listSettings{nonmemberAction: nonmember, emergency: l.Emergency,
 			respond: !l.NoHoldNotice, adminNotify: !l.NoModeratorNotice}
 		st.settings.setPolicy(l.Policy)
+		st.junkFor = lowerSet(l.JunkFor)
 		for j, s := range l.Subscribers {
 			sa, err := parseAddress(s)
 			if err != nil {
@@ -493,6 +504,10 @@ func (w *World) Append(address string, raw []byte) error {
 // private listener that StopIMAP does not stop, so the flags are the ones
 // the server stores and reading sets none.
 func (w *World) Messages(address string) ([]StoredMessage, error) {
+	return w.messagesIn(address, "INBOX")
+}
+
+func (w *World) messagesIn(address, folder string) ([]StoredMessage, error) {
 	addr := strings.ToLower(strings.TrimSpace(address))
 	acct, ok := w.accounts[addr]
 	if !ok {
@@ -503,7 +518,7 @@ func (w *World) Messages(address string) ([]StoredMessage, error) {
 	w.imapMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), internalReadTimeout)
 	defer cancel()
-	return readMailbox(ctx, internal.addr, acct)
+	return readMailbox(ctx, internal.addr, acct, folder)
 }
 
 // queueID returns a Postfix-like queue id for Received fields.

@@ -30,6 +30,12 @@ var statusTemplate = template.Must(template.New("status.html").Funcs(template.Fu
 		}
 		return fmt.Sprintf("%.2fs", *r.Latency)
 	},
+	"seconds": func(s *float64) string {
+		if s == nil {
+			return "–"
+		}
+		return fmt.Sprintf("%.2fs", *s)
+	},
 	"duration":   func(r *probe.Result) string { return r.Finished.Sub(r.Started).Round(time.Millisecond).String() },
 	"maxSamples": func() int { return probe.MaxSamples },
 }).ParseFS(webFiles, "status.html"))

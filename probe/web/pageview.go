@@ -149,7 +149,7 @@ func (h *handler) listView(cfg *config.Config, l *config.ListConfig, sessions ma
 	why := &whyView{}
 	// A session still connecting (at start, after a reload) is no
 	// failure yet; one whose login or connection failed is.
-	for _, name := range []string{l.Poster, l.Reader, l.Moderator} {
+	for _, name := range append([]string{l.Poster, l.Moderator}, l.ReaderAccounts()...) {
 		if sv, ok := sessions[name]; ok && sv.State == "down" && !slices.ContainsFunc(why.Mailboxes, func(o sessionView) bool { return o.Account == name }) {
 			why.Mailboxes = append(why.Mailboxes, sv)
 		}
@@ -177,6 +177,9 @@ func (h *handler) listView(cfg *config.Config, l *config.ListConfig, sessions ma
 		}
 	} else if failing && listFailure(lv.Last.Outcome) {
 		why.Hint = "listprobe reads none of this list's settings: give it a mailman: entry to see which setting holds, rejects or drops its posts."
+	}
+	if failing && lv.Last.Outcome == probe.Junk {
+		why.Hint = "The list delivered, but a reader's spam filter put the copy in its Junk folder: the evidence has the filter's verdict. Look at what the list adds (footer, subject prefix) and at the copy's DKIM, ARC and DMARC."
 	}
 	if (failing || bad) && (len(why.Mailboxes) > 0 || why.Mailman != nil || why.Hint != "") {
 		lv.Why = why
@@ -230,7 +233,9 @@ func accountUses(cfg *config.Config) map[string]string {
 	}
 	for _, l := range cfg.Lists {
 		count(l.Poster).posts++
-		count(l.Reader).reads++
+		for _, r := range l.ReaderAccounts() {
+			count(r).reads++
+		}
 		if l.Moderator != "" {
 			count(l.Moderator).moderates++
 		}

@@ -71,6 +71,8 @@ func exportedMetrics() map[string]metricType {
 		"listprobe_mailman_member_delivery_status_info":          gauge,
 		"listprobe_mailman_member_delivery_mode_info":            gauge,
 		"listprobe_copy_authentication_info":                     gauge,
+		"listprobe_reader_last_outcome_info":                     gauge,
+		"listprobe_reader_last_latency_seconds":                  gauge,
 	}
 }
 

@@ -50,7 +50,7 @@ func TestQueriesAgainstRealPrometheus(t *testing.T) {
 	deadline := start.Add(2 * time.Minute)
 	for {
 		res, err := api.query(`count(sum by (list) (listprobe_probes_total) >= 3)`)
-		if err == nil && len(res) == 1 && res[0].Value[1] == "5" && time.Since(start) > 25*time.Second {
+		if err == nil && len(res) == 1 && res[0].Value[1] == fmt.Sprint(len(demoLists)) && time.Since(start) > 25*time.Second {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -160,7 +160,7 @@ scrape_configs:
 
 // demoLists are the lists `listprobe demo` probes.
 var demoLists = []string{"healthy@lists.example.org", "moderated@lists.example.org", "slow@lists.example.org",
-	"blackhole@lists.example.org", "closed@lists.example.org"}
+	"blackhole@lists.example.org", "closed@lists.example.org", "junk@lists.example.org"}
 
 // checkMembershipPanels checks what the memberships table shows for the
 // demo, where the blackhole list's reader and the closed list's poster are
