@@ -35,10 +35,12 @@ type Result struct {
 	Latency   *float64  `json:"latency_seconds"` // seconds; nil unless delivered
 	MessageID string    `json:"message_id"`
 	SentAt    time.Time `json:"sent_at"`
-	// Hops is a delivered copy's Received chain, oldest first.
+	// Hops is a copy's Received chain, oldest first: the first reader's
+	// copy (delivered, or in its Junk folder).
 	Hops []Hop `json:"hops,omitempty"`
-	// Authentication is a delivered copy's authentication verdict; nil
-	// when no copy was delivered or it was not checked.
+	// Authentication is that copy's authentication verdict (a copy in Junk
+	// too: it may say why the filter called it spam); nil when no copy
+	// came or it was not checked.
 	Authentication *Authentication `json:"authentication,omitempty"`
 	// Readers are the results of each reader, for a list with several.
 	Readers []ReaderResult `json:"readers,omitempty"`

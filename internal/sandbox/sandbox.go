@@ -381,59 +381,67 @@ func (w *World) configure(opts Options) error {
 		w.users[addr] = u
 	}
 	for i, l := range opts.Lists {
-		addr, err := parseAddress(l.Address)
-		if err != nil {
-			return fmt.Errorf("sandbox: Lists[%d].Address: %w", i, err)
-		}
-		if _, dup := w.accounts[addr]; dup {
-			return fmt.Errorf("sandbox: Lists[%d].Address %s is also an account", i, addr)
-		}
-		if _, dup := w.lists[addr]; dup {
-			return fmt.Errorf("sandbox: Lists[%d]: address %s appears twice", i, addr)
-		}
-		if l.Policy == "" {
-			l.Policy = Deliver
-		}
-		if err := checkListPolicy(i, l, addr); err != nil {
+		if err := w.configureList(i, l, opts.Accounts); err != nil {
 			return err
-		}
-		nonmember, err := parseAction(l.NonmemberAction, ActionHold)
-		if err != nil {
-			return fmt.Errorf("sandbox: Lists[%d] (%s): NonmemberAction: %w", i, addr, err)
-		}
-		st := newListState(l, addr)
-		st.Address = addr
-		st.settings = listSettings{nonmemberAction: nonmember, emergency: l.Emergency,
-			respond: !l.NoHoldNotice, adminNotify: !l.NoModeratorNotice}
-		st.settings.setPolicy(l.Policy)
-		st.junkFor = lowerSet(l.JunkFor)
-		for j, s := range l.Subscribers {
-			sa, err := parseAddress(s)
-			if err != nil {
-				return fmt.Errorf("sandbox: Lists[%d].Subscribers[%d]: %w", i, j, err)
-			}
-			if _, ok := w.accounts[sa]; !ok {
-				return fmt.Errorf("sandbox: Lists[%d].Subscribers[%d] %s is not an account", i, j, sa)
-			}
-			st.subs = append(st.subs, sa)
-		}
-		if err := w.addRosters(st, i, l, opts.Accounts); err != nil {
-			return err
-		}
-		w.lists[addr] = st
-		w.byID[st.names.listID] = st
-		w.domains[st.names.domain] = true
-		for _, alias := range []string{st.names.bounces(), st.names.owner(), st.names.request(), st.names.join(), st.names.leave()} {
-			if _, clash := w.accounts[alias]; clash {
-				return fmt.Errorf("sandbox: Lists[%d] (%s): its address %s is also an account", i, addr, alias)
-			}
-			w.aliases[alias] = st
 		}
 	}
 	for addr := range w.lists {
 		if _, clash := w.aliases[addr]; clash {
 			return fmt.Errorf("sandbox: list address %s is another list's service address", addr)
 		}
+	}
+	return nil
+}
+
+// configureList adds Options.Lists[i].
+func (w *World) configureList(i int, l List, accounts []Account) error {
+	addr, err := parseAddress(l.Address)
+	if err != nil {
+		return fmt.Errorf("sandbox: Lists[%d].Address: %w", i, err)
+	}
+	if _, dup := w.accounts[addr]; dup {
+		return fmt.Errorf("sandbox: Lists[%d].Address %s is also an account", i, addr)
+	}
+	if _, dup := w.lists[addr]; dup {
+		return fmt.Errorf("sandbox: Lists[%d]: address %s appears twice", i, addr)
+	}
+	if l.Policy == "" {
+		l.Policy = Deliver
+	}
+	if err := checkListPolicy(i, l, addr); err != nil {
+		return err
+	}
+	nonmember, err := parseAction(l.NonmemberAction, ActionHold)
+	if err != nil {
+		return fmt.Errorf("sandbox: Lists[%d] (%s): NonmemberAction: %w", i, addr, err)
+	}
+	st := newListState(l, addr)
+	st.Address = addr
+	st.settings = listSettings{nonmemberAction: nonmember, emergency: l.Emergency,
+		respond: !l.NoHoldNotice, adminNotify: !l.NoModeratorNotice}
+	st.settings.setPolicy(l.Policy)
+	st.junkFor = lowerSet(l.JunkFor)
+	for j, s := range l.Subscribers {
+		sa, err := parseAddress(s)
+		if err != nil {
+			return fmt.Errorf("sandbox: Lists[%d].Subscribers[%d]: %w", i, j, err)
+		}
+		if _, ok := w.accounts[sa]; !ok {
+			return fmt.Errorf("sandbox: Lists[%d].Subscribers[%d] %s is not an account", i, j, sa)
+		}
+		st.subs = append(st.subs, sa)
+	}
+	if err := w.addRosters(st, i, l, accounts); err != nil {
+		return err
+	}
+	w.lists[addr] = st
+	w.byID[st.names.listID] = st
+	w.domains[st.names.domain] = true
+	for _, alias := range []string{st.names.bounces(), st.names.owner(), st.names.request(), st.names.join(), st.names.leave()} {
+		if _, clash := w.accounts[alias]; clash {
+			return fmt.Errorf("sandbox: Lists[%d] (%s): its address %s is also an account", i, addr, alias)
+		}
+		w.aliases[alias] = st
 	}
 	return nil
 }
