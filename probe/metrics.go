@@ -3,6 +3,7 @@ package probe
 import (
 	"maps"
 	"math"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -337,8 +338,12 @@ type MailmanState struct {
 	DefaultNonmemberAction string
 	MemberAction           string // "" or "default" when the member has none of its own
 	Emergency              bool
-	// Poster and Reader are the probe accounts' memberships of the list.
+	// Poster and Reader are the probe accounts' memberships of the list
+	// (Reader: its first reader's).
 	Poster, Reader MemberState
+	// Readers are every reader's membership, the first one's too, in the
+	// order of the list's readers (mailman_readers.go).
+	Readers []ReaderMembership
 	// Since is when the settings above were first read with these values
 	// (or when the API was first found down).
 	Since time.Time
@@ -357,7 +362,7 @@ var (
 // sameSettings reports whether s and o say the same about the list.
 func (s MailmanState) sameSettings(o MailmanState) bool {
 	s.Since, o.Since = time.Time{}, time.Time{}
-	return s == o
+	return reflect.DeepEqual(s, o)
 }
 
 // Mailman records the moderation state of a list.

@@ -19,6 +19,10 @@ type readerMetrics struct {
 	// readerSets is each several-reader list's readers, joined: a list
 	// whose readers change loses its old series.
 	readerSets map[string]string
+	// junkUp is the state of each reader's Junk folder session, for the
+	// accounts in junkAccounts (those that watch one).
+	junkUp       *prometheus.GaugeVec
+	junkAccounts map[string]bool
 }
 
 func newReaderMetrics(reg *prometheus.Registry) readerMetrics {
@@ -26,8 +30,10 @@ func newReaderMetrics(reg *prometheus.Registry) readerMetrics {
 		readerOutcome: gaugeVec("listprobe_reader_last_outcome_info", "Always 1: what one reader of a list with several readers saw of the last probe (delivered, junk, lost, error, or the list's outcome), one series per list and reader.", "list", "reader", "outcome"),
 		readerLatency: gaugeVec("listprobe_reader_last_latency_seconds", "Seconds from the post's acceptance by SMTP to its copy seen by one reader of a list with several readers, in INBOX or Junk, in the last probe; absent when that reader saw no copy.", "list", "reader"),
 		readerSets:    map[string]string{},
+		junkUp:        gaugeVec("listprobe_mailbox_junk_up", "1 while the account's Junk folder session is logged in and watching; 0 while it is not, or the server has no Junk folder. Only for accounts that read lists' copies.", "account"),
+		junkAccounts:  map[string]bool{},
 	}
-	reg.MustRegister(rm.readerOutcome, rm.readerLatency)
+	reg.MustRegister(rm.readerOutcome, rm.readerLatency, rm.junkUp)
 	return rm
 }
 
@@ -47,6 +53,33 @@ func (rm *readerMetrics) configureReaders(cfg *config.Config) {
 		}
 	}
 	rm.readerSets = want
+	junk := map[string]bool{}
+	for name, a := range cfg.Accounts {
+		if a.IMAP != nil && junkFolder(cfg, name, a) != "" {
+			junk[name] = true
+			rm.junkUp.WithLabelValues(name)
+		}
+	}
+	for name := range rm.junkAccounts {
+		if !junk[name] {
+			rm.junkUp.DeleteLabelValues(name)
+		}
+	}
+	rm.junkAccounts = junk
+}
+
+// JunkUp sets the state of an account's Junk folder session.
+func (m *Metrics) JunkUp(account string, up bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.junkAccounts[account] {
+		return
+	}
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.junkUp.WithLabelValues(account).Set(v)
 }
 
 // recordReaders sets the per-reader series of a finished probe. Called with

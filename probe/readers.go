@@ -76,6 +76,7 @@ func waitReaders(ctx context.Context, r *probeRun) error {
 	for _, rr := range r.readers {
 		err := rr.box.waitUp(wctx, r.failFast)
 		if err == nil {
+			rr.box.waitJunk(wctx)
 			up++
 			continue
 		}
@@ -135,6 +136,10 @@ func (r *probeRun) readersAtDeadline(why func(*readerRun) string) bool {
 			continue
 		}
 		rr.outcome, rr.reason = Lost, fmt.Sprintf("no copy for %s within %s", rr.account, r.timeout)
+		if why := r.readerCannotReceive(rr.account); why != "" {
+			// The reader's own membership is the cause, not the list.
+			rr.reason += ": " + why
+		}
 		if s := why(rr); s != "" {
 			rr.outcome, rr.reason, rr.evidence = Error, s, "reader mailbox"
 		}

@@ -30,8 +30,10 @@ type accountSession struct {
 	server  string // host:port of its IMAP server, for messages
 	box     *imapwatch.Mailbox
 	// junk watches the account's Junk folder in a session of its own, for
-	// accounts that read lists' copies; nil for the others.
-	junk   *imapwatch.Mailbox
+	// accounts that read lists' copies; nil for the others. junkState is
+	// its state (junk_state.go).
+	junk      *imapwatch.Mailbox
+	junkState folderState
 	cancel context.CancelFunc
 	done   chan struct{} // closed when its goroutines have ended
 
@@ -229,6 +231,15 @@ func (ss *sessions) start(name, key string, a *config.AccountConfig, poll time.D
 		jopts.Mailbox, jopts.SpecialUse = junk, imap.MailboxAttrJunk
 		jopts.HeaderFields = append(slices.Clone(checks.ClassifyHeaderFields), checks.FilterHeaderFields...)
 		jopts.Logger = ss.logger.With("account", name, "folder", "junk")
+		jopts.OnState = func(up bool, err error) {
+			s.junkState.set(up, err)
+			s.mu.Lock()
+			reporting := s.reporting
+			s.mu.Unlock()
+			if reporting {
+				ss.metrics.JunkUp(name, up)
+			}
+		}
 		s.junk = imapwatch.New(jopts)
 		ss.watch(ctx, &wg, s, s.junk, PlacementJunk)
 	}

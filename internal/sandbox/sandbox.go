@@ -162,6 +162,9 @@ type List struct {
 type Account struct {
 	Address  string
 	Password string
+	// NoJunkFolder: its server has no Junk folder (a copy filed as spam
+	// for it is lost).
+	NoJunkFolder bool
 }
 
 // Options configures a World.
@@ -372,7 +375,11 @@ func (w *World) configure(opts Options) error {
 		}
 		w.accounts[addr] = Account{Address: addr, Password: a.Password}
 		u := imapmemserver.NewUser(addr, a.Password)
-		for _, folder := range []string{"INBOX", JunkFolder} {
+		folders := []string{"INBOX", JunkFolder}
+		if a.NoJunkFolder {
+			folders = folders[:1]
+		}
+		for _, folder := range folders {
 			if err := u.Create(folder, nil); err != nil {
 				return fmt.Errorf("sandbox: create %s of %s: %w", folder, addr, err)
 			}

@@ -54,6 +54,9 @@ type Service interface {
 	History() *probe.History
 	Metrics() *probe.Metrics
 	MailboxState(account string) (up bool, since time.Time, ok bool, err error)
+	// JunkState is the state of a reader's Junk folder session; ok false
+	// when the account watches none.
+	JunkState(account string) (probe.FolderState, bool)
 	MailmanState(list string) (probe.MailmanState, bool)
 	NoticeLimit(list string) time.Time
 }

@@ -72,6 +72,7 @@ type stubService struct {
 	cfg     *config.Config
 	history *probe.History
 	boxes   map[string]error
+	junk    map[string]probe.FolderState
 }
 
 func (s *stubService) Config() *config.Config { return s.cfg }
@@ -88,6 +89,10 @@ func (s *stubService) Metrics() *probe.Metrics { return probe.NewMetrics() }
 func (s *stubService) MailboxState(account string) (bool, time.Time, bool, error) {
 	err, ok := s.boxes[account]
 	return ok && err == nil, chartStart, ok, err
+}
+func (s *stubService) JunkState(account string) (probe.FolderState, bool) {
+	st, ok := s.junk[account]
+	return st, ok
 }
 func (s *stubService) MailmanState(string) (probe.MailmanState, bool) {
 	return probe.MailmanState{}, false
@@ -397,7 +402,9 @@ func TestMailmanExplainedMarksTheCause(t *testing.T) {
 		{"poster delivery disabled", ok, probe.MemberState{Subscribed: true, DeliveryMode: "regular", DeliveryStatus: "by_user"}, member, true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mv := mailmanExplained(l, cfg, tc.st, tc.poster, tc.reader, tc.known)
+			st := tc.st
+			st.Poster, st.Reader = tc.poster, tc.reader
+			mv := mailmanExplained(l, cfg, st, tc.known)
 			var bad []string
 			for _, s := range mv.Settings {
 				if s.Bad {
@@ -425,7 +432,7 @@ func TestMailmanExplainedMarksTheCause(t *testing.T) {
 			}
 		})
 	}
-	down := mailmanExplained(l, cfg, probe.MailmanState{Since: since}, member, member, true)
+	down := mailmanExplained(l, cfg, probe.MailmanState{Since: since, Poster: member, Reader: member}, true)
 	if down.Up || !down.anyBad() || len(down.Settings) != 0 {
 		t.Errorf("Mailman down: %+v", down)
 	}
