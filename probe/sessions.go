@@ -34,8 +34,8 @@ type accountSession struct {
 	// its state (junk_state.go).
 	junk      *imapwatch.Mailbox
 	junkState folderState
-	cancel context.CancelFunc
-	done   chan struct{} // closed when its goroutines have ended
+	cancel    context.CancelFunc
+	done      chan struct{} // closed when its goroutines have ended
 
 	mu        sync.Mutex
 	up        bool
