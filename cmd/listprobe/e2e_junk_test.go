@@ -89,4 +89,19 @@ func TestE2ESameProbeDeliveredForOneReaderAndJunkForTheOther(t *testing.T) {
 	if !strings.Contains(r.Evidence, "LISTPROBE_JUNK_STRICT") {
 		t.Errorf("evidence %q lacks the filter's symbol", r.Evidence)
 	}
+
+	// The trip undone: the next probe is delivered for both readers.
+	if err := l.admin.SetListConfig(context.Background(), l.address, map[string]any{"subject_prefix": ""}); err != nil {
+		t.Fatal(err)
+	}
+	code, r = l.once(t, file)
+	wantE2E(t, r, "delivered", "delivered to reader2 in ")
+	if code != exitOK || len(r.Readers) != 2 {
+		t.Fatalf("exit %d, readers %+v after undoing the setting", code, r.Readers)
+	}
+	for _, rr := range r.Readers {
+		if rr.Outcome != "delivered" || rr.Placement != "inbox" || rr.Latency == nil {
+			t.Errorf("%s after undoing the setting: %+v, want delivered in inbox", rr.Reader, rr)
+		}
+	}
 }
