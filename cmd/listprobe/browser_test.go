@@ -137,6 +137,10 @@ func checkListRows(t *testing.T, dom string) {
 	if row := rowOf(dom, sandbox.DemoJunk); !strings.Contains(row, ">junk<") || !strings.Contains(row, "reader: delivered") || !strings.Contains(row, "reader2: junk") {
 		t.Errorf("the two-reader list's row does not show junk and each reader's outcome:\n%s", row)
 	}
+	// Each reader's membership, the second's too.
+	if why := whyOf(dom, sandbox.DemoJunk); !strings.Contains(why, "The reader reader@example.org:") || !strings.Contains(why, "The reader reader2@example.org:") {
+		t.Errorf("the two-reader list does not show both readers' memberships:\n%s", why)
+	}
 	// Why it is held: Mailman's default member action, marked as the cause.
 	why := whyOf(dom, "moderated@lists.example.org")
 	if !strings.Contains(why, "Mailman settings (demo), seen with these values since") ||
@@ -282,6 +286,10 @@ func checkProbePageAndSessions(t *testing.T, dom, base string, browseURL func(ur
 	}
 	if !strings.Contains(boxes, "<td>reader2</td><td>reader2@example.org</td><td>reader of 1 list</td>") {
 		t.Errorf("the second reader's session does not say it reads a list:\n%s", boxes)
+	}
+	// The readers' Junk folders are watched; the others' are not.
+	if n := strings.Count(boxes, `<span class="ok junk">up (Junk)</span>`); n != 2 {
+		t.Errorf("%d Junk folder sessions up, want the two readers':\n%s", n, boxes)
 	}
 	if strings.Count(boxes, `<span class="ok">up</span>`) != 4 {
 		t.Errorf("the mailbox sessions are not all up:\n%s", boxes)

@@ -52,11 +52,7 @@ func readersExplained(l *config.ListConfig, cfg *config.Config, st probe.Mailman
 	}
 	out := make([]memberView, 0, len(st.Readers))
 	for _, r := range st.Readers {
-		role := "reader"
-		if len(st.Readers) > 1 {
-			role = "reader " + r.Account
-		}
-		out = append(out, memberExplained(role, accountAddress(cfg, r.Account), r.MemberState, true))
+		out = append(out, memberExplained("reader", accountAddress(cfg, r.Account), r.MemberState, true))
 	}
 	return out
 }
