@@ -54,6 +54,7 @@ func exportedMetrics() map[string]metricType {
 		"listprobe_late_deliveries_total":                        counter,
 		"listprobe_forged_messages_total":                        counter,
 		"listprobe_mailbox_up":                                   gauge,
+		"listprobe_mailbox_junk_up":                              gauge,
 		"listprobe_config_last_reload_successful":                gauge,
 		"listprobe_build_info":                                   gauge,
 		"listprobe_probe_expected":                               gauge,

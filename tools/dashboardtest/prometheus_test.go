@@ -102,9 +102,22 @@ func TestQueriesAgainstRealPrometheus(t *testing.T) {
 		t.Errorf("the holding demo list's last outcome is not held: %v %v", res, err)
 	}
 
+	checkJunkSessions(t, api)
 	checkMembershipPanels(t, api, queries, vars)
 	checkHopPanel(t, api, queries, vars)
 	checkAuthenticationPanel(t, api, queries, vars)
+}
+
+// checkJunkSessions checks that the demo's two readers' Junk folder
+// sessions are up, and that no one else has one.
+func checkJunkSessions(t *testing.T, api *promAPI) {
+	t.Helper()
+	if res, err := api.query(`listprobe_mailbox_junk_up == 1`); err != nil || len(res) != 2 {
+		t.Errorf("listprobe_mailbox_junk_up == 1: %v (%v), want the demo's two readers", res, err)
+	}
+	if res, err := api.query(`count(listprobe_mailbox_junk_up)`); err != nil || len(res) != 1 || res[0].Value[1] != "2" {
+		t.Errorf("count(listprobe_mailbox_junk_up): %v (%v), want 2", res, err)
+	}
 }
 
 // startDemoAndPrometheus builds listprobe and starts `listprobe demo`,
