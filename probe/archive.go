@@ -3,10 +3,12 @@ package probe
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/listprobe/listprobe/checks/hyperkitty"
 	"github.com/listprobe/listprobe/checks/imapwatch"
+	"github.com/listprobe/listprobe/checks/sympaarchive"
 	"github.com/listprobe/listprobe/probe/config"
 )
 
@@ -52,7 +54,8 @@ func (s *Service) checkArchive(ctx context.Context, r *probeRun) {
 			r.res.Archive = &ArchiveResult{Result: Archived, Latency: &l, Reason: "in the archive (" + where + ")"}
 			return
 		}
-		if err != nil {
+		// A request the timeout itself cut short says nothing.
+		if err != nil && ctx.Err() == nil {
 			lastErr = err
 		}
 		select {
@@ -88,6 +91,9 @@ func (s *Service) archiveReader(r *probeRun) (func(context.Context) (bool, error
 		// The archive is read without credentials; a redirect elsewhere
 		// is an answer like any other, not followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if a.Kind == config.ArchiveSympa {
+		return sympaArchiveReader(client, a.URL, r.list.Address, msgID)
+	}
 	u, err := hyperkitty.EmailURL(a.URL, r.list.Address, msgID)
 	if err != nil {
 		return func(context.Context) (bool, error) { return false, err }, "HyperKitty"
@@ -95,4 +101,20 @@ func (s *Service) archiveReader(r *probeRun) (func(context.Context) (bool, error
 	return func(ctx context.Context) (bool, error) {
 		return hyperkitty.Has(ctx, client, u, msgID)
 	}, "HyperKitty " + u
+}
+
+// sympaArchiveReader looks for the post in Sympa's web archive by its
+// Message-ID (checks/sympaarchive); one Archive per probe keeps the
+// session that confirmed Sympa's "I am not a spammer" form.
+func sympaArchiveReader(client *http.Client, base, list, msgID string) (func(context.Context) (bool, error), string) {
+	name, _, _ := strings.Cut(list, "@")
+	arc, err := sympaarchive.New(base, name, client)
+	if err != nil {
+		return func(context.Context) (bool, error) { return false, err }, "Sympa's archive"
+	}
+	where := "Sympa's archive " + arc.SearchURL(msgID, sympaarchive.Month(time.Now()))
+	return func(ctx context.Context) (bool, error) {
+		p, err := arc.Has(ctx, msgID, time.Now())
+		return p != "", err
+	}, where
 }

@@ -25,7 +25,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -215,14 +214,9 @@ func (a *Archive) confirm(req *http.Request, f *form) (*http.Request, error) {
 
 func (a *Archive) origin() string { return a.base.Scheme + "://" + a.base.Host }
 
-// sameOrigin: u has the archive's scheme, host and port, and a path under
-// WWSympa's.
+// sameOrigin: u has the archive's scheme, host and port.
 func (a *Archive) sameOrigin(u *url.URL) bool {
-	if u.Scheme != a.base.Scheme || !strings.EqualFold(u.Host, a.base.Host) || u.User != nil {
-		return false
-	}
-	p := path.Clean("/" + u.Path)
-	return a.base.Path == "" || p == a.base.Path || strings.HasPrefix(p, a.base.Path+"/")
+	return u.Scheme == a.base.Scheme && strings.EqualFold(u.Host, a.base.Host) && u.User == nil
 }
 
 func firstNonEmpty(s ...string) string {

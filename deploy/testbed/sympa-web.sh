@@ -2,7 +2,9 @@
 # sympa-web.sh: the testbed's Sympa web interface, whose archive pages
 # listprobe reads. up.sh sources it (configure_sympa_web, start_sympa_web,
 # verify_sympa_archive, write_sympa_web_env); down.sh and the fault tests run
-# it: sympa-web.sh stop | start. See README.md ("Sympa's web archive").
+# it: sympa-web.sh stop | start, and sympa-web.sh archived stop | start for
+# Sympa's archive daemon alone (the fault tests). See README.md ("Sympa's
+# web archive").
 #
 # Debian 12's wwsympa.fcgi (Sympa 6.2.70) run as a plain CGI (it serves one
 # request and exits when not under FastCGI) by lighttpd on 127.0.0.1:8020,
@@ -139,10 +141,43 @@ verify_sympa_archive() {
 	return 1
 }
 
+# sympa_archived stop | start: Sympa's archive daemon (archived.pl, which
+# up.sh's start_sympa starts with the others), by its pid file. While it is
+# stopped, posts wait in Sympa's archive spool (/var/spool/sympa/outgoing)
+# and are archived once it runs again.
+SW_ARCHIVED=/usr/lib/sympa/bin/archived.pl
+SW_ARCHIVED_PID=/run/sympa/archived.pid
+sw_archived_alive() {
+	local pid
+	[ -s "$SW_ARCHIVED_PID" ] || return 1
+	pid=$(tr -d ' \n' <"$SW_ARCHIVED_PID")
+	case $pid in '' | *[!0-9]*) return 1 ;; esac
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$SW_ARCHIVED"
+}
+sympa_archived() {
+	local pid i
+	case $1 in
+	stop)
+		sw_archived_alive || return 0
+		pid=$(tr -d ' \n' <"$SW_ARCHIVED_PID")
+		kill -TERM "$pid"
+		for i in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		! kill -0 "$pid" 2>/dev/null || die "sympa archived ($pid) did not stop within 30s"
+		;;
+	start)
+		sw_archived_alive && return 0
+		setsid runuser -u sympa -- "$SW_ARCHIVED" --foreground </dev/null >>"$LOG/sympa-archived.log" 2>&1 &
+		for i in $(seq 1 300); do sw_archived_alive && return 0; sleep 0.1; done
+		die "sympa archived did not start, see $LOG/sympa-archived.log"
+		;;
+	esac
+}
+
 # write_sympa_web_env prints the env file's lines for Sympa's web interface.
 write_sympa_web_env() {
 	echo "LISTPROBE_TESTBED_SYMPA_WEB_URL=$SW_URL"
 	echo "LISTPROBE_TESTBED_SYMPA_WEB_CTL=$STATE/bin/sympa-web.sh"
+	echo "LISTPROBE_TESTBED_SYMPA_ARCHIVE_DIR=/var/lib/sympa/arc"
 }
 
 # Run as a program (down.sh, the fault tests): stop or start.
@@ -161,6 +196,9 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	case ${1:-} in
 	stop) stop_sympa_web ;;
 	start) start_sympa_web ;;
-	*) die "usage: sympa-web.sh stop | start" ;;
+	archived)
+		case ${2:-} in stop | start) sympa_archived "$2" ;; *) die "usage: sympa-web.sh archived stop | start" ;; esac
+		;;
+	*) die "usage: sympa-web.sh stop | start | archived stop | start" ;;
 	esac
 fi
