@@ -158,7 +158,13 @@ func (a *Archive) do(req *http.Request) (answer, error) {
 	case resp.StatusCode == http.StatusOK && p.sympa && p.errors != "":
 		return answer{err: fmt.Errorf("sympa archive %s: Sympa says: %s", where, p.errors)}, nil
 	case resp.StatusCode == http.StatusOK && p.sympa:
-		return answer{err: fmt.Errorf("sympa archive %s: Sympa answered with its %q page, not the post: is the list's archive public (archive web_access)?", where, p.action)}, nil
+		// A list whose archive is not public answers with an empty error
+		// box and no action (6.2.70).
+		page := "a page"
+		if p.action != "" {
+			page = fmt.Sprintf("its %q page", p.action)
+		}
+		return answer{err: fmt.Errorf("sympa archive %s: Sympa answered with %s, not the post: is the list's archive readable by anyone (archive web_access public)?", where, page)}, nil
 	case resp.StatusCode == http.StatusOK:
 		return answer{err: fmt.Errorf("sympa archive %s: not a Sympa page (is the URL WWSympa's, Sympa's wwsympa_url?)", where)}, nil
 	}

@@ -29,6 +29,8 @@ type wwsympa struct {
 	newer bool
 	// forget: keep no session (every request gets a new one).
 	forget bool
+	// private: the list's archive is not public (web_access private).
+	private bool
 	// pageHost is the host of the post's page in the redirect (Sympa's
 	// wwsympa_url), which need not be the one listprobe reaches it by.
 	pageHost string
@@ -114,6 +116,13 @@ func (s *wwsympa) search(w http.ResponseWriter, sess, list, month, id string) {
 
             List '%s' does not exist.
             <br /></div></div>`, html.EscapeString(list)))
+		return
+	}
+	if s.private {
+		// check_authz refuses before the confirmation; 6.2.70 shows an
+		// empty error box on a page of no action.
+		s.page(w, http.StatusOK, "", `<div id="ErrorMsg" class="reveal medium"><div class="alert-box alert radius"><i class="fi-x"></i>
+        </div></div>`)
 		return
 	}
 	if s.sessions[sess] != "confirmed" {
@@ -215,6 +224,11 @@ func TestHasErrors(t *testing.T) {
 		t.Errorf("no session: %d requests %q; want 2 (the search, the form once)", len(r), r)
 	}
 	s.forget = false
+	s.private = true
+	if _, err := a.Has(ctx, "<x@y>", now); err == nil || !strings.Contains(err.Error(), "web_access public") {
+		t.Errorf("archive not public: %v", err)
+	}
+	s.private = false
 	// Another crash is an error naming the host, with Sympa's message.
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusServiceUnavailable, "crash", `<p>Error: DBD::SQLite::db do failed: database is locked at /usr/share/sympa/lib/Sympa/DatabaseDriver.pm line 9.</p>`)
