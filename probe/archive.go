@@ -87,7 +87,10 @@ func (s *Service) archiveReader(r *probeRun) (func(context.Context) (bool, error
 			return imapwatch.ArchiveFolderHas(ctx, opts, msgID)
 		}, "the mailbox of account " + a.Account
 	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: a.TLSConfig()},
+	// One transport per probe: its idle connection (reused by the polls 2 s
+	// apart) is closed soon after the last one.
+	transport := &http.Transport{TLSClientConfig: a.TLSConfig(), IdleConnTimeout: 10 * time.Second}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: transport,
 		// The archive is read without credentials; a redirect elsewhere
 		// is an answer like any other, not followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -107,7 +110,7 @@ func (s *Service) archiveReader(r *probeRun) (func(context.Context) (bool, error
 // Message-ID (checks/sympaarchive); one Archive per probe keeps the
 // session that confirmed Sympa's "I am not a spammer" form.
 func sympaArchiveReader(client *http.Client, base, list, msgID string) (func(context.Context) (bool, error), string) {
-	name, _, _ := strings.Cut(list, "@")
+	name, _, _ := strings.Cut(strings.ToLower(list), "@") // Sympa's list names are lower-case
 	arc, err := sympaarchive.New(base, name, client)
 	if err != nil {
 		return func(context.Context) (bool, error) { return false, err }, "Sympa's archive"
