@@ -11,9 +11,10 @@
 // answers a visitor without a session with an "I am not a spammer" form;
 // posting that form back once, with the session cookie it set, confirms the
 // session, whose later searches are answered directly. A search that finds
-// nothing shows the list's archive page (6.2.71 and later) or, in 6.2.70 and
-// earlier, fails with Sympa's "internal error" page (HTTP 503, a Perl
-// error about "an ARRAY reference").
+// nothing goes on to the list's archive (6.2.71 and later: a redirect to
+// the archive's latest month, or the list's info page when it has no
+// archive yet) or, in 6.2.70 and earlier, fails with Sympa's "internal
+// error" page (HTTP 503, a Perl error about "an ARRAY reference").
 package sympaarchive
 
 import (
@@ -146,9 +147,10 @@ func (a *Archive) do(req *http.Request) (answer, error) {
 	case resp.StatusCode == http.StatusOK && p.confirm != nil:
 		next, err := a.confirm(req, p.confirm)
 		return answer{next: next, err: err}, nil
-	case resp.StatusCode == http.StatusOK && p.action == "arc":
+	case resp.StatusCode == http.StatusOK && (p.action == "arc" || p.action == "info"):
 		// 6.2.71 and later: "No message found in archives matching
-		// message ID", shown on the archive's page.
+		// message ID", on the archive's page, or on the list's page when
+		// it has no archive yet.
 		return answer{notFound: true}, nil
 	case resp.StatusCode == http.StatusServiceUnavailable && p.action == "crash" && bytes.Contains(body, []byte("an ARRAY reference")):
 		// 6.2.70 and earlier: the search found nothing and then failed.
@@ -172,13 +174,18 @@ func (a *Archive) do(req *http.Request) (answer, error) {
 }
 
 // messagePage is the path of an archived post's page, ending
-// /arc/<list>/<yyyy-mm>/msgNNNNN.html.
-var messagePage = regexp.MustCompile(`/arc/([^/]+)/\d{4}-\d{2}/msg\d+\.html$`)
+// /arc/<list>/<yyyy-mm>/msgNNNNN.html; archiveIndex that of the archive
+// or one of its months, /arc/<list>/ or /arc/<list>/<yyyy-mm>/.
+var (
+	messagePage  = regexp.MustCompile(`/arc/([^/]+)/\d{4}-\d{2}/msg\d+\.html$`)
+	archiveIndex = regexp.MustCompile(`/arc/([^/]+)/(\d{4}-\d{2}/)?$`)
+)
 
 // redirect reads a redirect: to this list's post page it is the answer
 // (Sympa's host there is its wwsympa_url's, which may differ from the one
-// listprobe reaches it by, so the page is not fetched); elsewhere within
-// the archive's origin it is followed; outside it, it is an error.
+// listprobe reaches it by, so the page is not fetched), to the list's
+// archive index "not found"; elsewhere within the archive's origin it is
+// followed; outside it, it is an error.
 func (a *Archive) redirect(req *http.Request, resp *http.Response) answer {
 	where := req.Method + " " + req.URL.Redacted()
 	loc, err := req.URL.Parse(resp.Header.Get("Location"))
@@ -188,6 +195,10 @@ func (a *Archive) redirect(req *http.Request, resp *http.Response) answer {
 	if m := messagePage.FindStringSubmatch(loc.Path); m != nil && m[1] == a.list {
 		loc.User = nil
 		return answer{found: loc.String()}
+	}
+	if m := archiveIndex.FindStringSubmatch(loc.Path); m != nil && m[1] == a.list {
+		// 6.2.71 and later, not found: on to the archive's latest month.
+		return answer{notFound: true}
 	}
 	if !a.sameOrigin(loc) {
 		return answer{err: fmt.Errorf("sympa archive %s: redirected to %s, outside %s: not followed", where, loc.Redacted(), a.origin())}

@@ -25,8 +25,10 @@ type wwsympa struct {
 	archived map[string]string // Message-ID -> msgNNNNN.html
 	sessions map[string]string // session id -> "", "pending" (shown the form) or "confirmed"
 	csrf     string
-	// newer: answer a missed search as 6.2.71 and later do.
-	newer bool
+	// newer: answer a missed search as 6.2.71 and later do: "arc" on
+	// to the archive's latest month (a redirect), or, for a list without
+	// archives yet, the list's info page; "arcpage" the archive's page.
+	newer string
 	// forget: keep no session (every request gets a new one).
 	forget bool
 	// private: the list's archive is not public (web_access private).
@@ -83,6 +85,7 @@ func (s *wwsympa) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests = append(s.requests, r.Method+" "+r.URL.Path)
 	sess := s.session(w, r)
 	var list, month, id string
+	confirming := false
 	switch {
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/sympa/arcsearch_id/"):
 		parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/sympa/arcsearch_id/"), "/", 3)
@@ -100,16 +103,18 @@ func (s *wwsympa) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Session.pm confirm_action: a confirmation counts only in the
 		// session that was shown the form.
 		if _, ok := r.PostForm["response_action_confirm"]; ok && r.PostForm.Get("csrftoken") == s.csrf && s.sessions[sess] == "pending" {
-			s.sessions[sess] = "confirmed"
+			confirming = true
 		}
 	default:
 		http.NotFound(w, r)
 		return
 	}
-	s.search(w, sess, list, month, id)
+	s.search(w, sess, list, month, id, confirming)
 }
 
-func (s *wwsympa) search(w http.ResponseWriter, sess, list, month, id string) {
+// search answers arcsearch_id. WWSympa stores the session when it
+// answers, so a confirmation made in a request that crashes is lost.
+func (s *wwsympa) search(w http.ResponseWriter, sess, list, month, id string, confirming bool) {
 	if list != s.list {
 		s.page(w, http.StatusOK, "", fmt.Sprintf(`<div id="ErrorMsg" class="reveal medium"><div class="alert-box alert radius">
             ERROR ()  -
@@ -125,7 +130,7 @@ func (s *wwsympa) search(w http.ResponseWriter, sess, list, month, id string) {
         </div></div>`)
 		return
 	}
-	if s.sessions[sess] != "confirmed" {
+	if s.sessions[sess] != "confirmed" && !confirming {
 		s.sessions[sess] = "pending"
 		s.page(w, http.StatusOK, "confirm_action", fmt.Sprintf(`<!-- confirm_action.tt2 -->
     <h2><i class="fa fa-check-circle"></i> List archive</h2>
@@ -145,12 +150,24 @@ func (s *wwsympa) search(w http.ResponseWriter, sess, list, month, id string) {
 <!-- end confirm_action.tt2 -->`, s.csrf, html.EscapeString(month), html.EscapeString(id), html.EscapeString(list)))
 		return
 	}
+	crashes := s.newer == ""
+	if _, ok := s.archived[id]; ok || !crashes {
+		s.sessions[sess] = "confirmed"
+	}
 	if file, ok := s.archived[id]; ok {
 		w.Header().Set("Location", "http://"+s.pageHost+"/sympa/arc/"+list+"/"+month+"/"+file)
 		w.WriteHeader(http.StatusFound)
 		return
 	}
-	if s.newer {
+	switch s.newer {
+	case "arc":
+		w.Header().Set("Location", "/sympa/arc/"+list+"/2026-11/")
+		w.WriteHeader(http.StatusFound)
+		return
+	case "info":
+		s.page(w, http.StatusOK, "info", `<div id="ErrorMsg"><div class="alert-box">ERROR (msg) - No message found in archives matching message ID<br/>ERROR (arc) - empty archives</div></div>`)
+		return
+	case "arcpage":
 		s.page(w, http.StatusOK, "arc", `<div id="ErrorMsg"><div class="alert-box">ERROR (msg) - No message found in archives matching message ID</div></div>`)
 		return
 	}
@@ -180,14 +197,16 @@ func TestHasConfirmsOnceAndFindsThePost(t *testing.T) {
 	}
 	ctx := context.Background()
 	id := "<lp1.abc.1796.xyz@example.test>"
-	for _, newer := range []bool{false, true} {
+	for _, newer := range []string{"", "arc", "info", "arcpage"} {
 		s.newer = newer
 		if p, err := a.Has(ctx, id, now); p != "" || err != nil {
-			t.Errorf("newer=%v, before archiving: %q, %v", newer, p, err)
+			t.Errorf("newer=%q, before archiving: %q, %v", newer, p, err)
 		}
 	}
-	if r := s.reqs(); len(r) != 3 || r[0] != "GET /sympa/arcsearch_id/users/2026-12/lp1.abc.1796.xyz@example.test" || r[1] != "POST /sympa" {
-		t.Errorf("requests: %q; want the search, the confirmation once, then the search alone", r)
+	// 6.2.70 keeps no confirmation from a search that crashed: the form
+	// again, then once confirmed (6.2.71: no crash) the searches alone.
+	if r := s.reqs(); len(r) != 6 || r[0] != "GET /sympa/arcsearch_id/users/2026-12/lp1.abc.1796.xyz@example.test" || r[1] != "POST /sympa" || r[3] != "POST /sympa" || r[5] == "POST /sympa" {
+		t.Errorf("requests: %q; want the search and the form twice, then the searches alone", r)
 	}
 	s.archived["lp1.abc.1796.xyz@example.test"] = "msg00042.html"
 	p, err := a.Has(ctx, id, now)
