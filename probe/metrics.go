@@ -4,6 +4,7 @@ import (
 	"maps"
 	"math"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -40,6 +41,7 @@ type Metrics struct {
 	// Registry has the metrics other than the per-list families: other
 	// collectors are registered on it. Gatherer has them all.
 	Registry *prometheus.Registry
+	readerMetrics
 
 	forged     *prometheus.CounterVec
 	mailboxUp  *prometheus.GaugeVec
@@ -83,6 +85,7 @@ func NewMetrics() *Metrics {
 		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion},
 	})
 	buildInfo.Set(1)
+	m.readerMetrics = newReaderMetrics(m.Registry)
 	m.pipe = newPipelineMetrics(m.Registry)
 	m.Registry.MustRegister(
 		m.forged, m.mailboxUp, m.reloadOK, m.reloadTime, buildInfo,
@@ -141,6 +144,7 @@ func (m *Metrics) Configure(cfg *config.Config) {
 		m.order = append(m.order, ls)
 	}
 	slices.SortFunc(m.order, func(a, b *listSeries) int { return strings.Compare(a.name, b.name) })
+	m.configureReaders(cfg)
 	m.knownAccounts = slices.Sorted(maps.Keys(accounts))
 }
 
@@ -161,6 +165,7 @@ func (m *Metrics) Record(r *Result) {
 	l.recordArchive(r)
 	l.success = r.OK
 	l.reasonOutcome, l.reason = r.Outcome, reasonLabel(r)
+	m.recordReaders(r)
 	if r.SubmitDuration > 0 {
 		l.submit.observe(submitBuckets, r.SubmitDuration.Seconds())
 	}
@@ -242,8 +247,12 @@ type MailmanState struct {
 	DefaultNonmemberAction string
 	MemberAction           string // "" or "default" when the member has none of its own
 	Emergency              bool
-	// Poster and Reader are the probe accounts' memberships of the list.
+	// Poster and Reader are the probe accounts' memberships of the list
+	// (Reader: its first reader's).
 	Poster, Reader MemberState
+	// Readers are every reader's membership, the first one's too, in the
+	// order of the list's readers (mailman_readers.go).
+	Readers []ReaderMembership
 	// Since is when the settings above were first read with these values
 	// (or when the API was first found down).
 	Since time.Time
@@ -262,7 +271,7 @@ var (
 // sameSettings reports whether s and o say the same about the list.
 func (s MailmanState) sameSettings(o MailmanState) bool {
 	s.Since, o.Since = time.Time{}, time.Time{}
-	return s == o
+	return reflect.DeepEqual(s, o)
 }
 
 // Mailman records the moderation state of a list.

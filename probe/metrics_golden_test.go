@@ -31,9 +31,10 @@ var updateGolden = flag.Bool("update", false, "rewrite testdata/metrics_golden.t
 func goldenWorld(t testing.TB) *Metrics {
 	t.Helper()
 	accounts := map[string]*config.AccountConfig{
-		"member": {Address: "member@example.org", IMAP: &config.IMAPConfig{}},
-		"reader": {Address: "reader@example.org", IMAP: &config.IMAPConfig{}},
-		"sender": {Address: "sender@example.org"},
+		"member":  {Address: "member@example.org", IMAP: &config.IMAPConfig{}},
+		"reader":  {Address: "reader@example.org", IMAP: &config.IMAPConfig{}},
+		"reader2": {Address: "reader2@example.org", IMAP: &config.IMAPConfig{}},
+		"sender":  {Address: "sender@example.org"},
 	}
 	lists := func(expectB config.Expect, withE bool) *config.Config {
 		cfg := &config.Config{Accounts: accounts, Mailman: map[string]*config.MailmanConfig{"main": {}}}
@@ -43,6 +44,12 @@ func goldenWorld(t testing.TB) *Metrics {
 			{Address: "c@lists.example.org", Mailman: "main", Expect: config.ExpectDelivered, Archive: &config.ArchiveConfig{}},
 			{Address: "d-ünï@lists.example.org", Expect: config.ExpectDelivered},
 		}
+		gReaders := []string{"reader", "reader2"}
+		if !withE {
+			gReaders = []string{"reader"}
+		}
+		cfg.Lists = append(cfg.Lists, &config.ListConfig{Address: "f@lists.example.org", Readers: []string{"reader", "reader2"}, Expect: config.ExpectDelivered},
+			&config.ListConfig{Address: "g@lists.example.org", Readers: gReaders, Expect: config.ExpectDelivered})
 		if withE {
 			cfg.Lists = append(cfg.Lists, &config.ListConfig{Address: "e@lists.example.org", Mailman: "main", Expect: config.ExpectDelivered, Archive: &config.ArchiveConfig{}})
 		}
@@ -76,6 +83,16 @@ func goldenWorld(t testing.TB) *Metrics {
 	m.Record(&Result{List: "c@lists.example.org", Outcome: Delivered, Expected: Delivered, OK: true, Latency: f(3), Finished: at.Add(time.Minute),
 		Archive: &ArchiveResult{Result: ArchiveLost}})
 	m.Record(&Result{List: "e@lists.example.org", Outcome: SendFailed, Expected: Delivered, Reason: "connection refused", Finished: at})
+	// Several readers: each one's outcome and latency; a reader without a
+	// copy has no latency series.
+	m.Record(&Result{List: "f@lists.example.org", Outcome: Junk, Expected: Delivered, Reason: "reader2 found the copy in Junk", Finished: at,
+		Readers: []ReaderResult{{Reader: "reader", Outcome: Delivered, Latency: f(1.5)}, {Reader: "reader2", Outcome: Junk, Latency: f(2)}}})
+	m.Record(&Result{List: "f@lists.example.org", Outcome: Lost, Expected: Delivered, Reason: "no copy for reader2", Finished: at.Add(time.Minute),
+		Readers: []ReaderResult{{Reader: "reader", Outcome: Delivered, Latency: f(1)}, {Reader: "reader2", Outcome: Lost}, {Reader: "stranger", Outcome: Lost}}})
+	m.Record(&Result{List: "g@lists.example.org", Outcome: Delivered, Expected: Delivered, OK: true, Latency: f(1), Finished: at,
+		Readers: []ReaderResult{{Reader: "reader", Outcome: Delivered, Latency: f(1)}, {Reader: "reader2", Outcome: Delivered, Latency: f(0.5)}}})
+	m.Record(&Result{List: "c@lists.example.org", Outcome: Delivered, Expected: Delivered, OK: true, Latency: f(1), Finished: at.Add(2 * time.Minute),
+		Readers: []ReaderResult{{Reader: "reader", Outcome: Delivered, Latency: f(1)}, {Reader: "reader2", Outcome: Delivered, Latency: f(0.5)}}})
 	m.Record(&Result{List: "gone@lists.example.org", Outcome: Delivered, Expected: Delivered, Latency: f(1), Finished: at})
 	m.LateDelivery("gone@lists.example.org")
 	m.NoticeLimit("gone@lists.example.org", at)
