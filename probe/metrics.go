@@ -113,6 +113,7 @@ func (m *Metrics) Configure(cfg *config.Config) {
 		}
 		lists[l.Address] = ls
 		ls.expect = int8(slices.Index(expectedOutcomes, string(l.Expect)))
+		ls.setReaders(l.ReaderAccounts())
 		if l.Mailman != "" && ls.mailman == nil {
 			ls.mailman = &mailmanSeries{}
 		}
@@ -165,7 +166,7 @@ func (m *Metrics) Record(r *Result) {
 	l.recordArchive(r)
 	l.success = r.OK
 	l.reasonOutcome, l.reason = r.Outcome, reasonLabel(r)
-	m.recordReaders(r)
+	l.recordReaders(r)
 	if r.SubmitDuration > 0 {
 		l.submit.observe(submitBuckets, r.SubmitDuration.Seconds())
 	}

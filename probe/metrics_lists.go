@@ -42,6 +42,7 @@ type listSeries struct {
 	roster   *rosterSeries
 	digest   *digestSeries
 	archive  *archiveSeries
+	readers  []readerSeries // lists with several readers only
 }
 
 // maxOutcomes bounds len(Outcomes) (a test checks it).
@@ -306,6 +307,22 @@ var listFamilies = []*listFamily{
 		func(w *seriesWriter, l *listSeries) {
 			for _, i := range outcomesSorted {
 				w.series("", float64(l.probes[i]), "list", l.label, "outcome", string(Outcomes[i]))
+			}
+		}),
+	gauge("listprobe_reader_last_latency_seconds", "Seconds from the post's acceptance by SMTP to its copy seen by one reader of a list with several readers, in INBOX or Junk, in the last probe; absent when that reader saw no copy.",
+		func(w *seriesWriter, l *listSeries) {
+			for _, r := range l.readers {
+				if r.copy {
+					w.series("", r.latency, "list", l.label, "reader", r.reader)
+				}
+			}
+		}),
+	gauge("listprobe_reader_last_outcome_info", "Always 1: what one reader of a list with several readers saw of the last probe (delivered, junk, lost, error, or the list's outcome), one series per list and reader.",
+		func(w *seriesWriter, l *listSeries) {
+			for _, r := range l.readers {
+				if r.outcome != "" {
+					w.series("", 1, "list", l.label, "outcome", string(r.outcome), "reader", r.reader)
+				}
 			}
 		}),
 	histogramFamily("listprobe_submit_duration_seconds", "Duration of the SMTP conversation that posts a probe.",
