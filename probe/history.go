@@ -119,7 +119,7 @@ func (h *History) Add(r *Result) {
 	if lh.last != nil {
 		// No longer the list's newest result. Pages may be reading the
 		// Result they were given: it is left as it is.
-		lh.ok = append(lh.ok, packOK(lh.last))
+		lh.ok = append(lh.ok, lh.pack(lh.last))
 		lh.last = nil
 	}
 	if len(r.Log) > MaxKeptLog {
@@ -160,8 +160,13 @@ type keptOK struct {
 	full  *Result
 }
 
-func packOK(r *Result) keptOK {
-	if k := compact(r); k != nil {
+// pack packs r, a success of the list no longer its newest result.
+func (lh *listHistory) pack(r *Result) keptOK {
+	var prev *keptSuccess
+	if n := len(lh.ok); n > 0 {
+		prev = lh.ok[n-1].small
+	}
+	if k := compact(r, prev); k != nil {
 		return keptOK{small: k}
 	}
 	c := *r

@@ -16,6 +16,7 @@ type keptSuccess struct {
 	id, messageID, submitReply string
 	reason, evidence           string
 	auth                       *Authentication
+	route                      []hopRoute // shared with the list's packed success before when the same
 	hops                       []keptHop
 	rare                       *keptRare // nil for most results
 	// Unix nanoseconds, or noTime for the zero time.
@@ -33,20 +34,23 @@ type keptRare struct {
 	archive *ArchiveResult
 }
 
-// keptHop is a Hop whose date is whole seconds and whose durations fit a
+// hopRoute is where a hop was: a list's copies mostly take the same route,
+// which its packed successes share.
+type hopRoute struct{ by, with string }
+
+// keptHop is when a hop was: a date of whole seconds, durations that fit a
 // float32 exactly, as Received fields give them.
 type keptHop struct {
-	by, with         string
 	at               int64 // Unix seconds, or noTime
 	seconds, clamped float32
 }
 
 const noTime = math.MinInt64
 
-// compact packs r, or returns nil when it cannot be packed without losing
+// compact packs r, sharing prev's route when it is the same, or returns nil when it cannot be packed without losing
 // anything the pages show (an outcome listprobe does not know, a time
 // outside int64 nanoseconds, a hop the packing would round).
-func compact(r *Result) *keptSuccess {
+func compact(r *Result, prev *keptSuccess) *keptSuccess {
 	k := &keptSuccess{id: r.ID, messageID: r.MessageID, submitReply: r.SubmitReply, reason: r.Reason, evidence: r.Evidence,
 		auth: r.Authentication, submit: r.SubmitDuration, latency: math.NaN(), ok: r.OK, posted: r.Posted}
 	var fits bool
@@ -77,6 +81,7 @@ func compact(r *Result) *keptSuccess {
 				return nil
 			}
 		}
+		k.route = routeOf(r.Hops, prev)
 	}
 	if r.Readers != nil || r.Hints != nil || r.Archive != nil {
 		k.rare = &keptRare{readers: r.Readers, hints: r.Hints, archive: r.Archive}
@@ -98,7 +103,7 @@ func (k *keptSuccess) expand(list string) *Result {
 	if k.hops != nil {
 		r.Hops = make([]Hop, len(k.hops))
 		for i, h := range k.hops {
-			r.Hops[i] = Hop{By: h.by, With: h.with, Seconds: float64(h.seconds), ClampedFrom: float64(h.clamped)}
+			r.Hops[i] = Hop{By: k.route[i].by, With: k.route[i].with, Seconds: float64(h.seconds), ClampedFrom: float64(h.clamped)}
 			if h.at != noTime {
 				r.Hops[i].At = time.Unix(h.at, 0).UTC()
 			}
@@ -137,7 +142,7 @@ func fromUnixNano(n int64) time.Time {
 }
 
 func packHop(h Hop) (keptHop, bool) {
-	k := keptHop{by: h.By, with: h.With, at: noTime, seconds: float32(h.Seconds), clamped: float32(h.ClampedFrom)}
+	k := keptHop{at: noTime, seconds: float32(h.Seconds), clamped: float32(h.ClampedFrom)}
 	if !h.At.IsZero() {
 		k.at = h.At.Unix()
 		if !time.Unix(k.at, 0).Equal(h.At) {
@@ -146,4 +151,22 @@ func packHop(h Hop) (keptHop, bool) {
 	}
 	exact := func(f float64, g float32) bool { return float64(g) == f || (math.IsNaN(f) && math.IsNaN(float64(g))) }
 	return k, exact(h.Seconds, k.seconds) && exact(h.ClampedFrom, k.clamped)
+}
+
+// routeOf returns hops' route: prev's when it is the same.
+func routeOf(hops []Hop, prev *keptSuccess) []hopRoute {
+	if prev != nil && len(prev.route) == len(hops) {
+		same := true
+		for i, h := range hops {
+			same = same && prev.route[i] == hopRoute{h.By, h.With}
+		}
+		if same {
+			return prev.route
+		}
+	}
+	route := make([]hopRoute, len(hops))
+	for i, h := range hops {
+		route[i] = hopRoute{h.By, h.With}
+	}
+	return route
 }

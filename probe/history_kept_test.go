@@ -26,7 +26,7 @@ func TestKeptSuccessGivesBackWhatPagesShow(t *testing.T) {
 		Archive:        &ArchiveResult{Result: "archived", Latency: &archLat, Reason: "seen"},
 		Posted:         true, Token: "secret-token", SubmitReply: "250 2.0.0 Ok", SubmitDuration: 120 * time.Millisecond,
 		AcceptedAt: sent.Add(100 * time.Millisecond), Started: time.Now(), Finished: time.Now().Add(3 * time.Second), Log: "a log"}
-	k := compact(full)
+	k := compact(full, nil)
 	if k == nil {
 		t.Fatal("a delivered result with hops, readers, hints and archive was not packed")
 	}
@@ -54,7 +54,7 @@ func TestKeptSuccessGivesBackWhatPagesShow(t *testing.T) {
 	}
 	var zero Result
 	zero.Outcome, zero.Expected = Lost, Delivered
-	if z := compact(&zero).expand(""); !z.SentAt.IsZero() || !z.Finished.IsZero() || z.Latency != nil || z.Hops != nil || z.Readers != nil {
+	if z := compact(&zero, nil).expand(""); !z.SentAt.IsZero() || !z.Finished.IsZero() || z.Latency != nil || z.Hops != nil || z.Readers != nil {
 		t.Errorf("a result without times, latency or hops given back as %+v", z)
 	}
 }
@@ -78,7 +78,7 @@ func TestKeptSuccessKeepsInFullWhatItCannotPack(t *testing.T) {
 	for name, change := range odd {
 		r := base()
 		change(r)
-		if compact(r) != nil {
+		if compact(r, nil) != nil {
 			t.Errorf("%s: packed", name)
 		}
 		h := NewHistory(10, 10)
@@ -140,4 +140,27 @@ func keptBenchResult(i, j int, withLog bool) *Result {
 		r.Log = strings.Repeat("time=2026-12-06T18:00:00Z level=DEBUG msg=\"IMAP FETCH\" uid=4711\n", 15)
 	}
 	return r
+}
+
+// A list's packed successes share a route that did not change, and only
+// such a route.
+func TestKeptSuccessesShareTheirRoute(t *testing.T) {
+	h := NewHistory(10, 10)
+	for j := range 4 {
+		r := keptBenchResult(1, j, false)
+		if j == 2 {
+			r.Hops[1].By = "other.lists.bench.test"
+		}
+		h.Add(r)
+	}
+	lh := h.lists[keptBenchList(1)]
+	if len(lh.ok) != 3 || lh.ok[0].small == nil || lh.ok[2].small == nil {
+		t.Fatalf("kept %+v", lh.ok)
+	}
+	if &lh.ok[0].small.route[0] != &lh.ok[1].small.route[0] {
+		t.Error("the same route is kept twice")
+	}
+	if &lh.ok[1].small.route[0] == &lh.ok[2].small.route[0] || h.Get(lh.ok[2].id()).Hops[1].By != "other.lists.bench.test" || h.Get(lh.ok[1].id()).Hops[1].By != "mx1.lists.bench.test" {
+		t.Error("a changed route was replaced by the one before")
+	}
 }
