@@ -212,11 +212,14 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 
 	scrapes := &scraper{handler: probeweb.Handler(svc, nil)}
 	stopScrapes := scrapes.start(s.scrape)
+	heap := startHeapSampler(2 * time.Second)
 	if err := waitForLastRun(ctx, svc, lists, ticks, stopAt, progress); err != nil {
 		stopScrapes()
+		heap.Stop()
 		return nil, err
 	}
 	stopScrapes()
+	fig.PeakLiveHeapMiB, fig.PeakGoroutines = heap.Stop()
 
 	// The snapshot: everything below describes the probes finished by now.
 	after := getUsage(syscall.RUSAGE_SELF)
@@ -391,6 +394,7 @@ func (fig *figures) recordProcess(before, atReady, after usage) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	fig.HeapInuseMiB = float64(ms.HeapInuse) / (1 << 20)
+	fig.LiveHeapEndMiB = liveHeapNowMiB()
 	fig.Goroutines = runtime.NumGoroutine()
 }
 
