@@ -213,13 +213,12 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 	scrapes := &scraper{handler: probeweb.Handler(svc, nil)}
 	stopScrapes := scrapes.start(s.scrape)
 	heap := startHeapSampler(2 * time.Second)
-	if err := waitForLastRun(ctx, svc, lists, ticks, stopAt, progress); err != nil {
-		stopScrapes()
-		heap.Stop()
-		return nil, err
-	}
+	err = waitForLastRun(ctx, svc, lists, ticks, stopAt, progress)
 	stopScrapes()
 	fig.PeakLiveHeapMiB, fig.PeakGoroutines = heap.Stop()
+	if err != nil {
+		return nil, err
+	}
 
 	// The snapshot: everything below describes the probes finished by now.
 	after := getUsage(syscall.RUSAGE_SELF)
