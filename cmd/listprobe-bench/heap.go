@@ -15,6 +15,17 @@ type heapSampler struct {
 	maxGoroutines uint64
 }
 
+// startSampling starts the scrapes and the heap sampler over the measured
+// window; the function it returns stops both and records the heap's figures.
+func (fig *figures) startSampling(scrapes *scraper, every time.Duration) func() {
+	stopScrapes := scrapes.start(every)
+	heap := startHeapSampler(2 * time.Second)
+	return func() {
+		stopScrapes()
+		fig.PeakLiveHeapMiB, fig.PeakGoroutines = heap.Stop()
+	}
+}
+
 func startHeapSampler(every time.Duration) *heapSampler {
 	h := &heapSampler{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {

@@ -211,11 +211,9 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 	progress("%d runs of the schedule from %s; waiting at most until %s for the last one's probes", len(ticks), ticks[0].Format("15:04:05"), stopAt.Format("15:04:05"))
 
 	scrapes := &scraper{handler: probeweb.Handler(svc, nil)}
-	stopScrapes := scrapes.start(s.scrape)
-	heap := startHeapSampler(2 * time.Second)
+	stopSampling := fig.startSampling(scrapes, s.scrape)
 	err = waitForLastRun(ctx, svc, lists, ticks, stopAt, progress)
-	stopScrapes()
-	fig.PeakLiveHeapMiB, fig.PeakGoroutines = heap.Stop()
+	stopSampling()
 	if err != nil {
 		return nil, err
 	}
