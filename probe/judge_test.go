@@ -31,6 +31,17 @@ const (
 // a reader that reads without cleanup, and a Sympa list the member posts to.
 func judgeConfig(t *testing.T, readerCleanup bool) *config.Config {
 	t.Helper()
+	return judgeConfigServer(t, readerCleanup, "")
+}
+
+// judgeConfigServer is judgeConfig with judgeList's list_server block
+// ("" for none), given in YAML flow style: "{ hosts: [192.0.2.10], ... }".
+func judgeConfigServer(t *testing.T, readerCleanup bool, server string) *config.Config {
+	t.Helper()
+	servers, listServer := "", ""
+	if server != "" {
+		servers, listServer = "list_servers:\n  main: "+server+"\n", ", list_server: main"
+	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "key"), []byte(testKey), 0o600)
 	t.Setenv("LISTPROBE_JUDGE_TEST_PW", "unused")
@@ -38,10 +49,10 @@ func judgeConfig(t *testing.T, readerCleanup bool) *config.Config {
 accounts:
   member: { address: %[1]s, cleanup: true, smtp: { address: "127.0.0.1:1", tls: none }, imap: { address: "127.0.0.1:1", tls: none, username: member, password_env: LISTPROBE_JUDGE_TEST_PW } }
   reader: { address: %[2]s, cleanup: %[5]t, imap: { address: "127.0.0.1:1", tls: none, username: reader, password_env: LISTPROBE_JUDGE_TEST_PW } }
-lists:
-  - { address: %[3]s, poster: member, reader: reader }
+%[6]slists:
+  - { address: %[3]s, poster: member, reader: reader%[7]s }
   - { address: %[4]s, poster: member, reader: reader }
-`, testMember, testReader, judgeList, judgeSympa, readerCleanup)
+`, testMember, testReader, judgeList, judgeSympa, readerCleanup, servers, listServer)
 	file := filepath.Join(dir, "listprobe.yml")
 	os.WriteFile(file, []byte(text), 0o600)
 	cfg, err := config.LoadFile(file, nil)
@@ -109,6 +120,18 @@ func TestJudge(t *testing.T) {
 	earlyRaw, _ := compose.Message(compose.Probe{From: testMember, List: judgeList, Token: signer.Encode(earlyTok), Date: earlyTok.SentAt}, nil)
 
 	type want = judgeWant
+	// The list servers of the rows on copies (trust.go): one whose copies
+	// must be authenticated by default (its Received hop), one that says
+	// so for its own domain's DKIM alone, one that counts any copy.
+	const (
+		byHop  = "{ hosts: [192.0.2.10], receiver_hosts: [mx.example.org] }"
+		byDKIM = "{ copies: authenticated }"
+		anyOne = "{ hosts: [192.0.2.10], receiver_hosts: [mx.example.org], copies: any }"
+	)
+	cfgs := map[string]*config.Config{"": cfg}
+	for _, server := range []string{byHop, byDKIM, anyOne} {
+		cfgs[server] = judgeConfigServer(t, true, server)
+	}
 	for _, tc := range []struct {
 		name    string
 		account string
@@ -116,40 +139,58 @@ func TestJudge(t *testing.T) {
 		probes  Probes
 		auth    bool // the list's server provably sent it (its authentication verdict)
 		want    want
+		server  string // judgeList's list_server block; "" for none
 	}{
 		{"the list's copy of a pending probe", "reader", string(copyRaw), pending, false,
-			want{kind: checks.KindProbeCopy, copy: true, del: true, pending: true, probes: 1}},
+			want{kind: checks.KindProbeCopy, copy: true, del: true, pending: true, probes: 1}, ""},
 		{"the copy of a recorded probe in its reader's mailbox is late and deleted now", "reader", string(copyRaw), recorded, false,
-			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, late: true, probes: 1}},
+			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, late: true, probes: 1}, ""},
 		{"the copy of a recorded probe in the poster's mailbox is not late", "member", string(copyRaw), recorded, false,
-			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, probes: 1}},
+			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, probes: 1}, ""},
 		{"the copy of another process's probe is never deleted", "reader", string(copyRaw), fakeProbes{}, false,
-			want{kind: checks.KindProbeCopy, copy: true, probes: 1}},
+			want{kind: checks.KindProbeCopy, copy: true, probes: 1}, ""},
 		{"a forged copy is forged and nothing else", "reader", string(forgedRaw), pending, false,
-			want{kind: checks.KindProbeCopy, forged: true}},
+			want{kind: checks.KindProbeCopy, forged: true}, ""},
 		{"the list's hold notice about a pending probe", "member", notice("users-bounces@lists.example.org"), pending, true,
-			want{kind: checks.KindHoldNotice, del: true, pending: true, probes: 1}},
+			want{kind: checks.KindHoldNotice, del: true, pending: true, probes: 1}, ""},
 		{"a hold notice with a stranger's envelope decides but is not deleted", "member", notice("someone@elsewhere.example.net"), pending, true,
-			want{kind: checks.KindHoldNotice, pending: true, probes: 1}},
+			want{kind: checks.KindHoldNotice, pending: true, probes: 1}, ""},
 		{"a hold notice about a recorded probe is deleted now", "member", notice("users-bounces@lists.example.org"), recorded, true,
-			want{kind: checks.KindHoldNotice, del: true, delNow: true, recorded: true, probes: 1}},
+			want{kind: checks.KindHoldNotice, del: true, delNow: true, recorded: true, probes: 1}, ""},
 		{"an unauthenticated hold notice is a hint, never deleted", "member", notice("users-bounces@lists.example.org"), recorded, false,
-			want{kind: checks.KindHoldNotice, recorded: true, probes: 1}},
+			want{kind: checks.KindHoldNotice, recorded: true, probes: 1}, ""},
 		{"an unauthenticated hold notice with a null Return-Path is never deleted", "member", notice(""), recorded, false,
-			want{kind: checks.KindHoldNotice, recorded: true, probes: 1}},
+			want{kind: checks.KindHoldNotice, recorded: true, probes: 1}, ""},
 		{"an earlier run's copy is claimed, late, and deleted", "reader", string(earlyRaw), fakeProbes{instance: "host/0", started: now}, false,
-			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, late: true, earlierRun: true, probes: 1}},
+			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, late: true, earlierRun: true, probes: 1}, ""},
 		{"another instance's copy is not claimed", "reader", string(earlyRaw), fakeProbes{instance: "host/1", started: now}, false,
-			want{kind: checks.KindProbeCopy, copy: true, probes: 1}},
+			want{kind: checks.KindProbeCopy, copy: true, probes: 1}, ""},
 		{"a copy sent long before this run started is not claimed", "reader", string(earlyRaw), fakeProbes{instance: "host/0", started: now.Add(time.Hour)}, false,
-			want{kind: checks.KindProbeCopy, copy: true, probes: 1}},
+			want{kind: checks.KindProbeCopy, copy: true, probes: 1}, ""},
+		// A stranger can send the reader a message with the probe's
+		// Message-ID, From, Subject and token: where the list's copies
+		// can be authenticated, such a copy is a hint, nothing else.
+		{"a stranger's copy where copies must be authenticated is a hint, never deleted", "reader", string(copyRaw), pending, false,
+			want{kind: checks.KindProbeCopy, pending: true, probes: 1, trust: TrustHint}, byHop},
+		{"an authenticated copy where copies must be authenticated is the copy", "reader", string(copyRaw), pending, true,
+			want{kind: checks.KindProbeCopy, copy: true, del: true, pending: true, probes: 1}, byHop},
+		{"a stranger's copy of a recorded probe is not a late delivery", "reader", string(copyRaw), recorded, false,
+			want{kind: checks.KindProbeCopy, recorded: true, probes: 1, trust: TrustHint}, byHop},
+		{"an authenticated copy of a recorded probe is late and deleted now", "reader", string(copyRaw), recorded, true,
+			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, late: true, probes: 1}, byHop},
+		{"a stranger's copy in the poster's mailbox is a hint too", "member", string(copyRaw), pending, false,
+			want{kind: checks.KindProbeCopy, pending: true, probes: 1, trust: TrustHint}, byHop},
+		{"copies: authenticated with only the list's own domain: a stranger's copy is a hint", "reader", string(copyRaw), pending, false,
+			want{kind: checks.KindProbeCopy, pending: true, probes: 1, trust: TrustHint}, byDKIM},
+		{"copies: any counts a stranger's copy, marked unauthenticated", "reader", string(copyRaw), pending, false,
+			want{kind: checks.KindProbeCopy, copy: true, del: true, pending: true, probes: 1}, anyOne},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := incoming(t, tc.account, tc.raw, now)
 			if tc.auth {
 				in.Auth = map[string]*authn.Verdict{judgeList: {Authenticated: true, Path: authn.PathDKIM, Reason: "DKIM signature of lists.example.org verifies"}}
 			}
-			checkJudged(t, Judge(in, cfg, tc.probes), tc.auth, tc.want)
+			checkJudged(t, Judge(in, cfgs[tc.server], tc.probes), tc.auth, tc.want)
 		})
 	}
 }
@@ -161,12 +202,16 @@ type judgeWant struct {
 	pending, recorded, late   bool
 	earlierRun                bool
 	probes                    int
+	// trust is the verdict's Trust when it is not what checkJudged
+	// expects by default: authenticated when the row's verdict is, or
+	// for a forged token; unauthenticated for another copy; a hint else.
+	trust Trust
 }
 
 // checkJudged compares a verdict of TestJudge's with what its row wants.
 func checkJudged(t *testing.T, v Verdict, auth bool, w judgeWant) {
 	t.Helper()
-	got := judgeWant{kind: v.Evidence.Kind, forged: v.Forged, copy: v.Copy, del: v.Deletable, delNow: v.DeleteNow, probes: len(v.Probes)}
+	got := judgeWant{kind: v.Evidence.Kind, forged: v.Forged, copy: v.Copy, del: v.Deletable, delNow: v.DeleteNow, probes: len(v.Probes), trust: w.trust}
 	for _, d := range v.Probes {
 		got.pending, got.recorded, got.late, got.earlierRun = d.Pending, d.Recorded, d.Late, d.EarlierRun
 		if d.List != judgeList || d.Poster != testMember {
@@ -176,8 +221,18 @@ func checkJudged(t *testing.T, v Verdict, auth bool, w judgeWant) {
 	if got != w {
 		t.Errorf("verdict %+v (%s)\nwant    %+v", got, v.Why, w)
 	}
-	if (v.Trust == TrustAuthenticated) != (auth || w.copy || w.forged) || v.Placement != PlacementInbox {
-		t.Errorf("trust %s, placement %s", v.Trust, v.Placement)
+	trust := w.trust
+	switch {
+	case trust != "":
+	case auth || w.forged:
+		trust = TrustAuthenticated
+	case w.kind == checks.KindProbeCopy:
+		trust = TrustUnauthenticated
+	default:
+		trust = TrustHint
+	}
+	if v.Trust != trust || v.Placement != PlacementInbox {
+		t.Errorf("trust %s, placement %s; want trust %s (%s)", v.Trust, v.Placement, trust, v.TrustWhy)
 	}
 }
 
