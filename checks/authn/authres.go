@@ -240,12 +240,18 @@ func (s *state) authresPath() (bool, string) {
 // server.
 func (s *state) receivedPath() (bool, string) {
 	h := s.v.Received
-	if h == nil || len(s.opts.ListHosts) == 0 || !h.names(s.opts.ListHosts) {
+	if h == nil || len(s.opts.ListHosts) == 0 {
 		return false, ""
 	}
 	who := h.Host
 	if h.Address != "" {
 		who += " [" + h.Address + "]"
+	}
+	if !h.names(s.opts.ListHosts) {
+		if who = strings.TrimSpace(who); who == "" {
+			who = "a host it did not record"
+		}
+		return false, "Received by " + h.By + " from " + who + ", not the list server"
 	}
 	return true, "Received by " + h.By + " from the list server " + strings.TrimSpace(who)
 }
