@@ -120,18 +120,6 @@ func TestJudge(t *testing.T) {
 	earlyRaw, _ := compose.Message(compose.Probe{From: testMember, List: judgeList, Token: signer.Encode(earlyTok), Date: earlyTok.SentAt}, nil)
 
 	type want = judgeWant
-	// The list servers of the rows on copies (trust.go): one whose copies
-	// must be authenticated by default (its Received hop), one that says
-	// so for its own domain's DKIM alone, one that counts any copy.
-	const (
-		byHop  = "{ hosts: [192.0.2.10], receiver_hosts: [mx.example.org] }"
-		byDKIM = "{ copies: authenticated }"
-		anyOne = "{ hosts: [192.0.2.10], receiver_hosts: [mx.example.org], copies: any }"
-	)
-	cfgs := map[string]*config.Config{"": cfg}
-	for _, server := range []string{byHop, byDKIM, anyOne} {
-		cfgs[server] = judgeConfigServer(t, true, server)
-	}
 	for _, tc := range []struct {
 		name    string
 		account string
@@ -139,37 +127,80 @@ func TestJudge(t *testing.T) {
 		probes  Probes
 		auth    bool // the list's server provably sent it (its authentication verdict)
 		want    want
-		server  string // judgeList's list_server block; "" for none
 	}{
 		{"the list's copy of a pending probe", "reader", string(copyRaw), pending, false,
-			want{kind: checks.KindProbeCopy, copy: true, del: true, pending: true, probes: 1}, ""},
+			want{kind: checks.KindProbeCopy, copy: true, del: true, pending: true, probes: 1}},
 		{"the copy of a recorded probe in its reader's mailbox is late and deleted now", "reader", string(copyRaw), recorded, false,
-			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, late: true, probes: 1}, ""},
+			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, late: true, probes: 1}},
 		{"the copy of a recorded probe in the poster's mailbox is not late", "member", string(copyRaw), recorded, false,
-			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, probes: 1}, ""},
+			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, probes: 1}},
 		{"the copy of another process's probe is never deleted", "reader", string(copyRaw), fakeProbes{}, false,
-			want{kind: checks.KindProbeCopy, copy: true, probes: 1}, ""},
+			want{kind: checks.KindProbeCopy, copy: true, probes: 1}},
 		{"a forged copy is forged and nothing else", "reader", string(forgedRaw), pending, false,
-			want{kind: checks.KindProbeCopy, forged: true}, ""},
+			want{kind: checks.KindProbeCopy, forged: true}},
 		{"the list's hold notice about a pending probe", "member", notice("users-bounces@lists.example.org"), pending, true,
-			want{kind: checks.KindHoldNotice, del: true, pending: true, probes: 1}, ""},
+			want{kind: checks.KindHoldNotice, del: true, pending: true, probes: 1}},
 		{"a hold notice with a stranger's envelope decides but is not deleted", "member", notice("someone@elsewhere.example.net"), pending, true,
-			want{kind: checks.KindHoldNotice, pending: true, probes: 1}, ""},
+			want{kind: checks.KindHoldNotice, pending: true, probes: 1}},
 		{"a hold notice about a recorded probe is deleted now", "member", notice("users-bounces@lists.example.org"), recorded, true,
-			want{kind: checks.KindHoldNotice, del: true, delNow: true, recorded: true, probes: 1}, ""},
+			want{kind: checks.KindHoldNotice, del: true, delNow: true, recorded: true, probes: 1}},
 		{"an unauthenticated hold notice is a hint, never deleted", "member", notice("users-bounces@lists.example.org"), recorded, false,
-			want{kind: checks.KindHoldNotice, recorded: true, probes: 1}, ""},
+			want{kind: checks.KindHoldNotice, recorded: true, probes: 1}},
 		{"an unauthenticated hold notice with a null Return-Path is never deleted", "member", notice(""), recorded, false,
-			want{kind: checks.KindHoldNotice, recorded: true, probes: 1}, ""},
+			want{kind: checks.KindHoldNotice, recorded: true, probes: 1}},
 		{"an earlier run's copy is claimed, late, and deleted", "reader", string(earlyRaw), fakeProbes{instance: "host/0", started: now}, false,
-			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, late: true, earlierRun: true, probes: 1}, ""},
+			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, late: true, earlierRun: true, probes: 1}},
 		{"another instance's copy is not claimed", "reader", string(earlyRaw), fakeProbes{instance: "host/1", started: now}, false,
-			want{kind: checks.KindProbeCopy, copy: true, probes: 1}, ""},
+			want{kind: checks.KindProbeCopy, copy: true, probes: 1}},
 		{"a copy sent long before this run started is not claimed", "reader", string(earlyRaw), fakeProbes{instance: "host/0", started: now.Add(time.Hour)}, false,
-			want{kind: checks.KindProbeCopy, copy: true, probes: 1}, ""},
-		// A stranger can send the reader a message with the probe's
-		// Message-ID, From, Subject and token: where the list's copies
-		// can be authenticated, such a copy is a hint, nothing else.
+			want{kind: checks.KindProbeCopy, copy: true, probes: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := incoming(t, tc.account, tc.raw, now)
+			if tc.auth {
+				in.Auth = map[string]*authn.Verdict{judgeList: {Authenticated: true, Path: authn.PathDKIM, Reason: "DKIM signature of lists.example.org verifies"}}
+			}
+			checkJudged(t, Judge(in, cfg, tc.probes), tc.auth, tc.want)
+		})
+	}
+}
+
+// A stranger can send the reader a message with the probe's Message-ID,
+// From, Subject and token (issue 15): where the list's copies can be
+// authenticated, such a copy is a hint, nothing else; where they cannot,
+// it counts, marked unauthenticated.
+func TestJudgeCopiesWhereTheyMustBeAuthenticated(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	// The list servers of the rows: one whose copies must be authenticated
+	// by default (its Received hop), one that says so for its own domain's
+	// DKIM alone, one that counts any copy.
+	const (
+		byHop  = "{ hosts: [192.0.2.10], receiver_hosts: [mx.example.org] }"
+		byDKIM = "{ copies: authenticated }"
+		anyOne = "{ hosts: [192.0.2.10], receiver_hosts: [mx.example.org], copies: any }"
+	)
+	cfgs := map[string]*config.Config{}
+	for _, server := range []string{byHop, byDKIM, anyOne} {
+		cfgs[server] = judgeConfigServer(t, true, server)
+	}
+	signer := cfgs[byHop].Signer()
+	tok := signer.NewToken(judgeList, now.Add(-10*time.Second))
+	copyRaw, err := compose.Message(compose.Probe{From: testMember, List: judgeList, Token: signer.Encode(tok), Date: tok.SentAt}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := fakeProbes{known: map[string]KnownProbe{tok.ID: {ID: tok.ID, Pending: true, Signer: signer, List: judgeList, PosterAccount: "member", SentAt: tok.SentAt}}}
+	recorded := fakeProbes{known: map[string]KnownProbe{tok.ID: {ID: tok.ID, Signer: signer, List: judgeList}}}
+	type want = judgeWant
+	for _, tc := range []struct {
+		name    string
+		account string
+		raw     string
+		probes  Probes
+		auth    bool
+		want    want
+		server  string
+	}{
 		{"a stranger's copy where copies must be authenticated is a hint, never deleted", "reader", string(copyRaw), pending, false,
 			want{kind: checks.KindProbeCopy, pending: true, probes: 1, trust: TrustHint}, byHop},
 		{"an authenticated copy where copies must be authenticated is the copy", "reader", string(copyRaw), pending, true,
@@ -188,7 +219,7 @@ func TestJudge(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := incoming(t, tc.account, tc.raw, now)
 			if tc.auth {
-				in.Auth = map[string]*authn.Verdict{judgeList: {Authenticated: true, Path: authn.PathDKIM, Reason: "DKIM signature of lists.example.org verifies"}}
+				in.Auth = map[string]*authn.Verdict{judgeList: {Authenticated: true, Path: authn.PathReceived, Reason: "Received by mx.example.org from the list server [192.0.2.10]"}}
 			}
 			checkJudged(t, Judge(in, cfgs[tc.server], tc.probes), tc.auth, tc.want)
 		})
