@@ -228,3 +228,53 @@ func deleteForged(t *testing.T, tb testbed.Env, ids []string) {
 		t.Error(err)
 	}
 }
+
+// withListServer adds a list_servers block (YAML flow style) to a config
+// of e2eList.config or managerConfig and names it as the list's.
+func withListServer(t *testing.T, file, block string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(b), "lists:\n", "list_servers:\n  testbed: "+block+"\nlists:\n", 1)
+	text = strings.Replace(text, "    reader: reader\n", "    reader: reader\n    list_server: testbed\n", 1)
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The genuine copies of each list manager on the testbed pass where copies
+// must be authenticated: by the list domain's DKIM signature alone
+// (copies: authenticated) and by default with the receiving server named
+// (its Authentication-Results), they are delivered, not hints.
+func TestE2EGenuineCopiesAreAuthenticatedOnEveryManager(t *testing.T) {
+	tb := testbed.LoadAuth(t)
+	for _, m := range []struct {
+		name string
+		file func(t *testing.T) string
+	}{
+		{"mailman", func(t *testing.T) string { return newE2EList(t, tb, nil).config(t, 150*time.Second, false, "") }},
+		{"sympa", func(t *testing.T) string {
+			return managerConfig(t, tb, tb.NewSympaList(t), "MEMBER", "READER", "", 150*time.Second)
+		}},
+		{"mlmmj", func(t *testing.T) string {
+			return managerConfig(t, tb, tb.NewMlmmjList(t), "MEMBER", "READER", "", 150*time.Second)
+		}},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			for _, block := range []string{
+				"{ copies: authenticated }",
+				fmt.Sprintf("{ authserv_ids: [%s], authres_below_received: true }", tb.Get(t, "AUTHSERV_ID")),
+			} {
+				file := m.file(t)
+				withListServer(t, file, block)
+				r := parseOnce(t, <-onceAsync(file))
+				wantE2E(t, r.onceResult, "delivered", "copy seen")
+				if strings.Contains(r.Reason, "unauthenticated") || strings.Contains(r.Evidence, "unauthenticated") || len(r.Hints) != 0 {
+					t.Errorf("list server %s: a genuine copy was not authenticated: %q, hints %+v", block, r.Reason, r.Hints)
+				}
+			}
+		})
+	}
+}
