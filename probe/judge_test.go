@@ -386,3 +386,35 @@ func TestJudgeWithoutConfigChecksNothing(t *testing.T) {
 		t.Errorf("%+v", v)
 	}
 }
+
+// A genuine copy resent by a subscriber keeps a signature that verifies;
+// where the list server's hosts are named, the receiving server's own
+// Received field shows it came from elsewhere: a replay, a hint. Without
+// hosts it counts (docs/safety.md).
+func TestJudgeReplayedCopy(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	for _, tc := range []struct {
+		server string
+		from   string // the address the receiving server took the copy in from
+		want   Trust
+	}{
+		{"{ hosts: [192.0.2.10], receiver_hosts: [mx.example.org] }", "198.51.100.7", TrustHint},
+		{"{ hosts: [192.0.2.10], receiver_hosts: [mx.example.org] }", "192.0.2.10", TrustAuthenticated},
+		{"{ authserv_ids: [mx.example.org] }", "198.51.100.7", TrustAuthenticated},
+	} {
+		cfg := judgeConfigServer(t, true, tc.server)
+		signer := cfg.Signer()
+		tok := signer.NewToken(judgeList, now.Add(-10*time.Second))
+		raw, _ := compose.Message(compose.Probe{From: testMember, List: judgeList, Token: signer.Encode(tok), Date: tok.SentAt}, nil)
+		in := incoming(t, "reader", string(raw), now)
+		in.Auth = map[string]*authn.Verdict{judgeList: {Authenticated: true, Path: authn.PathDKIM, Reason: "DKIM signature of lists.example.org verifies",
+			Received: &authn.Hop{Host: "unknown", Address: tc.from, By: "mx.example.org"}}}
+		v := Judge(in, cfg, fakeProbes{known: map[string]KnownProbe{tok.ID: {ID: tok.ID, Pending: true, Signer: signer, List: judgeList, PosterAccount: "member"}}})
+		if v.Trust != tc.want || v.Copy != (tc.want != TrustHint) || v.Deletable != (tc.want != TrustHint) {
+			t.Errorf("%s, from %s: trust %s (%s), copy %t, deletable %t; want %s", tc.server, tc.from, v.Trust, v.TrustWhy, v.Copy, v.Deletable, tc.want)
+		}
+		if tc.want == TrustHint && !strings.Contains(v.TrustWhy, "took it in from unknown ["+tc.from+"], not from the list server: a replay") {
+			t.Errorf("why %q does not say it is a replay from %s", v.TrustWhy, tc.from)
+		}
+	}
+}

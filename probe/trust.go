@@ -105,6 +105,9 @@ func (v *Verdict) trustCopy(auth map[string]*authn.Verdict, cfg *config.Config) 
 			v.Auth = a
 		}
 		why := untrusted(a, d.List)
+		if why == "" && cfg != nil {
+			why = replayed(a, cfg.AuthnOptions(d.List).ListHosts)
+		}
 		switch {
 		case why == "":
 			continue
@@ -119,6 +122,23 @@ func (v *Verdict) trustCopy(auth map[string]*authn.Verdict, cfg *config.Config) 
 	if v.Trust == TrustAuthenticated && v.Auth != nil {
 		v.TrustWhy = "authenticated: " + v.Auth.Reason
 	}
+}
+
+// replayed says why a copy whose signature verifies did not come from the
+// list server, or "": the receiving server took it in from a host that is
+// not one of the list server's hosts (when they are configured). A
+// subscriber who resends the copy they got, signature intact, is stopped
+// here; without hosts such a replay counts (docs/safety.md).
+func replayed(a *authn.Verdict, hosts []string) string {
+	h := a.Received
+	if len(hosts) == 0 || h == nil || h.Names(hosts) {
+		return ""
+	}
+	who := h.Host
+	if h.Address != "" {
+		who = strings.TrimSpace(who + " [" + h.Address + "]")
+	}
+	return "not authenticated: " + a.Reason + ", but " + h.By + " took it in from " + who + ", not from the list server: a replay"
 }
 
 // untrusted says why a message is not shown to come from the list's

@@ -69,6 +69,11 @@ const maxReceivedBytes = 4 << 10
 
 // names reports whether the hop's recorded connection (reverse name or
 // address, never the HELO name) is one of hosts.
+// Names reports whether the hop's connection data (the reverse name or
+// the address the receiver recorded, never the HELO name) names one of
+// hosts.
+func (h Hop) Names(hosts []string) bool { return h.names(hosts) }
+
 func (h Hop) names(hosts []string) bool {
 	for _, x := range hosts {
 		x = strings.ToLower(strings.TrimSuffix(strings.Trim(strings.TrimSpace(x), "[]"), "."))

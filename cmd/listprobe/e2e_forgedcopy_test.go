@@ -278,3 +278,51 @@ func TestE2EGenuineCopiesAreAuthenticatedOnEveryManager(t *testing.T) {
 		})
 	}
 }
+
+// A byte-identical replay of a genuine copy (a subscriber resends the copy
+// they got, its DKIM signature intact) from another host, while the
+// reader's own copy waits in Postfix's queue. Its signature verifies: with
+// only the receiving server named, it is the list's own content and shows
+// that the list distributed this very post, so it is the delivery
+// (docs/safety.md says what it can hide: a fault between the list server
+// and this one reader). With the list server's host named too (127.0.0.1,
+// the list servers' outgoing MTA), the receiving server's Received field
+// shows it came from 127.0.0.2: a replay, a hint; the released copy is the
+// delivery.
+func TestE2EReplayedGenuineCopy(t *testing.T) {
+	tb := testbed.LoadAuth(t)
+	for _, tc := range []struct {
+		name, block string
+		counts      bool
+	}{
+		{"receiving server only: the replay counts", fmt.Sprintf("{ authserv_ids: [%s], authres_below_received: true }", tb.Get(t, "AUTHSERV_ID")), true},
+		{"list server's host named: the replay is a hint", fmt.Sprintf("{ hosts: [127.0.0.1], authserv_ids: [%s], authres_below_received: true }", tb.Get(t, "AUTHSERV_ID")), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, readerTag := forgeryList(t, tb)
+			tb.HoldCopies(t, readerTag)
+			file := l.config(t, 120*time.Second, false, "")
+			withListServer(t, file, tc.block)
+			done := onceAsync(file)
+			genuine := outsiderCopy(t, tb, l.address)
+			tb.WaitHeldCopies(t, readerTag, 1, 100*time.Second)
+			tb.InjectForeign(t, testbed.Foreign{From: "someone@" + tb.Get(t, "STRANGER_DOMAIN"), To: []string{tb.Get(t, "READER")}}, genuine)
+			if !tc.counts {
+				time.Sleep(4 * time.Second)
+				tb.ReleaseCopies(t, readerTag)
+			}
+			r := parseOnce(t, <-done)
+			wantE2E(t, r.onceResult, "delivered", "copy seen")
+			if held := len(tb.HeldCopies(t, readerTag)) > 0; held != tc.counts {
+				t.Errorf("the reader's own copy held at the end: %t; want %t", held, tc.counts)
+			}
+			replay := false
+			for _, h := range r.Hints {
+				replay = replay || h.Kind == "probe_copy" && strings.Contains(h.Why, "[127.0.0.2], not from the list server: a replay")
+			}
+			if replay == tc.counts {
+				t.Errorf("hints %+v: want a replay hint %t", r.Hints, !tc.counts)
+			}
+		})
+	}
+}
