@@ -26,6 +26,9 @@
 //     which internal/testbed's admin client reuses.
 //   - checks/hyperkitty: HyperKitty's API, whether an archive holds a
 //     message.
+//   - checks/sympaarchive: Sympa's web archive (WWSympa's Message-ID
+//     search, its "I am not a spammer" form answered once with its session
+//     cookie), whether an archive holds a message.
 //   - checks/authn: the authentication verdict of a message read (DKIM,
 //     ARC, SPF and DMARC through go-msgauth and DNS): did the list's server
 //     provably send it; explain prints it.

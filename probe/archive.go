@@ -3,10 +3,12 @@ package probe
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/listprobe/listprobe/checks/hyperkitty"
 	"github.com/listprobe/listprobe/checks/imapwatch"
+	"github.com/listprobe/listprobe/checks/sympaarchive"
 	"github.com/listprobe/listprobe/probe/config"
 )
 
@@ -52,7 +54,8 @@ func (s *Service) checkArchive(ctx context.Context, r *probeRun) {
 			r.res.Archive = &ArchiveResult{Result: Archived, Latency: &l, Reason: "in the archive (" + where + ")"}
 			return
 		}
-		if err != nil {
+		// A request the timeout itself cut short says nothing.
+		if err != nil && ctx.Err() == nil {
 			lastErr = err
 		}
 		select {
@@ -84,10 +87,16 @@ func (s *Service) archiveReader(r *probeRun) (func(context.Context) (bool, error
 			return imapwatch.ArchiveFolderHas(ctx, opts, msgID)
 		}, "the mailbox of account " + a.Account
 	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: a.TLSConfig()},
+	// One transport per probe: its idle connection (reused by the polls 2 s
+	// apart) is closed soon after the last one.
+	transport := &http.Transport{TLSClientConfig: a.TLSConfig(), IdleConnTimeout: 10 * time.Second}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: transport,
 		// The archive is read without credentials; a redirect elsewhere
 		// is an answer like any other, not followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if a.Kind == config.ArchiveSympa {
+		return sympaArchiveReader(client, a.URL, r.list.Address, msgID)
+	}
 	u, err := hyperkitty.EmailURL(a.URL, r.list.Address, msgID)
 	if err != nil {
 		return func(context.Context) (bool, error) { return false, err }, "HyperKitty"
@@ -95,4 +104,20 @@ func (s *Service) archiveReader(r *probeRun) (func(context.Context) (bool, error
 	return func(ctx context.Context) (bool, error) {
 		return hyperkitty.Has(ctx, client, u, msgID)
 	}, "HyperKitty " + u
+}
+
+// sympaArchiveReader looks for the post in Sympa's web archive by its
+// Message-ID (checks/sympaarchive); one Archive per probe keeps the
+// session that confirmed Sympa's "I am not a spammer" form.
+func sympaArchiveReader(client *http.Client, base, list, msgID string) (func(context.Context) (bool, error), string) {
+	name, _, _ := strings.Cut(strings.ToLower(list), "@") // Sympa's list names are lower-case
+	arc, err := sympaarchive.New(base, name, client)
+	if err != nil {
+		return func(context.Context) (bool, error) { return false, err }, "Sympa's archive"
+	}
+	where := "Sympa's archive " + arc.SearchURL(msgID, sympaarchive.Month(time.Now()))
+	return func(ctx context.Context) (bool, error) {
+		p, err := arc.Has(ctx, msgID, time.Now())
+		return p != "", err
+	}, where
 }

@@ -24,6 +24,7 @@
 //	checks/submit            SMTP submission
 //	checks/mailmanrest       the Mailman 3 REST client (held queue, settings, queues, rosters)
 //	checks/hyperkitty        HyperKitty's API: does the archive hold a message
+//	checks/sympaarchive      Sympa's web archive: does it hold a message (by Message-ID)
 //	checks/authn             the authentication verdict (DKIM, ARC, SPF, DMARC) of a message read
 //	checks/token             the signed probe token
 //	checks/compose           the probe post, rendered and DKIM-signed
@@ -62,8 +63,8 @@
 //     (authentication.go: the JSON, the pages, listprobe_copy_authentication_info).
 //  4. The result is recorded (metrics.go, history.go) and the probe moves
 //     to the registry's finished probes; after a delivery checkArchive
-//     (archive.go) asks the list's archive (HyperKitty, or an archive
-//     folder over IMAP) whether it holds the post. cleanupAfter deletes
+//     (archive.go) asks the list's archive (HyperKitty, Sympa's web
+//     archive, or an archive folder over IMAP) whether it holds the post. cleanupAfter deletes
 //     the messages that were proven its own, where the account has
 //     cleanup.
 //

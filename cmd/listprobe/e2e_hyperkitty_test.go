@@ -29,6 +29,14 @@ type archiveProbe struct {
 func runArchiveProbe(t *testing.T, l *e2eList, hk string, timeout time.Duration, want string) archiveProbe {
 	t.Helper()
 	file := l.config(t, 30*time.Second, true, fmt.Sprintf("    archive: { url: %q, timeout: %s }\n", hk, timeout))
+	return onceArchive(t, file, timeout, want)
+}
+
+// onceArchive runs once on a config whose list has an archive: with the
+// given timeout, and checks that the probe was delivered and that its
+// archive check ended want.
+func onceArchive(t *testing.T, file string, timeout time.Duration, want string) archiveProbe {
+	t.Helper()
 	code, out, errOut := runCmd(t, "once", "--config.file="+file, "--output=json", "--log.level=warn")
 	var doc struct {
 		Results []archiveProbe `json:"results"`

@@ -1,5 +1,5 @@
 #!/bin/bash
-# down.sh stops what up.sh started: Sympa's daemons, Mailman, Postfix,
+# down.sh stops what up.sh started: Sympa's daemons and web interface, Mailman, Postfix,
 # Dovecot, rspamd, OpenDKIM and NSD, each by the pid file it writes, never by process name. mlmmj has
 # no daemon (Postfix runs it per message). Packages, mailboxes, secrets,
 # lists and the databases stay, so the next up.sh is fast.
@@ -43,6 +43,7 @@ for d in sympa_msg bulk archived bounced task_manager; do
 	stop "sympa $d" "/run/sympa/$d.pid" "/usr/lib/sympa/bin/$d.pl" || rc=1
 done
 "$(dirname "${BASH_SOURCE[0]}")/hyperkitty.sh" stop || rc=1
+"$(dirname "${BASH_SOURCE[0]}")/sympa-web.sh" stop || rc=1
 stop mailman "$RUN/mailman/master.pid" /usr/lib/mailman3/bin/master || rc=1
 stop postfix "$RUN/postfix.pid" /usr/lib/postfix/sbin/master || rc=1
 # A Postfix restarted since up.sh ran (the fault suite does "postfix start")

@@ -48,6 +48,8 @@ PKGS="postfix dovecot-imapd dovecot-lmtpd mailman3 publicsuffix sympa dbconfig-s
 PKGS="$PKGS nsd opendkim postfix-sqlite rspamd dovecot-sieve"
 # HyperKitty, Mailman's web archive, and Mailman's archiver for it (hyperkitty.sh).
 PKGS="$PKGS mailman3-web python3-django-hyperkitty python3-mailman-hyperkitty"
+# Sympa's web interface (its archive), wwsympa.fcgi as a CGI (sympa-web.sh).
+PKGS="$PKGS lighttpd"
 
 say() { printf 'testbed: %s\n' "$*" >&2; }
 die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }
@@ -60,6 +62,7 @@ REWRITTEN=""
 . "$HERE/dns.sh"
 . "$HERE/spam.sh"
 . "$HERE/hyperkitty.sh"
+. "$HERE/sympa-web.sh"
 
 # --- packages ---------------------------------------------------------------
 
@@ -639,6 +642,7 @@ verify_delivery() {
 	# the Subject, are up.sh's own.
 	[ -n "$failed" ] || verify_authentication "$token" || failed="$failed authentication"
 	[ -n "$failed" ] || verify_archive "<$token.mailman@$MTA_HOSTNAME>" "$LIST" || failed="$failed hyperkitty-archive"
+	[ -n "$failed" ] || verify_sympa_archive "<$token.sympa@$MTA_HOSTNAME>" "$SYMPA_LIST" || failed="$failed sympa-archive"
 	local u m
 	for u in $ACCOUNTS $OTHER_ACCOUNTS; do
 		[[ $u == *=* ]] && u=${u#*=} || u=$u@$MAIL_DOMAIN
@@ -745,6 +749,7 @@ write_env() {
 		echo "LISTPROBE_TESTBED_MLMMJ_SPOOL=$MLMMJ_SPOOL"
 		write_auth_env
 		write_hyperkitty_env
+		write_sympa_web_env
 	} >"$tmp"
 	mv "$tmp" "$env"
 	cat "$env"
@@ -764,6 +769,7 @@ mkdir -p "$STATE/bin"
 install -m 755 "$HERE/listctl" "$STATE/bin/listctl"
 install -m 755 "$HERE/tbctl" "$STATE/bin/tbctl"
 install -m 755 "$HERE/hyperkitty.sh" "$STATE/bin/hyperkitty.sh"
+install -m 755 "$HERE/sympa-web.sh" "$STATE/bin/sympa-web.sh"
 make_dkim_keys
 configure_dns
 start_dns
@@ -778,11 +784,13 @@ patch_mailman
 patch_mailman_archivers
 configure_hyperkitty
 configure_sympa
+configure_sympa_web
 start_dovecot
 start_postfix
 start_mailman
 start_sympa
 start_hyperkitty
+start_sympa_web
 populate_mailman
 populate_sympa
 configure_mlmmj

@@ -14,17 +14,21 @@ const DefaultArchiveTimeout = 2 * time.Minute
 const (
 	ArchiveHyperKitty = "hyperkitty" // HyperKitty's REST API, by Message-ID-Hash
 	ArchiveIMAP       = "imap"       // a mailbox that keeps every post, searched by Message-ID
+	ArchiveSympa      = "sympa"      // Sympa's web archive (WWSympa), searched by Message-ID
 )
 
 // ArchiveConfig says where a list's archive is:
 //
 //	archive: { url: https://lists.example.org/hyperkitty/ }   # HyperKitty
 //	archive: { kind: imap, account: archive }                 # a mailbox subscribed to the list
+//	archive: { kind: sympa, url: https://lists.example.org/sympa }   # Sympa's web archive
 type ArchiveConfig struct {
-	// Kind is hyperkitty or imap. Default: hyperkitty with url, imap with
-	// account.
+	// Kind is hyperkitty, imap or sympa. Default: hyperkitty with url,
+	// imap with account.
 	Kind string `yaml:"kind"`
-	// URL is HyperKitty's root, e.g. https://lists.example.org/hyperkitty/.
+	// URL is HyperKitty's root, e.g. https://lists.example.org/hyperkitty/,
+	// or (sympa) WWSympa's, Sympa's wwsympa_url, e.g.
+	// https://lists.example.org/sympa.
 	URL         string `yaml:"url"`
 	TLSSettings `yaml:",inline"`
 	// Account is the accounts: entry (with imap) whose mailbox archives
@@ -55,15 +59,9 @@ func (a *ArchiveConfig) validate(v *validator, path []any, accounts map[string]*
 	}
 	switch a.Kind {
 	case ArchiveHyperKitty:
-		u, err := url.Parse(a.URL)
-		switch {
-		case a.URL == "":
-			v.errorf(join(path, "url"), "is required for a HyperKitty archive, e.g. https://lists.example.org/hyperkitty/")
-		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil:
-			v.errorf(join(path, "url"), "is not an http or https URL like https://lists.example.org/hyperkitty/")
-		case u.Scheme == "https":
-			a.tlsConfig = a.TLSSettings.clientConfig(v, path, u.Hostname())
-		}
+		a.validateURL(v, path, "a HyperKitty archive", "https://lists.example.org/hyperkitty/")
+	case ArchiveSympa:
+		a.validateURL(v, path, "a Sympa archive (Sympa's wwsympa_url)", "https://lists.example.org/sympa")
 	case ArchiveIMAP:
 		acc := accounts[a.Account]
 		switch {
@@ -77,15 +75,29 @@ func (a *ArchiveConfig) validate(v *validator, path []any, accounts map[string]*
 			a.account = acc
 		}
 	case "":
-		v.errorf(path, "needs a url (HyperKitty) or an account (an IMAP archive folder)")
+		v.errorf(path, "needs a url (HyperKitty), an account (an IMAP archive folder) or kind: sympa with a url")
 	default:
-		v.errorf(join(path, "kind"), "%q is not hyperkitty or imap", a.Kind)
+		v.errorf(join(path, "kind"), "%q is not hyperkitty, imap or sympa", a.Kind)
 	}
 	if a.Timeout == 0 {
 		a.Timeout = Duration(DefaultArchiveTimeout)
 	}
 	if a.Timeout < 0 {
 		v.errorf(join(path, "timeout"), "must be positive")
+	}
+}
+
+// validateURL checks the url of a web archive (what names the kind, e.g.
+// "a HyperKitty archive"; example a URL of that kind).
+func (a *ArchiveConfig) validateURL(v *validator, path []any, what, example string) {
+	u, err := url.Parse(a.URL)
+	switch {
+	case a.URL == "":
+		v.errorf(join(path, "url"), "is required for %s, e.g. %s", what, example)
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil:
+		v.errorf(join(path, "url"), "is not an http or https URL like %s", example)
+	case u.Scheme == "https":
+		a.tlsConfig = a.TLSSettings.clientConfig(v, path, u.Hostname())
 	}
 }
 

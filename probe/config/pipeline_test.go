@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -61,15 +63,30 @@ func TestListArchiveKeys(t *testing.T) {
 	if a := cfg.Lists[0].Archive; a.Kind != ArchiveIMAP || a.account == nil || time.Duration(a.Timeout) != 30*time.Second {
 		t.Errorf("IMAP archive: %+v", a)
 	}
+	file := writeConfig(t, with("{ kind: sympa, url: \"https://lists.example.org/sympa\", ca_file: ca.pem }"))
+	if err := os.WriteFile(filepath.Join(filepath.Dir(file), "ca.pem"), testCA(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = LoadFile(file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := cfg.Lists[0].Archive; a.Kind != ArchiveSympa || a.tlsConfig == nil || a.tlsConfig.RootCAs == nil || time.Duration(a.Timeout) != DefaultArchiveTimeout {
+		t.Errorf("Sympa archive: %+v", a)
+	}
 	for archive, want := range map[string]string{
-		"{ }":                                      "lists[0].archive: needs a url (HyperKitty) or an account (an IMAP archive folder)",
-		"{ url: \"ftp://x/\" }":                    "lists[0].archive.url: is not an http or https URL",
-		"{ url: \"https://u:p@x/hyperkitty\" }":    "lists[0].archive.url: is not an http or https URL",
-		"{ kind: imap }":                           "lists[0].archive.account: is required for an IMAP archive",
-		"{ account: nobody }":                      `lists[0].archive.account: unknown account "nobody"`,
-		"{ kind: pipermail, url: \"https://x/\" }": `lists[0].archive.kind: "pipermail" is not hyperkitty or imap`,
-		"{ account: member, timeout: -1s }":        "lists[0].archive.timeout: must be positive",
-		"{ account: member, folder: x }":           "folder",
+		"{ }":             "lists[0].archive: needs a url (HyperKitty), an account (an IMAP archive folder) or kind: sympa with a url",
+		"{ kind: sympa }": "lists[0].archive.url: is required for a Sympa archive (Sympa's wwsympa_url), e.g. https://lists.example.org/sympa",
+		"{ kind: sympa, url: \"https://u:p@x/s\" }":                    "lists[0].archive.url: is not an http or https URL like https://lists.example.org/sympa",
+		"{ kind: sympa, url: \"lists.example.org/sympa\" }":            "lists[0].archive.url: is not an http or https URL",
+		"{ kind: sympa, url: \"https://x/s\", ca_file: /nonexistent }": "/nonexistent",
+		"{ url: \"ftp://x/\" }":                                        "lists[0].archive.url: is not an http or https URL",
+		"{ url: \"https://u:p@x/hyperkitty\" }":                        "lists[0].archive.url: is not an http or https URL",
+		"{ kind: imap }":                                               "lists[0].archive.account: is required for an IMAP archive",
+		"{ account: nobody }":                                          `lists[0].archive.account: unknown account "nobody"`,
+		"{ kind: pipermail, url: \"https://x/\" }":                     `lists[0].archive.kind: "pipermail" is not hyperkitty, imap or sympa`,
+		"{ account: member, timeout: -1s }":                            "lists[0].archive.timeout: must be positive",
+		"{ account: member, folder: x }":                               "folder",
 	} {
 		_, err := LoadFile(writeConfig(t, with(archive)), nil)
 		if err == nil || !strings.Contains(err.Error(), want) {
