@@ -67,7 +67,7 @@ func isDroppedControl(r rune) bool {
 	if r == '\n' || r == '\t' {
 		return false
 	}
-	return unicode.IsControl(r) && r != '\r' || r == '\uFEFF'
+	return unicode.IsControl(r) && r != '\r' || r == '\uFEFF' || servertext.IsBidiControl(r)
 }
 
 // dropControls removes control characters except line ends and tabs; CR is

@@ -28,6 +28,7 @@ func TestReadableText(t *testing.T) {
 		{"truncated UTF-8 sequence", []byte("550 Empf\xc3"), "550 EmpfÃ"},
 		{"lone continuation bytes", []byte("550 \x80\x80 x"), "550 €€ x"},
 		{"tabs and spaces collapse", []byte("\t 550   a \t b  "), "550 a b"},
+		{"bidi controls dropped", []byte("550 \u202edereviled\u202c \u2066x\u2069"), "550 dereviled x"},
 		{"empty", nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,7 +25,7 @@ func readerBlind(reader *accountSession, timeout time.Duration) (why string, bli
 	if up {
 		stalled := reader.box.Stalled()
 		if stalled <= min(maxStallGrace, timeout/4) {
-			return "", false
+			return junkBlind(reader)
 		}
 		return fmt.Sprintf("reader mailbox %s at %s stopped answering: a command has had no answer for %s", reader.address, reader.server, stalled.Round(100*time.Millisecond)), true
 	}

@@ -95,3 +95,26 @@ func TestUnauthenticatedCopiesAreHints(t *testing.T) {
 		})
 	}
 }
+
+// With several readers, a reader that got only a stranger's copy is lost,
+// its reason naming that copy, and so is the list (the worst reader's).
+func TestUnauthenticatedCopyOfOneOfSeveralReaders(t *testing.T) {
+	accepted := time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
+	reader := fakeSession("reader", true, nil)
+	reader.box = imapwatch.New(imapwatch.Options{Address: "127.0.0.1:1"})
+	other := fakeSession("reader2", true, nil)
+	other.box = imapwatch.New(imapwatch.Options{Address: "127.0.0.1:1"})
+	r := fakeRun(reader, nil)
+	r.readers = append(r.readers, &readerRun{account: "reader2", box: other})
+	r.pending.sightings <- sighting{kind: checks.KindProbeCopy, account: "reader", trust: TrustAuthenticated, seenAt: accepted.Add(time.Second)}
+	r.pending.sightings <- sighting{kind: checks.KindProbeCopy, account: "reader2", trust: TrustHint, seenAt: accepted.Add(2 * time.Second),
+		trustWhy: "not authenticated: no DKIM signature of lists.example.org"}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if !awaitEvidence(ctx, r) {
+		t.Fatal("undecided")
+	}
+	if r.res.Outcome != Lost || !strings.Contains(r.res.Reason, "an unauthenticated copy arrived in reader2's mailbox") {
+		t.Errorf("outcome %s %q, want lost naming reader2's unauthenticated copy", r.res.Outcome, r.res.Reason)
+	}
+}

@@ -10,17 +10,21 @@
 //
 //	cmd/listprobe            flags, subcommands (serve, once, check-config, explain, demo), signals;
 //	                         explain prints Judge's Verdict and checks/authn's verdict for a saved message
+//	                         (with its placement when its path is a Junk folder's, and the filter's verdict)
 //	cmd/listprobe-bench      the bench command: serve against the sandbox, measured
 //	probe/web                the status page, /probe, /-/reload, over web.Service (a narrow view of Service)
 //	probe                    the runtime: Service, sessions, Mailman watchers, registry, schedule,
 //	                         the probe's stages, the judgement of a message (Judge), metrics, history,
 //	                         Mailman's pipeline (pipeline.go), the archive check (archive.go),
-//	                         the audit of every list of a Mailman server, unprobed too (audit.go)
+//	                         the audit of every list of a Mailman server, unprobed too (audit.go),
+//	                         a list's readers and the worst-of order (readers.go), Junk watching
+//	                         (sessions.go, junk_state.go)
 //	probe/config             the configuration file: plain types, LoadFile and Load, validation
 //	probe/internal/probetest the mail world (sandbox, accounts, config) the tests of probe and probe/web use
 //	checks                   the classifier of a message (Classify -> checks.Evidence); below it
 //	                         (see its package doc, one line each):
-//	checks/imapwatch         IMAP watching (IDLE or poll, fetch, delete named UIDs), archive search
+//	checks/imapwatch         IMAP watching (IDLE or poll, fetch, delete named UIDs), archive search,
+//	                         a folder found by SPECIAL-USE (\Junk)
 //	checks/submit            SMTP submission
 //	checks/mailmanrest       the Mailman 3 REST client (held queue, settings, queues, rosters)
 //	checks/hyperkitty        HyperKitty's API: does the archive hold a message
@@ -49,12 +53,18 @@
 //  2. service.go: runProbe waits for a slot (Options.MaxInFlight), then
 //     Service.probe (probe.go) signs a token, registers a pendingProbe in
 //     the registry (registry.go) and runs the stages on a probeRun:
-//     waitSessions (the reader's accountSession is up), composeProbe,
-//     submitProbe (SMTP), awaitEvidence.
+//     waitSessions (the readers' accountSessions are up: a list has one
+//     reader or several, readers.go; it is posted when at least one is),
+//     composeProbe, submitProbe (SMTP), awaitEvidence.
 //  3. awaitEvidence takes the sightings handed to the pending probe (from
 //     the mailboxes, see below, or from the Mailman watcher's held queue,
-//     mailman.go) and applyEvidence decides the outcome; at the deadline it
-//     is lost, or error when the reader's mailbox was unreachable.
+//     mailman.go) and applyEvidence decides the outcome. Each reader's
+//     copy is recorded on its readerRun (readerCopy): in INBOX delivered,
+//     in its Junk folder junk, never delivered; the list's outcome is the
+//     worst reader's in ReaderOrder (lost, junk, error, delivered), once
+//     every reader has a copy or at the deadline, where a reader without
+//     one is lost, or error when its mailbox (INBOX, or its Junk folder's
+//     session) was unreachable.
 //     A lost probe's reason says whether the reader could not have seen
 //     it (blame.go: readerBlind) and, where the list's Mailman server
 //     has a pipeline configured, where Mailman's queues hold its post
@@ -71,8 +81,15 @@
 // # The path of one message
 //
 //  1. sessions.go: each account's accountSession watches its mailbox (one
-//     IMAP session shared by every probe) and hands each new message to
-//     Service.onMessage (incoming.go), on that session's goroutine.
+//     IMAP session shared by every probe and list) and hands each new
+//     message to Service.onMessage (incoming.go) with its Placement, on
+//     that session's goroutine. An account that reads some list's copies
+//     also watches its Junk folder (found by SPECIAL-USE \Junk, else
+//     imap.junk_mailbox) in a second session of its own: IDLE watches one
+//     folder. So 1,000 lists read by the same 3 readers use 3 INBOX and 3
+//     Junk sessions. The Junk session's state is its own (junk_state.go:
+//     the page, listprobe_mailbox_junk_up): a server without a Junk folder
+//     leaves the account up.
 //  2. trust.go: before the judgement, Authenticate computes the message's
 //     authentication verdict (checks/authn: DKIM, ARC, the receiving
 //     server's Authentication-Results or Received hop) for each list it
@@ -83,16 +100,19 @@
 //     (Probes), returns a Verdict: what the message is (checks.Classify),
 //     which probes its verified tokens name (or the one pending probe a
 //     Sympa notice matches by time), whether it is the list's own copy, a
-//     late copy, forged, deletable, whether it is believed (Trust: a
-//     notice the list's server did not provably send is only a hint, and
-//     so is such a copy where the list's copies must be authenticated;
-//     elsewhere an unauthenticated copy counts, marked), and why. explain prints the same Verdict for a saved message, so serve
+//     late copy, forged, deletable (by the same rules in INBOX and in
+//     Junk: Placement changes only the sentence), whether it is believed
+//     (Trust: a notice the list's server did not provably send is only a
+//     hint, and so is such a copy where the list's copies must be
+//     authenticated; elsewhere an unauthenticated copy counts, marked),
+//     and why. explain prints the same Verdict for a saved message, so serve
 //     and explain cannot disagree.
 //  4. incoming.go: onMessage applies the verdict: counts a forged token,
 //     records a notice limit, hands a sighting to each pending probe it
 //     decides (a hint is kept apart, hints.go, and decides only at the
 //     timeout with no copy), counts a late copy of a recorded probe, and
-//     deletes the message only when the verdict says DeleteNow.
+//     deletes the message only when the verdict says DeleteNow, in the
+//     folder it arrived in.
 //
 // # Who owns what
 //

@@ -85,25 +85,29 @@ func copySaid(from string) string {
 	return "a copy of the probe from " + from
 }
 
-// markUnauthenticatedCopy says in a delivered result that its copy was
-// counted unauthenticated: the list's server has no way to authenticate
-// copies, so a forged one would have counted too.
-func (r *probeRun) markUnauthenticatedCopy(e sighting) {
-	if r.res.Outcome == Delivered && e.kind == checks.KindProbeCopy && e.trust == TrustUnauthenticated {
-		r.res.Reason += "; " + e.trustWhy
-		r.res.Evidence += " (unauthenticated)"
+// markUnauthenticated says in a reader's result that its copy was counted
+// unauthenticated: the list's server has no way to authenticate copies,
+// so a forged one would have counted too.
+func markUnauthenticated(rr *readerRun, e sighting) {
+	if e.trust == TrustUnauthenticated {
+		rr.reason += "; " + e.trustWhy
+		rr.evidence += " (unauthenticated)"
 	}
 }
 
-// noCopyReason is the reason of a probe lost at its timeout: it names the
-// first unauthenticated copy, if one came.
-func (r *probeRun) noCopyReason() string {
+// noCopyReason is the reason of a probe (with account, of that reader)
+// that got no copy by its timeout: it names the first unauthenticated
+// copy, if one came.
+func (r *probeRun) noCopyReason(account string) string {
 	for _, h := range r.res.Hints {
-		if h.Kind != string(checks.KindProbeCopy) {
+		if h.Kind != string(checks.KindProbeCopy) || account != "" && h.Account != account {
 			continue
 		}
 		return fmt.Sprintf("no authenticated copy within %s; an unauthenticated copy arrived in %s's mailbox at %s, %s: anyone can send one, so it is not counted",
 			r.timeout, h.Account, h.SeenAt.Format(time.RFC3339), h.Why)
+	}
+	if account != "" {
+		return fmt.Sprintf("no copy for %s within %s", account, r.timeout)
 	}
 	return fmt.Sprintf("no copy and no evidence within %s", r.timeout)
 }

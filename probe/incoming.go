@@ -19,12 +19,12 @@ import (
 // the verdict: it hands the evidence to the pending probe it decides,
 // counts a late copy of a finished one, and deletes the message only when
 // the verdict proves it listprobe's own.
-func (s *Service) onMessage(box *accountSession, msg imapwatch.Message) {
+func (s *Service) onMessage(box *accountSession, msg imapwatch.Message, placement Placement) {
 	cfg := s.Config()
 	if cfg == nil {
 		return
 	}
-	in := Incoming{Account: box.name, Header: msg.Header, Body: msg.Body, SeenAt: msg.SeenAt}
+	in := Incoming{Account: box.name, Placement: placement, Header: msg.Header, Body: msg.Body, SeenAt: msg.SeenAt}
 	in.Auth = Authenticate(s.ctx, in, authnMessage(msg), cfg, s.dns.get(cfg))
 	v := Judge(in, cfg, registryView{s})
 	for _, l := range v.NoticeLimit {
@@ -54,8 +54,8 @@ func (s *Service) onMessage(box *accountSession, msg imapwatch.Message) {
 	if v.DeleteNow {
 		ctx, cancel := context.WithTimeout(s.ctx, cleanupTimeout)
 		defer cancel()
-		if err := box.box.Delete(ctx, msg.UIDValidity, msg.UID); err != nil {
-			s.logger.Warn("cleanup failed", "account", box.name, "uid", msg.UID, "err", err)
+		if err := box.mailbox(placement).Delete(ctx, msg.UIDValidity, msg.UID); err != nil {
+			s.logger.Warn("cleanup failed", "account", box.name, "folder", placement, "uid", msg.UID, "err", err)
 		}
 	}
 }
@@ -79,7 +79,8 @@ func (s *Service) applyTo(cfg *config.Config, v Verdict, d Decided, msg imapwatc
 		e := sighting{kind: ev.Kind, manager: ev.Manager, reason: readable(ev.Reason), account: v.Account, trust: v.Trust, trustWhy: readable(v.TrustWhy),
 			dnsFailed: v.Auth != nil && v.Auth.TempError != "" && v.Trust != TrustAuthenticated,
 			seenAt:    msg.SeenAt, uid: msg.UID, uidv: msg.UIDValidity, deletable: v.Deletable, byTime: d.ByTime,
-			approved: ev.Approved, approvedAt: ev.ApprovedAt, recipient: ev.Recipient, copy: ev.Copy, from: ev.From}
+			approved: ev.Approved, approvedAt: ev.ApprovedAt, recipient: ev.Recipient, copy: ev.Copy, from: ev.From,
+			placement: v.Placement, filter: v.FilterVerdict}
 		if v.Copy {
 			e.hops = checks.Hops(msg.Header)
 			if a := auth[strings.ToLower(d.List)]; a != nil {

@@ -27,8 +27,11 @@ type Incoming struct {
 	// Folder is the mailbox folder it arrived in; "" means the account's
 	// watched mailbox (INBOX by default).
 	Folder string
-	Header mail.Header
-	Body   []byte
+	// Placement is where it arrived: "" or PlacementInbox for the watched
+	// mailbox, PlacementJunk for the account's Junk folder.
+	Placement Placement
+	Header    mail.Header
+	Body      []byte
 	// SeenAt is when it was seen: the judgement's "now" (a notice matched
 	// by time must come after the probe; a notice limit starts then).
 	SeenAt time.Time
@@ -106,6 +109,9 @@ type Placement string
 // The values of Placement.
 const (
 	PlacementInbox Placement = "inbox" // the watched mailbox
+	// PlacementJunk: the account's Junk folder (SPECIAL-USE \Junk, else
+	// its configured name): the reader's filter called it spam.
+	PlacementJunk Placement = "junk"
 )
 
 // Verdict is what a message is and what listprobe may do with it.
@@ -153,8 +159,11 @@ type Verdict struct {
 	// why it is not believed.
 	Auth     *authn.Verdict
 	TrustWhy string
-	// Placement is where the message arrived (issue 16 adds Junk).
+	// Placement is where the message arrived: INBOX or Junk.
 	Placement Placement
+	// FilterVerdict is the receiving side's spam filter verdict from the
+	// message's header (checks.FilterVerdict); "" when it has none.
+	FilterVerdict string
 	// Why says in a sentence why the message counts or is left alone.
 	Why string
 }
@@ -189,7 +198,10 @@ type Decided struct {
 func Judge(msg Incoming, cfg *config.Config, probes Probes) Verdict {
 	ev := checks.Classify(msg.Header, msg.Body)
 	v := Verdict{Evidence: ev, Account: msg.Account, SeenAt: msg.SeenAt, Signature: SignatureAbsent,
-		Trust: TrustHint, Placement: PlacementInbox}
+		Trust: TrustHint, Placement: msg.Placement, FilterVerdict: checks.FilterVerdict(msg.Header)}
+	if v.Placement == "" {
+		v.Placement = PlacementInbox
+	}
 	if !needsAuthn(ev.Kind) {
 		v.Trust = TrustAuthenticated
 	}
@@ -297,7 +309,7 @@ func (v *Verdict) decide(cfg *config.Config) {
 	recorded := false
 	for i, d := range v.Probes {
 		recorded = recorded || d.Recorded
-		if l := cfg.List(d.Token.List); d.Recorded && v.Copy && l != nil && l.Reader == v.Account {
+		if l := cfg.List(d.Token.List); d.Recorded && v.Copy && l != nil && l.HasReader(v.Account) {
 			v.Probes[i].Late = true
 		}
 	}
@@ -308,6 +320,8 @@ func (v *Verdict) decide(cfg *config.Config) {
 		v.Why = "names a probe of another process or an earlier run: never deleted"
 	case ev.Kind == checks.KindProbeCopy && !v.Copy:
 		v.Why = "looks like the list's copy, but its list's copies must be authenticated and this one is " + v.TrustWhy + ": a hint, left alone"
+	case v.Copy && v.Placement == PlacementJunk:
+		v.Why = "the list's copy of the probe, in the Junk folder: the reader's filter called it spam"
 	case v.Copy:
 		v.Why = "the list's copy of the probe"
 	default:

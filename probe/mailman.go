@@ -89,8 +89,12 @@ func newMailmanWatcher(name string, m *config.MailmanConfig, logger *slog.Logger
 	return w
 }
 
-// listMembers are the probe's own accounts on a list.
-type listMembers struct{ poster, reader string }
+// listMembers are the probe's own accounts on a list: the poster's
+// address and the readers (the first one first).
+type listMembers struct {
+	poster  string
+	readers []memberAccount
+}
 
 // setLists says which lists the watcher reads, with their probe accounts.
 func (w *mailmanWatcher) setLists(lists map[string]listMembers) {
@@ -258,13 +262,17 @@ func (w *mailmanWatcher) moderationState(ctx context.Context, list string, membe
 	if err != nil {
 		return MailmanState{Since: time.Now()}, err
 	}
-	reader, err := w.client.Membership(ctx, list, members.reader)
+	readers, err := w.readerMemberships(ctx, list, members.readers)
 	if err != nil {
 		return MailmanState{Since: time.Now()}, err
 	}
+	var reader MemberState
+	if len(readers) > 0 {
+		reader = readers[0].MemberState
+	}
 	return MailmanState{Up: true, Held: held, DefaultMemberAction: mod.DefaultMemberAction,
 		DefaultNonmemberAction: mod.DefaultNonmemberAction, MemberAction: poster.ModerationAction, Emergency: mod.Emergency,
-		Poster: poster, Reader: reader, Since: time.Now()}, nil
+		Poster: poster, Reader: reader, Readers: readers, Since: time.Now()}, nil
 }
 
 // watchHeld looks at the held queue of these lists for their pending
@@ -376,7 +384,7 @@ func (mw *mailmanWatchers) reconcile(cfg *config.Config) {
 		lists := map[string]listMembers{}
 		for _, l := range cfg.Lists {
 			if l.Mailman == name {
-				lists[l.Address] = listMembers{poster: cfg.Accounts[l.Poster].Address, reader: cfg.Accounts[l.Reader].Address}
+				lists[l.Address] = listMembers{poster: cfg.Accounts[l.Poster].Address, readers: readerAccounts(cfg, l)}
 			}
 		}
 		old := mw.m[name]

@@ -3,6 +3,7 @@ package probe
 import (
 	"maps"
 	"math"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -35,6 +36,7 @@ var (
 // Metrics holds every metric listprobe exports, on a registry of its own.
 type Metrics struct {
 	Registry *prometheus.Registry
+	readerMetrics
 
 	probes           *prometheus.CounterVec
 	success          *prometheus.GaugeVec
@@ -133,6 +135,7 @@ func NewMetrics() *Metrics {
 		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion},
 	})
 	buildInfo.Set(1)
+	m.readerMetrics = newReaderMetrics(m.Registry)
 	m.pipe = newPipelineMetrics(m.Registry)
 	m.Registry.MustRegister(
 		m.probes, m.success, m.lastOutcome, m.expected, m.lastReason, m.latency, m.submitDuration,
@@ -219,6 +222,7 @@ func (m *Metrics) Configure(cfg *config.Config) {
 	}
 	m.pipe.configure(cfg, lists, m.knownLists())
 	m.lists = lists
+	m.configureReaders(cfg)
 	m.knownAccounts = slices.Sorted(maps.Keys(accounts))
 }
 
@@ -248,6 +252,7 @@ func (m *Metrics) Record(r *Result) {
 	labels := prometheus.Labels{"list": l, "outcome": string(r.Outcome), "reason": reasonLabel(r)}
 	m.lastReason.With(labels).Set(1)
 	m.reasons[l] = labels
+	m.recordReaders(r)
 	if r.SubmitDuration > 0 {
 		m.submitDuration.WithLabelValues(l).Observe(r.SubmitDuration.Seconds())
 	}
@@ -333,8 +338,12 @@ type MailmanState struct {
 	DefaultNonmemberAction string
 	MemberAction           string // "" or "default" when the member has none of its own
 	Emergency              bool
-	// Poster and Reader are the probe accounts' memberships of the list.
+	// Poster and Reader are the probe accounts' memberships of the list
+	// (Reader: its first reader's).
 	Poster, Reader MemberState
+	// Readers are every reader's membership, the first one's too, in the
+	// order of the list's readers (mailman_readers.go).
+	Readers []ReaderMembership
 	// Since is when the settings above were first read with these values
 	// (or when the API was first found down).
 	Since time.Time
@@ -353,7 +362,7 @@ var (
 // sameSettings reports whether s and o say the same about the list.
 func (s MailmanState) sameSettings(o MailmanState) bool {
 	s.Since, o.Since = time.Time{}, time.Time{}
-	return s == o
+	return reflect.DeepEqual(s, o)
 }
 
 // Mailman records the moderation state of a list.

@@ -26,10 +26,11 @@ import (
 // series per outcome, the two histograms): those alone are about 3 KB per
 // list (the README's "Latency and cost" itemizes them). So the text has a
 // budget of its own, a little above what it takes today, so that any
-// growth fails here too.
+// growth fails here too. The junk outcome (issue 16) added a series per
+// list to each of the two per-outcome families: 5,586 bytes per list.
 const (
 	maxGzipBytesPerList  = 1536
-	maxPlainBytesPerList = 5500
+	maxPlainBytesPerList = 5700
 )
 
 // scrapeWorld returns metrics for n lists, each with a Mailman server and
@@ -140,7 +141,7 @@ func checkSeriesPerList(t *testing.T, text []byte, lists int) {
 		total += series[name]
 		t.Logf("%-50s %5.2f series, %4d bytes per list", name, float64(series[name])/float64(lists), size[name]/lists)
 	}
-	const maxSeriesPerList = 58
+	const maxSeriesPerList = 60 // 58.5 with junk's two series
 	if got := float64(total) / float64(lists); got > maxSeriesPerList {
 		t.Errorf("%.1f series per list, budget %d", got, maxSeriesPerList)
 	}

@@ -16,11 +16,12 @@ const (
 	Rejected   Outcome = "rejected"    // the post was refused for good
 	Lost       Outcome = "lost"        // no copy and no evidence before the timeout
 	SendFailed Outcome = "send_failed" // the post could not be handed over
+	Junk       Outcome = "junk"        // the list delivered, but a reader's filter called the copy spam
 	Error      Outcome = "error"       // listprobe could not observe the result
 )
 
 // Outcomes lists every outcome, in the order of the README's outcome table.
-var Outcomes = []Outcome{Delivered, Held, Rejected, Lost, SendFailed, Error}
+var Outcomes = []Outcome{Delivered, Held, Rejected, Lost, SendFailed, Junk, Error}
 
 // Result is the record of one finished probe.
 type Result struct {
@@ -34,11 +35,15 @@ type Result struct {
 	Latency   *float64  `json:"latency_seconds"` // seconds; nil unless delivered
 	MessageID string    `json:"message_id"`
 	SentAt    time.Time `json:"sent_at"`
-	// Hops is a delivered copy's Received chain, oldest first.
+	// Hops is a copy's Received chain, oldest first: the first reader's
+	// copy (delivered, or in its Junk folder).
 	Hops []Hop `json:"hops,omitempty"`
-	// Authentication is a delivered copy's authentication verdict; nil
-	// when no copy was delivered or it was not checked.
+	// Authentication is that copy's authentication verdict (a copy in Junk
+	// too: it may say why the filter called it spam); nil when no copy
+	// came or it was not checked.
 	Authentication *Authentication `json:"authentication,omitempty"`
+	// Readers are the results of each reader, for a list with several.
+	Readers []ReaderResult `json:"readers,omitempty"`
 	// Hints are the notices, rejections and bounces that concerned the
 	// probe but could not be shown to come from the list's server
 	// (trust.go): listed, and used only when no copy came.

@@ -41,8 +41,9 @@ type probeRun struct {
 	poster                          *config.AccountConfig
 	logger                          *slog.Logger
 	msg                             compose.Probe
-	pending                         *pendingProbe // registered: sightings arrive on it
-	reader, posterBox, moderatorBox *accountSession
+	pending                         *pendingProbe   // registered: sightings arrive on it
+	reader, posterBox, moderatorBox *accountSession // reader: the first reader's
+	readers                         []*readerRun
 	mailman                         *mailmanWatcher
 	failFast                        bool
 	timeout                         time.Duration // the list's effective timeout
@@ -81,16 +82,12 @@ var probeStages = []stage{
 // that arrives while they watch, so a notice that came before they were up
 // would be missed: they are waited for too, briefly, as they are optional.
 func waitSessions(ctx context.Context, r *probeRun) bool {
-	wait := min(readerWait, time.Until(r.res.Started.Add(r.timeout)))
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	err := r.reader.waitUp(wctx, r.failFast)
-	cancel()
-	if err != nil {
+	if err := waitReaders(ctx, r); err != nil {
 		r.res.Outcome, r.res.Reason, r.res.Evidence = Error, err.Error(), "reader mailbox"
 		return true
 	}
 	for _, s := range []*accountSession{r.posterBox, r.moderatorBox} {
-		if s == nil || s == r.reader {
+		if s == nil || r.readerOf(s.name) != nil {
 			continue
 		}
 		wctx, cancel := context.WithTimeout(ctx, min(noticeWait, r.timeout/4))
@@ -125,7 +122,15 @@ func submitProbe(ctx context.Context, r *probeRun) bool {
 	// instead of waiting for IDLE to tell it, which Dovecot does about half
 	// a second late. The expectation ends with the probe.
 	if deadline, ok := ctx.Deadline(); ok {
-		r.expectDone = r.reader.box.Expect(deadline)
+		var dones []func()
+		for _, rr := range r.readers {
+			dones = append(dones, rr.box.expect(deadline))
+		}
+		r.expectDone = func() {
+			for _, done := range dones {
+				done()
+			}
+		}
 	}
 	sub, err := submit.Send(ctx, submitOptions(r.poster), r.poster.Address, []string{r.list.Address}, r.raw)
 	if err != nil {
@@ -166,7 +171,6 @@ func awaitEvidence(ctx context.Context, r *probeRun) bool {
 				r.cleanup = append(r.cleanup, e)
 			}
 			if applyEvidence(r, e) {
-				r.markUnauthenticatedCopy(e)
 				return true
 			}
 		case <-ctx.Done():
@@ -186,9 +190,12 @@ func applyEvidence(r *probeRun, e sighting) bool {
 	}
 	switch e.kind {
 	case checks.KindProbeCopy:
-		if e.account != r.list.Reader {
-			r.logger.Debug("probe copy in a mailbox that is not the reader's", "account", e.account)
-			r.noteCopy(e)
+		rr := r.readerOf(e.account)
+		if rr == nil || rr.seen {
+			r.logger.Debug("probe copy in a mailbox that is not a reader's, or a reader's second", "account", e.account)
+			if rr == nil {
+				r.noteCopy(e)
+			}
 			return false
 		}
 		if e.approved {
@@ -201,21 +208,9 @@ func applyEvidence(r *probeRun, e sighting) bool {
 			}
 			return true
 		}
-		res.Hops = hopsOf(e.hops)
-		res.Authentication = AuthenticationOf(e.authn)
-		lat := max(e.seenAt.Sub(r.accepted), 0).Seconds()
-		res.Outcome, res.Latency = Delivered, &lat
-		res.Reason = fmt.Sprintf("copy seen in %s's mailbox %.3fs after SMTP accepted the post", e.account, lat)
-		res.Evidence = "list copy in reader mailbox"
-		switch {
-		case e.copy == checks.CopyWrapped:
-			res.Evidence += " (the post wrapped in a message from the list)"
-		case e.copy == checks.CopyFromList:
-			res.Evidence += " (sent as the list, with a Message-ID of its own)"
-		case e.from != "" && !strings.EqualFold(e.from, r.poster.Address):
-			res.Evidence += " (From rewritten by the list)"
-		}
-		return true
+		// A copy in Junk is junk, never delivered: the list delivered,
+		// the reader's filter called it spam.
+		return r.readerCopy(rr, e)
 	case checks.KindHoldNotice, checks.KindModeratorNotice:
 		res.Outcome, res.Reason = Held, e.reason
 		if st, ok := r.mailmanState(); ok && !st.Poster.Subscribed {
@@ -250,6 +245,20 @@ func applyEvidence(r *probeRun, e sighting) bool {
 	return false
 }
 
+// copyHow says how a copy carries the probe, when it is not plainly the
+// post itself.
+func copyHow(e sighting, poster string) string {
+	switch {
+	case e.copy == checks.CopyWrapped:
+		return " (the post wrapped in a message from the list)"
+	case e.copy == checks.CopyFromList:
+		return " (sent as the list, with a Message-ID of its own)"
+	case e.from != "" && !strings.EqualFold(e.from, poster):
+		return " (From rewritten by the list)"
+	}
+	return ""
+}
+
 // deadline decides a probe whose time ran out: lost, unless listprobe could
 // not have seen the copy.
 func (r *probeRun) deadline(ctx context.Context) {
@@ -260,7 +269,17 @@ func (r *probeRun) deadline(ctx context.Context) {
 		res.Outcome, res.Reason, res.Evidence = Error, "probe cancelled before an outcome", ""
 		return
 	}
-	if why, blind := readerBlind(r.reader, r.timeout); blind {
+	blind := func(rr *readerRun) string {
+		why, _ := readerBlind(rr.box, r.timeout)
+		return why
+	}
+	if r.readersAtDeadline(blind) || len(r.readers) > 1 {
+		// Some reader saw a copy, or several readers: the list's outcome
+		// is the worst reader's.
+		r.decideByReaders()
+		return
+	}
+	if why := blind(r.readers[0]); why != "" {
 		res.Outcome, res.Evidence, res.Reason = Error, "reader mailbox", why
 		return
 	}
@@ -268,7 +287,7 @@ func (r *probeRun) deadline(ctx context.Context) {
 		return
 	}
 	res.Outcome = Lost
-	res.Reason = r.noCopyReason()
+	res.Reason = r.noCopyReason("")
 	if st, ok := r.mailmanState(); ok {
 		if why := cannotReceive(st.Reader); why != "" {
 			// The probe's own account is the cause: say so instead of
@@ -281,7 +300,7 @@ func (r *probeRun) deadline(ctx context.Context) {
 		res.Reason = r.mailman.pipe.explainLost(ctx, res.Reason, res.MessageID, r.accepted)
 	}
 	for _, s := range []*accountSession{r.posterBox, r.moderatorBox} {
-		if s == nil || s == r.reader {
+		if s == nil || r.readerOf(s.name) != nil {
 			continue
 		}
 		if up, _, err := s.State(); !up {
@@ -349,13 +368,23 @@ func (s *Service) probe(ctx context.Context, cfg *config.Config, l *config.ListC
 	res = &Result{ID: tok.ID, List: l.Address, Expected: Outcome(l.Expect), MessageID: msg.MessageID(), SentAt: start.UTC().Truncate(time.Second), Token: msg.Token, Started: start}
 	r := &probeRun{cfg: cfg, list: l, poster: poster, logger: logger, res: res, msg: msg, failFast: s.opts.FailFast, timeout: l.EffectiveTimeout(cfg.Global), releaseSlot: releaseSlot,
 		pending: &pendingProbe{list: l, cfg: cfg, token: tok, messageID: msg.MessageID(), sightings: make(chan sighting, sightingBuffer)}}
-	r.reader = s.sessions.acquire(l.Reader)
+	for _, name := range l.ReaderAccounts() {
+		if b := s.sessions.acquire(name); b != nil {
+			r.readers = append(r.readers, &readerRun{account: name, box: b})
+		}
+	}
+	if len(r.readers) > 0 {
+		r.reader = r.readers[0].box
+	}
 	r.posterBox = s.sessions.acquire(l.Poster)
 	if l.Moderator != "" {
 		r.moderatorBox = s.sessions.acquire(l.Moderator)
 	}
 	defer func() {
-		for _, b := range []*accountSession{r.reader, r.posterBox, r.moderatorBox} {
+		for _, rr := range r.readers {
+			s.sessions.release(rr.box)
+		}
+		for _, b := range []*accountSession{r.posterBox, r.moderatorBox} {
 			s.sessions.release(b)
 		}
 	}()
@@ -376,6 +405,9 @@ func (s *Service) probe(ctx context.Context, cfg *config.Config, l *config.ListC
 
 	res.Finished = time.Now()
 	res.OK = res.Outcome == res.Expected
+	if len(r.readers) > 1 {
+		res.Readers = r.readerResults()
+	}
 	cleanResult(res)
 	if !res.Posted {
 		res.MessageID, res.SentAt = "", time.Time{}
@@ -438,7 +470,7 @@ func (s *Service) cleanupAfter(r *probeRun) {
 		if a := r.cfg.Accounts[e.account]; a == nil || !a.Cleanup {
 			continue
 		}
-		s.deleteMessage(ctx, e.account, e.uidv, e.uid)
+		s.deleteMessage(ctx, e.account, e.placement, e.uidv, e.uid)
 	}
 	if r.res.Outcome == Held && r.mailman != nil && r.cfg.Mailman[r.list.Mailman].DiscardHeld {
 		r.mailman.discardHeld(ctx, r.logger, r.list.Address, r.res.MessageID)
@@ -446,14 +478,18 @@ func (s *Service) cleanupAfter(r *probeRun) {
 }
 
 // deleteMessage deletes one message from the current session of account.
-func (s *Service) deleteMessage(ctx context.Context, account string, uidv, uid uint32) {
+func (s *Service) deleteMessage(ctx context.Context, account string, p Placement, uidv, uid uint32) {
 	b := s.sessions.acquire(account)
 	if b == nil {
 		return
 	}
 	defer s.sessions.release(b)
-	if err := b.box.Delete(ctx, uidv, uid); err != nil {
-		s.logger.Warn("cleanup failed", "account", account, "uid", uid, "err", err)
+	box := b.mailbox(p)
+	if box == nil {
+		return
+	}
+	if err := box.Delete(ctx, uidv, uid); err != nil {
+		s.logger.Warn("cleanup failed", "account", account, "folder", p, "uid", uid, "err", err)
 	}
 }
 

@@ -54,6 +54,10 @@ type sighting struct {
 	hops []checks.Hop
 	// authn is a copy's authentication verdict; nil when not checked.
 	authn *authn.Checks
+	// placement is the folder a mailbox message was seen in (INBOX or
+	// Junk), filter the spam filter's verdict header fields.
+	placement Placement
+	filter    string
 	// byTime: a notice that names no probe, tied to the only pending probe
 	// of its list by the time it came.
 	byTime bool

@@ -246,7 +246,7 @@ func TestPanicOnAMessageKeepsTheSession(t *testing.T) {
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
 	cfg := w.Config(t, 20*time.Second, lists, nil)
 	seen := make(chan string, 10)
-	ss := newSessions(context.Background(), testLogger(t), NewMetrics(), func(_ *accountSession, msg imapwatch.Message) {
+	ss := newSessions(context.Background(), testLogger(t), NewMetrics(), func(_ *accountSession, msg imapwatch.Message, _ Placement) {
 		subject := msg.Header.Get("Subject")
 		if subject == "boom" {
 			var m map[string]int

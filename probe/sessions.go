@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-message/mail"
 
 	"github.com/listprobe/listprobe/checks"
@@ -27,8 +29,13 @@ type accountSession struct {
 	address string // the account's mail address, for messages
 	server  string // host:port of its IMAP server, for messages
 	box     *imapwatch.Mailbox
-	cancel  context.CancelFunc
-	done    chan struct{} // closed when its goroutines have ended
+	// junk watches the account's Junk folder in a session of its own, for
+	// accounts that read lists' copies; nil for the others. junkState is
+	// its state (junk_state.go).
+	junk      *imapwatch.Mailbox
+	junkState folderState
+	cancel    context.CancelFunc
+	done      chan struct{} // closed when its goroutines have ended
 
 	mu        sync.Mutex
 	up        bool
@@ -88,11 +95,45 @@ func (s *accountSession) waitUp(ctx context.Context, failFast bool) error {
 // sessionKey identifies an account's connection settings: a session is kept
 // across a reload exactly when its key is unchanged. The password is part of
 // it, hashed so that the key can be compared without holding the secret.
-func sessionKey(a *config.AccountConfig, poll time.Duration) string {
+func sessionKey(a *config.AccountConfig, poll time.Duration, junk string) string {
 	i := a.IMAP
 	pw := sha256.Sum256([]byte(i.Password()))
-	return fmt.Sprintf("%s|%s|%s|%s|%v|%s|%x|%s|%s|%v", a.Address, i.Address, i.TLS, i.CAFile, i.InsecureSkipVerify,
-		i.Username, pw[:8], i.Mailbox, poll, !a.Cleanup)
+	return fmt.Sprintf("%s|%s|%s|%s|%v|%s|%x|%s|%s|%v|%s", a.Address, i.Address, i.TLS, i.CAFile, i.InsecureSkipVerify,
+		i.Username, pw[:8], i.Mailbox, poll, !a.Cleanup, junk)
+}
+
+// junkFolder is the fallback name of the Junk folder account watches, or
+// "" when it watches none: only readers of some list do (a copy filed as
+// spam is what they look for), and never their watched mailbox twice.
+func junkFolder(cfg *config.Config, name string, a *config.AccountConfig) string {
+	if a.IMAP.JunkMailbox == a.IMAP.Mailbox {
+		return ""
+	}
+	for _, l := range cfg.Lists {
+		if l.HasReader(name) {
+			return a.IMAP.JunkMailbox
+		}
+	}
+	return ""
+}
+
+// mailbox returns the watcher of the folder a placement names.
+func (s *accountSession) mailbox(p Placement) *imapwatch.Mailbox {
+	if p == PlacementJunk {
+		return s.junk
+	}
+	return s.box
+}
+
+// expect tells the account's watchers that a copy is due (see
+// imapwatch.Mailbox.Expect): in INBOX or in Junk.
+func (s *accountSession) expect(until time.Time) (done func()) {
+	inboxDone := s.box.Expect(until)
+	if s.junk == nil {
+		return inboxDone
+	}
+	junkDone := s.junk.Expect(until)
+	return func() { inboxDone(); junkDone() }
 }
 
 // sessions is the service's set of mailbox sessions, one per account with an
@@ -102,7 +143,7 @@ type sessions struct {
 	metrics *Metrics
 	// onMessage is called for every new message of every session, from that
 	// session's own goroutine.
-	onMessage func(s *accountSession, msg imapwatch.Message)
+	onMessage func(s *accountSession, msg imapwatch.Message, p Placement)
 
 	ctx context.Context
 	wg  sync.WaitGroup
@@ -118,7 +159,7 @@ type sessions struct {
 	boxes map[string]*accountSession // the current session of each account
 }
 
-func newSessions(ctx context.Context, logger *slog.Logger, metrics *Metrics, onMessage func(*accountSession, imapwatch.Message)) *sessions {
+func newSessions(ctx context.Context, logger *slog.Logger, metrics *Metrics, onMessage func(*accountSession, imapwatch.Message, Placement)) *sessions {
 	return &sessions{ctx: ctx, logger: logger, metrics: metrics, onMessage: onMessage, boxes: map[string]*accountSession{}}
 }
 
@@ -135,14 +176,15 @@ func (ss *sessions) reconcile(cfg *config.Config) {
 			continue
 		}
 		want[name] = true
-		key := sessionKey(a, poll)
+		junk := junkFolder(cfg, name, a)
+		key := sessionKey(a, poll, junk)
 		if old := ss.boxes[name]; old != nil {
 			if old.key == key {
 				continue
 			}
 			ss.retireLocked(old)
 		}
-		ss.boxes[name] = ss.start(name, key, a, poll)
+		ss.boxes[name] = ss.start(name, key, a, poll, junk)
 	}
 	for name, old := range ss.boxes {
 		if !want[name] {
@@ -162,11 +204,57 @@ func (ss *sessions) retireLocked(s *accountSession) {
 	}
 }
 
-func (ss *sessions) start(name, key string, a *config.AccountConfig, poll time.Duration) *accountSession {
+func (ss *sessions) start(name, key string, a *config.AccountConfig, poll time.Duration, junk string) *accountSession {
 	ctx, cancel := context.WithCancel(ss.ctx)
 	s := &accountSession{name: name, key: key, address: a.Address, server: a.IMAP.Address, cancel: cancel,
 		done: make(chan struct{}), changed: make(chan struct{}), reporting: true, since: time.Now()}
-	s.box = imapwatch.New(imapwatch.Options{
+	opts := ss.watchOptions(name, a, poll)
+	opts.OnState = func(up bool, err error) {
+		s.setState(up, err)
+		s.mu.Lock()
+		reporting := s.reporting
+		s.mu.Unlock()
+		if !reporting {
+			return
+		}
+		ss.metrics.MailboxUp(name, up)
+	}
+	s.box = imapwatch.New(opts)
+	var wg sync.WaitGroup
+	ss.watch(ctx, &wg, s, s.box, PlacementInbox)
+	if junk != "" {
+		// A session of its own: IDLE watches one folder, and switching the
+		// INBOX session between folders would delay the copies it waits
+		// for. Its state is not the account's: a server without a Junk
+		// folder is fine.
+		jopts := ss.watchOptions(name, a, poll)
+		jopts.Mailbox, jopts.SpecialUse = junk, imap.MailboxAttrJunk
+		jopts.HeaderFields = append(slices.Clone(checks.ClassifyHeaderFields), checks.FilterHeaderFields...)
+		jopts.Logger = ss.logger.With("account", name, "folder", "junk")
+		jopts.OnState = func(up bool, err error) {
+			s.junkState.set(up, err)
+			s.mu.Lock()
+			reporting := s.reporting
+			s.mu.Unlock()
+			if reporting {
+				ss.metrics.JunkUp(name, up)
+			}
+		}
+		s.junk = imapwatch.New(jopts)
+		ss.watch(ctx, &wg, s, s.junk, PlacementJunk)
+	}
+	ss.wg.Add(1)
+	go func() {
+		defer ss.wg.Done()
+		wg.Wait()
+		close(s.done)
+	}()
+	return s
+}
+
+// watchOptions are the watcher options of an account's folders.
+func (ss *sessions) watchOptions(name string, a *config.AccountConfig, poll time.Duration) imapwatch.Options {
+	return imapwatch.Options{
 		Address:      a.IMAP.Address,
 		TLS:          a.IMAP.TLS,
 		TLSConfig:    a.IMAP.TLSConfig(),
@@ -182,27 +270,19 @@ func (ss *sessions) start(name, key string, a *config.AccountConfig, poll time.D
 		CommandTimeout: ss.commandTimeout,
 		HeaderFields:   checks.ClassifyHeaderFields,
 		WantBody:       wantBody,
-		OnState: func(up bool, err error) {
-			s.setState(up, err)
-			s.mu.Lock()
-			reporting := s.reporting
-			s.mu.Unlock()
-			if !reporting {
-				return
-			}
-			ss.metrics.MailboxUp(name, up)
-		},
 		// The watcher logs its session going up and down; OnState only
 		// records the state, so each change is logged once.
 		Logger: ss.logger.With("account", name),
-	})
-	msgs, unsubscribe := s.box.Subscribe()
-	var wg sync.WaitGroup
+	}
+}
+
+// watch runs box and hands its messages to onMessage until ctx ends.
+func (ss *sessions) watch(ctx context.Context, wg *sync.WaitGroup, s *accountSession, box *imapwatch.Mailbox, p Placement) {
+	msgs, unsubscribe := box.Subscribe()
 	wg.Add(2)
-	ss.wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.box.Run(ctx)
+		box.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -215,28 +295,22 @@ func (ss *sessions) start(name, key string, a *config.AccountConfig, poll time.D
 				if !ok {
 					return
 				}
-				ss.dispatch(s, msg)
+				ss.dispatch(s, msg, p)
 			}
 		}
 	}()
-	go func() {
-		defer ss.wg.Done()
-		wg.Wait()
-		close(s.done)
-	}()
-	return s
 }
 
 // dispatch hands one message to onMessage. A panic there (a parser bug a
 // hostile message found) loses that message, not the session or the
 // process.
-func (ss *sessions) dispatch(s *accountSession, msg imapwatch.Message) {
+func (ss *sessions) dispatch(s *accountSession, msg imapwatch.Message, p Placement) {
 	defer func() {
 		if p := recover(); p != nil {
 			ss.logger.Error("handling a message panicked; the message is ignored", "account", s.name, "uid", msg.UID, "panic", p, "stack", string(debug.Stack()))
 		}
 	}()
-	ss.onMessage(s, msg)
+	ss.onMessage(s, msg, p)
 }
 
 // acquire returns the current session of account and holds it until

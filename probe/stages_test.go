@@ -34,6 +34,7 @@ func fakeRun(reader, poster *accountSession) *probeRun {
 		accepted:  accepted,
 		timeout:   time.Minute,
 		reader:    reader,
+		readers:   []*readerRun{{account: "reader", box: reader}},
 		posterBox: poster,
 		pending:   &pendingProbe{sightings: make(chan sighting, sightingBuffer)},
 	}

@@ -15,6 +15,7 @@ package imapwatch
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -35,8 +36,19 @@ type Options struct {
 	TLSConfig *tls.Config  // nil: verify against the system roots with ServerName from Address
 	Username  string
 	Password  string
-	// Mailbox is the folder to watch. Default "INBOX".
+	// Mailbox is the folder to watch. Default "INBOX", unless SpecialUse
+	// is set.
 	Mailbox string
+	// SpecialUse, when set (imap.MailboxAttrJunk), makes the session watch
+	// the folder the server marks with this attribute (RFC 6154), found
+	// with LIST at every login; Mailbox is then the fallback when no
+	// folder is marked ("" for none). When neither exists the session ends
+	// with an error wrapping ErrNoMailbox, and tries again only after
+	// MissingRetry: a server without a Junk folder is not a failure.
+	SpecialUse imap.MailboxAttr
+	// MissingRetry is how long a session waits to look again for a
+	// folder that does not exist. Default 10m.
+	MissingRetry time.Duration
 	// PollInterval is how often to look for new mail when the server does not
 	// offer IDLE or refuses it. Default 10s.
 	PollInterval time.Duration
@@ -137,6 +149,7 @@ type Message struct {
 // Defaults of Options, and the session's internal bounds.
 const (
 	defaultPollInterval = 10 * time.Second
+	defaultMissingRetry = 10 * time.Minute
 	defaultIdleRefresh  = 9 * time.Minute
 	defaultBodyLimit    = 256 << 10
 	defaultHeaderLimit  = 64 << 10
@@ -251,7 +264,8 @@ type Mailbox struct {
 
 	running atomic.Bool
 	up      atomic.Bool
-	polling atomic.Bool // the current session polls rather than IDLEs
+	polling atomic.Bool  // the current session polls rather than IDLEs
+	name    atomic.Value // string: the folder found to watch
 	// roundStart is when the command round in flight began (UnixNano),
 	// 0 when none is: see Stalled.
 	roundStart atomic.Int64
@@ -279,11 +293,14 @@ func New(opts Options) *Mailbox {
 	if opts.TLS == "" {
 		opts.TLS = mailtls.Implicit
 	}
-	if opts.Mailbox == "" {
+	if opts.Mailbox == "" && opts.SpecialUse == "" {
 		opts.Mailbox = "INBOX"
 	}
 	if opts.HeaderFields != nil && !slices.ContainsFunc(opts.HeaderFields, isMessageIDField) {
 		opts.HeaderFields = append(slices.Clone(opts.HeaderFields), "Message-ID")
+	}
+	if opts.MissingRetry <= 0 {
+		opts.MissingRetry = defaultMissingRetry
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = defaultPollInterval
@@ -349,10 +366,16 @@ func (m *Mailbox) Run(ctx context.Context) error {
 			backoff = m.backoffMin
 		}
 		err = fmt.Errorf("imap %s: %w", m.opts.Address, err)
-		m.log.Warn("imap session ended", "err", err, "retry_in", backoff)
+		wait := backoff
+		if errors.Is(err, ErrNoMailbox) {
+			wait = m.opts.MissingRetry
+			m.log.Info("imap folder not found: not watched", "err", err, "retry_in", wait)
+		} else {
+			m.log.Warn("imap session ended", "err", err, "retry_in", wait)
+		}
 		m.setState(false, err)
 
-		t := time.NewTimer(backoff)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()

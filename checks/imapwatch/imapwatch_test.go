@@ -49,10 +49,11 @@ type mailboxTestServer struct {
 	refuseIdle bool
 	tlsConfig  *tls.Config // non-nil: implicit TLS
 
-	idleCalls  atomic.Int64  // IDLE commands the server refused
-	refused    chan struct{} // one value per refused IDLE
-	stallFetch mailboxGate   // FETCH hangs while closed, like a server that stopped answering
-	silentIdle bool          // IDLE never reports anything, like a server that delays it
+	idleCalls  atomic.Int64                // IDLE commands the server refused
+	refused    chan struct{}               // one value per refused IDLE
+	stallFetch mailboxGate                 // FETCH hangs while closed, like a server that stopped answering
+	silentIdle bool                        // IDLE never reports anything, like a server that delays it
+	marked     map[string]imap.MailboxAttr // folders LIST (SPECIAL-USE) marks (RFC 6154)
 
 	idles     chan struct{}                            // one value per IDLE command started, when silentIdle
 	fetchHook atomic.Pointer[func(*imap.FetchOptions)] // called before each FETCH
@@ -72,6 +73,7 @@ type mailboxTestServerOptions struct {
 	refuseIdle bool        // the session's Idle fails, so IDLE ends in NO
 	silentIdle bool        // the session's Idle reports nothing until it ends
 	tlsConfig  *tls.Config
+	marked     map[string]imap.MailboxAttr
 }
 
 func startMailboxServer(t testing.TB, opts mailboxTestServerOptions) *mailboxTestServer {
@@ -86,7 +88,7 @@ func startMailboxServer(t testing.TB, opts mailboxTestServerOptions) *mailboxTes
 	if caps == nil {
 		caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}
 	}
-	s := &mailboxTestServer{t: t, mem: mem, user: user, caps: caps, refuseIdle: opts.refuseIdle, silentIdle: opts.silentIdle,
+	s := &mailboxTestServer{t: t, mem: mem, user: user, caps: caps, refuseIdle: opts.refuseIdle, silentIdle: opts.silentIdle, marked: opts.marked,
 		tlsConfig: opts.tlsConfig, addr: "127.0.0.1:0", idles: make(chan struct{}, 1000), refused: make(chan struct{}, 1000), fetched: make(chan struct{}, 1000)}
 	s.start()
 	t.Cleanup(func() {
@@ -248,6 +250,9 @@ func (s *mailboxTestServer) start() {
 			sess := s.mem.NewSession()
 			sess = &mailboxStallingSession{Session: sess, stall: &s.stallFetch}
 			sess = &mailboxRecordingSession{Session: sess, srv: s}
+			if s.marked != nil {
+				sess = &specialUseSession{Session: sess, marked: s.marked}
+			}
 			switch {
 			case s.refuseIdle:
 				sess = &mailboxNoIdleSession{Session: sess, calls: &s.idleCalls, refused: s.refused}

@@ -263,9 +263,13 @@ func (m *Mailbox) runSession(ctx context.Context) (wasUp bool, err error) {
 	if err := s.do(func() error { return s.c.Login(m.opts.Username, m.opts.Password).Wait() }); err != nil {
 		return false, fmt.Errorf("login as %s: %w", m.opts.Username, err)
 	}
+	name, err := m.watchedMailbox(s)
+	if err != nil {
+		return false, err
+	}
 	var sel *imap.SelectData
 	err = s.do(func() (err error) {
-		sel, err = s.c.Select(m.opts.Mailbox, &imap.SelectOptions{ReadOnly: m.opts.ReadOnly}).Wait()
+		sel, err = s.c.Select(name, &imap.SelectOptions{ReadOnly: m.opts.ReadOnly}).Wait()
 		if err == nil {
 			s.caps = s.c.Caps()
 		}
@@ -273,9 +277,9 @@ func (m *Mailbox) runSession(ctx context.Context) (wasUp bool, err error) {
 	})
 	if err != nil {
 		if m.opts.ReadOnly {
-			return false, fmt.Errorf("examine %s: %w", m.opts.Mailbox, err)
+			return false, fmt.Errorf("examine %s: %w", name, err)
 		}
-		return false, fmt.Errorf("select %s: %w", m.opts.Mailbox, err)
+		return false, fmt.Errorf("select %s: %w", name, err)
 	}
 	s.uidValidity = sel.UIDValidity
 	if err := m.resume(s, sel); err != nil {

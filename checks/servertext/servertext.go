@@ -18,8 +18,22 @@ import (
 // notice's reason.
 const MaxLen = 1000
 
-// Clean makes s one line of valid UTF-8 without control characters (line
-// breaks and other white space become single spaces) and cuts it to at
+// IsBidiControl reports whether r is one of Unicode's bidirectional
+// formatting characters (marks, embeddings, overrides, isolates). A server
+// text carrying one can reorder what a page, a log line or an alert shows
+// ("lost" written to read as "delivered"); listprobe stores none of them.
+func IsBidiControl(r rune) bool {
+	switch {
+	case r == '\u061c', r == '\u200e', r == '\u200f',
+		r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069':
+		return true
+	}
+	return false
+}
+
+// Clean makes s one line of valid UTF-8 without control characters or
+// bidi controls (line breaks and other white space become single spaces)
+// and cuts it to at
 // most n bytes, never inside a rune, marking the cut with "...".
 func Clean(s string, n int) string {
 	if !utf8.ValidString(s) {
@@ -30,7 +44,7 @@ func Clean(s string, n int) string {
 	}
 	s = strings.Map(func(r rune) rune {
 		switch {
-		case r == '\uFEFF' || r == '\uFFFD':
+		case r == '\uFEFF' || r == '\uFFFD' || IsBidiControl(r):
 			return -1
 		case unicode.IsSpace(r):
 			return ' '

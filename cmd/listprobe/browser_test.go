@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/listprobe/listprobe/internal/sandbox"
 )
 
 // The demo's schedule and timeout for the screenshot: short, so that every
@@ -25,6 +27,11 @@ const (
 	screenshotSchedule = "@every 5s"
 	screenshotTimeout  = "4s"
 )
+
+// demoFailing are the demo's failing lists as the status page lists them,
+// first: lost, rejected, junk (a reader's Junk folder), held. The other
+// two (healthy, slow) deliver.
+var demoFailing = []string{sandbox.DemoBlackhole, sandbox.DemoClosed, sandbox.DemoJunk, sandbox.DemoModerated}
 
 // chromiumArgs start Debian's Chromium headless without any network of its
 // own: no background networking, sync or component updates.
@@ -99,11 +106,12 @@ func waitForDemoOutcomes(t *testing.T, base string) {
 				n, _ := strconv.Atoi(string(m[2]))
 				probes[string(m[1])] += n
 			}
-			enough := len(probes) == 5
+			lists := len(sandbox.DemoOptions().Lists)
+			enough := len(probes) == lists
 			for _, n := range probes {
 				enough = enough && n >= 3
 			}
-			if enough && len(mailmanUp.FindAllIndex(b, -1)) == 5 {
+			if enough && len(mailmanUp.FindAllIndex(b, -1)) == lists {
 				break
 			}
 		}
@@ -124,6 +132,14 @@ func checkListRows(t *testing.T, dom string) {
 	}
 	if row := rowOf(dom, "healthy@lists.example.org"); !strings.Contains(row, ">delivered<") {
 		t.Errorf("the healthy list's row does not show delivered:\n%s", row)
+	}
+	// Two readers: the row says which one saw what.
+	if row := rowOf(dom, sandbox.DemoJunk); !strings.Contains(row, ">junk<") || !strings.Contains(row, "reader: delivered") || !strings.Contains(row, "reader2: junk") {
+		t.Errorf("the two-reader list's row does not show junk and each reader's outcome:\n%s", row)
+	}
+	// Each reader's membership, the second's too.
+	if why := whyOf(dom, sandbox.DemoJunk); !strings.Contains(why, "The reader reader@example.org:") || !strings.Contains(why, "The reader reader2@example.org:") {
+		t.Errorf("the two-reader list does not show both readers' memberships:\n%s", why)
 	}
 	// Why it is held: Mailman's default member action, marked as the cause.
 	why := whyOf(dom, "moderated@lists.example.org")
@@ -160,6 +176,7 @@ func checkCharts(t *testing.T, dom string) {
 		{"moderated@lists.example.org", false, true},
 		{"blackhole@lists.example.org", false, true},
 		{"closed@lists.example.org", false, true},
+		{sandbox.DemoJunk, false, true},
 	} {
 		row := rowOf(dom, tc.list)
 		svg := between(row, "<svg", "</svg>")
@@ -187,7 +204,7 @@ func checkCharts(t *testing.T, dom string) {
 }
 
 // checkPagesAndFilter checks that the failing lists come first, that the
-// pages (two lists a page here: the demo has five) show every list once,
+// pages (two lists a page here: the demo has six) show every list once,
 // following the Next links the browser sees, and that the filter by
 // outcome and by list name or domain selects what it says, as its form
 // submits it.
@@ -198,8 +215,9 @@ func checkPagesAndFilter(t *testing.T, dom, base string, browseURL func(url stri
 	for _, m := range rows {
 		order = append(order, m[1])
 	}
-	if len(order) != 5 || strings.Join(order[:3], " ") != "blackhole@lists.example.org closed@lists.example.org moderated@lists.example.org" {
-		t.Errorf("lists in the order %v, want the three failing ones first", order)
+	lists := len(sandbox.DemoOptions().Lists)
+	if len(order) != lists || strings.Join(order[:len(demoFailing)], " ") != strings.Join(demoFailing, " ") {
+		t.Errorf("lists in the order %v, want the %d failing ones first: %v", order, len(demoFailing), demoFailing)
 	}
 	if !strings.Contains(dom, `<form class="filter" method="get" action="./">`) || !strings.Contains(dom, `<option value="held">held (1)</option>`) {
 		t.Errorf("no filter form with the outcomes' counts:\n%s", between(dom, `<form`, `</form>`))
@@ -211,17 +229,17 @@ func checkPagesAndFilter(t *testing.T, dom, base string, browseURL func(url stri
 		for _, m := range demoRows.FindAllStringSubmatch(p, -1) {
 			seen[m[1]]++
 		}
-		if page == 1 && !strings.Contains(p, "Lists 1–2 of 5, failing first.") {
+		if page == 1 && !strings.Contains(p, fmt.Sprintf("Lists 1–2 of %d, failing first.", lists)) {
 			t.Errorf("page 1 of 2 lists does not say which lists it shows:\n%s", between(p, `<p class="pages`, "</p>"))
 		}
 		next := nextLink.FindStringSubmatch(p)
-		if next == nil || page == 5 {
+		if next == nil || page == lists {
 			break
 		}
 		url = base + strings.ReplaceAll(next[1], "&amp;", "&")
 	}
-	if len(seen) != 5 {
-		t.Errorf("the pages of 2 lists show %v, want each of the 5 lists once", seen)
+	if len(seen) != lists {
+		t.Errorf("the pages of 2 lists show %v, want each of the %d lists once", seen, lists)
 	}
 	for l, n := range seen {
 		if n != 1 {
@@ -261,12 +279,19 @@ func checkProbePageAndSessions(t *testing.T, dom, base string, browseURL func(ur
 	}
 	// Every mailbox session, with its state.
 	boxes := between(dom, `<table class="mailboxes">`, "</table>")
-	for _, account := range []string{"member", "reader", "moderator"} {
+	for _, account := range []string{"member", "reader", "moderator", "reader2"} {
 		if !strings.Contains(boxes, "<td>"+account+"</td>") {
 			t.Errorf("no session state of the %s mailbox:\n%s", account, boxes)
 		}
 	}
-	if strings.Count(boxes, `<span class="ok">up</span>`) != 3 {
+	if !strings.Contains(boxes, "<td>reader2</td><td>reader2@example.org</td><td>reader of 1 list</td>") {
+		t.Errorf("the second reader's session does not say it reads a list:\n%s", boxes)
+	}
+	// The readers' Junk folders are watched; the others' are not.
+	if n := strings.Count(boxes, `<span class="ok junk">up (Junk)</span>`); n != 2 {
+		t.Errorf("%d Junk folder sessions up, want the two readers':\n%s", n, boxes)
+	}
+	if strings.Count(boxes, `<span class="ok">up</span>`) != 4 {
 		t.Errorf("the mailbox sessions are not all up:\n%s", boxes)
 	}
 }

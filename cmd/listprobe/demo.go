@@ -107,7 +107,15 @@ func writeDemoConfig(dir string, world *sandbox.World, opts sandbox.Options, sch
 	fmt.Fprintf(&b, "mailman:\n  demo: { url: %q, username: %s, password_file: %s, discard_held: true, refresh: 10s }\n", world.MailmanURL, restUser, restPW)
 	b.WriteString("lists:\n")
 	for _, l := range opts.Lists {
-		fmt.Fprintf(&b, "  - address: %s\n    poster: member\n    reader: reader\n    moderator: moderator\n    mailman: demo\n    list_server: demo\n", l.Address)
+		readers := "    reader: reader\n"
+		if len(l.Subscribers) > 1 {
+			var rs []string
+			for _, s := range l.Subscribers {
+				rs = append(rs, names[s])
+			}
+			readers = "    readers: [" + strings.Join(rs, ", ") + "]\n"
+		}
+		fmt.Fprintf(&b, "  - address: %s\n    poster: member\n%s    moderator: moderator\n    mailman: demo\n    list_server: demo\n", l.Address, readers)
 	}
 	p := filepath.Join(dir, "listprobe.yml")
 	return p, os.WriteFile(p, []byte(b.String()), 0o600)

@@ -142,6 +142,12 @@ type onceResult struct {
 	Latency   *float64 `json:"latency_seconds"`
 	MessageID string   `json:"message_id"`
 	SentAt    string   `json:"sent_at"`
+	Readers   []struct {
+		Reader    string   `json:"reader"`
+		Outcome   string   `json:"outcome"`
+		Latency   *float64 `json:"latency_seconds"`
+		Placement string   `json:"placement"`
+	} `json:"readers"`
 }
 
 // once runs `listprobe once --output=json` and returns its exit code and

@@ -49,6 +49,12 @@ type explained struct {
 	AuthenticatedBy string        `json:"authenticated_by,omitempty"`
 	AuthReason      string        `json:"authentication_reason,omitempty"`
 	Authentication  *authn.Checks `json:"authentication,omitempty"`
+	// Placement is the folder the saved message was in, when its path says
+	// (placementOf): "junk" for a Junk or Spam folder, where serve would
+	// make a copy of a probe junk, never delivered. FilterVerdict is the
+	// receiving side's spam filter verdict from its header.
+	Placement     string `json:"placement,omitempty"`
+	FilterVerdict string `json:"filter_verdict,omitempty"`
 }
 
 // maxExplainBytes bounds what explain reads of one message: saved mail is
@@ -128,6 +134,7 @@ func explainFrom(stdin io.Reader, configFile string, files []string, output stri
 			fmt.Fprintf(stdout, " deletable=%t", *e.Deletable)
 		}
 		writeAuthentication(stdout, e)
+		writePlacement(stdout, e)
 		if e.Reason != "" {
 			fmt.Fprintf(stdout, " reason=%q", e.Reason)
 		}
@@ -220,14 +227,17 @@ func explainMessage(file string, raw []byte, cfg *config.Config, r *authn.Resolv
 	// The message judged as serve would once its probe is recorded, in no
 	// particular mailbox.
 	// A notice is deletable only when authenticated, as in serve.
-	in := probe.Incoming{Header: mail.Header{Header: message.Header{Header: h}}, Body: body}
+	in := probe.Incoming{Header: mail.Header{Header: message.Header{Header: h}}, Body: body, Placement: placementOf(file)}
 	if cfg != nil && r != nil {
 		in.Auth = probe.Authenticate(context.Background(), in, authn.SplitMessage(raw), cfg, r)
 	}
 	v := probe.Judge(in, cfg, probe.RecordedProbes)
 	ev := v.Evidence
 	e := explained{File: file, Kind: string(ev.Kind), Manager: ev.Manager, List: ev.List, Reason: ev.Reason, Copy: string(ev.Copy),
-		Signature: string(v.Signature), ByTime: ev.ByTime}
+		Signature: string(v.Signature), ByTime: ev.ByTime, Placement: string(in.Placement), FilterVerdict: v.FilterVerdict}
+	if v.Copy && v.Placement == probe.PlacementJunk {
+		e.Reason = v.Why
+	}
 	if len(v.Claimed) == 0 {
 		return e, nil
 	}

@@ -32,6 +32,8 @@ func TestOnceExitCodes(t *testing.T) {
 		{"a list holds posts it should deliver", []*probe.Result{result(users, probe.Held, probe.Delivered), result(announce, probe.Held, probe.Held)}, exitFailing},
 		{"an announcement list delivers a member's post", []*probe.Result{result(announce, probe.Delivered, probe.Held)}, exitFailing},
 		{"a list loses the post", []*probe.Result{result(users, probe.Lost, probe.Delivered)}, exitFailing},
+		{"a reader's filter files the copy as spam", []*probe.Result{result(users, probe.Junk, probe.Delivered)}, exitFailing},
+		{"junk outweighs an error", []*probe.Result{result(users, probe.Error, probe.Delivered), result(announce, probe.Junk, probe.Held)}, exitFailing},
 		{"the submission fails", []*probe.Result{result(users, probe.SendFailed, probe.Delivered)}, exitFailing},
 		{"listprobe could not look, the other list is fine", []*probe.Result{result(users, probe.Error, probe.Delivered), result(announce, probe.Held, probe.Held)}, exitBlind},
 		{"listprobe could not look at an announcement list", []*probe.Result{result(announce, probe.Error, probe.Held)}, exitBlind},

@@ -12,6 +12,10 @@ const (
 	DemoReaderPassword    = "reader-demo-password"  // DemoReader's IMAP password
 	DemoModerator         = "moderator@example.org" // moderates DemoModerated: gets its "requires approval" notices
 	DemoModeratorPassword = "moderator-demo-password"
+	// DemoReader2 is a second subscriber, at a provider whose filter calls
+	// DemoJunk's copies spam.
+	DemoReader2         = "reader2@example.org"
+	DemoReader2Password = "reader2-demo-password"
 )
 
 // The lists of the demo world, one per thing a list can do to a post.
@@ -21,6 +25,8 @@ const (
 	DemoSlow      = "slow@lists.example.org"      // delivers after DemoSlowDelay
 	DemoBlackhole = "blackhole@lists.example.org" // drops every post without a word
 	DemoClosed    = "closed@lists.example.org"    // rejects every post with a notice
+	// DemoJunk delivers to DemoReader's INBOX and DemoReader2's Junk.
+	DemoJunk = "junk@lists.example.org"
 )
 
 // DemoSlowDelay is how late DemoSlow delivers: long enough to show in the
@@ -39,7 +45,10 @@ const DemoSlowDelay = 3 * time.Second
 //   - blackhole@lists.example.org drops posts silently (outcome lost once
 //     the probe times out);
 //   - closed@lists.example.org rejects posts with Mailman 3's rejection
-//     notice (outcome rejected).
+//     notice (outcome rejected);
+//   - junk@lists.example.org delivers to reader@example.org's INBOX and to
+//     reader2@example.org's Junk folder, whose filter calls its copies spam
+//     (outcome junk, read by both readers).
 //
 // member@example.org (password "member-demo-password") posts and reads its
 // notices over IMAP; reader@example.org (password "reader-demo-password")
@@ -69,6 +78,7 @@ func DemoOptions() Options {
 			{Address: DemoMember, Password: DemoMemberPassword},
 			{Address: DemoReader, Password: DemoReaderPassword},
 			{Address: DemoModerator, Password: DemoModeratorPassword},
+			{Address: DemoReader2, Password: DemoReader2Password},
 		},
 		Lists: []List{
 			{Address: DemoHealthy, Policy: Deliver, Subscribers: subs, Members: members},
@@ -76,6 +86,7 @@ func DemoOptions() Options {
 			{Address: DemoSlow, Policy: Delay, Delay: DemoSlowDelay, Subscribers: subs, Members: members},
 			{Address: DemoBlackhole, Policy: Drop, Subscribers: subs, Members: members},
 			{Address: DemoClosed, Policy: Reject, Subscribers: subs, Members: members},
+			{Address: DemoJunk, Policy: Deliver, Subscribers: []string{DemoReader, DemoReader2}, Members: members, JunkFor: []string{DemoReader2}},
 		},
 	}
 }

@@ -52,13 +52,13 @@ func (w *World) startIMAP(addr string, noIdle bool, count *connCounter) (*imapSe
 		svc.active++
 		svc.mu.Unlock()
 	}
-	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}}
+	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}, imap.CapSpecialUse: {}}
 	if noIdle {
 		// IMAP4rev2 implies IDLE: announce IMAP4rev1 and the extensions
 		// of IMAP4rev2 the memory server implements, and hide IDLE.
 		caps = imap.CapSet{imap.CapIMAP4rev1: {}}
 		for _, c := range []imap.Cap{imap.CapNamespace, imap.CapUIDPlus, imap.CapESearch, imap.CapSearchRes,
-			imap.CapListExtended, imap.CapListStatus, imap.CapMove, imap.CapStatusSize} {
+			imap.CapListExtended, imap.CapListStatus, imap.CapMove, imap.CapStatusSize, imap.CapSpecialUse} {
 			caps[c] = struct{}{}
 		}
 		svc.ln.wrap = func(c net.Conn) net.Conn { return newNoIdleConn(c) }
@@ -164,20 +164,20 @@ func (s *countedSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) 
 
 // readMailbox reads every message of acct's INBOX over IMAP without
 // changing any flag: EXAMINE (read-only) and BODY.PEEK[].
-func readMailbox(ctx context.Context, addr string, acct Account) ([]StoredMessage, error) {
+func readMailbox(ctx context.Context, addr string, acct Account, folder string) ([]StoredMessage, error) {
 	c, err := imapclient.DialInsecure(addr, nil)
 	if err != nil {
-		return nil, fmt.Errorf("sandbox: read INBOX of %s: %w", acct.Address, err)
+		return nil, fmt.Errorf("sandbox: read %s of %s: %w", folder, acct.Address, err)
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	if err := c.Login(acct.Address, acct.Password).Wait(); err != nil {
-		return nil, fmt.Errorf("sandbox: read INBOX of %s: login: %w", acct.Address, err)
+		return nil, fmt.Errorf("sandbox: read %s of %s: login: %w", folder, acct.Address, err)
 	}
-	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
+	sel, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
 	if err != nil {
-		return nil, fmt.Errorf("sandbox: read INBOX of %s: examine: %w", acct.Address, err)
+		return nil, fmt.Errorf("sandbox: read %s of %s: examine: %w", folder, acct.Address, err)
 	}
 	var out []StoredMessage
 	if sel.NumMessages > 0 {
@@ -187,7 +187,7 @@ func readMailbox(ctx context.Context, addr string, acct Account) ([]StoredMessag
 			BodySection: []*imap.FetchItemBodySection{{Peek: true}},
 		}).Collect()
 		if err != nil {
-			return nil, fmt.Errorf("sandbox: read INBOX of %s: fetch: %w", acct.Address, err)
+			return nil, fmt.Errorf("sandbox: read %s of %s: fetch: %w", folder, acct.Address, err)
 		}
 		for _, m := range msgs {
 			sm := StoredMessage{UID: uint32(m.UID)}

@@ -33,7 +33,7 @@ func (w *World) post(st *listState, envelopeFrom string, raw []byte, received st
 		return
 	}
 	v := st.decide(senders)
-	delayed, delay := st.settings.delayed, st.Delay
+	delayed, delay, junk := st.settings.delayed, st.Delay, st.junkSet()
 	respond, adminNotify := st.settings.respond, st.settings.adminNotify
 	subs := append([]string(nil), st.subs...)
 	mods := append([]string(nil), st.mods...)
@@ -45,9 +45,9 @@ func (w *World) post(st *listState, envelopeFrom string, raw []byte, received st
 	case ActionAccept:
 		copyMsg := listCopyWith(names, m, v.hits, v.misses)
 		if delayed {
-			w.after(delay, func() { w.explode(names, subs, copyMsg) })
+			w.after(delay, func() { w.explode(names, subs, copyMsg, junk) })
 		} else {
-			w.explode(names, subs, copyMsg)
+			w.explode(names, subs, copyMsg, junk)
 		}
 	case ActionHold:
 		markRules(m, v.hits, v.misses)
@@ -83,9 +83,14 @@ func (w *World) post(st *listState, envelopeFrom string, raw []byte, received st
 	}
 }
 
-// explode delivers the list copy to every subscriber.
-func (w *World) explode(n listNames, subs []string, copyMsg *rawMessage) {
+// explode delivers the list copy to every subscriber, into the Junk
+// folder of those whose filter junks it (junk, nil: none; junk[""]: all).
+func (w *World) explode(n listNames, subs []string, copyMsg *rawMessage, junk map[string]bool) {
 	for _, rcpt := range subs {
+		if junk[""] || junk[rcpt] {
+			w.sendJunk(n, rcpt, copyMsg)
+			continue
+		}
 		w.sendLocal(n, rcpt, copyMsg)
 	}
 }
@@ -94,6 +99,10 @@ func (w *World) explode(n listNames, subs []string, copyMsg *rawMessage) {
 // rcpt, with the list's -bounces address as envelope sender, as Mailman's
 // outgoing runner does.
 func (w *World) sendLocal(n listNames, rcpt string, m *rawMessage) {
+	w.sendLocalTo(n, rcpt, m, "INBOX")
+}
+
+func (w *World) sendLocalTo(n listNames, rcpt string, m *rawMessage, folder string) {
 	if _, ok := w.users[rcpt]; !ok {
 		// Mail to an address outside the sandbox leaves the world.
 		return
@@ -101,7 +110,7 @@ func (w *World) sendLocal(n listNames, rcpt string, m *rawMessage) {
 	now := time.Now()
 	received := fmt.Sprintf("from %s (localhost [127.0.0.1]) by %s (listprobe sandbox) with ESMTP id %s for <%s>; %s",
 		n.domain, w.hostname, w.queueID(), rcpt, rfc2822Date(now))
-	if err := w.deliver(rcpt, n.bounces(), m.bytes(), received); err != nil {
+	if err := w.deliverTo(rcpt, folder, n.bounces(), m.bytes(), received); err != nil {
 		w.log.Error("sandbox: list delivery failed", "list", n.fqdn, "rcpt", rcpt, "err", err)
 	}
 }

@@ -63,6 +63,8 @@ type listSettings struct {
 	// delayed makes accepted posts reach the subscribers List.Delay late
 	// (Policy Delay). It is no Mailman setting, so REST leaves it alone.
 	delayed bool
+	// junk files the copies into every subscriber's Junk (Policy Junk).
+	junk bool
 }
 
 // policy is the Policy that the settings amount to for a member without a
@@ -76,15 +78,18 @@ func (s listSettings) policy() Policy {
 	case ActionDiscard:
 		return Drop
 	}
-	if s.delayed {
+	switch {
+	case s.delayed:
 		return Delay
+	case s.junk:
+		return Junk
 	}
 	return Deliver
 }
 
 // setPolicy maps p onto default_member_action (and the delay).
 func (s *listSettings) setPolicy(p Policy) {
-	s.delayed = p == Delay
+	s.delayed, s.junk = p == Delay, p == Junk
 	switch p {
 	case Hold:
 		s.memberAction = ActionHold

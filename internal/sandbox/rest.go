@@ -530,7 +530,7 @@ func (c *restCall) moderate(st *listState, rid string) (answer, error) {
 		return answer{}, errNotFoundHere
 	}
 	h := st.held[idx].clone()
-	names, subs := st.names, append([]string(nil), st.subs...)
+	names, subs, junk := st.names, append([]string(nil), st.subs...), st.junkSet()
 	var work func()
 	switch action {
 	case ActionDefer, ActionHold:
@@ -560,7 +560,7 @@ func (c *restCall) moderate(st *listState, rid string) (answer, error) {
 			// The approved post goes to the pipeline queue: no rule
 			// runs again, so its rule headers are the hold's.
 			m.add("X-Mailman-Approved-At", rfc2822Date(time.Now()))
-			w.explode(names, subs, listCopyWith(names, m, nil, nil))
+			w.explode(names, subs, listCopyWith(names, m, nil, nil), junk)
 		}
 	}
 	if work != nil && !w.enqueueLocked(work) {

@@ -100,11 +100,14 @@ const (
 	Reject  Policy = "reject"  // refuse; send the poster a Mailman 3 rejection notice
 	Drop    Policy = "drop"    // discard silently
 	Delay   Policy = "delay"   // deliver after List.Delay
+	// Junk delivers, but every subscriber's filter calls the copy spam:
+	// it lands in their Junk folder with the filter's verdict headers.
+	Junk Policy = "junk"
 )
 
 func (p Policy) valid() bool {
 	switch p {
-	case Deliver, Hold, Reject, Drop, Delay:
+	case Deliver, Hold, Reject, Drop, Delay, Junk:
 		return true
 	}
 	return false
@@ -128,6 +131,10 @@ type List struct {
 	// reject).
 	RejectReason string
 	Subscribers  []string // addresses that receive copies; each must be an Account
+	// JunkFor are subscribers whose filter calls this list's copies spam
+	// whatever the Policy (one reader's provider is stricter than
+	// another's); SetJunkFor changes them. Default: none.
+	JunkFor []string
 	// Moderators receive Mailman's "post from X requires approval" notice
 	// for each held post. Each must be an Account. Default: none.
 	Moderators []string
@@ -155,6 +162,9 @@ type List struct {
 type Account struct {
 	Address  string
 	Password string
+	// NoJunkFolder: its server has no Junk folder (a copy filed as spam
+	// for it is lost).
+	NoJunkFolder bool
 }
 
 // Options configures a World.
@@ -277,6 +287,7 @@ type listState struct {
 	held        []HeldMessage
 	heldID      int
 	settings    listSettings
+	junkFor     map[string]bool        // subscribers whose filter junks the copies
 	members     map[string]*membership // role member, by address
 	moderators  map[string]*membership // role moderator, by address
 	owners      map[string]*membership // role owner, by address (REST only)
@@ -364,65 +375,80 @@ func (w *World) configure(opts Options) error {
 		}
 		w.accounts[addr] = Account{Address: addr, Password: a.Password}
 		u := imapmemserver.NewUser(addr, a.Password)
-		if err := u.Create("INBOX", nil); err != nil {
-			return fmt.Errorf("sandbox: create INBOX of %s: %w", addr, err)
+		folders := []string{"INBOX", JunkFolder}
+		if a.NoJunkFolder {
+			folders = folders[:1]
+		}
+		for _, folder := range folders {
+			if err := u.Create(folder, nil); err != nil {
+				return fmt.Errorf("sandbox: create %s of %s: %w", folder, addr, err)
+			}
 		}
 		w.mem.AddUser(u)
 		w.users[addr] = u
 	}
 	for i, l := range opts.Lists {
-		addr, err := parseAddress(l.Address)
-		if err != nil {
-			return fmt.Errorf("sandbox: Lists[%d].Address: %w", i, err)
-		}
-		if _, dup := w.accounts[addr]; dup {
-			return fmt.Errorf("sandbox: Lists[%d].Address %s is also an account", i, addr)
-		}
-		if _, dup := w.lists[addr]; dup {
-			return fmt.Errorf("sandbox: Lists[%d]: address %s appears twice", i, addr)
-		}
-		if l.Policy == "" {
-			l.Policy = Deliver
-		}
-		if err := checkListPolicy(i, l, addr); err != nil {
+		if err := w.configureList(i, l, opts.Accounts); err != nil {
 			return err
-		}
-		nonmember, err := parseAction(l.NonmemberAction, ActionHold)
-		if err != nil {
-			return fmt.Errorf("sandbox: Lists[%d] (%s): NonmemberAction: %w", i, addr, err)
-		}
-		st := newListState(l, addr)
-		st.Address = addr
-		st.settings = listSettings{nonmemberAction: nonmember, emergency: l.Emergency,
-			respond: !l.NoHoldNotice, adminNotify: !l.NoModeratorNotice}
-		st.settings.setPolicy(l.Policy)
-		for j, s := range l.Subscribers {
-			sa, err := parseAddress(s)
-			if err != nil {
-				return fmt.Errorf("sandbox: Lists[%d].Subscribers[%d]: %w", i, j, err)
-			}
-			if _, ok := w.accounts[sa]; !ok {
-				return fmt.Errorf("sandbox: Lists[%d].Subscribers[%d] %s is not an account", i, j, sa)
-			}
-			st.subs = append(st.subs, sa)
-		}
-		if err := w.addRosters(st, i, l, opts.Accounts); err != nil {
-			return err
-		}
-		w.lists[addr] = st
-		w.byID[st.names.listID] = st
-		w.domains[st.names.domain] = true
-		for _, alias := range []string{st.names.bounces(), st.names.owner(), st.names.request(), st.names.join(), st.names.leave()} {
-			if _, clash := w.accounts[alias]; clash {
-				return fmt.Errorf("sandbox: Lists[%d] (%s): its address %s is also an account", i, addr, alias)
-			}
-			w.aliases[alias] = st
 		}
 	}
 	for addr := range w.lists {
 		if _, clash := w.aliases[addr]; clash {
 			return fmt.Errorf("sandbox: list address %s is another list's service address", addr)
 		}
+	}
+	return nil
+}
+
+// configureList adds Options.Lists[i].
+func (w *World) configureList(i int, l List, accounts []Account) error {
+	addr, err := parseAddress(l.Address)
+	if err != nil {
+		return fmt.Errorf("sandbox: Lists[%d].Address: %w", i, err)
+	}
+	if _, dup := w.accounts[addr]; dup {
+		return fmt.Errorf("sandbox: Lists[%d].Address %s is also an account", i, addr)
+	}
+	if _, dup := w.lists[addr]; dup {
+		return fmt.Errorf("sandbox: Lists[%d]: address %s appears twice", i, addr)
+	}
+	if l.Policy == "" {
+		l.Policy = Deliver
+	}
+	if err := checkListPolicy(i, l, addr); err != nil {
+		return err
+	}
+	nonmember, err := parseAction(l.NonmemberAction, ActionHold)
+	if err != nil {
+		return fmt.Errorf("sandbox: Lists[%d] (%s): NonmemberAction: %w", i, addr, err)
+	}
+	st := newListState(l, addr)
+	st.Address = addr
+	st.settings = listSettings{nonmemberAction: nonmember, emergency: l.Emergency,
+		respond: !l.NoHoldNotice, adminNotify: !l.NoModeratorNotice}
+	st.settings.setPolicy(l.Policy)
+	st.junkFor = lowerSet(l.JunkFor)
+	for j, s := range l.Subscribers {
+		sa, err := parseAddress(s)
+		if err != nil {
+			return fmt.Errorf("sandbox: Lists[%d].Subscribers[%d]: %w", i, j, err)
+		}
+		if _, ok := w.accounts[sa]; !ok {
+			return fmt.Errorf("sandbox: Lists[%d].Subscribers[%d] %s is not an account", i, j, sa)
+		}
+		st.subs = append(st.subs, sa)
+	}
+	if err := w.addRosters(st, i, l, accounts); err != nil {
+		return err
+	}
+	w.lists[addr] = st
+	w.byID[st.names.listID] = st
+	w.domains[st.names.domain] = true
+	for _, alias := range []string{st.names.bounces(), st.names.owner(), st.names.request(), st.names.join(), st.names.leave()} {
+		if _, clash := w.accounts[alias]; clash {
+			return fmt.Errorf("sandbox: Lists[%d] (%s): its address %s is also an account", i, addr, alias)
+		}
+		w.aliases[alias] = st
 	}
 	return nil
 }
@@ -493,6 +519,10 @@ func (w *World) Append(address string, raw []byte) error {
 // private listener that StopIMAP does not stop, so the flags are the ones
 // the server stores and reading sets none.
 func (w *World) Messages(address string) ([]StoredMessage, error) {
+	return w.messagesIn(address, "INBOX")
+}
+
+func (w *World) messagesIn(address, folder string) ([]StoredMessage, error) {
 	addr := strings.ToLower(strings.TrimSpace(address))
 	acct, ok := w.accounts[addr]
 	if !ok {
@@ -503,7 +533,7 @@ func (w *World) Messages(address string) ([]StoredMessage, error) {
 	w.imapMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), internalReadTimeout)
 	defer cancel()
-	return readMailbox(ctx, internal.addr, acct)
+	return readMailbox(ctx, internal.addr, acct, folder)
 }
 
 // queueID returns a Postfix-like queue id for Received fields.

@@ -177,24 +177,34 @@ func (s *submitSession) Logout() error { return nil }
 // deliver stores raw in address's INBOX as the final MTA would: with a
 // Return-Path of the envelope sender and a Received field on top.
 func (w *World) deliver(address, envelopeFrom string, raw []byte, received string) error {
+	return w.deliverTo(address, "INBOX", envelopeFrom, raw, received)
+}
+
+// deliverTo is deliver into folder.
+func (w *World) deliverTo(address, folder, envelopeFrom string, raw []byte, received string) error {
 	m, err := parseMessage(raw)
 	if err != nil {
 		// Not parseable as a header: store the bytes as they came.
-		return w.store(address, raw)
+		return w.storeIn(address, folder, raw)
 	}
 	m.prepend("Received", received, "\t")
 	m.prepend("Return-Path", "<"+envelopeFrom+">", " ")
-	return w.store(address, m.bytes())
+	return w.storeIn(address, folder, m.bytes())
 }
 
 // store appends raw to address's INBOX.
 func (w *World) store(address string, raw []byte) error {
+	return w.storeIn(address, "INBOX", raw)
+}
+
+// storeIn appends raw to address's folder.
+func (w *World) storeIn(address, folder string, raw []byte) error {
 	u, ok := w.users[address]
 	if !ok {
 		return fmt.Errorf("sandbox: no mailbox for %s", address)
 	}
-	if _, err := u.Append("INBOX", bytes.NewReader(raw), &imap.AppendOptions{Time: time.Now()}); err != nil {
-		return fmt.Errorf("sandbox: store into INBOX of %s: %w", address, err)
+	if _, err := u.Append(folder, bytes.NewReader(raw), &imap.AppendOptions{Time: time.Now()}); err != nil {
+		return fmt.Errorf("sandbox: store into %s of %s: %w", folder, address, err)
 	}
 	w.stored.Add(1)
 	return nil

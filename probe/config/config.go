@@ -13,6 +13,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -153,6 +154,10 @@ type IMAPConfig struct {
 	ServerConfig `yaml:",inline"`
 	// Mailbox is the folder to watch. Default INBOX.
 	Mailbox string `yaml:"mailbox"`
+	// JunkMailbox is the spam folder a reader also watches when the
+	// server marks none with SPECIAL-USE \Junk (RFC 6154). Default Junk.
+	// A server with neither is fine: the Junk folder is then not watched.
+	JunkMailbox string `yaml:"junk_mailbox"`
 }
 
 // MailmanConfig is the REST API of a Mailman 3 server.
@@ -185,9 +190,13 @@ type MailmanConfig struct {
 
 // ListConfig is one list to probe.
 type ListConfig struct {
-	Address   string   `yaml:"address"`
-	Poster    string   `yaml:"poster"`
+	Address string `yaml:"address"`
+	Poster  string `yaml:"poster"`
+	// Reader is the one account that reads the list's copies; Readers,
+	// several (one per receiving provider, say). Set one of the two: once
+	// validated, Readers holds every reader and Reader the first.
 	Reader    string   `yaml:"reader"`
+	Readers   []string `yaml:"readers"`
 	Moderator string   `yaml:"moderator"`
 	Mailman   string   `yaml:"mailman"`
 	Expect    Expect   `yaml:"expect"`
@@ -279,6 +288,20 @@ func (m *MailmanConfig) Password() string { return m.password.Value() }
 func (m *MailmanConfig) TLSConfig() *tls.Config { return m.tlsConfig }
 
 // ScheduleSpec returns the list's effective cron spec.
+// HasReader reports whether account reads the list's copies.
+func (l *ListConfig) HasReader(account string) bool {
+	return slices.Contains(l.ReaderAccounts(), account)
+}
+
+// ReaderAccounts are the accounts that read the list's copies, in the
+// configured order.
+func (l *ListConfig) ReaderAccounts() []string {
+	if len(l.Readers) == 0 && l.Reader != "" {
+		return []string{l.Reader}
+	}
+	return l.Readers
+}
+
 func (l *ListConfig) ScheduleSpec(g GlobalConfig) string {
 	if l.Schedule != "" {
 		return l.Schedule

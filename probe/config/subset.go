@@ -33,7 +33,7 @@ func (c *Config) Subset(lists []*ListConfig) *Config {
 	sub.Accounts = map[string]*AccountConfig{}
 	sub.Mailman = map[string]*MailmanConfig{}
 	for _, l := range lists {
-		for _, name := range []string{l.Poster, l.Reader, l.Moderator} {
+		for _, name := range append([]string{l.Poster, l.Moderator}, l.ReaderAccounts()...) {
 			if a := c.Accounts[name]; a != nil {
 				sub.Accounts[name] = a
 			}

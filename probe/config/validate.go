@@ -273,8 +273,7 @@ func (c *Config) validateGlobal(v *validator) parsedSchedule {
 func (c *Config) validateList(v *validator, path []any, l *ListConfig, accounts, servers []string) {
 	c.checkAccount(v, join(path, "poster"), l.Poster, accounts, "is required: the account that posts as a member",
 		func(a *AccountConfig) bool { return a.SMTP != nil }, "has no smtp server to post with")
-	c.checkAccount(v, join(path, "reader"), l.Reader, accounts, "is required: the subscribed account that receives the list's copies",
-		func(a *AccountConfig) bool { return a.IMAP != nil }, "has no imap server to read copies from")
+	c.validateReaders(v, path, l, accounts)
 	if l.Moderator != "" {
 		c.checkAccount(v, join(path, "moderator"), l.Moderator, accounts, "",
 			func(a *AccountConfig) bool { return a.IMAP != nil }, "has no imap server to read notices from")
@@ -289,6 +288,41 @@ func (c *Config) validateList(v *validator, path []any, l *ListConfig, accounts,
 	default:
 		v.errorf(join(path, "expect"), "%q is not delivered or held", l.Expect)
 	}
+}
+
+// MaxReaders bounds a list's readers: each is a value of the reader label
+// of the per-reader metrics, and an IMAP session or two.
+const MaxReaders = 16
+
+// validateReaders checks reader or readers (one of the two) and sets
+// Readers to every reader and Reader to the first.
+func (c *Config) validateReaders(v *validator, path []any, l *ListConfig, accounts []string) {
+	hasIMAP := func(a *AccountConfig) bool { return a.IMAP != nil }
+	const lacks = "has no imap server to read copies from"
+	switch {
+	case l.Reader != "" && len(l.Readers) > 0:
+		v.errorf(join(path, "readers"), "set reader or readers, not both")
+		return
+	case len(l.Readers) == 0:
+		c.checkAccount(v, join(path, "reader"), l.Reader, accounts, "is required (or readers): the subscribed account that receives the list's copies", hasIMAP, lacks)
+		if l.Reader != "" {
+			l.Readers = []string{l.Reader}
+		}
+		return
+	case len(l.Readers) > MaxReaders:
+		v.errorf(join(path, "readers"), "%d readers; at most %d", len(l.Readers), MaxReaders)
+	}
+	seen := map[string]int{}
+	for i, r := range l.Readers {
+		p := join(path, "readers", i)
+		if j, dup := seen[r]; dup {
+			v.errorf(p, "account %q is already readers[%d]", r, j)
+			continue
+		}
+		seen[r] = i
+		c.checkAccount(v, p, r, accounts, "is empty: name an account", hasIMAP, lacks)
+	}
+	l.Reader = l.Readers[0]
 }
 
 // validateTiming sets a list's schedule and checks that its timeout ends

@@ -66,6 +66,9 @@ func (a *AccountConfig) validate(v *validator, path []any) {
 		if a.IMAP.PasswordFile == "" && a.IMAP.PasswordEnv == "" {
 			v.errorf(join(p, "password_file"), "password_file or password_env is required")
 		}
+		if a.IMAP.JunkMailbox == "" {
+			a.IMAP.JunkMailbox = "Junk"
+		}
 		if a.IMAP.Mailbox == "" {
 			a.IMAP.Mailbox = "INBOX"
 		}

@@ -30,6 +30,12 @@ var statusTemplate = template.Must(template.New("status.html").Funcs(template.Fu
 		}
 		return fmt.Sprintf("%.2fs", *r.Latency)
 	},
+	"seconds": func(s *float64) string {
+		if s == nil {
+			return "–"
+		}
+		return fmt.Sprintf("%.2fs", *s)
+	},
 	"duration":   func(r *probe.Result) string { return r.Finished.Sub(r.Started).Round(time.Millisecond).String() },
 	"maxSamples": func() int { return probe.MaxSamples },
 }).ParseFS(webFiles, "status.html"))
@@ -48,6 +54,9 @@ type Service interface {
 	History() *probe.History
 	Metrics() *probe.Metrics
 	MailboxState(account string) (up bool, since time.Time, ok bool, err error)
+	// JunkState is the state of a reader's Junk folder session; ok false
+	// when the account watches none.
+	JunkState(account string) (probe.FolderState, bool)
 	MailmanState(list string) (probe.MailmanState, bool)
 	NoticeLimit(list string) time.Time
 }

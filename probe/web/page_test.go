@@ -72,6 +72,7 @@ type stubService struct {
 	cfg     *config.Config
 	history *probe.History
 	boxes   map[string]error
+	junk    map[string]probe.FolderState
 }
 
 func (s *stubService) Config() *config.Config { return s.cfg }
@@ -88,6 +89,10 @@ func (s *stubService) Metrics() *probe.Metrics { return probe.NewMetrics() }
 func (s *stubService) MailboxState(account string) (bool, time.Time, bool, error) {
 	err, ok := s.boxes[account]
 	return ok && err == nil, chartStart, ok, err
+}
+func (s *stubService) JunkState(account string) (probe.FolderState, bool) {
+	st, ok := s.junk[account]
+	return st, ok
 }
 func (s *stubService) MailmanState(string) (probe.MailmanState, bool) {
 	return probe.MailmanState{}, false
@@ -397,7 +402,9 @@ func TestMailmanExplainedMarksTheCause(t *testing.T) {
 		{"poster delivery disabled", ok, probe.MemberState{Subscribed: true, DeliveryMode: "regular", DeliveryStatus: "by_user"}, member, true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mv := mailmanExplained(l, cfg, tc.st, tc.poster, tc.reader, tc.known)
+			st := tc.st
+			st.Poster, st.Reader = tc.poster, tc.reader
+			mv := mailmanExplained(l, cfg, st, tc.known)
 			var bad []string
 			for _, s := range mv.Settings {
 				if s.Bad {
@@ -425,7 +432,7 @@ func TestMailmanExplainedMarksTheCause(t *testing.T) {
 			}
 		})
 	}
-	down := mailmanExplained(l, cfg, probe.MailmanState{Since: since}, member, member, true)
+	down := mailmanExplained(l, cfg, probe.MailmanState{Since: since, Poster: member, Reader: member}, true)
 	if down.Up || !down.anyBad() || len(down.Settings) != 0 {
 		t.Errorf("Mailman down: %+v", down)
 	}
@@ -567,5 +574,55 @@ func TestStatusPageSaysWhichAccountsHaveNoMailbox(t *testing.T) {
 	}
 	if strings.Contains(page, `<tr class="why"`) {
 		t.Error("an account without a mailbox is explained as a failure")
+	}
+}
+
+// A probe of a list with several readers shows which reader saw what.
+func TestResultPageShowsWhatEachReaderSaw(t *testing.T) {
+	lat := 0.02
+	r := &probe.Result{ID: "x", List: "users@lists.example.org", Outcome: probe.Junk, Started: chartStart, Finished: chartStart.Add(2 * time.Second),
+		Readers: []probe.ReaderResult{
+			{Reader: "reader-a", Outcome: probe.Delivered, Latency: &lat, Placement: probe.PlacementInbox},
+			{Reader: "reader-b", Outcome: probe.Junk, Latency: &lat, Placement: probe.PlacementJunk},
+			{Reader: "reader-c", Outcome: probe.Lost},
+		}}
+	var b bytes.Buffer
+	if err := statusTemplate.Execute(&b, pageView{Result: r}); err != nil {
+		t.Fatal(err)
+	}
+	table := section(t, b.String(), `<table class="readers">`, "</table>")
+	for _, want := range []string{
+		`<td>reader-a</td><td><span class="ok">delivered</span></td><td>inbox</td><td>0.02s</td>`,
+		`<td>reader-b</td><td><span class="bad">junk</span></td><td>junk</td><td>0.02s</td>`,
+		`<td>reader-c</td><td><span class="bad">lost</span></td><td><span class="muted">no copy</span></td><td>–</td>`,
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("readers table lacks %q:\n%s", want, table)
+		}
+	}
+	b.Reset()
+	r.Readers = nil
+	if err := statusTemplate.Execute(&b, pageView{Result: r}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), `class="readers"`) {
+		t.Error("a one-reader result shows a readers table")
+	}
+}
+
+// A list whose copy a reader's filter called spam points at the filter,
+// not at Mailman's moderation settings.
+func TestStatusPageExplainsJunkByTheFilter(t *testing.T) {
+	cfg := &config.Config{File: "t.yml", Accounts: map[string]*config.AccountConfig{"member": {Address: testMember}, "reader": {Address: testReader}}}
+	l := &config.ListConfig{Address: "users@lists.example.org", Poster: "member", Reader: "reader", Expect: config.ExpectDelivered}
+	cfg.Lists = append(cfg.Lists, l)
+	svc := &stubService{cfg: cfg, history: probe.NewHistory(10, 50)}
+	svc.history.Add(&probe.Result{ID: "j", List: l.Address, Outcome: probe.Junk, Expected: probe.Delivered, Reason: "the list delivered, but reader's filter called the copy spam",
+		Started: chartStart, Finished: chartStart.Add(time.Second)})
+	h := &handler{svc: svc, pages: newPageCache(pageMaxAge)}
+	rec := httptest.NewRecorder()
+	h.serveStatus(rec, httptest.NewRequest("GET", "/", nil))
+	if body := rec.Body.String(); !strings.Contains(body, "spam filter put the copy in its Junk folder") {
+		t.Errorf("the page does not point at the reader's filter:\n%s", body)
 	}
 }

@@ -89,6 +89,10 @@ type sessionView struct {
 	Up      bool
 	Since   string
 	Err     string
+	// Junk is the state of its Junk folder session (readers only); ""
+	// when it watches none.
+	Junk    string
+	JunkBad bool
 }
 
 // hopView is one hop of a probe copy's Received chain.
@@ -149,27 +153,17 @@ func (h *handler) listView(cfg *config.Config, l *config.ListConfig, sessions ma
 	why := &whyView{}
 	// A session still connecting (at start, after a reload) is no
 	// failure yet; one whose login or connection failed is.
-	for _, name := range []string{l.Poster, l.Reader, l.Moderator} {
+	for _, name := range append([]string{l.Poster, l.Moderator}, l.ReaderAccounts()...) {
 		if sv, ok := sessions[name]; ok && sv.State == "down" && !slices.ContainsFunc(why.Mailboxes, func(o sessionView) bool { return o.Account == name }) {
 			why.Mailboxes = append(why.Mailboxes, sv)
 		}
 	}
-	lv.NoProbe = "no probe yet"
-	if r, ok := sessions[l.Reader]; ok && !r.Up {
-		lv.NoProbe = fmt.Sprintf("no probe yet: reader mailbox %s %s", r.Address, r.State)
-		if r.State == "down" {
-			lv.NoProbe, lv.NoProbeBad = fmt.Sprintf("reader mailbox %s down", r.Address), true
-			if r.Since != "" {
-				lv.NoProbe += " since " + r.Since
-			}
-		}
-	}
+	lv.NoProbe, lv.NoProbeBad = noProbeYet(l, sessions)
 	failing := lv.Last != nil && !lv.Last.OK
 	bad := len(why.Mailboxes) > 0
 	if l.Mailman != "" {
 		if st, ok := h.svc.MailmanState(l.Address); ok {
-			poster, reader, known := membersOf(st)
-			why.Mailman = mailmanExplained(l, cfg, st, poster, reader, known)
+			why.Mailman = mailmanExplained(l, cfg, st, st.Up)
 			bad = bad || why.Mailman.anyBad()
 			if failing && listFailure(lv.Last.Outcome) && !why.Mailman.anyBad() {
 				why.Hint = "None of the settings listprobe reads explains this: look at the list server's logs and mail queues."
@@ -177,6 +171,9 @@ func (h *handler) listView(cfg *config.Config, l *config.ListConfig, sessions ma
 		}
 	} else if failing && listFailure(lv.Last.Outcome) {
 		why.Hint = "listprobe reads none of this list's settings: give it a mailman: entry to see which setting holds, rejects or drops its posts."
+	}
+	if failing && lv.Last.Outcome == probe.Junk {
+		why.Hint = "The list delivered, but a reader's spam filter put the copy in its Junk folder: the evidence has the filter's verdict. Look at what the list adds (footer, subject prefix) and at the copy's DKIM, ARC and DMARC."
 	}
 	if (failing || bad) && (len(why.Mailboxes) > 0 || why.Mailman != nil || why.Hint != "") {
 		lv.Why = why
@@ -212,6 +209,9 @@ func (h *handler) sessionView(cfg *config.Config, name string, a *config.Account
 	if err != nil && !up {
 		sv.Err = redact(cfg, readable(err.Error()))
 	}
+	if js, ok := h.svc.JunkState(name); ok {
+		sv.Junk, sv.JunkBad = junkView(cfg, js)
+	}
 	return sv, true
 }
 
@@ -230,7 +230,9 @@ func accountUses(cfg *config.Config) map[string]string {
 	}
 	for _, l := range cfg.Lists {
 		count(l.Poster).posts++
-		count(l.Reader).reads++
+		for _, r := range l.ReaderAccounts() {
+			count(r).reads++
+		}
 		if l.Moderator != "" {
 			count(l.Moderator).moderates++
 		}
@@ -284,7 +286,8 @@ func redact(cfg *config.Config, text string) string {
 // mailmanExplained lays out a list's Mailman settings and its probe
 // accounts' membership (when membersKnown), marking what makes a probe
 // fail.
-func mailmanExplained(l *config.ListConfig, cfg *config.Config, st probe.MailmanState, poster, reader probe.MemberState, membersKnown bool) *mailmanView {
+func mailmanExplained(l *config.ListConfig, cfg *config.Config, st probe.MailmanState, membersKnown bool) *mailmanView {
+	poster := st.Poster
 	mv := &mailmanView{Server: l.Mailman, Up: st.Up}
 	if !st.Since.IsZero() {
 		mv.Since = st.Since.UTC().Format(pageTime)
@@ -326,10 +329,8 @@ func mailmanExplained(l *config.ListConfig, cfg *config.Config, st probe.Mailman
 	queue := settingView{Name: "held posts in the queue", Value: fmt.Sprint(st.Held)}
 	mv.Settings = []settingView{member, ownView, emergency, nonmember, queue}
 	if membersKnown {
-		mv.Members = []memberView{
-			memberExplained("poster", accountAddress(cfg, l.Poster), poster, false),
-			memberExplained("reader", accountAddress(cfg, l.Reader), reader, true),
-		}
+		mv.Members = []memberView{memberExplained("poster", accountAddress(cfg, l.Poster), poster, false)}
+		mv.Members = append(mv.Members, readersExplained(l, cfg, st)...)
 	}
 	return mv
 }
@@ -447,11 +448,6 @@ func orDash(s string) string {
 		return "–"
 	}
 	return s
-}
-
-// membersOf returns the probe accounts' memberships Mailman reported.
-func membersOf(st probe.MailmanState) (poster, reader probe.MemberState, known bool) {
-	return st.Poster, st.Reader, st.Up
 }
 
 // readable makes text from a server fit for the page (checks.ReadableText).

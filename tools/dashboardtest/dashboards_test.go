@@ -54,6 +54,7 @@ func exportedMetrics() map[string]metricType {
 		"listprobe_late_deliveries_total":                        counter,
 		"listprobe_forged_messages_total":                        counter,
 		"listprobe_mailbox_up":                                   gauge,
+		"listprobe_mailbox_junk_up":                              gauge,
 		"listprobe_config_last_reload_successful":                gauge,
 		"listprobe_build_info":                                   gauge,
 		"listprobe_probe_expected":                               gauge,
@@ -71,6 +72,8 @@ func exportedMetrics() map[string]metricType {
 		"listprobe_mailman_member_delivery_status_info":          gauge,
 		"listprobe_mailman_member_delivery_mode_info":            gauge,
 		"listprobe_copy_authentication_info":                     gauge,
+		"listprobe_reader_last_outcome_info":                     gauge,
+		"listprobe_reader_last_latency_seconds":                  gauge,
 	}
 }
 

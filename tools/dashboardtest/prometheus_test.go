@@ -50,7 +50,7 @@ func TestQueriesAgainstRealPrometheus(t *testing.T) {
 	deadline := start.Add(2 * time.Minute)
 	for {
 		res, err := api.query(`count(sum by (list) (listprobe_probes_total) >= 3)`)
-		if err == nil && len(res) == 1 && res[0].Value[1] == "5" && time.Since(start) > 25*time.Second {
+		if err == nil && len(res) == 1 && res[0].Value[1] == fmt.Sprint(len(demoLists)) && time.Since(start) > 25*time.Second {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -102,9 +102,22 @@ func TestQueriesAgainstRealPrometheus(t *testing.T) {
 		t.Errorf("the holding demo list's last outcome is not held: %v %v", res, err)
 	}
 
+	checkJunkSessions(t, api)
 	checkMembershipPanels(t, api, queries, vars)
 	checkHopPanel(t, api, queries, vars)
 	checkAuthenticationPanel(t, api, queries, vars)
+}
+
+// checkJunkSessions checks that the demo's two readers' Junk folder
+// sessions are up, and that no one else has one.
+func checkJunkSessions(t *testing.T, api *promAPI) {
+	t.Helper()
+	if res, err := api.query(`listprobe_mailbox_junk_up == 1`); err != nil || len(res) != 2 {
+		t.Errorf("listprobe_mailbox_junk_up == 1: %v (%v), want the demo's two readers", res, err)
+	}
+	if res, err := api.query(`count(listprobe_mailbox_junk_up)`); err != nil || len(res) != 1 || res[0].Value[1] != "2" {
+		t.Errorf("count(listprobe_mailbox_junk_up): %v (%v), want 2", res, err)
+	}
 }
 
 // startDemoAndPrometheus builds listprobe and starts `listprobe demo`,
@@ -160,7 +173,7 @@ scrape_configs:
 
 // demoLists are the lists `listprobe demo` probes.
 var demoLists = []string{"healthy@lists.example.org", "moderated@lists.example.org", "slow@lists.example.org",
-	"blackhole@lists.example.org", "closed@lists.example.org"}
+	"blackhole@lists.example.org", "closed@lists.example.org", "junk@lists.example.org"}
 
 // checkMembershipPanels checks what the memberships table shows for the
 // demo, where the blackhole list's reader and the closed list's poster are

@@ -47,11 +47,11 @@ type World struct {
 // test.
 func Start(t testing.TB, opts sandbox.Options) *World {
 	t.Helper()
-	opts.Accounts = []sandbox.Account{
+	opts.Accounts = append([]sandbox.Account{
 		{Address: Member, Password: "member-pw"},
 		{Address: Reader, Password: "reader-pw"},
 		{Address: Moderator, Password: "moderator-pw"},
-	}
+	}, opts.Accounts...) // and the test's own
 	for i := range opts.Lists {
 		if opts.Lists[i].Subscribers == nil {
 			opts.Lists[i].Subscribers = []string{Reader}
