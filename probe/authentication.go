@@ -143,35 +143,21 @@ func (a *Authentication) clean() {
 	}
 }
 
-// authLabels are the label values of a list's
-// listprobe_copy_authentication_info series: the list, then one per check
-// in the order of AuthChecks.
-type authLabels [7]string
-
 // setAuthentication sets listprobe_copy_authentication_info to a delivered
 // copy's verdict: one series per list, always 1, with one label per check
 // (an info series: six gauges per list would cost /metrics six series per
 // list), replaced when the verdict changes. A copy without a verdict
-// leaves no series: nothing is known. m.mu must be held.
-func (m *Metrics) setAuthentication(list string, a *Authentication) {
-	old, had := m.authn[list]
-	var now authLabels
-	if a != nil {
-		now[0] = list
-		for i, c := range a.Each() {
-			now[i+1] = AuthLabel(c.AuthCheck)
-		}
-	}
-	if had && old == now {
-		return
-	}
-	if had {
-		m.copyAuthn.DeleteLabelValues(old[:]...)
-		delete(m.authn, list)
-	}
+// leaves no series: nothing is known. Metrics.mu must be held.
+func (l *listSeries) setAuthentication(a *Authentication) {
 	if a == nil {
+		l.authn = nil
 		return
 	}
-	m.copyAuthn.WithLabelValues(now[:]...).Set(1)
-	m.authn[list] = now
+	var now authValues
+	for i, c := range a.Each() {
+		now[i] = AuthLabel(c.AuthCheck)
+	}
+	if l.authn == nil || *l.authn != now {
+		l.authn = &now
+	}
 }

@@ -165,7 +165,7 @@ func TestCopyAuthenticationMetric(t *testing.T) {
 	m := NewMetrics()
 	const list = "l@lists.example.org"
 	m.Configure(&config.Config{Lists: []*config.ListConfig{{Address: list, Expect: config.ExpectDelivered}}, Accounts: map[string]*config.AccountConfig{}})
-	if n := testutil.CollectAndCount(m.copyAuthn); n != 0 {
+	if n := seriesCount(t, m, "listprobe_copy_authentication_info"); n != 0 {
 		t.Errorf("%d series before any copy, want 0", n)
 	}
 	lat := 1.0
@@ -178,12 +178,12 @@ func TestCopyAuthenticationMetric(t *testing.T) {
 `
 	want := head + `listprobe_copy_authentication_info{arc="pass",dkim="pass",dmarc="pass",list="l@lists.example.org",list_id="pass",one_click_unsubscribe="fail",spf="pass"} 1
 `
-	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "listprobe_copy_authentication_info"); err != nil {
+	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want), "listprobe_copy_authentication_info"); err != nil {
 		t.Error(err)
 	}
 	// A failed probe leaves the last copy's verdict.
 	m.Record(&Result{List: list, Outcome: Lost, Expected: Delivered})
-	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "listprobe_copy_authentication_info"); err != nil {
+	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want), "listprobe_copy_authentication_info"); err != nil {
 		t.Errorf("after a lost probe: %v", err)
 	}
 	// The next copy's verdict replaces the series: one per list.
@@ -192,7 +192,7 @@ func TestCopyAuthenticationMetric(t *testing.T) {
 	m.Record(res)
 	want = head + `listprobe_copy_authentication_info{arc="pass",dkim="fail",dmarc="pass",list="l@lists.example.org",list_id="pass",one_click_unsubscribe="fail",spf="pass"} 1
 `
-	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "listprobe_copy_authentication_info"); err != nil {
+	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want), "listprobe_copy_authentication_info"); err != nil {
 		t.Errorf("after a copy whose DKIM key is gone: %v", err)
 	}
 	// A DNS failure is unknown, never none.
@@ -200,20 +200,20 @@ func TestCopyAuthenticationMetric(t *testing.T) {
 	m.Record(res)
 	want = head + `listprobe_copy_authentication_info{arc="none",dkim="none",dmarc="unknown",list="l@lists.example.org",list_id="none",one_click_unsubscribe="none",spf="none"} 1
 `
-	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "listprobe_copy_authentication_info"); err != nil {
+	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want), "listprobe_copy_authentication_info"); err != nil {
 		t.Errorf("after a DNS failure: %v", err)
 	}
 	// A copy without a verdict: nothing known, no series.
 	m.Record(&Result{List: list, Outcome: Delivered, Expected: Delivered, OK: true, Latency: &lat})
-	if n := testutil.CollectAndCount(m.copyAuthn); n != 0 {
+	if n := seriesCount(t, m, "listprobe_copy_authentication_info"); n != 0 {
 		t.Errorf("%d series after a copy without a verdict, want 0", n)
 	}
 	m.Record(res)
 	m.Configure(&config.Config{Accounts: map[string]*config.AccountConfig{}})
-	if n := testutil.CollectAndCount(m.copyAuthn); n != 0 || len(m.authn) != 0 {
-		t.Errorf("%d series (%d remembered) after the list was removed, want 0", n, len(m.authn))
+	if n := seriesCount(t, m, "listprobe_copy_authentication_info"); n != 0 || len(m.lists) != 0 {
+		t.Errorf("%d series (%d lists remembered) after the list was removed, want 0", n, len(m.lists))
 	}
-	if problems, err := testutil.GatherAndLint(m.Registry, "listprobe_copy_authentication_info"); err != nil || len(problems) > 0 {
+	if problems, err := testutil.GatherAndLint(m.Gatherer(), "listprobe_copy_authentication_info"); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
 	}
 }

@@ -77,7 +77,7 @@ func TestHumanMessagesNamingAProbeAreNeverItsCopy(t *testing.T) {
 	// A probe that is delivered afterwards proves the session went
 	// through all of them.
 	time.Sleep(500 * time.Millisecond)
-	if n := testutil.ToFloat64(svc.metrics.late.WithLabelValues("blackhole@lists.example.org")); n != 0 {
+	if n := seriesValue(t, svc.metrics, "listprobe_late_deliveries_total", "list", "blackhole@lists.example.org"); n != 0 {
 		t.Errorf("%v late deliveries counted from human messages", n)
 	}
 	msgs, err := w.Messages(testReader)

@@ -71,7 +71,8 @@
 //     (pipeline.go: explainLost reads the queues through mailmanrest).
 //     A delivered copy's authentication verdict goes into the result
 //     (authentication.go: the JSON, the pages, listprobe_copy_authentication_info).
-//  4. The result is recorded (metrics.go, history.go) and the probe moves
+//  4. The result is recorded (metrics.go: each list's series as one listSeries,
+//     metrics_lists.go, written into /metrics by exposition.go; history.go) and the probe moves
 //     to the registry's finished probes; after a delivery checkArchive
 //     (archive.go) asks the list's archive (HyperKitty, Sympa's web
 //     archive, or an archive folder over IMAP) whether it holds the post. cleanupAfter deletes

@@ -46,7 +46,7 @@ func TestHintsDecideOnlyAtTheTimeout(t *testing.T) {
 			reader.box = imapwatch.New(imapwatch.Options{Address: "127.0.0.1:1"}) // never run: never stalled
 			r := fakeRun(reader, nil)
 			for _, e := range tc.seen {
-				r.pending.sightings <- e
+				r.pending.sightings <- &e
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 var chartStart = time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC)
@@ -109,8 +110,9 @@ func BenchmarkHistoryMemory(b *testing.B) {
 						lat := 1.5
 						r := &Result{ID: fmt.Sprintf("lp1.%05d%03d", i, j), List: list, Outcome: Delivered, Expected: Delivered, OK: true, Latency: &lat,
 							Reason: "copy seen in the reader's mailbox", Evidence: "copy in INBOX", MessageID: "<lp1.abcdefghijklmnop@example.org>",
-							SubmitReply: "250 2.0.0 Ok: queued as 4ABCDEF", Log: fmt.Sprint(log, i, j), Hops: make([]Hop, 4),
-							Started: chartStart.Add(time.Duration(j) * time.Minute), Finished: chartStart.Add(time.Duration(j)*time.Minute + time.Second)}
+							SubmitReply: "250 2.0.0 Ok: queued as 4ABCDEF", Log: fmt.Sprint(log, i, j), Hops: benchHops(),
+							Authentication: &Authentication{DKIM: AuthCheck{Result: AuthPass, Domain: fmt.Sprint("lists.bench", ".test")}, DMARC: AuthCheck{Result: AuthNone, Reason: fmt.Sprint("no DMARC record")}},
+							Started:        chartStart.Add(time.Duration(j) * time.Minute), Finished: chartStart.Add(time.Duration(j)*time.Minute + time.Second)}
 						if i%10 == 3 && j >= n-failures {
 							r.Outcome, r.OK, r.Latency, r.Hops, r.Reason = Held, false, nil, nil, "held by Mailman: The message is not from a list member"
 						}
@@ -135,4 +137,49 @@ func heapInUse() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
+}
+
+// A list's results share the texts and verdict that did not change, and
+// only those.
+func TestHistorySharesWhatDidNotChange(t *testing.T) {
+	h := NewHistory(10, 50)
+	verdict := func() *Authentication {
+		return &Authentication{DKIM: AuthCheck{Result: AuthPass, Domain: "lists.example.org"}, SPF: AuthCheck{Result: AuthPass}}
+	}
+	result := func(id, reason, by string, finished time.Time) *Result {
+		return &Result{ID: id, List: "l@lists.example.org", Outcome: Delivered, Expected: Delivered, OK: true,
+			Reason: strings.Clone(reason), Evidence: strings.Clone("copy in INBOX"), Authentication: verdict(),
+			Hops: []Hop{{By: strings.Clone(by), With: strings.Clone("ESMTP")}}, Finished: finished}
+	}
+	first := result("a", "copy seen", "mx.example.org", chartStart)
+	h.Add(first)
+	second := result("b", "copy seen", "mx2.example.org", chartStart.Add(time.Minute))
+	h.Add(second)
+	same := func(a, b string) bool { return unsafe.StringData(a) == unsafe.StringData(b) }
+	if !same(first.Reason, second.Reason) || !same(first.Evidence, second.Evidence) || first.Authentication != second.Authentication ||
+		!same(first.Hops[0].With, second.Hops[0].With) {
+		t.Error("the second result keeps its own copies of what did not change")
+	}
+	if second.Hops[0].By != "mx2.example.org" || second.Reason != "copy seen" {
+		t.Errorf("a changed text was replaced: %+v", second)
+	}
+	third := result("c", "copy seen", "mx2.example.org", chartStart.Add(2*time.Minute))
+	third.Authentication.DKIM.Result = AuthFail
+	h.Add(third)
+	if third.Authentication == second.Authentication || third.Authentication.DKIM.Result != AuthFail {
+		t.Error("a changed verdict was replaced by the earlier one")
+	}
+	if got := h.Recent("l@lists.example.org"); len(got) != 3 || got[0].Authentication.DKIM.Result != AuthFail || got[1].Authentication.DKIM.Result != AuthPass {
+		t.Errorf("history: %v", got)
+	}
+}
+
+// benchHops are a copy's four hops as the checks read them, each text a
+// string of its own.
+func benchHops() []Hop {
+	hops := make([]Hop, 4)
+	for i := range hops {
+		hops[i] = Hop{By: fmt.Sprint("mx", i, ".lists.bench.test"), With: fmt.Sprint("ESMTPS"), Seconds: float64(i)}
+	}
+	return hops
 }

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	gomail "github.com/emersion/go-message/mail"
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/probe/config"
@@ -50,7 +48,7 @@ func TestHopsOutOfOrderAreClampedToZero(t *testing.T) {
 	lat := 1.0
 	m.Record(&Result{List: "l@lists.example.org", Outcome: Delivered, Expected: Delivered, OK: true, Latency: &lat, Hops: hops, Finished: time.Now()})
 	for i := 1; i <= 4; i++ {
-		if got := testutil.ToFloat64(m.hopSeconds.WithLabelValues("l@lists.example.org", string(rune('0'+i)))); got < 0 {
+		if got := seriesValue(t, m, "listprobe_last_hop_seconds", "list", "l@lists.example.org", "hop", string(rune('0'+i))); !(got >= 0) {
 			t.Errorf("listprobe_last_hop_seconds{hop=%d} = %v, want >= 0", i, got)
 		}
 	}

@@ -31,10 +31,10 @@ func TestCopyFiledAsSpamIsJunkNotDelivered(t *testing.T) {
 			t.Errorf("evidence %q lacks %q", r.Evidence, want)
 		}
 	}
-	if got := testutil.ToFloat64(rt.metrics.probes.WithLabelValues("spammy@lists.example.org", "junk")); got != 1 {
+	if got := seriesValue(t, rt.metrics, "listprobe_probes_total", "list", "spammy@lists.example.org", "outcome", "junk"); got != 1 {
 		t.Errorf("listprobe_probes_total{outcome=junk} = %v", got)
 	}
-	if got := testutil.ToFloat64(rt.metrics.lastOutcome.WithLabelValues("spammy@lists.example.org", "junk")); got != 1 {
+	if got := seriesValue(t, rt.metrics, "listprobe_last_outcome", "list", "spammy@lists.example.org", "outcome", "junk"); got != 1 {
 		t.Errorf("listprobe_last_outcome{outcome=junk} = %v", got)
 	}
 	js, err := json.Marshal(r)

@@ -2,23 +2,16 @@ package probe
 
 import (
 	"slices"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/listprobe/listprobe/probe/config"
 )
 
-// readerMetrics are the per-reader series of lists with several readers.
-// They cost one or two series per list and reader, and none for a list
-// with one reader (its list series say it all): the reader label's values
-// are the configured account names, at most config.MaxReaders per list.
+// readerMetrics is the state of each reader's Junk folder session. The
+// per-reader series of lists with several readers are listSeries'
+// (readerSeries).
 type readerMetrics struct {
-	readerOutcome *prometheus.GaugeVec
-	readerLatency *prometheus.GaugeVec
-	// readerSets is each several-reader list's readers, joined: a list
-	// whose readers change loses its old series.
-	readerSets map[string]string
 	// junkUp is the state of each reader's Junk folder session, for the
 	// accounts in junkAccounts (those that watch one).
 	junkUp       *prometheus.GaugeVec
@@ -27,32 +20,16 @@ type readerMetrics struct {
 
 func newReaderMetrics(reg *prometheus.Registry) readerMetrics {
 	rm := readerMetrics{
-		readerOutcome: gaugeVec("listprobe_reader_last_outcome_info", "Always 1: what one reader of a list with several readers saw of the last probe (delivered, junk, lost, error, or the list's outcome), one series per list and reader.", "list", "reader", "outcome"),
-		readerLatency: gaugeVec("listprobe_reader_last_latency_seconds", "Seconds from the post's acceptance by SMTP to its copy seen by one reader of a list with several readers, in INBOX or Junk, in the last probe; absent when that reader saw no copy.", "list", "reader"),
-		readerSets:    map[string]string{},
-		junkUp:        gaugeVec("listprobe_mailbox_junk_up", "1 while the account's Junk folder session is logged in and watching; 0 while it is not, or the server has no Junk folder. Only for accounts that read lists' copies.", "account"),
-		junkAccounts:  map[string]bool{},
+		junkUp:       gaugeVec("listprobe_mailbox_junk_up", "1 while the account's Junk folder session is logged in and watching; 0 while it is not, or the server has no Junk folder. Only for accounts that read lists' copies.", "account"),
+		junkAccounts: map[string]bool{},
 	}
-	reg.MustRegister(rm.readerOutcome, rm.readerLatency, rm.junkUp)
+	reg.MustRegister(rm.junkUp)
 	return rm
 }
 
-// configureReaders forgets the per-reader series of lists that are gone,
-// have one reader now, or other readers. Called with Metrics.mu held.
+// configureReaders keeps the Junk session series of the accounts that
+// watch a Junk folder. Called with Metrics.mu held.
 func (rm *readerMetrics) configureReaders(cfg *config.Config) {
-	want := map[string]string{}
-	for _, l := range cfg.Lists {
-		if rs := l.ReaderAccounts(); len(rs) > 1 {
-			want[l.Address] = strings.Join(rs, "\x00")
-		}
-	}
-	for l, set := range rm.readerSets {
-		if want[l] != set {
-			rm.readerOutcome.DeletePartialMatch(prometheus.Labels{"list": l})
-			rm.readerLatency.DeletePartialMatch(prometheus.Labels{"list": l})
-		}
-	}
-	rm.readerSets = want
 	junk := map[string]bool{}
 	for name, a := range cfg.Accounts {
 		if a.IMAP != nil && junkFolder(cfg, name, a) != "" {
@@ -68,6 +45,56 @@ func (rm *readerMetrics) configureReaders(cfg *config.Config) {
 	rm.junkAccounts = junk
 }
 
+// readerSeries is what one reader of a list with several readers saw of
+// the list's last probe. They cost one or two series per list and reader,
+// and none for a list with one reader (its list series say it all): the
+// reader label's values are the configured account names, at most
+// config.MaxReaders per list.
+type readerSeries struct {
+	reader  string
+	outcome Outcome // "": no probe since the list got this reader
+	latency float64
+	copy    bool // latency is known: the reader saw a copy
+}
+
+// setReaders gives a list with several readers a readerSeries each; a
+// list whose readers change loses the old ones' series, one with a single
+// reader has none. Called with Metrics.mu held.
+func (l *listSeries) setReaders(readers []string) {
+	if len(readers) < 2 {
+		l.readers = nil
+		return
+	}
+	if slices.EqualFunc(l.readers, readers, func(r readerSeries, name string) bool { return r.reader == name }) {
+		return
+	}
+	l.readers = make([]readerSeries, len(readers))
+	for i, name := range readers {
+		l.readers[i].reader = name
+	}
+}
+
+// recordReaders sets the per-reader series of a finished probe. Called with
+// Metrics.mu held.
+func (l *listSeries) recordReaders(r *Result) {
+	if len(r.Readers) < 2 {
+		return
+	}
+	for _, rr := range r.Readers {
+		// A list with one reader now, or a reader a reload removed: a
+		// reload raced the probe.
+		i := slices.IndexFunc(l.readers, func(s readerSeries) bool { return s.reader == rr.Reader })
+		if i < 0 {
+			continue
+		}
+		s := &l.readers[i]
+		s.outcome, s.copy = rr.Outcome, rr.Latency != nil
+		if s.copy {
+			s.latency = *rr.Latency
+		}
+	}
+}
+
 // JunkUp sets the state of an account's Junk folder session.
 func (m *Metrics) JunkUp(account string, up bool) {
 	m.mu.Lock()
@@ -80,28 +107,4 @@ func (m *Metrics) JunkUp(account string, up bool) {
 		v = 1
 	}
 	m.junkUp.WithLabelValues(account).Set(v)
-}
-
-// recordReaders sets the per-reader series of a finished probe. Called with
-// Metrics.mu held.
-func (rm *readerMetrics) recordReaders(r *Result) {
-	if len(r.Readers) < 2 {
-		return
-	}
-	set, ok := rm.readerSets[r.List]
-	if !ok {
-		return // the list has one reader now: a reload raced the probe
-	}
-	for _, rr := range r.Readers {
-		if !slices.Contains(strings.Split(set, "\x00"), rr.Reader) {
-			continue // a reader a reload removed
-		}
-		rm.readerOutcome.DeletePartialMatch(prometheus.Labels{"list": r.List, "reader": rr.Reader})
-		rm.readerOutcome.WithLabelValues(r.List, rr.Reader, string(rr.Outcome)).Set(1)
-		if rr.Latency != nil {
-			rm.readerLatency.WithLabelValues(r.List, rr.Reader).Set(*rr.Latency)
-		} else {
-			rm.readerLatency.DeleteLabelValues(r.List, rr.Reader)
-		}
-	}
 }

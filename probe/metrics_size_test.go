@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/listprobe/listprobe/probe/config"
 )
 
@@ -81,7 +79,7 @@ var benchVerdict = &Authentication{DKIM: AuthCheck{Result: AuthPass}, SPF: AuthC
 // gzip.
 func scrape(tb testing.TB, m *Metrics) (plain, gz []byte) {
 	tb.Helper()
-	h := promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+	h := m.Handler()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	plain = rec.Body.Bytes()
@@ -154,7 +152,7 @@ func BenchmarkScrape(b *testing.B) {
 		b.Run(fmt.Sprintf("lists=%d", n), func(b *testing.B) {
 			m := scrapeWorld(b, n)
 			plain, gz := scrape(b, m)
-			h := promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+			h := m.Handler()
 			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 			req.Header.Set("Accept-Encoding", "gzip")
 			b.ResetTimer()

@@ -10,25 +10,19 @@ import (
 	"github.com/listprobe/listprobe/probe/config"
 )
 
-// pipelineMetrics are the metrics of Mailman's pipeline: its queues (per
-// server), and per list the members Mailman disabled by bounces and the
-// digest.
+// ArchiveBuckets are the buckets of listprobe_archive_latency_seconds.
+var ArchiveBuckets = []float64{0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600}
+
+// pipelineMetrics are the metrics of Mailman's queues, per server. The
+// per-list ones (members disabled by bounces, digests, the archive) are
+// listSeries'.
 type pipelineMetrics struct {
-	queueUp         *prometheus.GaugeVec
-	queueMessages   *prometheus.GaugeVec
-	queueOldest     *prometheus.GaugeVec
-	sliceOldest     *prometheus.GaugeVec
-	members         *prometheus.GaugeVec
-	bounceDisabled  *prometheus.GaugeVec
-	digestEnabled   *prometheus.GaugeVec
-	digestPeriod    *prometheus.GaugeVec
-	digestThreshold *prometheus.GaugeVec
-	disabledRatio   *prometheus.GaugeVec
-	digestLastSent  *prometheus.GaugeVec
-	archiveResult   *prometheus.GaugeVec
-	archiveLatency  *prometheus.HistogramVec
-	servers         map[string]bool
-	queues          map[string]map[string]bool // server -> the queues it has series for
+	queueUp       *prometheus.GaugeVec
+	queueMessages *prometheus.GaugeVec
+	queueOldest   *prometheus.GaugeVec
+	sliceOldest   *prometheus.GaugeVec
+	servers       map[string]bool
+	queues        map[string]map[string]bool // server -> the queues it has series for
 }
 
 func newPipelineMetrics(reg *prometheus.Registry) *pipelineMetrics {
@@ -45,69 +39,16 @@ func newPipelineMetrics(reg *prometheus.Registry) *pipelineMetrics {
 		sliceOldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "listprobe_mailman_queue_slice_oldest_age_seconds", Help: "Age of the oldest entry of one runner slice of the queue (slices as configured under slices:), 0 when the slice is empty.",
 		}, []string{"mailman", "queue", "slice"}),
-		members: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailman_members", Help: "Members of the list, as Mailman counts them.",
-		}, []string{"list"}),
-		bounceDisabled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailman_members_disabled_by_bounces", Help: "Members of the list whose delivery Mailman disabled because of bounces (delivery_status by_bounces).",
-		}, []string{"list"}),
-		disabledRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailman_members_disabled_by_bounces_ratio", Help: "The share of the list's members whose delivery Mailman disabled because of bounces (0 to 1).",
-		}, []string{"list"}),
-		digestEnabled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailman_digest_enabled", Help: "1 when the list offers digests (digests_enabled).",
-		}, []string{"list"}),
-		digestPeriod: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailman_digest_interval_seconds", Help: "How often the list's digest is expected (the server's digest_interval), 0 when its digests are off or not sent periodically (digest_send_periodic).",
-		}, []string{"list"}),
-		digestThreshold: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailman_digest_size_threshold_bytes", Help: "The size at which the list's digest goes out early (digest_size_threshold).",
-		}, []string{"list"}),
-		digestLastSent: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_mailman_digest_last_sent_timestamp_seconds", Help: "When Mailman last sent the list's digest (digest_last_sent_at), in seconds since the epoch; 0: never.",
-		}, []string{"list"}),
-		archiveResult: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "listprobe_archive_result", Help: "Whether the list's last delivered probe reached its archive: 1 for archived or archive_lost, 0 for the other (lists with archive:).",
-		}, []string{"list", "result"}),
-		archiveLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "listprobe_archive_latency_seconds", Help: "Time from the post's acceptance by SMTP to the post seen in the list's archive.",
-			Buckets: []float64{0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600},
-		}, []string{"list"}),
 		servers: map[string]bool{},
 		queues:  map[string]map[string]bool{},
 	}
-	reg.MustRegister(p.queueUp, p.queueMessages, p.queueOldest, p.sliceOldest, p.members, p.bounceDisabled,
-		p.digestEnabled, p.digestPeriod, p.digestThreshold, p.digestLastSent, p.disabledRatio, p.archiveResult, p.archiveLatency)
+	reg.MustRegister(p.queueUp, p.queueMessages, p.queueOldest, p.sliceOldest)
 	return p
 }
 
-func (p *pipelineMetrics) listVecs() []*prometheus.GaugeVec {
-	return []*prometheus.GaugeVec{p.members, p.bounceDisabled, p.disabledRatio, p.digestEnabled, p.digestPeriod, p.digestThreshold, p.digestLastSent}
-}
-
-// configure forgets the series of servers and lists that are gone. Called
-// with Metrics.mu held.
-func (p *pipelineMetrics) configure(cfg *config.Config, lists map[string]bool, known []string) {
-	archived := map[string]bool{}
-	for _, l := range cfg.Lists {
-		if l.Archive != nil {
-			archived[l.Address] = true
-			p.archiveResult.WithLabelValues(l.Address, Archived)
-			p.archiveResult.WithLabelValues(l.Address, ArchiveLost)
-			p.archiveLatency.WithLabelValues(l.Address)
-		}
-	}
-	for _, l := range known {
-		if !lists[l] {
-			for _, v := range p.listVecs() {
-				v.DeletePartialMatch(prometheus.Labels{"list": l})
-			}
-		}
-		if !archived[l] {
-			p.archiveResult.DeletePartialMatch(prometheus.Labels{"list": l})
-			p.archiveLatency.DeletePartialMatch(prometheus.Labels{"list": l})
-		}
-	}
+// configure forgets the series of servers that are gone. Called with
+// Metrics.mu held.
+func (p *pipelineMetrics) configure(cfg *config.Config) {
 	for s := range p.servers {
 		if _, ok := cfg.Mailman[s]; !ok {
 			for _, v := range []*prometheus.GaugeVec{p.queueUp, p.queueMessages, p.queueOldest, p.sliceOldest} {
@@ -181,24 +122,26 @@ func ageSeconds(now, t time.Time) float64 {
 
 // MailmanRoster records a list's members and those disabled by bounces.
 func (m *Metrics) MailmanRoster(list string, disabled, members int) {
-	if !m.configured(list) {
+	l := m.list(list)
+	if l == nil {
 		return
 	}
-	m.pipe.members.WithLabelValues(list).Set(float64(members))
-	m.pipe.bounceDisabled.WithLabelValues(list).Set(float64(disabled))
+	defer m.mu.Unlock()
 	ratio := 0.0
 	if members > 0 {
 		ratio = min(float64(disabled)/float64(members), 1)
 	}
-	m.pipe.disabledRatio.WithLabelValues(list).Set(ratio)
+	l.roster = &rosterSeries{members: float64(members), disabled: float64(disabled), ratio: ratio}
 }
 
 // MailmanDigest records a list's digest settings; interval is how often
 // the server sends periodic digests.
 func (m *Metrics) MailmanDigest(list string, d mailmanrest.Digest, interval time.Duration) {
-	if !m.configured(list) {
+	l := m.list(list)
+	if l == nil {
 		return
 	}
+	defer m.mu.Unlock()
 	on, period := 0.0, 0.0
 	if d.Enabled {
 		on = 1
@@ -206,24 +149,21 @@ func (m *Metrics) MailmanDigest(list string, d mailmanrest.Digest, interval time
 			period = interval.Seconds()
 		}
 	}
-	m.pipe.digestEnabled.WithLabelValues(list).Set(on)
-	m.pipe.digestPeriod.WithLabelValues(list).Set(period)
-	m.pipe.digestThreshold.WithLabelValues(list).Set(d.SizeThresholdKB * 1024)
 	last := 0.0
 	if !d.LastSentAt.IsZero() {
 		last = float64(d.LastSentAt.UnixNano()) / 1e9
 	}
-	m.pipe.digestLastSent.WithLabelValues(list).Set(last)
+	l.digest = &digestSeries{enabled: on, interval: period, threshold: d.SizeThresholdKB * 1024, lastSent: last}
 }
 
-// recordArchive records a delivered probe's archive check. Called with
-// Metrics.mu held, for a configured list.
-func (p *pipelineMetrics) recordArchive(r *Result) {
-	if r.Archive == nil {
+// recordArchive records a delivered probe's archive check, for a list
+// with archive:. Metrics.mu must be held.
+func (l *listSeries) recordArchive(r *Result) {
+	if r.Archive == nil || l.archive == nil {
 		return
 	}
-	setStates(p.archiveResult, []string{r.List}, []string{Archived, ArchiveLost}, r.Archive.Result)
+	l.archive.result = r.Archive.Result
 	if r.Archive.Latency != nil {
-		p.archiveLatency.WithLabelValues(r.List).Observe(*r.Archive.Latency)
+		l.archive.latency.observe(archiveBuckets, *r.Archive.Latency)
 	}
 }

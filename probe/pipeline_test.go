@@ -140,12 +140,12 @@ listprobe_mailman_queue_messages{mailman="main",queue="out"} 3
 listprobe_mailman_queue_up{mailman="main"} 1
 `
 	names := []string{"listprobe_mailman_queue_oldest_age_seconds", "listprobe_mailman_queue_slice_oldest_age_seconds", "listprobe_mailman_queue_messages", "listprobe_mailman_queue_up"}
-	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), names...); err != nil {
+	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}
 	// The queue empties, a read fails, the server leaves the config.
 	m.MailmanQueues("main", []mailmanrest.Queue{{Name: "in"}}, true, slices, now)
-	if n := testutil.CollectAndCount(m.Registry, "listprobe_mailman_queue_slice_oldest_age_seconds"); n != 0 {
+	if n := seriesCount(t, m, "listprobe_mailman_queue_slice_oldest_age_seconds"); n != 0 {
 		t.Errorf("a queue gone from the listing keeps %d slice series", n)
 	}
 	m.MailmanQueues("main", nil, false, slices, now)
@@ -153,10 +153,10 @@ listprobe_mailman_queue_up{mailman="main"} 1
 		t.Errorf("queue_up after a failed read = %v", v)
 	}
 	m.Configure(&config.Config{})
-	if n := testutil.CollectAndCount(m.Registry, names...); n != 0 {
+	if n := seriesCount(t, m, names...); n != 0 {
 		t.Errorf("%d series left of a server no longer configured", n)
 	}
-	if problems, err := testutil.GatherAndLint(m.Registry); err != nil || len(problems) != 0 {
+	if problems, err := testutil.GatherAndLint(m.Gatherer()); err != nil || len(problems) != 0 {
 		t.Errorf("lint: %v %v", problems, err)
 	}
 }
@@ -176,33 +176,19 @@ func TestDigestAndRosterMetrics(t *testing.T) {
 		"listprobe_mailman_members":                            22,
 		"listprobe_mailman_members_disabled_by_bounces":        20,
 	} {
-		var got float64
-		switch name {
-		case "listprobe_mailman_digest_enabled":
-			got = testutil.ToFloat64(m.pipe.digestEnabled)
-		case "listprobe_mailman_digest_interval_seconds":
-			got = testutil.ToFloat64(m.pipe.digestPeriod)
-		case "listprobe_mailman_members_disabled_by_bounces_ratio":
-			got = testutil.ToFloat64(m.pipe.disabledRatio)
-		case "listprobe_mailman_digest_size_threshold_bytes":
-			got = testutil.ToFloat64(m.pipe.digestThreshold)
-		case "listprobe_mailman_digest_last_sent_timestamp_seconds":
-			got = testutil.ToFloat64(m.pipe.digestLastSent)
-		case "listprobe_mailman_members":
-			got = testutil.ToFloat64(m.pipe.members)
-		default:
-			got = testutil.ToFloat64(m.pipe.bounceDisabled)
+		if n := seriesCount(t, m, name); n != 1 {
+			t.Errorf("%s has %d series, want 1", name, n)
 		}
-		if got != want {
+		if got := seriesValue(t, m, name, "list", "l@example.org"); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
 	m.MailmanDigest("l@example.org", mailmanrest.Digest{Enabled: true, SendPeriodic: false, Frequency: "daily"}, 24*time.Hour)
-	if v := testutil.ToFloat64(m.pipe.digestPeriod); v != 0 {
+	if v := seriesValue(t, m, "listprobe_mailman_digest_interval_seconds", "list", "l@example.org"); v != 0 {
 		t.Errorf("a digest not sent periodically has period %v, want 0 (never overdue)", v)
 	}
 	m.Configure(&config.Config{})
-	if n := testutil.CollectAndCount(m.Registry, "listprobe_mailman_members", "listprobe_mailman_digest_enabled"); n != 0 {
+	if n := seriesCount(t, m, "listprobe_mailman_members", "listprobe_mailman_digest_enabled"); n != 0 {
 		t.Errorf("%d series of a removed list", n)
 	}
 }
@@ -223,7 +209,7 @@ func TestDroppedPostIsInNoMailmanQueue(t *testing.T) {
 	if v := testutil.ToFloat64(m.pipe.queueOldest.WithLabelValues("main", "out")); v != 0 {
 		t.Errorf("out queue oldest age = %v, want 0", v)
 	}
-	if v := testutil.ToFloat64(m.pipe.members.WithLabelValues("blackhole@lists.example.org")); v != 3 {
+	if v := seriesValue(t, m, "listprobe_mailman_members", "list", "blackhole@lists.example.org"); v != 3 {
 		t.Errorf("listprobe_mailman_members = %v, want 3 (member, reader, moderator)", v)
 	}
 }

@@ -165,7 +165,8 @@ func awaitEvidence(ctx context.Context, r *probeRun) bool {
 	}
 	for {
 		select {
-		case e := <-r.pending.sightings:
+		case got := <-r.pending.sightings:
+			e := *got
 			r.logger.Debug("evidence", "kind", e.kind, "manager", e.manager, "account", e.account, "uid", e.uid, "reason", e.reason, "seen_at", e.seenAt.UTC().Format(time.RFC3339Nano))
 			if e.deletable && e.account != "" {
 				r.cleanup = append(r.cleanup, e)
@@ -367,7 +368,7 @@ func (s *Service) probe(ctx context.Context, cfg *config.Config, l *config.ListC
 	msg := compose.Probe{From: poster.Address, List: l.Address, Token: cfg.Signer().Encode(tok), Date: start}
 	res = &Result{ID: tok.ID, List: l.Address, Expected: Outcome(l.Expect), MessageID: msg.MessageID(), SentAt: start.UTC().Truncate(time.Second), Token: msg.Token, Started: start}
 	r := &probeRun{cfg: cfg, list: l, poster: poster, logger: logger, res: res, msg: msg, failFast: s.opts.FailFast, timeout: l.EffectiveTimeout(cfg.Global), releaseSlot: releaseSlot,
-		pending: &pendingProbe{list: l, cfg: cfg, token: tok, messageID: msg.MessageID(), sightings: make(chan sighting, sightingBuffer)}}
+		pending: &pendingProbe{list: l, cfg: cfg, token: tok, messageID: msg.MessageID(), sightings: make(chan *sighting, sightingBuffer)}}
 	for _, name := range l.ReaderAccounts() {
 		if b := s.sessions.acquire(name); b != nil {
 			r.readers = append(r.readers, &readerRun{account: name, box: b})

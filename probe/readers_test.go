@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/listprobe/listprobe/internal/sandbox"
 	"github.com/listprobe/listprobe/probe/config"
 )
@@ -79,7 +77,7 @@ func TestSameProbeDeliveredForOneReaderAndJunkForAnother(t *testing.T) {
 		}
 	}
 	for reader, outcome := range map[string]string{"reader": "delivered", "reader2": "junk"} {
-		if v := testutil.ToFloat64(rt.metrics.readerOutcome.WithLabelValues(list, reader, outcome)); v != 1 {
+		if v := seriesValue(t, rt.metrics, "listprobe_reader_last_outcome_info", "list", list, "reader", reader, "outcome", outcome); v != 1 {
 			t.Errorf("listprobe_reader_last_outcome_info{reader=%q,outcome=%q} = %v", reader, outcome, v)
 		}
 	}
@@ -95,10 +93,10 @@ func TestSameProbeDeliveredForOneReaderAndJunkForAnother(t *testing.T) {
 	if r.Latency == nil || *r.Latency != slowest {
 		t.Errorf("list latency %v, want the slowest reader's %v", r.Latency, slowest)
 	}
-	if n := testutil.CollectAndCount(rt.metrics.readerOutcome); n != 2 {
+	if n := seriesCount(t, rt.metrics, "listprobe_reader_last_outcome_info"); n != 2 {
 		t.Errorf("%d listprobe_reader_last_outcome_info series, want one per reader", n)
 	}
-	if v := testutil.ToFloat64(rt.metrics.readerOutcome.WithLabelValues(list, "reader2", "delivered")); v != 1 {
+	if v := seriesValue(t, rt.metrics, "listprobe_reader_last_outcome_info", "list", list, "reader", "reader2", "outcome", "delivered"); v != 1 {
 		t.Errorf("reader2's outcome series = %v, want delivered", v)
 	}
 }

@@ -149,7 +149,7 @@ func TestListRemovedWhileInFlightStaysGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantOutcome(t, <-res, Delivered, "")
-	mfs, err := svc.Metrics().Registry.Gather()
+	mfs, err := svc.Metrics().Gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,6 +221,7 @@ func TestLateCopyAfterReloadIsCounted(t *testing.T) {
 	if err := svc.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	late := svc.Metrics().late.WithLabelValues("slow@lists.example.org")
-	waitFor(t, 20*time.Second, "the late copy counted after the reload", func() bool { return testutil.ToFloat64(late) == 1 })
+	waitFor(t, 20*time.Second, "the late copy counted after the reload", func() bool {
+		return seriesValue(t, svc.Metrics(), "listprobe_late_deliveries_total", "list", "slow@lists.example.org") == 1
+	})
 }

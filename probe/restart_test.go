@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/listprobe/listprobe/internal/sandbox"
 	"github.com/listprobe/listprobe/probe/config"
 )
@@ -63,7 +61,7 @@ func TestDeliveredProbeIsNeverLateAfterARestart(t *testing.T) {
 					return err == nil && len(msgs) == 0
 				})
 			}
-			if late := testutil.ToFloat64(second.metrics.late.WithLabelValues("users@lists.example.org")); late != 0 {
+			if late := seriesValue(t, second.metrics, "listprobe_late_deliveries_total", "list", "users@lists.example.org"); late != 0 {
 				t.Errorf("listprobe_late_deliveries_total = %v after the restart, want 0: the probe was delivered", late)
 			}
 			if msgs, _ := w.Messages(testReader); !cleanup && len(msgs) != 1 {
@@ -86,8 +84,9 @@ func TestCopyAfterTheDeadlineIsLateAfterARestart(t *testing.T) {
 
 	second := startServing(t, w.Config(t, 2*time.Second, lists, nil))
 	defer second.Stop()
-	late := second.metrics.late.WithLabelValues("slow@lists.example.org")
-	waitFor(t, 20*time.Second, "the late copy counted", func() bool { return testutil.ToFloat64(late) == 1 })
+	waitFor(t, 20*time.Second, "the late copy counted", func() bool {
+		return seriesValue(t, second.metrics, "listprobe_late_deliveries_total", "list", "slow@lists.example.org") == 1
+	})
 	waitFor(t, 10*time.Second, "the late copy cleaned up", func() bool {
 		msgs, err := w.Messages(testReader)
 		return err == nil && len(msgs) == 0

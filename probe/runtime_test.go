@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/prometheus/common/expfmt"
 
 	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/checks/token"
@@ -81,10 +80,10 @@ func TestHealthyListIsDelivered(t *testing.T) {
 	if !strings.Contains(r.MessageID, r.Token) || !strings.HasPrefix(r.SubmitReply, "250") {
 		t.Errorf("message id %q, submit reply %q", r.MessageID, r.SubmitReply)
 	}
-	if got := testutil.ToFloat64(rt.metrics.probes.WithLabelValues("healthy@lists.example.org", "delivered")); got != 1 {
+	if got := seriesValue(t, rt.metrics, "listprobe_probes_total", "list", "healthy@lists.example.org", "outcome", "delivered"); got != 1 {
 		t.Errorf("listprobe_probes_total{outcome=delivered} = %v", got)
 	}
-	if got := testutil.ToFloat64(rt.metrics.success.WithLabelValues("healthy@lists.example.org")); got != 1 {
+	if got := seriesValue(t, rt.metrics, "listprobe_probe_success", "list", "healthy@lists.example.org"); got != 1 {
 		t.Errorf("listprobe_probe_success = %v", got)
 	}
 	// The histogram series exists from the start: count its observations.
@@ -94,10 +93,7 @@ func TestHealthyListIsDelivered(t *testing.T) {
 listprobe_delivery_latency_seconds_count{list="healthy@lists.example.org"} 1
 listprobe_delivery_latency_seconds_sum{list="healthy@lists.example.org"} %v
 `, *r.Latency)
-	got, err := testutil.CollectAndFormat(rt.metrics.latency, expfmt.TypeTextPlain, "listprobe_delivery_latency_seconds")
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := familyText(t, rt.metrics.Gatherer(), "listprobe_delivery_latency_seconds")
 	for _, line := range strings.Split(strings.TrimSpace(want), "\n")[2:] {
 		if !strings.Contains(string(got), line) {
 			t.Errorf("latency histogram lacks %q:\n%s", line, got)
@@ -188,13 +184,14 @@ func TestLateCopyCountsAsLateDelivery(t *testing.T) {
 	rt := startRuntime(t, w.Config(t, 500*time.Millisecond, lists, nil))
 	r := probeList(t, rt, "slow@lists.example.org")
 	wantOutcome(t, r, Lost, "")
-	late := rt.metrics.late.WithLabelValues("slow@lists.example.org")
-	waitFor(t, 20*time.Second, "a late delivery", func() bool { return testutil.ToFloat64(late) == 1 })
+	waitFor(t, 20*time.Second, "a late delivery", func() bool {
+		return seriesValue(t, rt.metrics, "listprobe_late_deliveries_total", "list", "slow@lists.example.org") == 1
+	})
 	// The recorded outcome stays.
 	if got := rt.history.Last("slow@lists.example.org"); got.Outcome != Lost {
 		t.Errorf("recorded outcome rewritten to %s", got.Outcome)
 	}
-	if got := testutil.ToFloat64(rt.metrics.probes.WithLabelValues("slow@lists.example.org", "delivered")); got != 0 {
+	if got := seriesValue(t, rt.metrics, "listprobe_probes_total", "list", "slow@lists.example.org", "outcome", "delivered"); got != 0 {
 		t.Errorf("late copy counted as delivered: %v", got)
 	}
 	if n := len(rt.history.Late("slow@lists.example.org")); n != 1 {
@@ -333,7 +330,7 @@ func TestMetricsLint(t *testing.T) {
 	w := startTestWorld(t, sandbox.Options{Lists: lists})
 	rt := startRuntime(t, w.Config(t, 20*time.Second, lists, nil))
 	probeList(t, rt, "users@lists.example.org")
-	problems, err := testutil.GatherAndLint(rt.metrics.Registry)
+	problems, err := testutil.GatherAndLint(rt.metrics.Gatherer())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +338,7 @@ func TestMetricsLint(t *testing.T) {
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
 	// Every outcome of every list exists from the start.
-	if n := testutil.CollectAndCount(rt.metrics.probes); n != len(Outcomes) {
+	if n := seriesCount(t, rt.metrics, "listprobe_probes_total"); n != len(Outcomes) {
 		t.Errorf("listprobe_probes_total has %d series, want %d", n, len(Outcomes))
 	}
 }

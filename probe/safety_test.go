@@ -78,7 +78,7 @@ func TestEightBitSMTPReplyIsReadableAndNeverPanics(t *testing.T) {
 				t.Errorf("reason %q or reply %q is not valid UTF-8", r.Reason, r.SubmitReply)
 			}
 			// Gathering is where an invalid label value would panic.
-			if _, err := svc.Metrics().Registry.Gather(); err != nil {
+			if _, err := svc.Metrics().Gatherer().Gather(); err != nil {
 				t.Fatal(err)
 			}
 			if r.Posted || r.MessageID != "" {
@@ -102,7 +102,7 @@ func TestReasonLabelStaysBounded(t *testing.T) {
 # TYPE listprobe_last_reason_info gauge
 listprobe_last_reason_info{list="healthy@lists.example.org",outcome="delivered",reason="copy seen in the reader's mailbox"} 1
 `
-	if err := testutil.GatherAndCompare(svc.Metrics().Registry, strings.NewReader(want), "listprobe_last_reason_info"); err != nil {
+	if err := testutil.GatherAndCompare(svc.Metrics().Gatherer(), strings.NewReader(want), "listprobe_last_reason_info"); err != nil {
 		t.Error(err)
 	}
 	for _, tc := range []struct{ reason, want string }{
@@ -131,7 +131,7 @@ func TestPanickingProbeDoesNotStopTheNext(t *testing.T) {
 	}}}
 	r := probeList(t, svc, "healthy@lists.example.org")
 	wantOutcome(t, r, Error, "internal error in the compose stage")
-	if got := testutil.ToFloat64(svc.Metrics().probes.WithLabelValues("healthy@lists.example.org", "error")); got != 1 {
+	if got := seriesValue(t, svc.Metrics(), "listprobe_probes_total", "list", "healthy@lists.example.org", "outcome", "error"); got != 1 {
 		t.Errorf("error probes = %v, want 1", got)
 	}
 	svc.stages = nil
@@ -172,7 +172,7 @@ func TestOnDemandProbesAreSingleFlightAndRateLimited(t *testing.T) {
 	if err != nil || r != results[0] || age <= 0 {
 		t.Errorf("a request within the interval got %p (age %s, %v), want the last result %p with its age", r, age, err, results[0])
 	}
-	if n := testutil.ToFloat64(svc.Metrics().probes.WithLabelValues("slow@lists.example.org", "delivered")); n != 1 {
+	if n := seriesValue(t, svc.Metrics(), "listprobe_probes_total", "list", "slow@lists.example.org", "outcome", "delivered"); n != 1 {
 		t.Errorf("%v probes were run, want 1", n)
 	}
 	msgs, err := w.Messages(testReader)
@@ -198,9 +198,10 @@ func TestOnDemandProbeOutlivesItsRequest(t *testing.T) {
 	if _, _, err := svc.ProbeNow(ctx, "slow@lists.example.org"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("ProbeNow with a short request: %v, want the request's deadline", err)
 	}
-	delivered := svc.Metrics().probes.WithLabelValues("slow@lists.example.org", "delivered")
-	waitFor(t, 10*time.Second, "the probe delivered after its request left", func() bool { return testutil.ToFloat64(delivered) == 1 })
-	if n := testutil.ToFloat64(svc.Metrics().probes.WithLabelValues("slow@lists.example.org", "error")); n != 0 {
+	waitFor(t, 10*time.Second, "the probe delivered after its request left", func() bool {
+		return seriesValue(t, svc.Metrics(), "listprobe_probes_total", "list", "slow@lists.example.org", "outcome", "delivered") == 1
+	})
+	if n := seriesValue(t, svc.Metrics(), "listprobe_probes_total", "list", "slow@lists.example.org", "outcome", "error"); n != 0 {
 		t.Errorf("%v error outcomes", n)
 	}
 }
@@ -309,7 +310,7 @@ func TestLatin1BounceIsReadable(t *testing.T) {
 	}
 	r := <-res
 	wantOutcome(t, r, Rejected, "Empfänger unbekannt")
-	if _, err := svc.Metrics().Registry.Gather(); err != nil {
+	if _, err := svc.Metrics().Gatherer().Gather(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/listprobe/listprobe/internal/sandbox"
 )
 
@@ -36,10 +34,9 @@ func TestServiceSchedulesWithoutOverlap(t *testing.T) {
 	}()
 	defer func() { cancel(); wg.Wait() }()
 
-	delivered := svc.Metrics().probes.WithLabelValues("healthy@lists.example.org", "delivered")
-	lost := svc.Metrics().probes.WithLabelValues("blackhole@lists.example.org", "lost")
 	waitFor(t, 30*time.Second, "scheduled probes", func() bool {
-		return testutil.ToFloat64(delivered) >= 3 && testutil.ToFloat64(lost) >= 3
+		return seriesValue(t, svc.Metrics(), "listprobe_probes_total", "list", "healthy@lists.example.org", "outcome", "delivered") >= 3 &&
+			seriesValue(t, svc.Metrics(), "listprobe_probes_total", "list", "blackhole@lists.example.org", "outcome", "lost") >= 3
 	})
 	recent := svc.History().Recent("blackhole@lists.example.org")
 	for i := 1; i < len(recent); i++ {

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/listprobe/listprobe/checks"
 	"github.com/listprobe/listprobe/checks/compose"
 	"github.com/listprobe/listprobe/probe/config"
@@ -36,7 +34,7 @@ func fakeRun(reader, poster *accountSession) *probeRun {
 		reader:    reader,
 		readers:   []*readerRun{{account: "reader", box: reader}},
 		posterBox: poster,
-		pending:   &pendingProbe{sightings: make(chan sighting, sightingBuffer)},
+		pending:   &pendingProbe{sightings: make(chan *sighting, sightingBuffer)},
 	}
 }
 
@@ -119,8 +117,8 @@ func TestApplyEvidence(t *testing.T) {
 
 func TestAwaitEvidenceKeepsOnlyDeletableMessagesForCleanup(t *testing.T) {
 	r := fakeRun(fakeSession("reader", true, nil), nil)
-	r.pending.sightings <- sighting{kind: checks.KindBounce, account: "member", recipient: "other@example.net", uid: 1, deletable: false}
-	r.pending.sightings <- sighting{kind: checks.KindProbeCopy, account: "reader", seenAt: r.accepted, uid: 2, deletable: true}
+	r.pending.sightings <- &sighting{kind: checks.KindBounce, account: "member", recipient: "other@example.net", uid: 1, deletable: false}
+	r.pending.sightings <- &sighting{kind: checks.KindProbeCopy, account: "reader", seenAt: r.accepted, uid: 2, deletable: true}
 	if !awaitEvidence(context.Background(), r) || r.res.Outcome != Delivered {
 		t.Fatalf("outcome %s %q, want delivered", r.res.Outcome, r.res.Reason)
 	}
@@ -164,14 +162,14 @@ func TestHopSecondsKeepTheLastHops(t *testing.T) {
 		hops = append(hops, Hop{Seconds: float64(i)})
 	}
 	m.Record(&Result{List: "l@lists.example.org", Outcome: Delivered, Expected: Delivered, OK: true, Latency: &lat, Hops: hops})
-	if n := testutil.CollectAndCount(m.hopSeconds); n != maxHopSeries {
+	if n := seriesCount(t, m, "listprobe_last_hop_seconds"); n != maxHopSeries {
 		t.Errorf("%d hop series, want %d", n, maxHopSeries)
 	}
-	if got := testutil.ToFloat64(m.hopSeconds.WithLabelValues("l@lists.example.org", "10")); got != 9 {
+	if got := seriesValue(t, m, "listprobe_last_hop_seconds", "list", "l@lists.example.org", "hop", "10"); got != 9 {
 		t.Errorf("hop 10 = %v, want 9", got)
 	}
 	m.Record(&Result{List: "l@lists.example.org", Outcome: Delivered, Expected: Delivered, OK: true, Latency: &lat, Hops: hops[:2]})
-	if n := testutil.CollectAndCount(m.hopSeconds); n != 2 {
+	if n := seriesCount(t, m, "listprobe_last_hop_seconds"); n != 2 {
 		t.Errorf("%d hop series after a two-hop copy, want 2", n)
 	}
 }

@@ -103,7 +103,7 @@ func (s *settings) describe() map[string]any {
 // probeCounts reads listprobe_probes_total: list -> outcome -> probes.
 func probeCounts(svc *probe.Service) map[string]map[probe.Outcome]int {
 	out := map[string]map[probe.Outcome]int{}
-	families, err := svc.Metrics().Registry.Gather()
+	families, err := svc.Metrics().Gatherer().Gather()
 	if err != nil {
 		return out
 	}

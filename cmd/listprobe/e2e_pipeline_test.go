@@ -61,7 +61,7 @@ func pipelineService(t *testing.T, l *e2eList, timeout time.Duration, keys strin
 // labels, or -1 when there is none.
 func labelGauge(t *testing.T, svc *probe.Service, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := svc.Metrics().Registry.Gather()
+	mfs, err := svc.Metrics().Gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ listprobe_mailman_members{list=%[1]q} 22
 # TYPE listprobe_mailman_members_disabled_by_bounces gauge
 listprobe_mailman_members_disabled_by_bounces{list=%[1]q} 20
 `, l.address)
-	if err := testutil.GatherAndCompare(svc.Metrics().Registry, strings.NewReader(want), "listprobe_mailman_members", "listprobe_mailman_members_disabled_by_bounces"); err != nil {
+	if err := testutil.GatherAndCompare(svc.Metrics().Gatherer(), strings.NewReader(want), "listprobe_mailman_members", "listprobe_mailman_members_disabled_by_bounces"); err != nil {
 		t.Error(err)
 	}
 }

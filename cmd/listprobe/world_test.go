@@ -99,7 +99,7 @@ func (s *sandboxWorld) MailmanAdmin(t testing.TB) *testbed.MailmanAdmin {
 // the given name, value pairs; -1 when there is none.
 func gaugeValue(t testing.TB, svc *probe.Service, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := svc.Metrics().Registry.Gather()
+	mfs, err := svc.Metrics().Gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,9 +94,8 @@ func Handler(svc Service, opts *Options) http.Handler {
 	if h.opts.OnDemandMinInterval <= 0 {
 		h.opts.OnDemandMinInterval = probe.DefaultOnDemandMinInterval
 	}
-	reg := svc.Metrics().Registry
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /metrics", svc.Metrics().Handler())
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Healthy")
 	})
