@@ -52,7 +52,7 @@ func TestUnauthenticatedCopiesAreHints(t *testing.T) {
 			reader.box = imapwatch.New(imapwatch.Options{Address: "127.0.0.1:1"}) // never run: never stalled
 			r := fakeRun(reader, nil)
 			for _, e := range tc.seen {
-				r.pending.sightings <- e
+				r.pending.sightings <- &e
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
@@ -106,8 +106,8 @@ func TestUnauthenticatedCopyOfOneOfSeveralReaders(t *testing.T) {
 	other.box = imapwatch.New(imapwatch.Options{Address: "127.0.0.1:1"})
 	r := fakeRun(reader, nil)
 	r.readers = append(r.readers, &readerRun{account: "reader2", box: other})
-	r.pending.sightings <- sighting{kind: checks.KindProbeCopy, account: "reader", trust: TrustAuthenticated, seenAt: accepted.Add(time.Second)}
-	r.pending.sightings <- sighting{kind: checks.KindProbeCopy, account: "reader2", trust: TrustHint, seenAt: accepted.Add(2 * time.Second),
+	r.pending.sightings <- &sighting{kind: checks.KindProbeCopy, account: "reader", trust: TrustAuthenticated, seenAt: accepted.Add(time.Second)}
+	r.pending.sightings <- &sighting{kind: checks.KindProbeCopy, account: "reader2", trust: TrustHint, seenAt: accepted.Add(2 * time.Second),
 		trustWhy: "not authenticated: no DKIM signature of lists.example.org"}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
