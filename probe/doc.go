@@ -104,7 +104,9 @@
 //     late copy, forged, deletable (by the same rules in INBOX and in
 //     Junk: Placement changes only the sentence), whether it is believed
 //     (Trust: a notice the list's server did not provably send is only a
-//     hint), and why. explain prints the same Verdict for a saved message, so serve
+//     hint, and so is such a copy where the list's copies must be
+//     authenticated; elsewhere an unauthenticated copy counts, marked),
+//     and why. explain prints the same Verdict for a saved message, so serve
 //     and explain cannot disagree.
 //  4. incoming.go: onMessage applies the verdict: counts a forged token,
 //     records a notice limit, hands a sighting to each pending probe it

@@ -94,8 +94,13 @@ const (
 	// proven listprobe's own, be deleted.
 	TrustAuthenticated Trust = "authenticated"
 	// TrustHint: shown, never believed (issue 15: an unauthenticated
-	// notice).
+	// notice, or an unauthenticated copy where copies must be
+	// authenticated).
 	TrustHint Trust = "hint"
+	// TrustUnauthenticated: a copy counted although not authenticated,
+	// because its list's server has no way to authenticate copies (a
+	// forged copy would count too; trust.go).
+	TrustUnauthenticated Trust = "unauthenticated"
 )
 
 // Placement is where in the reader's mailbox a message arrived.
@@ -205,7 +210,7 @@ func Judge(msg Incoming, cfg *config.Config, probes Probes) Verdict {
 	}
 	if ev.ByTime && ev.Kind == checks.KindHoldNotice {
 		v.matchByTime(cfg, probes)
-		v.trust(msg.Auth)
+		v.trust(msg.Auth, cfg)
 		return v
 	}
 	for _, enc := range ev.Tokens {
@@ -233,7 +238,7 @@ func Judge(msg Incoming, cfg *config.Config, probes Probes) Verdict {
 			v.Probes = append(v.Probes, d)
 		}
 	}
-	v.trust(msg.Auth)
+	v.trust(msg.Auth, cfg)
 	v.decide(cfg)
 	return v
 }
@@ -283,8 +288,10 @@ func (v *Verdict) decide(cfg *config.Config) {
 	// (another listprobe's, an old run's) is never deleted: it may be all
 	// that process has to go on.
 	foreign := false
-	v.Copy = ev.Kind == checks.KindProbeCopy
-	v.Deletable = v.Trust == TrustAuthenticated
+	// An unauthenticated copy where copies must be authenticated is a
+	// hint: not the list's copy until proven, never deleted.
+	v.Copy = ev.Kind == checks.KindProbeCopy && v.Trust != TrustHint
+	v.Deletable = v.Trust == TrustAuthenticated || v.Trust == TrustUnauthenticated
 	for _, d := range v.Probes {
 		foreign = foreign || !d.Pending && !d.Recorded
 		// A verified token is necessary, not sufficient: a person's
@@ -311,6 +318,8 @@ func (v *Verdict) decide(cfg *config.Config) {
 	switch {
 	case foreign:
 		v.Why = "names a probe of another process or an earlier run: never deleted"
+	case ev.Kind == checks.KindProbeCopy && !v.Copy:
+		v.Why = "looks like the list's copy, but its list's copies must be authenticated and this one is " + v.TrustWhy + ": a hint, left alone"
 	case v.Copy && v.Placement == PlacementJunk:
 		v.Why = "the list's copy of the probe, in the Junk folder: the reader's filter called it spam"
 	case v.Copy:

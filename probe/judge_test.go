@@ -31,6 +31,17 @@ const (
 // a reader that reads without cleanup, and a Sympa list the member posts to.
 func judgeConfig(t *testing.T, readerCleanup bool) *config.Config {
 	t.Helper()
+	return judgeConfigServer(t, readerCleanup, "")
+}
+
+// judgeConfigServer is judgeConfig with judgeList's list_server block
+// ("" for none), given in YAML flow style: "{ hosts: [192.0.2.10], ... }".
+func judgeConfigServer(t *testing.T, readerCleanup bool, server string) *config.Config {
+	t.Helper()
+	servers, listServer := "", ""
+	if server != "" {
+		servers, listServer = "list_servers:\n  main: "+server+"\n", ", list_server: main"
+	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "key"), []byte(testKey), 0o600)
 	t.Setenv("LISTPROBE_JUDGE_TEST_PW", "unused")
@@ -38,10 +49,10 @@ func judgeConfig(t *testing.T, readerCleanup bool) *config.Config {
 accounts:
   member: { address: %[1]s, cleanup: true, smtp: { address: "127.0.0.1:1", tls: none }, imap: { address: "127.0.0.1:1", tls: none, username: member, password_env: LISTPROBE_JUDGE_TEST_PW } }
   reader: { address: %[2]s, cleanup: %[5]t, imap: { address: "127.0.0.1:1", tls: none, username: reader, password_env: LISTPROBE_JUDGE_TEST_PW } }
-lists:
-  - { address: %[3]s, poster: member, reader: reader }
+%[6]slists:
+  - { address: %[3]s, poster: member, reader: reader%[7]s }
   - { address: %[4]s, poster: member, reader: reader }
-`, testMember, testReader, judgeList, judgeSympa, readerCleanup)
+`, testMember, testReader, judgeList, judgeSympa, readerCleanup, servers, listServer)
 	file := filepath.Join(dir, "listprobe.yml")
 	os.WriteFile(file, []byte(text), 0o600)
 	cfg, err := config.LoadFile(file, nil)
@@ -154,6 +165,67 @@ func TestJudge(t *testing.T) {
 	}
 }
 
+// A stranger can send the reader a message with the probe's Message-ID,
+// From, Subject and token (issue 15): where the list's copies can be
+// authenticated, such a copy is a hint, nothing else; where they cannot,
+// it counts, marked unauthenticated.
+func TestJudgeCopiesWhereTheyMustBeAuthenticated(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	// The list servers of the rows: one whose copies must be authenticated
+	// by default (its Received hop), one that says so for its own domain's
+	// DKIM alone, one that counts any copy.
+	const (
+		byHop  = "{ hosts: [192.0.2.10], receiver_hosts: [mx.example.org] }"
+		byDKIM = "{ copies: authenticated }"
+		anyOne = "{ hosts: [192.0.2.10], receiver_hosts: [mx.example.org], copies: any }"
+	)
+	cfgs := map[string]*config.Config{}
+	for _, server := range []string{byHop, byDKIM, anyOne} {
+		cfgs[server] = judgeConfigServer(t, true, server)
+	}
+	signer := cfgs[byHop].Signer()
+	tok := signer.NewToken(judgeList, now.Add(-10*time.Second))
+	copyRaw, err := compose.Message(compose.Probe{From: testMember, List: judgeList, Token: signer.Encode(tok), Date: tok.SentAt}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := fakeProbes{known: map[string]KnownProbe{tok.ID: {ID: tok.ID, Pending: true, Signer: signer, List: judgeList, PosterAccount: "member", SentAt: tok.SentAt}}}
+	recorded := fakeProbes{known: map[string]KnownProbe{tok.ID: {ID: tok.ID, Signer: signer, List: judgeList}}}
+	type want = judgeWant
+	for _, tc := range []struct {
+		name    string
+		account string
+		raw     string
+		probes  Probes
+		auth    bool
+		want    want
+		server  string
+	}{
+		{"a stranger's copy where copies must be authenticated is a hint, never deleted", "reader", string(copyRaw), pending, false,
+			want{kind: checks.KindProbeCopy, pending: true, probes: 1, trust: TrustHint}, byHop},
+		{"an authenticated copy where copies must be authenticated is the copy", "reader", string(copyRaw), pending, true,
+			want{kind: checks.KindProbeCopy, copy: true, del: true, pending: true, probes: 1}, byHop},
+		{"a stranger's copy of a recorded probe is not a late delivery", "reader", string(copyRaw), recorded, false,
+			want{kind: checks.KindProbeCopy, recorded: true, probes: 1, trust: TrustHint}, byHop},
+		{"an authenticated copy of a recorded probe is late and deleted now", "reader", string(copyRaw), recorded, true,
+			want{kind: checks.KindProbeCopy, copy: true, del: true, delNow: true, recorded: true, late: true, probes: 1}, byHop},
+		{"a stranger's copy in the poster's mailbox is a hint too", "member", string(copyRaw), pending, false,
+			want{kind: checks.KindProbeCopy, pending: true, probes: 1, trust: TrustHint}, byHop},
+		{"copies: authenticated with only the list's own domain: a stranger's copy is a hint", "reader", string(copyRaw), pending, false,
+			want{kind: checks.KindProbeCopy, pending: true, probes: 1, trust: TrustHint}, byDKIM},
+		{"copies: any counts a stranger's copy, marked unauthenticated", "reader", string(copyRaw), pending, false,
+			want{kind: checks.KindProbeCopy, copy: true, del: true, pending: true, probes: 1}, anyOne},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := incoming(t, tc.account, tc.raw, now)
+			if tc.auth {
+				in.Auth = map[string]*authn.Verdict{judgeList: {Authenticated: true, Path: authn.PathReceived, Reason: "Received by mx.example.org from the list server [192.0.2.10]"}}
+			}
+			checkJudged(t, Judge(in, cfgs[tc.server], tc.probes), tc.auth, tc.want)
+		})
+	}
+}
+
 // judgeWant is what TestJudge checks of a verdict.
 type judgeWant struct {
 	kind                      checks.Kind
@@ -161,12 +233,16 @@ type judgeWant struct {
 	pending, recorded, late   bool
 	earlierRun                bool
 	probes                    int
+	// trust is the verdict's Trust when it is not what checkJudged
+	// expects by default: authenticated when the row's verdict is, or
+	// for a forged token; unauthenticated for another copy; a hint else.
+	trust Trust
 }
 
 // checkJudged compares a verdict of TestJudge's with what its row wants.
 func checkJudged(t *testing.T, v Verdict, auth bool, w judgeWant) {
 	t.Helper()
-	got := judgeWant{kind: v.Evidence.Kind, forged: v.Forged, copy: v.Copy, del: v.Deletable, delNow: v.DeleteNow, probes: len(v.Probes)}
+	got := judgeWant{kind: v.Evidence.Kind, forged: v.Forged, copy: v.Copy, del: v.Deletable, delNow: v.DeleteNow, probes: len(v.Probes), trust: w.trust}
 	for _, d := range v.Probes {
 		got.pending, got.recorded, got.late, got.earlierRun = d.Pending, d.Recorded, d.Late, d.EarlierRun
 		if d.List != judgeList || d.Poster != testMember {
@@ -176,8 +252,18 @@ func checkJudged(t *testing.T, v Verdict, auth bool, w judgeWant) {
 	if got != w {
 		t.Errorf("verdict %+v (%s)\nwant    %+v", got, v.Why, w)
 	}
-	if (v.Trust == TrustAuthenticated) != (auth || w.copy || w.forged) || v.Placement != PlacementInbox {
-		t.Errorf("trust %s, placement %s", v.Trust, v.Placement)
+	trust := w.trust
+	switch {
+	case trust != "":
+	case auth || w.forged:
+		trust = TrustAuthenticated
+	case w.kind == checks.KindProbeCopy:
+		trust = TrustUnauthenticated
+	default:
+		trust = TrustHint
+	}
+	if v.Trust != trust || v.Placement != PlacementInbox {
+		t.Errorf("trust %s, placement %s; want trust %s (%s)", v.Trust, v.Placement, trust, v.TrustWhy)
 	}
 }
 
@@ -298,5 +384,37 @@ func TestJudgeWithoutConfigChecksNothing(t *testing.T) {
 	}
 	if v := Judge(incoming(t, "", "From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n", time.Now()), nil, fakeProbes{}); v.Signature != SignatureAbsent || v.Evidence.Kind != checks.KindUnrelated {
 		t.Errorf("%+v", v)
+	}
+}
+
+// A genuine copy resent by a subscriber keeps a signature that verifies;
+// where the list server's hosts are named, the receiving server's own
+// Received field shows it came from elsewhere: a replay, a hint. Without
+// hosts it counts (docs/safety.md).
+func TestJudgeReplayedCopy(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	for _, tc := range []struct {
+		server string
+		from   string // the address the receiving server took the copy in from
+		want   Trust
+	}{
+		{"{ hosts: [192.0.2.10], receiver_hosts: [mx.example.org] }", "198.51.100.7", TrustHint},
+		{"{ hosts: [192.0.2.10], receiver_hosts: [mx.example.org] }", "192.0.2.10", TrustAuthenticated},
+		{"{ authserv_ids: [mx.example.org] }", "198.51.100.7", TrustAuthenticated},
+	} {
+		cfg := judgeConfigServer(t, true, tc.server)
+		signer := cfg.Signer()
+		tok := signer.NewToken(judgeList, now.Add(-10*time.Second))
+		raw, _ := compose.Message(compose.Probe{From: testMember, List: judgeList, Token: signer.Encode(tok), Date: tok.SentAt}, nil)
+		in := incoming(t, "reader", string(raw), now)
+		in.Auth = map[string]*authn.Verdict{judgeList: {Authenticated: true, Path: authn.PathDKIM, Reason: "DKIM signature of lists.example.org verifies",
+			Received: &authn.Hop{Host: "unknown", Address: tc.from, By: "mx.example.org"}}}
+		v := Judge(in, cfg, fakeProbes{known: map[string]KnownProbe{tok.ID: {ID: tok.ID, Pending: true, Signer: signer, List: judgeList, PosterAccount: "member"}}})
+		if v.Trust != tc.want || v.Copy != (tc.want != TrustHint) || v.Deletable != (tc.want != TrustHint) {
+			t.Errorf("%s, from %s: trust %s (%s), copy %t, deletable %t; want %s", tc.server, tc.from, v.Trust, v.TrustWhy, v.Copy, v.Deletable, tc.want)
+		}
+		if tc.want == TrustHint && !strings.Contains(v.TrustWhy, "took it in from unknown ["+tc.from+"], not from the list server: a replay") {
+			t.Errorf("why %q does not say it is a replay from %s", v.TrustWhy, tc.from)
+		}
 	}
 }

@@ -97,7 +97,7 @@ type Hop struct {
 // Hint is an unauthenticated message about a probe: what it said, and why
 // it is not believed.
 type Hint struct {
-	Kind    string    `json:"kind"`    // hold_notice, moderator_notice, rejection, bounce
+	Kind    string    `json:"kind"`    // hold_notice, moderator_notice, rejection, bounce, probe_copy (an unauthenticated copy)
 	Manager string    `json:"manager"` // the list manager it claims to come from
 	Account string    `json:"account"` // the mailbox it was seen in
 	SeenAt  time.Time `json:"seen_at"`

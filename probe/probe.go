@@ -188,7 +188,7 @@ func awaitEvidence(ctx context.Context, r *probeRun) bool {
 // whether it decided the outcome.
 func applyEvidence(r *probeRun, e sighting) bool {
 	res := r.res
-	if needsAuthn(e.kind) && e.trust != TrustAuthenticated {
+	if isHint(e) {
 		r.noteHint(e)
 		return false
 	}
@@ -291,7 +291,7 @@ func (r *probeRun) deadline(ctx context.Context) {
 		return
 	}
 	res.Outcome = Lost
-	res.Reason = fmt.Sprintf("no copy and no evidence within %s", r.timeout)
+	res.Reason = r.noCopyReason("")
 	if st, ok := r.mailmanState(); ok {
 		if why := cannotReceive(st.Reader); why != "" {
 			// The probe's own account is the cause: say so instead of

@@ -110,6 +110,7 @@ func (r *probeRun) readerCopy(rr *readerRun, e sighting) bool {
 		rr.reason = fmt.Sprintf("copy seen in %s's mailbox %.3fs after SMTP accepted the post", e.account, rr.latency)
 		rr.evidence = "list copy in reader mailbox" + copyHow(e, r.poster.Address)
 	}
+	markUnauthenticated(rr, e)
 	if r.res.Hops == nil {
 		// The first copy's route and authentication verdict stand for the
 		// list's (each reader's copy left the list the same way).
@@ -135,7 +136,7 @@ func (r *probeRun) readersAtDeadline(why func(*readerRun) string) bool {
 			any = true
 			continue
 		}
-		rr.outcome, rr.reason = Lost, fmt.Sprintf("no copy for %s within %s", rr.account, r.timeout)
+		rr.outcome, rr.reason = Lost, r.noCopyReason(rr.account)
 		if why := r.readerCannotReceive(rr.account); why != "" {
 			// The reader's own membership is the cause, not the list.
 			rr.reason += ": " + why

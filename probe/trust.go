@@ -36,8 +36,8 @@ import (
 
 // needsAuthn reports whether a message of this kind decides an outcome
 // only when authenticated: everything the list server writes about a post.
-// The list's copy is judged by its token and its header fields, and a
-// "no more notices" message decides nothing.
+// The list's copy needs it only where its list server can be told apart
+// (trustCopy), and a "no more notices" message decides nothing.
 func needsAuthn(k checks.Kind) bool {
 	switch k {
 	case checks.KindHoldNotice, checks.KindModeratorNotice, checks.KindRejection, checks.KindBounce:
@@ -61,8 +61,12 @@ func splitAuthenticated(lists []string, auth map[string]*authn.Verdict) (yes, no
 
 // trust decides the verdict's Trust from the authentication verdicts of
 // the lists of its probes: authenticated only when each says the list's
-// server sent the message.
-func (v *Verdict) trust(auth map[string]*authn.Verdict) {
+// server sent the message. A copy is judged by trustCopy.
+func (v *Verdict) trust(auth map[string]*authn.Verdict, cfg *config.Config) {
+	if v.Evidence.Kind == checks.KindProbeCopy {
+		v.trustCopy(auth, cfg)
+		return
+	}
 	if !needsAuthn(v.Evidence.Kind) {
 		v.Trust = TrustAuthenticated
 		return
@@ -84,6 +88,57 @@ func (v *Verdict) trust(auth map[string]*authn.Verdict) {
 	}
 	v.Trust = TrustAuthenticated
 	v.TrustWhy = "authenticated: " + v.Auth.Reason
+}
+
+// trustCopy decides the Trust of a message that looks like the list's copy
+// of its probes. Its Message-ID, From, Subject and token are in every
+// subscriber's copy, so anyone can send one: where the list's server can
+// be told apart (config.CopiesMustAuthenticate), an unauthenticated copy
+// is a hint, never a delivery; elsewhere it counts, as
+// TrustUnauthenticated, and its result says that a forged copy would
+// count too.
+func (v *Verdict) trustCopy(auth map[string]*authn.Verdict, cfg *config.Config) {
+	v.Trust = TrustAuthenticated
+	for _, d := range v.Probes {
+		a := auth[strings.ToLower(d.List)]
+		if v.Auth == nil {
+			v.Auth = a
+		}
+		why := untrusted(a, d.List)
+		if why == "" && cfg != nil {
+			why = replayed(a, cfg.AuthnOptions(d.List).ListHosts)
+		}
+		switch {
+		case why == "":
+			continue
+		case cfg != nil && cfg.CopiesMustAuthenticate(d.List):
+			v.Auth, v.Trust, v.TrustWhy = a, TrustHint, why
+			return
+		case v.Trust == TrustAuthenticated:
+			v.Auth, v.Trust = a, TrustUnauthenticated
+			v.TrustWhy = "copies unauthenticated: a forged copy would count (" + why + ")"
+		}
+	}
+	if v.Trust == TrustAuthenticated && v.Auth != nil {
+		v.TrustWhy = "authenticated: " + v.Auth.Reason
+	}
+}
+
+// replayed says why a copy whose signature verifies did not come from the
+// list server, or "": the receiving server took it in from a host that is
+// not one of the list server's hosts (when they are configured). A
+// subscriber who resends the copy they got, signature intact, is stopped
+// here; without hosts such a replay counts (docs/safety.md).
+func replayed(a *authn.Verdict, hosts []string) string {
+	h := a.Received
+	if len(hosts) == 0 || h == nil || h.Names(hosts) {
+		return ""
+	}
+	who := h.Host
+	if h.Address != "" {
+		who = strings.TrimSpace(who + " [" + h.Address + "]")
+	}
+	return "not authenticated: " + a.Reason + ", but " + h.By + " took it in from " + who + ", not from the list server: a replay"
 }
 
 // untrusted says why a message is not shown to come from the list's

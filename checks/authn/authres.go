@@ -69,6 +69,11 @@ const maxReceivedBytes = 4 << 10
 
 // names reports whether the hop's recorded connection (reverse name or
 // address, never the HELO name) is one of hosts.
+// Names reports whether the hop's connection data (the reverse name or
+// the address the receiver recorded, never the HELO name) names one of
+// hosts.
+func (h Hop) Names(hosts []string) bool { return h.names(hosts) }
+
 func (h Hop) names(hosts []string) bool {
 	for _, x := range hosts {
 		x = strings.ToLower(strings.TrimSuffix(strings.Trim(strings.TrimSpace(x), "[]"), "."))
@@ -240,12 +245,18 @@ func (s *state) authresPath() (bool, string) {
 // server.
 func (s *state) receivedPath() (bool, string) {
 	h := s.v.Received
-	if h == nil || len(s.opts.ListHosts) == 0 || !h.names(s.opts.ListHosts) {
+	if h == nil || len(s.opts.ListHosts) == 0 {
 		return false, ""
 	}
 	who := h.Host
 	if h.Address != "" {
 		who += " [" + h.Address + "]"
+	}
+	if !h.names(s.opts.ListHosts) {
+		if who = strings.TrimSpace(who); who == "" {
+			who = "a host it did not record"
+		}
+		return false, "Received by " + h.By + " from " + who + ", not the list server"
 	}
 	return true, "Received by " + h.By + " from the list server " + strings.TrimSpace(who)
 }

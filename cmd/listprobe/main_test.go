@@ -188,8 +188,8 @@ func TestCheckConfigOfThePackagedConfig(t *testing.T) {
 	}
 	code, out, errOut := runCmd(t, "check-config", "--config.check-secrets=false", "--config.file="+file)
 	if want := file + ": valid: 2 lists, 2 accounts (secrets not read: --config.check-secrets=false)\n" +
-		"lists[0] team@lists.example.org: notices believed by DKIM or ARC of lists.example.org; Mailman REST held queue (main)\n" +
-		"lists[1] announce@lists.example.org: notices believed by DKIM or ARC of lists.example.org; Mailman REST held queue (main)\n"; code != 0 || out != want || errOut != "" {
+		"lists[0] team@lists.example.org: notices believed by DKIM or ARC of lists.example.org; Mailman REST held queue (main); copies unauthenticated: a forged copy would count (name the list server's hosts and receiving server, authserv_ids or signing_domains in a list_server, or set copies: authenticated there if lists.example.org DKIM-signs its copies)\n" +
+		"lists[1] announce@lists.example.org: notices believed by DKIM or ARC of lists.example.org; Mailman REST held queue (main); copies unauthenticated: a forged copy would count (name the list server's hosts and receiving server, authserv_ids or signing_domains in a list_server, or set copies: authenticated there if lists.example.org DKIM-signs its copies)\n"; code != 0 || out != want || errOut != "" {
 		t.Errorf("--config.check-secrets=false: exit %d, stdout %q, stderr %q; want stdout %q", code, out, errOut, want)
 	}
 }

@@ -291,3 +291,26 @@ func (c *MailmanAdmin) RetireList(list string) {
 
 // WaitRetired waits until the lists RetireList was given are deleted.
 func WaitRetired() { retiring.Wait() }
+
+// HeldSubjects returns the Subjects of the posts list holds for
+// moderation, as its REST held queue shows them (a test reads a held
+// probe's token there, as a moderator could).
+func (c *MailmanAdmin) HeldSubjects(ctx context.Context, list string) ([]string, error) {
+	id, err := mailmanrest.ListID(list)
+	if err != nil {
+		return nil, err
+	}
+	var held struct {
+		Entries []struct {
+			Subject string `json:"subject"`
+		} `json:"entries"`
+	}
+	if err := c.do(ctx, http.MethodGet, nil, &held, "lists", id, "held"); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range held.Entries {
+		out = append(out, e.Subject)
+	}
+	return out, nil
+}

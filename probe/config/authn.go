@@ -46,6 +46,52 @@ type ListServerConfig struct {
 	// removes the incoming ones, as rspamd does. Default false: only those
 	// above that field count.
 	AuthResultsBelowReceived bool `yaml:"authres_below_received"`
+	// Copies says whether a copy of a list's probe decides "delivered"
+	// only when one of the paths above proves that the list server sent
+	// it (CopiesAuthenticated) or whatever its authentication
+	// (CopiesAny: a stranger's forged copy then counts). Default: see
+	// CopiesMustAuthenticate.
+	Copies string `yaml:"copies"`
+}
+
+// The values of a list server's copies setting.
+const (
+	CopiesAuthenticated = "authenticated"
+	CopiesAny           = "any"
+)
+
+// copyPath reports whether the block names a path that every genuine copy
+// of its lists passes: a domain that signs for the list server, the
+// receiving server's Authentication-Results, or the Received hop from the
+// list server's hosts. A list's own domain alone is not one: whether it
+// signs is not known from the configuration.
+func (s *ListServerConfig) copyPath() bool {
+	return len(s.SigningDomains) > 0 || len(s.AuthservIDs) > 0 || len(s.Hosts) > 0 && len(s.ReceiverHosts) > 0
+}
+
+// CopiesMustAuthenticate reports whether a copy of the list at address
+// decides "delivered" only when authenticated (issue 15: anyone can send
+// the reader a message with the probe's Message-ID, From, Subject and
+// token). It is what the list's list_server says in copies, and by
+// default yes when that block names a path every genuine copy passes
+// (copyPath). A list without one keeps counting unauthenticated copies,
+// marked so in its result: it has no way to tell them from a forgery.
+func (c *Config) CopiesMustAuthenticate(address string) bool {
+	l := c.List(address)
+	if l == nil || l.ListServer == "" {
+		return false
+	}
+	s := c.ListServers[l.ListServer]
+	if s == nil {
+		return false
+	}
+	switch s.Copies {
+	case CopiesAuthenticated:
+		return true
+	case CopiesAny:
+		return false
+	}
+	return s.copyPath()
 }
 
 // ResolverOptions are the options of the resolver global.dns describes.
@@ -107,6 +153,9 @@ func (c *Config) validateListServers(v *validator) []string {
 		}
 		if s.AuthResultsBelowReceived && len(s.AuthservIDs) == 0 {
 			v.errorf(join(path, "authres_below_received"), "needs authserv_ids")
+		}
+		if s.Copies != "" && s.Copies != CopiesAuthenticated && s.Copies != CopiesAny {
+			v.errorf(join(path, "copies"), "want %s or %s, not %.64q", CopiesAuthenticated, CopiesAny, s.Copies)
 		}
 	})
 }

@@ -214,7 +214,7 @@ func (h *handler) serveProbe(w http.ResponseWriter, r *http.Request) {
 		}
 		fmt.Fprintf(w, "Outcome: %s (expected %s)\nReason: %s\nEvidence: %s\n", res.Outcome, res.Expected, res.Reason, res.Evidence)
 		for _, h := range res.Hints {
-			fmt.Fprintf(w, "Hint: an unauthenticated %s %s in %s's mailbox said %q (%s)\n", h.Manager, h.Kind, h.Account, h.Said, h.Why)
+			fmt.Fprintf(w, "Hint: an unauthenticated %s in %s's mailbox said %q (%s)\n", strings.TrimSpace(h.Manager+" "+h.Kind), h.Account, h.Said, h.Why)
 		}
 		fmt.Fprintf(w, "\nLogs for the probe:\n%s", res.Log)
 		return
