@@ -26,6 +26,11 @@ func TestKeptSuccessGivesBackWhatPagesShow(t *testing.T) {
 		Archive:        &ArchiveResult{Result: "archived", Latency: &archLat, Reason: "seen"},
 		Posted:         true, Token: "secret-token", SubmitReply: "250 2.0.0 Ok", SubmitDuration: 120 * time.Millisecond,
 		AcceptedAt: sent.Add(100 * time.Millisecond), Started: time.Now(), Finished: time.Now().Add(3 * time.Second), Log: "a log"}
+	// Every field set above: a field added to Result must be packed too
+	// (or, like the log and token, be said to be dropped).
+	if n := reflect.TypeFor[Result]().NumField(); n != 23 {
+		t.Fatalf("Result has %d fields, this test knows 23: pack the new one in keptSuccess and set it above", n)
+	}
 	k := compact(full, nil)
 	if k == nil {
 		t.Fatal("a delivered result with hops, readers, hints and archive was not packed")
