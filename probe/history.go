@@ -15,13 +15,19 @@ type History struct {
 	okLimit   int
 	failLimit int
 	lists     map[string]*listHistory
-	byID      map[string]*Result
+	byID      map[string]*listHistory // the list each kept result is in
 }
 
 type listHistory struct {
-	ok, failed []*Result // oldest first
-	late       []LateCopy
-	samples    sampleRing // every outcome, for the latency chart
+	name string
+	// ok are the list's successes, oldest first, packed once a newer
+	// result of the list came; last is its newest success while it is the
+	// list's newest result, in full (its log too).
+	ok      []keptOK
+	last    *Result
+	failed  []*Result // oldest first, in full
+	late    []LateCopy
+	samples sampleRing // every outcome, for the latency chart
 }
 
 // MaxSamples is how many probes of a list the latency chart shows: with the
@@ -91,13 +97,14 @@ type LateCopy struct {
 
 // NewHistory keeps okLimit successes and failLimit failures per list.
 func NewHistory(okLimit, failLimit int) *History {
-	return &History{okLimit: okLimit, failLimit: failLimit, lists: map[string]*listHistory{}, byID: map[string]*Result{}}
+	return &History{okLimit: okLimit, failLimit: failLimit, lists: map[string]*listHistory{}, byID: map[string]*listHistory{}}
 }
 
 // MaxKeptLog bounds the log a kept result holds: a failure's log is cut to
-// its first and last MaxKeptLog/2 bytes. A success keeps its log only while
-// it is its list's newest result: the newest probe's page shows how it
-// went, older successes show their outcome, reason and hops without it.
+// its first and last MaxKeptLog/2 bytes. A success keeps its log, and its
+// full record, only while it is its list's newest result: the newest
+// probe's page shows how it went; older successes are packed
+// (keptSuccess) and show everything but their log.
 const MaxKeptLog = 8 << 10
 
 // Add records a finished probe.
@@ -109,29 +116,83 @@ func (h *History) Add(r *Result) {
 	if prev := lh.newest(); prev != nil {
 		shareUnchanged(r, prev)
 	}
-	if n := len(lh.ok); n > 0 && lh.ok[n-1].Log != "" {
-		// No longer the list's newest result. A copy, as pages may be
-		// reading the one they were given.
-		old := *lh.ok[n-1]
-		old.Log = ""
-		lh.ok[n-1] = &old
-		h.byID[old.ID] = &old
+	if lh.last != nil {
+		// No longer the list's newest result. Pages may be reading the
+		// Result they were given: it is left as it is.
+		lh.ok = append(lh.ok, lh.pack(lh.last))
+		lh.last = nil
 	}
 	if len(r.Log) > MaxKeptLog {
 		c := *r
 		c.Log = r.Log[:MaxKeptLog/2] + "\n[… " + strconv.Itoa(len(r.Log)-MaxKeptLog) + " bytes of the log not kept …]\n" + r.Log[len(r.Log)-MaxKeptLog/2:]
 		r = &c
 	}
-	ring, limit := &lh.ok, h.okLimit
-	if !r.OK {
-		ring, limit = &lh.failed, h.failLimit
+	h.byID[r.ID] = lh
+	if r.OK {
+		lh.last = r
+	} else {
+		lh.failed = append(lh.failed, r)
 	}
-	*ring = append(*ring, r)
-	h.byID[r.ID] = r
-	if len(*ring) > limit {
-		delete(h.byID, (*ring)[0].ID)
-		*ring = (*ring)[1:]
+	for len(lh.failed) > h.failLimit {
+		delete(h.byID, lh.failed[0].ID)
+		lh.failed = lh.failed[1:]
 	}
+	for len(lh.ok) > 0 && len(lh.ok)+keptLast(lh.last != nil) > h.okLimit {
+		delete(h.byID, lh.ok[0].id())
+		lh.ok = lh.ok[1:]
+	}
+	if lh.last != nil && h.okLimit < 1 {
+		delete(h.byID, lh.last.ID)
+		lh.last = nil
+	}
+}
+
+func keptLast(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// keptOK is a kept success: packed, or in full when it cannot be packed.
+type keptOK struct {
+	small *keptSuccess
+	full  *Result
+}
+
+// pack packs r, a success of the list no longer its newest result.
+func (lh *listHistory) pack(r *Result) keptOK {
+	var prev *keptSuccess
+	if n := len(lh.ok); n > 0 {
+		prev = lh.ok[n-1].small
+	}
+	if k := compact(r, prev); k != nil {
+		return keptOK{small: k}
+	}
+	c := *r
+	c.Log = ""
+	return keptOK{full: &c}
+}
+
+func (k keptOK) id() string {
+	if k.small != nil {
+		return k.small.id
+	}
+	return k.full.ID
+}
+
+func (k keptOK) finished() time.Time {
+	if k.small != nil {
+		return fromUnixNano(k.small.finished)
+	}
+	return k.full.Finished
+}
+
+func (k keptOK) result(list string) *Result {
+	if k.small != nil {
+		return k.small.expand(list)
+	}
+	return k.full
 }
 
 // LateDelivery records a copy of probe id that arrived after its timeout.
@@ -148,7 +209,7 @@ func (h *History) LateDelivery(list, id string, at time.Time) {
 func (h *History) list(name string) *listHistory {
 	lh := h.lists[name]
 	if lh == nil {
-		lh = &listHistory{}
+		lh = &listHistory{name: name}
 		h.lists[name] = lh
 	}
 	return lh
@@ -179,11 +240,23 @@ func (h *History) recentLocked(list string) []*Result {
 	if lh == nil {
 		return nil
 	}
-	out := make([]*Result, 0, len(lh.ok)+len(lh.failed))
-	i, j := len(lh.ok)-1, len(lh.failed)-1
+	return lh.recent()
+}
+
+// recent returns the list's kept results, newest first.
+func (lh *listHistory) recent() []*Result {
+	ok := make([]*Result, 0, len(lh.ok)+1)
+	for _, k := range lh.ok {
+		ok = append(ok, k.result(lh.name))
+	}
+	if lh.last != nil {
+		ok = append(ok, lh.last)
+	}
+	out := make([]*Result, 0, len(ok)+len(lh.failed))
+	i, j := len(ok)-1, len(lh.failed)-1
 	for i >= 0 || j >= 0 {
-		if j < 0 || (i >= 0 && lh.ok[i].Finished.After(lh.failed[j].Finished)) {
-			out = append(out, lh.ok[i])
+		if j < 0 || (i >= 0 && ok[i].Finished.After(lh.failed[j].Finished)) {
+			out = append(out, ok[i])
 			i--
 		} else {
 			out = append(out, lh.failed[j])
@@ -225,7 +298,24 @@ func (h *History) Late(list string) []LateCopy {
 func (h *History) Get(id string) *Result {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.byID[id]
+	lh := h.byID[id]
+	if lh == nil {
+		return nil
+	}
+	if lh.last != nil && lh.last.ID == id {
+		return lh.last
+	}
+	for _, r := range lh.failed {
+		if r.ID == id {
+			return r
+		}
+	}
+	for _, k := range lh.ok {
+		if k.id() == id {
+			return k.result(lh.name)
+		}
+	}
+	return nil
 }
 
 // Retain forgets the lists keep says no to, with their results: after a
@@ -237,8 +327,11 @@ func (h *History) Retain(keep func(list string) bool) {
 		if keep(name) {
 			continue
 		}
-		for _, r := range lh.ok {
-			delete(h.byID, r.ID)
+		for _, k := range lh.ok {
+			delete(h.byID, k.id())
+		}
+		if lh.last != nil {
+			delete(h.byID, lh.last.ID)
 		}
 		for _, r := range lh.failed {
 			delete(h.byID, r.ID)
@@ -256,29 +349,27 @@ func (h *History) Newest(list string) *Result {
 	if lh == nil {
 		return nil
 	}
-	var ok, failed *Result
+	if r := lh.newest(); r != nil {
+		return r
+	}
 	if n := len(lh.ok); n > 0 {
-		ok = lh.ok[n-1]
+		// Only when no failure is kept and no success is newest.
+		return lh.ok[n-1].result(lh.name)
 	}
-	if n := len(lh.failed); n > 0 {
-		failed = lh.failed[n-1]
-	}
-	switch {
-	case ok == nil:
-		return failed
-	case failed == nil || ok.Finished.After(failed.Finished):
-		return ok
-	}
-	return failed
+	return nil
 }
 
-// newest returns the list's newest kept result, nil when it has none.
+// newest returns the list's newest result among those kept in full (its
+// newest success while it is the newest result, and its failures), nil
+// when it has none: the newest kept result, unless the list keeps no
+// failures.
 func (lh *listHistory) newest() *Result {
-	var newest *Result
-	for _, ring := range [][]*Result{lh.ok, lh.failed} {
-		if n := len(ring); n > 0 && (newest == nil || ring[n-1].Finished.After(newest.Finished)) {
-			newest = ring[n-1]
-		}
+	newest := lh.last
+	if n := len(lh.failed); n > 0 && (newest == nil || lh.failed[n-1].Finished.After(newest.Finished)) {
+		newest = lh.failed[n-1]
+	}
+	if n := len(lh.ok); newest != nil && n > 0 && lh.ok[n-1].finished().After(newest.Finished) {
+		return nil
 	}
 	return newest
 }

@@ -133,6 +133,9 @@ func submitProbe(ctx context.Context, r *probeRun) bool {
 		}
 	}
 	sub, err := submit.Send(ctx, submitOptions(r.poster), r.poster.Address, []string{r.list.Address}, r.raw)
+	// Handed over or not, it is not sent again: the thousands of probes
+	// awaiting their copies need not each keep their post.
+	r.raw = nil
 	if err != nil {
 		var se *submit.Error
 		if errors.As(err, &se) {

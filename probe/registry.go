@@ -96,6 +96,29 @@ type finishedProbe struct {
 	claimed bool
 }
 
+// finishedEntry is a finishedProbe as the registry keeps it, packed: on a
+// one-minute schedule 10,000 lists finish 600,000 probes an hour, each
+// remembered for at least an hour (40 bytes each instead of 72).
+type finishedEntry struct {
+	list          string
+	signer        *token.Signer
+	at            int64 // Unix nanoseconds
+	outcome       uint8 // index in Outcomes
+	late, claimed bool
+}
+
+func packFinished(f finishedProbe) finishedEntry {
+	o, ok := outcomeIndex(f.outcome)
+	if !ok {
+		o, _ = outcomeIndex(Error) // never: probes end with one of Outcomes
+	}
+	return finishedEntry{list: f.list, signer: f.signer, at: f.at.UnixNano(), outcome: o, late: f.late, claimed: f.claimed}
+}
+
+func (e finishedEntry) probe() finishedProbe {
+	return finishedProbe{list: e.list, signer: e.signer, at: time.Unix(0, e.at), outcome: Outcomes[e.outcome], late: e.late, claimed: e.claimed}
+}
+
 // registry holds the probes of this process: pending ones, which evidence is
 // routed to, and recently finished ones, whose late copies are counted and
 // cleaned up. It belongs to the service, so a reload does not forget them.
@@ -103,12 +126,12 @@ type registry struct {
 	mu        sync.Mutex
 	pending   map[string]*pendingProbe            // by token id
 	byList    map[string]map[string]*pendingProbe // list address -> token id -> probe
-	finished  map[string]finishedProbe            // by token id
+	finished  map[string]finishedEntry            // by token id
 	lastPrune time.Time
 }
 
 func newRegistry() *registry {
-	return &registry{pending: map[string]*pendingProbe{}, byList: map[string]map[string]*pendingProbe{}, finished: map[string]finishedProbe{}}
+	return &registry{pending: map[string]*pendingProbe{}, byList: map[string]map[string]*pendingProbe{}, finished: map[string]finishedEntry{}}
 }
 
 func (r *registry) add(p *pendingProbe) {
@@ -129,7 +152,7 @@ func (r *registry) add(p *pendingProbe) {
 func (r *registry) finish(p *pendingProbe, outcome Outcome, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.finished[p.token.ID] = finishedProbe{list: p.list.Address, outcome: outcome, at: at, signer: p.cfg.Signer()}
+	r.finished[p.token.ID] = packFinished(finishedProbe{list: p.list.Address, outcome: outcome, at: at, signer: p.cfg.Signer()})
 	delete(r.pending, p.token.ID)
 	if l := r.byList[p.list.Address]; l != nil {
 		delete(l, p.token.ID)
@@ -141,12 +164,13 @@ func (r *registry) finish(p *pendingProbe, outcome Outcome, at time.Time) {
 		return
 	}
 	r.lastPrune = at
+	lost, _ := outcomeIndex(Lost)
 	for id, old := range r.finished {
 		keep := finishedShortRetention
-		if old.outcome == Lost {
+		if old.outcome == lost {
 			keep = finishedRetention
 		}
-		if at.Sub(old.at) > keep {
+		if at.UnixNano()-old.at > int64(keep) {
 			delete(r.finished, id)
 		}
 	}
@@ -165,7 +189,7 @@ func (r *registry) claim(id, list string, deadline time.Time, signer *token.Sign
 	if _, ok := r.finished[id]; ok {
 		return
 	}
-	r.finished[id] = finishedProbe{list: list, outcome: Lost, at: deadline, signer: signer, claimed: true}
+	r.finished[id] = packFinished(finishedProbe{list: list, outcome: Lost, at: deadline, signer: signer, claimed: true})
 }
 
 // lookup returns the pending or finished probe with this id.
@@ -175,8 +199,10 @@ func (r *registry) lookup(id string) (*pendingProbe, finishedProbe, bool) {
 	if p, ok := r.pending[id]; ok {
 		return p, finishedProbe{}, true
 	}
-	f, ok := r.finished[id]
-	return nil, f, ok
+	if f, ok := r.finished[id]; ok {
+		return nil, f.probe(), true
+	}
+	return nil, finishedProbe{}, false
 }
 
 // markLate reports whether the probe's late copy, which arrived at
@@ -189,12 +215,16 @@ func (r *registry) lookup(id string) (*pendingProbe, finishedProbe, bool) {
 func (r *registry) markLate(id string, arrived time.Time) (finishedProbe, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	f, ok := r.finished[id]
-	if !ok || f.late || f.outcome != Lost || f.claimed && !arrived.After(f.at.Add(claimedLateMargin)) {
+	e, ok := r.finished[id]
+	if !ok {
+		return finishedProbe{}, false
+	}
+	f := e.probe()
+	if f.late || f.outcome != Lost || f.claimed && !arrived.After(f.at.Add(claimedLateMargin)) {
 		return f, false
 	}
-	f.late = true
-	r.finished[id] = f
+	f.late, e.late = true, true
+	r.finished[id] = e
 	return f, true
 }
 

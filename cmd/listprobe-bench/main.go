@@ -211,12 +211,12 @@ func bench(ctx context.Context, s *settings, lists []benchList, stderr io.Writer
 	progress("%d runs of the schedule from %s; waiting at most until %s for the last one's probes", len(ticks), ticks[0].Format("15:04:05"), stopAt.Format("15:04:05"))
 
 	scrapes := &scraper{handler: probeweb.Handler(svc, nil)}
-	stopScrapes := scrapes.start(s.scrape)
-	if err := waitForLastRun(ctx, svc, lists, ticks, stopAt, progress); err != nil {
-		stopScrapes()
+	stopSampling := fig.startSampling(scrapes, s.scrape)
+	err = waitForLastRun(ctx, svc, lists, ticks, stopAt, progress)
+	stopSampling()
+	if err != nil {
 		return nil, err
 	}
-	stopScrapes()
 
 	// The snapshot: everything below describes the probes finished by now.
 	after := getUsage(syscall.RUSAGE_SELF)
@@ -391,6 +391,7 @@ func (fig *figures) recordProcess(before, atReady, after usage) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	fig.HeapInuseMiB = float64(ms.HeapInuse) / (1 << 20)
+	fig.LiveHeapEndMiB = liveHeapNowMiB()
 	fig.Goroutines = runtime.NumGoroutine()
 }
 

@@ -48,6 +48,10 @@ type figures struct {
 	VmHWMMiB                                  float64 // /proc/self/status
 	HeapInuseMiB                              float64
 	Goroutines                                int
+	// The heap live at a collection: at most, over the window (sampled
+	// every 2 s), and at the end after one.
+	PeakLiveHeapMiB, LiveHeapEndMiB float64
+	PeakGoroutines                  int
 
 	World           sandbox.Stats
 	WorldCPUSeconds float64
@@ -60,7 +64,7 @@ type figures struct {
 	LastStartAfterRun []float64              // per run of the schedule: seconds from the run to its last probe's start
 	SlotSeconds       map[string]percentiles // policy -> seconds from a probe's start to its finish
 	Latency           map[string]percentiles // policy -> delivery latency
-	MeanLogBytes      float64                // the per-probe log each kept result holds
+	MeanLogBytes      float64                // the log a kept result holds, on average (most hold none)
 
 	Scrapes           int
 	ScrapeSeconds     float64 // mean

@@ -51,8 +51,8 @@ func (fig *figures) writeText(out io.Writer) error {
 	perProbe := fig.CPUSecondsPerProbe * 1000
 	p("listprobe:   CPU %.1f s (user %.1f, sys %.1f) = %.2f ms per probe (%.2f ms without the startup's %.1f s of CPU in %.1f s)",
 		fig.CPUSeconds, fig.CPUUserSeconds, fig.CPUSysSeconds, perProbe, fig.RunCPUSecondsPerProbe*1000, fig.StartupCPUSeconds, fig.StartupSeconds)
-	p("memory:      peak RSS %.0f MiB (VmHWM %.0f MiB); heap in use %.0f MiB and %d goroutines at the end; each kept result holds its probe's log, %.0f bytes on average",
-		fig.PeakRSSMiB, fig.VmHWMMiB, fig.HeapInuseMiB, fig.Goroutines, fig.MeanLogBytes)
+	p("memory:      peak RSS %.0f MiB (VmHWM %.0f MiB); live heap at most %.0f MiB (at a collection, sampled every 2 s), %.0f MiB at the end; heap in use %.0f MiB and %d goroutines at the end (at most %d); kept results' logs %.0f bytes on average (a list's newest success and its failures keep one)",
+		fig.PeakRSSMiB, fig.VmHWMMiB, fig.PeakLiveHeapMiB, fig.LiveHeapEndMiB, fig.HeapInuseMiB, fig.Goroutines, fig.PeakGoroutines, fig.MeanLogBytes)
 	w := fig.World
 	p("sessions:    IMAP %d opened (at most %d open at once); SMTP %d opened (at most %d open at once); Mailman REST %d requests; %d list posts, %d messages stored",
 		w.IMAPSessions, w.IMAPPeakOpen, w.SMTPSessions, w.SMTPPeakOpen, w.RESTRequests, w.ListPosts, w.Stored)
