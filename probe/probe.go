@@ -148,6 +148,11 @@ func submitProbe(ctx context.Context, r *probeRun) bool {
 			}
 		}
 		r.res.Outcome, r.res.Reason, r.res.Evidence = SendFailed, readable(err.Error()), "SMTP submission"
+		if errors.Is(ctx.Err(), context.Canceled) {
+			// listprobe stopping cut the conversation: that says nothing
+			// of the list server.
+			r.res.Outcome, r.res.Reason = Error, "probe cancelled while posting: "+r.res.Reason
+		}
 		return true
 	}
 	r.res.Posted = true

@@ -35,37 +35,127 @@ func (s *Service) schedule() {
 	c.Start()
 }
 
-// scheduled runs one scheduled probe of a list, after its jitter, unless its
-// previous probe is still in flight.
+// scheduled starts one scheduled probe of a list, unless its previous probe
+// is still in flight. It holds no goroutine while the probe waits: a timer
+// puts the list in the due queue after its jitter, and one dispatcher hands
+// due lists the free slots in turn. At 10,000 lists on a one-minute
+// schedule thousands of probes wait for a slot at once; a goroutine each
+// cost about 10 KB of stack (issue 18's memory goal).
 func (s *Service) scheduled(list string, jitter time.Duration) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.running[list] || s.ctx.Err() != nil {
-		s.mu.Unlock()
 		s.logger.Debug("skipping a scheduled probe: the previous one is still in flight", "list", list)
 		return
 	}
 	s.running[list] = true
 	s.probes.Add(1)
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.running, list)
+	if s.due.timers == nil {
+		s.due.timers = map[string]*time.Timer{}
+		s.due.wake = make(chan struct{}, 1)
+		go s.dispatch()
+	}
+	s.due.timers[list] = time.AfterFunc(jitter, func() { s.enqueue(list) })
+}
+
+// dueProbes is the queue of scheduled probes past their jitter (guarded by
+// Service.mu).
+type dueProbes struct {
+	timers map[string]*time.Timer // lists in their jitter
+	lists  []string               // lists past it, oldest first
+	wake   chan struct{}          // the dispatcher's doorbell
+}
+
+// enqueue puts a list whose jitter has passed in the due queue.
+func (s *Service) enqueue(list string) {
+	s.mu.Lock()
+	delete(s.due.timers, list)
+	if s.ctx.Err() != nil {
 		s.mu.Unlock()
-		s.probes.Done()
-	}()
-	select {
-	case <-time.After(jitter):
-	case <-s.ctx.Done():
+		s.finishScheduled(list)
 		return
 	}
-	// The configuration of the moment the probe starts: a list removed
-	// by a reload during the jitter is not probed.
+	s.due.lists = append(s.due.lists, list)
+	s.mu.Unlock()
+	select {
+	case s.due.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dispatch hands the due lists a slot each, oldest first, until the
+// service stops; then it ends every probe still in its jitter or queued.
+func (s *Service) dispatch() {
+	for {
+		select {
+		case <-s.due.wake:
+		case <-s.ctx.Done():
+			s.dropDue()
+			return
+		}
+		for list, ok := s.popDue(); ok; list, ok = s.popDue() {
+			select {
+			case s.slots <- struct{}{}:
+			case <-s.ctx.Done():
+				s.finishScheduled(list)
+				s.dropDue()
+				return
+			}
+			go s.runScheduled(list)
+		}
+	}
+}
+
+func (s *Service) popDue() (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.due.lists) == 0 {
+		return "", false
+	}
+	list := s.due.lists[0]
+	s.due.lists[0] = ""
+	s.due.lists = s.due.lists[1:]
+	return list, true
+}
+
+// dropDue ends the scheduled probes that had not started when the service
+// stopped: queued, or in their jitter (a timer that already fired ends its
+// probe in enqueue).
+func (s *Service) dropDue() {
+	s.mu.Lock()
+	drop := s.due.lists
+	s.due.lists = nil
+	for list, t := range s.due.timers {
+		if t.Stop() {
+			drop = append(drop, list)
+		}
+		delete(s.due.timers, list)
+	}
+	s.mu.Unlock()
+	for _, list := range drop {
+		s.finishScheduled(list)
+	}
+}
+
+// runScheduled runs a due list's probe with the slot the dispatcher took
+// for it, with the configuration of the moment it starts: a list removed
+// by a reload while it waited is not probed.
+func (s *Service) runScheduled(list string) {
+	defer s.finishScheduled(list)
 	cfg := s.Config()
 	l := cfg.List(list)
 	if l == nil {
+		<-s.slots
 		return
 	}
-	s.runProbe(cfg, l)
+	s.runWithSlot(cfg, l)
+}
+
+func (s *Service) finishScheduled(list string) {
+	s.mu.Lock()
+	delete(s.running, list)
+	s.mu.Unlock()
+	s.probes.Done()
 }
 
 // jitterFor spreads lists that share a schedule over up to a tenth of its

@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -107,5 +108,42 @@ func TestShardsProbeEveryListExactlyOnce(t *testing.T) {
 	}
 	if moved < 250 || moved > 420 {
 		t.Errorf("%d of 1000 lists moved to the third shard, want about a third", moved)
+	}
+}
+
+// A scheduled probe waiting for its jitter or for a slot holds no
+// goroutine (at 10,000 lists thousands wait at once), and stopping the
+// service ends every one of them at once.
+func TestScheduledProbesWaitWithoutGoroutines(t *testing.T) {
+	svc := NewService("", testLogger(t), &Options{MaxInFlight: 1})
+	svc.ctx, svc.cancel = context.WithCancel(context.Background())
+	before := runtime.NumGoroutine()
+	const n = 2000
+	for i := range n {
+		// An hour's jitter: the old code slept it in the caller.
+		svc.scheduled(fmt.Sprintf("list-%d@lists.example.org", i), time.Hour)
+	}
+	svc.scheduled("list-0@lists.example.org", 0) // still in flight: skipped
+	if grown := runtime.NumGoroutine() - before; grown > 10 {
+		t.Errorf("%d probes waiting for their jitter hold %d goroutines", n, grown)
+	}
+	svc.mu.Lock()
+	waiting := len(svc.running)
+	svc.mu.Unlock()
+	if waiting != n {
+		t.Errorf("%d lists marked in flight, want %d", waiting, n)
+	}
+	svc.cancel()
+	done := make(chan struct{})
+	go func() { svc.probes.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("stopping did not end the probes waiting for their jitter")
+	}
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	if len(svc.running) != 0 || len(svc.due.timers) != 0 {
+		t.Errorf("after stopping: %d lists in flight, %d timers", len(svc.running), len(svc.due.timers))
 	}
 }

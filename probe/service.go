@@ -87,6 +87,7 @@ type Service struct {
 	loaded  time.Time
 	cron    *cron.Cron
 	running map[string]bool      // lists with a scheduled probe in flight
+	due     dueProbes            // scheduled probes past their jitter, waiting for a slot
 	limits  map[string]time.Time // list -> when the poster was told "no more notices today"
 
 	reloads chan chan error
@@ -294,6 +295,12 @@ func (s *Service) runProbe(cfg *config.Config, l *config.ListConfig) *Result {
 	case <-s.ctx.Done():
 		return &Result{List: l.Address, Expected: Outcome(l.Expect), Outcome: Error, Reason: "listprobe stopped before the probe could start"}
 	}
+	return s.runWithSlot(cfg, l)
+}
+
+// runWithSlot runs one probe that holds a slot, and gives the slot back
+// when the post is handed over (or the probe ends first).
+func (s *Service) runWithSlot(cfg *config.Config, l *config.ListConfig) *Result {
 	var once sync.Once
 	release := func() { once.Do(func() { <-s.slots }) }
 	defer release()
