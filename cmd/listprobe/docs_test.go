@@ -167,6 +167,8 @@ var docCommands = map[string]runner{
 	"go run ./cmd/listprobe-bench -lists 200 -duration 2m":                                  {ci: true},
 	"go test ./probe/ -run TestMetricsBytesPerList -v":                                      {ci: true},
 	"go test ./probe/ -run '^$' -bench 'Scrape|MetricsMemory|HistoryMemory' -benchtime 2x":  {ci: true},
+	"go test ./probe/ -run TestKeptSuccessStaysSmall -v":                                    {ci: true},
+	"go test ./probe/ -run '^$' -bench 'RegistryMemory|InFlightMemory' -benchtime 1x":       {ci: true},
 	"go test ./probe/web/ -run '^$' -bench StatusPage -benchtime 10x":                       {ci: true},
 	"go run ./cmd/listprobe-bench -lists 10000 -duration 10m":                               {not: "ten minutes and 1.3 GiB: run by hand for the figures; CI runs the same command with -lists 200 -duration 2m"},
 	"go run ./cmd/listprobe-bench -lists 10000 -duration 10m -shard.count=4 -shard.index=0": {not: "ten minutes: run by hand for the figures; TestShardsProbeEveryListExactlyOnce checks the shards"},
