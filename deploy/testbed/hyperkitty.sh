@@ -12,6 +12,7 @@
 # 127.0.0.1:8010 as www-data, started without systemd and stopped by its pid
 # file. Mailman's archiver (mailman-hyperkitty, [archiver.hyperkitty] in
 # mailman.cfg.in) posts each list's mail to it with the shared API key.
+. "$(dirname "${BASH_SOURCE[0]}")/pidfile.sh"
 
 HK_PORT=${HK_PORT:-8010}
 HK_URL=http://127.0.0.1:$HK_PORT/hyperkitty/
@@ -105,23 +106,9 @@ hk_manage() {
 		setpriv --reuid=www-data --regid=www-data --init-groups /usr/bin/python3 "$HK_PROJECT/manage.py" "$@")
 }
 
-hk_alive() {
-	local pid
-	[ -s "$HK_PIDFILE" ] || return 1
-	pid=$(tr -d ' \n' <"$HK_PIDFILE")
-	case $pid in '' | *[!0-9]*) return 1 ;; esac
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "runserver --noreload 127.0.0.1:$HK_PORT"
-}
+hk_alive() { pidfile_alive "$HK_PIDFILE" "runserver --noreload 127.0.0.1:$HK_PORT"; }
 
-stop_hyperkitty() {
-	local pid i
-	hk_alive || { rm -f "$HK_PIDFILE"; return 0; }
-	pid=$(tr -d ' \n' <"$HK_PIDFILE")
-	kill -TERM "$pid"
-	for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	! kill -0 "$pid" 2>/dev/null || { say "hyperkitty ($pid) did not stop within 10s"; return 1; }
-	rm -f "$HK_PIDFILE"
-}
+stop_hyperkitty() { pidfile_stop "hyperkitty" "$HK_PIDFILE" "runserver --noreload 127.0.0.1:$HK_PORT"; }
 
 # start_hyperkitty migrates the database when the packages changed (once
 # cold: about 20 s) and starts the server unless it runs with the current

@@ -15,6 +15,7 @@
 # /etc/sympa/sympa/sympa.conf, so starting the web interface restarts
 # nothing. The archive itself is written by Sympa's archived.pl (one of
 # SYMPA_DAEMONS in up.sh) into /var/lib/sympa/arc.
+. "$(dirname "${BASH_SOURCE[0]}")/pidfile.sh"
 
 SW_PORT=${SW_PORT:-8020}
 SW_URL=http://127.0.0.1:$SW_PORT/wws
@@ -63,23 +64,9 @@ configure_sympa_web() {
 	EOF
 }
 
-sw_alive() {
-	local pid
-	[ -s "$SW_PIDFILE" ] || return 1
-	pid=$(tr -d ' \n' <"$SW_PIDFILE")
-	case $pid in '' | *[!0-9]*) return 1 ;; esac
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "lighttpd -D -f $SW_LIGHTTPD"
-}
+sw_alive() { pidfile_alive "$SW_PIDFILE" "lighttpd -D -f $SW_LIGHTTPD"; }
 
-stop_sympa_web() {
-	local pid i
-	sw_alive || { rm -f "$SW_PIDFILE"; return 0; }
-	pid=$(tr -d ' \n' <"$SW_PIDFILE")
-	kill -TERM "$pid"
-	for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	! kill -0 "$pid" 2>/dev/null || { say "sympa web ($pid) did not stop within 10s"; return 1; }
-	rm -f "$SW_PIDFILE"
-}
+stop_sympa_web() { pidfile_stop "sympa web" "$SW_PIDFILE" "lighttpd -D -f $SW_LIGHTTPD"; }
 
 # start_sympa_web starts lighttpd unless it runs with the current files,
 # then waits until wwsympa answers (each request starts Perl and loads

@@ -770,6 +770,7 @@ install -m 755 "$HERE/listctl" "$STATE/bin/listctl"
 install -m 755 "$HERE/tbctl" "$STATE/bin/tbctl"
 install -m 755 "$HERE/hyperkitty.sh" "$STATE/bin/hyperkitty.sh"
 install -m 755 "$HERE/sympa-web.sh" "$STATE/bin/sympa-web.sh"
+install -m 644 "$HERE/pidfile.sh" "$STATE/bin/pidfile.sh"
 make_dkim_keys
 configure_dns
 start_dns
