@@ -30,6 +30,17 @@ const Prefix = "LISTPROBE_TESTBED_"
 // (LISTPROBE_TESTBED_SMTP...).
 type Env map[string]string
 
+// Missing ends a test that needs a part of the testbed it lacks: a skip on
+// a machine without it, a failure under CI=true, where the stack must be up.
+// The message is ciPrefix or skipPrefix followed by format.
+func Missing(t testing.TB, ciPrefix, skipPrefix, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf(ciPrefix+format, args...)
+	}
+	t.Skipf(skipPrefix+format, args...)
+}
+
 // Load returns the testbed's variables: from the environment when
 // LISTPROBE_TESTBED=1 is set there, otherwise from the file up.sh wrote
 // ($LISTPROBE_TESTBED_ENV or DefaultEnvFile). It checks that SMTP, IMAP and
@@ -39,10 +50,8 @@ func Load(t testing.TB) Env {
 	t.Helper()
 	missing := func(format string, args ...any) {
 		t.Helper()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but the real-stack testbed is not usable (run deploy/testbed/up.sh): "+format, args...)
-		}
-		t.Skipf("real-stack testbed not usable (start it with deploy/testbed/up.sh): "+format, args...)
+		Missing(t, "CI=true but the real-stack testbed is not usable (run deploy/testbed/up.sh): ",
+			"real-stack testbed not usable (start it with deploy/testbed/up.sh): ", format, args...)
 	}
 	env := Env{}
 	if os.Getenv("LISTPROBE_TESTBED") == "1" && os.Getenv(Prefix+"SMTP") != "" {
